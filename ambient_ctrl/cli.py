@@ -1,0 +1,61 @@
+"""The ``ambient-ctrl`` command line.
+
+Subcommands of the framework live here; the operator's subcommands are contributed by other
+packages through the ``ambient_ctrl.commands`` entry-point group, so this module never imports
+them (imports point down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+
+def _apiserver(args: argparse.Namespace) -> int:
+    from ambient_ctrl.envtest import ServerOptions, serve
+
+    kubeconfig = Path(args.kubeconfig).resolve()
+
+    def ready(url: str) -> None:
+        print(f"local API server listening on {url}", flush=True)
+        print(f"kubeconfig written to {kubeconfig}", flush=True)
+        print(f"try: kubectl --kubeconfig {kubeconfig} get namespaces", flush=True)
+
+    options = ServerOptions(bookmark_interval=args.bookmark_interval)
+    serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
+          on_ready=ready)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ambient-ctrl", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("apiserver", help="run the local Kubernetes API server")
+    api.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: loopback only)")
+    api.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    api.add_argument("--kubeconfig", default="kubeconfig",
+                     help="where to write a kubeconfig for clients (default: ./kubeconfig)")
+    api.add_argument("--bookmark-interval", type=float, default=60.0,
+                     help="seconds between BOOKMARK events on watches that allow them")
+    api.set_defaults(run=_apiserver)
+    for plugin in entry_points(group="ambient_ctrl.commands"):
+        plugin.load()(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

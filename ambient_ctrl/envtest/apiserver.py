@@ -1,0 +1,141 @@
+"""The request router: discovery and OpenAPI documents, then resource URLs to verb handlers.
+
+URL shapes follow kube-apiserver: ``/api/v1/...`` for the core group, ``/apis/GROUP/VERSION/...``
+for the others, ``namespaces/NS/`` before namespaced resources, ``/status`` as a subresource and
+the legacy ``/watch/`` prefix. Every failure becomes a Status response; the server never dies on
+a bad request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from . import discovery, errors, reads, writes
+from .cluster import Cluster, Target
+from .http import Request, Response, Streaming
+
+log = logging.getLogger(__name__)
+
+Verb = Callable[[Cluster, Target, Request], "Response | Streaming"]
+
+_NOT_FOUND = errors.APIError(404, "NotFound", "the server could not find the requested resource")
+
+
+def error_response(error: errors.APIError) -> Response:
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return Response(error.code, orjson.dumps(error.status()), headers=headers)
+
+
+class APIServer:
+    """The HTTP handler of the local API server (see :mod:`ambient_ctrl.envtest`)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def __call__(self, request: Request) -> Response | Streaming:
+        try:
+            return self._route(request)
+        except errors.APIError as error:
+            return error_response(error)
+
+    def _route(self, request: Request) -> Response | Streaming:
+        path = "/" + request.path.strip("/")
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(
+                ("/healthz/", "/livez/", "/readyz/")):
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        meta = self._metadata(path)
+        if meta is not None:
+            if request.method != "GET":
+                raise errors.method_not_allowed(f"{request.method} is not supported on {path}")
+            return Response(200, orjson.dumps(meta))
+        target, watch = self._resolve(path)
+        return self._verb(request, target, watch)(self.cluster, target, request)
+
+    def _metadata(self, path: str) -> dict[str, Any] | None:
+        kinds = self.cluster.kinds
+        if path == "/version":
+            return discovery.VERSION_INFO
+        if path == "/api":
+            return discovery.api_versions(self.cluster.server_address)
+        if path == "/apis":
+            return discovery.api_group_list(kinds)
+        if path == "/openapi/v3":
+            return discovery.openapi_root(kinds)
+        if path.startswith("/openapi/v3/"):
+            parts = path.split("/")[3:]
+            if parts[:1] == ["api"] and len(parts) == 2 and parts[1] == "v1":
+                return discovery.openapi_group_version(kinds, "", "v1")
+            if parts[:1] == ["apis"] and len(parts) == 3 and kinds.has_group_version(*parts[1:]):
+                return discovery.openapi_group_version(kinds, parts[1], parts[2])
+            raise _NOT_FOUND
+        parts = path.split("/")[1:]
+        if parts == ["api", "v1"]:
+            return discovery.api_resource_list(kinds, "", "v1")
+        if parts[:1] == ["apis"] and len(parts) == 2:
+            group = discovery.api_group(kinds, parts[1])
+            if group is None:
+                raise _NOT_FOUND
+            return group
+        if parts[:1] == ["apis"] and len(parts) == 3:
+            if not kinds.has_group_version(parts[1], parts[2]):
+                raise _NOT_FOUND
+            return discovery.api_resource_list(kinds, parts[1], parts[2])
+        return None
+
+    def _resolve(self, path: str) -> tuple[Target, bool]:
+        """The resource a URL names, and whether it used the legacy /watch/ prefix."""
+        parts = path.split("/")[1:]
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) > 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise _NOT_FOUND
+        watch = rest[:1] == ["watch"]
+        if watch:
+            rest = rest[1:]
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise _NOT_FOUND
+        rtype = self.cluster.type_of(group, version, rest[0])
+        if rtype is None or (namespace and not rtype.namespaced):
+            raise _NOT_FOUND
+        target = Target(rtype, namespace, *rest[1:])
+        if target.subresource and target.subresource not in rtype.subresources:
+            raise _NOT_FOUND
+        return target, watch
+
+    @staticmethod
+    def _verb(request: Request, target: Target, watch: bool) -> Verb:
+        method = request.method
+        if watch or (method == "GET" and not target.name and request.flag("watch")):
+            if method != "GET":
+                raise errors.method_not_allowed(f"{method} is not supported for watch")
+            if target.name:  # /watch/.../NAME watches one object
+                request.query["fieldSelector"] = [",".join(filter(None, [
+                    request.param("fieldSelector"), f"metadata.name={target.name}"]))]
+                target.name = ""
+            return reads.watch
+        item = bool(target.name)
+        table: dict[tuple[str, bool], Verb] = {
+            ("GET", True): reads.get, ("GET", False): reads.list_,
+            ("POST", False): writes.create, ("PUT", True): writes.update,
+            ("PATCH", True): writes.patch, ("DELETE", True): writes.delete,
+            ("DELETE", False): writes.delete_collection,
+        }
+        verb = table.get((method, item))
+        if verb is None or (target.subresource and method not in ("GET", "PUT", "PATCH")):
+            raise errors.method_not_allowed(
+                f"the server does not allow this method on the requested resource ({method})")
+        if target.rtype.namespaced and not target.namespace and method in ("POST", "PUT",
+                                                                            "PATCH", "DELETE"):
+            raise _NOT_FOUND
+        return verb

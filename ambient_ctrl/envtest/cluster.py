@@ -1,0 +1,77 @@
+"""The server's state and settings: kinds, objects, clock. One instance per server.
+
+Everything here is touched only from the server's event-loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ambient_ctrl.clock import Clock, RealClock, rfc3339
+
+from .builtins import ClusterIPs
+from .kinds import KindRegistry, ResourceType
+from .storage import ObjectStore
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Settings of a local API server."""
+
+    history_limit: int = 20000
+    """Events kept for watch resumption; an older resourceVersion gets 410 Gone."""
+    watch_lifetime: float = 1800.0
+    """Seconds a watch without ``timeoutSeconds`` stays open (kube-apiserver: 30-60 min)."""
+    bookmark_interval: float = 60.0
+    """Seconds between BOOKMARK events on watches that asked for them."""
+    max_body_bytes: int = 3 * 1024 * 1024
+    """Larger request bodies get 413, like kube-apiserver's 3 MiB limit."""
+    max_watch_backlog: int = 32 * 1024 * 1024
+    """Bytes a watcher may fall behind before its connection is dropped."""
+
+
+@dataclass
+class Target:
+    """What a resource URL names: a kind, and optionally a namespace, name and subresource."""
+
+    rtype: ResourceType
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+
+
+@dataclass
+class Cluster:
+    """Kinds, objects and helpers shared by the request handlers."""
+
+    options: ServerOptions = field(default_factory=ServerOptions)
+    clock: Clock = field(default_factory=RealClock)
+    kinds: KindRegistry = field(default_factory=KindRegistry)
+    ips: ClusterIPs = field(default_factory=ClusterIPs)
+    server_address: str = "127.0.0.1:0"
+    store: ObjectStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = ObjectStore(history_limit=self.options.history_limit)
+
+    def now(self) -> str:
+        return rfc3339(self.clock.now())
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def type_of(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self.kinds.lookup(group, version, plural)
+
+    def namespace_phase(self, name: str) -> str | None:
+        """Phase of a namespace ("Active", "Terminating"), or None when it does not exist."""
+        ns_type = self.kinds.lookup("", "v1", "namespaces")
+        assert ns_type is not None
+        stored = self.store.get(ns_type.store, ("", name))
+        if stored is None:
+            return None
+        obj: dict[str, Any] = stored.load()
+        return str((obj.get("status") or {}).get("phase", "Active"))

@@ -1,0 +1,120 @@
+"""CustomResourceDefinitions: validating them and turning them into served resource types.
+
+Creating or updating a CRD makes its kind servable at once (the server sets NamesAccepted and
+Established in the same write, where a real cluster does so a moment later); deleting it removes
+the kind and every object of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import Cause
+from .kinds import KindRegistry, ResourceType
+from .objects import DNS1123_LABEL, DNS1123_SUBDOMAIN
+
+
+def validate(crd: Mapping[str, Any], registry: KindRegistry) -> list[Cause]:
+    spec = crd.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "Required value", "FieldValueRequired")]
+    causes = []
+    group, names = spec.get("group"), spec.get("names")
+    if not isinstance(group, str) or "." not in group or not DNS1123_SUBDOMAIN.fullmatch(group):
+        causes.append(Cause("spec.group", f'Invalid value: "{group}": should be a domain with '
+                            "at least one dot"))
+    if not isinstance(names, dict):
+        return causes + [Cause("spec.names", "Required value", "FieldValueRequired")]
+    plural, kind = names.get("plural"), names.get("kind")
+    if not isinstance(plural, str) or not DNS1123_LABEL.fullmatch(plural):
+        causes.append(Cause("spec.names.plural", f'Invalid value: "{plural}": a lowercase RFC '
+                            "1123 label must consist of lower case alphanumeric characters or '-'"))
+    if not isinstance(kind, str) or not kind:
+        causes.append(Cause("spec.names.kind", "Required value", "FieldValueRequired"))
+    expected = f"{plural}.{group}"
+    if crd["metadata"].get("name") != expected:
+        causes.append(Cause("metadata.name", f'Invalid value: "{crd["metadata"].get("name")}": '
+                            'must be spec.names.plural+"."+spec.group'))
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        causes.append(Cause("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported '
+                            'values: "Cluster", "Namespaced"', "FieldValueNotSupported"))
+    causes += _version_causes(spec.get("versions"))
+    if any(t.builtin and t.group == group for t in registry):
+        causes.append(Cause("spec.group", f'Invalid value: "{group}": is a built-in group'))
+    return causes
+
+
+def _version_causes(versions: Any) -> list[Cause]:
+    if not isinstance(versions, list) or not versions:
+        return [Cause("spec.versions", "Invalid value: must have exactly one version marked as "
+                      "storage version")]
+    causes = []
+    storage = 0
+    for i, version in enumerate(versions):
+        if not isinstance(version, dict) or not isinstance(version.get("name"), str):
+            causes.append(Cause(f"spec.versions[{i}].name", "Required value",
+                                "FieldValueRequired"))
+            continue
+        storage += bool(version.get("storage"))
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if schema is not None and not isinstance(schema, dict):
+            causes.append(Cause(f"spec.versions[{i}].schema.openAPIV3Schema",
+                                "Invalid value: must be an object"))
+    if storage != 1:
+        causes.append(Cause("spec.versions", "Invalid value: must have exactly one version "
+                            "marked as storage version"))
+    return causes
+
+
+def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
+    """The served versions of a (valid) CRD as resource types sharing one store."""
+    spec = crd["spec"]
+    names = spec["names"]
+    group, plural = spec["group"], names["plural"]
+    out = []
+    for version in spec["versions"]:
+        if not version.get("served", True):
+            continue
+        subresources = version.get("subresources") or {}
+        out.append(ResourceType(
+            group=group, version=version["name"], plural=plural, kind=names["kind"],
+            namespaced=spec["scope"] == "Namespaced",
+            singular=names.get("singular") or names["kind"].lower(),
+            short_names=tuple(names.get("shortNames") or ()),
+            categories=tuple(names.get("categories") or ()),
+            subresources=frozenset(k for k in ("status", "scale") if k in subresources),
+            builtin=False,
+            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+            storage_key=f"{plural}.{group}",
+        ))
+    return out
+
+
+def established_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The status the apiextensions controllers would write once names are accepted."""
+    spec = crd["spec"]
+    names = dict(spec["names"])
+    names.setdefault("singular", names["kind"].lower())
+    names.setdefault("listKind", f"{names['kind']}List")
+    old = crd.get("status") or {}
+    stored = list(old.get("storedVersions") or [])
+    for version in spec["versions"]:
+        if version.get("storage") and version["name"] not in stored:
+            stored.append(version["name"])
+    previous = {c.get("type"): c for c in old.get("conditions") or () if isinstance(c, dict)}
+
+    def condition(kind: str, reason: str, message: str) -> dict[str, Any]:
+        since = previous.get(kind, {})
+        return {"type": kind, "status": "True", "reason": reason, "message": message,
+                "lastTransitionTime": since.get("lastTransitionTime", now)
+                if since.get("status") == "True" else now}
+
+    return {
+        "conditions": [condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                       condition("Established", "InitialNamesAccepted",
+                                 "the initial names have been accepted")],
+        "acceptedNames": names,
+        "storedVersions": stored,
+    }

@@ -1,0 +1,129 @@
+"""API errors as kube-apiserver reports them: an HTTP code plus a ``Status`` object.
+
+Every failure a handler raises is an :class:`APIError`; the HTTP layer turns it into a response
+whose body is the Status, so clients (kubectl, the python client, kopf) read the reason they expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One reason an object is invalid (``details.causes[]``)."""
+
+    field: str
+    message: str
+    reason: str = "FieldValueInvalid"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "message": f"{self.field}: {self.message}"
+                if self.field else self.message, "field": self.field}
+
+
+@dataclass(slots=True)
+class APIError(Exception):
+    """A failed request: ``code`` and ``reason`` as kube-apiserver would answer."""
+
+    code: int
+    reason: str
+    message: str
+    name: str = ""
+    group: str = ""
+    kind: str = ""
+    causes: tuple[Cause, ...] = ()
+    retry_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}: {self.message}"
+
+    def status(self) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        if self.name:
+            details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
+        if self.kind:
+            details["kind"] = self.kind
+        if self.causes:
+            details["causes"] = [cause.as_dict() for cause in self.causes]
+        if self.retry_after is not None:
+            details["retryAfterSeconds"] = self.retry_after
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if details:
+            body["details"] = details
+        return body
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, group: str, name: str) -> APIError:
+    return APIError(404, "NotFound", f'{_qualified(resource, group)} "{name}" not found',
+                    name=name, group=group, kind=resource)
+
+
+def already_exists(resource: str, group: str, name: str) -> APIError:
+    return APIError(409, "AlreadyExists", f'{_qualified(resource, group)} "{name}" already exists',
+                    name=name, group=group, kind=resource)
+
+
+def conflict(resource: str, group: str, name: str, why: str) -> APIError:
+    return APIError(409, "Conflict",
+                    f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
+                    name=name, group=group, kind=resource)
+
+
+STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> APIError:
+    messages = [cause.as_dict()["message"] for cause in causes]
+    summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+    return APIError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}',
+                    name=name, group=group, kind=kind, causes=tuple(causes))
+
+
+def bad_request(message: str) -> APIError:
+    return APIError(400, "BadRequest", message)
+
+
+def method_not_allowed(message: str) -> APIError:
+    return APIError(405, "MethodNotAllowed", message)
+
+
+def gone(message: str) -> APIError:
+    return APIError(410, "Expired", message)
+
+
+def unsupported_media_type(content_type: str) -> APIError:
+    return APIError(415, "UnsupportedMediaType",
+                    f'the body of the request was in an unknown format - accepted media types '
+                    f'include: application/json-patch+json, application/merge-patch+json, '
+                    f'application/apply-patch+yaml (got "{content_type}")')
+
+
+def too_large(limit: int) -> APIError:
+    return APIError(413, "RequestEntityTooLarge",
+                    f"Request entity too large: limit is {limit}")
+
+
+def forbidden(message: str, *, resource: str = "", group: str = "", name: str = "") -> APIError:
+    return APIError(403, "Forbidden", message, name=name, group=group, kind=resource)
+
+
+def success_status(*, name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": name, "group": group, "kind": kind, "uid": uid}}

@@ -1,0 +1,161 @@
+"""The kinds the local API server serves: built-in ones and those registered by CRDs.
+
+A :class:`ResourceType` is one (group, version, plural) with its names, scope and subresources.
+The :class:`KindRegistry` answers the router ("what is /apis/g/v/plural?") and discovery
+("which groups and resources exist?"); CRDs add and remove entries while the server runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+SUBRESOURCE_VERBS = ("get", "patch", "update")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """One served resource: what discovery lists and what the router resolves to."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    singular: str = ""
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: frozenset[str] = frozenset()
+    builtin: bool = True
+    """Built-in kinds accept strategic merge patch; custom resources answer 415 to it."""
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The CRD's openAPIV3Schema for this version (None for built-ins)."""
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    storage_key: str = ""
+    """Objects are stored per group+plural (all versions of a CRD share one store)."""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def group_resource(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def store(self) -> str:
+        return self.storage_key or self.group_resource
+
+    def discovery_entries(self) -> list[dict[str, Any]]:
+        entry: dict[str, Any] = {
+            "name": self.plural,
+            "singularName": self.singular or self.kind.lower(),
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": list(ALL_VERBS),
+        }
+        if self.short_names:
+            entry["shortNames"] = list(self.short_names)
+        if self.categories:
+            entry["categories"] = list(self.categories)
+        entries = [entry]
+        for sub in sorted(self.subresources):
+            entries.append({"name": f"{self.plural}/{sub}", "singularName": "",
+                            "namespaced": self.namespaced, "kind": self.kind,
+                            "verbs": list(SUBRESOURCE_VERBS)})
+        return entries
+
+
+def _core(plural: str, kind: str, namespaced: bool = True, **kw: Any) -> ResourceType:
+    return ResourceType("", "v1", plural, kind, namespaced, **kw)
+
+
+BUILTIN_TYPES: tuple[ResourceType, ...] = (
+    _core("namespaces", "Namespace", False, short_names=("ns",),
+          subresources=frozenset({"status"})),
+    _core("pods", "Pod", short_names=("po",), categories=("all",),
+          subresources=frozenset({"status"})),
+    _core("services", "Service", short_names=("svc",), categories=("all",),
+          subresources=frozenset({"status"})),
+    _core("secrets", "Secret"),
+    _core("configmaps", "ConfigMap", short_names=("cm",)),
+    _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _core("events", "Event", short_names=("ev",)),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                 "CustomResourceDefinition", False, short_names=("crd", "crds"),
+                 categories=("api-extensions",), subresources=frozenset({"status"})),
+)
+
+
+class KindRegistry:
+    """Served resource types by group/version/plural. Mutated only by the server's loop thread."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple[str, str, str], ResourceType] = {}
+        self._group_order: list[str] = []
+        for rtype in BUILTIN_TYPES:
+            self.add(rtype)
+
+    def add(self, rtype: ResourceType) -> None:
+        self._types[(rtype.group, rtype.version, rtype.plural)] = rtype
+        if rtype.group and rtype.group not in self._group_order:
+            self._group_order.append(rtype.group)
+
+    def remove_store(self, store: str) -> list[ResourceType]:
+        """Remove every version served from one store (a deleted CRD); return what went."""
+        gone = [t for t in self._types.values() if t.store == store]
+        for rtype in gone:
+            del self._types[(rtype.group, rtype.version, rtype.plural)]
+        served_groups = {t.group for t in self._types.values()}
+        self._group_order = [g for g in self._group_order if g in served_groups]
+        return gone
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self._types.get((group, version, plural))
+
+    def has_group_version(self, group: str, version: str) -> bool:
+        return any(t.group == group and t.version == version for t in self._types.values())
+
+    def resources(self, group: str, version: str) -> list[ResourceType]:
+        return [t for t in self._types.values() if t.group == group and t.version == version]
+
+    def groups(self) -> list[tuple[str, list[str]]]:
+        """Named groups in registration order, each with its versions (preferred first)."""
+        out = []
+        for group in self._group_order:
+            versions: list[str] = []
+            for rtype in self._types.values():
+                if rtype.group == group and rtype.version not in versions:
+                    versions.append(rtype.version)
+            out.append((group, sorted(versions, key=version_priority)))
+        return out
+
+    def group_versions(self) -> list[tuple[str, str]]:
+        pairs = [("", "v1")]
+        for group, versions in self.groups():
+            pairs.extend((group, v) for v in versions)
+        return pairs
+
+    def __iter__(self) -> Iterator[ResourceType]:
+        return iter(list(self._types.values()))
+
+
+def version_priority(version: str) -> tuple[int, int, int]:
+    """Kubernetes' version order: GA > beta > alpha, higher numbers first (for sorting)."""
+    import re
+
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not m:
+        return (3, 0, 0)
+    major = int(m.group(1))
+    stage = {"alpha": 2, "beta": 1, None: 0}[m.group(2)]
+    minor = int(m.group(3) or 0)
+    return (stage, -major, -minor)

@@ -1,0 +1,34 @@
+"""A kubeconfig that points clients at a local API server (plain HTTP, no credentials)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+
+def render(url: str, *, name: str = "envtest", namespace: str = "default") -> str:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": url}}],
+        "users": [{"name": name, "user": {}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name,
+                                                "namespace": namespace}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def write(path: str | os.PathLike[str], url: str) -> Path:
+    """Write the kubeconfig atomically (readers never see half a file), mode 0600."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(render(url))
+    partial.replace(target)
+    return target

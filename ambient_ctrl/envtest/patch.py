@@ -1,0 +1,880 @@
+"""The three PATCH bodies kube-apiserver accepts besides apply, applied to decoded JSON.
+
+* :func:`merge_patch` -- JSON merge patch (RFC 7386, ``application/merge-patch+json``);
+* :func:`json_patch` -- JSON patch (RFC 6902, ``application/json-patch+json``);
+* :func:`strategic_merge_patch` -- Kubernetes strategic merge patch
+  (``application/strategic-merge-patch+json``) for the built-in kinds in
+  :data:`STRATEGIC_MERGE_KINDS`.
+
+kube-apiserver applies the first two with ``gopkg.in/evanphx/json-patch.v4`` and the third
+with ``k8s.io/apimachinery/pkg/util/strategicpatch``; where those libraries differ from the
+RFCs, this module follows the libraries (the differences are listed on each function).
+
+No function mutates its arguments. Results are new containers along every path a patch
+touches; subtrees of ``target`` that a patch leaves alone are shared with the result, while
+values taken from a patch are always copied. Treat results as immutable or copy them.
+
+Errors: :class:`PatchError` means the patch cannot be applied (the server answers 422, or 400
+when the body is not a patch at all); :class:`PatchTestFailed` means a JSON-patch ``test``
+operation did not hold (422).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "STRATEGIC_MERGE_KINDS",
+    "PatchError",
+    "PatchTestFailed",
+    "json_patch",
+    "merge_patch",
+    "strategic_merge_patch",
+]
+
+
+class PatchError(ValueError):
+    """The patch document is malformed or does not apply to the target."""
+
+
+class PatchTestFailed(PatchError):
+    """A JSON-patch ``test`` operation found a different value."""
+
+
+# --------------------------------------------------------------------------------------------
+# JSON merge patch (RFC 7386)
+# --------------------------------------------------------------------------------------------
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7386 merge patch to ``target``.
+
+    An object patch merges member by member (``null`` removes a member) into ``target``, or
+    into ``{}`` when ``target`` is not an object; any other patch replaces ``target``.
+
+    Like evanphx/json-patch, a value copied from the patch (rather than merged) has its
+    ``null`` object members dropped at every depth, including inside arrays; RFC 7386 would
+    keep nulls inside arrays. kube-apiserver rejects a top-level patch that is not an object
+    before applying it; this function follows the RFC there (the caller decides).
+    """
+    if not isinstance(patch, dict):
+        return _without_null_members(patch)
+    base = target if isinstance(target, dict) else {}
+    result = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            result[key] = merge_patch(base[key], value)
+        else:
+            result[key] = _without_null_members(value)
+    return result
+
+
+def _without_null_members(value: Any) -> Any:
+    """A copy of ``value`` without null object members; null array elements stay."""
+    if isinstance(value, dict):
+        return {k: _without_null_members(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_null_members(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# JSON patch (RFC 6902)
+# --------------------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+# Go's strconv.Atoi, which evanphx/json-patch uses for array indices, takes a sign and
+# leading zeros ("+1", "01"); RFC 6901 would not.
+_ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
+_POINTER_ESCAPE = re.compile(r"~[01]")
+
+
+def json_patch(target: Any, ops: Any) -> Any:
+    """Apply an RFC 6902 JSON patch (a list of operations) to ``target``.
+
+    Semantics are those of evanphx/json-patch v4 as kube-apiserver runs it, which differ
+    from the RFC in these corners:
+
+    * an absent object member reads as ``null``: ``replace`` of an absent member adds it,
+      ``test`` of an absent member against ``null`` succeeds, and ``copy`` from an absent
+      member copies ``null``;
+    * negative array indices count from the end (``-1`` is the last element; for ``add``,
+      ``-1`` appends); indices may carry a sign or leading zeros;
+    * ``add`` and ``remove`` at the root pointer ``""`` fail; ``replace`` there needs an
+      object or array value; an operation without ``value`` uses ``null``;
+    * ``test`` compares numbers by JSON type as well as value (``1`` is not ``1.0``),
+      as the library compares serialized bytes;
+    * an unknown ``~`` escape in a pointer is kept literally.
+
+    One deliberate deviation: a pointer must be empty or start with ``/`` (the library would
+    silently ignore the first segment of ``"a/b"``).
+    """
+    if not isinstance(ops, list):
+        raise PatchError("a JSON patch must be a JSON array of operations")
+    doc = target
+    for index, op in enumerate(ops):
+        doc = _apply_operation(doc, op, index)
+    return doc
+
+
+def _apply_operation(doc: Any, op: Any, index: int) -> Any:
+    if not isinstance(op, dict):
+        raise PatchError(f"JSON patch operation {index} is not a JSON object")
+    name = op.get("op")
+    handler = _OPERATIONS.get(name) if isinstance(name, str) else None
+    if handler is None:
+        raise PatchError(f"JSON patch operation {index} has unknown op {name!r} "
+                         f"(expected add, remove, replace, move, copy or test)")
+    return handler(doc, op, _locate(op, "path", index))
+
+
+@dataclass(frozen=True)
+class _Location:
+    """A decoded JSON pointer of one operation, with what error messages need."""
+
+    index: int
+    label: str
+    tokens: tuple[str, ...]
+
+    def error(self, problem: str) -> PatchError:
+        return PatchError(f"{self.label}: {problem}")
+
+
+def _locate(op: Mapping[str, Any], member: str, index: int) -> _Location:
+    pointer = op.get(member)
+    label = f'JSON patch operation {index} ({op.get("op")}) {member}'
+    if not isinstance(pointer, str):
+        raise PatchError(f"{label} is missing or not a string")
+    label = f'{label} "{pointer}"'
+    if pointer and not pointer.startswith("/"):
+        raise PatchError(f'{label}: a JSON pointer must be empty or start with "/"')
+    return _Location(index, label, tuple(_unescape(t) for t in pointer.split("/")[1:]))
+
+
+def _unescape(token: str) -> str:
+    # One left-to-right pass, so "~01" decodes to "~1" and not to "/" (RFC 6901 section 4).
+    return _POINTER_ESCAPE.sub(lambda m: "/" if m.group() == "~1" else "~", token)
+
+
+def _array_index(token: str, length: int, *, inserting: bool, where: _Location) -> int:
+    """Resolve ``token`` to an index of a list of ``length`` (one more slot when inserting)."""
+    if not _ARRAY_INDEX.fullmatch(token):
+        raise where.error(f'"{token}" is not an array index')
+    size = length + 1 if inserting else length
+    index = int(token)
+    if index < 0:
+        index += size
+    if not 0 <= index < size:
+        raise where.error(f"array index {token} is out of range for an array of {length}")
+    return index
+
+
+def _child(container: Any, token: str, where: _Location) -> Any:
+    """The value an intermediate pointer token leads to; it must be an object or array."""
+    if isinstance(container, dict):
+        value = container.get(token)
+    elif isinstance(container, list):
+        value = container[_array_index(token, len(container), inserting=False, where=where)]
+    else:
+        value = None
+    if not isinstance(value, (dict, list)):
+        raise where.error("the document is missing this path")
+    return value
+
+
+def _replace_child(container: Any, token: str, value: Any, where: _Location) -> Any:
+    if isinstance(container, dict):
+        return {**container, token: value}
+    copied = list(container)
+    copied[_array_index(token, len(copied), inserting=False, where=where)] = value
+    return copied
+
+
+_Leaf = Callable[[Any, str], Any]
+
+
+def _rebuild(doc: Any, where: _Location, leaf: _Leaf) -> Any:
+    """Copy ``doc`` along the pointer, letting ``leaf`` rebuild the innermost container."""
+
+    def walk(node: Any, depth: int) -> Any:
+        token = where.tokens[depth]
+        if depth == len(where.tokens) - 1:
+            if not isinstance(node, (dict, list)):
+                raise where.error("the document is missing this path")
+            return leaf(node, token)
+        return _replace_child(node, token, walk(_child(node, token, where), depth + 1), where)
+
+    if not where.tokens:
+        raise where.error("the operation does not apply to the whole document")
+    return walk(doc, 0)
+
+
+def _read(doc: Any, where: _Location) -> Any:
+    """The value at the pointer; an absent object member reads as null (evanphx v4)."""
+    node = doc
+    for depth, token in enumerate(where.tokens):
+        last = depth == len(where.tokens) - 1
+        if not last:
+            node = _child(node, token, where)
+        elif isinstance(node, dict):
+            return node.get(token)
+        elif isinstance(node, list):
+            return node[_array_index(token, len(node), inserting=False, where=where)]
+        else:
+            raise where.error("the document is missing this path")
+    return node
+
+
+def _insert(doc: Any, where: _Location, value: Any) -> Any:
+    def leaf(container: Any, token: str) -> Any:
+        if isinstance(container, dict):
+            return {**container, token: value}
+        copied = list(container)
+        if token == "-":
+            copied.append(value)
+        else:
+            copied.insert(_array_index(token, len(copied), inserting=True, where=where), value)
+        return copied
+
+    return _rebuild(doc, where, leaf)
+
+
+def _delete(doc: Any, where: _Location) -> Any:
+    def leaf(container: Any, token: str) -> Any:
+        if isinstance(container, dict):
+            if token not in container:
+                raise where.error(f'cannot remove nonexistent member "{token}"')
+            return {k: v for k, v in container.items() if k != token}
+        index = _array_index(token, len(container), inserting=False, where=where)
+        return container[:index] + container[index + 1:]
+
+    return _rebuild(doc, where, leaf)
+
+
+def _op_value(op: Mapping[str, Any]) -> Any:
+    # evanphx v4 treats a missing "value" as null; copy so the result never aliases the patch.
+    return _copy_json(op.get("value"))
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def _op_add(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    return _insert(doc, path, _op_value(op))
+
+
+def _op_remove(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    return _delete(doc, path)
+
+
+def _op_replace(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    value = _op_value(op)
+    if not path.tokens:
+        if not isinstance(value, (dict, list)):
+            raise path.error("replacing the whole document needs an object or array value")
+        return value
+
+    def leaf(container: Any, token: str) -> Any:
+        # An absent object member is created: the library looks it up as null, not missing.
+        return _replace_child(container, token, value, path)
+
+    return _rebuild(doc, path, leaf)
+
+
+def _op_move(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    source = _source(op, path)
+    value = _read(doc, source)
+    # Removing first makes a move into the source's own subtree fail (RFC 6902 section 4.4).
+    return _insert(_delete(doc, source), path, value)
+
+
+def _op_copy(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    return _insert(doc, path, _copy_json(_read(doc, _source(op, path))))
+
+
+def _source(op: Mapping[str, Any], path: _Location) -> _Location:
+    source = _locate(op, "from", path.index)
+    if not source.tokens:
+        raise source.error("cannot move or copy the whole document")
+    return source
+
+
+def _op_test(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+    actual = _read(doc, path)
+    expected = op.get("value", _MISSING)
+    if actual is None:
+        passed = expected is _MISSING or expected is None
+    else:
+        passed = expected is not _MISSING and _json_equal(actual, expected)
+    if not passed:
+        raise PatchTestFailed(f"{path.label}: test failed, the document holds "
+                              f"{_brief(actual)}, not {_brief(expected)}")
+    return doc
+
+
+def _brief(value: Any) -> str:
+    text = "no value" if value is _MISSING else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_equal(left: Any, right: Any) -> bool:
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_json_equal(v, right[k])
+                                                   for k, v in left.items())
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_json_equal, left, right))
+    return _scalar_kind(left) == _scalar_kind(right) and left == right
+
+
+def _scalar_kind(value: Any) -> str:
+    # bool is an int subclass in Python but a different JSON type.
+    return type(value).__name__
+
+
+_Operation = Callable[[Any, Mapping[str, Any], _Location], Any]
+_OPERATIONS: Mapping[str, _Operation] = MappingProxyType({
+    "add": _op_add, "remove": _op_remove, "replace": _op_replace,
+    "move": _op_move, "copy": _op_copy, "test": _op_test,
+})
+
+
+# --------------------------------------------------------------------------------------------
+# Strategic merge patch: the schema table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    """What the ``patchStrategy`` and ``patchMergeKey`` struct tags say about one field.
+
+    ``strategy`` is ``"merge"`` for lists merged element-wise (by ``merge_key`` for lists of
+    objects, as a set for lists of primitives) or ``"replace"``; an empty strategy replaces
+    lists and merges objects. ``fields`` describes the object, or each list element.
+    ``retainKeys`` in a tag is left out: it only shapes patches clients generate, while the
+    ``$retainKeys`` directive is honoured wherever it appears.
+    """
+
+    strategy: str = ""
+    merge_key: str = ""
+    fields: Mapping[str, _Field] = field(default_factory=lambda: _NO_FIELDS)
+
+
+_NO_FIELDS: Mapping[str, _Field] = MappingProxyType({})
+
+
+_GENERIC = _Field()
+
+
+def _struct(**fields: _Field) -> _Field:
+    return _Field(fields=MappingProxyType(fields))
+
+
+def _by_key(merge_key: str, **fields: _Field) -> _Field:
+    return _Field("merge", merge_key, MappingProxyType(fields))
+
+
+def _kind(**fields: _Field) -> _Field:
+    return _struct(metadata=_OBJECT_META, **fields)
+
+
+# k8s.io/apimachinery pkg/apis/meta/v1 ObjectMeta.
+_OBJECT_META = _struct(ownerReferences=_by_key("uid"), finalizers=_Field("merge"))
+
+# k8s.io/api core/v1 Container; EphemeralContainerCommon carries the same tags.
+_CONTAINER: dict[str, _Field] = {
+    "ports": _by_key("containerPort"), "env": _by_key("name"),
+    "volumeMounts": _by_key("mountPath"), "volumeDevices": _by_key("devicePath"),
+}
+
+# core/v1 PodSpec. Untagged lists (tolerations, readinessGates, Container.envFrom,
+# Container.resizePolicy, ...) are replaced whole.
+_POD_SPEC = _struct(
+    volumes=_by_key("name"),  # tagged merge,retainKeys
+    initContainers=_by_key("name", **_CONTAINER),
+    containers=_by_key("name", **_CONTAINER),
+    ephemeralContainers=_by_key("name", **_CONTAINER),
+    imagePullSecrets=_by_key("name"),
+    hostAliases=_by_key("ip"),
+    topologySpreadConstraints=_by_key("topologyKey"),
+    schedulingGates=_by_key("name"),
+    resourceClaims=_by_key("name"),  # tagged merge,retainKeys
+    evictionResponders=_by_key("name"),
+)
+
+# core/v1 PodStatus. containerStatuses, initContainerStatuses, ephemeralContainerStatuses and
+# volumeHealth carry no strategy, so they are replaced (and their elements' tags never apply).
+_POD_STATUS = _struct(
+    conditions=_by_key("type"),
+    hostIPs=_by_key("ip"),
+    podIPs=_by_key("ip"),
+    resourceClaimStatuses=_by_key("name"),  # tagged merge,retainKeys
+    nodeAllocatableResourceClaimStatuses=_by_key(
+        "resourceClaimName", mapping=_by_key("name"), overhead=_by_key("name")),
+)
+
+_KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
+    "Pod": _kind(spec=_POD_SPEC, status=_POD_STATUS),
+    # ServiceSpec.ports merges by port alone (two protocols on one port collide upstream too).
+    "Service": _kind(spec=_struct(ports=_by_key("port")),
+                     status=_struct(conditions=_by_key("type"))),
+    # NamespaceSpec.finalizers is untagged: replaced.
+    "Namespace": _kind(status=_struct(conditions=_by_key("type"))),
+    # ServiceAccount.imagePullSecrets is untagged there, unlike PodSpec's.
+    "ServiceAccount": _kind(secrets=_by_key("name")),
+    "ConfigMap": _kind(),
+    "Secret": _kind(),
+    "Event": _kind(),  # core/v1 and events.k8s.io/v1 alike
+    "Lease": _kind(),
+    "Endpoints": _kind(),  # subsets and their address/port lists are untagged
+    "CustomResourceDefinition": _kind(),
+})
+
+STRATEGIC_MERGE_KINDS: frozenset[str] = frozenset(_KIND_SCHEMAS)
+"""Kinds :func:`strategic_merge_patch` knows; others (custom resources) answer 415 upstream."""
+
+
+# --------------------------------------------------------------------------------------------
+# Strategic merge patch: maps
+# --------------------------------------------------------------------------------------------
+
+_PATCH = "$patch"
+_RETAIN_KEYS = "$retainKeys"
+_SET_ORDER = "$setElementOrder/"
+_DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
+_PATCH_VALUES = frozenset({"replace", "merge", "delete"})
+_DROP: Any = object()  # what _clean returns for a map carrying a $patch directive
+
+
+def strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any],
+                          kind: str) -> dict[str, Any]:
+    """Apply a Kubernetes strategic merge patch to an object of a built-in ``kind``.
+
+    Lists whose field is tagged ``patchStrategy:"merge"`` merge element-wise: by the merge
+    key for objects (patch elements update or append), as an ordered set for primitives;
+    other lists are replaced. Objects merge recursively and ``null`` deletes a member.
+    Directives: ``$patch: replace|delete`` on an object, ``$patch: replace|delete`` as a list
+    element, ``$retainKeys``, ``$setElementOrder/<field>`` and
+    ``$deleteFromPrimitiveList/<field>``. Element order follows upstream: patch elements in
+    patch order, interleaved with the target's other elements where their target positions
+    allow. Any other ``$`` key, and ``$patch: merge`` (which upstream also rejects), raise
+    :class:`PatchError`.
+
+    Deliberate deviations from ``strategicpatch``, all in corners kube-apiserver reaches only
+    through malformed patches:
+
+    * a field the schema table does not describe merges like a map without tags (objects
+      merge, lists are replaced); upstream's struct lookup would fail for unknown fields;
+    * values copied whole from the patch (new members, replaced lists, appended elements)
+      lose null members, directive keys and ``$patch``-carrying objects at every depth --
+      what upstream does for new members, and what decoding into the typed object does for
+      the rest;
+    * a ``$deleteFromPrimitiveList`` value must be a list of primitives, and null list
+      elements in a merged list are an error (upstream would ignore or panic);
+    * when a field has both a patch list and ``$deleteFromPrimitiveList``, the merge happens
+      before the deletion (upstream's order there depends on Go map iteration);
+    * a ``$setElementOrder`` for a list that is empty on both sides leaves it empty rather
+      than failing.
+    """
+    schema = _KIND_SCHEMAS.get(kind)
+    if schema is None:
+        raise PatchError(f"strategic merge patch is not supported for kind {kind!r}")
+    if not isinstance(target, dict):
+        raise PatchError("the patched object must be a JSON object")
+    if not isinstance(patch, dict):
+        raise PatchError("a strategic merge patch must be a JSON object")
+    return _merge_map(target, patch, schema.fields, "")
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _at(where: str) -> str:
+    return f" at {where}" if where else ""
+
+
+def _check_directive_names(patch: Mapping[str, Any], where: str) -> None:
+    for key in patch:
+        if not key.startswith("$") or key in (_PATCH, _RETAIN_KEYS):
+            continue
+        for prefix in (_SET_ORDER, _DELETE_PRIMITIVES):
+            if key.startswith(prefix) and len(key) > len(prefix):
+                break
+        else:
+            raise PatchError(f'unknown strategic merge patch directive "{key}"{_at(where)}')
+
+
+def _check_patch_value(value: Any, where: str) -> None:
+    if not (isinstance(value, str) and value in _PATCH_VALUES):
+        raise PatchError(f"unknown $patch directive {value!r}{_at(where)} "
+                         f'(expected "replace", "merge" or "delete")')
+
+
+def _merge_map(original: dict[str, Any], patch: dict[str, Any],
+               fields: Mapping[str, _Field], where: str) -> dict[str, Any]:
+    _check_directive_names(patch, where)
+    if _PATCH in patch:
+        return _map_directive(patch, where)
+    # Both dicts are fresh copies owned by this call; the helpers below fill them in.
+    result = dict(original)
+    work = dict(patch)
+    if _RETAIN_KEYS in work:
+        result = _retain_keys(result, work.pop(_RETAIN_KEYS), work, where)
+    # Upstream settles ordered lists before anything else, taking their patch lists along.
+    for key in [k for k in work if k.startswith(_SET_ORDER)]:
+        _set_element_order(result, work, key[len(_SET_ORDER):], fields, where)
+    deletions: dict[str, Any] = {}
+    for key, value in work.items():
+        if key.startswith(_DELETE_PRIMITIVES):
+            deletions[key[len(_DELETE_PRIMITIVES):]] = value
+        else:
+            _merge_member(result, key, value, fields, where)
+    for name, values in deletions.items():
+        _delete_primitives(result, name, values, _join(where, name))
+    return result
+
+
+def _map_directive(patch: Mapping[str, Any], where: str) -> dict[str, Any]:
+    directive = patch[_PATCH]
+    _check_patch_value(directive, where)
+    if directive == "delete":
+        # The member stays, emptied: upstream returns {} for the map, it does not drop it.
+        return {}
+    if directive == "replace":
+        return _clean_members(patch, where)  # skips $patch with the other directives
+    raise PatchError(f"$patch: merge is not supported on an object{_at(where)}")
+
+
+def _merge_member(result: dict[str, Any], key: str, value: Any,
+                  fields: Mapping[str, _Field], where: str) -> None:
+    here = _join(where, key)
+    if value is None:
+        result.pop(key, None)
+        return
+    current = result.get(key)
+    meta = fields.get(key, _GENERIC)
+    if isinstance(current, dict) and isinstance(value, dict) and meta.strategy != "replace":
+        result[key] = _merge_map(current, value, meta.fields, here)
+    elif isinstance(current, list) and isinstance(value, list) and meta.strategy == "merge":
+        result[key] = _merge_list(current, value, meta, here)
+    else:
+        _store(result, key, _clean(value, here))
+
+
+def _store(result: dict[str, Any], key: str, value: Any) -> None:
+    if value is _DROP:
+        result.pop(key, None)
+    else:
+        result[key] = value
+
+
+def _clean(value: Any, where: str) -> Any:
+    """A copy of a patch value taken whole: without null members or directives.
+
+    A map carrying ``$patch`` is dropped (``_DROP``) from wherever it sits, as upstream's
+    removeDirectives does; nulls inside lists stay.
+    """
+    if isinstance(value, dict):
+        _check_directive_names(value, where)
+        if _PATCH in value:
+            _check_patch_value(value[_PATCH], where)
+            return _DROP
+        return _clean_members(value, where)
+    if isinstance(value, list):
+        items = (_clean(item, f"{where}[{i}]") for i, item in enumerate(value))
+        return [item for item in items if item is not _DROP]
+    return value
+
+
+def _clean_members(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        if item is None or key.startswith("$"):
+            continue
+        cleaned = _clean(item, _join(where, key))
+        if cleaned is not _DROP:
+            out[key] = cleaned
+    return out
+
+
+def _retain_keys(result: dict[str, Any], retain: Any, rest: Mapping[str, Any],
+                 where: str) -> dict[str, Any]:
+    if not isinstance(retain, list):
+        raise PatchError(f"$retainKeys{_at(where)} must be a list of field names")
+    keep = {key for key in retain if isinstance(key, str)}
+    for key, value in rest.items():
+        if value is None or key.startswith((_SET_ORDER, _DELETE_PRIMITIVES)):
+            continue
+        if key not in keep:
+            raise PatchError(f'field "{key}"{_at(where)} is patched but missing from '
+                             f"$retainKeys")
+    return {key: value for key, value in result.items() if key in keep}
+
+
+def _delete_primitives(result: dict[str, Any], name: str, values: Any, where: str) -> None:
+    if not isinstance(values, list):
+        raise PatchError(f"$deleteFromPrimitiveList/{name}{_at(where)} must be a list")
+    current = result.get(name)
+    if not isinstance(current, list):
+        return  # nothing to delete from; upstream never creates the list here
+    kind = _element_kind(current, values, where)
+    if kind == "map":
+        raise PatchError(f"$deleteFromPrimitiveList/{name}{_at(where)} applies only to lists "
+                         f"of primitives")
+    drop = {_identity(v, where) for v in values}
+    result[name] = [v for v in current if _identity(v, where) not in drop]
+
+
+# --------------------------------------------------------------------------------------------
+# Strategic merge patch: lists
+# --------------------------------------------------------------------------------------------
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, list):
+        return "list"
+    return "null" if value is None else type(value).__name__
+
+
+def _element_kind(original: list[Any], patch: list[Any], where: str) -> str | None:
+    """The one JSON type of all elements of both lists, or None if both are empty."""
+    kinds = {_kind_of(v) for v in original} | {_kind_of(v) for v in patch}
+    if "list" in kinds:
+        raise PatchError(f"lists of lists are not supported{_at(where)}")
+    if "null" in kinds:
+        raise PatchError(f"null elements are not supported in a merged list{_at(where)}")
+    if len(kinds) > 1:
+        raise PatchError(f"list element types are not identical{_at(where)}: "
+                         f"{', '.join(sorted(kinds))}")
+    return kinds.pop() if kinds else None
+
+
+def _identity(value: Any, where: str) -> tuple[str, Any]:
+    """A hashable key comparing like Go's ``==`` on decoded JSON (1, 1.0 and true differ)."""
+    if isinstance(value, (dict, list)):
+        raise PatchError(f"expected a primitive value{_at(where)}, got {_kind_of(value)}")
+    return _kind_of(value), value
+
+
+def _key_identity(element: Any, merge_key: str | None, where: str) -> tuple[str, Any]:
+    if merge_key is None:
+        return _identity(element, where)
+    if not isinstance(element, dict) or merge_key not in element:
+        raise PatchError(f'list element {_brief(element)}{_at(where)} does not contain the '
+                         f'merge key "{merge_key}"')
+    return _identity(element[merge_key], where)
+
+
+def _merge_list(original: list[Any], patch: list[Any], meta: _Field,
+                where: str) -> list[Any]:
+    kind = _element_kind(original, patch, where)
+    if kind is None:
+        return []
+    if kind != "map":
+        merged = _unique(original + patch, where)
+        wanted = {_identity(v, where) for v in patch}
+        ours = [v for v in merged if _identity(v, where) in wanted]
+        theirs = [v for v in merged if _identity(v, where) not in wanted]
+        return _normalize_order(ours, theirs, patch, original, None, where)
+    if not meta.merge_key:
+        raise PatchError(f"cannot merge a list of objects without a merge key{_at(where)}")
+    return _merge_object_list(original, patch, meta, where)
+
+
+def _unique(values: list[Any], where: str) -> list[Any]:
+    seen: set[tuple[str, Any]] = set()
+    out = []
+    for value in values:
+        identity = _identity(value, where)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(value)
+    return out
+
+
+def _merge_object_list(original: list[Any], patch: list[Any], meta: _Field,
+                       where: str) -> list[Any]:
+    key = meta.merge_key
+    base, rest, replace = _list_directives(original, patch, key, where)
+    if replace:
+        # The list becomes the other patch elements; upstream's sort by first position
+        # groups elements sharing a key.
+        items = [_clean(element, where) for element in rest]
+        return _normalize_order([], items, [], rest, key, where)
+    merged = _merge_elements(base, rest, meta, where)
+    wanted = {_key_identity(e, key, where) for e in rest}
+    ours = [e for e in merged if _key_identity(e, key, where) in wanted]
+    theirs = [e for e in merged if _key_identity(e, key, where) not in wanted]
+    return _normalize_order(ours, theirs, rest, base, key, where)
+
+
+def _list_directives(original: list[Any], patch: list[Any], key: str,
+                     where: str) -> tuple[list[Any], list[Any], bool]:
+    """Apply ``$patch`` list elements: (remaining original, plain patch elements, replace)."""
+    base, rest, replace = list(original), [], False
+    for index, element in enumerate(patch):
+        if _PATCH not in element:
+            rest.append(element)
+            continue
+        directive, here = element[_PATCH], f"{where}[{index}]"
+        _check_patch_value(directive, here)
+        if directive == "delete":
+            doomed = _key_identity(element, key, here)
+            # Every element with that key goes, duplicates included.
+            base = [e for e in base if not (key in e and _identity(e[key], here) == doomed)]
+        elif directive == "replace":
+            replace = True
+        else:
+            raise PatchError(f"$patch: merge is not supported on a list element{_at(here)}")
+    return base, rest, replace
+
+
+def _merge_elements(base: list[Any], patch: list[Any], meta: _Field,
+                    where: str) -> list[Any]:
+    """Merge each patch element into the first element with its key, or append it."""
+    key, out = meta.merge_key, list(base)
+    for element in patch:
+        wanted = _key_identity(element, key, where)
+        here = f"{where}[{key}={element[key]}]"
+        match = next((i for i, e in enumerate(out)
+                      if key in e and _identity(e[key], here) == wanted), None)
+        if match is None:
+            out.append(_clean(element, here))
+        else:
+            out[match] = _merge_map(out[match], element, meta.fields, here)
+    return out
+
+
+def _set_element_order(result: dict[str, Any], work: dict[str, Any], name: str,
+                       fields: Mapping[str, _Field], where: str) -> None:
+    """Merge ``work[name]`` into ``result[name]`` and order it by ``$setElementOrder``."""
+    here = _join(where, name)
+    order = work.pop(_SET_ORDER + name)
+    if not isinstance(order, list):
+        raise PatchError(f"$setElementOrder/{name}{_at(where)} must be a list")
+    have_original, have_patch = name in result, name in work
+    original, patch = result.get(name), work.pop(name, None)
+    for label, value, present in (("object", original, have_original),
+                                  ("patch", patch, have_patch)):
+        if present and not isinstance(value, list):
+            raise PatchError(f"$setElementOrder applies to a list, but the {label} holds "
+                             f"{_kind_of(value)}{_at(here)}")
+    if not (have_original or have_patch):
+        return
+    meta = fields.get(name, _GENERIC)
+    original, patch = original or [], patch or []
+    kind = _element_kind(original, patch, here)
+    if kind == "map" and not meta.merge_key:
+        raise PatchError(f"$setElementOrder needs a merge key to order objects{_at(here)}")
+    key = meta.merge_key if kind == "map" else None
+    _check_patch_order(patch, order, key, here)
+    if not have_patch:
+        merged = original
+    elif have_original and meta.strategy == "merge":
+        merged = _merge_list(original, patch, meta, here)
+    else:
+        merged = _clean(patch, here)
+    if kind is None:
+        result[name] = merged  # both lists empty: nothing to order
+        return
+    listed = _first_positions(order, key, here)
+    ours = [e for e in merged if _key_identity(e, key, here) in listed]
+    theirs = [e for e in merged if _key_identity(e, key, here) not in listed]
+    result[name] = _normalize_order(ours, theirs, order, original, key, here)
+
+
+def _check_patch_order(patch: list[Any], order: list[Any], key: str | None,
+                       where: str) -> None:
+    """The patch list, minus deletions, must be a subsequence of ``$setElementOrder``."""
+    if not patch or not order:
+        return
+    items = [e for e in patch if not (key and e.get(_PATCH) == "delete")]
+    i = j = 0
+    while i < len(items) and j < len(order):
+        if isinstance(items[i], dict) and _PATCH in items[i]:
+            i += 1
+            continue
+        if _key_identity(items[i], key, where) == _key_identity(order[j], key, where):
+            i += 1
+        j += 1
+    if i < len(items):
+        raise PatchError(f"the order of the patch list{_at(where)} doesn't match its "
+                         f"$setElementOrder list")
+
+
+# --------------------------------------------------------------------------------------------
+# Strategic merge patch: element order
+# --------------------------------------------------------------------------------------------
+
+
+def _normalize_order(ours: list[Any], theirs: list[Any], our_order: list[Any],
+                     their_order: list[Any], key: str | None, where: str) -> list[Any]:
+    """Upstream's final ordering of a merged list.
+
+    ``ours`` (elements the patch or ``$setElementOrder`` names) are sorted by ``our_order``,
+    ``theirs`` (the target's other elements) by ``their_order``; the two runs are then
+    interleaved, taking a target element first only when both sit in the target and it came
+    earlier there.
+    """
+    positions = _first_positions(their_order, key, where)
+    ours = _sorted_by(ours, _first_positions(our_order, key, where), key, where)
+    theirs = _sorted_by(theirs, positions, key, where)
+    out: list[Any] = []
+    i = j = 0
+    while i < len(theirs) and j < len(ours):
+        left = positions.get(_key_identity(theirs[i], key, where), -1)
+        right = positions.get(_key_identity(ours[j], key, where), -1)
+        if 0 <= left < right:
+            out.append(theirs[i])
+            i += 1
+        else:
+            out.append(ours[j])
+            j += 1
+    return out + theirs[i:] + ours[j:]
+
+
+_Positions = dict[tuple[str, Any], int]
+
+
+def _first_positions(order: list[Any], key: str | None, where: str) -> _Positions:
+    positions: _Positions = {}
+    for index, element in enumerate(order):
+        positions.setdefault(_key_identity(element, key, where), index)
+    return positions
+
+
+def _sorted_by(items: list[Any], positions: _Positions, key: str | None,
+               where: str) -> list[Any]:
+    """Sort ``items`` by first position in an order list, exactly as Go's sort.SliceStable.
+
+    Upstream's comparison calls an element the order lacks "less" than anything; that is not
+    an ordering, so the result then depends on the algorithm, and Go's insertion sort (all it
+    runs below 21 elements) is reproduced for that case. When every element is found the
+    comparison is consistent and a plain stable sort gives the same result.
+    """
+    ranked = [(positions.get(_key_identity(e, key, where), -1), e) for e in items]
+    if all(rank >= 0 for rank, _ in ranked):
+        return [e for _, e in sorted(ranked, key=lambda pair: pair[0])]
+    for i in range(1, len(ranked)):
+        j = i
+        while j > 0 and _go_less(ranked[j][0], ranked[j - 1][0]):
+            ranked[j], ranked[j - 1] = ranked[j - 1], ranked[j]
+            j -= 1
+    return [e for _, e in ranked]
+
+
+def _go_less(left: int, right: int) -> bool:
+    return left < right if left >= 0 and right >= 0 else True

@@ -1,0 +1,173 @@
+"""The server's storage: objects as compact JSON bytes, one revision counter, event history.
+
+Like etcd behind kube-apiserver there is one revision across all kinds; each write takes the next
+one and becomes an :class:`Event` kept in a bounded history, from which watches resume. Objects
+are held as serialized bytes, not dicts: Python dicts cost 3-6x more memory and turn the garbage
+collector into a latency source (see CLIENT-SURFACE.md). All access happens on the server's
+event-loop thread, so there is no lock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from .fields import selectable_fields
+from .kinds import ResourceType
+
+Key = tuple[str, str]
+"""(namespace, name); namespace is "" for cluster-scoped objects."""
+
+
+@dataclass(slots=True)
+class Stored:
+    """One object at one revision, with what selectors need pre-extracted."""
+
+    raw: bytes
+    rv: int
+    labels: Mapping[str, str]
+    fields: Mapping[str, str]
+
+    def load(self) -> dict[str, Any]:
+        """A fresh, private dict of the object (callers may mutate it)."""
+        obj: dict[str, Any] = orjson.loads(self.raw)
+        return obj
+
+
+@dataclass(slots=True)
+class Event:
+    """One committed change. ``old_*`` describe the object before a MODIFIED change."""
+
+    rv: int
+    store: str
+    type: str
+    namespace: str
+    new: Stored
+    old_labels: Mapping[str, str] | None = None
+    old_fields: Mapping[str, str] | None = None
+    _lines: dict[str, bytes] = field(default_factory=dict)
+
+    def json_line(self, event_type: str) -> bytes:
+        """The watch-stream line for this event, serialized once for all watchers."""
+        line = self._lines.get(event_type)
+        if line is None:
+            line = b'{"type":"' + event_type.encode() + b'","object":' + self.new.raw + b"}\n"
+            self._lines[event_type] = line
+        return line
+
+
+class Subscriber(Protocol):
+    """A watch stream: receives every event of its store, filters and forwards it."""
+
+    def offer(self, event: Event) -> None: ...
+
+
+class ObjectStore:
+    """Objects by store and key, the revision counter, history and subscribers."""
+
+    def __init__(self, *, history_limit: int = 20000) -> None:
+        self.revision = 1
+        self.compacted = 1
+        """The oldest revision a watch can resume from; older ones get 410 Gone."""
+        self._objects: dict[str, dict[Key, Stored]] = {}
+        self._history: deque[Event] = deque()
+        self._history_limit = history_limit
+        self._subscribers: dict[str, set[Subscriber]] = {}
+
+    # reads -------------------------------------------------------------------------------------
+    def get(self, store: str, key: Key) -> Stored | None:
+        return self._objects.get(store, {}).get(key)
+
+    def items(self, store: str, namespace: str | None = None) -> Iterator[tuple[Key, Stored]]:
+        """Objects of one store in key order (namespace, then name), as etcd lists them."""
+        objects = self._objects.get(store, {})
+        for key in sorted(objects):
+            if namespace is None or key[0] == namespace:
+                yield key, objects[key]
+
+    def count(self, store: str) -> int:
+        return len(self._objects.get(store, {}))
+
+    def namespaces_in_use(self, store: str) -> set[str]:
+        return {ns for ns, _ in self._objects.get(store, {})}
+
+    # writes ------------------------------------------------------------------------------------
+    def put(self, rtype: ResourceType, obj: dict[str, Any], event_type: str) -> Stored:
+        """Store ``obj`` (ADDED or MODIFIED) at the next revision and notify watchers.
+
+        ``obj`` gets its new ``metadata.resourceVersion`` in place.
+        """
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        objects = self._objects.setdefault(rtype.store, {})
+        old = objects.get(key)
+        stored = self._stamp(rtype, obj)
+        objects[key] = stored
+        self._record(Event(stored.rv, rtype.store, event_type, key[0], stored,
+                           old.labels if old else None, old.fields if old else None))
+        return stored
+
+    def delete(self, rtype: ResourceType, obj: dict[str, Any]) -> Stored:
+        """Remove the object; the DELETED event carries its last state at a new revision."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        self._objects.get(rtype.store, {}).pop(key, None)
+        stored = self._stamp(rtype, obj)
+        self._record(Event(stored.rv, rtype.store, "DELETED", key[0], stored,
+                           stored.labels, stored.fields))
+        return stored
+
+    def drop_store(self, store: str) -> list[Stored]:
+        """Forget a whole store (its CRD went away) without events; return what it held."""
+        return list(self._objects.pop(store, {}).values())
+
+    def forget_history(self) -> None:
+        """Behave like a compacted etcd: resuming from any earlier revision gets 410 Gone."""
+        self._history.clear()
+        self.compacted = self.revision
+
+    def _stamp(self, rtype: ResourceType, obj: dict[str, Any]) -> Stored:
+        self.revision += 1
+        obj["metadata"]["resourceVersion"] = str(self.revision)
+        labels = obj["metadata"].get("labels") or {}
+        return Stored(orjson.dumps(obj), self.revision, labels, selectable_fields(rtype, obj))
+
+    def _record(self, event: Event) -> None:
+        self._history.append(event)
+        while len(self._history) > self._history_limit:
+            self.compacted = self._history.popleft().rv
+        for subscriber in list(self._subscribers.get(event.store, ())):
+            subscriber.offer(event)
+
+    # watch support -----------------------------------------------------------------------------
+    def subscribe(self, store: str, subscriber: Subscriber) -> None:
+        self._subscribers.setdefault(store, set()).add(subscriber)
+
+    def unsubscribe(self, store: str, subscriber: Subscriber) -> None:
+        self._subscribers.get(store, set()).discard(subscriber)
+
+    def subscribers(self, store: str | None = None) -> list[Subscriber]:
+        if store is not None:
+            return list(self._subscribers.get(store, ()))
+        return [s for subs in self._subscribers.values() for s in subs]
+
+    def events_since(self, store: str, revision: int) -> Iterable[Event]:
+        """Events of ``store`` after ``revision``, oldest first. Caller checks ``compacted``."""
+        newer: list[Event] = []
+        for event in reversed(self._history):
+            if event.rv <= revision:
+                break
+            if event.store == store:
+                newer.append(event)
+        newer.reverse()
+        return newer
+
+
+def synthetic_added(store: str, items: Iterable[tuple[Key, Stored]],
+                    keep: Callable[[Stored], bool]) -> list[Event]:
+    """ADDED events for existing objects (a watch from "now" or with sendInitialEvents)."""
+    return [Event(s.rv, store, "ADDED", key[0], s) for key, s in items if keep(s)]

@@ -1,0 +1,123 @@
+"""CustomResourceDefinitions: registration, status subresource, removal; server-side apply."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RawClient
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def widget_crd(plural: str = "widgets", scope: str = "Namespaced") -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.example.com"},
+        "spec": {
+            "group": "example.com", "scope": scope,
+            "names": {"plural": plural, "singular": plural[:-1], "kind": plural[:-1].title(),
+                      "shortNames": [plural[:2]]},
+            "versions": [{"name": "v1", "served": True, "storage": True,
+                          "subresources": {"status": {}},
+                          "additionalPrinterColumns": [
+                              {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}],
+                          "schema": {"openAPIV3Schema": {
+                              "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }
+
+
+@pytest.fixture()
+def widgets(client: RawClient) -> str:
+    status, crd = client.post(CRD_PATH, widget_crd())
+    assert status in (201, 409), crd
+    return "/apis/example.com/v1"
+
+
+def test_crd_is_established_and_discoverable(client: RawClient, widgets: str) -> None:
+    _, crd = client.get(f"{CRD_PATH}/widgets.example.com")
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    _, groups = client.get("/apis")
+    assert "example.com" in [g["name"] for g in groups["groups"]]
+    _, resources = client.get(widgets)
+    names = {r["name"]: r for r in resources["resources"]}
+    assert names["widgets"]["shortNames"] == ["wi"] and "widgets/status" in names
+    _, root = client.get("/openapi/v3")
+    assert "apis/example.com/v1" in root["paths"]
+
+
+def test_status_subresource_split(client: RawClient, widgets: str, namespace: str) -> None:
+    path = f"{widgets}/namespaces/{namespace}/widgets"
+    status, obj = client.post(path, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                     "metadata": {"name": "w"}, "spec": {"size": 1},
+                                     "status": {"phase": "ignored"}})
+    assert status == 201 and "status" not in obj
+    obj["status"] = {"phase": "Running"}
+    obj["spec"]["size"] = 2
+    status, obj = client.put(f"{path}/w/status", obj)
+    assert obj["status"] == {"phase": "Running"} and obj["spec"] == {"size": 1}
+    assert obj["metadata"]["generation"] == 1
+    status, obj = client.patch(f"{path}/w", {"spec": {"size": 3}, "status": {"phase": "X"}})
+    assert obj["spec"] == {"size": 3} and obj["status"] == {"phase": "Running"}
+    assert obj["metadata"]["generation"] == 2
+
+
+def test_custom_resources_refuse_strategic_merge(client: RawClient, widgets: str,
+                                                 namespace: str) -> None:
+    path = f"{widgets}/namespaces/{namespace}/widgets"
+    client.post(path, {"metadata": {"name": "s"}, "spec": {}})
+    status, result = client.patch(f"{path}/s", {"spec": {"a": 1}}, kind="strategic")
+    assert status == 415 and result["reason"] == "UnsupportedMediaType"
+
+
+def test_custom_resource_update_requires_resource_version(client: RawClient, widgets: str,
+                                                          namespace: str) -> None:
+    path = f"{widgets}/namespaces/{namespace}/widgets"
+    _, obj = client.post(path, {"metadata": {"name": "rv"}, "spec": {}})
+    del obj["metadata"]["resourceVersion"]
+    status, result = client.put(f"{path}/rv", obj)
+    assert status == 422
+
+
+def test_deleting_a_crd_removes_kind_and_objects(client: RawClient, namespace: str) -> None:
+    assert client.post(CRD_PATH, widget_crd("gadgets"))[0] == 201
+    path = f"/apis/example.com/v1/namespaces/{namespace}/gadgets"
+    assert client.post(path, {"metadata": {"name": "g"}})[0] == 201
+    assert client.delete(f"{CRD_PATH}/gadgets.example.com")[0] == 200
+    assert client.get(path)[0] == 404
+    _, resources = client.get("/apis/example.com/v1")
+    assert "gadgets" not in [r["name"] for r in resources.get("resources", [])]
+
+
+def test_invalid_crd_is_422(client: RawClient) -> None:
+    crd = widget_crd("things")
+    crd["metadata"]["name"] = "wrong.example.com"
+    crd["spec"]["versions"][0]["storage"] = False
+    status, result = client.post(CRD_PATH, crd)
+    assert status == 422
+    fields = {c["field"] for c in result["details"]["causes"]}
+    assert {"metadata.name", "spec.versions"} <= fields
+
+
+def test_server_side_apply(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps/ssa"
+    apply = "application/apply-patch+yaml"
+    doc = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n  b: '2'\n"
+    status, obj = client.request("PATCH", f"{path}?fieldManager=alice", raw=doc,
+                                 content_type=apply)
+    assert status == 201 and obj["data"] == {"a": "1", "b": "2"}
+    assert obj["metadata"]["managedFields"][0]["manager"] == "alice"
+    doc2 = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n"
+    status, obj = client.request("PATCH", f"{path}?fieldManager=alice", raw=doc2,
+                                 content_type=apply)
+    assert status == 200 and obj["data"] == {"a": "1"}, "a field no longer applied is removed"
+    bob = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: 'other'\n"
+    status, result = client.request("PATCH", f"{path}?fieldManager=bob", raw=bob,
+                                    content_type=apply)
+    assert status == 409 and "alice" in result["message"]
+    status, obj = client.request("PATCH", f"{path}?fieldManager=bob&force=true", raw=bob,
+                                 content_type=apply)
+    assert status == 200 and obj["data"] == {"a": "other"}
+    status, result = client.request("PATCH", path, raw=doc, content_type=apply)
+    assert status == 422, "fieldManager is required"

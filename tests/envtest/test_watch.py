@@ -1,0 +1,148 @@
+"""Watch semantics: resume, bookmarks, 410, WatchList, selector transitions, slow watchers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
+from ambient_ctrl.testing import eventually
+from tests.conftest import RawClient
+
+
+def cm(name: str, labels: dict | None = None, **data: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels or {}}, "data": data}
+
+
+def test_watch_from_resource_version_sees_only_later_changes(client: RawClient,
+                                                            namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    _, first = client.post(path, cm("w1"))
+    rv = first["metadata"]["resourceVersion"]
+    with client.watch(f"{path}?watch=1&resourceVersion={rv}") as watch:
+        client.post(path, cm("w2"))
+        client.patch(f"{path}/w1", {"metadata": {"annotations": {"touch": "1"}}})
+        client.delete(f"{path}/w2")
+        events = watch.take(3)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", "w2"), ("MODIFIED", "w1"), ("DELETED", "w2")]
+    versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert versions == sorted(versions) and versions[0] > int(rv)
+
+
+def test_watch_without_version_lists_existing_first(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    client.post(path, cm("pre"))
+    with client.watch(f"{path}?watch=true") as watch:
+        event = watch.next()
+        assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "pre")
+
+
+def test_bookmarks_while_idle(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    _, obj = client.post(path, cm("b"))
+    rv = obj["metadata"]["resourceVersion"]
+    with client.watch(f"{path}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}") as w:
+        event = w.next()
+    assert event["type"] == "BOOKMARK"
+    assert int(event["object"]["metadata"]["resourceVersion"]) >= int(rv)
+    assert event["object"]["kind"] == "ConfigMap"
+
+
+def test_expired_version_gets_410_error_event(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    _, obj = client.post(path, cm("old"))
+    for i in range(520):  # the module's server keeps 500 events
+        client.patch(f"{path}/old", {"data": {"i": str(i)}})
+    with client.watch(f"{path}?watch=1&resourceVersion={obj['metadata']['resourceVersion']}") as w:
+        event = w.next()
+        assert event["type"] == "ERROR"
+        assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
+        assert w.next() is None, "the stream ends after the error"
+
+
+def test_watch_list_initial_events_end_bookmark(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    client.post(path, cm("i1"))
+    client.post(path, cm("i2"))
+    query = "watch=1&sendInitialEvents=true&allowWatchBookmarks=true&" \
+            "resourceVersionMatch=NotOlderThan"
+    with client.watch(f"{path}?{query}") as w:
+        events = w.take(3)
+    assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    assert events[2]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    status, result = client.get(f"{path}?watch=1&sendInitialEvents=true")
+    assert status == 422, "WatchList without bookmarks is refused, never ignored"
+
+
+def test_label_selector_transitions(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    _, obj = client.post(path, cm("sel", {"app": "x"}))
+    rv = obj["metadata"]["resourceVersion"]
+    with client.watch(f"{path}?watch=1&labelSelector=app%3Dy&resourceVersion={rv}") as w:
+        client.patch(f"{path}/sel", {"metadata": {"labels": {"app": "y"}}})
+        client.patch(f"{path}/sel", {"metadata": {"labels": {"app": "z"}}})
+        events = w.take(2)
+    assert [e["type"] for e in events] == ["ADDED", "DELETED"]
+
+
+def test_legacy_watch_path_on_one_object(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    _, obj = client.post(path, cm("one"))
+    client.post(path, cm("other"))
+    rv = obj["metadata"]["resourceVersion"]
+    with client.watch(f"/api/v1/watch/namespaces/{namespace}/configmaps/one?resourceVersion={rv}"
+                      ) as w:
+        client.patch(f"{path}/other", {"data": {"a": "1"}})
+        client.patch(f"{path}/one", {"data": {"a": "1"}})
+        event = w.next()
+    assert event["object"]["metadata"]["name"] == "one"
+
+
+def test_timeout_seconds_ends_the_stream(client: RawClient, namespace: str) -> None:
+    with client.watch(f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1") as w:
+        assert w.next(timeout=10) is None
+
+
+def test_slow_watcher_is_disconnected_and_writers_go_on() -> None:
+    options = ServerOptions(max_watch_backlog=256 * 1024)
+    with LocalAPIServer(options=options) as api, RawClient(api.url) as client, \
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        host, port = api.cluster.server_address.split(":")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: no scaling
+        sock.connect((host, int(port)))
+        sock.sendall(b"GET /api/v1/namespaces/default/configmaps?watch=1 HTTP/1.1\r\n"
+                     b"Host: x\r\n\r\n")
+        eventually(lambda: api.call(lambda c: len(c.store.subscribers()) == 1))
+        blob = "x" * 50000
+        for i in range(200):  # ~10 MB of events the watcher never reads
+            status, _ = client.post("/api/v1/namespaces/default/configmaps",
+                                    cm(f"c{i}", payload=blob))
+            assert status == 201
+        eventually(lambda: api.call(lambda c: len(c.store.subscribers()) == 0),
+                   message="the stalled watcher was not dropped")
+
+
+def test_concurrent_writers_and_watchers_see_every_event_in_order() -> None:
+    with LocalAPIServer() as api, RawClient(api.url) as client:
+        path = "/api/v1/namespaces/default/configmaps"
+        watches = [client.watch(f"{path}?watch=1&resourceVersion=1") for _ in range(3)]
+        writers, per_writer = 4, 50
+
+        def write(n: int) -> None:
+            with RawClient(api.url) as local:
+                for i in range(per_writer):
+                    assert local.post(path, cm(f"w{n}-{i}"))[0] == 201
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for watch in watches:
+            events = watch.take(writers * per_writer, timeout=20)
+            versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+            assert versions == sorted(set(versions))
+            assert {e["object"]["metadata"]["name"] for e in events} == {
+                f"w{n}-{i}" for n in range(writers) for i in range(per_writer)}
+            watch.close()
