@@ -14,8 +14,10 @@ T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05,
-               message: str = "condition not met") -> T:
-    """Call ``check`` until it returns a truthy value or stops raising AssertionError.
+               message: str = "condition not met",
+               ignoring: tuple[type[Exception], ...] = ()) -> T:
+    """Call ``check`` until it returns a truthy value without raising AssertionError (or one of
+    ``ignoring``, e.g. ``ConnectionError`` while a server starts).
 
     Bounded: after ``timeout`` seconds the last AssertionError (or a new one) is raised.
     """
@@ -28,6 +30,8 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, interval: float
                 return result
         except AssertionError as exc:
             last = exc
+        except ignoring as exc:
+            last = AssertionError(f"{message}: {exc!r}")
         if time.monotonic() >= deadline:
             if last is not None:
                 raise last

@@ -93,9 +93,10 @@ def run(objects: int, threads: int) -> dict[str, object]:
              "--port", str(port), "--kubeconfig", str(Path(tmp) / "kubeconfig")],
             stdout=subprocess.DEVNULL, start_new_session=True)
         try:
-            http = urllib3.PoolManager()
+            http = urllib3.PoolManager(retries=False)
             eventually(lambda: http.request("GET", url + "/healthz").status == 200,
-                       timeout=30, message="server did not start")
+                       timeout=30, message="server did not start",
+                       ignoring=(urllib3.exceptions.HTTPError,))
             rv = orjson.loads(http.request("GET", url + PATH).data)["metadata"]["resourceVersion"]
             ctx = mp.get_context("spawn")
             ready, results, written = ctx.Event(), ctx.Queue(), ctx.Queue()

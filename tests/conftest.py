@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
@@ -106,10 +107,10 @@ class Watch:
         return out
 
     def close(self) -> None:
-        try:  # unblocks the reader thread if the stream is still open
+        # Unblock the reader thread if the stream is still open; if it already ended, its
+        # connection went back to the pool and there is nothing to shut down.
+        with contextlib.suppress(RuntimeError, ValueError):
             self.response.shutdown()
-        except (RuntimeError, ValueError):
-            pass  # the stream already ended and its connection went back to the pool
         self.response.close()
         self._thread.join(10)
 

@@ -25,7 +25,7 @@ def validate(crd: Mapping[str, Any], registry: KindRegistry) -> list[Cause]:
         causes.append(Cause("spec.group", f'Invalid value: "{group}": should be a domain with '
                             "at least one dot"))
     if not isinstance(names, dict):
-        return causes + [Cause("spec.names", "Required value", "FieldValueRequired")]
+        return [*causes, Cause("spec.names", "Required value", "FieldValueRequired")]
     plural, kind = names.get("plural"), names.get("kind")
     if not isinstance(plural, str) or not DNS1123_LABEL.fullmatch(plural):
         causes.append(Cause("spec.names.plural", f'Invalid value: "{plural}": a lowercase RFC '

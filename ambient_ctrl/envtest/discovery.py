@@ -76,8 +76,8 @@ def _item_path(rtype: ResourceType) -> str:
 
 
 def _schema_name(rtype: ResourceType) -> str:
-    reversed_group = ".".join(reversed(rtype.group.split("."))) if rtype.group else "io.k8s.api.core"
-    return f"{reversed_group}.{rtype.version}.{rtype.kind}"
+    prefix = ".".join(reversed(rtype.group.split("."))) if rtype.group else "io.k8s.api.core"
+    return f"{prefix}.{rtype.version}.{rtype.kind}"
 
 
 def openapi_group_version(registry: KindRegistry, group: str, version: str) -> dict[str, Any]:

@@ -81,12 +81,13 @@ def already_exists(resource: str, group: str, name: str) -> APIError:
 
 
 def conflict(resource: str, group: str, name: str, why: str) -> APIError:
-    return APIError(409, "Conflict",
-                    f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
+    what = f'{_qualified(resource, group)} "{name}"'
+    return APIError(409, "Conflict", f"Operation cannot be fulfilled on {what}: {why}",
                     name=name, group=group, kind=resource)
 
 
-STALE = "the object has been modified; please apply your changes to the latest version and try again"
+STALE = ("the object has been modified; please apply your changes to the latest version and "
+         "try again")
 
 
 def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> APIError:

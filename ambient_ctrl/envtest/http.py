@@ -296,7 +296,8 @@ class HTTPProtocol(asyncio.Protocol):
         return body
 
     def _chunked_body(self, start: int) -> bytes | None:
-        pos, chunks, total = start, [], 0
+        pos, total = start, 0
+        chunks: list[bytes] = []
         while True:
             line_end = self._buffer.find(b"\r\n", pos)
             if line_end < 0:

@@ -40,7 +40,7 @@ def get(cluster: Cluster, target: Target, request: Request) -> Response:
         raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
     if wants_table(request):
         body = table(target.rtype, [stored.load()], list_meta={"resourceVersion": str(stored.rv)},
-                     include_object=request.param("includeObject", "Metadata"))
+                     now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
     return Response(200, stored.raw)
 
@@ -76,7 +76,7 @@ def list_(cluster: Cluster, target: Target, request: Request) -> Response:
         meta["remainingItemCount"] = remaining
     if wants_table(request):
         body = table(target.rtype, [s.load() for s in items], list_meta=meta,
-                     include_object=request.param("includeObject", "Metadata"))
+                     now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
     head = orjson.dumps({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
                          "metadata": meta})
@@ -104,7 +104,7 @@ def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
             return event.json_line(event_type)
         obj = event.new.load()
         body = table(rtype, [obj], list_meta={"resourceVersion": str(event.rv)},
-                     include_object=request.param("includeObject", "Metadata"))
+                     now=cluster.clock.now(), include_object=_include(request))
         return orjson.dumps({"type": event_type, "object": body}) + b"\n"
 
     def start(sink: StreamSink) -> None:
@@ -136,6 +136,10 @@ def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
                         bookmark_interval=cluster.options.bookmark_interval)
 
     return Streaming(JSON, start)
+
+
+def _include(request: Request) -> str:
+    return request.param("includeObject", "Metadata")
 
 
 def _ns(stored: Stored) -> str:

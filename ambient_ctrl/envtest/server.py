@@ -1,4 +1,4 @@
-"""Running the local API server: in-process (:class:`LocalAPIServer`) or as a process (:func:`serve`).
+"""Running the local API server: in-process (:class:`LocalAPIServer`) or as a process.
 
 The server is one asyncio event loop; every request and every watch is handled on it, which is
 what makes the storage lock-free. In-process, a thread owned by :class:`LocalAPIServer` runs the
@@ -84,12 +84,12 @@ class LocalAPIServer:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  kubeconfig_path: str | Path | None = None,
-                 options: ServerOptions = ServerOptions(), clock: Clock | None = None) -> None:
+                 options: ServerOptions | None = None, clock: Clock | None = None) -> None:
         self._host = host
         self._port = port
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self.cluster = Cluster(options=options, clock=clock or RealClock())
+        self.cluster = Cluster(options=options or ServerOptions(), clock=clock or RealClock())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
@@ -160,10 +160,10 @@ class LocalAPIServer:
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path,
-          options: ServerOptions = ServerOptions(),
+          options: ServerOptions | None = None,
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve in this thread until SIGTERM or SIGINT (the ``ambient-ctrl apiserver`` command)."""
-    cluster = Cluster(options=options)
+    cluster = Cluster(options=options or ServerOptions())
 
     async def main() -> None:
         _bootstrap(cluster)

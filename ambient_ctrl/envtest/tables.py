@@ -7,6 +7,7 @@ cluster IP and ports); custom resources use their CRD's ``additionalPrinterColum
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from .kinds import ResourceType
@@ -91,11 +92,11 @@ _BUILTIN: Mapping[str, tuple[list[dict[str, Any]], Row]] = {
                  _service_row),
     "secrets": ([_col("Type"), _col("Data", "integer"), _AGE], _secret_row),
     "configmaps": ([_col("Data", "integer"), _AGE], _configmap_row),
-    "events": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"),
+    "events": ([_col("Last Seen", "date"), _col("Type"), _col("Reason"), _col("Object"),
                 _col("Message")], _event_row),
     "leases": ([_col("Holder"), _AGE],
                lambda lease: [_get(lease, "spec.holderIdentity") or "", _age(lease)]),
-    "customresourcedefinitions": ([_col("Created At", "date")],
+    "customresourcedefinitions": ([_col("Created At", "timestamp")],
                                   lambda crd: [_age(crd)]),
 }
 
@@ -123,16 +124,59 @@ def _partial(obj: Mapping[str, Any]) -> dict[str, Any]:
             "metadata": obj.get("metadata", {})}
 
 
+def human_duration(seconds: float) -> str:
+    """A duration as kubectl prints ages: 45s, 3m12s, 5h, 2d3h, 1y20d."""
+    if seconds < -1:
+        return "<invalid>"
+    secs = max(int(seconds), 0)
+    minutes, hours, days = secs // 60, secs // 3600, secs // 86400
+    if secs < 120:
+        return f"{secs}s"
+    if minutes < 10:
+        return f"{minutes}m{secs % 60}s" if secs % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 192:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    if days < 730:
+        return f"{days}d"
+    years = days // 365
+    if years < 8:
+        return f"{years}y{days % 365}d" if days % 365 else f"{years}y"
+    return f"{years}y"
+
+
+def _since(value: Any, now: datetime) -> Any:
+    if not isinstance(value, str) or not value:
+        return "<unknown>" if value is None else value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return human_duration((now - moment).total_seconds())
+
+
 def table(rtype: ResourceType, objects: list[Mapping[str, Any]], *, list_meta: dict[str, Any],
-          include_object: str = "Metadata", with_columns: bool = True) -> dict[str, Any]:
+          now: datetime, include_object: str = "Metadata") -> dict[str, Any]:
+    """A Table of ``objects``; "date" columns are rendered as ages relative to ``now``."""
     columns, row = _columns(rtype)
+    dates = [i for i, column in enumerate(columns) if column["type"] == "date"]
     rows = []
     for obj in objects:
-        entry: dict[str, Any] = {"cells": row(obj)}
+        cells = row(obj)
+        for i in dates:
+            cells[i] = _since(cells[i], now)
+        entry: dict[str, Any] = {"cells": cells}
         if include_object == "Object":
             entry["object"] = obj
         elif include_object != "None":
             entry["object"] = _partial(obj)
         rows.append(entry)
+    shown = [dict(c, type="string") if c["type"] in ("date", "timestamp") else c
+             for c in columns]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-            "columnDefinitions": columns if with_columns else [], "rows": rows}
+            "columnDefinitions": shown, "rows": rows}

@@ -285,8 +285,8 @@ def _delete_options(request: Request) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request("DeleteOptions must be a JSON object")
         options = body
-    if policy := request.param("propagationPolicy"):
-        options["propagationPolicy"] = policy
+    if request.param("propagationPolicy"):
+        options["propagationPolicy"] = request.param("propagationPolicy")
     policy = options.get("propagationPolicy")
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported '

@@ -76,7 +76,7 @@ def test_custom_resource_update_requires_resource_version(client: RawClient, wid
     path = f"{widgets}/namespaces/{namespace}/widgets"
     _, obj = client.post(path, {"metadata": {"name": "rv"}, "spec": {}})
     del obj["metadata"]["resourceVersion"]
-    status, result = client.put(f"{path}/rv", obj)
+    status, _ = client.put(f"{path}/rv", obj)
     assert status == 422
 
 

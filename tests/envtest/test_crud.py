@@ -271,9 +271,20 @@ def test_method_not_allowed(client: RawClient, namespace: str) -> None:
 def test_table_output(client: RawClient, namespace: str) -> None:
     client.post(f"/api/v1/namespaces/{namespace}/configmaps", cm("tbl", a="1", b="2"))
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-    status, table = client.get(f"/api/v1/namespaces/{namespace}/configmaps",
+    _, table = client.get(f"/api/v1/namespaces/{namespace}/configmaps",
                                headers={"Accept": accept})
     assert table["kind"] == "Table"
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Data", "Age"]
     assert table["rows"][0]["cells"][:2] == ["tbl", 2]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (5, "5s"), (119, "119s"), (125, "2m5s"), (600, "10m"), (3 * 3600 + 60, "3h1m"),
+    (30 * 3600, "30h"), (3 * 86400 + 3600, "3d1h"), (100 * 86400, "100d"),
+    (800 * 86400, "2y70d"), (-0.5, "0s"), (-5, "<invalid>"),
+], ids=str)
+def test_human_duration(seconds: float, text: str) -> None:
+    from ambient_ctrl.envtest.tables import human_duration
+
+    assert human_duration(seconds) == text

@@ -71,7 +71,7 @@ def test_watch_list_initial_events_end_bookmark(client: RawClient, namespace: st
         events = w.take(3)
     assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
     assert events[2]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-    status, result = client.get(f"{path}?watch=1&sendInitialEvents=true")
+    status, _ = client.get(f"{path}?watch=1&sendInitialEvents=true")
     assert status == 422, "WatchList without bookmarks is refused, never ignored"
 
 
