@@ -19,11 +19,15 @@ def _apiserver(args: argparse.Namespace) -> int:
     from ambient_ctrl.envtest import ServerOptions, serve
 
     kubeconfig = Path(args.kubeconfig).resolve()
+    # Prefer the kubectl installed beside this interpreter (the venv's): an older one on PATH
+    # may shadow it.
+    beside = Path(sys.executable).parent / "kubectl"
+    kubectl = str(beside) if beside.exists() else "kubectl"
 
     def ready(url: str) -> None:
         print(f"local API server listening on {url}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
-        print(f"try: kubectl --kubeconfig {kubeconfig} get namespaces", flush=True)
+        print(f"try: {kubectl} --kubeconfig {kubeconfig} get namespaces", flush=True)
 
     options = ServerOptions(bookmark_interval=args.bookmark_interval)
     serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,

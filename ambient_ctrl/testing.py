@@ -5,10 +5,15 @@ Nothing here imports pytest.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -44,3 +49,57 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os.PathLike[str],
+                            port: int | None = None, bookmark_interval: float | None = None,
+                            timeout: float = 30.0,
+                            ) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start ``ambient-ctrl apiserver`` as a separate process (in its own session).
+
+    Waits until it answers ``/healthz``; returns (process, url, kubeconfig path). Output goes to
+    ``log``. Stop it with :func:`stop_process`. Raises RuntimeError (with the log's tail) when
+    the process exits or does not answer within ``timeout`` seconds.
+    """
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = Path(kubeconfig)
+    argv = [sys.executable, "-m", "ambient_ctrl.cli", "apiserver", "--port", str(port),
+            "--kubeconfig", str(config)]
+    if bookmark_interval is not None:
+        argv += ["--bookmark-interval", str(bookmark_interval)]
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API server exited with {process.returncode}: "
+                               f"{Path(log).read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                return bool(resp.status == 200 and config.exists())
+        except OSError:
+            return False
+
+    try:
+        eventually(healthy, timeout=timeout, message=f"the API server at {url} did not answer")
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, url, config
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    return int(process.returncode)

@@ -392,10 +392,10 @@ def _kind(**fields: _Field) -> _Field:
 _OBJECT_META = _struct(ownerReferences=_by_key("uid"), finalizers=_Field("merge"))
 
 # k8s.io/api core/v1 Container; EphemeralContainerCommon carries the same tags.
-_CONTAINER: dict[str, _Field] = {
+_CONTAINER: Mapping[str, _Field] = MappingProxyType({
     "ports": _by_key("containerPort"), "env": _by_key("name"),
     "volumeMounts": _by_key("mountPath"), "volumeDevices": _by_key("devicePath"),
-}
+})
 
 # core/v1 PodSpec. Untagged lists (tolerations, readinessGates, Container.envFrom,
 # Container.resizePolicy, ...) are replaced whole.

@@ -18,6 +18,7 @@ import enum
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -252,10 +253,10 @@ class LabelSelector:
 EVERYTHING = LabelSelector()
 NOTHING = LabelSelector(selects_nothing=True)
 
-_LABEL_OPERATORS: Mapping[str, Operator] = {
+_LABEL_OPERATORS: Mapping[str, Operator] = MappingProxyType({
     "In": Operator.IN, "NotIn": Operator.NOT_IN,
     "Exists": Operator.EXISTS, "DoesNotExist": Operator.DOES_NOT_EXIST,
-}
+})
 
 
 def label_selector_from_dict(selector: Mapping[str, Any] | None) -> LabelSelector:
@@ -310,15 +311,15 @@ class _Tok(enum.Enum):
     NOT_IN = "notin"
 
 
-_SYMBOLS: Mapping[str, _Tok] = {t.value: t for t in _Tok
-                                if t not in (_Tok.END, _Tok.IDENTIFIER)}
+_SYMBOLS: Mapping[str, _Tok] = MappingProxyType({
+    t.value: t for t in _Tok if t not in (_Tok.END, _Tok.IDENTIFIER)})
 _SPECIAL = frozenset("=!(),><")
 _BLANK = frozenset(" \t\r\n")
-_BINARY: Mapping[_Tok, Operator] = {
+_BINARY: Mapping[_Tok, Operator] = MappingProxyType({
     _Tok.IN: Operator.IN, _Tok.NOT_IN: Operator.NOT_IN, _Tok.EQUALS: Operator.EQUALS,
     _Tok.DOUBLE_EQUALS: Operator.DOUBLE_EQUALS, _Tok.NOT_EQUALS: Operator.NOT_EQUALS,
     _Tok.GREATER: Operator.GREATER_THAN, _Tok.LESS: Operator.LESS_THAN,
-}
+})
 
 _Token = tuple[_Tok, str]
 

@@ -12,10 +12,10 @@ import logging
 import signal
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ambient_ctrl.clock import Clock, RealClock
 
@@ -39,15 +39,31 @@ def _bootstrap(cluster: Cluster) -> None:
         commit_create(cluster, Target(ns_type), {"metadata": {"name": name}})
 
 
-class _Listener:
-    """The listening socket and the connections it accepted."""
+class Simulator(Protocol):
+    """A controller living inside the server's loop (a kubelet, KubeVirt): it subscribes to the
+    store, schedules its work with the loop's timers and writes through the same commit path as
+    requests do. ``start`` and ``stop`` run on the loop thread."""
 
-    def __init__(self, server: asyncio.Server, connections: set[HTTPProtocol]) -> None:
+    name: str
+
+    def start(self, cluster: Cluster) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _Listener:
+    """The listening socket, the connections it accepted and the simulators running beside it."""
+
+    def __init__(self, server: asyncio.Server, connections: set[HTTPProtocol],
+                 simulators: Sequence[Simulator]) -> None:
         self.server = server
         self.connections = connections
+        self.simulators = simulators
 
     async def close(self) -> None:
-        """Stop listening and drop every connection (open watches included)."""
+        """Stop simulators and listening; drop every connection (open watches included)."""
+        for simulator in self.simulators:
+            simulator.stop()
         self.server.close()
         for connection in list(self.connections):
             connection.abort()
@@ -57,7 +73,9 @@ class _Listener:
             log.warning("connections still open at shutdown")
 
 
-async def _listen(cluster: Cluster, host: str, port: int) -> _Listener:
+async def _listen(cluster: Cluster, host: str, port: int,
+                  simulators: Sequence[Simulator] = ()) -> _Listener:
+    _bootstrap(cluster)
     app = APIServer(cluster)
     limit = cluster.options.max_body_bytes
     connections: set[HTTPProtocol] = set()
@@ -70,7 +88,9 @@ async def _listen(cluster: Cluster, host: str, port: int) -> _Listener:
         protocol, host, port, reuse_address=True, backlog=1024)
     bound = server.sockets[0].getsockname()
     cluster.server_address = f"{bound[0]}:{bound[1]}"
-    return _Listener(server, connections)
+    for simulator in simulators:
+        simulator.start(cluster)
+    return _Listener(server, connections, simulators)
 
 
 class LocalAPIServer:
@@ -84,7 +104,9 @@ class LocalAPIServer:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  kubeconfig_path: str | Path | None = None,
-                 options: ServerOptions | None = None, clock: Clock | None = None) -> None:
+                 options: ServerOptions | None = None, clock: Clock | None = None,
+                 simulators: Sequence[Simulator] = ()) -> None:
+        self._simulators = tuple(simulators)
         self._host = host
         self._port = port
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
@@ -115,9 +137,8 @@ class LocalAPIServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            _bootstrap(self.cluster)
             self._listener = loop.run_until_complete(
-                _listen(self.cluster, self._host, self._port))
+                _listen(self.cluster, self._host, self._port, self._simulators))
         except BaseException as exc:
             ready.set_exception(exc)
             loop.close()
@@ -160,14 +181,13 @@ class LocalAPIServer:
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path,
-          options: ServerOptions | None = None,
+          options: ServerOptions | None = None, simulators: Sequence[Simulator] = (),
           on_ready: Callable[[str], None] | None = None) -> None:
     """Serve in this thread until SIGTERM or SIGINT (the ``ambient-ctrl apiserver`` command)."""
     cluster = Cluster(options=options or ServerOptions())
 
     async def main() -> None:
-        _bootstrap(cluster)
-        listener = await _listen(cluster, host, port)
+        listener = await _listen(cluster, host, port, simulators)
         url = f"http://{cluster.server_address}"
         kubeconfig.write(kubeconfig_path, url)
         stop = asyncio.Event()

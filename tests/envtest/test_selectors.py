@@ -182,7 +182,8 @@ DICT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("selector", "text"), DICT_CASES, ids=[d[1] or "empty" for d in DICT_CASES])
+@pytest.mark.parametrize(("selector", "text"), DICT_CASES,
+                         ids=[d[1] or "empty" for d in DICT_CASES])
 def test_label_selector_from_dict(selector: Mapping[str, Any], text: str) -> None:
     converted = label_selector_from_dict(selector)
     assert str(converted) == text
@@ -243,7 +244,8 @@ FIELD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "canonical"), FIELD_CASES, ids=[f[0] or "empty" for f in FIELD_CASES])
+@pytest.mark.parametrize(("text", "canonical"), FIELD_CASES,
+                         ids=[f[0] or "empty" for f in FIELD_CASES])
 def test_parse_field_selector(text: str, canonical: str) -> None:
     selector = parse_field_selector(text, allowed=ALLOWED)
     assert str(selector) == canonical

@@ -1,0 +1,223 @@
+"""End-to-end fixtures: the local API server as a separate process, kubectl, raw JSON reads.
+
+Each test module gets its own server process (``ambient-ctrl apiserver``) on a free port, with
+BOOKMARKs every second, and its own kubectl discovery cache (a later server may reuse the port).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import urllib3
+
+from ambient_ctrl.testing import eventually, start_apiserver_process, stop_process
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+_names = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """A name no other test in this run uses."""
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+class Raw:
+    """Raw JSON over HTTP, to read back the cluster's state independently of the client tested."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = urllib3.PoolManager(maxsize=4, retries=False,
+                                        timeout=urllib3.Timeout(connect=5, read=30))
+
+    def request(self, method: str, path: str, body: Any = None,
+                content_type: str = "application/json") -> tuple[int, Any]:
+        headers = {"Content-Type": content_type} if body is not None else {}
+        resp = self.http.request(method, self.url + path, headers=headers,
+                                 body=None if body is None else orjson.dumps(body))
+        return resp.status, orjson.loads(resp.data) if resp.data else None
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
+
+    def obj(self, path: str) -> dict[str, Any]:
+        """The object at ``path``; fails the test unless it exists."""
+        status, body = self.get(path)
+        assert status == 200, (status, body)
+        return dict(body)
+
+    def absent(self, path: str) -> bool:
+        status, body = self.get(path)
+        assert status in (200, 404), (status, body)
+        return status == 404
+
+    def close(self) -> None:
+        self.http.clear()
+
+
+@dataclass
+class Server:
+    """A running ``ambient-ctrl apiserver`` process."""
+
+    url: str
+    kubeconfig: Path
+    cache_dir: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+    raw: Raw
+
+
+@pytest.fixture(scope="module")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("apiserver")
+    log = tmp / "apiserver.log"
+    process, url, kubeconfig = start_apiserver_process(
+        tmp / "kubeconfig", log=log, bookmark_interval=1, timeout=30)
+    raw = Raw(url)
+    try:
+        yield Server(url, kubeconfig, tmp / "kube-cache", log, process, raw)
+    finally:
+        raw.close()
+        code = stop_process(process, timeout=10)
+        assert code in (0, -15), f"the API server exited with {code}; see {log}"
+
+
+@dataclass
+class Background:
+    """A kubectl process whose stdout lines a thread collects (for ``get -w``, ``delete --wait``)."""
+
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+    stderr: str = ""
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Background:
+        def pump(stream: Any, sink: Callable[[str], None]) -> None:
+            for line in stream:
+                sink(line)
+
+        def keep_stderr(line: str) -> None:
+            self.stderr += line
+
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._threads = [
+            threading.Thread(target=pump, args=(self.process.stdout, self.lines.put),
+                             name="kubectl-stdout"),
+            threading.Thread(target=pump, args=(self.process.stderr, keep_stderr),
+                             name="kubectl-stderr")]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
+        """The first output line (new or already seen) that satisfies ``predicate``."""
+        for line in self.seen:
+            if predicate(line):
+                return line
+
+        def check() -> str | None:
+            while True:
+                try:
+                    line = self.lines.get_nowait()
+                except queue.Empty:
+                    return None
+                self.seen.append(line)
+                if predicate(line):
+                    return line
+
+        return str(eventually(check, timeout=timeout,
+                              message=f"no matching output line (stderr: {self.stderr!r})"))
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        for thread in self._threads:
+            thread.join(10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class Kubectl:
+    """The virtualenv's kubectl (1.37), pointed at one server, with its own discovery cache."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+        self.env["KUBECACHEDIR"] = str(server.cache_dir)
+        self.background: list[Background] = []
+
+    def argv(self, args: tuple[str, ...]) -> list[str]:
+        return [str(KUBECTL), "--kubeconfig", str(self.server.kubeconfig), *args]
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = True,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(self.argv(args), input=input, capture_output=True, text=True,
+                              env=self.env, timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}:\n"
+                                 f"stdout: {done.stdout}\nstderr: {done.stderr}")
+        return done
+
+    def json(self, *args: str) -> Any:
+        return orjson.loads(self(*args, "-o", "json").stdout)
+
+    def popen(self, *args: str) -> Background:
+        """Start kubectl in the background; it is killed at the end of the test at the latest."""
+        process = subprocess.Popen(self.argv(args), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=self.env, start_new_session=True)
+        started = Background(process).start()
+        self.background.append(started)
+        return started
+
+    def stop_background(self) -> None:
+        while self.background:
+            self.background.pop().stop()
+
+
+@pytest.fixture(scope="module")
+def kubectl_module(apiserver: Server) -> Kubectl:
+    return Kubectl(apiserver)
+
+
+@pytest.fixture()
+def kubectl(kubectl_module: Kubectl) -> Iterator[Kubectl]:
+    yield kubectl_module
+    kubectl_module.stop_background()
+
+
+@pytest.fixture()
+def raw(apiserver: Server) -> Raw:
+    return apiserver.raw
+
+
+@pytest.fixture()
+def namespace(raw: Raw) -> str:
+    """A fresh namespace for one test (created with raw JSON, not by the client under test)."""
+    name = unique("e2e")
+    status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert status == 201, body
+    return name
