@@ -30,6 +30,8 @@ class ServerOptions:
     """Larger request bodies get 413, like kube-apiserver's 3 MiB limit."""
     max_watch_backlog: int = 32 * 1024 * 1024
     """Bytes a watcher may fall behind before its connection is dropped."""
+    garbage_collection: bool = True
+    """Delete dependents whose owners are gone, as kube-controller-manager does."""
 
 
 @dataclass

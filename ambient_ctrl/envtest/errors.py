@@ -19,8 +19,12 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def as_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": f"{self.field}: {self.message}"
-                if self.field else self.message, "field": self.field}
+        # Like kube-apiserver, the message does not repeat the field: clients print both.
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+    def summary(self) -> str:
+        """``field: message``, as the Status message lists it."""
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 @dataclass(slots=True)
@@ -91,7 +95,7 @@ STALE = ("the object has been modified; please apply your changes to the latest 
 
 
 def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> APIError:
-    messages = [cause.as_dict()["message"] for cause in causes]
+    messages = [cause.summary() for cause in causes]
     summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
     return APIError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}',
                     name=name, group=group, kind=kind, causes=tuple(causes))

@@ -118,6 +118,10 @@ class KindRegistry:
         self._group_order = [g for g in self._group_order if g in served_groups]
         return gone
 
+    def by_store(self, store: str) -> ResourceType | None:
+        """A served type that keeps its objects in ``store`` (any version of it)."""
+        return next((t for t in self._types.values() if t.store == store), None)
+
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
 

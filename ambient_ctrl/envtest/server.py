@@ -23,6 +23,7 @@ from . import kubeconfig
 from .apiserver import APIServer, error_response
 from .cluster import Cluster, ServerOptions, Target
 from .errors import too_large
+from .gc import GarbageCollector
 from .http import HTTPProtocol
 from .writes import commit_create
 
@@ -75,6 +76,8 @@ class _Listener:
 
 async def _listen(cluster: Cluster, host: str, port: int,
                   simulators: Sequence[Simulator] = ()) -> _Listener:
+    if cluster.options.garbage_collection:
+        GarbageCollector(cluster)  # lives as long as the store it observes
     _bootstrap(cluster)
     app = APIServer(cluster)
     limit = cluster.options.max_body_bytes

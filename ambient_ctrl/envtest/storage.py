@@ -25,12 +25,18 @@ Key = tuple[str, str]
 
 @dataclass(slots=True)
 class Stored:
-    """One object at one revision, with what selectors need pre-extracted."""
+    """One object at one revision, with what selectors and the garbage collector need
+    pre-extracted (so neither parses the object on every event)."""
 
     raw: bytes
     rv: int
     labels: Mapping[str, str]
     fields: Mapping[str, str]
+    uid: str = ""
+    owners: tuple[str, ...] = ()
+    """UIDs named by ``metadata.ownerReferences``."""
+    finalizers: tuple[str, ...] = ()
+    deleting: bool = False
 
     def load(self) -> dict[str, Any]:
         """A fresh, private dict of the object (callers may mutate it)."""
@@ -77,6 +83,7 @@ class ObjectStore:
         self._history: deque[Event] = deque()
         self._history_limit = history_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
+        self._observers: list[Callable[[Event], None]] = []
 
     # reads -------------------------------------------------------------------------------------
     def get(self, store: str, key: Key) -> Stored | None:
@@ -133,8 +140,12 @@ class ObjectStore:
     def _stamp(self, rtype: ResourceType, obj: dict[str, Any]) -> Stored:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
-        labels = obj["metadata"].get("labels") or {}
-        return Stored(orjson.dumps(obj), self.revision, labels, selectable_fields(rtype, obj))
+        meta = obj["metadata"]
+        owners = tuple(str(ref.get("uid", "")) for ref in meta.get("ownerReferences") or ())
+        return Stored(orjson.dumps(obj), self.revision, meta.get("labels") or {},
+                      selectable_fields(rtype, obj), uid=str(meta.get("uid", "")),
+                      owners=owners, finalizers=tuple(meta.get("finalizers") or ()),
+                      deleting=bool(meta.get("deletionTimestamp")))
 
     def _record(self, event: Event) -> None:
         self._history.append(event)
@@ -142,6 +153,16 @@ class ObjectStore:
             self.compacted = self._history.popleft().rv
         for subscriber in list(self._subscribers.get(event.store, ())):
             subscriber.offer(event)
+        for observer in self._observers:
+            observer(event)
+
+    def observe(self, observer: Callable[[Event], None]) -> None:
+        """Call ``observer`` for every event of every store, after its watchers.
+
+        Observers (the garbage collector) must not write from inside the call: a write would
+        reach some watchers before the event being delivered. They schedule their work instead.
+        """
+        self._observers.append(observer)
 
     # watch support -----------------------------------------------------------------------------
     def subscribe(self, store: str, subscriber: Subscriber) -> None:

@@ -275,7 +275,8 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
                                   f"{label} in object meta: {meta.get(field)}")
     if _dry_run(request) or options.get("dryRun") == ["All"]:
         return _json(200, obj)
-    return _json(200, begin_delete(cluster, target.rtype, obj))
+    return _json(200, begin_delete(cluster, target.rtype, obj,
+                                   policy=options.get("propagationPolicy")))
 
 
 def _delete_options(request: Request) -> dict[str, Any]:
@@ -287,6 +288,8 @@ def _delete_options(request: Request) -> dict[str, Any]:
         options = body
     if request.param("propagationPolicy"):
         options["propagationPolicy"] = request.param("propagationPolicy")
+    if options.get("orphanDependents") is not None and "propagationPolicy" not in options:
+        options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"
     policy = options.get("propagationPolicy")
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported '
@@ -294,11 +297,20 @@ def _delete_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def begin_delete(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> bytes:
-    """Delete now, or mark for deletion when finalizers remain; returns the object's bytes."""
+def begin_delete(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any], *,
+                 policy: str | None = None) -> bytes:
+    """Delete now, or mark for deletion when finalizers remain; returns the object's bytes.
+
+    ``Foreground`` and ``Orphan`` propagation add the finalizer the garbage collector acts on.
+    """
     meta = obj["metadata"]
     if rtype.store == NAMESPACE_STORE:
         return _delete_namespace(cluster, rtype, obj)
+    special = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
+    if special and not meta.get("deletionTimestamp"):
+        others = [f for f in meta.get("finalizers") or () if f not in ("foregroundDeletion",
+                                                                       "orphan")]
+        meta["finalizers"] = [*others, special]
     if not meta.get("finalizers"):
         return remove(cluster, rtype, obj)
     if meta.get("deletionTimestamp"):

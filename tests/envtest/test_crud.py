@@ -62,6 +62,18 @@ def test_invalid_carries_field_causes(client: RawClient, namespace: str) -> None
     assert {"spec.containers[0].name", "spec.containers[0].image"} <= fields
 
 
+def test_invalid_cause_messages_do_not_repeat_the_field(client: RawClient,
+                                                        namespace: str) -> None:
+    # kubectl prints "field: message" per cause; a message that starts with the field doubles it.
+    status, result = client.post(f"/api/v1/namespaces/{namespace}/pods",
+                                 {"metadata": {"name": "p"}, "spec": {"containers": []}})
+    assert status == 422
+    assert result["details"]["causes"] == [{"reason": "FieldValueRequired",
+                                            "message": "Required value",
+                                            "field": "spec.containers"}]
+    assert result["message"] == 'Pod "p" is invalid: spec.containers: Required value'
+
+
 def test_body_over_limit_is_413_and_server_keeps_serving(client: RawClient,
                                                         namespace: str) -> None:
     big = cm("big", blob="x" * (3 * 1024 * 1024 + 10))

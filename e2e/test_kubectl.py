@@ -1,0 +1,342 @@
+"""kubectl 1.37 (the virtualenv's) against ``ambient-ctrl apiserver`` running as its own process.
+
+Every test reads the resulting cluster state back (``kubectl get -o json`` or raw JSON over HTTP);
+none of them looks at the server's log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ambient_ctrl.testing import eventually
+
+from .conftest import Kubectl, Raw, unique
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(120)]
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wg]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Ready, type: boolean, jsonPath: .status.ready}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+              color: {type: string}
+          status:
+            type: object
+            properties:
+              ready: {type: boolean}
+"""
+
+
+def widget(namespace: str, name: str, size: int | str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: example.com/v1
+        kind: Widget
+        metadata: {{name: {name}, namespace: {namespace}}}
+        spec: {{size: {size}, color: blue}}
+        """)
+
+
+def cm_path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+
+
+def table(output: str) -> list[list[str]]:
+    """``kubectl get`` table output as rows of cells (cells are separated by 2+ spaces)."""
+    return [re.split(r"\s{2,}", line.strip()) for line in output.strip().splitlines()]
+
+
+# generator commands: protobuf bodies -------------------------------------------------------------
+def test_create_namespace_configmap_and_secret(kubectl: Kubectl, raw: Raw) -> None:
+    ns = unique("proto")
+    assert kubectl("create", "namespace", ns).stdout.strip() == f"namespace/{ns} created"
+    kubectl("-n", ns, "create", "configmap", "settings", "--from-literal=color=blue",
+            "--from-literal=size=3")
+    kubectl("-n", ns, "create", "secret", "generic", "creds", "--from-literal=password=s3cret")
+
+    namespace = raw.obj(f"/api/v1/namespaces/{ns}")
+    assert namespace["status"]["phase"] == "Active"
+    cm = kubectl.json("-n", ns, "get", "configmap", "settings")
+    assert cm["data"] == {"color": "blue", "size": "3"}
+    assert cm["metadata"]["uid"] and cm["metadata"]["resourceVersion"]
+    secret = raw.obj(f"/api/v1/namespaces/{ns}/secrets/creds")
+    assert secret["type"] == "Opaque"
+    assert secret["data"] == {"password": "czNjcmV0"}  # base64 of "s3cret"
+
+
+# CRDs and custom resources ----------------------------------------------------------------------
+def test_crd_and_custom_resource_from_yaml(kubectl: Kubectl, raw: Raw, namespace: str,
+                                           tmp_path: Path) -> None:
+    (tmp_path / "crd.yaml").write_text(CRD)
+    (tmp_path / "widget.yaml").write_text(widget(namespace, "w1", 3))
+    kubectl("apply", "-f", str(tmp_path / "crd.yaml"))
+    crd = raw.obj("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s")
+
+    out = kubectl("apply", "-f", str(tmp_path / "widget.yaml")).stdout
+    assert out.strip() == "widget.example.com/w1 created"
+    stored = raw.obj(f"/apis/example.com/v1/namespaces/{namespace}/widgets/w1")
+    assert stored["spec"] == {"size": 3, "color": "blue"}
+
+    kubectl("-n", namespace, "patch", "widget", "w1", "--subresource=status", "--type=merge",
+            "-p", '{"status": {"ready": true}}')
+    rows = table(kubectl("-n", namespace, "get", "widgets").stdout)
+    assert rows[0] == ["NAME", "SIZE", "READY"]
+    assert rows[1] == ["w1", "3", "true"]
+
+    listed = kubectl.json("-n", namespace, "get", "wg")  # the short name, from discovery
+    assert [(i["kind"], i["metadata"]["name"], i["spec"]["size"], i["status"]["ready"])
+            for i in listed["items"]] == [("Widget", "w1", 3, True)]
+
+
+# watches -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("output", [
+    ["--output-watch-events"],
+    ["--output-watch-events", "-o",
+     'jsonpath={.type} {.object.metadata.name} {.object.data.step}{"\\n"}'],
+], ids=["table", "jsonpath"])
+def test_get_watch_sees_changes_and_keeps_watching(kubectl: Kubectl, namespace: str,
+                                                   output: list[str]) -> None:
+    kubectl("-n", namespace, "create", "configmap", "before", "--from-literal=step=0")
+    watch = kubectl.popen("-n", namespace, "get", "configmaps", "-w", *output)
+    watch.wait_for_line(lambda line: line.split()[:2] == ["ADDED", "before"])
+
+    kubectl("-n", namespace, "create", "configmap", "during", "--from-literal=step=1")
+    watch.wait_for_line(lambda line: line.split()[:2] == ["ADDED", "during"])
+    kubectl("-n", namespace, "patch", "configmap", "before", "--type=merge",
+            "-p", '{"data": {"step": "2", "more": "x"}}')
+    modified = watch.wait_for_line(lambda line: line.split()[:2] == ["MODIFIED", "before"])
+    if "jsonpath" in " ".join(output):
+        assert modified.split() == ["MODIFIED", "before", "2"]
+    else:
+        assert modified.split()[2] == "2"  # the DATA column: two keys now
+    kubectl("-n", namespace, "delete", "configmap", "during")
+    watch.wait_for_line(lambda line: line.split()[:2] == ["DELETED", "during"])
+    assert watch.running(), f"kubectl get -w stopped watching: {watch.stderr}"
+
+
+def test_delete_wait_blocks_until_the_finalizer_is_removed(kubectl: Kubectl, raw: Raw,
+                                                           namespace: str) -> None:
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": namespace,
+                     "finalizers": ["example.com/hold"]},
+        "data": {"a": "b"}}))
+    deleting = kubectl.popen("-n", namespace, "delete", "configmap", "held", "--wait=true",
+                             "--timeout=30s")
+
+    def marked() -> bool:
+        return bool(raw.obj(cm_path(namespace, "held"))["metadata"].get("deletionTimestamp"))
+
+    eventually(marked, timeout=15, message="deletionTimestamp never set")
+    deleting.wait_for_line(lambda line: "deleted" in line)  # kubectl now waits for it to go
+    assert deleting.running(), f"kubectl delete --wait returned early: {deleting.stderr}"
+    assert deleting.running()
+    kubectl("-n", namespace, "patch", "configmap", "held", "--type=json",
+            "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    assert deleting.wait(timeout=30) == 0, deleting.stderr
+    assert raw.absent(cm_path(namespace, "held"))
+
+
+# edits -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "expected"), [
+    (["patch", "--type=merge", "-p", '{"data": {"b": "2", "a": null}}'],
+     {"data": {"b": "2"}}),
+    (["patch", "--type=json", "-p",
+      '[{"op": "test", "path": "/data/a", "value": "1"}, '
+      '{"op": "replace", "path": "/data/a", "value": "9"}]'],
+     {"data": {"a": "9"}}),
+    (["patch", "-p", '{"metadata": {"labels": {"via": "strategic"}}}'],
+     {"data": {"a": "1"}, "labels": {"via": "strategic"}}),
+    (["label", "tier=web", "team=core"],
+     {"data": {"a": "1"}, "labels": {"tier": "web", "team": "core"}}),
+    (["annotate", "note=hello world"],
+     {"data": {"a": "1"}, "annotations": {"note": "hello world"}}),
+], ids=["merge-patch", "json-patch", "strategic-patch", "label", "annotate"])
+def test_edit_commands(kubectl: Kubectl, raw: Raw, namespace: str, args: list[str],
+                       expected: dict[str, dict[str, str]]) -> None:
+    kubectl("-n", namespace, "create", "configmap", "target", "--from-literal=a=1")
+    before = raw.obj(cm_path(namespace, "target"))
+    kubectl("-n", namespace, args[0], "configmap", "target", *args[1:])
+    after = raw.obj(cm_path(namespace, "target"))
+    assert after.get("data") == expected["data"]
+    assert after["metadata"].get("labels", {}) == expected.get("labels", {})
+    assert after["metadata"].get("annotations", {}) == expected.get("annotations", {})
+    assert int(after["metadata"]["resourceVersion"]) > int(before["metadata"]["resourceVersion"])
+
+
+def test_failed_json_patch_test_is_rejected(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    kubectl("-n", namespace, "create", "configmap", "guarded", "--from-literal=a=1")
+    done = kubectl("-n", namespace, "patch", "configmap", "guarded", "--type=json", "-p",
+                   '[{"op": "test", "path": "/data/a", "value": "2"}, '
+                   '{"op": "remove", "path": "/data/a"}]', check=False)
+    assert done.returncode != 0
+    assert "is invalid" in done.stderr
+    assert raw.obj(cm_path(namespace, "guarded"))["data"] == {"a": "1"}
+
+
+def test_client_side_apply_three_way_merge(kubectl: Kubectl, raw: Raw, namespace: str,
+                                           tmp_path: Path) -> None:
+    manifest = tmp_path / "cm.yaml"
+
+    def write(data: dict[str, str]) -> None:
+        manifest.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "applied", "namespace": namespace}, "data": data}))
+
+    def last_applied() -> dict[str, object]:
+        annotations = raw.obj(cm_path(namespace, "applied"))["metadata"]["annotations"]
+        return dict(json.loads(annotations["kubectl.kubernetes.io/last-applied-configuration"]))
+
+    write({"a": "1", "b": "2"})
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "configmap/applied created"
+    assert last_applied()["data"] == {"a": "1", "b": "2"}
+    kubectl("-n", namespace, "patch", "configmap", "applied", "--type=merge",
+            "-p", '{"data": {"other": "kept"}}')  # someone else's field
+
+    write({"a": "1", "c": "3"})  # b removed from the file, c added
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "configmap/applied configured"
+    obj = raw.obj(cm_path(namespace, "applied"))
+    assert obj["data"] == {"a": "1", "c": "3", "other": "kept"}
+    assert last_applied()["data"] == {"a": "1", "c": "3"}
+
+    version = obj["metadata"]["resourceVersion"]
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "configmap/applied unchanged"
+    assert raw.obj(cm_path(namespace, "applied"))["metadata"]["resourceVersion"] == version
+
+
+def test_server_side_apply_and_conflicts(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    def manifest(value: str) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "ssa", "namespace": namespace},
+                           "data": {"k": value}})
+
+    out = kubectl("apply", "--server-side", "-f", "-", input=manifest("one")).stdout
+    assert out.strip() == "configmap/ssa serverside-applied"
+    obj = raw.obj(cm_path(namespace, "ssa"))
+    assert obj["data"] == {"k": "one"}
+    assert [(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]] == [
+        ("kubectl", "Apply")]
+
+    conflict = kubectl("apply", "--server-side", "--field-manager=other", "-f", "-",
+                       input=manifest("two"), check=False)
+    assert conflict.returncode != 0
+    assert "conflict" in conflict.stderr.lower()
+    assert raw.obj(cm_path(namespace, "ssa"))["data"] == {"k": "one"}
+
+    kubectl("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-",
+            input=manifest("two"))
+    obj = raw.obj(cm_path(namespace, "ssa"))
+    assert obj["data"] == {"k": "two"}
+    assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["other"]
+
+
+def test_delete(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    kubectl("-n", namespace, "create", "configmap", "doomed", "--from-literal=a=1")
+    kubectl("-n", namespace, "create", "configmap", "spared", "--from-literal=a=1")
+    out = kubectl("-n", namespace, "delete", "configmap", "doomed").stdout
+    assert "deleted" in out
+    assert raw.absent(cm_path(namespace, "doomed"))
+    assert not raw.absent(cm_path(namespace, "spared"))
+    missing = kubectl("-n", namespace, "delete", "configmap", "doomed", check=False)
+    assert missing.returncode != 0
+    assert "NotFound" in missing.stderr
+
+
+# errors ------------------------------------------------------------------------------------------
+POD_WITHOUT_CONTAINERS = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: empty-pod}
+spec: {containers: []}
+"""
+
+
+@pytest.mark.parametrize(("args", "manifest", "path", "expected"), [
+    (["create", "configmap", "Bad_Name", "--from-literal=a=b"], None,
+     "/api/v1/namespaces/{ns}/configmaps/Bad_Name",
+     ['ConfigMap "Bad_Name" is invalid', "metadata.name"]),
+    (["create", "-f", "-"], POD_WITHOUT_CONTAINERS, "/api/v1/namespaces/{ns}/pods/empty-pod",
+     ['The Pod "empty-pod" is invalid', "spec.containers: Required value"]),
+    (["apply", "-f", "-"], POD_WITHOUT_CONTAINERS, "/api/v1/namespaces/{ns}/pods/empty-pod",
+     ['The Pod "empty-pod" is invalid', "spec.containers: Required value"]),
+], ids=["configmap-bad-name", "create-pod-without-containers", "apply-pod-without-containers"])
+def test_invalid_objects_are_rejected_with_the_status_message(
+        kubectl: Kubectl, raw: Raw, namespace: str, args: list[str], manifest: str | None,
+        path: str, expected: list[str]) -> None:
+    done = kubectl("-n", namespace, *args, input=manifest, check=False)
+    assert done.returncode != 0
+    for text in expected:
+        assert text in done.stderr
+    assert "spec.containers: spec.containers" not in done.stderr  # each field named once
+    assert raw.absent(path.format(ns=namespace))
+
+
+def test_custom_resource_violating_its_schema_is_rejected(kubectl: Kubectl, raw: Raw,
+                                                          namespace: str) -> None:
+    kubectl("apply", "-f", "-", input=CRD)
+    kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s")
+    done = kubectl("create", "-f", "-", input=widget(namespace, "w-bad", '"big"'), check=False)
+    assert done.returncode != 0
+    assert 'Widget.example.com "w-bad" is invalid' in done.stderr
+    assert "spec.size" in done.stderr
+    assert raw.absent(f"/apis/example.com/v1/namespaces/{namespace}/widgets/w-bad")
+
+
+# generators that send JSON; built-in tables -------------------------------------------------------
+def test_run_and_expose(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    kubectl("-n", namespace, "run", "web", "--image=nginx:1.27", "--port=80", "--labels=app=web")
+    out = kubectl("-n", namespace, "expose", "pod", "web", "--port=8080", "--target-port=80",
+                  "--name=web-svc").stdout
+    assert out.strip() == "service/web-svc exposed"
+
+    pod = raw.obj(f"/api/v1/namespaces/{namespace}/pods/web")
+    assert pod["metadata"]["labels"] == {"app": "web"}
+    [container] = pod["spec"]["containers"]
+    assert (container["name"], container["image"]) == ("web", "nginx:1.27")
+    assert container["ports"][0]["containerPort"] == 80
+    assert pod["status"]["phase"] == "Pending"
+
+    svc = raw.obj(f"/api/v1/namespaces/{namespace}/services/web-svc")
+    assert svc["spec"]["selector"] == {"app": "web"}
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["clusterIP"] and svc["spec"]["clusterIP"] != "None"
+    assert [(p["port"], p["targetPort"], p["protocol"]) for p in svc["spec"]["ports"]] == [
+        (8080, 80, "TCP")]
+
+    pods = table(kubectl("-n", namespace, "get", "pods").stdout)
+    assert pods[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert pods[1][:4] == ["web", "0/1", "Pending", "0"]
+    wide = table(kubectl("-n", namespace, "get", "pods", "-o", "wide").stdout)
+    assert wide[0][:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+
+    services = table(kubectl("-n", namespace, "get", "svc").stdout)
+    assert services[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert services[1][:5] == ["web-svc", "ClusterIP", svc["spec"]["clusterIP"], "<none>",
+                               "8080/TCP"]
