@@ -24,14 +24,16 @@ def _apiserver(args: argparse.Namespace) -> int:
     beside = Path(sys.executable).parent / "kubectl"
     kubectl = str(beside) if beside.exists() else "kubectl"
 
-    def ready(url: str) -> None:
+    def ready(url: str, admin_url: str) -> None:
         print(f"local API server listening on {url}", flush=True)
+        if admin_url:
+            print(f"fault-injection admin endpoint on {admin_url}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"try: {kubectl} --kubeconfig {kubeconfig} get namespaces", flush=True)
 
     options = ServerOptions(bookmark_interval=args.bookmark_interval)
     serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
-          on_ready=ready)
+          admin_port=args.admin_port, seed=args.seed, on_ready=ready)
     return 0
 
 
@@ -48,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write a kubeconfig for clients (default: ./kubeconfig)")
     api.add_argument("--bookmark-interval", type=float, default=60.0,
                      help="seconds between BOOKMARK events on watches that allow them")
+    api.add_argument("--admin-port", type=int, default=None,
+                     help="serve the fault-injection admin endpoint on this loopback port "
+                          "(0: a free one; default: off)")
+    api.add_argument("--seed", type=int, default=0,
+                     help="seed of the fault injector's random choices")
     api.set_defaults(run=_apiserver)
     for plugin in entry_points(group="ambient_ctrl.commands"):
         plugin.load()(commands)

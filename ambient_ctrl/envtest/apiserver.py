@@ -8,6 +8,7 @@ a bad request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,8 @@ import orjson
 
 from . import discovery, errors, reads, writes
 from .cluster import Cluster, Target
-from .http import Request, Response, Streaming
+from .faults import Faults
+from .http import Answer, Request, Response, Streaming
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +27,31 @@ Verb = Callable[[Cluster, Target, Request], "Response | Streaming"]
 _NOT_FOUND = errors.APIError(404, "NotFound", "the server could not find the requested resource")
 
 
-def error_response(error: errors.APIError) -> Response:
-    headers = dict(error.headers)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return Response(error.code, orjson.dumps(error.status()), headers=headers)
+_VERB_NAMES: dict[Verb, str] = {
+    reads.get: "get", reads.list_: "list", reads.watch: "watch", writes.create: "create",
+    writes.update: "update", writes.patch: "patch", writes.delete: "delete",
+    writes.delete_collection: "deletecollection",
+}
 
 
 class APIServer:
-    """The HTTP handler of the local API server (see :mod:`ambient_ctrl.envtest`)."""
+    """The HTTP handler of the local API server (see :mod:`ambient_ctrl.envtest`).
 
-    def __init__(self, cluster: Cluster) -> None:
+    Every resource request is counted in ``cluster.requests`` by (verb, group, resource) and
+    passes through the fault injector when one is set.
+    """
+
+    def __init__(self, cluster: Cluster, faults: Faults | None = None) -> None:
         self.cluster = cluster
+        self.faults = faults
 
-    def __call__(self, request: Request) -> Response | Streaming:
+    def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]:
         try:
             return self._route(request)
         except errors.APIError as error:
-            return error_response(error)
+            return errors.error_response(error)
 
-    def _route(self, request: Request) -> Response | Streaming:
+    def _route(self, request: Request) -> Answer | asyncio.Future[Answer]:
         path = "/" + request.path.strip("/")
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(
                 ("/healthz/", "/livez/", "/readyz/")):
@@ -53,9 +60,25 @@ class APIServer:
         if meta is not None:
             if request.method != "GET":
                 raise errors.method_not_allowed(f"{request.method} is not supported on {path}")
-            return Response(200, orjson.dumps(meta))
+            body = Response(200, orjson.dumps(meta))
+            return self.faults.hold(lambda: body) if self.faults else body
         target, watch = self._resolve(path)
-        return self._verb(request, target, watch)(self.cluster, target, request)
+        verb = self._verb(request, target, watch)
+        name = _VERB_NAMES[verb]
+        rtype = target.rtype
+        resource = f"{rtype.plural}/{target.subresource}" if target.subresource else rtype.plural
+        self.cluster.requests[(name, rtype.group, resource)] += 1
+
+        def run() -> Answer:
+            try:
+                return verb(self.cluster, target, request)
+            except errors.APIError as error:
+                return errors.error_response(error)
+
+        if self.faults is None:
+            return run()
+        names = (rtype.plural, rtype.group_resource, resource)
+        return self.faults.intercept(name, names, run)
 
     def _metadata(self, path: str) -> dict[str, Any] | None:
         kinds = self.cluster.kinds

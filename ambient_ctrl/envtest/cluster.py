@@ -6,6 +6,7 @@ Everything here is touched only from the server's event-loop thread.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ class Cluster:
     ips: ClusterIPs = field(default_factory=ClusterIPs)
     server_address: str = "127.0.0.1:0"
     store: ObjectStore = field(init=False)
+    requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Resource requests served, by (verb, group, resource[/subresource])."""
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(history_limit=self.options.history_limit)

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from .http import Response
+
 
 @dataclass(frozen=True, slots=True)
 class Cause:
@@ -132,3 +136,11 @@ def forbidden(message: str, *, resource: str = "", group: str = "", name: str = 
 def success_status(*, name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {"name": name, "group": group, "kind": kind, "uid": uid}}
+
+
+def error_response(error: APIError) -> Response:
+    """The HTTP response for a failed request: the Status as body, Retry-After when set."""
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return Response(error.code, orjson.dumps(error.status()), headers=headers)

@@ -73,8 +73,13 @@ class Streaming:
     start: Callable[[StreamSink], None]
 
 
+Answer = Response | Streaming
+
+
 class Handler(Protocol):
-    def __call__(self, request: Request) -> Response | Streaming: ...
+    """Answers a request now, or later through a future (injected latency, a paused server)."""
+
+    def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]: ...
 
 
 class ChunkedStream:
@@ -136,6 +141,11 @@ class ChunkedStream:
             callback()
 
 
+_INTERNAL_ERROR = Response(500, b'{"kind":"Status","apiVersion":"v1","metadata":{},'
+                                b'"status":"Failure","message":"internal error",'
+                                b'"reason":"InternalError","code":500}')
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -153,6 +163,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._stream: ChunkedStream | None = None
+        self._waiting = False  # an answer is pending: later requests wait their turn
         self._closing = False
 
     # asyncio callbacks -------------------------------------------------------------------------
@@ -193,7 +204,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     # request handling --------------------------------------------------------------------------
     def _process(self) -> None:
-        while self._stream is None and not self._closing and self._transport is not None:
+        while (self._stream is None and not self._waiting and not self._closing
+               and self._transport is not None):
             try:
                 request = self._parse()
             except _BodyTooLarge:
@@ -215,13 +227,33 @@ class HTTPProtocol(asyncio.Protocol):
             answer = self._handler(request)
         except Exception:  # the handler maps API errors itself; anything here is our bug
             log.exception("unhandled error serving %s %s", request.method, request.target)
-            answer = Response(500, b'{"kind":"Status","apiVersion":"v1","metadata":{},'
-                                   b'"status":"Failure","message":"internal error",'
-                                   b'"reason":"InternalError","code":500}')
+            answer = _INTERNAL_ERROR
+        if isinstance(answer, asyncio.Future):
+            self._waiting = True
+            answer.add_done_callback(lambda done: self._deferred(done, request, keep_alive))
+            return
+        self._deliver(answer, keep_alive)
+
+    def _deferred(self, done: asyncio.Future[Answer], request: Request, keep_alive: bool) -> None:
+        self._waiting = False
+        if done.cancelled():
+            self.abort()
+            return
+        try:
+            answer = done.result()
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.target)
+            answer = _INTERNAL_ERROR
+        self._deliver(answer, keep_alive)
+        if self._stream is None and not self._closing:
+            self._process()
+
+    def _deliver(self, answer: Answer, keep_alive: bool) -> None:
         if isinstance(answer, Response):
             self._respond(answer, keep_alive)
             return
-        assert self._transport is not None
+        if self._transport is None:
+            return
         self._stream = ChunkedStream(self, asyncio.get_running_loop())
         self._transport.write(self._head(200, answer.content_type, {}, keep_alive,
                                          b"Transfer-Encoding: chunked\r\n"))

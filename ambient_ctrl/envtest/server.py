@@ -20,11 +20,13 @@ from typing import Any, Protocol, TypeVar
 from ambient_ctrl.clock import Clock, RealClock
 
 from . import kubeconfig
-from .apiserver import APIServer, error_response
+from .admin import AdminAPI
+from .apiserver import APIServer
 from .cluster import Cluster, ServerOptions, Target
-from .errors import too_large
+from .errors import error_response, too_large
+from .faults import FaultControl, Faults
 from .gc import GarbageCollector
-from .http import HTTPProtocol
+from .http import Handler, HTTPProtocol
 from .writes import commit_create
 
 log = logging.getLogger(__name__)
@@ -53,47 +55,81 @@ class Simulator(Protocol):
 
 
 class _Listener:
-    """The listening socket, the connections it accepted and the simulators running beside it."""
+    """A listening socket and the connections it accepted; can stop listening for a while."""
 
-    def __init__(self, server: asyncio.Server, connections: set[HTTPProtocol],
-                 simulators: Sequence[Simulator]) -> None:
-        self.server = server
-        self.connections = connections
-        self.simulators = simulators
+    def __init__(self, handler: Handler, *, host: str, port: int, max_body: int) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self._max_body = max_body
+        self._server: asyncio.Server | None = None
+        self.connections: set[HTTPProtocol] = set()
+
+    def _protocol(self) -> HTTPProtocol:
+        limit = self._max_body
+        return HTTPProtocol(self._handler, max_body=limit, connections=self.connections,
+                            too_large=lambda: error_response(too_large(limit)))
+
+    async def open(self) -> str:
+        """Listen; returns the bound ``host:port`` (the port is kept for reopening)."""
+        self._server = await asyncio.get_running_loop().create_server(
+            self._protocol, self._host, self._port, reuse_address=True, backlog=1024)
+        host, self._port = self._server.sockets[0].getsockname()[:2]
+        return f"{host}:{self._port}"
 
     async def close(self) -> None:
-        """Stop simulators and listening; drop every connection (open watches included)."""
-        for simulator in self.simulators:
-            simulator.stop()
-        self.server.close()
+        """Stop listening and drop every connection (open watches included)."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
         for connection in list(self.connections):
             connection.abort()
         try:
-            await asyncio.wait_for(self.server.wait_closed(), 5)
+            await asyncio.wait_for(server.wait_closed(), 5)
         except TimeoutError:
             log.warning("connections still open at shutdown")
 
+    async def bounce(self, downtime: float) -> None:
+        """Close, stay away ``downtime`` seconds (clients see connection refused), reopen."""
+        await self.close()
+        await asyncio.sleep(downtime)
+        await self.open()
 
-async def _listen(cluster: Cluster, host: str, port: int,
-                  simulators: Sequence[Simulator] = ()) -> _Listener:
-    if cluster.options.garbage_collection:
-        GarbageCollector(cluster)  # lives as long as the store it observes
-    _bootstrap(cluster)
-    app = APIServer(cluster)
-    limit = cluster.options.max_body_bytes
-    connections: set[HTTPProtocol] = set()
 
-    def protocol() -> HTTPProtocol:
-        return HTTPProtocol(app, max_body=limit, connections=connections,
-                            too_large=lambda: error_response(too_large(limit)))
+class _Running:
+    """Everything a started server owns on its loop: listeners, collector, simulators."""
 
-    server = await asyncio.get_running_loop().create_server(
-        protocol, host, port, reuse_address=True, backlog=1024)
-    bound = server.sockets[0].getsockname()
-    cluster.server_address = f"{bound[0]}:{bound[1]}"
-    for simulator in simulators:
-        simulator.start(cluster)
-    return _Listener(server, connections, simulators)
+    def __init__(self, cluster: Cluster, *, host: str, port: int, admin_port: int | None,
+                 simulators: Sequence[Simulator], seed: int) -> None:
+        self.cluster = cluster
+        self.simulators = tuple(simulators)
+        self.faults = Faults(cluster, seed=seed)
+        limit = cluster.options.max_body_bytes
+        self.api = _Listener(APIServer(cluster, self.faults), host=host, port=port,
+                             max_body=limit)
+        self.faults.reopen = self.api.bounce
+        self.admin = None if admin_port is None else _Listener(
+            AdminAPI(self.faults, cluster), host=host, port=admin_port, max_body=limit)
+        self.admin_address = ""
+
+    async def start(self) -> None:
+        if self.cluster.options.garbage_collection:
+            GarbageCollector(self.cluster)  # lives as long as the store it observes
+        _bootstrap(self.cluster)
+        self.cluster.server_address = await self.api.open()
+        if self.admin is not None:
+            self.admin_address = await self.admin.open()
+        for simulator in self.simulators:
+            simulator.start(self.cluster)
+
+    async def stop(self) -> None:
+        for simulator in self.simulators:
+            simulator.stop()
+        self.faults.clear()
+        await self.api.close()
+        if self.admin is not None:
+            await self.admin.close()
 
 
 class LocalAPIServer:
@@ -103,26 +139,38 @@ class LocalAPIServer:
 
         with LocalAPIServer() as api:
             subprocess.run(["kubectl", "--kubeconfig", api.kubeconfig, "get", "ns"])
+            api.faults.fail(code=503, count=2, verbs=["create"], resources=["pods"])
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  kubeconfig_path: str | Path | None = None,
                  options: ServerOptions | None = None, clock: Clock | None = None,
-                 simulators: Sequence[Simulator] = ()) -> None:
+                 simulators: Sequence[Simulator] = (), admin_port: int | None = None,
+                 seed: int = 0) -> None:
         self._simulators = tuple(simulators)
         self._host = host
         self._port = port
+        self._admin_port = admin_port
+        self._seed = seed
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self.cluster = Cluster(options=options or ServerOptions(), clock=clock or RealClock())
+        self.faults = FaultControl(lambda fn: self.call(lambda _: fn()))
+        """Thread-safe fault injection (see :mod:`ambient_ctrl.envtest.faults`)."""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener: _Listener | None = None
+        self._running: _Running | None = None
         self._thread: threading.Thread | None = None
         self.kubeconfig = ""
 
     @property
     def url(self) -> str:
         return f"http://{self.cluster.server_address}"
+
+    @property
+    def admin_url(self) -> str:
+        """The fault-injection endpoint (only with ``admin_port``)."""
+        assert self._running is not None and self._running.admin_address
+        return f"http://{self._running.admin_address}"
 
     def start(self) -> LocalAPIServer:
         ready: Future[None] = Future()
@@ -139,19 +187,22 @@ class LocalAPIServer:
     def _run(self, ready: Future[None]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
+        running = _Running(self.cluster, host=self._host, port=self._port,
+                           admin_port=self._admin_port, simulators=self._simulators,
+                           seed=self._seed)
         try:
-            self._listener = loop.run_until_complete(
-                _listen(self.cluster, self._host, self._port, self._simulators))
+            loop.run_until_complete(running.start())
         except BaseException as exc:
             ready.set_exception(exc)
             loop.close()
             return
+        self._running = running
+        self.faults.bind(running.faults)
         ready.set_result(None)
         try:
             loop.run_forever()
         finally:
-            if self._listener is not None:
-                loop.run_until_complete(self._listener.close())
+            loop.run_until_complete(running.stop())
             loop.close()
 
     def call(self, fn: Callable[[Cluster], T], timeout: float = 10.0) -> T:
@@ -185,12 +236,18 @@ class LocalAPIServer:
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path,
           options: ServerOptions | None = None, simulators: Sequence[Simulator] = (),
-          on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve in this thread until SIGTERM or SIGINT (the ``ambient-ctrl apiserver`` command)."""
+          admin_port: int | None = None, seed: int = 0,
+          on_ready: Callable[[str, str], None] | None = None) -> None:
+    """Serve in this thread until SIGTERM or SIGINT (the ``ambient-ctrl apiserver`` command).
+
+    ``on_ready(url, admin_url)`` is called once listening (admin_url is "" without admin_port).
+    """
     cluster = Cluster(options=options or ServerOptions())
 
     async def main() -> None:
-        listener = await _listen(cluster, host, port, simulators)
+        running = _Running(cluster, host=host, port=port, admin_port=admin_port,
+                           simulators=simulators, seed=seed)
+        await running.start()
         url = f"http://{cluster.server_address}"
         kubeconfig.write(kubeconfig_path, url)
         stop = asyncio.Event()
@@ -198,8 +255,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         if on_ready is not None:
-            on_ready(url)
+            on_ready(url, f"http://{running.admin_address}" if running.admin_address else "")
         await stop.wait()
-        await listener.close()
+        await running.stop()
 
     asyncio.run(main())

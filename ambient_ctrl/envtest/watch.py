@@ -105,6 +105,10 @@ class WatchStream:
     def finish(self) -> None:
         self._sink.finish()
 
+    def abort(self) -> None:
+        """Cut the connection, as a network failure would."""
+        self._sink.abort()
+
     def schedule(self, loop: asyncio.AbstractEventLoop, *, lifetime: float,
                  bookmark_interval: float) -> None:
         """End the stream after ``lifetime`` seconds; bookmark every ``bookmark_interval``."""

@@ -33,6 +33,9 @@ from .reads import make_filter
 
 CRD_STORE = "customresourcedefinitions.apiextensions.k8s.io"
 NAMESPACE_STORE = "namespaces"
+RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "serviceaccounts", NAMESPACE_STORE,
+                                    CRD_STORE})
+"""Kinds whose DELETE answers with the object (ReturnDeletedObject); the rest get a Status."""
 
 
 def _dry_run(request: Request) -> bool:
@@ -275,8 +278,14 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
                                   f"{label} in object meta: {meta.get(field)}")
     if _dry_run(request) or options.get("dryRun") == ["All"]:
         return _json(200, obj)
-    return _json(200, begin_delete(cluster, target.rtype, obj,
-                                   policy=options.get("propagationPolicy")))
+    body = begin_delete(cluster, target.rtype, obj, policy=options.get("propagationPolicy"))
+    if (target.rtype.store not in RETURNS_DELETED_OBJECT and cluster.store.get(
+            target.rtype.store, (target.namespace, target.name)) is None):
+        # kube-apiserver answers an immediate delete with a Status unless the kind's storage
+        # sets ReturnDeletedObject; clients written against it read details.uid from it.
+        return _json(200, errors.success_status(name=target.name, group=target.rtype.group,
+                                                kind=target.rtype.plural, uid=meta["uid"]))
+    return _json(200, body)
 
 
 def _delete_options(request: Request) -> dict[str, Any]:

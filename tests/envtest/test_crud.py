@@ -216,6 +216,29 @@ def test_delete_preconditions(client: RawClient, namespace: str) -> None:
     assert client.get(f"{path}/pre")[0] == 404
 
 
+def test_immediate_delete_answers_with_status_or_the_object(client: RawClient,
+                                                            namespace: str) -> None:
+    # Like kube-apiserver: a Status for most kinds, the object for pods (ReturnDeletedObject),
+    # and the object while finalizers keep it.
+    path = f"/api/v1/namespaces/{namespace}"
+    _, obj = client.post(f"{path}/configmaps", cm("gone"))
+    status, result = client.delete(f"{path}/configmaps/gone")
+    assert status == 200
+    assert result == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                      "details": {"name": "gone", "group": "", "kind": "configmaps",
+                                  "uid": obj["metadata"]["uid"]}}
+    client.post(f"{path}/pods", {"metadata": {"name": "p"},
+                                 "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    status, result = client.delete(f"{path}/pods/p")
+    assert (status, result["kind"], result["metadata"]["name"]) == (200, "Pod", "p")
+    held = cm("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    client.post(f"{path}/configmaps", held)
+    status, result = client.delete(f"{path}/configmaps/held")
+    assert (status, result["kind"]) == (200, "ConfigMap")
+    assert result["metadata"]["deletionTimestamp"]
+
+
 def test_list_selectors_and_pagination(client: RawClient, namespace: str) -> None:
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     for i in range(7):

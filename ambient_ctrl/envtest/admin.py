@@ -1,0 +1,90 @@
+"""The admin endpoint: fault injection and request counts over HTTP, for the server in its own
+process. It listens on its own loopback port, outside the Kubernetes paths, so no client of
+the API can reach it by accident and a simulated restart of the API does not take it down.
+
+    GET    /faults                  active faults
+    DELETE /faults                  clear every fault (and resume)
+    POST   /faults/fail             {"code": 503, "count": 3, "fraction": 1.0,
+                                     "verbs": ["create"], "resources": ["pods"], "retryAfter": 2}
+    POST   /faults/latency          {"seconds": 0.2, "verbs": [...], "resources": [...]}
+    POST   /faults/drop-watches     {} (now) or {"every": 5}
+    POST   /faults/restart          {"downtime": 1.0}
+    POST   /faults/pause, /faults/resume
+    GET    /requests                resource requests served, by verb, group and resource
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .cluster import Cluster
+from .faults import Faults
+from .http import Request, Response
+
+
+def _ok(body: Any) -> Response:
+    return Response(200, orjson.dumps(body))
+
+
+def _error(code: int, message: str) -> Response:
+    return Response(code, orjson.dumps({"error": message}))
+
+
+class AdminAPI:
+    """HTTP handler of the admin endpoint."""
+
+    def __init__(self, faults: Faults, cluster: Cluster) -> None:
+        self._faults = faults
+        self._cluster = cluster
+        self._posts: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "/faults/fail": self._fail,
+            "/faults/latency": lambda b: faults.add_latency(
+                float(b["seconds"]), verbs=b.get("verbs", ()), resources=b.get("resources", ())),
+            "/faults/drop-watches": self._drop,
+            "/faults/restart": lambda b: faults.restart(downtime=float(b.get("downtime", 0))),
+            "/faults/pause": lambda b: faults.pause(),
+            "/faults/resume": lambda b: faults.resume(),
+        }
+
+    def __call__(self, request: Request) -> Response:
+        path = "/" + request.path.strip("/")
+        if request.method == "GET" and path == "/faults":
+            return _ok(self._faults.state())
+        if request.method == "DELETE" and path == "/faults":
+            self._faults.clear()
+            return _ok(self._faults.state())
+        if request.method == "GET" and path == "/requests":
+            return _ok([{"verb": v, "group": g, "resource": r, "count": n}
+                        for (v, g, r), n in sorted(self._cluster.requests.items())])
+        if request.method == "GET" and path == "/healthz":
+            return Response(200, b"ok", "text/plain")
+        action = self._posts.get(path)
+        if action is None or request.method != "POST":
+            return _error(404, f"no admin action {request.method} {path}")
+        try:
+            body = orjson.loads(request.body) if request.body.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            result = action(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, f"bad request: {exc!s}")
+        return _ok({"result": result, **self._faults.state()})
+
+    def _fail(self, body: dict[str, Any]) -> None:
+        count = body.get("count")
+        retry = body.get("retryAfter")
+        self._faults.fail(code=int(body.get("code", 500)),
+                          count=None if count is None else int(count),
+                          fraction=float(body.get("fraction", 1.0)),
+                          verbs=body.get("verbs", ()), resources=body.get("resources", ()),
+                          retry_after=None if retry is None else int(retry))
+
+    def _drop(self, body: dict[str, Any]) -> int | None:
+        every = body.get("every")
+        if every is None:
+            return self._faults.drop_watches()
+        self._faults.drop_watches_every(float(every) or None)
+        return None
