@@ -56,13 +56,20 @@ class Cluster:
     server_address: str = "127.0.0.1:0"
     store: ObjectStore = field(init=False)
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    _now_second: int = field(default=-1, repr=False)
+    _now_text: str = field(default="", repr=False)
     """Resource requests served, by (verb, group, resource[/subresource])."""
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(history_limit=self.options.history_limit)
 
     def now(self) -> str:
-        return rfc3339(self.clock.now())
+        """The current time as Kubernetes writes timestamps (second precision)."""
+        moment = self.clock.now()
+        second = int(moment.timestamp())
+        if second != self._now_second:  # format once per second, not once per write
+            self._now_second, self._now_text = second, rfc3339(moment)
+        return self._now_text
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class StreamSink(Protocol):
     closed: bool
 
     def send(self, data: bytes) -> None: ...
+    def limit_backlog(self, limit: int, on_overflow: Callable[[int], None]) -> None: ...
     def finish(self) -> None: ...
     def abort(self) -> None: ...
     def buffered(self) -> int: ...
@@ -92,7 +93,14 @@ class ChunkedStream:
         self._pending_bytes = 0
         self._scheduled = False
         self._callbacks: list[Callable[[], None]] = []
+        self._limit = 0
+        self._on_overflow: Callable[[int], None] | None = None
         self.closed = False
+
+    def limit_backlog(self, limit: int, on_overflow: Callable[[int], None]) -> None:
+        """Abort the connection once more than ``limit`` bytes wait to be sent."""
+        self._limit = limit
+        self._on_overflow = on_overflow
 
     def send(self, data: bytes) -> None:
         if self.closed:
@@ -111,6 +119,12 @@ class ChunkedStream:
         self._pending.clear()
         self._pending_bytes = 0
         self._protocol.write(b"%x\r\n%b\r\n" % (len(data), data))
+        behind = self._protocol.buffered()
+        if self._limit and behind > self._limit:
+            # The client stopped reading: drop it rather than hold memory for it.
+            if self._on_overflow is not None:
+                self._on_overflow(behind)
+            self.abort()
 
     def buffered(self) -> int:
         return self._pending_bytes + self._protocol.buffered()
@@ -168,8 +182,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     # asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         self._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

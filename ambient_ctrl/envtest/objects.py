@@ -6,9 +6,9 @@ part of kube-apiserver's ``rest.BeforeCreate``/``BeforeUpdate`` that applies to 
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,8 +36,14 @@ def generated_name(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
 
 
+_UIDS = random.Random(secrets.randbits(64))
+
+
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A version-4 UUID string. Unique, not secret: drawn from a PRNG seeded once from the OS,
+    several times cheaper than ``uuid.uuid4()`` on the create path."""
+    h = f"{_UIDS.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def name_problems(value: str, rule: str) -> list[str]:
@@ -106,6 +112,14 @@ def check_type_meta(rtype: ResourceType, obj: Any) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise bad_request("metadata must be an object")
     return meta
+
+
+def drop_empty_meta(meta: dict[str, Any]) -> None:
+    """Remove null or empty metadata maps and lists, as kube-apiserver's ObjectMeta (omitempty)
+    does: a patch of ``annotations: {}`` (kubectl diff sends one) stores nothing."""
+    for key in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
+        if key in meta and meta[key] in (None, {}, []):
+            del meta[key]
 
 
 def validate_meta(rtype: ResourceType, obj: dict[str, Any], *, updating: bool) -> list[Cause]:

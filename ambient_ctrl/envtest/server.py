@@ -42,6 +42,16 @@ def _bootstrap(cluster: Cluster) -> None:
         commit_create(cluster, Target(ns_type), {"metadata": {"name": name}})
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where installed (it moves watch fan-out and small replies faster, see
+    bench/), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class Simulator(Protocol):
     """A controller living inside the server's loop (a kubelet, KubeVirt): it subscribes to the
     store, schedules its work with the loop's timers and writes through the same commit path as
@@ -185,7 +195,7 @@ class LocalAPIServer:
         return self
 
     def _run(self, ready: Future[None]) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         running = _Running(self.cluster, host=self._host, port=self._port,
                            admin_port=self._admin_port, simulators=self._simulators,
@@ -259,4 +269,5 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
         await stop.wait()
         await running.stop()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())

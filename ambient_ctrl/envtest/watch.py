@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -36,6 +36,11 @@ class Filter:
     namespace: str | None
     labels: LabelSelector
     fields: FieldSelector
+    unselective: bool = field(init=False)
+    """No label or field selector: the common case, decided once rather than per event."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unselective", self.labels.empty and self.fields.empty)
 
     def matches(self, namespace: str, labels: Mapping[str, str] | None,
                 fields: Mapping[str, str] | None) -> bool:
@@ -47,6 +52,8 @@ class Filter:
 
     def event_type(self, event: Event) -> str | None:
         """What this event means to a watcher with this filter (None: nothing)."""
+        if self.unselective:  # an object never changes namespace, so the type stands
+            return event.type if self.namespace in (None, event.namespace) else None
         now = self.matches(event.namespace, event.new.labels, event.new.fields)
         if event.type == "ADDED":
             return "ADDED" if now else None
@@ -72,24 +79,22 @@ class WatchStream:
         self._sink = sink
         self._bookmarks = bookmarks
         self._revision = revision
-        self._max_backlog = max_backlog
+        sink.limit_backlog(max_backlog, self._overflow)
         self._deadline: asyncio.TimerHandle | None = None
         self._tick: asyncio.TimerHandle | None = None
 
     def offer(self, event: Event) -> None:
+        # Hot path: called for every event and every watcher of its kind.
         event_type = self._select.event_type(event)
         if event_type is not None:
-            self.send(self._encode(event, event_type))
+            self._sink.send(self._encode(event, event_type))
 
     def send(self, line: bytes) -> None:
-        if self._sink.closed:
-            return
-        if self._sink.buffered() + len(line) > self._max_backlog:
-            log.warning("closing a watch of %s that fell %d bytes behind",
-                        self.rtype.group_resource, self._sink.buffered())
-            self._sink.abort()
-            return
         self._sink.send(line)
+
+    def _overflow(self, behind: int) -> None:
+        log.warning("closing a watch of %s that fell %d bytes behind",
+                    self.rtype.group_resource, behind)
 
     def bookmark(self, *, initial_events_end: bool = False) -> None:
         meta: dict[str, Any] = {"resourceVersion": str(self._revision())}

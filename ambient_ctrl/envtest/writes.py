@@ -22,6 +22,7 @@ from .kinds import ResourceType
 from .objects import (
     SYSTEM_FIELDS,
     check_type_meta,
+    drop_empty_meta,
     generated_name,
     new_uid,
     raise_if_invalid,
@@ -64,6 +65,7 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
         raise errors.bad_request("resourceVersion should not be set on objects to be created")
     if managed is not None:
         meta["managedFields"] = managed
+    drop_empty_meta(meta)
     if not meta.get("name"):
         if not meta.get("generateName"):
             raise errors.invalid(rtype.kind, rtype.group, "", [Cause(
@@ -203,6 +205,7 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
         else:
             meta.pop(field, None)
     meta["resourceVersion"] = old_meta["resourceVersion"]
+    drop_empty_meta(meta)
     causes = validate_meta(rtype, merged, updating=True) + _prepare_update(cluster, rtype,
                                                                             merged, old)
     if old_meta.get("deletionTimestamp"):
@@ -392,3 +395,37 @@ def delete_collection(cluster: Cluster, target: Target, request: Request) -> Res
     head = orjson.dumps({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
                          "metadata": {"resourceVersion": str(cluster.store.revision)}})
     return Response(200, head[:-1] + b',"items":[' + b",".join(deleted) + b"]}")
+
+
+# pod binding ---------------------------------------------------------------------------------
+def commit_binding(cluster: Cluster, target: Target, node_name: str, *, uid: str = "") -> bytes:
+    """Assign the pod ``target`` names to ``node_name``, as ``POST pods/{name}/binding`` does.
+
+    A pod's spec is immutable through update and patch (``builtins.check_update``); in
+    kube-apiserver only the binding subresource sets ``spec.nodeName`` — once — and marks the pod
+    ``PodScheduled=True`` in the same write. The simulated scheduler (the kubelet simulator) needs
+    exactly that, so it is this separate path rather than an exception in ``commit_update``,
+    which keeps the immutability rule whole for every client. ``uid`` is the binding's UID
+    precondition: a pod recreated under the same name is not bound by mistake.
+    """
+    rtype = target.rtype
+    pod = _current(cluster, target)
+    meta, spec = pod["metadata"], pod.setdefault("spec", {})
+    refuse = None
+    if uid and meta.get("uid") != uid:
+        refuse = (f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                  f"{meta.get('uid')}")
+    elif meta.get("deletionTimestamp"):
+        refuse = f"pod {target.name} is being deleted, cannot be assigned to a host"
+    elif spec.get("nodeName"):
+        refuse = f'pod {target.name} is already assigned to node "{spec["nodeName"]}"'
+    if refuse:
+        raise errors.conflict("pods/binding", rtype.group, target.name, refuse)
+    spec["nodeName"] = node_name
+    status = pod.setdefault("status", {})
+    conditions = [c for c in status.get("conditions") or ()
+                  if isinstance(c, dict) and c.get("type") != "PodScheduled"]
+    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                       "lastTransitionTime": cluster.now()})
+    status["conditions"] = conditions
+    return cluster.store.put(rtype, pod, "MODIFIED").raw
