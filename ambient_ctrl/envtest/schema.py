@@ -25,8 +25,8 @@ copy the caller hands in:
 here, so objects that only a CEL rule would reject are accepted.
 
 Root ``metadata`` belongs to the API server's ObjectMeta handling, not to this module: it is
-never pruned or defaulted here, and of its schema only the ``name``/``generateName``
-constraints a CRD may declare are checked.
+never pruned here, and of its schema only the ``name``/``generateName`` declarations (the only
+ones a CRD may make) are used, for nulls, defaults and checks.
 
 Errors are :class:`~ambient_ctrl.envtest.errors.Cause` values carrying kube's field path,
 reason and message body, because clients (kubectl, controller tests) match on them. Their
@@ -51,7 +51,9 @@ report the failures of the alternative with the fewest errors (kube's "best matc
 passed checks); ``pattern`` uses Python's ``re`` (RE2 syntax mostly agrees); the ``email``,
 ``uri`` and ``hostname`` formats approximate Go's parsers; integers and floats of equal value
 compare equal in ``enum``, ``uniqueItems`` and list-type checks; metadata of embedded
-resources is not pruned or validated.
+resources is not pruned or validated; on updates kube "ratchets" (ignores failures in values
+unchanged from the stored object), while :func:`admit` sees only the new object and reports
+every failure.
 """
 
 from __future__ import annotations
@@ -423,7 +425,8 @@ def _one_of(subs: list[Schema], value: Any, path: str) -> list[Cause]:
     causes = [_composite(
         f"{_quote(path)} must validate one and only one schema (oneOf). {found}")]
     if valid == 0:
-        causes += min(results, key=len)
+        best: list[Cause] = min(results, key=len)
+        causes += best
     return causes
 
 
@@ -500,7 +503,7 @@ def _out_of_range(value: int | float, kind: str, fmt: str, what: str, path: str)
 
 def _check_multiple_of(s: Schema, value: int | float, path: str, kind: str,
                        fmt: str) -> list[Cause]:
-    factor = s.get("multipleOf")
+    factor: Any = s.get("multipleOf")
     if not _is_number(factor):
         return []
     causes: list[Cause] = []
@@ -525,7 +528,7 @@ def _is_multiple(value: int | float, factor: int | float) -> bool:
 
 def _check_bound(s: Schema, value: int | float, path: str, declared: tuple[str, str],
                  which: str) -> list[Cause]:
-    limit = s.get(which)
+    limit: Any = s.get(which)
     if not _is_number(limit):
         return []
     causes: list[Cause] = []

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from . import builtins, crds, errors
+from . import builtins, crds, errors, schema
 from .cluster import Cluster, Target
 from .codec import decode_body, decode_patch
 from .errors import Cause
@@ -125,7 +125,7 @@ def _prepare_create(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) 
         return causes
     if rtype.group == "":
         return builtins.prepare_create(rtype.plural, obj, cluster.ips)
-    return []
+    return schema.admit(rtype.schema, obj) if not rtype.builtin else []
 
 
 def _register_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
@@ -264,7 +264,7 @@ def _prepare_update(cluster: Cluster, rtype: ResourceType, new: dict[str, Any],
         return causes
     if rtype.group == "":
         return builtins.check_update(rtype.plural, new, old)
-    return []
+    return schema.admit(rtype.schema, new) if not rtype.builtin else []
 
 
 # delete --------------------------------------------------------------------------------------

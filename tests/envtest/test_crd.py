@@ -121,3 +121,29 @@ def test_server_side_apply(client: RawClient, namespace: str) -> None:
     assert status == 200 and obj["data"] == {"a": "other"}
     status, result = client.request("PATCH", path, raw=doc, content_type=apply)
     assert status == 422, "fieldManager is required"
+
+
+def test_schema_is_enforced_with_causes_pruning_and_defaults(client: RawClient,
+                                                            namespace: str) -> None:
+    crd = widget_crd("gizmos")
+    crd["spec"]["versions"][0]["schema"] = {"openAPIV3Schema": {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "required": ["size"], "properties": {
+                "size": {"type": "integer", "minimum": 1},
+                "mode": {"type": "string", "enum": ["fast", "slow"], "default": "fast"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}
+    assert client.post(CRD_PATH, crd)[0] == 201
+    path = f"/apis/example.com/v1/namespaces/{namespace}/gizmos"
+    status, result = client.post(path, {"metadata": {"name": "bad"},
+                                        "spec": {"size": 0, "mode": "warp"}})
+    assert status == 422
+    causes = {(c["field"], c["reason"]) for c in result["details"]["causes"]}
+    assert causes == {("spec.size", "FieldValueInvalid"), ("spec.mode", "FieldValueNotSupported")}
+    status, result = client.post(path, {"metadata": {"name": "nosize"}, "spec": {}})
+    assert status == 422 and result["details"]["causes"][0]["reason"] == "FieldValueRequired"
+    status, obj = client.post(path, {"metadata": {"name": "ok"},
+                                     "spec": {"size": 2, "extra": "pruned"}, "junk": 1})
+    assert status == 201 and obj["spec"] == {"size": 2, "mode": "fast"} and "junk" not in obj
+    status, _ = client.patch(f"{path}/ok", {"spec": {"size": "big"}})
+    assert status == 422, "updates are validated too"

@@ -1,0 +1,246 @@
+"""The reflector: keep a sink in step with the server by listing, then watching.
+
+Protocol corners it handles, because each one has bitten Python operators:
+
+* the list is paginated (``limit=500``) and the watch starts from the list's resourceVersion;
+* a watch asks for BOOKMARK events (they only advance the resourceVersion) and a randomised
+  ``timeoutSeconds`` (5-10 min) so all clients do not reconnect at once, and reads with a
+  timeout a little longer than that, so a stream that goes silent without closing is noticed;
+* a watch that ends normally is resumed from the last resourceVersion seen, without a relist;
+* 410 Gone — as an HTTP answer or as an ERROR event in the stream — means the history is
+  compacted: relist from scratch (``resourceVersion=""``); the sink then replaces its contents
+  and reports objects that vanished meanwhile as deletions;
+* connection errors, 5xx and 429 back off exponentially with jitter (0.8 s doubling to 30 s,
+  Retry-After honoured), reset once a watch has been healthy for a while (tenacity).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import tenacity
+
+from .clock import Clock, RealClock
+from .errors import APIError, Gone, ServerError, TooManyRequests, TransportError
+from .rest import ResourceClient
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Where a reflector delivers what it learns (the shared informer)."""
+
+    def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None: ...
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None: ...
+
+
+class ReflectorObserver(Protocol):
+    """Health hooks (metrics): events by type, relists, watch restarts."""
+
+    def event(self, resource: str, event_type: str) -> None: ...
+
+    def relist(self, resource: str) -> None: ...
+
+    def watch_restart(self, resource: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReflectorOptions:
+    """Timing and paging of a reflector."""
+
+    page_size: int = 500
+    """Objects per list page."""
+    min_watch_timeout: int = 300
+    """Lower bound of the randomised ``timeoutSeconds`` of each watch."""
+    max_watch_timeout: int = 600
+    """Upper bound of the randomised ``timeoutSeconds``."""
+    read_grace: float = 30.0
+    """Seconds past ``timeoutSeconds`` without a byte before the stream counts as dead."""
+    backoff_initial: float = 0.8
+    backoff_max: float = 30.0
+    healthy_after: float = 30.0
+    """A watch that lived this long resets the backoff."""
+
+
+_RETRIED = (TransportError, ServerError, TooManyRequests, APIError)
+
+
+class _HealthyFailure(Exception):
+    """A failure after a healthy period: start the backoff over."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class Reflector:
+    """List and watch one resource (namespace, selectors) into a sink until stopped."""
+
+    def __init__(self, client: ResourceClient, sink: Sink, *, namespace: str | None = None,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 options: ReflectorOptions = ReflectorOptions(), clock: Clock | None = None,
+                 observer: ReflectorObserver | None = None, seed: int | None = None) -> None:
+        self._client = client
+        self._sink = sink
+        self._namespace = namespace
+        self._labels = label_selector
+        self._fields = field_selector
+        self._options = options
+        self._clock = clock or RealClock()
+        self._observer = observer
+        self._random = random.Random(seed)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self.resource_version = ""
+        self.resource = client.resource.group_resource
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Block, keeping the sink in step, until ``stop`` is set (or :meth:`stop` is called)."""
+        self._stop = stop
+        while not stop.is_set():
+            try:
+                self._retrying()(self._list_and_watch)
+            except _HealthyFailure as failure:
+                log.info("watch of %s failed after a healthy period: %s", self.resource,
+                         failure.cause)
+                self._clock.wait(stop, self._random.uniform(0, self._options.backoff_initial))
+            except tenacity.RetryError:
+                return  # stopped while backing off
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()  # unblocks a read in progress
+
+    def _retrying(self) -> tenacity.Retrying:
+        backoff = tenacity.wait_exponential_jitter(initial=self._options.backoff_initial,
+                                                   max=self._options.backoff_max,
+                                                   jitter=self._options.backoff_initial)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            delay = float(backoff(state))
+            assert state.outcome is not None
+            exc = state.outcome.exception()
+            retry_after = getattr(exc, "retry_after", None)
+            return max(delay, float(retry_after)) if retry_after else delay
+
+        def sleep(seconds: float) -> None:
+            self._clock.wait(self._stop, seconds)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            assert state.outcome is not None
+            log.warning("list/watch of %s failed (attempt %d): %s", self.resource,
+                        state.attempt_number, state.outcome.exception())
+
+        return tenacity.Retrying(retry=tenacity.retry_if_exception_type(_RETRIED),
+                                 wait=wait, sleep=sleep, before_sleep=before_sleep,
+                                 stop=lambda _: self._stop.is_set(), reraise=False)
+
+    # one healthy stretch -----------------------------------------------------------------------
+    def _list_and_watch(self) -> None:
+        if not self.resource_version:
+            self._list()
+        while not self._stop.is_set():
+            started = self._clock.monotonic()
+            try:
+                self._watch()
+            except Gone:
+                log.info("resourceVersion %s of %s expired: relisting", self.resource_version,
+                         self.resource)
+                self._list()
+            except _RETRIED as exc:
+                if self._clock.monotonic() - started >= self._options.healthy_after:
+                    raise _HealthyFailure(exc) from exc
+                raise
+
+    def _list(self) -> None:
+        if self._observer is not None:
+            self._observer.relist(self.resource)
+        objects: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            try:
+                page = self._client.list(self._namespace, label_selector=self._labels,
+                                         field_selector=self._fields,
+                                         limit=self._options.page_size, continue_=token)
+            except Gone:
+                if token is None:
+                    raise
+                objects, token = [], None  # the continue token expired: list afresh
+                continue
+            objects.extend(_items(page))
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                break
+        version = str((page.get("metadata") or {}).get("resourceVersion", ""))
+        self._sink.replace(objects, version)
+        self.resource_version = version
+
+    def _watch(self) -> None:
+        options = self._options
+        timeout = self._random.randint(options.min_watch_timeout, options.max_watch_timeout)
+        if self._observer is not None:
+            self._observer.watch_restart(self.resource)
+        stream = self._client.watch(self._namespace, resource_version=self.resource_version,
+                                    timeout_seconds=timeout, allow_bookmarks=True,
+                                    label_selector=self._labels, field_selector=self._fields,
+                                    read_timeout=timeout + options.read_grace)
+        with self._lock:
+            self._stream = stream
+        try:
+            for event in stream:
+                if self._stop.is_set():
+                    return
+                self._handle(event)
+        except TransportError:
+            if self._stop.is_set():
+                return
+            raise
+        finally:
+            with self._lock:
+                self._stream = None
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        event_type = event.get("type", "")
+        obj = event.get("object") or {}
+        if self._observer is not None:
+            self._observer.event(self.resource, event_type)
+        if event_type == "ERROR":
+            code = int(obj.get("code", 500))
+            from .errors import error_from
+
+            raise error_from(code, b"", {}) if not obj else _status_error(code, obj)
+        version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        if event_type != "BOOKMARK":
+            self._sink.apply(event_type, obj)
+        if version:
+            self.resource_version = version
+
+
+def _items(page: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Items of a list page; lists omit kind/apiVersion on items, so restore them."""
+    kind = str(page.get("kind", ""))
+    kind = kind[:-4] if kind.endswith("List") else kind
+    api_version = page.get("apiVersion")
+    for item in page.get("items") or ():
+        item.setdefault("kind", kind)
+        item.setdefault("apiVersion", api_version)
+        yield item
+
+
+def _status_error(code: int, status: dict[str, Any]) -> APIError:
+    import orjson
+
+    from .errors import error_from
+
+    return error_from(code, orjson.dumps(status), {})

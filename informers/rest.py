@@ -1,0 +1,276 @@
+"""REST access to the API server in raw JSON.
+
+The ``kubernetes`` package is used for what it does well and nothing else: loading kubeconfig or
+in-cluster configuration (TLS, client certificates, bearer tokens with their refresh, proxies)
+and its urllib3 pool. Bodies are read as bytes and parsed with orjson; none of the client's
+model classes appear on any path (they cost ~10x the parse, see CLIENT-SURFACE.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import orjson
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from .errors import TransportError, error_from
+from .resource import Resource
+
+JSON = "application/json"
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+USER_AGENT = "ambient-ctrl/0.1"
+
+
+def load_configuration(kubeconfig: str | None = None, *,
+                       context: str | None = None) -> k8s_client.Configuration:
+    """Configuration from a kubeconfig (explicit, ``$KUBECONFIG`` or ``~/.kube/config``), else
+    the in-cluster service account, as kubectl and controller-runtime resolve it."""
+    configuration = k8s_client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if kubeconfig or os.path.exists(path.split(os.pathsep)[0]):
+        k8s_config.load_kube_config(config_file=path, context=context,
+                                    client_configuration=configuration)
+    else:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    return configuration
+
+
+class RequestObserver(Protocol):
+    """Told about every request (metrics hook): verb, HTTP method, host, code, duration."""
+
+    def observe(self, *, verb: str, method: str, host: str, code: str,
+                seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """Settings of the shared HTTP transport."""
+
+    pool_size: int = 16
+    """Connections kept per host: at least the number of threads sharing the transport."""
+    timeout: float = 30.0
+    """Seconds to connect and to wait for each read of an ordinary request."""
+    user_agent: str = USER_AGENT
+
+
+class Transport:
+    """HTTP to one API server through the kubernetes client's configured urllib3 pool.
+
+    Thread-safe; one per process is enough (its pool is sized for the threads sharing it).
+    """
+
+    def __init__(self, configuration: k8s_client.Configuration, *,
+                 options: TransportOptions = TransportOptions(),
+                 observer: RequestObserver | None = None) -> None:
+        configuration.connection_pool_maxsize = options.pool_size
+        configuration.retries = False  # one retry owner: the caller (reflector, workqueue)
+        self._api = k8s_client.ApiClient(configuration)
+        self._pool: urllib3.PoolManager = self._api.rest_client.pool_manager
+        self._host = configuration.host.rstrip("/")
+        self._options = options
+        self._observer = observer
+        self.host = urllib3.util.parse_url(self._host).netloc or self._host
+
+    def close(self) -> None:
+        self._pool.clear()
+        self._api.close()
+
+    def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": JSON, "User-Agent": self._options.user_agent}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # Bearer tokens (and their refresh hooks, e.g. exec plugins) come from the client.
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
+        return headers
+
+    def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
+                = None, body: bytes | None = None, content_type: str | None = None,
+                stream: bool = False, read_timeout: float | None = None
+                ) -> urllib3.BaseHTTPResponse:
+        """Send one request; raise the typed error for an error answer.
+
+        With ``stream=True`` the body is left unread for the caller (watches).
+        """
+        url = self._host + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        timeout = urllib3.Timeout(connect=self._options.timeout,
+                                  read=read_timeout or self._options.timeout)
+        started = time.monotonic()
+        code = "<error>"
+        try:
+            response = self._pool.request(method, url, body=body,
+                                          headers=self._headers(method, path, content_type),
+                                          preload_content=not stream, timeout=timeout,
+                                          retries=False)
+            code = str(response.status)
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransportError(f"{method} {path}: {exc}") from exc
+        finally:
+            if self._observer is not None:
+                self._observer.observe(verb=verb, method=method, host=self.host, code=code,
+                                       seconds=time.monotonic() - started)
+        if response.status >= 400:
+            data = response.data if not stream else response.read()
+            if stream:
+                response.release_conn()
+            raise error_from(response.status, data, response.headers)
+        return response
+
+    def json(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None = None,
+             body: Any = None, content_type: str | None = None) -> dict[str, Any]:
+        """A request with a JSON (or raw bytes) body whose answer is a JSON object."""
+        data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
+        response = self.request(method, path, verb=verb, query=query, body=data,
+                                content_type=content_type or (JSON if data is not None else None))
+        result: dict[str, Any] = orjson.loads(response.data)
+        return result
+
+
+class WatchEvents:
+    """The events of one watch response, parsed lazily; iterate, then (or instead) ``close``."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+        self._iterating = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._iterating = True
+        buffer = b""
+        try:
+            for chunk in self._response.stream(1 << 16):
+                buffer += chunk
+                if b"\n" not in chunk:
+                    continue
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line:
+                        yield orjson.loads(line)
+            if buffer.strip():
+                yield orjson.loads(buffer)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransportError(f"watch stream broke: {exc}") from exc
+        finally:
+            self._response.release_conn()
+
+    def close(self) -> None:
+        """End the stream now, from any thread: a reading loop sees the connection close."""
+        # Already finished and released, or never connected: nothing to shut down.
+        with contextlib.suppress(AttributeError, RuntimeError, ValueError, OSError):
+            self._response.shutdown()
+        if not self._iterating:
+            self._response.release_conn()
+
+
+class ResourceClient:
+    """The verbs of one resource, in raw JSON dicts."""
+
+    def __init__(self, transport: Transport, resource: Resource) -> None:
+        self.transport = transport
+        self.resource = resource
+
+    def _path(self, namespace: str | None, name: str | None = None,
+              subresource: str | None = None) -> str:
+        if self.resource.namespaced and name is not None and not namespace:
+            raise ValueError(f"{self.resource.group_resource} is namespaced: name a namespace")
+        return self.resource.path(namespace, name, subresource)
+
+    @staticmethod
+    def _meta(obj: Mapping[str, Any]) -> tuple[str | None, str]:
+        meta = obj.get("metadata") or {}
+        return meta.get("namespace"), meta.get("name", "")
+
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self.transport.json("GET", self._path(namespace, name), verb="GET")
+
+    def list(self, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None, limit: int | None = None,
+             continue_: str | None = None, resource_version: str | None = None
+             ) -> dict[str, Any]:
+        """One page of the collection (``metadata.continue`` names the next)."""
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                 "limit": limit, "continue": continue_, "resourceVersion": resource_version}
+        return self.transport.json("GET", self._path(namespace), verb="LIST", query=query)
+
+    def watch(self, namespace: str | None = None, *, resource_version: str | None = None,
+              timeout_seconds: int | None = None, allow_bookmarks: bool = True,
+              label_selector: str | None = None, field_selector: str | None = None,
+              read_timeout: float | None = None, send_initial_events: bool = False
+              ) -> WatchEvents:
+        query: dict[str, Any] = {
+            "watch": "1", "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds, "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "allowWatchBookmarks": "true" if allow_bookmarks else None}
+        if send_initial_events:
+            query.update(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
+        response = self.transport.request("GET", self._path(namespace), verb="WATCH",
+                                          query=query, stream=True, read_timeout=read_timeout)
+        return WatchEvents(response)
+
+    def create(self, obj: Mapping[str, Any], namespace: str | None = None, *,
+               field_manager: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        namespace = namespace or self._meta(obj)[0]
+        return self.transport.json("POST", self._path(namespace), verb="POST", body=obj,
+                                   query=_write_query(field_manager, dry_run))
+
+    def update(self, obj: Mapping[str, Any], *, field_manager: str | None = None,
+               subresource: str | None = None) -> dict[str, Any]:
+        namespace, name = self._meta(obj)
+        return self.transport.json("PUT", self._path(namespace, name, subresource), verb="PUT",
+                                   body=obj, query=_write_query(field_manager, False))
+
+    def update_status(self, obj: Mapping[str, Any], *,
+                      field_manager: str | None = None) -> dict[str, Any]:
+        return self.update(obj, field_manager=field_manager, subresource="status")
+
+    def patch(self, name: str, patch: Any, namespace: str | None = None, *,
+              patch_type: str = "merge", field_manager: str | None = None,
+              force: bool | None = None, subresource: str | None = None) -> dict[str, Any]:
+        """Patch with ``patch_type`` merge, json, strategic or apply (server-side apply)."""
+        content_type = PATCH_TYPES[patch_type]
+        query = _write_query(field_manager, False)
+        if force is not None:
+            query["force"] = "true" if force else "false"
+        return self.transport.json("PATCH", self._path(namespace, name, subresource),
+                                   verb="PATCH", body=patch, content_type=content_type,
+                                   query=query)
+
+    def patch_status(self, name: str, patch: Any, namespace: str | None = None, *,
+                     patch_type: str = "merge", field_manager: str | None = None
+                     ) -> dict[str, Any]:
+        return self.patch(name, patch, namespace, patch_type=patch_type,
+                          field_manager=field_manager, subresource="status")
+
+    def delete(self, name: str, namespace: str | None = None, *,
+               propagation_policy: str | None = None, uid: str | None = None,
+               resource_version: str | None = None,
+               grace_period_seconds: int | None = None) -> dict[str, Any]:
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version))
+                         if v}
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self.transport.json("DELETE", self._path(namespace, name), verb="DELETE",
+                                   body=options)
+
+
+def _write_query(field_manager: str | None, dry_run: bool) -> dict[str, Any]:
+    return {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}

@@ -1,0 +1,207 @@
+"""The informer's local copy: a thread-safe, indexed store of objects kept as compact JSON.
+
+Representation, chosen by measurement (CLIENT-SURFACE.md): a dict per Pod costs 3-6x its compact
+JSON, so each object is kept as exact-size compact bytes plus a small record (resourceVersion,
+labels, index values); reads decode on demand (~10 us for a Pod) through a bounded LRU cache of
+decoded objects, so hot reads cost nothing.
+
+Contract for readers: objects handed out are shared and **read-only** — copy before editing.
+With ``debug_mutations=True`` every cached read checks that the shared object still serializes to
+its stored bytes and raises :class:`MutatedCacheError` if a consumer changed it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cachetools import LRUCache
+
+Obj = dict[str, Any]
+IndexFunc = Callable[[Mapping[str, Any]], Iterable[str]]
+Transform = Callable[[Obj], Obj]
+
+NAMESPACE_INDEX = "namespace"
+CONTROLLER_INDEX = "controller"
+
+
+class MutatedCacheError(RuntimeError):
+    """A consumer modified an object it got from the cache (they are shared and read-only)."""
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """``namespace/name``, or ``name`` for cluster-scoped objects (client-go's key)."""
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta.get('name', '')}" if namespace else str(meta.get("name", ""))
+
+
+def strip_managed_fields(obj: Obj) -> Obj:
+    """The default transform: ``metadata.managedFields`` is large and no controller reads it."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
+def index_namespace(obj: Mapping[str, Any]) -> Iterable[str]:
+    namespace = (obj.get("metadata") or {}).get("namespace")
+    return (namespace,) if namespace else ()
+
+
+def index_controller(obj: Mapping[str, Any]) -> Iterable[str]:
+    """The UID of the controller owner, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return (str(ref.get("uid", "")),)
+    return ()
+
+
+@dataclass(slots=True)
+class _Entry:
+    raw: bytes
+    resource_version: str
+    labels: Mapping[str, str]
+    indexed: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a write did: the previous and the new state (None where absent)."""
+
+    key: str
+    old: Obj | None
+    new: Obj | None
+
+
+class Store:
+    """Objects by key with named indexes. Safe for one writer (the reflector) and many readers."""
+
+    def __init__(self, *, indexers: Mapping[str, IndexFunc] | None = None,
+                 transform: Transform | None = strip_managed_fields,
+                 decoded_cache_size: int = 4096, debug_mutations: bool = False) -> None:
+        self._indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_namespace,
+                                                CONTROLLER_INDEX: index_controller}
+        self._indexers.update(indexers or {})
+        self._transform = transform
+        self._entries: dict[str, _Entry] = {}
+        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
+        self._decoded: LRUCache[str, tuple[bytes, Obj]] = LRUCache(decoded_cache_size)
+        self._debug = debug_mutations
+        self._lock = threading.RLock()
+
+    # writes (the reflector's side) -------------------------------------------------------------
+    def upsert(self, obj: Obj) -> Change:
+        """Add or replace ``obj``; the change carries the previous state for update handlers."""
+        if self._transform is not None:
+            obj = self._transform(obj)
+        key = key_of(obj)
+        # orjson over-allocates its output: keep an exact-size copy.
+        raw = bytes(memoryview(orjson.dumps(obj)))
+        meta = obj.get("metadata") or {}
+        indexed = {name: tuple(fn(obj)) for name, fn in self._indexers.items()}
+        entry = _Entry(raw, str(meta.get("resourceVersion", "")), meta.get("labels") or {},
+                       indexed)
+        with self._lock:
+            old = self._entries.get(key)
+            old_obj = self._decode(key, old) if old is not None else None
+            if old is not None:
+                self._unindex(key, old)
+            self._entries[key] = entry
+            self._index(key, entry)
+            self._decoded[key] = (raw, obj)
+        return Change(key, old_obj, obj)
+
+    def delete(self, key: str) -> Change:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is None:
+                return Change(key, None, None)
+            old_obj = self._decode(key, old)
+            self._unindex(key, old)
+            self._decoded.pop(key, None)
+        return Change(key, old_obj, None)
+
+    def replace(self, objects: Iterable[Obj]) -> list[Change]:
+        """Make the store hold exactly ``objects`` (a relist); the changes it took, deletions
+        (with the last known state) included."""
+        changes = []
+        seen = set()
+        with self._lock:
+            for obj in objects:
+                change = self.upsert(obj)
+                seen.add(change.key)
+                changes.append(change)
+            for key in [k for k in self._entries if k not in seen]:
+                changes.append(self.delete(key))
+        return changes
+
+    def _index(self, key: str, entry: _Entry) -> None:
+        for name, values in entry.indexed.items():
+            index = self._indexes[name]
+            for value in values:
+                index.setdefault(value, set()).add(key)
+
+    def _unindex(self, key: str, entry: _Entry) -> None:
+        for name, values in entry.indexed.items():
+            index = self._indexes[name]
+            for value in values:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+
+    # reads -------------------------------------------------------------------------------------
+    def _decode(self, key: str, entry: _Entry) -> Obj:
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] is entry.raw:
+            if self._debug and orjson.dumps(cached[1]) != entry.raw:
+                raise MutatedCacheError(f"cached object {key} was modified by a consumer")
+            return cached[1]
+        obj: Obj = orjson.loads(entry.raw)
+        self._decoded[key] = (entry.raw, obj)
+        return obj
+
+    def get(self, key: str) -> Obj | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else self._decode(key, entry)
+
+    def get_by_name(self, name: str, namespace: str | None = None) -> Obj | None:
+        return self.get(f"{namespace}/{name}" if namespace else name)
+
+    def list(self, *, namespace: str | None = None,
+             label_selector: Callable[[Mapping[str, str]], bool] | None = None) -> list[Obj]:
+        """Objects, optionally of one namespace and matching a label predicate (e.g.
+        ``LabelSelector.matches``); labels are checked without decoding the object."""
+        with self._lock:
+            keys = (self._indexes[NAMESPACE_INDEX].get(namespace, set()) if namespace
+                    else self._entries.keys())
+            return [self._decode(k, e) for k in sorted(keys)
+                    if (e := self._entries[k]) and (label_selector is None
+                                                   or label_selector(e.labels))]
+
+    def by_index(self, index: str, value: str) -> builtins.list[Obj]:
+        with self._lock:
+            keys = self._indexes[index].get(value, set())
+            return [self._decode(k, self._entries[k]) for k in sorted(keys)]
+
+    def keys(self) -> builtins.list[str]:
+        with self._lock:
+            return list(self._entries)
+
+    def resource_version(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else entry.resource_version
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
