@@ -23,10 +23,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 import tenacity
 
 from .clock import Clock, RealClock
-from .errors import APIError, Gone, ServerError, TooManyRequests, TransportError
+from .errors import APIError, Gone, ServerError, TooManyRequests, TransportError, error_from
 from .rest import ResourceClient
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Reflector:
             stream.close()  # unblocks a read in progress
 
     def _retrying(self) -> tenacity.Retrying:
-        backoff = tenacity.wait_exponential_jitter(initial=self._options.backoff_initial,
+        backoff = tenacity.wait_exponential_jitter(multiplier=self._options.backoff_initial,
                                                    max=self._options.backoff_max,
                                                    jitter=self._options.backoff_initial)
 
@@ -216,10 +217,7 @@ class Reflector:
         if self._observer is not None:
             self._observer.event(self.resource, event_type)
         if event_type == "ERROR":
-            code = int(obj.get("code", 500))
-            from .errors import error_from
-
-            raise error_from(code, b"", {}) if not obj else _status_error(code, obj)
+            raise error_from(int(obj.get("code", 500)), orjson.dumps(obj), {})
         version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
         if event_type != "BOOKMARK":
             self._sink.apply(event_type, obj)
@@ -236,11 +234,3 @@ def _items(page: dict[str, Any]) -> Iterable[dict[str, Any]]:
         item.setdefault("kind", kind)
         item.setdefault("apiVersion", api_version)
         yield item
-
-
-def _status_error(code: int, status: dict[str, Any]) -> APIError:
-    import orjson
-
-    from .errors import error_from
-
-    return error_from(code, orjson.dumps(status), {})

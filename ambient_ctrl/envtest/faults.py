@@ -135,10 +135,12 @@ class Faults:
             self._drop_timer = self.cluster.loop.call_later(seconds, tick)
 
     def restart(self, *, downtime: float = 0.0) -> None:
-        """Act like a restarted kube-apiserver: history gone, connections dropped."""
+        """Act like a restarted kube-apiserver: history gone, watches dropped; with a
+        ``downtime``, the listener also closes (every connection dropped, new ones refused)
+        for that many seconds."""
         self.cluster.store.forget_history()
         self.drop_watches()
-        if self.reopen is not None:
+        if downtime > 0 and self.reopen is not None:
             self.cluster.loop.create_task(self.reopen(downtime))
 
     def state(self) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 
+from informers.selectors import SelectorError, parse_field_selector, parse_label_selector
+
 from . import errors
 from .cluster import Cluster, Target
 from .fields import allowed_fields
 from .http import Request, Response, Streaming, StreamSink
-from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .storage import Event, Stored, synthetic_added
 from .tables import table
 from .watch import Filter, WatchStream

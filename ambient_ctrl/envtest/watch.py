@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
+from informers.selectors import FieldSelector, LabelSelector
+
 from .http import StreamSink
 from .kinds import ResourceType
-from .selectors import FieldSelector, LabelSelector
 from .storage import Event
 
 log = logging.getLogger(__name__)

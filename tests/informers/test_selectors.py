@@ -1,4 +1,4 @@
-"""Tests for ambient_ctrl.envtest.selectors: label and field selectors as kube-apiserver has them.
+"""Tests for informers.selectors: label and field selectors as kube-apiserver has them.
 
 Table cases follow apimachinery's grammar and messages; the properties compare the parsed
 selector against an evaluation written here straight from the documented semantics.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest.selectors import (
+from informers.selectors import (
     EVERYTHING,
     NOTHING,
     FieldSelector,

@@ -1,0 +1,260 @@
+"""Shared informers: one reflector and one store per (resource, namespace, selectors), however
+many consumers; each consumer registers handlers that are told of adds, updates and deletes.
+
+Guarantees to handlers:
+
+* per object, notifications arrive in order: add before update, nothing after delete unless the
+  object is created again; a deletion missed while disconnected arrives as a
+  :class:`DeletedFinalStateUnknown` tombstone carrying the last known state;
+* a handler registered late first receives the current contents as adds;
+* each handler has its own queue and thread, so a slow handler never stalls the reflector or
+  other handlers; a handler that raises is logged and keeps receiving;
+* objects passed to handlers are the store's shared, read-only objects;
+* an optional resync replays the local cache as updates (it never relists from the server).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .clock import Clock, RealClock
+from .reflector import Reflector, ReflectorObserver, ReflectorOptions
+from .rest import ResourceClient
+from .store import Change, Obj, Store, key_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedFinalStateUnknown:
+    """A deletion learnt from a relist: the object's last state as this informer knew it."""
+
+    key: str
+    obj: Obj
+
+
+class EventHandler(Protocol):
+    """What a consumer implements (each method optional in spirit: use :class:`Handlers`)."""
+
+    def on_add(self, obj: Obj) -> None: ...
+
+    def on_update(self, old: Obj, new: Obj) -> None: ...
+
+    def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """An :class:`EventHandler` from plain functions; missing ones ignore the event."""
+
+    add: Callable[[Obj], None] | None = None
+    update: Callable[[Obj, Obj], None] | None = None
+    delete: Callable[[Obj | DeletedFinalStateUnknown], None] | None = None
+
+    def on_add(self, obj: Obj) -> None:
+        if self.add is not None:
+            self.add(obj)
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        if self.update is not None:
+            self.update(old, new)
+
+    def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        if self.delete is not None:
+            self.delete(obj)
+
+
+_SYNCED = ("synced",)
+
+
+class Registration:
+    """One handler's queue and thread. ``has_synced`` once it processed the initial contents."""
+
+    def __init__(self, handler: EventHandler, name: str) -> None:
+        self._handler = handler
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._cond = threading.Condition()
+        self._synced = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name)
+
+    def push(self, *notification: Any) -> None:
+        with self._cond:
+            self._queue.append(notification)
+            self._cond.notify()
+
+    def mark_synced(self) -> None:
+        self.push(*_SYNCED)
+
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                notification = self._queue.popleft()
+            self._deliver(notification)
+
+    def _deliver(self, notification: tuple[Any, ...]) -> None:
+        kind = notification[0]
+        try:
+            if kind == "add":
+                self._handler.on_add(notification[1])
+            elif kind == "update":
+                self._handler.on_update(notification[1], notification[2])
+            elif kind == "delete":
+                self._handler.on_delete(notification[1])
+            else:
+                self._synced.set()
+        except Exception:  # a faulty handler must not stop the others or its own queue
+            log.exception("event handler %r failed on %s", self._handler, kind)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+
+class SharedInformer:
+    """A store kept in step by a reflector, fanning changes out to registered handlers.
+
+    Owns the reflector thread, the optional resync thread and each handler's thread;
+    :meth:`stop` stops and joins them all.
+    """
+
+    def __init__(self, client: ResourceClient, *, namespace: str | None = None,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 store: Store | None = None, resync_period: float | None = None,
+                 options: ReflectorOptions = ReflectorOptions(), clock: Clock | None = None,
+                 observer: ReflectorObserver | None = None) -> None:
+        self.resource = client.resource
+        self.store = store or Store()
+        self._clock = clock or RealClock()
+        self._resync_period = resync_period
+        self._reflector = Reflector(client, self, namespace=namespace,
+                                    label_selector=label_selector,
+                                    field_selector=field_selector, options=options,
+                                    clock=self._clock, observer=observer)
+        self._lock = threading.Lock()
+        self._registrations: list[Registration] = []
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.name = f"informer-{self.resource.group_resource}"
+
+    # consumers ---------------------------------------------------------------------------------
+    def add_handler(self, handler: EventHandler) -> Registration:
+        """Register ``handler``; it first receives the current contents as adds."""
+        registration = Registration(handler, f"{self.name}-handler-{len(self._registrations)}")
+        with self._lock:
+            if self._synced.is_set():
+                for obj in self.store.list():
+                    registration.push("add", obj)
+                registration.mark_synced()
+            self._registrations.append(registration)
+            if self._threads:
+                registration.start()
+        return registration
+
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_for_sync(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    @property
+    def resource_version(self) -> str:
+        return self._reflector.resource_version
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            for registration in self._registrations:
+                registration.start()
+            self._threads.append(threading.Thread(target=self._reflector.run, args=(self._stop,),
+                                                  name=f"{self.name}-reflector"))
+            if self._resync_period:
+                self._threads.append(threading.Thread(target=self._resync_loop,
+                                                      name=f"{self.name}-resync"))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._reflector.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        for registration in self._registrations:
+            registration.stop(timeout)
+
+    def _resync_loop(self) -> None:
+        assert self._resync_period is not None
+        while not self._clock.wait(self._stop, self._resync_period):
+            with self._lock:
+                for obj in self.store.list():
+                    for registration in self._registrations:
+                        registration.push("update", obj, obj)
+
+    # the reflector's sink ----------------------------------------------------------------------
+    def replace(self, objects: list[Obj], resource_version: str) -> None:
+        with self._lock:
+            changes = self.store.replace(objects)
+            for change in changes:
+                self._dispatch(change, relist=True)
+            if not self._synced.is_set():
+                for registration in self._registrations:
+                    registration.mark_synced()
+                self._synced.set()
+
+    def apply(self, event_type: str, obj: Obj) -> None:
+        with self._lock:
+            if event_type == "DELETED":
+                change = self.store.delete(key_of(obj))
+                if change.old is None:
+                    return  # never seen: nothing to tell
+            else:
+                change = self.store.upsert(obj)
+            self._dispatch(change, relist=False)
+
+    def _dispatch(self, change: Change, *, relist: bool) -> None:
+        if change.new is None:
+            assert change.old is not None
+            gone: Obj | DeletedFinalStateUnknown = (
+                DeletedFinalStateUnknown(change.key, change.old) if relist else change.old)
+            self._notify("delete", gone)
+        elif change.old is None:
+            self._notify("add", change.new)
+        elif not relist or _version(change.old) != _version(change.new):
+            # A relist re-delivers every object; only those that changed are news.
+            self._notify("update", change.old, change.new)
+
+    def _notify(self, *notification: Any) -> None:
+        for registration in self._registrations:
+            registration.push(*notification)
+
+
+def _version(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))

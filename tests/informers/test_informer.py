@@ -1,0 +1,220 @@
+"""Reflector and shared informer against the local API server, under faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.testing import eventually
+from informers.clock import FakeClock
+from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInformer
+from informers.reflector import ReflectorOptions
+from informers.resource import CONFIGMAPS
+from informers.rest import ResourceClient, Transport
+
+FAST = ReflectorOptions(min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
+                        backoff_initial=0.05, backoff_max=0.2, healthy_after=1.0)
+
+
+class Recorder:
+    """Collects notifications per object and checks their order is consistent."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.alive: dict[str, bool] = {}
+        self.lock = threading.Lock()
+        self.handlers = Handlers(add=self._add, update=self._update, delete=self._delete)
+
+    def _name(self, obj: Any) -> str:
+        if isinstance(obj, DeletedFinalStateUnknown):
+            obj = obj.obj
+        return str(obj["metadata"]["name"])
+
+    def _add(self, obj: Any) -> None:
+        with self.lock:
+            name = self._name(obj)
+            assert not self.alive.get(name), f"add of live {name}"
+            self.alive[name] = True
+            self.events.append(("add", name))
+
+    def _update(self, old: Any, new: Any) -> None:
+        with self.lock:
+            name = self._name(new)
+            assert self.alive.get(name), f"update before add of {name}"
+            self.events.append(("update", name))
+
+    def _delete(self, obj: Any) -> None:
+        with self.lock:
+            name = self._name(obj)
+            assert self.alive.get(name), f"delete of unknown {name}"
+            self.alive[name] = False
+            kind = "tombstone" if isinstance(obj, DeletedFinalStateUnknown) else "delete"
+            self.events.append((kind, name))
+
+
+@pytest.fixture()
+def cms(transport: Transport) -> ResourceClient:
+    return ResourceClient(transport, CONFIGMAPS)
+
+
+@pytest.fixture()
+def informer(transport: Transport) -> Iterator[SharedInformer]:
+    inf = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                         options=FAST)
+    yield inf
+    inf.stop()
+
+
+def _make(cms: ResourceClient, name: str, **data: str) -> dict:
+    return cms.create({"metadata": {"name": name, "namespace": "default"}, "data": data})
+
+
+def test_sync_then_follow_changes(informer: SharedInformer, cms: ResourceClient) -> None:
+    _make(cms, "before")
+    recorder = Recorder()
+    registration = informer.add_handler(recorder.handlers)
+    informer.start()
+    assert informer.wait_for_sync(10) and registration.wait_for_sync(10)
+    _make(cms, "after")
+    cms.patch("before", {"data": {"x": "1"}}, "default")
+    cms.delete("after", "default")
+    eventually(lambda: recorder.events == [("add", "before"), ("add", "after"),
+                                           ("update", "before"), ("delete", "after")])
+    assert informer.store.get("default/before")["data"] == {"x": "1"}
+    assert informer.store.get("default/after") is None
+
+
+def test_late_handler_gets_current_contents(informer: SharedInformer, cms: ResourceClient) -> None:
+    _make(cms, "a")
+    informer.start()
+    assert informer.wait_for_sync(10)
+    late = Recorder()
+    registration = informer.add_handler(late.handlers)
+    assert registration.wait_for_sync(10)
+    assert late.events == [("add", "a")]
+
+
+def test_relist_after_410_emits_tombstones(server: LocalAPIServer, informer: SharedInformer,
+                                           cms: ResourceClient) -> None:
+    _make(cms, "doomed")
+    _make(cms, "kept")
+    recorder = Recorder()
+    informer.add_handler(recorder.handlers)
+    informer.start()
+    assert informer.wait_for_sync(10)
+    eventually(lambda: len(recorder.events) == 2)
+    server.faults.pause()  # the deletion below happens while the informer cannot see it
+    server.faults.drop_watches()
+    server.call(lambda c: _delete_behind_the_back(c, "doomed"))
+    server.faults.restart()  # history gone: resuming the watch gets 410 and a relist
+    server.faults.resume()
+    eventually(lambda: ("tombstone", "doomed") in recorder.events, timeout=15)
+    assert informer.store.get("default/doomed") is None
+    assert informer.store.get("default/kept") is not None
+
+
+def _delete_behind_the_back(cluster: Any, name: str) -> None:
+    from ambient_ctrl.envtest.writes import begin_delete
+
+    rtype = cluster.kinds.lookup("", "v1", "configmaps")
+    stored = cluster.store.get(rtype.store, ("default", name))
+    begin_delete(cluster, rtype, stored.load())
+
+
+def test_bookmarks_advance_resource_version(server: LocalAPIServer, informer: SharedInformer,
+                                            transport: Transport) -> None:
+    informer.start()
+    assert informer.wait_for_sync(10)
+    before = int(informer.resource_version)
+    secrets = ResourceClient(transport, CONFIGMAPS)
+    secrets.create({"metadata": {"name": "elsewhere", "namespace": "kube-system"}})
+    # Nothing in "default" changed; only a bookmark can move the version forward.
+    eventually(lambda: int(informer.resource_version) > before, timeout=10)
+
+
+def test_pagination(server: LocalAPIServer, transport: Transport, cms: ResourceClient) -> None:
+    for i in range(7):
+        _make(cms, f"p{i}")
+    paged = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                           options=ReflectorOptions(page_size=2))
+    try:
+        paged.start()
+        assert paged.wait_for_sync(10)
+        assert len(paged.store) == 7
+        assert server.cluster.requests[("list", "", "configmaps")] == 4
+    finally:
+        paged.stop()
+
+
+def test_silent_stream_is_noticed_and_reconnected(server: LocalAPIServer,
+                                                  informer: SharedInformer,
+                                                  cms: ResourceClient) -> None:
+    informer.start()
+    assert informer.wait_for_sync(10)
+    server.faults.pause()  # every request, the next watch included, gets no answer at all
+    server.faults.drop_watches()
+    before = server.cluster.requests[("watch", "", "configmaps")]
+    eventually(lambda: server.cluster.requests[("watch", "", "configmaps")] >= before + 2,
+               timeout=15, message="the reflector did not give up on silent watches")
+    server.faults.resume()
+    _make(cms, "late")
+    eventually(lambda: informer.store.get("default/late") is not None, timeout=15)
+
+
+def test_retry_after_is_honoured(server: LocalAPIServer, transport: Transport) -> None:
+    clock = FakeClock()
+    server.faults.fail(code=429, count=1, retry_after=20, verbs=["list"])
+    inf = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                         options=FAST, clock=clock)
+    inf.start()
+    try:
+        eventually(lambda: clock.waiters == 1)
+        clock.step(19)  # backoff alone would be < 1 s; Retry-After says 20
+        assert not inf.wait_for_sync(0.3)
+        clock.step(2)
+        assert inf.wait_for_sync(10)
+        assert server.cluster.requests[("list", "", "configmaps")] == 2
+    finally:
+        inf.stop()
+
+
+def test_slow_handler_does_not_stall_others(informer: SharedInformer,
+                                            cms: ResourceClient) -> None:
+    release = threading.Event()
+    fast = Recorder()
+    informer.add_handler(Handlers(add=lambda obj: release.wait(20)))
+    informer.add_handler(fast.handlers)
+    informer.start()
+    assert informer.wait_for_sync(10)
+    for i in range(5):
+        _make(cms, f"f{i}")
+    eventually(lambda: len(fast.events) == 5)
+    release.set()
+
+
+def test_consistency_under_repeated_faults(server: LocalAPIServer, informer: SharedInformer,
+                                           cms: ResourceClient) -> None:
+    recorder = Recorder()
+    informer.add_handler(recorder.handlers)
+    informer.start()
+    assert informer.wait_for_sync(10)
+    counts: dict[str, int] = defaultdict(int)
+    for round_ in range(6):
+        for i in range(5):
+            name = f"c{i}"
+            if counts[name] % 2 == 0:
+                _make(cms, name, r=str(round_))
+            else:
+                cms.delete(name, "default")
+            counts[name] += 1
+        if round_ % 2:
+            server.faults.restart()
+        else:
+            server.faults.drop_watches()
+    expected = sorted(f"default/c{i}" for i in range(5) if counts[f"c{i}"] % 2)
+    eventually(lambda: sorted(informer.store.keys()) == expected, timeout=15)

@@ -1,0 +1,93 @@
+"""The raw-JSON client: every verb, patch types and typed errors, against the local server."""
+
+from __future__ import annotations
+
+import pytest
+
+from informers import errors
+from informers.resource import CONFIGMAPS, PODS, Resource
+from informers.rest import ResourceClient, Transport
+
+
+def test_verbs_round_trip(transport: Transport) -> None:
+    cms = ResourceClient(transport, CONFIGMAPS)
+    created = cms.create({"metadata": {"name": "a", "namespace": "default"}, "data": {"k": "1"}})
+    assert created["metadata"]["uid"]
+    assert cms.get("a", "default")["data"] == {"k": "1"}
+    created["data"]["k"] = "2"
+    updated = cms.update(created)
+    assert updated["data"] == {"k": "2"}
+    assert cms.patch("a", {"data": {"m": "3"}}, "default")["data"] == {"k": "2", "m": "3"}
+    ops = [{"op": "remove", "path": "/data/m"}]
+    assert cms.patch("a", ops, "default", patch_type="json")["data"] == {"k": "2"}
+    strategic = cms.patch("a", {"metadata": {"labels": {"x": "y"}}}, "default",
+                          patch_type="strategic")
+    assert strategic["metadata"]["labels"] == {"x": "y"}
+    page = cms.list("default", label_selector="x=y")
+    assert [i["metadata"]["name"] for i in page["items"]] == ["a"]
+    cms.delete("a", "default")
+    with pytest.raises(errors.NotFound):
+        cms.get("a", "default")
+
+
+def test_status_subresource_writes(transport: Transport) -> None:
+    pods = ResourceClient(transport, PODS)
+    pod = pods.create({"metadata": {"name": "p", "namespace": "default"},
+                       "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    pod["status"] = {"phase": "Running"}
+    assert pods.update_status(pod)["status"]["phase"] == "Running"
+    patched = pods.patch_status("p", {"status": {"podIP": "10.0.0.1"}}, "default")
+    assert patched["status"]["podIP"] == "10.0.0.1"
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda c: c.get("missing", "default"), errors.NotFound),
+    (lambda c: c.create({"metadata": {"name": "dup", "namespace": "default"}}) and
+     c.create({"metadata": {"name": "dup", "namespace": "default"}}), errors.AlreadyExists),
+    (lambda c: c.create({"metadata": {"name": "old", "namespace": "default"}}) and
+     c.update({"metadata": {"name": "old", "namespace": "default", "resourceVersion": "1"}}),
+     errors.Conflict),
+    (lambda c: c.create({"metadata": {"name": "Bad_Name", "namespace": "default"}}),
+     errors.Invalid),
+], ids=["not-found", "already-exists", "conflict", "invalid"])
+def test_typed_errors(transport: Transport, call: object, expected: type) -> None:
+    cms = ResourceClient(transport, CONFIGMAPS)
+    with pytest.raises(expected) as info:
+        call(cms)  # type: ignore[operator]
+    assert info.value.status["kind"] == "Status"
+
+
+def test_invalid_carries_causes_and_429_retry_after(server: object, transport: Transport) -> None:
+    cms = ResourceClient(transport, CONFIGMAPS)
+    with pytest.raises(errors.Invalid) as info:
+        cms.create({"metadata": {"name": "Bad_Name", "namespace": "default"}})
+    assert info.value.causes[0]["field"] == "metadata.name"
+    server.faults.fail(code=429, count=1, retry_after=7)  # type: ignore[attr-defined]
+    with pytest.raises(errors.TooManyRequests) as limited:
+        cms.list("default")
+    assert limited.value.retry_after == 7.0
+    server.faults.fail(code=503, count=1)  # type: ignore[attr-defined]
+    with pytest.raises(errors.ServerError):
+        cms.list("default")
+
+
+def test_transport_error_when_nothing_answers() -> None:
+    from kubernetes.client import Configuration
+
+    from ambient_ctrl.testing import free_port
+
+    config = Configuration()
+    config.host = f"http://127.0.0.1:{free_port()}"
+    transport = Transport(config)
+    try:
+        with pytest.raises(errors.TransportError):
+            ResourceClient(transport, CONFIGMAPS).list("default")
+    finally:
+        transport.close()
+
+
+def test_cluster_scoped_paths() -> None:
+    ns = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+    assert ns.path(None, "x") == "/api/v1/namespaces/x"
+    assert PODS.path("a", "b", "status") == "/api/v1/namespaces/a/pods/b/status"
+    assert Resource("g.io", "v1", "things", "Thing").path() == "/apis/g.io/v1/things"

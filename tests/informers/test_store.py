@@ -1,0 +1,81 @@
+"""The indexed store: keys, indexes, label listing, relist diffs, read-only objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from informers.selectors import parse_label_selector
+from informers.store import CONTROLLER_INDEX, MutatedCacheError, Store, key_of
+
+
+def pod(name: str, ns: str = "a", rv: str = "1", labels: dict | None = None,
+        owner: str | None = None) -> dict:
+    meta: dict = {"name": name, "namespace": ns, "resourceVersion": rv, "labels": labels or {},
+                  "managedFields": [{"manager": "x"}]}
+    if owner:
+        meta["ownerReferences"] = [{"uid": owner, "controller": True, "kind": "S", "name": "s",
+                                    "apiVersion": "v1"}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
+
+
+def test_keys_and_default_transform() -> None:
+    store = Store()
+    store.upsert(pod("p"))
+    store.upsert({"metadata": {"name": "cluster-wide", "resourceVersion": "2"}})
+    assert sorted(store.keys()) == ["a/p", "cluster-wide"]
+    assert "managedFields" not in store.get("a/p")["metadata"]
+    assert key_of(pod("x", "b")) == "b/x"
+
+
+def test_indexes_follow_updates_and_deletes() -> None:
+    store = Store(indexers={"by-app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    store.upsert(pod("p1", owner="u1", labels={"app": "web"}))
+    store.upsert(pod("p2", owner="u1", labels={"app": "db"}))
+    store.upsert(pod("p3", ns="b", owner="u2"))
+    assert [o["metadata"]["name"] for o in store.by_index(CONTROLLER_INDEX, "u1")] == ["p1", "p2"]
+    assert [o["metadata"]["name"] for o in store.list(namespace="b")] == ["p3"]
+    store.upsert(pod("p2", owner="u2", labels={"app": "web"}, rv="2"))
+    assert [o["metadata"]["name"] for o in store.by_index(CONTROLLER_INDEX, "u1")] == ["p1"]
+    assert [o["metadata"]["name"] for o in store.by_index("by-app", "web")] == ["p1", "p2"]
+    store.delete("a/p1")
+    assert store.by_index(CONTROLLER_INDEX, "u1") == []
+    assert store.resource_version("a/p2") == "2"
+
+
+def test_list_with_label_selector() -> None:
+    store = Store()
+    store.upsert(pod("web", labels={"app": "web", "tier": "1"}))
+    store.upsert(pod("db", labels={"app": "db"}))
+    selector = parse_label_selector("app=web")
+    names = [o["metadata"]["name"] for o in store.list(label_selector=selector.matches)]
+    assert names == ["web"]
+
+
+def test_replace_reports_additions_updates_and_deletions() -> None:
+    store = Store()
+    store.upsert(pod("stay"))
+    store.upsert(pod("go"))
+    changes = {c.key: c for c in store.replace([pod("stay", rv="2"), pod("new")])}
+    assert changes["a/go"].new is None and changes["a/go"].old["metadata"]["name"] == "go"
+    assert changes["a/new"].old is None
+    assert changes["a/stay"].old["metadata"]["resourceVersion"] == "1"
+    assert sorted(store.keys()) == ["a/new", "a/stay"]
+
+
+def test_mutation_of_cached_objects_is_detected_in_debug_mode() -> None:
+    store = Store(debug_mutations=True)
+    store.upsert(pod("p"))
+    obj = store.get("a/p")
+    obj["metadata"]["labels"]["sneaky"] = "edit"
+    with pytest.raises(MutatedCacheError):
+        store.get("a/p")
+
+
+def test_reads_share_one_decoded_object() -> None:
+    store = Store(decoded_cache_size=2)
+    store.upsert(pod("p"))
+    assert store.get("a/p") is store.get("a/p")
+    for i in range(5):  # evict it: a later read decodes again, equal but new
+        store.upsert(pod(f"q{i}"))
+    assert store.get("a/p") == pod("p") | {"metadata": {
+        k: v for k, v in pod("p")["metadata"].items() if k != "managedFields"}}
