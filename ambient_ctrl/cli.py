@@ -31,10 +31,25 @@ def _apiserver(args: argparse.Namespace) -> int:
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"try: {kubectl} --kubeconfig {kubeconfig} get namespaces", flush=True)
 
+    from ambient_ctrl.envtest.simulators import SIMULATORS
+
     options = ServerOptions(bookmark_interval=args.bookmark_interval)
     serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
-          admin_port=args.admin_port, seed=args.seed, on_ready=ready)
+          admin_port=args.admin_port, seed=args.seed, on_ready=ready,
+          simulators=[SIMULATORS[name]() for name in args.simulate])
     return 0
+
+
+def _simulator_names(value: str) -> list[str]:
+    """``--simulate``'s comma-separated names, checked against the known simulators."""
+    from ambient_ctrl.envtest.simulators import SIMULATORS
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SIMULATORS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown simulator {', '.join(unknown)} "
+                                         f"(choose from {', '.join(sorted(SIMULATORS))})")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(0: a free one; default: off)")
     api.add_argument("--seed", type=int, default=0,
                      help="seed of the fault injector's random choices")
+    api.add_argument("--simulate", type=_simulator_names, default=[], metavar="NAMES",
+                     help="cluster simulators to run, comma-separated (kubelet, kubevirt; "
+                          "default: none)")
     api.set_defaults(run=_apiserver)
     for plugin in entry_points(group="ambient_ctrl.commands"):
         plugin.load()(commands)

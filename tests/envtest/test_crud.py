@@ -216,6 +216,23 @@ def test_delete_preconditions(client: RawClient, namespace: str) -> None:
     assert client.get(f"{path}/pre")[0] == 404
 
 
+@pytest.mark.parametrize("kind", ["merge", "strategic"])
+def test_empty_metadata_maps_are_not_stored(client: RawClient, namespace: str,
+                                            kind: str) -> None:
+    # kubectl diff sends {"metadata":{"annotations":{}}}; kube-apiserver's ObjectMeta omits
+    # empty maps and lists, so the patch changes nothing (and the diff is empty).
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    body = cm("bare", a="1")
+    body["metadata"]["labels"] = {}
+    status, created = client.post(path, body)
+    assert status == 201 and "labels" not in created["metadata"]
+    status, patched = client.patch(f"{path}/bare", {"metadata": {
+        "annotations": {}, "finalizers": [], "resourceVersion":
+        created["metadata"]["resourceVersion"]}}, kind=kind)
+    assert status == 200, patched
+    assert patched == created  # a no-op: no empty maps, no new resourceVersion
+
+
 def test_immediate_delete_answers_with_status_or_the_object(client: RawClient,
                                                             namespace: str) -> None:
     # Like kube-apiserver: a Status for most kinds, the object for pods (ReturnDeletedObject),

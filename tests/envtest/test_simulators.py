@@ -395,17 +395,19 @@ def test_vm_unschedulable(client: RawClient, namespace: str) -> None:
 
 def test_vm_crash_loops_under_always(client: RawClient, namespace: str) -> None:
     base = f"{KV}/namespaces/{namespace}"
-    create(client, f"{base}/virtualmachines", vm("crash", "crash:0.05"))
-    first = await_object(client, f"{base}/virtualmachineinstances/crash",
-                         lambda v: phase(v) == "Running")
+    with client.watch(f"{base}/virtualmachineinstances?watch=true") as watch:
+        create(client, f"{base}/virtualmachines", vm("crash", "crash:0.05"))
+        first = history(watch, lambda v: phase(v) == "Failed")
+    assert [phase(v) for v in first if phase(v)][-2:] == ["Running", "Failed"]
+    assert len({v["metadata"]["uid"] for v in first}) == 1
     machine = await_object(client, f"{base}/virtualmachines/crash",
                            lambda v: printable(v) == "CrashLoopBackOff")
     failure = machine["status"]["startFailure"]
     assert failure["consecutiveFailCount"] >= 1 and failure["retryAfterTimestamp"]
-    assert failure["lastFailedVMIUID"] == first["metadata"]["uid"]
+    assert failure["lastFailedVMIUID"]
     assert "ready" not in machine["status"]
     again = await_object(client, f"{base}/virtualmachineinstances/crash",
-                         lambda v: v["metadata"]["uid"] != first["metadata"]["uid"])
+                         lambda v: v["metadata"]["uid"] != first[0]["metadata"]["uid"])
     assert again["metadata"]["ownerReferences"][0]["name"] == "crash"
 
 
@@ -421,24 +423,26 @@ def test_vm_crash_under_once_stays_failed(client: RawClient, namespace: str) -> 
     eventually(lambda: not launchers(client, namespace, "once"), timeout=5)
 
 
-@pytest.mark.parametrize(("strategy", "expected"), [("Once", "Stopped"), ("Always", "Running")])
-def test_guest_shutdown(client: RawClient, namespace: str, strategy: str, expected: str) -> None:
+@pytest.mark.parametrize("strategy", ["Once", "Always"])
+def test_guest_shutdown(client: RawClient, namespace: str, strategy: str) -> None:
     base = f"{KV}/namespaces/{namespace}"
-    create(client, f"{base}/virtualmachines", vm("off", "guest-shutdown:0.1", strategy=strategy))
-    first = await_object(client, f"{base}/virtualmachineinstances/off",
-                         lambda v: phase(v) == "Running")
+    with client.watch(f"{base}/virtualmachineinstances?watch=true") as watch:
+        create(client, f"{base}/virtualmachines",
+               vm("off", "guest-shutdown:0.1", strategy=strategy))
+        first = history(watch, lambda v: phase(v) == "Succeeded")
+    assert [phase(v) for v in first if phase(v)][-2:] == ["Running", "Succeeded"]
     if strategy == "Once":
-        vmi = await_object(client, f"{base}/virtualmachineinstances/off",
-                           lambda v: phase(v) == "Succeeded")
-        assert vmi["metadata"]["uid"] == first["metadata"]["uid"]
         eventually(lambda: not launchers(client, namespace, "off"), timeout=5)
-        await_object(client, f"{base}/virtualmachines/off", lambda v: printable(v) == expected)
+        machine = await_object(client, f"{base}/virtualmachines/off",
+                               lambda v: printable(v) == "Stopped")
+        vmi = get(client, f"{base}/virtualmachineinstances/off") or {}
+        assert vmi["metadata"]["uid"] == first[-1]["metadata"]["uid"]  # kept, not restarted
     else:
         await_object(client, f"{base}/virtualmachineinstances/off",
-                     lambda v: v["metadata"]["uid"] != first["metadata"]["uid"]
-                     and phase(v) == "Running")
-        machine = get(client, f"{base}/virtualmachines/off") or {}
-        assert "startFailure" not in machine["status"]
+                     lambda v: v["metadata"]["uid"] != first[-1]["metadata"]["uid"])
+        machine = await_object(client, f"{base}/virtualmachines/off",
+                               lambda v: printable(v) in ("Starting", "Running"))
+    assert "startFailure" not in machine["status"]
 
 
 def test_vm_never_ready(client: RawClient, namespace: str) -> None:

@@ -1,0 +1,167 @@
+"""The client reconcilers use: reads from shared informer caches, writes to the API server.
+
+* Reads (:meth:`Client.get`, :meth:`Client.list`) come from the cache of a shared informer. The
+  first read of a kind nobody watches yet starts its informer and waits for it to sync — and
+  logs a warning, because an accidental cluster-wide cache of a big kind is how operators blow
+  up their memory. Cached objects are shared and read-only: copy before editing.
+* Writes go to the server, through the status subresource for status; patch types are merge,
+  JSON, strategic (built-in kinds) and server-side apply.
+* :meth:`Client.mutate` is the safe read-modify-write: read fresh from the server, apply a
+  function to a copy, write it with its resourceVersion, and on a conflict start over from a
+  fresh read — never a blind overwrite.
+* Every request first checks the reconcile's deadline (see ``reconcile.ReconcileTimeout``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import tenacity
+
+from informers.clock import Clock, RealClock
+from informers.errors import Conflict
+from informers.factory import InformerFactory
+from informers.informer import SharedInformer
+from informers.resource import Resource
+from informers.rest import ResourceClient, Transport
+from informers.selectors import label_selector_from_dict, parse_label_selector
+
+from .reconcile import check_deadline
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+class Client:
+    """Cached reads, direct writes. Thread-safe; one per manager."""
+
+    def __init__(self, transport: Transport, factory: InformerFactory, *,
+                 field_manager: str = "ambient-ctrl", clock: Clock | None = None,
+                 sync_timeout: float = 120.0, cache_namespace: str | None = None) -> None:
+        self._transport = transport
+        self._factory = factory
+        self._field_manager = field_manager
+        self._clock = clock or RealClock()
+        self._sync_timeout = sync_timeout
+        self._cache_namespace = cache_namespace
+        self._clients: dict[Resource, ResourceClient] = {}
+        self._lock = threading.Lock()
+        self._expected: set[Resource] = set()
+
+    # plumbing ----------------------------------------------------------------------------------
+    def resource(self, resource: Resource) -> ResourceClient:
+        """The uncached client of one resource (for what the cache cannot answer)."""
+        with self._lock:
+            client = self._clients.get(resource)
+            if client is None:
+                client = self._clients[resource] = ResourceClient(self._transport, resource)
+            return client
+
+    def expect(self, resource: Resource) -> SharedInformer:
+        """Declare a kind this client will read (the builder does, for watched kinds): its
+        informer is created now and started with the others, so no warning on first read."""
+        with self._lock:
+            self._expected.add(resource)
+        return self._factory.informer(resource, namespace=self._scope(resource))
+
+    def _scope(self, resource: Resource) -> str | None:
+        return self._cache_namespace if resource.namespaced else None
+
+    def informer(self, resource: Resource) -> SharedInformer:
+        informer = self._factory.informer(resource, namespace=self._scope(resource))
+        if not informer.has_synced():
+            with self._lock:
+                unexpected = resource not in self._expected
+                self._expected.add(resource)
+            if unexpected:
+                log.warning("first read of %s starts a new cluster-wide informer; declare it "
+                            "with the builder to make the cache's size deliberate",
+                            resource.group_resource)
+            informer.start()
+            if not informer.wait_for_sync(self._sync_timeout):
+                raise TimeoutError(f"cache of {resource.group_resource} did not sync")
+        return informer
+
+    def _check(self) -> None:
+        check_deadline(self._clock.monotonic())
+
+    # reads -------------------------------------------------------------------------------------
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> Obj | None:
+        """The cached object, or None if the cache does not hold it. Read-only."""
+        self._check()
+        key = f"{namespace}/{name}" if resource.namespaced and namespace else name
+        return self.informer(resource).store.get(key)
+
+    def list(self, resource: Resource, namespace: str | None = None, *,
+             labels: str | Mapping[str, Any] | None = None,
+             index: tuple[str, str] | None = None) -> list[Obj]:
+        """Cached objects, by namespace, label selector (string or metav1.LabelSelector dict)
+        and/or one index value (``("controller", owner_uid)``). Read-only."""
+        self._check()
+        store = self.informer(resource).store
+        selector = (parse_label_selector(labels) if isinstance(labels, str)
+                    else label_selector_from_dict(labels) if labels is not None else None)
+        if index is not None:
+            objects = store.by_index(*index)
+            return [o for o in objects
+                    if (namespace is None or o["metadata"].get("namespace") == namespace)
+                    and (selector is None or selector.matches(o["metadata"].get("labels")))]
+        return store.list(namespace=namespace,
+                          label_selector=selector.matches if selector is not None else None)
+
+    # writes ------------------------------------------------------------------------------------
+    def create(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
+        self._check()
+        return self.resource(resource).create(obj, field_manager=self._field_manager)
+
+    def update(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
+        self._check()
+        return self.resource(resource).update(obj, field_manager=self._field_manager)
+
+    def update_status(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
+        self._check()
+        return self.resource(resource).update_status(obj, field_manager=self._field_manager)
+
+    def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None, *,
+              patch_type: str = "merge", force: bool | None = None) -> Obj:
+        self._check()
+        return self.resource(resource).patch(name, patch, namespace, patch_type=patch_type,
+                                             field_manager=self._field_manager, force=force)
+
+    def patch_status(self, resource: Resource, name: str, patch: Any,
+                     namespace: str | None = None, *, patch_type: str = "merge") -> Obj:
+        self._check()
+        return self.resource(resource).patch_status(name, patch, namespace,
+                                                    patch_type=patch_type,
+                                                    field_manager=self._field_manager)
+
+    def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
+               propagation_policy: str | None = None, uid: str | None = None,
+               resource_version: str | None = None) -> Obj:
+        self._check()
+        return self.resource(resource).delete(name, namespace,
+                                              propagation_policy=propagation_policy, uid=uid,
+                                              resource_version=resource_version)
+
+    def mutate(self, resource: Resource, name: str, namespace: str | None,
+               change: Callable[[Obj], Obj | None], *, status: bool = False,
+               attempts: int = 5) -> Obj:
+        """Read fresh, apply ``change`` to a copy (it edits in place or returns a new object),
+        write with optimistic concurrency; on Conflict, re-read and apply again."""
+        def once() -> Obj:
+            self._check()
+            fresh = copy.deepcopy(self.resource(resource).get(name, namespace))
+            changed = change(fresh)
+            desired = fresh if changed is None else changed
+            writer = self.update_status if status else self.update
+            return writer(resource, desired)
+
+        retrying = tenacity.Retrying(retry=tenacity.retry_if_exception_type(Conflict),
+                                     stop=tenacity.stop_after_attempt(attempts),
+                                     wait=tenacity.wait_random(0, 0.05), reraise=True)
+        return retrying(once)

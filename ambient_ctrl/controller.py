@@ -1,0 +1,150 @@
+"""The controller: workers taking requests from a workqueue and running a reconciler.
+
+The one place that decides what happens after a reconcile (:meth:`Controller._settle`):
+
+=====================================  ====================================  ===============
+outcome                                queue                                 result metric
+=====================================  ====================================  ===============
+returned ``Result()``                  forget                                success
+returned ``Result(requeue_after=s)``   forget, add after ``s``               requeue_after
+returned ``Result(requeue=True)``      add rate-limited                      requeue
+raised ``TerminalError``               forget (until the object changes)     error, terminal
+raised another ``Exception``           add rate-limited                      error
+raised another ``BaseException``       add rate-limited; counted as a panic  error
+=====================================  ====================================  ===============
+
+``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
+carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+from informers.clock import Clock, RealClock
+from metrics.controller import ControllerRecorder, ReconcileResult
+from metrics.recorder import Recorder
+
+from . import logcontext
+from .ratelimit import RateLimiter
+from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerOptions:
+    """How a controller runs."""
+
+    max_concurrent_reconciles: int = 1
+    """Worker threads; one request is never reconciled by two at once."""
+    reconcile_timeout: float | None = None
+    """Seconds a reconcile may take; checked cooperatively by the client (see reconcile.py)."""
+    rate_limiter: RateLimiter | None = None
+    """Backoff of failed requests (default: 5 ms..1000 s per item, 10 qps overall)."""
+    need_leader_election: bool = True
+    """Run only while this process leads (the manager decides)."""
+
+
+class Controller:
+    """Owns its workqueue and worker threads: :meth:`start` spawns, :meth:`stop` joins."""
+
+    def __init__(self, name: str, reconciler: Reconciler, *,
+                 options: ControllerOptions = ControllerOptions(), clock: Clock | None = None,
+                 recorder: Recorder | None = None) -> None:
+        self.name = name
+        self.options = options
+        self._reconciler = reconciler
+        self._clock = clock or RealClock()
+        self.queue: WorkQueue[Request] = WorkQueue(
+            name=name, rate_limiter=options.rate_limiter, clock=self._clock,
+            metrics=recorder.workqueue if recorder else None, controller=name)
+        self._metrics: ControllerRecorder | None = (
+            recorder.controller.register(name,
+                                         max_concurrent_reconciles=options.max_concurrent_reconciles)
+            if recorder else None)
+        self._workers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.options.max_concurrent_reconciles):
+            worker = threading.Thread(target=self._work, name=f"{self.name}-worker-{index}")
+            self._workers.append(worker)
+            worker.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Take no new work, wait up to ``timeout`` for reconciles in flight; join workers.
+        Returns whether every in-flight reconcile finished."""
+        drained = self.queue.shutdown(drain=True, timeout=timeout)
+        for worker in self._workers:
+            worker.join(timeout)
+        return drained
+
+    def _work(self) -> None:
+        while (request := self.queue.get()) is not None:
+            try:
+                if self._metrics is not None:
+                    with self._metrics.active_worker():
+                        self.reconcile_once(request)
+                else:
+                    self.reconcile_once(request)
+            finally:
+                self.queue.done(request)
+
+    def reconcile_once(self, request: Request) -> ReconcileResult:
+        """Reconcile ``request`` and settle the outcome with the queue."""
+        reconcile_id = uuid.uuid4().hex[:12]
+        started = self._clock.monotonic()
+        timeout = self.options.reconcile_timeout
+        with logcontext.bind(controller=self.name, request=str(request),
+                             reconcile_id=reconcile_id), \
+                deadline(started + timeout if timeout else None):
+            try:
+                result: Result | BaseException = self._reconciler.reconcile(request)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                result = exc
+            return self._settle(request, result, self._clock.monotonic() - started)
+
+    def _settle(self, request: Request, result: Result | BaseException,
+                seconds: float) -> ReconcileResult:
+        terminal = False
+        if isinstance(result, Result):
+            if result.requeue_after > 0:
+                self.queue.forget(request)
+                self.queue.add_after(request, result.requeue_after)
+                outcome = ReconcileResult.REQUEUE_AFTER
+            elif result.requeue:
+                self.queue.add_rate_limited(request)
+                outcome = ReconcileResult.REQUEUE
+            else:
+                self.queue.forget(request)
+                outcome = ReconcileResult.SUCCESS
+        elif isinstance(result, TerminalError):
+            self.queue.forget(request)
+            terminal, outcome = True, ReconcileResult.ERROR
+            log.error("reconcile failed terminally: %s", result, exc_info=result)
+        else:
+            self.queue.add_rate_limited(request)
+            outcome = ReconcileResult.ERROR
+            self._log_failure(result)
+        if self._metrics is not None:
+            if not isinstance(result, (Result, Exception)):
+                self._metrics.panicked()
+            if isinstance(result, ReconcileTimeout):
+                self._metrics.timed_out()
+            self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
+        return outcome
+
+    @staticmethod
+    def _log_failure(error: BaseException) -> None:
+        if isinstance(error, ReconcileTimeout):
+            log.error("reconcile timed out; will retry")
+        elif isinstance(error, Exception):
+            log.error("reconcile failed; will retry: %s", error, exc_info=error)
+        else:
+            log.error("reconcile panicked (recovered); will retry: %r", error, exc_info=error)

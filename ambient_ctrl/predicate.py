@@ -1,0 +1,114 @@
+"""Predicates: which changes are worth a reconcile.
+
+A predicate looks at an event (create, update with old and new, delete) and answers whether to
+enqueue. Combine with :func:`and_`, :func:`or_`, :func:`not_`; build from plain functions with
+:class:`Funcs`. They filter wake-ups only: a reconcile must still be correct whatever woke it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Obj = Mapping[str, Any]
+
+
+class Predicate(Protocol):
+    def create(self, obj: Obj) -> bool: ...
+
+    def update(self, old: Obj, new: Obj) -> bool: ...
+
+    def delete(self, obj: Obj) -> bool: ...
+
+
+def _meta(obj: Obj, key: str) -> Any:
+    return (obj.get("metadata") or {}).get(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Funcs:
+    """A predicate from functions; a missing one lets its events through."""
+
+    on_create: Callable[[Obj], bool] | None = None
+    on_update: Callable[[Obj, Obj], bool] | None = None
+    on_delete: Callable[[Obj], bool] | None = None
+
+    def create(self, obj: Obj) -> bool:
+        return self.on_create(obj) if self.on_create else True
+
+    def update(self, old: Obj, new: Obj) -> bool:
+        return self.on_update(old, new) if self.on_update else True
+
+    def delete(self, obj: Obj) -> bool:
+        return self.on_delete(obj) if self.on_delete else True
+
+
+def _on_update(changed: Callable[[Obj, Obj], bool]) -> Funcs:
+    return Funcs(on_update=changed)
+
+
+GenerationChanged = _on_update(lambda old, new: _meta(old, "generation") != _meta(new,
+                                                                                  "generation"))
+"""Updates whose ``metadata.generation`` moved (spec changes; not status or metadata)."""
+ResourceVersionChanged = _on_update(
+    lambda old, new: _meta(old, "resourceVersion") != _meta(new, "resourceVersion"))
+"""Updates that are real changes (not resyncs)."""
+LabelsChanged = _on_update(lambda old, new: (_meta(old, "labels") or {}) != (
+    _meta(new, "labels") or {}))
+AnnotationsChanged = _on_update(lambda old, new: (_meta(old, "annotations") or {}) != (
+    _meta(new, "annotations") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class _And:
+    parts: tuple[Predicate, ...]
+
+    def create(self, obj: Obj) -> bool:
+        return all(p.create(obj) for p in self.parts)
+
+    def update(self, old: Obj, new: Obj) -> bool:
+        return all(p.update(old, new) for p in self.parts)
+
+    def delete(self, obj: Obj) -> bool:
+        return all(p.delete(obj) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Or:
+    parts: tuple[Predicate, ...]
+
+    def create(self, obj: Obj) -> bool:
+        return any(p.create(obj) for p in self.parts)
+
+    def update(self, old: Obj, new: Obj) -> bool:
+        return any(p.update(old, new) for p in self.parts)
+
+    def delete(self, obj: Obj) -> bool:
+        return any(p.delete(obj) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Not:
+    part: Predicate
+
+    def create(self, obj: Obj) -> bool:
+        return not self.part.create(obj)
+
+    def update(self, old: Obj, new: Obj) -> bool:
+        return not self.part.update(old, new)
+
+    def delete(self, obj: Obj) -> bool:
+        return not self.part.delete(obj)
+
+
+def and_(*predicates: Predicate) -> Predicate:
+    return _And(predicates)
+
+
+def or_(*predicates: Predicate) -> Predicate:
+    return _Or(predicates)
+
+
+def not_(predicate: Predicate) -> Predicate:
+    return _Not(predicate)

@@ -1,0 +1,176 @@
+"""The workqueue: client-go's semantics, so N workers can share it safely.
+
+* an item is never handed to two workers at once: while one holds it, adding it again only
+  marks it dirty, and it is handed out again after :meth:`WorkQueue.done`;
+* bursts collapse: adding an item already waiting does nothing;
+* :meth:`WorkQueue.add_after` keeps the earliest time when an item is delayed twice;
+* :meth:`WorkQueue.add_rate_limited` delays by the rate limiter's backoff, :meth:`forget` ends
+  it, :meth:`num_requeues` tells how far it went;
+* after :meth:`WorkQueue.shutdown` nothing new is taken or handed out; ``get`` returns None;
+  :meth:`WorkQueue.shutdown` with ``drain`` also waits for items in progress to be done.
+
+Time comes from an injected clock; delayed items are moved to the queue by one thread the queue
+owns (started on the first delayed add, joined at shutdown).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import deque
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+from informers.clock import Clock, RealClock
+from metrics.workqueue import WorkqueueMetrics, WorkqueueRecorder
+
+from .ratelimit import RateLimiter, default_controller_rate_limiter
+
+T = TypeVar("T", bound=Hashable)
+
+
+class WorkQueue(Generic[T]):
+    """A rate-limited, delaying, deduplicating work queue (thread-safe)."""
+
+    def __init__(self, *, name: str = "", rate_limiter: RateLimiter | None = None,
+                 clock: Clock | None = None, metrics: WorkqueueMetrics | None = None,
+                 controller: str | None = None) -> None:
+        self.name = name
+        self._clock = clock or RealClock()
+        self._limiter = rate_limiter or default_controller_rate_limiter(self._clock)
+        self._cond = threading.Condition()
+        self._queue: deque[T] = deque()
+        self._dirty: set[T] = set()
+        self._processing: dict[T, float] = {}
+        self._added_at: dict[T, float] = {}
+        self._waiting: list[tuple[float, int, T]] = []
+        self._ready_at: dict[T, float] = {}
+        self._seq = itertools.count()
+        self._shutting_down = False
+        self._wakeup = threading.Event()
+        self._stopped = threading.Event()
+        self._delay_thread: threading.Thread | None = None
+        self._metrics: WorkqueueRecorder | None = (
+            metrics.register(name, stats=self, controller=controller) if metrics else None)
+
+    # adding ------------------------------------------------------------------------------------
+    def add(self, item: T) -> None:
+        with self._cond:
+            self._add_locked(item)
+
+    def _add_locked(self, item: T) -> None:
+        if self._shutting_down or item in self._dirty:
+            return
+        if self._metrics is not None:
+            self._metrics.added()
+        self._dirty.add(item)
+        self._added_at[item] = self._clock.monotonic()
+        if item in self._processing:
+            return  # handed out again once the worker holding it is done
+        self._queue.append(item)
+        self._cond.notify()
+
+    def add_after(self, item: T, delay: float) -> None:
+        """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0)."""
+        if delay <= 0:
+            self.add(item)
+            return
+        with self._cond:
+            if self._shutting_down:
+                return
+            ready = self._clock.monotonic() + delay
+            if self._ready_at.get(item, float("inf")) <= ready:
+                return  # already due earlier
+            self._ready_at[item] = ready
+            heapq.heappush(self._waiting, (ready, next(self._seq), item))
+            if self._delay_thread is None:
+                self._delay_thread = threading.Thread(target=self._delay_loop,
+                                                      name=f"workqueue-{self.name}-delay")
+                self._delay_thread.start()
+        self._wakeup.set()
+
+    def add_rate_limited(self, item: T) -> None:
+        if self._metrics is not None:
+            self._metrics.retried()
+        self.add_after(item, self._limiter.when(item))
+
+    def forget(self, item: T) -> None:
+        self._limiter.forget(item)
+
+    def num_requeues(self, item: T) -> int:
+        return self._limiter.num_requeues(item)
+
+    def _delay_loop(self) -> None:
+        while not self._stopped.is_set():
+            with self._cond:
+                now = self._clock.monotonic()
+                while self._waiting and self._waiting[0][0] <= now:
+                    ready, _, item = heapq.heappop(self._waiting)
+                    if self._ready_at.get(item) == ready:
+                        del self._ready_at[item]
+                        self._add_locked(item)
+                pause = self._waiting[0][0] - now if self._waiting else 3600.0
+                self._wakeup.clear()
+            self._clock.wait(self._wakeup, pause)
+
+    # handing out -------------------------------------------------------------------------------
+    def get(self, timeout: float | None = None) -> T | None:
+        """The next item, blocking until there is one; None once shut down (or on timeout)."""
+        with self._cond:
+            if not self._queue and not self._shutting_down:
+                self._cond.wait_for(lambda: self._queue or self._shutting_down, timeout)
+            if self._shutting_down or not self._queue:
+                return None
+            item = self._queue.popleft()
+            now = self._clock.monotonic()
+            self._processing[item] = now
+            self._dirty.discard(item)
+            added = self._added_at.pop(item, now)
+        if self._metrics is not None:
+            self._metrics.observe_queue_duration(now - added)
+        return item
+
+    def done(self, item: T) -> None:
+        with self._cond:
+            started = self._processing.pop(item, None)
+            if item in self._dirty and not self._shutting_down:
+                self._queue.append(item)
+                self._cond.notify()
+            self._cond.notify_all()  # a draining shutdown may be waiting for this
+        if self._metrics is not None and started is not None:
+            self._metrics.observe_work_duration(self._clock.monotonic() - started)
+
+    # state -------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def depth(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def processing_seconds(self) -> Iterable[float]:
+        now = self._clock.monotonic()
+        with self._cond:
+            return [now - started for started in self._processing.values()]
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def shutdown(self, *, drain: bool = False, timeout: float = 30.0) -> bool:
+        """Stop handing out work; with ``drain``, wait up to ``timeout`` seconds (real time)
+        for items in progress to be done. Returns whether nothing is left in progress."""
+        with self._cond:
+            self._shutting_down = True
+            self._cond.notify_all()
+            if drain:
+                self._cond.wait_for(lambda: not self._processing, timeout)
+            idle = not self._processing
+        self._stopped.set()
+        self._wakeup.set()
+        if self._delay_thread is not None:
+            self._delay_thread.join(timeout)
+        if self._metrics is not None:
+            self._metrics.close()
+        return idle
