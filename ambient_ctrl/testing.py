@@ -57,13 +57,31 @@ def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os
                             ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``ambient-ctrl apiserver`` as a separate process (in its own session).
 
-    Waits until it answers ``/healthz``; returns (process, url, kubeconfig path). Output goes to
-    ``log``. Stop it with :func:`stop_process`. Raises RuntimeError (with the log's tail) when
-    the process exits or does not answer within ``timeout`` seconds.
+    Waits until it answers ``/healthz`` and has written ``kubeconfig``; returns (process, url,
+    kubeconfig path). Output goes to ``log``. Stop it with :func:`stop_process`. Without a
+    ``port`` it picks a free one, and another if that was taken in the meantime. Raises
+    RuntimeError (with the log's tail) when the process exits or does not answer within
+    ``timeout`` seconds.
     """
-    port = port or free_port()
+    attempts = 1 if port else 3
+    for attempt in range(attempts):
+        try:
+            return _start_apiserver(Path(kubeconfig), Path(log), port or free_port(),
+                                    bookmark_interval, timeout)
+        except _ServerExited:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _ServerExited(RuntimeError):
+    pass
+
+
+def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: float | None,
+                     timeout: float) -> tuple[subprocess.Popen[bytes], str, Path]:
     url = f"http://127.0.0.1:{port}"
-    config = Path(kubeconfig)
+    config.unlink(missing_ok=True)  # its appearance is part of "ready"
     argv = [sys.executable, "-m", "ambient_ctrl.cli", "apiserver", "--port", str(port),
             "--kubeconfig", str(config)]
     if bookmark_interval is not None:
@@ -74,8 +92,8 @@ def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os
 
     def healthy() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"the API server exited with {process.returncode}: "
-                               f"{Path(log).read_text(errors='replace')[-2000:]}")
+            raise _ServerExited(f"the API server exited with {process.returncode}: "
+                                f"{log.read_text(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
                 return bool(resp.status == 200 and config.exists())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -70,6 +71,17 @@ def table(output: str) -> list[list[str]]:
     return [re.split(r"\s{2,}", line.strip()) for line in output.strip().splitlines()]
 
 
+def test_version_and_api_resources(kubectl: Kubectl) -> None:
+    version = json.loads(kubectl("version", "-o", "json").stdout)
+    assert version["serverVersion"]["major"] == "1"
+    resources = table(kubectl("api-resources", "--namespaced=true").stdout)
+    assert resources[0][:2] == ["NAME", "SHORTNAMES"]
+    found = {(row[0], row[-1]) for row in resources[1:]}
+    assert {("configmaps", "ConfigMap"), ("pods", "Pod"), ("services", "Service"),
+            ("secrets", "Secret")} <= found
+    assert not {row[0] for row in resources[1:]} & {"namespaces", "customresourcedefinitions"}
+
+
 # generator commands: protobuf bodies -------------------------------------------------------------
 def test_create_namespace_configmap_and_secret(kubectl: Kubectl, raw: Raw) -> None:
     ns = unique("proto")
@@ -103,16 +115,23 @@ def test_crd_and_custom_resource_from_yaml(kubectl: Kubectl, raw: Raw, namespace
     assert out.strip() == "widget.example.com/w1 created"
     stored = raw.obj(f"/apis/example.com/v1/namespaces/{namespace}/widgets/w1")
     assert stored["spec"] == {"size": 3, "color": "blue"}
+    (tmp_path / "widget.yaml").write_text(widget(namespace, "w1", 4))
+    out = kubectl("apply", "-f", str(tmp_path / "widget.yaml")).stdout  # a merge patch
+    assert out.strip() == "widget.example.com/w1 configured"
+    stored = raw.obj(f"/apis/example.com/v1/namespaces/{namespace}/widgets/w1")
+    assert (stored["spec"]["size"], stored["metadata"]["generation"]) == (4, 2)
 
     kubectl("-n", namespace, "patch", "widget", "w1", "--subresource=status", "--type=merge",
             "-p", '{"status": {"ready": true}}')
     rows = table(kubectl("-n", namespace, "get", "widgets").stdout)
     assert rows[0] == ["NAME", "SIZE", "READY"]
-    assert rows[1] == ["w1", "3", "true"]
+    assert rows[1] == ["w1", "4", "true"]
 
-    listed = kubectl.json("-n", namespace, "get", "wg")  # the short name, from discovery
+    listed = kubectl.json("-n", namespace, "get", "widgets")
     assert [(i["kind"], i["metadata"]["name"], i["spec"]["size"], i["status"]["ready"])
-            for i in listed["items"]] == [("Widget", "w1", 3, True)]
+            for i in listed["items"]] == [("Widget", "w1", 4, True)]
+    short = kubectl("-n", namespace, "get", "wg", "-o", "name").stdout  # short name: discovery
+    assert short.split() == ["widget.example.com/w1"]
 
 
 # watches -----------------------------------------------------------------------------------------
@@ -156,8 +175,9 @@ def test_delete_wait_blocks_until_the_finalizer_is_removed(kubectl: Kubectl, raw
 
     eventually(marked, timeout=15, message="deletionTimestamp never set")
     deleting.wait_for_line(lambda line: "deleted" in line)  # kubectl now waits for it to go
-    assert deleting.running(), f"kubectl delete --wait returned early: {deleting.stderr}"
-    assert deleting.running()
+    with pytest.raises(subprocess.TimeoutExpired):  # and keeps waiting while the finalizer stays
+        deleting.wait(timeout=2)
+    assert not raw.absent(cm_path(namespace, "held"))
     kubectl("-n", namespace, "patch", "configmap", "held", "--type=json",
             "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     assert deleting.wait(timeout=30) == 0, deleting.stderr
@@ -257,6 +277,45 @@ def test_server_side_apply_and_conflicts(kubectl: Kubectl, raw: Raw, namespace: 
     assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["other"]
 
 
+def test_replace_and_server_dry_runs(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    kubectl("-n", namespace, "create", "configmap", "live", "--from-literal=a=1")
+    current = kubectl.json("-n", namespace, "get", "configmap", "live")
+
+    current["data"] = {"a": "2"}
+    changed = json.dumps(current)
+    diff = kubectl("diff", "-f", "-", input=changed, check=False)  # a server-side dry-run patch
+    assert diff.returncode == 1, diff.stderr
+    assert '-  a: "1"' in diff.stdout and '+  a: "2"' in diff.stdout
+    assert kubectl("-n", namespace, "create", "configmap", "ghost", "--from-literal=a=1",
+                   "--dry-run=server", "-o", "name").stdout.strip() == "configmap/ghost"
+    assert raw.absent(cm_path(namespace, "ghost"))
+    assert raw.obj(cm_path(namespace, "live"))["data"] == {"a": "1"}
+
+    assert kubectl("replace", "-f", "-", input=changed).stdout.strip() == (
+        "configmap/live replaced")
+    assert raw.obj(cm_path(namespace, "live"))["data"] == {"a": "2"}
+    assert kubectl("diff", "-f", "-", input=changed).returncode == 0
+    stale = kubectl("replace", "-f", "-", input=changed, check=False)  # its resourceVersion
+    assert stale.returncode != 0 and "the object has been modified" in stale.stderr
+
+
+def test_list_pages_and_selectors(kubectl: Kubectl, namespace: str) -> None:
+    for i in range(5):
+        kubectl("-n", namespace, "create", "configmap", f"item-{i}", f"--from-literal=i={i}")
+        kubectl("-n", namespace, "label", "configmap", f"item-{i}",
+                f"parity={'odd' if i % 2 else 'even'}")
+    names = kubectl("-n", namespace, "get", "configmaps", "--chunk-size=2", "-o", "name")
+    assert names.stdout.split() == [f"configmap/item-{i}" for i in range(5)]
+    odd = kubectl("-n", namespace, "get", "configmaps", "-l", "parity=odd", "-o", "name")
+    assert odd.stdout.split() == ["configmap/item-1", "configmap/item-3"]
+    one = kubectl("-n", namespace, "get", "configmaps", "--field-selector",
+                  "metadata.name=item-4", "-o", "name")
+    assert one.stdout.split() == ["configmap/item-4"]
+    kubectl("-n", namespace, "delete", "configmaps", "-l", "parity=even")
+    left = kubectl("-n", namespace, "get", "configmaps", "-o", "name")
+    assert left.stdout.split() == ["configmap/item-1", "configmap/item-3"]
+
+
 def test_delete(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
     kubectl("-n", namespace, "create", "configmap", "doomed", "--from-literal=a=1")
     kubectl("-n", namespace, "create", "configmap", "spared", "--from-literal=a=1")
@@ -267,6 +326,18 @@ def test_delete(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
     missing = kubectl("-n", namespace, "delete", "configmap", "doomed", check=False)
     assert missing.returncode != 0
     assert "NotFound" in missing.stderr
+
+
+def test_delete_namespace_with_contents(kubectl: Kubectl, raw: Raw) -> None:
+    ns = unique("doomed")
+    kubectl("create", "namespace", ns)
+    kubectl("-n", ns, "create", "configmap", "inside", "--from-literal=a=1")
+    kubectl("-n", ns, "run", "pod-inside", "--image=busybox")
+    out = kubectl("delete", "namespace", ns, "--timeout=30s").stdout  # waits until it is gone
+    assert out.strip() == f'namespace "{ns}" deleted'
+    assert raw.absent(f"/api/v1/namespaces/{ns}")
+    assert raw.absent(cm_path(ns, "inside"))
+    assert raw.absent(f"/api/v1/namespaces/{ns}/pods/pod-inside")
 
 
 # errors ------------------------------------------------------------------------------------------
@@ -304,8 +375,8 @@ def test_custom_resource_violating_its_schema_is_rejected(kubectl: Kubectl, raw:
     kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=20s")
     done = kubectl("create", "-f", "-", input=widget(namespace, "w-bad", '"big"'), check=False)
     assert done.returncode != 0
-    assert 'Widget.example.com "w-bad" is invalid' in done.stderr
-    assert "spec.size" in done.stderr
+    assert 'The Widget "w-bad" is invalid' in done.stderr
+    assert "spec.size in body must be of type integer" in done.stderr
     assert raw.absent(f"/apis/example.com/v1/namespaces/{namespace}/widgets/w-bad")
 
 
@@ -329,6 +400,10 @@ def test_run_and_expose(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
     assert svc["spec"]["clusterIP"] and svc["spec"]["clusterIP"] != "None"
     assert [(p["port"], p["targetPort"], p["protocol"]) for p in svc["spec"]["ports"]] == [
         (8080, 80, "TCP")]
+
+    kubectl("-n", namespace, "set", "image", "pod/web", "web=nginx:1.28")  # strategic merge
+    [container] = raw.obj(f"/api/v1/namespaces/{namespace}/pods/web")["spec"]["containers"]
+    assert (container["image"], container["ports"][0]["containerPort"]) == ("nginx:1.28", 80)
 
     pods = table(kubectl("-n", namespace, "get", "pods").stdout)
     assert pods[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]

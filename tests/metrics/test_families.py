@@ -36,8 +36,10 @@ WORKQUEUE_BUCKETS = [
 # pkg/metrics/client_go_adapter.go, opt-in there after v0.24).
 REST_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0]
 
-# (name as exposed, type, label names, finite buckets or None)
-UPSTREAM = [
+Row = tuple[str, str, set[str], list[float] | None]
+"""(name as exposed, type, label names, finite buckets or None)"""
+
+UPSTREAM: list[Row] = [
     # pkg/internal/controller/metrics/metrics.go
     ("controller_runtime_reconcile_total", "counter", {"controller", "result"}, None),
     ("controller_runtime_reconcile_errors_total", "counter", {"controller"}, None),
@@ -63,7 +65,7 @@ UPSTREAM = [
     ("leader_election_master_status", "gauge", {"name"}, None),
 ]
 # This project's own (metrics/informer.py).
-PROJECT = [
+PROJECT: list[Row] = [
     ("informer_events_total", "counter", {"resource", "type"}, None),
     ("informer_relists_total", "counter", {"resource"}, None),
     ("informer_watch_restarts_total", "counter", {"resource"}, None),

@@ -1,0 +1,97 @@
+"""The builder: declare what a controller reconciles and what wakes it, then hand it a
+reconciler::
+
+    manager.builder("configmap-mirror") \\
+        .for_(CONFIGMAPS, GenerationChanged) \\
+        .owns(SECRETS) \\
+        .with_options(ControllerOptions(max_concurrent_reconciles=2)) \\
+        .complete(MirrorReconciler(manager.client))
+
+``for_`` enqueues the object itself, ``owns`` the controller owner of the child, ``watches`` what
+a map function returns. Every kind named here gets a shared informer (one per kind, whoever
+else watches it) that the manager starts and syncs before any controller runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from informers.resource import Resource
+
+from .controller import Controller, ControllerOptions
+from .handler import (
+    EnqueueForObject,
+    EnqueueForOwner,
+    EnqueueMapped,
+    EventHandler,
+    EventSource,
+)
+from .predicate import Predicate
+from .reconcile import Reconciler, Request
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    resource: Resource
+    handler: EventHandler
+    predicates: tuple[Predicate, ...]
+
+
+class Builder:
+    """Collects watches and options; :meth:`complete` builds and registers the controller."""
+
+    def __init__(self, manager: Manager, name: str | None = None) -> None:
+        self._manager = manager
+        self._name = name
+        self._for: Resource | None = None
+        self._watches: list[_Watch] = []
+        self._filters: tuple[Predicate, ...] = ()
+        self._options = ControllerOptions()
+
+    def for_(self, resource: Resource, *predicates: Predicate) -> Builder:
+        if self._for is not None:
+            raise ValueError("for_ may be called once: a controller reconciles one kind")
+        self._for = resource
+        self._watches.append(_Watch(resource, EnqueueForObject(), predicates))
+        return self
+
+    def owns(self, resource: Resource, *predicates: Predicate,
+             only_controller: bool = True) -> Builder:
+        if self._for is None:
+            raise ValueError("call for_ before owns: the owner kind comes from it")
+        handler = EnqueueForOwner(self._for, only_controller=only_controller)
+        self._watches.append(_Watch(resource, handler, predicates))
+        return self
+
+    def watches(self, resource: Resource, map_fn: Callable[[Any], Iterable[Request]],
+                *predicates: Predicate) -> Builder:
+        self._watches.append(_Watch(resource, EnqueueMapped(map_fn), predicates))
+        return self
+
+    def with_event_filter(self, *predicates: Predicate) -> Builder:
+        """Predicates applied to every watch of this controller."""
+        self._filters += predicates
+        return self
+
+    def with_options(self, options: ControllerOptions) -> Builder:
+        self._options = options
+        return self
+
+    def complete(self, reconciler: Reconciler) -> Controller:
+        if self._for is None and not self._watches:
+            raise ValueError("a controller needs for_ or watches")
+        name = self._name or (self._for.kind.lower() if self._for else "controller")
+        manager = self._manager
+        controller = Controller(name, reconciler, options=self._options, clock=manager.clock,
+                                recorder=manager.recorder)
+        for watch in self._watches:
+            informer = manager.client.expect(watch.resource)
+            informer.add_handler(EventSource(watch.handler, controller.queue,
+                                             watch.predicates + self._filters))
+        manager.add(controller, needs_leader=self._options.need_leader_election)
+        return controller

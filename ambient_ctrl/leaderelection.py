@@ -1,0 +1,174 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics.
+
+* A candidate acquires the lease when it does not exist, when its holder is empty (released),
+  or when the holder has not renewed for ``lease_duration`` — measured on *this* process's
+  clock from the moment it last saw the lease change, never by comparing clocks across
+  machines.
+* The leader renews every ``retry_period``; if it cannot renew for ``renew_deadline`` it stops
+  leading (before anybody else may take over, since ``renew_deadline < lease_duration``).
+* A clean stop releases the lease (empty holder), so a standby takes over at once.
+Writes use optimistic concurrency: two candidates racing for the lease cannot both win.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from informers.clock import Clock, RealClock, rfc3339_micro
+from informers.errors import AlreadyExists, APIError, NotFound, TransportError
+from informers.rest import ResourceClient
+from metrics.leader import LeaderElectionMetrics
+
+log = logging.getLogger(__name__)
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElectionOptions:
+    """Lease name and timing (client-go / controller-runtime defaults)."""
+
+    name: str
+    """The Lease object's name."""
+    namespace: str
+    identity: str = field(default_factory=default_identity)
+    """This candidate's holder identity (unique per process)."""
+    lease_duration: float = 15.0
+    """Seconds a non-renewed lease stays valid for the others."""
+    renew_deadline: float = 10.0
+    """Seconds the leader keeps trying to renew before giving up leadership."""
+    retry_period: float = 2.0
+    """Seconds between attempts to acquire or renew."""
+    release_on_cancel: bool = True
+
+
+class LeaderElector:
+    """Campaign, lead, renew; call the callbacks. :meth:`run` blocks until stopped or lost."""
+
+    def __init__(self, leases: ResourceClient, options: LeaderElectionOptions, *,
+                 on_started_leading: Callable[[], None],
+                 on_stopped_leading: Callable[[], None],
+                 clock: Clock | None = None,
+                 metrics: LeaderElectionMetrics | None = None) -> None:
+        if options.renew_deadline >= options.lease_duration:
+            raise ValueError("renew_deadline must be shorter than lease_duration")
+        self._leases = leases
+        self._options = options
+        self._on_started = on_started_leading
+        self._on_stopped = on_stopped_leading
+        self._clock = clock or RealClock()
+        self._metrics = metrics
+        self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
+        self._observed_at = 0.0
+        self._lease: dict[str, Any] | None = None
+        self.leading = threading.Event()
+
+    def run(self, stop: threading.Event) -> bool:
+        """Acquire, then renew until ``stop`` (returns True) or leadership is lost (False)."""
+        self._set_metric(False)
+        while not stop.is_set() and not self._try_acquire_or_renew():
+            self._clock.wait(stop, self._options.retry_period)
+        if stop.is_set():
+            return True
+        log.info("became leader", extra={"lease": self._options.name,
+                                          "identity": self._options.identity})
+        self.leading.set()
+        self._set_metric(True)
+        self._on_started()
+        kept = self._renew_until(stop)
+        self.leading.clear()
+        self._set_metric(False)
+        if kept and self._options.release_on_cancel:
+            self._release()
+        self._on_stopped()
+        return kept
+
+    def _renew_until(self, stop: threading.Event) -> bool:
+        last_renew = self._clock.monotonic()
+        while not self._clock.wait(stop, self._options.retry_period):
+            if self._try_acquire_or_renew():
+                last_renew = self._clock.monotonic()
+            elif self._clock.monotonic() - last_renew >= self._options.renew_deadline:
+                log.error("failed to renew the lease within the renew deadline; "
+                          "leadership lost", extra={"lease": self._options.name})
+                return False
+        return True
+
+    def _set_metric(self, leading: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.set_leader(self._options.name, leading)
+
+    def _spec(self, *, transitions: int, acquired: str | None) -> dict[str, Any]:
+        now = rfc3339_micro(self._clock.now())
+        spec: dict[str, Any] = {
+            "holderIdentity": self._options.identity,
+            "leaseDurationSeconds": max(1, round(self._options.lease_duration)),
+            "renewTime": now, "leaseTransitions": transitions,
+            "acquireTime": acquired or now,
+        }
+        return spec
+
+    def _try_acquire_or_renew(self) -> bool:
+        options = self._options
+        try:
+            lease = self._leases.get(options.name, options.namespace)
+        except NotFound:
+            return self._create()
+        except (APIError, TransportError) as exc:
+            log.warning("cannot read the lease: %s", exc)
+            return False
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        record = (holder, str(spec.get("renewTime", "")))
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._clock.monotonic()
+        mine = holder == options.identity
+        expired = self._clock.monotonic() >= self._observed_at + options.lease_duration
+        if holder and not mine and not expired:
+            return False
+        transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
+        lease["spec"] = self._spec(transitions=transitions,
+                                   acquired=spec.get("acquireTime") if mine else None)
+        try:
+            self._lease = self._leases.update(lease)
+        except (APIError, TransportError) as exc:  # a Conflict means another candidate won
+            log.info("lease update failed: %s", exc)
+            return False
+        self._observed = (options.identity, self._lease["spec"]["renewTime"])
+        self._observed_at = self._clock.monotonic()
+        return True
+
+    def _create(self) -> bool:
+        options = self._options
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": options.name, "namespace": options.namespace},
+                 "spec": self._spec(transitions=0, acquired=None)}
+        try:
+            self._lease = self._leases.create(lease)
+        except (AlreadyExists, APIError, TransportError) as exc:
+            log.info("lease create failed: %s", exc)
+            return False
+        self._observed = (options.identity, self._lease["spec"]["renewTime"])
+        self._observed_at = self._clock.monotonic()
+        return True
+
+    def _release(self) -> None:
+        """Give the lease up so a standby need not wait for it to expire."""
+        if self._lease is None:
+            return
+        lease = self._lease
+        lease["spec"] = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1,
+                         "renewTime": rfc3339_micro(self._clock.now())}
+        try:
+            self._leases.update(lease)
+            log.info("released the lease", extra={"lease": self._options.name})
+        except (APIError, TransportError) as exc:
+            log.warning("could not release the lease: %s", exc)
