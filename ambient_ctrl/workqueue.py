@@ -76,6 +76,8 @@ class WorkQueue(Generic[T]):
         if delay <= 0:
             self.add(item)
             return
+        if self._metrics is not None:
+            self._metrics.retried()  # client-go counts every delayed add as a retry
         with self._cond:
             if self._shutting_down:
                 return
@@ -91,8 +93,6 @@ class WorkQueue(Generic[T]):
         self._wakeup.set()
 
     def add_rate_limited(self, item: T) -> None:
-        if self._metrics is not None:
-            self._metrics.retried()
         self.add_after(item, self._limiter.when(item))
 
     def forget(self, item: T) -> None:

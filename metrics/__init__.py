@@ -2,6 +2,63 @@
 
 The bottom layer: it defines controller-runtime-compatible families and serves them; the layers
 above record into them. It imports no other package of this project.
+
+- :func:`new_registry` makes the registry (never prometheus_client's global one);
+- :class:`Recorder` creates every family on it and is what upper layers record through
+  (``recorder.controller``, ``.workqueue``, ``.rest``, ``.leader``, ``.informer``, and bounded
+  histograms/counters for the operator's own metrics), so they never touch prometheus_client;
+- :class:`ObservabilityServer` serves ``/metrics``, ``/healthz`` and ``/readyz``.
 """
 
-__all__: list[str] = []
+from ._family import OTHER
+from .bounded import BoundedCounter, BoundedHistogram
+from .controller import (
+    RECONCILE_TIME_BUCKETS,
+    ControllerMetrics,
+    ControllerRecorder,
+    ReconcileResult,
+)
+from .health import Check, HealthChecks
+from .informer import WATCH_EVENT_TYPES, InformerMetrics
+from .leader import LeaderElectionMetrics
+from .recorder import Recorder
+from .registry import new_registry
+from .rest import REST_DURATION_BUCKETS, RestClientMetrics
+from .server import (
+    DEFAULT_METRICS_ADDRESS,
+    DEFAULT_PROBE_ADDRESS,
+    IN_CLUSTER_METRICS_ADDRESS,
+    IN_CLUSTER_PROBE_ADDRESS,
+    ObservabilityServer,
+    ServerOptions,
+)
+from .workqueue import WORKQUEUE_DURATION_BUCKETS, QueueStats, WorkqueueMetrics, WorkqueueRecorder
+
+__all__ = [
+    "DEFAULT_METRICS_ADDRESS",
+    "DEFAULT_PROBE_ADDRESS",
+    "IN_CLUSTER_METRICS_ADDRESS",
+    "IN_CLUSTER_PROBE_ADDRESS",
+    "OTHER",
+    "RECONCILE_TIME_BUCKETS",
+    "REST_DURATION_BUCKETS",
+    "WATCH_EVENT_TYPES",
+    "WORKQUEUE_DURATION_BUCKETS",
+    "BoundedCounter",
+    "BoundedHistogram",
+    "Check",
+    "ControllerMetrics",
+    "ControllerRecorder",
+    "HealthChecks",
+    "InformerMetrics",
+    "LeaderElectionMetrics",
+    "ObservabilityServer",
+    "QueueStats",
+    "ReconcileResult",
+    "Recorder",
+    "RestClientMetrics",
+    "ServerOptions",
+    "WorkqueueMetrics",
+    "WorkqueueRecorder",
+    "new_registry",
+]

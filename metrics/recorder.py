@@ -1,0 +1,61 @@
+"""The recording interface the layers above use: one :class:`Recorder` per registry.
+
+Upper layers (informers, controllers, the manager, the operator) receive a ``Recorder`` (or
+the one area of it they need) from the entry point and call its typed methods; none of them
+imports prometheus_client. Every family is created per registry, so building two recorders on
+two registries in one process is safe (tests do it all the time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+
+from .bounded import BoundedCounter, BoundedHistogram
+from .controller import ControllerMetrics
+from .informer import InformerMetrics
+from .leader import LeaderElectionMetrics
+from .rest import RestClientMetrics
+from .workqueue import WorkqueueMetrics
+
+
+class Recorder:
+    """Every family of one registry, grouped by area, and factories for the operator's own.
+
+    ::
+
+        recorder = Recorder(new_registry(), monotonic=clock.monotonic)
+        controller = recorder.controller.register("agenticsession", max_concurrent_reconciles=4)
+        controller.reconciled(ReconcileResult.SUCCESS, seconds=0.012)
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, monotonic: Callable[[], float]) -> None:
+        self.registry = registry
+        """Where everything is registered (serve it with an ``ObservabilityServer``)."""
+        self.controller = ControllerMetrics(registry)
+        """``controller_runtime_*``: reconcile outcomes, timing, workers."""
+        self.workqueue = WorkqueueMetrics(registry)
+        """``workqueue_*``."""
+        self.rest = RestClientMetrics(registry)
+        """``rest_client_*`` (an ``informers.rest.RequestObserver``)."""
+        self.leader = LeaderElectionMetrics(registry)
+        """``leader_election_master_status``."""
+        self.informer = InformerMetrics(registry, monotonic=monotonic)
+        """``informer_*`` (an ``informers.reflector.ReflectorObserver``)."""
+
+    def bounded_histogram(self, name: str, documentation: str, *,
+                          labels: Mapping[str, Collection[str]],
+                          buckets: Sequence[float]) -> BoundedHistogram:
+        """A new histogram on this registry whose labels take only the given values; anything
+        else is recorded as ``"other"`` (e.g. ``labels={"backend": ("pod", "kubevirt-vm")}``).
+        """
+        return BoundedHistogram(self.registry, name=name, documentation=documentation,
+                                labels=labels, buckets=buckets)
+
+    def bounded_counter(self, name: str, documentation: str, *,
+                        labels: Mapping[str, Collection[str]]) -> BoundedCounter:
+        """A new counter (``name`` ends in ``_total``) with bounded labels, like
+        :meth:`bounded_histogram`."""
+        return BoundedCounter(self.registry, name=name, documentation=documentation,
+                              labels=labels)

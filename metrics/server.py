@@ -1,0 +1,283 @@
+"""One HTTP server for ``/metrics``, ``/healthz`` and ``/readyz``.
+
+Like a controller-runtime manager it listens on two addresses: the metrics address serves
+``/metrics``, the probe address serves ``/healthz`` and ``/readyz`` (and their ``/<check>``
+sub-paths). Give both the same address (with a fixed port) to serve everything from one port;
+give ``"0"`` to turn one off.
+
+``/metrics`` answers in Prometheus text format, or in OpenMetrics when the scraper's ``Accept``
+asks for ``application/openmetrics-text`` (Prometheus does), gzip-compressed when accepted.
+
+Threads: :meth:`ObservabilityServer.start` starts one acceptor thread for all listeners, and
+each connection is served on a short-lived thread of its own, so a slow scrape never delays a
+kubelet probe. :meth:`ObservabilityServer.stop` closes the listeners, lets requests in flight
+finish until the deadline, then cuts their connections, and joins every thread it started.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import posixpath
+import selectors
+import socket
+import threading
+from dataclasses import dataclass
+from email.message import Message
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.registry import Collector
+
+from ._http import Listener, Response, Workers
+from .health import Answer, HealthChecks
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:8080"
+"""Where metrics are served unless told otherwise: controller-runtime's port, on loopback, so
+running the operator on a laptop or in a test exposes nothing to the network."""
+DEFAULT_PROBE_ADDRESS = "127.0.0.1:8081"
+"""Where probes are served unless told otherwise (loopback, as above)."""
+IN_CLUSTER_METRICS_ADDRESS = ":8080"
+"""controller-runtime's metrics address (all interfaces): what the operator's entry point passes
+when it runs in a Pod, so Prometheus can reach it."""
+IN_CLUSTER_PROBE_ADDRESS = ":8081"
+"""controller-runtime's conventional probe address (all interfaces), reachable by the kubelet."""
+DISABLED = "0"
+"""The address that turns a listener off (controller-runtime's convention)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Where and how the observability server listens."""
+
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    """``host:port`` for ``/metrics`` (``:port`` = all IPv4 interfaces, ``[::1]:port`` for IPv6,
+    port 0 = any free port, ``"0"`` = off)."""
+    probe_address: str = DEFAULT_PROBE_ADDRESS
+    """``host:port`` for ``/healthz`` and ``/readyz``, same forms; equal to ``metrics_address``
+    (with a fixed port) to share one listener."""
+    request_timeout: float = 10.0
+    """Seconds a connection may stay silent (reading the request, writing the answer) before
+    it is dropped; bounds what a stuck client can hold."""
+    shutdown_timeout: float = 5.0
+    """Seconds :meth:`ObservabilityServer.stop` lets requests in flight finish."""
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` address, or ``None`` for a disabled one."""
+    if address in ("", DISABLED):
+        return None
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r} is not a host:port address")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{address!r}: write an IPv6 host in brackets, e.g. [::1]:8080")
+    return host, int(port)
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _text(answer: Answer) -> Response:
+    return Response(answer.status, (("Content-Type", "text/plain; charset=utf-8"),
+                                     ("X-Content-Type-Options", "nosniff")),
+                     answer.body.encode())
+
+
+_NOT_FOUND = Answer(404, "404 page not found\n")
+
+
+class _Routes:
+    """What one listener serves: ``/metrics`` if it has a registry, probes if it has checks."""
+
+    def __init__(self, *, registry: Collector | None,
+                 probes: tuple[HealthChecks, ...]) -> None:
+        self._registry = registry
+        self._probes = {f"/{checks.endpoint}": checks for checks in probes}
+
+    def answer(self, target: str, headers: Message) -> Response:
+        parts = urlsplit(target)
+        path = posixpath.normpath(parts.path or "/")
+        if path == "/metrics" and self._registry is not None:
+            return self._metrics(self._registry, headers)
+        root, _, name = path[1:].partition("/")
+        checks = self._probes.get(f"/{root}")
+        if checks is None:
+            return _text(_NOT_FOUND)
+        if name:
+            return _text(checks.single(name) or _NOT_FOUND)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        return _text(checks.aggregate(verbose="verbose" in query,
+                                      exclude=query.get("exclude", ())))
+
+    @staticmethod
+    def _metrics(registry: Collector, headers: Message) -> Response:
+        encoder, content_type = choose_encoder(headers.get("Accept", ""))
+        try:
+            body = encoder(registry)
+        except Exception:
+            log.exception("collecting metrics failed")
+            return _text(Answer(500, "collecting metrics failed\n"))
+        response_headers = [("Content-Type", content_type)]
+        if gzip_accepted(headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body)
+            response_headers.append(("Content-Encoding", "gzip"))
+        return Response(200, tuple(response_headers), body)
+
+
+class ObservabilityServer:
+    """Serves a registry on ``/metrics`` and named checks on ``/healthz`` and ``/readyz``.
+
+    Owned by the manager (or a test), which registers checks and calls :meth:`start` and
+    :meth:`stop`, or uses it as a context manager::
+
+        with ObservabilityServer(registry, options=ServerOptions(
+                metrics_address="127.0.0.1:0", probe_address="127.0.0.1:0")) as server:
+            server.readyz.add("informers-synced", factory.check_synced)
+            ...  # scrape server.metrics_url + "/metrics"
+    """
+
+    def __init__(self, registry: Collector, *, options: ServerOptions = ServerOptions(),
+                 healthz: HealthChecks | None = None,
+                 readyz: HealthChecks | None = None) -> None:
+        self.registry = registry
+        self.options = options
+        self.healthz = healthz if healthz is not None else HealthChecks("healthz")
+        """Liveness checks; add with ``server.healthz.add(name, check)``."""
+        self.readyz = readyz if readyz is not None else HealthChecks("readyz")
+        """Readiness checks; add with ``server.readyz.add(name, check)``."""
+        self._workers = Workers()
+        self._listeners: list[Listener] = []
+        self._by_role: dict[str, Listener] = {}
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self._stopping = threading.Event()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+
+    # -- addresses ------------------------------------------------------------------------------
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The bound ``(host, port)`` of ``/metrics`` once started (``None`` if off)."""
+        return self._bound("metrics")
+
+    @property
+    def probe_address(self) -> tuple[str, int] | None:
+        """The bound ``(host, port)`` of the probes once started (``None`` if off)."""
+        return self._bound("probes")
+
+    @property
+    def metrics_url(self) -> str:
+        """``http://host:port`` of the metrics listener (a wildcard host becomes loopback)."""
+        return _url(*self._require("metrics"))
+
+    @property
+    def probe_url(self) -> str:
+        """``http://host:port`` of the probe listener (a wildcard host becomes loopback)."""
+        return _url(*self._require("probes"))
+
+    def _bound(self, role: str) -> tuple[str, int] | None:
+        listener = self._by_role.get(role)
+        return None if listener is None else listener.bound
+
+    def _require(self, role: str) -> tuple[str, int]:
+        address = self._bound(role)
+        if address is None:
+            raise RuntimeError(f"the {role} listener is not running")
+        return address
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> ObservabilityServer:
+        """Bind the listeners (errors such as a port in use are raised here) and start
+        serving."""
+        if self._started:
+            raise RuntimeError("the observability server was already started (it is not "
+                               "restartable: make a new one)")
+        self._started = True
+        try:
+            self._bind(parse_address(self.options.metrics_address),
+                       parse_address(self.options.probe_address))
+            self._wake = socket.socketpair()
+        except BaseException:
+            self._close_listeners()
+            raise
+        self._thread = threading.Thread(target=self._accept, name="observability-server")
+        self._thread.start()
+        return self
+
+    def _bind(self, metrics: tuple[str, int] | None, probes: tuple[str, int] | None) -> None:
+        probe_checks = (self.healthz, self.readyz)
+        shared = metrics is not None and metrics == probes and metrics[1] != 0
+        plan: list[tuple[tuple[str, ...], tuple[str, int], _Routes]] = []
+        if shared:
+            assert metrics is not None
+            plan.append((("metrics", "probes"), metrics,
+                         _Routes(registry=self.registry, probes=probe_checks)))
+        else:
+            if metrics is not None:
+                plan.append((("metrics",), metrics, _Routes(registry=self.registry, probes=())))
+            if probes is not None:
+                plan.append((("probes",), probes, _Routes(registry=None, probes=probe_checks)))
+        for roles, address, routes in plan:
+            listener = Listener(address, routes=routes, dispatch=self._workers,
+                                 request_timeout=self.options.request_timeout)
+            self._listeners.append(listener)
+            for role in roles:
+                self._by_role[role] = listener
+            log.info("observability listener started",
+                     extra={"roles": roles, "address": _url(*listener.bound)})
+
+    def _accept(self) -> None:
+        assert self._wake is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._wake[0], selectors.EVENT_READ)
+            for listener in self._listeners:
+                selector.register(listener.socket, selectors.EVENT_READ, listener)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if isinstance(key.data, Listener) and not self._stopping.is_set():
+                        key.data.accept_one()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop listening, let requests in flight finish for up to ``timeout`` seconds
+        (default ``options.shutdown_timeout``), then cut what remains and join every thread
+        (waiting at most one more second). Idempotent."""
+        budget = self.options.shutdown_timeout if timeout is None else timeout
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        assert self._wake is not None
+        self._wake[1].send(b"\0")
+        thread.join(budget)
+        self._close_listeners()
+        late = self._workers.join(budget)
+        if late:
+            self._workers.abort()
+            late = self._workers.join(1.0)
+        for sock in self._wake:
+            sock.close()
+        if thread.is_alive() or late:
+            log.warning("observability server threads outlived the shutdown deadline",
+                        extra={"threads": [t.name for t in (thread, *late) if t.is_alive()]})
+
+    def _close_listeners(self) -> None:
+        for listener in self._listeners:
+            listener.server_close()
+        self._listeners.clear()
+        self._by_role.clear()
+
+    def __enter__(self) -> ObservabilityServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
