@@ -1,8 +1,91 @@
 """ambient_ctrl: a Kubernetes reconciler framework in the style of controller-runtime.
 
 It holds what an operator author programs against (reconcile contract, workqueue, controllers,
-cached client, manager) and ``envtest``, a local Kubernetes API server for tests, benchmarks and
-the demo. It builds on ``informers`` and ``metrics`` and never imports ``reconcilers``.
+cached client, manager, helpers) and ``envtest``, a local Kubernetes API server for tests,
+benchmarks and the demo. It builds on ``informers`` and ``metrics`` and never imports
+``reconcilers``.
 """
 
-__all__: list[str] = []
+from .builder import Builder
+from .client import Client
+from .conditions import find_condition, is_false, is_true, remove_condition, set_condition
+from .controller import Controller, ControllerOptions
+from .events import EventRecorder
+from .expectations import Expectations
+from .finalizers import add_finalizer, has_finalizer, remove_finalizer
+from .manager import Manager, ManagerOptions
+from .ownerref import (
+    AlreadyOwnedError,
+    CrossNamespaceOwnerError,
+    OwnerReferenceError,
+    controller_of,
+    is_controlled_by,
+    set_controller_reference,
+    set_owner_reference,
+)
+from .predicate import (
+    AnnotationsChanged,
+    Funcs,
+    GenerationChanged,
+    LabelsChanged,
+    Predicate,
+    ResourceVersionChanged,
+    and_,
+    not_,
+    or_,
+)
+from .ratelimit import (
+    BucketRateLimiter,
+    ItemExponentialRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+    default_controller_rate_limiter,
+)
+from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError
+from .workqueue import WorkQueue
+
+__all__ = [
+    "AlreadyOwnedError",
+    "AnnotationsChanged",
+    "BucketRateLimiter",
+    "Builder",
+    "Client",
+    "Controller",
+    "ControllerOptions",
+    "CrossNamespaceOwnerError",
+    "EventRecorder",
+    "Expectations",
+    "Funcs",
+    "GenerationChanged",
+    "ItemExponentialRateLimiter",
+    "LabelsChanged",
+    "Manager",
+    "ManagerOptions",
+    "MaxOfRateLimiter",
+    "OwnerReferenceError",
+    "Predicate",
+    "RateLimiter",
+    "ReconcileTimeout",
+    "Reconciler",
+    "Request",
+    "ResourceVersionChanged",
+    "Result",
+    "TerminalError",
+    "WorkQueue",
+    "add_finalizer",
+    "and_",
+    "controller_of",
+    "default_controller_rate_limiter",
+    "find_condition",
+    "has_finalizer",
+    "is_controlled_by",
+    "is_false",
+    "is_true",
+    "not_",
+    "or_",
+    "remove_condition",
+    "remove_finalizer",
+    "set_condition",
+    "set_controller_reference",
+    "set_owner_reference",
+]

@@ -40,6 +40,8 @@ class _Watch:
     resource: Resource
     handler: EventHandler
     predicates: tuple[Predicate, ...]
+    label_selector: str | None = None
+    field_selector: str | None = None
 
 
 class Builder:
@@ -60,17 +62,24 @@ class Builder:
         self._watches.append(_Watch(resource, EnqueueForObject(), predicates))
         return self
 
-    def owns(self, resource: Resource, *predicates: Predicate,
-             only_controller: bool = True) -> Builder:
+    def owns(self, resource: Resource, *predicates: Predicate, only_controller: bool = True,
+             label_selector: str | None = None) -> Builder:
+        """Reconcile the controller owner when a child changes. ``label_selector`` narrows the
+        cache of that kind to the children this controller labels (a cluster-wide cache of
+        pods or secrets is costly, and secrets are sensitive)."""
         if self._for is None:
             raise ValueError("call for_ before owns: the owner kind comes from it")
         handler = EnqueueForOwner(self._for, only_controller=only_controller)
-        self._watches.append(_Watch(resource, handler, predicates))
+        self._watches.append(_Watch(resource, handler, predicates, label_selector))
         return self
 
     def watches(self, resource: Resource, map_fn: Callable[[Any], Iterable[Request]],
-                *predicates: Predicate) -> Builder:
-        self._watches.append(_Watch(resource, EnqueueMapped(map_fn), predicates))
+                *predicates: Predicate, label_selector: str | None = None,
+                field_selector: str | None = None) -> Builder:
+        """Reconcile what ``map_fn`` returns for each event of ``resource`` (in the cache
+        scope the selectors give)."""
+        self._watches.append(_Watch(resource, EnqueueMapped(map_fn), predicates,
+                                    label_selector, field_selector))
         return self
 
     def with_event_filter(self, *predicates: Predicate) -> Builder:
@@ -90,7 +99,9 @@ class Builder:
         controller = Controller(name, reconciler, options=self._options, clock=manager.clock,
                                 recorder=manager.recorder)
         for watch in self._watches:
-            informer = manager.client.expect(watch.resource)
+            informer = manager.client.expect(watch.resource,
+                                             label_selector=watch.label_selector,
+                                             field_selector=watch.field_selector)
             informer.add_handler(EventSource(watch.handler, controller.queue,
                                              watch.predicates + self._filters))
         manager.add(controller, needs_leader=self._options.need_leader_election)

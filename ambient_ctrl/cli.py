@@ -33,7 +33,9 @@ def _apiserver(args: argparse.Namespace) -> int:
 
     from ambient_ctrl.envtest.simulators import SIMULATORS
 
-    options = ServerOptions(bookmark_interval=args.bookmark_interval)
+    options = ServerOptions(bookmark_interval=args.bookmark_interval,
+                            history_limit=args.history_limit,
+                            max_watch_backlog=args.max_watch_backlog)
     serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
           admin_port=args.admin_port, seed=args.seed, on_ready=ready,
           simulators=[SIMULATORS[name]() for name in args.simulate])
@@ -65,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to write a kubeconfig for clients (default: ./kubeconfig)")
     api.add_argument("--bookmark-interval", type=float, default=60.0,
                      help="seconds between BOOKMARK events on watches that allow them")
+    api.add_argument("--history-limit", type=int, default=20000,
+                     help="watch events kept for resumption; older resourceVersions get 410 Gone")
+    api.add_argument("--max-watch-backlog", type=int, default=32 * 1024 * 1024,
+                     help="bytes a watcher may fall behind (a replayed history included) "
+                          "before it is dropped")
     api.add_argument("--admin-port", type=int, default=None,
                      help="serve the fault-injection admin endpoint on this loopback port "
                           "(0: a free one; default: off)")

@@ -52,6 +52,7 @@ class Client:
         self._clients: dict[Resource, ResourceClient] = {}
         self._lock = threading.Lock()
         self._expected: set[Resource] = set()
+        self._selectors: dict[Resource, tuple[str | None, str | None]] = {}
 
     # plumbing ----------------------------------------------------------------------------------
     def resource(self, resource: Resource) -> ResourceClient:
@@ -62,18 +63,28 @@ class Client:
                 client = self._clients[resource] = ResourceClient(self._transport, resource)
             return client
 
-    def expect(self, resource: Resource) -> SharedInformer:
+    def expect(self, resource: Resource, *, label_selector: str | None = None,
+               field_selector: str | None = None) -> SharedInformer:
         """Declare a kind this client will read (the builder does, for watched kinds): its
-        informer is created now and started with the others, so no warning on first read."""
+        informer is created now and started with the others, so no warning on first read.
+
+        Selectors narrow what the cache holds (e.g. only the pods an operator labels): reads
+        of that kind then see only matching objects. One scope per kind; the first wins.
+        """
         with self._lock:
             self._expected.add(resource)
-        return self._factory.informer(resource, namespace=self._scope(resource))
+            if (label_selector or field_selector) and resource not in self._selectors:
+                self._selectors[resource] = (label_selector, field_selector)
+        return self._informer_of(resource)
 
-    def _scope(self, resource: Resource) -> str | None:
-        return self._cache_namespace if resource.namespaced else None
+    def _informer_of(self, resource: Resource) -> SharedInformer:
+        labels, fields = self._selectors.get(resource, (None, None))
+        namespace = self._cache_namespace if resource.namespaced else None
+        return self._factory.informer(resource, namespace=namespace, label_selector=labels,
+                                      field_selector=fields)
 
     def informer(self, resource: Resource) -> SharedInformer:
-        informer = self._factory.informer(resource, namespace=self._scope(resource))
+        informer = self._informer_of(resource)
         if not informer.has_synced():
             with self._lock:
                 unexpected = resource not in self._expected

@@ -8,10 +8,11 @@ two registries in one process is safe (tests do it all the time).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
+from ._family import ScrapeGauges
 from .bounded import BoundedCounter, BoundedHistogram
 from .controller import ControllerMetrics
 from .informer import InformerMetrics
@@ -52,6 +53,14 @@ class Recorder:
         """
         return BoundedHistogram(self.registry, name=name, documentation=documentation,
                                 labels=labels, buckets=buckets)
+
+    def scrape_gauge(self, name: str, documentation: str, *, labels: Sequence[str],
+                     rows: Callable[[], Iterable[tuple[Sequence[str], float]]]) -> None:
+        """A gauge family computed when scraped: ``rows()`` yields (label values, value) —
+        e.g. sessions by phase counted from an informer cache, with no thread or timer."""
+        self.registry.register(ScrapeGauges(
+            [(name, documentation, tuple(labels))],
+            lambda: ((name, tuple(values), value) for values, value in rows())))
 
     def bounded_counter(self, name: str, documentation: str, *,
                         labels: Mapping[str, Collection[str]]) -> BoundedCounter:

@@ -1,0 +1,98 @@
+"""Finalizers: add and remove one without ever losing another controller's.
+
+``metadata.finalizers`` is a list several controllers write. A read-modify-write of the whole
+list from a (possibly stale) cache would silently drop a finalizer another controller added in
+the meantime, and a merge patch replaces lists wholesale. So both helpers send a JSON patch
+whose first operation *tests* that the list is still what we read, then writes the new list:
+
+    [{"op": "test", "path": "/metadata/finalizers", "value": <the list we read, or null>},
+     {"op": "add",  "path": "/metadata/finalizers", "value": <the list with our change>}]
+
+The server applies it atomically to its current object. If the list changed, the test fails
+(422 Invalid; a 409 Conflict is handled the same way) and we re-read the object from the server
+— not from the cache, which may still be stale — and try again, a bounded number of times.
+Testing the list rather than ``resourceVersion`` means unrelated writes (status updates) do
+not cost a retry.
+
+Use a finalizer only for cleanup outside the cluster; owner references clean up the inside.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from informers.errors import Conflict, Invalid
+from informers.resource import Resource
+
+from .client import Client
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+def has_finalizer(obj: Mapping[str, Any], name: str) -> bool:
+    """Whether ``obj`` carries the finalizer ``name``."""
+    return name in _finalizers(obj)
+
+
+def add_finalizer(client: Client, resource: Resource, obj: Mapping[str, Any], name: str, *,
+                  attempts: int = 5) -> Mapping[str, Any]:
+    """Ensure ``obj`` carries the finalizer ``name``; return the object as the server has it.
+
+    No request is made (and ``obj`` itself is returned) when it already carries it. Others'
+    finalizers are never dropped, even if ``obj`` is stale (see the module docstring). Raises
+    the last Conflict/Invalid after ``attempts`` failed tries (e.g. the server refuses new
+    finalizers on an object being deleted), and any other API error (NotFound) at once.
+    """
+    return _ensure(client, resource, obj, lambda fins: fins if name in fins else [*fins, name],
+                   attempts=attempts)
+
+
+def remove_finalizer(client: Client, resource: Resource, obj: Mapping[str, Any], name: str, *,
+                     attempts: int = 5) -> Mapping[str, Any]:
+    """Ensure ``obj`` no longer carries the finalizer ``name``; return the server's object.
+
+    No request is made when it is absent. Every occurrence is removed; the other finalizers
+    stay. Removing the last finalizer of an object being deleted lets the server delete it:
+    the returned object is then its final state. Raises like :func:`add_finalizer`.
+    """
+    return _ensure(client, resource, obj, lambda fins: [f for f in fins if f != name],
+                   attempts=attempts)
+
+
+def _finalizers(obj: Mapping[str, Any]) -> list[str]:
+    return list((obj.get("metadata") or {}).get("finalizers") or [])
+
+
+def _ensure(client: Client, resource: Resource, obj: Mapping[str, Any],
+            change: Callable[[list[str]], list[str]], *, attempts: int) -> Mapping[str, Any]:
+    meta = obj.get("metadata") or {}
+    name, namespace = meta.get("name", ""), meta.get("namespace")
+    current: Mapping[str, Any] = obj
+    for attempt in range(1, attempts + 1):
+        before = _finalizers(current)
+        after = change(before)
+        if after == before:
+            return current
+        try:
+            return client.patch(resource, name, _patch(current, after), namespace,
+                                patch_type="json")
+        except (Conflict, Invalid) as exc:
+            if attempt == attempts:
+                raise
+            log.debug("finalizers changed under us; re-reading",
+                      extra={"resource": resource.group_resource,
+                             "object": f"{namespace or ''}/{name}", "error": str(exc)})
+            # The cache may be as stale as ``obj`` was: read the server's object.
+            current = client.resource(resource).get(name, namespace)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _patch(current: Mapping[str, Any], after: list[str]) -> list[dict[str, Any]]:
+    listed = (current.get("metadata") or {}).get("finalizers")
+    # An absent list tests as null (a missing member equals null in the server's JSON patch).
+    return [{"op": "test", "path": "/metadata/finalizers", "value": listed},
+            {"op": "add", "path": "/metadata/finalizers", "value": after}]

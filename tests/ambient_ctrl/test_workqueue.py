@@ -1,0 +1,357 @@
+"""The workqueue: a state machine against a model, the delay and rate-limit rules on a fake
+clock, draining shutdown, metrics read at scrape time, and real threads contending for keys."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from ambient_ctrl.ratelimit import ItemExponentialRateLimiter, default_controller_rate_limiter
+from ambient_ctrl.testing import eventually
+from ambient_ctrl.workqueue import WorkQueue
+from informers.clock import FakeClock
+from metrics.recorder import Recorder
+from metrics.registry import new_registry
+
+from .clocks import ParkingClock, step_parked
+
+ITEMS = st.sampled_from("abcde")
+
+
+class WorkQueueMachine(RuleBasedStateMachine):
+    """The queue against a model: a FIFO of waiting items, the dirty set, the held set and the
+    delayed items with their due time and push order (ties are handed out in push order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ParkingClock()
+        self.queue: WorkQueue[str] = WorkQueue(name="machine", clock=self.clock,
+                                               rate_limiter=ItemExponentialRateLimiter())
+        self.waiting: list[str] = []
+        self.dirty: set[str] = set()
+        self.held: set[str] = set()
+        self.delayed: dict[str, tuple[float, int]] = {}
+        self.pushes = itertools.count()
+        self.shut = False
+        self.delay_thread = False
+
+    def _add(self, item: str) -> None:
+        if self.shut or item in self.dirty:
+            return
+        self.dirty.add(item)
+        if item not in self.held:
+            self.waiting.append(item)
+
+    @rule(item=ITEMS)
+    def add(self, item: str) -> None:
+        self.queue.add(item)
+        self._add(item)
+
+    @rule()
+    def get(self) -> None:
+        got = self.queue.get(timeout=0)
+        if self.shut or not self.waiting:
+            assert got is None
+            return
+        assert got == self.waiting.pop(0)
+        assert got not in self.held, f"{got!r} handed out while held"
+        self.held.add(got)
+        self.dirty.discard(got)
+
+    @precondition(lambda self: self.held)
+    @rule(data=st.data())
+    def done(self, data: st.DataObject) -> None:
+        item = data.draw(st.sampled_from(sorted(self.held)))
+        self.queue.done(item)
+        self.held.discard(item)
+        if item in self.dirty and not self.shut:
+            self.waiting.append(item)  # added while held: handed out again, once
+
+    @rule(item=ITEMS)
+    def done_without_holding(self, item: str) -> None:
+        if item in self.held:
+            return
+        self.queue.done(item)  # a caller's mistake must not duplicate or resurrect the item
+
+    @rule(item=ITEMS, delay=st.integers(-1, 5))
+    def add_after(self, item: str, delay: int) -> None:
+        self.queue.add_after(item, delay)
+        if delay <= 0:
+            self._add(item)
+            return
+        if self.shut:
+            return
+        self.delay_thread = True
+        ready = self.clock.monotonic() + delay
+        if item in self.delayed and self.delayed[item][0] <= ready:
+            return  # the earlier time wins
+        self.delayed[item] = (ready, next(self.pushes))
+
+    @rule(seconds=st.integers(1, 5))
+    def step(self, seconds: int) -> None:
+        self.clock.step(seconds, waiters=1 if self.delay_thread and not self.shut else 0)
+        now = self.clock.monotonic()
+        due = sorted((when, item) for item, when in self.delayed.items() if when[0] <= now)
+        for _, item in due:
+            del self.delayed[item]
+            self._add(item)
+
+    @rule()
+    def shutdown(self) -> None:
+        idle = self.queue.shutdown(drain=True, timeout=0)
+        assert idle == (not self.held)
+        assert self.queue.shutting_down
+        self.shut = True
+
+    @invariant()
+    def matches_model(self) -> None:
+        assert self.queue.depth() == len(self.waiting) == len(self.queue)
+        assert len(list(self.queue.processing_seconds())) == len(self.held)
+
+    def teardown(self) -> None:
+        self.queue.shutdown(timeout=5)
+
+
+WorkQueueMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=30,
+                                              deadline=None)
+TestWorkQueueMachine = WorkQueueMachine.TestCase
+
+
+# --- delays on a fake clock ---------------------------------------------------------------------
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture()
+def queue(clock: FakeClock) -> Iterator[WorkQueue[str]]:
+    q: WorkQueue[str] = WorkQueue(name="q", clock=clock,
+                                  rate_limiter=default_controller_rate_limiter(clock))
+    yield q
+    q.shutdown(timeout=5)
+
+
+def test_delayed_items_are_handed_out_in_due_order(clock: FakeClock,
+                                                   queue: WorkQueue[str]) -> None:
+    queue.add_after("late", 3)
+    queue.add_after("early", 1)
+    queue.add_after("middle", 2)
+    step_parked(clock, 0.5)
+    assert queue.depth() == 0
+    step_parked(clock, 3)
+    assert [queue.get(timeout=5) for _ in range(3)] == ["early", "middle", "late"]
+
+
+@pytest.mark.parametrize("first, second", [(5, 2), (2, 5)], ids=["earlier-second", "later-second"])
+def test_add_after_keeps_the_earliest_time(clock: FakeClock, queue: WorkQueue[str],
+                                           first: int, second: int) -> None:
+    queue.add_after("x", first)
+    queue.add_after("x", second)
+    step_parked(clock, 1.9)
+    assert queue.depth() == 0
+    step_parked(clock, 0.2)
+    assert queue.get(timeout=5) == "x"
+    queue.done("x")
+    # The later time was dropped, not kept as a second delivery: a sentinel due after it comes
+    # out alone.
+    queue.add_after("sentinel", 4)
+    step_parked(clock, 5)
+    assert queue.get(timeout=5) == "sentinel"
+    assert queue.depth() == 0
+
+
+def test_add_after_without_delay_adds_now(queue: WorkQueue[str]) -> None:
+    queue.add_after("x", 0)
+    queue.add_after("y", -1)
+    assert queue.depth() == 2
+
+
+def test_add_rate_limited_backs_off_exponentially_until_forgotten(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    def requeue_after(delay: float) -> None:
+        queue.add_rate_limited("x")
+        step_parked(clock, delay * 0.9)
+        assert queue.depth() == 0, f"handed out before {delay} s"
+        step_parked(clock, delay * 0.2)
+        assert queue.get(timeout=5) == "x"
+        queue.done("x")
+
+    for failures, delay in enumerate([0.005, 0.01, 0.02, 0.04], start=1):
+        requeue_after(delay)
+        assert queue.num_requeues("x") == failures
+    queue.forget("x")
+    assert queue.num_requeues("x") == 0
+    requeue_after(0.005)
+
+
+# --- shutdown -----------------------------------------------------------------------------------
+
+def test_shutdown_hands_out_and_takes_nothing() -> None:
+    q: WorkQueue[str] = WorkQueue(name="q")
+    q.add("held")
+    q.add("waiting")
+    assert q.get() == "held"
+    q.add("held")  # dirty while held
+    assert q.shutdown(timeout=5)
+    assert q.get() is None
+    assert q.get(timeout=0) is None
+    q.add("new")
+    q.add_after("later", 0)
+    q.add_after("later", 1)
+    q.add_rate_limited("x")
+    q.done("held")  # not handed out again after shutdown
+    assert q.get() is None
+    assert q.depth() == 1  # "waiting" stays where it was
+
+
+def test_draining_shutdown_waits_for_a_held_item() -> None:
+    q: WorkQueue[str] = WorkQueue(name="q")
+    q.add("x")
+    assert q.get() == "x"
+    results: list[bool] = []
+    stopper = threading.Thread(target=lambda: results.append(q.shutdown(drain=True, timeout=10)))
+    stopper.start()
+    try:
+        eventually(lambda: q.shutting_down, timeout=5)
+        assert q.get(timeout=0) is None
+        assert stopper.is_alive(), "shutdown returned while an item was held"
+        q.done("x")
+    finally:
+        stopper.join(10)
+    assert not stopper.is_alive()
+    assert results == [True]
+
+
+def test_draining_shutdown_gives_up_after_its_timeout() -> None:
+    q: WorkQueue[str] = WorkQueue(name="q")
+    q.add("x")
+    assert q.get() == "x"
+    assert q.shutdown(drain=True, timeout=0.05) is False
+    q.done("x")
+    assert q.shutdown(drain=True, timeout=0) is True
+
+
+def test_shutdown_joins_the_delay_thread_even_without_drain_time(clock: FakeClock) -> None:
+    q: WorkQueue[str] = WorkQueue(name="joined", clock=clock)
+    q.add_after("x", 10)
+    step_parked(clock, 1)
+    assert q.shutdown(drain=True, timeout=0)
+    assert not [t for t in threading.enumerate() if t.name == "workqueue-joined-delay"]
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+def test_metrics(clock: FakeClock) -> None:
+    recorder = Recorder(new_registry(runtime_collectors=False), monotonic=clock.monotonic)
+    q: WorkQueue[str] = WorkQueue(name="wq", clock=clock, metrics=recorder.workqueue,
+                                  rate_limiter=ItemExponentialRateLimiter())
+    labels = {"name": "wq", "controller": "wq"}
+
+    def sample(name: str, **extra: str) -> float | None:
+        return recorder.registry.get_sample_value(name, {**labels, **extra})
+
+    assert sample("workqueue_adds_total") == 0
+    assert sample("workqueue_retries_total") == 0
+    q.add("a")
+    q.add("a")  # collapses into the waiting one, not counted
+    q.add("b")
+    assert sample("workqueue_adds_total") == 2
+    assert sample("workqueue_depth", priority="") == 2
+    assert sample("workqueue_unfinished_work_seconds") == 0
+    assert sample("workqueue_longest_running_processor_seconds") == 0
+
+    clock.step(2)
+    assert q.get() == "a"
+    clock.step(3)
+    assert q.get() == "b"
+    assert sample("workqueue_queue_duration_seconds_count") == 2
+    assert sample("workqueue_queue_duration_seconds_sum") == 2 + 5
+    assert sample("workqueue_depth", priority="") == 0
+    clock.step(1)
+    # read at scrape time: a held 6 s, b held 4 s
+    assert sample("workqueue_unfinished_work_seconds") == 10
+    assert sample("workqueue_longest_running_processor_seconds") == 6
+
+    q.done("a")
+    assert sample("workqueue_work_duration_seconds_count") == 1
+    assert sample("workqueue_work_duration_seconds_sum") == 6
+    assert sample("workqueue_longest_running_processor_seconds") == 4
+
+    q.add_rate_limited("c")
+    q.add_after("d", 5)
+    q.add_after("e", 0)  # no delay: an add, not a retry
+    assert sample("workqueue_retries_total") == 2
+    assert sample("workqueue_adds_total") == 3
+
+    q.shutdown(timeout=5)
+    assert sample("workqueue_depth", priority="") is None  # gauges leave with the queue
+    assert sample("workqueue_adds_total") == 3
+
+
+# --- real threads -------------------------------------------------------------------------------
+
+def test_threads_never_hold_the_same_key_at_once() -> None:
+    q: WorkQueue[int] = WorkQueue(name="contended")
+    keys = range(6)
+    lock = threading.Lock()
+    held: set[int] = set()
+    clashes: list[int] = []
+    tick = itertools.count()
+    last_added: dict[int, int] = {}
+    last_taken: dict[int, int] = {}
+    adding = threading.Event()
+    adding.set()
+
+    def add(rng: random.Random) -> None:
+        key = rng.choice(keys)
+        with lock:
+            last_added[key] = next(tick)
+        q.add(key)
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        while (key := q.get(timeout=5)) is not None:
+            with lock:
+                if key in held:
+                    clashes.append(key)
+                held.add(key)
+                last_taken[key] = next(tick)
+            if adding.is_set():
+                add(rng)  # often the key being held
+            with lock:
+                held.discard(key)
+            q.done(key)
+
+    def adder(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(3000):
+            add(rng)
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    adders = [threading.Thread(target=adder, args=(100 + i,)) for i in range(2)]
+    for thread in workers + adders:
+        thread.start()
+    try:
+        for thread in adders:
+            thread.join(10)
+        adding.clear()
+        eventually(lambda: q.depth() == 0 and not list(q.processing_seconds()), timeout=10,
+                   interval=0.001)
+    finally:
+        adding.clear()
+        q.shutdown(drain=True, timeout=5)
+        for thread in workers + adders:
+            thread.join(10)
+    assert not any(thread.is_alive() for thread in workers + adders)
+    assert clashes == []
+    # nothing lost: every key was handed out after the last time it was added
+    assert {key: last_taken.get(key, -1) > at for key, at in last_added.items()} == {
+        key: True for key in last_added}
