@@ -1,7 +1,11 @@
 """Scenario hooks: an annotation that makes a simulator act out a failure, as real ones look.
 
 The value of the annotation ``envtest.ambient-code.io/scenario`` on a Pod (kubelet simulator) or
-a VirtualMachine (KubeVirt simulator) selects the scenario. ``T`` is seconds (a decimal, >= 0),
+a VirtualMachine (KubeVirt simulator) selects the scenario. Objects made by an operator under
+test carry no such annotation, so two more sources are read, in this order: a container's
+environment variable ``ENVTEST_SCENARIO`` (pods and virt-launcher pods), and an image name
+(container or containerDisk) containing ``does-not-exist``, which fails to pull as on a real
+cluster (``image-pull-error``). ``T`` is seconds (a decimal, >= 0),
 ``N`` an exit code (0-255). Whitespace around the value is ignored; a malformed value is logged
 and ignored — the object then behaves normally.
 
@@ -115,9 +119,33 @@ def parse_vm(value: str) -> VMScenario:
     raise ValueError(f"unknown VM scenario: {value!r}")
 
 
+SCENARIO_ENV = "ENVTEST_SCENARIO"
+MISSING_IMAGE_MARK = "does-not-exist"
+
+
+def _from_spec(obj: Mapping[str, Any]) -> str | None:
+    """A scenario named by the object's spec: a container env var, or an image that cannot
+    exist (pods, VMs and VMIs)."""
+    spec = obj.get("spec") or {}
+    template = (spec.get("template") or {}).get("spec") or {}  # a VirtualMachine
+    containers = list(spec.get("containers") or ())
+    for container in containers:
+        for env in container.get("env") or ():
+            if env.get("name") == SCENARIO_ENV and env.get("value"):
+                return str(env["value"])
+    images = [c.get("image", "") for c in containers]
+    for volumes in (spec.get("volumes"), template.get("volumes")):
+        images += [(v.get("containerDisk") or {}).get("image", "") for v in volumes or ()]
+    if any(MISSING_IMAGE_MARK in str(image) for image in images):
+        return "image-pull-error"
+    return None
+
+
 def scenario_of(obj: Mapping[str, Any], parse: Callable[[str], T]) -> T | None:
     """The object's scenario, or None (absent or malformed — the latter is logged)."""
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(SCENARIO_ANNOTATION)
+    if not isinstance(value, str) or not value.strip():
+        value = _from_spec(obj)
     if not isinstance(value, str) or not value.strip():
         return None
     try:

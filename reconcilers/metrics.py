@@ -1,0 +1,86 @@
+"""Backend latency and session metrics for SREs, on the manager's registry.
+
+Labels are bounded: backend ∈ {pod, kubevirt-vm}, phases and operations from fixed sets, error
+reasons from a known list (anything else is "other"). Never session names or users.
+
+=============================================  =========  ================================
+family                                         type       labels
+=============================================  =========  ================================
+agentic_session_startup_seconds                histogram  backend
+agentic_session_backend_operation_seconds      histogram  backend, operation
+agentic_session_phase_transitions_total        counter    backend, from, to
+agentic_session_backend_errors_total           counter    backend, reason
+agentic_sessions                               gauge      backend, phase (at scrape time)
+=============================================  =========  ================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from metrics.recorder import Recorder
+
+from .resources import ExecutionKind, Phase
+
+BACKENDS = tuple(kind.value for kind in ExecutionKind)
+PHASES = tuple(phase.value for phase in Phase)
+OPERATIONS = ("create", "patch", "delete", "recreate")
+ERROR_REASONS = (
+    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff", "OOMKilled",
+    "Error", "PrerequisiteFailed", "Unschedulable", "DataVolumeError", "WorkloadLost",
+    "Timeout", "UnknownRuntime", "InvalidRuntime", "InvalidVMConfig", "ReservedEnvName",
+    "InvalidServiceName", "KubeVirtNotInstalled", "APIError",
+)
+STARTUP_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
+OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class SessionMetrics:
+    """What the reconciler records; ``sessions`` feeds the per-phase gauge at scrape time."""
+
+    def __init__(self, recorder: Recorder, *,
+                 sessions: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        backend = {"backend": BACKENDS}
+        self._startup = recorder.bounded_histogram(
+            "agentic_session_startup_seconds",
+            "Seconds from a session's creation to its first Running, by backend.",
+            labels=backend, buckets=STARTUP_BUCKETS)
+        self._operations = recorder.bounded_histogram(
+            "agentic_session_backend_operation_seconds",
+            "Seconds the API server took to create, patch or delete a backend object.",
+            labels={**backend, "operation": OPERATIONS}, buckets=OPERATION_BUCKETS)
+        self._transitions = recorder.bounded_counter(
+            "agentic_session_phase_transitions_total",
+            "Session phase transitions, by backend and from/to phase.",
+            labels={**backend, "from": PHASES, "to": PHASES})
+        self._errors = recorder.bounded_counter(
+            "agentic_session_backend_errors_total",
+            "Sessions that failed or were refused, by backend and reason.",
+            labels={**backend, "reason": ERROR_REASONS})
+        self._sessions = sessions
+        recorder.scrape_gauge("agentic_sessions", "Sessions by backend and phase.",
+                              labels=("backend", "phase"), rows=self._rows)
+
+    def _rows(self) -> Iterable[tuple[Sequence[str], float]]:
+        counts: Counter[tuple[str, str]] = Counter()
+        for session in self._sessions():
+            status = session.get("status") or {}
+            counts[(str(status.get("executionKind") or "pod"),
+                    str(status.get("phase") or Phase.PENDING.value))] += 1
+        return [((backend if backend in BACKENDS else "other",
+                  phase if phase in PHASES else "other"), float(n))
+                for (backend, phase), n in sorted(counts.items())]
+
+    def started(self, backend: str, seconds: float) -> None:
+        self._startup.observe(seconds, backend=backend)
+
+    def operation(self, backend: str, operation: str, seconds: float) -> None:
+        self._operations.observe(seconds, backend=backend, operation=operation)
+
+    def transition(self, backend: str, old: str, new: str) -> None:
+        self._transitions.inc(backend=backend, **{"from": old, "to": new})
+
+    def error(self, backend: str, reason: str) -> None:
+        self._errors.inc(backend=backend, reason=reason)

@@ -1,0 +1,360 @@
+"""The AgenticSession reconciler: level-triggered, one session at a time.
+
+read the session (cache) → honour the user's intent (``desired-phase``) → resolve the runtime
+(agent registry) and the backend (recorded in status once chosen) → render the desired children
+(pure) → diff against the cache and create / patch / recreate only the difference → observe the
+workload (pure) → compute the status (pure) and write it only if it changed → requeue for the
+nearest timeout. Bad input ends in Ready=False, a Warning Event and a TerminalError (no retry
+until the session or the registry changes); an API failure is an ordinary error (backoff).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ambient_ctrl.client import Client
+from ambient_ctrl.events import EventRecorder
+from ambient_ctrl.expectations import Expectations
+from ambient_ctrl.reconcile import Request, Result, TerminalError
+from informers.clock import Clock, RealClock
+from informers.errors import AlreadyExists, NotFound
+from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES, Resource
+
+from . import status as st
+from .diff import diff
+from .environment import Children, ExecutionEnvironment, Obj, Observation, RenderError, Runtime
+from .metrics import SessionMetrics
+from .registry import RegistryCache, runtime_id
+from .resources import (
+    AGENTIC_SESSIONS,
+    DESIRED_PHASE_ANNOTATION,
+    MANAGED_NAMESPACE_LABEL,
+    REGISTRY_CONFIGMAP,
+    TOKEN_KEY,
+    VIRTUAL_MACHINE_INSTANCES,
+    VIRTUAL_MACHINES,
+    ExecutionKind,
+    Phase,
+    runner_name,
+    service_name,
+    token_secret_name,
+)
+
+log = logging.getLogger(__name__)
+
+RESOURCES: Mapping[str, Resource] = {"Pod": PODS, "Service": SERVICES, "Secret": SECRETS,
+                                     "VirtualMachine": VIRTUAL_MACHINES}
+EXPECTATION_RECHECK = 2.0
+"""Seconds before looking again when a child we created is not in the cache yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOptions:
+    """Settings from the operator's flags."""
+
+    registry_namespace: str = "ambient-code"
+    """Namespace of the ``ambient-agent-registry`` ConfigMap."""
+    require_managed_label: bool = True
+    """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
+
+
+class SessionReconciler:
+    """Reconciles AgenticSessions. Thread-safe: each call works on its own request."""
+
+    def __init__(self, client: Client, *,
+                 environments: Mapping[ExecutionKind, ExecutionEnvironment],
+                 registry: RegistryCache, events: EventRecorder, metrics: SessionMetrics,
+                 expectations: Expectations, kubevirt_installed: Any,
+                 options: OperatorOptions = OperatorOptions(),
+                 clock: Clock | None = None) -> None:
+        self._client = client
+        self._environments = environments
+        self._registry = registry
+        self._events = events
+        self._metrics = metrics
+        self._expectations = expectations
+        self._kubevirt_installed = kubevirt_installed
+        self._options = options
+        self._clock = clock or RealClock()
+
+    # entry -------------------------------------------------------------------------------------
+    def reconcile(self, request: Request) -> Result:
+        session = self._client.get(AGENTIC_SESSIONS, request.name, request.namespace)
+        if session is None or session["metadata"].get("deletionTimestamp"):
+            self._expectations.forget(request)
+            return Result()  # children go with it: garbage collection by owner references
+        if not self._managed(request.namespace):
+            return Result()
+        phase = st.current_phase(session)
+        intent = ((session["metadata"].get("annotations") or {})
+                  .get(DESIRED_PHASE_ANNOTATION, ""))
+        now = self._clock.now()
+        if intent == Phase.RUNNING and phase.terminal:
+            return self._restart(session)
+        if intent == Phase.STOPPED and phase not in (Phase.STOPPED, Phase.COMPLETED,
+                                                     Phase.FAILED):
+            return self._stop(session, reason="UserRequested", final=Phase.STOPPED, now=now)
+        if phase == Phase.STOPPING:
+            status = session.get("status") or {}
+            final = Phase.FAILED if status.get("stoppedReason") == "Timeout" else Phase.STOPPED
+            return self._stop(session, reason=str(status.get("stoppedReason") or
+                                                  "UserRequested"), final=final, now=now)
+        if phase.terminal:
+            return Result()
+        if phase == Phase.RUNNING:
+            ended = st.deadline_passed(session, now=now)
+            if ended is not None and ended[0]:
+                final = Phase.FAILED if ended[0] == "Timeout" else Phase.STOPPED
+                return self._stop(session, reason=ended[0], final=final, now=now)
+        return self._run(session, phase, now)
+
+    def _managed(self, namespace: str) -> bool:
+        if not self._options.require_managed_label:
+            return True
+        ns = self._client.get(NAMESPACES, namespace)
+        labels = (ns or {}).get("metadata", {}).get("labels") or {}
+        return labels.get(MANAGED_NAMESPACE_LABEL) == "true"
+
+    # running -----------------------------------------------------------------------------------
+    def _run(self, session: Obj, phase: Phase, now: dt.datetime) -> Result:
+        try:
+            runtime, kind = self._resolve(session)
+        except RenderError as error:
+            return self._bad_input(session, error, now=now)
+        environment = self._environments[kind]
+        children = self._children(session)
+        # A running session's workload is never silently recreated: if it vanished, the run is
+        # lost (observe reports no workload and the session fails with WorkloadLost).
+        lost = phase == Phase.RUNNING and children.pod is None and children.vm is None
+        # The registry moved this runtime to another backend since the run began: the run keeps
+        # the children it has (rendering them from the new entry would be wrong); observe only.
+        moved = kind != runtime.execution_kind
+        if not lost and not moved:
+            try:
+                desired = environment.render(session, runtime, token=self._token(children))
+            except RenderError as error:
+                return self._bad_input(session, error, now=now, backend=kind)
+            if not self._apply(session, desired, children, kind):
+                return Result(requeue_after=EXPECTATION_RECHECK)
+            children = self._children(session)
+        observation = environment.observe(session, children, now=now)
+        return self._settle(session, phase, kind, runtime, observation, now)
+
+    def _resolve(self, session: Obj) -> tuple[Runtime, ExecutionKind]:
+        """The runtime, and the backend: the one recorded in status once a run began (a
+        registry edit never moves a live session), else the runtime's."""
+        registry = self._client.get(CONFIGMAPS, REGISTRY_CONFIGMAP,
+                                    self._options.registry_namespace)
+        runtime = self._registry.lookup(registry, runtime_id(session))
+        recorded = (session.get("status") or {}).get("executionKind")
+        kind = ExecutionKind(recorded) if recorded in {k.value for k in ExecutionKind} \
+            else runtime.execution_kind
+        if kind == ExecutionKind.KUBEVIRT_VM and not self._kubevirt_installed():
+            raise RenderError("KubeVirtNotInstalled",
+                              f"runtime {runtime.id} runs in a KubeVirt VirtualMachine, but the "
+                              "kubevirt.io/v1 API is not served by this cluster")
+        return runtime, kind
+
+    def _token(self, children: Children) -> str:
+        for secret in children.secrets.values():
+            if secret["metadata"]["name"].endswith("-agui-token"):
+                value = (secret.get("data") or {}).get(TOKEN_KEY)
+                if value:
+                    return base64.b64decode(value).decode()
+        return secrets.token_urlsafe(32)
+
+    def _children(self, session: Obj) -> Children:
+        namespace, name = session["metadata"]["namespace"], session["metadata"]["name"]
+        owned = session["metadata"]["uid"]
+
+        def mine(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+            refs = (obj or {}).get("metadata", {}).get("ownerReferences") or ()
+            return obj if any(r.get("uid") == owned for r in refs) else None
+
+        vm = mine(self._client.get(VIRTUAL_MACHINES, runner_name(name), namespace)) \
+            if self._kubevirt_installed() else None
+        vmi = self._client.get(VIRTUAL_MACHINE_INSTANCES, runner_name(name), namespace) \
+            if vm is not None else None
+        secrets_ = {}
+        for secret_name in (token_secret_name(name), f"{name}-cloudinit"):
+            secret = mine(self._client.get(SECRETS, secret_name, namespace))
+            if secret is not None:
+                secrets_[secret_name] = secret
+        return Children(pod=mine(self._client.get(PODS, runner_name(name), namespace)),
+                        vm=vm, vmi=vmi,
+                        service=mine(self._client.get(SERVICES, service_name(name), namespace)),
+                        secrets=secrets_)
+
+    def _apply(self, session: Obj, desired: list[Obj], children: Children,
+               kind: ExecutionKind) -> bool:
+        """Create, patch or recreate what differs; False while a create is still unseen."""
+        request = Request.for_object(session)
+        ready = True
+        for obj in desired:
+            resource = RESOURCES[obj["kind"]]
+            name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+            actual = self._client.get(resource, name, namespace)
+            if actual is not None:
+                self._expectations.observed(request, f"{obj['kind']}/{name}")
+            elif f"{obj['kind']}/{name}" in self._expectations.pending(request):
+                ready = False  # created a moment ago; the cache has not seen it yet
+                continue
+            change = diff(obj, actual)
+            if change.action == "none":
+                continue
+            self._write(session, resource, obj, change, kind)
+        return ready
+
+    def _write(self, session: Obj, resource: Resource, obj: Obj, change: Any,
+               kind: ExecutionKind) -> None:
+        name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+        started = self._clock.monotonic()
+        if change.action == "create":
+            # Expect before creating: the informer may see the object before we return.
+            key = Request.for_object(session)
+            self._expectations.expect_creations(
+                key, {*self._expectations.pending(key), f"{obj['kind']}/{name}"})
+            try:
+                self._client.create(resource, obj)
+            except AlreadyExists:
+                pass  # a stale cache: the object is there and the informer will show it
+            except Exception:
+                self._expectations.observed(key, f"{obj['kind']}/{name}")  # never coming
+                raise
+        elif change.action == "patch":
+            self._client.patch(resource, name, change.patch, namespace,
+                               patch_type=change.patch_type)
+        else:  # recreate: immutable fields differ; the next reconcile creates it anew
+            log.info("recreating a child whose immutable fields changed",
+                     extra={"child": f"{obj['kind']}/{name}", "paths": change.reasons})
+            with contextlib.suppress(NotFound):
+                self._client.delete(resource, name, namespace)
+        self._metrics.operation(kind.value, change.action, self._clock.monotonic() - started)
+
+    # status ------------------------------------------------------------------------------------
+    def _settle(self, session: Obj, phase: Phase, kind: ExecutionKind, runtime: Runtime,
+                observation: Observation, now: dt.datetime) -> Result:
+        new_phase, reason, message = st.next_phase(phase, observation)
+        status = dict(session.get("status") or {})
+        status.update(executionKind=kind.value, runtime=runtime.id)
+        if observation.endpoint:
+            status["endpoint"] = observation.endpoint
+        if new_phase != phase:
+            status = st.with_phase(status, new_phase, now=now,
+                                   stopped_reason=reason if new_phase == Phase.FAILED else "")
+        generation = int(session["metadata"].get("generation", 1))
+        ready = new_phase == Phase.RUNNING and observation.ready
+        status = st.with_condition(
+            status, type=st.READY, status_value="True" if ready else "False",
+            reason="RunnerReady" if ready else (reason or new_phase.value),
+            message=message or ("the session's runner is ready" if ready else new_phase.value),
+            generation=generation, now=now)
+        for condition in observation.conditions:
+            status = st.with_condition(status, type=condition["type"],
+                                       status_value=condition["status"],
+                                       reason=condition.get("reason", condition["type"]),
+                                       message=condition.get("message", ""),
+                                       generation=generation, now=now)
+        status["observedGeneration"] = generation
+        self._write_status(session, status, phase, new_phase, kind, reason, message, now)
+        waits = [observation.recheck_after or float("inf")]
+        if new_phase == Phase.RUNNING:
+            left = st.deadline_passed({**session, "status": status}, now=now)
+            if left is not None:
+                waits.append(left[1])
+        soonest = min(waits)  # nothing will change on its own before then: no polling
+        return Result(requeue_after=max(soonest, 0.5)) if soonest != float("inf") else Result()
+
+    def _write_status(self, session: Obj, status: dict[str, Any], old: Phase, new: Phase,
+                      kind: ExecutionKind, reason: str, message: str,
+                      now: dt.datetime) -> None:
+        if status == (session.get("status") or {}):
+            return
+        meta = session["metadata"]
+        self._client.patch_status(AGENTIC_SESSIONS, meta["name"], {"status": status},
+                                  meta["namespace"])
+        if new == old:
+            return
+        self._metrics.transition(kind.value, old.value, new.value)
+        if new == Phase.RUNNING and not (session.get("status") or {}).get("startTime"):
+            created = st.parse_time(meta.get("creationTimestamp"))
+            if created is not None:
+                self._metrics.started(kind.value, max((now - created).total_seconds(), 0.0))
+        if new == Phase.FAILED:
+            self._metrics.error(kind.value, reason or "Error")
+            self._events.record(session, "Warning", reason=reason or "Failed",
+                                message=message or "the session failed")
+        else:
+            self._events.record(session, "Normal", reason=new.value,
+                                message=f"session is {new.value}" + (
+                                    f": {message}" if message else ""))
+
+    def _bad_input(self, session: Obj, error: RenderError, *, now: dt.datetime,
+                   backend: ExecutionKind | None = None) -> Result:
+        meta = session["metadata"]
+        status = st.with_condition(session.get("status") or {}, type=st.READY,
+                                   status_value="False", reason=error.reason,
+                                   message=error.message,
+                                   generation=int(meta.get("generation", 1)), now=now)
+        status.setdefault("phase", Phase.PENDING.value)
+        status["observedGeneration"] = int(meta.get("generation", 1))
+        if status != (session.get("status") or {}):
+            self._client.patch_status(AGENTIC_SESSIONS, meta["name"], {"status": status},
+                                      meta["namespace"])
+            kind = backend.value if backend else str(
+                (session.get("status") or {}).get("executionKind") or "pod")
+            self._metrics.error(kind, error.reason)
+        self._events.record(session, "Warning", reason=error.reason, message=error.message)
+        raise TerminalError(f"{error.reason}: {error.message}")
+
+    # intents -----------------------------------------------------------------------------------
+    def _stop(self, session: Obj, *, reason: str, final: Phase, now: dt.datetime) -> Result:
+        """Delete the workload; Stopping until it is gone, then ``final``."""
+        children = self._children(session)
+        meta = session["metadata"]
+        workload = [(VIRTUAL_MACHINES, children.vm), (PODS, children.pod)]
+        remaining = [(resource, obj) for resource, obj in workload if obj is not None]
+        for resource, obj in remaining:
+            if not obj["metadata"].get("deletionTimestamp"):
+                with contextlib.suppress(NotFound):
+                    self._client.delete(resource, obj["metadata"]["name"], meta["namespace"])
+        if children.vmi is not None:
+            remaining.append((VIRTUAL_MACHINE_INSTANCES, children.vmi))
+        phase = st.current_phase(session)
+        kind = ExecutionKind((session.get("status") or {}).get("executionKind") or "pod")
+        target = Phase.STOPPING if remaining else final
+        status = st.with_phase(session.get("status") or {}, target, now=now,
+                               stopped_reason=reason)
+        status["stoppedReason"] = reason
+        ready_reason = "Stopping" if remaining else reason
+        status = st.with_condition(status, type=st.READY, status_value="False",
+                                   reason=ready_reason, message=f"session stopped: {reason}",
+                                   generation=int(meta.get("generation", 1)), now=now)
+        self._write_status(session, status, phase, target, kind, reason,
+                           f"stopped: {reason}", now)
+        return Result()
+
+    def _restart(self, session: Obj) -> Result:
+        """A fresh run: drop the one-shot intent, remove the old workload, back to Pending."""
+        meta = session["metadata"]
+        children = self._children(session)
+        for resource, obj in ((VIRTUAL_MACHINES, children.vm), (PODS, children.pod)):
+            if obj is not None:
+                with contextlib.suppress(NotFound):
+                    self._client.delete(resource, obj["metadata"]["name"], meta["namespace"])
+        self._client.patch(AGENTIC_SESSIONS, meta["name"],
+                           {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}},
+                           meta["namespace"])
+        self._client.patch_status(AGENTIC_SESSIONS, meta["name"],
+                                  {"status": st.restarted(session.get("status") or {})},
+                                  meta["namespace"], patch_type="merge")
+        self._events.record(session, "Normal", reason="Restarting",
+                            message="restart requested: starting a new run")
+        return Result()

@@ -1,0 +1,114 @@
+"""Session status as pure functions: phases, timestamps, conditions, timeouts.
+
+The reconciler gathers facts (the session, what the backend observes, the time) and these
+functions turn them into the next status; the reconciler writes it only if it changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ambient_ctrl.conditions import set_condition
+from informers.clock import rfc3339
+
+from .environment import Observation
+from .resources import Phase
+
+READY = "Ready"
+
+
+def current_phase(session: Mapping[str, Any]) -> Phase:
+    value = (session.get("status") or {}).get("phase")
+    try:
+        return Phase(value) if value else Phase.PENDING
+    except ValueError:
+        return Phase.PENDING
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def with_phase(status: Mapping[str, Any], phase: Phase, *, now: dt.datetime,
+               stopped_reason: str = "") -> dict[str, Any]:
+    """``status`` moved to ``phase``: startTime on the first Running, completionTime on a
+    terminal phase, stoppedReason when stopped or failed."""
+    out = dict(status)
+    out["phase"] = phase.value
+    if phase == Phase.RUNNING and not out.get("startTime"):
+        out["startTime"] = rfc3339(now)
+    if phase.terminal:
+        out.setdefault("completionTime", rfc3339(now))
+        if stopped_reason:
+            out["stoppedReason"] = stopped_reason
+    else:
+        out.pop("completionTime", None)
+        out.pop("stoppedReason", None)
+    return out
+
+
+def with_condition(status: Mapping[str, Any], *, type: str, status_value: str, reason: str,
+                   message: str, generation: int, now: dt.datetime) -> dict[str, Any]:
+    out = dict(status)
+    out["conditions"] = set_condition(status.get("conditions"), type=type, status=status_value,
+                                      reason=reason, message=message,
+                                      observed_generation=generation, now=rfc3339(now))
+    return out
+
+
+def restarted(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh run: phase Pending, run-specific fields cleared; conditions are kept (their
+    transition times stay meaningful) and re-evaluated by the next reconcile."""
+    keep = ("conditions", "observedGeneration")
+    return {**{k: v for k, v in status.items() if k in keep}, "phase": Phase.PENDING.value}
+
+
+def next_phase(current: Phase, observation: Observation) -> tuple[Phase, str, str]:
+    """(phase, reason, message) after observing the workload of an active session."""
+    seen = observation.phase
+    if seen is None:
+        if current == Phase.RUNNING:
+            return (Phase.FAILED, "WorkloadLost",
+                    "the session's runner disappeared while the session was running")
+        return Phase.CREATING, "CreatingWorkload", "creating the session's runner"
+    if current == Phase.RUNNING and seen == Phase.CREATING:
+        # Running sessions stay Running while the runner is briefly unready; Ready tells.
+        return Phase.RUNNING, observation.reason or "RunnerNotReady", observation.message
+    return seen, observation.reason, observation.message
+
+
+def deadline_passed(session: Mapping[str, Any], *, now: dt.datetime) -> tuple[str, float] | None:
+    """Which timeout ended the session ("Timeout" or "InactivityTimeout"), or None and the
+    seconds until the nearest one (as ``("", seconds)``; ``("", inf)`` when none applies)."""
+    spec = session.get("spec") or {}
+    status = session.get("status") or {}
+    started = parse_time(status.get("startTime"))
+    if started is None:
+        return None
+    remaining = float("inf")
+    timeout = int(spec.get("timeout") or 0)
+    if timeout:
+        left = timeout - (now - started).total_seconds()
+        if left <= 0:
+            return "Timeout", 0.0
+        remaining = min(remaining, left)
+    idle_limit = int(spec.get("inactivityTimeout") or 0)
+    if idle_limit:
+        annotations = (session.get("metadata") or {}).get("annotations") or {}
+        last = parse_time(annotations.get(LAST_ACTIVITY_ANNOTATION)) or started
+        left = idle_limit - (now - max(last, started)).total_seconds()
+        if left <= 0:
+            return "InactivityTimeout", 0.0
+        remaining = min(remaining, left)
+    return "", remaining
+
+
+LAST_ACTIVITY_ANNOTATION = "ambient-code.io/last-activity"
+"""RFC 3339 time of the session's last activity, written by the runner (or the UI)."""

@@ -1,0 +1,188 @@
+"""The composition root: builds the AgenticSession operator on a manager, and its commands.
+
+The only module that names concrete classes. ``register`` adds the ``operator`` subcommand to
+``ambient-ctrl`` through the ``ambient_ctrl.commands`` entry point (setup.cfg), so the framework
+never imports this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ambient_ctrl import logcontext
+from ambient_ctrl.controller import ControllerOptions
+from ambient_ctrl.events import EventRecorder
+from ambient_ctrl.expectations import Expectations
+from ambient_ctrl.manager import Manager, ManagerOptions
+from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, or_
+from ambient_ctrl.reconcile import Request
+from informers.errors import APIError, TransportError
+from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
+
+from .metrics import SessionMetrics
+from .pod import PodEnvironment
+from .reconciler import OperatorOptions, SessionReconciler
+from .registry import RegistryCache
+from .resources import (
+    AGENTIC_SESSIONS,
+    APP_LABEL,
+    APP_VALUE,
+    DESIRED_PHASE_ANNOTATION,
+    REGISTRY_CONFIGMAP,
+    SESSION_LABEL,
+    VIRTUAL_MACHINE_INSTANCES,
+    VIRTUAL_MACHINES,
+    ExecutionKind,
+)
+from .vm import KubeVirtEnvironment
+
+log = logging.getLogger(__name__)
+CHILD_SELECTOR = f"{APP_LABEL}={APP_VALUE}"
+CONTROLLER_NAME = "agenticsession"
+
+
+class KubeVirtDetector:
+    """Whether the cluster serves kubevirt.io/v1 VirtualMachines (asked once per ``ttl``)."""
+
+    def __init__(self, manager: Manager, *, ttl: float = 30.0) -> None:
+        self._manager = manager
+        self._ttl = ttl
+        self._answer: tuple[float, bool] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        now = self._manager.clock.monotonic()
+        with self._lock:
+            if self._answer is not None and now - self._answer[0] < self._ttl:
+                return self._answer[1]
+        try:
+            doc = self._manager.transport.json("GET", "/apis/kubevirt.io/v1", verb="GET")
+            served = any(r.get("name") == VIRTUAL_MACHINES.plural
+                         for r in doc.get("resources") or ())
+        except (APIError, TransportError):
+            served = False
+        with self._lock:
+            self._answer = (now, served)
+        return served
+
+
+def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
+          controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=4)
+          ) -> SessionReconciler:
+    """Register the AgenticSession controller and its watches on ``manager``."""
+    client = manager.client
+    sessions = client.expect(AGENTIC_SESSIONS)
+    kubevirt = KubeVirtDetector(manager)
+    reconciler = SessionReconciler(
+        client,
+        environments={ExecutionKind.POD: PodEnvironment(),
+                      ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
+        registry=RegistryCache(),
+        events=EventRecorder(client, component="agenticsession-operator",
+                             clock=manager.clock),
+        metrics=SessionMetrics(manager.recorder, sessions=lambda: sessions.store.list()),
+        expectations=Expectations(clock=manager.clock), kubevirt_installed=kubevirt,
+        options=options, clock=manager.clock)
+
+    def all_sessions(_: Any) -> Iterable[Request]:
+        return [Request.for_object(s) for s in client.list(AGENTIC_SESSIONS)]
+
+    def sessions_in(namespace: Mapping[str, Any]) -> Iterable[Request]:
+        name = namespace["metadata"]["name"]
+        return [Request.for_object(s) for s in client.list(AGENTIC_SESSIONS, namespace=name)]
+
+    def session_of(obj: Mapping[str, Any]) -> Iterable[Request]:
+        meta = obj.get("metadata") or {}
+        name = (meta.get("labels") or {}).get(SESSION_LABEL)
+        return [Request(meta.get("namespace", ""), name)] if name else []
+
+    intent_changed = Funcs(on_update=lambda old, new: _annotation(old) != _annotation(new))
+    builder = (manager.builder(CONTROLLER_NAME)
+               # Our own status writes do not wake us (they keep the generation).
+               .for_(AGENTIC_SESSIONS, or_(GenerationChanged, intent_changed))
+               .owns(PODS, label_selector=CHILD_SELECTOR)
+               .owns(SERVICES, label_selector=CHILD_SELECTOR)
+               .owns(SECRETS, label_selector=CHILD_SELECTOR)
+               .watches(CONFIGMAPS, all_sessions,
+                        field_selector=f"metadata.name={REGISTRY_CONFIGMAP}")
+               .watches(NAMESPACES, sessions_in, LabelsChanged)
+               .with_options(controller))
+    if kubevirt():
+        builder = (builder.owns(VIRTUAL_MACHINES, label_selector=CHILD_SELECTOR)
+                   .watches(VIRTUAL_MACHINE_INSTANCES, session_of,
+                            label_selector=CHILD_SELECTOR))
+    else:
+        log.info("kubevirt.io/v1 is not served: VM sessions will report KubeVirtNotInstalled")
+    builder.complete(reconciler)
+    return reconciler
+
+
+def _annotation(obj: Mapping[str, Any]) -> str:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(DESIRED_PHASE_ANNOTATION, ""))
+
+
+# the command -----------------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    logcontext.configure(level=args.log_level, json=args.log_format == "json")
+    manager = Manager(kubeconfig=args.kubeconfig, options=ManagerOptions(
+        leader_election=args.leader_elect, leader_election_id=args.leader_election_id,
+        leader_election_namespace=args.leader_election_namespace,
+        metrics_address=args.metrics_bind_address,
+        probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
+    setup(manager, options=OperatorOptions(
+        registry_namespace=args.registry_namespace,
+        require_managed_label=not args.all_namespaces),
+        controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles))
+    manager.install_signal_handlers()
+    return manager.run()
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"AMBIENT_CTRL_{name}", default)
+
+
+def register(commands: Any) -> None:
+    """Add ``ambient-ctrl run`` (entry point ``ambient_ctrl.commands``)."""
+    parser = commands.add_parser(
+        "run", help="run the AgenticSession operator",
+        description="Run the AgenticSession operator. Every option also reads an environment "
+                    "variable AMBIENT_CTRL_<OPTION> (upper case, dashes as underscores), e.g. "
+                    "AMBIENT_CTRL_METRICS_BIND_ADDRESS; a flag wins over the variable.")
+    parser.add_argument("--kubeconfig", default=_env("KUBECONFIG", "") or None,
+                        help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument("--namespace", default=_env("NAMESPACE", "") or None,
+                        help="watch only this namespace (default: all)")
+    parser.add_argument("--registry-namespace", default=_env("REGISTRY_NAMESPACE",
+                                                             "ambient-code"),
+                        help="namespace of the ambient-agent-registry ConfigMap")
+    parser.add_argument("--all-namespaces", action="store_true",
+                        default=_env("ALL_NAMESPACES", "") == "true",
+                        help="reconcile sessions in every namespace, not only those labelled "
+                             "ambient-code.io/managed=true")
+    parser.add_argument("--leader-elect", action="store_true",
+                        default=_env("LEADER_ELECT", "") == "true",
+                        help="run only while holding the leader lease")
+    parser.add_argument("--leader-election-namespace",
+                        default=_env("LEADER_ELECTION_NAMESPACE", "ambient-code"))
+    parser.add_argument("--leader-election-id",
+                        default=_env("LEADER_ELECTION_ID", "agenticsession-operator"),
+                        help="name of the leader Lease")
+    parser.add_argument("--metrics-bind-address",
+                        default=_env("METRICS_BIND_ADDRESS", "127.0.0.1:8080"),
+                        help='"host:port" for /metrics (":8080" in a cluster, "0" = off)')
+    parser.add_argument("--health-probe-bind-address",
+                        default=_env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:8081"),
+                        help='"host:port" for /healthz and /readyz (":8081" in a cluster)')
+    parser.add_argument("--max-concurrent-reconciles", type=int,
+                        default=int(_env("MAX_CONCURRENT_RECONCILES", "4")))
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        default=_env("LOG_FORMAT", "text"))
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        default=_env("LOG_LEVEL", "INFO"))
+    parser.set_defaults(run=_run)
