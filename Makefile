@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KUBECONFIG_PATH ?= $(CURDIR)/kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: install test lint run bench clean
+.PHONY: install test lint run apiserver bench clean
 
 install: $(STAMP)
 
@@ -26,10 +26,13 @@ lint: install
 	$(BIN)/mypy ambient_ctrl informers metrics reconcilers
 	$(BIN)/lint-imports
 
-# For now `run` is the local API server; the full demo replaces it once the operator exists.
+# The demo: local API server with simulators, the operator, sessions of both backends.
 run: install
-	@echo "Starting the local API server; stop it with Ctrl-C."
-	$(BIN)/ambient-ctrl apiserver --kubeconfig $(KUBECONFIG_PATH)
+	$(BIN)/ambient-ctrl demo --workdir $(CURDIR)/.demo
+
+# Only the local API server, for pointing kubectl or your own controller at it.
+apiserver: install
+	$(BIN)/ambient-ctrl apiserver --kubeconfig $(KUBECONFIG_PATH) --simulate kubelet,kubevirt
 
 # wrk (Debian) drives the server's capacity run; without it that run is reported as skipped.
 bench: install

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ def free_port() -> int:
 
 def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os.PathLike[str],
                             port: int | None = None, bookmark_interval: float | None = None,
-                            timeout: float = 30.0,
+                            timeout: float = 30.0, extra_args: Sequence[str] = (),
                             ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``ambient-ctrl apiserver`` as a separate process (in its own session).
 
@@ -61,13 +61,13 @@ def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os
     kubeconfig path). Output goes to ``log``. Stop it with :func:`stop_process`. Without a
     ``port`` it picks a free one, and another if that was taken in the meantime. Raises
     RuntimeError (with the log's tail) when the process exits or does not answer within
-    ``timeout`` seconds.
+    ``timeout`` seconds. ``extra_args`` go to the command (e.g. ``["--simulate", "kubelet"]``).
     """
     attempts = 1 if port else 3
     for attempt in range(attempts):
         try:
             return _start_apiserver(Path(kubeconfig), Path(log), port or free_port(),
-                                    bookmark_interval, timeout)
+                                    bookmark_interval, timeout, tuple(extra_args))
         except _ServerExited:
             if attempt == attempts - 1:
                 raise
@@ -79,13 +79,15 @@ class _ServerExited(RuntimeError):
 
 
 def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: float | None,
-                     timeout: float) -> tuple[subprocess.Popen[bytes], str, Path]:
+                     timeout: float, extra_args: tuple[str, ...] = (),
+                     ) -> tuple[subprocess.Popen[bytes], str, Path]:
     url = f"http://127.0.0.1:{port}"
     config.unlink(missing_ok=True)  # its appearance is part of "ready"
     argv = [sys.executable, "-m", "ambient_ctrl.cli", "apiserver", "--port", str(port),
             "--kubeconfig", str(config)]
     if bookmark_interval is not None:
         argv += ["--bookmark-interval", str(bookmark_interval)]
+    argv += extra_args
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,239 @@
+"""The demo: a local cluster, the operator and a few sessions, with live progress.
+
+``ambient-ctrl demo`` starts the local API server as its own process with the kubelet and
+KubeVirt simulators, installs the AgenticSession CRD and an agent registry with a pod runtime and
+a VM runtime, starts the operator as its own process, creates sessions of both backends (one
+scripted to fail) and shows a table of sessions by phase and backend with startup latency,
+refreshed in place. Ctrl-C stops everything. With ``--exit-when-converged`` it exits 0 with a
+summary once every session settled as scripted (the failing one Failed, the others Running) —
+tests and CI use that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+import yaml
+
+from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from informers.clock import RealClock
+from informers.resource import CONFIGMAPS, NAMESPACES, Resource
+from informers.rest import ResourceClient, Transport, load_configuration
+
+from .resources import AGENTIC_SESSIONS, MANAGED_NAMESPACE_LABEL, REGISTRY_CONFIGMAP
+from .status import parse_time
+
+CRD_PATH = Path(__file__).resolve().parents[1] / "config" / "crd" / "agenticsessions.yaml"
+NAMESPACE = "demo"
+REGISTRY_NAMESPACE = "ambient-code"
+REGISTRY = [
+    {"id": "claude-agent-sdk", "displayName": "Claude Agent SDK (pod)",
+     "container": {"image": "quay.io/ambient_code/vteam_claude_runner:latest", "port": 8001,
+                   "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
+                                 "limits": {"cpu": "1", "memory": "2Gi"}}}},
+    {"id": "claude-vm", "displayName": "Claude Agent SDK (KubeVirt VM)",
+     "executionKind": "kubevirt-vm",
+     "vmConfig": {"containerDiskImage": "quay.io/ambient_code/runner-disk:latest",
+                  "cpu": "2", "memory": "4Gi"}},
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    sessions: int = 6
+    """Sessions to create: alternately pod and VM; the last one is scripted to fail."""
+    exit_when_converged: bool = False
+    timeout: float = 300.0
+    """Seconds to wait for convergence before giving up (with ``exit_when_converged``)."""
+    workdir: Path | None = None
+    """Where the kubeconfig and logs go (default: a temporary directory)."""
+
+
+def _failing_index(count: int) -> int | None:
+    """The last pod session (even index) is scripted to fail, when there are two or more."""
+    if count < 2:
+        return None
+    return count - 1 if (count - 1) % 2 == 0 else count - 2
+
+
+def _sessions(count: int) -> list[dict[str, Any]]:
+    out = []
+    failing = _failing_index(count)
+    for index in range(count):
+        vm = index % 2 == 1
+        spec: dict[str, Any] = {"displayName": f"Demo session {index + 1}",
+                                "initialPrompt": "Refactor the parser and add tests",
+                                "llmSettings": {"model": "claude-sonnet", "temperature": 0.7,
+                                                "maxTokens": 4000}}
+        if vm:
+            spec["runtime"] = "claude-vm"
+        if index == failing:
+            # The simulated runner exits with code 2: the session fails (PrerequisiteFailed).
+            spec["environmentVariables"] = {"ENVTEST_SCENARIO": "exit:2:2"}
+        out.append({"apiVersion": AGENTIC_SESSIONS.api_version, "kind": AGENTIC_SESSIONS.kind,
+                    "metadata": {"name": f"session-{index + 1}", "namespace": NAMESPACE},
+                    "spec": spec})
+    return out
+
+
+def _install(transport: Transport, options: DemoOptions) -> None:
+    crds = ResourceClient(transport, Resource("apiextensions.k8s.io", "v1",
+                                              "customresourcedefinitions",
+                                              "CustomResourceDefinition", namespaced=False))
+    crds.create(yaml.safe_load(CRD_PATH.read_text()))
+    namespaces = ResourceClient(transport, NAMESPACES)
+    namespaces.create({"metadata": {"name": NAMESPACE,
+                                    "labels": {MANAGED_NAMESPACE_LABEL: "true"}}})
+    namespaces.create({"metadata": {"name": REGISTRY_NAMESPACE}})
+    ResourceClient(transport, CONFIGMAPS).create({
+        "metadata": {"name": REGISTRY_CONFIGMAP, "namespace": REGISTRY_NAMESPACE},
+        "data": {"agent-registry.json": orjson.dumps(REGISTRY, option=orjson.OPT_INDENT_2)
+                 .decode()}})
+
+
+def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    status = session.get("status") or {}
+    created = parse_time(session["metadata"].get("creationTimestamp"))
+    started = parse_time(status.get("startTime"))
+    latency = f"{(started - created).total_seconds():.0f}s" if created and started else "-"
+    detail = status.get("stoppedReason") or ""
+    return (session["metadata"]["name"], str(status.get("executionKind") or "-"),
+            str(status.get("phase") or "Pending") + (f" ({detail})" if detail else ""), latency)
+
+
+def render_table(sessions: list[Mapping[str, Any]]) -> str:
+    rows = [("SESSION", "BACKEND", "PHASE", "STARTUP"), *map(_row, sessions)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    counts: dict[str, int] = {}
+    for session in sessions:
+        status = session.get("status") or {}
+        key = f"{status.get('executionKind') or '-'}/{status.get('phase') or 'Pending'}"
+        counts[key] = counts.get(key, 0) + 1
+    lines.append("by backend/phase: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _processes(workdir: Path) -> Iterator[tuple[str, Path, str]]:
+    """The API server and the operator, each its own process; yields (url, kubeconfig,
+    metrics URL) and stops both (operator first) on the way out."""
+    server, url, kubeconfig = start_apiserver_process(
+        workdir / "kubeconfig", log=workdir / "apiserver.log",
+        extra_args=["--simulate", "kubelet,kubevirt"])
+    operator: subprocess.Popen[bytes] | None = None
+    try:
+        transport = Transport(load_configuration(str(kubeconfig)))
+        try:
+            _install_when_ready(transport)
+        finally:
+            transport.close()
+        metrics = f"127.0.0.1:{free_port()}"
+        with open(workdir / "operator.log", "ab") as log:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig",
+                 str(kubeconfig), "--registry-namespace", REGISTRY_NAMESPACE,
+                 "--metrics-bind-address", metrics,
+                 "--health-probe-bind-address", f"127.0.0.1:{free_port()}"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        yield url, kubeconfig, f"http://{metrics}/metrics"
+    finally:
+        if operator is not None:
+            stop_process(operator, timeout=35)
+        stop_process(server)
+
+
+def _install_when_ready(transport: Transport) -> None:
+    _install(transport, DemoOptions())
+    # The KubeVirt simulator installs its CRDs as the server starts; wait for them.
+    eventually(lambda: transport.json("GET", "/apis/kubevirt.io/v1", verb="GET"),
+               timeout=30, ignoring=(Exception,), message="KubeVirt CRDs not served")
+
+
+def run(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    with contextlib.ExitStack() as stack:
+        workdir = options.workdir or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="ambient-demo-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        url, kubeconfig, metrics = stack.enter_context(_processes(workdir))
+        transport = Transport(load_configuration(str(kubeconfig)))
+        stack.callback(transport.close)
+        sessions = ResourceClient(transport, AGENTIC_SESSIONS)
+        for body in _sessions(options.sessions):
+            sessions.create(body)
+        _introduce(out, url, kubeconfig, metrics, workdir)
+        return _watch(sessions, options, out)
+    return 1  # unreachable: the with block returns
+
+
+def _introduce(out: TextIO, url: str, kubeconfig: Path, metrics: str, workdir: Path) -> None:
+    kubectl = Path(sys.executable).with_name("kubectl")
+    command = str(kubectl) if kubectl.exists() else "kubectl"
+    print(f"local API server: {url}   kubeconfig: {kubeconfig}", file=out)
+    print(f"try:  {command} --kubeconfig {kubeconfig} get as -n {NAMESPACE}", file=out)
+    print(f"      {command} --kubeconfig {kubeconfig} get pods,vms,vmis,svc -n {NAMESPACE}",
+          file=out)
+    print(f"metrics: {metrics}   logs: {workdir}", file=out)
+    print("Ctrl-C stops everything.\n", file=out, flush=True)
+
+
+def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO) -> int:
+    clock = RealClock()
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    started = clock.monotonic()
+    live = out.isatty()
+    last = ""
+    try:
+        while not stop.is_set():
+            items = sorted(sessions.list(NAMESPACE)["items"],
+                           key=lambda s: int(s["metadata"]["name"].rsplit("-", 1)[-1]))
+            table = render_table(items)
+            if table != last:
+                print(("\x1b[H\x1b[J" if live else "") + table + ("" if live else "\n"),
+                      file=out, flush=True)
+                last = table
+            settled = bool(items) and all(_settled(s, options.sessions) for s in items)
+            if options.exit_when_converged and settled:
+                seconds = clock.monotonic() - started
+                print(f"converged: {len(items)} sessions settled in {seconds:.1f}s", file=out)
+                return 0
+            if options.exit_when_converged and clock.monotonic() - started > options.timeout:
+                print("timed out before every session settled", file=out)
+                return 1
+            clock.wait(stop, 0.5)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _settled(session: Mapping[str, Any], count: int) -> bool:
+    """Settled as scripted: the failing session Failed, every other one Running."""
+    phase = (session.get("status") or {}).get("phase")
+    index = int(session["metadata"]["name"].rsplit("-", 1)[-1]) - 1
+    return phase == ("Failed" if index == _failing_index(count) else "Running")
+
+
+def register(commands: Any) -> None:
+    """Add ``ambient-ctrl demo`` (entry point ``ambient_ctrl.commands``)."""
+    parser = commands.add_parser("demo", help="run the local cluster, the operator and sessions")
+    parser.add_argument("--sessions", type=int, default=6)
+    parser.add_argument("--exit-when-converged", action="store_true",
+                        help="exit 0 with a summary once every session settled")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the kubeconfig and logs here (default: a temporary dir)")
+    parser.set_defaults(run=lambda args: run(DemoOptions(
+        sessions=args.sessions, exit_when_converged=args.exit_when_converged,
+        timeout=args.timeout, workdir=args.workdir)))
