@@ -11,6 +11,7 @@ the API can reach it by accident and a simulated restart of the API does not tak
     POST   /faults/restart          {"downtime": 1.0}
     POST   /faults/pause, /faults/resume
     GET    /requests                resource requests served, by verb, group and resource
+    GET    /requests?agent=kubectl  the same for one client (User-Agent product)
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class AdminAPI:
             self._faults.clear()
             return _ok(self._faults.state())
         if request.method == "GET" and path == "/requests":
+            agent = request.param("agent")
+            if agent:
+                return _ok([{"agent": a, "verb": v, "group": g, "resource": r, "count": n}
+                            for (a, v, g, r), n in sorted(self._cluster.requests_by_agent.items())
+                            if a == agent])
             return _ok([{"verb": v, "group": g, "resource": r, "count": n}
                         for (v, g, r), n in sorted(self._cluster.requests.items())])
         if request.method == "GET" and path == "/healthz":

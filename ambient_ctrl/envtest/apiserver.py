@@ -68,6 +68,8 @@ class APIServer:
         rtype = target.rtype
         resource = f"{rtype.plural}/{target.subresource}" if target.subresource else rtype.plural
         self.cluster.requests[(name, rtype.group, resource)] += 1
+        agent = request.headers.get("user-agent", "").split("/", 1)[0]
+        self.cluster.requests_by_agent[(agent, name, rtype.group, resource)] += 1
 
         def run() -> Answer:
             try:

@@ -59,6 +59,9 @@ class Cluster:
     _now_second: int = field(default=-1, repr=False)
     _now_text: str = field(default="", repr=False)
     """Resource requests served, by (verb, group, resource[/subresource])."""
+    requests_by_agent: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    """The same, by client as well: the product part of its User-Agent (``ambient-ctrl``,
+    ``kubectl``...). RBAC tests compare an operator's calls with its role."""
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(history_limit=self.options.history_limit)
