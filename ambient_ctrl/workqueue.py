@@ -29,6 +29,8 @@ from .ratelimit import RateLimiter, default_controller_rate_limiter
 
 T = TypeVar("T", bound=Hashable)
 
+_DELAY_THREAD_JOIN_SECONDS = 5.0
+
 
 class WorkQueue(Generic[T]):
     """A rate-limited, delaying, deduplicating work queue (thread-safe)."""
@@ -102,8 +104,13 @@ class WorkQueue(Generic[T]):
         return self._limiter.num_requeues(item)
 
     def _delay_loop(self) -> None:
-        while not self._stopped.is_set():
+        while True:
             with self._cond:
+                # Clear the wakeup before looking at _stopped and the heap: a shutdown or an
+                # add_after that sets it after either look then ends the wait below at once.
+                self._wakeup.clear()
+                if self._stopped.is_set():
+                    return
                 now = self._clock.monotonic()
                 while self._waiting and self._waiting[0][0] <= now:
                     ready, _, item = heapq.heappop(self._waiting)
@@ -111,7 +118,6 @@ class WorkQueue(Generic[T]):
                         del self._ready_at[item]
                         self._add_locked(item)
                 pause = self._waiting[0][0] - now if self._waiting else 3600.0
-                self._wakeup.clear()
             self._clock.wait(self._wakeup, pause)
 
     # handing out -------------------------------------------------------------------------------
@@ -134,7 +140,9 @@ class WorkQueue(Generic[T]):
     def done(self, item: T) -> None:
         with self._cond:
             started = self._processing.pop(item, None)
-            if item in self._dirty and not self._shutting_down:
+            # Only an item a worker held goes back: one not held that is dirty is waiting
+            # already, and appending it again would hand it to two workers.
+            if started is not None and item in self._dirty and not self._shutting_down:
                 self._queue.append(item)
                 self._cond.notify()
             self._cond.notify_all()  # a draining shutdown may be waiting for this
@@ -150,8 +158,8 @@ class WorkQueue(Generic[T]):
             return len(self._queue)
 
     def processing_seconds(self) -> Iterable[float]:
-        now = self._clock.monotonic()
-        with self._cond:
+        with self._cond:  # read now under the lock: a get after it would make ages negative
+            now = self._clock.monotonic()
             return [now - started for started in self._processing.values()]
 
     @property
@@ -170,7 +178,9 @@ class WorkQueue(Generic[T]):
         self._stopped.set()
         self._wakeup.set()
         if self._delay_thread is not None:
-            self._delay_thread.join(timeout)
+            # Woken above, it ends at once; its join must not depend on how long the caller
+            # would wait for workers (``timeout`` may be 0).
+            self._delay_thread.join(_DELAY_THREAD_JOIN_SECONDS)
         if self._metrics is not None:
             self._metrics.close()
         return idle

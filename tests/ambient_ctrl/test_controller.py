@@ -1,0 +1,380 @@
+"""The controller without a server: each row of its outcome table, the log context bound per
+reconcile, its metrics, real workers (never one request twice at once, different ones in
+parallel), a draining stop and the cooperative reconcile timeout."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ambient_ctrl.controller import Controller, ControllerOptions
+from ambient_ctrl.logcontext import ContextFilter
+from ambient_ctrl.ratelimit import ItemExponentialRateLimiter
+from ambient_ctrl.reconcile import Request, Result, TerminalError, check_deadline
+from ambient_ctrl.testing import eventually
+from informers.clock import FakeClock
+from metrics.controller import ReconcileResult
+from metrics.recorder import Recorder
+from metrics.registry import new_registry
+
+from .clocks import step_parked
+
+REQUEST = Request("ns", "obj")
+SENTINEL = Request("ns", "sentinel")
+NAME = "ctl"
+
+
+class Panic(BaseException):
+    """Neither an Exception nor an interpreter exit: the controller recovers it as a panic."""
+
+
+class Scripted:
+    """A reconciler that runs ``behaviour`` for every request."""
+
+    def __init__(self, behaviour: Callable[[Request], Result]) -> None:
+        self.behaviour = behaviour
+
+    def reconcile(self, request: Request) -> Result:
+        return self.behaviour(request)
+
+
+def returning(result: Result) -> Callable[[Request], Result]:
+    return lambda request: result
+
+
+def raising(error: type[BaseException], *args: object) -> Callable[[Request], Result]:
+    def reconcile(request: Request) -> Result:
+        raise error(*args)  # a fresh exception each time
+
+    return reconcile
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture()
+def recorder(clock: FakeClock) -> Recorder:
+    return Recorder(new_registry(runtime_collectors=False), monotonic=clock.monotonic)
+
+
+Build = Callable[..., Controller]
+
+
+@pytest.fixture()
+def build(clock: FakeClock, recorder: Recorder) -> Iterator[Build]:
+    """Makes controllers named ``NAME`` on the fake clock; stops (and joins) them afterwards."""
+    made: list[Controller] = []
+
+    def build(behaviour: Callable[[Request], Result], **options: object) -> Controller:
+        controller = Controller(NAME, Scripted(behaviour), clock=clock, recorder=recorder,
+                                options=ControllerOptions(**options))  # type: ignore[arg-type]
+        made.append(controller)
+        return controller
+
+    yield build
+    for controller in made:
+        assert controller.stop(timeout=5)
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"{NAME}-worker-")]
+
+
+def sample(recorder: Recorder, family: str, **labels: str) -> float | None:
+    return recorder.registry.get_sample_value(family, {"controller": NAME, **labels})
+
+
+def reconcile_totals(recorder: Recorder) -> dict[str, float | None]:
+    return {result.value: sample(recorder, "controller_runtime_reconcile_total",
+                                 result=result.value) for result in ReconcileResult}
+
+
+def counts(recorder: Recorder) -> dict[str, float | None]:
+    return {kind: sample(recorder, f"controller_runtime_{kind}_total")
+            for kind in ("reconcile_errors", "terminal_reconcile_errors", "reconcile_panics",
+                         "reconcile_timeouts")}
+
+
+# --- the outcome table --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    behaviour: Callable[[Request], Result]
+    result: ReconcileResult
+    requeues: int
+    """``num_requeues`` afterwards, given one earlier failure: 0 forgotten, 2 rate-limited."""
+    delay: float | None
+    """When the request comes back (None: not until the object changes)."""
+    errors: int = 0
+    terminal: int = 0
+    panics: int = 0
+
+
+ROWS = [
+    Row("success", returning(Result()), ReconcileResult.SUCCESS, 0, None),
+    Row("requeue-after", returning(Result(requeue_after=7.0)), ReconcileResult.REQUEUE_AFTER,
+        0, 7.0),
+    Row("requeue-after-wins", returning(Result(requeue_after=7.0, requeue=True)),
+        ReconcileResult.REQUEUE_AFTER, 0, 7.0),
+    Row("requeue", returning(Result(requeue=True)), ReconcileResult.REQUEUE, 2, 0.01),
+    Row("terminal-error", raising(TerminalError, "bad spec"), ReconcileResult.ERROR, 0, None,
+        errors=1, terminal=1),
+    Row("error", raising(RuntimeError, "boom"), ReconcileResult.ERROR, 2, 0.01, errors=1),
+    Row("panic", raising(Panic, "blew up"), ReconcileResult.ERROR, 2, 0.01, errors=1,
+        panics=1),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Build,
+                       caplog: pytest.LogCaptureFixture) -> None:
+    limiter = ItemExponentialRateLimiter()
+    controller = build(row.behaviour, rate_limiter=limiter)
+    queue = controller.queue
+    limiter.when(REQUEST)  # an earlier failure: forgetting resets it, a retry doubles it
+
+    assert controller.reconcile_once(REQUEST) == row.result
+    assert queue.num_requeues(REQUEST) == row.requeues
+    assert reconcile_totals(recorder) == {
+        result.value: float(result is row.result) for result in ReconcileResult}
+    assert counts(recorder) == {"reconcile_errors": row.errors,
+                                "terminal_reconcile_errors": row.terminal,
+                                "reconcile_panics": row.panics, "reconcile_timeouts": 0}
+    # every delayed add (rate-limited or requeue_after) is a retry
+    assert sample(recorder, "workqueue_retries_total", name=NAME) == float(row.delay is not None)
+    errors_logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors_logged) == row.errors  # once, by the controller
+
+    # When does it come back? A sentinel due after every row's delay tells "never" apart
+    # from "not yet".
+    queue.add_after(SENTINEL, 100.0)
+    if row.delay is not None:
+        step_parked(clock, row.delay * 0.9)
+        assert queue.depth() == 0
+        step_parked(clock, row.delay * 0.2)
+        assert queue.get(timeout=5) == REQUEST
+        queue.done(REQUEST)
+    step_parked(clock, 100.0)
+    assert queue.get(timeout=5) == SENTINEL
+    queue.done(SENTINEL)
+    assert queue.depth() == 0
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit],
+                         ids=["keyboard-interrupt", "system-exit"])
+def test_interpreter_exits_are_not_swallowed(error: type[BaseException], recorder: Recorder,
+                                             build: Build) -> None:
+    controller = build(raising(error))
+    with pytest.raises(error):
+        controller.reconcile_once(REQUEST)
+    assert set(reconcile_totals(recorder).values()) == {0}
+    assert set(counts(recorder).values()) == {0}
+    assert controller.queue.num_requeues(REQUEST) == 0
+    assert controller.queue.depth() == 0
+
+
+def test_counters_exist_at_zero_from_construction(recorder: Recorder, build: Build) -> None:
+    assert sample(recorder, "controller_runtime_reconcile_total", result="success") is None
+    build(returning(Result()), max_concurrent_reconciles=3)
+    assert reconcile_totals(recorder) == {result.value: 0 for result in ReconcileResult}
+    assert set(counts(recorder).values()) == {0}
+    assert sample(recorder, "controller_runtime_max_concurrent_reconciles") == 3
+    assert sample(recorder, "controller_runtime_active_workers") == 0
+    assert sample(recorder, "workqueue_adds_total", name=NAME) == 0
+
+
+# --- log context --------------------------------------------------------------------------------
+
+def test_log_records_carry_the_reconcile_context(build: Build,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(ContextFilter())
+    caplog.set_level(logging.INFO)
+    log = logging.getLogger("tests.reconciler")
+
+    def reconcile(request: Request) -> Result:
+        log.info("reconciling")
+        raise RuntimeError("boom")
+
+    controller = build(reconcile)
+    controller.reconcile_once(REQUEST)
+    controller.reconcile_once(REQUEST)
+    log.info("outside")
+
+    records = [r for r in caplog.records
+               if r.name in ("tests.reconciler", "ambient_ctrl.controller")]
+    assert [(r.name, r.levelno) for r in records] == [
+        ("tests.reconciler", logging.INFO), ("ambient_ctrl.controller", logging.ERROR)] * 2 + [
+        ("tests.reconciler", logging.INFO)]
+    *inside, outside = records
+    for record in inside:
+        assert (record.controller, record.request) == (NAME, "ns/obj")  # type: ignore[attr-defined]
+    ids = [record.reconcile_id for record in inside]  # type: ignore[attr-defined]
+    assert ids[0] == ids[1] != ids[2] == ids[3]
+    assert not hasattr(outside, "reconcile_id")
+
+
+# --- real workers -------------------------------------------------------------------------------
+
+def test_a_request_is_never_reconciled_twice_at_once(build: Build) -> None:
+    a, b, c = (Request("ns", name) for name in "abc")
+    lock = threading.Lock()
+    in_flight: set[Request] = set()
+    overlaps: list[Request] = []
+    calls: Counter[Request] = Counter()
+    a_entered, a_release = threading.Event(), threading.Event()
+
+    def reconcile(request: Request) -> Result:
+        with lock:
+            if request in in_flight:
+                overlaps.append(request)
+            in_flight.add(request)
+            calls[request] += 1
+            first_a = request == a and calls[a] == 1
+        try:
+            if first_a:
+                a_entered.set()
+                a_release.wait(5)
+        finally:
+            with lock:
+                in_flight.discard(request)
+        return Result()
+
+    controller = build(reconcile, max_concurrent_reconciles=3)
+    queue = controller.queue
+
+    def quiet(held: int) -> bool:
+        return queue.depth() == 0 and len(list(queue.processing_seconds())) == held
+
+    controller.start()
+    try:
+        queue.add(a)
+        assert a_entered.wait(5)
+        for _ in range(20):
+            for request in (a, b, c):
+                queue.add(request)
+        # b and c ran on the two free workers; a stayed with its first worker only
+        eventually(lambda: calls[b] and calls[c] and quiet(held=1), timeout=5, interval=0.001)
+        assert calls[a] == 1
+    finally:
+        a_release.set()
+    eventually(lambda: quiet(held=0), timeout=5, interval=0.001)
+    assert calls[a] == 2  # the adds made while it was held: one more reconcile, collapsed
+    assert overlaps == []
+
+
+def test_different_requests_are_reconciled_in_parallel(recorder: Recorder,
+                                                       build: Build) -> None:
+    together = threading.Barrier(3, timeout=5)  # breaks unless three run at once
+    active: list[float | None] = []
+
+    def reconcile(request: Request) -> Result:
+        together.wait()
+        active.append(sample(recorder, "controller_runtime_active_workers"))
+        together.wait()
+        return Result()
+
+    controller = build(reconcile, max_concurrent_reconciles=3)
+    controller.start()
+    for name in "xyz":
+        controller.queue.add(Request("ns", name))
+    eventually(lambda: sum(filter(None, reconcile_totals(recorder).values())) == 3, timeout=10,
+               interval=0.001)
+    assert reconcile_totals(recorder)["success"] == 3
+    assert active == [3, 3, 3]
+    eventually(lambda: sample(recorder, "controller_runtime_active_workers") == 0, timeout=5)
+
+
+def test_stop_drains_an_in_flight_reconcile(recorder: Recorder, build: Build) -> None:
+    entered, release = threading.Event(), threading.Event()
+    finished: list[Request] = []
+
+    def reconcile(request: Request) -> Result:
+        entered.set()
+        release.wait(5)
+        finished.append(request)
+        return Result()
+
+    controller = build(reconcile, max_concurrent_reconciles=2)
+    controller.start()
+    controller.queue.add(REQUEST)
+    assert entered.wait(5)
+    stopped: list[bool] = []
+    stopper = threading.Thread(target=lambda: stopped.append(controller.stop(timeout=10)))
+    stopper.start()
+    try:
+        eventually(lambda: controller.queue.shutting_down, timeout=5)
+        controller.queue.add(SENTINEL)  # too late: not taken
+        assert stopper.is_alive(), "stop returned while a reconcile was in flight"
+        assert finished == []
+    finally:
+        release.set()
+        stopper.join(10)
+    assert not stopper.is_alive()
+    assert stopped == [True]
+    assert finished == [REQUEST]
+    assert reconcile_totals(recorder)["success"] == 1
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"{NAME}-worker-")]
+
+
+def test_stop_reports_a_reconcile_that_outlives_its_timeout(build: Build) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def reconcile(request: Request) -> Result:
+        entered.set()
+        release.wait(5)
+        return Result()
+
+    controller = build(reconcile)
+    controller.start()
+    controller.queue.add(REQUEST)
+    assert entered.wait(5)
+    try:
+        assert controller.stop(timeout=0.05) is False
+    finally:
+        release.set()
+    assert controller.stop(timeout=5) is True  # and joins the worker now
+
+
+# --- the cooperative timeout --------------------------------------------------------------------
+
+def test_a_reconcile_past_its_timeout_fails_as_timed_out(clock: FakeClock, recorder: Recorder,
+                                                         build: Build,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    left: list[float | None] = []
+
+    def reconcile(request: Request) -> Result:
+        left.append(check_deadline(clock.monotonic()))
+        clock.step(6.0)  # a slow call
+        check_deadline(clock.monotonic())  # what the client does before each request
+        return Result()
+
+    controller = build(reconcile, reconcile_timeout=5.0,
+                       rate_limiter=ItemExponentialRateLimiter())
+    assert controller.reconcile_once(REQUEST) == ReconcileResult.ERROR
+    assert left == [5.0]
+    assert counts(recorder) == {"reconcile_errors": 1, "terminal_reconcile_errors": 0,
+                                "reconcile_panics": 0, "reconcile_timeouts": 1}
+    assert reconcile_totals(recorder)["error"] == 1
+    assert sample(recorder, "controller_runtime_reconcile_time_seconds_sum") == 6.0
+    assert controller.queue.num_requeues(REQUEST) == 1  # retried through the rate limiter
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "reconcile timed out; will retry"]
+    assert check_deadline(clock.monotonic()) is None  # the deadline ended with the reconcile
+
+
+def test_without_a_timeout_there_is_no_deadline(clock: FakeClock, build: Build) -> None:
+    left: list[float | None] = []
+
+    def reconcile(request: Request) -> Result:
+        clock.step(1e6)
+        left.append(check_deadline(clock.monotonic()))
+        return Result()
+
+    controller = build(reconcile)
+    assert controller.reconcile_once(REQUEST) == ReconcileResult.SUCCESS
+    assert left == [None]
