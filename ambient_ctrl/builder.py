@@ -42,6 +42,7 @@ class _Watch:
     predicates: tuple[Predicate, ...]
     label_selector: str | None = None
     field_selector: str | None = None
+    namespace: str | None = None
 
 
 class Builder:
@@ -74,12 +75,13 @@ class Builder:
         return self
 
     def watches(self, resource: Resource, map_fn: Callable[[Any], Iterable[Request]],
-                *predicates: Predicate, label_selector: str | None = None,
+                *predicates: Predicate, namespace: str | None = None,
+                label_selector: str | None = None,
                 field_selector: str | None = None) -> Builder:
         """Reconcile what ``map_fn`` returns for each event of ``resource`` (in the cache
-        scope the selectors give)."""
+        scope the namespace and selectors give)."""
         self._watches.append(_Watch(resource, EnqueueMapped(map_fn), predicates,
-                                    label_selector, field_selector))
+                                    label_selector, field_selector, namespace))
         return self
 
     def with_event_filter(self, *predicates: Predicate) -> Builder:
@@ -99,7 +101,7 @@ class Builder:
         controller = Controller(name, reconciler, options=self._options, clock=manager.clock,
                                 recorder=manager.recorder)
         for watch in self._watches:
-            informer = manager.client.expect(watch.resource,
+            informer = manager.client.expect(watch.resource, namespace=watch.namespace,
                                              label_selector=watch.label_selector,
                                              field_selector=watch.field_selector)
             informer.add_handler(EventSource(watch.handler, controller.queue,

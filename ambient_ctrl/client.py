@@ -52,7 +52,7 @@ class Client:
         self._clients: dict[Resource, ResourceClient] = {}
         self._lock = threading.Lock()
         self._expected: set[Resource] = set()
-        self._selectors: dict[Resource, tuple[str | None, str | None]] = {}
+        self._selectors: dict[Resource, tuple[str | None, str | None, str | None]] = {}
 
     # plumbing ----------------------------------------------------------------------------------
     def resource(self, resource: Resource) -> ResourceClient:
@@ -63,23 +63,26 @@ class Client:
                 client = self._clients[resource] = ResourceClient(self._transport, resource)
             return client
 
-    def expect(self, resource: Resource, *, label_selector: str | None = None,
+    def expect(self, resource: Resource, *, namespace: str | None = None,
+               label_selector: str | None = None,
                field_selector: str | None = None) -> SharedInformer:
         """Declare a kind this client will read (the builder does, for watched kinds): its
         informer is created now and started with the others, so no warning on first read.
 
-        Selectors narrow what the cache holds (e.g. only the pods an operator labels): reads
-        of that kind then see only matching objects. One scope per kind; the first wins.
+        A namespace and selectors narrow what the cache holds (e.g. only the pods an operator
+        labels, or one ConfigMap in one namespace): reads of that kind then see only matching
+        objects. One scope per kind; the first wins.
         """
         with self._lock:
             self._expected.add(resource)
-            if (label_selector or field_selector) and resource not in self._selectors:
-                self._selectors[resource] = (label_selector, field_selector)
+            scoped = namespace or label_selector or field_selector
+            if scoped and resource not in self._selectors:
+                self._selectors[resource] = (namespace, label_selector, field_selector)
         return self._informer_of(resource)
 
     def _informer_of(self, resource: Resource) -> SharedInformer:
-        labels, fields = self._selectors.get(resource, (None, None))
-        namespace = self._cache_namespace if resource.namespaced else None
+        scope, labels, fields = self._selectors.get(resource, (None, None, None))
+        namespace = (scope or self._cache_namespace) if resource.namespaced else None
         return self._factory.informer(resource, namespace=namespace, label_selector=labels,
                                       field_selector=fields)
 

@@ -63,10 +63,11 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from kubernetes.utils.quantity import parse_quantity
 
@@ -210,8 +211,25 @@ def _rules_for(desired: Mapping[str, Any]) -> _Rules:
     return _Rules("merge")
 
 
+# Shapes repeat from one object to the next (the rendered kinds have a few hundred at most):
+# each is classified once, not once per field per reconcile.
+@functools.lru_cache(maxsize=4096)
 def _list_key(shape: Shape) -> str | None:
     return next((key for pattern, key in _LIST_KEYS if _ends_with(shape, pattern)), None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_rules(shape: Shape) -> tuple[bool, bool]:
+    """(a quantity, an IntOrString) at ``shape``."""
+    return (any(_ends_with(shape, p) for p in _QUANTITIES),
+            any(_ends_with(shape, p) for p in _INT_OR_STRING))
+
+
+@functools.lru_cache(maxsize=4096)
+def _defaults_at(defaults: tuple[tuple[Shape, Any], ...], shape: Shape) -> tuple[Any, ...]:
+    """The values whose absence at ``shape`` the server fills in (kind's, then common)."""
+    return (*(d for p, d in defaults if _matches(shape, p)),
+            *(d for p, d in _COMMON_DEFAULTS if _ends_with(shape, p)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,14 +251,25 @@ def _quantity(value: Any) -> Decimal | None:
 def _scalar_equal(desired: Any, actual: Any, shape: Shape) -> bool:
     if isinstance(desired, bool) or isinstance(actual, bool):
         return type(desired) is type(actual) and desired == actual
-    if any(_ends_with(shape, p) for p in _QUANTITIES):
+    if desired == actual:  # the rules below only widen equality
+        return True
+    quantity, int_or_string = _scalar_rules(shape)
+    if quantity:
         left, right = _quantity(desired), _quantity(actual)
         if left is not None and right is not None:
             return left == right
-    if (any(_ends_with(shape, p) for p in _INT_OR_STRING)
-            and isinstance(desired, int) != isinstance(actual, int)):
+    if int_or_string and isinstance(desired, int) != isinstance(actual, int):
         return str(desired) == str(actual)
     return bool(desired == actual)
+
+
+_JSON_LEAVES = frozenset({str, int, float, bool, list, type(None)})
+
+
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, with JSON's types answered without the ABC check."""
+    kind = type(value)
+    return kind is dict or (kind not in _JSON_LEAVES and isinstance(value, Mapping))
 
 
 def _empty(value: Any) -> bool:
@@ -269,9 +298,9 @@ _ABSENT: Any = object()  # the field is missing from actual
 _IDENTITY = frozenset({"apiVersion", "kind", "status"})
 
 
-@dataclass(frozen=True, slots=True)
-class _At:
-    """Where the walk is: the display path for reasons and the shape for rules."""
+class _At(NamedTuple):
+    """Where the walk is: the display path for reasons and the shape for rules. (A named
+    tuple: one is made per field walked, and a frozen dataclass costs several times more.)"""
 
     path: str = ""
     shape: Shape = ()
@@ -312,8 +341,8 @@ class _Walk:
             return _SAME
         if at.shape == ("metadata", "ownerReferences") and isinstance(desired, list):
             return self.owner_references(desired, actual, at)
-        if isinstance(desired, Mapping):
-            return self.mapping(desired, actual if isinstance(actual, Mapping) else {}, at)
+        if _is_mapping(desired):
+            return self.mapping(desired, actual if _is_mapping(actual) else {}, at)
         if isinstance(desired, list):
             return self.sequence(desired, actual, at)
         if actual is not _ABSENT and _scalar_equal(desired, actual, at.shape):
@@ -322,9 +351,8 @@ class _Walk:
         return desired
 
     def default_equal(self, desired: Any, shape: Shape) -> bool:
-        exact = (d for p, d in self.rules.defaults if _matches(shape, p))
-        common = (d for p, d in _COMMON_DEFAULTS if _ends_with(shape, p))
-        return any(_scalar_equal(desired, d, shape) for d in (*exact, *common))
+        return any(_scalar_equal(desired, d, shape)
+                   for d in _defaults_at(self.rules.defaults, shape))
 
     def mapping(self, desired: Mapping[str, Any], actual: Mapping[str, Any], at: _At) -> Any:
         patch = {}

@@ -194,26 +194,45 @@ class SessionReconciler:
 
     def _apply(self, session: Obj, desired: list[Obj], children: Children,
                kind: ExecutionKind) -> bool:
-        """Create, patch or recreate what differs; False while a create is still unseen."""
+        """Create, patch or recreate what differs, in ``desired``'s order; False, having
+        stopped, at the first child whose stored state the cache does not show (created a
+        moment ago and unseen, or AlreadyExists on create).
+
+        Stopping matters: later children may embed what an earlier one holds — the cloud-init
+        Secret carries the token Secret's token. With the token Secret unseen, the token at
+        hand is a fresh random one, not the stored one, and writing it into the cloud-init
+        Secret would boot the VM with a token no client has (seen in the chaos run: a create
+        failing between the two Secrets, retried before the cache caught up). For the same
+        reason it stops at a child of ours that ``children`` (the snapshot ``desired`` was
+        rendered from) lacked but the cache now has: diffing against it would overwrite the
+        stored token with the fresh one.
+        """
         request = Request.for_object(session)
-        ready = True
+        rendered_from = {o["metadata"]["name"] for o in (children.pod, children.vm,
+                                                         children.service,
+                                                         *children.secrets.values()) if o}
         for obj in desired:
             resource = RESOURCES[obj["kind"]]
             name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
             actual = self._client.get(resource, name, namespace)
             if actual is not None:
                 self._expectations.observed(request, f"{obj['kind']}/{name}")
+                if name not in rendered_from and _owned_by(actual, session):
+                    # Ours, and in the cache only since the snapshot ``desired`` was rendered
+                    # from (with a fresh token, if this is the token Secret): render again.
+                    return False
             elif f"{obj['kind']}/{name}" in self._expectations.pending(request):
-                ready = False  # created a moment ago; the cache has not seen it yet
-                continue
+                return False  # created a moment ago; the cache has not seen it yet
             change = diff(obj, actual)
             if change.action == "none":
                 continue
-            self._write(session, resource, obj, change, kind)
-        return ready
+            if not self._write(session, resource, obj, change, kind):
+                return False
+        return True
 
     def _write(self, session: Obj, resource: Resource, obj: Obj, change: Any,
-               kind: ExecutionKind) -> None:
+               kind: ExecutionKind) -> bool:
+        """Write one change; False when a create found the object already there."""
         name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
         started = self._clock.monotonic()
         if change.action == "create":
@@ -224,7 +243,7 @@ class SessionReconciler:
             try:
                 self._client.create(resource, obj)
             except AlreadyExists:
-                pass  # a stale cache: the object is there and the informer will show it
+                return False  # a stale cache: the object is there and the informer will show it
             except Exception:
                 self._expectations.observed(key, f"{obj['kind']}/{name}")  # never coming
                 raise
@@ -237,6 +256,7 @@ class SessionReconciler:
             with contextlib.suppress(NotFound):
                 self._client.delete(resource, name, namespace)
         self._metrics.operation(kind.value, change.action, self._clock.monotonic() - started)
+        return True
 
     # status ------------------------------------------------------------------------------------
     def _settle(self, session: Obj, phase: Phase, kind: ExecutionKind, runtime: Runtime,
@@ -263,8 +283,9 @@ class SessionReconciler:
                                        message=condition.get("message", ""),
                                        generation=generation, now=now)
         status["observedGeneration"] = generation
-        self._write_status(session, status, phase, new_phase, kind, reason, message, now)
-        waits = [observation.recheck_after or float("inf")]
+        detail_due = self._write_status(session, status, phase, new_phase, kind, reason,
+                                        message, now)
+        waits = [observation.recheck_after or float("inf"), detail_due]
         if new_phase == Phase.RUNNING:
             left = st.deadline_passed({**session, "status": status}, now=now)
             if left is not None:
@@ -274,14 +295,20 @@ class SessionReconciler:
 
     def _write_status(self, session: Obj, status: dict[str, Any], old: Phase, new: Phase,
                       kind: ExecutionKind, reason: str, message: str,
-                      now: dt.datetime) -> None:
-        if status == (session.get("status") or {}):
-            return
+                      now: dt.datetime) -> float:
+        """Write ``status`` if it changed (progress detail may wait: ``status.write_delay``);
+        the seconds until deferred detail is due, inf when nothing waits."""
+        delay = st.write_delay(session.get("status") or {}, status, now=now)
+        if delay is None:
+            return float("inf")
+        if delay > 0:
+            return delay
         meta = session["metadata"]
-        self._client.patch_status(AGENTIC_SESSIONS, meta["name"], {"status": status},
+        patch = {"status": status_patch(session.get("status") or {}, status)}
+        self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
                                   meta["namespace"])
         if new == old:
-            return
+            return float("inf")
         self._metrics.transition(kind.value, old.value, new.value)
         if new == Phase.RUNNING and not (session.get("status") or {}).get("startTime"):
             created = st.parse_time(meta.get("creationTimestamp"))
@@ -295,6 +322,7 @@ class SessionReconciler:
             self._events.record(session, "Normal", reason=new.value,
                                 message=f"session is {new.value}" + (
                                     f": {message}" if message else ""))
+        return float("inf")
 
     def _bad_input(self, session: Obj, error: RenderError, *, now: dt.datetime,
                    backend: ExecutionKind | None = None) -> Result:
@@ -306,7 +334,8 @@ class SessionReconciler:
         status.setdefault("phase", Phase.PENDING.value)
         status["observedGeneration"] = int(meta.get("generation", 1))
         if status != (session.get("status") or {}):
-            self._client.patch_status(AGENTIC_SESSIONS, meta["name"], {"status": status},
+            patch = {"status": status_patch(session.get("status") or {}, status)}
+            self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
                                       meta["namespace"])
             kind = backend.value if backend else str(
                 (session.get("status") or {}).get("executionKind") or "pod")
@@ -349,12 +378,27 @@ class SessionReconciler:
             if obj is not None:
                 with contextlib.suppress(NotFound):
                     self._client.delete(resource, obj["metadata"]["name"], meta["namespace"])
+        # Status first, then the intent: removing the annotation is what wakes the next
+        # reconcile (status-only changes do not), and by then the cache must show Pending —
+        # the other order could leave the session Stopped with no intent, forever.
+        old = session.get("status") or {}
+        self._client.patch_status(AGENTIC_SESSIONS, meta["name"],
+                                  {"status": status_patch(old, st.restarted(old))},
+                                  meta["namespace"])
         self._client.patch(AGENTIC_SESSIONS, meta["name"],
                            {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}},
                            meta["namespace"])
-        self._client.patch_status(AGENTIC_SESSIONS, meta["name"],
-                                  {"status": st.restarted(session.get("status") or {})},
-                                  meta["namespace"], patch_type="merge")
         self._events.record(session, "Normal", reason="Restarting",
                             message="restart requested: starting a new run")
         return Result()
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch turning status ``old`` into ``new``: fields ``new`` dropped become null
+    (a merge patch leaves absent fields alone)."""
+    return {**{key: None for key in old if key not in new}, **new}
+
+
+def _owned_by(obj: Mapping[str, Any], session: Obj) -> bool:
+    uid = session["metadata"]["uid"]
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or ())

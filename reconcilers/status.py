@@ -63,6 +63,44 @@ def with_condition(status: Mapping[str, Any], *, type: str, status_value: str, r
     return out
 
 
+DETAIL_BATCH = 5.0
+"""Seconds after a condition of the session last flipped during which a change of progress
+detail only waits for the next write (see :func:`write_delay`)."""
+
+
+def write_delay(old: Mapping[str, Any], new: Mapping[str, Any], *,
+                now: dt.datetime) -> float | None:
+    """When to write ``new`` over the stored ``old`` status: None (they are equal), 0.0 (now)
+    or the seconds to wait.
+
+    Everything is written at once except progress detail — a condition's reason or message,
+    or a new condition that is True (a new False or Unknown one is a problem to show) —
+    within :data:`DETAIL_BATCH` seconds of the last flip of a condition: a runner pod that
+    goes scheduled → started → ready in a second costs one write (the phase's), not one per
+    step; detail still pending after the batch window is written then.
+    """
+    if new == old:
+        return None
+    if not _detail_only(old, new):
+        return 0.0
+    flips = [parse_time(c.get("lastTransitionTime")) for c in old.get("conditions") or ()]
+    last = max((t for t in flips if t is not None), default=None)
+    left = DETAIL_BATCH - (now - last).total_seconds() if last is not None else 0.0
+    return max(left, 0.0)
+
+
+def _detail_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    def rest(status: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in status.items() if k != "conditions"}
+
+    if rest(old) != rest(new):
+        return False
+    before = {c.get("type"): c.get("status") for c in old.get("conditions") or ()}
+    after = {c.get("type"): c.get("status") for c in new.get("conditions") or ()}
+    return set(before) <= set(after) and all(
+        value == before.get(kind, "True") for kind, value in after.items())
+
+
 def restarted(status: Mapping[str, Any]) -> dict[str, Any]:
     """A fresh run: phase Pending, run-specific fields cleared; conditions are kept (their
     transition times stay meaningful) and re-evaluated by the next reconcile."""

@@ -108,7 +108,7 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                .owns(PODS, label_selector=CHILD_SELECTOR)
                .owns(SERVICES, label_selector=CHILD_SELECTOR)
                .owns(SECRETS, label_selector=CHILD_SELECTOR)
-               .watches(CONFIGMAPS, all_sessions,
+               .watches(CONFIGMAPS, all_sessions, namespace=options.registry_namespace,
                         field_selector=f"metadata.name={REGISTRY_CONFIGMAP}")
                .watches(NAMESPACES, sessions_in, LabelsChanged)
                .with_options(controller))

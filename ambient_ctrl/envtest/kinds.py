@@ -89,6 +89,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("events", "Event", short_names=("ev",)),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    # Stored and served only: no controller acts on Deployments, and RBAC is not enforced
+    # (every client is an administrator), but manifests that carry them apply as they would.
+    ResourceType("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",),
+                 categories=("all",), subresources=frozenset({"status"})),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                 "ClusterRoleBinding", False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", False, short_names=("crd", "crds"),
                  categories=("api-extensions",), subresources=frozenset({"status"})),

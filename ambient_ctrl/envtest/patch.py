@@ -438,6 +438,15 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Lease": _kind(),
     "Endpoints": _kind(),  # subsets and their address/port lists are untagged
     "CustomResourceDefinition": _kind(),
+    # apps/v1 DeploymentSpec.template is a PodTemplateSpec; DeploymentStatus.conditions merge
+    # by type.
+    "Deployment": _kind(spec=_struct(template=_struct(metadata=_OBJECT_META, spec=_POD_SPEC)),
+                        status=_struct(conditions=_by_key("type"))),
+    # rbac/v1: rules, subjects and aggregationRule are untagged (replaced whole).
+    "ClusterRole": _kind(),
+    "ClusterRoleBinding": _kind(),
+    "Role": _kind(),
+    "RoleBinding": _kind(),
 })
 
 STRATEGIC_MERGE_KINDS: frozenset[str] = frozenset(_KIND_SCHEMAS)

@@ -1,0 +1,217 @@
+"""The local API server (with simulators and the fault admin port) and the AgenticSession
+operator, each as its own process, for the chaos and bad-input runs.
+
+No pytest here: the test modules own the fixtures. Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import urllib3
+import yaml
+
+from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+
+ROOT = Path(__file__).resolve().parents[1]
+CRD = ROOT / "config" / "crd" / "agenticsessions.yaml"
+SESSIONS = "/apis/vteam.ambient-code/v1alpha1"
+NAMESPACE = "chaos"
+REGISTRY_NAMESPACE = "ambient-code"
+REGISTRY_NAME = "ambient-agent-registry"
+REGISTRY_KEY = "agent-registry.json"
+POD_RUNTIME = {"id": "claude-agent-sdk", "displayName": "Claude (pod)",
+               "container": {"image": "quay.io/ambient_code/runner:1.0", "port": 8001}}
+VM_RUNTIME = {"id": "claude-vm", "displayName": "Claude (VM)", "executionKind": "kubevirt-vm",
+              "vmConfig": {"containerDiskImage": "quay.io/ambient_code/runner-disk:1.0",
+                           "cpu": "2", "memory": "4Gi"}}
+RETRIED = frozenset({429, 500, 503, 504})
+"""Answers a test's own request is retried on (injected faults hit the test's calls too)."""
+
+
+class Raw:
+    """Raw JSON over HTTP with a small retry loop for injected faults and a restarting server.
+
+    Not the client under test: the operator has its own transport.
+    """
+
+    def __init__(self, url: str, *, maxsize: int = 8) -> None:
+        self.url = url
+        self.http = urllib3.PoolManager(maxsize=maxsize, block=True, retries=False,
+                                        timeout=urllib3.Timeout(connect=5, read=60),
+                                        headers={"User-Agent": "e2e-test/1.0"})
+
+    def request(self, method: str, path: str, body: Any = None, *,
+                content_type: str = "application/json", attempts: int = 60,
+                ) -> tuple[int, Any]:
+        """(status, decoded body); retried while the answer is a fault or no answer at all."""
+        data = None if body is None else orjson.dumps(body)
+        headers = {"Content-Type": content_type} if body is not None else {}
+        for attempt in range(attempts):
+            try:
+                resp = self.http.request(method, self.url + path, headers=headers, body=data)
+            except urllib3.exceptions.HTTPError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
+                continue
+            if resp.status in RETRIED and attempt < attempts - 1:
+                time.sleep(min(float(resp.headers.get("Retry-After") or 0.1), 1.0))
+                continue
+            return resp.status, orjson.loads(resp.data) if resp.data else None
+        raise AssertionError("unreachable")
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def items(self, path: str) -> list[dict[str, Any]]:
+        return list(self.get(path)["items"])
+
+    def close(self) -> None:
+        self.http.clear()
+
+
+@dataclass
+class World:
+    """The two processes and how to reach them."""
+
+    workdir: Path
+    server: subprocess.Popen[bytes]
+    url: str
+    admin: str
+    kubeconfig: Path
+    raw: Raw
+    operator: subprocess.Popen[bytes] | None = None
+    metrics: str = ""
+    health: str = ""
+
+    @property
+    def operator_log(self) -> Path:
+        return self.workdir / "operator.log"
+
+    def admin_call(self, method: str, path: str, body: Any = None) -> Any:
+        resp = self.raw.http.request(method, self.admin + path,
+                                     body=None if body is None else orjson.dumps(body))
+        assert resp.status == 200, (path, resp.status, resp.data)
+        return orjson.loads(resp.data)
+
+    def set_registry(self, entries: list[Any]) -> None:
+        status, body = self.raw.request(
+            "PATCH", f"/api/v1/namespaces/{REGISTRY_NAMESPACE}/configmaps/{REGISTRY_NAME}",
+            {"data": {REGISTRY_KEY: json.dumps(entries)}},
+            content_type="application/merge-patch+json")
+        assert status == 200, (status, body)
+
+    def start_operator(self, *, concurrency: int = 8, log_format: str = "text") -> None:
+        metrics, health = free_port(), free_port()
+        self.metrics = f"http://127.0.0.1:{metrics}/metrics"
+        self.health = f"http://127.0.0.1:{health}"
+        with open(self.operator_log, "ab") as log:
+            self.operator = subprocess.Popen(
+                [sys.executable, "-m", "ambient_ctrl.cli", "run",
+                 "--kubeconfig", str(self.kubeconfig),
+                 "--registry-namespace", REGISTRY_NAMESPACE,
+                 "--metrics-bind-address", f"127.0.0.1:{metrics}",
+                 "--health-probe-bind-address", f"127.0.0.1:{health}",
+                 "--max-concurrent-reconciles", str(concurrency),
+                 "--log-format", log_format],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        eventually(self.healthy, timeout=30, interval=0.2,
+                   message="the operator's /healthz never answered")
+
+    def healthy(self) -> bool:
+        assert self.operator is not None and self.operator.poll() is None, \
+            f"the operator exited: {self.operator_log.read_text(errors='replace')[-3000:]}"
+        try:
+            resp = self.raw.http.request("GET", self.health + "/healthz", retries=False,
+                                         timeout=5)
+        except urllib3.exceptions.HTTPError:
+            return False
+        return resp.status == 200
+
+    def scrape(self) -> str:
+        resp = self.raw.http.request("GET", self.metrics, timeout=10)
+        assert resp.status == 200, resp.status
+        return str(resp.data.decode())
+
+
+def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
+                extra_args: tuple[str, ...] = ()) -> World:
+    """The API server process (kubelet and KubeVirt simulators, admin port, seed 1) with the
+    CRD, ``namespaces`` (managed), the registry namespace and ConfigMap installed. Stop it
+    with :func:`stop_world`; the operator is started separately (:meth:`World.start_operator`).
+    """
+    admin_port = free_port()
+    server, url, kubeconfig = start_apiserver_process(
+        workdir / "kubeconfig", log=workdir / "apiserver.log", timeout=30,
+        extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port),
+                    "--seed", "1", "--bookmark-interval", "1", *extra_args])
+    world = World(workdir, server, url, f"http://127.0.0.1:{admin_port}", kubeconfig,
+                  Raw(url))
+    try:
+        _install(world.raw, registry=registry, namespaces=namespaces)
+    except BaseException:
+        stop_world(world)
+        raise
+    return world
+
+
+def _install(raw: Raw, *, registry: list[Any], namespaces: list[str]) -> None:
+    status, body = raw.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                               yaml.safe_load(CRD.read_text()))
+    assert status == 201, (status, body)
+    for name in namespaces:
+        status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {
+            "name": name, "labels": {"ambient-code.io/managed": "true"}}})
+        assert status == 201, (status, body)
+    status, body = raw.request("POST", "/api/v1/namespaces",
+                               {"metadata": {"name": REGISTRY_NAMESPACE}})
+    assert status == 201, (status, body)
+    status, body = raw.request(
+        "POST", f"/api/v1/namespaces/{REGISTRY_NAMESPACE}/configmaps",
+        {"metadata": {"name": REGISTRY_NAME, "namespace": REGISTRY_NAMESPACE},
+         "data": {REGISTRY_KEY: json.dumps(registry)}})
+    assert status == 201, (status, body)
+
+    def served(path: str, plural: str) -> Callable[[], bool]:
+        def check() -> bool:
+            status, doc = raw.request("GET", path)
+            return status == 200 and any(r["name"] == plural for r in doc["resources"])
+        return check
+
+    # The KubeVirt simulator installs its CRDs as the server starts; the operator decides at
+    # start-up whether VMs are served, so wait for them (and for our CRD) first.
+    eventually(served("/apis/kubevirt.io/v1", "virtualmachines"), timeout=30, interval=0.1,
+               message="KubeVirt CRDs not served")
+    eventually(served(SESSIONS, "agenticsessions"), timeout=30, interval=0.1,
+               message="AgenticSession CRD not served")
+
+
+def stop_world(world: World) -> tuple[int | None, int]:
+    """Stop the operator (SIGTERM; it has 35 s to drain) then the server; their exit codes."""
+    operator = None if world.operator is None else stop_process(world.operator, timeout=35)
+    world.raw.close()
+    return operator, stop_process(world.server, timeout=15)
+
+
+def session_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def condition(session: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    for item in (session.get("status") or {}).get("conditions") or ():
+        if item.get("type") == type_:
+            return dict(item)
+    return {}

@@ -1,0 +1,563 @@
+"""config/ against the local API server and the operator as a process.
+
+* Every manifest applies with the real kubectl (``apply -k config/default``, then
+  ``config/samples``) and ``kubectl get`` finds each object.
+* RBAC: the operator runs with the Deployment's own arguments against a server that records
+  every request by client; sessions of both backends go through create → Running → drift →
+  stop → restart → delete. Every (group, resource, verb) the operator called must be granted by
+  the ClusterRole or the leader-election Role, and every grant must have been used.
+* Metrics: every metric name the PrometheusRule and the Grafana dashboard reference is in the
+  operator's /metrics, scraped during the same run.
+* The Dockerfile is linted statically (no container runtime here).
+
+One API server process (kubelet and KubeVirt simulators, admin port) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from reconcilers.resources import REGISTRY_CONFIGMAP
+
+from .conftest import KUBECTL, Kubectl, Raw, Server
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config"
+SESSIONS_NAMESPACE = "agentic-sessions"
+POD_SESSION, VM_SESSION = "sample-pod-session", "sample-vm-session"
+FAILING_SESSION = "failing-session"
+DESIRED_PHASE = "ambient-code.io/desired-phase"
+OPERATOR_AGENT = "ambient-ctrl"
+"""The User-Agent product the operator sends; the test's own requests never use it."""
+
+# Minimal stand-ins for the Prometheus Operator's CRDs, which the local server does not have.
+MONITORING_CRDS = "\n---\n".join(f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {{plural: {plural}, singular: {kind.lower()}, kind: {kind}, listKind: {kind}List}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+""" for plural, kind in (("servicemonitors", "ServiceMonitor"),
+                         ("prometheusrules", "PrometheusRule")))
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures: one server, the manifests applied, one operator run
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LocalCluster:
+    server: Server
+    kubectl: Kubectl
+    admin: str
+    """Base URL of the server's admin endpoint (request counts)."""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    tmp = tmp_path_factory.mktemp("config")
+    admin_port = free_port()
+    process, url, kubeconfig = start_apiserver_process(
+        tmp / "kubeconfig", log=tmp / "apiserver.log", bookmark_interval=1, timeout=30,
+        extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port)])
+    raw = Raw(url)
+    try:
+        server = Server(url, kubeconfig, tmp / "kube-cache", tmp / "apiserver.log", process, raw)
+        yield LocalCluster(server, Kubectl(server), f"http://127.0.0.1:{admin_port}")
+    finally:
+        raw.close()
+        code = stop_process(process, timeout=10)
+        assert code == 0, f"the API server did not shut down cleanly ({code})"
+
+
+def render(directory: str) -> list[dict[str, Any]]:
+    """``kubectl kustomize config/<directory>``: the objects ``apply -k`` sends."""
+    done = subprocess.run([str(KUBECTL), "kustomize", str(CONFIG / directory)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def default_objects() -> list[dict[str, Any]]:
+    return render("default")
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in objects
+             if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The element of a list of named things (containers, volumes, ...) called ``name``."""
+    found = [item for item in items if item["name"] == name]
+    assert len(found) == 1, f"expected one {name}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def applied(cluster: LocalCluster) -> dict[str, str]:
+    """The monitoring CRDs, then ``apply -k config/default`` and ``apply -k config/samples``;
+    returns kubectl's output of each apply."""
+    kubectl = cluster.kubectl
+    kubectl("apply", "-f", "-", input=MONITORING_CRDS)
+    out = {}
+    for directory in ("default", "samples"):
+        out[directory] = kubectl("apply", "-k", str(CONFIG / directory)).stdout
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# every manifest applies
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("directory", ["default", "samples"])
+def test_manifests_apply_and_are_found(cluster: LocalCluster, applied: dict[str, str],
+                                       directory: str) -> None:
+    objects = render(directory)
+    kinds = {o["kind"] for o in objects}
+    if directory == "default":
+        assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+                "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
+                "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
+    else:
+        assert {"Namespace", "ConfigMap", "AgenticSession"} <= kinds
+    assert applied[directory].count(" created\n") == len(objects), applied[directory]
+    # kubectl get finds every object it applied, in its namespace.
+    found = cluster.kubectl.json("get", "-k", str(CONFIG / directory))
+    got = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+           for o in found["items"]}
+    assert got == {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                   for o in objects}
+    # Applying again changes nothing (the three-way patch of every object is empty).
+    again = cluster.kubectl("apply", "-k", str(CONFIG / directory)).stdout
+    assert again.count(" unchanged") == len(objects), again
+
+
+# --------------------------------------------------------------------------------------------
+# the operator run
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Run:
+    calls: dict[tuple[str, str, str], int]
+    """(group, resource, verb) → count, as the server recorded the operator's requests."""
+    metrics: str
+    """The operator's /metrics exposition, scraped after the restart."""
+    leases: list[dict[str, Any]]
+
+
+def operator_argv(deployment: dict[str, Any], kubeconfig: Path, metrics: str,
+                  probes: str) -> tuple[list[str], dict[str, str]]:
+    """The Deployment's container arguments and environment, for a local process: the bind
+    addresses move to 127.0.0.1 and downward-API namespaces resolve to the Deployment's."""
+    container = named(deployment["spec"]["template"]["spec"]["containers"], "manager")
+    args = []
+    for arg in container["args"]:
+        if arg.startswith("--metrics-bind-address="):
+            arg = f"--metrics-bind-address={metrics}"
+        elif arg.startswith("--health-probe-bind-address="):
+            arg = f"--health-probe-bind-address={probes}"
+        args.append(arg)
+    env = {}
+    for var in container.get("env", ()):
+        field = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        assert field in (None, "metadata.namespace"), var
+        env[var["name"]] = (deployment["metadata"]["namespace"] if field else var["value"])
+    return [sys.executable, "-m", "ambient_ctrl.cli", *args, "--kubeconfig",
+            str(kubeconfig)], env
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, b""
+
+
+def session_path(name: str) -> str:
+    return (f"/apis/vteam.ambient-code/v1alpha1/namespaces/{SESSIONS_NAMESPACE}"
+            f"/agenticsessions/{name}")
+
+
+def child_path(kind: str, name: str) -> str:
+    base = {"pod": "/api/v1", "svc": "/api/v1", "secret": "/api/v1",
+            "vm": "/apis/kubevirt.io/v1", "vmi": "/apis/kubevirt.io/v1"}[kind]
+    plural = {"pod": "pods", "svc": "services", "secret": "secrets", "vm": "virtualmachines",
+              "vmi": "virtualmachineinstances"}[kind]
+    return f"{base}/namespaces/{SESSIONS_NAMESPACE}/{plural}/{name}"
+
+
+def wait_phase(raw: Raw, name: str, phase: str, timeout: float = 20) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        session = raw.obj(session_path(name))
+        got = (session.get("status") or {}).get("phase")
+        assert got == phase, f"{name} is {got}, waiting for {phase}"
+        return session
+    return eventually(check, timeout=timeout)
+
+
+def drive_sessions(cluster: LocalCluster, metrics_url: str) -> str:
+    """create → Running → drift → stop → restart (→ /metrics) → delete; returns /metrics."""
+    raw, kubectl = cluster.server.raw, cluster.kubectl
+    ns = ("-n", SESSIONS_NAMESPACE)
+    # A third session whose (simulated) runner exits 2: the failure path and its metrics.
+    kubectl("apply", "-f", "-", input=orjson.dumps({
+        "apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+        "metadata": {"name": FAILING_SESSION, "namespace": SESSIONS_NAMESPACE},
+        "spec": {"environmentVariables": {"ENVTEST_SCENARIO": "exit:2:1"}}}).decode())
+    for name in (POD_SESSION, VM_SESSION):
+        wait_phase(raw, name, "Running")
+    wait_phase(raw, FAILING_SESSION, "Failed")
+
+    # Drift: a user edits what the operator owns. Labels come back through a patch (pods,
+    # services, secrets, VMs); a Secret frozen with wrong contents is deleted and recreated.
+    drifted = [("pod", f"{POD_SESSION}-runner"), ("svc", f"session-{POD_SESSION}"),
+               ("secret", f"{POD_SESSION}-agui-token"), ("vm", f"{VM_SESSION}-runner")]
+    for kind, name in drifted:
+        kubectl("label", "--overwrite", *ns, kind, name, "agentic-session=drifted")
+    cloudinit = f"{VM_SESSION}-cloudinit"
+    frozen_uid = raw.obj(child_path("secret", cloudinit))["metadata"]["uid"]
+    wrong = base64.b64encode(b"#cloud-config\n{}\n").decode()
+    kubectl("patch", *ns, "secret", cloudinit, "--type=merge",
+            "-p", orjson.dumps({"immutable": True, "data": {"userdata": wrong}}).decode())
+
+    def restored() -> bool:
+        for kind, name in drifted:
+            labels = raw.obj(child_path(kind, name))["metadata"]["labels"]
+            assert labels["agentic-session"] != "drifted", (kind, name)
+        secret = raw.obj(child_path("secret", cloudinit))
+        assert secret["metadata"]["uid"] != frozen_uid and not secret.get("immutable")
+        return True
+    eventually(restored, timeout=20)
+
+    # Stop, then restart, through the user's annotation. (A session left in Pending after the
+    # restart means the reconcile woken by the annotation's removal read the session before
+    # its Pending status reached the cache: SessionReconciler._restart writes the annotation
+    # first, and status-only changes do not wake the controller.)
+    for phase in ("Stopped", "Running"):
+        for name in (POD_SESSION, VM_SESSION):
+            kubectl("annotate", "--overwrite", *ns, "agenticsession", name,
+                    f"{DESIRED_PHASE}={phase}")
+        for name in (POD_SESSION, VM_SESSION):
+            wait_phase(raw, name, phase)
+        if phase == "Stopped":
+            assert raw.absent(child_path("pod", f"{POD_SESSION}-runner"))
+            assert raw.absent(child_path("vm", f"{VM_SESSION}-runner"))
+    for name in (POD_SESSION, VM_SESSION):
+        annotations = raw.obj(session_path(name))["metadata"].get("annotations") or {}
+        assert DESIRED_PHASE not in annotations  # the one-shot intent was consumed
+
+    status, metrics = http_get(metrics_url)
+    assert status == 200
+
+    # Delete: the sessions go, their children with them (garbage collection).
+    kubectl("delete", *ns, "agenticsession", POD_SESSION, VM_SESSION, FAILING_SESSION,
+            "--wait=false")
+    for kind, name in [*drifted, ("secret", cloudinit), ("vmi", f"{VM_SESSION}-runner"),
+                       ("pod", f"{FAILING_SESSION}-runner")]:
+        eventually(lambda k=kind, n=name: raw.absent(child_path(k, n)), timeout=20,
+                   message=f"{kind} {name} not garbage-collected")
+    return metrics.decode()
+
+
+@pytest.fixture(scope="module")
+def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[dict[str, Any]],
+        tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The operator, started with the Deployment's arguments, through the whole scenario;
+    stopped (SIGTERM, lease released) before the server's request counts are read."""
+    deployment = one(default_objects, "Deployment")
+    metrics, probes = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    argv, env = operator_argv(deployment, cluster.server.kubeconfig, metrics, probes)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(argv, env={**cluster.kubectl.env, **env},
+                                   stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        eventually(lambda: http_get(f"http://{probes}/readyz")[0] == 200, timeout=20,
+                   ignoring=(OSError,), message="the operator never became ready")
+        exposition = drive_sessions(cluster, f"http://{metrics}/metrics")
+    finally:
+        code = stop_process(process, timeout=40)
+    assert code == 0, f"the operator exited {code}; see {log}"
+    status, body = http_get(f"{cluster.admin}/requests?agent={OPERATOR_AGENT}")
+    assert status == 200
+    calls = {(c["group"], c["resource"], c["verb"]): c["count"] for c in orjson.loads(body)}
+    leases = cluster.server.raw.obj("/apis/coordination.k8s.io/v1/leases")["items"]
+    return Run(calls, exposition, leases)
+
+
+# --------------------------------------------------------------------------------------------
+# RBAC: exactly what the operator uses
+# --------------------------------------------------------------------------------------------
+UNUSED_GRANTS: dict[tuple[str, str, str], str] = {}
+"""Grants the run cannot exercise, each with the reason the operator still needs it (none:
+every grant is exercised by the scenario above)."""
+ANY_NAME: frozenset[str] = frozenset()
+
+
+def granted(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str], frozenset[str]]:
+    """(group, resource, verb) of every rule of the roles bound to the Deployment's service
+    account → the resource names it is restricted to (:data:`ANY_NAME` if it is not)."""
+    deployment = one(objects, "Deployment")
+    account = (deployment["metadata"]["namespace"],
+               deployment["spec"]["template"]["spec"]["serviceAccountName"])
+    out: dict[tuple[str, str, str], frozenset[str]] = {}
+    for binding in (o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        subjects = {(s.get("namespace", ""), s["name"]) for s in binding["subjects"]
+                    if s["kind"] == "ServiceAccount"}
+        if account not in subjects:
+            continue
+        ref = binding["roleRef"]
+        role = one(objects, ref["kind"], ref["name"])
+        if role["kind"] == "Role":  # a Role grants in its own namespace only
+            assert role["metadata"]["namespace"] == binding["metadata"]["namespace"]
+        for rule in role["rules"]:
+            assert "nonResourceURLs" not in rule
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, ()), f"wildcard in {role['kind']} {rule}"
+            names = frozenset(rule.get("resourceNames", ()))
+            for key in ((g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                        for v in rule["verbs"]):
+                previous = out.get(key)
+                if previous is None:
+                    out[key] = names
+                elif not previous or not names:  # one of the rules allows any name
+                    out[key] = ANY_NAME
+                else:
+                    out[key] = previous | names
+    return out
+
+
+def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
+                                                    default_objects: list[dict[str, Any]]
+                                                    ) -> None:
+    grants = granted(default_objects)
+    used = set(run.calls)
+    calls = sorted(run.calls.items())
+    assert used, "the server recorded no request from the operator"
+    assert not used - set(grants), f"called but not granted: {sorted(used - set(grants))}; " \
+        f"all calls: {calls}"
+    unused = set(grants) - used - set(UNUSED_GRANTS)
+    assert not unused, f"granted but never used: {sorted(unused)}; all calls: {calls}"
+    # The server records calls by (group, resource, verb), not by name or namespace: those
+    # restrictions are checked against what the operator touched instead.
+    # * Leader election: the only Lease is the operator's, in its own namespace (where the
+    #   Role is), released on SIGTERM; get/update are restricted to its name.
+    deployment = one(default_objects, "Deployment")
+    lease_ids = [(lease["metadata"]["namespace"], lease["metadata"]["name"])
+                 for lease in run.leases]
+    assert lease_ids == [(deployment["metadata"]["namespace"], "agenticsession-operator")]
+    assert not run.leases[0]["spec"].get("holderIdentity")
+    for verb in ("get", "update"):
+        assert grants[("coordination.k8s.io", "leases", verb)] == {lease_ids[0][1]}
+    # * The registry ConfigMap: the operator lists and watches it with the field selector
+    #   metadata.name=<name>, which the API server authorizes against resourceNames.
+    for verb in ("list", "watch"):
+        assert grants[("", "configmaps", verb)] == {REGISTRY_CONFIGMAP}
+    # Everything else is granted for any name.
+    assert {key for key, names in grants.items() if names} == {
+        ("coordination.k8s.io", "leases", "get"), ("coordination.k8s.io", "leases", "update"),
+        ("", "configmaps", "list"), ("", "configmaps", "watch")}
+
+
+# --------------------------------------------------------------------------------------------
+# metrics: every name the alerts and the dashboard use is exported
+# --------------------------------------------------------------------------------------------
+_PROMQL_WORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right",
+                           "and", "or", "unless", "bool", "offset", "inf", "nan"})
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers that are not functions, keywords,
+    label names (in ``{}``, ``by (...)`` and the like) or parts of strings, ranges, numbers."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", " ", expr)
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ",
+                  expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][\w:]*", expr):
+        before = expr[match.start() - 1] if match.start() else " "
+        after = expr[match.end():].lstrip()[:1]
+        if before.isdigit() or before in ".$" or after == "(":
+            continue
+        if match.group() not in _PROMQL_WORDS:
+            names.add(match.group())
+    return names
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    rule = yaml.safe_load((CONFIG / "prometheus" / "alerts.yaml").read_text())
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def dashboard_names() -> set[str]:
+    dashboard = orjson.loads((CONFIG / "prometheus" / "dashboard.json").read_bytes())
+    names: set[str] = set()
+    panels = list(dashboard["panels"])
+    while panels:
+        panel = panels.pop()
+        panels.extend(panel.get("panels", ()))
+        for target in panel.get("targets", ()):
+            names |= promql_metric_names(target["expr"])
+    for variable in dashboard["templating"]["list"]:
+        query = variable.get("query")
+        query = query.get("query", "") if isinstance(query, dict) else query or ""
+        # label_values(metric{...}, label): the first argument is the metric.
+        names |= set(re.findall(r"label_values\(\s*([A-Za-z_:][\w:]*)", query))
+    return names
+
+
+def exported(exposition: str) -> tuple[set[str], set[str]]:
+    """(names of the samples in an exposition, names of its histogram families)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples, histograms = set(), set()
+    for family in text_string_to_metric_families(exposition):
+        samples |= {sample.name for sample in family.samples}
+        if family.type == "histogram":
+            histograms.add(family.name)
+    return samples, histograms
+
+
+def test_promql_metric_names() -> None:
+    expr = ('histogram_quantile(0.99, sum by (backend, le) (rate(a_seconds_bucket{x="y(z)", '
+            'job=~"$job"}[$__rate_interval]))) > 1e3 or on (pod) group_left (node) b_total '
+            '* ignoring(q) c offset 5m and vector(0) unless label_replace(d, "a", "$1", "b", '
+            '"(.*)")')
+    assert promql_metric_names(expr) == {"a_seconds_bucket", "b_total", "c", "d"}
+
+
+def test_alerts_and_dashboard_use_only_exported_metrics(run: Run) -> None:
+    samples, histograms = exported(run.metrics)
+    rules = alert_rules()
+    assert {"AgenticSessionReconcileErrorsHigh", "AgenticSessionWorkqueueDepthHigh",
+            "AgenticSessionWorkqueueStuck", "AgenticSessionPodStartupSlow",
+            "AgenticSessionVMStartupSlow", "AgenticSessionOperatorNoLeader",
+            "AgenticSessionInformerSilent"} <= {r["alert"] for r in rules}
+    referenced = {name: "dashboard" for name in dashboard_names()}
+    for rule in rules:
+        referenced.update({name: f"alert {rule['alert']}"
+                           for name in promql_metric_names(rule["expr"])})
+    # The dashboard covers the controller-runtime families and the backend latency.
+    assert {"controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
+            "controller_runtime_reconcile_time_seconds_bucket", "workqueue_depth",
+            "workqueue_queue_duration_seconds_bucket", "controller_runtime_active_workers",
+            "rest_client_requests_total", "rest_client_request_duration_seconds_bucket",
+            "agentic_session_startup_seconds_bucket",
+            "agentic_session_backend_operation_seconds_bucket"} <= set(referenced)
+
+    def is_exported(name: str) -> bool:
+        base = next((name.removesuffix(s) for s in _HISTOGRAM_SUFFIXES if name.endswith(s)),
+                    None)
+        return name in samples or base in histograms
+
+    missing = {name: where for name, where in referenced.items() if not is_exported(name)}
+    assert not missing, f"referenced but not exported: {missing}"
+
+
+# --------------------------------------------------------------------------------------------
+# static checks: the Deployment's hardening and the Dockerfile
+# --------------------------------------------------------------------------------------------
+def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]]) -> None:
+    deployment = one(default_objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = named(pod["containers"], "manager")
+    assert deployment["spec"]["replicas"] == 2
+    assert container["args"] == ["run", "--leader-elect", "--metrics-bind-address=:8080",
+                                 "--health-probe-bind-address=:8081", "--log-format=json"]
+    assert pod["automountServiceAccountToken"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8081}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8081}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == 8080
+    assert named(container["volumeMounts"], "tmp")["mountPath"] == "/tmp"
+    assert "emptyDir" in named(pod["volumes"], "tmp")
+    # The metrics Service selects these pods and the ServiceMonitor scrapes it by port name.
+    service = one(default_objects, "Service", "agenticsession-operator-metrics")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
+    monitor = one(default_objects, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= \
+        service["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+
+
+def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments); continuation lines
+    joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", text)
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        elif not stages:
+            continue  # ARG before the first FROM
+        stages[-1].append((instruction.upper(), rest.strip()))
+    return stages
+
+
+def test_dockerfile_final_stage_is_minimal_and_non_root() -> None:
+    stages = dockerfile_stages((ROOT / "Dockerfile").read_text())
+    assert len(stages) >= 2, "expected a builder stage and a final stage"
+    final = stages[-1]
+    instructions = dict(final)  # the last of each instruction wins, as in docker
+    assert final[0][1].split()[0].startswith("python:3.11-slim"), final[0]
+    user = instructions.get("USER", "").split(":")[0]
+    assert user and user not in ("root", "0"), f"final stage runs as {user!r}"
+    assert orjson.loads(instructions["ENTRYPOINT"]) == ["ambient-ctrl"]
+    assert orjson.loads(instructions["CMD"]) == ["run"]
+    assert "PYTHONDONTWRITEBYTECODE" in " ".join(v for k, v in final if k == "ENV")
+    body = " ".join(v for _, v in final).lower()
+    for tool in ("gcc", "build-essential", "make ", "g++", "apt-get install"):
+        assert tool not in body, f"the final stage installs build tools ({tool})"
+    # Only the builder's wheels are installed (copied or bind-mounted from it, no index).
+    installs = [v for k, v in final if k == "RUN" and "pip install" in v]
+    assert installs and all("--no-index" in v for v in installs), installs
+    assert any("from=builder" in v for k, v in final if k in ("COPY", "RUN"))
+    assert not re.search(r"(?i)(password|token|secret|api_key)\s*=", body)
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git"} <= set(ignore)
