@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from informers.clock import Clock, RealClock, rfc3339_micro
-from informers.errors import AlreadyExists, APIError, NotFound, TransportError
+from informers.errors import APIError, NotFound, TransportError
 from informers.rest import ResourceClient
 from metrics.leader import LeaderElectionMetrics
 
@@ -137,26 +137,25 @@ class LeaderElector:
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
         lease["spec"] = self._spec(transitions=transitions,
                                    acquired=spec.get("acquireTime") if mine else None)
-        try:
-            self._lease = self._leases.update(lease)
-        except (APIError, TransportError) as exc:  # a Conflict means another candidate won
-            log.info("lease update failed: %s", exc)
-            return False
-        self._observed = (options.identity, self._lease["spec"]["renewTime"])
-        self._observed_at = self._clock.monotonic()
-        return True
+        # A Conflict means another candidate won the race for this version of the lease.
+        return self._write(self._leases.update, lease)
 
     def _create(self) -> bool:
         options = self._options
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": options.name, "namespace": options.namespace},
                  "spec": self._spec(transitions=0, acquired=None)}
+        return self._write(self._leases.create, lease)
+
+    def _write(self, write: Callable[[dict[str, Any]], dict[str, Any]],
+               lease: dict[str, Any]) -> bool:
+        """Store ``lease`` naming us; on success we hold it as of now (our own clock)."""
         try:
-            self._lease = self._leases.create(lease)
-        except (AlreadyExists, APIError, TransportError) as exc:
-            log.info("lease create failed: %s", exc)
+            self._lease = write(lease)
+        except (APIError, TransportError) as exc:
+            log.info("lease write failed: %s", exc)
             return False
-        self._observed = (options.identity, self._lease["spec"]["renewTime"])
+        self._observed = (self._options.identity, self._lease["spec"]["renewTime"])
         self._observed_at = self._clock.monotonic()
         return True
 

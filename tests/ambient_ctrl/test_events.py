@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,27 +11,10 @@ from ambient_ctrl.client import Client
 from ambient_ctrl.clock import FakeClock, rfc3339
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.events import EventRecorder
-from informers.factory import InformerFactory
 from informers.resource import CONFIGMAPS, EVENTS, NAMESPACES
-from informers.rest import Transport, load_configuration
 
 NS = "default"
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[LocalAPIServer]:
-    with LocalAPIServer() as server:
-        yield server
-
-
-@pytest.fixture()
-def client(api: LocalAPIServer) -> Iterator[Client]:
-    transport = Transport(load_configuration(api.kubeconfig))
-    factory = InformerFactory(transport)
-    yield Client(transport, factory, field_manager="test")
-    factory.stop()
-    transport.close()
 
 
 @pytest.fixture()

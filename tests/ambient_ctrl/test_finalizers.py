@@ -13,36 +13,21 @@ from ambient_ctrl.client import Client
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.finalizers import add_finalizer, has_finalizer, remove_finalizer
 from informers.errors import NotFound
-from informers.factory import InformerFactory
 from informers.resource import CONFIGMAPS
-from informers.rest import Transport, load_configuration
+from tests.ambient_ctrl.conftest import framework_client
 
 NS = "default"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[LocalAPIServer]:
-    with LocalAPIServer() as server:
-        yield server
-
-
-def _client(api: LocalAPIServer) -> Iterator[Client]:
-    transport = Transport(load_configuration(api.kubeconfig))
-    factory = InformerFactory(transport)
-    yield Client(transport, factory, field_manager="test")
-    factory.stop()
-    transport.close()
-
-
 @pytest.fixture()
 def one(api: LocalAPIServer) -> Iterator[Client]:
-    yield from _client(api)
+    yield from framework_client(api)
 
 
 @pytest.fixture()
 def two(api: LocalAPIServer) -> Iterator[Client]:
-    yield from _client(api)
+    yield from framework_client(api)
 
 
 def configmap(client: Client, finalizers: list[str] | None = None) -> dict[str, Any]:
@@ -104,7 +89,7 @@ def test_stale_add_of_a_finalizer_already_there_is_a_no_op(one: Client, two: Cli
 
 
 def test_concurrent_adds_and_removes_lose_nothing(api: LocalAPIServer) -> None:
-    clients = [_client(api) for _ in range(4)]
+    clients = [framework_client(api) for _ in range(4)]
     try:
         writers = [next(gen) for gen in clients]
         cm = configmap(writers[0], ["gone-0.example.com/f", "gone-1.example.com/f"])
