@@ -17,7 +17,6 @@ Every watcher must receive every event (checked); results go to stdout and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -25,17 +24,16 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import urllib3
+from _server import apiserver_process  # bench/ is on sys.path: these run as scripts
 
-from ambient_ctrl.testing import eventually, free_port
+from ambient_ctrl.testing import eventually
 
 NAMESPACE = "default"
 PATH = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
@@ -95,28 +93,6 @@ def _writer(url: str, count: int, threads: int, start_at: float, out: mp.Queue) 
     out.put((began, time.perf_counter()))
 
 
-@contextlib.contextmanager
-def _server() -> Iterator[str]:
-    """A local API server in its own process (and process group); yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ambient_ctrl.cli", "--log-level", "WARNING", "apiserver",
-             "--port", str(port), "--kubeconfig", str(Path(tmp) / "kubeconfig")],
-            stdout=subprocess.DEVNULL, start_new_session=True)
-        try:
-            http = urllib3.PoolManager(retries=False)
-            eventually(lambda: http.request("GET", url + "/healthz").status == 200,
-                       timeout=30, message="server did not start",
-                       ignoring=(urllib3.exceptions.HTTPError,))
-            http.clear()
-            yield url
-        finally:
-            server.terminate()
-            server.wait(30)
-
-
 _WRK_SCRIPT = """
 local next_id = 0
 function setup(thread)
@@ -137,7 +113,8 @@ def wrk_run(seconds: int) -> dict[str, object]:
     """Creates/s under wrk with 10 curl watchers; every watcher must see every event."""
     if not shutil.which("wrk") or not shutil.which("curl"):
         return {"skipped": "wrk or curl not installed (apt-get install wrk curl)"}
-    with _server() as url, tempfile.TemporaryDirectory() as tmp:
+    with apiserver_process() as server, tempfile.TemporaryDirectory() as tmp:
+        url = server.url
         script = Path(tmp) / "post.lua"
         script.write_text(_WRK_SCRIPT % PATH)
         outputs = [Path(tmp) / f"watch-{i}.jsonl" for i in range(10)]
@@ -166,7 +143,8 @@ def _all_delivered(outputs: list[Path], expected: int) -> int:
 
 def python_run(objects: int, threads: int) -> dict[str, object]:
     """Creates/s from one urllib3 process, events/s to 10 watcher threads in another."""
-    with _server() as url:
+    with apiserver_process() as server:
+        url = server.url
         http = urllib3.PoolManager(retries=False)
         try:
             rv = orjson.loads(http.request("GET", url + PATH).data)["metadata"]["resourceVersion"]

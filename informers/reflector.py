@@ -11,7 +11,11 @@ Protocol corners it handles, because each one has bitten Python operators:
   compacted: relist from scratch (``resourceVersion=""``); the sink then replaces its contents
   and reports objects that vanished meanwhile as deletions;
 * connection errors, 5xx and 429 back off exponentially with jitter (0.8 s doubling to 30 s,
-  Retry-After honoured), reset once a watch has been healthy for a while (tenacity).
+  Retry-After honoured), reset once a watch has been healthy for a while (tenacity);
+* a watch stream that breaks after it worked (it delivered an event, BOOKMARKs included, or
+  stayed open ``min_healthy_watch``) is resumed after a short jitter from the last
+  resourceVersion: an apiserver or a load balancer cutting long connections every few seconds
+  must not drive the backoff to its cap and leave the cache blind for 30 s at a time.
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ class ReflectorOptions:
     backoff_max: float = 30.0
     healthy_after: float = 30.0
     """A watch that lived this long resets the backoff."""
+    min_healthy_watch: float = 1.0
+    """A watch stream that breaks after this many seconds open, or after delivering an event,
+    worked: it is resumed after a short jitter, with the backoff started over (client-go's
+    "very short watch" rule). Only streams that break at once, silent, count as failures."""
 
 
 _RETRIED = (TransportError, ServerError, TooManyRequests, APIError)
@@ -151,14 +159,18 @@ class Reflector:
     def _list_and_watch(self) -> None:
         if not self.resource_version:
             self._list()
+        # Healthy since the first watch: watches that end normally (every timeoutSeconds) and
+        # 410 relists are progress too, so the failure that ends this stretch restarts the
+        # backoff instead of continuing the series of failures from before it.
+        started = self._clock.monotonic()
         while not self._stop.is_set():
-            started = self._clock.monotonic()
             try:
-                self._watch()
-            except Gone:
-                log.info("resourceVersion %s of %s expired: relisting", self.resource_version,
-                         self.resource)
-                self._list()
+                try:
+                    self._watch()
+                except Gone:
+                    log.info("resourceVersion %s of %s expired: relisting",
+                             self.resource_version, self.resource)
+                    self._list()
             except _RETRIED as exc:
                 if self._clock.monotonic() - started >= self._options.healthy_after:
                     raise _HealthyFailure(exc) from exc
@@ -198,14 +210,18 @@ class Reflector:
                                     read_timeout=timeout + options.read_grace)
         with self._lock:
             self._stream = stream
+        opened, delivered = self._clock.monotonic(), False
         try:
             for event in stream:
                 if self._stop.is_set():
                     return
                 self._handle(event)
-        except TransportError:
+                delivered = True
+        except TransportError as exc:
             if self._stop.is_set():
                 return
+            if delivered or self._clock.monotonic() - opened >= options.min_healthy_watch:
+                raise _HealthyFailure(exc) from exc
             raise
         finally:
             with self._lock:

@@ -3,7 +3,7 @@
 Representation, chosen by measurement (CLIENT-SURFACE.md): a dict per Pod costs 3-6x its compact
 JSON, so each object is kept as exact-size compact bytes plus a small record (resourceVersion,
 labels, index values); reads decode on demand (~10 us for a Pod) through a bounded LRU cache of
-decoded objects, so hot reads cost nothing.
+decoded objects, so hot reads cost nothing. Writes do not fill that cache.
 
 Contract for readers: objects handed out are shared and **read-only** — copy before editing.
 With ``debug_mutations=True`` every cached read checks that the shared object still serializes to
@@ -69,13 +69,37 @@ class _Entry:
     indexed: dict[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
 class Change:
-    """What a write did: the previous and the new state (None where absent)."""
+    """What a write did: the previous and the new state (None where absent).
 
-    key: str
-    old: Obj | None
-    new: Obj | None
+    ``old`` is decoded from the stored bytes on first access, then kept: on the watch path
+    only update handlers want it, and they run on their own threads, so the reflector does not
+    pay for it. ``existed`` and ``old_version`` answer without decoding.
+    """
+
+    __slots__ = ("_old", "_old_raw", "key", "new", "old_version")
+
+    def __init__(self, key: str, old: Obj | None, new: Obj | None, *,
+                 old_raw: bytes | None = None, old_version: str | None = None) -> None:
+        self.key = key
+        self.new = new
+        self._old = old
+        self._old_raw = old_raw
+        if old_version is None and old is not None:
+            old_version = str((old.get("metadata") or {}).get("resourceVersion", ""))
+        self.old_version = old_version
+
+    @property
+    def existed(self) -> bool:
+        """Whether there was a previous state."""
+        return self._old is not None or self._old_raw is not None
+
+    @property
+    def old(self) -> Obj | None:
+        if self._old is None and self._old_raw is not None:
+            # Handler threads racing here each decode an equal copy; either may be kept.
+            self._old = orjson.loads(self._old_raw)
+        return self._old
 
 
 class Store:
@@ -108,23 +132,33 @@ class Store:
                        indexed)
         with self._lock:
             old = self._entries.get(key)
-            old_obj = self._decode(key, old) if old is not None else None
+            previous = None
             if old is not None:
+                previous = self._cached(key, old)
                 self._unindex(key, old)
             self._entries[key] = entry
             self._index(key, entry)
-            self._decoded[key] = (raw, obj)
-        return Change(key, old_obj, obj)
+            # The decoded cache serves readers, not writers: filling it on every write would
+            # hold the most recently written objects as dicts (3-6x their bytes) and keep the
+            # garbage collector busy scanning them. In debug mode writes fill it too, so a
+            # handler that mutates the object it was given is caught by the next read.
+            if self._debug:
+                self._decoded[key] = (raw, obj)
+            else:
+                self._decoded.pop(key, None)
+        if old is None:
+            return Change(key, None, obj)
+        return Change(key, previous, obj, old_raw=old.raw, old_version=old.resource_version)
 
     def delete(self, key: str) -> Change:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is None:
                 return Change(key, None, None)
-            old_obj = self._decode(key, old)
+            previous = self._cached(key, old)
             self._unindex(key, old)
             self._decoded.pop(key, None)
-        return Change(key, old_obj, None)
+        return Change(key, previous, None, old_raw=old.raw, old_version=old.resource_version)
 
     def replace(self, objects: Iterable[Obj]) -> list[Change]:
         """Make the store hold exactly ``objects`` (a relist); the changes it took, deletions
@@ -157,6 +191,11 @@ class Store:
                         del index[value]
 
     # reads -------------------------------------------------------------------------------------
+    def _cached(self, key: str, entry: _Entry) -> Obj | None:
+        """The decoded object of ``entry`` if the cache holds it."""
+        cached = self._decoded.get(key)
+        return cached[1] if cached is not None and cached[0] is entry.raw else None
+
     def _decode(self, key: str, entry: _Entry) -> Obj:
         cached = self._decoded.get(key)
         if cached is not None and cached[0] is entry.raw:

@@ -218,3 +218,24 @@ def test_consistency_under_repeated_faults(server: LocalAPIServer, informer: Sha
             server.faults.drop_watches()
     expected = sorted(f"default/c{i}" for i in range(5) if counts[f"c{i}"] % 2)
     eventually(lambda: sorted(informer.store.keys()) == expected, timeout=15)
+
+
+def test_resync_replays_the_cache_as_updates(transport: Transport, cms: ResourceClient) -> None:
+    _make(cms, "steady")
+    clock = FakeClock()
+    updates: list[tuple[Any, Any]] = []
+    inf = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                         options=FAST, clock=clock, resync_period=60)
+    inf.add_handler(Handlers(update=lambda old, new: updates.append((old, new))))
+    inf.start()
+    try:
+        assert inf.wait_for_sync(10)
+        eventually(lambda: clock.waiters == 1)  # the resync loop waits for its period
+        assert updates == []
+        clock.step(60)
+        eventually(lambda: len(updates) == 1)
+        old, new = updates[0]
+        assert old is new and new["metadata"]["name"] == "steady"  # replayed, not relisted
+        assert inf.store.get("default/steady") == new
+    finally:
+        inf.stop()

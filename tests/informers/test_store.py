@@ -79,3 +79,26 @@ def test_reads_share_one_decoded_object() -> None:
         store.upsert(pod(f"q{i}"))
     assert store.get("a/p") == pod("p") | {"metadata": {
         k: v for k, v in pod("p")["metadata"].items() if k != "managedFields"}}
+
+
+def test_change_decodes_the_previous_state_on_demand() -> None:
+    store = Store()
+    first = store.upsert(pod("p", rv="1", labels={"v": "1"}))
+    assert not first.existed and first.old is None and first.old_version is None
+    second = store.upsert(pod("p", rv="2", labels={"v": "2"}))
+    assert second.existed and second.old_version == "1"
+    assert second.old is not None and second.old["metadata"]["labels"] == {"v": "1"}
+    assert second.old is second.old  # decoded once, then kept
+    gone = store.delete("a/p")
+    assert gone.new is None and gone.old_version == "2"
+    assert gone.old is not None and gone.old["metadata"]["labels"] == {"v": "2"}
+    assert not store.delete("a/p").existed
+
+
+def test_debug_mode_catches_a_handler_mutating_the_object_it_was_given() -> None:
+    store = Store(debug_mutations=True)
+    given = store.upsert(pod("p")).new
+    assert given is not None
+    given["metadata"]["labels"]["sneaky"] = "edit"
+    with pytest.raises(MutatedCacheError):
+        store.get("a/p")

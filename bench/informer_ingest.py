@@ -1,0 +1,425 @@
+"""Informer ingest: watch events/s through our SharedInformer against the raw-parse limit, and
+bytes per cached object.
+
+The local API server runs in its own process. It gets N realistic Pods (~6.3 KB of compact JSON
+as served, managedFields included, like a Deployment's pod on a real cluster), then N status
+updates. Both consumers then drain the same backlog of N MODIFIED events, replayed by the
+server from the resourceVersion taken before the updates, as fast as they can, on one thread:
+
+* raw limit: urllib3, split lines, ``orjson.loads`` each, nothing else (CLIENT-SURFACE.md);
+* ours: a reflector feeding a SharedInformer (store + one no-op handler) whose store already
+  holds the N pods as listed at that resourceVersion, so every event is a real update.
+
+Memory: tracemalloc of a Store holding the N pods, per object, next to their compact JSON
+size as served and as stored (managedFields stripped). Results go to stdout and
+``bench/results/informer.json``. Goals (reported, not asserted): >= 70 % of the raw limit,
+<= 1.2x the served compact JSON size.
+
+    .venv/bin/python bench/informer_ingest.py [--objects 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import urllib3
+from _server import apiserver_process  # bench/ is on sys.path: these run as scripts
+
+from informers.informer import Handlers, SharedInformer
+from informers.reflector import Reflector, ReflectorOptions
+from informers.resource import CONFIGMAPS, PODS
+from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
+from informers.store import Store, strip_managed_fields
+
+NAMESPACE = "default"
+WRITERS = 8
+LONG = ReflectorOptions(min_watch_timeout=3600, max_watch_timeout=3600)
+"""No watch timeout within a run."""
+
+
+# a Deployment's pod, as a real kube-apiserver serves it -------------------------------------------
+def _fields(*paths: str) -> dict[str, Any]:
+    """A managedFields ``fieldsV1`` tree from dotted paths."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for part in path.split("|"):
+            node = node.setdefault(part, {})
+    return tree
+
+
+_SPEC_FIELDS = _fields(
+    "f:metadata|f:generateName", "f:metadata|f:labels|.", "f:metadata|f:labels|f:app",
+    "f:metadata|f:labels|f:app.kubernetes.io/instance",
+    "f:metadata|f:labels|f:app.kubernetes.io/name", "f:metadata|f:labels|f:pod-template-hash",
+    "f:metadata|f:labels|f:app.kubernetes.io/version",
+    "f:metadata|f:annotations|f:checksum/config",
+    "f:metadata|f:annotations|.", "f:metadata|f:annotations|f:prometheus.io/port",
+    "f:metadata|f:annotations|f:prometheus.io/scrape",
+    "f:metadata|f:annotations|f:kubectl.kubernetes.io/restartedAt",
+    "f:metadata|f:ownerReferences|.",
+    'f:metadata|f:ownerReferences|k:{"uid":"5f0a2d8e-7c1b-4e9a-9d3f-2b6c8a1e4f70"}',
+    'f:spec|f:containers|k:{"name":"web"}|.', 'f:spec|f:containers|k:{"name":"web"}|f:args',
+    'f:spec|f:containers|k:{"name":"web"}|f:env|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:env|k:{"name":"LOG_LEVEL"}|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:env|k:{"name":"POD_NAME"}|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:env|k:{"name":"POD_NAMESPACE"}|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:env|k:{"name":"GOMAXPROCS"}|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:image',
+    'f:spec|f:containers|k:{"name":"web"}|f:imagePullPolicy',
+    'f:spec|f:containers|k:{"name":"web"}|f:livenessProbe|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:ports|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:ports|k:{"containerPort":8080,"protocol":"TCP"}|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:readinessProbe|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:resources|.',
+    'f:spec|f:containers|k:{"name":"web"}|f:volumeMounts|.',
+    "f:spec|f:dnsPolicy", "f:spec|f:enableServiceLinks", "f:spec|f:restartPolicy",
+    "f:spec|f:schedulerName", "f:spec|f:securityContext", "f:spec|f:serviceAccount",
+    "f:spec|f:terminationGracePeriodSeconds", "f:spec|f:volumes|.",
+    'f:spec|f:volumes|k:{"name":"config"}|.')
+_STATUS_FIELDS = _fields(
+    'f:status|f:conditions|k:{"type":"ContainersReady"}|.',
+    'f:status|f:conditions|k:{"type":"Initialized"}|.',
+    'f:status|f:conditions|k:{"type":"PodReadyToStartContainers"}|.',
+    'f:status|f:conditions|k:{"type":"Ready"}|.', "f:status|f:containerStatuses",
+    "f:status|f:hostIP", "f:status|f:hostIPs", "f:status|f:phase", "f:status|f:podIP",
+    'f:status|f:podIPs|.', 'f:status|f:podIPs|k:{"ip":"10.244.1.23"}|.', "f:status|f:startTime")
+
+
+def pod(i: int, owner_uid: str) -> dict[str, Any]:
+    name = f"web-7d4b9c8f6d-{i:05d}"
+    labels = {"app": "web", "app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "prod",
+              "app.kubernetes.io/version": "1.24.3",
+              "pod-template-hash": "7d4b9c8f6d"}
+    env = [{"name": "LOG_LEVEL", "value": "info"}, {"name": "LISTEN_ADDR", "value": ":8080"},
+           {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1",
+                                                           "fieldPath": "metadata.name"}}},
+           {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {
+               "apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+           {"name": "GOMAXPROCS", "valueFrom": {"resourceFieldRef": {
+               "containerName": "web", "resource": "limits.cpu"}}}]
+    probe = {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+             "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 1,
+             "successThreshold": 1, "failureThreshold": 3}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "generateName": "web-7d4b9c8f6d-", "namespace": NAMESPACE,
+            "labels": labels,
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                            "checksum/config": "9b1f" * 8,
+                            "kubectl.kubernetes.io/restartedAt": "2026-01-05T09:14:03Z"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                 "name": "web-7d4b9c8f6d",
+                                 "uid": owner_uid, "controller": True, "blockOwnerDeletion": True}],
+            "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+                 "time": "2026-01-05T09:14:03Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": _SPEC_FIELDS},
+                {"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
+                 "time": "2026-01-05T09:14:09Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": _STATUS_FIELDS, "subresource": "status"}],
+        },
+        "spec": {
+            "volumes": [
+                {"name": "config", "configMap": {"name": "web-config", "defaultMode": 420}},
+                {"name": f"kube-api-access-{i % 100000:05d}", "projected": {
+                    "defaultMode": 420, "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {"configMap": {"name": "kube-root-ca.crt",
+                                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}],
+            "containers": [{
+                "name": "web", "image": "registry.example.com/shop/web:1.24.3",
+                "args": ["--config=/etc/web/config.yaml", "--metrics-port=9090"],
+                "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                          {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+                "env": env,
+                "resources": {"limits": {"cpu": "500m", "memory": "256Mi"},
+                              "requests": {"cpu": "100m", "memory": "128Mi"}},
+                "volumeMounts": [
+                    {"name": "config", "readOnly": True, "mountPath": "/etc/web"},
+                    {"name": f"kube-api-access-{i % 100000:05d}", "readOnly": True,
+                     "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}],
+                "livenessProbe": probe, "readinessProbe": {**probe, "initialDelaySeconds": 2},
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent",
+                "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                                    "capabilities": {"drop": ["ALL"]}}}],
+            "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+            "dnsPolicy": "ClusterFirst", "serviceAccountName": "default",
+            "serviceAccount": "default", "nodeName": f"worker-{i % 50:02d}",
+            "securityContext": {"fsGroup": 2000}, "schedulerName": "default-scheduler",
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                 "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                 "effect": "NoExecute", "tolerationSeconds": 300}],
+            "priority": 0, "enableServiceLinks": True, "preemptionPolicy": "PreemptLowerPriority",
+        },
+    }
+
+
+def status(i: int, restarts: int) -> dict[str, Any]:
+    """What the kubelet reports for a running pod (``restarts`` makes each update differ)."""
+    ip = f"10.244.{i // 250 % 250}.{i % 250 + 1}"
+    host = f"192.168.10.{i % 50 + 10}"
+    started = "2026-01-05T09:14:07Z"
+    conditions = [{"type": kind, "status": "True", "lastProbeTime": None,
+                   "lastTransitionTime": started}
+                  for kind in ("PodReadyToStartContainers", "Initialized", "Ready",
+                               "ContainersReady", "PodScheduled")]
+    return {
+        "phase": "Running", "conditions": conditions, "hostIP": host, "hostIPs": [{"ip": host}],
+        "podIP": ip, "podIPs": [{"ip": ip}], "startTime": "2026-01-05T09:14:03Z",
+        "qosClass": "Burstable",
+        "containerStatuses": [{
+            "name": "web", "ready": True, "started": True, "restartCount": restarts,
+            "state": {"running": {"startedAt": started}},
+            "lastState": {"terminated": {
+                "exitCode": 137, "reason": "OOMKilled", "startedAt": "2026-01-05T09:14:05Z",
+                "finishedAt": "2026-01-05T09:14:06Z",
+                "containerID": f"containerd://{i:064x}"}},
+            "image": "registry.example.com/shop/web:1.24.3",
+            "imageID": "registry.example.com/shop/web@sha256:" + "3f" * 32,
+            "containerID": f"containerd://{i + 1:064x}"}],
+    }
+
+
+def owner_uid(transport: Transport) -> str:
+    """The UID the pods' ReplicaSet reference names. The local server does not serve apps/v1
+    but collects garbage by UID like kube-controller-manager, so a ConfigMap stands in for the
+    ReplicaSet: the pods are not collected, and their bytes are those of a real pod."""
+    owner = ResourceClient(transport, CONFIGMAPS).create(
+        {"metadata": {"name": "web-7d4b9c8f6d", "namespace": NAMESPACE}})
+    return str(owner["metadata"]["uid"])
+
+
+# phases ------------------------------------------------------------------------------------------
+def write_all(count: int, write: Callable[[int], Any]) -> float:
+    """``write(i)`` for every i on WRITERS threads; seconds taken."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for _ in pool.map(write, range(count), chunksize=64):
+            pass
+    return time.perf_counter() - started
+
+
+def list_raw(pods: ResourceClient) -> tuple[list[bytes], str]:
+    """The pods as listed (compact JSON per item, as served) and the list's resourceVersion."""
+    items: list[bytes] = []
+    token = None
+    while True:
+        page = pods.list(NAMESPACE, limit=500, continue_=token)
+        for item in page["items"]:
+            item.setdefault("kind", "Pod")
+            item.setdefault("apiVersion", "v1")
+            items.append(orjson.dumps(item))
+        token = page["metadata"].get("continue")
+        if not token:
+            return items, page["metadata"]["resourceVersion"]
+
+
+Rate = tuple[float, float]
+"""Events/s, and CPU seconds of this process per event (less sensitive to other load)."""
+
+
+def raw_limit(url: str, resource_version: str, count: int) -> Rate:
+    """urllib3 + split + orjson.loads over the replayed backlog."""
+    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=300))
+    path = (f"/api/v1/namespaces/{NAMESPACE}/pods?watch=1&resourceVersion={resource_version}"
+            "&timeoutSeconds=3600")
+    started, cpu = time.perf_counter(), time.process_time()
+    response = http.request("GET", url + path, preload_content=False)
+    seen, buffer = 0, b""
+    for chunk in response.stream(1 << 16):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            orjson.loads(line)
+            seen += 1
+        if seen >= count:
+            break
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    with contextlib.suppress(RuntimeError):  # already handed back to the pool
+        response.shutdown()
+    response.close()
+    http.clear()
+    assert seen == count, f"raw reader saw {seen} of {count} events"
+    return count / elapsed, cpu / count
+
+
+class Counting:
+    """The no-op handler, plus the one thing the benchmark needs: when the last update came."""
+
+    def __init__(self, updates: int) -> None:
+        self.updates = 0
+        self._expected = updates
+        self.done = threading.Event()
+        self.handlers = Handlers(add=self._ignore, update=self._update, delete=self._ignore)
+
+    def _ignore(self, obj: Any) -> None:
+        pass
+
+    def _update(self, old: Any, new: Any) -> None:
+        self.updates += 1
+        if self.updates == self._expected:
+            self.done.set()
+
+
+def informer_rate(transport: Transport, initial: list[bytes], resource_version: str,
+                  count: int) -> Rate:
+    """A reflector feeding a SharedInformer whose store holds ``initial``, one no-op handler."""
+    pods = ResourceClient(transport, PODS)
+    informer = SharedInformer(pods, namespace=NAMESPACE)  # its own reflector is not started
+    handler = Counting(count)
+    registration = informer.add_handler(handler.handlers)
+    registration.start()
+    # The list as of resource_version, delivered as the reflector would deliver it.
+    informer.replace([orjson.loads(raw) for raw in initial], resource_version)
+    assert registration.wait_for_sync(120)
+    reflector = Reflector(pods, informer, namespace=NAMESPACE, options=LONG)
+    reflector.resource_version = resource_version  # listed already: watch from there
+    stop = threading.Event()
+    thread = threading.Thread(target=reflector.run, args=(stop,), name="bench-reflector")
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
+    thread.start()
+    finished = handler.done.wait(600)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stop.set()
+    reflector.stop()
+    thread.join(30)
+    informer.stop()
+    assert finished, f"the handler saw {handler.updates} of {count} updates"
+    return count / elapsed, cpu / count
+
+
+def store_memory(objects: list[bytes], **store_options: Any) -> float:
+    """tracemalloc bytes per object of a Store holding ``objects`` (compact JSON each)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        store = Store(**store_options)
+        for raw in objects:
+            store.upsert(orjson.loads(raw))
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(store) == len(objects)
+    return used / len(objects)
+
+
+def stored_size(raw: bytes) -> int:
+    return len(orjson.dumps(strip_managed_fields(orjson.loads(raw))))
+
+
+# the run -----------------------------------------------------------------------------------------
+def run(objects: int, repeat: int) -> dict[str, Any]:
+    history = str(objects + 1000)  # the N updates stay resumable
+    backlog = str(objects * 8 * 1024 + (64 << 20))  # the replayed history is sent at once
+    with apiserver_process("--history-limit", history, "--max-watch-backlog", backlog,
+                           "--bookmark-interval", "3600") as server:
+        transport = Transport(load_configuration(str(server.kubeconfig)),
+                              options=TransportOptions(pool_size=WRITERS + 2, timeout=120))
+        try:
+            pods = ResourceClient(transport, PODS)
+            print(f"writing {objects} pods, their status, then {objects} updates ...",
+                  flush=True)
+            owner = owner_uid(transport)
+            create = write_all(objects, lambda i: pods.create(pod(i, owner)))
+            write_all(objects, lambda i: pods.patch_status(
+                f"web-7d4b9c8f6d-{i:05d}", {"status": status(i, 1)}, NAMESPACE))
+            initial, resource_version = list_raw(pods)
+            update = write_all(objects, lambda i: pods.patch_status(
+                f"web-7d4b9c8f6d-{i:05d}", {"status": status(i, 2)}, NAMESPACE))
+            raw_rates, our_rates = [], []
+            for _ in range(repeat):  # interleaved, so drift affects both alike
+                raw_rates.append(raw_limit(server.url, resource_version, objects))
+                our_rates.append(informer_rate(transport, initial, resource_version, objects))
+        finally:
+            transport.close()
+    served = statistics.fmean(len(raw) for raw in initial)
+    stored = statistics.fmean(stored_size(raw) for raw in initial)
+    per_object = store_memory(initial)
+    without_cache = store_memory(initial, decoded_cache_size=1)
+    raw_best, ours_best = max(r for r, _ in raw_rates), max(r for r, _ in our_rates)
+    raw_cpu, ours_cpu = (statistics.median(c for _, c in rates) * 1e6
+                         for rates in (raw_rates, our_rates))
+    return {
+        "objects": objects, "repeat": repeat,
+        "writes_per_s": {"create": round(objects / create), "update": round(objects / update)},
+        "events_per_s": {"raw_limit": round(raw_best), "informer": round(ours_best),
+                         "raw_limit_runs": [round(r) for r, _ in raw_rates],
+                         "informer_runs": [round(r) for r, _ in our_rates],
+                         "ratio": round(ours_best / raw_best, 3), "goal_ratio": 0.7},
+        "cpu_us_per_event": {"raw_limit": round(raw_cpu, 1), "informer": round(ours_cpu, 1),
+                             "ratio": round(raw_cpu / ours_cpu, 3)},
+        "bytes_per_object": {"served_compact_json": round(served),
+                             "stored_compact_json": round(stored),
+                             "store_tracemalloc": round(per_object),
+                             "store_tracemalloc_decoded_cache_1": round(without_cache),
+                             "ratio_to_served": round(per_object / served, 3),
+                             "goal_ratio": 1.2},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+    }
+
+
+def table(result: dict[str, Any]) -> Iterator[str]:
+    rates, sizes = result["events_per_s"], result["bytes_per_object"]
+    yield (f"informer ingest, {result['objects']} pods, {result['repeat']} runs each "
+           "(best shown), one consumer thread")
+    yield f"{'watch events/s':<44}{'value':>10}"
+    yield f"{'  urllib3 + split + orjson.loads (limit)':<44}{rates['raw_limit']:>10}"
+    yield f"{'  reflector + SharedInformer + no-op handler':<44}{rates['informer']:>10}"
+    yield (f"{'  ours / limit':<44}{rates['ratio']:>10.0%}"
+           f"   (goal >= {rates['goal_ratio']:.0%})")
+    cpu = result["cpu_us_per_event"]
+    yield f"{'CPU us per event (median)':<44}{'value':>10}"
+    yield f"{'  urllib3 + split + orjson.loads (limit)':<44}{cpu['raw_limit']:>10}"
+    yield f"{'  reflector + SharedInformer + no-op handler':<44}{cpu['informer']:>10}"
+    yield f"{'  limit / ours':<44}{cpu['ratio']:>10.0%}"
+    yield f"{'bytes per cached pod':<44}{'value':>10}"
+    yield f"{'  compact JSON as served (managedFields)':<44}{sizes['served_compact_json']:>10}"
+    yield f"{'  compact JSON as stored (stripped)':<44}{sizes['stored_compact_json']:>10}"
+    yield f"{'  Store, tracemalloc':<44}{sizes['store_tracemalloc']:>10}"
+    yield (f"{'  Store(decoded_cache_size=1), tracemalloc':<44}"
+           f"{sizes['store_tracemalloc_decoded_cache_1']:>10}")
+    yield (f"{'  Store / served':<44}{sizes['ratio_to_served']:>10.2f}"
+           f"   (goal <= {sizes['goal_ratio']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=10000,
+                        help="pods listed, then updates replayed (the issue's figure: 50000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each consumer")
+    args = parser.parse_args()
+    result = run(args.objects, args.repeat)
+    out = Path(__file__).parent / "results" / "informer.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for line in table(result):
+        print(line)
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
