@@ -304,7 +304,7 @@ class SessionReconciler:
         if delay > 0:
             return delay
         meta = session["metadata"]
-        patch = {"status": status_patch(session.get("status") or {}, status)}
+        patch = _guarded(session, status_patch(session.get("status") or {}, status))
         self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
                                   meta["namespace"])
         if new == old:
@@ -334,7 +334,7 @@ class SessionReconciler:
         status.setdefault("phase", Phase.PENDING.value)
         status["observedGeneration"] = int(meta.get("generation", 1))
         if status != (session.get("status") or {}):
-            patch = {"status": status_patch(session.get("status") or {}, status)}
+            patch = _guarded(session, status_patch(session.get("status") or {}, status))
             self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
                                       meta["namespace"])
             kind = backend.value if backend else str(
@@ -397,6 +397,18 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     """A merge patch turning status ``old`` into ``new``: fields ``new`` dropped become null
     (a merge patch leaves absent fields alone)."""
     return {**{key: None for key in old if key not in new}, **new}
+
+
+def _guarded(session: Obj, status: dict[str, Any]) -> dict[str, Any]:
+    """A status merge patch that applies only to the session version it was computed from:
+    with ``metadata.resourceVersion`` the server answers 409 Conflict otherwise. A status is
+    computed from the cache, which may still hold a session deleted and re-created under the
+    same name; unguarded, the old one's verdict (e.g. Failed/WorkloadLost, its children being
+    gone) would land on the new one by name. (A uid in the patch would not do: the status
+    subresource ignores every change outside ``status`` but this optimistic lock.)"""
+    version = session["metadata"].get("resourceVersion")
+    return {"metadata": {"resourceVersion": version}, "status": status} if version else {
+        "status": status}
 
 
 def _owned_by(obj: Mapping[str, Any], session: Obj) -> bool:

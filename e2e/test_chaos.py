@@ -1,0 +1,408 @@
+"""The chaos run: thousands of sessions while the API server misbehaves, then convergence.
+
+The API server (its own process, kubelet and KubeVirt simulators) and the operator (its own
+process, ``ambient-ctrl run``) run while the server's admin endpoint injects, for the whole
+creation and a stretch after it: watch drops every 2 s, 5 % 5xx (500 and 503 alike), 2 % 429
+with ``Retry-After: 1`` on every verb and resource (the test's own requests retry them), and
+in the middle one restart that forgets the event history (watchers get 410 Gone and relist).
+Then the faults are cleared and every session must converge (Running, Ready=True) within a
+bound, with exactly the children it should have and nothing else:
+
+* **duplicates** — per session exactly one runner (Pod, or VirtualMachine plus the simulator's
+  one virt-launcher pod), one Service, its Secrets, found both by label and by owner uid; no
+  object of any of those kinds carries a session's label under another name. The server
+  enforces unique names, so a child "created twice" would have to be created, deleted and
+  created again: the operator deleted no child, and its successful creates (``201`` answers,
+  from its own ``rest_client_requests_total``) equal the objects it owns — children plus its
+  Events — up to POSTs the server saw whose answer never arrived (committed or not). Creates
+  the server counted beyond the 201s failed (injected 5xx/429, or AlreadyExists). Nothing
+  changed a spec, so the operator patched no child either (a patch would mean its desired
+  state drifted, e.g. a session token drawn afresh from a lagging cache).
+* **orphans** — every Pod, Service, Secret or VM labelled ``app=ambient-code-runner`` has a
+  controller owner that exists (a session, or for virt-launcher pods the VMI).
+* the operator process never exited, and exits 0 on SIGTERM.
+
+A second phase deletes a slice of the sessions and re-creates half of them under the same
+name (a new uid) with the faults back on, then checks that garbage collection left no orphans
+and the re-created sessions run on children of their own.
+
+``CHAOS_SESSIONS`` sets the size (default 2,000: about two minutes here on two cores);
+``make e2e-chaos`` runs 5,000.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import yaml
+
+from ambient_ctrl.testing import eventually
+
+from .operator_process import (
+    NAMESPACE,
+    POD_RUNTIME,
+    SESSIONS,
+    VM_RUNTIME,
+    World,
+    condition,
+    session_body,
+    start_world,
+    stop_world,
+)
+
+SESSION_COUNT = int(os.environ.get("CHAOS_SESSIONS", "2000"))
+VM_EVERY = 10
+"""Every tenth session runs in a KubeVirt VM, the others in a Pod."""
+CHAOS_AFTER_CREATION = 15.0
+"""Seconds the faults stay on after the last session was created."""
+CONVERGE_TIMEOUT = 90.0 + 0.06 * SESSION_COUNT
+FAULTS = [{"code": 500, "fraction": 0.025}, {"code": 503, "fraction": 0.025},
+          {"code": 429, "fraction": 0.02, "retryAfter": 1}]
+CHILD_KINDS = {"pods": "/api/v1", "services": "/api/v1", "secrets": "/api/v1",
+               "virtualmachines": "/apis/kubevirt.io/v1"}
+RUNNER_LABEL = "app=ambient-code-runner"
+OPERATOR_COMPONENT = "agenticsession-operator"
+
+pytestmark = pytest.mark.timeout(int(240 + 0.2 * SESSION_COUNT))
+
+
+def _name(index: int) -> str:
+    return f"chaos-{index}"
+
+
+def _is_vm(index: int) -> bool:
+    return index % VM_EVERY == VM_EVERY - 1
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    world = start_world(tmp_path_factory.mktemp("chaos"), registry=[POD_RUNTIME, VM_RUNTIME],
+                        namespaces=[NAMESPACE])
+    try:
+        world.start_operator(concurrency=8)
+        yield world
+    finally:
+        with contextlib.suppress(Exception):  # a server that died is reported below
+            world.admin_call("DELETE", "/faults")
+        operator, _ = stop_world(world)
+        assert operator == 0, f"the operator exited {operator} on SIGTERM; see {world.workdir}"
+
+
+# helpers ---------------------------------------------------------------------------------------
+def _create(world: World, index: int) -> None:
+    spec: dict[str, Any] = {"displayName": f"Chaos {index}", "initialPrompt": "Fix the tests",
+                            "llmSettings": {"model": "claude-sonnet", "maxTokens": 1000}}
+    if _is_vm(index):
+        spec["runtime"] = VM_RUNTIME["id"]
+    status, body = world.raw.request(
+        "POST", f"{SESSIONS}/namespaces/{NAMESPACE}/agenticsessions",
+        session_body(_name(index), NAMESPACE, spec))
+    # 409: an earlier attempt was committed but its answer lost (the restart cuts connections).
+    assert status in (201, 409), (status, body)
+
+
+def _sessions(world: World) -> dict[str, dict[str, Any]]:
+    items = world.raw.items(f"{SESSIONS}/namespaces/{NAMESPACE}/agenticsessions")
+    return {s["metadata"]["name"]: s for s in items}
+
+
+def _converged(session: dict[str, Any]) -> bool:
+    status = session.get("status") or {}
+    return status.get("phase") == "Running" and condition(session).get("status") == "True"
+
+
+def _children(world: World) -> dict[str, list[dict[str, Any]]]:
+    return {plural: world.raw.items(f"{prefix}/namespaces/{NAMESPACE}/{plural}")
+            for plural, prefix in CHILD_KINDS.items()}
+
+
+def _controller(obj: dict[str, Any]) -> dict[str, Any]:
+    refs = [r for r in obj["metadata"].get("ownerReferences") or () if r.get("controller")]
+    assert len(refs) <= 1, obj["metadata"]
+    return refs[0] if refs else {}
+
+
+def _operator_requests(world: World) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for row in world.admin_call("GET", "/requests?agent=ambient-ctrl"):
+        counts[(row["verb"], row["resource"])] += row["count"]
+    return counts
+
+
+def _rest_codes(world: World, method: str) -> Counter[str]:
+    """The operator's own view of its requests: answers by HTTP code for ``method``."""
+    codes: Counter[str] = Counter()
+    for line in world.scrape().splitlines():
+        if line.startswith("rest_client_requests_total{") and f'method="{method}"' in line:
+            code = line.split('code="', 1)[1].split('"', 1)[0]
+            codes[code] += int(float(line.rsplit(" ", 1)[1]))
+    return codes
+
+
+def _secret_value(secret: dict[str, Any], key: str) -> str:
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+class Chaos:
+    """Faults on the server: switched on and off, with one restart (history lost) halfway."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.restarts = 0
+
+    def on(self) -> None:
+        self.world.admin_call("POST", "/faults/drop-watches", {"every": 2})
+        for rule in FAULTS:
+            self.world.admin_call("POST", "/faults/fail", rule)
+
+    def off(self) -> None:
+        self.world.admin_call("DELETE", "/faults")
+
+    def restart(self) -> None:
+        self.world.admin_call("POST", "/faults/restart", {"downtime": 1.0})
+        self.restarts += 1
+
+
+def _wait_converged(world: World, names: set[str], timeout: float) -> dict[str, dict[str, Any]]:
+    def check() -> dict[str, dict[str, Any]]:
+        assert world.operator is not None and world.operator.poll() is None, "operator died"
+        sessions = _sessions(world)
+        stuck = sorted(n for n in names if not _converged(sessions.get(n, {})))
+        assert not stuck, (f"{len(stuck)} sessions not Running/Ready, e.g. "
+                           f"{[(n, (sessions.get(n) or {}).get('status')) for n in stuck[:3]]}")
+        return sessions
+
+    try:
+        return eventually(check, timeout=timeout, interval=2.0)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{_diagnose(world, names)}") from None
+
+
+def _diagnose(world: World, names: set[str]) -> str:
+    """What a few stuck sessions and their children look like (for the failure message)."""
+    sessions = _sessions(world)
+    stuck = sorted(n for n in names if not _converged(sessions.get(n, {})))[:3]
+    lines = []
+    for plural, objs in _children(world).items():
+        for obj in objs:
+            meta = obj["metadata"]
+            if (meta.get("labels") or {}).get("agentic-session") in stuck:
+                lines.append(f"  {plural}/{meta['name']} owner={_controller(obj).get('uid')} "
+                             f"deleting={bool(meta.get('deletionTimestamp'))} "
+                             f"phase={(obj.get('status') or {}).get('phase')}")
+    for name in stuck:
+        meta = (sessions.get(name) or {}).get("metadata") or {}
+        lines.append(f"  session {name} uid={meta.get('uid')}")
+    return "\n".join(lines)
+
+
+# the checks ------------------------------------------------------------------------------------
+def _check_children(sessions: dict[str, dict[str, Any]],
+                    children: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Per session: its children by label and by owner uid, nothing else; returns counts."""
+    uids = {s["metadata"]["uid"]: name for name, s in sessions.items()}
+    vmis_of: dict[str, list[str]] = {}  # virt-launcher pods: owned by the VMI (the VM's name)
+    owned: dict[tuple[str, str], list[str]] = {}
+    labelled: dict[tuple[str, str], list[str]] = {}
+    for plural, objs in children.items():
+        for obj in objs:
+            meta = obj["metadata"]
+            session = (meta.get("labels") or {}).get("agentic-session")
+            if session is not None:
+                labelled.setdefault((plural, session), []).append(meta["name"])
+            ref = _controller(obj)
+            if ref.get("uid") in uids:
+                owned.setdefault((plural, uids[ref["uid"]]), []).append(meta["name"])
+            elif ref.get("kind") == "VirtualMachineInstance" and session is not None:
+                vmis_of.setdefault(session, []).append(meta["name"])
+    for name, session in sessions.items():
+        vm = session["spec"].get("runtime") == VM_RUNTIME["id"]
+        expected = {
+            "pods": [] if vm else [f"{name}-runner"],
+            "virtualmachines": [f"{name}-runner"] if vm else [],
+            "services": [f"session-{name}"],
+            "secrets": sorted([f"{name}-agui-token", *([f"{name}-cloudinit"] if vm else [])]),
+        }
+        for plural, names in expected.items():
+            assert sorted(owned.get((plural, name), [])) == names, (name, plural, owned.get(
+                (plural, name)))
+            launchers = vmis_of.get(name, []) if plural == "pods" else []
+            assert sorted(labelled.get((plural, name), [])) == sorted([*names, *launchers]), (
+                name, plural, labelled.get((plural, name)))
+        if vm:
+            assert len(vmis_of.get(name, [])) == 1, (name, vmis_of.get(name))
+    return {plural: sum(len(v) for (p, _), v in owned.items() if p == plural)
+            for plural in CHILD_KINDS}
+
+
+def _check_tokens(sessions: dict[str, dict[str, Any]],
+                  secrets: list[dict[str, Any]]) -> None:
+    """A VM boots with the token its token Secret holds (the cloud-init Secret carries it)."""
+    by_name = {s["metadata"]["name"]: s for s in secrets}
+    for name, session in sessions.items():
+        if session["spec"].get("runtime") != VM_RUNTIME["id"]:
+            continue
+        token = _secret_value(by_name[f"{name}-agui-token"], "token")
+        userdata = yaml.safe_load(_secret_value(by_name[f"{name}-cloudinit"], "userdata"))
+        files = {f["path"]: f["content"] for f in userdata["write_files"]}
+        assert token in files.values(), f"{name}: the VM's token is not its token Secret's"
+
+
+def _orphans(world: World) -> list[str]:
+    """Runner-labelled objects whose controller owner does not exist (any namespace)."""
+    live = {s["metadata"]["uid"] for s in world.raw.items(f"{SESSIONS}/agenticsessions")}
+    live |= {v["metadata"]["uid"]
+             for v in world.raw.items("/apis/kubevirt.io/v1/virtualmachineinstances")}
+    found = []
+    for plural, prefix in CHILD_KINDS.items():
+        for obj in world.raw.items(f"{prefix}/{plural}?labelSelector={RUNNER_LABEL}"):
+            if _controller(obj).get("uid") not in live:
+                found.append(f"{plural}/{obj['metadata']['namespace']}/"
+                             f"{obj['metadata']['name']}")
+    return found
+
+
+def _operator_events(world: World) -> int:
+    events = world.raw.items(f"/api/v1/namespaces/{NAMESPACE}/events")
+    return sum(1 for e in events if (e.get("source") or {}).get("component")
+               == OPERATOR_COMPONENT)
+
+
+# the run ---------------------------------------------------------------------------------------
+def test_chaos_run_converges_without_duplicates_or_orphans(world: World) -> None:
+    chaos = Chaos(world)
+    started = time.monotonic()
+    chaos.on()
+    created = 0
+    lock = threading.Lock()
+
+    def create(index: int) -> None:
+        nonlocal created
+        _create(world, index)
+        with lock:
+            created += 1
+            halfway = created == SESSION_COUNT // 2
+        if halfway:
+            chaos.restart()  # in the middle of the run: history gone, every watch relists
+
+    with ThreadPoolExecutor(4, thread_name_prefix="create") as pool:
+        list(pool.map(create, range(SESSION_COUNT)))
+    creation = time.monotonic() - started
+    deadline = time.monotonic() + CHAOS_AFTER_CREATION
+    while time.monotonic() < deadline:
+        assert world.operator is not None and world.operator.poll() is None, "operator died"
+        time.sleep(1.0)
+    chaos.off()
+    cleared = time.monotonic()
+    names = {_name(i) for i in range(SESSION_COUNT)}
+    sessions = _wait_converged(world, names, CONVERGE_TIMEOUT)
+    converged = time.monotonic()
+    assert chaos.restarts == 1
+
+    # every session Running with its backend recorded
+    kinds = Counter(s["status"]["executionKind"] for s in sessions.values())
+    assert kinds == {"pod": SESSION_COUNT - SESSION_COUNT // VM_EVERY,
+                     "kubevirt-vm": SESSION_COUNT // VM_EVERY}, kinds
+
+    # 0 duplicate children; every VM boots with its session's token
+    children = _children(world)
+    owned = _check_children(sessions, children)
+    _check_tokens(sessions, children["secrets"])
+
+    # 0 orphans
+    assert _orphans(world) == []
+
+    # creates: every successful one is an object the operator owns; none deleted
+    requests = _operator_requests(world)
+    posts = _rest_codes(world, "POST")
+    events = _operator_events(world)
+    objects = sum(owned.values()) + events
+    assert all(requests[("delete", plural)] == 0 for plural in CHILD_KINDS), requests
+    # Nothing changed a session's spec: a patched child means the operator's desired state
+    # drifted (e.g. a token drawn afresh while the cache lagged).
+    assert all(requests[("patch", plural)] == 0 for plural in CHILD_KINDS), requests
+    server_creates = sum(requests[("create", p)] for p in [*CHILD_KINDS, "events"])
+    # POSTs the server saw whose answer never arrived (cut by the restart): committed or not.
+    unanswered = server_creates - sum(n for code, n in posts.items() if code != "<error>")
+    assert unanswered >= 0, (server_creates, posts)
+    assert 0 <= objects - posts["201"] <= unanswered, (objects, posts, unanswered)
+    failed = server_creates - posts["201"]
+    faults = _rest_codes(world, "GET") + _rest_codes(world, "PATCH") + posts
+    injected = sum(n for code, n in faults.items() if code in ("500", "503", "429"))
+    assert world.operator is not None and world.operator.poll() is None
+
+    by_verb: Counter[str] = Counter()
+    for (verb, _), n in requests.items():
+        by_verb[verb] += n
+    print(f"\nchaos run: {SESSION_COUNT} sessions ({kinds['pod']} pod, {kinds['kubevirt-vm']} VM)"
+          f" created in {creation:.0f} s under faults; faults cleared after "
+          f"{cleared - started:.0f} s; all Running and Ready {converged - cleared:.0f} s later "
+          f"({converged - started:.0f} s in all)")
+    print(f"  faults: watch drops every 2 s, 5 % 5xx, 2 % 429 (Retry-After 1), "
+          f"{chaos.restarts} restart; the operator got {injected} injected 5xx/429 answers")
+    print(f"  children: {owned}; 0 duplicates, 0 orphans; Events by the operator: {events}")
+    print(f"  creates the server saw: {server_creates}; 201s: {posts['201']}; failed: {failed} "
+          f"(POST answers {dict(sorted(posts.items()))}; seen by the server, unanswered: "
+          f"{unanswered}); objects owned by the operator: {objects}")
+    print(f"  operator requests by verb: {dict(sorted(by_verb.items()))}")
+
+    _delete_and_recreate_under_chaos(world, chaos, sessions)
+
+
+def _delete_and_recreate_under_chaos(world: World, chaos: Chaos,
+                                     sessions: dict[str, dict[str, Any]]) -> None:
+    """Delete 5 % of the pod sessions and 25 % of the VM sessions, and re-create every second
+    of those (same name, new uid), with the faults on; afterwards nothing may be left over
+    from the deleted ones."""
+    started = time.monotonic()
+    victims = [_name(i) for i in range(SESSION_COUNT) if i % 20 == 0 or i % 40 == VM_EVERY - 1]
+    reborn = set(victims[::2])
+    before = _operator_requests(world)
+    chaos.on()
+    base = f"{SESSIONS}/namespaces/{NAMESPACE}/agenticsessions"
+    for name in victims:
+        status, body = world.raw.request("DELETE", f"{base}/{name}")
+        assert status in (200, 202, 404), (status, body)
+    for name in sorted(reborn):
+        index = int(name.rsplit("-", 1)[1])
+
+        def created_anew(index: int = index, name: str = name) -> bool:
+            _create(world, index)
+            status, body = world.raw.request("GET", f"{base}/{name}")
+            return status == 200 and body["metadata"]["uid"] != sessions[name]["metadata"][
+                "uid"]
+
+        # The old one may still be there for a moment (its deletion is not instant).
+        eventually(created_anew, timeout=30, interval=0.2)
+    time.sleep(CHAOS_AFTER_CREATION / 3)
+    chaos.off()
+    gone = set(victims) - reborn
+    remaining = {n for n in sessions if n not in gone}
+    now = _wait_converged(world, remaining, CONVERGE_TIMEOUT)
+    assert not gone & set(now), gone & set(now)
+
+    def settled() -> dict[str, int]:
+        # Deleted VMs take their VMI and virt-launcher pod with them a little later.
+        assert _orphans(world) == []
+        children = _children(world)
+        _check_tokens(now, children["secrets"])
+        return _check_children(now, children)
+
+    owned = eventually(settled, timeout=60, interval=1.0)
+    assert world.operator is not None and world.operator.poll() is None
+    writes = {f"{verb} {plural}": n for (verb, plural), n in sorted(
+        (_operator_requests(world) - before).items()) if plural in CHILD_KINDS}
+    print(f"  then {len(victims)} deleted ({sum(_is_vm(int(n.rsplit('-', 1)[1])) for n in victims)}"
+          f" VM), {len(reborn)} of them re-created under faults: "
+          f"{len(now)} sessions Running again after {time.monotonic() - started:.0f} s; "
+          f"children {owned}; 0 orphans; operator writes to children meanwhile: {writes}")
+
