@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KUBECONFIG_PATH ?= $(CURDIR)/kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: install test lint run apiserver bench clean
+.PHONY: install test lint run apiserver bench clean e2e-chaos
 
 install: $(STAMP)
 
@@ -20,6 +20,12 @@ $(STAMP): setup.cfg setup.py
 test: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests e2e $(PYTEST_ARGS)
+
+# The chaos run at a bigger size (make test runs it with 2,000 sessions): watch drops, 5xx,
+# 429 and an API server restart while 5,000 sessions start; CHAOS_SESSIONS=N to choose.
+CHAOS_SESSIONS ?= 5000
+e2e-chaos: install
+	CHAOS_SESSIONS=$(CHAOS_SESSIONS) $(BIN)/python -m pytest e2e/test_chaos.py -s $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check ambient_ctrl informers metrics reconcilers tests e2e bench
@@ -35,10 +41,16 @@ apiserver: install
 	$(BIN)/ambient-ctrl apiserver --kubeconfig $(KUBECONFIG_PATH) --simulate kubelet,kubevirt
 
 # wrk (Debian) drives the server's capacity run; without it that run is reported as skipped.
+# Then the informer against the raw parse limit, and our operator against kopf (bench/peers/):
+# burst, steady, idle, with the ingest figures; the table goes to bench/results/latest.{json,md}.
+# BENCH_ARGS="--scale 0.05" makes the operator run quick.
+BENCH_ARGS ?=
 bench: install
 	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  apt-get install -y -qq wrk curl >/dev/null) || echo "wrk not installed: capacity run skipped"
 	$(BIN)/python bench/apiserver.py
+	$(BIN)/python bench/informer_ingest.py
+	$(BIN)/python bench/operators.py --ingest-from bench/results/informer.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -1,0 +1,332 @@
+"""Our AgenticSession operator next to the same operator written with kopf 1.45, and next to
+the physical limit of this machine: the workloads of issue 9, run back to back by one command.
+
+Per operator and repeat, a fresh local API server (``--simulate kubelet``: pods go Pending →
+Running → Ready in ~0.5 s) and the operator in its own process; then, in order, on that one
+server (each phase starts after the operator went quiet, and counts only its own window):
+
+* **burst**: N sessions (2,000) POSTed as fast as a writer process with 8 threads can
+  (~3k/s, faster than either operator) → seconds from the first POST until the watcher saw the
+  last session ``Running``; sessions/s; the operator's API writes per session counted by the
+  server (POST/PUT/PATCH/DELETE of every client but the benchmark); the operator's CPU seconds
+  (``/proc/<pid>/stat``, until it went quiet) and peak RSS (VmHWM);
+* **steady**: 200 sessions/s for 30 s (paced writer) → p50/p99 of POST sent → first watch event
+  of the session's runner pod ("child"), and of POST sent → the session seen ``Running``;
+* **idle**: topped up to 10,000 sessions, all Running (their pods in the operator's cache),
+  then 60 s without changes → the operator's CPU % of one core and its API requests;
+
+and once per repeat, for our informer only (kopf has no informer cache to compare):
+
+* **ingest**: ``bench/informer_ingest.py`` — 50,000 pods through a reflector + SharedInformer vs
+  urllib3 + ``orjson.loads`` of the same stream in the same run; bytes per cached pod vs the
+  pod's compact JSON size.
+
+Goals (issue 9) are reported ✓/✗, never asserted. Results: a table on stdout,
+``bench/results/latest.json`` and ``bench/results/latest.md``.
+
+    .venv/bin/python bench/operators.py [--scale 0.05] [--repeat N] [--only burst,steady,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import _report
+from _harness import (
+    BENCH_AGENT,
+    NAMESPACE,
+    OPERATORS,
+    Environment,
+    environment,
+    settle,
+    write_delta,
+)
+from _sessions import Tracker, create_sessions
+
+from reconcilers.status import DETAIL_BATCH
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOADS = ("burst", "steady", "idle", "ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """The issue's sizes times ``scale`` (with floors that keep a quick run meaningful)."""
+
+    burst: int
+    steady_rate: float
+    steady_seconds: float
+    idle_sessions: int
+    idle_seconds: float
+    ingest_objects: int
+
+    @classmethod
+    def scaled(cls, scale: float, rate: float) -> Sizes:
+        return cls(burst=max(20, round(2000 * scale)), steady_rate=rate,
+                   steady_seconds=max(3.0, 30 * scale),
+                   idle_sessions=max(50, round(10000 * scale)),
+                   idle_seconds=max(5.0, 60 * scale),
+                   ingest_objects=max(1000, round(50000 * scale)))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+class Run:
+    """The workloads of one operator on one server, in order; names are unique per run."""
+
+    def __init__(self, env: Environment, tracker: Tracker, sizes: Sizes,
+                 profile: Path | None = None) -> None:
+        self.env, self.tracker, self.sizes, self.profile = env, tracker, sizes, profile
+        self.created: list[str] = []
+
+    def _names(self, prefix: str, count: int) -> list[str]:
+        return [f"{prefix}-{i:05d}" for i in range(count)]
+
+    def _create(self, names: list[str], rate: float | None = None) -> dict[str, float]:
+        sent = create_sessions(self.env.url, NAMESPACE, names, agent=BENCH_AGENT, rate=rate)
+        self.created += names
+        return sent
+
+    def _wait(self, names: list[str]) -> bool:
+        """Every session Running, bounded: an operator slower than 10 sessions/s times out."""
+        return self.tracker.wait_running(names, timeout=60 + len(names) / 10,
+                                         alive=self.env.alive)
+
+    def _measured(self, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``action``'s result plus the operator's writes and CPU from before it until the
+        operator went quiet afterwards."""
+        counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
+        server_cpu = self.env.server_stats.cpu_seconds()
+        reconciles = self.env.reconciles()
+        with profiled(self.env, self.profile, action):
+            result = action()
+        result["settle_seconds"] = round(settle(self.env), 1)
+        writes = write_delta(counts, self.env.requests.operator_counts())
+        result.update(writes=writes, write_total=sum(writes.values()),
+                      cpu_seconds=round(self.env.stats.cpu_seconds() - cpu, 2),
+                      server_cpu_seconds=round(self.env.server_stats.cpu_seconds() - server_cpu,
+                                               2),
+                      **self.env.stats.memory())
+        if reconciles is not None:
+            result["reconciles"] = (self.env.reconciles() or 0) - reconciles
+        return result
+
+    def burst(self) -> dict[str, Any]:
+        names = self._names("burst", self.sizes.burst)
+
+        def action() -> dict[str, Any]:
+            sent = self._create(names)
+            complete = self._wait(names)
+            seen = [self.tracker.running_seen[n] for n in names if n in self.tracker.running_seen]
+            seconds = max(seen) - min(sent.values()) if seen else float("nan")
+            return {"sessions": len(names), "running": len(seen), "complete": complete,
+                    "seconds": round(seconds, 2),
+                    "sessions_per_s": round(len(seen) / seconds, 1) if seen else 0.0,
+                    "writer_seconds": round(max(sent.values()) - min(sent.values()), 2)}
+
+        result = self._measured(action)
+        result["writes_per_session"] = round(result["write_total"] / len(names), 2)
+        result["cpu_ms_per_session"] = round(result["cpu_seconds"] * 1000 / len(names), 2)
+        return result
+
+    def steady(self) -> dict[str, Any]:
+        sizes = self.sizes
+        names = self._names("steady", round(sizes.steady_rate * sizes.steady_seconds))
+
+        def action() -> dict[str, Any]:
+            sent = self._create(names, rate=sizes.steady_rate)
+            complete = self._wait(names)
+            child = [self.tracker.child_seen[n] - sent[n] for n in names
+                     if n in self.tracker.child_seen]
+            running = [self.tracker.running_seen[n] - sent[n] for n in names
+                       if n in self.tracker.running_seen]
+            ready = [self.tracker.running_seen[n] - self.tracker.pod_ready_seen[n]
+                     for n in names
+                     if n in self.tracker.running_seen and n in self.tracker.pod_ready_seen]
+            span = max(sent.values()) - min(sent.values())
+            return {"sessions": len(names), "complete": complete,
+                    "offered_rate": round((len(names) - 1) / span, 1) if span else None,
+                    "child": {"seen": len(child), "p50_ms": _ms(percentile(child, 50)),
+                              "p99_ms": _ms(percentile(child, 99)),
+                              "max_ms": _ms(max(child, default=None))},
+                    "running": {"seen": len(running), "p50_ms": _ms(percentile(running, 50)),
+                                "p99_ms": _ms(percentile(running, 99)),
+                                "max_ms": _ms(max(running, default=None))},
+                    "pod_ready_to_running": {"p50_ms": _ms(percentile(ready, 50)),
+                                             "p99_ms": _ms(percentile(ready, 99))}}
+
+        result = self._measured(action)
+        result["writes_per_session"] = round(result["write_total"] / len(names), 2)
+        return result
+
+    def _fill(self, names: list[str]) -> dict[str, Any]:
+        if names:
+            self._create(names)
+        return {"sessions": len(names), "complete": self._wait(names) if names else True}
+
+    def idle(self) -> dict[str, Any]:
+        fill = self._names("idle", max(0, self.sizes.idle_sessions - len(self.created)))
+        filled = self._measured(lambda: self._fill(fill))
+        # Timers set by the last work fire before the window (ours defers progress detail of
+        # a status by up to DETAIL_BATCH seconds, then looks again).
+        filled["settle_seconds"] += round(settle(self.env, minimum=DETAIL_BATCH + 1), 1)
+        counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
+        reconciles = self.env.reconciles()
+        started = time.monotonic()
+        time.sleep(self.sizes.idle_seconds)
+        window = time.monotonic() - started
+        after = self.env.requests.operator_counts()
+        requests = after.copy()
+        requests.subtract(counts)
+        writes = write_delta(counts, after)
+        return {"sessions": len(self.created), "fill": filled,
+                "running": sum(n in self.tracker.running_seen for n in self.created),
+                "seconds": round(window, 1),
+                "cpu_percent": round((self.env.stats.cpu_seconds() - cpu) / window * 100, 2),
+                "writes": sum(writes.values()), "write_breakdown": writes,
+                "reconciles": None if reconciles is None else
+                (self.env.reconciles() or 0) - reconciles,
+                "requests": {f"{v} {r}": n for (v, r), n in sorted(requests.items()) if n},
+                **self.env.stats.memory()}
+
+
+@contextlib.contextmanager
+def profiled(env: Environment, directory: Path | None, action: Callable[..., Any]
+             ) -> Iterator[None]:
+    """py-spy (samples while holding the GIL: CPU, not waits) on the operator during the
+    block, written to ``directory/<operator>-<workload>.txt`` (collapsed stacks)."""
+    spy = shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                       os.environ.get("PATH", "")]))
+    if directory is None or spy is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    workload = getattr(action, "__qualname__", "run").split(".")[1]
+    out = directory / f"{env.operator}-{workload}.txt"
+    process = subprocess.Popen([spy, "record", "-p", str(env.stats.pid), "-r", "100", "-f", "raw",
+                                "--gil", "--nonblocking", "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # attached before the work starts
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def run_operator(operator: str, sizes: Sizes, workloads: list[str], workers: int,
+                 workdir: Path, profile: Path | None = None) -> dict[str, Any]:
+    """The operator workloads for one operator on a fresh server."""
+    with environment(operator, workdir, objects=sizes.idle_sessions + sizes.burst + round(
+            sizes.steady_rate * sizes.steady_seconds), workers=workers) as env:
+        tracker = Tracker(env.transport, NAMESPACE).start()
+        run = Run(env, tracker, sizes, profile)
+        result: dict[str, Any] = {"commands": env.commands}
+        try:
+            for workload in ("burst", "steady", "idle"):
+                if workload in workloads:
+                    print(f"  {operator}: {workload} ...", flush=True)
+                    result[workload] = getattr(run, workload)()
+        finally:
+            tracker.stop()
+        result["requests_by_agent"] = env.requests.by_agent()
+    return result
+
+
+def run_ingest(objects: int, source: Path | None) -> dict[str, Any]:
+    """``bench/informer_ingest.py`` at ``objects`` pods (its own server), one run each; or the
+    result it wrote in this ``make bench`` (``source``), instead of running it twice."""
+    if source is not None:
+        return dict(json.loads(source.read_text()), source=str(source))
+    import informer_ingest
+
+    return dict(informer_ingest.run(objects, 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="sizes and durations times this (0.05: a quick run)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")
+    parser.add_argument("--rate", type=float, default=200.0, help="steady sessions/s")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="our --max-concurrent-reconciles (its default: 4)")
+    parser.add_argument("--only", default=",".join(WORKLOADS),
+                        help=f"comma-separated workloads ({', '.join(WORKLOADS)})")
+    parser.add_argument("--operators", default=",".join(OPERATORS),
+                        help="comma-separated operators (ours, kopf)")
+    parser.add_argument("--ingest-from", type=Path, default=None, metavar="JSON",
+                        help="take the ingest figures from bench/informer_ingest.py's result "
+                             "file (make bench runs it just before) instead of running it")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="py-spy each operator during each workload into DIR")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest",
+                        help="results path without suffix (.json and .md are written)")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the markdown and table from the existing .json")
+    args = parser.parse_args(argv)
+    if args.render:
+        return _write(json.loads(args.out.with_suffix(".json").read_text()), args.out)
+    workloads = [w for w in args.only.split(",") if w]
+    operators = [o for o in args.operators.split(",") if o]
+    sizes = Sizes.scaled(args.scale, args.rate)
+    started, load_before = time.monotonic(), [round(x, 2) for x in os.getloadavg()]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-operators-") as tmp:
+        for repeat in range(args.repeat):
+            print(f"repeat {repeat + 1}/{args.repeat}: {asdict(sizes)}", flush=True)
+            run: dict[str, Any] = {}
+            for operator in operators:
+                if set(workloads) & {"burst", "steady", "idle"}:
+                    run[operator] = run_operator(operator, sizes, workloads, args.workers,
+                                                 Path(tmp), args.profile)
+            if "ingest" in workloads:
+                print("  ours: ingest" + (f" (from {args.ingest_from})" if args.ingest_from
+                                        else " ..."), flush=True)
+                run["ingest"] = run_ingest(sizes.ingest_objects, args.ingest_from)
+            runs.append(run)
+    result = _report.summarise(runs, sizes=asdict(sizes), args=vars(args) | {
+        "out": str(args.out)}, argv=[sys.executable, *sys.argv] if argv is None else argv,
+        seconds=time.monotonic() - started, load_before=load_before)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return _write(result, args.out)
+
+
+def _write(result: dict[str, Any], out: Path) -> int:
+    out.with_suffix(".md").write_text(_report.markdown(result))
+    print(_report.table(result))
+    print(f"written to {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
