@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from informers.informer import DeletedFinalStateUnknown
 from informers.resource import Resource
+from informers.store import Change
 
 from .predicate import Predicate
 from .reconcile import Request
@@ -31,6 +31,12 @@ class EventHandler(Protocol):
 class EnqueueForObject:
     def requests(self, obj: Obj) -> Iterable[Request]:
         return (Request.for_object(obj),)
+
+    @staticmethod
+    def requests_for_key(key: str) -> Iterable[Request]:
+        """The request of a store key (``namespace/name``): no need to decode the object."""
+        namespace, _, name = key.rpartition("/")
+        return (Request(namespace, name),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,27 +67,35 @@ class EnqueueMapped:
 
 
 class EventSource:
-    """An informer handler that filters events through predicates and enqueues requests."""
+    """An informer change handler that filters changes through predicates and enqueues
+    requests. The objects of a change are decoded only if a predicate or the handler needs
+    them: ``for_`` without predicates enqueues the key alone."""
 
     def __init__(self, handler: EventHandler, queue: WorkQueue[Request],
                  predicates: Iterable[Predicate] = ()) -> None:
         self._handler = handler
         self._queue = queue
         self._predicates = tuple(predicates)
+        self._by_key = (isinstance(handler, EnqueueForObject) and not self._predicates)
 
-    def _enqueue(self, obj: Obj) -> None:
-        for request in self._handler.requests(obj):
+    def on_change(self, change: Change) -> None:
+        if self._by_key:
+            requests = EnqueueForObject.requests_for_key(change.key)
+        else:
+            state = change.old if change.deleted else change.new
+            assert state is not None
+            if not self._passes(change, state):
+                return
+            requests = self._handler.requests(state)
+        for request in requests:
             self._queue.add(request)
 
-    def on_add(self, obj: Obj) -> None:
-        if all(p.create(obj) for p in self._predicates):
-            self._enqueue(obj)
-
-    def on_update(self, old: Obj, new: Obj) -> None:
-        if all(p.update(old, new) for p in self._predicates):
-            self._enqueue(new)
-
-    def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
-        state = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        if all(p.delete(state) for p in self._predicates):
-            self._enqueue(state)
+    def _passes(self, change: Change, state: Obj) -> bool:
+        predicates = self._predicates
+        if change.deleted:
+            return all(p.delete(state) for p in predicates)
+        if not change.existed:
+            return all(p.create(state) for p in predicates)
+        old = change.old
+        assert old is not None
+        return all(p.update(old, state) for p in predicates)

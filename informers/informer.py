@@ -48,6 +48,15 @@ class EventHandler(Protocol):
     def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None: ...
 
 
+class ChangeHandler(Protocol):
+    """A consumer that takes each :class:`~informers.store.Change` whole (``change.type`` is
+    add, update or delete; ``change.tombstone`` marks a deletion learnt from a relist) and
+    decodes ``change.old`` / ``change.new`` only if it needs them: a controller that enqueues
+    an object's key reads neither, and pays nothing for the objects' bodies."""
+
+    def on_change(self, change: Change) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Handlers:
     """An :class:`EventHandler` from plain functions; missing ones ignore the event."""
@@ -76,8 +85,9 @@ _STOP = ("stop",)
 class Registration:
     """One handler's queue and thread. ``has_synced`` once it processed the initial contents."""
 
-    def __init__(self, handler: EventHandler, name: str) -> None:
+    def __init__(self, handler: EventHandler | ChangeHandler, name: str) -> None:
         self._handler = handler
+        self._on_change = getattr(handler, "on_change", None)
         # A C-implemented queue: the reflector's push and this thread's wait cost a fraction
         # of a Condition's, which matters at tens of thousands of events per second.
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -85,11 +95,11 @@ class Registration:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name)
 
-    def push(self, *notification: Any) -> None:
-        self._queue.put(notification)
+    def push(self, kind: str, change: Change) -> None:
+        self._queue.put((kind, change))
 
     def mark_synced(self) -> None:
-        self.push(*_SYNCED)
+        self._queue.put(_SYNCED)
 
     def has_synced(self) -> bool:
         return self._synced.is_set()
@@ -115,17 +125,23 @@ class Registration:
             self._deliver(notification)
 
     def _deliver(self, notification: tuple[Any, ...]) -> None:
-        kind = notification[0]
+        if notification is _SYNCED:
+            self._synced.set()
+            return
+        kind, change = notification
         try:
+            if self._on_change is not None:
+                self._on_change(change)
+                return
+            # The objects of a change are decoded here, off the reflector's thread.
+            handler: Any = self._handler
             if kind == "add":
-                self._handler.on_add(notification[1])
+                handler.on_add(change.new)
             elif kind == "update":
-                change = notification[1]  # its old state is decoded here, off the reflector
-                self._handler.on_update(change.old, change.new)
-            elif kind == "delete":
-                self._handler.on_delete(notification[1])
+                handler.on_update(change.old, change.new)
             else:
-                self._synced.set()
+                handler.on_delete(DeletedFinalStateUnknown(change.key, change.old)
+                                  if change.tombstone else change.old)
         except Exception:  # a faulty handler must not stop the others or its own queue
             log.exception("event handler %r failed on %s", self._handler, kind)
 
@@ -162,13 +178,14 @@ class SharedInformer:
         self.name = f"informer-{self.resource.group_resource}"
 
     # consumers ---------------------------------------------------------------------------------
-    def add_handler(self, handler: EventHandler) -> Registration:
-        """Register ``handler``; it first receives the current contents as adds."""
+    def add_handler(self, handler: EventHandler | ChangeHandler) -> Registration:
+        """Register ``handler`` (an :class:`EventHandler`, or a :class:`ChangeHandler` when it
+        has ``on_change``); it first receives the current contents as adds."""
         registration = Registration(handler, f"{self.name}-handler-{len(self._registrations)}")
         with self._lock:
             if self._synced.is_set():
-                for obj in self.store.list():
-                    registration.push("add", obj)
+                for change in self.store.contents():
+                    registration.push("add", change)
                 registration.mark_synced()
             self._registrations.append(registration)
             if self._threads:
@@ -212,8 +229,7 @@ class SharedInformer:
         assert self._resync_period is not None
         while not self._clock.wait(self._stop, self._resync_period):
             with self._lock:
-                for obj in self.store.list():
-                    resync = Change(key_of(obj), obj, obj)
+                for resync in self.store.contents(as_updates=True):
                     for registration in self._registrations:
                         registration.push("update", resync)
 
@@ -239,22 +255,16 @@ class SharedInformer:
             self._dispatch(change, relist=False)
 
     def _dispatch(self, change: Change, *, relist: bool) -> None:
-        if change.new is None:
-            old = change.old
-            assert old is not None
-            gone: Obj | DeletedFinalStateUnknown = (
-                DeletedFinalStateUnknown(change.key, old) if relist else old)
-            self._notify("delete", gone)
+        if change.deleted:
+            change.tombstone = relist
+            self._notify("delete", change)
         elif not change.existed:
-            self._notify("add", change.new)
-        elif not relist or change.old_version != _version(change.new):
+            self._notify("add", change)
+        elif not relist or change.old_version != change.new_version:
             # A relist re-delivers every object; only those that changed are news.
             self._notify("update", change)
 
-    def _notify(self, *notification: Any) -> None:
+    def _notify(self, kind: str, change: Change) -> None:
         for registration in self._registrations:
-            registration.push(*notification)
+            registration.push(kind, change)
 
-
-def _version(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion", ""))

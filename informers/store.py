@@ -72,22 +72,35 @@ class _Entry:
 class Change:
     """What a write did: the previous and the new state (None where absent).
 
-    ``old`` is decoded from the stored bytes on first access, then kept: on the watch path
-    only update handlers want it, and they run on their own threads, so the reflector does not
-    pay for it. ``existed`` and ``old_version`` answer without decoding.
+    Both states are carried as the store's compact bytes and decoded on first access, then
+    kept. The reflector thread only parses the event and stores its bytes; the handler
+    threads, which want the objects, decode them. This keeps large object trees out of the
+    handler queues: a queue of parsed dicts (20 KB of small objects per Pod) made the cyclic
+    garbage collector rescan the backlog over and over and cost 3-4x the parse per event
+    (bench/informer_ingest.py). ``existed``, ``old_version`` and ``deleted`` answer without
+    decoding.
     """
 
-    __slots__ = ("_old", "_old_raw", "key", "new", "old_version")
+    __slots__ = ("_new", "_new_raw", "_old", "_old_raw", "_store", "key", "new_version",
+                 "old_version", "tombstone")
 
-    def __init__(self, key: str, old: Obj | None, new: Obj | None, *,
-                 old_raw: bytes | None = None, old_version: str | None = None) -> None:
+    def __init__(self, key: str, old: Obj | None = None, new: Obj | None = None, *,
+                 old_raw: bytes | None = None, new_raw: bytes | None = None,
+                 old_version: str | None = None, new_version: str | None = None,
+                 store: Store | None = None) -> None:
         self.key = key
-        self.new = new
-        self._old = old
-        self._old_raw = old_raw
-        if old_version is None and old is not None:
-            old_version = str((old.get("metadata") or {}).get("resourceVersion", ""))
-        self.old_version = old_version
+        self._old, self._old_raw = old, old_raw
+        self._new, self._new_raw = new, new_raw
+        self._store = store
+        self.old_version = old_version if old_version is not None else _version(old)
+        self.new_version = new_version if new_version is not None else _version(new)
+        self.tombstone = False
+        """A deletion learnt from a relist: ``old`` is the last state this side knew."""
+
+    @property
+    def type(self) -> str:
+        """``add``, ``update`` or ``delete``."""
+        return "delete" if self.deleted else "update" if self.existed else "add"
 
     @property
     def existed(self) -> bool:
@@ -95,11 +108,28 @@ class Change:
         return self._old is not None or self._old_raw is not None
 
     @property
+    def deleted(self) -> bool:
+        """Whether there is no new state (the object is gone)."""
+        return self._new is None and self._new_raw is None
+
+    @property
     def old(self) -> Obj | None:
         if self._old is None and self._old_raw is not None:
             # Handler threads racing here each decode an equal copy; either may be kept.
-            self._old = orjson.loads(self._old_raw)
+            self._old = (self.new if self._old_raw is self._new_raw  # a resync: one object
+                         else orjson.loads(self._old_raw))
         return self._old
+
+    @property
+    def new(self) -> Obj | None:
+        if self._new is None and self._new_raw is not None:
+            # Through the store, so the reconcile that usually follows reads it for free.
+            self._new = orjson.loads(self._new_raw)
+        return self._new
+
+
+def _version(obj: Obj | None) -> str | None:
+    return None if obj is None else str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 class Store:
@@ -120,7 +150,11 @@ class Store:
 
     # writes (the reflector's side) -------------------------------------------------------------
     def upsert(self, obj: Obj) -> Change:
-        """Add or replace ``obj``; the change carries the previous state for update handlers."""
+        """Add or replace ``obj``; the change carries the previous state for update handlers.
+
+        The store keeps its own bytes: the caller may drop ``obj`` (the change decodes a copy
+        on demand), and must not change it afterwards in debug mode.
+        """
         if self._transform is not None:
             obj = self._transform(obj)
         key = key_of(obj)
@@ -134,31 +168,39 @@ class Store:
             old = self._entries.get(key)
             previous = None
             if old is not None:
-                previous = self._cached(key, old)
-                self._unindex(key, old)
+                previous = self._cached(key, old)  # already decoded: no need to decode again
+                if old.indexed != indexed:  # most updates leave every index value as it was
+                    self._unindex(key, old)
+                    self._index(key, entry)
+            else:
+                self._index(key, entry)
             self._entries[key] = entry
-            self._index(key, entry)
             # The decoded cache serves readers, not writers: filling it on every write would
             # hold the most recently written objects as dicts (3-6x their bytes) and keep the
             # garbage collector busy scanning them. In debug mode writes fill it too, so a
             # handler that mutates the object it was given is caught by the next read.
             if self._debug:
                 self._decoded[key] = (raw, obj)
-            else:
-                self._decoded.pop(key, None)
+            elif key in self._decoded:
+                del self._decoded[key]
+        new = obj if self._debug else None
         if old is None:
-            return Change(key, None, obj)
-        return Change(key, previous, obj, old_raw=old.raw, old_version=old.resource_version)
+            return Change(key, new=new, new_raw=raw, new_version=entry.resource_version,
+                          store=self)
+        return Change(key, previous, new, new_raw=raw, old_raw=old.raw,
+                      old_version=old.resource_version, new_version=entry.resource_version,
+                      store=self)
 
     def delete(self, key: str) -> Change:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is None:
-                return Change(key, None, None)
+                return Change(key)
             previous = self._cached(key, old)
             self._unindex(key, old)
-            self._decoded.pop(key, None)
-        return Change(key, previous, None, old_raw=old.raw, old_version=old.resource_version)
+            if key in self._decoded:
+                del self._decoded[key]
+        return Change(key, previous, old_raw=old.raw, old_version=old.resource_version)
 
     def replace(self, objects: Iterable[Obj]) -> list[Change]:
         """Make the store hold exactly ``objects`` (a relist); the changes it took, deletions
@@ -192,8 +234,8 @@ class Store:
 
     # reads -------------------------------------------------------------------------------------
     def _cached(self, key: str, entry: _Entry) -> Obj | None:
-        """The decoded object of ``entry`` if the cache holds it."""
-        cached = self._decoded.get(key)
+        """The decoded object of ``entry`` if the cache holds it (without touching its age)."""
+        cached = self._decoded.get(key) if key in self._decoded else None
         return cached[1] if cached is not None and cached[0] is entry.raw else None
 
     def _decode(self, key: str, entry: _Entry) -> Obj:
@@ -204,6 +246,19 @@ class Store:
             return cached[1]
         obj: Obj = orjson.loads(entry.raw)
         self._decoded[key] = (entry.raw, obj)
+        return obj
+
+    def decoded(self, key: str, raw: bytes) -> Obj:
+        """``raw`` (bytes this store handed out in a change) decoded; kept in the decoded
+        cache while it is still the object's current state, so the next read is free."""
+        obj: Obj = orjson.loads(raw)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.raw is raw:
+                cached = self._decoded.get(key)
+                if cached is not None and cached[0] is raw:
+                    return cached[1]  # another thread was first: share its copy
+                self._decoded[key] = (raw, obj)
         return obj
 
     def get(self, key: str) -> Obj | None:
@@ -229,6 +284,15 @@ class Store:
         with self._lock:
             keys = self._indexes[index].get(value, set())
             return [self._decode(k, self._entries[k]) for k in sorted(keys)]
+
+    def contents(self, *, as_updates: bool = False) -> builtins.list[Change]:
+        """Every object as an add (what a late handler gets first) or, ``as_updates``, as an
+        update from itself to itself (what a resync replays); decoded on demand."""
+        with self._lock:
+            return [Change(key, old_raw=e.raw if as_updates else None, new_raw=e.raw,
+                           old_version=e.resource_version if as_updates else None,
+                           new_version=e.resource_version, store=self)
+                    for key, e in sorted(self._entries.items())]
 
     def keys(self) -> builtins.list[str]:
         with self._lock:

@@ -239,3 +239,42 @@ def test_resync_replays_the_cache_as_updates(transport: Transport, cms: Resource
         assert inf.store.get("default/steady") == new
     finally:
         inf.stop()
+
+
+class ChangeRecorder:
+    """A change handler that reads keys and versions only (what a controller's ``for_`` does)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, bool]] = []
+        self.changes: list[Any] = []
+
+    def on_change(self, change: Any) -> None:
+        self.changes.append(change)
+        self.seen.append((change.type, change.key, change.tombstone))
+
+
+def test_change_handler_sees_every_kind_without_decoding(server: LocalAPIServer,
+                                                         informer: SharedInformer,
+                                                         cms: ResourceClient) -> None:
+    _make(cms, "old")
+    recorder = ChangeRecorder()
+    informer.add_handler(recorder)
+    informer.start()
+    assert informer.wait_for_sync(10)
+    _make(cms, "new")
+    cms.patch("new", {"data": {"k": "v"}}, "default")
+    cms.delete("new", "default")
+    eventually(lambda: len(recorder.seen) == 4)
+    server.faults.pause()  # gone while the informer cannot see it: learnt from the relist
+    server.faults.drop_watches()
+    server.call(lambda c: _delete_behind_the_back(c, "old"))
+    server.faults.restart()
+    server.faults.resume()
+    eventually(lambda: len(recorder.seen) == 5, timeout=15)
+    assert recorder.seen == [("add", "default/old", False), ("add", "default/new", False),
+                             ("update", "default/new", False),
+                             ("delete", "default/new", False),
+                             ("delete", "default/old", True)]
+    # No handler asked for the objects, so none was decoded; the tombstone still has them.
+    assert all(c._new is None and c._old is None for c in recorder.changes)
+    assert recorder.changes[-1].old["metadata"]["name"] == "old"

@@ -102,3 +102,32 @@ def test_debug_mode_catches_a_handler_mutating_the_object_it_was_given() -> None
     given["metadata"]["labels"]["sneaky"] = "edit"
     with pytest.raises(MutatedCacheError):
         store.get("a/p")
+
+
+def test_changes_carry_bytes_and_decode_each_state_once_on_demand() -> None:
+    store = Store()
+    store.upsert(pod("p", rv="1", labels={"v": "1"}))
+    change = store.upsert(pod("p", rv="2", labels={"v": "2"}))
+    # What a change handler may read without decoding anything.
+    assert (change.type, change.key, change.old_version, change.new_version) == (
+        "update", "a/p", "1", "2")
+    assert change._new is None and change._old is None  # nothing decoded yet
+    new = change.new
+    assert new is not None and new["metadata"]["labels"] == {"v": "2"}
+    assert "managedFields" not in new["metadata"]  # the stored state, transform applied
+    assert change.new is new  # decoded once, then kept
+    assert change.old is not None and change.old["metadata"]["labels"] == {"v": "1"}
+    gone = store.delete("a/p")
+    assert (gone.type, gone.deleted, gone.old_version, gone.new) == ("delete", True, "2", None)
+
+
+def test_contents_as_adds_or_as_resync_updates() -> None:
+    store = Store()
+    for name in ("b", "a"):
+        store.upsert(pod(name, rv=name))
+    adds = store.contents()
+    assert [(c.type, c.key, c.new_version) for c in adds] == [("add", "a/a", "a"),
+                                                                ("add", "a/b", "b")]
+    resync = store.contents(as_updates=True)
+    assert [c.type for c in resync] == ["update", "update"]
+    assert resync[0].old is resync[0].new  # a resync is one state, decoded once

@@ -1,0 +1,89 @@
+"""Event sources: which requests a change enqueues, and what they decode to decide it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ambient_ctrl.handler import EnqueueForObject, EnqueueForOwner, EnqueueMapped, EventSource
+from ambient_ctrl.predicate import GenerationChanged, LabelsChanged
+from ambient_ctrl.reconcile import Request
+from ambient_ctrl.workqueue import WorkQueue
+from informers.resource import Resource
+from informers.store import Change, Store
+
+SESSIONS = Resource(group="example.com", version="v1", plural="sessions", kind="Session",
+                    namespaced=True)
+
+
+def obj(name: str, *, generation: int = 1, labels: dict[str, str] | None = None,
+        owner: str | None = None, rv: str = "1") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "generation": generation,
+                            "resourceVersion": rv, "labels": labels or {}}
+    if owner:
+        meta["ownerReferences"] = [{"apiVersion": "example.com/v1", "kind": "Session",
+                                    "name": owner, "uid": "u-" + owner, "controller": True}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta}
+
+
+def drain(queue: WorkQueue[Request]) -> list[Request]:
+    out = []
+    while len(queue):
+        item = queue.get(timeout=0)
+        assert item is not None
+        out.append(item)
+        queue.done(item)
+    return out
+
+
+def changes(*states: dict[str, Any] | None) -> list[Change]:
+    """The changes a store reports for a sequence of states of one object (None: deleted)."""
+    store, out = Store(), []
+    for state in states:
+        out.append(store.upsert(state) if state is not None else store.delete("ns/p"))
+    return out
+
+
+def test_for_without_predicates_enqueues_the_key_without_decoding() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForObject(), queue)
+    seen = changes(obj("p"), obj("p", rv="2"), None)
+    for change in seen:
+        source.on_change(change)
+    assert drain(queue) == [Request("ns", "p")]  # three changes, one key: collapsed
+    assert all(c._new is None and c._old is None for c in seen)
+
+
+@pytest.mark.parametrize(("predicate", "second", "enqueued"), [
+    (GenerationChanged, obj("p", generation=1, rv="2"), 1),
+    (GenerationChanged, obj("p", generation=2, rv="2"), 2),
+    (LabelsChanged, obj("p", labels={"a": "b"}, rv="2"), 2),
+], ids=["generation-same", "generation-moved", "labels-moved"])
+def test_predicates_decide_on_decoded_states(predicate: Any, second: dict[str, Any],
+                                             enqueued: int) -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForObject(), queue, predicates=[predicate])
+    count = 0
+    for change in changes(obj("p"), second):
+        source.on_change(change)
+        count += len(drain(queue))
+    assert count == enqueued
+
+
+def test_owns_enqueues_the_controller_owner_also_for_deletions() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForOwner(SESSIONS), queue)
+    requests = []
+    for change in changes(obj("p", owner="s1"), None):
+        source.on_change(change)
+        requests += drain(queue)
+    assert requests == [Request("ns", "s1"), Request("ns", "s1")]
+
+
+def test_watches_maps_the_object() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueMapped(lambda o: [Request("elsewhere", o["metadata"]["name"])]),
+                         queue)
+    source.on_change(changes(obj("p"))[0])
+    assert drain(queue) == [Request("elsewhere", "p")]
