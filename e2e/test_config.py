@@ -5,7 +5,9 @@
 * RBAC: the operator runs with the Deployment's own arguments against a server that records
   every request by client; sessions of both backends go through create → Running → drift →
   stop → restart → delete. Every (group, resource, verb) the operator called must be granted by
-  the ClusterRole or the leader-election Role, and every grant must have been used.
+  the ClusterRole or the leader-election Role, and every grant must have been used — except
+  the few in ``UNUSED_GRANTS``, each with the reason (admission plugins the local server does
+  not run), which must stay granted and unused.
 * Metrics: every metric name the PrometheusRule and the Grafana dashboard reference is in the
   operator's /metrics, scraped during the same run.
 * The Dockerfile is linted statically (no container runtime here).
@@ -171,6 +173,8 @@ class Run:
     metrics: str
     """The operator's /metrics exposition, scraped after the restart."""
     leases: list[dict[str, Any]]
+    owner_references: dict[tuple[str, str], list[dict[str, Any]]]
+    """(kind, name) of each child the sessions had while Running → its ownerReferences."""
 
 
 def operator_argv(deployment: dict[str, Any], kubeconfig: Path, metrics: str,
@@ -224,8 +228,10 @@ def wait_phase(raw: Raw, name: str, phase: str, timeout: float = 20) -> dict[str
     return eventually(check, timeout=timeout)
 
 
-def drive_sessions(cluster: LocalCluster, metrics_url: str) -> str:
-    """create → Running → drift → stop → restart (→ /metrics) → delete; returns /metrics."""
+def drive_sessions(cluster: LocalCluster, metrics_url: str
+                   ) -> tuple[str, dict[tuple[str, str], list[dict[str, Any]]]]:
+    """create → Running → drift → stop → restart (→ /metrics) → delete; returns /metrics and
+    the owner references of the children the sessions had while Running."""
     raw, kubectl = cluster.server.raw, cluster.kubectl
     ns = ("-n", SESSIONS_NAMESPACE)
     # A third session whose (simulated) runner exits 2: the failure path and its metrics.
@@ -236,6 +242,12 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str) -> str:
     for name in (POD_SESSION, VM_SESSION):
         wait_phase(raw, name, "Running")
     wait_phase(raw, FAILING_SESSION, "Failed")
+    cloudinit = f"{VM_SESSION}-cloudinit"
+    children = [("pod", f"{POD_SESSION}-runner"), ("svc", f"session-{POD_SESSION}"),
+                ("secret", f"{POD_SESSION}-agui-token"), ("vm", f"{VM_SESSION}-runner"),
+                ("svc", f"session-{VM_SESSION}"), ("secret", cloudinit)]
+    owner_references = {(kind, name): raw.obj(child_path(kind, name))["metadata"]
+                        .get("ownerReferences") or [] for kind, name in children}
 
     # Drift: a user edits what the operator owns. Labels come back through a patch (pods,
     # services, secrets, VMs); a Secret frozen with wrong contents is deleted and recreated.
@@ -243,7 +255,6 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str) -> str:
                ("secret", f"{POD_SESSION}-agui-token"), ("vm", f"{VM_SESSION}-runner")]
     for kind, name in drifted:
         kubectl("label", "--overwrite", *ns, kind, name, "agentic-session=drifted")
-    cloudinit = f"{VM_SESSION}-cloudinit"
     frozen_uid = raw.obj(child_path("secret", cloudinit))["metadata"]["uid"]
     wrong = base64.b64encode(b"#cloud-config\n{}\n").decode()
     kubectl("patch", *ns, "secret", cloudinit, "--type=merge",
@@ -285,7 +296,7 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str) -> str:
                        ("pod", f"{FAILING_SESSION}-runner")]:
         eventually(lambda k=kind, n=name: raw.absent(child_path(k, n)), timeout=20,
                    message=f"{kind} {name} not garbage-collected")
-    return metrics.decode()
+    return metrics.decode(), owner_references
 
 
 @pytest.fixture(scope="module")
@@ -304,7 +315,7 @@ def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[di
     try:
         eventually(lambda: http_get(f"http://{probes}/readyz")[0] == 200, timeout=20,
                    ignoring=(OSError,), message="the operator never became ready")
-        exposition = drive_sessions(cluster, f"http://{metrics}/metrics")
+        exposition, owner_references = drive_sessions(cluster, f"http://{metrics}/metrics")
     finally:
         code = stop_process(process, timeout=40)
     assert code == 0, f"the operator exited {code}; see {log}"
@@ -312,15 +323,23 @@ def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[di
     assert status == 200
     calls = {(c["group"], c["resource"], c["verb"]): c["count"] for c in orjson.loads(body)}
     leases = cluster.server.raw.obj("/apis/coordination.k8s.io/v1/leases")["items"]
-    return Run(calls, exposition, leases)
+    return Run(calls, exposition, leases, owner_references)
 
 
 # --------------------------------------------------------------------------------------------
 # RBAC: exactly what the operator uses
 # --------------------------------------------------------------------------------------------
-UNUSED_GRANTS: dict[tuple[str, str, str], str] = {}
-"""Grants the run cannot exercise, each with the reason the operator still needs it (none:
-every grant is exercised by the scenario above)."""
+FINALIZERS_UPDATE = ("vteam.ambient-code", "agenticsessions/finalizers", "update")
+UNUSED_GRANTS: dict[tuple[str, str, str], str] = {
+    FINALIZERS_UPDATE:
+        "every child's owner reference sets blockOwnerDeletion: true; with the "
+        "OwnerReferencesPermissionEnforcement admission plugin (on by default in OpenShift) "
+        "that needs update on the owner's finalizers subresource, checked at admission of "
+        "the child's create. No request goes to it, and the local server has no such "
+        "admission, so the run cannot exercise it.",
+}
+"""Grants the run cannot exercise, each with the reason the operator still needs it. Each
+entry must be granted and must stay unused; anything else granted must be used."""
 ANY_NAME: frozenset[str] = frozenset()
 
 
@@ -368,6 +387,16 @@ def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
         f"all calls: {calls}"
     unused = set(grants) - used - set(UNUSED_GRANTS)
     assert not unused, f"granted but never used: {sorted(unused)}; all calls: {calls}"
+    # The allow-list stays exact: every entry is granted (for any name) and really unused.
+    for key in UNUSED_GRANTS:
+        assert grants.get(key) == ANY_NAME, f"allow-listed but not granted: {key}"
+        assert key not in used, f"allow-listed as unused but called: {key}"
+    # The reason for the finalizers grant holds: every child of the sessions names its session
+    # as controller with blockOwnerDeletion set.
+    assert run.owner_references
+    for child, refs in run.owner_references.items():
+        assert [(r["kind"], r.get("controller"), r.get("blockOwnerDeletion")) for r in refs] \
+            == [("AgenticSession", True, True)], (child, refs)
     # The server records calls by (group, resource, verb), not by name or namespace: those
     # restrictions are checked against what the operator touched instead.
     # * Leader election: the only Lease is the operator's, in its own namespace (where the
