@@ -34,17 +34,44 @@ PATCH_TYPES = {
 USER_AGENT = "ambient-ctrl/0.1"
 
 
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+"""The token of the pod's service account (projected and rotated: it is re-read as it ages)."""
+SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+"""The cluster CA bundle mounted beside the token."""
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
 def load_configuration(kubeconfig: str | None = None, *,
                        context: str | None = None) -> k8s_client.Configuration:
-    """Configuration from a kubeconfig (explicit, ``$KUBECONFIG`` or ``~/.kube/config``), else
-    the in-cluster service account, as kubectl and controller-runtime resolve it."""
+    """Configuration from the first source that applies, in controller-runtime's order:
+
+    1. ``kubeconfig`` (the ``--kubeconfig`` flag);
+    2. ``$KUBECONFIG`` (a path, or several joined by ``os.pathsep`` and merged as kubectl
+       merges them);
+    3. the in-cluster service account, when ``KUBERNETES_SERVICE_HOST`` is set and the token
+       file (:data:`SERVICE_ACCOUNT_TOKEN`) exists — so a pod whose image happens to contain
+       a ``~/.kube/config`` still talks to its own cluster as its own service account;
+    4. ``~/.kube/config``.
+
+    ``context`` picks a kubeconfig context (ignored in-cluster). Raises
+    ``kubernetes.config.ConfigException`` when no source applies or the chosen one is invalid.
+    """
     configuration = k8s_client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    if kubeconfig or os.path.exists(path.split(os.pathsep)[0]):
-        k8s_config.load_kube_config(config_file=path, context=context,
-                                    client_configuration=configuration)
-    else:
-        k8s_config.load_incluster_config(client_configuration=configuration)
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if not path and os.environ.get("KUBERNETES_SERVICE_HOST") \
+            and os.path.isfile(SERVICE_ACCOUNT_TOKEN):
+        k8s_config.incluster_config.InClusterConfigLoader(
+            token_filename=SERVICE_ACCOUNT_TOKEN, cert_filename=SERVICE_ACCOUNT_CA,
+        ).load_and_set(configuration)
+        return configuration
+    if not path:
+        path = os.path.expanduser(DEFAULT_KUBECONFIG)
+        if not os.path.exists(path):
+            raise k8s_config.ConfigException(
+                "no cluster configuration: pass --kubeconfig, set $KUBECONFIG, run in a pod "
+                f"with a service account, or create {DEFAULT_KUBECONFIG}")
+    k8s_config.load_kube_config(config_file=path, context=context,
+                                client_configuration=configuration)
     return configuration
 
 

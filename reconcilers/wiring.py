@@ -155,7 +155,8 @@ def register(commands: Any) -> None:
                     "variable AMBIENT_CTRL_<OPTION> (upper case, dashes as underscores), e.g. "
                     "AMBIENT_CTRL_METRICS_BIND_ADDRESS; a flag wins over the variable.")
     parser.add_argument("--kubeconfig", default=_env("KUBECONFIG", "") or None,
-                        help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+                        help="kubeconfig (default: $KUBECONFIG, then the in-cluster service "
+                             "account, then ~/.kube/config)")
     parser.add_argument("--namespace", default=_env("NAMESPACE", "") or None,
                         help="watch only this namespace (default: all)")
     parser.add_argument("--registry-namespace", default=_env("REGISTRY_NAMESPACE",
