@@ -24,6 +24,22 @@ import urllib3
 from ambient_ctrl.testing import eventually, start_apiserver_process, stop_process
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
+EXTERNAL_KUBECONFIG = os.environ.get("E2E_KUBECONFIG") or None
+"""When set, the suite targets that cluster instead of starting local API servers."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Against another cluster (``E2E_KUBECONFIG``), skip what needs the local server itself,
+    saying why; a ``local_only`` marker must carry its reason."""
+    for item in items:
+        marker = item.get_closest_marker("local_only")
+        if marker is None:
+            continue
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: local_only needs a reason")
+        if EXTERNAL_KUBECONFIG:
+            item.add_marker(pytest.mark.skip(reason=f"local API server only: {reason}"))
 
 _names = itertools.count()
 

@@ -4,7 +4,9 @@
 KubeVirt simulators, installs the AgenticSession CRD and an agent registry with a pod runtime and
 a VM runtime, starts the operator as its own process, creates sessions of both backends (one
 scripted to fail) and shows a table of sessions by phase and backend with startup latency,
-refreshed in place. Ctrl-C stops everything. With ``--exit-when-converged`` it exits 0 with a
+refreshed in place. Ctrl-C stops everything, and so do SIGTERM and SIGHUP (a ``kill``, a closed
+terminal): the API server and the operator run in sessions of their own, out of reach of the
+terminal's signals, so the demo stops them itself. With ``--exit-when-converged`` it exits 0 with a
 summary once every session settled as scripted (the failing one Failed, the others Running) —
 tests and CI use that.
 """
@@ -124,22 +126,73 @@ def render_table(sessions: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(Exception):
+    """A stop signal arrived while the demo was starting."""
+
+
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP all mean "stop everything", for the whole run.
+
+    While the demo starts, the first signal raises :class:`_Stopped` where the main thread is,
+    so the context managers that own the processes stop them on the way out. Once it runs
+    (and after a first signal) a signal only sets :attr:`stop`: nothing interrupts a cleanup.
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.raising = True
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.stop.set()
+        if self.raising:
+            self.raising = False
+            raise _Stopped(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No raising inside (a stop that interrupted ``Popen`` after its fork would leave a
+        child nobody knows about); a signal that arrived meanwhile raises on the way out."""
+        raising, self.raising = self.raising, False
+        try:
+            yield
+        finally:
+            self.raising = raising
+        if raising and self.stop.is_set():
+            self.raising = False
+            raise _Stopped("stop signal")
+
+
 @contextlib.contextmanager
-def _processes(workdir: Path) -> Iterator[tuple[str, Path, str]]:
+def _processes(workdir: Path, signals: _StopSignals) -> Iterator[tuple[str, Path, str]]:
     """The API server and the operator, each its own process; yields (url, kubeconfig,
-    metrics URL) and stops both (operator first) on the way out."""
-    server, url, kubeconfig = start_apiserver_process(
-        workdir / "kubeconfig", log=workdir / "apiserver.log",
-        extra_args=["--simulate", "kubelet,kubevirt"])
-    operator: subprocess.Popen[bytes] | None = None
-    try:
+    metrics URL) and stops both (operator first) on the way out. Each process is started with
+    the stop signals held until its stop is registered, so none can be left behind."""
+    with contextlib.ExitStack() as stack:
+        with signals.held():
+            server, url, kubeconfig = start_apiserver_process(
+                workdir / "kubeconfig", log=workdir / "apiserver.log",
+                extra_args=["--simulate", "kubelet,kubevirt"])
+            stack.callback(stop_process, server)
         transport = Transport(load_configuration(str(kubeconfig)))
         try:
             _install_when_ready(transport)
         finally:
             transport.close()
         metrics = f"127.0.0.1:{free_port()}"
-        with open(workdir / "operator.log", "ab") as log:
+        with open(workdir / "operator.log", "ab") as log, signals.held():
             operator = subprocess.Popen(
                 [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig",
                  str(kubeconfig), "--registry-namespace", REGISTRY_NAMESPACE,
@@ -147,11 +200,8 @@ def _processes(workdir: Path) -> Iterator[tuple[str, Path, str]]:
                  "--health-probe-bind-address", f"127.0.0.1:{free_port()}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
+            stack.callback(stop_process, operator, timeout=35)
         yield url, kubeconfig, f"http://{metrics}/metrics"
-    finally:
-        if operator is not None:
-            stop_process(operator, timeout=35)
-        stop_process(server)
 
 
 def _install_when_ready(transport: Transport) -> None:
@@ -162,18 +212,31 @@ def _install_when_ready(transport: Transport) -> None:
 
 
 def run(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    """Run the demo (call from the main thread: it handles the stop signals)."""
+    with _StopSignals() as signals:
+        try:
+            return _run(options, out, signals)
+        except _Stopped as stopped:
+            print(f"{stopped}: stopped everything", file=out, flush=True)
+            return 0
+
+
+def _run(options: DemoOptions, out: TextIO, signals: _StopSignals) -> int:
     with contextlib.ExitStack() as stack:
         workdir = options.workdir or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="ambient-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        url, kubeconfig, metrics = stack.enter_context(_processes(workdir))
+        url, kubeconfig, metrics = stack.enter_context(_processes(workdir, signals))
         transport = Transport(load_configuration(str(kubeconfig)))
         stack.callback(transport.close)
         sessions = ResourceClient(transport, AGENTIC_SESSIONS)
         for body in _sessions(options.sessions):
             sessions.create(body)
         _introduce(out, url, kubeconfig, metrics, workdir)
-        return _watch(sessions, options, out)
+        signals.raising = False  # from here the loop polls signals.stop
+        if signals.stop.is_set():
+            return 0
+        return _watch(sessions, options, out, signals.stop)
     return 1  # unreachable: the with block returns
 
 
@@ -185,37 +248,33 @@ def _introduce(out: TextIO, url: str, kubeconfig: Path, metrics: str, workdir: P
     print(f"      {command} --kubeconfig {kubeconfig} get pods,vms,vmis,svc -n {NAMESPACE}",
           file=out)
     print(f"metrics: {metrics}   logs: {workdir}", file=out)
-    print("Ctrl-C stops everything.\n", file=out, flush=True)
+    print("Ctrl-C (or SIGTERM, SIGHUP) stops everything.\n", file=out, flush=True)
 
 
-def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO) -> int:
+def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO,
+           stop: threading.Event) -> int:
     clock = RealClock()
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = clock.monotonic()
     live = out.isatty()
     last = ""
-    try:
-        while not stop.is_set():
-            items = sorted(sessions.list(NAMESPACE)["items"],
-                           key=lambda s: int(s["metadata"]["name"].rsplit("-", 1)[-1]))
-            table = render_table(items)
-            if table != last:
-                print(("\x1b[H\x1b[J" if live else "") + table + ("" if live else "\n"),
-                      file=out, flush=True)
-                last = table
-            settled = bool(items) and all(_settled(s, options.sessions) for s in items)
-            if options.exit_when_converged and settled:
-                seconds = clock.monotonic() - started
-                print(f"converged: {len(items)} sessions settled in {seconds:.1f}s", file=out)
-                return 0
-            if options.exit_when_converged and clock.monotonic() - started > options.timeout:
-                print("timed out before every session settled", file=out)
-                return 1
-            clock.wait(stop, 0.5)
-        return 0
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    while not stop.is_set():
+        items = sorted(sessions.list(NAMESPACE)["items"],
+                       key=lambda s: int(s["metadata"]["name"].rsplit("-", 1)[-1]))
+        table = render_table(items)
+        if table != last:
+            print(("\x1b[H\x1b[J" if live else "") + table + ("" if live else "\n"),
+                  file=out, flush=True)
+            last = table
+        settled = bool(items) and all(_settled(s, options.sessions) for s in items)
+        if options.exit_when_converged and settled:
+            seconds = clock.monotonic() - started
+            print(f"converged: {len(items)} sessions settled in {seconds:.1f}s", file=out)
+            return 0
+        if options.exit_when_converged and clock.monotonic() - started > options.timeout:
+            print("timed out before every session settled", file=out)
+            return 1
+        clock.wait(stop, 0.5)
+    return 0
 
 
 def _settled(session: Mapping[str, Any], count: int) -> bool:
