@@ -1,10 +1,14 @@
-"""Local API server capacity: creates/s, and watch events/s delivered to 10 watchers.
+"""Local API server capacity: mutating requests/s, and watch events/s delivered to 10 watchers.
 
 The server runs in its own process (``ambient-ctrl apiserver``), as in e2e tests and the demo.
 Two loads, each with 10 watchers attached:
 
-* ``wrk`` (C, from Debian) posting ConfigMaps over 32 connections, watchers are ``curl -N``:
-  the server's own limit, since neither load generator nor watchers are the bottleneck;
+* ``wrk`` (C, from Debian) over 32 connections, watchers are ``curl -N`` writing to files: first
+  POSTs of new ConfigMaps, then merge PATCHes of existing ones (each a new resourceVersion and a
+  MODIFIED event): the server's own limit, since neither load generator nor watchers are the
+  bottleneck. Delivered watch events/s are measured, not derived: every watcher's file is
+  polled until it holds every event, and the rate is all events delivered to all watchers over
+  the time from the first request until the last watcher had its last event;
 * Python clients (urllib3, 8 threads, one process; 10 watcher threads in another process):
   what a Python operator sees, usually limited by the client.
 
@@ -93,7 +97,7 @@ def _writer(url: str, count: int, threads: int, start_at: float, out: mp.Queue) 
     out.put((began, time.perf_counter()))
 
 
-_WRK_SCRIPT = """
+_WRK_CREATE = """
 local next_id = 0
 function setup(thread)
   next_id = next_id + 1
@@ -108,37 +112,97 @@ request = function()
 end
 """
 
+_WRK_PATCH = """
+local next_id = 0
+function setup(thread)
+  next_id = next_id + 1
+  thread:set("tid", next_id)
+end
+counter = 0
+request = function()
+  counter = counter + 1
+  local name = "p-" .. ((counter * 2 + tid) %% %d)
+  local body = '{"data":{"key":"' .. tid .. '-' .. counter .. '"}}'
+  return wrk.format("PATCH", "%s/" .. name,
+                    {["Content-Type"]="application/merge-patch+json"}, body)
+end
+"""
+PATCH_TARGETS = 1000
+"""ConfigMaps the PATCH load spreads over."""
+
 
 def wrk_run(seconds: int) -> dict[str, object]:
-    """Creates/s under wrk with 10 curl watchers; every watcher must see every event."""
+    """Creates/s, then patches/s, under wrk with 10 curl watchers; every watcher must see
+    every event, and the delivered rate is measured."""
     if not shutil.which("wrk") or not shutil.which("curl"):
         return {"skipped": "wrk or curl not installed (apt-get install wrk curl)"}
+    result: dict[str, object] = {}
     with apiserver_process() as server, tempfile.TemporaryDirectory() as tmp:
-        url = server.url
-        script = Path(tmp) / "post.lua"
-        script.write_text(_WRK_SCRIPT % PATH)
-        outputs = [Path(tmp) / f"watch-{i}.jsonl" for i in range(10)]
-        watchers = [subprocess.Popen(["curl", "-sN", "-o", str(out), f"{url}{PATH}?watch=1"])
-                    for out in outputs]
-        try:
-            time.sleep(1.0)  # streams open before the load starts
-            done = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(script),
-                                   url], capture_output=True, text=True, check=True).stdout
-            total = int(re.search(r"(\d+) requests in", done).group(1))  # type: ignore[union-attr]
-            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))  # type: ignore[union-attr]
-            lines = eventually(lambda: _all_delivered(outputs, total), timeout=60,
+        http = urllib3.PoolManager(retries=False)
+        for i in range(PATCH_TARGETS):  # the PATCH phase's objects, before any watcher
+            http.request("POST", server.url + PATH, body=orjson.dumps(
+                {"metadata": {"name": f"p-{i}"}, "data": {"key": "0"}}),
+                headers={"Content-Type": "application/json"})
+        http.clear()
+        for phase, script_text in (("create", _WRK_CREATE % PATH),
+                                   ("patch", _WRK_PATCH % (PATCH_TARGETS, PATH))):
+            result[phase] = _wrk_phase(server.url, Path(tmp) / phase, script_text, seconds)
+    return result
+
+
+def _wrk_phase(url: str, tmp: Path, script_text: str, seconds: int) -> dict[str, object]:
+    """One wrk load with 10 fresh watchers from the current resourceVersion."""
+    tmp.mkdir()
+    script = tmp / "load.lua"
+    script.write_text(script_text)
+    outputs = [tmp / f"watch-{i}.jsonl" for i in range(10)]
+    # From "now": only this phase's events (resourceVersion omitted would replay all).
+    rv = orjson.loads(urllib3.request("GET", url + PATH + "?limit=1").data)["metadata"][
+        "resourceVersion"]
+    watchers = [subprocess.Popen(["curl", "-sN", "-o", str(out),
+                                  f"{url}{PATH}?watch=1&resourceVersion={rv}"])
+                for out in outputs]
+    try:
+        time.sleep(1.0)  # streams open before the load starts
+        began = time.perf_counter()
+        done = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(script), url],
+                              capture_output=True, text=True, check=True).stdout
+        total = int(re.search(r"(\d+) requests in", done).group(1))  # type: ignore[union-attr]
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))  # type: ignore[union-attr]
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done)
+        assert errors is None, f"wrk saw failed requests: {errors.group(0)}"
+        counts = _LineCounts(outputs)
+        delivered = eventually(lambda: counts.all_reached(total), timeout=120, interval=0.02,
                                message="watchers did not receive every event")
-        finally:
-            for watcher in watchers:
-                watcher.terminate()
-                watcher.wait(10)
-    return {"creates_per_s": round(rate), "creates": total,
-            "watch_events_per_s_10_watchers": round(rate * 10), "events_delivered": lines}
+        last = time.perf_counter()
+    finally:
+        for watcher in watchers:
+            watcher.terminate()
+            watcher.wait(10)
+    return {"requests_per_s": round(rate), "requests": total, "events_delivered": delivered,
+            "watch_events_per_s_10_watchers": round(delivered / (last - began)),
+            "delivery_lag_s": round(last - began - seconds, 2)}
 
 
-def _all_delivered(outputs: list[Path], expected: int) -> int:
-    counts = [out.read_bytes().count(b"\n") if out.exists() else 0 for out in outputs]
-    return sum(counts) if all(c >= expected for c in counts) else 0
+class _LineCounts:
+    """Lines in each growing file, reading only what was appended since the last look."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = paths
+        self._offsets = [0] * len(paths)
+        self._lines = [0] * len(paths)
+
+    def all_reached(self, expected: int) -> int:
+        """Total lines once every file has ``expected``, else 0."""
+        for i, path in enumerate(self._paths):
+            if self._lines[i] >= expected or not path.exists():
+                continue
+            with path.open("rb") as f:
+                f.seek(self._offsets[i])
+                data = f.read()
+            self._offsets[i] += len(data)
+            self._lines[i] += data.count(b"\n")
+        return sum(self._lines) if all(n >= expected for n in self._lines) else 0
 
 
 def python_run(objects: int, threads: int) -> dict[str, object]:
@@ -182,13 +246,18 @@ def main() -> None:
     }
     out = Path(__file__).parent / "results" / "apiserver.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'load':<16}{'creates/s':>12}{'watch events/s (10 watchers)':>32}")
-    for load in ("wrk", "python_clients"):
-        row = result[load]
-        if "skipped" in row:
-            print(f"{load:<16}  skipped: {row['skipped']}")
-        else:
-            print(f"{load:<16}{row['creates_per_s']:>12}{row['watch_events_per_s_10_watchers']:>32}")
+    print(f"{'load':<20}{'requests/s':>12}{'watch events/s delivered (10 watchers)':>42}")
+    wrk = result["wrk"]
+    if "skipped" in wrk:
+        print(f"{'wrk':<20}  skipped: {wrk['skipped']}")
+    else:
+        for phase in ("create", "patch"):
+            row = wrk[phase]
+            print(f"{'wrk ' + phase:<20}{row['requests_per_s']:>12}"
+                  f"{row['watch_events_per_s_10_watchers']:>42}")
+    row = result["python_clients"]
+    print(f"{'python create':<20}{row['creates_per_s']:>12}"
+          f"{row['watch_events_per_s_10_watchers']:>42}")
     print(f"written to {out}")
 
 
