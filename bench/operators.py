@@ -227,7 +227,7 @@ def profiled(env: Environment, directory: Path | None, action: Callable[..., Any
     directory.mkdir(parents=True, exist_ok=True)
     workload = getattr(action, "__qualname__", "run").split(".")[1]
     out = directory / f"{env.operator}-{workload}.txt"
-    process = subprocess.Popen([spy, "record", "-p", str(env.stats.pid), "-r", "100", "-f", "raw",
+    process = subprocess.Popen([spy, "record", "-p", str(env.stats.pid), "-r", "250", "-f", "raw",
                                 "--gil", "--nonblocking", "-o", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
