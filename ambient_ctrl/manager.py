@@ -23,7 +23,13 @@ from kubernetes import client as k8s_client
 from informers.clock import Clock, RealClock
 from informers.factory import InformerFactory
 from informers.resource import LEASES
-from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
+from informers.rest import (
+    USER_AGENT,
+    ResourceClient,
+    Transport,
+    TransportOptions,
+    load_configuration,
+)
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
@@ -67,6 +73,8 @@ class ManagerOptions:
     field_manager: str = "ambient-ctrl"
     max_concurrent_requests: int = 16
     """Size of the HTTP connection pool shared by informers and workers."""
+    user_agent: str = USER_AGENT
+    """The User-Agent of every request (``product/version``, as in API server audit logs)."""
 
 
 class Manager:
@@ -80,7 +88,8 @@ class Manager:
         self.recorder = recorder or Recorder(new_registry(), monotonic=self.clock.monotonic)
         config = configuration or load_configuration(kubeconfig)
         self.transport = Transport(config, options=TransportOptions(
-            pool_size=options.max_concurrent_requests), observer=self.recorder.rest)
+            pool_size=options.max_concurrent_requests, user_agent=options.user_agent),
+            observer=self.recorder.rest)
         self.informers = InformerFactory(self.transport, clock=self.clock,
                                          observer=self.recorder.informer)
         self.client = Client(self.transport, self.informers, field_manager=options.field_manager,

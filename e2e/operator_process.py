@@ -82,6 +82,22 @@ class Raw:
 
 
 @dataclass
+class Operator:
+    """One ``ambient-ctrl run`` process: its log and its HTTP endpoints."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics: str
+    """URL of its /metrics."""
+    health: str
+    """Base URL of its /healthz and /readyz."""
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@dataclass
 class World:
     """The two processes and how to reach them."""
 
@@ -113,32 +129,55 @@ class World:
         assert status == 200, (status, body)
 
     def start_operator(self, *, concurrency: int = 8, log_format: str = "text") -> None:
+        """The operator (``operator.log``), as :attr:`operator`, :attr:`metrics` and
+        :attr:`health`."""
+        started = self.spawn_operator("operator", concurrency=concurrency,
+                                      log_format=log_format)
+        self.operator, self.metrics, self.health = (started.process, started.metrics,
+                                                    started.health)
+
+    def spawn_operator(self, name: str, *, args: tuple[str, ...] = (), concurrency: int = 8,
+                       log_format: str = "text") -> Operator:
+        """Start another ``ambient-ctrl run`` (log ``<name>.log``, extra ``args``) and wait
+        until it answers /healthz; stop it with :func:`stop_process`."""
         metrics, health = free_port(), free_port()
-        self.metrics = f"http://127.0.0.1:{metrics}/metrics"
-        self.health = f"http://127.0.0.1:{health}"
-        with open(self.operator_log, "ab") as log:
-            self.operator = subprocess.Popen(
+        log = self.workdir / f"{name}.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
                 [sys.executable, "-m", "ambient_ctrl.cli", "run",
                  "--kubeconfig", str(self.kubeconfig),
                  "--registry-namespace", REGISTRY_NAMESPACE,
                  "--metrics-bind-address", f"127.0.0.1:{metrics}",
                  "--health-probe-bind-address", f"127.0.0.1:{health}",
                  "--max-concurrent-reconciles", str(concurrency),
-                 "--log-format", log_format],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                 "--log-format", log_format, *args],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        eventually(self.healthy, timeout=30, interval=0.2,
-                   message="the operator's /healthz never answered")
-
-    def healthy(self) -> bool:
-        assert self.operator is not None and self.operator.poll() is None, \
-            f"the operator exited: {self.operator_log.read_text(errors='replace')[-3000:]}"
+        started = Operator(name, process, log, f"http://127.0.0.1:{metrics}/metrics",
+                           f"http://127.0.0.1:{health}")
         try:
-            resp = self.raw.http.request("GET", self.health + "/healthz", retries=False,
+            eventually(lambda: self.answers(started), timeout=30, interval=0.2,
+                       message=f"{name}'s /healthz never answered")
+        except BaseException:
+            stop_process(process)
+            raise
+        return started
+
+    def answers(self, operator: Operator) -> bool:
+        """Whether ``operator`` answers /healthz; fails if it exited."""
+        assert operator.process.poll() is None, \
+            f"{operator.name} exited: {operator.log_tail()}"
+        try:
+            resp = self.raw.http.request("GET", operator.health + "/healthz", retries=False,
                                          timeout=5)
         except urllib3.exceptions.HTTPError:
             return False
         return resp.status == 200
+
+    def healthy(self) -> bool:
+        assert self.operator is not None
+        return self.answers(Operator("the operator", self.operator, self.operator_log,
+                                     self.metrics, self.health))
 
     def scrape(self) -> str:
         resp = self.raw.http.request("GET", self.metrics, timeout=10)

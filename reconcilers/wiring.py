@@ -23,6 +23,7 @@ from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, or_
 from ambient_ctrl.reconcile import Request
 from informers.errors import APIError, TransportError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
+from informers.rest import USER_AGENT
 
 from .metrics import SessionMetrics
 from .pod import PodEnvironment
@@ -130,9 +131,17 @@ def _annotation(obj: Mapping[str, Any]) -> str:
 # the command -----------------------------------------------------------------------------------
 def _run(args: argparse.Namespace) -> int:
     logcontext.configure(level=args.log_level, json=args.log_format == "json")
+    if args.leader_election_renew_deadline >= args.leader_election_lease_duration:
+        log.error("--leader-election-renew-deadline must be shorter than "
+                  "--leader-election-lease-duration")
+        return 2
     manager = Manager(kubeconfig=args.kubeconfig, options=ManagerOptions(
         leader_election=args.leader_elect, leader_election_id=args.leader_election_id,
         leader_election_namespace=args.leader_election_namespace,
+        identity=args.leader_election_identity,
+        lease_duration=args.leader_election_lease_duration,
+        renew_deadline=args.leader_election_renew_deadline,
+        retry_period=args.leader_election_retry_period, user_agent=args.user_agent,
         metrics_address=args.metrics_bind_address,
         probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
     setup(manager, options=OperatorOptions(
@@ -174,6 +183,23 @@ def register(commands: Any) -> None:
     parser.add_argument("--leader-election-id",
                         default=_env("LEADER_ELECTION_ID", "agenticsession-operator"),
                         help="name of the leader Lease")
+    parser.add_argument("--leader-election-identity",
+                        default=_env("LEADER_ELECTION_IDENTITY", ""),
+                        help="this replica's holder identity in the Lease (default: "
+                             "<hostname>_<random uuid>)")
+    parser.add_argument("--leader-election-lease-duration", type=float,
+                        default=float(_env("LEADER_ELECTION_LEASE_DURATION", "15")),
+                        help="seconds a standby waits after the last renewal before taking "
+                             "over (default 15)")
+    parser.add_argument("--leader-election-renew-deadline", type=float,
+                        default=float(_env("LEADER_ELECTION_RENEW_DEADLINE", "10")),
+                        help="seconds the leader keeps failing to renew before it stops "
+                             "(default 10; shorter than the lease duration)")
+    parser.add_argument("--leader-election-retry-period", type=float,
+                        default=float(_env("LEADER_ELECTION_RETRY_PERIOD", "2")),
+                        help="seconds between attempts to acquire or renew (default 2)")
+    parser.add_argument("--user-agent", default=_env("USER_AGENT", USER_AGENT),
+                        help=f"User-Agent of every API request (default {USER_AGENT})")
     parser.add_argument("--metrics-bind-address",
                         default=_env("METRICS_BIND_ADDRESS", "127.0.0.1:8080"),
                         help='"host:port" for /metrics (":8080" in a cluster, "0" = off)')
