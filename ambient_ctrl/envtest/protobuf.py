@@ -1,9 +1,10 @@
 """Decode Kubernetes protobuf request bodies into the dicts a JSON request would produce.
 
 kubectl's typed clients (``kubectl create namespace|configmap|secret|serviceaccount|service``,
-``kubectl debug``) POST ``application/vnd.kubernetes.protobuf`` and never fall back to JSON
-(``kubectl run`` and ``kubectl expose`` send JSON), so the envtest API server turns such a body
-into the same JSON-shaped dict it would have parsed from ``application/json``.
+``kubectl create deployment|role|rolebinding|clusterrole|clusterrolebinding``, ``kubectl
+debug``) POST ``application/vnd.kubernetes.protobuf`` and never fall back to JSON (``kubectl
+run`` and ``kubectl expose`` send JSON), so the envtest API server turns such a body into the
+same JSON-shaped dict it would have parsed from ``application/json``.
 
 Wire format: the body is the magic ``k8s\\x00`` followed by a ``runtime.Unknown`` message whose
 ``typeMeta`` names the kind and whose ``raw`` bytes are the object's own message.  A message is a
@@ -13,9 +14,11 @@ nested messages, map entries and packed repeated numbers).
 
 The schema below is data, not code: field numbers and JSON names were copied from upstream
 ``k8s.io/api/core/v1`` and ``k8s.io/apimachinery`` (``generated.proto`` and the Go struct tags
-in ``types.go``), covering every message reachable from the supported kinds.  Rendering follows
-``encoding/json`` over those Go structs, so a field is dropped or kept exactly when kubectl's
-own ``-o json`` would drop or keep it.
+in ``types.go``), covering every message reachable from the supported kinds.  Other API groups
+keep their tables in modules of their own (:mod:`.protobuf_apps`, :mod:`.protobuf_rbac`),
+merged here; message names must be unique across groups.  Rendering follows ``encoding/json``
+over those Go structs, so a field is dropped or kept exactly when kubectl's own ``-o json``
+would drop or keep it.
 """
 
 from __future__ import annotations
@@ -26,17 +29,20 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, Final, NamedTuple
 
+from . import protobuf_apps, protobuf_rbac
+
 __all__ = ["MAGIC", "SUPPORTED_KINDS", "ProtobufError", "decode_object"]
 
 MAGIC: Final = b"k8s\x00"
 
-SUPPORTED_KINDS: Final = frozenset(
+_CORE_KINDS: Final = frozenset(
     ("v1", kind)
     for kind in (
         "Namespace", "ConfigMap", "Secret", "ServiceAccount",
         "Pod", "Service", "Event", "Endpoints",
     )
 )
+SUPPORTED_KINDS: Final = _CORE_KINDS | protobuf_apps.KINDS | protobuf_rbac.KINDS
 
 
 class ProtobufError(ValueError):
@@ -361,14 +367,15 @@ def decode_object(body: bytes | bytearray | memoryview) -> dict[str, Any]:
     return {"kind": kind, "apiVersion": api_version, **_message(buf, spans, kind)}
 
 
-# Field tables.  Each message maps field number -> (JSON name, type, flags), in the order the
-# Go struct declares its fields (which is the order encoding/json writes them).  Types are
-# proto scalars, the special types above, or another message in this table.  Flags: "*"
+# Field tables for core/v1 and meta/v1 (other groups: protobuf_apps, protobuf_rbac).  Each
+# message maps field number -> (JSON name, type, flags), in the order the Go struct declares
+# its fields (which is the order encoding/json writes them).  Types are proto scalars, the
+# special types above, or another message in these tables.  Flags: "*"
 # repeated, "%" map<string, type>, then one rule letter as described on _Field ("o" is the
 # default and is left out).  To extend, copy the json and protobuf struct tags from upstream
 # types.go (pointer, omitempty and omitzero decide the rule) and check against generated.proto.
 # fmt: off
-_MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
+_CORE_MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     "TypeMeta": {1: ("apiVersion", "string", ""), 2: ("kind", "string", "")},
     "ObjectMeta": {
         1: ("name", "string", ""), 2: ("generateName", "string", ""),
@@ -439,6 +446,9 @@ _MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     "Pod": {
         1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "PodSpec", "k"),
         3: ("status", "PodStatus", "k"),
+    },
+    "PodTemplateSpec": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "PodSpec", "k"),
     },
     "PodSpec": {
         1: ("volumes", "Volume", "*"), 20: ("initContainers", "Container", "*"),
@@ -1115,6 +1125,21 @@ _MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     },
 }
 # fmt: on
+
+
+def _merge(*groups: dict[str, dict[int, tuple[str, str, str]]],
+           ) -> dict[str, dict[int, tuple[str, str, str]]]:
+    """One table of all groups' messages (decode_object looks a kind up by its bare name)."""
+    merged: dict[str, dict[int, tuple[str, str, str]]] = {}
+    for tables in groups:
+        for name, fields in tables.items():
+            if name in merged:
+                raise ValueError(f"protobuf message {name} is defined by two API groups")
+            merged[name] = fields
+    return merged
+
+
+_MESSAGES: Final = _merge(_CORE_MESSAGES, protobuf_apps.MESSAGES, protobuf_rbac.MESSAGES)
 
 
 def _compile(number: int, spec: tuple[str, str, str]) -> _Field:

@@ -1,17 +1,20 @@
 """The protobuf request-body decoder, against bodies captured from kubectl 1.37.1.
 
 The fixtures in fixtures/protobuf/ are the exact request bodies kubectl POSTed to a stub server
-(commands in _CAPTURED).  For the `kubectl create` commands the expected dicts are kubectl's own
-`--dry-run=client -o json` output for the same flags; `kubectl debug` has no dry run, so those
-were checked field by field against the Pod JSON the stub served it.  What no kubectl command
-sends as protobuf (Event, Endpoints, statuses, stringData) is built here with a tiny encoder.
-The Event and Service bodies' expected JSON is what kubectl 1.37.1 printed (`kubectl events -o
-json`, `kubectl create service -o json`) when a stub server answered with those same bodies;
-the rest follows the upstream Go struct tags.
+(commands in CAPTURED).  For the `kubectl create` commands the expected dicts are kubectl's own
+`--dry-run=client -o json` output for the same flags (for the apps/v1 and RBAC commands, in
+DRY_RUN, that output is kept verbatim as <name>.json next to <name>.bin); `kubectl debug` has
+no dry run, so those were checked field by field against the Pod JSON the stub served it.
+What no kubectl command sends as protobuf (Event, Endpoints, statuses, stringData, bare
+objects) is built here with a tiny encoder.  The expected JSON of the Event, Service,
+Deployment, Role, ClusterRole and ClusterRoleBinding bodies is what kubectl 1.37.1 printed
+(`kubectl events -o json`, `kubectl create <kind> -o json`) when a stub server answered with
+those same bodies; the rest follows the upstream Go struct tags.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest import protobuf
+from ambient_ctrl.envtest import protobuf, protobuf_apps
 from ambient_ctrl.envtest.protobuf import MAGIC, SUPPORTED_KINDS, ProtobufError, decode_object
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"
@@ -77,6 +80,10 @@ def _pod_spec(*parts: bytes) -> bytes:
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / f"{name}.bin").read_bytes()
+
+
+def dry_run_json(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 # --- bodies captured from kubectl 1.37.1 ------------------------------------------------
@@ -460,6 +467,53 @@ CAPTURED: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+# apps/v1 and rbac.authorization.k8s.io/v1 generators: fixture name -> the command.  Each body's
+# expected decode is <name>.json, that command's `--dry-run=client -o json` output.
+DRY_RUN: dict[str, str] = {
+    "deployment": "kubectl create deployment web --image=nginx:1.27",
+    "deployment-replicas-port": (
+        "kubectl create deployment api -n team-a --image=registry.example/api:v2 --replicas=3 "
+        "--port=8080"
+    ),
+    "deployment-multi-image": (
+        "kubectl create deployment pair --image=nginx:1.27 --image=busybox:1.36"
+    ),
+    "deployment-command": (
+        "kubectl create deployment sleeper --image=busybox:1.36 --replicas=0 -- sleep 3600"
+    ),
+    "role": (
+        "kubectl create role pod-reader -n team-a --verb=get,list,watch "
+        "--resource=pods,pods/status,deployments.apps"
+    ),
+    "role-resource-names": (
+        "kubectl create role cm-editor --verb=get,update,patch --resource=configmaps "
+        "--resource-name=settings --resource-name=flags"
+    ),
+    "clusterrole": (
+        "kubectl create clusterrole reader --verb=get "
+        "--resource=namespaces,roles.rbac.authorization.k8s.io --non-resource-url=/healthz "
+        "'--non-resource-url=/logs/*'"
+    ),
+    "clusterrole-aggregated": (
+        "kubectl create clusterrole monitoring "
+        "--aggregation-rule=rbac.example.com/aggregate-to-monitoring=true,tier=ops"
+    ),
+    "rolebinding": (
+        "kubectl create rolebinding readers -n team-a --role=pod-reader --user=alice "
+        "--group=devs --serviceaccount=team-a:robot"
+    ),
+    "rolebinding-clusterrole": "kubectl create rolebinding viewers --clusterrole=view --user=bob",
+    "clusterrolebinding": (
+        "kubectl create clusterrolebinding root --clusterrole=cluster-admin --user=root "
+        "--group=system:masters --serviceaccount=kube-system:default"
+    ),
+    "clusterrolebinding-no-subjects": (
+        "kubectl create clusterrolebinding empty --clusterrole=view"
+    ),
+}
+CAPTURED.update({name: (command, dry_run_json(name)) for name, command in DRY_RUN.items()})
+
+
 # --- bodies no kubectl generator sends, built by hand ---------------------------------------
 
 T0 = 1714979289  # 2024-05-06T07:08:09Z
@@ -733,6 +787,125 @@ SECRET_JSON: dict[str, Any] = {
 BUILT["secret-string-data"] = (SECRET, SECRET_JSON)
 
 
+# A Deployment as a controller would report it: what `kubectl create deployment` never sends.
+DEPLOYMENT = b"".join([
+    meta(text(1, "web"), text(3, "default"), num(7, 3), entry(11, "app", text(2, "web"))),
+    msg(2,
+        num(1, 2),
+        msg(2, entry(1, "app", text(2, "web")),
+            msg(2, text(1, "tier"), text(2, "In"), text(3, "web"), text(3, "api")),
+            msg(2, text(1, "canary"), text(2, "DoesNotExist"))),
+        msg(3, meta(entry(11, "app", text(2, "web"))),
+            msg(2, msg(2, text(1, "app"), text(2, "nginx:1.27"), msg(8)))),
+        msg(4, text(1, "RollingUpdate"),
+            msg(2, msg(1, num(1, 0), num(2, 0)), msg(2, num(1, 1), text(3, "25%")))),
+        num(5, 0),  # omitempty: dropped
+        num(6, 0),  # a pointer: kept
+        num(7, 1),
+        num(9, 600)),
+    msg(3,
+        num(1, 3), num(2, 2), num(3, 2), num(7, 1), num(4, 1), num(5, 1), num(9, 0),
+        msg(6, text(1, "Available"), text(2, "False"), stamp(6, T0), stamp(7, T1),
+            text(4, "MinimumReplicasUnavailable"),
+            text(5, "Deployment does not have minimum availability.")),
+        msg(6, text(1, "Progressing"), text(2, "True"))),
+])
+
+DEPLOYMENT_JSON: dict[str, Any] = {
+    "kind": "Deployment",
+    "apiVersion": "apps/v1",
+    "metadata": {"name": "web", "namespace": "default", "generation": 3,
+                 "labels": {"app": "web"}},
+    "spec": {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"},
+                     "matchExpressions": [{"key": "tier", "operator": "In",
+                                           "values": ["web", "api"]},
+                                          {"key": "canary", "operator": "DoesNotExist"}]},
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "app", "image": "nginx:1.27",
+                                              "resources": {}}]}},
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "revisionHistoryLimit": 0,
+        "paused": True,
+        "progressDeadlineSeconds": 600,
+    },
+    "status": {
+        "observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1,
+        "availableReplicas": 1, "unavailableReplicas": 1, "terminatingReplicas": 0,
+        "conditions": [
+            {"type": "Available", "status": "False",
+             "lastUpdateTime": "2024-05-06T07:08:09Z",
+             "lastTransitionTime": "2024-05-06T07:09:09Z",
+             "reason": "MinimumReplicasUnavailable",
+             "message": "Deployment does not have minimum availability."},
+            {"type": "Progressing", "status": "True", "lastUpdateTime": None,
+             "lastTransitionTime": None},
+        ],
+    },
+}
+
+# Only a name: the selector pointer and the containers slice have no omitempty.
+BARE_DEPLOYMENT_JSON: dict[str, Any] = {
+    "kind": "Deployment",
+    "apiVersion": "apps/v1",
+    "metadata": {"name": "bare"},
+    "spec": {"selector": None, "template": {"metadata": {}, "spec": {"containers": None}},
+             "strategy": {}},
+    "status": {},
+}
+
+CLUSTER_ROLE = b"".join([
+    meta(text(1, "edit-all")),
+    msg(2, text(1, "*")),
+    msg(2, text(1, "get"), text(1, "list"), text(2, ""), text(2, "apps"), text(3, "deployments"),
+        text(3, "deployments/scale"), text(4, "web"), text(5, "/metrics")),
+    msg(2),  # verbs has no omitempty
+    msg(3, msg(1, entry(1, "a", text(2, "b"))),
+        msg(1, msg(2, text(1, "tier"), text(2, "NotIn"), text(3, "db")))),
+])
+
+CLUSTER_ROLE_JSON: dict[str, Any] = {
+    "kind": "ClusterRole",
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "metadata": {"name": "edit-all"},
+    "rules": [
+        {"verbs": ["*"]},
+        {"verbs": ["get", "list"], "apiGroups": ["", "apps"],
+         "resources": ["deployments", "deployments/scale"], "resourceNames": ["web"],
+         "nonResourceURLs": ["/metrics"]},
+        {"verbs": None},
+    ],
+    "aggregationRule": {"clusterRoleSelectors": [
+        {"matchLabels": {"a": "b"}},
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]},
+    ]},
+}
+
+# A subject without a name, a binding without a roleRef: both render their untagged fields.
+BARE_BINDING = b"".join([meta(text(1, "bare")), msg(2, text(1, "User"))])
+
+BARE_BINDING_JSON: dict[str, Any] = {
+    "kind": "ClusterRoleBinding",
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "metadata": {"name": "bare"},
+    "subjects": [{"kind": "User", "name": ""}],
+    "roleRef": {"apiGroup": "", "kind": "", "name": ""},
+}
+
+BUILT.update({
+    "deployment-with-status": (DEPLOYMENT, DEPLOYMENT_JSON),
+    "bare-deployment": (meta(text(1, "bare")), BARE_DEPLOYMENT_JSON),
+    "clusterrole-every-field": (CLUSTER_ROLE, CLUSTER_ROLE_JSON),
+    "bare-clusterrolebinding": (BARE_BINDING, BARE_BINDING_JSON),
+    "bare-role": (meta(text(1, "bare")), {
+        "kind": "Role", "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": {"name": "bare"}, "rules": None,
+    }),
+})
+
+
 @pytest.mark.parametrize("name", sorted(CAPTURED))
 def test_captured_kubectl_body(name: str) -> None:
     _command, expected = CAPTURED[name]
@@ -741,12 +914,19 @@ def test_captured_kubectl_body(name: str) -> None:
 
 def test_every_fixture_is_checked() -> None:
     assert {path.stem for path in FIXTURES.glob("*.bin")} == set(CAPTURED)
+    assert {path.stem for path in FIXTURES.glob("*.json")} == set(DRY_RUN)
+
+
+@pytest.mark.parametrize("name", sorted(DRY_RUN))
+def test_decode_renders_keys_in_kubectl_order(name: str) -> None:
+    # Dict equality ignores order; kubectl's JSON follows the Go structs' field order.
+    assert json.dumps(decode_object(fixture(name))) == json.dumps(dry_run_json(name))
 
 
 @pytest.mark.parametrize("name", sorted(BUILT))
 def test_built_body(name: str) -> None:
     raw, expected = BUILT[name]
-    assert decode_object(envelope(raw, expected["kind"])) == expected
+    assert decode_object(envelope(raw, expected["kind"], expected["apiVersion"])) == expected
 
 
 def test_keys_come_out_in_go_struct_order() -> None:
@@ -861,8 +1041,10 @@ MALFORMED = {
     "group": (MAGIC + varint(1 << 3 | 3), r"^unsupported wire type 3 at offset 4$"),
     "wire type 7": (MAGIC + varint(1 << 3 | 7), r"^unsupported wire type 7 at offset 4$"),
     "field zero": (MAGIC + b"\x02\x00", r"^invalid field number 0 at offset 4$"),
-    "unsupported kind": (envelope(b"", "Deployment", "apps/v1"),
-                         r"^unsupported kind apps/v1 Deployment in protobuf body$"),
+    "unsupported kind": (envelope(b"", "Job", "batch/v1"),
+                         r"^unsupported kind batch/v1 Job in protobuf body$"),
+    "kind of another group": (envelope(b"", "Deployment", "v1"),
+                              r"^unsupported kind v1 Deployment in protobuf body$"),
     "unsupported version": (envelope(b"", "Pod", "v2"), r"^unsupported kind v2 Pod in"),
     "no kind": (MAGIC, r"^unsupported kind <no apiVersion> <no kind> in protobuf body$"),
     "content encoding": (envelope(b"", "Pod") + text(3, "gzip"),
@@ -992,3 +1174,8 @@ def test_schema_is_closed_consistent_and_acyclic() -> None:
 
     for _version, kind in SUPPORTED_KINDS:
         visit(kind, ())
+
+
+def test_message_names_must_be_unique_across_groups() -> None:
+    with pytest.raises(ValueError, match=r"^protobuf message Deployment is defined by two API"):
+        protobuf._merge(protobuf_apps.MESSAGES, protobuf_apps.MESSAGES)
