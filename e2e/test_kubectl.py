@@ -100,6 +100,102 @@ def test_create_namespace_configmap_and_secret(kubectl: Kubectl, raw: Raw) -> No
     assert secret["data"] == {"password": "czNjcmV0"}  # base64 of "s3cret"
 
 
+def test_create_deployment(kubectl: Kubectl, namespace: str) -> None:
+    out = kubectl("-n", namespace, "create", "deployment", "api",
+                  "--image=registry.example/api:v2", "--replicas=3", "--port=8080").stdout
+    assert out.strip() == "deployment.apps/api created"
+    kubectl("-n", namespace, "create", "deployment", "sleeper", "--image=busybox:1.36",
+            "--replicas=0", "--", "sleep", "3600")
+
+    api = kubectl.json("-n", namespace, "get", "deployment", "api")
+    assert api["metadata"]["labels"] == {"app": "api"}
+    assert api["metadata"]["uid"] and api["metadata"]["generation"] == 1
+    assert api["spec"] == {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "api"}},
+        "template": {"metadata": {"labels": {"app": "api"}},
+                     "spec": {"containers": [{"name": "api", "image": "registry.example/api:v2",
+                                              "ports": [{"containerPort": 8080}],
+                                              "resources": {}}]}},
+        "strategy": {},
+    }
+    sleeper = kubectl.json("-n", namespace, "get", "deployment", "sleeper")["spec"]
+    assert sleeper["replicas"] == 0  # a pointer: zero is sent and kept
+    assert [(c["name"], c["command"]) for c in sleeper["template"]["spec"]["containers"]] == [
+        ("busybox", ["sleep", "3600"])]
+
+
+def test_create_role(kubectl: Kubectl, namespace: str) -> None:
+    out = kubectl("-n", namespace, "create", "role", "pod-reader", "--verb=get,list,watch",
+                  "--resource=pods,pods/status,deployments.apps", "--resource-name=web").stdout
+    assert out.strip() == "role.rbac.authorization.k8s.io/pod-reader created"
+    role = kubectl.json("-n", namespace, "get", "role", "pod-reader")
+    assert role["metadata"]["namespace"] == namespace
+    assert role["rules"] == [
+        {"verbs": ["get", "list", "watch"], "apiGroups": [""],
+         "resources": ["pods", "pods/status"], "resourceNames": ["web"]},
+        {"verbs": ["get", "list", "watch"], "apiGroups": ["apps"], "resources": ["deployments"],
+         "resourceNames": ["web"]},
+    ]
+
+
+def test_create_rolebinding(kubectl: Kubectl, namespace: str) -> None:
+    out = kubectl("-n", namespace, "create", "rolebinding", "readers", "--role=pod-reader",
+                  "--user=alice", "--group=devs", f"--serviceaccount={namespace}:robot").stdout
+    assert out.strip() == "rolebinding.rbac.authorization.k8s.io/readers created"
+    kubectl("-n", namespace, "create", "rolebinding", "viewers", "--clusterrole=view")
+
+    readers = kubectl.json("-n", namespace, "get", "rolebinding", "readers")
+    assert readers["subjects"] == [
+        {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "devs"},
+        {"kind": "ServiceAccount", "name": "robot", "namespace": namespace},
+    ]
+    assert readers["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "pod-reader"}
+    viewers = kubectl.json("-n", namespace, "get", "rolebinding", "viewers")
+    assert "subjects" not in viewers
+    assert viewers["roleRef"]["kind"] == "ClusterRole"
+
+
+def test_create_clusterrole(kubectl: Kubectl) -> None:
+    reader, aggregated = unique("reader"), unique("aggregated")
+    out = kubectl("create", "clusterrole", reader, "--verb=get",
+                  "--resource=namespaces,roles.rbac.authorization.k8s.io",
+                  "--non-resource-url=/healthz", "--non-resource-url=/logs/*").stdout
+    assert out.strip() == f"clusterrole.rbac.authorization.k8s.io/{reader} created"
+    kubectl("create", "clusterrole", aggregated,
+            "--aggregation-rule=rbac.example.com/aggregate-to-monitoring=true,tier=ops")
+
+    role = kubectl.json("get", "clusterrole", reader)
+    assert "namespace" not in role["metadata"]
+    assert role["rules"] == [
+        {"verbs": ["get"], "apiGroups": [""], "resources": ["namespaces"]},
+        {"verbs": ["get"], "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"]},
+        {"verbs": ["get"], "nonResourceURLs": ["/healthz", "/logs/*"]},
+    ]
+    role = kubectl.json("get", "clusterrole", aggregated)
+    assert role["rules"] is None  # no omitempty: kubectl sent null too
+    assert role["aggregationRule"] == {"clusterRoleSelectors": [
+        {"matchLabels": {"rbac.example.com/aggregate-to-monitoring": "true", "tier": "ops"}}]}
+
+
+def test_create_clusterrolebinding(kubectl: Kubectl) -> None:
+    name = unique("root")
+    out = kubectl("create", "clusterrolebinding", name, "--clusterrole=cluster-admin",
+                  "--user=root", "--group=system:masters",
+                  "--serviceaccount=kube-system:default").stdout
+    assert out.strip() == f"clusterrolebinding.rbac.authorization.k8s.io/{name} created"
+    binding = kubectl.json("get", "clusterrolebinding", name)
+    assert binding["subjects"] == [
+        {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "root"},
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:masters"},
+        {"kind": "ServiceAccount", "name": "default", "namespace": "kube-system"},
+    ]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                  "kind": "ClusterRole", "name": "cluster-admin"}
+
+
 # CRDs and custom resources ----------------------------------------------------------------------
 def test_crd_and_custom_resource_from_yaml(kubectl: Kubectl, raw: Raw, namespace: str,
                                            tmp_path: Path) -> None:
