@@ -196,6 +196,32 @@ def test_create_clusterrolebinding(kubectl: Kubectl) -> None:
                                   "kind": "ClusterRole", "name": "cluster-admin"}
 
 
+def test_auth_reconcile_creates_then_updates_with_protobuf(kubectl: Kubectl,
+                                                          namespace: str) -> None:
+    role = unique("recon")
+
+    def manifest(verbs: list[str], users: list[str]) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": role},
+             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": verbs}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "recon", "namespace": namespace},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": role},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u}
+                          for u in users]}]})
+
+    kubectl("auth", "reconcile", "-f", "-", input=manifest(["get"], ["carol"]))  # POSTs
+    kubectl("auth", "reconcile", "-f", "-", input=manifest(["list"], ["dave"]))  # PUTs
+    rules = kubectl.json("get", "clusterrole", role)["rules"]
+    assert [(r["resources"], r["verbs"]) for r in rules] == [(["pods"], ["get"]),
+                                                             (["pods"], ["list"])]
+    binding = kubectl.json("-n", namespace, "get", "rolebinding", "recon")
+    assert [s["name"] for s in binding["subjects"]] == ["carol", "dave"]
+    assert binding["metadata"]["generation"] == 2
+
+
 # CRDs and custom resources ----------------------------------------------------------------------
 def test_crd_and_custom_resource_from_yaml(kubectl: Kubectl, raw: Raw, namespace: str,
                                            tmp_path: Path) -> None:
