@@ -4,12 +4,20 @@ Why not http.server or a framework: the API server's hot paths are watch fan-out
 replies. A hand-written ``asyncio.Protocol`` measured fastest on this machine (CLIENT-SURFACE.md)
 and lets a watch stream write one chunk per loop iteration however many events it carries.
 Keep-alive, ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``; no TLS.
+
+A request whose framing cannot be trusted (a malformed request line, a ``Content-Length`` that is
+not a plain decimal number, a bad chunk size or chunk terminator, a transfer coding other than
+chunked) gets a 400 ``Status`` and the connection is closed: nothing after it can be parsed
+reliably. Go's net/http, in front of kube-apiserver, closes too but answers such requests in
+text/plain before kube code runs; we answer with a JSON Status so every client can print it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -19,6 +27,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 1 << 20
+_DECIMAL = re.compile(rb"[0-9]+")
+_HEX = re.compile(rb"[0-9a-fA-F]+")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(slots=True)
@@ -155,9 +166,15 @@ class ChunkedStream:
             callback()
 
 
-_INTERNAL_ERROR = Response(500, b'{"kind":"Status","apiVersion":"v1","metadata":{},'
-                                b'"status":"Failure","message":"internal error",'
-                                b'"reason":"InternalError","code":500}')
+def status_response(code: int, reason: str, message: str) -> Response:
+    """A failure ``Status`` built here, below the API layer (errors.py builds the others)."""
+    body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Failure", "message": message, "reason": reason,
+                       "code": code}, separators=(",", ":"))
+    return Response(code, body.encode())
+
+
+_INTERNAL_ERROR = status_response(500, "InternalError", "internal error")
 
 
 class _BodyTooLarge(Exception):
@@ -228,7 +245,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return
             except ValueError as exc:
                 self._closing = True
-                self._respond(Response(400, str(exc).encode(), "text/plain"), keep_alive=False)
+                self._respond(status_response(400, "BadRequest", str(exc)), keep_alive=False)
                 return
             if request is None:
                 return
@@ -309,8 +326,9 @@ class HTTPProtocol(asyncio.Protocol):
         head = bytes(self._buffer[:end]).decode("latin-1")
         request_line, *header_lines = head.split("\r\n")
         parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise ValueError(f"malformed request line {request_line!r}")
+        if (len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1")
+                or not _TOKEN.fullmatch(parts[0]) or not parts[1].startswith(("/", "*", "http://", "https://"))):
+            raise ValueError(f"malformed HTTP request {request_line[:200]!r}")
         headers: dict[str, str] = {}
         for line in header_lines:
             name, sep, value = line.partition(":")
@@ -326,9 +344,16 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _body(self, headers: dict[str, str], start: int) -> bytes | None:
         """The body if it has fully arrived (and consume the request), else None."""
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        coding = headers.get("transfer-encoding", "").strip().lower()
+        if coding == "chunked":
             return self._chunked_body(start)
-        length = int(headers.get("content-length", "0") or 0)
+        if coding:
+            raise ValueError(f"unsupported transfer encoding: {coding[:100]!r}")
+        declared = headers.get("content-length", "0").strip().encode("latin-1")
+        if not _DECIMAL.fullmatch(declared) or len(declared) > 18:
+            # Go's net/http: "bad Content-Length"; a negative one must not move the buffer.
+            raise ValueError(f"bad Content-Length {declared[:40].decode('latin-1')!r}")
+        length = int(declared)
         if length > self._max_body:
             raise _BodyTooLarge
         if length and headers.get("expect", "").lower() == "100-continue" \
@@ -347,8 +372,14 @@ class HTTPProtocol(asyncio.Protocol):
         while True:
             line_end = self._buffer.find(b"\r\n", pos)
             if line_end < 0:
+                if len(self._buffer) - pos > 4096:
+                    raise ValueError("malformed chunked encoding: chunk size line too long")
                 return None
-            size = int(bytes(self._buffer[pos:line_end]).split(b";")[0], 16)
+            digits = bytes(self._buffer[pos:line_end]).split(b";")[0].strip()
+            if not _HEX.fullmatch(digits) or len(digits) > 16:
+                raise ValueError(f"malformed chunked encoding: bad chunk size "
+                                 f"{digits[:40].decode('latin-1')!r}")
+            size = int(digits, 16)
             total += size
             if total > self._max_body:
                 raise _BodyTooLarge
@@ -361,5 +392,7 @@ class HTTPProtocol(asyncio.Protocol):
             data_start = line_end + 2
             if len(self._buffer) < data_start + size + 2:
                 return None
+            if self._buffer[data_start + size:data_start + size + 2] != b"\r\n":
+                raise ValueError("malformed chunked encoding: chunk data not followed by CRLF")
             chunks.append(bytes(self._buffer[data_start:data_start + size]))
             pos = data_start + size + 2
