@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def _apiserver(args: argparse.Namespace) -> int:
-    from ambient_ctrl.envtest import ServerOptions, serve
+    from ambient_ctrl.envtest import ListenError, ServerOptions, serve
 
     kubeconfig = Path(args.kubeconfig).resolve()
     # Prefer the kubectl installed beside this interpreter (the venv's): an older one on PATH
@@ -36,9 +36,13 @@ def _apiserver(args: argparse.Namespace) -> int:
     options = ServerOptions(bookmark_interval=args.bookmark_interval,
                             history_limit=args.history_limit,
                             max_watch_backlog=args.max_watch_backlog)
-    serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
-          admin_port=args.admin_port, seed=args.seed, on_ready=ready,
-          simulators=[SIMULATORS[name]() for name in args.simulate])
+    try:
+        serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
+              admin_port=args.admin_port, seed=args.seed, on_ready=ready,
+              simulators=[SIMULATORS[name]() for name in args.simulate])
+    except ListenError as exc:  # a taken port is a usage error: one line, no traceback
+        print(f"ambient-ctrl apiserver: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -73,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bytes a watcher may fall behind (a replayed history included) "
                           "before it is dropped")
     api.add_argument("--admin-port", type=int, default=None,
-                     help="serve the fault-injection admin endpoint on this loopback port "
-                          "(0: a free one; default: off)")
+                     help="serve the fault-injection admin endpoint on this port of "
+                          "127.0.0.1 (loopback only, whatever --host is; 0: a free one; "
+                          "default: off)")
     api.add_argument("--seed", type=int, default=0,
                      help="seed of the fault injector's random choices")
     api.add_argument("--simulate", type=_simulator_names, default=[], metavar="NAMES",

@@ -9,6 +9,6 @@ Run it in-process with :class:`LocalAPIServer` or as a process with ``ambient-ct
 """
 
 from .cluster import Cluster, ServerOptions
-from .server import LocalAPIServer, serve
+from .server import ListenError, LocalAPIServer, serve
 
-__all__ = ["Cluster", "LocalAPIServer", "ServerOptions", "serve"]
+__all__ = ["Cluster", "ListenError", "LocalAPIServer", "ServerOptions", "serve"]

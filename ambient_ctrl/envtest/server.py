@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import tempfile
 import threading
@@ -33,6 +34,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+ADMIN_HOST = "127.0.0.1"
+"""The admin (fault-injection) endpoint listens here whatever ``host`` the API uses: it can stop,
+slow and fail the API without any authentication, so it must never be reachable from outside
+the machine, even when the API itself is exposed with ``--host 0.0.0.0``."""
+
+
+class ListenError(OSError):
+    """The server could not listen on its address (the port is taken, the address is not
+    local...); the message says which address and why, in one line."""
 
 
 def _bootstrap(cluster: Cluster) -> None:
@@ -82,8 +92,14 @@ class _Listener:
 
     async def open(self) -> str:
         """Listen; returns the bound ``host:port`` (the port is kept for reopening)."""
-        self._server = await asyncio.get_running_loop().create_server(
-            self._protocol, self._host, self._port, reuse_address=True, backlog=1024)
+        try:
+            self._server = await asyncio.get_running_loop().create_server(
+                self._protocol, self._host, self._port, reuse_address=True, backlog=1024)
+        except OSError as exc:
+            reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
+            error = ListenError(f"cannot listen on {self._host}:{self._port}: {reason}")
+            error.errno = exc.errno
+            raise error from exc
         host, self._port = self._server.sockets[0].getsockname()[:2]
         return f"{host}:{self._port}"
 
@@ -120,7 +136,7 @@ class _Running:
                              max_body=limit)
         self.faults.reopen = self.api.bounce
         self.admin = None if admin_port is None else _Listener(
-            AdminAPI(self.faults, cluster), host=host, port=admin_port, max_body=limit)
+            AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit)
         self.admin_address = ""
 
     async def start(self) -> None:
@@ -178,7 +194,7 @@ class LocalAPIServer:
 
     @property
     def admin_url(self) -> str:
-        """The fault-injection endpoint (only with ``admin_port``)."""
+        """The fault-injection endpoint (only with ``admin_port``; always on loopback)."""
         assert self._running is not None and self._running.admin_address
         return f"http://{self._running.admin_address}"
 
@@ -251,6 +267,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
     """Serve in this thread until SIGTERM or SIGINT (the ``ambient-ctrl apiserver`` command).
 
     ``on_ready(url, admin_url)`` is called once listening (admin_url is "" without admin_port).
+    The admin endpoint listens on :data:`ADMIN_HOST` whatever ``host`` is. Raises
+    :class:`ListenError` when an address cannot be bound.
     """
     cluster = Cluster(options=options or ServerOptions())
 
