@@ -98,13 +98,24 @@ class Registry:
                 *(e for e in self.entries.values() if isinstance(e, RegistryError))]
 
 
+_ID_SHOWN = 100
+"""Characters of a session's runtime id a message quotes: the id is user input, and
+``RUNNER_TYPE`` (unlike ``spec.runtime``) has no length limit in the schema."""
+
+
+def _quoted(runtime_id: str) -> str:
+    if len(runtime_id) <= _ID_SHOWN:
+        return f'"{runtime_id}"'
+    return f'"{runtime_id[:_ID_SHOWN]}..." ({len(runtime_id)} characters)'
+
+
 class UnknownRuntime(RenderError):
     """The session names a runtime the registry does not define (reason ``UnknownRuntime``)."""
 
     def __init__(self, runtime_id: str, known: list[str]) -> None:
         listing = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
         super().__init__("UnknownRuntime",
-                         f'runtime "{runtime_id}" is not defined in the agent registry '
+                         f"runtime {_quoted(runtime_id)} is not defined in the agent registry "
                          f"(known: {listing or 'none'})")
         self.runtime_id = runtime_id
 

@@ -54,13 +54,27 @@ def with_phase(status: Mapping[str, Any], phase: Phase, *, now: dt.datetime,
     return out
 
 
+MESSAGE_MAX = 8192
+"""Characters a condition message may have; longer ones are cut. A message quotes user input
+(a runtime id, a runner's output) of any length, and the API refuses a condition message over
+32768 bytes — one status write refused for that would be retried forever. UTF-8 takes at most
+4 bytes a character, so 8192 characters fit whatever the text."""
+
+
 def with_condition(status: Mapping[str, Any], *, type: str, status_value: str, reason: str,
                    message: str, generation: int, now: dt.datetime) -> dict[str, Any]:
+    """``status`` with the condition ``type`` set; every condition the operator writes goes
+    through here, so this is where its message is bounded (:data:`MESSAGE_MAX`)."""
     out = dict(status)
     out["conditions"] = set_condition(status.get("conditions"), type=type, status=status_value,
-                                      reason=reason, message=message,
+                                      reason=reason, message=bounded(message),
                                       observed_generation=generation, now=rfc3339(now))
     return out
+
+
+def bounded(message: str, limit: int = MESSAGE_MAX) -> str:
+    """``message``, cut to at most ``limit`` characters (marked with an ellipsis)."""
+    return message if len(message) <= limit else message[:limit - 3] + "..."
 
 
 DETAIL_BATCH = 5.0

@@ -3,12 +3,15 @@ simulators, the operator's manager. Assertions are on cluster state."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ambient_ctrl.testing import eventually
-from informers.resource import PODS, SECRETS, SERVICES
+from informers.errors import Invalid
+from informers.resource import EVENTS, PODS, SECRETS, SERVICES
 from reconcilers.resources import AGENTIC_SESSIONS, VIRTUAL_MACHINES
 from tests.reconcilers.operator_fixture import NS, World, operator_world
 
@@ -116,12 +119,48 @@ def test_timeout_fails_a_running_session(world: World) -> None:
 def test_bad_input_is_reported_not_retried(world: World, name: str, spec: dict,
                                            reason: str) -> None:
     world.session(name, **spec)
-    eventually(lambda: world.condition(name, "Ready").get("reason") == reason,
-               message=f"no Ready=False/{reason} on {name}")
+    assert_reported_not_retried(world, name, reason)
+
+
+def test_an_overlong_runtime_id_is_reported_not_retried(world: World) -> None:
+    """Regression: a 50,000-character runtime id made the UnknownRuntime condition message too
+    long for a condition; the error was an ordinary one, retried forever with nothing shown.
+    (``RUNNER_TYPE`` is the way in: the schema bounds ``spec.runtime``.)"""
+    world.session("long-id", environmentVariables={"RUNNER_TYPE": "r" * 50_000})
+    assert_reported_not_retried(world, "long-id", "UnknownRuntime")
+    assert len(world.condition("long-id", "Ready")["message"]) < 1000
+
+
+def test_the_schema_bounds_the_runtime_id(world: World) -> None:
+    with pytest.raises(Invalid):
+        world.session("long-runtime", runtime="r" * 50_000)
+
+
+def warnings(world: World, name: str, reason: str) -> list[dict[str, Any]]:
+    events = world.client(EVENTS).list(NS)["items"]
+    return [e for e in events if e["reason"] == reason and e["type"] == "Warning"
+            and e["involvedObject"]["name"] == name]
+
+
+def assert_reported_not_retried(world: World, name: str, reason: str, *,
+                                window: float = 0.5) -> None:
+    """Ready=False with ``reason``, one Warning Event, and then quiet: a reconcile of a bad
+    session records its Event again (the Event's count goes up) and a status write moves its
+    resourceVersion, so neither moving for ``window`` seconds means no retries (backoff
+    starts at 5 ms: a retrying request would be reconciled some seven times meanwhile)."""
+    eventually(lambda: world.condition(name, "Ready").get("reason") == reason
+               and warnings(world, name, reason),
+               message=f"no Ready=False/{reason} and Warning Event on {name}")
     assert world.condition(name, "Ready")["status"] == "False"
-    events = world.client(__import__("informers.resource", fromlist=["EVENTS"]).EVENTS).list(NS)
-    assert any(e["reason"] == reason and e["type"] == "Warning" and
-               e["involvedObject"]["name"] == name for e in events["items"])
+
+    def snapshot() -> tuple[str, list[int]]:
+        session = world.get(AGENTIC_SESSIONS, name) or {}
+        return (session["metadata"]["resourceVersion"],
+                [e.get("count", 1) for e in warnings(world, name, reason)])
+
+    before = snapshot()
+    time.sleep(window)
+    assert snapshot() == before, "the bad session was reconciled again"
 
 
 def test_unmanaged_namespaces_are_ignored(world: World) -> None:
@@ -188,6 +227,7 @@ def test_vm_session_without_kubevirt_is_reported() -> None:
     with operator_world(kubevirt=False) as bare:
         bare.session("novirt", runtime="claude-vm")
         eventually(lambda: bare.condition("novirt", "Ready").get("reason")
-                   == "KubeVirtNotInstalled")
+                   == "KubeVirtNotInstalled" and warnings(bare, "novirt", "KubeVirtNotInstalled"),
+                   message="no Ready=False/KubeVirtNotInstalled and Warning Event")
         bare.session("podok")
         bare.wait_phase("podok", "Running")

@@ -264,6 +264,13 @@ def test_lookup_unknown_without_registry() -> None:
                                     "registry (known: claude-agent-sdk)")
 
 
+def test_lookup_unknown_quotes_a_long_id_shortened() -> None:
+    with pytest.raises(UnknownRuntime) as caught:
+        RegistryCache().lookup(None, "r" * 50_000)
+    assert caught.value.message == (f'runtime "{"r" * 100}..." (50000 characters) is not '
+                                    "defined in the agent registry (known: claude-agent-sdk)")
+
+
 def test_lookup_unknown_lists_known_ids() -> None:
     cm = configmap([entry("b-agent"), entry("a-agent"), {"id": "broken"}])
     with pytest.raises(UnknownRuntime, match=r"known: a-agent, b-agent, broken, "
