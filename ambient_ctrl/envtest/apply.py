@@ -15,6 +15,7 @@ from typing import Any
 
 from . import errors
 from .cluster import Cluster, Target
+from .codec import check_depth
 from .errors import Cause
 from .http import Request, Response
 from .objects import check_type_meta
@@ -118,6 +119,7 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     except PatchError as exc:
         raise errors.invalid(rtype.kind, rtype.group, target.name,
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
+    check_depth(new, "the applied object")
     new["metadata"]["managedFields"] = [*managed, entry]
     status, body = commit_update(cluster, target, old, new,
                                  dry_run=request.param("dryRun") == "All")

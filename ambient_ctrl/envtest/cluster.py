@@ -14,7 +14,7 @@ from ambient_ctrl.clock import Clock, RealClock, rfc3339
 
 from .builtins import ClusterIPs
 from .kinds import KindRegistry, ResourceType
-from .storage import ObjectStore
+from .storage import ETCD_MAX_REQUEST_BYTES, ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,9 @@ class ServerOptions:
     """Seconds between BOOKMARK events on watches that asked for them."""
     max_body_bytes: int = 3 * 1024 * 1024
     """Larger request bodies get 413, like kube-apiserver's 3 MiB limit."""
+    max_object_bytes: int = ETCD_MAX_REQUEST_BYTES
+    """Larger objects are not stored (500 "etcdserver: request is too large", as etcd's
+    default 1.5 MiB request limit makes kube-apiserver answer); 0 for no bound."""
     max_watch_backlog: int = 32 * 1024 * 1024
     """Bytes a watcher may fall behind before its connection is dropped."""
     garbage_collection: bool = True
@@ -64,7 +67,8 @@ class Cluster:
     ``kubectl``...). RBAC tests compare an operator's calls with its role."""
 
     def __post_init__(self) -> None:
-        self.store = ObjectStore(history_limit=self.options.history_limit)
+        self.store = ObjectStore(history_limit=self.options.history_limit,
+                                 max_object_bytes=self.options.max_object_bytes)
 
     def now(self) -> str:
         """The current time as Kubernetes writes timestamps (second precision)."""

@@ -1,7 +1,11 @@
 """Request bodies: JSON, YAML and Kubernetes protobuf objects; the four patch media types.
 
 A POST or PUT without Content-Type is JSON (the typed python client sends none); a PATCH must
-say which patch it is.
+say which patch it is. Protobuf bodies and strategic merge patches are for built-in kinds only:
+for a custom resource kube-apiserver answers 415 and lists what it accepts instead, as here.
+
+Every decoded body is bounded (:mod:`limits`): nesting depth, and for YAML the expansion of
+aliases; a body beyond a bound gets 400.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any
 import orjson
 import yaml
 
-from . import errors
+from . import errors, limits
 from .http import Request
 from .protobuf import ProtobufError, decode_object
 
@@ -21,47 +25,90 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
+# In the order kube-apiserver lists them in its 415 answers.
+_BUILTIN_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                        "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+_CUSTOM_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                       "application/apply-patch+yaml")
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+_PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def decode_body(request: Request) -> Any:
+def decode_body(request: Request, *, builtin: bool = True) -> Any:
+    """The object a POST, PUT or DELETE body holds; ``builtin`` kinds also accept protobuf."""
     kind = media_type(request) or "application/json"
     if kind == "application/json":
         return _json(request.body)
-    if kind in ("application/yaml", "application/x-yaml", "text/yaml"):
+    if kind in _YAML_TYPES:
         return _yaml(request.body)
-    if kind == "application/vnd.kubernetes.protobuf":
+    if kind == _PROTOBUF and builtin:
         try:
             return decode_object(request.body)
         except ProtobufError as exc:
             raise errors.bad_request(f"unable to decode protobuf body: {exc}") from exc
-    raise errors.unsupported_media_type(kind)
+    accepted = ["application/json", "application/yaml"] + ([_PROTOBUF] if builtin else [])
+    raise errors.unsupported_media_type(accepted)
 
 
-def decode_patch(request: Request) -> tuple[str, Any]:
-    """(patch kind, document) where kind is merge, json, strategic or apply."""
-    kind = PATCH_TYPES.get(media_type(request))
-    if kind is None:
-        raise errors.unsupported_media_type(media_type(request))
+def decode_patch(request: Request, *, builtin: bool = True) -> tuple[str, Any]:
+    """(patch kind, document) where kind is merge, json, strategic (built-ins) or apply."""
+    accepted = _BUILTIN_PATCH_TYPES if builtin else _CUSTOM_PATCH_TYPES
+    if media_type(request) not in accepted:
+        raise errors.unsupported_media_type(accepted)
+    kind = PATCH_TYPES[media_type(request)]
     document = _yaml(request.body) if kind == "apply" else _json(request.body)
     return kind, document
 
 
+def check_depth(value: Any, what: str) -> None:
+    """400 for an object nested beyond :data:`limits.MAX_DEPTH` (a patch result, say)."""
+    try:
+        limits.check_depth(value)
+    except limits.LimitExceeded as exc:
+        raise errors.bad_request(f"{what}: {exc}") from exc
+
+
 def _json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise errors.bad_request(f"error decoding JSON body: {exc}") from exc
+    if limits.may_nest_deeper_than(body):
+        check_depth(value, "error decoding JSON body")
+    return value
 
 
 def _yaml(body: bytes) -> Any:
+    loader = _Loader(body)
     try:
-        return yaml.load(body, Loader=_Loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if b"*" in body:  # no alias without an asterisk
+            limits.check_yaml_aliasing(node)
+        value = loader.construct_document(node)
+        limits.check_depth(value)
+        # Through JSON, as kube-apiserver converts YAML to JSON before decoding: aliases become
+        # copies (the handlers mutate what they are given), map keys strings, and YAML-only
+        # types (sets, binary) a 400 rather than a failure when the object is stored.
+        value = orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error decoding YAML body: {exc}") from exc
+    except limits.ExpansionTooLarge as exc:
+        raise errors.APIError(413, "RequestEntityTooLarge",
+                              f"Request entity too large: {exc}") from exc
+    except limits.LimitExceeded as exc:
+        raise errors.bad_request(f"error decoding YAML body: {exc}") from exc
+    except orjson.JSONEncodeError as exc:
+        raise errors.bad_request(f"error decoding YAML body: cannot convert to JSON: "
+                                 f"{exc}") from exc
+    finally:
+        loader.dispose()
+    return value
 
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -6,6 +6,7 @@ whose body is the Status, so clients (kubectl, the python client, kopf) read the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,8 @@ class APIError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown is "" and omitted, as in metav1.Status
+            del body["reason"]
         if details:
             body["details"] = details
         return body
@@ -117,11 +120,12 @@ def gone(message: str) -> APIError:
     return APIError(410, "Expired", message)
 
 
-def unsupported_media_type(content_type: str) -> APIError:
+def unsupported_media_type(accepted: Sequence[str]) -> APIError:
+    """kube-apiserver's NewUnsupportedMediaTypeError: it lists what the endpoint accepts (for
+    PATCH of a built-in kind strategic merge included, of a custom resource not)."""
     return APIError(415, "UnsupportedMediaType",
-                    f'the body of the request was in an unknown format - accepted media types '
-                    f'include: application/json-patch+json, application/merge-patch+json, '
-                    f'application/apply-patch+yaml (got "{content_type}")')
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: " + ", ".join(accepted))
 
 
 def too_large(limit: int) -> APIError:

@@ -5,6 +5,13 @@ one and becomes an :class:`Event` kept in a bounded history, from which watches 
 are held as serialized bytes, not dicts: Python dicts cost 3-6x more memory and turn the garbage
 collector into a latency source (see CLIENT-SURFACE.md). All access happens on the server's
 event-loop thread, so there is no lock.
+
+A write takes its revision only once the object has been serialised and found within
+``max_object_bytes``: a write that fails leaves no gap in the revisions and no event. The bound
+is etcd's default ``--max-request-bytes`` (1.5 MiB), and a larger object is refused as
+kube-apiserver passes on etcd's refusal: 500 with the message "etcdserver: request is too
+large" and no reason. (etcd measures the protobuf encoding for built-in kinds; we measure JSON,
+which is somewhat larger, so the bound bites a little earlier for them.)
 """
 
 from __future__ import annotations
@@ -16,8 +23,12 @@ from typing import Any, Protocol
 
 import orjson
 
+from . import errors
 from .fields import selectable_fields
 from .kinds import ResourceType
+
+ETCD_MAX_REQUEST_BYTES = 1572864
+"""etcd's default --max-request-bytes."""
 
 Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped objects."""
@@ -75,8 +86,10 @@ class Subscriber(Protocol):
 class ObjectStore:
     """Objects by store and key, the revision counter, history and subscribers."""
 
-    def __init__(self, *, history_limit: int = 20000) -> None:
+    def __init__(self, *, history_limit: int = 20000,
+                 max_object_bytes: int = ETCD_MAX_REQUEST_BYTES) -> None:
         self.revision = 1
+        self.max_object_bytes = max_object_bytes
         self.compacted = 1
         """The oldest revision a watch can resume from; older ones get 410 Gone."""
         self._objects: dict[str, dict[Key, Stored]] = {}
@@ -110,9 +123,9 @@ class ObjectStore:
         """
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
+        stored = self._stamp(rtype, obj, limit=self.max_object_bytes)
         objects = self._objects.setdefault(rtype.store, {})
         old = objects.get(key)
-        stored = self._stamp(rtype, obj)
         objects[key] = stored
         self._record(Event(stored.rv, rtype.store, event_type, key[0], stored,
                            old.labels if old else None, old.fields if old else None))
@@ -122,8 +135,8 @@ class ObjectStore:
         """Remove the object; the DELETED event carries its last state at a new revision."""
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
+        stored = self._stamp(rtype, obj, limit=0)
         self._objects.get(rtype.store, {}).pop(key, None)
-        stored = self._stamp(rtype, obj)
         self._record(Event(stored.rv, rtype.store, "DELETED", key[0], stored,
                            stored.labels, stored.fields))
         return stored
@@ -137,12 +150,25 @@ class ObjectStore:
         self._history.clear()
         self.compacted = self.revision
 
-    def _stamp(self, rtype: ResourceType, obj: dict[str, Any]) -> Stored:
-        self.revision += 1
-        obj["metadata"]["resourceVersion"] = str(self.revision)
+    def _stamp(self, rtype: ResourceType, obj: dict[str, Any], *, limit: int) -> Stored:
+        """Serialise ``obj`` at the next revision, then take that revision (not before: a
+        failure must not use one up)."""
         meta = obj["metadata"]
+        previous = meta.get("resourceVersion")
+        meta["resourceVersion"] = str(self.revision + 1)
+        try:
+            raw = orjson.dumps(obj)
+            if limit and len(raw) > limit:
+                raise errors.APIError(500, "", "etcdserver: request is too large")
+        except BaseException:
+            if previous is None:
+                del meta["resourceVersion"]
+            else:
+                meta["resourceVersion"] = previous
+            raise
+        self.revision += 1
         owners = tuple(str(ref.get("uid", "")) for ref in meta.get("ownerReferences") or ())
-        return Stored(orjson.dumps(obj), self.revision, meta.get("labels") or {},
+        return Stored(raw, self.revision, meta.get("labels") or {},
                       selectable_fields(rtype, obj), uid=str(meta.get("uid", "")),
                       owners=owners, finalizers=tuple(meta.get("finalizers") or ()),
                       deleting=bool(meta.get("deletionTimestamp")))

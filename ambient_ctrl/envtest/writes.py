@@ -15,7 +15,7 @@ import orjson
 
 from . import builtins, crds, errors, schema
 from .cluster import Cluster, Target
-from .codec import decode_body, decode_patch
+from .codec import check_depth, decode_body, decode_patch
 from .errors import Cause
 from .http import Request, Response
 from .kinds import ResourceType
@@ -49,7 +49,7 @@ def _json(status: int, obj: dict[str, Any] | bytes) -> Response:
 
 # create --------------------------------------------------------------------------------------
 def create(cluster: Cluster, target: Target, request: Request) -> Response:
-    obj = decode_body(request)
+    obj = decode_body(request, builtin=target.rtype.builtin)
     created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
     return _json(201, created)
 
@@ -138,7 +138,7 @@ def _register_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
 # update and patch ----------------------------------------------------------------------------
 def update(cluster: Cluster, target: Target, request: Request) -> Response:
     old = _current(cluster, target)
-    new = decode_body(request)
+    new = decode_body(request, builtin=target.rtype.builtin)
     meta = check_type_meta(target.rtype, new)
     if meta.get("name", target.name) != target.name:
         raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match "
@@ -157,7 +157,7 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
 
 
 def patch(cluster: Cluster, target: Target, request: Request) -> Response:
-    kind, document = decode_patch(request)
+    kind, document = decode_patch(request, builtin=target.rtype.builtin)
     if kind == "apply":
         from .apply import server_side_apply
 
@@ -168,8 +168,6 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
             new = merge_patch(old, document)
         elif kind == "json":
             new = json_patch(old, document)
-        elif not target.rtype.builtin:
-            raise errors.unsupported_media_type("application/strategic-merge-patch+json")
         else:
             new = strategic_merge_patch(old, document, target.rtype.kind)
     except PatchError as exc:
@@ -177,6 +175,8 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
     if not isinstance(new, dict):
         raise errors.bad_request("the patch must produce a JSON object")
+    # Patches compose: each within the depth bound can still stack an object beyond it.
+    check_depth(new, "the patched object")
     check_type_meta(target.rtype, new)
     version = (new.get("metadata") or {}).get("resourceVersion")
     if version and str(version) != str(old["metadata"]["resourceVersion"]):

@@ -1,0 +1,207 @@
+"""Bounds on bodies and stored objects: nesting depth, YAML aliases, etcd's object size.
+
+Every refusal is a Status, uses up no resourceVersion and leaves the server serving.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import RawClient
+from tests.envtest.test_crd import CRD_PATH, widget_crd
+
+APPLY = "application/apply-patch+yaml"
+
+
+def nested(depth: int) -> Any:
+    """``depth`` containers: {"a": {"a": ... {}}}."""
+    value: Any = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def nested_json(depth: int) -> bytes:
+    """The same as JSON text, for depths the client's serialiser refuses."""
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+def revision(client: RawClient) -> str:
+    status, listed = client.get("/api/v1/namespaces")
+    assert status == 200
+    return str(listed["metadata"]["resourceVersion"])
+
+
+@pytest.fixture()
+def blobs(client: RawClient) -> str:
+    """A custom resource kind that keeps whatever it is given (preserve-unknown-fields)."""
+    crd = widget_crd("blobs")
+    del crd["spec"]["versions"][0]["subresources"]
+    status, body = client.post(CRD_PATH, crd)
+    assert status in (201, 409), body
+    return "/apis/example.com/v1"
+
+
+def assert_refused(status: int, body: Any, code: int, reason: str | None, text: str) -> None:
+    assert status == code, body
+    assert body["kind"] == "Status" and body["code"] == code
+    assert body.get("reason") == reason
+    assert text in body["message"]
+
+
+# nesting depth -------------------------------------------------------------------------------
+def test_body_at_the_depth_bound_is_stored(client: RawClient, blobs: str,
+                                           namespace: str) -> None:
+    # root object, spec, then 98 more levels: 100 containers in all
+    body = {"metadata": {"name": "deep-ok"}, "spec": nested(99)}
+    status, obj = client.post(f"{blobs}/namespaces/{namespace}/blobs", body)
+    assert status == 201, obj
+    assert obj["spec"] == nested(99)
+
+
+@pytest.mark.parametrize("depth", [101, 300, 1000])
+def test_deeper_body_is_400_without_using_a_revision(client: RawClient, blobs: str,
+                                                     namespace: str, depth: int) -> None:
+    before = revision(client)
+    status, body = client.post(f"{blobs}/namespaces/{namespace}/blobs", None, raw=(
+        b'{"metadata":{"name":"too-deep"},"spec":' + nested_json(depth) + b"}"))
+    assert_refused(status, body, 400, "BadRequest", "exceeded max depth of 100")
+    assert revision(client) == before
+    assert client.get(f"{blobs}/namespaces/{namespace}/blobs/too-deep")[0] == 404
+
+
+@pytest.mark.parametrize("kind", ["merge", "strategic", "json"])
+def test_deep_patch_of_a_built_in_is_400(client: RawClient, namespace: str, kind: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps/target"
+    assert client.post(f"/api/v1/namespaces/{namespace}/configmaps",
+                       {"metadata": {"name": "target"}, "data": {"a": "1"}})[0] == 201
+    before = revision(client)
+    deep = nested_json(300)
+    patch = (b'[{"op":"add","path":"/metadata/labels","value":' + deep + b"}]" if kind == "json"
+             else b'{"metadata":{"labels":' + deep + b"}}")
+    status, body = client.patch(path, None, kind=kind, raw=patch)
+    assert_refused(status, body, 400, "BadRequest", "exceeded max depth of 100")
+    assert revision(client) == before
+    assert client.get(path)[1]["data"] == {"a": "1"}
+
+
+def test_patches_cannot_stack_an_object_beyond_the_bound(client: RawClient, blobs: str,
+                                                         namespace: str) -> None:
+    path = f"{blobs}/namespaces/{namespace}/blobs/stacked"
+    assert client.post(f"{blobs}/namespaces/{namespace}/blobs",
+                       {"metadata": {"name": "stacked"}, "spec": nested(60)})[0] == 201
+    leaf = "/spec" + "/a" * 58
+    before = revision(client)
+    status, body = client.patch(path, [{"op": "add", "path": f"{leaf}/b", "value": nested(60)}],
+                                kind="json")
+    assert_refused(status, body, 400, "BadRequest", "exceeded max depth of 100")
+    assert revision(client) == before
+
+
+# YAML aliases --------------------------------------------------------------------------------
+LAUGHS = b"""\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: laughs}
+data: {a: b}
+x0: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+x1: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+x2: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+x3: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+x4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+x5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+x6: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+"""
+
+
+def test_billion_laughs_apply_is_refused(client: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps/laughs?fieldManager=t"
+    before = revision(client)
+    status, body = client.request("PATCH", path, raw=LAUGHS, content_type=APPLY)
+    assert_refused(status, body, 400, "BadRequest",
+                   "yaml: document contains excessive aliasing")
+    assert revision(client) == before
+    assert client.get(f"/api/v1/namespaces/{namespace}/configmaps/laughs")[0] == 404
+
+
+def test_few_aliases_of_a_long_string_cannot_expand_past_the_body_limit(
+        client: RawClient, namespace: str) -> None:
+    body = (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: long}\ndata:\n  a: &x '"
+            + b"x" * 100_000 + b"'\n" + b"".join(b"  k%d: *x\n" % i for i in range(40)))
+    status, result = client.request(
+        "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/long?fieldManager=t", raw=body,
+        content_type=APPLY)
+    assert_refused(status, result, 413, "RequestEntityTooLarge", "expands to about")
+
+
+def test_recursive_alias_is_refused(client: RawClient, namespace: str) -> None:
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: loop}\nx: &a [1, *a]\n"
+    status, result = client.request(
+        "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/loop?fieldManager=t", raw=body,
+        content_type=APPLY)
+    assert_refused(status, result, 400, "BadRequest", "contains itself")
+
+
+def test_ordinary_anchors_and_merge_keys_are_expanded(client: RawClient,
+                                                     namespace: str) -> None:
+    body = (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: anchors\n"
+            b"  labels: &l {tier: web}\n  annotations: {<<: *l, note: x}\ndata: {a: b}\n")
+    status, obj = client.request(
+        "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/anchors?fieldManager=t", raw=body,
+        content_type=APPLY)
+    assert status == 201, obj
+    assert obj["metadata"]["labels"] == {"tier": "web"}
+    assert obj["metadata"]["annotations"] == {"tier": "web", "note": "x"}
+
+
+def test_yaml_only_types_are_400(client: RawClient, namespace: str) -> None:
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aset}\ndata: !!set {a}\n"
+    status, result = client.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                                    raw=body, content_type="application/yaml")
+    assert_refused(status, result, 400, "BadRequest", "cannot convert to JSON")
+
+
+# stored size ---------------------------------------------------------------------------------
+def test_object_over_etcds_request_limit_is_refused_like_etcd(client: RawClient,
+                                                              namespace: str) -> None:
+    # Under the 3 MiB body limit, over etcd's 1.5 MiB: kube-apiserver passes etcd's error on.
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    before = revision(client)
+    status, body = client.post(path, {"metadata": {"name": "huge"},
+                                      "data": {"blob": "x" * (1536 * 1024)}})
+    assert_refused(status, body, 500, None, "etcdserver: request is too large")
+    assert revision(client) == before
+    assert client.get(f"{path}/huge")[0] == 404
+    assert client.post(path, {"metadata": {"name": "huge"},
+                              "data": {"blob": "x" * (1400 * 1024)}})[0] == 201
+    before = revision(client)
+    status, body = client.patch(f"{path}/huge", {"data": {"more": "x" * (200 * 1024)}})
+    assert_refused(status, body, 500, None, "etcdserver: request is too large")
+    assert revision(client) == before
+    assert "more" not in client.get(f"{path}/huge")[1]["data"]
+
+
+# media types ---------------------------------------------------------------------------------
+def test_415_lists_strategic_merge_for_built_ins_only(client: RawClient, blobs: str,
+                                                      namespace: str) -> None:
+    cm = f"/api/v1/namespaces/{namespace}/configmaps/media"
+    assert client.post(f"/api/v1/namespaces/{namespace}/configmaps",
+                       {"metadata": {"name": "media"}})[0] == 201
+    status, body = client.request("PATCH", cm, {"data": {}}, content_type="text/plain")
+    assert_refused(status, body, 415, "UnsupportedMediaType",
+                   "accepted media types include: application/json-patch+json, "
+                   "application/merge-patch+json, application/strategic-merge-patch+json, "
+                   "application/apply-patch+yaml")
+    blob = f"{blobs}/namespaces/{namespace}/blobs"
+    assert client.post(blob, {"metadata": {"name": "media"}})[0] == 201
+    status, body = client.patch(f"{blob}/media", {"spec": {}}, kind="strategic")
+    assert_refused(status, body, 415, "UnsupportedMediaType",
+                   "accepted media types include: application/json-patch+json, "
+                   "application/merge-patch+json, application/apply-patch+yaml")
+    assert "strategic" not in body["message"]
+    status, body = client.request("POST", blob, raw=b"k8s\x00", content_type=(
+        "application/vnd.kubernetes.protobuf"))
+    assert_refused(status, body, 415, "UnsupportedMediaType",
+                   "accepted media types include: application/json, application/yaml")
