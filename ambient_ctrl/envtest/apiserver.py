@@ -157,6 +157,8 @@ class APIServer:
             ("DELETE", False): writes.delete_collection,
         }
         verb = table.get((method, item))
+        if verb is writes.delete_collection and "deletecollection" not in target.rtype.verbs:
+            verb = None  # the route does not exist: 405, as go-restful answers
         if verb is None or (target.subresource and method not in ("GET", "PUT", "PATCH")):
             raise errors.method_not_allowed(
                 f"the server does not allow this method on the requested resource ({method})")

@@ -35,6 +35,8 @@ class ResourceType:
     printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
     storage_key: str = ""
     """Objects are stored per group+plural (all versions of a CRD share one store)."""
+    verbs: tuple[str, ...] = ALL_VERBS
+    """What discovery lists and the router serves (namespaces have no deletecollection)."""
 
     @property
     def api_version(self) -> str:
@@ -58,7 +60,7 @@ class ResourceType:
             "singularName": self.singular or self.kind.lower(),
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": list(ALL_VERBS),
+            "verbs": list(self.verbs),
         }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
@@ -77,8 +79,11 @@ def _core(plural: str, kind: str, namespaced: bool = True, **kw: Any) -> Resourc
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
+    # kube-apiserver's namespace storage implements no DeleteCollection: a namespace goes
+    # only by name, so one request cannot take every namespace (and all they hold) at once.
     _core("namespaces", "Namespace", False, short_names=("ns",),
-          subresources=frozenset({"status"})),
+          subresources=frozenset({"status"}),
+          verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),
     _core("pods", "Pod", short_names=("po",), categories=("all",),
           subresources=frozenset({"status"})),
     _core("services", "Service", short_names=("svc",), categories=("all",),

@@ -34,6 +34,8 @@ from .reads import make_filter
 
 CRD_STORE = "customresourcedefinitions.apiextensions.k8s.io"
 NAMESPACE_STORE = "namespaces"
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+"""Namespaces the NamespaceLifecycle admission plugin refuses to delete (403)."""
 RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "serviceaccounts", NAMESPACE_STORE,
                                     CRD_STORE})
 """Kinds whose DELETE answers with the object (ReturnDeletedObject); the rest get a Status."""
@@ -271,6 +273,9 @@ def _prepare_update(cluster: Cluster, rtype: ResourceType, new: dict[str, Any],
 def delete(cluster: Cluster, target: Target, request: Request) -> Response:
     options = _delete_options(request)
     obj = _current(cluster, target)
+    if target.rtype.store == NAMESPACE_STORE and target.name in IMMORTAL_NAMESPACES:
+        raise errors.forbidden(f'namespaces "{target.name}" is forbidden: this namespace may '
+                               "not be deleted", resource="namespaces", name=target.name)
     preconditions = options.get("preconditions") or {}
     meta = obj["metadata"]
     for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
