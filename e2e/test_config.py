@@ -279,9 +279,9 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str
                     f"{DESIRED_PHASE}={phase}")
         for name in (POD_SESSION, VM_SESSION):
             wait_phase(raw, name, phase)
-        if phase == "Stopped":
-            assert raw.absent(child_path("pod", f"{POD_SESSION}-runner"))
-            assert raw.absent(child_path("vm", f"{VM_SESSION}-runner"))
+        if phase == "Stopped":  # every child goes: workload, Service, Secrets
+            for kind, name in [*children, ("secret", f"{VM_SESSION}-agui-token")]:
+                assert raw.absent(child_path(kind, name)), (kind, name)
     for name in (POD_SESSION, VM_SESSION):
         annotations = raw.obj(session_path(name))["metadata"].get("annotations") or {}
         assert DESIRED_PHASE not in annotations  # the one-shot intent was consumed

@@ -45,7 +45,8 @@ class SessionMetrics:
         backend = {"backend": BACKENDS}
         self._startup = recorder.bounded_histogram(
             "agentic_session_startup_seconds",
-            "Seconds from a session's creation to its first Running, by backend.",
+            "Seconds from the start of a session's run (its creation, or a restart) to "
+            "Running, by backend.",
             labels=backend, buckets=STARTUP_BUCKETS)
         self._operations = recorder.bounded_histogram(
             "agentic_session_backend_operation_seconds",

@@ -97,7 +97,7 @@ class SessionReconciler:
                   .get(DESIRED_PHASE_ANNOTATION, ""))
         now = self._clock.now()
         if intent == Phase.RUNNING and phase.terminal:
-            return self._restart(session)
+            return self._restart(session, now=now)
         if intent == Phase.STOPPED and phase not in (Phase.STOPPED, Phase.COMPLETED,
                                                      Phase.FAILED):
             return self._stop(session, reason="UserRequested", final=Phase.STOPPED, now=now)
@@ -108,11 +108,10 @@ class SessionReconciler:
                                                   "UserRequested"), final=final, now=now)
         if phase.terminal:
             return Result()
-        if phase == Phase.RUNNING:
-            ended = st.deadline_passed(session, now=now)
-            if ended is not None and ended[0]:
-                final = Phase.FAILED if ended[0] == "Timeout" else Phase.STOPPED
-                return self._stop(session, reason=ended[0], final=final, now=now)
+        ended, _ = st.deadline_passed(session, now=now)
+        if ended:
+            final = Phase.FAILED if ended == "Timeout" else Phase.STOPPED
+            return self._stop(session, reason=ended, final=final, now=now)
         return self._run(session, phase, now)
 
     def _managed(self, namespace: str) -> bool:
@@ -178,10 +177,13 @@ class SessionReconciler:
             refs = (obj or {}).get("metadata", {}).get("ownerReferences") or ()
             return obj if any(r.get("uid") == owned for r in refs) else None
 
+        kubevirt = self._kubevirt_installed()
         vm = mine(self._client.get(VIRTUAL_MACHINES, runner_name(name), namespace)) \
-            if self._kubevirt_installed() else None
+            if kubevirt else None
+        # Read even without the VM: a stop waits for the guest (the VMI) to be gone too, and
+        # KubeVirt deletes it only after the VM. (Observing checks it belongs to the VM.)
         vmi = self._client.get(VIRTUAL_MACHINE_INSTANCES, runner_name(name), namespace) \
-            if vm is not None else None
+            if kubevirt else None
         secrets_ = {}
         for secret_name in (token_secret_name(name), f"{name}-cloudinit"):
             secret = mine(self._client.get(SECRETS, secret_name, namespace))
@@ -262,7 +264,8 @@ class SessionReconciler:
     def _settle(self, session: Obj, phase: Phase, kind: ExecutionKind, runtime: Runtime,
                 observation: Observation, now: dt.datetime) -> Result:
         new_phase, reason, message = st.next_phase(phase, observation)
-        status = dict(session.get("status") or {})
+        status = st.with_run_start(session.get("status") or {},
+                                   created=session["metadata"].get("creationTimestamp"))
         status.update(executionKind=kind.value, runtime=runtime.id)
         if observation.endpoint:
             status["endpoint"] = observation.endpoint
@@ -286,10 +289,8 @@ class SessionReconciler:
         detail_due = self._write_status(session, status, phase, new_phase, kind, reason,
                                         message, now)
         waits = [observation.recheck_after or float("inf"), detail_due]
-        if new_phase == Phase.RUNNING:
-            left = st.deadline_passed({**session, "status": status}, now=now)
-            if left is not None:
-                waits.append(left[1])
+        if not new_phase.terminal:
+            waits.append(st.deadline_passed({**session, "status": status}, now=now)[1])
         soonest = min(waits)  # nothing will change on its own before then: no polling
         return Result(requeue_after=max(soonest, 0.5)) if soonest != float("inf") else Result()
 
@@ -311,9 +312,12 @@ class SessionReconciler:
             return float("inf")
         self._metrics.transition(kind.value, old.value, new.value)
         if new == Phase.RUNNING and not (session.get("status") or {}).get("startTime"):
-            created = st.parse_time(meta.get("creationTimestamp"))
-            if created is not None:
-                self._metrics.started(kind.value, max((now - created).total_seconds(), 0.0))
+            # This run's first Running: startup counts from the start of this run (creation,
+            # or the restart), not from the session's creation.
+            begun = st.parse_time(status.get("runStartTime")) or st.parse_time(
+                meta.get("creationTimestamp"))
+            if begun is not None:
+                self._metrics.started(kind.value, max((now - begun).total_seconds(), 0.0))
         if new == Phase.FAILED:
             self._metrics.error(kind.value, reason or "Error")
             self._events.record(session, "Warning", reason=reason or "Failed",
@@ -345,19 +349,23 @@ class SessionReconciler:
 
     # intents -----------------------------------------------------------------------------------
     def _stop(self, session: Obj, *, reason: str, final: Phase, now: dt.datetime) -> Result:
-        """Delete the workload; Stopping until it is gone, then ``final``."""
+        """Delete every child — the workload, the Service, the token and cloud-init Secrets
+        (which hold the token and the session's env: nothing of a stopped session lingers);
+        Stopping until the cache shows them all gone, then ``final``. A restart renders them
+        anew."""
         children = self._children(session)
         meta = session["metadata"]
-        workload = [(VIRTUAL_MACHINES, children.vm), (PODS, children.pod)]
-        remaining = [(resource, obj) for resource, obj in workload if obj is not None]
+        kind = ExecutionKind((session.get("status") or {}).get("executionKind") or "pod")
+        every = [(VIRTUAL_MACHINES, children.vm), (PODS, children.pod),
+                 (SERVICES, children.service),
+                 *((SECRETS, secret) for secret in children.secrets.values())]
+        remaining = [(resource, obj) for resource, obj in every if obj is not None]
         for resource, obj in remaining:
             if not obj["metadata"].get("deletionTimestamp"):
-                with contextlib.suppress(NotFound):
-                    self._client.delete(resource, obj["metadata"]["name"], meta["namespace"])
+                self._delete(resource, obj, kind)
         if children.vmi is not None:
             remaining.append((VIRTUAL_MACHINE_INSTANCES, children.vmi))
         phase = st.current_phase(session)
-        kind = ExecutionKind((session.get("status") or {}).get("executionKind") or "pod")
         target = Phase.STOPPING if remaining else final
         status = st.with_phase(session.get("status") or {}, target, now=now,
                                stopped_reason=reason)
@@ -370,20 +378,20 @@ class SessionReconciler:
                            f"stopped: {reason}", now)
         return Result()
 
-    def _restart(self, session: Obj) -> Result:
+    def _restart(self, session: Obj, *, now: dt.datetime) -> Result:
         """A fresh run: drop the one-shot intent, remove the old workload, back to Pending."""
         meta = session["metadata"]
         children = self._children(session)
+        old = session.get("status") or {}
+        kind = ExecutionKind(old.get("executionKind") or "pod")
         for resource, obj in ((VIRTUAL_MACHINES, children.vm), (PODS, children.pod)):
             if obj is not None:
-                with contextlib.suppress(NotFound):
-                    self._client.delete(resource, obj["metadata"]["name"], meta["namespace"])
+                self._delete(resource, obj, kind)
         # Status first, then the intent: removing the annotation is what wakes the next
         # reconcile (status-only changes do not), and by then the cache must show Pending —
         # the other order could leave the session Stopped with no intent, forever.
-        old = session.get("status") or {}
         self._client.patch_status(AGENTIC_SESSIONS, meta["name"],
-                                  {"status": status_patch(old, st.restarted(old))},
+                                  {"status": status_patch(old, st.restarted(old, now=now))},
                                   meta["namespace"])
         self._client.patch(AGENTIC_SESSIONS, meta["name"],
                            {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}},
@@ -391,6 +399,14 @@ class SessionReconciler:
         self._events.record(session, "Normal", reason="Restarting",
                             message="restart requested: starting a new run")
         return Result()
+
+    def _delete(self, resource: Resource, obj: Mapping[str, Any], kind: ExecutionKind) -> None:
+        """Delete a child (already gone counts as done), timed as a backend operation."""
+        started = self._clock.monotonic()
+        with contextlib.suppress(NotFound):
+            self._client.delete(resource, obj["metadata"]["name"],
+                                obj["metadata"]["namespace"])
+        self._metrics.operation(kind.value, "delete", self._clock.monotonic() - started)
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,8 +38,8 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 def with_phase(status: Mapping[str, Any], phase: Phase, *, now: dt.datetime,
                stopped_reason: str = "") -> dict[str, Any]:
-    """``status`` moved to ``phase``: startTime on the first Running, completionTime on a
-    terminal phase, stoppedReason when stopped or failed."""
+    """``status`` moved to ``phase``: startTime on the run's first Running, completionTime on
+    a terminal phase, stoppedReason when stopped or failed."""
     out = dict(status)
     out["phase"] = phase.value
     if phase == Phase.RUNNING and not out.get("startTime"):
@@ -115,11 +115,31 @@ def _detail_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
         value == before.get(kind, "True") for kind, value in after.items())
 
 
-def restarted(status: Mapping[str, Any]) -> dict[str, Any]:
-    """A fresh run: phase Pending, run-specific fields cleared; conditions are kept (their
-    transition times stay meaningful) and re-evaluated by the next reconcile."""
+def restarted(status: Mapping[str, Any], *, now: dt.datetime) -> dict[str, Any]:
+    """A fresh run, begun ``now``: phase Pending, run-specific fields cleared, runStartTime
+    set; conditions are kept (their transition times stay meaningful) and re-evaluated by the
+    next reconcile."""
     keep = ("conditions", "observedGeneration")
-    return {**{k: v for k, v in status.items() if k in keep}, "phase": Phase.PENDING.value}
+    return {**{k: v for k, v in status.items() if k in keep}, "phase": Phase.PENDING.value,
+            "runStartTime": rfc3339(now)}
+
+
+def with_run_start(status: Mapping[str, Any], *, created: Any) -> dict[str, Any]:
+    """``status`` with ``runStartTime``, when the current run began: a restart sets it; the
+    first run began when the session was created (``created``, its creationTimestamp), or, for
+    a run that began before the field existed and is Running, at its startTime — its timeout
+    was counted from there."""
+    out = dict(status)
+    if not out.get("runStartTime"):
+        begun = out.get("startTime") or created
+        if begun:
+            out["runStartTime"] = begun
+    return out
+
+
+def run_start(status: Mapping[str, Any]) -> dt.datetime | None:
+    """When the current run began (see :func:`with_run_start`); None if unknown."""
+    return parse_time(status.get("runStartTime")) or parse_time(status.get("startTime"))
 
 
 def next_phase(current: Phase, observation: Observation) -> tuple[Phase, str, str]:
@@ -136,23 +156,28 @@ def next_phase(current: Phase, observation: Observation) -> tuple[Phase, str, st
     return seen, observation.reason, observation.message
 
 
-def deadline_passed(session: Mapping[str, Any], *, now: dt.datetime) -> tuple[str, float] | None:
-    """Which timeout ended the session ("Timeout" or "InactivityTimeout"), or None and the
-    seconds until the nearest one (as ``("", seconds)``; ``("", inf)`` when none applies)."""
+def deadline_passed(session: Mapping[str, Any], *, now: dt.datetime) -> tuple[str, float]:
+    """Which timeout ended the session's run — ("Timeout", 0.0) or ("InactivityTimeout", 0.0)
+    — or ("", the seconds until the nearest one; inf when none applies).
+
+    ``spec.timeout`` counts from the start of the run (``runStartTime``), whatever the phase:
+    a run stuck Creating (an unschedulable pod) times out like a Running one. The inactivity
+    timeout counts from the later of Running (``startTime``) and the last activity: a run
+    that is not Running yet cannot be idle.
+    """
     spec = session.get("spec") or {}
     status = session.get("status") or {}
-    started = parse_time(status.get("startTime"))
-    if started is None:
-        return None
     remaining = float("inf")
+    begun = run_start(status)
     timeout = int(spec.get("timeout") or 0)
-    if timeout:
-        left = timeout - (now - started).total_seconds()
+    if timeout and begun is not None:
+        left = timeout - (now - begun).total_seconds()
         if left <= 0:
             return "Timeout", 0.0
         remaining = min(remaining, left)
+    started = parse_time(status.get("startTime"))
     idle_limit = int(spec.get("inactivityTimeout") or 0)
-    if idle_limit:
+    if idle_limit and started is not None:
         annotations = (session.get("metadata") or {}).get("annotations") or {}
         last = parse_time(annotations.get(LAST_ACTIVITY_ANNOTATION)) or started
         left = idle_limit - (now - max(last, started)).total_seconds()

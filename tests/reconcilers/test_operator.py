@@ -12,7 +12,11 @@ import pytest
 from ambient_ctrl.testing import eventually
 from informers.errors import Invalid
 from informers.resource import EVENTS, PODS, SECRETS, SERVICES
-from reconcilers.resources import AGENTIC_SESSIONS, VIRTUAL_MACHINES
+from reconcilers.resources import (
+    AGENTIC_SESSIONS,
+    VIRTUAL_MACHINE_INSTANCES,
+    VIRTUAL_MACHINES,
+)
 from tests.reconcilers.operator_fixture import NS, World, operator_world
 
 
@@ -51,21 +55,49 @@ def test_vm_session_reaches_running(world: World) -> None:
     assert world.get(SERVICES, "session-vm-a") is not None
 
 
-def test_stop_then_restart(world: World) -> None:
-    world.session("stopper")
-    world.wait_phase("stopper", "Running")
+POD_CHILDREN = ((PODS, "{}-runner"), (SERVICES, "session-{}"), (SECRETS, "{}-agui-token"))
+VM_CHILDREN = ((VIRTUAL_MACHINES, "{}-runner"), (VIRTUAL_MACHINE_INSTANCES, "{}-runner"),
+               (SERVICES, "session-{}"), (SECRETS, "{}-agui-token"), (SECRETS, "{}-cloudinit"))
+
+
+def ask(world: World, name: str, phase: str) -> None:
+    """The user's intent: ``desired-phase`` = ``phase`` (Stopped, or Running to restart)."""
     world.client(AGENTIC_SESSIONS).patch(
-        "stopper", {"metadata": {"annotations": {"ambient-code.io/desired-phase": "Stopped"}}},
-        NS)
-    session = world.wait_phase("stopper", "Stopped")
+        name, {"metadata": {"annotations": {"ambient-code.io/desired-phase": phase}}}, NS)
+
+
+def present(world: World, name: str, children: tuple[tuple[Any, str], ...]) -> list[str]:
+    return [f"{resource.kind}/{child.format(name)}" for resource, child in children
+            if world.get(resource, child.format(name)) is not None]
+
+
+def sample(world: World, name: str, **labels: str) -> float:
+    return world.manager.recorder.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize(("name", "spec", "children"), [
+    ("stopper", {}, POD_CHILDREN),
+    ("vm-stopper", {"runtime": "claude-vm"}, VM_CHILDREN),
+], ids=["pod", "kubevirt-vm"])
+def test_stop_removes_every_child_and_restart_brings_them_back(
+        world: World, name: str, spec: dict[str, Any],
+        children: tuple[tuple[Any, str], ...]) -> None:
+    world.session(name, **spec)
+    backend = world.wait_phase(name, "Running")["status"]["executionKind"]
+    assert len(present(world, name, children)) == len(children)
+    deletes = sample(world, "agentic_session_backend_operation_seconds_count", backend=backend,
+                     operation="delete")
+    ask(world, name, "Stopped")
+    session = world.wait_phase(name, "Stopped")
     assert session["status"]["stoppedReason"] == "UserRequested"
-    eventually(lambda: world.get(PODS, "stopper-runner") is None)
-    world.client(AGENTIC_SESSIONS).patch(
-        "stopper", {"metadata": {"annotations": {"ambient-code.io/desired-phase": "Running"}}},
-        NS)
-    world.wait_phase("stopper", "Running")
-    annotations = world.get(AGENTIC_SESSIONS, "stopper")["metadata"].get("annotations") or {}
+    assert present(world, name, children) == [], "a stopped session keeps no children"
+    assert sample(world, "agentic_session_backend_operation_seconds_count", backend=backend,
+                  operation="delete") >= deletes + len(children) - 1  # the VMI goes with its VM
+    ask(world, name, "Running")
+    world.wait_phase(name, "Running")
+    annotations = world.get(AGENTIC_SESSIONS, name)["metadata"].get("annotations") or {}
     assert "ambient-code.io/desired-phase" not in annotations, "the one-shot intent is cleared"
+    assert len(present(world, name, children)) == len(children)
 
 
 def test_deleting_a_session_collects_its_children(world: World) -> None:
@@ -104,11 +136,42 @@ def test_vm_image_pull_failure_fails_the_session(world: World) -> None:
 
 
 def test_timeout_fails_a_running_session(world: World) -> None:
-    world.session("slowpoke", timeout=1)
+    # The timeout counts from creation, in whole seconds: 2 leaves at least one to be Running.
+    world.session("slowpoke", timeout=2)
     world.wait_phase("slowpoke", "Running")
     session = world.wait_phase("slowpoke", "Failed")
     assert session["status"]["stoppedReason"] == "Timeout"
-    eventually(lambda: world.get(PODS, "slowpoke-runner") is None)
+    assert present(world, "slowpoke", POD_CHILDREN) == []
+
+
+def test_timeout_fails_a_session_stuck_creating(world: World) -> None:
+    """Regression: the timeout counted from Running only, so a session whose pod could not be
+    scheduled stayed Creating for good."""
+    world.session("stuck", timeout=1, environmentVariables={"ENVTEST_SCENARIO": "unschedulable"})
+    eventually(lambda: world.condition("stuck", "PodScheduled").get("status") == "False",
+               message="the runner pod was scheduled")
+    session = world.wait_phase("stuck", "Failed")
+    assert session["status"]["stoppedReason"] == "Timeout"
+    assert "startTime" not in session["status"], "it never ran"
+    assert present(world, "stuck", POD_CHILDREN) == []
+
+
+def test_startup_after_a_restart_counts_from_the_restart(world: World) -> None:
+    """Regression: the startup latency of a restarted run was measured from the session's
+    creation, so it grew with the time the session had been stopped."""
+    world.session("again")
+    world.wait_phase("again", "Running")
+    ask(world, "again", "Stopped")
+    stopped = world.wait_phase("again", "Stopped")["status"]["completionTime"]
+    time.sleep(2.5)  # creation-based startup of the next run would be over 2.5 s
+    count = sample(world, "agentic_session_startup_seconds_count", backend="pod")
+    total = sample(world, "agentic_session_startup_seconds_sum", backend="pod")
+    ask(world, "again", "Running")
+    status = world.wait_phase("again", "Running")["status"]
+    assert status["runStartTime"] > stopped  # RFC 3339 in UTC: text order is time order
+    assert sample(world, "agentic_session_startup_seconds_count", backend="pod") == count + 1
+    # Second-precision timestamps: the run's start may read up to a second early.
+    assert sample(world, "agentic_session_startup_seconds_sum", backend="pod") - total < 2.0
 
 
 @pytest.mark.parametrize(("name", "spec", "reason"), [
@@ -210,16 +273,11 @@ def test_registry_edit_keeps_running_sessions_on_their_backend(world: World) -> 
 def test_backend_metrics(world: World) -> None:
     world.session("measured")
     world.wait_phase("measured", "Running")
-    registry = world.manager.recorder.registry
-
-    def sample(name: str, **labels: str) -> float:
-        return registry.get_sample_value(name, labels) or 0.0
-
-    assert sample("agentic_session_startup_seconds_count", backend="pod") >= 1
-    assert sample("agentic_sessions", backend="pod", phase="Running") >= 1
-    assert sample("agentic_session_phase_transitions_total", backend="pod",
+    assert sample(world, "agentic_session_startup_seconds_count", backend="pod") >= 1
+    assert sample(world, "agentic_sessions", backend="pod", phase="Running") >= 1
+    assert sample(world, "agentic_session_phase_transitions_total", backend="pod",
                   **{"from": "Creating", "to": "Running"}) >= 1
-    assert sample("agentic_session_backend_operation_seconds_count", backend="pod",
+    assert sample(world, "agentic_session_backend_operation_seconds_count", backend="pod",
                   operation="create") >= 3
 
 

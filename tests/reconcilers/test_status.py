@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
 from reconcilers.environment import Observation
 from reconcilers.resources import Phase
-from reconcilers.status import MESSAGE_MAX, next_phase, with_condition
+from reconcilers.status import (
+    LAST_ACTIVITY_ANNOTATION,
+    MESSAGE_MAX,
+    deadline_passed,
+    next_phase,
+    restarted,
+    with_condition,
+    with_run_start,
+)
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def ago(seconds: int) -> str:
+    return (NOW - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.mark.parametrize(("length", "kept"), [
@@ -54,3 +67,61 @@ def test_condition_messages_are_bounded(length: int, kept: int) -> None:
 def test_next_phase(current: Phase, observation: Observation,
                     expected: tuple[Phase, str, str]) -> None:
     assert next_phase(current, observation) == expected
+
+
+def session(*, timeout: int = 0, idle: int = 0, run_start: int | None = None,
+            running: int | None = None, activity: int | None = None) -> dict[str, Any]:
+    """A session with ``spec.timeout`` / ``inactivityTimeout``, its run begun ``run_start``
+    seconds ago, Running for ``running`` seconds, last active ``activity`` seconds ago."""
+    status = {}
+    if run_start is not None:
+        status["runStartTime"] = ago(run_start)
+    if running is not None:
+        status["startTime"] = ago(running)
+    annotations = {} if activity is None else {LAST_ACTIVITY_ANNOTATION: ago(activity)}
+    return {"metadata": {"annotations": annotations},
+            "spec": {"timeout": timeout, "inactivityTimeout": idle}, "status": status}
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (session(), ("", float("inf"))),
+    (session(run_start=100, running=90), ("", float("inf"))),
+    (session(timeout=60), ("", float("inf"))),
+    (session(timeout=60, run_start=10), ("", 50.0)),
+    (session(timeout=60, run_start=60), ("Timeout", 0.0)),
+    (session(timeout=60, run_start=61, running=30), ("Timeout", 0.0)),
+    (session(timeout=60, running=61), ("Timeout", 0.0)),
+    (session(idle=30, run_start=100), ("", float("inf"))),
+    (session(idle=30, run_start=100, running=10), ("", 20.0)),
+    (session(idle=30, run_start=100, running=40), ("InactivityTimeout", 0.0)),
+    (session(idle=30, run_start=100, running=40, activity=5), ("", 25.0)),
+    (session(idle=30, running=10, activity=60), ("", 20.0)),
+    (session(timeout=600, idle=30, run_start=100, running=50, activity=40),
+     ("InactivityTimeout", 0.0)),
+    (session(timeout=100, idle=30, run_start=90, running=5), ("", 10.0)),
+], ids=["no-timeouts", "no-timeouts-running", "timeout-run-not-begun", "timeout-pending",
+        "timeout-reached-creating", "timeout-reached-running", "timeout-run-before-the-field",
+        "idle-not-running-yet", "idle-pending", "idle-reached", "idle-recent-activity",
+        "idle-activity-before-running", "idle-first", "timeout-first"])
+def test_deadline_passed(given: dict[str, Any], expected: tuple[str, float]) -> None:
+    reason, left = deadline_passed(given, now=NOW)
+    assert (reason, left) == (expected[0], pytest.approx(expected[1]))
+
+
+def test_a_restart_begins_a_run() -> None:
+    old = {"phase": "Stopped", "startTime": ago(100), "runStartTime": ago(200),
+           "completionTime": ago(50), "stoppedReason": "UserRequested", "executionKind": "pod",
+           "observedGeneration": 3, "conditions": [{"type": "Ready"}]}
+    assert restarted(old, now=NOW) == {"phase": "Pending", "runStartTime": ago(0),
+                                       "observedGeneration": 3,
+                                       "conditions": [{"type": "Ready"}]}
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ({}, ago(300)),
+    ({"runStartTime": ago(10)}, ago(10)),
+    ({"startTime": ago(60)}, ago(60)),
+    ({"runStartTime": ago(10), "startTime": ago(5)}, ago(10)),
+], ids=["first-run", "restarted", "running-before-the-field", "kept"])
+def test_run_start(status: dict[str, Any], expected: str) -> None:
+    assert with_run_start(status, created=ago(300))["runStartTime"] == expected
