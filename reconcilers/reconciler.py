@@ -6,6 +6,10 @@ read the session (cache) → honour the user's intent (``desired-phase``) → re
 workload (pure) → compute the status (pure) and write it only if it changed → requeue for the
 nearest timeout. Bad input ends in Ready=False, a Warning Event and a TerminalError (no retry
 until the session or the registry changes); an API failure is an ordinary error (backoff).
+
+The workload of a live run (Creating or Running) is never deleted to apply a change: a change
+to its immutable fields (a session env var, a registry entry's env, resources or image) waits
+for the next run, and the session shows ``RestartRequired=True`` naming the fields meanwhile.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ RESOURCES: Mapping[str, Resource] = {"Pod": PODS, "Service": SERVICES, "Secret":
                                      "VirtualMachine": VIRTUAL_MACHINES}
 EXPECTATION_RECHECK = 2.0
 """Seconds before looking again when a child we created is not in the cache yet."""
+LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
+"""Phases whose workload is the run itself: deleting it would end the run."""
+WORKLOADS = frozenset({"Pod", "VirtualMachine"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,16 +142,20 @@ class SessionReconciler:
         # The registry moved this runtime to another backend since the run began: the run keeps
         # the children it has (rendering them from the new entry would be wrong); observe only.
         moved = kind != runtime.execution_kind
+        held: tuple[str, ...] = (
+            f"executionKind ({kind.value}, now {runtime.execution_kind.value})",) if moved else ()
         if not lost and not moved:
             try:
                 desired = environment.render(session, runtime, token=self._token(children))
             except RenderError as error:
                 return self._bad_input(session, error, now=now, backend=kind)
-            if not self._apply(session, desired, children, kind):
+            applied = self._apply(session, desired, children, kind, live=phase in LIVE)
+            if applied is None:
                 return Result(requeue_after=EXPECTATION_RECHECK)
+            held = applied
             children = self._children(session)
         observation = environment.observe(session, children, now=now)
-        return self._settle(session, phase, kind, runtime, observation, now)
+        return self._settle(session, phase, kind, runtime, observation, now, held=held)
 
     def _resolve(self, session: Obj) -> tuple[Runtime, ExecutionKind]:
         """The runtime, and the backend: the one recorded in status once a run began (a
@@ -195,10 +206,12 @@ class SessionReconciler:
                         secrets=secrets_)
 
     def _apply(self, session: Obj, desired: list[Obj], children: Children,
-               kind: ExecutionKind) -> bool:
-        """Create, patch or recreate what differs, in ``desired``'s order; False, having
+               kind: ExecutionKind, *, live: bool) -> tuple[str, ...] | None:
+        """Create, patch or recreate what differs, in ``desired``'s order; None, having
         stopped, at the first child whose stored state the cache does not show (created a
-        moment ago and unseen, or AlreadyExists on create).
+        moment ago and unseen, or AlreadyExists on create). Otherwise the paths held back for
+        the next run: with ``live`` (the run's workload exists), a workload whose immutable
+        fields differ is kept, not recreated — deleting it would end the run.
 
         Stopping matters: later children may embed what an earlier one holds — the cloud-init
         Secret carries the token Secret's token. With the token Secret unseen, the token at
@@ -213,6 +226,7 @@ class SessionReconciler:
         rendered_from = {o["metadata"]["name"] for o in (children.pod, children.vm,
                                                          children.service,
                                                          *children.secrets.values()) if o}
+        held: list[str] = []
         for obj in desired:
             resource = RESOURCES[obj["kind"]]
             name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
@@ -222,15 +236,23 @@ class SessionReconciler:
                 if name not in rendered_from and _owned_by(actual, session):
                     # Ours, and in the cache only since the snapshot ``desired`` was rendered
                     # from (with a fresh token, if this is the token Secret): render again.
-                    return False
+                    return None
             elif f"{obj['kind']}/{name}" in self._expectations.pending(request):
-                return False  # created a moment ago; the cache has not seen it yet
+                return None  # created a moment ago; the cache has not seen it yet
             change = diff(obj, actual)
             if change.action == "none":
                 continue
+            if change.action == "recreate" and actual is not None:
+                if actual["metadata"].get("deletionTimestamp"):
+                    continue  # on its way out already; created anew once gone
+                if live and obj["kind"] in WORKLOADS:
+                    # Recreating it would end the run (the next reconcile would find the
+                    # workload gone: WorkloadLost); the change waits for the next run.
+                    held.extend(f"{obj['kind']} {path}" for path in change.reasons)
+                    continue
             if not self._write(session, resource, obj, change, kind):
-                return False
-        return True
+                return None
+        return tuple(held)
 
     def _write(self, session: Obj, resource: Resource, obj: Obj, change: Any,
                kind: ExecutionKind) -> bool:
@@ -262,7 +284,8 @@ class SessionReconciler:
 
     # status ------------------------------------------------------------------------------------
     def _settle(self, session: Obj, phase: Phase, kind: ExecutionKind, runtime: Runtime,
-                observation: Observation, now: dt.datetime) -> Result:
+                observation: Observation, now: dt.datetime, *,
+                held: tuple[str, ...] = ()) -> Result:
         new_phase, reason, message = st.next_phase(phase, observation)
         status = st.with_run_start(session.get("status") or {},
                                    created=session["metadata"].get("creationTimestamp"))
@@ -285,6 +308,7 @@ class SessionReconciler:
                                        reason=condition.get("reason", condition["type"]),
                                        message=condition.get("message", ""),
                                        generation=generation, now=now)
+        status = st.with_restart_required(status, changed=held, generation=generation, now=now)
         status["observedGeneration"] = generation
         detail_due = self._write_status(session, status, phase, new_phase, kind, reason,
                                         message, now)

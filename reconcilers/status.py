@@ -7,10 +7,10 @@ functions turn them into the next status; the reconciler writes it only if it ch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ambient_ctrl.conditions import set_condition
+from ambient_ctrl.conditions import find_condition, set_condition
 from informers.clock import rfc3339
 
 from .environment import Observation
@@ -75,6 +75,33 @@ def with_condition(status: Mapping[str, Any], *, type: str, status_value: str, r
 def bounded(message: str, limit: int = MESSAGE_MAX) -> str:
     """``message``, cut to at most ``limit`` characters (marked with an ellipsis)."""
     return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
+RESTART_REQUIRED = "RestartRequired"
+_CHANGES_LISTED = 10
+
+
+def with_restart_required(status: Mapping[str, Any], *, changed: Sequence[str],
+                          generation: int, now: dt.datetime) -> dict[str, Any]:
+    """``status`` with ``RestartRequired``: True (``ImmutableFieldsChanged``) naming the
+    ``changed`` fields — where the live workload differs from what the session and its
+    runtime render now, in fields that cannot change while it runs; the next run gets them.
+    False (``UpToDate``) once nothing differs, and only if the condition is there: sessions
+    that never needed a restart do not grow one."""
+    if changed:
+        listed = ", ".join(changed[:_CHANGES_LISTED])
+        if len(changed) > _CHANGES_LISTED:
+            listed += f" and {len(changed) - _CHANGES_LISTED} more"
+        return with_condition(
+            status, type=RESTART_REQUIRED, status_value="True", reason="ImmutableFieldsChanged",
+            message=f"the runner differs from the session's spec or its runtime in fields that "
+                    f"cannot change while it runs ({listed}); stop and restart the session to "
+                    "apply them", generation=generation, now=now)
+    if find_condition(status.get("conditions"), RESTART_REQUIRED) is None:
+        return dict(status)
+    return with_condition(status, type=RESTART_REQUIRED, status_value="False",
+                          reason="UpToDate", message="the runner matches the session's spec "
+                          "and its runtime", generation=generation, now=now)
 
 
 DETAIL_BATCH = 5.0

@@ -7,17 +7,18 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from ambient_ctrl.testing import eventually
 from informers.errors import Invalid
-from informers.resource import EVENTS, PODS, SECRETS, SERVICES
+from informers.resource import CONFIGMAPS, EVENTS, PODS, SECRETS, SERVICES
 from reconcilers.resources import (
     AGENTIC_SESSIONS,
     VIRTUAL_MACHINE_INSTANCES,
     VIRTUAL_MACHINES,
 )
-from tests.reconcilers.operator_fixture import NS, World, operator_world
+from tests.reconcilers.operator_fixture import NS, REGISTRY_NS, World, operator_world
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,63 @@ def test_stop_removes_every_child_and_restart_brings_them_back(
     annotations = world.get(AGENTIC_SESSIONS, name)["metadata"].get("annotations") or {}
     assert "ambient-code.io/desired-phase" not in annotations, "the one-shot intent is cleared"
     assert len(present(world, name, children)) == len(children)
+
+
+def upsert_runtime(world: World, entry: dict[str, Any]) -> None:
+    """Add or replace one registry entry, keeping the others (other tests' sessions use them)."""
+    configmap = world.get(CONFIGMAPS, "ambient-agent-registry", REGISTRY_NS) or {}
+    entries = orjson.loads(configmap["data"]["agent-registry.json"])
+    world.set_registry([*(e for e in entries if e.get("id") != entry["id"]), entry])
+
+
+def runner_env(world: World, name: str) -> dict[str, str]:
+    pod = world.get(PODS, f"{name}-runner") or {}
+    container = (pod.get("spec") or {}).get("containers", [{}])[0]
+    return {e["name"]: e.get("value", "") for e in container.get("env") or ()}
+
+
+@pytest.mark.parametrize("edit", ["session-env", "registry-env"])
+def test_an_edit_to_a_running_pod_waits_for_the_next_run(world: World, edit: str) -> None:
+    """Regression: an immutable change to a running session's pod (an env var from its spec
+    or from its runtime's registry entry) deleted the pod to recreate it, and the next
+    reconcile failed the session as WorkloadLost — a registry edit killed every session of the
+    runtime. The pod now stays; RestartRequired says the change waits for the next run."""
+    name, runtime = f"edit-{edit}", f"rt-{edit}"
+    entry = {"id": runtime, "container": {"image": "quay.io/ambient_code/runner:1.0"}}
+    upsert_runtime(world, entry)
+    world.session(name, runtime=runtime)
+    world.wait_phase(name, "Running")
+    uid = world.get(PODS, f"{name}-runner")["metadata"]["uid"]
+    if edit == "session-env":
+        world.client(AGENTIC_SESSIONS).patch(
+            name, {"spec": {"environmentVariables": {"EXTRA": "1"}}}, NS)
+    else:
+        upsert_runtime(world, {**entry, "container": {**entry["container"],
+                                                      "env": {"EXTRA": "1"}}})
+    eventually(lambda: world.condition(name, "RestartRequired").get("status") == "True",
+               message="no RestartRequired=True")
+    condition = world.condition(name, "RestartRequired")
+    assert condition["reason"] == "ImmutableFieldsChanged"
+    assert "spec.containers[name=runner].env[name=EXTRA]" in condition["message"]
+    assert world.phase(name) == "Running"
+    assert world.condition(name, "Ready")["status"] == "True"
+    assert world.get(PODS, f"{name}-runner")["metadata"]["uid"] == uid
+    assert "EXTRA" not in runner_env(world, name)
+
+    ask(world, name, "Stopped")
+    world.wait_phase(name, "Stopped")
+    ask(world, name, "Running")
+    world.wait_phase(name, "Running")
+    assert world.get(PODS, f"{name}-runner")["metadata"]["uid"] != uid
+    assert runner_env(world, name)["EXTRA"] == "1"
+    eventually(lambda: world.condition(name, "RestartRequired").get("status") == "False",
+               message="RestartRequired stayed True after the restart")
+
+
+def test_ordinary_sessions_have_no_restart_required_condition(world: World) -> None:
+    world.session("plain")
+    world.wait_phase("plain", "Running")
+    assert world.condition("plain", "RestartRequired") == {}
 
 
 def test_deleting_a_session_collects_its_children(world: World) -> None:

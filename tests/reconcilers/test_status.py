@@ -16,6 +16,7 @@ from reconcilers.status import (
     next_phase,
     restarted,
     with_condition,
+    with_restart_required,
     with_run_start,
 )
 
@@ -125,3 +126,34 @@ def test_a_restart_begins_a_run() -> None:
 ], ids=["first-run", "restarted", "running-before-the-field", "kept"])
 def test_run_start(status: dict[str, Any], expected: str) -> None:
     assert with_run_start(status, created=ago(300))["runStartTime"] == expected
+
+
+ASKED = {"conditions": [{"type": "RestartRequired", "status": "True", "observedGeneration": 1,
+                         "lastTransitionTime": ago(60), "reason": "ImmutableFieldsChanged",
+                         "message": "..."}]}
+
+
+@pytest.mark.parametrize(("status", "changed", "expected"), [
+    ({}, (), None),
+    ({}, ("Pod spec.containers[name=runner].env[name=X]",), ("True", "ImmutableFieldsChanged")),
+    (ASKED, (), ("False", "UpToDate")),
+    (ASKED, ("Pod spec.x",), ("True", "ImmutableFieldsChanged")),
+], ids=["ordinary-session-grows-no-condition", "asks", "cleared", "still-asks"])
+def test_restart_required(status: dict[str, Any], changed: tuple[str, ...],
+                          expected: tuple[str, str] | None) -> None:
+    out = with_restart_required(status, changed=changed, generation=2, now=NOW)
+    conditions = {c["type"]: c for c in out.get("conditions") or ()}
+    if expected is None:
+        assert "RestartRequired" not in conditions
+        return
+    condition = conditions["RestartRequired"]
+    assert (condition["status"], condition["reason"]) == expected
+    assert all(path in condition["message"] for path in changed)
+
+
+def test_restart_required_names_a_bounded_number_of_fields() -> None:
+    changed = [f"Pod spec.containers[name=runner].env[name=V{i}]" for i in range(5000)]
+    message = with_restart_required({}, changed=changed, generation=1,
+                                    now=NOW)["conditions"][0]["message"]
+    assert "env[name=V9]" in message and "env[name=V10]" not in message
+    assert "and 4990 more" in message
