@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import errors
+from . import crds, errors
 from .cluster import Cluster, Target
 from .codec import check_depth
 from .errors import Cause
@@ -102,8 +102,9 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     if stored is None:
         if target.subresource:
             raise errors.not_found(rtype.plural, rtype.group, target.name)
-        return Response(201, commit_create(cluster, target, applied, managed=[entry]))
-    old = stored.load()
+        return Response(201, crds.served_raw(rtype, commit_create(cluster, target, applied,
+                                                                 managed=[entry])))
+    old = crds.served(rtype, stored.load())
     managed = _reassign(old, applied, manager, owned, force=request.flag("force"), target=target)
     previous = next((from_fields_v1(m.get("fieldsV1") or {}) for m in
                      old["metadata"].get("managedFields") or () if m.get("manager") == manager
@@ -123,7 +124,7 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     new["metadata"]["managedFields"] = [*managed, entry]
     status, body = commit_update(cluster, target, old, new,
                                  dry_run=request.param("dryRun") == "All")
-    return Response(status, body)
+    return Response(status, crds.served_raw(rtype, body))
 
 
 def _reassign(old: dict[str, Any], applied: Any, manager: str, owned: set[Path], *,

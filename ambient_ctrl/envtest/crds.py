@@ -1,14 +1,26 @@
 """CustomResourceDefinitions: validating them and turning them into served resource types.
 
 Creating or updating a CRD makes its kind servable at once (the server sets NamesAccepted and
-Established in the same write, where a real cluster does so a moment later); deleting it removes
-the kind and every object of it.
+Established in the same write, where a real cluster does so a moment later).
+
+Deleting one goes as in kube-apiserver: the CRD gets a deletionTimestamp, the
+``customresourcecleanup.apiextensions.k8s.io`` finalizer and ``Terminating=True``; its custom
+resources are deleted (those with finalizers stay until their finalizers go, and keep the CRD
+Terminating, during which new ones cannot be created); once none is left the finalizer goes,
+and with it the CRD and its kind. The apiextensions finalizer controller does this a moment
+later; here it happens within the requests that make it possible.
+
+Versions share one store. Conversion is strategy ``None`` for every CRD (webhooks are not
+called): an object stored at one version and read at another comes back with the apiVersion it
+was asked for and its fields unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from .errors import Cause
 from .kinds import KindRegistry, ResourceType
@@ -58,7 +70,10 @@ def _version_causes(versions: Any) -> list[Cause]:
             continue
         storage += bool(version.get("storage"))
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
-        if schema is not None and not isinstance(schema, dict):
+        if schema is None:  # apiextensions.k8s.io/v1 dropped schemaless versions
+            causes.append(Cause(f"spec.versions[{i}].schema.openAPIV3Schema",
+                                "Required value: schemas are required", "FieldValueRequired"))
+        elif not isinstance(schema, dict):
             causes.append(Cause(f"spec.versions[{i}].schema.openAPIV3Schema",
                                 "Invalid value: must be an object"))
     if storage != 1:
@@ -67,12 +82,35 @@ def _version_causes(versions: Any) -> list[Cause]:
     return causes
 
 
+def immutable_causes(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[Cause]:
+    """What an update of an established CRD may not change: the fields its storage and URLs
+    derive from (ValidateCustomResourceDefinitionSpecUpdate)."""
+    new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    new_names, old_names = new_spec.get("names") or {}, old_spec.get("names") or {}
+    causes = []
+    for field, now, before in (
+            ("spec.scope", new_spec.get("scope"), old_spec.get("scope")),
+            ("spec.names.kind", new_names.get("kind"), old_names.get("kind")),
+            ("spec.group", new_spec.get("group"), old_spec.get("group")),
+            ("spec.names.plural", new_names.get("plural"), old_names.get("plural"))):
+        if now != before:
+            shown = f'"{now}"' if isinstance(now, str) else orjson.dumps(now).decode()
+            causes.append(Cause(field, f"Invalid value: {shown}: field is immutable"))
+    return causes
+
+
+def store_of(crd: Mapping[str, Any]) -> str:
+    """The store its custom resources live in (``plural.group``, the CRD's own name)."""
+    return f"{crd['spec']['names']['plural']}.{crd['spec']['group']}"
+
+
 def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
     """The served versions of a (valid) CRD as resource types sharing one store."""
     spec = crd["spec"]
     names = spec["names"]
     group, plural = spec["group"], names["plural"]
     out = []
+    several = len(spec["versions"]) > 1
     for version in spec["versions"]:
         if not version.get("served", True):
             continue
@@ -88,8 +126,27 @@ def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
             schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             storage_key=f"{plural}.{group}",
+            multiversion=several,
         ))
     return out
+
+
+def served_raw(rtype: ResourceType, raw: bytes) -> bytes:
+    """A stored custom resource as the version ``rtype`` serves (conversion ``None``)."""
+    if not rtype.multiversion:
+        return raw
+    obj = orjson.loads(raw)
+    if obj.get("apiVersion") == rtype.api_version:
+        return raw
+    obj["apiVersion"] = rtype.api_version
+    return orjson.dumps(obj)
+
+
+def served(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """The same for a loaded object (changed in place)."""
+    if rtype.multiversion:
+        obj["apiVersion"] = rtype.api_version
+    return obj
 
 
 def established_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
@@ -111,10 +168,32 @@ def established_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
                 "lastTransitionTime": since.get("lastTransitionTime", now)
                 if since.get("status") == "True" else now}
 
+    others = [c for kind, c in previous.items() if kind not in ("NamesAccepted", "Established")]
     return {
         "conditions": [condition("NamesAccepted", "NoConflicts", "no conflicts found"),
                        condition("Established", "InitialNamesAccepted",
-                                 "the initial names have been accepted")],
+                                 "the initial names have been accepted"), *others],
         "acceptedNames": names,
         "storedVersions": stored,
     }
+
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+"""The finalizer a CRD gets when deleted; it goes once no custom resource of it is left."""
+
+
+def set_terminating(crd: dict[str, Any], now: str, *, done: bool) -> None:
+    """Set the ``Terminating`` condition as the apiextensions finalizer controller does."""
+    if done:
+        wanted = {"type": "Terminating", "status": "False",
+                  "reason": "InstanceDeletionCompleted", "message": "removed all instances"}
+    else:
+        wanted = {"type": "Terminating", "status": "True",
+                  "reason": "InstanceDeletionInProgress",
+                  "message": "CustomResource deletion is in progress"}
+    status = crd.setdefault("status", {})
+    conditions = [c for c in status.get("conditions") or () if isinstance(c, dict)]
+    old = next((c for c in conditions if c.get("type") == "Terminating"), {})
+    since = old.get("lastTransitionTime") if old.get("status") == wanted["status"] else None
+    wanted["lastTransitionTime"] = since or now
+    status["conditions"] = [c for c in conditions if c.get("type") != "Terminating"] + [wanted]

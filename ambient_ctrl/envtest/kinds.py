@@ -35,6 +35,9 @@ class ResourceType:
     printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
     storage_key: str = ""
     """Objects are stored per group+plural (all versions of a CRD share one store)."""
+    multiversion: bool = False
+    """A CRD kind with several versions in one store: objects may be stored at another
+    version than the one asked for, and are served with the apiVersion asked for."""
     verbs: tuple[str, ...] = ALL_VERBS
     """What discovery lists and the router serves (namespaces have no deletecollection)."""
 

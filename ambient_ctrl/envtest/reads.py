@@ -10,7 +10,7 @@ import orjson
 
 from informers.selectors import SelectorError, parse_field_selector, parse_label_selector
 
-from . import errors
+from . import crds, errors
 from .cluster import Cluster, Target
 from .fields import allowed_fields
 from .http import Request, Response, Streaming, StreamSink
@@ -39,11 +39,13 @@ def get(cluster: Cluster, target: Target, request: Request) -> Response:
     stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
     if stored is None:
         raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
+    rtype = target.rtype
     if wants_table(request):
-        body = table(target.rtype, [stored.load()], list_meta={"resourceVersion": str(stored.rv)},
+        body = table(rtype, [crds.served(rtype, stored.load())],
+                     list_meta={"resourceVersion": str(stored.rv)},
                      now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
-    return Response(200, stored.raw)
+    return Response(200, crds.served_raw(rtype, stored.raw))
 
 
 def list_(cluster: Cluster, target: Target, request: Request) -> Response:
@@ -75,14 +77,17 @@ def list_(cluster: Cluster, target: Target, request: Request) -> Response:
     if more is not None:
         meta["continue"] = _encode_continue(revision, more)
         meta["remainingItemCount"] = remaining
+    rtype = target.rtype
     if wants_table(request):
-        body = table(target.rtype, [s.load() for s in items], list_meta=meta,
+        body = table(rtype, [crds.served(rtype, s.load()) for s in items], list_meta=meta,
                      now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
-    head = orjson.dumps({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
+    head = orjson.dumps({"kind": rtype.list_kind, "apiVersion": rtype.api_version,
                          "metadata": meta})
     # Splice the stored bytes into the list document: no per-item parse or dump.
-    return Response(200, head[:-1] + b',"items":[' + b",".join(s.raw for s in items) + b"]}")
+    raws = (crds.served_raw(rtype, s.raw) for s in items) if rtype.multiversion else (
+        s.raw for s in items)
+    return Response(200, head[:-1] + b',"items":[' + b",".join(raws) + b"]}")
 
 
 def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
@@ -101,9 +106,12 @@ def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
     rtype = target.rtype
 
     def encode(event: Event, event_type: str) -> bytes:
-        if not as_table:
+        if not as_table and not rtype.multiversion:
             return event.json_line(event_type)
-        obj = event.new.load()
+        if not as_table:  # another version may be stored: not the line shared by all watchers
+            return (b'{"type":"' + event_type.encode() + b'","object":'
+                    + crds.served_raw(rtype, event.new.raw) + b"}\n")
+        obj = crds.served(rtype, event.new.load())
         body = table(rtype, [obj], list_meta={"resourceVersion": str(event.rv)},
                      now=cluster.clock.now(), include_object=_include(request))
         return orjson.dumps({"type": event_type, "object": body}) + b"\n"

@@ -53,13 +53,19 @@ def _json(status: int, obj: dict[str, Any] | bytes) -> Response:
 def create(cluster: Cluster, target: Target, request: Request) -> Response:
     obj = decode_body(request, builtin=target.rtype.builtin)
     created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
-    return _json(201, created)
+    return _json(201, crds.served_raw(target.rtype, created))
 
 
 def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False,
                   managed: list[dict[str, Any]] | None = None) -> bytes:
     rtype = target.rtype
     meta = check_type_meta(rtype, obj)
+    if not rtype.builtin:
+        crd = cluster.store.get(CRD_STORE, ("", rtype.store))
+        if crd is not None and crd.deleting:
+            raise errors.APIError(405, "MethodNotAllowed", "create not allowed while custom "
+                                  "resource definition is terminating", group=rtype.group,
+                                  kind=rtype.plural)
     _place(cluster, target, meta)
     for field in SYSTEM_FIELDS:
         meta.pop(field, None)
@@ -131,7 +137,7 @@ def _prepare_create(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) 
 
 
 def _register_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
-    store = f"{crd['spec']['names']['plural']}.{crd['spec']['group']}"
+    store = crds.store_of(crd)
     cluster.kinds.remove_store(store)
     for rtype in crds.resource_types(crd):
         cluster.kinds.add(rtype)
@@ -155,7 +161,7 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
     if version and version != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return _json(status, body)
+    return _json(status, crds.served_raw(target.rtype, body))
 
 
 def patch(cluster: Cluster, target: Target, request: Request) -> Response:
@@ -184,14 +190,15 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
     if version and str(version) != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return _json(status, body)
+    return _json(status, crds.served_raw(target.rtype, body))
 
 
 def _current(cluster: Cluster, target: Target) -> dict[str, Any]:
+    """The stored object, at the version the request names."""
     stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
     if stored is None:
         raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
-    return stored.load()
+    return crds.served(target.rtype, stored.load())
 
 
 def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: dict[str, Any],
@@ -255,14 +262,9 @@ def _split_status(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any],
 def _prepare_update(cluster: Cluster, rtype: ResourceType, new: dict[str, Any],
                     old: dict[str, Any]) -> list[Cause]:
     if rtype.store == CRD_STORE:
-        causes = crds.validate(new, cluster.kinds)
+        causes = crds.validate(new, cluster.kinds) + crds.immutable_causes(new, old)
         if not causes:
-            old_names = (old.get("spec") or {}).get("names", {})
-            if (new["spec"].get("group"), new["spec"]["names"].get("plural")) != (
-                    old["spec"].get("group"), old_names.get("plural")):
-                causes.append(Cause("spec.names.plural", "Invalid value: field is immutable"))
-            else:
-                new["status"] = crds.established_status(new, cluster.now())
+            new["status"] = crds.established_status(new, cluster.now())
         return causes
     if rtype.group == "":
         return builtins.check_update(rtype.plural, new, old)
@@ -293,7 +295,7 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
         # sets ReturnDeletedObject; clients written against it read details.uid from it.
         return _json(200, errors.success_status(name=target.name, group=target.rtype.group,
                                                 kind=target.rtype.plural, uid=meta["uid"]))
-    return _json(200, body)
+    return _json(200, crds.served_raw(target.rtype, body))
 
 
 def _delete_options(request: Request) -> dict[str, Any]:
@@ -323,6 +325,8 @@ def begin_delete(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any], *,
     meta = obj["metadata"]
     if rtype.store == NAMESPACE_STORE:
         return _delete_namespace(cluster, rtype, obj)
+    if rtype.store == CRD_STORE:
+        return _delete_crd(cluster, rtype, obj)
     special = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
     if special and not meta.get("deletionTimestamp"):
         others = [f for f in meta.get("finalizers") or () if f not in ("foregroundDeletion",
@@ -342,6 +346,8 @@ def remove(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> bytes:
     stored = cluster.store.delete(rtype, obj)
     if rtype.store == CRD_STORE:
         _unregister_crd(cluster, obj)
+    elif not rtype.builtin:
+        _finish_crd(cluster, rtype.store)  # if its CRD waited for this one to go
     namespace = obj["metadata"].get("namespace")
     if namespace and cluster.namespace_phase(namespace) == "Terminating":
         _finish_namespace(cluster, namespace)
@@ -349,7 +355,9 @@ def remove(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> bytes:
 
 
 def _unregister_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
-    store = f"{crd['spec']['names']['plural']}.{crd['spec']['group']}"
+    """Stop serving the kind. Objects still there (the cleanup finalizer was removed by hand)
+    go with it."""
+    store = crds.store_of(crd)
     gone = cluster.kinds.remove_store(store)
     if not gone:
         return
@@ -360,6 +368,48 @@ def _unregister_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
         if finish is not None:
             finish()
     cluster.store.drop_store(store)
+
+
+def _delete_crd(cluster: Cluster, rtype: ResourceType, crd: dict[str, Any]) -> bytes:
+    """Mark Terminating and delete the custom resources; the CRD goes once none is left.
+
+    Answers with the marked CRD, as kube-apiserver does (its cleanup runs after the answer).
+    """
+    meta = crd["metadata"]
+    if meta.get("deletionTimestamp"):
+        return orjson.dumps(crd)
+    meta["deletionTimestamp"] = cluster.now()
+    meta["deletionGracePeriodSeconds"] = 0
+    meta["finalizers"] = [*(meta.get("finalizers") or ()), crds.CLEANUP_FINALIZER]
+    crds.set_terminating(crd, cluster.now(), done=False)
+    marked = cluster.store.put(rtype, crd, "MODIFIED").raw
+    store = crds.store_of(crd)
+    cr_type = cluster.kinds.by_store(store)
+    if cr_type is not None:
+        for _, stored in list(cluster.store.items(store)):
+            if not stored.deleting:
+                begin_delete(cluster, cr_type, stored.load())
+    _finish_crd(cluster, meta["name"])  # nothing was there, or nothing waited
+    return marked
+
+
+def _finish_crd(cluster: Cluster, name: str) -> None:
+    """Drop the cleanup finalizer of a deleting CRD once its last custom resource is gone."""
+    stored = cluster.store.get(CRD_STORE, ("", name))
+    if stored is None or not stored.deleting or crds.CLEANUP_FINALIZER not in stored.finalizers:
+        return
+    if next(iter(cluster.store.items(name)), None) is not None:
+        return
+    crd = stored.load()
+    meta = crd["metadata"]
+    meta["finalizers"] = [f for f in meta["finalizers"] if f != crds.CLEANUP_FINALIZER]
+    crds.set_terminating(crd, cluster.now(), done=True)
+    crd_type = cluster.kinds.by_store(CRD_STORE)
+    assert crd_type is not None
+    if meta["finalizers"]:
+        cluster.store.put(crd_type, crd, "MODIFIED")
+    else:
+        remove(cluster, crd_type, crd)
 
 
 def _delete_namespace(cluster: Cluster, rtype: ResourceType, ns: dict[str, Any]) -> bytes:
@@ -394,9 +444,10 @@ def delete_collection(cluster: Cluster, target: Target, request: Request) -> Res
     for key, stored in list(cluster.store.items(target.rtype.store, target.namespace or None)):
         if select.matches(key[0], stored.labels, stored.fields):
             if _dry_run(request):
-                deleted.append(stored.raw)
+                deleted.append(crds.served_raw(target.rtype, stored.raw))
             else:
-                deleted.append(begin_delete(cluster, target.rtype, stored.load()))
+                deleted.append(crds.served_raw(target.rtype, begin_delete(
+                    cluster, target.rtype, stored.load())))
     head = orjson.dumps({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
                          "metadata": {"resourceVersion": str(cluster.store.revision)}})
     return Response(200, head[:-1] + b',"items":[' + b",".join(deleted) + b"]}")

@@ -108,7 +108,9 @@ def test_transitive_chain_custom_resource_pod_service(client: RawClient, namespa
     crd = {"metadata": {"name": "sessions.chain.example.com"},
            "spec": {"group": "chain.example.com", "scope": "Namespaced",
                     "names": {"plural": "sessions", "kind": "Session"},
-                    "versions": [{"name": "v1", "served": True, "storage": True}]}}
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                        "openAPIV3Schema": {"type": "object",
+                                            "x-kubernetes-preserve-unknown-fields": True}}}]}}
     assert client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)[0] == 201
     _, session = client.post(f"/apis/chain.example.com/v1/namespaces/{namespace}/sessions",
                              {"metadata": {"name": "s"}, "spec": {}})
