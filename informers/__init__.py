@@ -4,4 +4,100 @@ REST access to the API server in raw JSON, the reflector (list then watch), a th
 store and shared informers. It builds on ``metrics`` only.
 """
 
-__all__: list[str] = []
+from .clock import Clock, FakeClock, RealClock
+from .errors import (
+    AlreadyExists,
+    APIError,
+    Conflict,
+    Gone,
+    Invalid,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+)
+from .factory import InformerFactory, InformerKey
+from .informer import (
+    ChangeHandler,
+    DeletedFinalStateUnknown,
+    EventHandler,
+    Handlers,
+    Registration,
+    SharedInformer,
+)
+from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
+from .resource import (
+    CONFIGMAPS,
+    EVENTS,
+    LEASES,
+    NAMESPACES,
+    PODS,
+    SECRETS,
+    SERVICES,
+    Resource,
+)
+from .rest import (
+    ResourceClient,
+    Transport,
+    TransportOptions,
+    WatchEvents,
+    WriteGuard,
+    load_configuration,
+)
+from .store import (
+    CONTROLLER_INDEX,
+    NAMESPACE_INDEX,
+    Change,
+    IndexFunc,
+    MutatedCacheError,
+    Store,
+    key_of,
+)
+
+__all__ = [
+    "CONFIGMAPS",
+    "CONTROLLER_INDEX",
+    "EVENTS",
+    "LEASES",
+    "NAMESPACES",
+    "NAMESPACE_INDEX",
+    "PODS",
+    "SECRETS",
+    "SERVICES",
+    "APIError",
+    "AlreadyExists",
+    "Change",
+    "ChangeHandler",
+    "Clock",
+    "Conflict",
+    "DeletedFinalStateUnknown",
+    "EventHandler",
+    "FakeClock",
+    "Gone",
+    "Handlers",
+    "IndexFunc",
+    "InformerFactory",
+    "InformerKey",
+    "Invalid",
+    "MutatedCacheError",
+    "NotFound",
+    "RealClock",
+    "Reflector",
+    "ReflectorHealth",
+    "ReflectorObserver",
+    "ReflectorOptions",
+    "Registration",
+    "Resource",
+    "ResourceClient",
+    "ServerError",
+    "SharedInformer",
+    "Store",
+    "TooManyRequests",
+    "Transport",
+    "TransportError",
+    "TransportOptions",
+    "WatchEvents",
+    "WriteGuard",
+    "key_of",
+    "load_configuration",
+]

@@ -1,19 +1,24 @@
 """The informer factory: one shared informer per (resource, namespace, selectors).
 
 Controllers ask the factory rather than building informers, so two controllers watching pods
-share one list+watch and one cache.
+share one list+watch and one cache. What the factory knows per resource — user indexes — and
+for every store — mutation detection — applies to each informer it builds, whenever it builds
+it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .clock import Clock, RealClock
 from .informer import SharedInformer
-from .reflector import ReflectorObserver, ReflectorOptions
+from .reflector import ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .resource import Resource
 from .rest import ResourceClient, Transport
+from .store import IndexFunc, Store
+from .threads import Deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,19 +30,40 @@ class InformerKey:
 
 
 class InformerFactory:
-    """Creates, starts and stops shared informers. Thread-safe."""
+    """Creates, starts and stops shared informers. Thread-safe.
+
+    ``debug_mutations`` builds every store with mutation detection (for tests: each cached
+    read checks that no consumer changed a shared object; see ``informers.store``).
+    """
 
     def __init__(self, transport: Transport, *, options: ReflectorOptions = ReflectorOptions(),
                  clock: Clock | None = None, observer: ReflectorObserver | None = None,
-                 resync_period: float | None = None) -> None:
+                 resync_period: float | None = None, debug_mutations: bool = False) -> None:
         self._transport = transport
         self._options = options
         self._clock = clock or RealClock()
         self._observer = observer
         self._resync_period = resync_period
+        self._debug_mutations = debug_mutations
         self._informers: dict[InformerKey, SharedInformer] = {}
+        self._indexers: dict[Resource, dict[str, IndexFunc]] = {}
         self._lock = threading.Lock()
         self._started = False
+
+    def add_indexers(self, resource: Resource, indexers: Mapping[str, IndexFunc]) -> None:
+        """Index every cache of ``resource`` — those built already and those to come — by
+        ``indexers`` (name → function of the object returning its index values). Raises
+        ValueError for a name already defined for that resource."""
+        with self._lock:
+            known = self._indexers.setdefault(resource, {})
+            taken = sorted(set(indexers) & set(known))
+            if taken:
+                raise ValueError(f"indexes of {resource.group_resource} already defined: "
+                                 f"{', '.join(taken)}")
+            known.update(indexers)
+            informers = [i for k, i in self._informers.items() if k.resource == resource]
+        for informer in informers:
+            informer.add_indexers(indexers)
 
     def informer(self, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None,
@@ -47,15 +73,28 @@ class InformerFactory:
         with self._lock:
             informer = self._informers.get(key)
             if informer is None:
+                store = Store(indexers=self._indexers.get(resource),
+                              debug_mutations=self._debug_mutations)
                 informer = SharedInformer(
                     ResourceClient(self._transport, resource), namespace=namespace,
                     label_selector=label_selector, field_selector=field_selector,
-                    resync_period=self._resync_period, options=self._options,
+                    store=store, resync_period=self._resync_period, options=self._options,
                     clock=self._clock, observer=self._observer)
                 self._informers[key] = informer
                 if self._started:
                     informer.start()
             return informer
+
+    def __len__(self) -> int:
+        """How many informers (hence watches) the factory holds."""
+        with self._lock:
+            return len(self._informers)
+
+    def health(self) -> dict[InformerKey, ReflectorHealth]:
+        """Each informer's reflector health, by scope."""
+        with self._lock:
+            informers = dict(self._informers)
+        return {key: informer.health for key, informer in informers.items()}
 
     def start(self) -> None:
         with self._lock:
@@ -73,8 +112,13 @@ class InformerFactory:
                    for i in informers)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop every informer, all within ``timeout`` seconds together; threads that outlive
+        it are logged."""
         with self._lock:
             informers = list(self._informers.values())
             self._started = False
         for informer in informers:
-            informer.stop(timeout)
+            informer.signal_stop()
+        deadline = Deadline(timeout)
+        for informer in informers:
+            informer.stop(deadline.remaining())

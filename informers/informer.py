@@ -4,8 +4,9 @@ many consumers; each consumer registers handlers that are told of adds, updates 
 Guarantees to handlers:
 
 * per object, notifications arrive in order: add before update, nothing after delete unless the
-  object is created again; a deletion missed while disconnected arrives as a
-  :class:`DeletedFinalStateUnknown` tombstone carrying the last known state;
+  object is created again; a deletion carries the object as the server's DELETED event had it
+  (its final state, which may be newer than the cache's); a deletion missed while disconnected
+  arrives as a :class:`DeletedFinalStateUnknown` tombstone carrying the last known state;
 * a handler registered late first receives the current contents as adds;
 * each handler has its own queue and thread, so a slow handler never stalls the reflector or
   other handlers; a handler that raises is logged and keeps receiving;
@@ -18,14 +19,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .clock import Clock, RealClock
-from .reflector import Reflector, ReflectorObserver, ReflectorOptions
+from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .rest import ResourceClient
-from .store import Change, Obj, Store, key_of
+from .store import Change, IndexFunc, Obj, Store, key_of
+from .threads import join_all
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,19 @@ class Registration:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def signal_stop(self) -> None:
+        """Ask the thread to end once the notification in hand is delivered (without
+        waiting); what is queued is dropped."""
         self._stopped = True
-        self._queue.put(_STOP)  # wakes the thread if it waits; what is queued is dropped
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._queue.put(_STOP)  # wakes the thread if it waits
+
+    def stop(self, timeout: float) -> None:
+        self.signal_stop()
+        join_all([self._thread], timeout, owner=self._thread.name)
 
     def _run(self) -> None:
         get = self._queue.get
@@ -163,7 +173,7 @@ class SharedInformer:
                  options: ReflectorOptions = ReflectorOptions(), clock: Clock | None = None,
                  observer: ReflectorObserver | None = None) -> None:
         self.resource = client.resource
-        self.store = store or Store()
+        self.store = store if store is not None else Store()  # an empty store is falsy
         self._clock = clock or RealClock()
         self._resync_period = resync_period
         self._reflector = Reflector(client, self, namespace=namespace,
@@ -202,6 +212,15 @@ class SharedInformer:
     def resource_version(self) -> str:
         return self._reflector.resource_version
 
+    @property
+    def health(self) -> ReflectorHealth:
+        """How its reflector is doing: last success, failures in a row (``/healthz``)."""
+        return self._reflector.health
+
+    def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
+        """Add named indexes to the store (what it holds already is indexed too)."""
+        self.store.add_indexers(indexers)
+
     # lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         with self._lock:
@@ -217,13 +236,22 @@ class SharedInformer:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask every thread to end, without waiting for them (:meth:`stop` joins)."""
         self._stop.set()
         self._reflector.stop()
-        for thread in self._threads:
-            thread.join(timeout)
-        for registration in self._registrations:
-            registration.stop(timeout)
+        with self._lock:
+            registrations = list(self._registrations)
+        for registration in registrations:
+            registration.signal_stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the reflector, resync and handler threads and join them all within ``timeout``
+        seconds together; threads that outlive it are logged."""
+        self.signal_stop()
+        with self._lock:
+            threads = self._threads + [r.thread for r in self._registrations]
+        join_all(threads, timeout, owner=self.name)
 
     def _resync_loop(self) -> None:
         assert self._resync_period is not None
@@ -247,7 +275,9 @@ class SharedInformer:
     def apply(self, event_type: str, obj: Obj) -> None:
         with self._lock:
             if event_type == "DELETED":
-                change = self.store.delete(key_of(obj))
+                # Handlers get the object as the server last had it (the event's), which may
+                # be newer than the cache's: e.g. finalizers removed by the final update.
+                change = self.store.delete(key_of(obj), final=obj)
                 if not change.existed:
                     return  # never seen: nothing to tell
             else:

@@ -14,8 +14,14 @@ Protocol corners it handles, because each one has bitten Python operators:
   Retry-After honoured), reset once a watch has been healthy for a while (tenacity);
 * a watch stream that breaks after it worked (it delivered an event, BOOKMARKs included, or
   stayed open ``min_healthy_watch``) is resumed after a short jitter from the last
-  resourceVersion: an apiserver or a load balancer cutting long connections every few seconds
-  must not drive the backoff to its cap and leave the cache blind for 30 s at a time.
+  resourceVersion (or after the server's Retry-After, when it sent one): an apiserver or a
+  load balancer cutting long connections every few seconds must not drive the backoff to its
+  cap and leave the cache blind for 30 s at a time;
+* anything else that goes wrong — a 200 answer that is not JSON, a malformed event, a transform
+  or handler-side store error — is logged with its traceback, backed off like a failure, and
+  followed by a relist (the store may have missed what failed). The reflector thread never
+  dies of it: a dead reflector would leave the informer "synced" and silently stale.
+  :attr:`Reflector.health` tells how long it has been failing (the manager's ``/healthz``).
 """
 
 from __future__ import annotations
@@ -68,7 +74,10 @@ class ReflectorOptions:
     read_grace: float = 30.0
     """Seconds past ``timeoutSeconds`` without a byte before the stream counts as dead."""
     backoff_initial: float = 0.8
+    """Seconds of the first backoff after a failure (and of the jitter added to each); the
+    backoff doubles per consecutive failure."""
     backoff_max: float = 30.0
+    """Cap of the backoff between consecutive failures (a Retry-After may ask for longer)."""
     healthy_after: float = 30.0
     """A watch that lived this long resets the backoff."""
     min_healthy_watch: float = 1.0
@@ -78,6 +87,25 @@ class ReflectorOptions:
 
 
 _RETRIED = (TransportError, ServerError, TooManyRequests, APIError)
+"""What the API boundary raises; anything else is unexpected and also forces a relist."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReflectorHealth:
+    """A snapshot of how a reflector is doing (times on its clock's ``monotonic``)."""
+
+    last_success: float | None
+    """When a list completed, a watch opened or a watch event arrived last (None: never)."""
+    consecutive_failures: int
+    """Failed lists/watches since the last success."""
+    failing_since: float | None
+    """When the current series of failures began (None while healthy)."""
+    last_error: str | None
+    """The last failure, for humans (``/healthz`` output, logs)."""
+
+    def failing_for(self, now: float) -> float:
+        """Seconds this reflector has been failing without a success in between (0 if not)."""
+        return 0.0 if self.failing_since is None else max(now - self.failing_since, 0.0)
 
 
 class _HealthyFailure(Exception):
@@ -109,6 +137,7 @@ class Reflector:
         self._stream: Any = None
         self.resource_version = ""
         self.resource = client.resource.group_resource
+        self._health = ReflectorHealth(None, 0, None, None)
 
     # lifecycle ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -118,11 +147,40 @@ class Reflector:
             try:
                 self._retrying()(self._list_and_watch)
             except _HealthyFailure as failure:
-                log.info("watch of %s failed after a healthy period: %s", self.resource,
-                         failure.cause)
-                self._clock.wait(stop, self._random.uniform(0, self._options.backoff_initial))
+                self._failed(failure.cause)
+                if isinstance(failure.cause, _RETRIED):
+                    log.info("watch of %s failed after a healthy period: %s", self.resource,
+                             failure.cause)
+                else:
+                    log.error("watch of %s failed unexpectedly after a healthy period; will "
+                              "relist", self.resource, exc_info=failure.cause)
+                # A new series: a short jitter, not the next step of the old backoff — but
+                # never sooner than the server asked (429/503 with Retry-After).
+                pause = self._random.uniform(0, self._options.backoff_initial)
+                retry_after = getattr(failure.cause, "retry_after", None)
+                self._clock.wait(stop, max(pause, float(retry_after or 0.0)))
             except tenacity.RetryError:
                 return  # stopped while backing off
+
+    @property
+    def health(self) -> ReflectorHealth:
+        """How this reflector is doing (a snapshot; thread-safe)."""
+        with self._lock:
+            return self._health
+
+    def _succeeded(self) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            self._health = ReflectorHealth(now, 0, None, None)
+
+    def _failed(self, exc: BaseException) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            health = self._health
+            self._health = ReflectorHealth(
+                health.last_success, health.consecutive_failures + 1,
+                now if health.failing_since is None else health.failing_since,
+                f"{type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,12 +206,22 @@ class Reflector:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             assert state.outcome is not None
-            log.warning("list/watch of %s failed (attempt %d): %s", self.resource,
-                        state.attempt_number, state.outcome.exception())
+            exc = state.outcome.exception()
+            assert exc is not None
+            self._failed(exc)
+            if isinstance(exc, _RETRIED):
+                log.warning("list/watch of %s failed (attempt %d): %s", self.resource,
+                            state.attempt_number, exc)
+            else:
+                log.error("list/watch of %s failed unexpectedly (attempt %d); will relist",
+                          self.resource, state.attempt_number, exc_info=exc)
 
-        return tenacity.Retrying(retry=tenacity.retry_if_exception_type(_RETRIED),
-                                 wait=wait, sleep=sleep, before_sleep=before_sleep,
-                                 stop=lambda _: self._stop.is_set(), reraise=False)
+        # Every Exception is retried (a reflector that gives up leaves a stale cache behind);
+        # a _HealthyFailure leaves the series so that run() can start a new one.
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: not isinstance(e, _HealthyFailure)),
+            wait=wait, sleep=sleep, before_sleep=before_sleep,
+            stop=lambda _: self._stop.is_set(), reraise=False)
 
     # one healthy stretch -----------------------------------------------------------------------
     def _list_and_watch(self) -> None:
@@ -171,7 +239,13 @@ class Reflector:
                     log.info("resourceVersion %s of %s expired: relisting",
                              self.resource_version, self.resource)
                     self._list()
-            except _RETRIED as exc:
+            except _HealthyFailure:
+                raise
+            except Exception as exc:
+                if not isinstance(exc, _RETRIED):
+                    # Not the API's answer but ours: an event we could not take in. The store
+                    # may lack it, so the next attempt relists instead of resuming.
+                    self.resource_version = ""
                 if self._clock.monotonic() - started >= self._options.healthy_after:
                     raise _HealthyFailure(exc) from exc
                 raise
@@ -198,6 +272,7 @@ class Reflector:
         version = str((page.get("metadata") or {}).get("resourceVersion", ""))
         self._sink.replace(objects, version)
         self.resource_version = version
+        self._succeeded()
 
     def _watch(self) -> None:
         options = self._options
@@ -210,6 +285,10 @@ class Reflector:
                                     read_timeout=timeout + options.read_grace)
         with self._lock:
             self._stream = stream
+        if self._stop.is_set():  # stopped while connecting: stop() found no stream to close
+            stream.close()
+            return
+        self._succeeded()
         opened, delivered = self._clock.monotonic(), False
         try:
             for event in stream:
@@ -222,6 +301,9 @@ class Reflector:
                 return
             if delivered or self._clock.monotonic() - opened >= options.min_healthy_watch:
                 raise _HealthyFailure(exc) from exc
+            raise
+        except Exception:
+            stream.close()  # an event we could not take in: end the stream now, not at GC
             raise
         finally:
             with self._lock:

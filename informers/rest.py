@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -21,6 +20,7 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from .clock import Clock, RealClock
 from .errors import TransportError, error_from
 from .resource import Resource
 
@@ -91,6 +91,13 @@ class TransportOptions:
     timeout: float = 30.0
     """Seconds to connect and to wait for each read of an ordinary request."""
     user_agent: str = USER_AGENT
+    """The User-Agent header (``product/version``): how audit logs and the API server's
+    per-client accounting tell this client from others."""
+
+
+WriteGuard = Callable[[str, str], None]
+"""Called with (method, path) before every request that is not a GET; raises to refuse it
+(the manager refuses writes once it may no longer be the leader)."""
 
 
 class Transport:
@@ -101,7 +108,8 @@ class Transport:
 
     def __init__(self, configuration: k8s_client.Configuration, *,
                  options: TransportOptions = TransportOptions(),
-                 observer: RequestObserver | None = None) -> None:
+                 observer: RequestObserver | None = None, clock: Clock | None = None,
+                 write_guard: WriteGuard | None = None) -> None:
         configuration.connection_pool_maxsize = options.pool_size
         configuration.retries = False  # one retry owner: the caller (reflector, workqueue)
         self._api = k8s_client.ApiClient(configuration)
@@ -109,11 +117,29 @@ class Transport:
         self._host = configuration.host.rstrip("/")
         self._options = options
         self._observer = observer
+        self._clock = clock or RealClock()
+        self.write_guard = write_guard
+        """Consulted before every non-GET request (see :data:`WriteGuard`); None: no guard."""
         self.host = urllib3.util.parse_url(self._host).netloc or self._host
 
     def close(self) -> None:
         self._pool.clear()
         self._api.close()
+
+    @property
+    def pool_size(self) -> int:
+        """Connections kept per host."""
+        return int(self._pool.connection_pool_kw.get("maxsize", self._options.pool_size))
+
+    def resize_pool(self, size: int) -> None:
+        """Keep ``size`` connections per host from now on. Meant for before the first request
+        (the manager sizes the pool once it knows its controllers and informers); pools that
+        exist already are closed, and connections in use are dropped when released."""
+        if size < 1:
+            raise ValueError("a pool needs at least one connection")
+        if size != self.pool_size:
+            self._pool.connection_pool_kw["maxsize"] = size
+            self._pool.clear()
 
     def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": JSON, "User-Agent": self._options.user_agent}
@@ -125,23 +151,28 @@ class Transport:
 
     def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
                 = None, body: bytes | None = None, content_type: str | None = None,
-                stream: bool = False, read_timeout: float | None = None
-                ) -> urllib3.BaseHTTPResponse:
+                stream: bool = False, read_timeout: float | None = None,
+                timeout: float | None = None) -> urllib3.BaseHTTPResponse:
         """Send one request; raise the typed error for an error answer.
 
-        With ``stream=True`` the body is left unread for the caller (watches).
+        With ``stream=True`` the body is left unread for the caller (watches). ``timeout``
+        caps the whole request (connect and every read together), e.g. by a deadline of the
+        caller's; without it, connect and each read get the transport's timeout (or
+        ``read_timeout``). Raises whatever the write guard raises, for a refused write.
         """
+        if method != "GET" and self.write_guard is not None:
+            self.write_guard(method, path)
         url = self._host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        timeout = urllib3.Timeout(connect=self._options.timeout,
-                                  read=read_timeout or self._options.timeout)
-        started = time.monotonic()
+        limits = urllib3.Timeout(connect=self._options.timeout,
+                                 read=read_timeout or self._options.timeout, total=timeout)
+        started = self._clock.monotonic()
         code = "<error>"
         try:
             response = self._pool.request(method, url, body=body,
                                           headers=self._headers(method, path, content_type),
-                                          preload_content=not stream, timeout=timeout,
+                                          preload_content=not stream, timeout=limits,
                                           retries=False)
             code = str(response.status)
         except urllib3.exceptions.HTTPError as exc:
@@ -149,7 +180,7 @@ class Transport:
         finally:
             if self._observer is not None:
                 self._observer.observe(verb=verb, method=method, host=self.host, code=code,
-                                       seconds=time.monotonic() - started)
+                                       seconds=self._clock.monotonic() - started)
         if response.status >= 400:
             data = response.data if not stream else response.read()
             if stream:
@@ -158,11 +189,13 @@ class Transport:
         return response
 
     def json(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None = None,
-             body: Any = None, content_type: str | None = None) -> dict[str, Any]:
+             body: Any = None, content_type: str | None = None,
+             timeout: float | None = None) -> dict[str, Any]:
         """A request with a JSON (or raw bytes) body whose answer is a JSON object."""
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         response = self.request(method, path, verb=verb, query=query, body=data,
-                                content_type=content_type or (JSON if data is not None else None))
+                                content_type=content_type or (JSON if data is not None else None),
+                                timeout=timeout)
         result: dict[str, Any] = orjson.loads(response.data)
         return result
 
@@ -220,8 +253,11 @@ class ResourceClient:
         meta = obj.get("metadata") or {}
         return meta.get("namespace"), meta.get("name", "")
 
-    def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
-        return self.transport.json("GET", self._path(namespace, name), verb="GET")
+    def get(self, name: str, namespace: str | None = None, *,
+            timeout: float | None = None) -> dict[str, Any]:
+        """The object; ``timeout`` caps the request (see :meth:`Transport.request`)."""
+        return self.transport.json("GET", self._path(namespace, name), verb="GET",
+                                   timeout=timeout)
 
     def list(self, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
@@ -249,16 +285,18 @@ class ResourceClient:
         return WatchEvents(response)
 
     def create(self, obj: Mapping[str, Any], namespace: str | None = None, *,
-               field_manager: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+               field_manager: str | None = None, dry_run: bool = False,
+               timeout: float | None = None) -> dict[str, Any]:
         namespace = namespace or self._meta(obj)[0]
         return self.transport.json("POST", self._path(namespace), verb="POST", body=obj,
-                                   query=_write_query(field_manager, dry_run))
+                                   query=_write_query(field_manager, dry_run), timeout=timeout)
 
     def update(self, obj: Mapping[str, Any], *, field_manager: str | None = None,
-               subresource: str | None = None) -> dict[str, Any]:
+               subresource: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         namespace, name = self._meta(obj)
         return self.transport.json("PUT", self._path(namespace, name, subresource), verb="PUT",
-                                   body=obj, query=_write_query(field_manager, False))
+                                   body=obj, query=_write_query(field_manager, False),
+                                   timeout=timeout)
 
     def update_status(self, obj: Mapping[str, Any], *,
                       field_manager: str | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import builtins
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cachetools import LRUCache
@@ -67,6 +67,16 @@ class _Entry:
     resource_version: str
     labels: Mapping[str, str]
     indexed: dict[str, tuple[str, ...]]
+
+
+class _Encoded(NamedTuple):
+    """An object made ready for the store outside its lock (transform, bytes, index values).
+    A tuple, not a frozen dataclass: it is built once per watch event, on the hot path."""
+
+    key: str
+    obj: Obj
+    entry: _Entry
+    indexers: Mapping[str, IndexFunc]
 
 
 class Change:
@@ -153,18 +163,31 @@ class Store:
         """Add or replace ``obj``; the change carries the previous state for update handlers.
 
         The store keeps its own bytes: the caller may drop ``obj`` (the change decodes a copy
-        on demand), and must not change it afterwards in debug mode.
+        on demand), and must not change it afterwards in debug mode. If the transform raises,
+        the store is left as it was.
         """
+        return self._put(self._encode(obj))
+
+    def _encode(self, obj: Obj) -> _Encoded:
+        """The transformed object, its key and its entry (bytes, version, labels, indexes)."""
         if self._transform is not None:
             obj = self._transform(obj)
         key = key_of(obj)
         # orjson over-allocates its output: keep an exact-size copy.
         raw = bytes(memoryview(orjson.dumps(obj)))
         meta = obj.get("metadata") or {}
-        indexed = {name: tuple(fn(obj)) for name, fn in self._indexers.items()}
-        entry = _Entry(raw, str(meta.get("resourceVersion", "")), meta.get("labels") or {},
-                       indexed)
+        indexers = self._indexers  # replaced, never changed, by add_indexers: a snapshot
+        indexed = {name: tuple(fn(obj)) for name, fn in indexers.items()}
+        return _Encoded(key, obj, _Entry(raw, str(meta.get("resourceVersion", "")),
+                                         meta.get("labels") or {}, indexed), indexers)
+
+    def _put(self, encoded: _Encoded) -> Change:
+        key, obj, entry = encoded.key, encoded.obj, encoded.entry
+        raw, indexed = entry.raw, entry.indexed
         with self._lock:
+            if encoded.indexers is not self._indexers:  # an index was added meanwhile
+                indexed = entry.indexed = {name: tuple(fn(obj))
+                                           for name, fn in self._indexers.items()}
             old = self._entries.get(key)
             previous = None
             if old is not None:
@@ -191,30 +214,66 @@ class Store:
                       old_version=old.resource_version, new_version=entry.resource_version,
                       store=self)
 
-    def delete(self, key: str) -> Change:
+    def delete(self, key: str, final: Obj | None = None) -> Change:
+        """Remove ``key``. The change's old state is ``final`` when given — the object the
+        server's DELETED event carried, its state at deletion (encoded like an upsert) — or
+        else the last state this store held (a deletion learnt from a relist). Nothing is
+        reported (``existed`` is False) for a key the store did not hold."""
+        encoded = self._encode(final) if final is not None else None
         with self._lock:
             old = self._entries.pop(key, None)
             if old is None:
                 return Change(key)
-            previous = self._cached(key, old)
+            previous = self._cached(key, old) if encoded is None else None
             self._unindex(key, old)
             if key in self._decoded:
                 del self._decoded[key]
+        if encoded is not None:
+            entry = encoded.entry
+            return Change(key, encoded.obj if self._debug else None, old_raw=entry.raw,
+                          old_version=entry.resource_version)
         return Change(key, previous, old_raw=old.raw, old_version=old.resource_version)
 
     def replace(self, objects: Iterable[Obj]) -> list[Change]:
         """Make the store hold exactly ``objects`` (a relist); the changes it took, deletions
-        (with the last known state) included."""
+        (with the last known state) included. All or nothing: if the transform raises for one
+        object, the store is left as it was (a half-applied relist would hide the rest from
+        handlers for good, as the next relist finds them unchanged)."""
+        encoded = [self._encode(obj) for obj in objects]
         changes = []
         seen = set()
         with self._lock:
-            for obj in objects:
-                change = self.upsert(obj)
-                seen.add(change.key)
-                changes.append(change)
+            for one in encoded:
+                changes.append(self._put(one))
+                seen.add(one.key)
             for key in [k for k in self._entries if k not in seen]:
                 changes.append(self.delete(key))
         return changes
+
+    def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
+        """Add named indexes (client-go's ``AddIndexers``), indexing what the store holds.
+
+        Raises ValueError if a name is taken (an index is defined once, by its owner).
+        """
+        with self._lock:
+            taken = sorted(set(indexers) & set(self._indexers))
+            if taken:
+                raise ValueError(f"indexes already defined: {', '.join(taken)}")
+            self._indexers = {**self._indexers, **indexers}
+            for name, fn in indexers.items():
+                index: dict[str, set[str]] = {}
+                for key, entry in self._entries.items():
+                    values = tuple(fn(orjson.loads(entry.raw)))
+                    entry.indexed = {**entry.indexed, name: values}
+                    for value in values:
+                        index.setdefault(value, set()).add(key)
+                self._indexes[name] = index
+
+    @property
+    def indexers(self) -> builtins.list[str]:
+        """The names of the indexes, the built-in ``namespace`` and ``controller`` included."""
+        with self._lock:
+            return sorted(self._indexers)
 
     def _index(self, key: str, entry: _Entry) -> None:
         for name, values in entry.indexed.items():
@@ -281,7 +340,10 @@ class Store:
                                                    or label_selector(e.labels))]
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
+        """Objects whose index ``index`` has ``value``; KeyError for an unknown index."""
         with self._lock:
+            if index not in self._indexes:
+                raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
             keys = self._indexes[index].get(value, set())
             return [self._decode(k, self._entries[k]) for k in sorted(keys)]
 

@@ -12,10 +12,12 @@ import pytest
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
 from informers.clock import FakeClock
+from informers.factory import InformerFactory
 from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInformer
 from informers.reflector import ReflectorOptions
 from informers.resource import CONFIGMAPS
 from informers.rest import ResourceClient, Transport
+from informers.store import Store
 
 FAST = ReflectorOptions(min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
                         backoff_initial=0.05, backoff_max=0.2, healthy_after=1.0)
@@ -278,3 +280,92 @@ def test_change_handler_sees_every_kind_without_decoding(server: LocalAPIServer,
     # No handler asked for the objects, so none was decoded; the tombstone still has them.
     assert all(c._new is None and c._old is None for c in recorder.changes)
     assert recorder.changes[-1].old["metadata"]["name"] == "old"
+
+
+def test_deletions_carry_the_final_state_from_the_server(informer: SharedInformer,
+                                                         cms: ResourceClient) -> None:
+    """The DELETED event's object, not the cache's last state: here the last update removed
+    the finalizer that held the object, and only the DELETED event shows that."""
+    cms.create({"metadata": {"name": "held", "namespace": "default",
+                             "finalizers": ["example.com/hold"]}, "data": {"k": "v"}})
+    deleted: list[Any] = []
+    informer.add_handler(Handlers(delete=deleted.append))
+    informer.start()
+    assert informer.wait_for_sync(10)
+    cms.delete("held", "default")  # deletionTimestamp set; the finalizer holds it
+    eventually(lambda: (informer.store.get("default/held") or {}).get("metadata", {})
+               .get("deletionTimestamp"))
+    final = cms.patch("held", {"metadata": {"finalizers": None}}, "default")
+    eventually(lambda: len(deleted) == 1)
+    assert not isinstance(deleted[0], DeletedFinalStateUnknown)
+    assert not deleted[0]["metadata"].get("finalizers")
+    assert deleted[0]["metadata"]["resourceVersion"] == final["metadata"]["resourceVersion"]
+
+
+def test_a_transform_that_raises_once_is_survived_by_a_relist(server: LocalAPIServer,
+                                                               transport: Transport,
+                                                               cms: ResourceClient) -> None:
+    """Regression: an exception other than an API error ended the reflector's thread; the
+    informer stayed synced and never saw another change."""
+    raised: list[str] = []
+
+    def flaky(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["metadata"]["name"] == "poison" and not raised:
+            raised.append("poison")
+            raise RuntimeError("transform bug")
+        return obj
+
+    inf = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                         store=Store(transform=flaky), options=FAST)
+    recorder = Recorder()
+    inf.add_handler(recorder.handlers)
+    inf.start()
+    try:
+        assert inf.wait_for_sync(10)
+        lists = server.cluster.requests[("list", "", "configmaps")]
+        _make(cms, "poison")
+        eventually(lambda: ("add", "poison") in recorder.events, timeout=10)
+        assert raised == ["poison"]
+        assert server.cluster.requests[("list", "", "configmaps")] == lists + 1, "relisted"
+        _make(cms, "after")
+        eventually(lambda: ("add", "after") in recorder.events, timeout=10)
+        assert inf.health.consecutive_failures == 0 and inf.health.last_success is not None
+    finally:
+        inf.stop()
+
+
+def _threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+def test_stop_leaves_no_threads_behind(transport: Transport, cms: ResourceClient) -> None:
+    before = _threads()
+    factory = InformerFactory(transport, options=FAST, resync_period=60)
+    informers = [factory.informer(CONFIGMAPS, namespace=ns) for ns in ("default", "other")]
+    for informer in informers:
+        informer.add_handler(Recorder().handlers)
+        informer.add_handler(ChangeRecorder())
+    factory.start()
+    assert factory.wait_for_sync(10)
+    # reflector, resync and two handler threads per informer
+    assert len(_threads() - before) == 2 * 4
+    factory.stop(timeout=10)
+    assert _threads() - before == set()
+
+
+def test_stop_logs_threads_that_outlive_their_join(informer: SharedInformer,
+                                                   cms: ResourceClient,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    entered, release = threading.Event(), threading.Event()
+    _make(cms, "stuck")
+    informer.add_handler(Handlers(add=lambda obj: (entered.set(), release.wait(30))))
+    informer.start()
+    assert entered.wait(10)
+    try:
+        informer.stop(timeout=0.2)
+        outlived = [r for r in caplog.records if r.getMessage().startswith("threads outlived")]
+        assert len(outlived) == 1
+        assert outlived[0].threads == [f"{informer.name}-handler-0"]  # type: ignore[attr-defined]
+    finally:
+        release.set()
+    informer.stop(timeout=10)  # now it ends

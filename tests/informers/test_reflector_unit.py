@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 
 from ambient_ctrl.testing import eventually
@@ -419,3 +420,78 @@ def test_a_stream_cut_at_once_and_silent_is_a_failure() -> None:
     for n, seconds in enumerate(waits, start=1):
         low, high = backoff_bounds(n)
         assert low <= seconds <= high, waits
+
+
+def test_retry_after_is_honoured_after_a_healthy_stretch() -> None:
+    """Regression: the failure that ends a healthy stretch waited a random 0-0.8 s even when
+    the server answered 429 with Retry-After: 20."""
+    gate = threading.Event()
+    client = ScriptedClient(List(page("10", "a")),
+                            Watch([event("MODIFIED", "a", "11")], gate=gate),
+                            Watch(error=server_error(429, retry_after="20")))
+    with Run(client) as run:
+        run.calls(2)  # the healthy watch is open
+        run.clock.step(OPTIONS.healthy_after + 1)
+        gate.set()  # it ends normally; reconnecting is answered 429, Retry-After: 20
+        seconds = run.next_wait()
+        calls = run.calls(4)
+    assert seconds == 20.0
+    assert [verb for verb, _ in calls] == ["list", "watch", "watch", "watch"]
+    assert calls[3][1]["resource_version"] == "11"
+
+
+# anything else that goes wrong -----------------------------------------------------------------
+def _not_json() -> Exception:
+    try:
+        orjson.loads(b"<html>502 Bad Gateway</html>")
+    except orjson.JSONDecodeError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("script", [
+    [List(_not_json()), List(page("12", "a"))],
+    [List(page("10", "a")), Watch([{"type": "ADDED", "object": "not an object"}]),
+     List(page("12", "a"))],
+    [List(page("10", "a")), Watch([event("MODIFIED", "a", "11")], then=_not_json()),
+     List(page("12", "a"))],
+], ids=["list-body-not-json", "malformed-event", "event-line-not-json"])
+def test_unexpected_errors_back_off_and_relist_instead_of_killing_the_reflector(
+        script: list[List | Watch], caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: an exception that is not an API or transport error ended the reflector's
+    thread for good, and the informer stayed "synced" on a cache nobody updated any more."""
+    client = ScriptedClient(*script)
+    with Run(client) as run:
+        eventually(lambda: run.clock.waiters == 1, timeout=5)  # backing off
+        failing = run.reflector.health
+        seconds = run.next_wait()
+        calls = run.calls(len(script) + 1)
+        eventually(lambda: run.reflector.health.consecutive_failures == 0, timeout=5)
+        healthy = run.reflector.health
+    low, high = backoff_bounds(1)
+    assert low <= seconds <= high
+    # It relists (the store may lack what failed) and then watches from the new list.
+    assert [verb for verb, _ in calls[-2:]] == ["list", "watch"]
+    assert calls[-1][1]["resource_version"] == "12"
+    assert run.sink.replaced[-1] == (["a"], "12")
+    assert failing.consecutive_failures == 1 and failing.failing_since == 1000.0
+    assert failing.last_error and failing.failing_for(1000.0 + 5) == 5
+    assert healthy.failing_since is None and healthy.last_success is not None
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records), \
+        "logged with its traceback"
+
+
+def test_health_counts_consecutive_failures_until_a_success() -> None:
+    client = ScriptedClient(*[List(server_error(503)) for _ in range(3)], List(page("10")))
+    with Run(client) as run:
+        assert run.reflector.health.last_success is None
+        for failures in (1, 2, 3):
+            eventually(lambda: len(run.clock.requested) == failures  # noqa: B023
+                       and run.clock.waiters == 1, timeout=5)
+            health = run.reflector.health
+            assert health.consecutive_failures == failures
+            assert health.failing_since == 1000.0  # where the series began
+            run.next_wait()
+        run.calls(5)
+        eventually(lambda: run.reflector.health.consecutive_failures == 0, timeout=5)
+        assert run.reflector.health.failing_for(run.clock.monotonic()) == 0.0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from informers import errors
@@ -91,3 +94,58 @@ def test_cluster_scoped_paths() -> None:
     assert ns.path(None, "x") == "/api/v1/namespaces/x"
     assert PODS.path("a", "b", "status") == "/api/v1/namespaces/a/pods/b/status"
     assert Resource("g.io", "v1", "things", "Thing").path() == "/apis/g.io/v1/things"
+
+
+def test_write_guard_refuses_writes_before_they_are_sent(server: Any,
+                                                         transport: Transport) -> None:
+    class Refused(Exception):
+        pass
+
+    def guard(method: str, path: str) -> None:
+        raise Refused(f"{method} {path}")
+
+    cms = ResourceClient(transport, CONFIGMAPS)
+    cms.create({"metadata": {"name": "guarded", "namespace": "default"}})
+    transport.write_guard = guard
+    before = dict(server.cluster.requests)
+    with pytest.raises(Refused, match="POST /api/v1/namespaces/default/configmaps"):
+        cms.create({"metadata": {"name": "refused", "namespace": "default"}})
+    with pytest.raises(Refused):
+        cms.patch("guarded", {"data": {"k": "v"}}, "default")
+    with pytest.raises(Refused):
+        cms.delete("guarded", "default")
+    assert cms.get("guarded", "default")["metadata"]["name"] == "guarded"  # reads still go
+    assert cms.list("default")["items"]
+    after = dict(server.cluster.requests)
+    writes = {k: after[k] - before.get(k, 0) for k in after if k[0] not in ("get", "list")}
+    assert not any(writes.values()), writes
+
+
+def test_a_request_timeout_caps_the_whole_request(server: Any, transport: Transport) -> None:
+    """A hung server answers nothing: the caller's cap ends the request, not the transport's
+    10 s read timeout."""
+    cms = ResourceClient(transport, CONFIGMAPS)
+    server.faults.pause()
+    try:
+        started = time.monotonic()
+        with pytest.raises(errors.TransportError):
+            cms.get("anything", "default", timeout=0.3)
+        assert time.monotonic() - started < 5.0
+    finally:
+        server.faults.resume()
+
+
+def test_resize_pool() -> None:
+    from kubernetes.client import Configuration
+
+    config = Configuration()
+    config.host = "http://127.0.0.1:1"
+    transport = Transport(config)
+    try:
+        assert transport.pool_size == 16
+        transport.resize_pool(40)
+        assert transport.pool_size == 40
+        with pytest.raises(ValueError):
+            transport.resize_pool(0)
+    finally:
+        transport.close()

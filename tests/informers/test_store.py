@@ -131,3 +131,49 @@ def test_contents_as_adds_or_as_resync_updates() -> None:
     resync = store.contents(as_updates=True)
     assert [c.type for c in resync] == ["update", "update"]
     assert resync[0].old is resync[0].new  # a resync is one state, decoded once
+
+
+def test_delete_with_the_final_state_reports_it_instead_of_the_cached_one() -> None:
+    store = Store()
+    store.upsert(pod("p", rv="1", labels={"v": "cached"}))
+    final = pod("p", rv="2", labels={"v": "final"})
+    gone = store.delete("a/p", final=final)
+    assert (gone.type, gone.old_version) == ("delete", "2")
+    assert gone._old is None  # encoded once, decoded on demand
+    assert gone.old is not None and gone.old["metadata"]["labels"] == {"v": "final"}
+    assert "managedFields" not in gone.old["metadata"]  # transformed like an upsert
+    assert "a/p" not in store
+    assert not store.delete("a/p", final=final).existed  # unknown key: nothing to report
+
+
+def test_replace_is_all_or_nothing_when_the_transform_raises() -> None:
+    def picky(obj: dict) -> dict:
+        if obj["metadata"]["name"] == "bad":
+            raise ValueError("cannot take this one in")
+        return obj
+
+    store = Store(transform=picky)
+    store.upsert(pod("old"))
+    with pytest.raises(ValueError):
+        store.replace([pod("new"), pod("bad"), pod("old", rv="2")])
+    assert store.keys() == ["a/old"] and store.resource_version("a/old") == "1"
+    # The next relist (the reflector's retry) reports every change it makes, "new" included.
+    changes = store.replace([pod("new"), pod("old", rv="2")])
+    assert sorted((c.type, c.key) for c in changes) == [("add", "a/new"), ("update", "a/old")]
+
+
+def test_indexers_added_later_index_what_the_store_holds() -> None:
+    store = Store()
+    store.upsert(pod("p1", labels={"app": "web"}))
+    store.upsert(pod("p2", labels={"app": "db"}))
+    store.add_indexers({"by-app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    assert [o["metadata"]["name"] for o in store.by_index("by-app", "web")] == ["p1"]
+    store.upsert(pod("p3", labels={"app": "web"}))
+    store.upsert(pod("p1", labels={"app": "db"}, rv="2"))
+    assert [o["metadata"]["name"] for o in store.by_index("by-app", "web")] == ["p3"]
+    assert [o["metadata"]["name"] for o in store.by_index("by-app", "db")] == ["p1", "p2"]
+    assert store.indexers == ["by-app", "controller", "namespace"]
+    with pytest.raises(ValueError, match="by-app"):
+        store.add_indexers({"by-app": lambda o: []})
+    with pytest.raises(KeyError, match="no index 'nope'"):
+        store.by_index("nope", "x")
