@@ -2,6 +2,11 @@
 
 Each test module gets its own server process (``ambient-ctrl apiserver``) on a free port, with
 BOOKMARKs every second, and its own kubectl discovery cache (a later server may reuse the port).
+
+With ``E2E_KUBECONFIG`` set the same fixtures target that cluster instead (no local server is
+started; see :mod:`e2e.cluster`): each test works in a namespace of its own, labelled
+``ambient-code.io/managed=true``, deleted after it, and what a test or module creates outside
+it (namespaces, CRDs) is deleted too. Tests marked ``local_only`` are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ import itertools
 import os
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,13 +23,10 @@ from typing import Any
 
 import orjson
 import pytest
-import urllib3
 
 from ambient_ctrl.testing import eventually, start_apiserver_process, stop_process
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
-EXTERNAL_KUBECONFIG = os.environ.get("E2E_KUBECONFIG") or None
-"""When set, the suite targets that cluster instead of starting local API servers."""
+from .cluster import EXTERNAL_KUBECONFIG, KUBECTL, MANAGED_LABEL, ApiHttp
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,15 +53,14 @@ def unique(prefix: str) -> str:
 class Raw:
     """Raw JSON over HTTP, to read back the cluster's state independently of the client tested."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = urllib3.PoolManager(maxsize=4, retries=False,
-                                        timeout=urllib3.Timeout(connect=5, read=30))
+    def __init__(self, kubeconfig: Path) -> None:
+        self.http = ApiHttp(kubeconfig, maxsize=4)
+        self.url = self.http.url
 
     def request(self, method: str, path: str, body: Any = None,
                 content_type: str = "application/json") -> tuple[int, Any]:
         headers = {"Content-Type": content_type} if body is not None else {}
-        resp = self.http.request(method, self.url + path, headers=headers,
+        resp = self.http.request(method, path, headers=headers,
                                  body=None if body is None else orjson.dumps(body))
         return resp.status, orjson.loads(resp.data) if resp.data else None
 
@@ -78,35 +78,91 @@ class Raw:
         assert status in (200, 404), (status, body)
         return status == 404
 
+    def delete(self, path: str) -> None:
+        """Delete the object at ``path`` (in the background); gone already is fine."""
+        status, body = self.request("DELETE", path)
+        assert status in (200, 202, 404), (path, status, body)
+
     def close(self) -> None:
-        self.http.clear()
+        self.http.close()
 
 
 @dataclass
 class Server:
-    """A running ``ambient-ctrl apiserver`` process."""
+    """The cluster a module's tests target: a running ``ambient-ctrl apiserver`` process, or
+    (``process`` None) the cluster ``E2E_KUBECONFIG`` names."""
 
     url: str
     kubeconfig: Path
     cache_dir: Path
-    log: Path
-    process: subprocess.Popen[bytes]
+    log: Path | None
+    process: subprocess.Popen[bytes] | None
     raw: Raw
+
+    @property
+    def external(self) -> bool:
+        return self.process is None
 
 
 @pytest.fixture(scope="module")
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("apiserver")
+    if EXTERNAL_KUBECONFIG:
+        raw = Raw(Path(EXTERNAL_KUBECONFIG))
+        try:
+            yield Server(raw.url, Path(EXTERNAL_KUBECONFIG), tmp / "kube-cache", None, None,
+                         raw)
+        finally:
+            raw.close()
+        return
     log = tmp / "apiserver.log"
     process, url, kubeconfig = start_apiserver_process(
         tmp / "kubeconfig", log=log, bookmark_interval=1, timeout=30)
-    raw = Raw(url)
+    raw = Raw(kubeconfig)
     try:
         yield Server(url, kubeconfig, tmp / "kube-cache", log, process, raw)
     finally:
         raw.close()
         code = stop_process(process, timeout=10)
         assert code == 0, f"the API server did not shut down cleanly ({code}); see {log}"
+
+
+class Cleanup:
+    """Objects a test or a module created outside its own namespace (namespaces, CRDs), deleted
+    at its end, the last registered first. On an external cluster nothing may be left behind;
+    CRDs are waited for, so that a later run can create them again."""
+
+    def __init__(self, raw: Raw) -> None:
+        self.raw = raw
+        self.paths: list[str] = []
+
+    def add(self, path: str) -> str:
+        self.paths.append(path)
+        return path
+
+    def run(self) -> None:
+        while self.paths:
+            path = self.paths.pop()
+            self.raw.delete(path)
+            if "/customresourcedefinitions/" in path:
+                eventually(lambda p=path: self.raw.absent(p), timeout=60, interval=0.2,
+                           message=f"{path} was not deleted")
+
+
+@pytest.fixture()
+def cleanup(apiserver: Server) -> Iterator[Cleanup]:
+    """Deleted after the test: ``cleanup.add(path)``."""
+    registered = Cleanup(apiserver.raw)
+    yield registered
+    registered.run()
+
+
+@pytest.fixture(scope="module")
+def module_cleanup(apiserver: Server) -> Iterator[Cleanup]:
+    """Deleted after the module's last test: ``module_cleanup.add(path)``."""
+    registered = Cleanup(apiserver.raw)
+    yield registered
+    registered.run()
 
 
 @dataclass
@@ -231,9 +287,12 @@ def raw(apiserver: Server) -> Raw:
 
 
 @pytest.fixture()
-def namespace(raw: Raw) -> str:
-    """A fresh namespace for one test (created with raw JSON, not by the client under test)."""
+def namespace(raw: Raw, cleanup: Cleanup) -> str:
+    """A fresh namespace for one test, labelled managed (created with raw JSON, not by the
+    client under test), deleted after it."""
     name = unique("e2e")
-    status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {
+        "name": name, "labels": {MANAGED_LABEL: "true"}}})
     assert status == 201, body
+    cleanup.add(f"/api/v1/namespaces/{name}")
     return name

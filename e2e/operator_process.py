@@ -1,5 +1,9 @@
 """The local API server (with simulators and the fault admin port) and the AgenticSession
-operator, each as its own process, for the chaos and bad-input runs.
+operator, each as its own process, for the operator, failover, chaos and bad-input runs.
+
+With ``E2E_KUBECONFIG`` no server is started: the world is that cluster, the CRD and the
+registry are applied there with kubectl (the registry in a namespace of the run's own), the
+operator process is pointed at it, and :func:`stop_world` deletes the namespaces it created.
 
 No pytest here: the test modules own the fixtures. Everything listens on 127.0.0.1.
 """
@@ -7,11 +11,12 @@ No pytest here: the test modules own the fixtures. Everything listens on 127.0.0
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,8 @@ import urllib3
 import yaml
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+
+from .cluster import EXTERNAL_KUBECONFIG, MANAGED_LABEL, TEST_AGENT, ApiHttp, kubectl
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "config" / "crd" / "agenticsessions.yaml"
@@ -43,11 +50,13 @@ class Raw:
     Not the client under test: the operator has its own transport.
     """
 
-    def __init__(self, url: str, *, maxsize: int = 8) -> None:
-        self.url = url
-        self.http = urllib3.PoolManager(maxsize=maxsize, block=True, retries=False,
+    def __init__(self, kubeconfig: Path, *, maxsize: int = 8) -> None:
+        self.api = ApiHttp(kubeconfig, maxsize=maxsize)
+        self.url = self.api.url
+        self.http = urllib3.PoolManager(maxsize=4, retries=False,
                                         timeout=urllib3.Timeout(connect=5, read=60),
-                                        headers={"User-Agent": "e2e-test/1.0"})
+                                        headers={"User-Agent": TEST_AGENT})
+        """Plain HTTP to the local endpoints: the admin port, operators' probes and metrics."""
 
     def request(self, method: str, path: str, body: Any = None, *,
                 content_type: str = "application/json", attempts: int = 60,
@@ -57,7 +66,8 @@ class Raw:
         headers = {"Content-Type": content_type} if body is not None else {}
         for attempt in range(attempts):
             try:
-                resp = self.http.request(method, self.url + path, headers=headers, body=data)
+                resp = self.api.request(method, path, headers=headers, body=data,
+                                        timeout=urllib3.Timeout(connect=5, read=60))
             except urllib3.exceptions.HTTPError:
                 if attempt == attempts - 1:
                     raise
@@ -78,6 +88,7 @@ class Raw:
         return list(self.get(path)["items"])
 
     def close(self) -> None:
+        self.api.close()
         self.http.clear()
 
 
@@ -99,23 +110,50 @@ class Operator:
 
 @dataclass
 class World:
-    """The two processes and how to reach them."""
+    """The two processes and how to reach them (``server`` None: an external cluster)."""
 
     workdir: Path
-    server: subprocess.Popen[bytes]
+    server: subprocess.Popen[bytes] | None
     url: str
     admin: str
+    """Base URL of the local server's admin endpoint ("" on an external cluster)."""
     kubeconfig: Path
     raw: Raw
     operator: subprocess.Popen[bytes] | None = None
     metrics: str = ""
     health: str = ""
+    registry_namespace: str = REGISTRY_NAMESPACE
+    created: list[str] = field(default_factory=list)
+    """Namespaces made for this world; deleted by :func:`stop_world` on an external cluster."""
+
+    @property
+    def external(self) -> bool:
+        return self.server is None
+
+    def create_namespace(self, name: str, *, managed: bool = True) -> None:
+        labels = {MANAGED_LABEL: "true"} if managed else {}
+        status, body = self.raw.request("POST", "/api/v1/namespaces", {"metadata": {
+            "name": name, "labels": labels}})
+        assert status == 201, (status, body)
+        self.created.append(name)
+
+    def delete_namespace(self, name: str) -> None:
+        status, body = self.raw.request("DELETE", f"/api/v1/namespaces/{name}")
+        assert status in (200, 202, 404), (status, body)
+        if name in self.created:
+            self.created.remove(name)
+
+    def kubevirt(self) -> bool:
+        """Whether the cluster serves kubevirt.io/v1 VirtualMachines."""
+        status, doc = self.raw.request("GET", "/apis/kubevirt.io/v1")
+        return status == 200 and any(r["name"] == "virtualmachines" for r in doc["resources"])
 
     @property
     def operator_log(self) -> Path:
         return self.workdir / "operator.log"
 
     def admin_call(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.admin, "an external cluster has no admin endpoint (mark the test local_only)"
         resp = self.raw.http.request(method, self.admin + path,
                                      body=None if body is None else orjson.dumps(body))
         assert resp.status == 200, (path, resp.status, resp.data)
@@ -123,7 +161,8 @@ class World:
 
     def set_registry(self, entries: list[Any]) -> None:
         status, body = self.raw.request(
-            "PATCH", f"/api/v1/namespaces/{REGISTRY_NAMESPACE}/configmaps/{REGISTRY_NAME}",
+            "PATCH",
+            f"/api/v1/namespaces/{self.registry_namespace}/configmaps/{REGISTRY_NAME}",
             {"data": {REGISTRY_KEY: json.dumps(entries)}},
             content_type="application/merge-patch+json")
         assert status == 200, (status, body)
@@ -146,7 +185,7 @@ class World:
             process = subprocess.Popen(
                 [sys.executable, "-m", "ambient_ctrl.cli", "run",
                  "--kubeconfig", str(self.kubeconfig),
-                 "--registry-namespace", REGISTRY_NAMESPACE,
+                 "--registry-namespace", self.registry_namespace,
                  "--metrics-bind-address", f"127.0.0.1:{metrics}",
                  "--health-probe-bind-address", f"127.0.0.1:{health}",
                  "--max-concurrent-reconciles", str(concurrency),
@@ -190,16 +229,49 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
     """The API server process (kubelet and KubeVirt simulators, admin port, seed 1) with the
     CRD, ``namespaces`` (managed), the registry namespace and ConfigMap installed. Stop it
     with :func:`stop_world`; the operator is started separately (:meth:`World.start_operator`).
+
+    With ``E2E_KUBECONFIG``: that cluster instead, set up with kubectl (``extra_args`` are the
+    local server's and do not apply).
     """
+    if EXTERNAL_KUBECONFIG:
+        return _external_world(workdir, Path(EXTERNAL_KUBECONFIG), registry=registry,
+                               namespaces=namespaces)
     admin_port = free_port()
     server, url, kubeconfig = start_apiserver_process(
         workdir / "kubeconfig", log=workdir / "apiserver.log", timeout=30,
         extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port),
                     "--seed", "1", "--bookmark-interval", "1", *extra_args])
     world = World(workdir, server, url, f"http://127.0.0.1:{admin_port}", kubeconfig,
-                  Raw(url))
+                  Raw(kubeconfig))
     try:
         _install(world.raw, registry=registry, namespaces=namespaces)
+    except BaseException:
+        stop_world(world)
+        raise
+    return world
+
+
+def _external_world(workdir: Path, kubeconfig: Path, *, registry: list[Any],
+                    namespaces: list[str]) -> World:
+    """The cluster ``kubeconfig`` names, with the CRD applied (it stays: deleting it would
+    delete every session on the cluster), the registry in a namespace of this run's own, and
+    ``namespaces`` created (managed)."""
+    raw = Raw(kubeconfig)
+    world = World(workdir, None, raw.url, "", kubeconfig, raw,
+                  registry_namespace=f"e2e-registry-{os.getpid()}-{workdir.name}"[:63]
+                  .lower().rstrip("-_").replace("_", "-"))
+    cache = workdir / "kube-cache"
+    try:
+        kubectl(kubeconfig, "apply", "-f", str(CRD), cache_dir=cache)
+        kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                "crd/agenticsessions.vteam.ambient-code", cache_dir=cache)
+        world.create_namespace(world.registry_namespace, managed=False)
+        kubectl(kubeconfig, "apply", "-f", "-", cache_dir=cache, input=json.dumps({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": REGISTRY_NAME, "namespace": world.registry_namespace},
+            "data": {REGISTRY_KEY: json.dumps(registry)}}))
+        for name in namespaces:
+            world.create_namespace(name)
     except BaseException:
         stop_world(world)
         raise
@@ -212,7 +284,7 @@ def _install(raw: Raw, *, registry: list[Any], namespaces: list[str]) -> None:
     assert status == 201, (status, body)
     for name in namespaces:
         status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {
-            "name": name, "labels": {"ambient-code.io/managed": "true"}}})
+            "name": name, "labels": {MANAGED_LABEL: "true"}}})
         assert status == 201, (status, body)
     status, body = raw.request("POST", "/api/v1/namespaces",
                                {"metadata": {"name": REGISTRY_NAMESPACE}})
@@ -238,10 +310,15 @@ def _install(raw: Raw, *, registry: list[Any], namespaces: list[str]) -> None:
 
 
 def stop_world(world: World) -> tuple[int | None, int]:
-    """Stop the operator (SIGTERM; it has 35 s to drain) then the server; their exit codes."""
+    """Stop the operator (SIGTERM; it has 35 s to drain) then the server; their exit codes.
+    On an external cluster, delete the namespaces the world created instead of a server."""
     operator = None if world.operator is None else stop_process(world.operator, timeout=35)
-    world.raw.close()
-    return operator, stop_process(world.server, timeout=15)
+    try:
+        for name in list(world.created) if world.external else ():
+            world.delete_namespace(name)
+    finally:
+        world.raw.close()
+    return operator, 0 if world.server is None else stop_process(world.server, timeout=15)
 
 
 def session_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,9 @@ SETTINGS = settings(deadline=None, database=None, derandomize=True, phases=[Phas
 """Reproducible runs (the same examples every time), no example database on disk, no
 shrinking: every example is a session left on the server."""
 
-pytestmark = pytest.mark.timeout(280)
+pytestmark = [pytest.mark.timeout(280),
+              pytest.mark.local_only("counts the operator's writes through the local server's "
+                                     "admin endpoint; uses fixed namespace names")]
 
 
 @dataclass(repr=False)

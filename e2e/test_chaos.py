@@ -72,7 +72,9 @@ CHILD_KINDS = {"pods": "/api/v1", "services": "/api/v1", "secrets": "/api/v1",
 RUNNER_LABEL = "app=ambient-code-runner"
 OPERATOR_COMPONENT = "agenticsession-operator"
 
-pytestmark = pytest.mark.timeout(int(240 + 0.2 * SESSION_COUNT))
+pytestmark = [pytest.mark.timeout(int(240 + 0.2 * SESSION_COUNT)),
+              pytest.mark.local_only("injects faults and a restart through the local server's "
+                                     "admin endpoint")]
 
 
 def _name(index: int) -> str:

@@ -12,7 +12,8 @@
   operator's /metrics, scraped during the same run.
 * The Dockerfile is linted statically (no container runtime here).
 
-One API server process (kubelet and KubeVirt simulators, admin port) serves the whole module.
+One API server process (kubelet and KubeVirt simulators, admin port) serves the whole module;
+the tests that use it are ``local_only``, the static ones run against any target.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     process, url, kubeconfig = start_apiserver_process(
         tmp / "kubeconfig", log=tmp / "apiserver.log", bookmark_interval=1, timeout=30,
         extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port)])
-    raw = Raw(url)
+    raw = Raw(kubeconfig)
     try:
         server = Server(url, kubeconfig, tmp / "kube-cache", tmp / "apiserver.log", process, raw)
         yield LocalCluster(server, Kubectl(server), f"http://127.0.0.1:{admin_port}")
@@ -140,6 +141,12 @@ def applied(cluster: LocalCluster) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # every manifest applies
 # --------------------------------------------------------------------------------------------
+LOCAL_CLUSTER = pytest.mark.local_only(
+    "installs config/ cluster-wide on a fresh local server (no admission, no Deployment "
+    "controller) and counts the operator's requests through its admin endpoint")
+
+
+@LOCAL_CLUSTER
 @pytest.mark.parametrize("directory", ["default", "samples"])
 def test_manifests_apply_and_are_found(cluster: LocalCluster, applied: dict[str, str],
                                        directory: str) -> None:
@@ -376,6 +383,7 @@ def granted(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str], frozens
     return out
 
 
+@LOCAL_CLUSTER
 def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
                                                     default_objects: list[dict[str, Any]]
                                                     ) -> None:
@@ -487,6 +495,7 @@ def test_promql_metric_names() -> None:
     assert promql_metric_names(expr) == {"a_seconds_bucket", "b_total", "c", "d"}
 
 
+@LOCAL_CLUSTER
 def test_alerts_and_dashboard_use_only_exported_metrics(run: Run) -> None:
     samples, histograms = exported(run.metrics)
     rules = alert_rules()

@@ -27,7 +27,7 @@ import pytest
 
 from ambient_ctrl.testing import eventually
 
-from .conftest import Kubectl, Raw, Server, unique
+from .conftest import Cleanup, Kubectl, Raw, Server, unique
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -117,16 +117,19 @@ def stop_kopf(process: subprocess.Popen[bytes], log: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def operator(apiserver: Server, kubectl_module: Kubectl,
+def operator(apiserver: Server, kubectl_module: Kubectl, module_cleanup: Cleanup,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     raw = apiserver.raw
     tmp = tmp_path_factory.mktemp("kopf")
+    module_cleanup.add(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                       f"widgets.{GROUP}")
     kubectl_module("apply", "-f", "-", input=CRD)
     kubectl_module("wait", "--for=condition=Established", f"crd/widgets.{GROUP}",
                    "--timeout=20s")
     namespace = unique("kopf")
     status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
     assert status == 201, body
+    module_cleanup.add(f"/api/v1/namespaces/{namespace}")
     # One widget exists before kopf starts: kopf finds it in its initial (unpaginated) list.
     kubectl_module("apply", "-f", "-", input=widget_yaml(namespace, "early", 1))
 
@@ -148,12 +151,26 @@ def operator(apiserver: Server, kubectl_module: Kubectl,
         yield started
     finally:
         code = stop_kopf(process, log)
+        release_widgets(raw, namespace)
         text = log.read_text(errors="replace")
         # kopf ran in its own session: nothing of it may be left behind.
         with pytest.raises(ProcessLookupError):
             os.killpg(process.pid, 0)
         assert code == 0, f"kopf exited with {code} on SIGTERM:\n{text[-3000:]}"
         assert "Traceback" not in text, text
+
+
+def release_widgets(raw: Raw, namespace: str) -> None:
+    """Drop kopf's finalizer from the widgets left behind, so that deleting their namespace
+    and CRD afterwards is not held up by an operator that is gone."""
+    status, body = raw.get(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/widgets")
+    assert status == 200, body
+    for item in body["items"]:
+        if item["metadata"].get("finalizers"):
+            status, patched = raw.request(
+                "PATCH", widget_path(namespace, item["metadata"]["name"]),
+                {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+            assert status in (200, 404), patched
 
 
 def events_for(raw: Raw, namespace: str, name: str) -> list[dict[str, Any]]:

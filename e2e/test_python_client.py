@@ -18,7 +18,7 @@ from kubernetes.dynamic.exceptions import ApiException as DynamicApiException
 
 from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 
-from .conftest import Raw, Server, unique
+from .conftest import Cleanup, Raw, Server, unique
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -67,11 +67,13 @@ def v1(api: client.ApiClient) -> client.CoreV1Api:
 
 
 @pytest.fixture(scope="module")
-def gadget_crd(apiserver: Server) -> str:
-    """The Gadget CRD, created once per server through ApiextensionsV1Api."""
+def gadget_crd(apiserver: Server, module_cleanup: Cleanup) -> str:
+    """The Gadget CRD, created once per module through ApiextensionsV1Api."""
     with api_client_for(apiserver.kubeconfig) as api_client:
         ext = client.ApiextensionsV1Api(api_client)
         created = ext.create_custom_resource_definition(GADGET_CRD)
+        module_cleanup.add(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                           f"{PLURAL}.{GROUP}")
         assert created.metadata.name == f"{PLURAL}.{GROUP}"
         read = ext.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
         established = {c.type: c.status for c in read.status.conditions}
@@ -173,6 +175,11 @@ def test_failed_json_patch_test_is_422(v1: client.CoreV1Api, raw: Raw, namespace
 
 
 # watches ----------------------------------------------------------------------------------------
+BOOKMARKS = pytest.mark.local_only("waits for BOOKMARKs, which the local server sends every "
+                                   "second and a real one about once a minute")
+
+
+@BOOKMARKS
 def test_watch_from_a_resource_version_sees_later_changes_and_bookmarks(
         v1: client.CoreV1Api, namespace: str) -> None:
     v1.create_namespaced_config_map(namespace, config_map("before", a="1"))
@@ -198,6 +205,7 @@ def test_watch_from_a_resource_version_sees_later_changes_and_bookmarks(
     assert len(bookmarks) == 2 and min(bookmarks) >= int(rv)
 
 
+@BOOKMARKS
 def test_watch_sees_changes_made_while_it_is_open(v1: client.CoreV1Api, namespace: str,
                                                   apiserver: Server) -> None:
     rv = v1.list_namespaced_config_map(namespace).metadata.resource_version
@@ -230,6 +238,7 @@ def test_watch_sees_changes_made_while_it_is_open(v1: client.CoreV1Api, namespac
     assert seen == [("ADDED", "live"), ("MODIFIED", "live"), ("DELETED", "live")]
 
 
+@pytest.mark.local_only("runs an in-process server with a 50-event history")
 def test_watch_from_an_expired_resource_version_raises_410(tmp_path: Path) -> None:
     with LocalAPIServer(kubeconfig_path=tmp_path / "kubeconfig",
                         options=ServerOptions(history_limit=50)) as server, \
