@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 KUBECONFIG_PATH ?= $(CURDIR)/kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: install test lint run apiserver bench clean e2e-chaos
+.PHONY: install test lint run apiserver bench clean e2e-chaos e2e-cluster
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ test: install
 CHAOS_SESSIONS ?= 5000
 e2e-chaos: install
 	CHAOS_SESSIONS=$(CHAOS_SESSIONS) $(BIN)/python -m pytest e2e/test_chaos.py -s $(PYTEST_ARGS)
+
+# The e2e suite against a real cluster (no local API server; local-only tests are skipped):
+#   make e2e-cluster E2E_KUBECONFIG=~/.kube/config
+e2e-cluster: install
+	@test -n "$(E2E_KUBECONFIG)" || (echo "usage: make e2e-cluster E2E_KUBECONFIG=<path>"; exit 2)
+	E2E_KUBECONFIG=$(E2E_KUBECONFIG) $(BIN)/python -m pytest e2e -rs $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check ambient_ctrl informers metrics reconcilers tests e2e bench
