@@ -115,7 +115,8 @@ class Client:
              labels: str | Mapping[str, Any] | None = None,
              index: tuple[str, str] | None = None) -> list[Obj]:
         """Cached objects, by namespace, label selector (string or metav1.LabelSelector dict)
-        and/or one index value (``("controller", owner_uid)``). Read-only."""
+        and/or one index value: ``("controller", owner_uid)``, ``("namespace", name)`` or an
+        index registered with ``Manager.index`` (KeyError for an unknown index). Read-only."""
         self._check()
         store = self.informer(resource).store
         selector = (parse_label_selector(labels) if isinstance(labels, str)
@@ -175,7 +176,13 @@ class Client:
             writer = self.update_status if status else self.update
             return writer(resource, desired)
 
+        never = threading.Event()
+
+        def pause(seconds: float) -> None:  # between attempts: a plain wait on our clock
+            self._clock.wait(never, seconds)
+
         retrying = tenacity.Retrying(retry=tenacity.retry_if_exception_type(Conflict),
                                      stop=tenacity.stop_after_attempt(attempts),
-                                     wait=tenacity.wait_random(0, 0.05), reraise=True)
+                                     wait=tenacity.wait_random(0, 0.05), reraise=True,
+                                     sleep=pause)
         return retrying(once)

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 
 from informers.clock import Clock, RealClock
+from informers.threads import Deadline, join_all
 from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 
@@ -76,12 +77,14 @@ class Controller:
             worker.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Take no new work, wait up to ``timeout`` for reconciles in flight; join workers.
-        Returns whether every in-flight reconcile finished."""
-        drained = self.queue.shutdown(drain=True, timeout=timeout)
-        for worker in self._workers:
-            worker.join(timeout)
-        return drained
+        """Take no new work (requests still queued are dropped, see ``workqueue``), wait for
+        reconciles in flight and join the workers — all within ``timeout`` seconds together;
+        workers that outlive it are logged. ``timeout=0`` stops without draining (lost
+        leadership). Returns whether every in-flight reconcile finished."""
+        deadline = Deadline(timeout)
+        drained = self.queue.shutdown(drain=timeout > 0, timeout=timeout)
+        alive = join_all(self._workers, deadline, owner=f"controller {self.name}")
+        return drained and not alive
 
     def _work(self) -> None:
         while (request := self.queue.get()) is not None:

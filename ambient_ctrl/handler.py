@@ -68,34 +68,47 @@ class EnqueueMapped:
 
 class EventSource:
     """An informer change handler that filters changes through predicates and enqueues
-    requests. The objects of a change are decoded only if a predicate or the handler needs
-    them: ``for_`` without predicates enqueues the key alone."""
+    requests, with controller-runtime's mapping:
+
+    * create: the new object; delete: the object as it was deleted;
+    * update: for ``for_``, the new object; for ``owns`` and ``watches``, *both* the old and the
+      new object, so an owner reference removed or moved to another owner wakes the old owner
+      too (and a map function sees where the object was as well as where it is).
+
+    The objects of a change are decoded only if a predicate or the handler needs them: ``for_``
+    without predicates enqueues the key alone."""
 
     def __init__(self, handler: EventHandler, queue: WorkQueue[Request],
                  predicates: Iterable[Predicate] = ()) -> None:
         self._handler = handler
         self._queue = queue
         self._predicates = tuple(predicates)
-        self._by_key = (isinstance(handler, EnqueueForObject) and not self._predicates)
+        self._for_object = isinstance(handler, EnqueueForObject)
+        self._by_key = self._for_object and not self._predicates
 
     def on_change(self, change: Change) -> None:
         if self._by_key:
-            requests = EnqueueForObject.requests_for_key(change.key)
+            requests: Iterable[Request] = EnqueueForObject.requests_for_key(change.key)
         else:
-            state = change.old if change.deleted else change.new
-            assert state is not None
-            if not self._passes(change, state):
-                return
-            requests = self._handler.requests(state)
+            requests = self._requests(change)
         for request in requests:
             self._queue.add(request)
 
-    def _passes(self, change: Change, state: Obj) -> bool:
+    def _requests(self, change: Change) -> Iterable[Request]:
         predicates = self._predicates
         if change.deleted:
-            return all(p.delete(state) for p in predicates)
+            old = change.old
+            assert old is not None
+            return self._handler.requests(old) if all(p.delete(old) for p in predicates) else ()
+        new = change.new
+        assert new is not None
         if not change.existed:
-            return all(p.create(state) for p in predicates)
+            return self._handler.requests(new) if all(p.create(new) for p in predicates) else ()
         old = change.old
         assert old is not None
-        return all(p.update(old, state) for p in predicates)
+        if not all(p.update(old, new) for p in predicates):
+            return ()
+        if self._for_object:
+            return self._handler.requests(new)
+        # dict.fromkeys: each request once, in order (new first), for a map that repeats.
+        return dict.fromkeys([*self._handler.requests(new), *self._handler.requests(old)])

@@ -5,15 +5,24 @@ Nothing here imports pytest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from informers.factory import InformerFactory
+from informers.reflector import ReflectorOptions
+from informers.resource import Resource
+from informers.rest import Transport, TransportOptions, load_configuration
+from informers.store import IndexFunc
+
+from .client import Client
 
 T = TypeVar("T")
 
@@ -42,6 +51,34 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, interval: float
                 raise last
             raise AssertionError(f"{message} within {timeout} s")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def cached_client(kubeconfig: str | os.PathLike[str], *, detect_mutations: bool = True,
+                  field_manager: str = "test",
+                  indexers: Mapping[Resource, Mapping[str, IndexFunc]] | None = None,
+                  reflector_options: ReflectorOptions = ReflectorOptions(),
+                  user_agent: str | None = None) -> Iterator[Client]:
+    """A :class:`~ambient_ctrl.client.Client` on the cluster of ``kubeconfig`` with its own
+    transport and informers, closed on exit.
+
+    Mutation detection is on by default: each cached read checks that nobody changed a shared
+    object, and raises ``informers.store.MutatedCacheError`` at the read after the culprit —
+    the test helper the conventions ask for ("cached objects are read-only; a test helper
+    should catch mutation"). ``indexers`` registers user indexes per resource, as
+    ``Manager.index`` does.
+    """
+    options = TransportOptions(user_agent=user_agent) if user_agent else TransportOptions()
+    transport = Transport(load_configuration(os.fspath(kubeconfig)), options=options)
+    factory = InformerFactory(transport, options=reflector_options,
+                              debug_mutations=detect_mutations)
+    try:
+        for resource, named in (indexers or {}).items():
+            factory.add_indexers(resource, named)
+        yield Client(transport, factory, field_manager=field_manager)
+    finally:
+        factory.stop()
+        transport.close()
 
 
 def free_port() -> int:

@@ -6,8 +6,21 @@
 * :meth:`WorkQueue.add_after` keeps the earliest time when an item is delayed twice;
 * :meth:`WorkQueue.add_rate_limited` delays by the rate limiter's backoff, :meth:`forget` ends
   it, :meth:`num_requeues` tells how far it went;
-* after :meth:`WorkQueue.shutdown` nothing new is taken or handed out; ``get`` returns None;
-  :meth:`WorkQueue.shutdown` with ``drain`` also waits for items in progress to be done.
+* ``workqueue_retries_total`` counts every delayed add — each :meth:`~WorkQueue.add_after`,
+  hence each rate-limited add and each requeue-after, whatever the delay (zero included) —
+  and nothing once shut down, as client-go's ``AddAfter`` counts;
+* after :meth:`WorkQueue.shutdown` nothing new is taken or handed out: ``get`` returns None at
+  once, even with items waiting, and ``done`` puts nothing back; ``shutdown(drain=True)``
+  (client-go's ``ShutDownWithDrain``) also waits for the items workers hold to be done.
+
+One deliberate difference from client-go: its ``Get`` keeps handing out items already queued
+after ``ShutDown`` and reports shutdown only once the queue is empty (its doc comment says
+"immediately instruct the worker goroutines to exit", its code drains the queue).
+controller-runtime gets away with that because each reconcile it starts then has a cancelled
+context and returns at once. Our reconciles have no context to cancel, so handing out the
+backlog would run it in full against the graceful-shutdown deadline (or, when leadership is
+lost, write after we may have stopped leading). Items left waiting lose nothing: whoever runs
+next lists every object and enqueues it again.
 
 Time comes from an injected clock; delayed items are moved to the queue by one thread the queue
 owns (started on the first delayed add, joined at shutdown).
@@ -74,14 +87,15 @@ class WorkQueue(Generic[T]):
         self._cond.notify()
 
     def add_after(self, item: T, delay: float) -> None:
-        """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0)."""
-        if delay <= 0:
-            self.add(item)
-            return
-        if self._metrics is not None:
-            self._metrics.retried()  # client-go counts every delayed add as a retry
+        """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0). Counted as a
+        retry either way, as client-go counts every ``AddAfter`` (not once shut down)."""
         with self._cond:
             if self._shutting_down:
+                return
+            if self._metrics is not None:
+                self._metrics.retried()
+            if delay <= 0:
+                self._add_locked(item)
                 return
             ready = self._clock.monotonic() + delay
             if self._ready_at.get(item, float("inf")) <= ready:

@@ -8,8 +8,7 @@ import pytest
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.envtest import LocalAPIServer
-from informers.factory import InformerFactory
-from informers.rest import Transport, load_configuration
+from ambient_ctrl.testing import cached_client
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +18,10 @@ def api() -> Iterator[LocalAPIServer]:
 
 
 def framework_client(api: LocalAPIServer) -> Iterator[Client]:
-    """A Client (own transport and informers) on ``api``; closes them when resumed."""
-    transport = Transport(load_configuration(api.kubeconfig))
-    factory = InformerFactory(transport)
-    yield Client(transport, factory, field_manager="test")
-    factory.stop()
-    transport.close()
+    """A Client (own transport and informers) on ``api``, detecting mutations of cached
+    objects; closes them when resumed."""
+    with cached_client(api.kubeconfig) as client:
+        yield client
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from ambient_ctrl.logcontext import ContextFilter
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter
 from ambient_ctrl.reconcile import Request, Result, TerminalError, check_deadline
 from ambient_ctrl.testing import eventually
-from informers.clock import FakeClock
+from informers.clock import FakeClock, RealClock
 from metrics.controller import ReconcileResult
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
@@ -338,6 +338,58 @@ def test_stop_reports_a_reconcile_that_outlives_its_timeout(build: Build) -> Non
     finally:
         release.set()
     assert controller.stop(timeout=5) is True  # and joins the worker now
+
+
+def test_stop_waits_for_one_timeout_in_all(build: Build,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: the drain and then each worker's join got the whole timeout (here three
+    times 0.5 s). One deadline covers them all; workers that outlive it are logged."""
+    entered, release = threading.Barrier(3), threading.Event()
+
+    def reconcile(request: Request) -> Result:
+        entered.wait(5)
+        release.wait(10)
+        return Result()
+
+    controller = build(reconcile, max_concurrent_reconciles=2)
+    controller.start()
+    controller.queue.add(REQUEST)
+    controller.queue.add(SENTINEL)
+    entered.wait(5)  # both workers hold a request
+    try:
+        started = RealClock().monotonic()
+        assert controller.stop(timeout=0.5) is False
+        # 0.5 s, with slack for a busy machine: well below the 1.5 s of three full timeouts.
+        assert RealClock().monotonic() - started < 1.2
+    finally:
+        release.set()
+    outlived = [r for r in caplog.records if r.getMessage().startswith("threads outlived")]
+    assert [r.threads for r in outlived] == [  # type: ignore[attr-defined]
+        [f"{NAME}-worker-0", f"{NAME}-worker-1"]]
+
+
+def test_stop_without_drain_leaves_queued_requests_alone(build: Build) -> None:
+    """``stop(timeout=0)`` (leadership lost): no waiting, and nothing queued is started."""
+    entered, release = threading.Event(), threading.Event()
+    reconciled: list[Request] = []
+
+    def reconcile(request: Request) -> Result:
+        reconciled.append(request)
+        entered.set()
+        release.wait(10)
+        return Result()
+
+    controller = build(reconcile)
+    controller.start()
+    controller.queue.add(REQUEST)
+    assert entered.wait(5)
+    controller.queue.add(SENTINEL)  # waiting behind the held request
+    try:
+        assert controller.stop(timeout=0) is False
+    finally:
+        release.set()
+    assert controller.stop(timeout=5) is True
+    assert reconciled == [REQUEST]
 
 
 # --- the cooperative timeout --------------------------------------------------------------------

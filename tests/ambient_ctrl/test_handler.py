@@ -87,3 +87,39 @@ def test_watches_maps_the_object() -> None:
                          queue)
     source.on_change(changes(obj("p"))[0])
     assert drain(queue) == [Request("elsewhere", "p")]
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    ("s1", "s2", [Request("ns", "s2"), Request("ns", "s1")]),
+    ("s1", None, [Request("ns", "s1")]),
+    (None, "s2", [Request("ns", "s2")]),
+    ("s1", "s1", [Request("ns", "s1")]),
+], ids=["owner-moved", "owner-removed", "owner-added", "same-owner"])
+def test_owns_maps_old_and_new_owner_on_update(before: str | None, after: str | None,
+                                               expected: list[Request]) -> None:
+    """controller-runtime's EnqueueRequestForOwner: an update wakes the owner the child had
+    as well as the one it has, so an owner that lost a child notices."""
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForOwner(SESSIONS), queue)
+    _, second = changes(obj("p", owner=before), obj("p", owner=after, rv="2"))
+    drain(queue)
+    source.on_change(second)
+    assert drain(queue) == expected
+
+
+def test_watches_maps_old_and_new_object_on_update() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueMapped(
+        lambda o: [Request("ns", v) for v in (o["metadata"].get("labels") or {}).values()]),
+        queue)
+    _, second = changes(obj("p", labels={"poke": "a"}), obj("p", labels={"poke": "b"}, rv="2"))
+    source.on_change(second)
+    assert drain(queue) == [Request("ns", "b"), Request("ns", "a")]
+
+
+def test_for_with_predicates_enqueues_the_new_object_only() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForObject(), queue, predicates=[LabelsChanged])
+    _, second = changes(obj("p"), obj("p", labels={"a": "b"}, rv="2"))
+    source.on_change(second)
+    assert drain(queue) == [Request("ns", "p")]

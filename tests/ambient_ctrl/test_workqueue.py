@@ -310,13 +310,41 @@ def test_metrics(clock: FakeClock) -> None:
 
     q.add_rate_limited("c")
     q.add_after("d", 5)
-    q.add_after("e", 0)  # no delay: an add, not a retry
-    assert sample("workqueue_retries_total") == 2
+    q.add_after("e", 0)  # no delay: added at once, and a retry all the same (client-go's)
+    assert sample("workqueue_retries_total") == 3
     assert sample("workqueue_adds_total") == 3
 
     q.shutdown(timeout=5)
+    q.add_rate_limited("c")
+    q.add_after("f", 0)
+    assert sample("workqueue_retries_total") == 3  # not counted once shut down
     assert sample("workqueue_depth", priority="") is None  # gauges leave with the queue
     assert sample("workqueue_adds_total") == 3
+
+
+def test_every_rate_limited_add_is_a_retry_whatever_the_delay() -> None:
+    """Regression: a rate limiter answering 0 (e.g. a bucket with tokens left, in a custom
+    combination) made a rate-limited add an uncounted plain add."""
+
+    class Immediate:
+        def when(self, item: object) -> float:
+            return 0.0
+
+        def forget(self, item: object) -> None:
+            pass
+
+        def num_requeues(self, item: object) -> int:
+            return 0
+
+    recorder = Recorder(new_registry(runtime_collectors=False), monotonic=FakeClock().monotonic)
+    q: WorkQueue[str] = WorkQueue(name="wq", metrics=recorder.workqueue,
+                                  rate_limiter=Immediate())
+    q.add_rate_limited("a")
+    q.add_rate_limited("b")
+    labels = {"name": "wq", "controller": "wq"}
+    assert recorder.registry.get_sample_value("workqueue_retries_total", labels) == 2
+    assert q.get(timeout=0) == "a"
+    q.shutdown(timeout=0)
 
 
 # --- real threads -------------------------------------------------------------------------------
