@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import crds, errors
+from . import crds, errors, fieldvalidation
 from .cluster import Cluster, Target
 from .codec import check_depth
 from .errors import Cause
@@ -80,7 +80,7 @@ def _remove(obj: dict[str, Any], path: Path) -> None:
 
 
 def server_side_apply(cluster: Cluster, target: Target, request: Request,
-                      applied: Any) -> Response:
+                      applied: Any, mode: str = fieldvalidation.DEFAULT) -> Response:
     from .writes import commit_create, commit_update
 
     rtype = target.rtype
@@ -93,6 +93,10 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
         raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match "
                                  f"the name on the URL ({target.name})")
     meta["name"] = target.name
+    # Unknown fields are neither stored nor owned. (kube's apply refuses them whatever the
+    # directive, "field not declared in schema"; here the directive decides, see
+    # fieldvalidation.)
+    warnings = fieldvalidation.check(rtype, applied, mode, patched=True)
     owned = leaf_paths(applied) - _UNTRACKED
     entry = {"manager": manager, "operation": "Apply", "apiVersion": rtype.api_version,
              "time": cluster.now(), "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(owned)}
@@ -102,8 +106,8 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     if stored is None:
         if target.subresource:
             raise errors.not_found(rtype.plural, rtype.group, target.name)
-        return Response(201, crds.served_raw(rtype, commit_create(cluster, target, applied,
-                                                                 managed=[entry])))
+        return fieldvalidation.with_warnings(Response(201, crds.served_raw(
+            rtype, commit_create(cluster, target, applied, managed=[entry]))), warnings)
     old = crds.served(rtype, stored.load())
     managed = _reassign(old, applied, manager, owned, force=request.flag("force"), target=target)
     previous = next((from_fields_v1(m.get("fieldsV1") or {}) for m in
@@ -124,7 +128,8 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     new["metadata"]["managedFields"] = [*managed, entry]
     status, body = commit_update(cluster, target, old, new,
                                  dry_run=request.param("dryRun") == "All")
-    return Response(status, crds.served_raw(rtype, body))
+    return fieldvalidation.with_warnings(Response(status, crds.served_raw(rtype, body)),
+                                         warnings)
 
 
 def _reassign(old: dict[str, Any], applied: Any, manager: str, owned: set[Path], *,

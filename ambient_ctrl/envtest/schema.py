@@ -101,14 +101,17 @@ def admit(schema: Schema | None, obj: dict[str, Any]) -> list[Cause]:
     """
     if schema is None:
         return []
-    prune(schema, obj)
+    _prune(obj, schema, embedded=True)
     apply_defaults(schema, obj)
     return validate(schema, obj)
 
 
-def prune(schema: Schema, obj: dict[str, Any]) -> None:
-    """Drop the fields of ``obj`` that ``schema`` does not declare (in place)."""
-    _prune(obj, schema, embedded=True)  # kube treats the root as an embedded resource
+def prune(schema: Schema, obj: dict[str, Any]) -> list[str]:
+    """Drop the fields of ``obj`` that ``schema`` does not declare (in place); return their
+    paths (what ``fieldValidation`` calls unknown fields)."""
+    pruned: list[str] = []
+    _prune(obj, schema, True, pruned)  # kube treats the root as an embedded resource
+    return pruned
 
 
 def apply_defaults(schema: Schema, obj: dict[str, Any]) -> None:
@@ -185,19 +188,25 @@ def _field(path: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _prune(value: Any, s: Schema | None, embedded: bool = False) -> None:
+def _prune(value: Any, s: Schema | None, embedded: bool = False,
+           pruned: list[str] | None = None, path: str = "") -> None:
+    """``pruned``, when given, collects the paths of what is dropped, as kube reports them for
+    ``fieldValidation`` (``spec.items[0].extra``); ``path`` is ``value``'s."""
     if s is not None and s.get("x-kubernetes-preserve-unknown-fields"):
-        _prune_declared(value, s, embedded)
+        _prune_declared(value, s, embedded, pruned, path)
     elif isinstance(value, dict):
-        _prune_object(value, s, embedded)
+        _prune_object(value, s, embedded, pruned, path)
     elif isinstance(value, list):
         items = _items(s)
-        for item in value:
-            _prune(item, items)
+        for i, item in enumerate(value):
+            _prune(item, items, False, pruned, f"{path}[{i}]" if pruned is not None else "")
 
 
-def _prune_object(obj: dict[str, Any], s: Schema | None, embedded: bool) -> None:
+def _prune_object(obj: dict[str, Any], s: Schema | None, embedded: bool,
+                  pruned: list[str] | None, path: str) -> None:
     if s is None:
+        if pruned is not None:
+            pruned.extend(_child(path, key) for key in obj)
         obj.clear()
         return
     embedded = embedded or bool(s.get("x-kubernetes-embedded-resource"))
@@ -206,15 +215,17 @@ def _prune_object(obj: dict[str, Any], s: Schema | None, embedded: bool) -> None
     for key in list(obj):
         if embedded and key in _META_FIELDS:
             continue
-        if key in props:
-            _prune(obj[key], props[key])
-        elif has_extra:
-            _prune(obj[key], extra)
+        if key in props or has_extra:
+            sub = props.get(key, extra)
+            _prune(obj[key], sub, False, pruned, _child(path, key) if pruned is not None else "")
         else:
+            if pruned is not None:
+                pruned.append(_child(path, key))
             del obj[key]
 
 
-def _prune_declared(value: Any, s: Schema, embedded: bool) -> None:
+def _prune_declared(value: Any, s: Schema, embedded: bool, pruned: list[str] | None,
+                    path: str) -> None:
     """Under preserve-unknown-fields: keep unknown fields, prune the declared ones."""
     if isinstance(value, dict):
         embedded = embedded or bool(s.get("x-kubernetes-embedded-resource"))
@@ -223,15 +234,15 @@ def _prune_declared(value: Any, s: Schema, embedded: bool) -> None:
         for key, item in value.items():
             if embedded and key in _META_FIELDS:
                 continue
-            if key in props:
-                _prune(item, props[key])
-            elif has_extra:
-                _prune(item, extra)
+            if key in props or has_extra:
+                sub = props.get(key, extra)
+                _prune(item, sub, False, pruned, _child(path, key) if pruned is not None else "")
     elif isinstance(value, list):
         items = _items(s)
         if items is not None:
-            for item in value:
-                _prune_declared(item, items, False)
+            for i, item in enumerate(value):
+                _prune_declared(item, items, False, pruned,
+                                f"{path}[{i}]" if pruned is not None else "")
 
 
 # --------------------------------------------------------------------------------------------

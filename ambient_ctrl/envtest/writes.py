@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from . import builtins, crds, errors, schema
+from . import builtins, crds, errors, fieldvalidation, schema
 from .cluster import Cluster, Target
 from .codec import check_depth, decode_body, decode_patch
 from .errors import Cause
@@ -51,9 +51,19 @@ def _json(status: int, obj: dict[str, Any] | bytes) -> Response:
 
 # create --------------------------------------------------------------------------------------
 def create(cluster: Cluster, target: Target, request: Request) -> Response:
+    mode = fieldvalidation.directive(request, "CreateOptions")
     obj = decode_body(request, builtin=target.rtype.builtin)
+    warnings = _unknown_fields(target.rtype, obj, mode)
     created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
-    return _json(201, crds.served_raw(target.rtype, created))
+    return fieldvalidation.with_warnings(_json(201, crds.served_raw(target.rtype, created)),
+                                         warnings)
+
+
+def _unknown_fields(rtype: ResourceType, obj: Any, mode: str, *,
+                    patched: bool = False) -> list[str]:
+    if not isinstance(obj, dict):
+        return []  # check_type_meta refuses it
+    return fieldvalidation.check(rtype, obj, mode, patched=patched)
 
 
 def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False,
@@ -145,8 +155,10 @@ def _register_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
 
 # update and patch ----------------------------------------------------------------------------
 def update(cluster: Cluster, target: Target, request: Request) -> Response:
+    mode = fieldvalidation.directive(request, "UpdateOptions")
     old = _current(cluster, target)
     new = decode_body(request, builtin=target.rtype.builtin)
+    warnings = _unknown_fields(target.rtype, new, mode)
     meta = check_type_meta(target.rtype, new)
     if meta.get("name", target.name) != target.name:
         raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match "
@@ -161,15 +173,17 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
     if version and version != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return _json(status, crds.served_raw(target.rtype, body))
+    return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
+                                         warnings)
 
 
 def patch(cluster: Cluster, target: Target, request: Request) -> Response:
+    mode = fieldvalidation.directive(request, "PatchOptions")
     kind, document = decode_patch(request, builtin=target.rtype.builtin)
     if kind == "apply":
         from .apply import server_side_apply
 
-        return server_side_apply(cluster, target, request, document)
+        return server_side_apply(cluster, target, request, document, mode)
     old = _current(cluster, target)
     try:
         if kind == "merge":
@@ -185,12 +199,14 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
         raise errors.bad_request("the patch must produce a JSON object")
     # Patches compose: each within the depth bound can still stack an object beyond it.
     check_depth(new, "the patched object")
+    warnings = _unknown_fields(target.rtype, new, mode, patched=True)
     check_type_meta(target.rtype, new)
     version = (new.get("metadata") or {}).get("resourceVersion")
     if version and str(version) != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return _json(status, crds.served_raw(target.rtype, body))
+    return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
+                                         warnings)
 
 
 def _current(cluster: Cluster, target: Target) -> dict[str, Any]:
