@@ -555,3 +555,65 @@ def test_run_and_expose(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
     assert services[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     assert services[1][:5] == ["web-svc", "ClusterIP", svc["spec"]["clusterIP"], "<none>",
                                "8080/TCP"]
+
+
+# server fidelity: unknown fields, system namespaces, CRD deletion -------------------------------
+def test_unknown_fields_fail_by_default_and_warn_on_request(kubectl: Kubectl, raw: Raw,
+                                                             namespace: str) -> None:
+    manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "typo", "namespace": namespace},
+                           "data": {"a": "1"}, "dta": {"b": "2"}})
+    strict = kubectl("apply", "-f", "-", input=manifest, check=False)  # fieldValidation=Strict
+    assert strict.returncode != 0
+    assert 'strict decoding error: unknown field "dta"' in strict.stderr
+    assert raw.absent(cm_path(namespace, "typo"))
+
+    warned = kubectl("apply", "--validate=warn", "-f", "-", input=manifest)
+    assert 'Warning: unknown field "dta"' in warned.stderr
+    assert raw.obj(cm_path(namespace, "typo"))["data"] == {"a": "1"}
+
+
+def test_system_namespaces_cannot_be_deleted(kubectl: Kubectl, raw: Raw) -> None:
+    done = kubectl("delete", "namespace", "kube-public", "--wait=false", check=False)
+    assert done.returncode != 0
+    assert ('namespaces "kube-public" is forbidden: this namespace may not be deleted'
+            in done.stderr)
+    assert raw.obj("/api/v1/namespaces/kube-public")["status"]["phase"] == "Active"
+
+
+GADGET_CRD_PATH = CRD_PATH.replace("widgets", "gadgets")
+GADGET_CRD = CRD.replace("widgets.example.com", "gadgets.example.com").replace(
+    "{plural: widgets, singular: widget, kind: Widget, shortNames: [wg]}",
+    "{plural: gadgets, singular: gadget, kind: Gadget}")
+
+
+def test_crd_deletion_waits_for_its_custom_resources(kubectl: Kubectl, raw: Raw,
+                                                     namespace: str, tmp_path: Path,
+                                                     cleanup: Cleanup) -> None:
+    crd_file = tmp_path / "crd.yaml"
+    crd_file.write_text(GADGET_CRD)
+    cleanup.add(GADGET_CRD_PATH)
+    kubectl("apply", "-f", str(crd_file))
+    kubectl("wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=20s")
+    kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "example.com/v1", "kind": "Gadget",
+        "metadata": {"name": "held", "namespace": namespace,
+                     "finalizers": ["example.com/hold"]}, "spec": {"size": 1}}))
+
+    kubectl("delete", "-f", str(crd_file), "--wait=false")
+    kubectl("wait", "--for=condition=Terminating", "crd/gadgets.example.com", "--timeout=20s")
+    crd = raw.obj(GADGET_CRD_PATH)
+    assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+    held = kubectl.json("-n", namespace, "get", "gadget", "held")
+    assert held["metadata"]["deletionTimestamp"], "deleted, waiting for its finalizer"
+
+    kubectl("-n", namespace, "patch", "gadget", "held", "--type=json",
+            "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    kubectl("wait", "--for=delete", "crd/gadgets.example.com", "--timeout=90s")
+
+    kubectl("apply", "-f", str(crd_file))  # and again, without custom resources: at once
+    kubectl("wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=20s")
+    out = kubectl("delete", "-f", str(crd_file), "--timeout=60s").stdout
+    assert out.strip() == 'customresourcedefinition.apiextensions.k8s.io "gadgets.example.com" ' \
+                          "deleted"
+    assert raw.absent(GADGET_CRD_PATH)
