@@ -205,3 +205,22 @@ def test_415_lists_strategic_merge_for_built_ins_only(client: RawClient, blobs: 
         "application/vnd.kubernetes.protobuf"))
     assert_refused(status, body, 415, "UnsupportedMediaType",
                    "accepted media types include: application/json, application/yaml")
+
+
+def test_a_write_that_cannot_be_serialised_uses_no_revision() -> None:
+    # The last line of defence behind the depth bound: nothing is committed, no event is sent
+    # and the object keeps the resourceVersion it had.
+    from ambient_ctrl.envtest.kinds import KindRegistry
+    from ambient_ctrl.envtest.storage import ObjectStore
+
+    store = ObjectStore()
+    rtype = KindRegistry().lookup("", "v1", "configmaps")
+    assert rtype is not None
+    events = []
+    store.observe(events.append)
+    obj = {"metadata": {"name": "x", "namespace": "n", "resourceVersion": "7"},
+           "data": nested(300)}
+    with pytest.raises(TypeError):  # orjson refuses more than 255 levels
+        store.put(rtype, obj, "ADDED")
+    assert (store.revision, events, store.get(rtype.store, ("n", "x"))) == (1, [], None)
+    assert obj["metadata"]["resourceVersion"] == "7"
