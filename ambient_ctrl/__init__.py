@@ -13,6 +13,7 @@ from .controller import Controller, ControllerOptions
 from .events import EventRecorder
 from .expectations import Expectations
 from .finalizers import add_finalizer, has_finalizer, remove_finalizer
+from .leaderelection import NotLeaderError
 from .manager import Manager, ManagerOptions
 from .ownerref import (
     AlreadyOwnedError,
@@ -62,6 +63,7 @@ __all__ = [
     "Manager",
     "ManagerOptions",
     "MaxOfRateLimiter",
+    "NotLeaderError",
     "OwnerReferenceError",
     "Predicate",
     "RateLimiter",

@@ -6,6 +6,12 @@
   machines.
 * The leader renews every ``retry_period``; if it cannot renew for ``renew_deadline`` it stops
   leading (before anybody else may take over, since ``renew_deadline < lease_duration``).
+  The deadline bounds each attempt as well: every request of a renewal gets only the time
+  left before it (client-go passes a context with that deadline), so a hung API server cannot
+  hold a renewal — and the discovery that leadership is lost — past the deadline.
+* :meth:`LeaderElector.holds_lease` answers from the clock, not from the renewing thread: it
+  turns False at the renewal deadline even if that thread is stuck or the whole process was
+  frozen (SIGSTOP, a paused VM), so a write guard can refuse writes at once.
 * A clean stop releases the lease (empty holder), so a standby takes over at once.
 Writes use optimistic concurrency: two candidates racing for the lease cannot both win.
 """
@@ -21,15 +27,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from informers.clock import Clock, RealClock, rfc3339_micro
-from informers.errors import APIError, NotFound, TransportError
+from informers.errors import NotFound
 from informers.rest import ResourceClient
 from metrics.leader import LeaderElectionMetrics
 
 log = logging.getLogger(__name__)
 
+_MIN_REQUEST_SECONDS = 0.001
+"""Below this, no request is worth sending before the deadline."""
+
 
 def default_identity() -> str:
     return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+class NotLeaderError(RuntimeError):
+    """A write refused because this process may no longer be the leader."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +52,19 @@ class LeaderElectionOptions:
     name: str
     """The Lease object's name."""
     namespace: str
+    """The Lease object's namespace."""
     identity: str = field(default_factory=default_identity)
     """This candidate's holder identity (unique per process)."""
     lease_duration: float = 15.0
     """Seconds a non-renewed lease stays valid for the others."""
     renew_deadline: float = 10.0
-    """Seconds the leader keeps trying to renew before giving up leadership."""
+    """Seconds the leader keeps trying to renew before giving up leadership; also the most
+    any acquire or renew attempt (its GET and PUT together) may take."""
     retry_period: float = 2.0
     """Seconds between attempts to acquire or renew."""
     release_on_cancel: bool = True
+    """On a clean stop (not a loss), give the lease up (empty holder) so a standby takes over
+    at once instead of waiting ``lease_duration``."""
 
 
 class LeaderElector:
@@ -69,14 +86,31 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._lease: dict[str, Any] | None = None
+        self._renewed_at: float | None = None
+        """When the last successful write of the lease (acquire or renew) was sent."""
         self.leading = threading.Event()
+
+    def holds_lease(self) -> bool:
+        """Whether this candidate leads and its last renewal was sent less than
+        ``renew_deadline`` ago: the others cannot have taken over yet. From the clock, so it
+        is False at the deadline whatever the renewing thread is doing."""
+        renewed = self._renewed_at
+        return (self.leading.is_set() and renewed is not None
+                and self._clock.monotonic() < renewed + self._options.renew_deadline)
+
+    def lease_lost(self) -> bool:
+        """Whether this candidate led and no longer holds the lease (lost, or released)."""
+        return self._renewed_at is not None and not self.holds_lease()
 
     def run(self, stop: threading.Event) -> bool:
         """Acquire, then renew until ``stop`` (returns True) or leadership is lost (False)."""
         self._set_metric(False)
-        while not stop.is_set() and not self._try_acquire_or_renew():
+        while not stop.is_set() and not self._try_acquire_or_renew(
+                self._clock.monotonic() + self._options.renew_deadline):
             self._clock.wait(stop, self._options.retry_period)
         if stop.is_set():
+            if self._renewed_at is not None and self._options.release_on_cancel:
+                self._release()  # acquired just as we were stopped
             return True
         log.info("became leader", extra={"lease": self._options.name,
                                           "identity": self._options.identity})
@@ -92,15 +126,23 @@ class LeaderElector:
         return kept
 
     def _renew_until(self, stop: threading.Event) -> bool:
-        last_renew = self._clock.monotonic()
-        while not self._clock.wait(stop, self._options.retry_period):
-            if self._try_acquire_or_renew():
-                last_renew = self._clock.monotonic()
-            elif self._clock.monotonic() - last_renew >= self._options.renew_deadline:
-                log.error("failed to renew the lease within the renew deadline; "
-                          "leadership lost", extra={"lease": self._options.name})
-                return False
-        return True
+        """Renew every retry period until ``stop`` (True) or the renew deadline — the last
+        successful renewal plus ``renew_deadline`` — passes without another (False). Loss is
+        noticed at the deadline: the wait before an attempt and each request of it end there."""
+        while True:
+            assert self._renewed_at is not None
+            deadline = self._renewed_at + self._options.renew_deadline
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                break
+            if self._clock.wait(stop, min(self._options.retry_period, left)):
+                return True
+            if deadline - self._clock.monotonic() <= 0:
+                break
+            self._try_acquire_or_renew(deadline)  # success moves _renewed_at
+        log.error("failed to renew the lease within the renew deadline; leadership lost",
+                  extra={"lease": self._options.name})
+        return False
 
     def _set_metric(self, leading: bool) -> None:
         if self._metrics is not None:
@@ -116,13 +158,22 @@ class LeaderElector:
         }
         return spec
 
-    def _try_acquire_or_renew(self) -> bool:
+    def _time_left(self, deadline: float) -> float | None:
+        """Seconds a request may take before ``deadline``; None if not worth sending."""
+        left = deadline - self._clock.monotonic()
+        return left if left >= _MIN_REQUEST_SECONDS else None
+
+    def _try_acquire_or_renew(self, deadline: float) -> bool:
+        """One attempt, all of it (GET, then PUT or POST) before ``deadline``."""
         options = self._options
+        left = self._time_left(deadline)
+        if left is None:
+            return False
         try:
-            lease = self._leases.get(options.name, options.namespace)
+            lease = self._leases.get(options.name, options.namespace, timeout=left)
         except NotFound:
-            return self._create()
-        except (APIError, TransportError) as exc:
+            return self._create(deadline)
+        except Exception as exc:  # an attempt failed, whatever the reason: the next one decides
             log.warning("cannot read the lease: %s", exc)
             return False
         spec = lease.get("spec") or {}
@@ -138,25 +189,32 @@ class LeaderElector:
         lease["spec"] = self._spec(transitions=transitions,
                                    acquired=spec.get("acquireTime") if mine else None)
         # A Conflict means another candidate won the race for this version of the lease.
-        return self._write(self._leases.update, lease)
+        return self._write(lambda body, left: self._leases.update(body, timeout=left), lease,
+                           deadline)
 
-    def _create(self) -> bool:
+    def _create(self, deadline: float) -> bool:
         options = self._options
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": options.name, "namespace": options.namespace},
                  "spec": self._spec(transitions=0, acquired=None)}
-        return self._write(self._leases.create, lease)
+        return self._write(lambda body, left: self._leases.create(body, timeout=left), lease,
+                           deadline)
 
-    def _write(self, write: Callable[[dict[str, Any]], dict[str, Any]],
-               lease: dict[str, Any]) -> bool:
-        """Store ``lease`` naming us; on success we hold it as of now (our own clock)."""
+    def _write(self, write: Callable[[dict[str, Any], float], dict[str, Any]],
+               lease: dict[str, Any], deadline: float) -> bool:
+        """Store ``lease`` naming us before ``deadline``. On success we hold it as of the
+        moment the write was sent: the others can have seen it no earlier."""
+        left = self._time_left(deadline)
+        if left is None:
+            return False
+        sent = self._clock.monotonic()
         try:
-            self._lease = write(lease)
-        except (APIError, TransportError) as exc:
+            self._lease = write(lease, left)
+        except Exception as exc:  # an attempt failed, whatever the reason: the next one decides
             log.info("lease write failed: %s", exc)
             return False
         self._observed = (self._options.identity, self._lease["spec"]["renewTime"])
-        self._observed_at = self._clock.monotonic()
+        self._observed_at = self._renewed_at = sent
         return True
 
     def _release(self) -> None:
@@ -167,7 +225,7 @@ class LeaderElector:
         lease["spec"] = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1,
                          "renewTime": rfc3339_micro(self._clock.now())}
         try:
-            self._leases.update(lease)
+            self._leases.update(lease, timeout=self._options.retry_period)
             log.info("released the lease", extra={"lease": self._options.name})
-        except (APIError, TransportError) as exc:
+        except Exception as exc:  # the lease then expires on its own
             log.warning("could not release the lease: %s", exc)

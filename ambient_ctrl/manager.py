@@ -1,13 +1,21 @@
 """The manager: owns every long-lived part of an operator and runs them in order.
 
-``run`` starts the observability server (``/metrics``, ``/healthz``, ``/readyz``), the shared
-informers, waits for their caches to sync (``/readyz`` turns ready then), then — once elected
-leader if leader election is on — the controllers and other leader-only runnables. It returns
-when asked to stop (``stop()``, or SIGTERM/SIGINT with ``install_signal_handlers``) or when
-leadership is lost, after an orderly shutdown: no new work is taken, reconciles in flight are
-drained up to the graceful-shutdown timeout, the lease is released, informers and servers stop,
-every thread is joined. Exit code 0 for a clean stop, 1 when leadership was lost or the caches
-never synced.
+``run`` starts the observability server (``/metrics``, ``/healthz``, ``/readyz``), sizes the
+HTTP pool, starts the shared informers, waits for their caches to sync (``/readyz`` turns
+ready then), then — once elected leader if leader election is on — the controllers and other
+leader-only runnables. It returns when asked to stop (``stop()``, or SIGTERM/SIGINT with
+``install_signal_handlers``) or when leadership is lost:
+
+* on a stop, after an orderly shutdown: no new work is taken, reconciles in flight are drained
+  up to the graceful-shutdown timeout, the lease is released, informers and servers stop,
+  every thread is joined (those that outlive their join are logged);
+* on lost leadership, at once, as controller-runtime does (no graceful drain: another
+  process may lead already): controllers stop without waiting for reconciles in flight, and
+  every write through the manager's transport is refused from the moment the lease may have
+  expired (:class:`~ambient_ctrl.leaderelection.NotLeaderError`) — even before the renewing
+  thread notices, e.g. in a process that was frozen past its lease.
+
+Exit code 0 for a clean stop, 1 when leadership was lost or the caches never synced.
 """
 
 from __future__ import annotations
@@ -15,14 +23,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kubernetes import client as k8s_client
 
 from informers.clock import Clock, RealClock
 from informers.factory import InformerFactory
-from informers.resource import LEASES
+from informers.resource import LEASES, Resource
 from informers.rest import (
     USER_AGENT,
     ResourceClient,
@@ -30,15 +39,21 @@ from informers.rest import (
     TransportOptions,
     load_configuration,
 )
+from informers.threads import Deadline, join_all
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
 
 from .builder import Builder
 from .client import Client
-from .leaderelection import LeaderElectionOptions, LeaderElector, default_identity
+from .controller import Controller
+from .leaderelection import LeaderElectionOptions, LeaderElector, NotLeaderError, default_identity
 
 log = logging.getLogger(__name__)
+
+POOL_HEADROOM = 4
+"""Connections beyond the computed work: first reads of undeclared kinds (each starts a watch),
+event recording, an operator's own calls outside reconciles."""
 
 
 class Runnable(Protocol):
@@ -54,16 +69,24 @@ class ManagerOptions:
     """What the operator's entry point decides (from flags); everything has a default."""
 
     leader_election: bool = False
+    """Run leader-only runnables (controllers, by default) only while holding the Lease."""
     leader_election_id: str = "ambient-ctrl-leader"
     """Name of the Lease."""
     leader_election_namespace: str = "default"
+    """Namespace of the Lease."""
     identity: str = ""
     """Holder identity; default ``hostname_uuid``."""
     lease_duration: float = 15.0
+    """Seconds a standby waits after the leader's last renewal before taking over."""
     renew_deadline: float = 10.0
+    """Seconds the leader keeps failing to renew before it stops leading (and this process
+    stops); shorter than ``lease_duration``."""
     retry_period: float = 2.0
+    """Seconds between attempts to acquire or renew the Lease."""
     cache_sync_timeout: float = 120.0
+    """Seconds the informers may take to sync at start before ``run`` gives up (exit 1)."""
     graceful_shutdown_timeout: float = 30.0
+    """Seconds a stop waits for reconciles in flight (not on lost leadership: no drain)."""
     metrics_address: str = "127.0.0.1:8080"
     """``/metrics`` (``"0"`` = off). In a cluster the entry point passes ``:8080``."""
     probe_address: str = "127.0.0.1:8081"
@@ -71,10 +94,19 @@ class ManagerOptions:
     cache_namespace: str | None = None
     """Restrict the informers' caches of namespaced kinds to one namespace."""
     field_manager: str = "ambient-ctrl"
-    max_concurrent_requests: int = 16
-    """Size of the HTTP connection pool shared by informers and workers."""
+    """The field manager of every write (server-side apply and managedFields)."""
+    max_concurrent_requests: int | None = None
+    """Size of the HTTP connection pool shared by informers and workers; None: sized from
+    the work when ``run`` starts (see :meth:`Manager.pool_size`)."""
     user_agent: str = USER_AGENT
     """The User-Agent of every request (``product/version``, as in API server audit logs)."""
+    informer_unhealthy_after: float = 300.0
+    """``/healthz`` fails once an informer has failed to list or watch for this many seconds
+    in a row (well past the reflector's 30 s backoff cap): a restart may cure what retrying
+    did not, and an operator on a stale cache should not pass for healthy."""
+    detect_cache_mutations: bool = False
+    """Check on every cached read that no consumer changed a shared object (raises
+    ``MutatedCacheError``). For tests: it costs a serialization per read."""
 
 
 class Manager:
@@ -86,26 +118,32 @@ class Manager:
         self.options = options
         self.clock = clock or RealClock()
         self.recorder = recorder or Recorder(new_registry(), monotonic=self.clock.monotonic)
-        config = configuration or load_configuration(kubeconfig)
-        self.transport = Transport(config, options=TransportOptions(
-            pool_size=options.max_concurrent_requests, user_agent=options.user_agent),
-            observer=self.recorder.rest)
+        self._config = configuration or load_configuration(kubeconfig)
+        pool = options.max_concurrent_requests or TransportOptions().pool_size
+        self.transport = Transport(self._config, options=TransportOptions(
+            pool_size=pool, user_agent=options.user_agent), observer=self.recorder.rest,
+            clock=self.clock, write_guard=self._guard_write if options.leader_election
+            else None)
         self.informers = InformerFactory(self.transport, clock=self.clock,
-                                         observer=self.recorder.informer)
+                                         observer=self.recorder.informer,
+                                         debug_mutations=options.detect_cache_mutations)
         self.client = Client(self.transport, self.informers, field_manager=options.field_manager,
                              clock=self.clock, sync_timeout=options.cache_sync_timeout,
                              cache_namespace=options.cache_namespace)
         self.server = ObservabilityServer(self.recorder.registry, options=ServerOptions(
             metrics_address=options.metrics_address, probe_address=options.probe_address))
         self.server.readyz.add("informers-synced", self._check_synced)
+        self.server.healthz.add("informers", self._check_informers)
         self._runnables: list[tuple[Runnable, bool]] = []
         self._started: list[Runnable] = []
         self._stop = threading.Event()
         self._elector_stop = threading.Event()
         """Set only after the runnables have stopped: the lease is released last."""
         self._synced = threading.Event()
+        self._running = False
         self._lock = threading.Lock()
         self._elector: LeaderElector | None = None
+        self._lease_transport: Transport | None = None
         self._lost = False
 
     # composition -------------------------------------------------------------------------------
@@ -115,9 +153,45 @@ class Manager:
     def add(self, runnable: Runnable, *, needs_leader: bool = True) -> None:
         self._runnables.append((runnable, needs_leader))
 
+    def index(self, resource: Resource, name: str,
+              fn: Callable[[Any], Iterable[str]]) -> None:
+        """Index every cache of ``resource`` by ``fn`` (the object → its index values), as
+        controller-runtime's ``FieldIndexer.IndexField``; read with
+        ``client.list(resource, index=(name, value))``. Call before :meth:`run`."""
+        if self._running:
+            raise RuntimeError("register indexes before the manager runs")
+        self.informers.add_indexers(resource, {name: fn})
+
+    def pool_size(self) -> int:
+        """Connections the HTTP pool keeps: ``max_concurrent_requests`` when set, or else
+        one per reconcile worker of every controller, one per informer (its watch holds a
+        connection for good) and :data:`POOL_HEADROOM`."""
+        if self.options.max_concurrent_requests:
+            return self.options.max_concurrent_requests
+        workers = sum(r.options.max_concurrent_reconciles for r, _ in self._runnables
+                      if isinstance(r, Controller))
+        return workers + len(self.informers) + POOL_HEADROOM
+
     def _check_synced(self) -> None:
         if not self._synced.is_set():
             raise RuntimeError("informer caches have not synced")
+
+    def _check_informers(self) -> None:
+        bound = self.options.informer_unhealthy_after
+        now = self.clock.monotonic()
+        failing = [f"{key.resource.group_resource} failing for {health.failing_for(now):.0f} s: "
+                   f"{health.last_error}" for key, health in self.informers.health().items()
+                   if health.failing_for(now) > bound]
+        if failing:
+            raise RuntimeError("; ".join(failing))
+
+    def _guard_write(self, method: str, path: str) -> None:
+        """Refuse writes once we led and may no longer (see ``LeaderElector.lease_lost``).
+        Runnables that need no leader write freely before this process first leads."""
+        elector = self._elector
+        if elector is not None and elector.lease_lost():
+            raise NotLeaderError(f"{method} {path} refused: this process no longer holds the "
+                                 f"lease {self.options.leader_election_id}")
 
     # running -----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -131,9 +205,11 @@ class Manager:
 
     def run(self) -> int:
         """Run until stopped or leadership is lost; returns the process exit code."""
+        self._running = True
         self.server.start()
         elector_thread: threading.Thread | None = None
         try:
+            self.transport.resize_pool(self.pool_size())
             self.informers.start()
             if not self.informers.wait_for_sync(self.options.cache_sync_timeout):
                 log.error("informer caches did not sync in time")
@@ -151,8 +227,14 @@ class Manager:
 
     def _campaign(self) -> threading.Thread:
         opts = self.options
+        # Its own small pool, as controller-runtime gives leader election its own client: a
+        # renewal never waits for a connection behind busy workers, and the write guard of
+        # the shared transport does not apply to the lease itself.
+        lease_transport = self._lease_transport = Transport(
+            self._config, options=TransportOptions(pool_size=1, user_agent=opts.user_agent),
+            observer=self.recorder.rest, clock=self.clock)
         self._elector = LeaderElector(
-            ResourceClient(self.transport, LEASES),
+            ResourceClient(lease_transport, LEASES),
             LeaderElectionOptions(name=opts.leader_election_id,
                                   namespace=opts.leader_election_namespace,
                                   identity=opts.identity or default_identity(),
@@ -170,8 +252,8 @@ class Manager:
     def _stopped_leading(self) -> None:
         if not self._elector_stop.is_set():
             self._lost = True
-            log.error("leadership lost: stopping")
-            self._stop_runnables()  # stop writing at once, before anyone else leads
+            log.error("leadership lost: stopping at once, without draining")
+            self._stop_runnables(0.0)  # another process may lead already: no drain
             self._stop.set()
 
     def _start_runnables(self, *, leader_only: bool) -> None:
@@ -183,19 +265,23 @@ class Manager:
                     runnable.start()
                     self._started.append(runnable)
 
-    def _stop_runnables(self) -> None:
-        deadline = self.clock.monotonic() + self.options.graceful_shutdown_timeout
+    def _stop_runnables(self, timeout: float) -> None:
+        deadline = Deadline(timeout)
         with self._lock:
             started, self._started = self._started, []
         for runnable in reversed(started):
-            runnable.stop(max(deadline - self.clock.monotonic(), 0.0))
+            runnable.stop(deadline.remaining())
 
     def _shutdown(self, elector_thread: threading.Thread | None) -> None:
         self._stop.set()
-        self._stop_runnables()
+        self._stop_runnables(0.0 if self._lost else self.options.graceful_shutdown_timeout)
         self._elector_stop.set()
         if elector_thread is not None:
-            elector_thread.join(self.options.renew_deadline + self.options.retry_period + 5)
+            # A renewal ends by its deadline and a release takes at most a retry period.
+            join_all([elector_thread], self.options.renew_deadline
+                     + self.options.retry_period + 5, owner="manager")
+        if self._lease_transport is not None:
+            self._lease_transport.close()
         self.informers.stop()
         self.server.stop()
         self.transport.close()

@@ -1,7 +1,8 @@
 """A small operator run as its own process by the leader-election and shutdown tests.
 
 Mirrors ConfigMaps into Secrets annotated with the writer's identity. Settings from the
-environment: KUBECONFIG, IDENTITY, RECONCILE_DELAY (seconds, to have a reconcile in flight).
+environment: KUBECONFIG, IDENTITY, RECONCILE_DELAY (seconds, to have a reconcile in flight),
+USER_AGENT (so the server counts each process's requests apart).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from informers.resource import CONFIGMAPS, SECRETS
 
 IDENTITY = os.environ["IDENTITY"]
 DELAY = float(os.environ.get("RECONCILE_DELAY", "0"))
+USER_AGENT = os.environ.get("USER_AGENT", "ambient-ctrl/0.1")
 
 
 class Mirror:
@@ -56,7 +58,8 @@ def main() -> int:
         leader_election=True, leader_election_id="operator-test",
         leader_election_namespace="default", identity=IDENTITY,
         lease_duration=3.0, renew_deadline=2.0, retry_period=0.5,
-        graceful_shutdown_timeout=10.0, metrics_address="0", probe_address="0"))
+        graceful_shutdown_timeout=10.0, metrics_address="0", probe_address="0",
+        user_agent=USER_AGENT))
     manager.builder("mirror").for_(CONFIGMAPS).complete(Mirror(manager.client))
     manager.install_signal_handlers()
     return manager.run()
