@@ -5,7 +5,9 @@ read the session (cache) → honour the user's intent (``desired-phase``) → re
 (pure) → diff against the cache and create / patch / recreate only the difference → observe the
 workload (pure) → compute the status (pure) and write it only if it changed → requeue for the
 nearest timeout. Bad input ends in Ready=False, a Warning Event and a TerminalError (no retry
-until the session or the registry changes); an API failure is an ordinary error (backoff).
+until the session or the registry changes); an API failure is an ordinary error (backoff). A VM
+session on a cluster without KubeVirt is reported the same way but looked at again every
+``kubevirt_recheck`` seconds: installing KubeVirt is no change to the session.
 
 The workload of a live run (Creating or Running) is never deleted to apply a change: a change
 to its immutable fields (a session env var, a registry entry's env, resources or image) waits
@@ -60,6 +62,7 @@ EXPECTATION_RECHECK = 2.0
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
 """Phases whose workload is the run itself: deleting it would end the run."""
 WORKLOADS = frozenset({"Pod", "VirtualMachine"})
+KUBEVIRT_NOT_INSTALLED = "KubeVirtNotInstalled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ class OperatorOptions:
     """Namespace of the ``ambient-agent-registry`` ConfigMap."""
     require_managed_label: bool = True
     """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
+    kubevirt_recheck: float = 30.0
+    """Seconds between looks (API discovery) for KubeVirt while a VM session waits for it:
+    KubeVirt installed after the operator started is found within this time."""
 
 
 class SessionReconciler:
@@ -167,7 +173,7 @@ class SessionReconciler:
         kind = ExecutionKind(recorded) if recorded in {k.value for k in ExecutionKind} \
             else runtime.execution_kind
         if kind == ExecutionKind.KUBEVIRT_VM and not self._kubevirt_installed():
-            raise RenderError("KubeVirtNotInstalled",
+            raise RenderError(KUBEVIRT_NOT_INSTALLED,
                               f"runtime {runtime.id} runs in a KubeVirt VirtualMachine, but the "
                               "kubevirt.io/v1 API is not served by this cluster")
         return runtime, kind
@@ -369,6 +375,10 @@ class SessionReconciler:
                 (session.get("status") or {}).get("executionKind") or "pod")
             self._metrics.error(kind, error.reason)
         self._events.record(session, "Warning", reason=error.reason, message=error.message)
+        if error.reason == KUBEVIRT_NOT_INSTALLED:
+            # Not the session's fault, and no edit of it fixes it: KubeVirt may be installed
+            # any time. Look again then (discovery is asked at most this often).
+            return Result(requeue_after=self._options.kubevirt_recheck)
         raise TerminalError(f"{error.reason}: {error.message}")
 
     # intents -----------------------------------------------------------------------------------

@@ -11,16 +11,19 @@ import argparse
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ambient_ctrl import logcontext
+from ambient_ctrl.client import Client
 from ambient_ctrl.controller import ControllerOptions
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
+from ambient_ctrl.handler import EnqueueForOwner, EnqueueMapped, EventSource
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, or_
 from ambient_ctrl.reconcile import Request
+from ambient_ctrl.workqueue import WorkQueue
 from informers.errors import APIError, TransportError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.rest import USER_AGENT
@@ -48,18 +51,33 @@ CONTROLLER_NAME = "agenticsession"
 
 
 class KubeVirtDetector:
-    """Whether the cluster serves kubevirt.io/v1 VirtualMachines (asked once per ``ttl``)."""
+    """Whether the cluster serves kubevirt.io/v1 VirtualMachines, asked (API discovery) at
+    most once per ``ttl`` seconds. The reconciler asks on every reconcile, so KubeVirt
+    installed after the operator started is found within ``ttl`` of a VM session's recheck.
+    """
 
     def __init__(self, manager: Manager, *, ttl: float = 30.0) -> None:
         self._manager = manager
         self._ttl = ttl
         self._answer: tuple[float, bool] | None = None
         self._lock = threading.Lock()
+        self._on_served: Callable[[], None] | None = None
+
+    def when_served(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once, on the first answer that says served (this one, if so).
+        It runs before that answer reaches any caller: what it sets up (the VM and VMI
+        caches) is there before a reconcile reads VMs, or a read would start an informer of
+        its own, unscoped and without the handlers."""
+        with self._lock:
+            self._on_served = callback
+        self()
 
     def __call__(self) -> bool:
         now = self._manager.clock.monotonic()
         with self._lock:
             if self._answer is not None and now - self._answer[0] < self._ttl:
+                if self._answer[1]:
+                    self._served()
                 return self._answer[1]
         try:
             doc = self._manager.transport.json("GET", "/apis/kubevirt.io/v1", verb="GET")
@@ -68,8 +86,17 @@ class KubeVirtDetector:
         except (APIError, TransportError):
             served = False
         with self._lock:
+            if served:
+                self._served()
             self._answer = (now, served)
         return served
+
+    def _served(self) -> None:
+        """Run the pending callback (with the lock held: callers wait for it)."""
+        callback, self._on_served = self._on_served, None
+        if callback is not None:
+            log.info("kubevirt.io/v1 is served: watching VirtualMachines and their instances")
+            callback()
 
 
 def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
@@ -78,7 +105,7 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     """Register the AgenticSession controller and its watches on ``manager``."""
     client = manager.client
     sessions = client.expect(AGENTIC_SESSIONS)
-    kubevirt = KubeVirtDetector(manager)
+    kubevirt = KubeVirtDetector(manager, ttl=options.kubevirt_recheck)
     reconciler = SessionReconciler(
         client,
         environments={ExecutionKind.POD: PodEnvironment(),
@@ -113,14 +140,24 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                         field_selector=f"metadata.name={REGISTRY_CONFIGMAP}")
                .watches(NAMESPACES, sessions_in, LabelsChanged)
                .with_options(controller))
-    if kubevirt():
-        builder = (builder.owns(VIRTUAL_MACHINES, label_selector=CHILD_SELECTOR)
-                   .watches(VIRTUAL_MACHINE_INSTANCES, session_of,
-                            label_selector=CHILD_SELECTOR))
-    else:
-        log.info("kubevirt.io/v1 is not served: VM sessions will report KubeVirtNotInstalled")
-    builder.complete(reconciler)
+    queue = builder.complete(reconciler).queue
+    # The builder's owns/watches for VMs and VMIs, added when KubeVirt is found: now, or once
+    # it is installed (the informers then start at once: the manager runs).
+    kubevirt.when_served(lambda: _watch_kubevirt(client, queue, session_of))
+    if not kubevirt():
+        log.info("kubevirt.io/v1 is not served: VM sessions report KubeVirtNotInstalled until "
+                 "it is", extra={"recheck_seconds": options.kubevirt_recheck})
     return reconciler
+
+
+def _watch_kubevirt(client: Client, queue: WorkQueue[Request],
+                    session_of: Callable[[Mapping[str, Any]], Iterable[Request]]) -> None:
+    """Wake a session when its VM changes (owner) or its VMI does (the session label: a VMI
+    is owned by its VM)."""
+    vms = client.expect(VIRTUAL_MACHINES, label_selector=CHILD_SELECTOR)
+    vms.add_handler(EventSource(EnqueueForOwner(AGENTIC_SESSIONS), queue))
+    vmis = client.expect(VIRTUAL_MACHINE_INSTANCES, label_selector=CHILD_SELECTOR)
+    vmis.add_handler(EventSource(EnqueueMapped(session_of), queue))
 
 
 def _annotation(obj: Mapping[str, Any]) -> str:

@@ -98,14 +98,19 @@ def _install(transport: Transport) -> None:
         "data": {"agent-registry.json": orjson.dumps(REGISTRY).decode()}})
 
 
+def kubevirt_simulator() -> KubeVirtSimulator:
+    return KubeVirtSimulator(schedule_delay=0.02, boot_delay=0.05, ready_delay=0.1,
+                             pull_backoff=0.1, stop_delay=0.05, restart_backoff=0.1)
+
+
 @contextmanager
-def operator_world(*, kubevirt: bool = True) -> Iterator[World]:
+def operator_world(*, kubevirt: bool = True,
+                   options: OperatorOptions = OperatorOptions(registry_namespace=REGISTRY_NS)
+                   ) -> Iterator[World]:
     simulators: list[Any] = [KubeletSimulator(schedule_delay=0.02, start_delay=0.05,
                                               ready_delay=0.1, backoff=0.1)]
     if kubevirt:
-        simulators.append(KubeVirtSimulator(schedule_delay=0.02, boot_delay=0.05,
-                                            ready_delay=0.1, pull_backoff=0.1, stop_delay=0.05,
-                                            restart_backoff=0.1))
+        simulators.append(kubevirt_simulator())
     with LocalAPIServer(simulators=simulators) as api:
         transport = Transport(load_configuration(api.kubeconfig))
         _install(transport)
@@ -113,7 +118,7 @@ def operator_world(*, kubevirt: bool = True) -> Iterator[World]:
             eventually(lambda: _served(transport), message="KubeVirt CRDs not installed")
         manager = Manager(kubeconfig=api.kubeconfig, options=ManagerOptions(
             metrics_address="127.0.0.1:0", probe_address="0", graceful_shutdown_timeout=5))
-        setup(manager, options=OperatorOptions(registry_namespace=REGISTRY_NS))
+        setup(manager, options=options)
         runner = threading.Thread(target=manager.run, name="operator")
         runner.start()
         try:

@@ -13,12 +13,19 @@ import pytest
 from ambient_ctrl.testing import eventually
 from informers.errors import Invalid
 from informers.resource import CONFIGMAPS, EVENTS, PODS, SECRETS, SERVICES
+from reconcilers.reconciler import OperatorOptions
 from reconcilers.resources import (
     AGENTIC_SESSIONS,
     VIRTUAL_MACHINE_INSTANCES,
     VIRTUAL_MACHINES,
 )
-from tests.reconcilers.operator_fixture import NS, REGISTRY_NS, World, operator_world
+from tests.reconcilers.operator_fixture import (
+    NS,
+    REGISTRY_NS,
+    World,
+    kubevirt_simulator,
+    operator_world,
+)
 
 
 @pytest.fixture(scope="module")
@@ -339,11 +346,27 @@ def test_backend_metrics(world: World) -> None:
                   operation="create") >= 3
 
 
-def test_vm_session_without_kubevirt_is_reported() -> None:
-    with operator_world(kubevirt=False) as bare:
+def test_vm_session_without_kubevirt_runs_once_kubevirt_is_installed() -> None:
+    """Regression: KubeVirt was looked for once, at start-up; installed later, VM sessions
+    kept failing with KubeVirtNotInstalled (a terminal error: never retried) and VMs were
+    never watched."""
+    options = OperatorOptions(registry_namespace=REGISTRY_NS, kubevirt_recheck=0.5)
+    with operator_world(kubevirt=False, options=options) as bare:
         bare.session("novirt", runtime="claude-vm")
         eventually(lambda: bare.condition("novirt", "Ready").get("reason")
                    == "KubeVirtNotInstalled" and warnings(bare, "novirt", "KubeVirtNotInstalled"),
                    message="no Ready=False/KubeVirtNotInstalled and Warning Event")
         bare.session("podok")
         bare.wait_phase("podok", "Running")
+        kubevirt = kubevirt_simulator()
+        bare.api.call(kubevirt.start)  # installs the kubevirt.io/v1 CRDs, as virt-operator
+        try:
+            session = bare.wait_phase("novirt", "Running")
+            assert session["status"]["executionKind"] == "kubevirt-vm"
+            assert bare.condition("novirt", "Ready")["status"] == "True"
+            # The VM is watched now: a stop is seen through to the VM's and VMI's deletion.
+            ask(bare, "novirt", "Stopped")
+            bare.wait_phase("novirt", "Stopped")
+            assert present(bare, "novirt", VM_CHILDREN) == []
+        finally:
+            bare.api.call(lambda _: kubevirt.stop())
