@@ -1,15 +1,21 @@
 """The builder: declare what a controller reconciles and what wakes it, then hand it a
 reconciler::
 
-    manager.builder("configmap-mirror") \\
-        .for_(CONFIGMAPS, GenerationChanged) \\
-        .owns(SECRETS) \\
+    WIDGETS = Resource("example.com", "v1", "widgets", "Widget")  # a custom resource
+
+    manager.builder("widget") \\
+        .for_(WIDGETS, GenerationChanged) \\
+        .owns(CONFIGMAPS) \\
         .with_options(ControllerOptions(max_concurrent_reconciles=2)) \\
-        .complete(MirrorReconciler(manager.client))
+        .complete(WidgetReconciler(manager.client))
 
 ``for_`` enqueues the object itself, ``owns`` the controller owner of the child, ``watches`` what
 a map function returns. Every kind named here gets a shared informer (one per kind, whoever
 else watches it) that the manager starts and syncs before any controller runs.
+
+``GenerationChanged`` suits kinds whose spec moves ``metadata.generation`` (custom resources,
+Deployments): it skips status-only and metadata-only updates. ConfigMaps, Secrets, Services
+have no generation, so it would drop every update of theirs.
 """
 
 from __future__ import annotations

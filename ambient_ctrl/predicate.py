@@ -50,7 +50,9 @@ def _on_update(changed: Callable[[Obj, Obj], bool]) -> Funcs:
 
 GenerationChanged = _on_update(lambda old, new: _meta(old, "generation") != _meta(new,
                                                                                   "generation"))
-"""Updates whose ``metadata.generation`` moved (spec changes; not status or metadata)."""
+"""Updates whose ``metadata.generation`` moved (spec changes; not status or metadata). Only for
+kinds that have a generation (custom resources, Deployments, Pods): ConfigMaps, Secrets and
+Services have none, and this would filter out every update of theirs."""
 ResourceVersionChanged = _on_update(
     lambda old, new: _meta(old, "resourceVersion") != _meta(new, "resourceVersion"))
 """Updates that are real changes (not resyncs)."""

@@ -94,7 +94,9 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
     raise_if_invalid(rtype, meta["name"], causes)
     if cluster.store.get(rtype.store, (meta.get("namespace", ""), meta["name"])) is not None:
         raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
-    meta.update(uid=new_uid(), creationTimestamp=cluster.now(), generation=1)
+    meta.update(uid=new_uid(), creationTimestamp=cluster.now())
+    if _tracks_generation(rtype):
+        meta["generation"] = 1
     if dry_run:
         meta["resourceVersion"] = str(cluster.store.revision)
         return orjson.dumps(obj)
@@ -239,7 +241,7 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
             causes.append(Cause("metadata.finalizers", "Forbidden: no new finalizers can be "
                                 "added if the object is being deleted", "FieldValueForbidden"))
     raise_if_invalid(rtype, target.name, causes)
-    if spec_part(merged) != spec_part(old):
+    if _tracks_generation(rtype) and _versioned(rtype, merged) != _versioned(rtype, old):
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
     if merged == old:
         return 200, orjson.dumps(old)  # a no-op write: no new revision, no event
@@ -251,6 +253,28 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
     if rtype.store == CRD_STORE:
         _register_crd(cluster, merged)
     return 200, stored.raw
+
+
+_NO_GENERATION = frozenset({
+    ("", "configmaps"), ("", "secrets"), ("", "services"), ("", "namespaces"),
+    ("", "serviceaccounts"), ("", "events"), ("events.k8s.io", "events"),
+    ("coordination.k8s.io", "leases"),
+})
+"""Kinds whose kube-apiserver strategy neither sets nor moves ``metadata.generation`` (it
+stays unset): a ConfigMap's data change, say, never passes a GenerationChanged predicate."""
+
+
+def _tracks_generation(rtype: ResourceType) -> bool:
+    return (rtype.group, rtype.plural) not in _NO_GENERATION
+
+
+def _versioned(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What moves the generation: all but metadata and status — status too for a custom
+    resource without a status subresource (kube-apiserver counts all but metadata then)."""
+    part = spec_part(obj)
+    if not rtype.builtin and "status" not in rtype.subresources and "status" in obj:
+        part["status"] = obj["status"]
+    return part
 
 
 def _split_status(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any],

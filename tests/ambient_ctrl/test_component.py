@@ -22,7 +22,7 @@ from ambient_ctrl.predicate import GenerationChanged
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from ambient_ctrl.testing import eventually
 from informers.errors import NotFound
-from informers.resource import CONFIGMAPS, SECRETS
+from informers.resource import CONFIGMAPS, SECRETS, Resource
 
 NS = "default"
 
@@ -83,7 +83,7 @@ def world() -> Iterator[tuple[LocalAPIServer, Manager, Mirror]]:
             return [Request(NS, target)] if target else []
 
         (manager.builder("mirror")
-         .for_(CONFIGMAPS, GenerationChanged)
+         .for_(CONFIGMAPS)
          .owns(SECRETS)
          .watches(SECRETS, poke)
          .complete(mirror))
@@ -152,24 +152,49 @@ class Counting:
         return Result()
 
 
-def test_generation_predicate_ignores_metadata_only_changes() -> None:
+WIDGETS = Resource("example.com", "v1", "widgets", "Widget")
+CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                "CustomResourceDefinition", namespaced=False)
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "subresources": {"status": {}},
+                           "schema": {"openAPIV3Schema": {
+                               "type": "object",
+                               "x-kubernetes-preserve-unknown-fields": True}}}]}}
+"""A custom resource with a status subresource: only spec changes move its generation (a
+ConfigMap has no generation at all, so GenerationChanged would drop all its updates)."""
+
+
+def _widget(manager: Manager, name: str) -> None:
+    manager.client.create(WIDGETS, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                    "metadata": {"name": name, "namespace": NS},
+                                    "spec": {"size": 1}})
+
+
+def test_generation_predicate_ignores_metadata_and_status_changes() -> None:
     with LocalAPIServer() as api:
         manager = Manager(kubeconfig=api.kubeconfig, options=ManagerOptions(
             metrics_address="0", probe_address="0"))
+        manager.client.create(CRDS, WIDGET_CRD)
         counting = Counting()
-        manager.builder("count").for_(CONFIGMAPS, GenerationChanged).complete(counting)
+        manager.builder("count").for_(WIDGETS, GenerationChanged).complete(counting)
         runner = threading.Thread(target=manager.run)
         runner.start()
         try:
-            _cm(manager, "d", k="1")
+            _widget(manager, "d")
             eventually(lambda: counting.calls["d"] == 1)
-            manager.client.patch(CONFIGMAPS, "d", {"metadata": {"annotations": {"x": "y"}}}, NS)
-            manager.client.patch(CONFIGMAPS, "d", {"data": {"k": "2"}}, NS)
+            manager.client.patch(WIDGETS, "d", {"metadata": {"annotations": {"x": "y"}}}, NS)
+            manager.client.patch_status(WIDGETS, "d", {"status": {"phase": "Ready"}}, NS)
+            manager.client.patch(WIDGETS, "d", {"spec": {"size": 2}}, NS)
             # One informer, one worker, FIFO: once the barrier is reconciled, every earlier
             # event of "d" has been either filtered out or reconciled.
-            _cm(manager, "barrier")
+            _widget(manager, "barrier")
             eventually(lambda: counting.calls["barrier"] == 1)
-            assert counting.calls["d"] == 2, "the annotation-only change was filtered out"
+            assert counting.calls["d"] == 2, "the metadata and status changes were filtered out"
         finally:
             manager.stop()
             runner.join(30)

@@ -63,6 +63,22 @@ def test_status_subresource_split(client: RawClient, widgets: str, namespace: st
     assert obj["metadata"]["generation"] == 2
 
 
+def test_without_a_status_subresource_status_moves_the_generation(client: RawClient,
+                                                                   namespace: str) -> None:
+    """kube-apiserver counts every change but metadata for such custom resources."""
+    crd = widget_crd("sprockets")
+    del crd["spec"]["versions"][0]["subresources"]
+    status, body = client.post(CRD_PATH, crd)
+    assert status in (201, 409), body
+    path = f"/apis/example.com/v1/namespaces/{namespace}/sprockets"
+    status, obj = client.post(path, {"metadata": {"name": "g"}, "spec": {"size": 1}})
+    assert status == 201 and obj["metadata"]["generation"] == 1
+    _, obj = client.patch(f"{path}/g", {"metadata": {"labels": {"a": "b"}}})
+    assert obj["metadata"]["generation"] == 1
+    _, obj = client.patch(f"{path}/g", {"status": {"phase": "Running"}})
+    assert obj["status"] == {"phase": "Running"} and obj["metadata"]["generation"] == 2
+
+
 def test_custom_resources_refuse_strategic_merge(client: RawClient, widgets: str,
                                                  namespace: str) -> None:
     path = f"{widgets}/namespaces/{namespace}/widgets"

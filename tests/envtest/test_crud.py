@@ -16,7 +16,8 @@ def test_create_fills_server_fields(client: RawClient, namespace: str) -> None:
     assert status == 201
     meta = obj["metadata"]
     assert meta["namespace"] == namespace and meta["uid"] and meta["creationTimestamp"]
-    assert int(meta["resourceVersion"]) > 0 and meta["generation"] == 1
+    assert int(meta["resourceVersion"]) > 0
+    assert "generation" not in meta  # ConfigMaps have none, as in kube-apiserver
     status, again = client.get(f"/api/v1/namespaces/{namespace}/configmaps/a")
     assert status == 200 and again == obj
 
@@ -94,20 +95,47 @@ def test_already_exists_and_not_found(client: RawClient, namespace: str) -> None
     assert status == 404 and "namespaces" in result["message"]
 
 
-def test_update_conflict_and_generation(client: RawClient, namespace: str) -> None:
+def test_update_conflict(client: RawClient, namespace: str) -> None:
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     _, obj = client.post(path, cm("u", k="1"))
     stale = dict(obj)
     obj["data"] = {"k": "2"}
     status, updated = client.put(f"{path}/u", obj)
-    assert status == 200 and updated["metadata"]["generation"] == 2
+    assert status == 200
     status, result = client.put(f"{path}/u", stale)
     assert (status, result["reason"]) == (409, "Conflict")
     updated["metadata"]["annotations"] = {"touched": "yes"}
     status, annotated = client.put(f"{path}/u", updated)
-    assert annotated["metadata"]["generation"] == 2, "metadata changes keep the generation"
     assert int(annotated["metadata"]["resourceVersion"]) > int(
         updated["metadata"]["resourceVersion"])
+
+
+@pytest.mark.parametrize(("path", "body", "change", "generations"), [
+    ("/api/v1/namespaces/{ns}/configmaps", cm("g", k="1"), {"data": {"k": "2"}},
+     (None, None, None)),
+    ("/api/v1/namespaces/{ns}/secrets", {"metadata": {"name": "g"}, "data": {}},
+     {"data": {"k": "dg=="}}, (None, None, None)),
+    ("/api/v1/namespaces/{ns}/services", {"metadata": {"name": "g"}, "spec": {"ports": [
+        {"port": 80}]}}, {"spec": {"ports": [{"port": 81}]}}, (None, None, None)),
+    ("/apis/apps/v1/namespaces/{ns}/deployments", {"metadata": {"name": "g"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "g"}}, "template": {
+            "metadata": {"labels": {"app": "g"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+     {"spec": {"replicas": 2}}, (1, 1, 2)),
+], ids=["configmap", "secret", "service", "deployment"])
+def test_generation_moves_only_for_kinds_that_track_it(
+        client: RawClient, namespace: str, path: str, body: dict, change: dict,
+        generations: tuple[int | None, int | None, int | None]) -> None:
+    """kube-apiserver sets and moves ``metadata.generation`` per kind: ConfigMaps, Secrets,
+    Services (and the like) have none; Deployments start at 1 and move on spec changes only.
+    (Custom resources: see test_crd.py.)"""
+    path = path.format(ns=namespace)
+    status, created = client.post(path, body)
+    assert status == 201, created
+    _, annotated = client.patch(f"{path}/g", {"metadata": {"annotations": {"a": "b"}}})
+    _, changed = client.patch(f"{path}/g", change)
+    assert tuple(o["metadata"].get("generation") for o in (created, annotated, changed)) == \
+        generations
 
 
 def test_noop_update_keeps_resource_version(client: RawClient, namespace: str) -> None:
