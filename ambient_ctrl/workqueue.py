@@ -36,6 +36,7 @@ from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 from informers.clock import Clock, RealClock
+from informers.threads import join_all
 from metrics.workqueue import WorkqueueMetrics, WorkqueueRecorder
 
 from .ratelimit import RateLimiter, default_controller_rate_limiter
@@ -194,7 +195,8 @@ class WorkQueue(Generic[T]):
         if self._delay_thread is not None:
             # Woken above, it ends at once; its join must not depend on how long the caller
             # would wait for workers (``timeout`` may be 0).
-            self._delay_thread.join(_DELAY_THREAD_JOIN_SECONDS)
+            join_all([self._delay_thread], _DELAY_THREAD_JOIN_SECONDS,
+                     owner=f"workqueue {self.name}")
         if self._metrics is not None:
             self._metrics.close()
         return idle

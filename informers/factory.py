@@ -23,8 +23,11 @@ from .threads import Deadline
 
 @dataclass(frozen=True, slots=True)
 class InformerKey:
+    """The scope of one shared informer: the informers of equal keys are one and the same."""
+
     resource: Resource
     namespace: str | None = None
+    """Only objects of this namespace (None: all namespaces, or cluster-scoped)."""
     label_selector: str | None = None
     field_selector: str | None = None
 
