@@ -14,10 +14,14 @@ client-go's ``EventCorrelator``:
   ``qps``: by default 25, then one every five minutes) shared by all its events, repeats
   included, so an always-failing object cannot flood the API server. An event over the limit
   is dropped and not counted (debug log).
-* **Best effort.** :meth:`EventRecorder.record` never raises into the reconcile: API errors,
-  refused writes and an exceeded reconcile deadline are logged and the event is lost. It
-  writes synchronously, in the caller's thread (client-go queues to a goroutine); the request
-  is small and a failure costs nothing but the event.
+* **Best effort, off the reconcile's path.** :meth:`EventRecorder.record` never raises into
+  the reconcile. Once started (the manager starts the recorders it hands out, see
+  ``Manager.event_recorder``) it correlates in the caller's thread and queues the write to its
+  own writer thread, as client-go's broadcaster does: a reconcile does not wait for a request
+  that only informs. The queue is bounded (:data:`MAX_QUEUED`); an event
+  that finds it full is dropped with a warning, and API errors and refused writes are logged
+  and the event is lost. :meth:`stop` writes what is queued, within its timeout. Not started,
+  or stopped, it writes in the caller's thread.
 
 Events are world-readable to anyone who can list Events in the namespace, and they are kept
 after the object is gone. **Messages are the caller's responsibility: never put secrets,
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +54,11 @@ _TYPES = (NORMAL, WARNING)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _NAME_MAX = 253
 _SUFFIX = 17  # "." and 16 hex digits
+MAX_QUEUED = 10000
+"""Events waiting for the writer thread before new ones are dropped. client-go keeps 1000; a
+Python writer shares the interpreter with the reconcile workers and falls further behind in a
+burst (2,000 sessions created at once dropped ~100 of their events with 1000), and a queued
+event costs about a kilobyte."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,16 @@ class _Seen:
     namespace: str
     count: int
     first_timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An event correlated and waiting to be written."""
+
+    key: tuple[str, ...]
+    seen: _Seen
+    event: dict[str, Any]
+    patch: bool
 
 
 class _Bucket:
@@ -108,6 +128,33 @@ class EventRecorder:
                                                                       timer=timer)
         self._lock = threading.Lock()
         self._last_nanos = 0
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(MAX_QUEUED)
+        self._writer: threading.Thread | None = None
+        self._dropped = 0
+
+    # lifecycle (a manager Runnable) ------------------------------------------------------------
+    def start(self) -> None:
+        """Write from a thread of the recorder's own from now on."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._drain,
+                                                name=f"events-{self._component}")
+                self._writer.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Write what is queued (within ``timeout``), then stop the writer thread; later
+        events are written in the caller's thread. False if the writer outlived ``timeout``."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is None:
+            return True
+        self._queue.put(None)  # after everything queued so far
+        writer.join(timeout)
+        if writer.is_alive():
+            log.warning("event writer still busy after its stop timeout",
+                        extra={"component": self._component, "queued": self._queue.qsize()})
+            return False
+        return True
 
     def record(self, obj: Mapping[str, Any], type: str, *, reason: str, message: str) -> None:
         """Record an event of ``type`` (``Normal`` or ``Warning``) about ``obj``.
@@ -133,14 +180,31 @@ class EventRecorder:
                     else _Seen(previous.name, previous.namespace, previous.count + 1,
                                previous.first_timestamp))
             self._seen[key] = seen
-        event = self._event(involved, seen, type=type, reason=reason, message=message, now=now)
-        written = self._write(event, patch=previous is not None)
-        if not written and previous is None:
+        pending = _Pending(key, seen, self._event(involved, seen, type=type, reason=reason,
+                                                  message=message, now=now),
+                           patch=previous is not None)
+        if self._writer is None:
+            self._send(pending)
+            return
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            self._dropped += 1
+            log.warning("event dropped: the writer's queue is full", extra={
+                "object": _describe(involved), "reason": reason, "dropped": self._dropped})
+
+    def _drain(self) -> None:
+        while (pending := self._queue.get()) is not None:
+            self._send(pending)
+
+    def _send(self, pending: _Pending) -> None:
+        written = self._write(pending.event, patch=pending.patch)
+        if not written and not pending.patch:
             # No Event exists under this name: the next occurrence must start afresh. (After a
             # failed patch the Event still exists; the next patch carries the count on.)
             with self._lock:
-                if self._seen.get(key) == seen:
-                    del self._seen[key]
+                if self._seen.get(pending.key) == pending.seen:
+                    del self._seen[pending.key]
 
     # correlation -------------------------------------------------------------------------------
     def _accept(self, target: tuple[str, ...]) -> bool:

@@ -85,6 +85,10 @@ class EventSource:
         self._predicates = tuple(predicates)
         self._for_object = isinstance(handler, EnqueueForObject)
         self._by_key = self._for_object and not self._predicates
+        # The controller owner is known to be the same in both states of most updates (the
+        # store's controller index): then the old state maps to the same request as the new.
+        self._by_controller = (isinstance(handler, EnqueueForOwner) and handler.only_controller
+                               and not self._predicates)
 
     def on_change(self, change: Change) -> None:
         if self._by_key:
@@ -104,6 +108,8 @@ class EventSource:
         assert new is not None
         if not change.existed:
             return self._handler.requests(new) if all(p.create(new) for p in predicates) else ()
+        if self._by_controller and not change.owner_moved:
+            return self._handler.requests(new)
         old = change.old
         assert old is not None
         if not all(p.update(old, new) for p in predicates):

@@ -44,9 +44,11 @@ from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
 
+from . import gctuning
 from .builder import Builder
 from .client import Client
 from .controller import Controller
+from .events import EventRecorder
 from .leaderelection import LeaderElectionOptions, LeaderElector, NotLeaderError, default_identity
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,11 @@ class ManagerOptions:
     detect_cache_mutations: bool = False
     """Check on every cached read that no consumer changed a shared object (raises
     ``MutatedCacheError``). For tests: it costs a serialization per read."""
+    tune_gc: bool = True
+    """Once the caches have synced, freeze what exists and raise the garbage collector's
+    thresholds (:mod:`ambient_ctrl.gctuning`: full collections paused a busy operator for up
+    to 0.2 s); restored when ``run`` returns. The collector is the process's: turn this off
+    when the manager shares its process with code that tunes it otherwise."""
 
 
 class Manager:
@@ -152,6 +159,15 @@ class Manager:
 
     def add(self, runnable: Runnable, *, needs_leader: bool = True) -> None:
         self._runnables.append((runnable, needs_leader))
+
+    def event_recorder(self, component: str, **options: Any) -> EventRecorder:
+        """An :class:`~ambient_ctrl.events.EventRecorder` for ``component`` writing through
+        this manager's client, run by the manager: its writer thread starts with the manager
+        (before the controllers) and stops after them, writing what they recorded while
+        draining. ``options`` go to the recorder (``host``, ``ttl``, ``burst``, ...)."""
+        recorder = EventRecorder(self.client, component=component, clock=self.clock, **options)
+        self.add(recorder, needs_leader=False)
+        return recorder
 
     def index(self, resource: Resource, name: str,
               fn: Callable[[Any], Iterable[str]]) -> None:
@@ -208,6 +224,7 @@ class Manager:
         self._running = True
         self.server.start()
         elector_thread: threading.Thread | None = None
+        gc_restore: tuple[int, int, int] | None = None
         try:
             self.transport.resize_pool(self.pool_size())
             self.informers.start()
@@ -215,6 +232,8 @@ class Manager:
                 log.error("informer caches did not sync in time")
                 return 1
             self._synced.set()
+            if self.options.tune_gc:
+                gc_restore = gctuning.tune()
             self._start_runnables(leader_only=False)
             if self.options.leader_election:
                 elector_thread = self._campaign()
@@ -224,6 +243,8 @@ class Manager:
             return 1 if self._lost else 0
         finally:
             self._shutdown(elector_thread)
+            if gc_restore is not None:
+                gctuning.restore(gc_restore)
 
     def _campaign(self) -> threading.Thread:
         opts = self.options

@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="py-spy each operator during each workload into DIR")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest",
                         help="results path without suffix (.json and .md are written)")
+    parser.add_argument("--logs", type=Path, default=None, metavar="DIR",
+                        help="keep the operators' logs in DIR (default: a temporary directory)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the markdown and table from the existing .json")
     args = parser.parse_args(argv)
@@ -300,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes.scaled(args.scale, args.rate)
     started, load_before = time.monotonic(), [round(x, 2) for x in os.getloadavg()]
     runs = []
-    with tempfile.TemporaryDirectory(prefix="bench-operators-") as tmp:
+    with (contextlib.nullcontext(str(args.logs)) if args.logs else
+          tempfile.TemporaryDirectory(prefix="bench-operators-")) as tmp:
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for repeat in range(args.repeat):
             print(f"repeat {repeat + 1}/{args.repeat}: {asdict(sizes)}", flush=True)
             run: dict[str, Any] = {}

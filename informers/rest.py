@@ -121,10 +121,29 @@ class Transport:
         self.write_guard = write_guard
         """Consulted before every non-GET request (see :data:`WriteGuard`); None: no guard."""
         self.host = urllib3.util.parse_url(self._host).netloc or self._host
+        self._base_path = urllib3.util.parse_url(self._host).path or ""
+        self._direct: urllib3.HTTPConnectionPool | None = None
 
     def close(self) -> None:
+        self._direct = None
         self._pool.clear()
         self._api.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        """One request through the host's connection pool.
+
+        Every request goes to the same host, so the pool manager's per-request work (parse the
+        URL, find the pool by its key, merge pool arguments) is done once and the host's pool
+        called directly: about a quarter of a small request's client CPU. Through a proxy, the
+        proxy manager keeps doing it (it rewrites URLs and tunnels).
+        """
+        if isinstance(self._pool, urllib3.ProxyManager):
+            return self._pool.request(method, self._host + path, **kwargs)
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = self._pool.connection_from_url(self._host)
+        return direct.urlopen(method, self._base_path + path, redirect=False,
+                              assert_same_host=False, **kwargs)
 
     @property
     def pool_size(self) -> int:
@@ -139,6 +158,7 @@ class Transport:
             raise ValueError("a pool needs at least one connection")
         if size != self.pool_size:
             self._pool.connection_pool_kw["maxsize"] = size
+            self._direct = None
             self._pool.clear()
 
     def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
@@ -162,18 +182,17 @@ class Transport:
         """
         if method != "GET" and self.write_guard is not None:
             self.write_guard(method, path)
-        url = self._host + path
+        target = path
         if query:
-            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+            target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         limits = urllib3.Timeout(connect=self._options.timeout,
                                  read=read_timeout or self._options.timeout, total=timeout)
         started = self._clock.monotonic()
         code = "<error>"
         try:
-            response = self._pool.request(method, url, body=body,
-                                          headers=self._headers(method, path, content_type),
-                                          preload_content=not stream, timeout=limits,
-                                          retries=False)
+            response = self._send(method, target, body=body,
+                                  headers=self._headers(method, path, content_type),
+                                  preload_content=not stream, timeout=limits, retries=False)
             code = str(response.status)
         except urllib3.exceptions.HTTPError as exc:
             raise TransportError(f"{method} {path}: {exc}") from exc

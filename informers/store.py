@@ -92,7 +92,7 @@ class Change:
     """
 
     __slots__ = ("_new", "_new_raw", "_old", "_old_raw", "_store", "key", "new_version",
-                 "old_version", "tombstone")
+                 "old_version", "owner_moved", "tombstone")
 
     def __init__(self, key: str, old: Obj | None = None, new: Obj | None = None, *,
                  old_raw: bytes | None = None, new_raw: bytes | None = None,
@@ -106,6 +106,10 @@ class Change:
         self.new_version = new_version if new_version is not None else _version(new)
         self.tombstone = False
         """A deletion learnt from a relist: ``old`` is the last state this side knew."""
+        self.owner_moved = True
+        """False when an update provably kept the controller owner reference (the same owner
+        UID in both states, known from the store's controller index without decoding): a
+        handler mapping objects to their controller need not look at the old state."""
 
     @property
     def type(self) -> str:
@@ -210,9 +214,12 @@ class Store:
         if old is None:
             return Change(key, new=new, new_raw=raw, new_version=entry.resource_version,
                           store=self)
-        return Change(key, previous, new, new_raw=raw, old_raw=old.raw,
-                      old_version=old.resource_version, new_version=entry.resource_version,
-                      store=self)
+        change = Change(key, previous, new, new_raw=raw, old_raw=old.raw,
+                        old_version=old.resource_version, new_version=entry.resource_version,
+                        store=self)
+        change.owner_moved = (old.indexed.get(CONTROLLER_INDEX) != indexed.get(CONTROLLER_INDEX)
+                              or CONTROLLER_INDEX not in indexed)
+        return change
 
     def delete(self, key: str, final: Obj | None = None) -> Change:
         """Remove ``key``. The change's old state is ``final`` when given — the object the

@@ -28,13 +28,14 @@ from typing import Any
 from ambient_ctrl.client import Client
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
+from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from informers.clock import Clock, RealClock
 from informers.errors import AlreadyExists, NotFound
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES, Resource
 
 from . import status as st
-from .diff import diff
+from .diff import DiffCache
 from .environment import Children, ExecutionEnvironment, Obj, Observation, RenderError, Runtime
 from .metrics import SessionMetrics
 from .registry import RegistryCache, runtime_id
@@ -59,6 +60,10 @@ RESOURCES: Mapping[str, Resource] = {"Pod": PODS, "Service": SERVICES, "Secret":
                                      "VirtualMachine": VIRTUAL_MACHINES}
 EXPECTATION_RECHECK = 2.0
 """Seconds before looking again when a child we created is not in the cache yet."""
+STALE_RECHECK = 0.05
+"""Seconds before looking again when the cache does not show our last write to the session
+yet (the watch delivers it within milliseconds; acting on the older version would be wasted:
+its guarded status write answers 409)."""
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
 """Phases whose workload is the run itself: deleting it would end the run."""
 WORKLOADS = frozenset({"Pod", "VirtualMachine"})
@@ -96,13 +101,18 @@ class SessionReconciler:
         self._kubevirt_installed = kubevirt_installed
         self._options = options
         self._clock = clock or RealClock()
+        self._writes = ReadYourWrites(clock=self._clock)
+        self._diffs = DiffCache()
 
     # entry -------------------------------------------------------------------------------------
     def reconcile(self, request: Request) -> Result:
         session = self._client.get(AGENTIC_SESSIONS, request.name, request.namespace)
         if session is None or session["metadata"].get("deletionTimestamp"):
             self._expectations.forget(request)
+            self._writes.forget(request)
             return Result()  # children go with it: garbage collection by owner references
+        if self._writes.stale(request, str(session["metadata"].get("resourceVersion", ""))):
+            return Result(requeue_after=STALE_RECHECK)
         if not self._managed(request.namespace):
             return Result()
         phase = st.current_phase(session)
@@ -245,7 +255,7 @@ class SessionReconciler:
                     return None
             elif f"{obj['kind']}/{name}" in self._expectations.pending(request):
                 return None  # created a moment ago; the cache has not seen it yet
-            change = diff(obj, actual)
+            change = self._diffs.diff(obj, actual)
             if change.action == "none":
                 continue
             if change.action == "recreate" and actual is not None:
@@ -335,27 +345,32 @@ class SessionReconciler:
         if delay > 0:
             return delay
         meta = session["metadata"]
-        patch = _guarded(session, status_patch(session.get("status") or {}, status))
-        self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
-                                  meta["namespace"])
+        self._patch_status(session, _guarded(session, status_patch(session.get("status") or {},
+                                                                   status)))
         if new == old:
             return float("inf")
         self._metrics.transition(kind.value, old.value, new.value)
+        startup = None
         if new == Phase.RUNNING and not (session.get("status") or {}).get("startTime"):
             # This run's first Running: startup counts from the start of this run (creation,
             # or the restart), not from the session's creation.
             begun = st.parse_time(status.get("runStartTime")) or st.parse_time(
                 meta.get("creationTimestamp"))
             if begun is not None:
-                self._metrics.started(kind.value, max((now - begun).total_seconds(), 0.0))
+                startup = max((now - begun).total_seconds(), 0.0)
+                self._metrics.started(kind.value, startup)
         if new == Phase.FAILED:
             self._metrics.error(kind.value, reason or "Error")
             self._events.record(session, "Warning", reason=reason or "Failed",
                                 message=message or "the session failed")
-        else:
+        elif new != Phase.CREATING:
+            # Creating, the first step of every run, is in the status already and would cost
+            # every session one more write; Running tells the news, with the startup time.
+            detail = message or (f"runner ready {startup:.1f} s after the run began"
+                                 if startup is not None else "")
             self._events.record(session, "Normal", reason=new.value,
                                 message=f"session is {new.value}" + (
-                                    f": {message}" if message else ""))
+                                    f": {detail}" if detail else ""))
         return float("inf")
 
     def _bad_input(self, session: Obj, error: RenderError, *, now: dt.datetime,
@@ -368,9 +383,8 @@ class SessionReconciler:
         status.setdefault("phase", Phase.PENDING.value)
         status["observedGeneration"] = int(meta.get("generation", 1))
         if status != (session.get("status") or {}):
-            patch = _guarded(session, status_patch(session.get("status") or {}, status))
-            self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
-                                      meta["namespace"])
+            self._patch_status(session, _guarded(session, status_patch(
+                session.get("status") or {}, status)))
             kind = backend.value if backend else str(
                 (session.get("status") or {}).get("executionKind") or "pod")
             self._metrics.error(kind, error.reason)
@@ -424,15 +438,28 @@ class SessionReconciler:
         # Status first, then the intent: removing the annotation is what wakes the next
         # reconcile (status-only changes do not), and by then the cache must show Pending —
         # the other order could leave the session Stopped with no intent, forever.
-        self._client.patch_status(AGENTIC_SESSIONS, meta["name"],
-                                  {"status": status_patch(old, st.restarted(old, now=now))},
-                                  meta["namespace"])
-        self._client.patch(AGENTIC_SESSIONS, meta["name"],
-                           {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}},
-                           meta["namespace"])
+        written = self._patch_status(
+            session, {"status": status_patch(old, st.restarted(old, now=now))})
+        after = self._client.patch(
+            AGENTIC_SESSIONS, meta["name"],
+            {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}}, meta["namespace"])
+        self._writes.wrote(Request.for_object(session),
+                           before=str(written["metadata"].get("resourceVersion", "")),
+                           after=str(after["metadata"].get("resourceVersion", "")))
         self._events.record(session, "Normal", reason="Restarting",
                             message="restart requested: starting a new run")
         return Result()
+
+    def _patch_status(self, session: Obj, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the session's status; remember the write, so the reconciles that run
+        before the cache shows it wait for it instead of acting on the version it replaced."""
+        meta = session["metadata"]
+        written = self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
+                                            meta["namespace"])
+        self._writes.wrote(Request.for_object(session),
+                           before=str(meta.get("resourceVersion", "")),
+                           after=str((written.get("metadata") or {}).get("resourceVersion", "")))
+        return written
 
     def _delete(self, resource: Resource, obj: Mapping[str, Any], kind: ExecutionKind) -> None:
         """Delete a child (already gone counts as done), timed as a backend operation."""

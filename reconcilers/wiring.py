@@ -17,7 +17,6 @@ from typing import Any
 from ambient_ctrl import logcontext
 from ambient_ctrl.client import Client
 from ambient_ctrl.controller import ControllerOptions
-from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.handler import EnqueueForOwner, EnqueueMapped, EventSource
 from ambient_ctrl.manager import Manager, ManagerOptions
@@ -111,8 +110,7 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
         environments={ExecutionKind.POD: PodEnvironment(),
                       ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
         registry=RegistryCache(),
-        events=EventRecorder(client, component="agenticsession-operator",
-                             clock=manager.clock),
+        events=manager.event_recorder("agenticsession-operator"),
         metrics=SessionMetrics(manager.recorder, sessions=lambda: sessions.store.list()),
         expectations=Expectations(clock=manager.clock), kubevirt_installed=kubevirt,
         options=options, clock=manager.clock)

@@ -181,3 +181,44 @@ def test_same_instant_events_get_distinct_names(client: Client, recorder: EventR
     for i in range(3):
         recorder.record(cm, "Normal", reason=f"Same{i}", message="m")
     assert len({e["metadata"]["name"] for e in events_of(client, cm)}) == 3
+
+
+def test_started_recorder_writes_off_the_callers_thread_and_stop_flushes(
+        api: LocalAPIServer, client: Client, clock: FakeClock, cm: dict[str, Any]) -> None:
+    recorder = EventRecorder(client, component="async", clock=clock)
+    recorder.start()
+    api.faults.add_latency(0.5, verbs=["create"], resources=["events"])
+    try:
+        for i in range(3):
+            recorder.record(cm, "Normal", reason=f"Step{i}", message="m")
+        assert events_of(client, cm) == []  # record returned before any write finished
+        assert recorder.stop(10)  # writes what was queued before returning
+    finally:
+        api.faults.clear()
+    assert [e["reason"] for e in events_of(client, cm)] == ["Step0", "Step1", "Step2"]
+    recorder.record(cm, "Normal", reason="AfterStop", message="m")  # stopped: written inline
+    assert events_of(client, cm)[-1]["reason"] == "AfterStop"
+
+
+def test_a_full_queue_drops_events_instead_of_blocking(api: LocalAPIServer, client: Client,
+                                                       clock: FakeClock,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import ambient_ctrl.events as events_module
+
+    monkeypatch.setattr(events_module, "MAX_QUEUED", 2)
+    targets = [client.create(CONFIGMAPS, {"metadata": {"name": f"full{i}", "namespace": NS}})
+               for i in range(6)]
+    recorder = EventRecorder(client, component="full", clock=clock)
+    recorder.start()
+    api.faults.add_latency(0.3, verbs=["create"], resources=["events"])
+    try:
+        for obj in targets:
+            recorder.record(obj, "Warning", reason="Busy", message="m")
+        assert recorder.stop(10)
+    finally:
+        api.faults.clear()
+    written = sum(len(events_of(client, obj)) for obj in targets)
+    # One in the writer's hands, two queued; the rest were dropped, each with a warning.
+    assert 2 <= written <= 3
+    assert sum("event dropped" in r.getMessage() for r in caplog.records) == 6 - written

@@ -123,3 +123,15 @@ def test_for_with_predicates_enqueues_the_new_object_only() -> None:
     _, second = changes(obj("p"), obj("p", labels={"a": "b"}, rv="2"))
     source.on_change(second)
     assert drain(queue) == [Request("ns", "p")]
+
+
+def test_owns_reads_only_the_new_state_when_the_controller_index_shows_the_same_owner() -> None:
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForOwner(SESSIONS), queue)
+    _, same = changes(obj("p", owner="s1"), obj("p", owner="s1", labels={"x": "y"}, rv="2"))
+    assert not same.owner_moved
+    source.on_change(same)
+    assert drain(queue) == [Request("ns", "s1")]
+    assert same._old is None  # the old state was never decoded
+    _, moved = changes(obj("p", owner="s1"), obj("p", owner="s2", rv="2"))
+    assert moved.owner_moved

@@ -18,7 +18,7 @@ from ambient_ctrl.manager import POOL_HEADROOM, Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
 from informers.clock import RealClock
-from informers.resource import CONFIGMAPS, PODS, SECRETS
+from informers.resource import CONFIGMAPS, EVENTS, PODS, SECRETS
 from informers.store import MutatedCacheError
 
 NS = "default"
@@ -142,11 +142,16 @@ def test_stop_leaves_no_threads_behind(api: LocalAPIServer) -> None:
                        retry_period=0.2, probe_address="127.0.0.1:0")
     (manager.builder("a").for_(CONFIGMAPS).owns(SECRETS)
      .with_options(ControllerOptions(max_concurrent_reconciles=2)).complete(Noop()))
+    recorder = manager.event_recorder("a")
     with Running(manager) as running:
-        manager.client.create(CONFIGMAPS, {"metadata": {"name": "x", "namespace": NS}})
+        cm = manager.client.create(CONFIGMAPS, {"metadata": {"name": "x", "namespace": NS}})
         eventually(lambda: any(t.name == "a-worker-1" for t in threading.enumerate()))
+        assert any(t.name == "events-a" for t in threading.enumerate())
+        recorder.record(cm, "Normal", reason="Seen", message="queued, written by the manager's")
     assert running.code == [0]
     assert set(threading.enumerate()) - before == set()
+    events = manager.client.resource(EVENTS).list(NS)["items"]
+    assert [e["reason"] for e in events if e["involvedObject"]["name"] == "x"] == ["Seen"]
 
 
 def test_lost_leadership_stops_at_once_refuses_writes_and_exits_1(api: LocalAPIServer) -> None:

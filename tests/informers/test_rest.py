@@ -149,3 +149,69 @@ def test_resize_pool() -> None:
             transport.resize_pool(0)
     finally:
         transport.close()
+
+
+class _Capture:
+    """A one-shot HTTP server on loopback recording the request line it gets."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.lines: list[str] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="capture")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            self.lines.append(data.split(b"\r\n")[0].decode())
+            body = b'{"kind":"Status","apiVersion":"v1","status":"Success"}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+    def close(self) -> None:
+        self._thread.join(10)
+        self._sock.close()
+
+
+def _configuration(host: str, proxy: str | None = None) -> Any:
+    from kubernetes import client as k8s_client
+
+    configuration = k8s_client.Configuration()
+    configuration.host = host
+    configuration.proxy = proxy
+    return configuration
+
+
+def test_a_server_url_with_a_path_prefix_keeps_it() -> None:
+    """Some kubeconfigs (Rancher, proxies of cloud consoles) name the API server by a URL
+    with a path: every request goes under it."""
+    capture = _Capture()
+    transport = Transport(_configuration(f"http://127.0.0.1:{capture.port}/k8s/clusters/c1"))
+    try:
+        ResourceClient(transport, CONFIGMAPS).get("a", "default")
+    finally:
+        transport.close()
+        capture.close()
+    assert capture.lines == ["GET /k8s/clusters/c1/api/v1/namespaces/default/configmaps/a "
+                             "HTTP/1.1"]
+
+
+def test_requests_go_through_a_configured_proxy() -> None:
+    """With a proxy configured, the request is sent to it, with the absolute URL."""
+    proxy = _Capture()
+    transport = Transport(_configuration("http://api.example.invalid:6443",
+                                         proxy=f"http://127.0.0.1:{proxy.port}"))
+    try:
+        ResourceClient(transport, CONFIGMAPS).get("a", "default")
+    finally:
+        transport.close()
+        proxy.close()
+    assert proxy.lines == ["GET http://api.example.invalid:6443/api/v1/namespaces/default/"
+                           "configmaps/a HTTP/1.1"]

@@ -613,3 +613,39 @@ def test_recreate_exactly_when_an_immutable_path_changed(data: st.DataObject) ->
     expected = "recreate" if any(immutable(kind, p) for p in paths) else "patch"
     event(f"{kind}: {expected}")
     assert change.action == expected, (paths, change.reasons)
+
+
+def test_diff_cache_answers_like_diff_and_ignores_what_the_walk_never_reads() -> None:
+    from reconcilers.diff import DiffCache
+
+    cache = DiffCache(maxsize=8)
+    desired, actual = runner_pod(), server(runner_pod())
+    assert cache.diff(desired, actual) == diff(desired, actual) == Change("none", "strategic")
+    # A status update and a new resourceVersion: the same answer, from the cache.
+    moved = copy.deepcopy(actual)
+    moved["status"] = {"phase": "Running"}
+    moved["metadata"]["resourceVersion"] = "999"
+    assert cache.diff(desired, moved) is cache.diff(desired, actual)
+    # A real difference is never answered from an entry of another state.
+    changed = runner_pod(image="quay.io/ambient/runner:2.0")
+    assert cache.diff(changed, actual) == diff(changed, actual)
+    assert cache.diff(changed, actual).action == "patch"  # an image is patchable
+    assert cache.diff(desired, None) == Change("create", "strategic")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_diff_cache_agrees_with_diff(data: st.DataObject) -> None:
+    from reconcilers.diff import DiffCache
+
+    cache = DiffCache(maxsize=4)
+    for _ in range(3):
+        image = data.draw(st.sampled_from(["a:1", "a:2"]))
+        env = data.draw(st.dictionaries(st.sampled_from(["A", "B"]), st.sampled_from(["1", "2"]),
+                                        max_size=2))
+        desired = runner_pod(image=image, env=env)
+        actual = server(runner_pod(image=data.draw(st.sampled_from(["a:1", "a:2"])),
+                                   env=data.draw(st.dictionaries(
+                                       st.sampled_from(["A", "B"]), st.sampled_from(["1", "2"]),
+                                       max_size=2))))
+        assert cache.diff(desired, actual) == diff(desired, actual)

@@ -1,0 +1,38 @@
+"""The garbage collector settings of a long-running controller process.
+
+CPython's cyclic collector runs a young collection every 700 net container allocations and,
+every so often, a full one that walks every tracked object and pauses every thread. A
+controller allocates a lot (each watch event is parsed into a tree of dicts), and what it
+keeps — imports (the ``kubernetes`` package alone is tens of thousands of objects), the
+decoded objects of its caches — is walked again by every full collection. Measured in
+``bench/operators.py`` (100 sessions/s): 685 collections, full ones pausing the operator up to
+212 ms, the p99 of session creation → child created at 124 ms.
+
+So once the caches have synced, :func:`tune` moves everything allocated so far into the
+permanent generation (``gc.freeze``: never walked again) and raises the thresholds; the same
+run had 19 collections, the longest 40 ms, p99 62 ms, for no more memory worth noting (the
+collector still runs; cycles wait a little longer). Reference counting frees the rest as usual.
+:func:`restore` undoes both (a manager that stops inside a longer-lived process, e.g. tests).
+"""
+
+from __future__ import annotations
+
+import gc
+
+THRESHOLDS = (20_000, 20, 20)
+"""Young collection every 20,000 net allocations (default 700); a middle one every 20 young
+ones and a full one every 20 middle ones at most (defaults 10 and 10)."""
+
+
+def tune() -> tuple[int, int, int]:
+    """Freeze what exists and raise the thresholds; returns the thresholds to restore."""
+    previous = gc.get_threshold()
+    gc.collect()  # what startup left as garbage is not frozen with the rest
+    gc.freeze()
+    gc.set_threshold(*THRESHOLDS)
+    return previous
+
+
+def restore(previous: tuple[int, int, int]) -> None:
+    gc.set_threshold(*previous)
+    gc.unfreeze()
