@@ -354,6 +354,14 @@ class Store:
             keys = self._indexes[index].get(value, set())
             return [self._decode(k, self._entries[k]) for k in sorted(keys)]
 
+    def index_counts(self, index: str) -> dict[str, int]:
+        """How many objects each value of index ``index`` has, without decoding any (what a
+        gauge by some property wants at scrape time); KeyError for an unknown index."""
+        with self._lock:
+            if index not in self._indexes:
+                raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
+            return {value: len(keys) for value, keys in self._indexes[index].items()}
+
     def contents(self, *, as_updates: bool = False) -> builtins.list[Change]:
         """Every object as an add (what a late handler gets first) or, ``as_updates``, as an
         update from itself to itself (what a resync replays); decoded on demand."""

@@ -37,11 +37,20 @@ STARTUP_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+def backend_phase(session: Mapping[str, Any]) -> tuple[str]:
+    """The index value that counts a session in ``agentic_sessions``: ``backend/phase``."""
+    status = session.get("status") or {}
+    return (f"{status.get('executionKind') or 'pod'}/{status.get('phase') or Phase.PENDING.value}",)
+
+
 class SessionMetrics:
-    """What the reconciler records; ``sessions`` feeds the per-phase gauge at scrape time."""
+    """What the reconciler records. ``sessions`` feeds the per-phase gauge at scrape time: the
+    number of sessions per :func:`backend_phase` value (an informer index's counts, so a
+    scrape reads one number per value instead of decoding every session: with 10,000
+    sessions, decoding them held the cache for ~0.1 s per scrape)."""
 
     def __init__(self, recorder: Recorder, *,
-                 sessions: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+                 sessions: Callable[[], Mapping[str, int]]) -> None:
         backend = {"backend": BACKENDS}
         self._startup = recorder.bounded_histogram(
             "agentic_session_startup_seconds",
@@ -66,10 +75,9 @@ class SessionMetrics:
 
     def _rows(self) -> Iterable[tuple[Sequence[str], float]]:
         counts: Counter[tuple[str, str]] = Counter()
-        for session in self._sessions():
-            status = session.get("status") or {}
-            counts[(str(status.get("executionKind") or "pod"),
-                    str(status.get("phase") or Phase.PENDING.value))] += 1
+        for value, n in self._sessions().items():
+            backend, _, phase = value.partition("/")
+            counts[(backend, phase)] += n
         return [((backend if backend in BACKENDS else "other",
                   phase if phase in PHASES else "other"), float(n))
                 for (backend, phase), n in sorted(counts.items())]

@@ -27,7 +27,7 @@ from informers.errors import APIError, TransportError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.rest import USER_AGENT
 
-from .metrics import SessionMetrics
+from .metrics import SessionMetrics, backend_phase
 from .pod import PodEnvironment
 from .reconciler import OperatorOptions, SessionReconciler
 from .registry import RegistryCache
@@ -47,6 +47,8 @@ from .vm import KubeVirtEnvironment
 log = logging.getLogger(__name__)
 CHILD_SELECTOR = f"{APP_LABEL}={APP_VALUE}"
 CONTROLLER_NAME = "agenticsession"
+BACKEND_PHASE_INDEX = "backend-phase"
+"""Sessions indexed by ``backend/phase``: what the ``agentic_sessions`` gauge counts."""
 
 
 class KubeVirtDetector:
@@ -103,6 +105,7 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
           ) -> SessionReconciler:
     """Register the AgenticSession controller and its watches on ``manager``."""
     client = manager.client
+    manager.index(AGENTIC_SESSIONS, BACKEND_PHASE_INDEX, backend_phase)
     sessions = client.expect(AGENTIC_SESSIONS)
     kubevirt = KubeVirtDetector(manager, ttl=options.kubevirt_recheck)
     reconciler = SessionReconciler(
@@ -111,7 +114,8 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                       ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
         registry=RegistryCache(),
         events=manager.event_recorder("agenticsession-operator"),
-        metrics=SessionMetrics(manager.recorder, sessions=lambda: sessions.store.list()),
+        metrics=SessionMetrics(
+            manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX)),
         expectations=Expectations(clock=manager.clock), kubevirt_installed=kubevirt,
         options=options, clock=manager.clock)
 

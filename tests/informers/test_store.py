@@ -177,3 +177,15 @@ def test_indexers_added_later_index_what_the_store_holds() -> None:
         store.add_indexers({"by-app": lambda o: []})
     with pytest.raises(KeyError, match="no index 'nope'"):
         store.by_index("nope", "x")
+
+
+def test_index_counts_without_decoding() -> None:
+    store = Store(indexers={"team": lambda o: (o["metadata"]["labels"].get("team", ""),)})
+    for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+        store.upsert(pod(name, labels={"team": team}))
+    assert store.index_counts("team") == {"x": 2, "y": 1}
+    store.upsert(pod("b", rv="2", labels={"team": "y"}))
+    store.delete("a/c")
+    assert store.index_counts("team") == {"x": 1, "y": 1}
+    with pytest.raises(KeyError):
+        store.index_counts("nope")

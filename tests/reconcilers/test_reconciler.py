@@ -127,7 +127,7 @@ def _world() -> tuple[LaggingClient, SessionReconciler]:
                       ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
         registry=RegistryCache(),
         events=EventRecorder(client, component="test"),  # type: ignore[arg-type]
-        metrics=SessionMetrics(recorder, sessions=lambda: []),
+        metrics=SessionMetrics(recorder, sessions=lambda: {}),
         expectations=Expectations(), kubevirt_installed=lambda: True)
     return client, reconciler
 
