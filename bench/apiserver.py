@@ -234,7 +234,7 @@ def python_run(objects: int, threads: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
+    parser.add_argument("--seconds", type=int, default=6, help="wrk run length (each phase)")
     parser.add_argument("--objects", type=int, default=5000, help="python-client creates")
     parser.add_argument("--threads", type=int, default=8, help="python-client threads")
     args = parser.parse_args()

@@ -157,13 +157,14 @@ class Run:
         return self._steady("steady", self.sizes.steady_rate)
 
     def steady_low(self) -> dict[str, Any]:
-        """The steady workload at half the rate: where the latency goal holds, if it does
-        not at the full rate (run for ours only: kopf falls behind at either rate)."""
-        return self._steady("steadylow", self.sizes.steady_rate / 2)
+        """The steady workload at half the rate, for half as long: where the latency goal
+        holds, if it does not at the full rate (ours only: kopf falls behind at either)."""
+        return self._steady("steadylow", self.sizes.steady_rate / 2,
+                            seconds=self.sizes.steady_seconds / 2)
 
-    def _steady(self, prefix: str, rate: float) -> dict[str, Any]:
-        sizes = self.sizes
-        names = self._names(prefix, round(rate * sizes.steady_seconds))
+    def _steady(self, prefix: str, rate: float, *, seconds: float | None = None
+                ) -> dict[str, Any]:
+        names = self._names(prefix, round(rate * (seconds or self.sizes.steady_seconds)))
 
         def action() -> dict[str, Any]:
             sent = self._create(names, rate=rate)
