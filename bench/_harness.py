@@ -29,14 +29,13 @@ from typing import Any
 
 import orjson
 import urllib3
-import yaml
 from _server import apiserver_process  # bench/ is on sys.path: these run as scripts
 
 from ambient_ctrl.testing import eventually, free_port, stop_process
-from informers.resource import CONFIGMAPS, NAMESPACES, Resource
 from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
-from reconcilers.demo import CRD_PATH, REGISTRY
-from reconcilers.resources import AGENTIC_SESSIONS, MANAGED_NAMESPACE_LABEL, REGISTRY_CONFIGMAP
+from reconcilers.demo import REGISTRY
+from reconcilers.install import install
+from reconcilers.resources import AGENTIC_SESSIONS
 
 BENCH_AGENT = "ambient-bench"
 NAMESPACE = "bench"
@@ -146,23 +145,6 @@ class Environment:
         return ResourceClient(self.transport, AGENTIC_SESSIONS)
 
 
-def _install(transport: Transport) -> None:
-    crds = ResourceClient(transport, Resource("apiextensions.k8s.io", "v1",
-                                              "customresourcedefinitions",
-                                              "CustomResourceDefinition", namespaced=False))
-    crds.create(yaml.safe_load(CRD_PATH.read_text()))
-    namespaces = ResourceClient(transport, NAMESPACES)
-    namespaces.create({"metadata": {"name": NAMESPACE,
-                                    "labels": {MANAGED_NAMESPACE_LABEL: "true"}}})
-    namespaces.create({"metadata": {"name": REGISTRY_NAMESPACE}})
-    ResourceClient(transport, CONFIGMAPS).create({
-        "metadata": {"name": REGISTRY_CONFIGMAP, "namespace": REGISTRY_NAMESPACE},
-        "data": {"agent-registry.json": orjson.dumps(REGISTRY).decode()}})
-    # The CRD is served once its kind is registered: wait for it, so operators start alike.
-    eventually(lambda: ResourceClient(transport, AGENTIC_SESSIONS).list(NAMESPACE, limit=1),
-               timeout=30, ignoring=(Exception,), message="the CRD is not served")
-
-
 def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]:
     """The operator's command line (ports are placeholders filled by :func:`_start`)."""
     if operator == "ours":
@@ -217,7 +199,8 @@ def environment(operator: str, workdir: Path, *, objects: int, workers: int
                                                        user_agent=f"{BENCH_AGENT}/1"))
         process = None
         try:
-            _install(transport)
+            install(transport, namespace=NAMESPACE, registry_namespace=REGISTRY_NAMESPACE,
+                    registry=REGISTRY)
             requests = Requests(admin, operator)
             ports = {"metrics": free_port(), "health": free_port()}
             process, argv = _start(operator, server.kubeconfig, workdir, workers, ports)

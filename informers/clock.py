@@ -59,6 +59,8 @@ class FakeClock:
         self._monotonic = 1000.0
         self._cond = threading.Condition()
         self._waiters = 0
+        self.requested: list[float] = []
+        """The timeout of every :meth:`wait`, in call order (what a backoff asked for)."""
 
     def monotonic(self) -> float:
         with self._cond:
@@ -83,6 +85,7 @@ class FakeClock:
     def wait(self, event: threading.Event, timeout: float) -> bool:
         deadline = self.monotonic() + timeout
         with self._cond:
+            self.requested.append(timeout)
             self._waiters += 1
             try:
                 while not event.is_set() and self._monotonic < deadline:

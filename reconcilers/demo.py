@@ -24,18 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-import yaml
-
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from informers.clock import RealClock
-from informers.resource import CONFIGMAPS, NAMESPACES, Resource
 from informers.rest import ResourceClient, Transport, load_configuration
 
-from .resources import AGENTIC_SESSIONS, MANAGED_NAMESPACE_LABEL, REGISTRY_CONFIGMAP
+from .install import install
+from .resources import AGENTIC_SESSIONS
 from .status import parse_time
 
-CRD_PATH = Path(__file__).resolve().parents[1] / "config" / "crd" / "agenticsessions.yaml"
 NAMESPACE = "demo"
 REGISTRY_NAMESPACE = "ambient-code"
 REGISTRY = [
@@ -86,21 +82,6 @@ def _sessions(count: int) -> list[dict[str, Any]]:
                     "metadata": {"name": f"session-{index + 1}", "namespace": NAMESPACE},
                     "spec": spec})
     return out
-
-
-def _install(transport: Transport, options: DemoOptions) -> None:
-    crds = ResourceClient(transport, Resource("apiextensions.k8s.io", "v1",
-                                              "customresourcedefinitions",
-                                              "CustomResourceDefinition", namespaced=False))
-    crds.create(yaml.safe_load(CRD_PATH.read_text()))
-    namespaces = ResourceClient(transport, NAMESPACES)
-    namespaces.create({"metadata": {"name": NAMESPACE,
-                                    "labels": {MANAGED_NAMESPACE_LABEL: "true"}}})
-    namespaces.create({"metadata": {"name": REGISTRY_NAMESPACE}})
-    ResourceClient(transport, CONFIGMAPS).create({
-        "metadata": {"name": REGISTRY_CONFIGMAP, "namespace": REGISTRY_NAMESPACE},
-        "data": {"agent-registry.json": orjson.dumps(REGISTRY, option=orjson.OPT_INDENT_2)
-                 .decode()}})
 
 
 def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -205,7 +186,8 @@ def _processes(workdir: Path, signals: _StopSignals) -> Iterator[tuple[str, Path
 
 
 def _install_when_ready(transport: Transport) -> None:
-    _install(transport, DemoOptions())
+    install(transport, namespace=NAMESPACE, registry_namespace=REGISTRY_NAMESPACE,
+            registry=REGISTRY, indent=True)
     # The KubeVirt simulator installs its CRDs as the server starts; wait for them.
     eventually(lambda: transport.json("GET", "/apis/kubevirt.io/v1", verb="GET"),
                timeout=30, ignoring=(Exception,), message="KubeVirt CRDs not served")

@@ -23,23 +23,11 @@ T0 = 1000.0
 """The fake clock's monotonic time at the start."""
 
 
-class SteppingClock(FakeClock):
-    """A fake clock that remembers what each wait asked for and counts them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requested: list[float] = []
-
-    def wait(self, event: threading.Event, timeout: float) -> bool:
-        self.requested.append(timeout)
-        return super().wait(event, timeout)
-
-
 class FakeLeases:
     """A Lease store with optimistic concurrency. ``fail`` answers 503 at once; ``hang``
     makes each request take all the time it is given on the fake clock, then time out."""
 
-    def __init__(self, clock: SteppingClock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.lease: dict[str, Any] | None = None
         self.version = 0
@@ -151,7 +139,7 @@ class Candidate:
 
 
 def test_acquires_a_missing_lease_and_renews_every_retry_period() -> None:
-    leases = FakeLeases(SteppingClock())
+    leases = FakeLeases(FakeClock())
     with Candidate(leases) as me:
         eventually(lambda: me.events == [("started", T0)], timeout=5)
         assert me.elector.holds_lease() and leases.holder == "me"
@@ -168,7 +156,7 @@ def test_acquires_a_missing_lease_and_renews_every_retry_period() -> None:
 
 
 def test_loses_leadership_exactly_at_the_renew_deadline() -> None:
-    leases = FakeLeases(SteppingClock())
+    leases = FakeLeases(FakeClock())
     with Candidate(leases) as me:
         eventually(lambda: me.events == [("started", T0)], timeout=5)
         leases.fail = True  # every renewal from now on fails at once
@@ -185,7 +173,7 @@ def test_a_hung_renewal_is_cut_at_the_deadline() -> None:
     """Regression: each renewal request had the transport's 30 s timeout and the deadline
     was checked after it returned, so a hung API server made the leader notice its loss up to
     a minute late."""
-    leases = FakeLeases(SteppingClock())
+    leases = FakeLeases(FakeClock())
     with Candidate(leases) as me:
         eventually(lambda: me.events == [("started", T0)], timeout=5)
         me.next_wait()  # renewed at T0 + 2: the deadline is now T0 + 12
@@ -201,7 +189,7 @@ def test_a_hung_renewal_is_cut_at_the_deadline() -> None:
 def test_holds_lease_answers_from_the_clock_while_a_renewal_hangs() -> None:
     """A write guard asks ``holds_lease`` from other threads; it must turn False at the
     deadline even while the renewing thread is stuck (or the process was frozen)."""
-    leases = FakeLeases(SteppingClock())
+    leases = FakeLeases(FakeClock())
     with Candidate(leases) as me:
         eventually(lambda: me.events == [("started", T0)], timeout=5)
         leases.hang = True
@@ -215,7 +203,7 @@ def test_holds_lease_answers_from_the_clock_while_a_renewal_hangs() -> None:
 
 
 def test_a_standby_takes_over_only_once_the_lease_expired_on_its_own_clock() -> None:
-    clock = SteppingClock()
+    clock = FakeClock()
     leases = FakeLeases(clock)
     leases._store({"metadata": {"name": "lease", "namespace": "ns"},
                    "spec": {"holderIdentity": "other", "renewTime": "r1",
@@ -234,7 +222,7 @@ def test_a_standby_takes_over_only_once_the_lease_expired_on_its_own_clock() -> 
 
 @pytest.mark.parametrize("release", [True, False], ids=["release", "keep"])
 def test_a_clean_stop_releases_the_lease_unless_told_not_to(release: bool) -> None:
-    leases = FakeLeases(SteppingClock())
+    leases = FakeLeases(FakeClock())
     options = LeaderElectionOptions(name="lease", namespace="ns", identity="me",
                                     release_on_cancel=release)
     with Candidate(leases, options) as me:

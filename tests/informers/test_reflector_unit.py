@@ -144,18 +144,6 @@ class ScriptedClient:
 
 
 # the harness -----------------------------------------------------------------------------------
-class RecordingClock(FakeClock):
-    """A fake clock that also remembers how long each wait asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requested: list[float] = []
-
-    def wait(self, event: threading.Event, timeout: float) -> bool:
-        self.requested.append(timeout)
-        return super().wait(event, timeout)
-
-
 class Sink:
     def __init__(self) -> None:
         self.replaced: list[tuple[list[str], str]] = []
@@ -174,7 +162,7 @@ class Run:
 
     def __init__(self, client: ScriptedClient, options: ReflectorOptions = OPTIONS) -> None:
         self.client = client
-        self.clock = RecordingClock()
+        self.clock = FakeClock()
         self.sink = Sink()
         self.reflector = Reflector(client, self.sink, options=options,  # type: ignore[arg-type]
                                    clock=self.clock, seed=7)

@@ -6,25 +6,22 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
 from informers.errors import NotFound
-from informers.resource import CONFIGMAPS, NAMESPACES, Resource
+from informers.resource import CONFIGMAPS, Resource
 from informers.rest import ResourceClient, Transport, load_configuration
+from reconcilers.install import install
 from reconcilers.reconciler import OperatorOptions
 from reconcilers.resources import AGENTIC_SESSIONS
 from reconcilers.wiring import setup
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "config" / "crd" / "agenticsessions.yaml"
 NS = "sessions"
 REGISTRY_NS = "ambient-code"
 REGISTRY = [
@@ -84,20 +81,6 @@ class World:
                                                 orjson.dumps(entries).decode()}}, REGISTRY_NS)
 
 
-def _install(transport: Transport) -> None:
-    crds = ResourceClient(transport, Resource("apiextensions.k8s.io", "v1",
-                                              "customresourcedefinitions",
-                                              "CustomResourceDefinition", namespaced=False))
-    crds.create(yaml.safe_load(CRD.read_text()))
-    namespaces = ResourceClient(transport, NAMESPACES)
-    namespaces.create({"metadata": {"name": NS, "labels": {"ambient-code.io/managed": "true"}}})
-    namespaces.create({"metadata": {"name": REGISTRY_NS}})
-    namespaces.create({"metadata": {"name": "unmanaged"}})
-    ResourceClient(transport, CONFIGMAPS).create({
-        "metadata": {"name": "ambient-agent-registry", "namespace": REGISTRY_NS},
-        "data": {"agent-registry.json": orjson.dumps(REGISTRY).decode()}})
-
-
 def kubevirt_simulator() -> KubeVirtSimulator:
     return KubeVirtSimulator(schedule_delay=0.02, boot_delay=0.05, ready_delay=0.1,
                              pull_backoff=0.1, stop_delay=0.05, restart_backoff=0.1)
@@ -113,7 +96,8 @@ def operator_world(*, kubevirt: bool = True,
         simulators.append(kubevirt_simulator())
     with LocalAPIServer(simulators=simulators) as api:
         transport = Transport(load_configuration(api.kubeconfig))
-        _install(transport)
+        install(transport, namespace=NS, registry_namespace=REGISTRY_NS, registry=REGISTRY,
+                other_namespaces=["unmanaged"])
         if kubevirt:
             eventually(lambda: _served(transport), message="KubeVirt CRDs not installed")
         manager = Manager(kubeconfig=api.kubeconfig, options=ManagerOptions(
