@@ -108,7 +108,8 @@ class SessionReconciler:
     def reconcile(self, request: Request) -> Result:
         session = self._client.get(AGENTIC_SESSIONS, request.name, request.namespace)
         if session is None or session["metadata"].get("deletionTimestamp"):
-            self._expectations.forget(request)
+            if session is not None:
+                self._expectations.forget(_incarnation(session))
             self._writes.forget(request)
             return Result()  # children go with it: garbage collection by owner references
         if self._writes.stale(request, str(session["metadata"].get("resourceVersion", ""))):
@@ -238,7 +239,7 @@ class SessionReconciler:
         rendered from) lacked but the cache now has: diffing against it would overwrite the
         stored token with the fresh one.
         """
-        request = Request.for_object(session)
+        request = _incarnation(session)
         rendered_from = {o["metadata"]["name"] for o in (children.pod, children.vm,
                                                          children.service,
                                                          *children.secrets.values()) if o}
@@ -277,7 +278,7 @@ class SessionReconciler:
         started = self._clock.monotonic()
         if change.action == "create":
             # Expect before creating: the informer may see the object before we return.
-            key = Request.for_object(session)
+            key = _incarnation(session)
             self._expectations.expect_creations(
                 key, {*self._expectations.pending(key), f"{obj['kind']}/{name}"})
             try:
@@ -486,6 +487,16 @@ def _guarded(session: Obj, status: dict[str, Any]) -> dict[str, Any]:
     version = session["metadata"].get("resourceVersion")
     return {"metadata": {"resourceVersion": version}, "status": status} if version else {
         "status": status}
+
+
+def _incarnation(session: Obj) -> tuple[str, str, str]:
+    """What creation expectations are kept under: the session's namespace, name *and* uid. A
+    session deleted and created again under its name (seen in the chaos run: both while the
+    watch was down, so no reconcile saw it gone) must not inherit the creations the old one
+    still waited for — children that went with it and will never be seen — and wait for
+    them until the expectations expire."""
+    meta = session["metadata"]
+    return (str(meta.get("namespace", "")), str(meta["name"]), str(meta.get("uid", "")))
 
 
 def _owned_by(obj: Mapping[str, Any], session: Obj) -> bool:

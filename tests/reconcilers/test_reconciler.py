@@ -158,7 +158,7 @@ def test_a_retry_before_the_cache_shows_the_token_secret_never_boots_a_vm_with_a
         reconciler.reconcile(request)
     assert ("secrets", NS, "vm-a-agui-token") in client.server
     if cache == "lost-expectation":  # e.g. the create's answer was lost: nothing pending
-        reconciler._expectations.forget(request)
+        reconciler._expectations.forget((NS, "vm-a", "uid-vm-a"))
     reconciler.reconcile(request)  # the cache still lacks the token Secret
     assert ("secrets", NS, "vm-a-cloudinit") not in client.server
     assert ("virtualmachines", NS, "vm-a-runner") not in client.server
@@ -204,3 +204,20 @@ def test_a_stale_copy_of_a_deleted_session_never_writes_the_status_of_its_succes
     client.sync()
     reconciler.reconcile(Request(NS, "vm-a"))
     assert client.server[("agenticsessions", NS, "vm-a")]["status"]["phase"] == "Creating"
+
+
+def test_a_session_recreated_unseen_does_not_wait_for_its_predecessors_children() -> None:
+    """Regression (chaos run, delete and re-create under one name while the watch was down):
+    the old session's creations were still expected — children garbage-collected with it, so
+    never to be seen — and the new one, same name, waited for them until the expectations
+    expired (5 minutes), with no status and no children."""
+    client, reconciler = _world()
+    request = Request(NS, "vm-a")
+    reconciler.reconcile(request)  # creates the children; the cache has seen none of them
+    for key in [k for k in client.server if k[0] != "agenticsessions" and k[2].startswith("vm-a")]:
+        del client.server[key]  # gone with the old session
+    client.server[("agenticsessions", NS, "vm-a")]["metadata"].update(uid="uid-vm-a-2",
+                                                                    resourceVersion="20")
+    client.sync()  # the cache now shows the successor, never the deletion
+    reconciler.reconcile(request)
+    assert ("secrets", NS, "vm-a-agui-token") in client.server  # created again, at once
