@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import gc
 import json
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -51,7 +52,8 @@ from informers.rest import ResourceClient, Transport, TransportOptions, load_con
 from informers.store import Store, strip_managed_fields
 
 NAMESPACE = "default"
-WRITERS = 8
+WRITERS = 6
+WRITER_PROCESSES = 2
 MEMORY_SAMPLE = 10_000
 """Pods the tracemalloc measurement stores (tracing 50,000 costs half a minute)."""
 LONG = ReflectorOptions(min_watch_timeout=3600, max_watch_timeout=3600)
@@ -218,13 +220,35 @@ def owner_uid(transport: Transport) -> str:
 
 
 # phases ------------------------------------------------------------------------------------------
-def write_all(count: int, write: Callable[[int], Any]) -> float:
-    """``write(i)`` for every i on WRITERS threads; seconds taken."""
+def write_all(count: int, kubeconfig: Path, write: Callable[[ResourceClient, int], Any]
+              ) -> float:
+    """``write(pods, i)`` for every i, from WRITER_PROCESSES processes of WRITERS threads each
+    (one Python process tops out near 2-3k writes/s); seconds taken."""
     started = time.perf_counter()
-    with ThreadPoolExecutor(WRITERS) as pool:
-        for _ in pool.map(write, range(count), chunksize=64):
-            pass
+    context = mp.get_context("fork")  # the write function is inherited, not pickled
+    writers = [context.Process(target=_write_share, args=(kubeconfig, write, n, count),
+                               name=f"bench-writer-{n}") for n in range(WRITER_PROCESSES)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join()
+        assert process.exitcode == 0, f"{process.name} failed ({process.exitcode})"
     return time.perf_counter() - started
+
+
+def _write_share(kubeconfig: Path, write: Callable[[ResourceClient, int], Any], share: int,
+                 count: int) -> None:
+    # A transport of its own: the parent's pooled connections must not be shared.
+    transport = Transport(load_configuration(str(kubeconfig)),
+                          options=TransportOptions(pool_size=WRITERS, timeout=120))
+    pods = ResourceClient(transport, PODS)
+    try:
+        with ThreadPoolExecutor(WRITERS) as pool:
+            for _ in pool.map(lambda i: write(pods, i),
+                              range(share, count, WRITER_PROCESSES), chunksize=64):
+                pass
+    finally:
+        transport.close()
 
 
 def list_raw(pods: ResourceClient) -> tuple[list[bytes], str]:
@@ -365,11 +389,12 @@ def run(objects: int, repeat: int) -> dict[str, Any]:
             print(f"writing {objects} pods, their status, then {objects} updates ...",
                   flush=True)
             owner = owner_uid(transport)
-            create = write_all(objects, lambda i: pods.create(pod(i, owner)))
+            create = write_all(objects, server.kubeconfig,
+                               lambda pods, i: pods.create(pod(i, owner)))
             # Listed as created (no status yet); the N events are the kubelet's first status
             # of each, which makes them the full-size pods the memory figures are about.
             initial, resource_version = list_raw(pods)
-            update = write_all(objects, lambda i: pods.patch_status(
+            update = write_all(objects, server.kubeconfig, lambda pods, i: pods.patch_status(
                 f"web-7d4b9c8f6d-{i:05d}", {"status": status(i, 1)}, NAMESPACE))
             stream = record(server.url, watch_path(resource_version), objects)
         finally:
