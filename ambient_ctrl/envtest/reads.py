@@ -58,25 +58,25 @@ def list_(cluster: Cluster, target: Target, request: Request) -> Response:
                               "consistent list result. You can start a new list without the "
                               "continue parameter.")
     limit = _int_param(request, "limit")
+    namespace = target.namespace or None
     items: list[Stored] = []
     more: tuple[str, str] | None = None
     last_key = ("", "")
-    remaining = 0
-    for key, stored in cluster.store.items(target.rtype.store, target.namespace or None):
-        if start is not None and key <= start:
-            continue
+    for key, stored in cluster.store.items(target.rtype.store, namespace, after=start):
         if not select.matches(key[0], stored.labels, stored.fields):
             continue
         if limit and len(items) >= limit:
-            more = more or last_key
-            remaining += 1
-            continue
+            more = last_key  # one match past the page: there is more
+            break
         items.append(stored)
         last_key = key
     meta: dict[str, Any] = {"resourceVersion": str(revision)}
     if more is not None:
         meta["continue"] = _encode_continue(revision, more)
-        meta["remainingItemCount"] = remaining
+        if select.unselective:
+            # As kube-apiserver: counted only without selectors (with them, unknown).
+            meta["remainingItemCount"] = cluster.store.count_after(target.rtype.store,
+                                                                   namespace, more)
     rtype = target.rtype
     if wants_table(request):
         body = table(rtype, [crds.served(rtype, s.load()) for s in items], list_meta=meta,

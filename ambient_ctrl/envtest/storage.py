@@ -16,6 +16,7 @@ which is somewhat larger, so the bound bites a little earlier for them.)
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class ObjectStore:
         self.compacted = 1
         """The oldest revision a watch can resume from; older ones get 410 Gone."""
         self._objects: dict[str, dict[Key, Stored]] = {}
+        self._sorted: dict[str, list[Key]] = {}
+        """Each store's keys in order, kept until a key comes or goes (updates keep it)."""
         self._history: deque[Event] = deque()
         self._history_limit = history_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
@@ -102,12 +105,41 @@ class ObjectStore:
     def get(self, store: str, key: Key) -> Stored | None:
         return self._objects.get(store, {}).get(key)
 
-    def items(self, store: str, namespace: str | None = None) -> Iterator[tuple[Key, Stored]]:
-        """Objects of one store in key order (namespace, then name), as etcd lists them."""
+    def items(self, store: str, namespace: str | None = None, *, after: Key | None = None
+              ) -> Iterator[tuple[Key, Stored]]:
+        """Objects of one store in key order (namespace, then name), as etcd lists them;
+        only those past ``after`` (a list's continue key). Starts by bisection, so a page
+        of a long list costs its own length, not the collection's."""
         objects = self._objects.get(store, {})
-        for key in sorted(objects):
-            if namespace is None or key[0] == namespace:
-                yield key, objects[key]
+        keys = self._keys(store)
+        start, end = self._span(keys, namespace)
+        if after is not None:
+            start = max(start, bisect.bisect_right(keys, after))
+        for index in range(start, end):
+            key = keys[index]
+            stored = objects.get(key)
+            if stored is not None:  # gone since (a caller writing while it iterates)
+                yield key, stored
+
+    def count_after(self, store: str, namespace: str | None, after: Key) -> int:
+        """How many keys of ``namespace`` (None: all) sort after ``after``."""
+        keys = self._keys(store)
+        start, end = self._span(keys, namespace)
+        return max(0, end - max(start, bisect.bisect_right(keys, after)))
+
+    def _keys(self, store: str) -> list[Key]:
+        keys = self._sorted.get(store)
+        if keys is None:
+            keys = self._sorted[store] = sorted(self._objects.get(store, {}))
+        return keys
+
+    @staticmethod
+    def _span(keys: list[Key], namespace: str | None) -> tuple[int, int]:
+        if namespace is None:
+            return 0, len(keys)
+        # Namespace names never hold NUL: (ns + "\0",) sorts after every (ns, name).
+        return (bisect.bisect_left(keys, (namespace, "")),
+                bisect.bisect_left(keys, (namespace + "\0",)))
 
     def count(self, store: str) -> int:
         return len(self._objects.get(store, {}))
@@ -127,6 +159,8 @@ class ObjectStore:
         objects = self._objects.setdefault(rtype.store, {})
         old = objects.get(key)
         objects[key] = stored
+        if old is None:
+            self._sorted.pop(rtype.store, None)
         self._record(Event(stored.rv, rtype.store, event_type, key[0], stored,
                            old.labels if old else None, old.fields if old else None))
         return stored
@@ -136,13 +170,15 @@ class ObjectStore:
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         stored = self._stamp(rtype, obj, limit=0)
-        self._objects.get(rtype.store, {}).pop(key, None)
+        if self._objects.get(rtype.store, {}).pop(key, None) is not None:
+            self._sorted.pop(rtype.store, None)
         self._record(Event(stored.rv, rtype.store, "DELETED", key[0], stored,
                            stored.labels, stored.fields))
         return stored
 
     def drop_store(self, store: str) -> list[Stored]:
         """Forget a whole store (its CRD went away) without events; return what it held."""
+        self._sorted.pop(store, None)
         return list(self._objects.pop(store, {}).values())
 
     def forget_history(self) -> None:
