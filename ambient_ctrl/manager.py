@@ -110,10 +110,10 @@ class ManagerOptions:
     """Check on every cached read that no consumer changed a shared object (raises
     ``MutatedCacheError``). For tests: it costs a serialization per read."""
     tune_gc: bool = True
-    """Once the caches have synced, freeze what exists and raise the garbage collector's
-    thresholds (:mod:`ambient_ctrl.gctuning`: full collections paused a busy operator for up
-    to 0.2 s); restored when ``run`` returns. The collector is the process's: turn this off
-    when the manager shares its process with code that tunes it otherwise."""
+    """Raise the garbage collector's thresholds from the start and, once the caches have
+    synced, freeze what exists (:mod:`ambient_ctrl.gctuning`: full collections paused a busy
+    operator for up to 0.2 s); restored when ``run`` returns. The collector is the process's:
+    turn this off when the manager shares its process with code that tunes it otherwise."""
 
 
 class Manager:
@@ -226,6 +226,8 @@ class Manager:
         elector_thread: threading.Thread | None = None
         gc_restore: tuple[int, int, int] | None = None
         try:
+            if self.options.tune_gc:  # before the first lists, which allocate the most
+                gc_restore = gctuning.raise_thresholds()
             self.transport.resize_pool(self.pool_size())
             self.informers.start()
             if not self.informers.wait_for_sync(self.options.cache_sync_timeout):
@@ -233,7 +235,7 @@ class Manager:
                 return 1
             self._synced.set()
             if self.options.tune_gc:
-                gc_restore = gctuning.tune()
+                gctuning.freeze()
             self._start_runnables(leader_only=False)
             if self.options.leader_election:
                 elector_thread = self._campaign()

@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .clock import Clock, RealClock
 from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .rest import ResourceClient
-from .store import Change, IndexFunc, Obj, Store, key_of
+from .store import Change, IndexFunc, Obj, Prepared, Store, key_of
 from .threads import join_all
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,10 @@ class SharedInformer:
                         registration.push("update", resync)
 
     # the reflector's sink ----------------------------------------------------------------------
-    def replace(self, objects: list[Obj], resource_version: str) -> None:
+    def prepare(self, objects: Iterable[Obj]) -> list[Prepared]:
+        return self.store.prepare(objects)
+
+    def replace(self, objects: list[Obj] | list[Prepared], resource_version: str) -> None:
         with self._lock:
             changes = self.store.replace(objects)
             for change in changes:

@@ -46,7 +46,14 @@ log = logging.getLogger(__name__)
 class Sink(Protocol):
     """Where a reflector delivers what it learns (the shared informer)."""
 
-    def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None: ...
+    def prepare(self, objects: Iterable[dict[str, Any]]) -> list[Any]:
+        """One list page's objects in the form :meth:`replace` takes (the store's: compact
+        bytes), so a long list is not held as parsed dicts until its last page."""
+        ...
+
+    def replace(self, objects: list[Any], resource_version: str) -> None:
+        """Hold exactly ``objects`` (every page's :meth:`prepare` result) as of the version."""
+        ...
 
     def apply(self, event_type: str, obj: dict[str, Any]) -> None: ...
 
@@ -253,7 +260,7 @@ class Reflector:
     def _list(self) -> None:
         if self._observer is not None:
             self._observer.relist(self.resource)
-        objects: list[dict[str, Any]] = []
+        objects: list[Any] = []
         token: str | None = None
         while True:
             try:
@@ -265,7 +272,7 @@ class Reflector:
                     raise
                 objects, token = [], None  # the continue token expired: list afresh
                 continue
-            objects.extend(_items(page))
+            objects.extend(self._sink.prepare(_items(page)))
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:
                 break

@@ -33,6 +33,19 @@ def test_tune_then_restore() -> None:
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
+def test_thresholds_and_freeze_apart() -> None:
+    before = gc.get_threshold()
+    previous = gctuning.raise_thresholds()
+    try:
+        assert previous == before and gc.get_threshold() == gctuning.THRESHOLDS
+        assert gc.get_freeze_count() == 0  # nothing frozen before the caches hold anything
+        gctuning.freeze()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gctuning.restore(previous)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
 @pytest.mark.parametrize("tune", [True, False], ids=["tuned", "left-alone"])
 def test_manager_tunes_while_it_runs_and_restores(api: LocalAPIServer, tune: bool) -> None:
     before = gc.get_threshold()

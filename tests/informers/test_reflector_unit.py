@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +147,13 @@ class ScriptedClient:
 class Sink:
     def __init__(self) -> None:
         self.replaced: list[tuple[list[str], str]] = []
+        self.prepared: list[list[str]] = []
         self.applied: list[tuple[str, str, str]] = []
+
+    def prepare(self, objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        page = list(objects)
+        self.prepared.append([o["metadata"]["name"] for o in page])
+        return page
 
     def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None:
         self.replaced.append(([o["metadata"]["name"] for o in objects], resource_version))
@@ -348,8 +354,10 @@ def test_expired_continue_token_restarts_the_paginated_list() -> None:
     assert [verb for verb, _ in calls] == ["list"] * 4 + ["watch"]
     assert [kw["continue_"] for _, kw in calls[:4]] == [None, "t1", None, "t2"]
     assert {kw["limit"] for _, kw in calls[:4]} == {2}
-    # Only the complete, consistent second listing reaches the sink.
+    # Only the complete, consistent second listing reaches the sink, each page prepared as it
+    # came (not held as parsed objects until the last one); list items get their kind back.
     assert run.sink.replaced == [(["a", "b", "c"], "12")]
+    assert run.sink.prepared == [["a", "b"], ["a", "b"], ["c"]]
     assert calls[4][1]["resource_version"] == "12"
     assert run.clock.requested == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from informers.selectors import parse_label_selector
-from informers.store import CONTROLLER_INDEX, MutatedCacheError, Store, key_of
+from informers.store import CONTROLLER_INDEX, MutatedCacheError, Prepared, Store, key_of
 
 
 def pod(name: str, ns: str = "a", rv: str = "1", labels: dict | None = None,
@@ -189,3 +189,48 @@ def test_index_counts_without_decoding() -> None:
     assert store.index_counts("team") == {"x": 1, "y": 1}
     with pytest.raises(KeyError):
         store.index_counts("nope")
+
+
+def test_prepared_objects_are_kept_as_bytes_and_replace_like_the_objects() -> None:
+    listed = [pod("p1", labels={"app": "web"}), pod("p2", owner="u1")]
+    store = Store(indexers={"app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    prepared = store.prepare(listed)
+    assert all(isinstance(p, Prepared) and p.obj is None for p in prepared)  # no dicts held
+    assert len(store) == 0  # nothing stored until replace
+    twin = Store(indexers={"app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    twin.replace(listed)
+    changes = store.replace(prepared)
+    assert [(c.type, c.key) for c in changes] == [("add", "a/p1"), ("add", "a/p2")]
+    assert store.list() == twin.list()
+    assert "managedFields" not in store.get("a/p1")["metadata"]  # transformed
+    assert [o["metadata"]["name"] for o in store.by_index("app", "web")] == ["p1"]
+    assert [o["metadata"]["name"] for o in store.by_index(CONTROLLER_INDEX, "u1")] == ["p2"]
+    assert changes[0].new["metadata"]["name"] == "p1"  # decoded from the bytes on demand
+
+
+def test_an_index_added_between_prepare_and_replace_indexes_the_prepared_objects() -> None:
+    store = Store()
+    prepared = store.prepare([pod("p1", labels={"app": "web"})])
+    store.add_indexers({"app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+    store.replace(prepared)
+    assert [o["metadata"]["name"] for o in store.by_index("app", "web")] == ["p1"]
+
+
+def test_prepare_raises_what_the_transform_raises_and_stores_nothing() -> None:
+    def picky(obj: dict) -> dict:
+        if obj["metadata"]["name"] == "bad":
+            raise ValueError("cannot take this one in")
+        return obj
+
+    store = Store(transform=picky)
+    with pytest.raises(ValueError):
+        store.prepare([pod("fine"), pod("bad")])
+    assert len(store) == 0
+
+
+def test_debug_mode_keeps_prepared_objects_for_the_mutation_check() -> None:
+    store = Store(debug_mutations=True)
+    store.replace(store.prepare([pod("p1")]))
+    store.get("a/p1")["metadata"]["name"] = "changed"
+    with pytest.raises(MutatedCacheError):
+        store.get("a/p1")
