@@ -186,8 +186,14 @@ def _cells(row: dict[str, Any]) -> list[str]:
 HEADER = ["workload", "metric", "ours", "kopf / limit", "ratio", "goal"]
 
 
+def _measured(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary rows of workloads that ran (an optional one left out has no figures)."""
+    return [row for row in result["summary"]
+            if row["ours"] is not None or row.get("kopf", row.get("limit")) is not None]
+
+
 def table(result: dict[str, Any]) -> str:
-    rows = [HEADER, *(_cells(r) for r in result["summary"])]
+    rows = [HEADER, *(_cells(r) for r in _measured(result))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) if i < 5 else c
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
@@ -200,7 +206,7 @@ def table(result: dict[str, Any]) -> str:
 def _markdown_table(result: dict[str, Any]) -> Iterator[str]:
     yield "| " + " | ".join(HEADER) + " |"
     yield "|---|---|---:|---:|---:|---|"
-    for row in result["summary"]:
+    for row in _measured(result):
         yield "| " + " | ".join(_cells(row)) + " |"
 
 

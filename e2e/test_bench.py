@@ -1,0 +1,65 @@
+"""The benchmark scripts still run end to end, at toy sizes (``make bench`` is not in CI).
+
+Each runs as ``make bench`` runs it — a script with ``bench/`` on its path, its own API server
+processes — and writes its result JSON into a temporary directory, which is checked for the
+figures the reports read. Nothing here judges a figure: timings belong to ``make bench``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+pytestmark = [pytest.mark.local_only("starts its own local API server processes"),
+              pytest.mark.timeout(240)]
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                          text=True, timeout=200, cwd=BENCH.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def test_informer_ingest_at_a_toy_size(tmp_path: Path) -> None:
+    out = tmp_path / "informer.json"
+    stdout = _run("informer_ingest.py", "--objects", "600", "--repeat", "1", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["objects"] == 600 and "ours / limit" in stdout
+    rates, sizes = result["events_per_s"], result["bytes_per_object"]
+    assert rates["raw_limit"] > 0 and rates["informer"] > 0 and rates["informer_decoded"] > 0
+    # Stored without managedFields, so smaller than served; the Store adds its bookkeeping.
+    assert sizes["stored_compact_json"] < sizes["served_compact_json"]
+    assert sizes["store_tracemalloc"] > sizes["stored_compact_json"]
+
+
+def test_relist_at_a_toy_size(tmp_path: Path) -> None:
+    out = tmp_path / "relist.json"
+    _run("relist.py", "--objects", "1000", "--out", str(out))
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 4 and all(r["seconds"] > 0 for r in results.values())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kopf") is None, reason="kopf is not installed")
+def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
+    out = tmp_path / "latest"
+    stdout = _run("operators.py", "--scale", "0.01", "--rate", "20", "--only",
+                  "burst,steady,idle", "--out", str(out))
+    result = json.loads(out.with_suffix(".json").read_text())
+    run = result["runs"][0]
+    for who in ("ours", "kopf"):
+        assert run[who]["burst"]["complete"] and run[who]["steady"]["complete"], who
+        assert run[who]["idle"]["running"] == run[who]["idle"]["sessions"], who
+        assert run[who]["burst"]["writes_per_session"] > 0, who
+    rows = {(row["workload"], row["metric"]) for row in result["summary"]
+            if row["ours"] is not None}
+    assert ("burst", "sessions/s until all Running") in rows
+    assert "steady/2" not in stdout  # not asked for: no empty rows
+    assert out.with_suffix(".md").read_text().startswith("#")
