@@ -76,9 +76,21 @@ class World:
         return {}
 
     def set_registry(self, entries: list[dict[str, Any]]) -> None:
-        self.client(CONFIGMAPS).patch(
+        """Edit the registry and wait until the operator's cache has the edit: a session
+        created right after may otherwise be reconciled against the previous registry (as
+        in a real cluster, where the edit reaches the operator through its watch)."""
+        patched = self.client(CONFIGMAPS).patch(
             "ambient-agent-registry", {"data": {"agent-registry.json":
                                                 orjson.dumps(entries).decode()}}, REGISTRY_NS)
+        version = patched["metadata"]["resourceVersion"]
+
+        def cached() -> bool:
+            current = self.manager.client.get(CONFIGMAPS, "ambient-agent-registry",
+                                              REGISTRY_NS)
+            return (current is not None
+                    and int(current["metadata"]["resourceVersion"]) >= int(version))
+
+        eventually(cached, message="the operator's cache never saw the registry edit")
 
 
 def kubevirt_simulator() -> KubeVirtSimulator:
