@@ -146,12 +146,14 @@ def test_delete_with_the_final_state_reports_it_instead_of_the_cached_one() -> N
     assert not store.delete("a/p", final=final).existed  # unknown key: nothing to report
 
 
-def test_replace_is_all_or_nothing_when_the_transform_raises() -> None:
-    def picky(obj: dict) -> dict:
-        if obj["metadata"]["name"] == "bad":
-            raise ValueError("cannot take this one in")
-        return obj
+def picky(obj: dict) -> dict:
+    """A transform that refuses the object named "bad"."""
+    if obj["metadata"]["name"] == "bad":
+        raise ValueError("cannot take this one in")
+    return obj
 
+
+def test_replace_is_all_or_nothing_when_the_transform_raises() -> None:
     store = Store(transform=picky)
     store.upsert(pod("old"))
     with pytest.raises(ValueError):
@@ -217,11 +219,6 @@ def test_an_index_added_between_prepare_and_replace_indexes_the_prepared_objects
 
 
 def test_prepare_raises_what_the_transform_raises_and_stores_nothing() -> None:
-    def picky(obj: dict) -> dict:
-        if obj["metadata"]["name"] == "bad":
-            raise ValueError("cannot take this one in")
-        return obj
-
     store = Store(transform=picky)
     with pytest.raises(ValueError):
         store.prepare([pod("fine"), pod("bad")])
