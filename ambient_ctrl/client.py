@@ -5,7 +5,8 @@
   logs a warning, because an accidental cluster-wide cache of a big kind is how operators blow
   up their memory. Cached objects are shared and read-only: copy before editing.
 * Writes go to the server, through the status subresource for status; patch types are merge,
-  JSON, strategic (built-in kinds) and server-side apply.
+  JSON, strategic (built-in kinds) and server-side apply. :meth:`Client.create_subresource`
+  POSTs to a subresource (``serviceaccounts/NAME/token``).
 * :meth:`Client.mutate` is the safe read-modify-write: read fresh from the server, apply a
   function to a copy, write it with its resourceVersion, and on a conflict start over from a
   fresh read — never a blind overwrite.
@@ -35,6 +36,24 @@ from .reconcile import check_deadline
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+
+
+class ScopedCache:
+    """Reads of one narrowed informer cache (see :meth:`Client.scoped`). Read-only objects."""
+
+    def __init__(self, resource: Resource, informer: SharedInformer, clock: Clock) -> None:
+        self.resource = resource
+        self.informer = informer
+        self._clock = clock
+
+    def get(self, name: str, namespace: str | None = None) -> Obj | None:
+        check_deadline(self._clock.monotonic())
+        key = f"{namespace}/{name}" if self.resource.namespaced and namespace else name
+        return self.informer.store.get(key)
+
+    def list(self, namespace: str | None = None) -> list[Obj]:
+        check_deadline(self._clock.monotonic())
+        return self.informer.store.list(namespace=namespace)
 
 
 class Client:
@@ -70,19 +89,37 @@ class Client:
         informer is created now and started with the others, so no warning on first read.
 
         A namespace and selectors narrow what the cache holds (e.g. only the pods an operator
-        labels, or one ConfigMap in one namespace): reads of that kind then see only matching
-        objects. One scope per kind; the first wins.
+        labels, or one ConfigMap in one namespace). The first scope declared for a kind is the
+        one :meth:`get` and :meth:`list` read; the informer returned is the one of the scope
+        asked for, so several narrow caches of one kind can coexist (read the others through
+        :meth:`scoped`).
         """
         with self._lock:
             self._expected.add(resource)
             scoped = namespace or label_selector or field_selector
             if scoped and resource not in self._selectors:
                 self._selectors[resource] = (namespace, label_selector, field_selector)
-        return self._informer_of(resource)
+        if not (namespace or label_selector or field_selector):
+            return self._informer_of(resource)
+        return self._informer_in(resource, (namespace, label_selector, field_selector))
+
+    def scoped(self, resource: Resource, *, namespace: str | None = None,
+               label_selector: str | None = None,
+               field_selector: str | None = None) -> ScopedCache:
+        """A cache of ``resource`` narrowed to one namespace and/or selectors, apart from the
+        kind's default scope: e.g. Secrets with ``fieldSelector=metadata.name=x`` in every
+        namespace next to the Secrets an operator labels. Declared like :meth:`expect`."""
+        informer = self.expect(resource, namespace=namespace, label_selector=label_selector,
+                               field_selector=field_selector)
+        return ScopedCache(resource, informer, self._clock)
 
     def _informer_of(self, resource: Resource) -> SharedInformer:
-        scope, labels, fields = self._selectors.get(resource, (None, None, None))
-        namespace = (scope or self._cache_namespace) if resource.namespaced else None
+        return self._informer_in(resource, self._selectors.get(resource, (None, None, None)))
+
+    def _informer_in(self, resource: Resource,
+                     scope: tuple[str | None, str | None, str | None]) -> SharedInformer:
+        within, labels, fields = scope
+        namespace = (within or self._cache_namespace) if resource.namespaced else None
         return self._factory.informer(resource, namespace=namespace, label_selector=labels,
                                       field_selector=fields)
 
@@ -133,6 +170,14 @@ class Client:
     def create(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
         self._check()
         return self.resource(resource).create(obj, field_manager=self._field_manager)
+
+    def create_subresource(self, resource: Resource, name: str, subresource: str,
+                           body: Mapping[str, Any], namespace: str | None = None) -> Obj:
+        """POST ``body`` to an object's subresource (a ``TokenRequest`` to
+        ``serviceaccounts/NAME/token``); the server's answer, uncached."""
+        self._check()
+        return self.resource(resource).create_subresource(name, subresource, body, namespace,
+                                                          field_manager=self._field_manager)
 
     def update(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
         self._check()

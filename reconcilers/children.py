@@ -1,37 +1,61 @@
-"""Children every backend renders the same way: owner reference, Service, token Secret, env.
+"""What every session has whatever runs it, rendered as upstream's operator creates it.
 
-Pure functions of the session and its runtime; the Pod and VM environments build on them.
+Pure functions of the session (and what they need of the cluster): the runner token Secret
+``ambient-runner-token-<n>`` with ``k8s-token`` and ``agui-token``, the runner's
+ServiceAccount ``ambient-session-<n>`` with its Role and RoleBinding, the Service
+``session-<n>`` (owned by the workload, as upstream's is owned by the Pod), the namespace's
+NetworkPolicy ``runner-allow-backend-only`` and copies of platform Secrets
+(``shared/UPSTREAM-CONTRACT.md`` §4).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from informers.resource import Resource
 
-from .environment import Obj, RenderError, Runtime
+from .environment import Obj, RenderError
 from .resources import (
     AGENTIC_SESSIONS,
     AGUI_PORT_NAME,
-    TOKEN_KEY,
+    AGUI_TOKEN_KEY,
+    APP_LABEL,
+    COPIED_FROM,
+    CREATED_BY_USER_ID,
+    DEFAULT_PORT,
+    K8S_TOKEN_KEY,
+    MANAGED_BY,
+    NETWORK_POLICY_NAME,
+    ROLE_BINDINGS,
+    ROLES,
+    RUNNER_APP,
+    RUNNER_SA_APP,
+    SERVICE_APP,
+    SESSION_LABEL,
+    TOKEN_REFRESHED_AT,
+    TOKEN_SECRET_APP,
+    role_binding_name,
+    role_name,
     selector_labels,
+    service_account_name,
     service_name,
     token_secret_name,
 )
 
-TOKEN_MOUNT_DIR = "/var/run/secrets/ambient-code/agui"
-RESERVED_ENV = frozenset({
-    "SESSION_NAME", "SESSION_NAMESPACE", "DISPLAY_NAME", "INITIAL_PROMPT", "REPOS_JSON",
-    "LLM_MODEL", "LLM_TEMPERATURE", "LLM_MAX_TOKENS", "AGUI_PORT", "AGUI_TOKEN_FILE",
-    "AGUI_TOKEN", "SESSION_TIMEOUT", "INACTIVITY_TIMEOUT",
-})
-"""Names the operator sets itself; a session or registry entry may not override them."""
-ALLOWED_USER_ENV = frozenset({"RUNNER_TYPE"})
-"""Reserved-looking names a session may set (``RUNNER_TYPE`` selects the runtime)."""
-_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+RUNNER_RULES: tuple[dict[str, list[str]], ...] = (
+    {"apiGroups": ["vteam.ambient-code"], "resources": ["agenticsessions"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"],
+     "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": ["mlflow.kubeflow.org"], "resources": ["experiments"],
+     "verbs": ["get", "list", "update"]},
+)
+"""The runner's Role: what the backend checks its bot token for (contract §4.10)."""
 
 
 def meta(session: Mapping[str, Any]) -> tuple[str, str]:
@@ -39,86 +63,175 @@ def meta(session: Mapping[str, Any]) -> tuple[str, str]:
     return str(m["namespace"]), str(m["name"])
 
 
-def owner_reference(session: Mapping[str, Any]) -> dict[str, Any]:
-    """The controller reference every child carries: deleting the session deletes them."""
-    m = session["metadata"]
-    return {"apiVersion": AGENTIC_SESSIONS.api_version, "kind": AGENTIC_SESSIONS.kind,
-            "name": m["name"], "uid": m["uid"], "controller": True, "blockOwnerDeletion": True}
+def owner_reference(owner: Mapping[str, Any], resource: Resource, *,
+                    controller: bool = True) -> dict[str, Any]:
+    """A reference to ``owner`` of kind ``resource`` (objects from a list may lack their
+    apiVersion and kind, so the kind is passed). No ``blockOwnerDeletion``: upstream leaves it
+    out, and setting it needs update rights on the owner's finalizers."""
+    m = owner["metadata"]
+    ref: dict[str, Any] = {"apiVersion": resource.api_version, "kind": resource.kind,
+                           "name": m["name"], "uid": m["uid"]}
+    if controller:
+        ref["controller"] = True
+    return ref
 
 
-def child_meta(session: Mapping[str, Any], name: str, *,
-               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    namespace, session_name = meta(session)
-    return {"name": name, "namespace": namespace,
-            "labels": {**selector_labels(session_name), **(labels or {})},
-            "ownerReferences": [owner_reference(session)]}
+def session_owner(session: Mapping[str, Any]) -> dict[str, Any]:
+    return owner_reference(session, AGENTIC_SESSIONS)
 
 
-def service(session: Mapping[str, Any], runtime: Runtime) -> Obj:
-    """``session-<name>`` selecting the runner (Pod, or the VM's virt-launcher pod)."""
-    _, session_name = meta(session)
-    name = service_name(session_name)
-    if len(name) > 63:
+def check_names(session: Mapping[str, Any]) -> None:
+    """Refuse, before anything is created, a session whose children's names the API server
+    would refuse: the Service ``session-<n>`` must be a DNS-1035 label of at most 63
+    characters (upstream finds out after creating the Pod and leaves it without a Service)."""
+    _, name = meta(session)
+    service = service_name(name)
+    if len(service) > 63:
         raise RenderError("InvalidServiceName",
-                          f'service name "{name}" is {len(name)} characters long, over the '
-                          "limit of 63; shorten the session name")
-    if not _DNS1035.fullmatch(name):
+                          f'service name "{service}" is {len(service)} characters long, over '
+                          "the limit of 63; shorten the session name")
+    if not _DNS1035.fullmatch(service):
         raise RenderError("InvalidServiceName",
-                          f'service name "{name}" is not a DNS-1035 label (lower-case letters, '
-                          "digits and '-'); rename the session without dots")
-    return {"apiVersion": "v1", "kind": "Service", "metadata": child_meta(session, name),
-            "spec": {"type": "ClusterIP", "selector": selector_labels(session_name),
-                     "ports": [{"name": AGUI_PORT_NAME, "port": runtime.port,
-                                "targetPort": AGUI_PORT_NAME, "protocol": "TCP"}]}}
+                          f'service name "{service}" is not a DNS-1035 label (lower-case '
+                          "letters, digits and '-'); rename the session without dots")
 
 
-def token_secret(session: Mapping[str, Any], token: str) -> Obj:
-    """The per-session AG-UI token, mounted as a file (never in env or in the VM object)."""
-    _, session_name = meta(session)
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": child_meta(session, token_secret_name(session_name)),
-            "type": "Opaque", "stringData": {TOKEN_KEY: token}}
+def service(session: Mapping[str, Any], workload: Mapping[str, Any], kind: Resource,
+            port: int) -> Obj:
+    """``session-<n>``: ClusterIP, selecting the runner (the Pod, or the VM's virt-launcher
+    pod, whose labels come from the VM's template), port ``agui``; owned by the workload."""
+    namespace, name = meta(session)
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": service_name(name), "namespace": namespace,
+                         "labels": {APP_LABEL: SERVICE_APP, SESSION_LABEL: name},
+                         "ownerReferences": [owner_reference(workload, kind)]},
+            "spec": {"type": "ClusterIP", "selector": selector_labels(name),
+                     "ports": [{"name": AGUI_PORT_NAME, "protocol": "TCP", "port": port,
+                                "targetPort": port}]}}
 
 
-def endpoint(session: Mapping[str, Any], runtime: Runtime) -> str:
-    namespace, session_name = meta(session)
-    return f"http://{service_name(session_name)}.{namespace}.svc:{runtime.port}"
+def service_port(service_obj: Mapping[str, Any] | None) -> int:
+    """The ``agui`` port of the session's Service, 8001 without one (as upstream reads it)."""
+    for port in ((service_obj or {}).get("spec") or {}).get("ports") or ():
+        if isinstance(port, Mapping) and port.get("name") == AGUI_PORT_NAME:
+            number = port.get("port")
+            if isinstance(number, int) and not isinstance(number, bool):
+                return number
+    return DEFAULT_PORT
 
 
-def check_env_name(key: Any, origin: str) -> None:
-    """Raise :class:`RenderError` (``ReservedEnvName``, ``InvalidEnvName``) when ``key`` may not
-    be set by ``origin`` (the message says "from the <origin>"). Shared with the registry."""
-    if key in RESERVED_ENV and key not in ALLOWED_USER_ENV:
-        raise RenderError("ReservedEnvName",
-                          f"environment variable {key} from the {origin} is reserved "
-                          "by the operator")
-    if not _ENV_NAME.fullmatch(str(key)):
-        raise RenderError("InvalidEnvName",
-                          f"environment variable name {key!r} from the {origin} is "
-                          "not a valid C identifier-like name")
+def agui_port(workload: Mapping[str, Any]) -> int | None:
+    """The port named ``agui`` a workload declares (a Pod's container port, a VM's interface
+    port): what its Service must point at, whatever the registry says now."""
+    stack: list[Any] = [workload.get("spec")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if node.get("name") == AGUI_PORT_NAME:
+                number = node.get("containerPort", node.get("port"))
+                if isinstance(number, int) and not isinstance(number, bool):
+                    return number
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
-def session_env(session: Mapping[str, Any], runtime: Runtime) -> list[dict[str, str]]:
-    """The runner's environment: registry env, then the session's, then the operator's own
-    (reserved) names. Raises :class:`RenderError` when a name collides with a reserved one."""
-    namespace, session_name = meta(session)
-    spec = session.get("spec") or {}
-    llm = spec.get("llmSettings") or {}
-    user = dict(spec.get("environmentVariables") or {})
-    for origin, values in (("registry entry " + runtime.id, runtime.env), ("spec", user)):
-        for key in values:
-            check_env_name(key, origin)
-    own = {
-        "SESSION_NAME": session_name, "SESSION_NAMESPACE": namespace,
-        "DISPLAY_NAME": str(spec.get("displayName", "")),
-        "INITIAL_PROMPT": str(spec.get("initialPrompt", "")),
-        "REPOS_JSON": orjson.dumps(spec.get("repos") or []).decode(),
-        "LLM_MODEL": str(llm.get("model", "")),
-        "LLM_TEMPERATURE": "" if llm.get("temperature") is None else str(llm["temperature"]),
-        "LLM_MAX_TOKENS": "" if llm.get("maxTokens") is None else str(llm["maxTokens"]),
-        "AGUI_PORT": str(runtime.port),
-        "AGUI_TOKEN_FILE": f"{TOKEN_MOUNT_DIR}/{TOKEN_KEY}",
-    }
-    merged: dict[str, str] = {**{k: str(v) for k, v in runtime.env.items()},
-                              **{k: str(v) for k, v in user.items()}, **own}
-    return [{"name": k, "value": v} for k, v in sorted(merged.items())]
+def service_account(session: Mapping[str, Any]) -> Obj:
+    namespace, name = meta(session)
+    annotations = {}
+    user_id = ((session.get("spec") or {}).get("userContext") or {}).get("userId")
+    if isinstance(user_id, str) and user_id:
+        annotations[CREATED_BY_USER_ID] = user_id
+    metadata: dict[str, Any] = {"name": service_account_name(name), "namespace": namespace,
+                                "labels": {APP_LABEL: RUNNER_SA_APP},
+                                "ownerReferences": [session_owner(session)]}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+
+
+def role(session: Mapping[str, Any]) -> Obj:
+    namespace, name = meta(session)
+    return {"apiVersion": ROLES.api_version, "kind": ROLES.kind,
+            "metadata": {"name": role_name(name), "namespace": namespace,
+                         "labels": {APP_LABEL: RUNNER_SA_APP},
+                         "ownerReferences": [session_owner(session)]},
+            "rules": [dict(rule) for rule in RUNNER_RULES]}
+
+
+def role_binding(session: Mapping[str, Any]) -> Obj:
+    namespace, name = meta(session)
+    return {"apiVersion": ROLE_BINDINGS.api_version, "kind": ROLE_BINDINGS.kind,
+            "metadata": {"name": role_binding_name(name), "namespace": namespace,
+                         "labels": {APP_LABEL: RUNNER_SA_APP},
+                         "ownerReferences": [session_owner(session)]},
+            "roleRef": {"apiGroup": ROLES.group, "kind": ROLES.kind, "name": role_name(name)},
+            "subjects": [{"kind": "ServiceAccount", "name": service_account_name(name),
+                          "namespace": namespace}]}
+
+
+def token_secret(session: Mapping[str, Any], *, k8s_token: str, agui_token: str,
+                 refreshed_at: str) -> Obj:
+    """``ambient-runner-token-<n>``: the ServiceAccount's token and the AG-UI token."""
+    namespace, name = meta(session)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": token_secret_name(name), "namespace": namespace,
+                         "labels": {APP_LABEL: TOKEN_SECRET_APP},
+                         "annotations": {TOKEN_REFRESHED_AT: refreshed_at},
+                         "ownerReferences": [session_owner(session)]},
+            "data": {K8S_TOKEN_KEY: _b64(k8s_token), AGUI_TOKEN_KEY: _b64(agui_token)}}
+
+
+def refreshed_token_patch(k8s_token: str, refreshed_at: str) -> Obj:
+    """The merge patch that puts a new ``k8s-token`` into the token Secret (agui-token kept)."""
+    return {"metadata": {"annotations": {TOKEN_REFRESHED_AT: refreshed_at}},
+            "data": {K8S_TOKEN_KEY: _b64(k8s_token)}}
+
+
+def network_policy(namespace: str, backend_namespace: str) -> Obj:
+    """``runner-allow-backend-only``: runner pods accept only the backend's namespace, on
+    8001 (upstream's port, whatever the registry says)."""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": NETWORK_POLICY_NAME, "namespace": namespace,
+                         "labels": {APP_LABEL: SERVICE_APP, MANAGED_BY: "operator"}},
+            "spec": {"podSelector": {"matchLabels": {APP_LABEL: RUNNER_APP}},
+                     "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                         "kubernetes.io/metadata.name": backend_namespace}}}],
+                         "ports": [{"protocol": "TCP", "port": DEFAULT_PORT}]}]}}
+
+
+def copied_secret(source: Mapping[str, Any], namespace: str, session: Mapping[str, Any], *,
+                  controller: bool) -> Obj:
+    """A platform Secret copied into a session's namespace, annotated with where it came
+    from (only such copies are ever deleted) and owned by the session."""
+    src = source["metadata"]
+    metadata: dict[str, Any] = {
+        "name": src["name"], "namespace": namespace,
+        "annotations": {COPIED_FROM: f"{src.get('namespace', '')}/{src['name']}"},
+        "ownerReferences": [owner_reference(session, AGENTIC_SESSIONS, controller=controller)]}
+    if src.get("labels"):
+        metadata["labels"] = dict(src["labels"])
+    return {"apiVersion": "v1", "kind": "Secret", "type": source.get("type") or "Opaque",
+            "metadata": metadata, "data": dict(source.get("data") or {})}
+
+
+def secret_value(secret: Mapping[str, Any] | None, key: str) -> str:
+    """A Secret's value under ``key`` (decoded; "" when absent or not valid base64)."""
+    raw = ((secret or {}).get("data") or {}).get(key)
+    if not isinstance(raw, str):
+        return ""
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return ""
+
+
+def owned_by(obj: Mapping[str, Any] | None, owner_uid: str) -> bool:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or ()
+    return any(isinstance(r, Mapping) and r.get("uid") == owner_uid for r in refs)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

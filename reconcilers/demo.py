@@ -1,14 +1,14 @@
 """The demo: a local cluster, the operator and a few sessions, with live progress.
 
 ``ambient-ctrl demo`` starts the local API server as its own process with the kubelet and
-KubeVirt simulators, installs the AgenticSession CRD and an agent registry with a pod runtime and
-a VM runtime, starts the operator as its own process, creates sessions of both backends (one
-scripted to fail) and shows a table of sessions by phase and backend with startup latency,
-refreshed in place. Ctrl-C stops everything, and so do SIGTERM and SIGHUP (a ``kill``, a closed
-terminal): the API server and the operator run in sessions of their own, out of reach of the
-terminal's signals, so the demo stops them itself. With ``--exit-when-converged`` it exits 0 with a
-summary once every session settled as scripted (the failing one Failed, the others Running) —
-tests and CI use that.
+KubeVirt simulators, installs the CRDs and upstream's agent registry with ADR-0008's VM runtime,
+starts the operator as its own process, creates sessions of both backends as the platform's
+backend creates them (one scripted to fail) and shows a table of sessions by phase and
+backend with startup latency, refreshed in place. Ctrl-C stops everything, and so do SIGTERM
+and SIGHUP (a ``kill``, a closed terminal): the API server and the operator run in sessions of
+their own, out of reach of the terminal's signals, so the demo stops them itself. With
+``--exit-when-converged`` it exits 0 with a summary once every session settled as scripted (the
+failing one Failed, the others Running) — tests and CI use that.
 """
 
 from __future__ import annotations
@@ -30,20 +30,14 @@ from informers.rest import ResourceClient, Transport, load_configuration
 
 from .install import install
 from .resources import AGENTIC_SESSIONS
+from .samples import KUBEVIRT_ENTRY, UPSTREAM_REGISTRY, backend_session
 from .status import parse_time
 
 NAMESPACE = "demo"
 REGISTRY_NAMESPACE = "ambient-code"
-REGISTRY = [
-    {"id": "claude-agent-sdk", "displayName": "Claude Agent SDK (pod)",
-     "container": {"image": "quay.io/ambient_code/vteam_claude_runner:latest", "port": 8001,
-                   "resources": {"requests": {"cpu": "250m", "memory": "512Mi"},
-                                 "limits": {"cpu": "1", "memory": "2Gi"}}}},
-    {"id": "claude-vm", "displayName": "Claude Agent SDK (KubeVirt VM)",
-     "executionKind": "kubevirt-vm",
-     "vmConfig": {"containerDiskImage": "quay.io/ambient_code/runner-disk:latest",
-                  "cpu": "2", "memory": "4Gi"}},
-]
+REGISTRY = UPSTREAM_REGISTRY
+EXPECT_LABEL = "demo.ambient-code.io/expect"
+"""On the demo's own sessions: the phase each is scripted to settle in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,30 +59,33 @@ def _failing_index(count: int) -> int | None:
 
 
 def _sessions(count: int) -> list[dict[str, Any]]:
+    """Sessions as the platform's backend creates them: alternately a Pod session and a VM
+    session (ADR-0008's entry); the last Pod session's runner exits with code 2."""
     out = []
     failing = _failing_index(count)
     for index in range(count):
         vm = index % 2 == 1
-        spec: dict[str, Any] = {"displayName": f"Demo session {index + 1}",
-                                "initialPrompt": "Refactor the parser and add tests",
-                                "llmSettings": {"model": "claude-sonnet", "temperature": 0.7,
-                                                "maxTokens": 4000}}
-        if vm:
-            spec["runtime"] = "claude-vm"
+        env = {}
         if index == failing:
             # The simulated runner exits with code 2: the session fails (PrerequisiteFailed).
-            spec["environmentVariables"] = {"ENVTEST_SCENARIO": "exit:2:2"}
-        out.append({"apiVersion": AGENTIC_SESSIONS.api_version, "kind": AGENTIC_SESSIONS.kind,
-                    "metadata": {"name": f"session-{index + 1}", "namespace": NAMESPACE},
-                    "spec": spec})
+            env["ENVTEST_SCENARIO"] = "exit:2:2@ambient-code-runner"
+        spec: dict[str, Any] = {"runtime": KUBEVIRT_ENTRY["id"]} if vm else {}
+        out.append(backend_session(
+            NAMESPACE, prompt="Refactor the parser and add tests",
+            display_name=f"Demo session {index + 1}",
+            repos=[{"url": "https://github.com/ambient-code/platform.git"}], extra_env=env,
+            labels={EXPECT_LABEL: "Failed" if index == failing else "Running"}, **spec))
     return out
 
 
 def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
     status = session.get("status") or {}
-    created = parse_time(session["metadata"].get("creationTimestamp"))
-    started = parse_time(status.get("startTime"))
-    latency = f"{(started - created).total_seconds():.0f}s" if created and started else "-"
+    begun = parse_time(status.get("startTime"))
+    ready: Mapping[str, Any] = next((c for c in status.get("conditions") or ()
+                                     if c.get("type") == "Ready" and c.get("status") == "True"),
+                                    {})
+    started = parse_time(ready.get("lastTransitionTime"))
+    latency = f"{(started - begun).total_seconds():.0f}s" if begun and started else "-"
     detail = status.get("stoppedReason") or ""
     return (session["metadata"]["name"], str(status.get("executionKind") or "-"),
             str(status.get("phase") or "Pending") + (f" ({detail})" if detail else ""), latency)
@@ -240,14 +237,13 @@ def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO,
     live = out.isatty()
     last = ""
     while not stop.is_set():
-        items = sorted(sessions.list(NAMESPACE)["items"],
-                       key=lambda s: int(s["metadata"]["name"].rsplit("-", 1)[-1]))
+        items = sorted(sessions.list(NAMESPACE)["items"], key=lambda s: s["metadata"]["name"])
         table = render_table(items)
         if table != last:
             print(("\x1b[H\x1b[J" if live else "") + table + ("" if live else "\n"),
                   file=out, flush=True)
             last = table
-        settled = bool(items) and all(_settled(s, options.sessions) for s in items)
+        settled = bool(items) and all(_settled(s) for s in items)
         if options.exit_when_converged and settled:
             seconds = clock.monotonic() - started
             print(f"converged: {len(items)} sessions settled in {seconds:.1f}s", file=out)
@@ -259,11 +255,14 @@ def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO,
     return 0
 
 
-def _settled(session: Mapping[str, Any], count: int) -> bool:
-    """Settled as scripted: the failing session Failed, every other one Running."""
+def _settled(session: Mapping[str, Any]) -> bool:
+    """Settled as scripted (the demo's own sessions carry the phase they settle in); any
+    other session, e.g. one applied with kubectl meanwhile, counts once it is not starting."""
     phase = (session.get("status") or {}).get("phase")
-    index = int(session["metadata"]["name"].rsplit("-", 1)[-1]) - 1
-    return phase == ("Failed" if index == _failing_index(count) else "Running")
+    expected = ((session["metadata"].get("labels") or {}).get(EXPECT_LABEL))
+    if expected:
+        return phase == expected
+    return phase not in (None, "Pending", "Creating", "Stopping")
 
 
 def register(commands: Any) -> None:

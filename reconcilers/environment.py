@@ -1,83 +1,186 @@
-"""The ExecutionEnvironment protocol: how a session runs, as two pure functions.
+"""The ExecutionEnvironment protocol (ADR-0008): how a session's runner runs, as pure functions.
 
-``render(session, runtime, token)`` returns the desired children (Pod or VirtualMachine, the
-Service, Secrets) — no I/O, deterministic names, every child with a controller owner reference
-to the session. ``observe(session, children, now)`` reads the children the cache holds and says
-what phase the workload is in. The reconciler does all I/O around them.
+An environment owns the *workload* of a run (a Pod, a VirtualMachine) and any objects only it
+needs (a VM's cloud-init Secret); it says which kinds those are (:attr:`owns`), renders them
+(``render``) and reads what the cache holds of them back into an :class:`Observation`
+(``observe``). Everything a session has whatever its environment — the token Secret, the
+runner's ServiceAccount and RBAC, the Service, the NetworkPolicy — is rendered by
+:mod:`.children`; the phase machine (:mod:`.phase`) and the reconciler name no environment,
+so a third one is a new module and one entry in the wiring.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from .resources import ExecutionKind, Phase
+from informers.resource import Resource
+
+from .config import OperatorConfig
+from .resources import ExecutionKind
 
 Obj = dict[str, Any]
 
 
+# the registry's view of a runtime ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    """``sandbox`` of a registry entry. ``found=False`` stands for "no registry entry": then
+    the workspace, the init container and the state-sync sidecar are all included."""
+
+    found: bool = False
+    state_dir: str = ""
+    state_sync_image: str = ""
+    persistence: str = ""
+    workspace_size: str = ""
+    termination_grace_period: int = 0
+    clone_repos: bool = False
+    hydrate_state: bool = False
+
+    @property
+    def needs_init(self) -> bool:
+        return not self.found or self.clone_repos or self.hydrate_state
+
+    @property
+    def needs_sidecar(self) -> bool:
+        return not self.found or self.persistence != "none"
+
+    @property
+    def needs_workspace(self) -> bool:
+        # Upstream includes the workspace for persistence or cloning; the init container and
+        # the sidecar mount it too, so it is there whenever one of them is (else: 422).
+        return (not self.found or self.persistence != "none" or self.clone_repos
+                or self.needs_init or self.needs_sidecar)
+
+
 @dataclass(frozen=True, slots=True)
 class VMConfig:
-    """``vmConfig`` of a registry entry."""
+    """``vmConfig`` of a ``kubevirt-vm`` entry (ADR-0008)."""
 
     container_disk_image: str
-    cpu: str = "2"
+    cpu: int = 2
     memory: str = "4Gi"
     cloud_init_template: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """One validated agent registry entry."""
+    """One validated agent registry entry (or the built-in default)."""
 
     id: str
-    image: str
+    image: str = ""
+    """Empty: the operator's ``AMBIENT_CODE_RUNNER_IMAGE``."""
     display_name: str = ""
     port: int = 8001
     env: Mapping[str, str] = field(default_factory=dict)
-    resources: Mapping[str, Any] = field(default_factory=dict)
-    sandbox: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Overrides of the runner's requests/limits (``cpu``, ``memory``)."""
+    sandbox: Sandbox = field(default_factory=Sandbox)
     execution_kind: ExecutionKind = ExecutionKind.POD
     vm: VMConfig | None = None
 
 
+# what a render needs besides the session and its runtime -----------------------------------
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Where init-hydrate and state-sync keep the session's state (contract §4.14)."""
+
+    endpoint: str = ""
+    bucket: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    key_ref: tuple[str, str, str] | None = None
+    """(secret, access key's key, secret key's key) when the credentials live in a Secret of
+    the session's namespace: referenced, not copied into the workload."""
+    available: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInputs:
+    """Facts about the cluster a workload is rendered from, gathered by the reconciler."""
+
+    config: OperatorConfig = field(default_factory=OperatorConfig)
+    token_secret: str = ""
+    """The runner token Secret's name (the session's annotation may override the default)."""
+    is_resume: bool = False
+    run_started: str = ""
+    """The run's ``status.startTime``, recorded on the workload (:data:`RUN_ANNOTATION`)."""
+    integrations: bool = False
+    """``ambient-non-vertex-integrations`` exists in the session's namespace."""
+    copied: frozenset[str] = frozenset()
+    """Platform Secrets present in the session's namespace (vertex, Langfuse, MLflow)."""
+    mlflow_kubernetes_auth: bool = False
+    s3: S3Settings = field(default_factory=S3Settings)
+    trusted_ca: bool = False
+    project_mcp: Mapping[str, Any] | None = None
+    vertex_model_id: str = ""
+    cloud_init_templates: Mapping[str, str] = field(default_factory=dict)
+    """Named templates from the ``ambient-cloud-init-templates`` ConfigMap."""
+
+
+# what the cache holds ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Children:
-    """What the cache holds of one session's children (None where absent)."""
+    """A session's children as the cache holds them: by kind, then by name."""
 
-    pod: Mapping[str, Any] | None = None
-    vm: Mapping[str, Any] | None = None
-    vmi: Mapping[str, Any] | None = None
-    service: Mapping[str, Any] | None = None
-    secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """By name."""
+    objects: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    def get(self, kind: str, name: str) -> Mapping[str, Any] | None:
+        return (self.objects.get(kind) or {}).get(name)
+
+    def of(self, kind: str) -> Iterator[Mapping[str, Any]]:
+        yield from (self.objects.get(kind) or {}).values()
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        for by_name in self.objects.values():
+            yield from by_name.values()
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A kind an environment owns, and the name its object has for a session."""
+
+    resource: Resource
+    name: Callable[[str], str]
+    rendered: bool = True
+    """False for what the environment only observes (a VM's instance, made by KubeVirt)."""
+
+
+RunnerState = Literal["absent", "starting", "running", "succeeded", "failed", "lost"]
 
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """The workload's state as the session's status should show it.
+    """The workload as the session's status should show it.
 
-    ``phase`` is one of Creating, Running, Completed, Failed (None: no workload exists).
-    ``conditions`` are extra condition updates (e.g. PodScheduled=False, Unschedulable).
-    ``recheck_after`` is the number of seconds after which observing the same children again
-    gives another answer (a grace period ends); None when only a change to them will. No event
-    marks such a moment, so the reconciler requeues for it.
+    ``state``: ``absent`` (no workload object), ``starting`` (it exists; the runner has not
+    started), ``running``, ``succeeded``/``failed`` (the runner or the workload ended, with
+    ``reason`` and ``message`` as the session's Ready condition shows them), ``lost`` (the
+    workload is there but will not run again: evicted, stopped by someone else; it is to be
+    replaced and the session resumed). ``terminating``: the object is being deleted.
+    ``scheduled`` is the PodScheduled condition to show (None: nothing to say yet).
     """
 
-    phase: Phase | None
-    ready: bool = False
+    state: RunnerState = "absent"
+    terminating: bool = False
     reason: str = ""
     message: str = ""
-    endpoint: str = ""
-    conditions: Sequence[Mapping[str, str]] = ()
-    recheck_after: float | None = None
+    scheduled: Mapping[str, str] | None = None
+    run_started: str | None = None
+    """The ``startTime`` of the run the workload was made for (its annotation); None for a
+    workload without one (made by upstream's operator before a swap: adopted)."""
+
+    @property
+    def exists(self) -> bool:
+        return self.state != "absent"
 
 
 class RenderError(ValueError):
-    """The session and runtime cannot produce valid children (bad input): ``reason`` is a
-    CamelCase condition reason, the message says which field and why."""
+    """The session, its runtime or the cluster cannot produce valid children (bad input):
+    ``reason`` is a CamelCase condition reason, the message says which field and why."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -86,14 +189,23 @@ class RenderError(ValueError):
 
 
 class ExecutionEnvironment(Protocol):
-    """A backend a session can run on. Both methods are pure (no I/O, ``now`` passed in)."""
+    """A backend a session can run on. ``render`` and ``observe`` are pure."""
 
     kind: ExecutionKind
+    owns: Sequence[Child]
+    """The workload first, then what else the environment renders or observes."""
+    requires: Resource | None
+    """An API the cluster must serve for this environment (None: always available)."""
 
-    def render(self, session: Mapping[str, Any], runtime: Runtime, *, token: str) -> list[Obj]:
-        """Desired children; raises :class:`RenderError` for bad input."""
+    def render(self, session: Mapping[str, Any], runtime: Runtime,
+               inputs: RunInputs) -> list[Obj]:
+        """The workload and the environment's own objects; raises :class:`RenderError`."""
         ...
 
     def observe(self, session: Mapping[str, Any], children: Children, *,
                 now: dt.datetime) -> Observation:
         ...
+
+
+def workload_of(environment: ExecutionEnvironment) -> Child:
+    return environment.owns[0]

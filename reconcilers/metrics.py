@@ -28,10 +28,18 @@ BACKENDS = tuple(kind.value for kind in ExecutionKind)
 PHASES = tuple(phase.value for phase in Phase)
 OPERATIONS = ("create", "patch", "delete", "recreate")
 ERROR_REASONS = (
-    "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff", "OOMKilled",
-    "Error", "PrerequisiteFailed", "Unschedulable", "DataVolumeError", "WorkloadLost",
-    "Timeout", "UnknownRuntime", "InvalidRuntime", "InvalidVMConfig", "ReservedEnvName",
-    "InvalidServiceName", "KubeVirtNotInstalled", "APIError",
+    # the workload's end (upstream's reasons)
+    "PodFailed", "RunnerExit", "PrerequisiteFailed", "ErrImagePull", "ImagePullBackOff",
+    "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError", "DataVolumeError",
+    # starting a run
+    "TokenProvisionFailed", "PodCreationFailed", "RunnerSecretMissing", "VertexSecretMissing",
+    "KubeVirtNotInstalled",
+    # bad input
+    "UnknownRuntime", "InvalidRuntime", "InvalidRegistry", "DuplicateRuntime", "InvalidVMConfig",
+    "InvalidQuantity", "InvalidResources", "InvalidServiceName", "InvalidStateDir",
+    "InvalidEnvName", "InvalidCloudInitTemplate",
+    # the operator's own trouble
+    "TokenRefreshFailed", "ServiceNameTaken",
 )
 STARTUP_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

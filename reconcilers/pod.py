@@ -1,328 +1,369 @@
-"""Sessions that run in a Pod: the ``<session>-runner`` Pod, and what its status means.
+"""Sessions that run in a Pod: the runner Pod as upstream's operator renders it, and what its
+status means for the session.
 
-``render`` returns the token Secret, the Pod and the Service (in that order: the Pod mounts the
-Secret). The Pod is locked down: ``restartPolicy: Never`` (a runner that exits is the session's
-outcome, not something to retry), no service-account token, ``runAsNonRoot``, seccomp
-``RuntimeDefault``, no privilege escalation, every capability dropped, and no Service links.
-``readOnlyRootFilesystem`` is set only when the runtime's ``sandbox`` asks for it: runner images
-write to their home and caches, and a read-only root would break them; with it, ``/tmp`` becomes
-a writable emptyDir. Every field the Pod sets is rendered explicitly (``false`` included) so that
-the diff, which compares only rendered fields, sees a change in either direction.
+``render`` returns the ``<n>-runner`` Pod (``shared/UPSTREAM-CONTRACT.md`` §4.2-4.6):
+``restartPolicy: Never``, the ``ambient-code-runner`` container with upstream's env, envFrom,
+probes, postStart hook, resources (500m/512Mi → 2/8Gi unless the registry says otherwise) and
+mounts; ``init-hydrate`` and ``state-sync`` as the registry entry's ``sandbox`` asks; the
+workspace emptyDir, the runner token file at ``/var/run/secrets/ambient/bot-token``, the Vertex
+credentials and the cluster's CA bundle when present. Hardening beyond upstream's (no
+privilege escalation, every capability dropped): the runner runs as non-root and every
+container under the RuntimeDefault seccomp profile; the runner image (``USER 1001``) allows
+both.
 
-``observe`` maps the Pod's status to the session, first match wins:
+``observe`` follows upstream's reading of the Pod (§3.2, Creating), first match wins:
 
-======================================================  ==========  =========================
-Pod                                                      Phase       reason
-======================================================  ==========  =========================
-absent                                                   None
-being deleted (``deletionTimestamp``)                    Creating    RunnerTerminating
-phase Failed with a pod-level reason (Evicted, ...)      Failed      the pod's reason
-runner terminated, exit 0                                Completed   Completed
-runner terminated, OOMKilled                             Failed      OOMKilled
-runner terminated, exit 2                                Failed      PrerequisiteFailed
-runner terminated, other non-zero exit                   Failed      Error
-runner waiting: ErrImagePull, ImagePullBackOff,          Failed      the kubelet's reason
-InvalidImageName, ErrImageNeverPull,
-CreateContainerConfigError, CrashLoopBackOff
-phase Succeeded                                          Completed   Completed
-phase Failed                                             Failed      PodFailed
-phase Unknown                                            Failed      the pod's reason or
-                                                                     PodUnknown
-PodScheduled=False                                       Creating    the scheduler's reason
-                                                                     (Unschedulable)
-phase Running, Ready=True, Service with port ``agui``    Running     RunnerReady (ready)
-phase Running, Ready=True, no Service yet                Creating    EndpointNotReady
-phase Running, not Ready                                 Creating    RunnerNotReady
-otherwise (Pending)                                      Creating    the runner's waiting
-                                                                     reason, or PodPending
-======================================================  ==========  =========================
+=================================================  ===========  ==============================
+Pod                                                state        reason (message)
+=================================================  ===========  ==============================
+absent                                             absent
+being deleted                                      starting,    (the run ends when it is gone)
+                                                   terminating
+phase Succeeded                                    succeeded    Completed (Session finished)
+phase Failed, evicted or preempted by the node     lost         (replaced; the session resumes)
+phase Failed                                       failed       PodFailed (what failed, as
+                                                                upstream collects it)
+runner running                                     running      ContainerRunning
+runner waiting: ImagePullBackOff, ErrImagePull,    failed       the waiting reason (Runner
+CrashLoopBackOff, CreateContainerConfigError,                   waiting: reason - message)
+InvalidImageName
+runner exited 0                                    succeeded    Completed (Runner finished)
+runner exited 2                                    failed       PrerequisiteFailed
+runner exited otherwise                            failed       RunnerExit (Runner exited with
+                                                                code N: reason - message)
+otherwise                                          starting
+=================================================  ===========  ==============================
 
-A pod being deleted is Creating, not None: it still holds its name, so no replacement can be
-created until it is gone, and None would tell a Running session its workload was lost while
-the operator is merely replacing it (immutable fields changed). Its exit status is ignored: a
-graceful deletion kills the runner, which is not the runner failing. Every observation of a pod
-that has a ``PodScheduled`` condition carries it (True as reason ``Scheduled``), so the
-session's copy flips back once the pod is scheduled.
+``scheduled`` is ``PodScheduled`` True (``Scheduled on <node>``) once the Pod has a node, else
+the Pod's own ``PodScheduled=False`` condition (``Unschedulable`` and the scheduler's message).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
-from . import children as _children
-from .environment import Children, Obj, Observation, RenderError, Runtime
-from .registry import check_port, resource_requirements, sandbox_settings
+from kubernetes.utils.quantity import parse_quantity
+
+from informers.resource import PODS, Resource
+
+from .children import meta, session_owner
+from .environment import Child, Children, Obj, Observation, RenderError, RunInputs, Runtime
+from .registry import quantity
 from .resources import (
     AGUI_PORT_NAME,
+    INTEGRATION_SECRETS,
+    K8S_TOKEN_KEY,
+    RUN_ANNOTATION,
+    RUNNER_CONTAINER,
+    RUNNER_SECRETS,
+    TRUSTED_CA_BUNDLE,
+    TRUSTED_CA_KEY,
+    VERTEX_SECRET,
     ExecutionKind,
-    Phase,
     runner_name,
-    token_secret_name,
+    selector_labels,
+    service_account_name,
 )
+from .runner_env import init_env, runner_env, sidecar_env
 
-RUNNER_CONTAINER = "runner"
 HEALTH_PATH = "/health"
-WORKSPACE_DIR = "/workspace"
-TOKEN_VOLUME = "agui-token"
-WORKSPACE_VOLUME = "workspace"
-TMP_VOLUME = "tmp"
-TOKEN_FILE_MODE = 0o400
-DEFAULT_FS_GROUP = 1001
-"""The group the token file is readable by: with ``fsGroup`` the kubelet gives secret files
-that group and group-read (0400 becomes 0440), so a non-root runner of any UID can read it.
-``sandbox.fsGroup`` overrides it (e.g. for an OpenShift namespace's assigned range)."""
-FAILED_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
-                            "ErrImageNeverPull", "CreateContainerConfigError",
-                            "CrashLoopBackOff"})
-"""Waiting reasons that end the session: the pod will not start (or, for CrashLoopBackOff,
-keeps dying) without someone changing the image, the registry or the spec."""
-_MESSAGE_LIMIT = 1024
-"""Termination messages are the runner's own text (or its last log lines): bounded in status."""
+DEFAULT_STATE_DIR = ".claude"
+DEFAULT_WORKSPACE_SIZE = "10Gi"
+DEFAULT_GRACE_SECONDS = 60
+TOKEN_MOUNT_DIR = "/var/run/secrets/ambient"
+BOT_TOKEN_FILE = "bot-token"
+DEFAULT_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"},
+                     "limits": {"cpu": "2000m", "memory": "8Gi"}}
+SIDECAR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
+                     "limits": {"cpu": "1000m", "memory": "1Gi"}}
+POST_START = ("mkdir -p /workspace/.google_workspace_mcp/credentials && "
+              "cp -f /app/.google_workspace_mcp/credentials/* "
+              "/workspace/.google_workspace_mcp/credentials/ 2>/dev/null || true")
+FATAL_WAITING = frozenset({"ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
+                           "CreateContainerConfigError", "InvalidImageName"})
+LOST_REASONS = frozenset({"Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown",
+                          "NodeShutdown"})
+"""Pod-level reasons of a Failed pod the runner did not cause: the node took it away."""
 
 
 class PodEnvironment:
-    """The Pod backend. Stateless; both methods are pure."""
+    """The Pod backend. Stateless; ``render`` and ``observe`` are pure."""
 
-    kind = ExecutionKind.POD
+    kind: ExecutionKind = ExecutionKind.POD
+    owns: Sequence[Child] = (Child(PODS, runner_name),)
+    requires: Resource | None = None
 
-    def render(self, session: Mapping[str, Any], runtime: Runtime, *, token: str) -> list[Obj]:
-        """[token Secret, runner Pod, Service]; RenderError for bad input."""
-        service = _children.service(session, runtime)  # first: validates the name's length
-        return [_children.token_secret(session, token), runner_pod(session, runtime), service]
+    def render(self, session: Mapping[str, Any], runtime: Runtime,
+               inputs: RunInputs) -> list[Obj]:
+        return [runner_pod(session, runtime, inputs)]
 
     def observe(self, session: Mapping[str, Any], children: Children, *,
                 now: dt.datetime) -> Observation:
-        """The session's view of its Pod (see the module's table). ``now`` is unused: a pod's
-        failures are final when the kubelet reports them."""
-        pod = children.pod
+        _, name = meta(session)
+        pod = children.get("Pod", runner_name(name))
         if pod is None:
-            return Observation(None)
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
-            return Observation(Phase.CREATING, reason="RunnerTerminating",
-                               message=f"runner pod {_name(pod)} is being deleted")
-        observation = (_failed_or_finished(pod) or _unscheduled(pod)
-                       or _starting(pod, children.service))
-        return replace(observation, conditions=_scheduled_condition(pod))
+            return Observation()
+        return replace(_observe(pod), run_started=run_of(pod))
+
+
+def _observe(pod: Mapping[str, Any]) -> Observation:
+    scheduled = scheduled_condition(pod)
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return Observation("starting", terminating=True, scheduled=scheduled)
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase == "Succeeded":
+        return Observation("succeeded", reason="Completed", message="Session finished",
+                           scheduled=scheduled)
+    if phase == "Failed":
+        if status.get("reason") in LOST_REASONS:
+            return Observation("lost", reason=str(status["reason"]),
+                               message=str(status.get("message") or ""), scheduled=scheduled)
+        return Observation("failed", reason="PodFailed", message=pod_error_message(pod),
+                           scheduled=scheduled)
+    return _runner(container_status(pod, RUNNER_CONTAINER), scheduled)
 
 
 # render ------------------------------------------------------------------------------------------
-def runner_pod(session: Mapping[str, Any], runtime: Runtime) -> Obj:
-    """The ``<session>-runner`` Pod of ``runtime``; RenderError for bad runtime values (the
-    registry validates them, but a Runtime may come from elsewhere)."""
-    _, session_name = _children.meta(session)
-    where = f'runtime "{runtime.id}"'
-    resources = resource_requirements(runtime.resources, f"{where} container.resources")
-    sandbox = sandbox_settings(runtime.sandbox, f"{where} sandbox")
-    check_port(runtime.port, f"{where} container.port")
-    if not runtime.image or any(c.isspace() for c in runtime.image):
-        raise RenderError("InvalidRuntime", f"{where} container.image: must be a container "
-                          f"image reference without spaces, got {runtime.image!r}")
-    read_only = bool(sandbox.get("readOnlyRootFilesystem", False))
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": _children.child_meta(session, runner_name(session_name)),
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            # Service links would put every Service of the namespace into the runner's env.
-            "enableServiceLinks": False,
-            "securityContext": _pod_security(sandbox),
-            "containers": [_runner_container(session, runtime, resources, read_only)],
-            "volumes": _volumes(session_name, read_only),
-        },
+def runner_pod(session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs) -> Obj:
+    _, name = meta(session)
+    config = inputs.config
+    sandbox = runtime.sandbox
+    state_dir = state_directory(session, runtime)
+    workspace_mounts = [{"name": "workspace", "mountPath": "/workspace"},
+                        {"name": "workspace", "mountPath": f"/app/{state_dir}",
+                         "subPath": state_dir}]
+    state_sync_image = sandbox.state_sync_image or config.state_sync_image
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": sandbox.termination_grace_period or
+        DEFAULT_GRACE_SECONDS,
     }
+    mlflow_sa = inputs.mlflow_kubernetes_auth
+    if mlflow_sa:
+        spec["serviceAccountName"] = service_account_name(name)
+    spec["automountServiceAccountToken"] = mlflow_sa
+    security: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if config.pod_fs_group is not None:
+        security.update(fsGroup=config.pod_fs_group, fsGroupChangePolicy="OnRootMismatch")
+    spec["securityContext"] = security
+    volumes: list[dict[str, Any]] = []
+    if sandbox.needs_workspace:
+        volumes.append({"name": "workspace", "emptyDir": {"sizeLimit": workspace_size(runtime)}})
+    runner = _runner_container(session, runtime, inputs,
+                               workspace_mounts if sandbox.needs_workspace else [])
+    if VERTEX_SECRET in inputs.copied:
+        volumes.append({"name": "vertex", "secret": {"secretName": VERTEX_SECRET}})
+        runner["volumeMounts"].append({"name": "vertex", "mountPath": "/app/vertex",
+                                       "readOnly": True})
+    if inputs.trusted_ca:
+        volumes.append({"name": "trusted-ca-bundle",
+                        "configMap": {"name": TRUSTED_CA_BUNDLE}})
+        runner["volumeMounts"].append({"name": "trusted-ca-bundle",
+                                       "mountPath": "/etc/pki/tls/certs/ca-bundle.crt",
+                                       "subPath": TRUSTED_CA_KEY, "readOnly": True})
+    volumes.append({"name": "runner-token", "secret": {
+        "secretName": inputs.token_secret,
+        "items": [{"key": K8S_TOKEN_KEY, "path": BOT_TOKEN_FILE}]}})
+    runner["volumeMounts"].append({"name": "runner-token", "mountPath": TOKEN_MOUNT_DIR,
+                                   "readOnly": True})
+    spec["volumes"] = volumes
+    if sandbox.needs_init:
+        spec["initContainers"] = [{
+            "name": "init-hydrate", "image": state_sync_image,
+            "imagePullPolicy": config.image_pull_policy,
+            "command": ["/usr/local/bin/hydrate.sh"], "securityContext": _locked_down(),
+            "env": init_env(session, inputs), "volumeMounts": workspace_mounts}]
+    containers = [runner]
+    if sandbox.needs_sidecar:
+        containers.append({
+            "name": "state-sync", "image": state_sync_image,
+            "imagePullPolicy": config.image_pull_policy,
+            "command": ["/usr/local/bin/sync.sh"], "securityContext": _locked_down(),
+            "env": sidecar_env(session, runtime, inputs), "volumeMounts": workspace_mounts,
+            "resources": SIDECAR_RESOURCES})
+    spec["containers"] = containers
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": workload_meta(session, inputs), "spec": spec}
 
 
-def _pod_security(sandbox: Mapping[str, Any]) -> dict[str, Any]:
-    context: dict[str, Any] = {"runAsNonRoot": True,
-                               "seccompProfile": {"type": "RuntimeDefault"},
-                               "fsGroup": sandbox.get("fsGroup", DEFAULT_FS_GROUP)}
-    if "runAsUser" in sandbox:
-        context["runAsUser"] = sandbox["runAsUser"]
-    return context
+def workload_meta(session: Mapping[str, Any], inputs: RunInputs) -> dict[str, Any]:
+    """The workload's metadata: ``<n>-runner``, the selector labels, the session as owner and
+    the run it belongs to."""
+    namespace, name = meta(session)
+    metadata: dict[str, Any] = {"name": runner_name(name), "namespace": namespace,
+                                "labels": selector_labels(name),
+                                "ownerReferences": [session_owner(session)]}
+    if inputs.run_started:
+        metadata["annotations"] = {RUN_ANNOTATION: inputs.run_started}
+    return metadata
 
 
-def _runner_container(session: Mapping[str, Any], runtime: Runtime,
-                      resources: dict[str, dict[str, str]], read_only: bool) -> dict[str, Any]:
-    mounts = [{"name": TOKEN_VOLUME, "mountPath": _children.TOKEN_MOUNT_DIR, "readOnly": True}]
-    if read_only:
-        mounts.append({"name": TMP_VOLUME, "mountPath": "/tmp"})
-    mounts.append({"name": WORKSPACE_VOLUME, "mountPath": WORKSPACE_DIR})
-    return {
-        "name": RUNNER_CONTAINER,
-        "image": runtime.image,
+def run_of(workload: Mapping[str, Any]) -> str | None:
+    annotations = (workload.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(RUN_ANNOTATION)
+    return value if isinstance(value, str) else None
+
+
+def _runner_container(session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs,
+                      mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    image = runtime.image or inputs.config.runner_image
+    env_from = []
+    if inputs.integrations:
+        env_from.append({"secretRef": {"name": INTEGRATION_SECRETS}})
+    if not inputs.config.vertex:
+        env_from.append({"secretRef": {"name": RUNNER_SECRETS}})
+    container: dict[str, Any] = {
+        "name": RUNNER_CONTAINER, "image": image,
+        "imagePullPolicy": inputs.config.image_pull_policy,
+        "securityContext": {**_locked_down(), "runAsNonRoot": True},
         "ports": [{"name": AGUI_PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
-        "env": _children.session_env(session, runtime),
-        "resources": resources,
-        # Readiness gates the session's Running phase; liveness waits longer, because with
-        # restartPolicy Never a liveness kill ends the session.
-        "readinessProbe": _probe(initial_delay=2, period=5, timeout=3, failures=3),
-        "livenessProbe": _probe(initial_delay=30, period=15, timeout=5, failures=4),
-        # A runner that dies without writing /dev/termination-log still says why, in status.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]},
-                            "runAsNonRoot": True,
-                            "readOnlyRootFilesystem": read_only},
-        "volumeMounts": mounts,
+        "readinessProbe": _probe(runtime.port, initial_delay=3, period=5, timeout=2),
+        "livenessProbe": _probe(runtime.port, initial_delay=20, period=30, timeout=5),
+        "volumeMounts": [dict(m) for m in mounts],
+        "lifecycle": {"postStart": {"exec": {"command": ["/bin/sh", "-c", POST_START]}}},
+        "env": runner_env(session, runtime, inputs),
+        "resources": runner_resources(runtime),
     }
+    if env_from:
+        container["envFrom"] = env_from
+    return container
 
 
-def _probe(*, initial_delay: int, period: int, timeout: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": HEALTH_PATH, "port": AGUI_PORT_NAME},
+def _locked_down() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False,
+            "capabilities": {"drop": ["ALL"]}}
+
+
+def _probe(port: int, *, initial_delay: int, period: int, timeout: int) -> dict[str, Any]:
+    return {"httpGet": {"path": HEALTH_PATH, "port": port},
             "initialDelaySeconds": initial_delay, "periodSeconds": period,
-            "timeoutSeconds": timeout, "failureThreshold": failures}
+            "timeoutSeconds": timeout, "failureThreshold": 3}
 
 
-def _volumes(session_name: str, read_only: bool) -> list[dict[str, Any]]:
-    volumes: list[dict[str, Any]] = [
-        {"name": TOKEN_VOLUME, "secret": {"secretName": token_secret_name(session_name),
-                                          "defaultMode": TOKEN_FILE_MODE}}]
-    if read_only:
-        volumes.append({"name": TMP_VOLUME, "emptyDir": {}})
-    volumes.append({"name": WORKSPACE_VOLUME, "emptyDir": {}})
-    return volumes
+def runner_resources(runtime: Runtime) -> dict[str, dict[str, str]]:
+    """Upstream's defaults with the registry's ``cpu``/``memory`` values over them; a request
+    above its limit (which the API server refuses) is a RenderError ``InvalidResources``."""
+    merged = {section: {**values, **dict(runtime.resources.get(section) or {})}
+              for section, values in DEFAULT_RESOURCES.items()}
+    for name, requested in merged["requests"].items():
+        limit = merged["limits"].get(name)
+        if limit is not None and _amount(requested) > _amount(limit):
+            raise RenderError("InvalidResources",
+                              f'runtime "{runtime.id}": the runner\'s {name} request '
+                              f'"{requested}" exceeds its limit "{limit}" (registry values '
+                              "override upstream's defaults of 500m/512Mi requests and 2/8Gi "
+                              "limits one by one)")
+    return merged
+
+
+def _amount(value: str) -> Decimal:
+    return Decimal(parse_quantity(value))
+
+
+def workspace_size(runtime: Runtime) -> str:
+    size = runtime.sandbox.workspace_size or DEFAULT_WORKSPACE_SIZE
+    quantity(size, f'runtime "{runtime.id}" sandbox.workspaceSize')
+    return size
+
+
+def state_directory(session: Mapping[str, Any], runtime: Runtime) -> str:
+    """The runner's state directory under the workspace: the session's ``RUNNER_STATE_DIR``,
+    else the registry's ``sandbox.stateDir``, else ``.claude``."""
+    env = (session.get("spec") or {}).get("environmentVariables") or {}
+    chosen = env.get("RUNNER_STATE_DIR") if isinstance(env, Mapping) else None
+    state_dir = chosen if isinstance(chosen, str) and chosen else (
+        runtime.sandbox.state_dir or DEFAULT_STATE_DIR)
+    parts = state_dir.split("/")
+    if state_dir.startswith("/") or ".." in parts or not all(parts):
+        raise RenderError("InvalidStateDir", f"the state directory {state_dir!r} (from "
+                          f"{'RUNNER_STATE_DIR' if chosen else 'sandbox.stateDir'}) must be a "
+                          "relative path inside the workspace, without '..'")
+    return state_dir
 
 
 # observe -----------------------------------------------------------------------------------------
-def _failed_or_finished(pod: Mapping[str, Any]) -> Observation | None:
-    """The rows that end the session: pod-level failures, the runner's exit, fatal waits."""
-    status = pod.get("status") or {}
-    phase, pod_reason = status.get("phase"), status.get("reason")
-    message = str(status.get("message") or "")
-    if phase == "Failed" and pod_reason:  # Evicted, DeadlineExceeded: the pod says it best
-        return Observation(Phase.FAILED, reason=str(pod_reason), message=message)
-    state = _runner_status(pod).get("state") or {}
-    if "terminated" in state:
-        return _exited(pod, state["terminated"])
-    waiting = state.get("waiting") or {}
-    if waiting.get("reason") in FAILED_WAITING:
-        return _fatal_wait(pod, waiting)
-    if phase == "Succeeded":
-        return Observation(Phase.COMPLETED, reason="Completed",
-                           message=f"runner pod {_name(pod)} succeeded")
-    if phase == "Failed":
-        return Observation(Phase.FAILED, reason="PodFailed",
-                           message=message or f"runner pod {_name(pod)} failed")
-    if phase == "Unknown":
-        return Observation(Phase.FAILED, reason=str(pod_reason or "PodUnknown"),
-                           message=message or f"the node of runner pod {_name(pod)} stopped "
-                           "reporting its state")
+def container_status(pod: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if isinstance(status, Mapping) and status.get("name") == name:
+            return status
     return None
 
 
-def _exited(pod: Mapping[str, Any], terminated: Mapping[str, Any]) -> Observation:
-    code = int(terminated.get("exitCode", 0))
-    kubelet_reason = str(terminated.get("reason") or "")
+def scheduled_condition(pod: Mapping[str, Any]) -> dict[str, str] | None:
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node:
+        return {"status": "True", "reason": "Scheduled", "message": f"Scheduled on {node}"}
+    for condition in (pod.get("status") or {}).get("conditions") or ():
+        if (isinstance(condition, Mapping) and condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"):
+            return {"status": "False", "reason": str(condition.get("reason") or ""),
+                    "message": str(condition.get("message") or "")}
+    return None
+
+
+def _runner(runner: Mapping[str, Any] | None, scheduled: dict[str, str] | None) -> Observation:
+    state = (runner or {}).get("state") or {}
+    if "running" in state:
+        return Observation("running", reason="ContainerRunning",
+                           message="Runner container is executing", scheduled=scheduled)
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") in FATAL_WAITING:
+        return Observation("failed", reason=str(waiting["reason"]), scheduled=scheduled,
+                           message=f"Runner waiting: {waiting['reason']} - "
+                                   f"{waiting.get('message') or ''}")
+    terminated = state.get("terminated")
+    if isinstance(terminated, Mapping):
+        return exited(terminated, scheduled)
+    return Observation("starting", scheduled=scheduled)
+
+
+def exited(terminated: Mapping[str, Any], scheduled: dict[str, str] | None = None
+           ) -> Observation:
+    """The runner's exit, as upstream reads it: 0 Completed, 2 PrerequisiteFailed, else
+    RunnerExit."""
+    code = terminated.get("exitCode", 0)
+    message = str(terminated.get("message") or "")
     if code == 0:
-        return Observation(Phase.COMPLETED, reason="Completed",
-                           message=_with_detail("runner exited with code 0", terminated))
-    if kubelet_reason == "OOMKilled":
-        limit = _memory_limit(pod)
-        return Observation(Phase.FAILED, reason="OOMKilled", message=_with_detail(
-            f"runner was killed for exceeding its memory limit{f' of {limit}' if limit else ''}"
-            f" (exit code {code})", terminated))
+        return Observation("succeeded", reason="Completed", message="Runner finished",
+                           scheduled=scheduled)
     if code == 2:
-        return Observation(Phase.FAILED, reason="PrerequisiteFailed", message=_with_detail(
-            "runner exited with code 2: a prerequisite failed", terminated))
-    shown = f" ({kubelet_reason})" if kubelet_reason not in ("", "Error") else ""
-    return Observation(Phase.FAILED, reason="Error", message=_with_detail(
-        f"runner exited with code {code}{shown}", terminated))
+        return Observation("failed", reason="PrerequisiteFailed", scheduled=scheduled,
+                           message=f"Runner exited due to prerequisite failure: {message}")
+    text = f"Runner exited with code {code}: {terminated.get('reason') or ''}"
+    if message:
+        text += f" - {message}"
+    return Observation("failed", reason="RunnerExit", message=text, scheduled=scheduled)
 
 
-def _fatal_wait(pod: Mapping[str, Any], waiting: Mapping[str, Any]) -> Observation:
-    reason = str(waiting["reason"])
-    message = str(waiting.get("message") or f"container {RUNNER_CONTAINER} is waiting: {reason}")
-    last = (_runner_status(pod).get("lastState") or {}).get("terminated")
-    if reason == "CrashLoopBackOff" and last:
-        message += f" (last exit code {last.get('exitCode')})"
-    return Observation(Phase.FAILED, reason=reason, message=message)
-
-
-def _unscheduled(pod: Mapping[str, Any]) -> Observation | None:
-    scheduled = _pod_condition(pod, "PodScheduled")
-    if scheduled is None or scheduled.get("status") != "False":
-        return None
-    return Observation(Phase.CREATING, reason=str(scheduled.get("reason") or "Unschedulable"),
-                       message=str(scheduled.get("message") or
-                                   f"runner pod {_name(pod)} is not scheduled yet"))
-
-
-def _starting(pod: Mapping[str, Any], service: Mapping[str, Any] | None) -> Observation:
-    """A live pod: Running once it is Ready and reachable, Creating until then."""
+def pod_error_message(pod: Mapping[str, Any]) -> str:
+    """Why a Pod failed, as upstream's ``collectPodErrorMessage`` says it: a failed or
+    waiting init container first, then (without a pod-level message) the containers."""
     status = pod.get("status") or {}
-    ready = _pod_condition(pod, "Ready") or {}
-    if status.get("phase") == "Running" and ready.get("status") == "True":
-        endpoint = _endpoint(service)
-        if not endpoint:
-            return Observation(Phase.CREATING, reason="EndpointNotReady",
-                               message=f"runner pod {_name(pod)} is ready; its Service is not "
-                               "there yet")
-        return Observation(Phase.RUNNING, ready=True, reason="RunnerReady",
-                           message="the session's runner is ready", endpoint=endpoint)
-    if status.get("phase") == "Running":
-        return Observation(Phase.CREATING, reason="RunnerNotReady",
-                           message=str(ready.get("message") or "the runner is not ready yet"))
-    waiting = (_runner_status(pod).get("state") or {}).get("waiting") or {}
-    return Observation(Phase.CREATING, reason=str(waiting.get("reason") or "PodPending"),
-                       message=str(waiting.get("message") or
-                                   f"runner pod {_name(pod)} is starting"))
-
-
-def _scheduled_condition(pod: Mapping[str, Any]) -> tuple[dict[str, str], ...]:
-    scheduled = _pod_condition(pod, "PodScheduled")
-    if scheduled is None:
-        return ()
-    if scheduled.get("status") == "True":
-        node = (pod.get("spec") or {}).get("nodeName")
-        return ({"type": "PodScheduled", "status": "True", "reason": "Scheduled",
-                 "message": f"runner pod assigned to node {node}" if node else ""},)
-    return ({"type": "PodScheduled", "status": "False",
-             "reason": str(scheduled.get("reason") or "Unschedulable"),
-             "message": str(scheduled.get("message") or "")},)
-
-
-def _endpoint(service: Mapping[str, Any] | None) -> str:
-    """The Service's in-cluster URL, as :func:`.children.endpoint` spells it (observe has no
-    runtime: the port is read from the Service's ``agui`` port)."""
-    meta = (service or {}).get("metadata") or {}
-    ports = ((service or {}).get("spec") or {}).get("ports") or ()
-    port = next((p.get("port") for p in ports if p.get("name") == AGUI_PORT_NAME), None)
-    if not (meta.get("name") and meta.get("namespace") and port):
-        return ""
-    return f"http://{meta['name']}.{meta['namespace']}.svc:{port}"
-
-
-def _runner_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The runner's container status (the first one if none is named ``runner``: a pod an
-    older operator rendered), {} before the kubelet reports any."""
-    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
-    return next((s for s in statuses if s.get("name") == RUNNER_CONTAINER),
-                statuses[0] if statuses else {})
-
-
-def _pod_condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    conditions = (pod.get("status") or {}).get("conditions") or ()
-    return next((c for c in conditions if c.get("type") == kind), None)
-
-
-def _memory_limit(pod: Mapping[str, Any]) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or ()
-    runner: Mapping[str, Any] = next(
-        (c for c in containers if c.get("name") == RUNNER_CONTAINER), {})
-    return str(((runner.get("resources") or {}).get("limits") or {}).get("memory") or "")
-
-
-def _with_detail(summary: str, terminated: Mapping[str, Any]) -> str:
-    """``summary``, then the runner's termination message (bounded)."""
-    detail = str(terminated.get("message") or "").strip()
-    if len(detail) > _MESSAGE_LIMIT:
-        detail = "..." + detail[-(_MESSAGE_LIMIT - 3):]  # the end of a log says most
-    return f"{summary}: {detail}" if detail else summary
-
-
-def _name(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("name", ""))
+    message = str(status.get("message") or status.get("reason") or "")
+    for init in status.get("initContainerStatuses") or ():
+        state = (init or {}).get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated and terminated.get("exitCode", 0) != 0:
+            text = (f"Init container {init.get('name')} failed (exit "
+                    f"{terminated.get('exitCode')}): {terminated.get('message') or ''}")
+            return f"{text} - {terminated['reason']}" if terminated.get("reason") else text
+        if waiting and waiting.get("reason"):
+            return (f"Init container {init.get('name')}: {waiting['reason']} - "
+                    f"{waiting.get('message') or ''}")
+    if message in ("", "PodFailed"):
+        for item in status.get("containerStatuses") or ():
+            state = (item or {}).get("state") or {}
+            terminated, waiting = state.get("terminated"), state.get("waiting")
+            if terminated and terminated.get("exitCode", 0) != 0:
+                return (f"Container {item.get('name')} failed (exit "
+                        f"{terminated.get('exitCode')}): {terminated.get('reason') or ''} - "
+                        f"{terminated.get('message') or ''}")
+            if waiting:
+                return (f"Container {item.get('name')}: {waiting.get('reason') or ''} - "
+                        f"{waiting.get('message') or ''}")
+    return message or "Pod failed with unknown error"

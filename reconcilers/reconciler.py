@@ -1,73 +1,88 @@
-"""The AgenticSession reconciler: level-triggered, one session at a time.
+"""The AgenticSession reconciler: gather what the cache says, ask the phase machine, act.
 
-read the session (cache) → honour the user's intent (``desired-phase``) → resolve the runtime
-(agent registry) and the backend (recorded in status once chosen) → render the desired children
-(pure) → diff against the cache and create / patch / recreate only the difference → observe the
-workload (pure) → compute the status (pure) and write it only if it changed → requeue for the
-nearest timeout. Bad input ends in Ready=False, a Warning Event and a TerminalError (no retry
-until the session or the registry changes); an API failure is an ordinary error (backoff). A VM
-session on a cluster without KubeVirt is reported the same way but looked at again every
-``kubevirt_recheck`` seconds: installing KubeVirt is no change to the session.
+One pass: read the session → resolve its runtime (agent registry) and environment → read its
+children and observe the workload (pure) → gather the facts the machine needs (prerequisite
+Secrets, the token, the inactivity timeout) → :func:`.phase.next_step` (pure) → do what it
+says: start the run (:meth:`SessionReconciler._start`: platform Secrets, the runner's token,
+the workload, its Service, the NetworkPolicy), delete the workload, release copied Secrets,
+refresh the token, keep a live run's children in shape (holding spec changes back as
+``RestartRequired``) → write the status (one guarded merge patch, only if it changed) and
+then the intent annotations (another guarded patch) → requeue for the next moment something
+is due (a token refresh, the inactivity deadline), never to poll.
 
-The workload of a live run (Creating or Running) is never deleted to apply a change: a change
-to its immutable fields (a session env var, a registry entry's env, resources or image) waits
-for the next run, and the session shows ``RestartRequired=True`` naming the fields meanwhile.
+Bad input ends in ``Ready=False`` with the reason, a Warning Event and a TerminalError (no
+retry until the session or the registry changes); a cluster without KubeVirt is looked at
+again every ``kubevirt_recheck`` seconds instead (installing it is no change to the session).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import logging
-import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ambient_ctrl.client import Client
+import orjson
+
+from ambient_ctrl.client import Client, ScopedCache
 from ambient_ctrl.events import EventRecorder
-from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from informers.clock import Clock, RealClock
-from informers.errors import AlreadyExists, NotFound
-from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES, Resource
+from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound
+from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
 
-from . import status as st
-from .diff import DiffCache
-from .environment import Children, ExecutionEnvironment, Obj, Observation, RenderError, Runtime
+from . import children as ch
+from . import s3, tokens
+from .config import OperatorConfig
+from .environment import (
+    Children,
+    ExecutionEnvironment,
+    Observation,
+    RenderError,
+    RunInputs,
+    Runtime,
+)
 from .metrics import SessionMetrics
+from .phase import BadInput, Started, StartFailure, Step, World, next_step
+from .platform_secrets import PlatformSecrets
 from .registry import RegistryCache, runtime_id
 from .resources import (
     AGENTIC_SESSIONS,
-    DESIRED_PHASE_ANNOTATION,
+    CLOUD_INIT_CONFIGMAP,
+    INTEGRATION_SECRETS,
+    MANAGED_BY,
     MANAGED_NAMESPACE_LABEL,
+    MINIO_CREDENTIALS,
+    MLFLOW_SECRET,
+    MODELS_CONFIGMAP,
+    MODELS_KEY,
+    NETWORK_POLICIES,
+    NETWORK_POLICY_NAME,
+    PROJECT_SETTINGS_NAME,
     REGISTRY_CONFIGMAP,
-    TOKEN_KEY,
-    VIRTUAL_MACHINE_INSTANCES,
-    VIRTUAL_MACHINES,
+    RUNNER_SECRETS,
+    SESSION_LABEL,
+    TOKEN_REFRESHED_AT,
+    TRUSTED_CA_BUNDLE,
+    TRUSTED_CA_KEY,
     ExecutionKind,
     Phase,
     runner_name,
     service_name,
-    token_secret_name,
 )
+from .runner_env import is_resume
+from .status import RESTART_REQUIRED, find, parse_time, status_patch, upsert
+from .sync import ChildSync, held_paths
 
 log = logging.getLogger(__name__)
 
-RESOURCES: Mapping[str, Resource] = {"Pod": PODS, "Service": SERVICES, "Secret": SECRETS,
-                                     "VirtualMachine": VIRTUAL_MACHINES}
-EXPECTATION_RECHECK = 2.0
-"""Seconds before looking again when a child we created is not in the cache yet."""
 STALE_RECHECK = 0.05
 """Seconds before looking again when the cache does not show our last write to the session
-yet (the watch delivers it within milliseconds; acting on the older version would be wasted:
-its guarded status write answers 409)."""
-LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
-"""Phases whose workload is the run itself: deleting it would end the run."""
-WORKLOADS = frozenset({"Pod", "VirtualMachine"})
+yet (the watch delivers it within milliseconds)."""
 KUBEVIRT_NOT_INSTALLED = "KubeVirtNotInstalled"
+LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,430 +90,551 @@ class OperatorOptions:
     """Settings from the operator's flags."""
 
     registry_namespace: str = "ambient-code"
-    """Namespace of the ``ambient-agent-registry`` ConfigMap."""
+    """Namespace of the ``ambient-agent-registry`` ConfigMap (and the models manifest and the
+    cloud-init templates): the operator's own."""
     require_managed_label: bool = True
     """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
     kubevirt_recheck: float = 30.0
-    """Seconds between looks (API discovery) for KubeVirt while a VM session waits for it:
-    KubeVirt installed after the operator started is found within this time."""
+    """Seconds between looks for KubeVirt while a VM session waits for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caches:
+    """The narrow caches the reconciler reads besides its own children."""
+
+    configmaps: ScopedCache
+    """The operator's namespace: the registry, the models manifest, cloud-init templates."""
+    trusted_ca: ScopedCache
+    runner_secrets: ScopedCache
+    integrations: ScopedCache
+    minio: ScopedCache
+    project_settings: ScopedCache
+    network_policies: ScopedCache
+
+
+class StartRetry(Exception):
+    """Starting the run failed for a reason that may pass; the status says which."""
 
 
 class SessionReconciler:
     """Reconciles AgenticSessions. Thread-safe: each call works on its own request."""
 
-    def __init__(self, client: Client, *,
-                 environments: Mapping[ExecutionKind, ExecutionEnvironment],
-                 registry: RegistryCache, events: EventRecorder, metrics: SessionMetrics,
-                 expectations: Expectations, kubevirt_installed: Any,
+    def __init__(self, client: Client, *, environments: Sequence[ExecutionEnvironment],
+                 caches: Caches, platform: PlatformSecrets, registry: RegistryCache,
+                 events: EventRecorder, metrics: SessionMetrics, sync: ChildSync,
+                 served: Callable[[Resource], bool], config: OperatorConfig,
                  options: OperatorOptions = OperatorOptions(),
                  clock: Clock | None = None) -> None:
         self._client = client
-        self._environments = environments
+        self._environments = {env.kind: env for env in environments}
+        self._caches = caches
+        self._platform = platform
         self._registry = registry
         self._events = events
         self._metrics = metrics
-        self._expectations = expectations
-        self._kubevirt_installed = kubevirt_installed
+        self._sync = sync
+        self._served = served
+        self._config = config
         self._options = options
         self._clock = clock or RealClock()
         self._writes = ReadYourWrites(clock=self._clock)
-        self._diffs = DiffCache()
+        self._foreign_policies: set[str] = set()
 
-    # entry -------------------------------------------------------------------------------------
+    # entry -----------------------------------------------------------------------------------
     def reconcile(self, request: Request) -> Result:
         session = self._client.get(AGENTIC_SESSIONS, request.name, request.namespace)
         if session is None or session["metadata"].get("deletionTimestamp"):
-            if session is not None:
-                self._expectations.forget(_incarnation(session))
             self._writes.forget(request)
             return Result()  # children go with it: garbage collection by owner references
         if self._writes.stale(request, str(session["metadata"].get("resourceVersion", ""))):
             return Result(requeue_after=STALE_RECHECK)
         if not self._managed(request.namespace):
             return Result()
-        phase = st.current_phase(session)
-        intent = ((session["metadata"].get("annotations") or {})
-                  .get(DESIRED_PHASE_ANNOTATION, ""))
-        now = self._clock.now()
-        if intent == Phase.RUNNING and phase.terminal:
-            return self._restart(session, now=now)
-        if intent == Phase.STOPPED and phase not in (Phase.STOPPED, Phase.COMPLETED,
-                                                     Phase.FAILED):
-            return self._stop(session, reason="UserRequested", final=Phase.STOPPED, now=now)
-        if phase == Phase.STOPPING:
-            status = session.get("status") or {}
-            final = Phase.FAILED if status.get("stoppedReason") == "Timeout" else Phase.STOPPED
-            return self._stop(session, reason=str(status.get("stoppedReason") or
-                                                  "UserRequested"), final=final, now=now)
-        if phase.terminal:
-            return Result()
-        ended, _ = st.deadline_passed(session, now=now)
-        if ended:
-            final = Phase.FAILED if ended == "Timeout" else Phase.STOPPED
-            return self._stop(session, reason=ended, final=final, now=now)
-        return self._run(session, phase, now)
+        try:
+            return self._pass(session)
+        except Conflict:
+            log.debug("the session changed while it was reconciled; looking again")
+            return Result(requeue=True)
 
     def _managed(self, namespace: str) -> bool:
         if not self._options.require_managed_label:
             return True
-        ns = self._client.get(NAMESPACES, namespace)
-        labels = (ns or {}).get("metadata", {}).get("labels") or {}
+        labels = ((self._client.get(NAMESPACES, namespace) or {}).get("metadata") or {}
+                  ).get("labels") or {}
         return labels.get(MANAGED_NAMESPACE_LABEL) == "true"
 
-    # running -----------------------------------------------------------------------------------
-    def _run(self, session: Obj, phase: Phase, now: dt.datetime) -> Result:
+    def _pass(self, session: Mapping[str, Any]) -> Result:
+        now = self._clock.now()
+        meta = session["metadata"]
+        namespace, name = str(meta["namespace"]), str(meta["name"])
+        incarnation = (namespace, name, str(meta.get("uid", "")))
+        status = session.get("status") or {}
+        runtime, bad = self._runtime(session)
+        start_env = self._environments[runtime.execution_kind if runtime else ExecutionKind.POD]
+        observe_env = self._observed_environment(status, start_env)
+        children = self._children(session, observe_env)
+        self._sync.observed(incarnation, children)
+        workload = self._observe(session, observe_env, children, incarnation, now)
+        inputs = self._inputs(session) if runtime is not None else None
+        if bad is None and runtime is not None and inputs is not None:
+            bad = self._check(session, runtime, start_env, inputs)
+        token_name, account = tokens.default_names(session)
+        token = self._client.get(SECRETS, token_name, namespace)
+        token = token if ch.owned_by(token, incarnation[2]) else None
+        service = self._service(session, children)
+        world = World(
+            workload=workload, vertex_missing=self._platform.vertex_missing(),
+            runner_secret=self._config.vertex or
+            self._caches.runner_secrets.get(RUNNER_SECRETS, namespace) is not None,
+            integrations=inputs.integrations if inputs else False,
+            s3_available=inputs.s3.available if inputs else False,
+            s3_message=inputs.s3.message if inputs else "",
+            bad_input=bad, token_present=token is not None,
+            token_refreshed_at=parse_time(((token or {}).get("metadata") or {}).get(
+                "annotations", {}).get(TOKEN_REFRESHED_AT)),
+            inactivity_timeout=self._inactivity_timeout(session),
+            run_fields={"executionKind": start_env.kind.value,
+                        **({"runtime": runtime.id} if runtime else {})},
+            endpoint=_endpoint(namespace, name, service),
+            workload_noun="pod" if start_env.kind == ExecutionKind.POD else "VirtualMachine")
+        step = next_step(session, world, now=now)
+        annotate: dict[str, str] = {}
+        if step.start and runtime is not None and inputs is not None:
+            run = replace(inputs, is_resume=is_resume(session),
+                          run_started=str(step.status.get("startTime", "")))
+            started, annotate = self._start(session, runtime, start_env, run, token,
+                                            incarnation, now)
+            step = next_step(session, replace(world, started=started), now=now)
+        backend = str(step.status.get("executionKind") or observe_env.kind.value)
+        self._act(session, step, observe_env, children, token, token_name, account, backend,
+                  now)
+        held: tuple[str, ...] = ()
+        if (step.phase in LIVE and workload.exists and not workload.terminating
+                and not step.delete_workload and runtime is not None and inputs is not None
+                and observe_env.kind == start_env.kind):
+            held = self._converge_live(session, runtime, observe_env, children, inputs,
+                                       incarnation, backend)
+        new_status = _restart_required(step.status, held, now)
+        self._write(session, new_status, step, annotate)
+        self._report(session, status, step, backend, now)
+        return self._outcome(step)
+
+    # reading ---------------------------------------------------------------------------------
+    def _runtime(self, session: Mapping[str, Any]) -> tuple[Runtime | None, BadInput | None]:
+        registry = self._caches.configmaps.get(REGISTRY_CONFIGMAP,
+                                               self._options.registry_namespace)
         try:
-            runtime, kind = self._resolve(session)
+            runtime = self._registry.lookup(registry, runtime_id(session))
         except RenderError as error:
-            return self._bad_input(session, error, now=now)
-        environment = self._environments[kind]
-        children = self._children(session)
-        # A running session's workload is never silently recreated: if it vanished, the run is
-        # lost (observe reports no workload and the session fails with WorkloadLost).
-        lost = phase == Phase.RUNNING and children.pod is None and children.vm is None
-        # The registry moved this runtime to another backend since the run began: the run keeps
-        # the children it has (rendering them from the new entry would be wrong); observe only.
-        moved = kind != runtime.execution_kind
-        held: tuple[str, ...] = (
-            f"executionKind ({kind.value}, now {runtime.execution_kind.value})",) if moved else ()
-        if not lost and not moved:
-            try:
-                desired = environment.render(session, runtime, token=self._token(children))
-            except RenderError as error:
-                return self._bad_input(session, error, now=now, backend=kind)
-            applied = self._apply(session, desired, children, kind, live=phase in LIVE)
-            if applied is None:
-                return Result(requeue_after=EXPECTATION_RECHECK)
-            held = applied
-            children = self._children(session)
+            return None, BadInput(error.reason, error.message)
+        environment = self._environments.get(runtime.execution_kind)
+        required = environment.requires if environment else None
+        if required is not None and not self._served(required):
+            return runtime, BadInput(
+                KUBEVIRT_NOT_INSTALLED, f"runtime {runtime.id} runs in a KubeVirt "
+                "VirtualMachine, but the kubevirt.io/v1 API is not served by this cluster",
+                recheck_after=self._options.kubevirt_recheck)
+        return runtime, None
+
+    def _observed_environment(self, status: Mapping[str, Any],
+                              start_env: ExecutionEnvironment) -> ExecutionEnvironment:
+        """The environment the current (or last) run used: recorded in status once it began,
+        so a registry edit never moves a live session; sessions of upstream's operator, which
+        records none, ran in Pods."""
+        recorded = status.get("executionKind")
+        if recorded in self._environments:
+            return self._environments[ExecutionKind(recorded)]
+        if status.get("phase") in (Phase.CREATING, Phase.RUNNING, Phase.STOPPING):
+            return self._environments[ExecutionKind.POD]
+        return start_env
+
+    def _children(self, session: Mapping[str, Any],
+                  environment: ExecutionEnvironment) -> Children:
+        """The environment's children of the session that the cache holds: what it renders
+        when the session owns it, what it observes (a VM's instance) when the workload owns
+        it — or, with the workload gone, when it carries the session's label."""
+        namespace, name = ch.meta(session)
+        objects: dict[str, dict[str, Mapping[str, Any]]] = {}
+        if environment.requires is not None and not self._served(environment.requires):
+            return Children(objects)
+        workload: Mapping[str, Any] | None = None
+        for child in environment.owns:
+            obj = self._client.get(child.resource, child.name(name), namespace)
+            if obj is None or not self._belongs(obj, session, child.rendered, workload):
+                continue
+            objects.setdefault(child.resource.kind, {})[child.name(name)] = obj
+            if child is environment.owns[0]:
+                workload = obj
+        return Children(objects)
+
+    @staticmethod
+    def _belongs(obj: Mapping[str, Any], session: Mapping[str, Any], rendered: bool,
+                 workload: Mapping[str, Any] | None) -> bool:
+        if rendered:
+            return ch.owned_by(obj, str(session["metadata"].get("uid", "")))
+        if workload is not None:
+            return ch.owned_by(obj, str(workload["metadata"].get("uid", "")))
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return labels.get(SESSION_LABEL) == session["metadata"]["name"]
+
+    def _observe(self, session: Mapping[str, Any], environment: ExecutionEnvironment,
+                 children: Children, incarnation: Hashable, now: dt.datetime) -> Observation:
         observation = environment.observe(session, children, now=now)
-        return self._settle(session, phase, kind, runtime, observation, now, held=held)
+        workload = environment.owns[0]
+        if not observation.exists and self._sync.pending(
+                incarnation, workload.resource.kind, workload.name(ch.meta(session)[1])):
+            return Observation("starting")  # created a moment ago; the cache has not shown it
+        return observation
 
-    def _resolve(self, session: Obj) -> tuple[Runtime, ExecutionKind]:
-        """The runtime, and the backend: the one recorded in status once a run began (a
-        registry edit never moves a live session), else the runtime's."""
-        registry = self._client.get(CONFIGMAPS, REGISTRY_CONFIGMAP,
-                                    self._options.registry_namespace)
-        runtime = self._registry.lookup(registry, runtime_id(session))
-        recorded = (session.get("status") or {}).get("executionKind")
-        kind = ExecutionKind(recorded) if recorded in {k.value for k in ExecutionKind} \
-            else runtime.execution_kind
-        if kind == ExecutionKind.KUBEVIRT_VM and not self._kubevirt_installed():
-            raise RenderError(KUBEVIRT_NOT_INSTALLED,
-                              f"runtime {runtime.id} runs in a KubeVirt VirtualMachine, but the "
-                              "kubevirt.io/v1 API is not served by this cluster")
-        return runtime, kind
+    def _service(self, session: Mapping[str, Any],
+                 children: Children) -> Mapping[str, Any] | None:
+        namespace, name = ch.meta(session)
+        service = self._client.get(SERVICES, service_name(name), namespace)
+        return service if self._ours(service, session) else None
 
-    def _token(self, children: Children) -> str:
-        for secret in children.secrets.values():
-            if secret["metadata"]["name"].endswith("-agui-token"):
-                value = (secret.get("data") or {}).get(TOKEN_KEY)
-                if value:
-                    return base64.b64decode(value).decode()
-        return secrets.token_urlsafe(32)
+    @staticmethod
+    def _ours(obj: Mapping[str, Any] | None, session: Mapping[str, Any]) -> bool:
+        """Owned by the session or by its workload (a Service is owned by the workload)."""
+        _, name = ch.meta(session)
+        for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or ():
+            if ref.get("uid") == session["metadata"].get("uid") or (
+                    ref.get("kind") in ("Pod", "VirtualMachine")
+                    and ref.get("name") == runner_name(name)):
+                return True
+        return False
 
-    def _children(self, session: Obj) -> Children:
-        namespace, name = session["metadata"]["namespace"], session["metadata"]["name"]
-        owned = session["metadata"]["uid"]
+    def _inputs(self, session: Mapping[str, Any]) -> RunInputs:
+        namespace, _ = ch.meta(session)
+        config = self._config
+        integrations = self._caches.integrations.get(INTEGRATION_SECRETS, namespace)
+        minio = self._caches.minio.get(MINIO_CREDENTIALS, config.backend_namespace)
+        ca = self._caches.trusted_ca.get(TRUSTED_CA_BUNDLE, namespace) or {}
+        settings = self._caches.project_settings.get(PROJECT_SETTINGS_NAME, namespace) or {}
+        templates = self._caches.configmaps.get(CLOUD_INIT_CONFIGMAP,
+                                                self._options.registry_namespace) or {}
+        copied = self._platform.present(namespace)
+        return RunInputs(
+            config=config, token_secret=tokens.default_names(session)[0],
+            integrations=integrations is not None, copied=copied,
+            mlflow_kubernetes_auth=MLFLOW_SECRET in copied
+            and self._platform.mlflow_kubernetes_auth(namespace),
+            s3=s3.resolve(integrations, minio, config),
+            trusted_ca=TRUSTED_CA_KEY in (ca.get("data") or {})
+            or TRUSTED_CA_KEY in (ca.get("binaryData") or {}),
+            project_mcp=(settings.get("spec") or {}).get("mcpServers"),
+            vertex_model_id=self._vertex_model_id(session),
+            cloud_init_templates={str(k): str(v) for k, v in
+                                  (templates.get("data") or {}).items()})
 
-        def mine(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-            refs = (obj or {}).get("metadata", {}).get("ownerReferences") or ()
-            return obj if any(r.get("uid") == owned for r in refs) else None
+    def _vertex_model_id(self, session: Mapping[str, Any]) -> str:
+        model = ((session.get("spec") or {}).get("llmSettings") or {}).get("model")
+        if not isinstance(model, str) or not model:
+            return ""
+        manifest = self._caches.configmaps.get(MODELS_CONFIGMAP,
+                                               self._options.registry_namespace)
+        return models_vertex_id((manifest or {}).get("data", {}).get(MODELS_KEY), model)
 
-        kubevirt = self._kubevirt_installed()
-        vm = mine(self._client.get(VIRTUAL_MACHINES, runner_name(name), namespace)) \
-            if kubevirt else None
-        # Read even without the VM: a stop waits for the guest (the VMI) to be gone too, and
-        # KubeVirt deletes it only after the VM. (Observing checks it belongs to the VM.)
-        vmi = self._client.get(VIRTUAL_MACHINE_INSTANCES, runner_name(name), namespace) \
-            if kubevirt else None
-        secrets_ = {}
-        for secret_name in (token_secret_name(name), f"{name}-cloudinit"):
-            secret = mine(self._client.get(SECRETS, secret_name, namespace))
-            if secret is not None:
-                secrets_[secret_name] = secret
-        return Children(pod=mine(self._client.get(PODS, runner_name(name), namespace)),
-                        vm=vm, vmi=vmi,
-                        service=mine(self._client.get(SERVICES, service_name(name), namespace)),
-                        secrets=secrets_)
+    def _check(self, session: Mapping[str, Any], runtime: Runtime,
+               environment: ExecutionEnvironment, inputs: RunInputs) -> BadInput | None:
+        """Render the run once to find bad input before anything is created."""
+        try:
+            ch.check_names(session)
+            environment.render(session, runtime, inputs)
+        except RenderError as error:
+            return BadInput(error.reason, error.message)
+        return None
 
-    def _apply(self, session: Obj, desired: list[Obj], children: Children,
-               kind: ExecutionKind, *, live: bool) -> tuple[str, ...] | None:
-        """Create, patch or recreate what differs, in ``desired``'s order; None, having
-        stopped, at the first child whose stored state the cache does not show (created a
-        moment ago and unseen, or AlreadyExists on create). Otherwise the paths held back for
-        the next run: with ``live`` (the run's workload exists), a workload whose immutable
-        fields differ is kept, not recreated — deleting it would end the run.
+    def _inactivity_timeout(self, session: Mapping[str, Any]) -> float:
+        value = (session.get("spec") or {}).get("inactivityTimeout")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        namespace, _ = ch.meta(session)
+        settings = self._caches.project_settings.get(PROJECT_SETTINGS_NAME, namespace) or {}
+        project = (settings.get("spec") or {}).get("inactivityTimeoutSeconds")
+        if isinstance(project, int) and not isinstance(project, bool):
+            return float(project)
+        return float(self._config.default_inactivity_timeout)
 
-        Stopping matters: later children may embed what an earlier one holds — the cloud-init
-        Secret carries the token Secret's token. With the token Secret unseen, the token at
-        hand is a fresh random one, not the stored one, and writing it into the cloud-init
-        Secret would boot the VM with a token no client has (seen in the chaos run: a create
-        failing between the two Secrets, retried before the cache caught up). For the same
-        reason it stops at a child of ours that ``children`` (the snapshot ``desired`` was
-        rendered from) lacked but the cache now has: diffing against it would overwrite the
-        stored token with the fresh one.
-        """
-        request = _incarnation(session)
-        rendered_from = {o["metadata"]["name"] for o in (children.pod, children.vm,
-                                                         children.service,
-                                                         *children.secrets.values()) if o}
+    # acting ----------------------------------------------------------------------------------
+    def _start(self, session: Mapping[str, Any], runtime: Runtime,
+               environment: ExecutionEnvironment, inputs: RunInputs,
+               token: Mapping[str, Any] | None, incarnation: Hashable,
+               now: dt.datetime) -> tuple[Started, dict[str, str]]:
+        """Start a run: platform Secrets, the runner's token, the workload (and what the
+        environment needs with it), its Service, the namespace's NetworkPolicy."""
+        self._platform.copy(session)
+        annotate: dict[str, str] = {}
+        token_name, account = tokens.default_names(session)
+        try:
+            if token is None:
+                annotate = tokens.provision(self._client, session, now=now)
+            elif _stale(token, now):
+                tokens.refresh(self._client, session, secret_name=token_name, account=account,
+                               now=now)
+        except tokens.TokenError as error:
+            return Started(failure=StartFailure("token", error.message, error.permanent)), {}
+        resources = {child.resource.kind: child.resource for child in environment.owns}
+        workload_kind = environment.owns[0].resource.kind
+        workload: Mapping[str, Any] | None = None
+        existed = False
+        for obj in environment.render(session, runtime, inputs):
+            resource = resources[obj["kind"]]
+            try:
+                created = self._sync.create(incarnation, resource, obj,
+                                            backend=environment.kind.value)
+            except APIError as error:
+                permanent = isinstance(error, Invalid) or error.code == 400
+                return Started(failure=StartFailure("workload", error.message,
+                                                    permanent=permanent)), annotate
+            if created is None:
+                actual = self._client.resource(resource).get(obj["metadata"]["name"],
+                                                             obj["metadata"]["namespace"])
+                if not ch.owned_by(actual, str(session["metadata"]["uid"])):
+                    return Started(failure=StartFailure(
+                        "workload", f"{obj['kind']} {obj['metadata']['name']} already exists "
+                        "and does not belong to this session; it is left alone",
+                        permanent=True)), annotate
+                created = actual
+                existed = existed or obj["kind"] == workload_kind
+            if obj["kind"] == workload_kind:
+                workload = created
+        if workload is not None:
+            self._ensure_service(session, workload, environment, runtime.port, incarnation)
+        self._ensure_network_policy(session)
+        return Started(existed=existed), annotate
+
+    def _ensure_service(self, session: Mapping[str, Any], workload: Mapping[str, Any],
+                        environment: ExecutionEnvironment, port: int,
+                        incarnation: Hashable) -> None:
+        desired = ch.service(session, workload, environment.owns[0].resource, port)
+        namespace, name = ch.meta(session)
+        actual = self._client.get(SERVICES, service_name(name), namespace)
+        if actual is not None and not self._ours(actual, session):
+            self._events.record(session, "Warning", reason="ServiceNameTaken",
+                                message=f"Service {service_name(name)} exists and does not "
+                                "belong to this session; the runner is not reachable "
+                                "through it")
+            return
+        try:
+            self._sync.converge(incarnation, SERVICES, desired, actual,
+                                backend=environment.kind.value)
+        except APIError as error:  # upstream only logs this: the next pass tries again
+            log.warning("could not create the session's Service",
+                        extra={"service": service_name(name), "error": error.message})
+
+    def _ensure_network_policy(self, session: Mapping[str, Any]) -> None:
+        """``runner-allow-backend-only`` in the session's namespace, created or brought back
+        to its spec; one of that name that is not the operator's is left alone."""
+        namespace, _ = ch.meta(session)
+        if namespace in self._foreign_policies:
+            return
+        desired = ch.network_policy(namespace, self._config.backend_namespace)
+        actual = self._caches.network_policies.get(NETWORK_POLICY_NAME, namespace)
+        try:
+            if actual is None:
+                try:
+                    self._client.create(NETWORK_POLICIES, desired)
+                    return
+                except AlreadyExists:
+                    actual = self._client.resource(NETWORK_POLICIES).get(
+                        NETWORK_POLICY_NAME, namespace)
+                if ((actual.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) \
+                        != "operator":
+                    self._foreign_policies.add(namespace)
+                    log.warning("a NetworkPolicy of the operator's name exists and is not the "
+                                "operator's; it is left as it is",
+                                extra={"networkpolicy": f"{namespace}/{NETWORK_POLICY_NAME}"})
+                    return
+            if actual.get("spec") != desired["spec"]:
+                self._client.patch(NETWORK_POLICIES, NETWORK_POLICY_NAME,
+                                   {"metadata": {"labels": desired["metadata"]["labels"]},
+                                    "spec": desired["spec"]}, namespace)
+        except APIError as error:  # defence in depth only: the token is the primary control
+            log.warning("could not ensure the runner NetworkPolicy",
+                        extra={"namespace": namespace, "error": error.message})
+
+    def _act(self, session: Mapping[str, Any], step: Step, environment: ExecutionEnvironment,
+             children: Children, token: Mapping[str, Any] | None, token_name: str,
+             account: str, backend: str, now: dt.datetime) -> None:
+        if step.delete_workload:
+            self._delete_run(session, environment, children, backend)
+        if step.delete_copies:
+            self._platform.release(session)
+        if step.refresh_token and token is not None:
+            try:
+                tokens.refresh(self._client, session, secret_name=token_name,
+                               account=account, now=now)
+            except tokens.TokenError as error:
+                if not error.permanent:
+                    raise
+                self._events.record(session, "Warning", reason="TokenRefreshFailed",
+                                    message=error.message)
+
+    def _delete_run(self, session: Mapping[str, Any], environment: ExecutionEnvironment,
+                    children: Children, backend: str) -> None:
+        """Delete the run's Service and what the environment rendered (the workload last,
+        in the background, as upstream deletes the Pod)."""
+        namespace, name = ch.meta(session)
+        service = self._client.get(SERVICES, service_name(name), namespace)
+        if service is not None and self._ours(service, session) and \
+                not service["metadata"].get("deletionTimestamp"):
+            self._sync.delete(SERVICES, service_name(name), namespace, backend=backend)
+        for child in reversed(environment.owns):
+            obj = children.get(child.resource.kind, child.name(name))
+            if not child.rendered or obj is None or obj["metadata"].get("deletionTimestamp"):
+                continue
+            self._sync.delete(child.resource, child.name(name), namespace, backend=backend,
+                              propagation="Background")
+
+    def _converge_live(self, session: Mapping[str, Any], runtime: Runtime,
+                       environment: ExecutionEnvironment, children: Children,
+                       inputs: RunInputs, incarnation: Hashable,
+                       backend: str) -> tuple[str, ...]:
+        """Keep a live run's children in shape; the spec differences held for the next run."""
+        _, name = ch.meta(session)
+        workload = children.get(environment.owns[0].resource.kind, runner_name(name))
+        if workload is None:
+            return ()
+        run_started = ((workload.get("metadata") or {}).get("annotations") or {}).get(
+            "ambient-code.io/run-started-at")
+        live = replace(inputs, is_resume=False,
+                       run_started=str(run_started or (session.get("status") or {}).get(
+                           "startTime", "")))
+        try:
+            desired = environment.render(session, runtime, live)
+        except RenderError:
+            return ()  # the next run reports it; this one is left as it is
+        resources = {child.resource.kind: child.resource for child in environment.owns}
         held: list[str] = []
         for obj in desired:
-            resource = RESOURCES[obj["kind"]]
-            name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-            actual = self._client.get(resource, name, namespace)
-            if actual is not None:
-                self._expectations.observed(request, f"{obj['kind']}/{name}")
-                if name not in rendered_from and _owned_by(actual, session):
-                    # Ours, and in the cache only since the snapshot ``desired`` was rendered
-                    # from (with a fresh token, if this is the token Secret): render again.
-                    return None
-            elif f"{obj['kind']}/{name}" in self._expectations.pending(request):
-                return None  # created a moment ago; the cache has not seen it yet
-            change = self._diffs.diff(obj, actual)
-            if change.action == "none":
-                continue
-            if change.action == "recreate" and actual is not None:
-                if actual["metadata"].get("deletionTimestamp"):
-                    continue  # on its way out already; created anew once gone
-                if live and obj["kind"] in WORKLOADS:
-                    # Recreating it would end the run (the next reconcile would find the
-                    # workload gone: WorkloadLost); the change waits for the next run.
-                    held.extend(f"{obj['kind']} {path}" for path in change.reasons)
-                    continue
-            if not self._write(session, resource, obj, change, kind):
-                return None
+            actual = children.get(obj["kind"], obj["metadata"]["name"])
+            held += self._sync.converge(incarnation, resources[obj["kind"]], obj, actual,
+                                        backend=backend, live=True)
+        self._ensure_service(session, workload, environment,
+                             ch.agui_port(workload) or runtime.port, incarnation)
         return tuple(held)
 
-    def _write(self, session: Obj, resource: Resource, obj: Obj, change: Any,
-               kind: ExecutionKind) -> bool:
-        """Write one change; False when a create found the object already there."""
-        name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-        started = self._clock.monotonic()
-        if change.action == "create":
-            # Expect before creating: the informer may see the object before we return.
-            key = _incarnation(session)
-            self._expectations.expect_creations(
-                key, {*self._expectations.pending(key), f"{obj['kind']}/{name}"})
-            try:
-                self._client.create(resource, obj)
-            except AlreadyExists:
-                return False  # a stale cache: the object is there and the informer will show it
-            except Exception:
-                self._expectations.observed(key, f"{obj['kind']}/{name}")  # never coming
-                raise
-        elif change.action == "patch":
-            self._client.patch(resource, name, change.patch, namespace,
-                               patch_type=change.patch_type)
-        else:  # recreate: immutable fields differ; the next reconcile creates it anew
-            log.info("recreating a child whose immutable fields changed",
-                     extra={"child": f"{obj['kind']}/{name}", "paths": change.reasons})
-            with contextlib.suppress(NotFound):
-                self._client.delete(resource, name, namespace)
-        self._metrics.operation(kind.value, change.action, self._clock.monotonic() - started)
-        return True
-
-    # status ------------------------------------------------------------------------------------
-    def _settle(self, session: Obj, phase: Phase, kind: ExecutionKind, runtime: Runtime,
-                observation: Observation, now: dt.datetime, *,
-                held: tuple[str, ...] = ()) -> Result:
-        new_phase, reason, message = st.next_phase(phase, observation)
-        status = st.with_run_start(session.get("status") or {},
-                                   created=session["metadata"].get("creationTimestamp"))
-        status.update(executionKind=kind.value, runtime=runtime.id)
-        if observation.endpoint:
-            status["endpoint"] = observation.endpoint
-        if new_phase != phase:
-            status = st.with_phase(status, new_phase, now=now,
-                                   stopped_reason=reason if new_phase == Phase.FAILED else "")
-        generation = int(session["metadata"].get("generation", 1))
-        ready = new_phase == Phase.RUNNING and observation.ready
-        status = st.with_condition(
-            status, type=st.READY, status_value="True" if ready else "False",
-            reason="RunnerReady" if ready else (reason or new_phase.value),
-            message=message or ("the session's runner is ready" if ready else new_phase.value),
-            generation=generation, now=now)
-        for condition in observation.conditions:
-            status = st.with_condition(status, type=condition["type"],
-                                       status_value=condition["status"],
-                                       reason=condition.get("reason", condition["type"]),
-                                       message=condition.get("message", ""),
-                                       generation=generation, now=now)
-        status = st.with_restart_required(status, changed=held, generation=generation, now=now)
-        status["observedGeneration"] = generation
-        detail_due = self._write_status(session, status, phase, new_phase, kind, reason,
-                                        message, now)
-        waits = [observation.recheck_after or float("inf"), detail_due]
-        if not new_phase.terminal:
-            waits.append(st.deadline_passed({**session, "status": status}, now=now)[1])
-        soonest = min(waits)  # nothing will change on its own before then: no polling
-        return Result(requeue_after=max(soonest, 0.5)) if soonest != float("inf") else Result()
-
-    def _write_status(self, session: Obj, status: dict[str, Any], old: Phase, new: Phase,
-                      kind: ExecutionKind, reason: str, message: str,
-                      now: dt.datetime) -> float:
-        """Write ``status`` if it changed (progress detail may wait: ``status.write_delay``);
-        the seconds until deferred detail is due, inf when nothing waits."""
-        delay = st.write_delay(session.get("status") or {}, status, now=now)
-        if delay is None:
-            return float("inf")
-        if delay > 0:
-            return delay
+    # writing ---------------------------------------------------------------------------------
+    def _write(self, session: Mapping[str, Any], status: dict[str, Any], step: Step,
+               annotate: Mapping[str, str]) -> None:
+        """The status (if it changed), then the intent annotations; each guarded by the
+        resourceVersion it was computed from, so a newer intent is never overwritten."""
         meta = session["metadata"]
-        self._patch_status(session, _guarded(session, status_patch(session.get("status") or {},
-                                                                   status)))
-        if new == old:
-            return float("inf")
-        self._metrics.transition(kind.value, old.value, new.value)
-        startup = None
-        if new == Phase.RUNNING and not (session.get("status") or {}).get("startTime"):
-            # This run's first Running: startup counts from the start of this run (creation,
-            # or the restart), not from the session's creation.
-            begun = st.parse_time(status.get("runStartTime")) or st.parse_time(
-                meta.get("creationTimestamp"))
-            if begun is not None:
-                startup = max((now - begun).total_seconds(), 0.0)
-                self._metrics.started(kind.value, startup)
-        if new == Phase.FAILED:
-            self._metrics.error(kind.value, reason or "Error")
-            self._events.record(session, "Warning", reason=reason or "Failed",
-                                message=message or "the session failed")
-        elif new != Phase.CREATING:
-            # Creating, the first step of every run, is in the status already and would cost
-            # every session one more write; Running tells the news, with the startup time.
-            detail = message or (f"runner ready {startup:.1f} s after the run began"
-                                 if startup is not None else "")
-            self._events.record(session, "Normal", reason=new.value,
-                                message=f"session is {new.value}" + (
-                                    f": {detail}" if detail else ""))
-        return float("inf")
-
-    def _bad_input(self, session: Obj, error: RenderError, *, now: dt.datetime,
-                   backend: ExecutionKind | None = None) -> Result:
-        meta = session["metadata"]
-        status = st.with_condition(session.get("status") or {}, type=st.READY,
-                                   status_value="False", reason=error.reason,
-                                   message=error.message,
-                                   generation=int(meta.get("generation", 1)), now=now)
-        status.setdefault("phase", Phase.PENDING.value)
-        status["observedGeneration"] = int(meta.get("generation", 1))
-        if status != (session.get("status") or {}):
-            self._patch_status(session, _guarded(session, status_patch(
-                session.get("status") or {}, status)))
-            kind = backend.value if backend else str(
-                (session.get("status") or {}).get("executionKind") or "pod")
-            self._metrics.error(kind, error.reason)
-        self._events.record(session, "Warning", reason=error.reason, message=error.message)
-        if error.reason == KUBEVIRT_NOT_INSTALLED:
-            # Not the session's fault, and no edit of it fixes it: KubeVirt may be installed
-            # any time. Look again then (discovery is asked at most this often).
-            return Result(requeue_after=self._options.kubevirt_recheck)
-        raise TerminalError(f"{error.reason}: {error.message}")
-
-    # intents -----------------------------------------------------------------------------------
-    def _stop(self, session: Obj, *, reason: str, final: Phase, now: dt.datetime) -> Result:
-        """Delete every child — the workload, the Service, the token and cloud-init Secrets
-        (which hold the token and the session's env: nothing of a stopped session lingers);
-        Stopping until the cache shows them all gone, then ``final``. A restart renders them
-        anew."""
-        children = self._children(session)
-        meta = session["metadata"]
-        kind = ExecutionKind((session.get("status") or {}).get("executionKind") or "pod")
-        every = [(VIRTUAL_MACHINES, children.vm), (PODS, children.pod),
-                 (SERVICES, children.service),
-                 *((SECRETS, secret) for secret in children.secrets.values())]
-        remaining = [(resource, obj) for resource, obj in every if obj is not None]
-        for resource, obj in remaining:
-            if not obj["metadata"].get("deletionTimestamp"):
-                self._delete(resource, obj, kind)
-        if children.vmi is not None:
-            remaining.append((VIRTUAL_MACHINE_INSTANCES, children.vmi))
-        phase = st.current_phase(session)
-        target = Phase.STOPPING if remaining else final
-        status = st.with_phase(session.get("status") or {}, target, now=now,
-                               stopped_reason=reason)
-        status["stoppedReason"] = reason
-        ready_reason = "Stopping" if remaining else reason
-        status = st.with_condition(status, type=st.READY, status_value="False",
-                                   reason=ready_reason, message=f"session stopped: {reason}",
-                                   generation=int(meta.get("generation", 1)), now=now)
-        self._write_status(session, status, phase, target, kind, reason,
-                           f"stopped: {reason}", now)
-        return Result()
-
-    def _restart(self, session: Obj, *, now: dt.datetime) -> Result:
-        """A fresh run: drop the one-shot intent, remove the old workload, back to Pending."""
-        meta = session["metadata"]
-        children = self._children(session)
+        request = Request.for_object(session)
+        version = str(meta.get("resourceVersion", ""))
         old = session.get("status") or {}
-        kind = ExecutionKind(old.get("executionKind") or "pod")
-        for resource, obj in ((VIRTUAL_MACHINES, children.vm), (PODS, children.pod)):
-            if obj is not None:
-                self._delete(resource, obj, kind)
-        # Status first, then the intent: removing the annotation is what wakes the next
-        # reconcile (status-only changes do not), and by then the cache must show Pending —
-        # the other order could leave the session Stopped with no intent, forever.
-        written = self._patch_status(
-            session, {"status": status_patch(old, st.restarted(old, now=now))})
-        after = self._client.patch(
-            AGENTIC_SESSIONS, meta["name"],
-            {"metadata": {"annotations": {DESIRED_PHASE_ANNOTATION: None}}}, meta["namespace"])
-        self._writes.wrote(Request.for_object(session),
-                           before=str(written["metadata"].get("resourceVersion", "")),
-                           after=str(after["metadata"].get("resourceVersion", "")))
-        self._events.record(session, "Normal", reason="Restarting",
-                            message="restart requested: starting a new run")
+        try:
+            if status != old:
+                written = self._client.patch_status(
+                    AGENTIC_SESSIONS, meta["name"],
+                    {"metadata": {"resourceVersion": version},
+                     "status": status_patch(old, status)}, meta["namespace"])
+                after = str(written["metadata"].get("resourceVersion", ""))
+                self._writes.wrote(request, before=version, after=after)
+                version = after
+            changes: dict[str, str | None] = {key: None for key in step.clear}
+            changes.update({**step.annotate, **annotate})
+            if changes:
+                written = self._client.patch(
+                    AGENTIC_SESSIONS, meta["name"],
+                    {"metadata": {"resourceVersion": version, "annotations": changes}},
+                    meta["namespace"])
+                self._writes.wrote(request, before=version,
+                                   after=str(written["metadata"].get("resourceVersion", "")))
+        except NotFound:
+            pass  # the session is gone: nothing left to say about it
+
+    def _report(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
+                backend: str, now: dt.datetime) -> None:
+        """Logs (one line per lifecycle step), Events and metrics of this pass."""
+        for event in step.events:
+            self._events.record(session, event.type, reason=event.reason,
+                                message=event.message)
+            if event.type == "Warning":
+                self._metrics.error(backend, event.reason)
+        before = str(old.get("phase") or "")
+        after = step.phase.value
+        if before == after:
+            return
+        meta = session["metadata"]
+        self._metrics.transition(backend, before or Phase.PENDING.value, after)
+        extra: dict[str, Any] = {"session": f"{meta['namespace']}/{meta['name']}",
+                                 "backend": backend, "from": before or "(new)", "to": after}
+        ready = find(step.status, "Ready") or {}
+        if step.phase == Phase.RUNNING:
+            begun = parse_time(step.status.get("startTime"))
+            seconds = max((now - begun).total_seconds(), 0.0) if begun else None
+            if seconds is not None:
+                self._metrics.started(backend, seconds)
+                extra["seconds"] = round(seconds, 1)
+            self._events.record(session, "Normal", reason="Running", message=(
+                f"the runner started {seconds:.1f} s after the run began" if seconds is not None
+                else "the runner started"))
+        elif step.phase in (Phase.STOPPED, Phase.COMPLETED):
+            self._events.record(session, "Normal", reason=str(ready.get("reason") or after),
+                                message=str(ready.get("message") or f"session is {after}"))
+        if step.phase == Phase.FAILED:
+            extra["reason"] = ready.get("reason")
+            log.warning("session failed", extra=extra)
+        else:
+            log.info("session phase changed", extra=extra)
+
+    def _outcome(self, step: Step) -> Result:
+        if step.permanent is not None:
+            if step.permanent.recheck_after is not None:
+                return Result(requeue_after=step.permanent.recheck_after)
+            raise TerminalError(f"{step.permanent.reason}: {step.permanent.message}")
+        if step.retry:
+            raise StartRetry(str((find(step.status, "Ready") or {}).get("message", "")))
+        if step.requeue_after is not None:
+            return Result(requeue_after=max(step.requeue_after, 0.5))
         return Result()
 
-    def _patch_status(self, session: Obj, patch: Mapping[str, Any]) -> dict[str, Any]:
-        """Merge-patch the session's status; remember the write, so the reconciles that run
-        before the cache shows it wait for it instead of acting on the version it replaced."""
-        meta = session["metadata"]
-        written = self._client.patch_status(AGENTIC_SESSIONS, meta["name"], patch,
-                                            meta["namespace"])
-        self._writes.wrote(Request.for_object(session),
-                           before=str(meta.get("resourceVersion", "")),
-                           after=str((written.get("metadata") or {}).get("resourceVersion", "")))
-        return written
 
-    def _delete(self, resource: Resource, obj: Mapping[str, Any], kind: ExecutionKind) -> None:
-        """Delete a child (already gone counts as done), timed as a backend operation."""
-        started = self._clock.monotonic()
-        with contextlib.suppress(NotFound):
-            self._client.delete(resource, obj["metadata"]["name"],
-                                obj["metadata"]["namespace"])
-        self._metrics.operation(kind.value, "delete", self._clock.monotonic() - started)
+def _stale(token: Mapping[str, Any], now: dt.datetime) -> bool:
+    refreshed = parse_time(((token.get("metadata") or {}).get("annotations") or {}).get(
+        TOKEN_REFRESHED_AT))
+    return refreshed is None or now - refreshed >= dt.timedelta(minutes=45)
 
 
-def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch turning status ``old`` into ``new``: fields ``new`` dropped become null
-    (a merge patch leaves absent fields alone)."""
-    return {**{key: None for key in old if key not in new}, **new}
+def _endpoint(namespace: str, name: str, service: Mapping[str, Any] | None) -> str:
+    """The runner's address as the backend dials it (``session-<n>.<ns>.svc...``)."""
+    if service is None:
+        return ""
+    return (f"http://{service_name(name)}.{namespace}.svc.cluster.local:"
+            f"{ch.service_port(service)}")
 
 
-def _guarded(session: Obj, status: dict[str, Any]) -> dict[str, Any]:
-    """A status merge patch that applies only to the session version it was computed from:
-    with ``metadata.resourceVersion`` the server answers 409 Conflict otherwise. A status is
-    computed from the cache, which may still hold a session deleted and re-created under the
-    same name; unguarded, the old one's verdict (e.g. Failed/WorkloadLost, its children being
-    gone) would land on the new one by name. (A uid in the patch would not do: the status
-    subresource ignores every change outside ``status`` but this optimistic lock.)"""
-    version = session["metadata"].get("resourceVersion")
-    return {"metadata": {"resourceVersion": version}, "status": status} if version else {
-        "status": status}
+def _restart_required(status: dict[str, Any], held: Sequence[str],
+                      now: dt.datetime) -> dict[str, Any]:
+    """``RestartRequired``: True naming what the next run changes; False once nothing
+    differs, only if the condition is there already (sessions that never needed a restart
+    do not grow one)."""
+    if held:
+        return {**status, "conditions": upsert(
+            status.get("conditions"), RESTART_REQUIRED, "True",
+            reason="ImmutableFieldsChanged",
+            message=f"the runner differs from the session's spec or its runtime in fields that "
+                    f"cannot change while it runs ({held_paths(held)}); stop and restart the "
+                    "session to apply them", now=now)}
+    condition = find(status, RESTART_REQUIRED)
+    if condition is None or condition.get("status") == "False":
+        return status
+    return {**status, "conditions": upsert(status.get("conditions"), RESTART_REQUIRED, "False",
+                                           reason="UpToDate", message="the runner matches the "
+                                           "session's spec and its runtime", now=now)}
 
 
-def _incarnation(session: Obj) -> tuple[str, str, str]:
-    """What creation expectations are kept under: the session's namespace, name *and* uid. A
-    session deleted and created again under its name (seen in the chaos run: both while the
-    watch was down, so no reconcile saw it gone) must not inherit the creations the old one
-    still waited for — children that went with it and will never be seen — and wait for
-    them until the expectations expire."""
-    meta = session["metadata"]
-    return (str(meta.get("namespace", "")), str(meta["name"]), str(meta.get("uid", "")))
-
-
-def _owned_by(obj: Mapping[str, Any], session: Obj) -> bool:
-    uid = session["metadata"]["uid"]
-    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or ())
+def models_vertex_id(manifest: Any, model: str) -> str:
+    """The Vertex AI id of ``model`` in the models manifest (``models.json``), if available."""
+    if not isinstance(manifest, str):
+        return ""
+    try:
+        document = orjson.loads(manifest)
+    except orjson.JSONDecodeError:
+        return ""
+    for entry in (document.get("models") or ()) if isinstance(document, dict) else ():
+        if isinstance(entry, dict) and entry.get("id") == model and entry.get("available"):
+            vertex = entry.get("vertexId")
+            return vertex if isinstance(vertex, str) else ""
+    return ""

@@ -1,38 +1,44 @@
 """The agent registry: the runtimes sessions may use, read from a ConfigMap.
 
 The ConfigMap ``ambient-agent-registry`` holds under ``agent-registry.json`` a JSON array of
-entries::
+entries in upstream's format (``shared/UPSTREAM-CONTRACT.md`` §6), extended by ADR-0008::
 
-    {"id": "claude-agent-sdk", "displayName": "Claude Agent SDK",
-     "container": {"image": "quay.io/...", "port": 8001, "env": {"NAME": "value"},
-                   "resources": {"requests": {"cpu": "500m"}, "limits": {"memory": "4Gi"}}},
-     "sandbox": {"readOnlyRootFilesystem": true, "fsGroup": 1001, "runAsUser": 1001},
+    {"id": "claude-agent-sdk", "displayName": "Claude Code",
+     "container": {"image": "quay.io/...", "port": 8001, "env": {"RUNNER_TYPE": "..."},
+                   "resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
+                                 "limits": {"cpu": "2", "memory": "8Gi"}}},
+     "sandbox": {"stateDir": ".claude", "stateSyncImage": "quay.io/...", "persistence": "s3",
+                 "workspaceSize": "10Gi", "terminationGracePeriod": 60,
+                 "seed": {"cloneRepos": true, "hydrateState": true}},
      "executionKind": "pod",                                   # or "kubevirt-vm"
      "vmConfig": {"containerDiskImage": "quay.io/...", "cpu": 2, "memory": "4Gi",
-                  "cloudInitTemplate": "..."}}
+                  "cloudInitTemplate": "ambient-runner-cloud-init"}}
+
+``description``, ``framework``, ``provider``, ``auth``, ``featureGate``, ``defaultModel`` and
+``models`` belong to the backend and are accepted and ignored, as are keys nobody knows.
+An empty ``container.image`` means the operator's ``AMBIENT_CODE_RUNNER_IMAGE``, a port of 0
+means 8001, and only ``cpu`` and ``memory`` of ``container.resources`` are used (as upstream).
 
 :func:`parse_registry` validates each entry on its own: a bad entry becomes a
 :class:`RegistryError` for its id (which entry, which field, why) and never hides the others.
-Keys the operator does not know are ignored, so a newer registry works with an older operator;
-``vmConfig`` is only read for ``kubevirt-vm`` entries, which need no ``container.image`` (the
-VM boots its containerDisk; ``container`` still carries the port and env).
+Where upstream falls back silently (an unparsable quantity becomes the default, an unknown id
+the env defaults), this registry reports the mistake as the sessions' condition instead — a
+deliberate difference: the session says why it is not what the registry meant.
 :class:`RegistryCache` parses each resourceVersion of the ConfigMap once and answers lookups,
-falling back to a built-in ``claude-agent-sdk`` pod runtime when the registry does not define
-that id.
+falling back to a built-in ``claude-agent-sdk`` runtime (no entry: workspace, init container
+and sidecar all included, as upstream without a registry) when the registry does not define it.
 
 Reasons (CamelCase, used as condition reasons on the sessions that name the entry):
 
 - ``InvalidRegistry``: the document is unusable (no key, not JSON, not an array); every lookup
   fails with it, the default id included, because the registry may have meant to override it.
-- ``InvalidRuntime``: an entry's shape (not an object, id, displayName, image, port, env values,
-  sandbox, executionKind).
+- ``InvalidRuntime``: an entry's shape (not an object, id, image, port, env, sandbox,
+  executionKind).
 - ``DuplicateRuntime``: two entries share an id; neither is used.
-- ``InvalidEnvName`` / ``ReservedEnvName``: ``container.env`` names, by the rules of
-  :func:`.children.session_env`.
-- ``InvalidQuantity`` / ``InvalidResources``: ``container.resources`` values that are not
-  Kubernetes quantities, or are negative / the shape or a request above its limit.
+- ``InvalidQuantity`` / ``InvalidResources``: resources or ``workspaceSize`` that are not
+  Kubernetes quantities, negative, or a request above its limit.
 - ``InvalidVMConfig``: a ``kubevirt-vm`` entry without a usable ``vmConfig`` (no disk image,
-  cpu or memory not a positive whole quantity: what :mod:`.vm` renders into the domain).
+  ``cpu`` not a positive integer, ``memory`` not a positive whole quantity).
 - ``UnknownRuntime``: raised by lookups for an id the registry does not define.
 """
 
@@ -50,19 +56,16 @@ import orjson
 from cachetools import LRUCache
 from kubernetes.utils.quantity import parse_quantity
 
-from .children import check_env_name
-from .environment import RenderError, Runtime, VMConfig
+from .environment import RenderError, Runtime, Sandbox, VMConfig
 from .resources import DEFAULT_PORT, DEFAULT_RUNTIME, REGISTRY_KEY, ExecutionKind
 
-DEFAULT_IMAGE = "quay.io/ambient_code/vteam_claude_runner:latest"
-DEFAULT = Runtime(
-    id=DEFAULT_RUNTIME, display_name="Claude Agent SDK", image=DEFAULT_IMAGE, port=DEFAULT_PORT,
-    env=MappingProxyType({}),
-    resources=MappingProxyType({
-        "limits": MappingProxyType({"cpu": "2", "memory": "4Gi"}),
-        "requests": MappingProxyType({"cpu": "500m", "memory": "1Gi"})}),
-    sandbox=MappingProxyType({}))
-"""The built-in runtime used for ``claude-agent-sdk`` when the registry does not define it."""
+DEFAULT = Runtime(id=DEFAULT_RUNTIME, display_name="Claude Code")
+"""The built-in runtime used for ``claude-agent-sdk`` when the registry does not define it:
+the operator's images, port 8001, upstream's resource defaults, every sandbox part."""
+RESOURCE_NAMES = ("cpu", "memory")
+PERSISTENCE = ("s3", "none", "")
+DEFAULT_VM_CPU = 2
+DEFAULT_VM_MEMORY = "4Gi"
 
 # The Kubernetes quantity grammar (apimachinery's resource.Quantity): parse_quantity alone
 # accepts spellings the API server rejects ("inf", "1 Gi", "1_000").
@@ -187,28 +190,27 @@ def _runtime(rid: str, raw: Mapping[str, Any]) -> Runtime:
     if not isinstance(display_name, str):
         raise RenderError("InvalidRuntime", f"displayName: must be a string, got "
                           f"{_kind(display_name)}")
-    kind = _execution_kind(raw.get("executionKind", ExecutionKind.POD.value))
-    # A VM boots its containerDisk: it needs no container image, only the port and env.
-    pod = kind == ExecutionKind.POD
-    container = _object(raw, "container", required=pod)
-    image = container.get("image", None if pod else "")
-    if not isinstance(image, str) or (pod and not image) or any(c.isspace() for c in image):
+    kind = _execution_kind(raw.get("executionKind") or ExecutionKind.POD.value)
+    container = _object(raw, "container")
+    image = container.get("image") or ""
+    if not isinstance(image, str) or any(c.isspace() for c in image):
         raise RenderError("InvalidRuntime", "container.image: must be a container image "
                           f"reference without spaces, got {_kind(image)}")
+    port = container.get("port") or DEFAULT_PORT
     return Runtime(
         id=rid, image=image, display_name=display_name,
-        port=check_port(container.get("port", DEFAULT_PORT), "container.port"),
-        env=_env(container.get("env", {})),
-        resources=_frozen(resource_requirements(container.get("resources", {}),
+        port=check_port(port, "container.port"),
+        env=_env(container.get("env") or {}),
+        resources=_frozen(resource_requirements(container.get("resources") or {},
                                                 "container.resources")),
-        sandbox=MappingProxyType(sandbox_settings(raw.get("sandbox", {}), "sandbox")),
+        sandbox=_sandbox(_object(raw, "sandbox")),
         execution_kind=kind,
         vm=_vm_config(raw.get("vmConfig")) if kind == ExecutionKind.KUBEVIRT_VM else None)
 
 
-def _object(parent: Mapping[str, Any], key: str, *, required: bool = False) -> Mapping[str, Any]:
+def _object(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = parent.get(key)
-    if value is None and not required:
+    if value is None:
         return {}
     if not isinstance(value, dict):
         raise RenderError("InvalidRuntime", f"{key}: must be a JSON object, got {_kind(value)}")
@@ -237,13 +239,52 @@ def _env(value: Any) -> Mapping[str, str]:
                           f"NAME: value, got {_kind(value)}")
     out: dict[str, str] = {}
     for name, item in value.items():
-        # Names are checked by the same rules the rendered env applies (reserved, syntax).
-        check_env_name(name, "container.env field")
+        if not name or "=" in name:
+            raise RenderError("InvalidRuntime", f"container.env: {name!r} is not an "
+                              "environment variable name")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise RenderError("InvalidRuntime", f"container.env.{name}: must be a string or "
                               f"a number, got {_kind(item)}")
         out[name] = str(item)
     return MappingProxyType(out)
+
+
+def _sandbox(raw: Mapping[str, Any]) -> Sandbox:
+    """``sandbox``, validated; what upstream would silently replace is refused here."""
+    def text(key: str) -> str:
+        value = raw.get(key) or ""
+        if not isinstance(value, str):
+            raise RenderError("InvalidRuntime", f"sandbox.{key}: must be a string, got "
+                              f"{_kind(value)}")
+        return value
+
+    persistence = text("persistence")
+    if persistence not in PERSISTENCE:
+        raise RenderError("InvalidRuntime", 'sandbox.persistence: must be "s3" or "none", '
+                          f"got {_kind(persistence)}")
+    state_dir = text("stateDir")
+    if state_dir.startswith("/") or ".." in state_dir.split("/"):
+        raise RenderError("InvalidRuntime", "sandbox.stateDir: must be a relative path "
+                          f"inside the workspace, got {_kind(state_dir)}")
+    size = text("workspaceSize")
+    if size:
+        quantity(size, "sandbox.workspaceSize")
+    grace = raw.get("terminationGracePeriod") or 0
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        raise RenderError("InvalidRuntime", "sandbox.terminationGracePeriod: must be a "
+                          f"number of seconds >= 0, got {_kind(grace)}")
+    seed = _object(raw, "seed") if raw else {}
+    flags = {}
+    for key in ("cloneRepos", "hydrateState"):
+        flag = seed.get(key, False)
+        if not isinstance(flag, bool):
+            raise RenderError("InvalidRuntime", f"sandbox.seed.{key}: must be true or false, "
+                              f"got {_kind(flag)}")
+        flags[key] = flag
+    return Sandbox(found=True, state_dir=state_dir, state_sync_image=text("stateSyncImage"),
+                   persistence=persistence, workspace_size=size,
+                   termination_grace_period=grace, clone_repos=flags["cloneRepos"],
+                   hydrate_state=flags["hydrateState"])
 
 
 def _vm_config(value: Any) -> VMConfig:
@@ -254,28 +295,30 @@ def _vm_config(value: Any) -> VMConfig:
         raise RenderError("InvalidVMConfig", f"vmConfig: must be a JSON object, got "
                           f"{_kind(value)}")
     image = value.get("containerDiskImage")
-    if not isinstance(image, str) or not image.strip():
+    if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
         raise RenderError("InvalidVMConfig", "vmConfig.containerDiskImage: required (the VM's "
-                          f"root disk image), got {_kind(image)}")
-    template = value.get("cloudInitTemplate", "")
+                          f"root disk image, without spaces), got {_kind(image)}")
+    template = value.get("cloudInitTemplate") or ""
     if not isinstance(template, str):
-        raise RenderError("InvalidVMConfig", "vmConfig.cloudInitTemplate: must be a string, "
-                          f"got {_kind(template)}")
-    defaults = VMConfig(container_disk_image=image)
-    return VMConfig(container_disk_image=image, cloud_init_template=template,
-                    cpu=_whole(value.get("cpu", defaults.cpu), "vmConfig.cpu"),
-                    memory=_whole(value.get("memory", defaults.memory), "vmConfig.memory"))
+        raise RenderError("InvalidVMConfig", "vmConfig.cloudInitTemplate: must be the name of "
+                          f"a template, got {_kind(template)}")
+    cpu = value.get("cpu", DEFAULT_VM_CPU)
+    if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 < cpu <= 1024:
+        raise RenderError("InvalidVMConfig", "vmConfig.cpu: must be a whole number of virtual "
+                          f"CPUs from 1 to 1024, got {_kind(cpu)}")
+    return VMConfig(container_disk_image=image, cloud_init_template=template, cpu=cpu,
+                    memory=_whole(value.get("memory", DEFAULT_VM_MEMORY), "vmConfig.memory"))
 
 
 def _whole(value: Any, where: str) -> str:
-    """A positive whole quantity (cores, bytes): what a VirtualMachine's domain accepts."""
+    """A positive whole quantity of bytes: what a VirtualMachine's domain accepts."""
     try:
         text, amount = quantity(value, where)
     except RenderError as exc:
         raise RenderError("InvalidVMConfig", exc.message) from None
     if not amount > 0 or amount != amount.to_integral_value():
         raise RenderError("InvalidVMConfig", f'{where}: "{text}" must be a positive whole '
-                          "number (of cores, or of bytes such as 4Gi)")
+                          "number of bytes (such as 4Gi)")
     return text
 
 
@@ -313,7 +356,9 @@ def resource_requirements(value: Any, where: str) -> dict[str, dict[str, str]]:
         if not isinstance(part, Mapping):
             raise RenderError("InvalidResources", f"{where}.{section}: must be an object of "
                               f"resource: quantity, got {_kind(part)}")
-        parsed = {str(k): quantity(part[k], f"{where}.{section}.{k}") for k in sorted(part)}
+        # Only cpu and memory are read, as upstream's operator does; other names are ignored.
+        parsed = {str(k): quantity(part[k], f"{where}.{section}.{k}")
+                  for k in sorted(part) if k in RESOURCE_NAMES}
         if parsed:
             out[section] = {k: text for k, (text, _) in parsed.items()}
             amounts[section] = {k: amount for k, (_, amount) in parsed.items()}
@@ -324,24 +369,6 @@ def resource_requirements(value: Any, where: str) -> dict[str, dict[str, str]]:
                               f'"{out["requests"][name]}" exceeds limits.{name} '
                               f'"{out["limits"][name]}"')
     return out
-
-
-def sandbox_settings(value: Any, where: str) -> dict[str, Any]:
-    """Validated ``sandbox``: ``readOnlyRootFilesystem`` (bool), ``fsGroup`` (int >= 0) and
-    ``runAsUser`` (int > 0: runners never run as root); other keys are kept as they are."""
-    if not isinstance(value, Mapping):
-        raise RenderError("InvalidRuntime", f"{where}: must be a JSON object, got "
-                          f"{_kind(value)}")
-    read_only = value.get("readOnlyRootFilesystem", False)
-    if not isinstance(read_only, bool):
-        raise RenderError("InvalidRuntime", f"{where}.readOnlyRootFilesystem: must be true or "
-                          f"false, got {_kind(read_only)}")
-    for key, least in (("fsGroup", 0), ("runAsUser", 1)):
-        number = value.get(key, least)
-        if isinstance(number, bool) or not isinstance(number, int) or number < least:
-            raise RenderError("InvalidRuntime", f"{where}.{key}: must be an integer >= {least}, "
-                              f"got {_kind(number)}")
-    return dict(value)
 
 
 def _frozen(resources: Mapping[str, Mapping[str, str]]) -> Mapping[str, Any]:

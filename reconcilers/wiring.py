@@ -20,32 +20,46 @@ from ambient_ctrl.controller import ControllerOptions
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.handler import EnqueueForOwner, EnqueueMapped, EventSource
 from ambient_ctrl.manager import Manager, ManagerOptions
-from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, or_
+from ambient_ctrl.predicate import AnnotationsChanged, GenerationChanged, LabelsChanged, or_
 from ambient_ctrl.reconcile import Request
 from ambient_ctrl.workqueue import WorkQueue
 from informers.errors import APIError, TransportError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.rest import USER_AGENT
 
+from .config import OperatorConfig
 from .metrics import SessionMetrics, backend_phase
+from .platform_secrets import PlatformSecrets
 from .pod import PodEnvironment
-from .reconciler import OperatorOptions, SessionReconciler
+from .reconciler import Caches, OperatorOptions, SessionReconciler
 from .registry import RegistryCache
 from .resources import (
     AGENTIC_SESSIONS,
     APP_LABEL,
-    APP_VALUE,
-    DESIRED_PHASE_ANNOTATION,
+    CLOUDINIT_SECRET_APP,
+    INTEGRATION_SECRETS,
+    MANAGED_BY,
+    MINIO_CREDENTIALS,
+    NETWORK_POLICIES,
+    PROJECT_SETTINGS,
     REGISTRY_CONFIGMAP,
+    RUNNER_APP,
+    RUNNER_SECRETS,
     SESSION_LABEL,
+    TOKEN_SECRET_APP,
+    TRUSTED_CA_BUNDLE,
     VIRTUAL_MACHINE_INSTANCES,
     VIRTUAL_MACHINES,
-    ExecutionKind,
+    Phase,
 )
+from .sync import ChildSync
 from .vm import KubeVirtEnvironment
 
 log = logging.getLogger(__name__)
-CHILD_SELECTOR = f"{APP_LABEL}={APP_VALUE}"
+RUNNER_SELECTOR = f"{APP_LABEL}={RUNNER_APP}"
+OWNED_SECRETS = f"{APP_LABEL} in ({TOKEN_SECRET_APP},{CLOUDINIT_SECRET_APP})"
+WAITING = frozenset({Phase.PENDING.value})
+LIVE_PHASES = frozenset({Phase.CREATING.value, Phase.RUNNING.value})
 CONTROLLER_NAME = "agenticsession"
 BACKEND_PHASE_INDEX = "backend-phase"
 """Sessions indexed by ``backend/phase``: what the ``agentic_sessions`` gauge counts."""
@@ -101,70 +115,94 @@ class KubeVirtDetector:
 
 
 def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
+          config: OperatorConfig | None = None,
           controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=4)
           ) -> SessionReconciler:
-    """Register the AgenticSession controller and its watches on ``manager``."""
+    """Register the AgenticSession controller, its caches and its watches on ``manager``."""
+    config = config or OperatorConfig()
     client = manager.client
     manager.index(AGENTIC_SESSIONS, BACKEND_PHASE_INDEX, backend_phase)
     sessions = client.expect(AGENTIC_SESSIONS)
     kubevirt = KubeVirtDetector(manager, ttl=options.kubevirt_recheck)
+    metrics = SessionMetrics(
+        manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX))
+    by_name = {name: client.scoped(SECRETS, field_selector=f"metadata.name={name}")
+               for name in (RUNNER_SECRETS, INTEGRATION_SECRETS, *config.platform_secrets)}
+    caches = Caches(
+        configmaps=client.scoped(CONFIGMAPS, namespace=options.registry_namespace),
+        trusted_ca=client.scoped(CONFIGMAPS,
+                                 field_selector=f"metadata.name={TRUSTED_CA_BUNDLE}"),
+        runner_secrets=by_name[RUNNER_SECRETS], integrations=by_name[INTEGRATION_SECRETS],
+        minio=client.scoped(SECRETS, namespace=config.backend_namespace,
+                            field_selector=f"metadata.name={MINIO_CREDENTIALS}"),
+        project_settings=client.scoped(PROJECT_SETTINGS),
+        network_policies=client.scoped(NETWORK_POLICIES,
+                                       label_selector=f"{MANAGED_BY}=operator"))
     reconciler = SessionReconciler(
-        client,
-        environments={ExecutionKind.POD: PodEnvironment(),
-                      ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
-        registry=RegistryCache(),
-        events=manager.event_recorder("agenticsession-operator"),
-        metrics=SessionMetrics(
-            manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX)),
-        expectations=Expectations(clock=manager.clock), kubevirt_installed=kubevirt,
-        options=options, clock=manager.clock)
+        client, environments=(PodEnvironment(), KubeVirtEnvironment()), caches=caches,
+        platform=PlatformSecrets(client, config, {n: by_name[n] for n in
+                                                  config.platform_secrets}),
+        registry=RegistryCache(), events=manager.event_recorder("agenticsession-operator"),
+        metrics=metrics,
+        sync=ChildSync(client, expectations=Expectations(clock=manager.clock), metrics=metrics,
+                       clock=manager.clock),
+        served=lambda resource: kubevirt() if resource == VIRTUAL_MACHINES else True,
+        config=config, options=options, clock=manager.clock)
 
-    def all_sessions(_: Any) -> Iterable[Request]:
+    def sessions_in(namespace: str, phases: frozenset[str] | None = None) -> list[Request]:
+        return [Request.for_object(s) for s in client.list(AGENTIC_SESSIONS, namespace=namespace)
+                if phases is None or ((s.get("status") or {}).get("phase") or "Pending") in phases]
+
+    def registry_edited(configmap: Mapping[str, Any]) -> Iterable[Request]:
+        if configmap["metadata"]["name"] != REGISTRY_CONFIGMAP:
+            return []  # the models manifest and the templates matter when a run starts
         return [Request.for_object(s) for s in client.list(AGENTIC_SESSIONS)]
 
-    def sessions_in(namespace: Mapping[str, Any]) -> Iterable[Request]:
-        name = namespace["metadata"]["name"]
-        return [Request.for_object(s) for s in client.list(AGENTIC_SESSIONS, namespace=name)]
+    def waiting_for_secrets(secret: Mapping[str, Any]) -> Iterable[Request]:
+        return sessions_in(secret["metadata"]["namespace"], WAITING)
 
-    def session_of(obj: Mapping[str, Any]) -> Iterable[Request]:
-        meta = obj.get("metadata") or {}
-        name = (meta.get("labels") or {}).get(SESSION_LABEL)
-        return [Request(meta.get("namespace", ""), name)] if name else []
+    def project_edited(settings: Mapping[str, Any]) -> Iterable[Request]:
+        return sessions_in(settings["metadata"]["namespace"], LIVE_PHASES)
 
-    intent_changed = Funcs(on_update=lambda old, new: _annotation(old) != _annotation(new))
+    def namespace_labelled(namespace: Mapping[str, Any]) -> Iterable[Request]:
+        return sessions_in(namespace["metadata"]["name"])
+
     builder = (manager.builder(CONTROLLER_NAME)
-               # Our own status writes do not wake us (they keep the generation).
-               .for_(AGENTIC_SESSIONS, or_(GenerationChanged, intent_changed))
-               .owns(PODS, label_selector=CHILD_SELECTOR)
-               .owns(SERVICES, label_selector=CHILD_SELECTOR)
-               .owns(SECRETS, label_selector=CHILD_SELECTOR)
-               .watches(CONFIGMAPS, all_sessions, namespace=options.registry_namespace,
-                        field_selector=f"metadata.name={REGISTRY_CONFIGMAP}")
-               .watches(NAMESPACES, sessions_in, LabelsChanged)
+               # Our own status writes do not wake us (they keep generation and annotations).
+               .for_(AGENTIC_SESSIONS, or_(GenerationChanged, AnnotationsChanged))
+               .owns(PODS, label_selector=RUNNER_SELECTOR)
+               .owns(SECRETS, label_selector=OWNED_SECRETS)
+               .watches(SERVICES, session_of, label_selector=SESSION_LABEL)
+               .watches(SECRETS, waiting_for_secrets,
+                        field_selector=f"metadata.name={RUNNER_SECRETS}")
+               .watches(CONFIGMAPS, registry_edited, namespace=options.registry_namespace)
+               .watches(PROJECT_SETTINGS, project_edited)
+               .watches(NAMESPACES, namespace_labelled, LabelsChanged)
                .with_options(controller))
     queue = builder.complete(reconciler).queue
     # The builder's owns/watches for VMs and VMIs, added when KubeVirt is found: now, or once
     # it is installed (the informers then start at once: the manager runs).
-    kubevirt.when_served(lambda: _watch_kubevirt(client, queue, session_of))
+    kubevirt.when_served(lambda: _watch_kubevirt(client, queue))
     if not kubevirt():
         log.info("kubevirt.io/v1 is not served: VM sessions report KubeVirtNotInstalled until "
                  "it is", extra={"recheck_seconds": options.kubevirt_recheck})
     return reconciler
 
 
-def _watch_kubevirt(client: Client, queue: WorkQueue[Request],
-                    session_of: Callable[[Mapping[str, Any]], Iterable[Request]]) -> None:
-    """Wake a session when its VM changes (owner) or its VMI does (the session label: a VMI
-    is owned by its VM)."""
-    vms = client.expect(VIRTUAL_MACHINES, label_selector=CHILD_SELECTOR)
+def session_of(obj: Mapping[str, Any]) -> Iterable[Request]:
+    """The session a child belongs to, by its ``agentic-session`` label (a Service is owned by
+    the workload, a VM's instance by the VM)."""
+    meta = obj.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(SESSION_LABEL)
+    return [Request(meta.get("namespace", ""), name)] if name else []
+
+
+def _watch_kubevirt(client: Client, queue: WorkQueue[Request]) -> None:
+    """Wake a session when its VM changes (owner) or its VMI does (the session label)."""
+    vms = client.expect(VIRTUAL_MACHINES, label_selector=RUNNER_SELECTOR)
     vms.add_handler(EventSource(EnqueueForOwner(AGENTIC_SESSIONS), queue))
-    vmis = client.expect(VIRTUAL_MACHINE_INSTANCES, label_selector=CHILD_SELECTOR)
+    vmis = client.expect(VIRTUAL_MACHINE_INSTANCES, label_selector=RUNNER_SELECTOR)
     vmis.add_handler(EventSource(EnqueueMapped(session_of), queue))
-
-
-def _annotation(obj: Mapping[str, Any]) -> str:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(DESIRED_PHASE_ANNOTATION, ""))
 
 
 # the command -----------------------------------------------------------------------------------
@@ -173,6 +211,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.leader_election_renew_deadline >= args.leader_election_lease_duration:
         log.error("--leader-election-renew-deadline must be shorter than "
                   "--leader-election-lease-duration")
+        return 2
+    config = OperatorConfig.from_env(os.environ)
+    for problem in config.problems():
+        log.error("cannot start: %s", problem)
+    if config.problems():
         return 2
     manager = Manager(kubeconfig=args.kubeconfig, options=ManagerOptions(
         leader_election=args.leader_elect, leader_election_id=args.leader_election_id,
@@ -183,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
         retry_period=args.leader_election_retry_period, user_agent=args.user_agent,
         metrics_address=args.metrics_bind_address,
         probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
-    setup(manager, options=OperatorOptions(
+    setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
         require_managed_label=not args.all_namespaces),
         controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles))
@@ -191,8 +234,23 @@ def _run(args: argparse.Namespace) -> int:
     return manager.run()
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"AMBIENT_CTRL_{name}", default)
+def _flag(value: str) -> bool:
+    """``--flag``, ``--flag=true`` or ``--flag=false`` (upstream's Deployment passes
+    ``--leader-elect=false``)."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _env(name: str, default: str, *, upstream: str | None = None) -> str:
+    """``AMBIENT_CTRL_<name>``, else upstream's variable of that setting, else ``default``."""
+    value = os.environ.get(f"AMBIENT_CTRL_{name}")
+    if value is None and upstream:
+        value = os.environ.get(upstream)
+    return value if value is not None else default
 
 
 def register(commands: Any) -> None:
@@ -207,16 +265,19 @@ def register(commands: Any) -> None:
                              "account, then ~/.kube/config)")
     parser.add_argument("--namespace", default=_env("NAMESPACE", "") or None,
                         help="watch only this namespace (default: all)")
-    parser.add_argument("--registry-namespace", default=_env("REGISTRY_NAMESPACE",
-                                                             "ambient-code"),
-                        help="namespace of the ambient-agent-registry ConfigMap")
+    parser.add_argument("--registry-namespace",
+                        default=_env("REGISTRY_NAMESPACE", "ambient-code", upstream="NAMESPACE"),
+                        help="the operator's namespace, where the ambient-agent-registry, "
+                             "ambient-models and ambient-cloud-init-templates ConfigMaps are "
+                             "(default: $NAMESPACE, as upstream's operator, else ambient-code)")
     parser.add_argument("--all-namespaces", action="store_true",
                         default=_env("ALL_NAMESPACES", "") == "true",
                         help="reconcile sessions in every namespace, not only those labelled "
                              "ambient-code.io/managed=true")
-    parser.add_argument("--leader-elect", action="store_true",
-                        default=_env("LEADER_ELECT", "") == "true",
-                        help="run only while holding the leader lease")
+    parser.add_argument("--leader-elect", nargs="?", const=True, type=_flag,
+                        default=_flag(_env("LEADER_ELECT", "false")),
+                        help="run only while holding the leader lease (--leader-elect, or "
+                             "--leader-elect=true|false)")
     parser.add_argument("--leader-election-namespace",
                         default=_env("LEADER_ELECTION_NAMESPACE", "ambient-code"))
     parser.add_argument("--leader-election-id",
@@ -246,7 +307,8 @@ def register(commands: Any) -> None:
                         default=_env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:8081"),
                         help='"host:port" for /healthz and /readyz (":8081" in a cluster)')
     parser.add_argument("--max-concurrent-reconciles", type=int,
-                        default=int(_env("MAX_CONCURRENT_RECONCILES", "4")))
+                        default=int(_env("MAX_CONCURRENT_RECONCILES", "4",
+                                         upstream="MAX_CONCURRENT_RECONCILES")))
     parser.add_argument("--log-format", choices=["text", "json"],
                         default=_env("LOG_FORMAT", "text"))
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],

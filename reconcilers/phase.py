@@ -1,0 +1,480 @@
+"""The session's phase machine: upstream's transition table as one pure function.
+
+:func:`next_step` takes the session as the cache shows it, what the reconciler observed of the
+world (:class:`World`) and the time, and returns a :class:`Step`: the phase and status to
+write, the intent annotations to clear or set, and what to do (start the run, delete the
+workload, refresh the runner's token, ...). It does no I/O. An action whose outcome changes the
+verdict — starting a run, which may find the token refused or the workload invalid — is fed
+back as ``World.started`` and the function is asked again.
+
+The table (``shared/UPSTREAM-CONTRACT.md`` §3.2; D is the ``desired-phase`` annotation):
+
+===========  =====================================================  ==========================
+From         When                                                   Then
+===========  =====================================================  ==========================
+(no status)  first reconcile                                        Pending, startTime; on
+Pending      D=Stopped                                              Stopped (a workload left
+                                                                    over is deleted first)
+Pending      Vertex on, its Secret missing                          Failed VertexSecretMissing
+Pending      workload exists                                        Creating PodExists; clear D
+Pending      bad input (registry, runtime, names, resources)        Ready=False <reason>; no
+                                                                    retry until it changes
+Pending      Vertex off, ambient-runner-secrets missing             SecretsReady=False
+                                                                    RunnerSecretMissing; wait
+Pending      otherwise                                              start: token, workload,
+                                                                    Service, NetworkPolicy
+Pending      started                                                Creating PodCreated; clear
+                                                                    D, force-execute-prompt
+Pending      token refused / workload refused                       Failed TokenProvisionFailed
+                                                                    / Pending PodCreationFailed
+Creating     D=Stopped (workload or not)                            Stopping / Stopped
+Creating     workload gone                                          Pending (ResetToPending)
+Creating     runner running                                         Running
+Creating     runner or Pod succeeded / failed                       Completed / Failed; delete
+Running      workload gone (or lost: evicted, stopped)              Pending, IS_RESUME next
+Running      D=Stopped                                              Stopping: delete workload
+Running      runner exited or failed (upstream misses it)           Completed / Failed
+Running      token older than 45 min                                refresh k8s-token
+Running      idle past the inactivity timeout                       set D=Stopped, stop-reason
+                                                                    inactivity
+Stopping     workload gone                                          Stopped
+Stopped,     D=Running                                              Pending (ResetToPending)
+Completed,
+Failed
+===========  =====================================================  ==========================
+
+A reset or the first reconcile continues in the same pass with the phase it reached, so a
+lost workload is replaced without waiting for another event. Differences from upstream, each
+invisible to its backend, runner and frontend: Stop is honoured while Creating; a runner that
+ends while Running is noticed; a desired-phase=Running that is already fulfilled (Creating,
+Running) is cleared, so a later completion does not restart the session by itself; a
+transient error while provisioning the token is retried instead of failing the session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from .environment import Observation
+from .resources import (
+    DESIRED_PHASE,
+    FORCE_EXECUTE_PROMPT,
+    STOP_REASON,
+    STOP_REQUESTED_AT,
+    Phase,
+)
+from .status import (
+    INTEGRATION_SECRETS_READY,
+    POD_CREATED,
+    POD_SCHEDULED,
+    READY,
+    RUNNER_STARTED,
+    S3_AVAILABLE,
+    SECRETS_READY,
+    now_text,
+    parse_time,
+    upsert,
+    with_reconciled_repos,
+)
+
+TOKEN_REFRESH = dt.timedelta(minutes=45)
+MAX_WAIT = 86400.0
+"""The longest requeue: a deadline further away is looked at again after a day (a huge
+timeout must never overflow a timer)."""
+_HOPS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class BadInput:
+    """What keeps the run from starting that only a change of the session, the registry or
+    the cluster can fix: a condition reason and message. ``recheck_after``: seconds after
+    which to look again although nothing changed (KubeVirt may get installed)."""
+
+    reason: str
+    message: str
+    recheck_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartFailure:
+    """Starting the run failed: ``stage`` token or workload; ``permanent`` when retrying the
+    same request cannot succeed (the API server refused it as invalid, a name is taken)."""
+
+    stage: Literal["token", "workload"]
+    message: str
+    permanent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What this pass's start did: created the workload, found it there already (a stale
+    cache), or failed."""
+
+    existed: bool = False
+    failure: StartFailure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Everything the machine decides from, besides the session and the time."""
+
+    workload: Observation = field(default_factory=Observation)
+    vertex_missing: str = ""
+    """Non-empty (the message) when Vertex AI is on and its Secret is missing."""
+    runner_secret: bool = True
+    """``ambient-runner-secrets`` exists (or is not needed: Vertex AI is on)."""
+    integrations: bool = False
+    s3_available: bool = False
+    s3_message: str = ""
+    bad_input: BadInput | None = None
+    token_refreshed_at: dt.datetime | None = None
+    token_present: bool = False
+    inactivity_timeout: float = 86400.0
+    """Seconds (0 disables), resolved: the session's, else its project's, else the default."""
+    started: Started | None = None
+    run_fields: Mapping[str, Any] = field(default_factory=dict)
+    """Our additive status fields for the run (executionKind, runtime)."""
+    workload_noun: str = "pod"
+    """How messages name the workload: upstream's "pod", or "VirtualMachine"."""
+    endpoint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do in this pass. ``status`` is the whole next status."""
+
+    phase: Phase
+    status: dict[str, Any]
+    start: bool = False
+    delete_workload: bool = False
+    delete_copies: bool = False
+    refresh_token: bool = False
+    clear: tuple[str, ...] = ()
+    annotate: Mapping[str, str] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+    retry: bool = False
+    """Write the status, then fail the pass (backoff): a transient start failure."""
+    permanent: BadInput | None = None
+    """Write the status, then stop retrying until something changes (bad input)."""
+
+
+def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> Step:
+    """The next step for ``session`` (see the module's table)."""
+    status = dict(session.get("status") or {})
+    annotations = dict((session.get("metadata") or {}).get("annotations") or {})
+    step = Step(_phase(status), status)
+    if not status.get("phase"):
+        step = Step(Phase.PENDING, {**status, "phase": Phase.PENDING.value,
+                                    "startTime": now_text(now)})
+    for _ in range(_HOPS):
+        handler = _HANDLERS[step.phase]
+        following = handler(session, annotations, world, step, now)
+        if following.phase == step.phase or following.phase != Phase.PENDING or \
+                step.phase == Phase.PENDING:
+            return following
+        # Reset to Pending: go on with the new run in this pass. A workload still there is
+        # the old run's: it goes before the new one is created.
+        step = following
+        if world.workload.exists:
+            world = replace(world, workload=replace(world.workload, state="lost"))
+    return step
+
+
+def _phase(status: Mapping[str, Any]) -> Phase:
+    try:
+        return Phase(status.get("phase") or Phase.PENDING.value)
+    except ValueError:
+        return Phase.PENDING
+
+
+def _desired(annotations: Mapping[str, str]) -> str:
+    return str(annotations.get(DESIRED_PHASE) or "").strip()
+
+
+# phases ------------------------------------------------------------------------------------
+def _pending(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+             step: Step, now: dt.datetime) -> Step:
+    status = step.status
+    workload = world.workload
+    if _desired(annotations) == Phase.STOPPED:
+        if workload.exists:
+            return _initiate_stop(step, now, workload)
+        return _to_stopped(step, annotations, now)
+    if world.vertex_missing:
+        conditions = upsert(status.get("conditions"), SECRETS_READY, "False",
+                            reason="VertexSecretMissing", message=world.vertex_missing, now=now)
+        conditions = upsert(conditions, READY, "False", reason="VertexSecretMissing",
+                            message="Vertex AI enabled but ambient-vertex secret not found",
+                            now=now)
+        return _with(step, Phase.FAILED, {**status, "phase": Phase.FAILED.value,
+                                          "conditions": conditions},
+                     events=(Event("Warning", "VertexSecretMissing", world.vertex_missing),))
+    if workload.exists and world.started is None:
+        stale = workload.run_started is not None and \
+            workload.run_started != status.get("startTime")
+        if workload.terminating or workload.state == "lost" or stale:
+            # A workload of an earlier run: the new one waits until it is gone.
+            return replace(step, delete_workload=not workload.terminating)
+        return _created(session, annotations, world, step, now, existed=True)
+    if world.bad_input is not None:
+        bad = world.bad_input
+        conditions = upsert(status.get("conditions"), READY, "False", reason=bad.reason,
+                            message=bad.message, now=now)
+        return replace(step, status={**status, "conditions": conditions}, permanent=bad,
+                       events=(Event("Warning", bad.reason, bad.message),))
+    if not world.runner_secret:
+        message = "Secret ambient-runner-secrets missing"
+        conditions = upsert(status.get("conditions"), SECRETS_READY, "False",
+                            reason="RunnerSecretMissing", message=message, now=now)
+        return replace(step, status={**status, "conditions": conditions},
+                       events=(Event("Warning", "RunnerSecretMissing",
+                                     f"{message}: the session starts once it exists"),))
+    started = world.started
+    if started is None:
+        return replace(step, start=True)
+    if started.failure is not None:
+        return _start_failed(step, started.failure, now)
+    return _created(session, annotations, world, step, now, existed=started.existed)
+
+
+def _start_failed(step: Step, failure: StartFailure, now: dt.datetime) -> Step:
+    status = step.status
+    if failure.stage == "token":
+        message = f"Failed to provision runner token: {failure.message}"
+        conditions = upsert(status.get("conditions"), READY, "False",
+                            reason="TokenProvisionFailed", message=message, now=now)
+        if failure.permanent:
+            return _with(step, Phase.FAILED, {**status, "phase": Phase.FAILED.value,
+                                              "conditions": conditions},
+                         events=(Event("Warning", "TokenProvisionFailed", message),))
+        return replace(step, status={**status, "conditions": conditions}, retry=True)
+    conditions = upsert(status.get("conditions"), POD_CREATED, "False", reason="CreateFailed",
+                        message=failure.message, now=now)
+    conditions = upsert(conditions, READY, "False", reason="PodCreationFailed",
+                        message="Runner pod creation failed", now=now)  # upstream's words
+    changed = replace(step, status={**status, "conditions": conditions},
+                      events=(Event("Warning", "PodCreationFailed", failure.message),))
+    if failure.permanent:
+        return replace(changed, permanent=BadInput("PodCreationFailed", failure.message))
+    return replace(changed, retry=True)
+
+
+def _created(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+             step: Step, now: dt.datetime, *, existed: bool) -> Step:
+    """Pending → Creating: the workload was created (or found)."""
+    status = {**step.status, **world.run_fields, "phase": Phase.CREATING.value,
+              "observedGeneration": int((session.get("metadata") or {}).get("generation", 1))}
+    conditions = status.get("conditions")
+    if existed:
+        conditions = upsert(conditions, POD_CREATED, "True", reason="PodExists",
+                            message=f"Runner {world.workload_noun} already exists", now=now)
+    else:
+        conditions = upsert(conditions, POD_CREATED, "True", reason="PodCreated",
+                            message=f"Runner {world.workload_noun} created", now=now)
+        conditions = upsert(conditions, SECRETS_READY, "True",
+                            reason="AllRequiredSecretsFound", message="Runner secret available",
+                            now=now)
+        if world.integrations:
+            conditions = upsert(conditions, INTEGRATION_SECRETS_READY, "True",
+                                reason="OptionalSecretFound",
+                                message="Secret ambient-non-vertex-integrations present",
+                                now=now)
+        conditions = upsert(conditions, S3_AVAILABLE, "True" if world.s3_available else "False",
+                            reason="Configured" if world.s3_available else "NotConfigured",
+                            message=world.s3_message, now=now)
+    status["conditions"] = conditions
+    if not existed:
+        status = with_reconciled_repos(status, session.get("spec") or {}, now=now)
+    clear = (DESIRED_PHASE, FORCE_EXECUTE_PROMPT) if not existed else (DESIRED_PHASE,)
+    created = _with(step, Phase.CREATING, status,
+                    clear=tuple(k for k in clear if k in annotations))
+    if existed and world.workload.exists:
+        # Found, not made: it may be running already, and no event will say so again.
+        return _creating(session, annotations, world, created, now)
+    return created
+
+
+def _creating(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+              step: Step, now: dt.datetime) -> Step:
+    workload = world.workload
+    desired = _desired(annotations)
+    if desired == Phase.STOPPED:
+        if not workload.exists:
+            return _to_stopped(step, annotations, now)
+        return _initiate_stop(step, now, workload)
+    if not workload.exists:
+        return _reset_to_pending(step, annotations, now)
+    step = _clear_fulfilled(step, annotations)
+    if workload.terminating:
+        return step
+    if workload.state == "lost":
+        return replace(step, delete_workload=True)
+    if workload.scheduled is not None:
+        scheduled = workload.scheduled
+        step = replace(step, status={**step.status, "conditions": upsert(
+            step.status.get("conditions"), POD_SCHEDULED, scheduled["status"],
+            reason=scheduled.get("reason", ""), message=scheduled.get("message", ""),
+            now=now)})
+    if workload.state in ("succeeded", "failed"):
+        return _ended(step, workload, now)
+    if workload.state == "running":
+        conditions = upsert(step.status.get("conditions"), RUNNER_STARTED, "True",
+                            reason="ContainerRunning", message=workload.message or
+                            "Runner container is executing", now=now)
+        conditions = upsert(conditions, READY, "True", reason="Running",
+                            message="Session is running", now=now)
+        status = {**step.status, "conditions": conditions}
+        if world.endpoint:
+            status["endpoint"] = world.endpoint
+        return _running(session, annotations, world,
+                        _with(step, Phase.RUNNING, status), now)
+    return step
+
+
+def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+             step: Step, now: dt.datetime) -> Step:
+    workload = world.workload
+    if not workload.exists:
+        return _reset_to_pending(step, annotations, now)
+    if workload.terminating:
+        return step
+    if workload.state == "lost":
+        return replace(step, delete_workload=True)
+    if _desired(annotations) == Phase.STOPPED:
+        return _initiate_stop(step, now, workload)
+    if workload.state in ("succeeded", "failed"):
+        return _ended(step, workload, now)
+    step = _clear_fulfilled(step, annotations)
+    waits: list[float] = []
+    if world.token_present:
+        refreshed = world.token_refreshed_at
+        due = (refreshed + TOKEN_REFRESH - now).total_seconds() if refreshed else 0.0
+        if due <= 0:
+            step = replace(step, refresh_token=True)
+            due = TOKEN_REFRESH.total_seconds()
+        waits.append(due)
+    idle_left = _idle_left(session, step.status, world.inactivity_timeout, now)
+    if idle_left is not None:
+        if idle_left < 0:
+            return replace(step, annotate={DESIRED_PHASE: Phase.STOPPED.value,
+                                           STOP_REASON: "inactivity"})
+        waits.append(idle_left)
+    if waits:
+        step = replace(step, requeue_after=min(min(waits) + 1.0, MAX_WAIT))
+    return step
+
+
+def _stopping(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+              step: Step, now: dt.datetime) -> Step:
+    workload = world.workload
+    if not workload.exists:
+        return _to_stopped(step, annotations, now)
+    return replace(step, delete_workload=not workload.terminating)
+
+
+def _terminal(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,
+              step: Step, now: dt.datetime) -> Step:
+    workload = world.workload
+    leftover = workload.exists and not workload.terminating
+    if _desired(annotations) == Phase.RUNNING:
+        reset = _reset_to_pending(step, annotations, now)
+        return replace(reset, delete_workload=leftover, events=(*reset.events, Event(
+            "Normal", "Restarting", "restart requested: starting a new run")))
+    return replace(step, delete_workload=leftover)
+
+
+_HANDLERS = {Phase.PENDING: _pending, Phase.CREATING: _creating, Phase.RUNNING: _running,
+             Phase.STOPPING: _stopping, Phase.STOPPED: _terminal, Phase.COMPLETED: _terminal,
+             Phase.FAILED: _terminal}
+
+
+# transitions (upstream's helpers) ---------------------------------------------------------
+def _with(step: Step, phase: Phase, status: dict[str, Any], **changes: Any) -> Step:
+    """``step`` moved to ``phase``; annotations to clear and events add up over a pass."""
+    if "clear" in changes:
+        changes["clear"] = tuple(dict.fromkeys((*step.clear, *changes["clear"])))
+    if "events" in changes:
+        changes["events"] = (*step.events, *changes["events"])
+    return replace(step, phase=phase, status={**status, "phase": phase.value}, **changes)
+
+
+def _reset_to_pending(step: Step, annotations: Mapping[str, str], now: dt.datetime) -> Step:
+    """ResetToPending: a new run begins (after a restart, or the workload was lost)."""
+    status = {k: v for k, v in step.status.items()
+              if k not in ("completionTime", "lastActivityTime", "stoppedReason")}
+    status["startTime"] = now_text(now)
+    status["conditions"] = upsert(status.get("conditions"), POD_CREATED, "False",
+                                  reason="PodMissing", message="Pod not found, will recreate",
+                                  now=now)
+    return _with(step, Phase.PENDING, status,
+                 clear=(STOP_REASON,) if STOP_REASON in annotations else ())
+
+
+def _initiate_stop(step: Step, now: dt.datetime, workload: Observation) -> Step:
+    conditions = upsert(step.status.get("conditions"), READY, "False", reason="Stopping",
+                        message="Session is stopping", now=now)
+    return _with(step, Phase.STOPPING, {**step.status, "conditions": conditions},
+                 delete_workload=not workload.terminating, delete_copies=True)
+
+
+def _to_stopped(step: Step, annotations: Mapping[str, str], now: dt.datetime) -> Step:
+    inactivity = annotations.get(STOP_REASON) == "inactivity"
+    reason = "InactivityTimeout" if inactivity else "UserStopped"
+    messages = (("Session stopped due to inactivity", "Pod deleted due to inactivity timeout",
+                 "Runner stopped due to inactivity") if inactivity else
+                ("Session stopped by user", "Pod deleted by user stop request",
+                 "Runner stopped by user"))
+    conditions = step.status.get("conditions")
+    for kind, message in zip((READY, POD_CREATED, RUNNER_STARTED), messages, strict=True):
+        conditions = upsert(conditions, kind, "False", reason=reason, message=message, now=now)
+    status = {**step.status, "completionTime": now_text(now),
+              "stoppedReason": "inactivity" if inactivity else "user", "conditions": conditions}
+    clear = tuple(k for k in (DESIRED_PHASE, STOP_REQUESTED_AT, STOP_REASON) if k in annotations)
+    return _with(step, Phase.STOPPED, status, clear=clear, delete_copies=True)
+
+
+def _ended(step: Step, workload: Observation, now: dt.datetime) -> Step:
+    """The runner (or its Pod) succeeded or failed: Completed or Failed, and the workload goes
+    (as upstream deletes the Pod, its Service and the copied Secrets)."""
+    succeeded = workload.state == "succeeded"
+    phase = Phase.COMPLETED if succeeded else Phase.FAILED
+    conditions = upsert(step.status.get("conditions"), READY, "False", reason=workload.reason,
+                        message=workload.message, now=now)
+    events = () if succeeded else (Event("Warning", workload.reason or "Failed",
+                                         workload.message or "the session failed"),)
+    return _with(step, phase, {**step.status, "completionTime": now_text(now),
+                               "conditions": conditions},
+                 delete_workload=True, delete_copies=True, events=events)
+
+
+def _clear_fulfilled(step: Step, annotations: Mapping[str, str]) -> Step:
+    """A desired-phase=Running met by a live run is done: clear it, or a later completion
+    would restart the session by itself."""
+    if _desired(annotations) == Phase.RUNNING and DESIRED_PHASE not in step.clear:
+        return replace(step, clear=(*step.clear, DESIRED_PHASE))
+    return step
+
+
+def _idle_left(session: Mapping[str, Any], status: Mapping[str, Any], timeout: float,
+               now: dt.datetime) -> float | None:
+    """Seconds until the session counts as idle (negative: it is); None when the timeout is
+    off or nothing says when the session was last active."""
+    if timeout <= 0:
+        return None
+    reference = (parse_time(status.get("lastActivityTime")) or parse_time(status.get("startTime"))
+                 or parse_time((session.get("metadata") or {}).get("creationTimestamp")))
+    if reference is None:
+        return None
+    idle = (now - reference).total_seconds()
+    return timeout - idle if idle <= timeout else -1.0

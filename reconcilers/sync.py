@@ -1,0 +1,114 @@
+"""Child sync: create, patch and delete a session's children, with creation expectations.
+
+Three rules, whatever the environment:
+
+* **Expect before creating.** A child created a moment ago may not be in the cache yet; the
+  expectation (per session incarnation: namespace, name and uid) stops the next reconcile from
+  creating it twice or taking its absence for a loss.
+* **A live run is never changed behind the user.** For a running workload only metadata drift
+  (labels, annotations, owners) is patched; a difference in its spec — the registry entry or
+  the session changed since it started — is *held* and reported as ``RestartRequired`` until
+  the next run picks it up.
+* **What is not the session's is not touched.** Deleting goes by the names the session owns;
+  gone already counts as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from ambient_ctrl.client import Client
+from ambient_ctrl.expectations import Expectations
+from informers.clock import Clock
+from informers.errors import AlreadyExists, NotFound
+from informers.resource import Resource
+
+from .diff import DiffCache
+from .environment import Children
+from .metrics import SessionMetrics
+
+log = logging.getLogger(__name__)
+
+
+def child_key(obj: Mapping[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+class ChildSync:
+    """Writes of children. Thread-safe (each call works on one session)."""
+
+    def __init__(self, client: Client, *, expectations: Expectations, metrics: SessionMetrics,
+                 clock: Clock) -> None:
+        self._client = client
+        self._expectations = expectations
+        self._metrics = metrics
+        self._clock = clock
+        self._diffs = DiffCache()
+
+    def pending(self, session: Hashable, kind: str, name: str) -> bool:
+        """Whether ``kind/name`` was created for ``session`` and the cache has not shown it."""
+        return f"{kind}/{name}" in self._expectations.pending(session)
+
+    def observed(self, session: Hashable, children: Children) -> None:
+        for obj in children:
+            self._expectations.observed(session, f"{obj.get('kind') or ''}/"
+                                                 f"{obj['metadata']['name']}")
+
+    def create(self, session: Hashable, resource: Resource, obj: Mapping[str, Any], *,
+               backend: str) -> dict[str, Any] | None:
+        """Create ``obj``; the stored object, or None when one of its name exists already."""
+        key = child_key(obj)
+        self._expectations.expect_creations(session, {*self._expectations.pending(session), key})
+        started = self._clock.monotonic()
+        try:
+            created = self._client.create(resource, obj)
+        except AlreadyExists:
+            self._expectations.observed(session, key)
+            return None
+        except Exception:
+            self._expectations.observed(session, key)  # never coming
+            raise
+        self._metrics.operation(backend, "create", self._clock.monotonic() - started)
+        return created
+
+    def delete(self, resource: Resource, name: str, namespace: str, *, backend: str,
+               propagation: str | None = None) -> None:
+        started = self._clock.monotonic()
+        with contextlib.suppress(NotFound):
+            self._client.delete(resource, name, namespace, propagation_policy=propagation)
+        self._metrics.operation(backend, "delete", self._clock.monotonic() - started)
+
+    def converge(self, session: Hashable, resource: Resource, desired: Mapping[str, Any],
+                 actual: Mapping[str, Any] | None, *, backend: str,
+                 live: bool = False) -> tuple[str, ...]:
+        """Make ``actual`` what ``desired`` says: create it (unless its creation is pending),
+        patch the difference; with ``live``, only metadata is patched and the paths of any
+        other difference are returned (held for the next run)."""
+        name = desired["metadata"]["name"]
+        if actual is None:
+            if not self.pending(session, desired["kind"], name):
+                self.create(session, resource, desired, backend=backend)
+            return ()
+        change = self._diffs.diff(desired, actual)
+        if change.action == "none":
+            return ()
+        if live and not all(path.startswith("metadata.") for path in change.reasons):
+            return tuple(f"{desired['kind']} {path}" for path in change.reasons)
+        if change.action == "recreate":
+            log.info("recreating a child whose immutable fields changed",
+                     extra={"child": child_key(desired), "paths": change.reasons})
+            self.delete(resource, name, desired["metadata"]["namespace"], backend=backend)
+            return ()
+        started = self._clock.monotonic()
+        self._client.patch(resource, name, change.patch, desired["metadata"]["namespace"],
+                           patch_type=change.patch_type)
+        self._metrics.operation(backend, "patch", self._clock.monotonic() - started)
+        return ()
+
+
+def held_paths(held: Sequence[str], limit: int = 10) -> str:
+    listed = ", ".join(held[:limit])
+    return listed + (f" and {len(held) - limit} more" if len(held) > limit else "")
