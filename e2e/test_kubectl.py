@@ -6,11 +6,13 @@ none of them looks at the server's log. With ``E2E_KUBECONFIG`` they run against
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -617,3 +619,134 @@ def test_crd_deletion_waits_for_its_custom_resources(kubectl: Kubectl, raw: Raw,
     assert out.strip() == 'customresourcedefinition.apiextensions.k8s.io "gadgets.example.com" ' \
                           "deleted"
     assert raw.absent(GADGET_CRD_PATH)
+
+
+# NetworkPolicies ---------------------------------------------------------------------------------
+def network_policy(name: str, app: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {{name: {name}}}
+        spec:
+          podSelector: {{matchLabels: {{app: {app}}}}}
+          ingress:
+          - from: [{{podSelector: {{matchLabels: {{role: frontend}}}}}}]
+            ports: [{{port: 8080}}]
+          egress:
+          - to: [{{ipBlock: {{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}}}]
+            ports: [{{port: 53, protocol: UDP}}]
+        """)
+
+
+def test_network_policy_apply_get_patch_delete(kubectl: Kubectl, raw: Raw, namespace: str,
+                                               tmp_path: Path) -> None:
+    manifest = tmp_path / "np.yaml"
+    manifest.write_text(network_policy("allow-fe", "web"))
+    out = kubectl("-n", namespace, "apply", "-f", str(manifest)).stdout
+    assert out.strip() == "networkpolicy.networking.k8s.io/allow-fe created"
+    policy = kubectl.json("-n", namespace, "get", "netpol", "allow-fe")
+    assert policy["metadata"]["generation"] == 1
+    assert policy["spec"] == {  # defaulted: protocol TCP, policyTypes from the rules
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
+                     "ports": [{"port": 8080, "protocol": "TCP"}]}],
+        "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                    "ports": [{"port": 53, "protocol": "UDP"}]}],
+        "policyTypes": ["Ingress", "Egress"]}
+
+    manifest.write_text(network_policy("allow-fe", "api"))  # a strategic merge patch
+    out = kubectl("-n", namespace, "apply", "-f", str(manifest)).stdout
+    assert out.strip() == "networkpolicy.networking.k8s.io/allow-fe configured"
+    kubectl("-n", namespace, "create", "-f", "-", input=textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: deny-all}
+        spec: {podSelector: {}}
+        """))
+    rows = table(kubectl("-n", namespace, "get", "netpol").stdout)
+    assert [row[:2] for row in rows] == [["NAME", "POD-SELECTOR"], ["allow-fe", "app=api"],
+                                         ["deny-all", "<none>"]]
+    assert rows[0][2] == "AGE"
+    kubectl("-n", namespace, "patch", "networkpolicy", "deny-all", "-p",
+            '{"spec": {"policyTypes": ["Ingress", "Egress"]}}')
+    patched = raw.obj(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/"
+                      "deny-all")
+    assert patched["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert patched["metadata"]["generation"] == 2
+    applied = raw.obj(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/"
+                      "allow-fe")
+    assert applied["spec"]["podSelector"] == {"matchLabels": {"app": "api"}}
+
+    out = kubectl("-n", namespace, "delete", "netpol", "allow-fe", "deny-all").stdout
+    assert out.splitlines() == [
+        f'networkpolicy.networking.k8s.io "{name}" deleted from {namespace} namespace'
+        for name in ("allow-fe", "deny-all")]
+    assert kubectl("-n", namespace, "get", "netpol", "-o", "name").stdout == ""
+
+
+def test_invalid_network_policy_is_rejected(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    done = kubectl("-n", namespace, "apply", "-f", "-", check=False, input=textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: bad}
+        spec:
+          podSelector: {}
+          policyTypes: [Ingress, Sideways]
+          ingress: [{ports: [{port: 1, protocol: ICMP}]}]
+        """))
+    assert done.returncode != 0
+    assert 'The NetworkPolicy "bad" is invalid' in done.stderr
+    assert 'spec.ingress[0].ports[0].protocol: Unsupported value: "ICMP"' in done.stderr
+    assert 'spec.policyTypes[1]: Unsupported value: "Sideways"' in done.stderr
+    assert raw.absent(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/bad")
+
+
+# TokenRequest: kubectl create token (a protobuf body) --------------------------------------------
+def jwt_claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload)
+                                                                                 % 4)))
+    return claims
+
+
+def test_create_token(kubectl: Kubectl, raw: Raw, namespace: str) -> None:
+    kubectl("-n", namespace, "create", "serviceaccount", "bot")
+    account = raw.obj(f"/api/v1/namespaces/{namespace}/serviceaccounts/bot")
+    first = kubectl("-n", namespace, "create", "token", "bot").stdout.strip()
+    claims = jwt_claims(first)
+    assert claims["sub"] == f"system:serviceaccount:{namespace}:bot"
+    assert claims["kubernetes.io"]["namespace"] == namespace
+    assert claims["kubernetes.io"]["serviceaccount"] == {"name": "bot",
+                                                         "uid": account["metadata"]["uid"]}
+    assert claims["exp"] - claims["iat"] == 3600 and claims["aud"]
+
+    second = kubectl("-n", namespace, "create", "token", "bot", "--duration", "20m",
+                     "--audience", "vault").stdout.strip()
+    assert second != first
+    claims = jwt_claims(second)
+    assert claims["exp"] - claims["iat"] == 1200 and claims["aud"] == ["vault"]
+
+
+@pytest.mark.local_only("the signing algorithm and issuer are this server's")
+def test_create_token_is_signed_by_the_local_server(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("-n", namespace, "create", "serviceaccount", "bot")
+    token = kubectl("-n", namespace, "create", "token", "bot").stdout.strip()
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["alg"] == "HS256" and header["kid"]
+    assert jwt_claims(token)["iss"] == "https://kubernetes.default.svc.cluster.local"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["create", "token", "ghost"],
+     'error: failed to create token: serviceaccounts "ghost" not found'),
+    (["create", "token", "bot", "--duration", "5m"],
+     'error: failed to create token: TokenRequest.authentication.k8s.io "" is invalid: '
+     "spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 "
+     "minutes"),
+], ids=["missing-service-account", "too-short"])
+def test_create_token_errors(kubectl: Kubectl, namespace: str, args: list[str],
+                             expected: str) -> None:
+    kubectl("-n", namespace, "create", "serviceaccount", "bot")
+    done = kubectl("-n", namespace, *args, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip() == expected

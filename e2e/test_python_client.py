@@ -6,11 +6,13 @@ ApiClient (never the process-wide default), and closed at the end of its test.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
@@ -172,6 +174,92 @@ def test_failed_json_patch_test_is_422(v1: client.CoreV1Api, raw: Raw, namespace
             {"op": "remove", "path": "/data/a"}])
     assert failed.value.status == 422
     assert raw.obj(f"/api/v1/namespaces/{namespace}/configmaps/guarded")["data"] == {"a": "1"}
+
+
+def test_service_account_token(v1: client.CoreV1Api, raw: Raw, namespace: str) -> None:
+    v1.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="bot")))
+    uid = raw.obj(f"/api/v1/namespaces/{namespace}/serviceaccounts/bot")["metadata"]["uid"]
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+        audiences=["vault"], expiration_seconds=1200))
+    answer = v1.create_namespaced_service_account_token("bot", namespace, request)
+    assert isinstance(answer, client.AuthenticationV1TokenRequest)
+    assert (answer.metadata.name, answer.metadata.namespace) == ("bot", namespace)
+    assert (answer.spec.audiences, answer.spec.expiration_seconds) == (["vault"], 1200)
+    lifetime = answer.status.expiration_timestamp - answer.metadata.creation_timestamp
+    assert lifetime.total_seconds() == 1200
+    payload = answer.status.token.split(".")[1]
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["aud"] == ["vault"] and claims["exp"] - claims["iat"] == 1200
+    assert claims["sub"] == f"system:serviceaccount:{namespace}:bot"
+    assert claims["kubernetes.io"]["serviceaccount"] == {"name": "bot", "uid": uid}
+
+    default = v1.create_namespaced_service_account_token(
+        "bot", namespace, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[])))
+    assert default.spec.expiration_seconds == 3600 and default.spec.audiences
+    assert default.status.token != answer.status.token
+
+    with pytest.raises(ApiException) as missing:
+        v1.create_namespaced_service_account_token("ghost", namespace, request)
+    assert missing.value.status == 404
+    assert orjson.loads(missing.value.body)["message"] == 'serviceaccounts "ghost" not found'
+    short = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
+        audiences=[], expiration_seconds=60))
+    with pytest.raises(ApiException) as invalid:
+        v1.create_namespaced_service_account_token("bot", namespace, short)
+    assert invalid.value.status == 422
+    [cause] = orjson.loads(invalid.value.body)["details"]["causes"]
+    assert cause == {"reason": "FieldValueInvalid", "field": "spec.expirationSeconds",
+                     "message": "Invalid value: 60: may not specify a duration less than 10 "
+                                "minutes"}
+
+
+# NetworkingV1Api --------------------------------------------------------------------------------
+def test_network_policy_crud(api: client.ApiClient, raw: Raw, namespace: str) -> None:
+    net = client.NetworkingV1Api(api)
+    body = client.V1NetworkPolicy(
+        metadata=client.V1ObjectMeta(name="db", labels={"team": "a"}),
+        spec=client.V1NetworkPolicySpec(
+            pod_selector=client.V1LabelSelector(match_labels={"app": "db"}),
+            ingress=[client.V1NetworkPolicyIngressRule(
+                _from=[client.V1NetworkPolicyPeer(pod_selector=client.V1LabelSelector(
+                    match_labels={"app": "api"}))],
+                ports=[client.V1NetworkPolicyPort(port=5432)])]))
+    created = net.create_namespaced_network_policy(namespace, body)
+    assert isinstance(created, client.V1NetworkPolicy)
+    assert created.metadata.uid and created.metadata.generation == 1
+    assert created.spec.policy_types == ["Ingress"]
+    assert created.spec.ingress[0].ports[0].protocol == "TCP"
+    assert created.spec.ingress[0]._from[0].pod_selector.match_labels == {"app": "api"}
+
+    got = net.read_namespaced_network_policy("db", namespace)
+    assert got.metadata.uid == created.metadata.uid
+    listed = net.list_namespaced_network_policy(namespace, label_selector="team=a")
+    assert listed.kind == "NetworkPolicyList"
+    assert [i.metadata.name for i in listed.items] == ["db"]
+
+    # The typed client patches a dict as strategic merge: lists here are atomic (replaced).
+    patched = net.patch_namespaced_network_policy("db", namespace, {"spec": {
+        "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}],
+        "policyTypes": ["Ingress", "Egress"]}})
+    assert patched.spec.policy_types == ["Ingress", "Egress"]
+    assert [(p.port, p.protocol) for p in patched.spec.egress[0].ports] == [(53, "UDP")]
+    assert patched.spec.pod_selector.match_labels == {"app": "db"}
+    assert patched.metadata.generation == 2
+    stored = raw.obj(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/db")
+    assert stored["spec"]["egress"] == [{"ports": [{"port": 53, "protocol": "UDP"}]}]
+
+    with pytest.raises(ApiException) as invalid:
+        net.patch_namespaced_network_policy("db", namespace, {"spec": {
+            "policyTypes": ["Sideways"]}})
+    assert invalid.value.status == 422
+
+    net.delete_namespaced_network_policy("db", namespace)
+    assert raw.absent(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/db")
+    with pytest.raises(ApiException) as missing:
+        net.read_namespaced_network_policy("db", namespace)
+    assert missing.value.status == 404
 
 
 # watches ----------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The request router: discovery and OpenAPI documents, then resource URLs to verb handlers.
 
 URL shapes follow kube-apiserver: ``/api/v1/...`` for the core group, ``/apis/GROUP/VERSION/...``
-for the others, ``namespaces/NS/`` before namespaced resources, ``/status`` as a subresource and
-the legacy ``/watch/`` prefix. Every failure becomes a Status response; the server never dies on
+for the others, ``namespaces/NS/`` before namespaced resources, ``/status`` as a subresource (get,
+update, patch), ``serviceaccounts/NAME/token`` (create only: :mod:`.tokens`) and the legacy
+``/watch/`` prefix. Every failure becomes a Status response; the server never dies on
 a bad request.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import discovery, errors, reads, writes
+from . import discovery, errors, reads, tokens, writes
 from .cluster import Cluster, Target
 from .faults import Faults
 from .http import Answer, Request, Response, Streaming
@@ -30,8 +31,15 @@ _NOT_FOUND = errors.APIError(404, "NotFound", "the server could not find the req
 _VERB_NAMES: dict[Verb, str] = {
     reads.get: "get", reads.list_: "list", reads.watch: "watch", writes.create: "create",
     writes.update: "update", writes.patch: "patch", writes.delete: "delete",
-    writes.delete_collection: "deletecollection",
+    writes.delete_collection: "deletecollection", tokens.create: "create",
 }
+_SUBRESOURCE_CREATE: dict[tuple[str, str, str], Verb] = {
+    ("", "serviceaccounts", "token"): tokens.create,
+}
+"""Subresources that take a POST: (group, plural, subresource) -> its create verb."""
+_SUBRESOURCE_VERBS: dict[str, Verb] = {"GET": reads.get, "PUT": writes.update,
+                                       "PATCH": writes.patch}
+"""What the other subresources (``status``) serve."""
 
 
 class APIServer:
@@ -159,7 +167,12 @@ class APIServer:
         verb = table.get((method, item))
         if verb is writes.delete_collection and "deletecollection" not in target.rtype.verbs:
             verb = None  # the route does not exist: 405, as go-restful answers
-        if verb is None or (target.subresource and method not in ("GET", "PUT", "PATCH")):
+        if target.subresource:  # always on an item: the URL names the object
+            create = _SUBRESOURCE_CREATE.get((target.rtype.group, target.rtype.plural,
+                                              target.subresource))
+            verb = (create if method == "POST" else None) if create is not None else (
+                _SUBRESOURCE_VERBS.get(method))
+        if verb is None:
             raise errors.method_not_allowed(
                 f"the server does not allow this method on the requested resource ({method})")
         if target.rtype.namespaced and not target.namespace and method in ("POST", "PUT",

@@ -2,7 +2,9 @@
 
 Only what clients observe: pods get the defaults a real server adds (so operators diffing desired
 against actual state meet the same server-side fields they would in a cluster), their spec is
-immutable but for images, services get a cluster IP, secrets fold ``stringData`` into ``data``.
+immutable but for images, services get a cluster IP, secrets fold ``stringData`` into ``data``,
+NetworkPolicies are defaulted and checked (:mod:`.networkpolicies`). Hooks are keyed by
+group-resource (``pods``, ``networkpolicies.networking.k8s.io``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from . import networkpolicies
 from .errors import Cause
 from .objects import DNS1123_LABEL
 
@@ -39,22 +42,22 @@ Prepare = Callable[[dict[str, Any], ClusterIPs], list[Cause]]
 Update = Callable[[dict[str, Any], dict[str, Any]], list[Cause]]
 
 
-def prepare_create(plural: str, obj: dict[str, Any], ips: ClusterIPs) -> list[Cause]:
-    """Default ``obj`` in place and return validation causes (core/v1 kinds only)."""
-    hook = _CREATE.get(plural)
+def prepare_create(resource: str, obj: dict[str, Any], ips: ClusterIPs) -> list[Cause]:
+    """Default ``obj`` (of group-resource ``resource``) in place; return validation causes."""
+    hook = _CREATE.get(resource)
     causes = hook(obj, ips) if hook else []
-    return causes + validate(plural, obj)
+    return causes + validate(resource, obj)
 
 
-def check_update(plural: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+def check_update(resource: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """Carry server-owned fields from ``old`` into ``new``; causes for forbidden changes."""
-    hook = _UPDATE.get(plural)
+    hook = _UPDATE.get(resource)
     causes = hook(new, old) if hook else []
-    return causes + validate(plural, new)
+    return causes + validate(resource, new)
 
 
-def validate(plural: str, obj: dict[str, Any]) -> list[Cause]:
-    hook = _VALIDATE.get(plural)
+def validate(resource: str, obj: dict[str, Any]) -> list[Cause]:
+    hook = _VALIDATE.get(resource)
     return hook(obj) if hook else []
 
 
@@ -312,10 +315,24 @@ def _validate_configmap(cm: dict[str, Any]) -> list[Cause]:
     return _validate_keys(cm, ("data", "binaryData"), ("binaryData",))
 
 
+# networkpolicies -------------------------------------------------------------------------------
+def _create_network_policy(policy: dict[str, Any], _: ClusterIPs) -> list[Cause]:
+    networkpolicies.default(policy)
+    return []
+
+
+def _update_network_policy(new: dict[str, Any], _: dict[str, Any]) -> list[Cause]:
+    networkpolicies.default(new)  # defaulting runs on every decode, updates included
+    return []
+
+
+_NETWORK_POLICIES = "networkpolicies.networking.k8s.io"
 _CREATE: Mapping[str, Prepare] = {"pods": _create_pod, "services": _create_service,
-                                  "namespaces": _create_namespace, "secrets": _create_secret}
+                                  "namespaces": _create_namespace, "secrets": _create_secret,
+                                  _NETWORK_POLICIES: _create_network_policy}
 _UPDATE: Mapping[str, Update] = {"pods": _update_pod, "services": _update_service,
-                                 "namespaces": _update_namespace, "secrets": _update_secret}
+                                 "namespaces": _update_namespace, "secrets": _update_secret,
+                                 _NETWORK_POLICIES: _update_network_policy}
 _VALIDATE: Mapping[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "pods": _validate_pod, "services": _validate_service, "secrets": _validate_secret,
-    "configmaps": _validate_configmap}
+    "configmaps": _validate_configmap, _NETWORK_POLICIES: networkpolicies.validate}

@@ -6,6 +6,7 @@ Everything here is touched only from the server's event-loop thread.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,9 @@ class ServerOptions:
     """Bytes a watcher may fall behind before its connection is dropped."""
     garbage_collection: bool = True
     """Delete dependents whose owners are gone, as kube-controller-manager does."""
+    max_token_expiration: int = 0
+    """Seconds: longer TokenRequests are shortened to this, with a warning, as kube-apiserver's
+    ``--service-account-max-token-expiration`` does; 0 (kube's default) for no maximum."""
 
 
 @dataclass
@@ -65,6 +69,8 @@ class Cluster:
     requests_by_agent: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     """The same, by client as well: the product part of its User-Agent (``ambient-ctrl``,
     ``kubectl``...). RBAC tests compare an operator's calls with its role."""
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    """Signs the service account tokens this server mints (random per server)."""
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(history_limit=self.options.history_limit,

@@ -2,9 +2,10 @@
 
 Faults are rules consulted for every resource request (discovery and health are spared, as a
 real outage rarely takes those alone): fail a number or a fraction of matching requests with
-500, 503 or 429 + Retry-After; add latency; pause (hold every request until resumed); drop open
-watches now or periodically; "restart" (forget the event history so older resourceVersions get
-410 Gone, drop every connection, optionally stop listening for a while). Randomness comes from
+500, 503, 429 + Retry-After, or 403 (a role that lacks the verb); add latency; pause (hold every
+request until resumed); drop open watches now or periodically; "restart" (forget the event
+history so older resourceVersions get 410 Gone, drop every connection, optionally stop
+listening for a while). Randomness comes from
 one seeded generator, so a test replays the same faults.
 
 All methods run on the server's loop thread; :class:`~ambient_ctrl.envtest.LocalAPIServer`
@@ -27,15 +28,21 @@ from .watch import WatchStream
 
 log = logging.getLogger(__name__)
 
-_REASONS = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests"}
-_MESSAGES = {500: "injected fault: internal error",
+_REASONS = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests",
+            403: "Forbidden"}
+_MESSAGES = {403: "injected fault: forbidden",
+             500: "injected fault: internal error",
              503: "injected fault: the server is currently unable to handle the request",
              429: "injected fault: too many requests, please try again later"}
 
 
 @dataclass
 class FailRule:
-    """Fail matching requests with ``code``: the next ``count`` of them, or a ``fraction``."""
+    """Fail matching requests with ``code``: the next ``count`` of them, or a ``fraction``.
+
+    ``verbs`` and ``resources`` narrow the rule: a resource matches by plural, group-resource
+    or ``plural/subresource`` (``serviceaccounts/token``, ``pods/status``), so a rule for
+    ``pods`` also fails writes to ``pods/status``, one for ``pods/status`` only those."""
 
     code: int = 500
     count: int | None = None

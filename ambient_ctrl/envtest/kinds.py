@@ -7,12 +7,36 @@ The :class:`KindRegistry` answers the router ("what is /apis/g/v/plural?") and d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
+
+
+@dataclass(frozen=True, slots=True)
+class Subresource:
+    """What discovery says of one subresource, and so which verbs the router serves on it.
+
+    ``status`` reads and writes the parent's own kind; others take and give another kind
+    (``serviceaccounts/token`` is POSTed an ``authentication.k8s.io/v1`` TokenRequest), which
+    discovery names with ``group``, ``version`` and ``kind``, as kube-apiserver does.
+    """
+
+    verbs: tuple[str, ...] = SUBRESOURCE_VERBS
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+    """Empty: the parent's kind (and group and version)."""
+
+
+SUBRESOURCES: Mapping[str, Subresource] = MappingProxyType({
+    "status": Subresource(),
+    "token": Subresource(("create",), "authentication.k8s.io", "v1", "TokenRequest"),
+})
+"""The subresources this server knows, by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +95,13 @@ class ResourceType:
             entry["categories"] = list(self.categories)
         entries = [entry]
         for sub in sorted(self.subresources):
-            entries.append({"name": f"{self.plural}/{sub}", "singularName": "",
-                            "namespaced": self.namespaced, "kind": self.kind,
-                            "verbs": list(SUBRESOURCE_VERBS)})
+            spec = SUBRESOURCES.get(sub, Subresource())
+            listed: dict[str, Any] = {"name": f"{self.plural}/{sub}", "singularName": "",
+                                      "namespaced": self.namespaced}
+            if spec.kind:
+                listed.update(group=spec.group, version=spec.version)
+            listed.update(kind=spec.kind or self.kind, verbs=list(spec.verbs))
+            entries.append(listed)
         return entries
 
 
@@ -93,10 +121,14 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
           subresources=frozenset({"status"})),
     _core("secrets", "Secret"),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
-    _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _core("serviceaccounts", "ServiceAccount", short_names=("sa",),
+          subresources=frozenset({"token"})),
     _core("events", "Event", short_names=("ev",)),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    # Stored, defaulted and validated (networkpolicies.py); nothing enforces them.
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True,
+                 short_names=("netpol",)),
     # Stored and served only: no controller acts on Deployments, and RBAC is not enforced
     # (every client is an administrator), but manifests that carry them apply as they would.
     ResourceType("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",),

@@ -442,6 +442,9 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     # by type.
     "Deployment": _kind(spec=_struct(template=_struct(metadata=_OBJECT_META, spec=_POD_SPEC)),
                         status=_struct(conditions=_by_key("type"))),
+    # networking/v1: ingress, egress, policyTypes and everything under them are untagged
+    # (+listType=atomic): replaced whole.
+    "NetworkPolicy": _kind(),
     # rbac/v1: rules, subjects and aggregationRule are untagged (replaced whole).
     "ClusterRole": _kind(),
     "ClusterRoleBinding": _kind(),

@@ -2,9 +2,9 @@
 
 kubectl's typed clients (``kubectl create namespace|configmap|secret|serviceaccount|service``,
 ``kubectl create deployment|role|rolebinding|clusterrole|clusterrolebinding``, ``kubectl
-debug``) POST ``application/vnd.kubernetes.protobuf`` and never fall back to JSON (``kubectl
-run`` and ``kubectl expose`` send JSON), so the envtest API server turns such a body into the
-same JSON-shaped dict it would have parsed from ``application/json``.
+debug``, ``kubectl create token``) POST ``application/vnd.kubernetes.protobuf`` and never fall
+back to JSON (``kubectl run`` and ``kubectl expose`` send JSON), so the envtest API server turns
+such a body into the same JSON-shaped dict it would have parsed from ``application/json``.
 
 Wire format: the body is the magic ``k8s\\x00`` followed by a ``runtime.Unknown`` message whose
 ``typeMeta`` names the kind and whose ``raw`` bytes are the object's own message.  A message is a
@@ -15,10 +15,10 @@ nested messages, map entries and packed repeated numbers).
 The schema below is data, not code: field numbers and JSON names were copied from upstream
 ``k8s.io/api/core/v1`` and ``k8s.io/apimachinery`` (``generated.proto`` and the Go struct tags
 in ``types.go``), covering every message reachable from the supported kinds.  Other API groups
-keep their tables in modules of their own (:mod:`.protobuf_apps`, :mod:`.protobuf_rbac`),
-merged here; message names must be unique across groups.  Rendering follows ``encoding/json``
-over those Go structs, so a field is dropped or kept exactly when kubectl's own ``-o json``
-would drop or keep it.
+keep their tables in modules of their own (:mod:`.protobuf_apps`, :mod:`.protobuf_rbac`,
+:mod:`.protobuf_networking`, :mod:`.protobuf_authentication`), merged here; message names must
+be unique across groups.  Rendering follows ``encoding/json`` over those Go structs, so a field
+is dropped or kept exactly when kubectl's own ``-o json`` would drop or keep it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, Final, NamedTuple
 
-from . import protobuf_apps, protobuf_rbac
+from . import protobuf_apps, protobuf_authentication, protobuf_networking, protobuf_rbac
 
 __all__ = ["MAGIC", "SUPPORTED_KINDS", "ProtobufError", "decode_object"]
 
@@ -42,7 +42,8 @@ _CORE_KINDS: Final = frozenset(
         "Pod", "Service", "Event", "Endpoints",
     )
 )
-SUPPORTED_KINDS: Final = _CORE_KINDS | protobuf_apps.KINDS | protobuf_rbac.KINDS
+SUPPORTED_KINDS: Final = (_CORE_KINDS | protobuf_apps.KINDS | protobuf_rbac.KINDS
+                          | protobuf_networking.KINDS | protobuf_authentication.KINDS)
 
 
 class ProtobufError(ValueError):
@@ -367,7 +368,8 @@ def decode_object(body: bytes | bytearray | memoryview) -> dict[str, Any]:
     return {"kind": kind, "apiVersion": api_version, **_message(buf, spans, kind)}
 
 
-# Field tables for core/v1 and meta/v1 (other groups: protobuf_apps, protobuf_rbac).  Each
+# Field tables for core/v1 and meta/v1 (other groups: protobuf_apps, protobuf_rbac,
+# protobuf_networking, protobuf_authentication).  Each
 # message maps field number -> (JSON name, type, flags), in the order the Go struct declares
 # its fields (which is the order encoding/json writes them).  Types are proto scalars, the
 # special types above, or another message in these tables.  Flags: "*"
@@ -1139,7 +1141,8 @@ def _merge(*groups: dict[str, dict[int, tuple[str, str, str]]],
     return merged
 
 
-_MESSAGES: Final = _merge(_CORE_MESSAGES, protobuf_apps.MESSAGES, protobuf_rbac.MESSAGES)
+_MESSAGES: Final = _merge(_CORE_MESSAGES, protobuf_apps.MESSAGES, protobuf_rbac.MESSAGES,
+                          protobuf_networking.MESSAGES, protobuf_authentication.MESSAGES)
 
 
 def _compile(number: int, spec: tuple[str, str, str]) -> _Field:

@@ -42,19 +42,66 @@ def _age(obj: Mapping[str, Any]) -> Any:
 
 
 def _pod_row(pod: Mapping[str, Any]) -> list[Any]:
-    statuses = _get(pod, "status.containerStatuses") or []
-    total = len(_get(pod, "spec.containers") or [])
-    ready = sum(1 for s in statuses if s.get("ready"))
-    restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
-    reason = _get(pod, "status.reason") or _get(pod, "status.phase") or ""
-    for status in statuses:
-        waiting = _get(status, "state.waiting.reason")
-        terminated = _get(status, "state.terminated.reason")
-        reason = waiting or terminated or reason
-    if _get(pod, "metadata.deletionTimestamp"):
+    """READY, STATUS, RESTARTS as kube-apiserver's ``printPod``: init containers first (an
+    unfinished one shows ``Init:N/M`` or ``Init:<reason>``), restartable init containers
+    (sidecars) counted with the containers, the first container's reason winning."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    sidecars = {c.get("name") for c in spec.get("initContainers") or ()
+                if isinstance(c, dict) and c.get("restartPolicy") == "Always"}
+    total = len(spec.get("containers") or []) + len(sidecars)
+    inits = status.get("initContainerStatuses") or []
+    ready = sidecar_restarts = restarts = 0
+    reason = status.get("reason") or status.get("phase") or ""
+    initializing = False
+    for i, container in enumerate(inits):
+        state = container.get("state") or {}
+        restarts += int(container.get("restartCount", 0))
+        sidecar = container.get("name") in sidecars
+        if sidecar:
+            sidecar_restarts += int(container.get("restartCount", 0))
+        done = state.get("terminated") or {}
+        if done and done.get("exitCode", 0) == 0:
+            continue
+        if sidecar and container.get("started"):
+            ready += bool(container.get("ready"))
+            continue
+        initializing = True
+        waiting = (state.get("waiting") or {}).get("reason", "")
+        if done:
+            reason = "Init:" + (done.get("reason") or (
+                f"Signal:{done['signal']}" if done.get("signal")
+                else f"ExitCode:{done.get('exitCode', 0)}"))
+        elif waiting and waiting != "PodInitializing":
+            reason = "Init:" + waiting
+        else:
+            reason = f"Init:{i}/{len(spec.get('initContainers') or [])}"
+        break
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
+                      for c in status.get("conditions") or ())
+    if not initializing or initialized:
+        restarts = sidecar_restarts
+        running = False
+        for container in reversed(status.get("containerStatuses") or []):
+            state = container.get("state") or {}
+            restarts += int(container.get("restartCount", 0))
+            done = state.get("terminated") or {}
+            if (state.get("waiting") or {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif done:
+                reason = done.get("reason") or (f"Signal:{done['signal']}" if done.get("signal")
+                                                else f"ExitCode:{done.get('exitCode', 0)}")
+            elif container.get("ready") and "running" in state:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            has_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in status.get("conditions") or ())
+            reason = "Running" if has_ready else "NotReady"
+    if _get(pod, "metadata.deletionTimestamp") and status.get("phase") not in (
+            "Succeeded", "Failed"):
         reason = "Terminating"
     return [f"{ready}/{total}", reason, restarts, _age(pod),
-            _get(pod, "status.podIP") or "<none>", _get(pod, "spec.nodeName") or "<none>"]
+            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>"]
 
 
 def _ports(svc: Mapping[str, Any]) -> str:
@@ -76,6 +123,37 @@ def _configmap_row(cm: Mapping[str, Any]) -> list[Any]:
     return [len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm)]
 
 
+def format_label_selector(selector: Any) -> str:
+    """A LabelSelector as kubectl prints it (``metav1.FormatLabelSelector``): requirements
+    sorted by key, ``k=v``, ``k in (a,b)``, ``k notin (a)``, ``k``, ``!k``; ``<none>`` for the
+    empty selector (which selects everything) and ``<error>`` for one that cannot parse."""
+    if not isinstance(selector, Mapping):
+        return "<none>" if selector is None else "<error>"
+    requirements: list[tuple[str, str]] = []
+    for key, value in (selector.get("matchLabels") or {}).items():
+        requirements.append((str(key), f"{key}={value}"))
+    for expression in selector.get("matchExpressions") or ():
+        if not isinstance(expression, Mapping):
+            return "<error>"
+        key, operator = str(expression.get("key", "")), expression.get("operator")
+        values = sorted(str(v) for v in expression.get("values") or ())
+        if operator in ("In", "NotIn") and values:
+            joined = values[0] if len(values) == 1 else ",".join(values)
+            requirements.append((key, f"{key} {operator.lower()} ({joined})"))
+        elif operator == "Exists" and not values:
+            requirements.append((key, key))
+        elif operator == "DoesNotExist" and not values:
+            requirements.append((key, f"!{key}"))
+        else:
+            return "<error>"
+    requirements.sort(key=lambda r: r[0])
+    return ",".join(text for _, text in requirements) or "<none>"
+
+
+def _network_policy_row(policy: Mapping[str, Any]) -> list[Any]:
+    return [format_label_selector(_get(policy, "spec.podSelector") or {}), _age(policy)]
+
+
 def _event_row(ev: Mapping[str, Any]) -> list[Any]:
     involved = ev.get("involvedObject") or ev.get("regarding") or {}
     return [ev.get("lastTimestamp") or ev.get("eventTime") or _age(ev), ev.get("type"),
@@ -94,16 +172,17 @@ _BUILTIN: Mapping[str, tuple[list[dict[str, Any]], Row]] = {
     "configmaps": ([_col("Data", "integer"), _AGE], _configmap_row),
     "events": ([_col("Last Seen", "date"), _col("Type"), _col("Reason"), _col("Object"),
                 _col("Message")], _event_row),
-    "leases": ([_col("Holder"), _AGE],
+    "leases.coordination.k8s.io": ([_col("Holder"), _AGE],
                lambda lease: [_get(lease, "spec.holderIdentity") or "", _age(lease)]),
-    "customresourcedefinitions": ([_col("Created At", "timestamp")],
+    "networkpolicies.networking.k8s.io": ([_col("Pod-Selector"), _AGE], _network_policy_row),
+    "customresourcedefinitions.apiextensions.k8s.io": ([_col("Created At", "timestamp")],
                                   lambda crd: [_age(crd)]),
 }
 
 
 def _columns(rtype: ResourceType) -> tuple[list[dict[str, Any]], Row]:
-    if rtype.builtin and rtype.plural in _BUILTIN:
-        columns, row = _BUILTIN[rtype.plural]
+    if rtype.builtin and rtype.group_resource in _BUILTIN:
+        columns, row = _BUILTIN[rtype.group_resource]
         return [_NAME, *columns], lambda obj: [_get(obj, "metadata.name"), *row(obj)]
     if rtype.printer_columns:
         custom = [{"name": c.get("name", ""), "type": c.get("type", "string"),

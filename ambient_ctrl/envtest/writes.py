@@ -143,9 +143,9 @@ def _prepare_create(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) 
         if not causes:
             obj["status"] = crds.established_status(obj, cluster.now())
         return causes
-    if rtype.group == "":
-        return builtins.prepare_create(rtype.plural, obj, cluster.ips)
-    return schema.admit(rtype.schema, obj) if not rtype.builtin else []
+    if rtype.builtin:
+        return builtins.prepare_create(rtype.group_resource, obj, cluster.ips)
+    return schema.admit(rtype.schema, obj)
 
 
 def _register_crd(cluster: Cluster, crd: dict[str, Any]) -> None:
@@ -306,9 +306,9 @@ def _prepare_update(cluster: Cluster, rtype: ResourceType, new: dict[str, Any],
         if not causes:
             new["status"] = crds.established_status(new, cluster.now())
         return causes
-    if rtype.group == "":
-        return builtins.check_update(rtype.plural, new, old)
-    return schema.admit(rtype.schema, new) if not rtype.builtin else []
+    if rtype.builtin:
+        return builtins.check_update(rtype.group_resource, new, old)
+    return schema.admit(rtype.schema, new)
 
 
 # delete --------------------------------------------------------------------------------------

@@ -906,6 +906,63 @@ BUILT.update({
 })
 
 
+# authentication.k8s.io/v1 TokenRequest (kubectl create token): no dry run exists, so the
+# expected dicts follow the Go struct tags — audiences, expirationSeconds and boundObjectRef
+# have no omitempty (null when unset), status is a struct (always there).
+_TOKEN_STATUS = {"token": "", "expirationTimestamp": None}
+CAPTURED.update({
+    "tokenrequest": ("kubectl create token bot -n default", {
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+        "spec": {"audiences": None, "expirationSeconds": None, "boundObjectRef": None},
+        "status": _TOKEN_STATUS}),
+    "tokenrequest-duration": ("kubectl create token bot -n default --duration 20m", {
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+        "spec": {"audiences": None, "expirationSeconds": 1200, "boundObjectRef": None},
+        "status": _TOKEN_STATUS}),
+    "tokenrequest-bound": (
+        "kubectl create token bot -n default --audience https://a.example.com --audience vault "
+        "--bound-object-kind Pod --bound-object-name runner-0 "
+        "--bound-object-uid 0b6c9c0e-1f7e-4d2b-9d4a-6f1f7f3c2a10", {
+            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+            "spec": {"audiences": ["https://a.example.com", "vault"],
+                     "expirationSeconds": None,
+                     "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "runner-0",
+                                        "uid": "0b6c9c0e-1f7e-4d2b-9d4a-6f1f7f3c2a10"}},
+            "status": _TOKEN_STATUS}),
+})
+
+# networking.k8s.io/v1 NetworkPolicy: no kubectl command sends one as protobuf.
+NETWORK_POLICY = b"".join([
+    meta(text(1, "db"), text(3, "team-a")),
+    msg(2,
+        msg(1, entry(1, "app", text(2, "db"))),
+        msg(2,
+            msg(1, text(1, "TCP"), msg(2, num(2, 5432))),
+            msg(1, msg(2, num(1, 1), text(3, "metrics"))),
+            msg(2, msg(1, entry(1, "app", text(2, "api"))), msg(2))),
+        msg(3,
+            msg(1, text(1, "UDP"), msg(2, num(2, 53)), num(3, 60)),
+            msg(2, msg(3, text(1, "10.0.0.0/8"), text(2, "10.1.0.0/16")))),
+        text(4, "Ingress"), text(4, "Egress")),
+])
+BUILT.update({
+    "networkpolicy": (NETWORK_POLICY, {
+        "kind": "NetworkPolicy", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": "db", "namespace": "team-a"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "db"}},
+            "ingress": [{"ports": [{"protocol": "TCP", "port": 5432}, {"port": "metrics"}],
+                         "from": [{"podSelector": {"matchLabels": {"app": "api"}},
+                                   "namespaceSelector": {}}]}],
+            "egress": [{"ports": [{"protocol": "UDP", "port": 53, "endPort": 60}],
+                        "to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]}],
+            "policyTypes": ["Ingress", "Egress"]}}),
+    "bare-networkpolicy": (meta(text(1, "bare")), {
+        "kind": "NetworkPolicy", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": "bare"}, "spec": {"podSelector": {}}}),
+})
+
+
 @pytest.mark.parametrize("name", sorted(CAPTURED))
 def test_captured_kubectl_body(name: str) -> None:
     _command, expected = CAPTURED[name]
