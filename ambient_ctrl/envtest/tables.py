@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from . import jsonpath
 from .kinds import ResourceType
 
 Row = Callable[[Mapping[str, Any]], list[Any]]
@@ -186,16 +187,16 @@ def _columns(rtype: ResourceType) -> tuple[list[dict[str, Any]], Row]:
         return [_NAME, *columns], lambda obj: [_get(obj, "metadata.name"), *row(obj)]
     if rtype.printer_columns:
         custom = [{"name": c.get("name", ""), "type": c.get("type", "string"),
-                   "format": c.get("format", ""), "description": c.get("description", ""),
+                   "format": c.get("format", ""),
+                   "description": c.get("description") or "Custom resource definition column "
+                                  f"(in JSONPath format): {c.get('jsonPath', '')}",
                    "priority": c.get("priority", 0)} for c in rtype.printer_columns]
-        paths = [c.get("jsonPath", "") for c in rtype.printer_columns]
-        return [_NAME, *custom], lambda obj: [_get(obj, "metadata.name"),
-                                              *(_cell(_get(obj, p)) for p in paths)]
+        cells = [(column["type"], jsonpath.compile_column(c.get("jsonPath", "")))
+                 for column, c in zip(custom, rtype.printer_columns, strict=True)]
+        return [_NAME, *custom], lambda obj: [
+            _get(obj, "metadata.name"),
+            *(jsonpath.column_cell(kind, path, obj) for kind, path in cells)]
     return [_NAME, _AGE], lambda obj: [_get(obj, "metadata.name"), _age(obj)]
-
-
-def _cell(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
 def _partial(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,12 +231,14 @@ def human_duration(seconds: float) -> str:
 
 
 def _since(value: Any, now: datetime) -> Any:
+    """A date cell as kube renders it: an age; None (no value) stays None, a blank cell in
+    kubectl; an empty timestamp is <unknown>, an unparsable one <invalid>."""
     if not isinstance(value, str) or not value:
-        return "<unknown>" if value is None else value
+        return "<unknown>" if value == "" else value
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return value
+        return "<invalid>"
     return human_duration((now - moment).total_seconds())
 
 
