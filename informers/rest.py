@@ -310,6 +310,18 @@ class ResourceClient:
         return self.transport.json("POST", self._path(namespace), verb="POST", body=obj,
                                    query=_write_query(field_manager, dry_run), timeout=timeout)
 
+    def create_subresource(self, name: str, subresource: str, body: Mapping[str, Any],
+                           namespace: str | None = None, *, field_manager: str | None = None,
+                           timeout: float | None = None) -> dict[str, Any]:
+        """POST ``body`` to one object's ``subresource`` and return the answer, e.g. a
+        ``TokenRequest`` to ``serviceaccounts/NAME/token`` (the answer is the TokenRequest
+        with its ``status.token``, not the object). Errors are the typed ones of every call."""
+        if not subresource:
+            raise ValueError("name a subresource to POST to")
+        return self.transport.json("POST", self._path(namespace, name, subresource),
+                                   verb="POST", body=body,
+                                   query=_write_query(field_manager, False), timeout=timeout)
+
     def update(self, obj: Mapping[str, Any], *, field_manager: str | None = None,
                subresource: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         namespace, name = self._meta(obj)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +13,12 @@ import pytest
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.reconcile import ReconcileTimeout, deadline
 from ambient_ctrl.testing import cached_client
 from informers.clock import RealClock
+from informers.errors import NotFound
 from informers.factory import InformerFactory
-from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS
+from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS, SERVICEACCOUNTS
 from informers.rest import Transport, load_configuration
 from informers.store import CONTROLLER_INDEX, MutatedCacheError
 
@@ -109,6 +112,22 @@ def test_mutating_a_cached_object_is_caught(world: tuple[Client, str]) -> None:
             client.get(CONFIGMAPS, "web", "c-one")
     finally:
         del cached["metadata"]["labels"]["sneaky"]  # put it back for the other tests
+
+
+def test_create_subresource_posts_and_checks_the_deadline(api: LocalAPIServer) -> None:
+    with cached_client(api.kubeconfig) as client:
+        client.create(SERVICEACCOUNTS, {"metadata": {"name": "minter", "namespace": "default"}})
+        answer = client.create_subresource(SERVICEACCOUNTS, "minter", "token",
+                                           {"spec": {"audiences": ["vault"]}}, "default")
+        assert answer["kind"] == "TokenRequest" and answer["status"]["token"]
+        assert answer["spec"]["audiences"] == ["vault"]
+        with pytest.raises(NotFound):
+            client.create_subresource(SERVICEACCOUNTS, "ghost", "token", {}, "default")
+        before = api.call(lambda cluster: cluster.requests[("create", "", "serviceaccounts/token")])
+        with deadline(time.monotonic() - 1), pytest.raises(ReconcileTimeout):
+            client.create_subresource(SERVICEACCOUNTS, "minter", "token", {}, "default")
+        after = api.call(lambda cluster: cluster.requests[("create", "", "serviceaccounts/token")])
+        assert after == before, "a reconcile past its deadline sends nothing"
 
 
 class RecordingClock(RealClock):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from informers import errors
-from informers.resource import CONFIGMAPS, PODS, Resource
+from informers.resource import CONFIGMAPS, PODS, SERVICEACCOUNTS, Resource
 from informers.rest import ResourceClient, Transport
 
 
@@ -72,6 +72,38 @@ def test_invalid_carries_causes_and_429_retry_after(server: object, transport: T
     server.faults.fail(code=503, count=1)  # type: ignore[attr-defined]
     with pytest.raises(errors.ServerError):
         cms.list("default")
+
+
+def test_create_subresource_posts_to_the_object_subresource(server: Any,
+                                                            transport: Transport) -> None:
+    accounts = ResourceClient(transport, SERVICEACCOUNTS)
+    accounts.create({"metadata": {"name": "bot", "namespace": "default"}})
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+               "spec": {"audiences": ["vault"], "expirationSeconds": 900}}
+    answer = accounts.create_subresource("bot", "token", request, "default",
+                                         field_manager="tester")
+    assert (answer["kind"], answer["metadata"]["name"]) == ("TokenRequest", "bot")
+    assert answer["spec"]["expirationSeconds"] == 900 and answer["status"]["token"]
+    assert server.cluster.requests[("create", "", "serviceaccounts/token")] == 1
+
+    with pytest.raises(errors.NotFound) as missing:
+        accounts.create_subresource("ghost", "token", request, "default")
+    assert missing.value.status["details"]["name"] == "ghost"
+    with pytest.raises(errors.Invalid) as invalid:
+        accounts.create_subresource("bot", "token", {"spec": {"expirationSeconds": 1}},
+                                    "default")
+    assert invalid.value.causes[0]["field"] == "spec.expirationSeconds"
+    with pytest.raises(errors.APIError) as refused:  # status takes no POST: 405
+        ResourceClient(transport, PODS).create_subresource("p", "status", {}, "default")
+    assert refused.value.code == 405
+    server.faults.fail(code=403, count=1, resources=["serviceaccounts/token"])
+    with pytest.raises(errors.APIError) as forbidden:
+        accounts.create_subresource("bot", "token", request, "default")
+    assert (forbidden.value.code, forbidden.value.reason) == (403, "Forbidden")
+    with pytest.raises(ValueError, match="namespaced"):
+        accounts.create_subresource("bot", "token", request)
+    with pytest.raises(ValueError, match="subresource"):
+        accounts.create_subresource("bot", "", request, "default")
 
 
 def test_transport_error_when_nothing_answers() -> None:
