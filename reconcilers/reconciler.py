@@ -51,6 +51,7 @@ from .registry import RegistryCache, runtime_id
 from .resources import (
     AGENTIC_SESSIONS,
     CLOUD_INIT_CONFIGMAP,
+    DESIRED_PHASE,
     INTEGRATION_SECRETS,
     MANAGED_BY,
     MANAGED_NAMESPACE_LABEL,
@@ -176,11 +177,13 @@ class SessionReconciler:
         self._sync.observed(incarnation, children)
         workload = self._observe(session, observe_env, children, incarnation, now)
         inputs = self._inputs(session) if runtime is not None else None
-        if bad is None and runtime is not None and inputs is not None:
+        if bad is None and runtime is not None and inputs is not None \
+                and _may_start(session, workload):
             bad = self._check(session, runtime, start_env, inputs)
         token_name, account = tokens.default_names(session)
         token = self._client.get(SECRETS, token_name, namespace)
         token = token if ch.owned_by(token, incarnation[2]) else None
+        token_made = token is None and self._sync.pending(incarnation, "Secret", token_name)
         service = self._service(session, children)
         world = World(
             workload=workload, vertex_missing=self._platform.vertex_missing(),
@@ -189,9 +192,10 @@ class SessionReconciler:
             integrations=inputs.integrations if inputs else False,
             s3_available=inputs.s3.available if inputs else False,
             s3_message=inputs.s3.message if inputs else "",
-            bad_input=bad, token_present=token is not None,
-            token_refreshed_at=parse_time(((token or {}).get("metadata") or {}).get(
-                "annotations", {}).get(TOKEN_REFRESHED_AT)),
+            bad_input=bad, token_present=token is not None or token_made,
+            token_refreshed_at=now if token_made else parse_time(
+                ((token or {}).get("metadata") or {}).get("annotations", {}).get(
+                    TOKEN_REFRESHED_AT)),
             inactivity_timeout=self._inactivity_timeout(session),
             run_fields={"executionKind": start_env.kind.value,
                         **({"runtime": runtime.id} if runtime else {})},
@@ -203,7 +207,7 @@ class SessionReconciler:
             run = replace(inputs, is_resume=is_resume(session),
                           run_started=str(step.status.get("startTime", "")))
             started, annotate = self._start(session, runtime, start_env, run, token,
-                                            incarnation, now)
+                                            token_made, incarnation, now)
             step = next_step(session, replace(world, started=started), now=now)
         backend = str(step.status.get("executionKind") or observe_env.kind.value)
         self._act(session, step, observe_env, children, token, token_name, account, backend,
@@ -358,7 +362,7 @@ class SessionReconciler:
     # acting ----------------------------------------------------------------------------------
     def _start(self, session: Mapping[str, Any], runtime: Runtime,
                environment: ExecutionEnvironment, inputs: RunInputs,
-               token: Mapping[str, Any] | None, incarnation: Hashable,
+               token: Mapping[str, Any] | None, token_made: bool, incarnation: Hashable,
                now: dt.datetime) -> tuple[Started, dict[str, str]]:
         """Start a run: platform Secrets, the runner's token, the workload (and what the
         environment needs with it), its Service, the namespace's NetworkPolicy."""
@@ -366,9 +370,10 @@ class SessionReconciler:
         annotate: dict[str, str] = {}
         token_name, account = tokens.default_names(session)
         try:
-            if token is None:
+            if token is None and not token_made:
                 annotate = tokens.provision(self._client, session, now=now)
-            elif _stale(token, now):
+                self._sync.expect(incarnation, "Secret", token_name)
+            elif token is not None and _stale(token, now):
                 tokens.refresh(self._client, session, secret_name=token_name, account=account,
                                now=now)
         except tokens.TokenError as error:
@@ -589,6 +594,16 @@ class SessionReconciler:
         if step.requeue_after is not None:
             return Result(requeue_after=max(step.requeue_after, 0.5))
         return Result()
+
+
+def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
+    """Whether this pass may start a run (so bad input matters): the session is new or
+    Pending, asks to be started again, or its live workload is gone."""
+    status = session.get("status") or {}
+    annotations = (session.get("metadata") or {}).get("annotations") or {}
+    return (status.get("phase") in (None, "", Phase.PENDING.value)
+            or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
+            or not workload.exists)
 
 
 def _stale(token: Mapping[str, Any], now: dt.datetime) -> bool:

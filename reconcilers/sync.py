@@ -52,6 +52,11 @@ class ChildSync:
         """Whether ``kind/name`` was created for ``session`` and the cache has not shown it."""
         return f"{kind}/{name}" in self._expectations.pending(session)
 
+    def expect(self, session: Hashable, kind: str, name: str) -> None:
+        """Remember ``kind/name`` as made for ``session`` by someone else's create call."""
+        self._expectations.expect_creations(
+            session, {*self._expectations.pending(session), f"{kind}/{name}"})
+
     def observed(self, session: Hashable, children: Children) -> None:
         for obj in children:
             self._expectations.observed(session, f"{obj.get('kind') or ''}/"

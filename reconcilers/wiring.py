@@ -121,6 +121,11 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     """Register the AgenticSession controller, its caches and its watches on ``manager``."""
     config = config or OperatorConfig()
     client = manager.client
+    # The default scope of each kind (what client.get reads) first: the children the
+    # operator labels. Narrower caches of the same kinds follow.
+    client.expect(PODS, label_selector=RUNNER_SELECTOR)
+    client.expect(SECRETS, label_selector=OWNED_SECRETS)
+    client.expect(SERVICES, label_selector=SESSION_LABEL)
     manager.index(AGENTIC_SESSIONS, BACKEND_PHASE_INDEX, backend_phase)
     sessions = client.expect(AGENTIC_SESSIONS)
     kubevirt = KubeVirtDetector(manager, ttl=options.kubevirt_recheck)
