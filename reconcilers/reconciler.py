@@ -23,19 +23,18 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
-
 from ambient_ctrl.client import Client, ScopedCache
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from informers.clock import Clock, RealClock
-from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound
+from informers.errors import AlreadyExists, APIError, Conflict, Invalid
 from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
 
 from . import children as ch
 from . import s3, tokens
 from .config import OperatorConfig
+from .emission import StatusEmitter
 from .environment import (
     Children,
     ExecutionEnvironment,
@@ -45,6 +44,7 @@ from .environment import (
     Runtime,
 )
 from .metrics import SessionMetrics
+from .models import models_vertex_id
 from .phase import BadInput, Started, StartFailure, Step, World, next_step
 from .platform_secrets import PlatformSecrets
 from .registry import RegistryCache, runtime_id
@@ -74,8 +74,8 @@ from .resources import (
     service_name,
 )
 from .runner_env import is_resume
-from .status import RESTART_REQUIRED, find, parse_time, status_patch, upsert
-from .sync import ChildSync, held_paths
+from .status import find, parse_time, with_restart_required
+from .sync import ChildSync
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +138,17 @@ class SessionReconciler:
         self._config = config
         self._options = options
         self._clock = clock or RealClock()
-        self._writes = ReadYourWrites(clock=self._clock)
+        self._emit = StatusEmitter(client, events=events, metrics=metrics,
+                                   writes=ReadYourWrites(clock=self._clock))
         self._foreign_policies: set[str] = set()
 
     # entry -----------------------------------------------------------------------------------
     def reconcile(self, request: Request) -> Result:
         session = self._client.get(AGENTIC_SESSIONS, request.name, request.namespace)
         if session is None or session["metadata"].get("deletionTimestamp"):
-            self._writes.forget(request)
+            self._emit.forget(request)
             return Result()  # children go with it: garbage collection by owner references
-        if self._writes.stale(request, str(session["metadata"].get("resourceVersion", ""))):
+        if self._emit.stale(request, str(session["metadata"].get("resourceVersion", ""))):
             return Result(requeue_after=STALE_RECHECK)
         if not self._managed(request.namespace):
             return Result()
@@ -218,9 +219,9 @@ class SessionReconciler:
                 and observe_env.kind == start_env.kind):
             held = self._converge_live(session, runtime, observe_env, children, inputs,
                                        incarnation, backend)
-        new_status = _restart_required(step.status, held, now)
-        self._write(session, new_status, step, annotate)
-        self._report(session, status, step, backend, now)
+        self._emit.write(session, with_restart_required(step.status, held, now=now),
+                         clear=step.clear, annotate={**step.annotate, **annotate})
+        self._emit.report(session, status, step, backend, now)
         return self._outcome(step)
 
     # reading ---------------------------------------------------------------------------------
@@ -519,71 +520,6 @@ class SessionReconciler:
                              ch.agui_port(workload) or runtime.port, incarnation)
         return tuple(held)
 
-    # writing ---------------------------------------------------------------------------------
-    def _write(self, session: Mapping[str, Any], status: dict[str, Any], step: Step,
-               annotate: Mapping[str, str]) -> None:
-        """The status (if it changed), then the intent annotations; each guarded by the
-        resourceVersion it was computed from, so a newer intent is never overwritten."""
-        meta = session["metadata"]
-        request = Request.for_object(session)
-        version = str(meta.get("resourceVersion", ""))
-        old = session.get("status") or {}
-        try:
-            if status != old:
-                written = self._client.patch_status(
-                    AGENTIC_SESSIONS, meta["name"],
-                    {"metadata": {"resourceVersion": version},
-                     "status": status_patch(old, status)}, meta["namespace"])
-                after = str(written["metadata"].get("resourceVersion", ""))
-                self._writes.wrote(request, before=version, after=after)
-                version = after
-            changes: dict[str, str | None] = {key: None for key in step.clear}
-            changes.update({**step.annotate, **annotate})
-            if changes:
-                written = self._client.patch(
-                    AGENTIC_SESSIONS, meta["name"],
-                    {"metadata": {"resourceVersion": version, "annotations": changes}},
-                    meta["namespace"])
-                self._writes.wrote(request, before=version,
-                                   after=str(written["metadata"].get("resourceVersion", "")))
-        except NotFound:
-            pass  # the session is gone: nothing left to say about it
-
-    def _report(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
-                backend: str, now: dt.datetime) -> None:
-        """Logs (one line per lifecycle step), Events and metrics of this pass."""
-        for event in step.events:
-            self._events.record(session, event.type, reason=event.reason,
-                                message=event.message)
-            if event.type == "Warning":
-                self._metrics.error(backend, event.reason)
-        before = str(old.get("phase") or "")
-        after = step.phase.value
-        if before == after:
-            return
-        meta = session["metadata"]
-        self._metrics.transition(backend, before or Phase.PENDING.value, after)
-        extra: dict[str, Any] = {"session": f"{meta['namespace']}/{meta['name']}",
-                                 "backend": backend, "from": before or "(new)", "to": after}
-        ready = find(step.status, "Ready") or {}
-        if step.phase == Phase.RUNNING:
-            begun = parse_time(step.status.get("startTime"))
-            seconds = max((now - begun).total_seconds(), 0.0) if begun else None
-            if seconds is not None:
-                self._metrics.started(backend, seconds)
-                extra["seconds"] = round(seconds, 1)
-            self._events.record(session, "Normal", reason="Running", message=(
-                f"the runner started {seconds:.1f} s after the run began" if seconds is not None
-                else "the runner started"))
-        elif step.phase in (Phase.STOPPED, Phase.COMPLETED):
-            self._events.record(session, "Normal", reason=str(ready.get("reason") or after),
-                                message=str(ready.get("message") or f"session is {after}"))
-        if step.phase == Phase.FAILED:
-            extra["reason"] = ready.get("reason")
-            log.warning("session failed", extra=extra)
-        else:
-            log.info("session phase changed", extra=extra)
-
     def _outcome(self, step: Step) -> Result:
         if step.permanent is not None:
             if step.permanent.recheck_after is not None:
@@ -618,38 +554,3 @@ def _endpoint(namespace: str, name: str, service: Mapping[str, Any] | None) -> s
         return ""
     return (f"http://{service_name(name)}.{namespace}.svc.cluster.local:"
             f"{ch.service_port(service)}")
-
-
-def _restart_required(status: dict[str, Any], held: Sequence[str],
-                      now: dt.datetime) -> dict[str, Any]:
-    """``RestartRequired``: True naming what the next run changes; False once nothing
-    differs, only if the condition is there already (sessions that never needed a restart
-    do not grow one)."""
-    if held:
-        return {**status, "conditions": upsert(
-            status.get("conditions"), RESTART_REQUIRED, "True",
-            reason="ImmutableFieldsChanged",
-            message=f"the runner differs from the session's spec or its runtime in fields that "
-                    f"cannot change while it runs ({held_paths(held)}); stop and restart the "
-                    "session to apply them", now=now)}
-    condition = find(status, RESTART_REQUIRED)
-    if condition is None or condition.get("status") == "False":
-        return status
-    return {**status, "conditions": upsert(status.get("conditions"), RESTART_REQUIRED, "False",
-                                           reason="UpToDate", message="the runner matches the "
-                                           "session's spec and its runtime", now=now)}
-
-
-def models_vertex_id(manifest: Any, model: str) -> str:
-    """The Vertex AI id of ``model`` in the models manifest (``models.json``), if available."""
-    if not isinstance(manifest, str):
-        return ""
-    try:
-        document = orjson.loads(manifest)
-    except orjson.JSONDecodeError:
-        return ""
-    for entry in (document.get("models") or ()) if isinstance(document, dict) else ():
-        if isinstance(entry, dict) and entry.get("id") == model and entry.get("available"):
-            vertex = entry.get("vertexId")
-            return vertex if isinstance(vertex, str) else ""
-    return ""

@@ -5,7 +5,7 @@ repos upstream records, and the merge patch that turns one status into another.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from informers.clock import rfc3339
@@ -155,3 +155,28 @@ def with_reconciled_repos(status: Mapping[str, Any], spec: Mapping[str, Any], *,
         message=f"Reconciled {len(wanted)} repos (added: {len(added)}, removed: "
                 f"{len(removed)}, branch changed: {len(changed)})", now=now)
     return out
+
+
+def with_restart_required(status: dict[str, Any], held: Sequence[str], *,
+                          now: dt.datetime) -> dict[str, Any]:
+    """``RestartRequired``: True naming what the next run changes; False once nothing
+    differs, only if the condition is there already (sessions that never needed a restart
+    do not grow one)."""
+    if held:
+        return {**status, "conditions": upsert(
+            status.get("conditions"), RESTART_REQUIRED, "True",
+            reason="ImmutableFieldsChanged",
+            message=f"the runner differs from the session's spec or its runtime in fields that "
+                    f"cannot change while it runs ({_listed(held)}); stop and restart the "
+                    "session to apply them", now=now)}
+    condition = find(status, RESTART_REQUIRED)
+    if condition is None or condition.get("status") == "False":
+        return status
+    return {**status, "conditions": upsert(status.get("conditions"), RESTART_REQUIRED, "False",
+                                           reason="UpToDate", message="the runner matches the "
+                                           "session's spec and its runtime", now=now)}
+
+
+def _listed(paths: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
