@@ -102,8 +102,8 @@ class Registry:
 
 
 _ID_SHOWN = 100
-"""Characters of a session's runtime id a message quotes: the id is user input, and
-``RUNNER_TYPE`` (unlike ``spec.runtime``) has no length limit in the schema."""
+"""Characters of a session's runtime id a message quotes: the id is user input, and neither
+``spec.runtime`` nor ``RUNNER_TYPE`` has a length limit in upstream's schema."""
 
 
 def _quoted(runtime_id: str) -> str:
