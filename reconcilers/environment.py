@@ -188,14 +188,29 @@ class RenderError(ValueError):
         self.message = message
 
 
+class BackendUnavailable(RenderError):
+    """The cluster cannot run this environment now (KubeVirt not installed): not the
+    session's fault, and no edit of it fixes it — look again after ``recheck_after`` s."""
+
+    def __init__(self, reason: str, message: str, *, recheck_after: float) -> None:
+        super().__init__(reason, message)
+        self.recheck_after = recheck_after
+
+
 class ExecutionEnvironment(Protocol):
     """A backend a session can run on. ``render`` and ``observe`` are pure."""
 
     kind: ExecutionKind
+    noun: str
+    """How messages name the workload ("pod", "VirtualMachine")."""
     owns: Sequence[Child]
     """The workload first, then what else the environment renders or observes."""
     requires: Resource | None
     """An API the cluster must serve for this environment (None: always available)."""
+
+    def unavailable(self, runtime: Runtime, *, recheck_after: float) -> BackendUnavailable:
+        """The error to report while :attr:`requires` is not served."""
+        ...
 
     def render(self, session: Mapping[str, Any], runtime: Runtime,
                inputs: RunInputs) -> list[Obj]:

@@ -51,7 +51,16 @@ from kubernetes.utils.quantity import parse_quantity
 from informers.resource import PODS, Resource
 
 from .children import meta, session_owner
-from .environment import Child, Children, Obj, Observation, RenderError, RunInputs, Runtime
+from .environment import (
+    BackendUnavailable,
+    Child,
+    Children,
+    Obj,
+    Observation,
+    RenderError,
+    RunInputs,
+    Runtime,
+)
 from .registry import quantity
 from .resources import (
     AGUI_PORT_NAME,
@@ -94,8 +103,12 @@ class PodEnvironment:
     """The Pod backend. Stateless; ``render`` and ``observe`` are pure."""
 
     kind: ExecutionKind = ExecutionKind.POD
+    noun = "pod"
     owns: Sequence[Child] = (Child(PODS, runner_name),)
     requires: Resource | None = None
+
+    def unavailable(self, runtime: Runtime, *, recheck_after: float) -> BackendUnavailable:
+        raise AssertionError("Pods are always available")
 
     def render(self, session: Mapping[str, Any], runtime: Runtime,
                inputs: RunInputs) -> list[Obj]:

@@ -82,7 +82,6 @@ log = logging.getLogger(__name__)
 STALE_RECHECK = 0.05
 """Seconds before looking again when the cache does not show our last write to the session
 yet (the watch delivers it within milliseconds)."""
-KUBEVIRT_NOT_INSTALLED = "KubeVirtNotInstalled"
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
 
 
@@ -201,7 +200,7 @@ class SessionReconciler:
             run_fields={"executionKind": start_env.kind.value,
                         **({"runtime": runtime.id} if runtime else {})},
             endpoint=_endpoint(namespace, name, service),
-            workload_noun="pod" if start_env.kind == ExecutionKind.POD else "VirtualMachine")
+            workload_noun=start_env.noun)
         step = next_step(session, world, now=now)
         annotate: dict[str, str] = {}
         if step.start and runtime is not None and inputs is not None:
@@ -232,13 +231,12 @@ class SessionReconciler:
             runtime = self._registry.lookup(registry, runtime_id(session))
         except RenderError as error:
             return None, BadInput(error.reason, error.message)
-        environment = self._environments.get(runtime.execution_kind)
-        required = environment.requires if environment else None
-        if required is not None and not self._served(required):
-            return runtime, BadInput(
-                KUBEVIRT_NOT_INSTALLED, f"runtime {runtime.id} runs in a KubeVirt "
-                "VirtualMachine, but the kubevirt.io/v1 API is not served by this cluster",
-                recheck_after=self._options.kubevirt_recheck)
+        environment = self._environments[runtime.execution_kind]
+        if environment.requires is not None and not self._served(environment.requires):
+            missing = environment.unavailable(runtime,
+                                              recheck_after=self._options.kubevirt_recheck)
+            return runtime, BadInput(missing.reason, missing.message,
+                                     recheck_after=missing.recheck_after)
         return runtime, None
 
     def _observed_environment(self, status: Mapping[str, Any],
@@ -299,12 +297,12 @@ class SessionReconciler:
 
     @staticmethod
     def _ours(obj: Mapping[str, Any] | None, session: Mapping[str, Any]) -> bool:
-        """Owned by the session or by its workload (a Service is owned by the workload)."""
+        """Owned by the session or by its workload (a Service is owned by the workload,
+        whatever its kind: the workload is the one object named ``<n>-runner``)."""
         _, name = ch.meta(session)
         for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or ():
-            if ref.get("uid") == session["metadata"].get("uid") or (
-                    ref.get("kind") in ("Pod", "VirtualMachine")
-                    and ref.get("name") == runner_name(name)):
+            if ref.get("uid") == session["metadata"].get("uid") or \
+                    ref.get("name") == runner_name(name):
                 return True
         return False
 

@@ -45,7 +45,16 @@ from informers.resource import SECRETS, Resource
 
 from .children import meta, session_owner
 from .cloudinit import SECRETS_ROOT, GuestSetup, SecretRef, check_env_names, user_data
-from .environment import Child, Children, Obj, Observation, RenderError, RunInputs, Runtime
+from .environment import (
+    BackendUnavailable,
+    Child,
+    Children,
+    Obj,
+    Observation,
+    RenderError,
+    RunInputs,
+    Runtime,
+)
 from .pod import run_of, runner_pod, scheduled_condition, workload_meta, workspace_size
 from .resources import (
     AGUI_PORT_NAME,
@@ -81,7 +90,14 @@ class KubeVirtEnvironment:
     owns: Sequence[Child] = (Child(VIRTUAL_MACHINES, runner_name),
             Child(VIRTUAL_MACHINE_INSTANCES, runner_name, rendered=False),
             Child(SECRETS, cloudinit_secret_name))
+    noun = "VirtualMachine"
     requires: Resource | None = VIRTUAL_MACHINES
+
+    def unavailable(self, runtime: Runtime, *, recheck_after: float) -> BackendUnavailable:
+        return BackendUnavailable(
+            "KubeVirtNotInstalled", f"runtime {runtime.id} runs in a KubeVirt VirtualMachine, "
+            "but the kubevirt.io/v1 API is not served by this cluster",
+            recheck_after=recheck_after)
 
     def render(self, session: Mapping[str, Any], runtime: Runtime,
                inputs: RunInputs) -> list[Obj]:
