@@ -233,5 +233,14 @@ def owned_by(obj: Mapping[str, Any] | None, owner_uid: str) -> bool:
     return any(isinstance(r, Mapping) and r.get("uid") == owner_uid for r in refs)
 
 
+def owned_by_predecessor(obj: Mapping[str, Any] | None, session: Mapping[str, Any]) -> bool:
+    """Owned by an earlier session of this name (deleted and re-created): garbage collection
+    is removing it, so a wait, not a conflict."""
+    m = session["metadata"]
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or ()
+    return any(isinstance(r, Mapping) and r.get("kind") == AGENTIC_SESSIONS.kind
+               and r.get("name") == m["name"] and r.get("uid") != m.get("uid") for r in refs)
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()

@@ -28,6 +28,8 @@ from .resources import AGENTIC_SESSIONS, Phase
 from .status import find, parse_time, status_patch
 
 log = logging.getLogger("reconcilers.reconciler")
+_WRITES = ("status", "intent")
+"""A pass's writes to the session, in the order they are made."""
 
 
 class StatusEmitter:
@@ -41,11 +43,18 @@ class StatusEmitter:
         self._writes = writes
 
     def stale(self, request: Request, cached_version: str) -> bool:
-        """Whether the cache still shows a version older than our last write."""
-        return self._writes.stale(request, cached_version)
+        """Whether the cache still shows a version older than our last write.
+
+        A pass may write twice (the status, then the intent annotations), each over the
+        version the other left: each write is remembered on its own, and the status write's
+        is asked first — a cache still showing the version before both must not pass for
+        "moved on" because it is not the version the second write replaced."""
+        return any(self._writes.stale((request, write), cached_version)
+                   for write in _WRITES)
 
     def forget(self, request: Request) -> None:
-        self._writes.forget(request)
+        for write in _WRITES:
+            self._writes.forget((request, write))
 
     def write(self, session: Mapping[str, Any], status: dict[str, Any], *,
               clear: Sequence[str] = (), annotate: Mapping[str, str] | None = None) -> None:
@@ -62,7 +71,7 @@ class StatusEmitter:
                     {"metadata": {"resourceVersion": version},
                      "status": status_patch(old, status)}, meta["namespace"])
                 after = str(written["metadata"].get("resourceVersion", ""))
-                self._writes.wrote(request, before=version, after=after)
+                self._writes.wrote((request, "status"), before=version, after=after)
                 version = after
             changes: dict[str, str | None] = {key: None for key in clear}
             changes.update(annotate or {})
@@ -71,7 +80,7 @@ class StatusEmitter:
                     AGENTIC_SESSIONS, meta["name"],
                     {"metadata": {"resourceVersion": version, "annotations": changes}},
                     meta["namespace"])
-                self._writes.wrote(request, before=version,
+                self._writes.wrote((request, "intent"), before=version,
                                    after=str(written["metadata"].get("resourceVersion", "")))
         except NotFound:
             pass  # the session is gone: nothing left to say about it

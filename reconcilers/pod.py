@@ -66,6 +66,7 @@ from .resources import (
     AGUI_PORT_NAME,
     INTEGRATION_SECRETS,
     K8S_TOKEN_KEY,
+    RESUME_ANNOTATION,
     RUN_ANNOTATION,
     RUNNER_CONTAINER,
     RUNNER_SECRETS,
@@ -211,8 +212,11 @@ def workload_meta(session: Mapping[str, Any], inputs: RunInputs) -> dict[str, An
     metadata: dict[str, Any] = {"name": runner_name(name), "namespace": namespace,
                                 "labels": selector_labels(name),
                                 "ownerReferences": [session_owner(session)]}
-    if inputs.run_started:
-        metadata["annotations"] = {RUN_ANNOTATION: inputs.run_started}
+    annotations = {RUN_ANNOTATION: inputs.run_started} if inputs.run_started else {}
+    if inputs.is_resume:
+        annotations[RESUME_ANNOTATION] = "true"
+    if annotations:
+        metadata["annotations"] = annotations
     return metadata
 
 

@@ -63,6 +63,8 @@ from .resources import (
     NETWORK_POLICY_NAME,
     PROJECT_SETTINGS_NAME,
     REGISTRY_CONFIGMAP,
+    RESUME_ANNOTATION,
+    RUN_ANNOTATION,
     RUNNER_SECRETS,
     SESSION_LABEL,
     TOKEN_REFRESHED_AT,
@@ -185,6 +187,11 @@ class SessionReconciler:
         token = token if ch.owned_by(token, incarnation[2]) else None
         token_made = token is None and self._sync.pending(incarnation, "Secret", token_name)
         service = self._service(session, children)
+        # Seen now, so no longer "created a moment ago" (they are no environment's children):
+        # a Service or token Secret deleted later is made again by the next run.
+        self._sync.observed(incarnation, Children({
+            obj["kind"]: {obj["metadata"]["name"]: obj} for obj in (token, service)
+            if obj is not None and obj.get("kind")}))
         world = World(
             workload=workload, vertex_missing=self._platform.vertex_missing(),
             runner_secret=self._config.vertex or
@@ -394,12 +401,22 @@ class SessionReconciler:
                 actual = self._client.resource(resource).get(obj["metadata"]["name"],
                                                              obj["metadata"]["namespace"])
                 if not ch.owned_by(actual, str(session["metadata"]["uid"])):
+                    if ch.owned_by_predecessor(actual, session):  # going: try again
+                        return Started(failure=StartFailure(
+                            "workload", f"{obj['kind']} {obj['metadata']['name']} still "
+                            "belongs to an earlier session of this name; waiting for garbage "
+                            "collection to remove it", permanent=False)), annotate
                     return Started(failure=StartFailure(
                         "workload", f"{obj['kind']} {obj['metadata']['name']} already exists "
                         "and does not belong to this session; it is left alone",
                         permanent=True)), annotate
                 created = actual
                 existed = existed or obj["kind"] == workload_kind
+                if obj["kind"] != workload_kind:
+                    # Left over from the previous run (its workload was lost, not stopped):
+                    # it becomes this run's (a VM's cloud-init says IS_RESUME now).
+                    self._sync.converge(incarnation, resource, obj, actual,
+                                        backend=environment.kind.value)
             if obj["kind"] == workload_kind:
                 workload = created
         if workload is not None:
@@ -483,6 +500,10 @@ class SessionReconciler:
         if service is not None and self._ours(service, session) and \
                 not service["metadata"].get("deletionTimestamp"):
             self._sync.delete(SERVICES, service_name(name), namespace, backend=backend)
+        # Made and gone unseen (garbage collection follows the workload): the next run makes
+        # it again.
+        self._sync.forget((namespace, name, str(session["metadata"].get("uid", ""))),
+                          "Service", service_name(name))
         for child in reversed(environment.owns):
             obj = children.get(child.resource.kind, child.name(name))
             if not child.rendered or obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -499,11 +520,11 @@ class SessionReconciler:
         workload = children.get(environment.owns[0].resource.kind, runner_name(name))
         if workload is None:
             return ()
-        run_started = ((workload.get("metadata") or {}).get("annotations") or {}).get(
-            "ambient-code.io/run-started-at")
-        live = replace(inputs, is_resume=False,
-                       run_started=str(run_started or (session.get("status") or {}).get(
-                           "startTime", "")))
+        # Rendered as the run was made: its start and whether it resumed are on the workload.
+        made = (workload.get("metadata") or {}).get("annotations") or {}
+        live = replace(inputs, is_resume=made.get(RESUME_ANNOTATION) == "true",
+                       run_started=str(made.get(RUN_ANNOTATION) or
+                                       (session.get("status") or {}).get("startTime", "")))
         try:
             desired = environment.render(session, runtime, live)
         except RenderError:

@@ -54,6 +54,9 @@ COPIED_FROM = "vteam.ambient-code/copied-from"
 RUN_ANNOTATION = "ambient-code.io/run-started-at"
 """On a workload: the ``status.startTime`` of the run it was made for, so a workload left
 over from an earlier run is never taken for the new run's."""
+RESUME_ANNOTATION = "ambient-code.io/resumed-run"
+"""On a workload: ``"true"`` when its runner was started as a resume (``IS_RESUME``), so the
+run's children are rendered again as they were made while it lasts."""
 MANAGED_BY = "ambient-code.io/managed-by"
 
 # Fixed names --------------------------------------------------------------------------------------

@@ -147,6 +147,9 @@ def request_token(client: Client, namespace: str, account: str) -> str:
 def _check_owner(actual: Mapping[str, Any], session: Mapping[str, Any], kind: str,
                  name: str) -> None:
     uid = session["metadata"]["uid"]
+    if not children.owned_by(actual, uid) and children.owned_by_predecessor(actual, session):
+        raise TokenError(f"{kind} {name} still belongs to an earlier session of this name; "
+                         "waiting for garbage collection to remove it", permanent=False)
     if not children.owned_by(actual, uid):
         raise TokenError(f"{kind} {name} already exists and does not belong to this session; "
                          "it is left alone", permanent=True)

@@ -1,223 +1,381 @@
 """SessionReconciler against a client whose cache lags behind the server (no server).
 
 The fake client keeps two dicts: what the server stores, and what the informer cache shows;
-``sync()`` brings the cache up to date. Writes can be scripted to fail once, as injected 5xx
-do in the chaos run.
+``sync()`` brings the cache up to date (all of it, or some kinds). Writes can be scripted to
+fail once, as injected 5xx do in the chaos run. Each test is a race the chaos run found or can
+produce: a reconcile acting on a cache that has not yet shown the operator's own writes, or
+still shows a session deleted and re-created under its name.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Mapping
+import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 import pytest
-import yaml
 
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.reconcile import Request
+from informers.clock import RealClock
 from informers.errors import AlreadyExists, Conflict, NotFound, ServerError
 from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS, Resource
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
-from reconcilers.cloudinit import TOKEN_PATH
+from reconcilers.config import OperatorConfig
 from reconcilers.metrics import SessionMetrics
+from reconcilers.platform_secrets import PlatformSecrets
 from reconcilers.pod import PodEnvironment
-from reconcilers.reconciler import SessionReconciler
+from reconcilers.reconciler import Caches, OperatorOptions, SessionReconciler, StartRetry
 from reconcilers.registry import RegistryCache
-from reconcilers.resources import AGENTIC_SESSIONS, ExecutionKind
+from reconcilers.resources import AGENTIC_SESSIONS
+from reconcilers.samples import UPSTREAM_REGISTRY, backend_session
+from reconcilers.sync import ChildSync
 from reconcilers.vm import KubeVirtEnvironment
 
 NS = "sessions"
-REGISTRY = [{"id": "claude-vm", "executionKind": "kubevirt-vm",
-             "vmConfig": {"containerDiskImage": "quay.io/x/disk:1"}}]
+NAME = "session-0b5e4a3c-8d6f-4c61-9a57-2f0a1f6f4a11"
+Key = tuple[str, str, str]
 
 
 class LaggingClient:
     """Server state and a cache that only catches up on :meth:`sync`."""
 
     def __init__(self) -> None:
-        self.server: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.cache: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.server: dict[Key, dict[str, Any]] = {}
+        self.cache: dict[Key, dict[str, Any]] = {}
         self.fail_create: set[tuple[str, str]] = set()
         """(plural, name) whose next create fails with 503 before reaching storage."""
-        self.creates: list[tuple[str, str]] = []
-        self.reveal: set[tuple[str, str, str]] = set()
-        """Keys the cache catches up on right after a read misses them (an informer event
-        arriving between two reads of one reconcile)."""
+        self.after_status_write: Callable[[], None] | None = None
+        """Runs right after a status write: someone else writing in between."""
+        self.writes: list[tuple[str, str, str]] = []
+        """(verb, plural[/subresource], name) of every write, in order."""
+        self._versions = itertools.count(100)
+        self._uids = itertools.count(1)
 
-    def sync(self) -> None:
-        self.cache = copy.deepcopy(self.server)
+    # the test's side ---------------------------------------------------------------------------
+    def sync(self, *plurals: str) -> None:
+        """The cache catches up: with everything, or with objects of ``plurals``."""
+        if not plurals:
+            self.cache = copy.deepcopy(self.server)
+            return
+        for key in [k for k in self.cache if k[0] in plurals]:
+            del self.cache[key]
+        self.cache.update({k: copy.deepcopy(v) for k, v in self.server.items()
+                           if k[0] in plurals})
 
-    def add(self, resource: Resource, obj: dict[str, Any]) -> None:
+    def add(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
+        meta.setdefault("uid", f"uid-{next(self._uids)}")
+        meta["resourceVersion"] = str(next(self._versions))
         self.server[(resource.plural, meta.get("namespace", ""), meta["name"])] = obj
+        return obj
 
+    def stored(self, plural: str, name: str) -> dict[str, Any] | None:
+        return self.server.get((plural, NS, name))
+
+    def count(self, verb: str, plural: str) -> int:
+        return sum(1 for v, p, _ in self.writes if (v, p) == (verb, plural))
+
+    def __repr__(self) -> str:
+        return f"LaggingClient(writes={self.writes})"
+
+    # the Client the reconciler uses ------------------------------------------------------------
     def get(self, resource: Resource, name: str, namespace: str | None = None
             ) -> dict[str, Any] | None:
-        key = (resource.plural, namespace or "", name)
-        found = self.cache.get(key)
-        if found is None and key in self.reveal and key in self.server:
-            self.reveal.discard(key)
-            self.cache[key] = copy.deepcopy(self.server[key])
-        return found
+        return self.cache.get((resource.plural, namespace or "", name))
+
+    def list(self, resource: Resource, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [v for (p, ns, _), v in self.cache.items()
+                if p == resource.plural and (namespace is None or ns == namespace)]
+
+    def resource(self, resource: Resource) -> _Live:
+        return _Live(self, resource)
 
     def create(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         key = (resource.plural, meta.get("namespace", ""), meta["name"])
-        self.creates.append((resource.plural, meta["name"]))
+        self.writes.append(("create", resource.plural, meta["name"]))
         if (resource.plural, meta["name"]) in self.fail_create:
             self.fail_create.discard((resource.plural, meta["name"]))
             raise ServerError(503, {"reason": "ServiceUnavailable"})
         if key in self.server:
             raise AlreadyExists(409, {"reason": "AlreadyExists"})
         stored = copy.deepcopy(dict(obj))
+        stored.setdefault("kind", resource.kind)
         if "stringData" in stored:  # what the API server does with a Secret's stringData
             stored["data"] = {k: base64.b64encode(v.encode()).decode()
                               for k, v in stored.pop("stringData").items()}
-        self.server[key] = stored
-        return stored
+        return copy.deepcopy(self.add(resource, stored))
+
+    def create_subresource(self, resource: Resource, name: str, subresource: str,
+                           body: Any, namespace: str | None = None) -> dict[str, Any]:
+        assert (resource.plural, subresource) == ("serviceaccounts", "token")
+        self.writes.append(("create", "serviceaccounts/token", name))
+        if (resource.plural, namespace or "", name) not in self.server:
+            raise NotFound(404, {"reason": "NotFound"})
+        return {"status": {"token": f"eyJ.token-{len(self.writes)}.sig",
+                           "expirationTimestamp": "2030-01-01T00:00:00Z"}}
 
     def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None,
               **_: Any) -> dict[str, Any]:
-        key = (resource.plural, namespace or "", name)
-        if key not in self.server:
-            raise NotFound(404, {"reason": "NotFound"})
-        if resource is SECRETS:
-            raise AssertionError(f"patched Secret {name}: {patch}")
-        return self.server[key]
+        self.writes.append(("patch", resource.plural, name))
+        stored = self._stored(resource, name, namespace)
+        _check_version(stored, patch)
+        meta = patch.get("metadata") or {}
+        annotations = {**(stored["metadata"].get("annotations") or {}),
+                       **(meta.get("annotations") or {})}
+        stored["metadata"]["annotations"] = {k: v for k, v in annotations.items()
+                                             if v is not None}
+        for field in ("data", "spec", "rules"):
+            if field in patch:
+                stored[field] = {**(stored.get(field) or {}), **patch[field]} \
+                    if isinstance(patch[field], dict) else patch[field]
+        stored["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(stored)
 
     def patch_status(self, resource: Resource, name: str, patch: Any,
                      namespace: str | None = None, **_: Any) -> dict[str, Any]:
         """A merge patch of ``status``; ``metadata.resourceVersion`` is a precondition."""
-        stored = self.server[(resource.plural, namespace or "", name)]
-        version = (patch.get("metadata") or {}).get("resourceVersion")
-        if version and version != stored["metadata"].get("resourceVersion"):
-            raise Conflict(409, {"reason": "Conflict"})
+        self.writes.append(("patch", f"{resource.plural}/status", name))
+        stored = self._stored(resource, name, namespace)
+        _check_version(stored, patch)
         merged = {**(stored.get("status") or {}), **patch["status"]}
         stored["status"] = {k: v for k, v in merged.items() if v is not None}
-        return stored
+        stored["metadata"]["resourceVersion"] = str(next(self._versions))
+        answer = copy.deepcopy(stored)
+        if self.after_status_write is not None:
+            self.after_status_write()
+        return answer
 
     def delete(self, resource: Resource, name: str, namespace: str | None = None,
                **_: Any) -> None:
-        self.server.pop((resource.plural, namespace or "", name), None)
+        self.writes.append(("delete", resource.plural, name))
+        if self.server.pop((resource.plural, namespace or "", name), None) is None:
+            raise NotFound(404, {"reason": "NotFound"})
+
+    def _stored(self, resource: Resource, name: str, namespace: str | None) -> dict[str, Any]:
+        try:
+            return self.server[(resource.plural, namespace or "", name)]
+        except KeyError:
+            raise NotFound(404, {"reason": "NotFound"}) from None
 
 
-def _world() -> tuple[LaggingClient, SessionReconciler]:
+class _Live:
+    """``client.resource(r)``: reads from the server, not the cache."""
+
+    def __init__(self, client: LaggingClient, resource: Resource) -> None:
+        self._client = client
+        self._resource = resource
+
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return copy.deepcopy(self._client._stored(self._resource, name, namespace))
+
+
+class _Scoped:
+    """A narrow cache: the lagging cache's objects of one kind."""
+
+    def __init__(self, client: LaggingClient, resource: Resource) -> None:
+        self._client = client
+        self._resource = resource
+
+    def get(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self._client.get(self._resource, name, namespace)
+
+
+def _check_version(stored: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
+    version = (patch.get("metadata") or {}).get("resourceVersion")
+    if version and version != stored["metadata"].get("resourceVersion"):
+        raise Conflict(409, {"reason": "Conflict"})
+
+
+class NoEvents(EventRecorder):
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, str]] = []
+
+    def record(self, obj: Mapping[str, Any], type: str, *, reason: str, message: str) -> None:
+        self.recorded.append((type, reason))
+
+
+def world(runtime: str = "claude-agent-sdk") -> tuple[LaggingClient, SessionReconciler]:
     client = LaggingClient()
     client.add(NAMESPACES, {"metadata": {"name": NS,
                                          "labels": {"ambient-code.io/managed": "true"}}})
     client.add(CONFIGMAPS, {"metadata": {"name": "ambient-agent-registry",
-                                         "namespace": "ambient-code", "uid": "cm-1",
-                                         "resourceVersion": "1"},
-                            "data": {"agent-registry.json": orjson.dumps(REGISTRY).decode()}})
-    client.add(AGENTIC_SESSIONS, {
-        "apiVersion": AGENTIC_SESSIONS.api_version, "kind": AGENTIC_SESSIONS.kind,
-        "metadata": {"name": "vm-a", "namespace": NS, "uid": "uid-vm-a", "generation": 1,
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {"runtime": "claude-vm", "initialPrompt": "hi"}})
+                                         "namespace": "ambient-code"},
+                            "data": {"agent-registry.json":
+                                     orjson.dumps(UPSTREAM_REGISTRY).decode()}})
+    client.add(SECRETS, {"metadata": {"name": "ambient-runner-secrets", "namespace": NS},
+                         "data": {"ANTHROPIC_API_KEY": "eA=="}})
+    body = backend_session(NS, name=NAME, runner_type=runtime,
+                           **({"runtime": runtime} if runtime == "claude-kubevirt" else {}))
+    body.pop("status")  # the status subresource drops it
+    body["metadata"].update(generation=1, creationTimestamp="2026-01-01T00:00:00Z")
+    client.add(AGENTIC_SESSIONS, body)
     client.sync()
     recorder = Recorder(new_registry(runtime_collectors=False), monotonic=lambda: 0.0)
+    metrics = SessionMetrics(recorder, sessions=lambda: {})
+    config = OperatorConfig(namespace="ambient-code", backend_namespace="ambient-code")
+    fake: Any = client
+    scoped = {name: _Scoped(client, resource) for name, resource in (
+        ("configmaps", CONFIGMAPS), ("secrets", SECRETS))}
+    caches = Caches(configmaps=scoped["configmaps"], trusted_ca=scoped["configmaps"],
+                    runner_secrets=scoped["secrets"], integrations=scoped["secrets"],
+                    minio=scoped["secrets"], project_settings=_Scoped(client, Resource(
+                        "vteam.ambient-code", "v1alpha1", "projectsettings",
+                        "ProjectSettings")),
+                    network_policies=_Scoped(client, Resource(
+                        "networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")))
+    clock = RealClock()
     reconciler = SessionReconciler(
-        client,  # type: ignore[arg-type]
-        environments={ExecutionKind.POD: PodEnvironment(),
-                      ExecutionKind.KUBEVIRT_VM: KubeVirtEnvironment()},
-        registry=RegistryCache(),
-        events=EventRecorder(client, component="test"),  # type: ignore[arg-type]
-        metrics=SessionMetrics(recorder, sessions=lambda: {}),
-        expectations=Expectations(), kubevirt_installed=lambda: True)
+        fake, environments=(PodEnvironment(), KubeVirtEnvironment()), caches=caches,
+        platform=PlatformSecrets(fake, config, {}), registry=RegistryCache(),
+        events=NoEvents(), metrics=metrics,
+        sync=ChildSync(fake, expectations=Expectations(clock=clock), metrics=metrics,
+                       clock=clock),
+        served=lambda resource: True, config=config,
+        options=OperatorOptions(registry_namespace="ambient-code"), clock=clock)
     return client, reconciler
 
 
-def _token_in_cloudinit(client: LaggingClient) -> str:
-    secret = client.server[("secrets", NS, "vm-a-cloudinit")]
-    userdata = base64.b64decode(secret["data"]["userdata"]).decode()
-    files = [f for f in yaml.safe_load(userdata)["write_files"] if f["path"] == TOKEN_PATH]
-    return str(files[0]["content"])
+REQUEST = Request(NS, NAME)
+TOKEN = f"ambient-runner-token-{NAME}"
 
 
-def _stored_token(client: LaggingClient) -> str:
-    secret = client.server[("secrets", NS, "vm-a-agui-token")]
-    return base64.b64decode(secret["data"]["token"]).decode()
+def agui_token(client: LaggingClient) -> str:
+    secret = client.stored("secrets", TOKEN)
+    assert secret is not None
+    return base64.b64decode(secret["data"]["agui-token"]).decode()
 
 
-@pytest.mark.parametrize("cache", ["unseen", "lost-expectation"])
-def test_a_retry_before_the_cache_shows_the_token_secret_never_boots_a_vm_with_another_token(
-        cache: str) -> None:
-    """Regression (chaos run): the cloud-init Secret's create failed after the token Secret's
-    succeeded; the retry, a moment later, did not see the token Secret in the cache, drew a
-    fresh token and wrote it into the cloud-init Secret: the VM booted with a token nobody
-    has. The reconciler now stops at a child it cannot see (pending, or AlreadyExists)."""
-    client, reconciler = _world()
-    request = Request(NS, "vm-a")
-    client.fail_create.add(("secrets", "vm-a-cloudinit"))
-    with pytest.raises(ServerError):
-        reconciler.reconcile(request)
-    assert ("secrets", NS, "vm-a-agui-token") in client.server
-    if cache == "lost-expectation":  # e.g. the create's answer was lost: nothing pending
-        reconciler._expectations.forget((NS, "vm-a", "uid-vm-a"))
-    reconciler.reconcile(request)  # the cache still lacks the token Secret
-    assert ("secrets", NS, "vm-a-cloudinit") not in client.server
-    assert ("virtualmachines", NS, "vm-a-runner") not in client.server
-    client.sync()
-    reconciler.reconcile(request)
-    assert _token_in_cloudinit(client) == _stored_token(client)
-    assert ("virtualmachines", NS, "vm-a-runner") in client.server
-    assert client.creates.count(("secrets", "vm-a-cloudinit")) == 2  # the failed one, then one
+@pytest.mark.parametrize("runtime", ["claude-agent-sdk", "claude-kubevirt"])
+def test_a_retry_before_the_cache_shows_the_token_secret_never_provisions_another(
+        runtime: str) -> None:
+    """The workload's create failed after the token Secret's succeeded; the retry comes
+    before the cache shows the Secret. Provisioning again would rotate ``agui-token`` under
+    the runner (the backend reads it from the Secret, the runner got the old one: every
+    AG-UI call answered 401). The token Secret is expected, not provisioned again."""
+    client, reconciler = world(runtime)
+    workload = "virtualmachines" if runtime == "claude-kubevirt" else "pods"
+    client.fail_create.add((workload, f"{NAME}-runner"))
+    with pytest.raises(StartRetry):
+        reconciler.reconcile(REQUEST)
+    first = agui_token(client)
+    assert client.count("create", "serviceaccounts/token") == 1
+    client.sync("agenticsessions")  # the status write shows; the Secret does not yet
+    reconciler.reconcile(REQUEST)
+    assert client.count("create", "serviceaccounts/token") == 1
+    assert ("patch", "secrets", TOKEN) not in client.writes
+    assert agui_token(client) == first
+    assert client.stored(workload, f"{NAME}-runner") is not None
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Creating"
 
 
-def test_a_token_secret_appearing_during_the_reconcile_is_not_overwritten() -> None:
-    """Regression (chaos run, one patched Secret in 2,000 sessions): the token was drawn from
-    a snapshot that lacked the token Secret; the informer delivered it before the diff, which
-    then "corrected" the stored token to the fresh one."""
-    client, reconciler = _world()
-    request = Request(NS, "vm-a")
-    reconciler.reconcile(request)  # creates everything; the cache has seen none of it
-    stored = _stored_token(client)
-    client.reveal.add(("secrets", NS, "vm-a-agui-token"))
-    result = reconciler.reconcile(request)  # the fake fails the test on a Secret patch
-    assert result.requeue_after > 0
-    client.sync()
-    reconciler.reconcile(request)
-    assert _stored_token(client) == stored == _token_in_cloudinit(client)
+def test_a_workload_created_a_moment_ago_is_neither_created_again_nor_taken_for_lost() -> None:
+    client, reconciler = world()
+    reconciler.reconcile(REQUEST)
+    assert client.count("create", "pods") == 1
+    client.sync("agenticsessions")  # Creating; the Pod is not in the cache yet
+    for _ in range(3):
+        reconciler.reconcile(REQUEST)
+    assert client.count("create", "pods") == 1
+    session = client.stored("agenticsessions", NAME)
+    assert session["status"]["phase"] == "Creating"
+    assert (session.get("metadata") or {}).get("annotations", {}).get(
+        "ambient-code.io/runner-sa") == f"ambient-session-{NAME}"
 
 
 def test_a_stale_copy_of_a_deleted_session_never_writes_the_status_of_its_successor() -> None:
-    """Regression (chaos run, delete and re-create under the same name): the cache still held
-    the deleted, Running session; its children were gone, so the reconcile declared the run
-    lost and patched Failed/WorkloadLost — by name, onto the new session, which then stayed
-    Failed for good."""
-    client, reconciler = _world()
-    old = copy.deepcopy(client.server[("agenticsessions", NS, "vm-a")])
+    """The cache still holds the deleted, Running session; its children are gone, so a
+    reconcile would reset it to Pending and start a run — by name, onto the new session.
+    The status write is guarded by the cached resourceVersion: 409, and the reconcile is
+    retried once the cache holds the successor."""
+    client, reconciler = world()
+    old = copy.deepcopy(client.server[("agenticsessions", NS, NAME)])
     old["metadata"]["resourceVersion"] = "5"
-    old["status"] = {"phase": "Running", "executionKind": "kubevirt-vm",
+    old["status"] = {"phase": "Running", "executionKind": "pod",
                      "startTime": "2026-01-01T00:00:01Z"}
-    client.cache[("agenticsessions", NS, "vm-a")] = old  # the cache: the old incarnation
-    successor = client.server[("agenticsessions", NS, "vm-a")]
-    successor["metadata"].update(uid="uid-vm-a-2", resourceVersion="9")
-    with pytest.raises(Conflict):  # retried once the cache holds the new session
-        reconciler.reconcile(Request(NS, "vm-a"))
-    assert "status" not in client.server[("agenticsessions", NS, "vm-a")]
+    client.cache[("agenticsessions", NS, NAME)] = old
+    successor = client.server[("agenticsessions", NS, NAME)]
+    successor["metadata"].update(uid="uid-successor", resourceVersion="900")
+    result = reconciler.reconcile(REQUEST)
+    assert result.requeue
+    assert "status" not in client.server[("agenticsessions", NS, NAME)]
+    # That pass made the old session's children (owned by its uid) before its status write
+    # was refused. The successor waits for garbage collection instead of failing for good.
     client.sync()
-    reconciler.reconcile(Request(NS, "vm-a"))
-    assert client.server[("agenticsessions", NS, "vm-a")]["status"]["phase"] == "Creating"
+    with pytest.raises(StartRetry):
+        reconciler.reconcile(REQUEST)
+    stored = client.server[("agenticsessions", NS, NAME)]
+    assert stored["status"]["phase"] == "Pending"
+    assert (stored["status"]["conditions"][-1]["reason"]) == "TokenProvisionFailed"
+    for key in [k for k, v in client.server.items() if any(
+            r.get("uid") == old["metadata"]["uid"]
+            for r in v["metadata"].get("ownerReferences") or ())]:
+        del client.server[key]  # garbage collection
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    stored = client.server[("agenticsessions", NS, NAME)]
+    assert stored["status"]["phase"] == "Creating"
+    pod = client.stored("pods", f"{NAME}-runner")
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-successor"
+    # (Its runner gets IS_RESUME=true: the waiting pass recorded a startTime — upstream's
+    # quirk for a first run that waited, contract §3.6.)
 
 
 def test_a_session_recreated_unseen_does_not_wait_for_its_predecessors_children() -> None:
-    """Regression (chaos run, delete and re-create under one name while the watch was down):
-    the old session's creations were still expected — children garbage-collected with it, so
-    never to be seen — and the new one, same name, waited for them until the expectations
-    expired (5 minutes), with no status and no children."""
-    client, reconciler = _world()
-    request = Request(NS, "vm-a")
-    reconciler.reconcile(request)  # creates the children; the cache has seen none of them
-    for key in [k for k in client.server if k[0] != "agenticsessions" and k[2].startswith("vm-a")]:
+    """Deleted and re-created under one name while the watch was down: the old session's
+    creations must not be expected for the new one (its children went with the old one and
+    will never be seen), or the new one waits for them until the expectations expire."""
+    client, reconciler = world()
+    reconciler.reconcile(REQUEST)  # creates the children; the cache has seen none of them
+    for key in [k for k in client.server if k[0] not in ("agenticsessions", "namespaces",
+                                                         "configmaps")
+                and NAME in k[2]]:
         del client.server[key]  # gone with the old session
-    client.server[("agenticsessions", NS, "vm-a")]["metadata"].update(uid="uid-vm-a-2",
-                                                                    resourceVersion="20")
+    client.server[("agenticsessions", NS, NAME)]["metadata"].update(uid="uid-successor",
+                                                                    resourceVersion="950")
+    client.server[("agenticsessions", NS, NAME)].pop("status", None)
     client.sync()  # the cache now shows the successor, never the deletion
-    reconciler.reconcile(request)
-    assert ("secrets", NS, "vm-a-agui-token") in client.server  # created again, at once
+    reconciler.reconcile(REQUEST)
+    assert client.stored("secrets", TOKEN) is not None  # provisioned again, at once
+    assert client.stored("pods", f"{NAME}-runner") is not None
+    assert client.stored("pods", f"{NAME}-runner")["metadata"]["ownerReferences"][0][
+        "uid"] == "uid-successor"
+
+
+def test_a_stop_asked_for_while_a_restart_is_written_is_not_erased() -> None:
+    """The fulfilled desired-phase=Running is cleared by a patch guarded by the version the
+    status write produced: a desired-phase=Stopped the backend writes in between answers 409
+    and survives, and the next pass stops the run."""
+    client, reconciler = world()
+    session = client.server[("agenticsessions", NS, NAME)]
+    session["status"] = {"phase": "Stopped", "startTime": "2026-01-01T00:00:01Z",
+                         "completionTime": "2026-01-01T00:10:00Z", "stoppedReason": "user"}
+    session["metadata"]["annotations"] = {"ambient-code.io/desired-phase": "Running"}
+    client.sync()
+
+    def backend_stops() -> None:
+        stored = client.server[("agenticsessions", NS, NAME)]
+        stored["metadata"]["annotations"]["ambient-code.io/desired-phase"] = "Stopped"
+        stored["metadata"]["resourceVersion"] = "990"
+
+    client.after_status_write = backend_stops
+    assert reconciler.reconcile(REQUEST).requeue  # the guarded clear met a newer version
+    client.after_status_write = None
+    stored = client.server[("agenticsessions", NS, NAME)]
+    assert stored["metadata"]["annotations"]["ambient-code.io/desired-phase"] == "Stopped"
+    assert stored["status"]["phase"] == "Creating"
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    stored = client.server[("agenticsessions", NS, NAME)]
+    assert stored["status"]["phase"] == "Stopped"
+    assert stored["status"]["stoppedReason"] == "user"
+    assert client.stored("pods", f"{NAME}-runner") is None
+    assert "ambient-code.io/desired-phase" not in stored["metadata"]["annotations"]

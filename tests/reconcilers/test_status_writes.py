@@ -1,69 +1,135 @@
-"""When the reconciler writes a session's status: ``status.write_delay``.
+"""What a session costs in API writes, measured on the local API server by verb and resource.
 
-A phase, any top-level field, a condition that flips, disappears or appears other than True is
-written at once; progress detail (a condition's reason or message, a new True condition) waits
-for the next write within DETAIL_BATCH seconds of the last flip, and is written after that.
+Budget per run: the run's creates (the runner's ServiceAccount, Role, RoleBinding, TokenRequest
+and token Secret once per session; the workload, a VM's cloud-init Secret and the Service per
+run), one status patch per phase change, one intent patch per intent change (the runner
+annotations when the token is provisioned, the cleared desired-phase), and deletes on a stop.
+Reads come from the caches: no GET or LIST after start-up. Read-your-writes: a reconcile never
+acts on a cache older than its own last write, so no write meets a 409.
+
+One status patch more than the phase changes, per run: ``PodScheduled=True`` is written when
+the workload is bound, while the session is Creating (as upstream shows it), not held back
+for the Running write.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+import time
+from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
-from reconcilers.status import DETAIL_BATCH, write_delay
+from ambient_ctrl.testing import eventually
+from tests.reconcilers.operator_fixture import VM_RUNTIME, World, operator_world
 
-FLIP = dt.datetime(2025, 3, 4, 5, 6, 0, tzinfo=dt.UTC)
-SOON = FLIP + dt.timedelta(seconds=1)
-LATER = FLIP + dt.timedelta(seconds=DETAIL_BATCH + 1)
-
-
-def condition(kind: str, status: str, reason: str = "R", message: str = "") -> dict[str, Any]:
-    return {"type": kind, "status": status, "reason": reason, "message": message,
-            "observedGeneration": 1, "lastTransitionTime": "2025-03-04T05:06:00Z"}
+WRITES = frozenset({"create", "update", "patch", "delete"})
+SCHEDULED = 1
+"""The PodScheduled=True status patch of a run (see the module docstring)."""
 
 
-CREATING = {"phase": "Creating", "observedGeneration": 1,
-            "conditions": [condition("Ready", "False", "PodPending")]}
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with operator_world() as w:
+        warm = w.create()  # the namespace's NetworkPolicy is made by the first run there
+        w.wait_phase(warm, "Running")
+        yield w
 
 
-def with_conditions(*conditions: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {**CREATING, **fields, "conditions": list(conditions)}
+def settle(world: World) -> Counter[tuple[str, str]]:
+    """The operator's request counts once they stopped moving (0.3 s without a request)."""
+    last: list[dict[tuple[str, str], int]] = [world.operator_requests()]
+
+    def quiet() -> bool:
+        time.sleep(0.3)
+        now = world.operator_requests()
+        same = now == last[0]
+        last[0] = now
+        return same
+
+    eventually(quiet, timeout=10, interval=0, message="the operator never went quiet")
+    return Counter(last[0])
 
 
-def test_an_unchanged_status_is_not_written() -> None:
-    assert write_delay(CREATING, dict(CREATING), now=SOON) is None
+def delta(after: Counter[tuple[str, str]], before: Counter[tuple[str, str]]
+          ) -> dict[tuple[str, str], int]:
+    return {k: n for k, n in (after - before).items() if n and k[0] != "watch"
+            and k[1] != "events"}
 
 
-@pytest.mark.parametrize("new", [
-    pytest.param(with_conditions(condition("Ready", "True", "RunnerReady"), phase="Running"),
-                 id="phase"),
-    pytest.param(with_conditions(condition("Ready", "False", "PodPending"), endpoint="http://x"),
-                 id="top-level-field"),
-    pytest.param(with_conditions(condition("Ready", "True", "PodPending")), id="flip"),
-    pytest.param(with_conditions(condition("Ready", "False", "PodPending"),
-                                 condition("PodScheduled", "False", "Unschedulable")),
-                 id="new-false-condition"),
-    pytest.param(with_conditions(), id="removed-condition"),
-])
-def test_what_users_must_see_is_written_at_once(new: dict[str, Any]) -> None:
-    assert write_delay(CREATING, new, now=SOON) == 0.0
+def conflicts(world: World) -> float:
+    samples = [s for metric in world.manager.recorder.registry.collect()
+               if metric.name == "rest_client_requests" for s in metric.samples
+               if s.name == "rest_client_requests_total" and s.labels.get("code") == "409"]
+    return sum(s.value for s in samples)
 
 
-@pytest.mark.parametrize("new", [
-    pytest.param(with_conditions(condition("Ready", "False", "RunnerNotReady", "unready")),
-                 id="reason-and-message"),
-    pytest.param(with_conditions(condition("Ready", "False", "PodPending"),
-                                 condition("PodScheduled", "True", "Scheduled")),
-                 id="new-true-condition"),
-])
-def test_progress_detail_waits_for_the_batch_window(new: dict[str, Any]) -> None:
-    assert write_delay(CREATING, new, now=SOON) == pytest.approx(DETAIL_BATCH - 1)
-    assert write_delay(CREATING, new, now=LATER) == 0.0
+@pytest.mark.parametrize("runtime", [None, VM_RUNTIME], ids=["pod", "kubevirt-vm"])
+def test_a_sessions_lifecycle_stays_within_its_write_budget(world: World,
+                                                            runtime: str | None) -> None:
+    vm = runtime == VM_RUNTIME
+    workload = "virtualmachines" if vm else "pods"
+    identity = Counter({("create", "serviceaccounts"): 1, ("create", "roles"): 1,
+                        ("create", "rolebindings"): 1, ("create", "serviceaccounts/token"): 1,
+                        ("create", "secrets"): 1})  # the token Secret
+    run = Counter({("create", workload): 1, ("create", "services"): 1})
+    if vm:
+        run[("create", "secrets")] += 1  # the cloud-init Secret
+    conflicts_before = conflicts(world)
+
+    before = settle(world)
+    name = world.create(runtime=runtime)
+    world.wait_phase(name, "Running")
+    started = settle(world)
+    assert delta(started, before) == {
+        **(identity + run),
+        ("patch", "agenticsessions/status"): 2 + SCHEDULED,  # → Creating, → Running
+        ("patch", "agenticsessions"): 1,  # runner-token-secret, runner-sa
+    }
+
+    world.stop(name)
+    world.wait_phase(name, "Stopped")
+    stopped = settle(world)
+    deletes = {("delete", workload): 1, ("delete", "services"): 1}
+    if vm:
+        deletes[("delete", "secrets")] = 1
+    assert delta(stopped, started) == {
+        **deletes,
+        ("patch", "agenticsessions/status"): 2,  # → Stopping, → Stopped
+        ("patch", "agenticsessions"): 1,  # desired-phase and stop-requested-at cleared
+    }
+
+    world.start(name)
+    world.wait_phase(name, "Running")
+    restarted = settle(world)
+    assert delta(restarted, stopped) == {
+        **run,  # the token Secret and the RBAC are the session's: kept
+        ("patch", "agenticsessions/status"): 2,  # → Creating, → Running (still scheduled)
+        ("patch", "agenticsessions"): 1,  # desired-phase cleared
+    }
+    assert conflicts(world) == conflicts_before, "a write met a 409: read-your-writes failed"
+    assert world.sample("controller_runtime_reconcile_errors_total",
+                        controller="agenticsession") == 0
 
 
-def test_detail_without_any_condition_time_is_written_at_once() -> None:
-    old = {**CREATING, "conditions": [{**CREATING["conditions"][0], "lastTransitionTime": ""}]}
-    new = with_conditions(condition("Ready", "False", "RunnerNotReady"))
-    assert write_delay(old, new, now=SOON) == 0.0
+def test_a_running_session_costs_no_requests(world: World) -> None:
+    name = world.create()
+    world.wait_phase(name, "Running")
+    before = settle(world)
+    time.sleep(1.0)  # about time passing: a live run is not polled
+    assert delta(settle(world), before) == {}
+
+
+def test_backend_activity_writes_do_not_wake_the_operator(world: World) -> None:
+    """The backend writes status.lastActivityTime (debounced, every 10 s per session); the
+    operator reads it when the inactivity deadline comes, it is not woken by each write."""
+    from reconcilers.resources import AGENTIC_SESSIONS
+    from tests.reconcilers.operator_fixture import NS, rfc3339
+
+    name = world.create()
+    world.wait_phase(name, "Running")
+    before = settle(world)
+    for _ in range(3):
+        world.client(AGENTIC_SESSIONS).patch_status(
+            name, {"status": {"lastActivityTime": rfc3339()}}, NS)
+    assert delta(settle(world), before) == {}
