@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -243,15 +244,37 @@ def go_json(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _go_numbers(value: Any) -> Any:
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() \
-            and abs(value) < 1e21:
-        return int(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # Go decodes an integer beyond int64 as a float64.
+        return value if value in _INT64 else _go_float(value)
+    if isinstance(value, float):
+        return _go_float(value)
     if isinstance(value, Mapping):
         return {str(k): _go_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_go_numbers(v) for v in value]
     return value
+
+
+def _go_float(value: int | float) -> Any:
+    """A float64 as Go writes it: an integral value below 1e21 as the digits of its shortest
+    round-trip form, without fraction or exponent (``1e20`` → ``100000000000000000000``),
+    other values as orjson writes them (the same text). Never raises: orjson refuses integers
+    beyond 64 bits, so those are passed as pre-encoded digits."""
+    try:
+        number = float(value)
+    except OverflowError:  # beyond any float64 (an API server refuses it): the digits as given
+        return orjson.Fragment(str(value).encode())
+    if not math.isfinite(number) or not number.is_integer() or abs(number) >= 1e21:
+        return number
+    digits = int(Decimal(repr(number)))
+    return digits if digits in _INT64 else orjson.Fragment(str(digits).encode())
 
 
 def _text(value: Any) -> str:
