@@ -22,6 +22,10 @@ The systemd drop-in orders the files as a Pod orders its variables: whole Secret
 plain values, then single keys. The disk image ships ``ambient-runner.service`` (and, when the
 registry entry asks for them, ``ambient-hydrate.service`` and ``ambient-state-sync.timer``,
 which read :data:`STATE_SYNC_ENV_PATH`); this user data only configures and starts them.
+What a Pod's init-hydrate and state-sync containers read from Secrets (``BOT_TOKEN``, a
+project's own S3 credentials) is theirs, not the runner's: a second run of the script
+(:data:`STATE_SYNC_SECRET_ENV_UNIT`) writes it from :data:`STATE_SYNC_SECRET_LIST_PATH` to
+:data:`STATE_SYNC_SECRET_ENV_PATH`, which drop-ins add to the hydrate and state-sync services.
 
 **Named templates.** ``vmConfig.cloudInitTemplate`` names the user data: the built-in
 :data:`DEFAULT_TEMPLATE` (also used when the name is empty), or a key of the ConfigMap
@@ -29,8 +33,9 @@ which read :data:`STATE_SYNC_ENV_PATH`); this user data only configures and star
 built-in name). A template is ``#cloud-config`` YAML with placeholders:
 
 * ``${NAME}`` is the value of the runner's plain variable ``NAME``; ``${AMBIENT_RUNNER_ENV}``,
-  ``${AMBIENT_STATE_SYNC_ENV}``, ``${AMBIENT_SECRET_ENV_LIST}`` and
-  ``${AMBIENT_SECRET_ENV_SCRIPT}`` are the contents of the files above;
+  ``${AMBIENT_STATE_SYNC_ENV}``, ``${AMBIENT_SECRET_ENV_LIST}``,
+  ``${AMBIENT_STATE_SYNC_SECRET_ENV_LIST}`` and ``${AMBIENT_SECRET_ENV_SCRIPT}`` are the
+  contents of the files above;
 * ``$${`` stands for a literal ``${``; any other ``$`` is left as it is;
 * an unknown name, an empty or malformed ``${...}`` is a :class:`RenderError`
   ``InvalidCloudInitTemplate``.
@@ -57,6 +62,8 @@ RUNNER_UNIT = "ambient-runner.service"
 SECRET_ENV_UNIT = "ambient-secret-env.service"
 HYDRATE_UNIT = "ambient-hydrate.service"
 STATE_SYNC_UNIT = "ambient-state-sync.timer"
+STATE_SYNC_SERVICE = "ambient-state-sync.service"
+STATE_SYNC_SECRET_ENV_UNIT = "ambient-state-sync-secret-env.service"
 RUNNER_ENV_PATH = "/etc/ambient/runner.env"
 STATE_SYNC_ENV_PATH = "/etc/ambient/state-sync.env"
 SECRET_ENV_LIST_PATH = "/etc/ambient/secret-env.list"
@@ -64,6 +71,9 @@ SECRET_ENV_SCRIPT_PATH = "/usr/local/libexec/ambient-secret-env"
 SECRETS_ROOT = "/run/ambient/secrets"
 ENVFROM_ENV_PATH = "/run/ambient/envfrom.env"
 SECRET_ENV_PATH = "/run/ambient/secret-refs.env"
+STATE_SYNC_SECRET_LIST_PATH = "/etc/ambient/state-sync-secret-env.list"
+STATE_SYNC_SECRET_ENV_PATH = "/run/ambient/state-sync-secret-refs.env"
+STATE_SYNC_ENVFROM_ENV_PATH = "/run/ambient/state-sync-envfrom.env"
 WORKSPACE_LABEL = "workspace"
 INVALID_TEMPLATE = "InvalidCloudInitTemplate"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -137,6 +147,8 @@ class GuestSetup:
     workspace: bool
     hydrate: bool
     state_sync: bool
+    state_sync_refs: Sequence[SecretRef] = ()
+    """Variables the init-hydrate and state-sync containers read from Secrets."""
 
 
 def user_data(setup: GuestSetup, *, template_name: str,
@@ -154,6 +166,7 @@ def user_data(setup: GuestSetup, *, template_name: str,
     values = {**setup.env, "AMBIENT_RUNNER_ENV": env_file(setup.env),
               "AMBIENT_STATE_SYNC_ENV": env_file(setup.state_sync_env),
               "AMBIENT_SECRET_ENV_LIST": secret_env_list(setup),
+              "AMBIENT_STATE_SYNC_SECRET_ENV_LIST": _ref_lines(setup.state_sync_refs),
               "AMBIENT_SECRET_ENV_SCRIPT": SECRET_ENV_SCRIPT}
     return render_template(template, values, name=name)
 
@@ -169,6 +182,16 @@ def default_user_data(setup: GuestSetup) -> str:
         _file(f"/etc/systemd/system/{RUNNER_UNIT}.d/10-ambient-session.conf",
               _runner_dropin(), "0644"),
     ]
+    state_sync_units = [*([HYDRATE_UNIT] if setup.hydrate else []),
+                        *([STATE_SYNC_SERVICE] if setup.state_sync else [])]
+    state_sync_secrets = bool(setup.state_sync_refs and state_sync_units)
+    if state_sync_secrets:
+        files += [
+            _file(STATE_SYNC_SECRET_LIST_PATH, _ref_lines(setup.state_sync_refs), "0644"),
+            _file(f"/etc/systemd/system/{STATE_SYNC_SECRET_ENV_UNIT}",
+                  _state_sync_secret_env_unit(state_sync_units), "0644"),
+            *(_file(f"/etc/systemd/system/{unit}.d/10-ambient-session.conf",
+                    _state_sync_dropin(), "0644") for unit in state_sync_units)]
     mounts: list[list[str]] = [[volume, f"{SECRETS_ROOT}/{volume}", "virtiofs", "ro,nofail",
                                 "0", "0"] for volume in setup.volumes]
     config: dict[str, Any] = {
@@ -184,7 +207,8 @@ def default_user_data(setup: GuestSetup) -> str:
         mounts.append([f"LABEL={WORKSPACE_LABEL}", "/workspace", "ext4", "defaults,nofail",
                        "0", "2"])
     config["mounts"] = mounts
-    units = [*([HYDRATE_UNIT] if setup.hydrate else []), SECRET_ENV_UNIT,
+    units = [*([STATE_SYNC_SECRET_ENV_UNIT] if state_sync_secrets else []),
+             *([HYDRATE_UNIT] if setup.hydrate else []), SECRET_ENV_UNIT,
              *([STATE_SYNC_UNIT] if setup.state_sync else []), RUNNER_UNIT]
     config["runcmd"] = [["systemctl", "daemon-reload"],
                         *(["systemctl", "enable", "--now", unit] for unit in units)]
@@ -192,10 +216,14 @@ def default_user_data(setup: GuestSetup) -> str:
 
 
 def secret_env_list(setup: GuestSetup) -> str:
-    lines = [f"* {volume}" for volume in setup.env_from]
-    lines += [f"{ref.name} {ref.volume}/{ref.key}" + (" optional" if ref.optional else "")
-              for ref in setup.secret_refs]
-    return "".join(f"{line}\n" for line in lines)
+    """The runner's list: its whole Secrets (``* volume``), then its single keys."""
+    return "".join(f"* {volume}\n" for volume in setup.env_from) + \
+        _ref_lines(setup.secret_refs)
+
+
+def _ref_lines(refs: Iterable[SecretRef]) -> str:
+    return "".join(f"{ref.name} {ref.volume}/{ref.key}" + (" optional" if ref.optional else "")
+                   + "\n" for ref in refs)
 
 
 def _secret_env_unit() -> str:
@@ -208,6 +236,20 @@ def _runner_dropin() -> str:
     return (f"[Unit]\nRequires={SECRET_ENV_UNIT}\nAfter={SECRET_ENV_UNIT}\n\n[Service]\n"
             f"EnvironmentFile=-{ENVFROM_ENV_PATH}\nEnvironmentFile={RUNNER_ENV_PATH}\n"
             f"EnvironmentFile=-{SECRET_ENV_PATH}\n")
+
+
+def _state_sync_secret_env_unit(before: Sequence[str]) -> str:
+    return ("[Unit]\nDescription=Environment of the ambient-code state sync from its Secrets\n"
+            f"Before={' '.join(before)}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"Environment=AMBIENT_SECRET_ENV_LIST={STATE_SYNC_SECRET_LIST_PATH}\n"
+            f"Environment=AMBIENT_SECRET_REFS_ENV={STATE_SYNC_SECRET_ENV_PATH}\n"
+            f"Environment=AMBIENT_ENVFROM_ENV={STATE_SYNC_ENVFROM_ENV_PATH}\n"
+            f"ExecStart={SECRET_ENV_SCRIPT_PATH}\n")
+
+
+def _state_sync_dropin() -> str:
+    return (f"[Unit]\nRequires={STATE_SYNC_SECRET_ENV_UNIT}\nAfter={STATE_SYNC_SECRET_ENV_UNIT}"
+            f"\n\n[Service]\nEnvironmentFile=-{STATE_SYNC_SECRET_ENV_PATH}\n")
 
 
 def _file(path: str, content: str, permissions: str) -> dict[str, str]:

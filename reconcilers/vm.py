@@ -172,19 +172,23 @@ def guest_setup(pod: Mapping[str, Any], inputs: RunInputs
         if "secret" in volume:
             secret_volumes.setdefault(volume["secret"]["secretName"], volume["name"])
     refs: list[SecretRef] = []
+    state_sync_refs: list[SecretRef] = []
     plain: dict[str, str] = {}
     state_sync: dict[str, str] = {}
-    for container, into in ((runner, plain), (init, state_sync), (sidecar, state_sync)):
+    # The runner's variables are the runner's; init-hydrate's and state-sync's are theirs
+    # (BOT_TOKEN, a project's own S3 credentials), as in the Pod.
+    for container, into, into_refs in ((runner, plain, refs), (init, state_sync, state_sync_refs),
+                                       (sidecar, state_sync, state_sync_refs)):
         for var in (container or {}).get("env") or ():
             ref = (var.get("valueFrom") or {}).get("secretKeyRef")
             if ref is None:
                 into.setdefault(var["name"], str(var.get("value", "")))
                 continue
             volume = secret_volumes.setdefault(ref["name"], _volume_name(ref["name"]))
-            if all(r.name != var["name"] for r in refs):
-                refs.append(SecretRef(var["name"], volume, ref["key"],
-                                      optional=bool(ref.get("optional"))))
-    check_env_names([*plain, *state_sync, *(r.name for r in refs)])
+            if all(r.name != var["name"] for r in into_refs):
+                into_refs.append(SecretRef(var["name"], volume, ref["key"],
+                                           optional=bool(ref.get("optional"))))
+    check_env_names([*plain, *state_sync, *(r.name for r in (*refs, *state_sync_refs))])
     for secret, volume in secret_volumes.items():
         volumes.append({"name": volume, "secret": {"secretName": secret}})
     for volume in spec["volumes"]:
@@ -196,7 +200,8 @@ def guest_setup(pod: Mapping[str, Any], inputs: RunInputs
                        links=_links(runner, spec["volumes"], secret_volumes),
                        state_sync_env=state_sync,
                        workspace=any(v["name"] == "workspace" for v in spec["volumes"]),
-                       hydrate=init is not None, state_sync=sidecar is not None)
+                       hydrate=init is not None, state_sync=sidecar is not None,
+                       state_sync_refs=state_sync_refs)
     return setup, volumes
 
 

@@ -1,591 +1,532 @@
-"""The KubeVirt environment: what render produces and how observe maps VM/VMI status.
-
-Observe is fed the status shapes the envtest KubeVirt simulator writes (its pure functions,
-stepped here by hand — the same code the local API server runs) plus a few shapes copied from a
-real cluster, so a simulator quirk cannot hide a mapping that real KubeVirt would break.
-"""
+"""The KubeVirt environment (reconcilers.vm) under the Pod's contract (ADR-0008, DESIGN §4):
+the guest gets the environment the Pod's runner gets, Secrets only by reference, the
+VirtualMachine field by field, and ``observe`` against the table in vm.py's docstring."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import string
-from collections.abc import Callable, Mapping
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ambient_ctrl.clock import rfc3339
-from ambient_ctrl.envtest.simulators.kubevirt_vm import VMMemory, vm_status, vmi_manifest
-from ambient_ctrl.envtest.simulators.kubevirt_vmi import (
-    Situation,
-    Timing,
-    launcher_pod,
-    vmi_status,
+from reconcilers.children import network_policy, service
+from reconcilers.cloudinit import (
+    HYDRATE_UNIT,
+    RUNNER_ENV_PATH,
+    SECRET_ENV_LIST_PATH,
+    SECRETS_ROOT,
+    STATE_SYNC_ENV_PATH,
+    STATE_SYNC_SECRET_ENV_PATH,
+    STATE_SYNC_SECRET_ENV_UNIT,
+    STATE_SYNC_SECRET_LIST_PATH,
+    STATE_SYNC_SERVICE,
 )
-from ambient_ctrl.envtest.simulators.podstatus import UNSCHEDULABLE_MESSAGE
-from ambient_ctrl.envtest.simulators.scenario import VMScenario
-from reconcilers.cloudinit import RUNNER_UNIT, SESSION_ENV_PATH, TOKEN_PATH
-from reconcilers.environment import Children, Observation, RenderError, Runtime, VMConfig
-from reconcilers.resources import ExecutionKind, Phase
-from reconcilers.vm import UNSCHEDULABLE_GRACE, KubeVirtEnvironment
+from reconcilers.config import OperatorConfig
+from reconcilers.environment import (
+    Children,
+    Observation,
+    RenderError,
+    RunInputs,
+    Runtime,
+    S3Settings,
+    VMConfig,
+)
+from reconcilers.pod import runner_pod
+from reconcilers.registry import parse_registry, runtime_id
+from reconcilers.resources import VIRTUAL_MACHINES
+from reconcilers.samples import KUBEVIRT_ENTRY, backend_session
+from reconcilers.vm import KubeVirtEnvironment
 
 Obj = dict[str, Any]
-TOKEN = "agui-tok-3f9c1d2e7b"
-USER_SECRET = "sk-user-value-8d1e"
-PROMPT = "fix the flaky test in ci/ please"
-DISK = "quay.io/ambient/runner-disk:1.4"
+NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+RUN = "2026-03-01T11:00:00Z"
+TOKEN = "ambient-runner-token-session-1"
 ENV = KubeVirtEnvironment()
 
+# Values that are secret: none may appear in the VirtualMachine.
+S3_SECRET = "S3-SECRET-VALUE-7f3a"
+S3_ACCESS = "S3-ACCESS-VALUE-19c2"
+OAUTH_SECRET = "OAUTH-CLIENT-SECRET-4b1e"
+API_KEY = "sk-ant-api03-USER-KEY-9d8c"
+VERTEX_CREDENTIALS = "/app/vertex/ambient-code-key.json"
 
-def session(name: str = "demo", *, env: Mapping[str, str] | None = None,
-            prompt: str = PROMPT) -> Obj:
-    return {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
-            "metadata": {"name": name, "namespace": "team-a", "uid": "sess-uid-1"},
-            "spec": {"displayName": "Demo session", "initialPrompt": prompt,
-                     "repos": [{"url": "https://example.com/repo-x.git"}],
-                     "llmSettings": {"model": "model-x-large", "temperature": 0.2},
-                     "environmentVariables": dict(
-                         env if env is not None else {"API_KEY": USER_SECRET})}}
-
-
-def runtime(**vm: Any) -> Runtime:
-    config = {"container_disk_image": DISK, "cpu": "2", "memory": "4Gi", **vm}
-    return Runtime(id="vm-agent", image="", port=8123, execution_kind=ExecutionKind.KUBEVIRT_VM,
-                   vm=VMConfig(**config))
+CONFIG = OperatorConfig(backend_namespace="ambient-code",
+                        google_oauth_client_id="cid", google_oauth_client_secret=OAUTH_SECRET)
+INPUTS = RunInputs(config=CONFIG, token_secret=TOKEN, run_started=RUN,
+                   s3=S3Settings(endpoint="http://minio:9000", bucket="b", access_key=S3_ACCESS,
+                                 secret_key=S3_SECRET, available=True))
 
 
-def render(sess: Obj | None = None, rt: Runtime | None = None, token: str = TOKEN) -> list[Obj]:
-    return ENV.render(sess or session(), rt or runtime(), token=token)
+def adr_runtime() -> Runtime:
+    found = parse_registry(json.dumps([KUBEVIRT_ENTRY])).entries["claude-kubevirt"]
+    assert isinstance(found, Runtime), found
+    return found
 
 
-def by_kind(objs: list[Obj]) -> dict[str, Obj]:
-    out: dict[str, Obj] = {}
-    for obj in objs:
-        key = obj["kind"] if obj["kind"] != "Secret" else obj["metadata"]["name"]
-        out[key] = obj
-    return out
+ADR = adr_runtime()
+SESSION: Obj = {
+    "apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+    "metadata": {"name": "session-1", "namespace": "team-a", "uid": "uid-1", "generation": 1},
+    "spec": {"runtime": "claude-kubevirt", "initialPrompt": 'say "hi" $HOME `id`\nthen stop',
+             "timeout": 300, "llmSettings": {"model": "claude-sonnet-4-6", "temperature": 0.7,
+                                             "maxTokens": 4000},
+             "userContext": {"userId": "alice", "displayName": "Alice"},
+             "environmentVariables": {"RUNNER_TYPE": "claude-agent-sdk",
+                                      "RUNNER_STATE_DIR": ".claude", "MY_API_KEY": API_KEY}}}
 
 
-def vm_template_spec(objs: list[Obj]) -> Obj:
-    spec: Obj = by_kind(objs)["VirtualMachine"]["spec"]["template"]["spec"]
+def render(runtime: Runtime = ADR, inputs: RunInputs = INPUTS,
+           obj: Obj | None = None) -> tuple[Obj, Obj]:
+    secret, vm = ENV.render(obj or SESSION, runtime, inputs)
+    return secret, vm
+
+
+def userdata(secret: Obj) -> dict[str, Any]:
+    text = secret["stringData"]["userdata"]
+    assert text.startswith("#cloud-config\n")
+    config = yaml.safe_load(text)
+    assert isinstance(config, dict)
+    return config
+
+
+def written(secret: Obj, path: str) -> str:
+    found = [f["content"] for f in userdata(secret)["write_files"] if f["path"] == path]
+    assert len(found) == 1, path
+    return str(found[0])
+
+
+def template(vm: Obj) -> Obj:
+    spec: Obj = vm["spec"]["template"]["spec"]
     return spec
 
 
-def userdata(objs: list[Obj]) -> str:
-    text: str = by_kind(objs)["demo-cloudinit"]["stringData"]["userdata"]
-    return text
+def source(path: Path, names: list[str]) -> dict[str, str]:
+    script = f'. "{path}"; ' + "".join(f'printf "%s\\0" "${n}"; ' for n in names)
+    out = subprocess.run(["/bin/sh", "-c", script], check=True, capture_output=True,
+                         env={"PATH": os.environ["PATH"]}).stdout
+    return dict(zip(names, (v.decode() for v in out.split(b"\0")[:-1]), strict=True))
 
 
-# render --------------------------------------------------------------------------------------
-def test_render_returns_token_secret_cloudinit_secret_vm_and_service_in_order() -> None:
-    objs = render()
-    assert [(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objs] == [
-        ("v1", "Secret", "demo-agui-token"), ("v1", "Secret", "demo-cloudinit"),
-        ("kubevirt.io/v1", "VirtualMachine", "demo-runner"), ("v1", "Service", "session-demo")]
+# the ADR's entry ---------------------------------------------------------------------------------
+def test_the_adr_entry_parses_verbatim_and_a_backend_session_renders() -> None:
+    assert ADR.vm == VMConfig(container_disk_image="quay.io/ambient_code/fedora-runner:latest",
+                              cpu=2, memory="4Gi", cloud_init_template="ambient-runner-cloud-init")
+    obj = backend_session("team-a", name="session-1", runtime="claude-kubevirt")
+    obj["metadata"]["uid"] = "uid-1"
+    assert runtime_id(obj) == "claude-kubevirt"
+    secret, vm = render(obj=obj)
+    assert (secret["kind"], vm["kind"]) == ("Secret", "VirtualMachine")
 
 
-def _get(obj: Any, *path: Any) -> Any:
-    for key in path:
-        obj = obj[key]
-    return obj
-
-
-VM_FIELDS = [
-    ("run-strategy", ("spec", "runStrategy"), "RerunOnFailure"),
-    ("template-labels", ("spec", "template", "metadata", "labels"),
-     {"agentic-session": "demo", "app": "ambient-code-runner"}),
-    ("cpu", ("spec", "template", "spec", "domain", "cpu"), {"cores": 2}),
-    ("memory", ("spec", "template", "spec", "domain", "memory"), {"guest": "4Gi"}),
-    ("disks", ("spec", "template", "spec", "domain", "devices", "disks"),
-     [{"name": "rootdisk", "disk": {"bus": "virtio"}},
-      {"name": "cloudinitdisk", "disk": {"bus": "virtio"}}]),
-    ("volumes", ("spec", "template", "spec", "volumes"),
-     [{"name": "rootdisk", "containerDisk": {"image": DISK}},
-      {"name": "cloudinitdisk", "cloudInitNoCloud": {"secretRef": {"name": "demo-cloudinit"}}}]),
-    ("interfaces", ("spec", "template", "spec", "domain", "devices", "interfaces"),
-     [{"name": "default", "masquerade": {},
-       "ports": [{"name": "agui", "port": 8123, "protocol": "TCP"}]}]),
-    ("networks", ("spec", "template", "spec", "networks"), [{"name": "default", "pod": {}}]),
-    ("readiness-probe-path", ("spec", "template", "spec", "readinessProbe", "httpGet"),
-     {"path": "/health", "port": 8123}),
-    ("owner", ("metadata", "ownerReferences"),
-     [{"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession", "name": "demo",
-       "uid": "sess-uid-1", "controller": True, "blockOwnerDeletion": True}]),
-    ("namespace", ("metadata", "namespace"), "team-a"),
-]
-
-
-@pytest.mark.parametrize(("path", "expected"), [(p, e) for _, p, e in VM_FIELDS],
-                         ids=[i for i, _, _ in VM_FIELDS])
-def test_vm_field(path: tuple[str, ...], expected: Any) -> None:
-    assert _get(by_kind(render())["VirtualMachine"], *path) == expected
-
-
-def test_vm_never_uses_the_deprecated_running_field() -> None:
-    assert "running" not in by_kind(render())["VirtualMachine"]["spec"]
-
-
-def test_cloudinit_volume_references_the_secret_and_has_no_inline_user_data() -> None:
-    volume = vm_template_spec(render())["volumes"][1]["cloudInitNoCloud"]
-    assert volume == {"secretRef": {"name": "demo-cloudinit"}}
-    assert not {"userData", "userDataBase64"} & set(volume)
-
-
-def test_probe_timing_and_termination_grace_are_set() -> None:
-    spec = vm_template_spec(render())
-    assert spec["readinessProbe"]["initialDelaySeconds"] > 0
-    assert spec["readinessProbe"]["periodSeconds"] > 0
-    assert spec["terminationGracePeriodSeconds"] > 0
-
-
-def test_every_child_has_the_controller_owner_reference() -> None:
-    for obj in render():
-        refs = obj["metadata"]["ownerReferences"]
-        assert [r["uid"] for r in refs if r.get("controller")] == ["sess-uid-1"], obj["kind"]
-
-
-def test_service_selects_the_labels_the_vm_template_carries() -> None:
-    objs = by_kind(render())
-    template_labels = objs["VirtualMachine"]["spec"]["template"]["metadata"]["labels"]
-    selector = objs["Service"]["spec"]["selector"]
-    assert selector.items() <= template_labels.items()
-
-
-def test_secrets_are_opaque_string_data() -> None:
-    objs = by_kind(render())
-    assert objs["demo-cloudinit"]["type"] == "Opaque"
-    assert set(objs["demo-cloudinit"]["stringData"]) == {"userdata"}
-    assert objs["demo-agui-token"]["stringData"] == {"token": TOKEN}
-
-
-@pytest.mark.parametrize("secret", [TOKEN, USER_SECRET, PROMPT, "model-x-large",
-                                    "repo-x.git", "Demo session"],
-                         ids=["token", "user-env", "prompt", "llm-model", "repos",
-                              "display-name"])
-def test_no_credential_or_env_value_in_the_vm_or_service(secret: str) -> None:
-    objs = by_kind(render())
-    for kind in ("VirtualMachine", "Service"):
-        assert secret not in orjson.dumps(objs[kind]).decode(), kind
-    assert secret in userdata(render())  # ... but the guest does get it
-
-
-# cloud-init content --------------------------------------------------------------------------
-def test_default_user_data_writes_env_and_token_files_and_starts_the_runner() -> None:
-    text = userdata(render())
-    assert text.startswith("#cloud-config\n")
-    config = yaml.safe_load(text)
-    files = {f["path"]: f for f in config["write_files"]}
-    assert files[SESSION_ENV_PATH]["permissions"] == "0600"
-    assert files[TOKEN_PATH]["permissions"] == "0400"
-    assert files[TOKEN_PATH]["content"] == TOKEN
-    env_lines = files[SESSION_ENV_PATH]["content"].splitlines()
-    assert f'API_KEY="{USER_SECRET}"' in env_lines
-    assert 'SESSION_NAME="demo"' in env_lines
-    assert f'AGUI_TOKEN_FILE="{TOKEN_PATH}"' in env_lines
-    assert 'AGUI_PORT="8123"' in env_lines
-    assert TOKEN not in files[SESSION_ENV_PATH]["content"]  # the token is a file, not env
-    assert ["systemctl", "enable", "--now", RUNNER_UNIT] in config["runcmd"]
-
-
-TEMPLATE = """#cloud-config
-# a comment the operator drops
-write_files:
-  - path: /opt/agent/${SESSION_NAME}.env
-    content: |
-      KEY=${API_KEY}
-      TOKEN=${AGUI_TOKEN}
-      HOME_EXPANDED_BY_SHELL=$${HOME} $PATH
-runcmd:
-  - [/opt/agent/start, "${SESSION_NAMESPACE}"]
-"""
-
-
-def test_template_placeholders_are_filled_from_the_session_env_and_token() -> None:
-    config = yaml.safe_load(userdata(render(rt=runtime(cloud_init_template=TEMPLATE))))
-    assert config["write_files"] == [{
-        "path": "/opt/agent/demo.env",
-        "content": f"KEY={USER_SECRET}\nTOKEN={TOKEN}\nHOME_EXPANDED_BY_SHELL=${{HOME}} $PATH\n"}]
-    assert config["runcmd"] == [["/opt/agent/start", "team-a"]]
-
-
-def test_template_values_cannot_change_the_cloud_config_structure() -> None:
-    hostile = "x\nruncmd:\n  - [rm, -rf, /]\nusers: [evil]"
-    sess = session(env={"API_KEY": hostile})
-    config = yaml.safe_load(userdata(render(sess, runtime(cloud_init_template=TEMPLATE))))
-    assert set(config) == {"write_files", "runcmd"}
-    assert config["runcmd"] == [["/opt/agent/start", "team-a"]]
-    assert hostile in config["write_files"][0]["content"]
-
-
-@pytest.mark.parametrize(("template", "needle"), [
-    ("#cloud-config\nruncmd:\n  - echo ${NOPE}\n", "${NOPE}"),
-    ("#cloud-config\nruncmd:\n  - echo ${}\n", "malformed"),
-    ("#cloud-config\nruncmd:\n  - echo ${BAD NAME}\n", "malformed"),
-    ("#cloud-config\nruncmd:\n  - echo ${UNCLOSED\n", "malformed"),
-    ("#!/bin/sh\necho hi\n", "#cloud-config"),
-    ("#cloud-config\nruncmd: [unbalanced\n", "not valid YAML"),
-    ("#cloud-config\n- a list\n", "mapping"),
-], ids=["unknown", "empty", "bad-name", "unclosed", "not-cloud-config", "bad-yaml", "not-mapping"])
-def test_bad_templates_are_render_errors(template: str, needle: str) -> None:
+def test_a_runtime_without_vm_config_is_refused() -> None:
     with pytest.raises(RenderError) as err:
-        render(rt=runtime(cloud_init_template=template))
-    assert err.value.reason == "InvalidCloudInitTemplate"
-    assert needle in err.value.message
-    assert TOKEN not in err.value.message and USER_SECRET not in err.value.message
-
-
-# bad vmConfig --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("vm", "field"), [
-    ({"cpu": "two"}, "vmConfig.cpu"),
-    ({"cpu": "0"}, "vmConfig.cpu"),
-    ({"cpu": "-1"}, "vmConfig.cpu"),
-    ({"cpu": "1.5"}, "vmConfig.cpu"),
-    ({"cpu": "500m"}, "vmConfig.cpu"),
-    ({"memory": "4GB!"}, "vmConfig.memory"),
-    ({"memory": "lots"}, "vmConfig.memory"),
-    ({"memory": "0"}, "vmConfig.memory"),
-    ({"memory": "1500m"}, "vmConfig.memory"),
-    ({"container_disk_image": " "}, "vmConfig.containerDiskImage"),
-], ids=["cpu-word", "cpu-zero", "cpu-negative", "cpu-fraction", "cpu-millis",
-        "memory-suffix", "memory-word", "memory-zero", "memory-fraction", "no-disk-image"])
-def test_bad_vm_config_is_a_render_error_naming_the_field(vm: Obj, field: str) -> None:
-    with pytest.raises(RenderError) as err:
-        render(rt=runtime(**vm))
+        render(replace(ADR, vm=None))
     assert err.value.reason == "InvalidVMConfig"
-    assert field in err.value.message
 
 
-def test_missing_vm_config_is_a_render_error() -> None:
-    rt = Runtime(id="vm-agent", image="", execution_kind=ExecutionKind.KUBEVIRT_VM)
+# the VirtualMachine ------------------------------------------------------------------------------
+def test_the_virtual_machine_field_by_field() -> None:
+    _, vm = render()
+    assert (vm["apiVersion"], vm["kind"]) == (VIRTUAL_MACHINES.api_version, "VirtualMachine")
+    assert vm["metadata"]["name"] == "session-1-runner"
+    assert vm["metadata"]["labels"] == {"agentic-session": "session-1",
+                                        "app": "ambient-code-runner"}
+    assert vm["metadata"]["ownerReferences"] == [
+        {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+         "name": "session-1", "uid": "uid-1", "controller": True}]
+    assert vm["metadata"]["annotations"]["ambient-code.io/run-started-at"] == RUN
+    assert vm["spec"]["runStrategy"] == "RerunOnFailure"
+    assert "running" not in vm["spec"]  # runStrategy and running are exclusive
+    spec = template(vm)
+    assert spec["domain"]["cpu"] == {"cores": 2}
+    assert isinstance(spec["domain"]["cpu"]["cores"], int)
+    assert spec["domain"]["memory"] == {"guest": "4Gi"}
+    assert spec["domain"]["devices"]["interfaces"] == [
+        {"name": "default", "masquerade": {}, "ports": [
+            {"name": "agui", "port": 8001, "protocol": "TCP"}]}]
+    assert spec["networks"] == [{"name": "default", "pod": {}}]
+    assert spec["readinessProbe"] == {"httpGet": {"path": "/health", "port": 8001},
+                                      "initialDelaySeconds": 20, "periodSeconds": 10}
+    assert spec["terminationGracePeriodSeconds"] == 60
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["rootdisk"] == {"name": "rootdisk", "containerDisk": {
+        "image": "quay.io/ambient_code/fedora-runner:latest"}}
+    assert volumes["cloudinitdisk"] == {"name": "cloudinitdisk", "cloudInitNoCloud": {
+        "secretRef": {"name": "session-1-cloudinit"}}}
+    assert volumes["workspace"] == {"name": "workspace", "emptyDisk": {"capacity": "50Gi"}}
+    disks = {d["name"]: d for d in spec["domain"]["devices"]["disks"]}
+    assert set(disks) == {"rootdisk", "cloudinitdisk", "workspace"}
+    # the guest finds the workspace disk by its serial (/dev/disk/by-id/virtio-workspace)
+    assert disks["workspace"]["serial"] == "workspace"
+    assert userdata(render()[0])["fs_setup"][0]["device"] == "/dev/disk/by-id/virtio-workspace"
+
+
+def test_cpu_memory_and_disk_come_from_vm_config() -> None:
+    runtime = replace(ADR, vm=VMConfig(container_disk_image="me/disk:9", cpu=7, memory="12Gi"))
+    spec = template(render(runtime)[1])
+    assert spec["domain"]["cpu"] == {"cores": 7}
+    assert spec["domain"]["memory"] == {"guest": "12Gi"}
+    assert {"name": "rootdisk", "containerDisk": {"image": "me/disk:9"}} in spec["volumes"]
+
+
+def test_without_a_workspace_there_is_no_disk_for_it() -> None:
+    runtime = replace(ADR, sandbox=replace(ADR.sandbox, persistence="none", clone_repos=False,
+                                           hydrate_state=False))
+    secret, vm = render(runtime)
+    names = {v["name"] for v in template(vm)["volumes"]}
+    assert "workspace" not in names
+    assert "workspace" not in {d["name"] for d in template(vm)["domain"]["devices"]["disks"]}
+    assert "fs_setup" not in userdata(secret)
+
+
+def test_the_service_and_the_network_policy_select_the_virt_launcher_pod() -> None:
+    """KubeVirt copies the template's labels to the virt-launcher pod."""
+    _, vm = render()
+    labels = vm["spec"]["template"]["metadata"]["labels"]
+    stored = {**vm, "metadata": {**vm["metadata"], "uid": "vm-uid"}}
+    selector = service(SESSION, stored, VIRTUAL_MACHINES, 8001)["spec"]["selector"]
+    policy = network_policy("team-a", "ambient-code")["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert policy.items() <= labels.items()
+
+
+def test_the_cloud_init_secret() -> None:
+    secret, _ = render()
+    assert secret["type"] == "Opaque"
+    assert secret["metadata"]["name"] == "session-1-cloudinit"
+    assert secret["metadata"]["namespace"] == "team-a"
+    assert secret["metadata"]["labels"] == {"app": "ambient-runner-cloudinit",
+                                            "agentic-session": "session-1"}
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert set(secret["stringData"]) == {"userdata"}
+
+
+# the same contract as the Pod ---------------------------------------------------------------------
+EVERYTHING = replace(INPUTS, integrations=True, trusted_ca=True,
+                     copied=frozenset({"ambient-vertex", "ambient-admin-langfuse-secret",
+                                       "ambient-admin-mlflow-observability-secret"}),
+                     config=replace(CONFIG, vertex=True, vertex_settings={
+                         "CLOUD_ML_REGION": "us-east5", "ANTHROPIC_VERTEX_PROJECT_ID": "p",
+                         "GOOGLE_APPLICATION_CREDENTIALS": VERTEX_CREDENTIALS}))
+VARIANTS = [INPUTS, EVERYTHING, replace(INPUTS, integrations=True, s3=S3Settings(
+    endpoint="https://s3", bucket="b", available=True,
+    key_ref=("ambient-non-vertex-integrations", "S3_ACCESS_KEY", "S3_SECRET_KEY")))]
+
+
+def pod_secrets(pod: Obj) -> set[str]:
+    """Every Secret the Pod reads: envFrom, secretKeyRef, volumes."""
+    names: set[str] = set()
+    for container in [*pod["spec"].get("initContainers", ()), *pod["spec"]["containers"]]:
+        names |= {e["secretRef"]["name"] for e in container.get("envFrom", ())}
+        names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+                  if "valueFrom" in e}
+    names |= {v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+    return names
+
+
+@pytest.mark.parametrize("inputs", VARIANTS, ids=["plain", "everything", "custom-s3"])
+def test_every_secret_the_pod_reads_is_shared_with_virtiofs(inputs: RunInputs) -> None:
+    pod = runner_pod(SESSION, ADR, inputs)
+    secret, vm = render(inputs=inputs)
+    spec = template(vm)
+    shared = {v["name"]: v for v in spec["volumes"] if "secret" in v or "configMap" in v}
+    assert {v["secret"]["secretName"] for v in shared.values() if "secret" in v} == \
+        pod_secrets(pod)
+    assert {f["name"] for f in spec["domain"]["devices"]["filesystems"]} == set(shared)
+    assert all(f["virtiofs"] == {} for f in spec["domain"]["devices"]["filesystems"])
+    # each share is mounted in the guest, where the env script and the links expect it
+    mounts = {m[0]: m for m in userdata(secret)["mounts"] if m[2] == "virtiofs"}
+    assert mounts == {name: [name, f"{SECRETS_ROOT}/{name}", "virtiofs", "ro,nofail", "0",
+                             "0"] for name in shared}
+    if inputs.trusted_ca:
+        assert shared["trusted-ca-bundle"] == {"name": "trusted-ca-bundle",
+                                               "configMap": {"name": "trusted-ca-bundle"}}
+
+
+@pytest.mark.parametrize("inputs", VARIANTS, ids=["plain", "everything", "custom-s3"])
+def test_no_secret_value_is_inline_in_the_virtual_machine(inputs: RunInputs) -> None:
+    secret, vm = render(inputs=inputs)
+    text = json.dumps(vm)
+    for value in (S3_SECRET, S3_ACCESS, OAUTH_SECRET, API_KEY, "say \\\"hi\\\""):
+        assert value not in text
+    assert "stringData" not in text and "userdata" not in text
+    # the values the Pod passes as plain values live in the cloud-init Secret
+    user = secret["stringData"]["userdata"]
+    assert OAUTH_SECRET in user and API_KEY in user
+    if inputs.s3.key_ref is None:
+        assert S3_SECRET in user
+
+
+def test_the_guest_gets_the_runners_plain_env_in_the_pods_order(tmp_path: Path) -> None:
+    pod = runner_pod(SESSION, ADR, EVERYTHING)
+    runner = pod["spec"]["containers"][0]
+    plain = [(e["name"], e["value"]) for e in runner["env"] if "valueFrom" not in e]
+    secret, _ = render(inputs=EVERYTHING)
+    text = written(secret, RUNNER_ENV_PATH)
+    assert [line.split("=", 1)[0] for line in text.splitlines() if line[:1].isupper()
+            and "=" in line] == [name for name, _ in plain]
+    path = tmp_path / "runner.env"
+    path.write_text(text, encoding="utf-8")
+    assert source(path, [n for n, _ in plain]) == dict(plain)
+
+
+def test_the_guest_gets_the_runners_secret_variables_and_env_from() -> None:
+    pod = runner_pod(SESSION, ADR, EVERYTHING)
+    runner = pod["spec"]["containers"][0]
+    secret, vm = render(inputs=EVERYTHING)
+    volume_of = {v["secret"]["secretName"]: v["name"] for v in template(vm)["volumes"]
+                 if "secret" in v}
+    lines = written(secret, SECRET_ENV_LIST_PATH).splitlines()
+    env_from = [f"* {volume_of[e['secretRef']['name']]}" for e in runner["envFrom"]]
+    assert lines[:len(env_from)] == env_from
+    refs = [e for e in runner["env"] if "valueFrom" in e]
+    for var in refs:
+        selector = var["valueFrom"]["secretKeyRef"]
+        line = f"{var['name']} {volume_of[selector['name']]}/{selector['key']}" + (
+            " optional" if selector.get("optional") else "")
+        assert line in lines
+    assert f"AGUI_TOKEN {volume_of[TOKEN]}/agui-token" in lines
+
+
+def test_the_state_sync_env_is_the_init_and_sidecar_plain_env(tmp_path: Path) -> None:
+    pod = runner_pod(SESSION, ADR, INPUTS)
+    expected: dict[str, str] = {}
+    for container in [*pod["spec"]["initContainers"], pod["spec"]["containers"][1]]:
+        for var in container["env"]:
+            if "valueFrom" not in var:
+                expected.setdefault(var["name"], var["value"])
+    path = tmp_path / "state-sync.env"
+    path.write_text(written(render()[0], STATE_SYNC_ENV_PATH), encoding="utf-8")
+    assert source(path, list(expected)) == expected
+    assert expected["AWS_SECRET_ACCESS_KEY"] == S3_SECRET and expected["SYNC_INTERVAL"] == "60"
+
+
+@pytest.mark.parametrize("inputs", VARIANTS, ids=["plain", "everything", "custom-s3"])
+def test_each_secret_variable_reaches_the_service_of_the_container_that_reads_it(
+        inputs: RunInputs) -> None:
+    """The runner's secretKeyRef variables go to the runner's list; init-hydrate's and
+    state-sync's (BOT_TOKEN, a project's own S3 keys) to theirs — never the runner's."""
+    pod = runner_pod(SESSION, ADR, inputs)
+    secret, vm = render(inputs=inputs)
+    volume_of = {v["secret"]["secretName"]: v["name"] for v in template(vm)["volumes"]
+                 if "secret" in v}
+
+    def lines(*containers: Obj) -> set[str]:
+        return {f"{e['name']} {volume_of[e['valueFrom']['secretKeyRef']['name']]}/"
+                f"{e['valueFrom']['secretKeyRef']['key']}"
+                + (" optional" if e["valueFrom"]["secretKeyRef"].get("optional") else "")
+                for c in containers for e in c["env"] if "valueFrom" in e}
+
+    runner, sidecar = pod["spec"]["containers"]
+    [init] = pod["spec"]["initContainers"]
+    runner_list = {line for line in written(secret, SECRET_ENV_LIST_PATH).splitlines()
+                   if not line.startswith("* ")}
+    assert runner_list == lines(runner)
+    state_sync_list = set(written(secret, STATE_SYNC_SECRET_LIST_PATH).splitlines())
+    assert state_sync_list == lines(init, sidecar)
+    assert "BOT_TOKEN runner-token/k8s-token" in state_sync_list
+    if inputs.s3.key_ref is not None:
+        assert {"AWS_ACCESS_KEY_ID ambient-non-vertex-integrations/S3_ACCESS_KEY",
+                "AWS_SECRET_ACCESS_KEY ambient-non-vertex-integrations/S3_SECRET_KEY"} <= \
+            state_sync_list
+    units = {f["path"]: f["content"] for f in userdata(secret)["write_files"]}
+    for unit in (HYDRATE_UNIT, STATE_SYNC_SERVICE):
+        dropin = units[f"/etc/systemd/system/{unit}.d/10-ambient-session.conf"]
+        assert f"EnvironmentFile=-{STATE_SYNC_SECRET_ENV_PATH}" in dropin
+        assert f"Requires={STATE_SYNC_SECRET_ENV_UNIT}" in dropin
+
+
+def test_files_the_pod_mounts_from_secrets_are_links_into_the_shares() -> None:
+    secret, vm = render(inputs=EVERYTHING)
+    commands = userdata(secret)["bootcmd"]
+    links = {cmd[3]: cmd[2] for cmd in commands if cmd[0] == "ln"}
+    assert links == {
+        # the bot token: a live Secret volume, so a refreshed k8s-token reaches the guest
+        "/var/run/secrets/ambient/bot-token": f"{SECRETS_ROOT}/runner-token/k8s-token",
+        "/app/vertex": f"{SECRETS_ROOT}/vertex",
+        "/etc/pki/tls/certs/ca-bundle.crt": f"{SECRETS_ROOT}/trusted-ca-bundle/ca-bundle.crt"}
+    for path in links:
+        assert ["mkdir", "-p", path.rsplit("/", 1)[0]] in commands
+    volumes = {v["name"]: v for v in template(vm)["volumes"]}
+    assert volumes["runner-token"] == {"name": "runner-token",
+                                       "secret": {"secretName": TOKEN}}
+    assert volumes["vertex"] == {"name": "vertex", "secret": {"secretName": "ambient-vertex"}}
+
+
+def test_a_named_template_from_the_inputs_is_used() -> None:
+    runtime = replace(ADR, vm=replace(ADR.vm, cloud_init_template="tiny"))  # type: ignore[type-var]
+    tiny = "#cloud-config\nruncmd:\n  - [echo, '${AGENTIC_SESSION_NAME}']\n"
+    secret, _ = render(runtime, replace(INPUTS, cloud_init_templates={"tiny": tiny}))
+    assert userdata(secret) == {"runcmd": [["echo", "session-1"]]}
+
+
+def test_an_unknown_template_name_is_refused() -> None:
+    runtime = replace(ADR, vm=replace(ADR.vm, cloud_init_template="missing"))  # type: ignore[type-var]
     with pytest.raises(RenderError) as err:
-        render(rt=rt)
-    assert err.value.reason == "InvalidVMConfig" and "vmConfig" in err.value.message
+        render(runtime)
+    assert err.value.reason == "InvalidCloudInitTemplate"
 
 
-@pytest.mark.parametrize(("cpu", "memory", "cores", "guest"), [
-    ("4", "8Gi", 4, "8Gi"), ("2000m", "1024Mi", 2, "1024Mi"), (" 1 ", "512M", 1, "512M"),
-], ids=["plain", "millicores-and-mebibytes", "padded-and-decimal-suffix"])
-def test_good_quantities(cpu: str, memory: str, cores: int, guest: str) -> None:
-    domain = vm_template_spec(render(rt=runtime(cpu=cpu, memory=memory)))["domain"]
-    assert domain["cpu"] == {"cores": cores} and domain["memory"] == {"guest": guest}
-
-
-def test_shared_children_errors_pass_through() -> None:
+@pytest.mark.parametrize(("where", "name"), [("session", "MY-VAR"), ("session", "1ST"),
+                                             ("registry", "a.b"), ("registry", "WITH SPACE")])
+def test_env_names_a_vm_cannot_carry_are_refused(where: str, name: str) -> None:
+    obj = copy.deepcopy(SESSION)
+    runtime = ADR
+    if where == "session":
+        obj["spec"]["environmentVariables"][name] = "v"
+    else:
+        runtime = replace(ADR, env={**ADR.env, name: "v"})
+    runner_pod(obj, runtime, INPUTS)  # a Pod takes them
     with pytest.raises(RenderError) as err:
-        render(session(env={"SESSION_NAME": "x"}))
-    assert err.value.reason == "ReservedEnvName"
+        render(runtime, obj=obj)
+    assert err.value.reason == "InvalidEnvName"
 
 
-# observe: status shapes from the simulator ---------------------------------------------------
-T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
-TIMING = Timing(schedule_delay=1.0, boot_delay=1.0, ready_delay=1.0, pull_backoff=1.0)
+def test_render_is_deterministic_and_pure() -> None:
+    frozen = copy.deepcopy(SESSION)
+    assert render(inputs=EVERYTHING) == render(inputs=EVERYTHING)
+    assert frozen == SESSION
 
 
-def stored_vm() -> Obj:
-    """The rendered VM as the API server stores it (uid, generation)."""
-    vm = copy.deepcopy(by_kind(render())["VirtualMachine"])
-    vm["metadata"].update(uid="vm-uid-1", generation=1, creationTimestamp=rfc3339(T0))
+# observe -----------------------------------------------------------------------------------------
+VM_UID = "vm-uid-1"
+
+
+def vm_obj(printable: str = "Starting", *, deleting: bool = False, failures: int = 0,
+           synced: Obj | None = None, scheduled: Obj | None = None,
+           run: str | None = RUN) -> Obj:
+    vm = copy.deepcopy(render()[1])
+    vm["metadata"].update(uid=VM_UID, resourceVersion="7", generation=1)
+    if run is None:
+        vm["metadata"].pop("annotations", None)
+    if deleting:
+        vm["metadata"]["deletionTimestamp"] = "2026-03-01T11:59:00Z"
+    conditions: list[Obj] = [{"type": "Ready", "status": "False", "reason": "VMINotExists",
+                              "message": "VMI does not exist"}]
+    conditions += [c for c in (synced, scheduled) if c]
+    status: Obj = {"printableStatus": printable, "conditions": conditions,
+                   "runStrategy": "RerunOnFailure", "desiredGeneration": 1}
+    if failures:
+        status["startFailure"] = {"consecutiveFailCount": failures,
+                                  "retryAfterTimestamp": "2026-03-01T12:05:00Z"}
+    vm["status"] = status
     return vm
 
 
-def simulate(steps: int, *, scenario: VMScenario | None = None, pod: bool = True,
-             elapsed: float = 5.0) -> tuple[Obj, Obj]:
-    """(vm, vmi) after ``steps`` syncs of the simulator's VMI phase machine (timers standing
-    in for the kubelet), the VM's status computed from the VMI as virt-controller would."""
-    vm = stored_vm()
-    vmi = vmi_manifest(vm)
-    vmi["metadata"].update(namespace="team-a", uid="vmi-uid-1", creationTimestamp=rfc3339(T0))
-    launcher = launcher_pod(vmi)
-    launcher["metadata"].update(name="virt-launcher-demo-runner-abcde", uid="pod-uid-1")
-    facts = Situation(elapsed=elapsed, follow=False, scenario=scenario, node="node-1",
-                      ip="10.244.0.7", mac="52:54:00:aa:bb:cc", now=rfc3339(T0))
-    for _ in range(steps):
-        status, _ = vmi_status(vmi, launcher if pod else None, facts, TIMING)
-        vmi = {**vmi, "status": status}
-    vm["status"] = vm_status(vm, vmi, VMMemory(), strategy="Always", start_expected=True,
-                             datavolume_error=scenario is not None
-                             and scenario.kind == "datavolume-error", now=rfc3339(T0))
-    return vm, vmi
+def vmi_obj(phase: str, *, ready: bool = False, node: str | None = "node-1",
+            reason: str | None = None, owner: str = VM_UID,
+            conditions: list[Obj] | None = None) -> Obj:
+    status: Obj = {"phase": phase, "conditions": [
+        {"type": "Ready", "status": "True" if ready else "False"}, *(conditions or ())],
+        "guestOSInfo": {}, "qosClass": "Burstable"}
+    if node:
+        status["nodeName"] = node
+    if reason:
+        status["reason"] = reason
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+            "metadata": {"name": "session-1-runner", "namespace": "team-a", "uid": "vmi-uid",
+                         "labels": {"agentic-session": "session-1", "app": "ambient-code-runner"},
+                         "ownerReferences": [{"apiVersion": "kubevirt.io/v1",
+                                              "kind": "VirtualMachine",
+                                              "name": "session-1-runner", "uid": owner,
+                                              "controller": True, "blockOwnerDeletion": True}]},
+            "status": status}
 
 
-def vm_only(*, start_expected: bool, failures: int = 0) -> Obj:
-    """A VM without an instance: starting, crash-looping or stopped."""
-    vm = stored_vm()
-    memory = VMMemory(failures=failures, last_failed_uid="vmi-uid-0" if failures else "",
-                      retry_at_wall=rfc3339(T0 + dt.timedelta(seconds=20)) if failures else "")
-    vm["status"] = vm_status(vm, None, memory, strategy="Always", start_expected=start_expected,
-                             datavolume_error=False, now=rfc3339(T0))
-    return vm
+def observe(vm: Obj | None, vmi: Obj | None) -> Observation:
+    objects: dict[str, dict[str, Mapping[str, Any]]] = {}
+    if vm is not None:
+        objects["VirtualMachine"] = {"session-1-runner": vm}
+    if vmi is not None:
+        objects["VirtualMachineInstance"] = {"session-1-runner": vmi}
+    return ENV.observe(SESSION, Children(objects), now=NOW)
 
 
-def service() -> Obj:
-    return by_kind(render())["Service"]
+ON_NODE = {"status": "True", "reason": "Scheduled", "message": "Scheduled on node-1"}
+PULL = {"type": "Synchronized", "status": "False", "reason": "ErrImagePull",
+        "message": 'failed to pull image "quay.io/ambient_code/fedora-runner:latest"'}
+UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": "0/1 nodes are available: 1 Insufficient memory."}
 
-
-def with_vm_and_vmi(pair: tuple[Obj, Obj], *, svc: bool = True) -> Children:
-    vm, vmi = pair
-    return Children(vm=vm, vmi=vmi, service=service() if svc else None)
-
-
-def deleting_vm() -> Children:
-    vm, vmi = simulate(4)
-    vm["metadata"]["deletionTimestamp"] = rfc3339(T0)
-    return Children(vm=vm, vmi=vmi, service=service())
-
-
-def foreign_vmi() -> Children:
-    """The cache still holds the VMI of an earlier VM of the same name."""
-    _, old_vmi = simulate(4, scenario=VMScenario("crash", after=1.0))
-    old_vmi["metadata"]["ownerReferences"][0]["uid"] = "vm-uid-0"
-    return Children(vm=vm_only(start_expected=True), vmi=old_vmi, service=service())
-
-
-def stale_vm_status() -> Children:
-    """The VMI was handed to its node; the VM's cached status still says ErrImagePull."""
-    stale_vm, _ = simulate(2, scenario=VMScenario("image-pull-error"))
-    _, vmi = simulate(2)
-    return Children(vm=stale_vm, vmi=vmi, service=service())
-
-
-def running_ready_children(svc: bool = True) -> Children:
-    return with_vm_and_vmi(simulate(4), svc=svc)
-
-
-Row = tuple[str, Callable[[], Children], dt.timedelta, Phase | None, str, dict[str, Any]]
-ROWS: list[Row] = [
-    ("no-vm", Children, dt.timedelta(0), None, "", {}),
-    ("vm-deleting", deleting_vm, dt.timedelta(0), None, "", {}),
-    ("vm-without-status", lambda: Children(vm=stored_vm()), dt.timedelta(0), Phase.CREATING,
-     "VMStarting", {}),
-    ("vm-starting-no-vmi", lambda: Children(vm=vm_only(start_expected=True)), dt.timedelta(0),
-     Phase.CREATING, "VMStarting", {"message": "Starting"}),
-    ("vmi-pending", lambda: with_vm_and_vmi(simulate(1, pod=False)), dt.timedelta(0),
-     Phase.CREATING, "VMIPending", {}),
-    ("vmi-scheduling", lambda: with_vm_and_vmi(simulate(1)), dt.timedelta(0), Phase.CREATING,
-     "VMIScheduling", {}),
-    ("vmi-scheduled", lambda: with_vm_and_vmi(simulate(2)), dt.timedelta(0), Phase.CREATING,
-     "VMIScheduled", {"condition": ("PodScheduled", "True")}),
-    ("vmi-running-not-ready", lambda: with_vm_and_vmi(simulate(3)), dt.timedelta(0),
-     Phase.CREATING, "RunnerNotReady", {"message": "containers with unready status"}),
-    ("vmi-running-never-ready", lambda: with_vm_and_vmi(simulate(
-        4, scenario=VMScenario("never-ready"))), dt.timedelta(0), Phase.CREATING,
-     "RunnerNotReady", {}),
-    ("vmi-running-ready", running_ready_children, dt.timedelta(0), Phase.RUNNING,
-     "RunnerReady", {"ready": True, "endpoint": "http://session-demo.team-a.svc:8123"}),
-    ("vmi-running-ready-no-service", lambda: running_ready_children(svc=False),
-     dt.timedelta(0), Phase.RUNNING, "RunnerReady", {"ready": True, "endpoint": ""}),
-    ("vmi-succeeded", lambda: with_vm_and_vmi(simulate(
-        4, scenario=VMScenario("guest-shutdown", after=1.0))), dt.timedelta(0),
-     Phase.COMPLETED, "VMISucceeded", {}),
-    ("vmi-failed", lambda: with_vm_and_vmi(simulate(
-        4, scenario=VMScenario("crash", after=1.0))), dt.timedelta(0), Phase.FAILED,
-     "VMIFailed", {}),
-    ("err-image-pull", lambda: with_vm_and_vmi(simulate(
-        2, scenario=VMScenario("image-pull-error"), elapsed=0.5)), dt.timedelta(0),
-     Phase.FAILED, "ErrImagePull", {"message": "failed to pull and unpack image"}),
-    ("image-pull-backoff", lambda: with_vm_and_vmi(simulate(
-        2, scenario=VMScenario("image-pull-error"))), dt.timedelta(0), Phase.FAILED,
-     "ImagePullBackOff", {"message": f'Back-off pulling image "{DISK}"'}),
-    ("crash-loop-backoff", lambda: Children(vm=vm_only(start_expected=False, failures=3)),
-     dt.timedelta(0), Phase.FAILED, "CrashLoopBackOff", {"message": "3 time(s)"}),
-    ("datavolume-error", lambda: with_vm_and_vmi(simulate(
-        1, scenario=VMScenario("datavolume-error"), pod=False)), dt.timedelta(0),
-     Phase.FAILED, "DataVolumeError", {}),
-    ("unschedulable-within-grace", lambda: with_vm_and_vmi(simulate(
-        2, scenario=VMScenario("unschedulable"))), dt.timedelta(seconds=60), Phase.CREATING,
-     "Unschedulable", {"condition": ("PodScheduled", "False"), "message": "Insufficient cpu",
-                       "recheck_after": 241.0}),
-    ("unschedulable-at-grace", lambda: with_vm_and_vmi(simulate(
-        2, scenario=VMScenario("unschedulable"))), UNSCHEDULABLE_GRACE, Phase.CREATING,
-     "Unschedulable", {"condition": ("PodScheduled", "False"), "recheck_after": 1.0}),
-    ("unschedulable-beyond-grace", lambda: with_vm_and_vmi(simulate(
-        2, scenario=VMScenario("unschedulable"))), UNSCHEDULABLE_GRACE + dt.timedelta(
-        seconds=1), Phase.FAILED, "Unschedulable",
-     {"condition": ("PodScheduled", "False"), "message": "301s"}),
-    ("stopped-no-vmi", lambda: Children(vm=vm_only(start_expected=False)), dt.timedelta(0),
-     None, "VMStopped", {}),
-    ("foreign-vmi-ignored", foreign_vmi, dt.timedelta(0), Phase.CREATING, "VMStarting", {}),
-    ("stale-vm-status-after-handover", stale_vm_status, dt.timedelta(0), Phase.CREATING,
-     "VMIScheduled", {}),
+OBSERVE = [
+    ("absent", None, None, Observation()),
+    ("vmi-outlives-its-vm", None, vmi_obj("Running", ready=True),
+     Observation("starting", terminating=True)),
+    ("vm-being-deleted", vm_obj("Terminating", deleting=True), vmi_obj("Running", ready=True),
+     Observation("starting", terminating=True, scheduled=ON_NODE, run_started=RUN)),
+    ("running-and-ready", vm_obj("Running"), vmi_obj("Running", ready=True),
+     Observation("running", reason="ContainerRunning",
+                 message="Runner VM is running and its runner answers", scheduled=ON_NODE,
+                 run_started=RUN)),
+    ("running-not-ready", vm_obj("Running"), vmi_obj("Running"),
+     Observation("starting", scheduled=ON_NODE, run_started=RUN)),
+    ("image-pull", vm_obj("ErrImagePull", synced=PULL), vmi_obj("Pending", node=None,
+                                                                  conditions=[PULL]),
+     Observation("failed", reason="ErrImagePull", message="VirtualMachine session-1-runner is "
+                 f"ErrImagePull: {PULL['message']}", run_started=RUN)),
+    ("image-pull-backoff-without-vmi", vm_obj("ImagePullBackOff"), None,
+     Observation("failed", reason="ImagePullBackOff",
+                 message="VirtualMachine session-1-runner is ImagePullBackOff",
+                 run_started=RUN)),
+    ("crash-loop", vm_obj("CrashLoopBackOff", failures=3), None,
+     Observation("failed", reason="CrashLoopBackOff", message="VirtualMachine session-1-runner "
+                 "is CrashLoopBackOff: the guest failed 3 time(s) in a row", run_started=RUN)),
+    ("datavolume-error", vm_obj("DataVolumeError"), None,
+     Observation("failed", reason="DataVolumeError",
+                 message="VirtualMachine session-1-runner is DataVolumeError", run_started=RUN)),
+    ("stale-pull-error-once-scheduled", vm_obj("ErrImagePull", synced=PULL),
+     vmi_obj("Scheduled"),
+     Observation("starting", scheduled=ON_NODE, run_started=RUN)),
+    ("guest-shut-down", vm_obj("Stopped"), vmi_obj("Succeeded"),
+     Observation("succeeded", reason="Completed", message="Runner VM shut down",
+                 scheduled=ON_NODE, run_started=RUN)),
+    ("guest-failed", vm_obj("Stopped"), vmi_obj("Failed", reason="GuestPanicked"),
+     Observation("failed", reason="RunnerExit", message="Runner VM failed: GuestPanicked",
+                 scheduled=ON_NODE, run_started=RUN)),
+    ("guest-failed-without-reason", vm_obj("Stopped"), vmi_obj("Failed"),
+     Observation("failed", reason="RunnerExit", message="Runner VM failed", scheduled=ON_NODE,
+                 run_started=RUN)),
+    ("stopped-by-someone", vm_obj("Stopped"), None,
+     Observation("lost", reason="VMStopped", message="VirtualMachine session-1-runner is Stopped",
+                 run_started=RUN)),
+    ("stopping-by-someone", vm_obj("Stopping"), None,
+     Observation("lost", reason="VMStopped",
+                 message="VirtualMachine session-1-runner is Stopping", run_started=RUN)),
+    ("stopping-while-its-vmi-is-still-there", vm_obj("Stopping"), vmi_obj("Scheduled"),
+     Observation("starting", scheduled=ON_NODE, run_started=RUN)),
+    ("starting-without-vmi", vm_obj("Starting"), None, Observation("starting", run_started=RUN)),
+    ("scheduling", vm_obj("Starting"), vmi_obj("Scheduling", node=None),
+     Observation("starting", run_started=RUN)),
+    ("unschedulable", vm_obj("ErrorUnschedulable", scheduled=UNSCHEDULABLE),
+     vmi_obj("Scheduling", node=None, conditions=[UNSCHEDULABLE]),
+     Observation("starting", scheduled={"status": "False", "reason": "Unschedulable",
+                                        "message": UNSCHEDULABLE["message"]}, run_started=RUN)),
+    ("vmi-of-a-previous-vm-is-not-this-runs", vm_obj("Starting"),
+     vmi_obj("Running", ready=True, owner="old-vm-uid"),
+     Observation("starting", run_started=RUN)),
+    ("vm-of-upstream-without-run", vm_obj("Running", run=None), vmi_obj("Running", ready=True),
+     Observation("running", reason="ContainerRunning",
+                 message="Runner VM is running and its runner answers", scheduled=ON_NODE)),
 ]
 
 
-@pytest.mark.parametrize(("build", "after", "phase", "reason", "extra"),
-                         [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
-def test_observe(build: Callable[[], Children], after: dt.timedelta, phase: Phase | None,
-                 reason: str, extra: dict[str, Any]) -> None:
-    children = build()
-    observed = ENV.observe(session(), children, now=T0 + after)
-    assert (observed.phase, observed.reason) == (phase, reason), observed
-    assert observed.ready is extra.get("ready", False)
-    assert observed.endpoint == extra.get("endpoint", "")
-    assert extra.get("message", "") in observed.message
-    assert observed.recheck_after == extra.get("recheck_after")
-    if "condition" in extra:
-        kind, status = extra["condition"]
-        assert [(c["type"], c["status"]) for c in observed.conditions] == [(kind, status)]
-    assert_no_secrets(observed)
+@pytest.mark.parametrize(("vm", "vmi", "expected"), [c[1:] for c in OBSERVE],
+                         ids=[c[0] for c in OBSERVE])
+def test_observe(vm: Obj | None, vmi: Obj | None, expected: Observation) -> None:
+    assert observe(vm, vmi) == expected
 
 
-def assert_no_secrets(observed: Observation) -> None:
-    text = orjson.dumps([observed.message, list(observed.conditions)]).decode()
-    assert TOKEN not in text and USER_SECRET not in text
-
-
-def test_simulated_shapes_are_what_the_rows_claim() -> None:
-    """Guards the table against simulator changes: each fixture is in the state it names."""
-    phases = [simulate(n)[1]["status"]["phase"] for n in (1, 2, 3, 4)]
-    assert phases == ["Scheduling", "Scheduled", "Running", "Running"]
-    assert simulate(1, pod=False)[1]["status"]["phase"] == "Pending"
-    printable = {
-        "pull": simulate(2, scenario=VMScenario("image-pull-error"), elapsed=0.5)[0],
-        "backoff": simulate(2, scenario=VMScenario("image-pull-error"))[0],
-        "unschedulable": simulate(2, scenario=VMScenario("unschedulable"))[0],
-        "dv": simulate(1, scenario=VMScenario("datavolume-error"), pod=False)[0],
-        "crash-loop": vm_only(start_expected=False, failures=3),
-        "stopped": vm_only(start_expected=False),
-        "starting": vm_only(start_expected=True),
-        "running": simulate(4)[0],
-    }
-    assert {k: v["status"]["printableStatus"] for k, v in printable.items()} == {
-        "pull": "ErrImagePull", "backoff": "ImagePullBackOff",
-        "unschedulable": "ErrorUnschedulable", "dv": "DataVolumeError",
-        "crash-loop": "CrashLoopBackOff", "stopped": "Stopped", "starting": "Starting",
-        "running": "Running"}
-
-
-def test_unschedulable_grace_is_configurable() -> None:
-    children = with_vm_and_vmi(simulate(2, scenario=VMScenario("unschedulable")))
-    short = KubeVirtEnvironment(unschedulable_grace=dt.timedelta(seconds=30))
-    assert short.observe(session(), children, now=T0 + dt.timedelta(seconds=31)).phase is (
-        Phase.FAILED)
-
-
-def test_unschedulable_message_carries_the_schedulers_reason() -> None:
-    children = with_vm_and_vmi(simulate(2, scenario=VMScenario("unschedulable")))
-    observed = ENV.observe(session(), children, now=T0)
-    assert observed.conditions[0]["message"] == UNSCHEDULABLE_MESSAGE
-
-
-def test_observe_does_not_modify_cached_objects() -> None:
-    children = running_ready_children()
-    before = copy.deepcopy((children.vm, children.vmi, children.service))
-    ENV.observe(session(), children, now=T0)
-    assert (children.vm, children.vmi, children.service) == before
-
-
-# observe: shapes copied from a real cluster (KubeVirt v1.x) ----------------------------------
-def real_vm(printable: str, conditions: list[Obj], **status: Any) -> Obj:
-    vm = stored_vm()
-    vm["status"] = {"printableStatus": printable, "conditions": conditions,
-                    "runStrategy": "Always", "desiredGeneration": 1, "observedGeneration": 1,
-                    "volumeSnapshotStatuses": [{"enabled": False, "name": "rootdisk",
-                                                "reason": "Snapshot is not supported for "
-                                                          "this volumeSource type [rootdisk]"}],
-                    **status}
-    return vm
-
-
-def real_vmi(phase: str, conditions: list[Obj]) -> Obj:
-    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-            "metadata": {"name": "demo-runner", "namespace": "team-a", "uid": "vmi-uid-9",
-                         "labels": {"agentic-session": "demo", "app": "ambient-code-runner",
-                                    "kubevirt.io/nodeName": "worker-2"},
-                         "ownerReferences": [{"apiVersion": "kubevirt.io/v1",
-                                              "kind": "VirtualMachine", "name": "demo-runner",
-                                              "uid": "vm-uid-1", "controller": True,
-                                              "blockOwnerDeletion": True}]},
-            "status": {"phase": phase, "conditions": conditions, "guestOSInfo": {},
-                       "qosClass": "Burstable", "migrationMethod": "BlockMigration"}}
-
-
-READY = {"type": "Ready", "status": "True", "lastProbeTime": None,
-         "lastTransitionTime": "2025-06-01T12:00:41Z"}
-LIVE_MIGRATABLE = {"type": "LiveMigratable", "status": "False", "lastProbeTime": None,
-                   "lastTransitionTime": None, "reason": "DisksNotLiveMigratable",
-                   "message": "cannot migrate VMI which does not use masquerade..."}
-UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                 "lastTransitionTime": "2025-06-01T12:00:03Z", "reason": "Unschedulable",
-                 "message": "0/3 nodes are available: 3 Insufficient memory."}
-NOT_READY = {"type": "Ready", "status": "False", "lastProbeTime": None,
-             "lastTransitionTime": "2025-06-01T12:00:03Z", "reason": "GuestNotRunning",
-             "message": "Guest VM is not reported as running"}
-
-
-def test_real_cluster_running_and_ready() -> None:
-    vm = real_vm("Running", [READY, LIVE_MIGRATABLE], created=True, ready=True)
-    vmi = real_vmi("Running", [READY, LIVE_MIGRATABLE,
-                               {"type": "AgentConnected", "status": "True",
-                                "lastProbeTime": None, "lastTransitionTime": None}])
-    observed = ENV.observe(session(), Children(vm=vm, vmi=vmi, service=service()), now=T0)
-    assert (observed.phase, observed.ready) == (Phase.RUNNING, True)
-
-
-@pytest.mark.parametrize(("after", "phase"), [(60, Phase.CREATING), (310, Phase.FAILED)],
-                         ids=["waiting", "given-up"])
-def test_real_cluster_unschedulable(after: int, phase: Phase) -> None:
-    vm = real_vm("ErrorUnschedulable", [NOT_READY, UNSCHEDULABLE], created=True)
-    vmi = real_vmi("Scheduling", [NOT_READY, UNSCHEDULABLE])
-    observed = ENV.observe(session(), Children(vm=vm, vmi=vmi, service=service()),
-                           now=dt.datetime(2025, 6, 1, 12, 0, 3, tzinfo=dt.UTC)
-                           + dt.timedelta(seconds=after))
-    assert (observed.phase, observed.reason) == (phase, "Unschedulable")
-    assert "Insufficient memory" in observed.message
-
-
-def test_real_cluster_image_pull_backoff_without_vmi_conditions_in_vm() -> None:
-    """Only the VMI carries the Synchronized condition; the VM says ImagePullBackOff."""
-    synced = {"type": "Synchronized", "status": "False", "lastProbeTime": None,
-              "lastTransitionTime": "2025-06-01T12:00:09Z", "reason": "ImagePullBackOff",
-              "message": f'Back-off pulling image "{DISK}"'}
-    vm = real_vm("ImagePullBackOff", [NOT_READY], created=True)
-    vmi = real_vmi("Scheduling", [NOT_READY, synced])
-    observed = ENV.observe(session(), Children(vm=vm, vmi=vmi), now=T0)
-    assert (observed.phase, observed.reason) == (Phase.FAILED, "ImagePullBackOff")
-    assert "Back-off pulling image" in observed.message
-
-
-def test_real_cluster_halted_vm_is_no_workload() -> None:
-    vm = real_vm("Stopped", [{"type": "Ready", "status": "False", "lastProbeTime": None,
-                              "lastTransitionTime": "2025-06-01T12:00:00Z",
-                              "reason": "VMINotExists", "message": "VMI does not exist"}])
-    assert ENV.observe(session(), Children(vm=vm), now=T0).phase is None
-
-
-# properties ----------------------------------------------------------------------------------
-_names = st.from_regex(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True)
-_marked = st.text(alphabet=string.ascii_letters + string.digits + " \n\"'$`\\:#{}-",
-                  min_size=6, max_size=40)
-_env = st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,12}", fullmatch=True).filter(
-    lambda n: n not in {"SESSION_NAME", "SESSION_NAMESPACE", "DISPLAY_NAME", "INITIAL_PROMPT",
-                        "REPOS_JSON", "LLM_MODEL", "LLM_TEMPERATURE", "LLM_MAX_TOKENS",
-                        "AGUI_PORT", "AGUI_TOKEN_FILE", "AGUI_TOKEN", "SESSION_TIMEOUT",
-                        "INACTIVITY_TIMEOUT"}),
-    _marked.map(lambda v: f"ENVVAL<{v}>"), max_size=4)
-
-
-@settings(max_examples=60, deadline=None)
-@given(name=_names, env=_env, token=_marked.map(lambda t: f"TOKEN<{t}>"),
-       prompt=_marked.map(lambda p: f"PROMPT<{p}>"), templated=st.booleans())
-def test_render_is_deterministic_and_keeps_credentials_in_secrets(
-        name: str, env: dict[str, str], token: str, prompt: str, templated: bool) -> None:
-    sess = session(name, env=env, prompt=prompt)
-    template = ("#cloud-config\nwrite_files:\n  - path: /t\n    content: ${AGUI_TOKEN}\n"
-                if templated else "")
-    rt = runtime(cloud_init_template=template)
-    first, second = ENV.render(sess, rt, token=token), ENV.render(sess, rt, token=token)
-    assert orjson.dumps(first) == orjson.dumps(second)
-    for obj in first:
-        text = orjson.dumps(obj).decode()
-        if obj["kind"] != "Secret":
-            assert token not in text and prompt not in text, obj["kind"]
-            assert not any(value in text for value in env.values()), obj["kind"]
-    cloudinit = yaml.safe_load(next(o for o in first if o["metadata"]["name"].endswith(
-        "-cloudinit"))["stringData"]["userdata"])
-    files = {f["path"]: f["content"] for f in cloudinit["write_files"]}
-    assert files["/t" if templated else TOKEN_PATH] == token
+def test_kind_and_owned_children() -> None:
+    assert ENV.kind.value == "kubevirt-vm"
+    assert [(c.resource.kind, c.name("s"), c.rendered) for c in ENV.owns] == [
+        ("VirtualMachine", "s-runner", True), ("VirtualMachineInstance", "s-runner", False),
+        ("Secret", "s-cloudinit", True)]
+    assert ENV.requires == VIRTUAL_MACHINES
