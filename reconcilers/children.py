@@ -157,7 +157,8 @@ def role(session: Mapping[str, Any]) -> Obj:
             "metadata": {"name": role_name(name), "namespace": namespace,
                          "labels": {APP_LABEL: RUNNER_SA_APP},
                          "ownerReferences": [session_owner(session)]},
-            "rules": [dict(rule) for rule in RUNNER_RULES]}
+            "rules": [{key: list(values) for key, values in rule.items()}
+                      for rule in RUNNER_RULES]}
 
 
 def role_binding(session: Mapping[str, Any]) -> Obj:
