@@ -1,7 +1,9 @@
 """Tests for reconcilers.diff: a table per rule, and hypothesis properties.
 
-Properties, on realistic children (the runner Pod, the Service, the token Secret, the
-VirtualMachine) put through the local API server's own defaulting:
+Properties, on the children the operator renders (the runner Pod with its init container,
+sidecar, envFrom and secretKeyRef variables; the VirtualMachine with its virtiofs filesystems
+and Secret volumes and its cloud-init Secret; the Service; the token Secret; the
+NetworkPolicy), put through the local API server's own defaulting:
 
 1. idempotence — applying the produced patch (with envtest's strategic merge / merge patch)
    leaves nothing to diff, and the server accepts it as an update;
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -26,76 +29,92 @@ from kubernetes.utils.quantity import parse_quantity
 
 from ambient_ctrl.envtest.builtins import ClusterIPs, check_update, prepare_create
 from ambient_ctrl.envtest.patch import merge_patch, strategic_merge_patch
-from reconcilers.children import service, token_secret
+from informers.resource import PODS
+from reconcilers.children import network_policy, service, token_secret
+from reconcilers.config import OperatorConfig
 from reconcilers.diff import Change, diff
-from reconcilers.environment import Runtime, VMConfig
-from reconcilers.pod import PodEnvironment
+from reconcilers.environment import RunInputs, Runtime, S3Settings, Sandbox, VMConfig
+from reconcilers.pod import runner_pod as render_pod
 from reconcilers.resources import ExecutionKind
-from reconcilers.vm import KubeVirtEnvironment, virtual_machine
+from reconcilers.vm import KubeVirtEnvironment
 
 Obj = dict[str, Any]
-FAST = settings(max_examples=100, deadline=None, database=None)
+FAST = settings(max_examples=150, deadline=None, database=None)
 SESSION: Obj = {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
                 "metadata": {"name": "demo", "namespace": "team-a", "uid": "uid-session"}}
 OWNER: Obj = {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
-              "name": "demo", "uid": "uid-session", "controller": True,
-              "blockOwnerDeletion": True}
-PLURALS = {"Pod": "pods", "Service": "services", "Secret": "secrets"}
+              "name": "demo", "uid": "uid-session", "controller": True}
+PLURALS = {"Pod": "pods", "Service": "services", "Secret": "secrets",
+           "NetworkPolicy": "networkpolicies.networking.k8s.io"}
 MUT = "_MUT"  # appended by mutations; generated names never contain "_"
+RUNNER = "ambient-code-runner"
+INIT = "init-hydrate"
+INPUTS = RunInputs(config=OperatorConfig(backend_namespace="ambient-code"),
+                   token_secret="ambient-runner-token-demo", run_started="2026-03-01T11:00:00Z",
+                   trusted_ca=True, copied=frozenset({"ambient-vertex"}))
+TABLE_SANDBOX = Sandbox(found=True, persistence="none", clone_repos=True, workspace_size="2Gi")
+"""The table's Pod: workspace, init-hydrate and the runner (no sidecar)."""
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures: realistic desired children
+# Fixtures: the children as the operator renders them
 # --------------------------------------------------------------------------------------------
+
+
+def session(env: dict[str, str] | None = None, **spec: Any) -> Obj:
+    return {**SESSION, "spec": {"environmentVariables": dict(env or {}), **spec}}
 
 
 def runner_pod(*, image: str = "quay.io/ambient/runner:1.2", env: dict[str, str] | None = None,
                cpu: Any = "500m", memory: Any = "1Gi", port: int = 8001,
-               tolerations: list[Obj] | None = None) -> Obj:
-    """The runner Pod as DESIGN.md §4 describes it."""
-    env = {"SESSION_NAME": "demo", "DISPLAY_NAME": "", "AGUI_PORT": str(port)} \
-        if env is None else env
-    probe = {"httpGet": {"path": "/health", "port": "agui"}, "periodSeconds": 10}
-    container = {
-        "name": "runner", "image": image,
-        "ports": [{"name": "agui", "containerPort": port, "protocol": "TCP"}],
-        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "resources": {"requests": {"cpu": cpu, "memory": memory},
-                      "limits": {"cpu": cpu, "memory": memory}},
-        "readinessProbe": probe, "livenessProbe": probe,
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "agui-token", "mountPath": "/var/run/secrets/agui",
-                          "readOnly": True},
-                         {"name": "workspace", "mountPath": "/workspace"}],
-    }
-    spec: Obj = {
-        "restartPolicy": "Never", "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [container],
-        "volumes": [{"name": "agui-token", "secret": {"secretName": "demo-agui-token",
-                                                      "defaultMode": 0o440}},
-                    {"name": "workspace", "emptyDir": {"sizeLimit": "2Gi"}}],
-    }
+               tolerations: list[Obj] | None = None, sandbox: Sandbox = TABLE_SANDBOX,
+               inputs: RunInputs = INPUTS, spec: Obj | None = None) -> Obj:
+    """The runner Pod as reconcilers.pod renders it (plus tolerations, which it never sets,
+    for the rules about admission's additions)."""
+    runtime = Runtime(id="agent", image=image, port=port, sandbox=sandbox,
+                      resources={"requests": {"cpu": cpu, "memory": memory},
+                                 "limits": {"cpu": cpu, "memory": memory}})
+    pod = render_pod(session(env, **(spec or {})), runtime, inputs)
     if tolerations is not None:
-        spec["tolerations"] = tolerations
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "demo-runner", "namespace": "team-a",
-                         "labels": {"agentic-session": "demo", "app": "ambient-code-runner"},
-                         "ownerReferences": [dict(OWNER)]},
-            "spec": spec}
+        pod["spec"]["tolerations"] = tolerations
+    return pod
 
 
-def runner_vm(*, memory: str = "4Gi", cores: int = 2, port: int = 8001,
-              disk: str = "quay.io/ambient/disk:1") -> Obj:
-    runtime = Runtime(id="vm", image="", port=port, execution_kind=ExecutionKind.KUBEVIRT_VM,
-                      vm=VMConfig(container_disk_image=disk, memory=memory))
-    return virtual_machine(SESSION, runtime, runtime.vm or VMConfig(disk), cores=cores,
-                           memory=memory)
+def vm_runtime(*, memory: str = "4Gi", cores: int = 2, port: int = 8001,
+               disk: str = "quay.io/ambient/disk:1", sandbox: Sandbox | None = None) -> Runtime:
+    return Runtime(id="vm", port=port, execution_kind=ExecutionKind.KUBEVIRT_VM,
+                   vm=VMConfig(container_disk_image=disk, cpu=cores, memory=memory),
+                   sandbox=sandbox or Sandbox(found=True, persistence="s3",
+                                              workspace_size="10Gi"))
+
+
+def runner_vm(*, inputs: RunInputs = INPUTS, env: dict[str, str] | None = None,
+              **runtime: Any) -> Obj:
+    vm: Obj = KubeVirtEnvironment().render(session(env), vm_runtime(**runtime), inputs)[1]
+    return vm
+
+
+def cloudinit_secret(*, inputs: RunInputs = INPUTS, env: dict[str, str] | None = None,
+                     **runtime: Any) -> Obj:
+    secret: Obj = KubeVirtEnvironment().render(session(env), vm_runtime(**runtime), inputs)[0]
+    return secret
+
+
+WORKLOAD = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "demo-runner", "namespace": "team-a", "uid": "uid-pod"}}
 
 
 def runner_service(port: int = 8001) -> Obj:
-    return service(SESSION, Runtime(id="pod", image="img", port=port))
+    return service(SESSION, WORKLOAD, PODS, port)
+
+
+def runner_token(k8s_token: str = "jwt", agui_token: str = "agui") -> Obj:
+    return token_secret(SESSION, k8s_token=k8s_token, agui_token=agui_token,
+                        refreshed_at="2026-03-01T12:00:00Z")
+
+
+def policy(backend_namespace: str = "ambient-code") -> Obj:
+    return network_policy("team-a", backend_namespace)
 
 
 def server(obj: Obj) -> Obj:
@@ -116,6 +135,10 @@ def apply_patch(actual: Obj, change: Change) -> Obj:
     return result
 
 
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 # --------------------------------------------------------------------------------------------
 # Table tests
 # --------------------------------------------------------------------------------------------
@@ -132,8 +155,26 @@ def _set(obj: Obj, path: str, value: Any) -> Obj:
     return out
 
 
-def _pod_path(path: str) -> str:
-    return path.replace("C.", "spec.containers.0.")
+def _omit_empty_env(pod: Obj) -> Obj:
+    """``value: ""`` dropped from every env var, as Go's omitempty does."""
+    out = copy.deepcopy(pod)
+    for container in [*out["spec"].get("initContainers", ()), *out["spec"]["containers"]]:
+        for var in container.get("env") or ():
+            if var.get("value") == "":
+                del var["value"]
+    return out
+
+
+def _reversed(obj: Obj, path: str) -> Obj:
+    node: Any = obj
+    for key in path.split("."):
+        node = node[int(key) if key.isdigit() else key]
+    return _set(obj, path, list(reversed(node)))
+
+
+def _runner_env_reason(name: str, *, init: bool = True) -> tuple[str, ...]:
+    runner = f"spec.containers[name={RUNNER}].env[name={name}]"
+    return (f"spec.initContainers[name={INIT}].env[name={name}]", runner) if init else (runner,)
 
 
 NO_DIFF = [
@@ -142,23 +183,16 @@ NO_DIFF = [
     ("cpu-int-vs-string", runner_pod(cpu=2), runner_pod(cpu="2")),
     ("memory-1Gi-vs-1024Mi", runner_pod(memory="1Gi"), runner_pod(memory="1024Mi")),
     ("memory-1Gi-vs-bytes", runner_pod(memory="1Gi"), runner_pod(memory=1073741824)),
-    ("sizeLimit", runner_pod(), _set(runner_pod(), "spec.volumes.1.emptyDir.sizeLimit",
+    ("sizeLimit", runner_pod(), _set(runner_pod(), "spec.volumes.0.emptyDir.sizeLimit",
                                      "2048Mi")),
     ("vm-guest-memory", runner_vm(memory="4Gi"), runner_vm(memory="4096Mi")),
     ("env-order", runner_pod(env={"A": "1", "B": "2"}),
-     _set(runner_pod(env={"A": "1", "B": "2"}), "spec.containers.0.env",
-          [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])),
-    ("volume-order", runner_pod(),
-     _set(runner_pod(), "spec.volumes", runner_pod()["spec"]["volumes"][::-1])),
-    ("volumeMount-order", runner_pod(),
-     _set(runner_pod(), "spec.containers.0.volumeMounts",
-          runner_pod()["spec"]["containers"][0]["volumeMounts"][::-1])),
-    ("vm-disk-order", runner_vm(),
-     _set(runner_vm(), "spec.template.spec.domain.devices.disks",
-          runner_vm()["spec"]["template"]["spec"]["domain"]["devices"]["disks"][::-1])),
-    ("vm-volume-order", runner_vm(),
-     _set(runner_vm(), "spec.template.spec.volumes",
-          runner_vm()["spec"]["template"]["spec"]["volumes"][::-1])),
+     _reversed(runner_pod(env={"A": "1", "B": "2"}), "spec.containers.0.env")),
+    ("volume-order", runner_pod(), _reversed(runner_pod(), "spec.volumes")),
+    ("volumeMount-order", runner_pod(), _reversed(runner_pod(), "spec.containers.0.volumeMounts")),
+    ("vm-disk-order", runner_vm(), _reversed(runner_vm(),
+                                             "spec.template.spec.domain.devices.disks")),
+    ("vm-volume-order", runner_vm(), _reversed(runner_vm(), "spec.template.spec.volumes")),
     ("server-defaults", runner_pod(), server(runner_pod())),
     ("status-and-metadata", runner_pod(),
      {**server(runner_pod()), "status": {"phase": "Running"}}),
@@ -166,22 +200,25 @@ NO_DIFF = [
      _set(runner_pod(), "metadata.labels", {"agentic-session": "demo",
                                             "app": "ambient-code-runner", "team": "x"})),
     ("empty-env-value-omitted", runner_pod(env={"A": ""}),
-     _set(runner_pod(env={"A": ""}), "spec.containers.0.env", [{"name": "A"}])),
-    ("targetPort-int-vs-string", _set(runner_service(), "spec.ports.0.targetPort", 8001),
+     _omit_empty_env(runner_pod(env={"A": ""}))),
+    ("targetPort-int-vs-string", runner_service(),
      _set(runner_service(), "spec.ports.0.targetPort", "8001")),
     ("probe-port-int-vs-string", runner_vm(),
      _set(runner_vm(), "spec.template.spec.readinessProbe.httpGet.port", "8001")),
     ("protocol-default-TCP", runner_service(),
      _set(runner_service(), "spec.ports.0", {"name": "agui", "port": 8001,
-                                             "targetPort": "agui"})),
+                                             "targetPort": 8001})),
     ("service-type-default", runner_service(),
      {**runner_service(), "spec": {k: v for k, v in runner_service()["spec"].items()
                                    if k != "type"}}),
-    ("secret-stringData-vs-data", token_secret(SESSION, "s3cret"), server(
-        token_secret(SESSION, "s3cret"))),
+    ("cloudinit-stringData-vs-data", cloudinit_secret(), server(cloudinit_secret())),
+    ("token-secret-server-defaults", runner_token(), server(runner_token())),
+    ("networkpolicy-server-defaults", policy(), server(policy())),
+    ("networkpolicy-protocol-default", policy(),
+     _set(policy(), "spec.ingress.0.ports.0", {"port": 8001})),
     ("owner-by-uid", runner_pod(), _set(runner_pod(), "metadata.ownerReferences", [
         {"apiVersion": "v1", "kind": "Other", "name": "x", "uid": "uid-other"},
-        {**OWNER, "controller": False, "name": "renamed"}])),
+        {**OWNER, "controller": False, "name": "renamed", "blockOwnerDeletion": True}])),
     ("list-items-lack-kind", runner_pod(),
      {k: v for k, v in runner_pod().items() if k not in ("apiVersion", "kind")}),
     ("admission-tolerations", runner_pod(tolerations=[{"key": "gpu", "operator": "Exists"}]),
@@ -205,20 +242,31 @@ DIFFERENT = [
      _set(runner_pod(), "metadata.labels.size", "1Gi"),
      _set(runner_pod(), "metadata.labels.size", "1024Mi"), "patch", ("metadata.labels.size",)),
     ("pod-image", runner_pod(image="runner:2"), runner_pod(), "patch",
-     ("spec.containers[name=runner].image",)),
+     (f"spec.containers[name={RUNNER}].image",)),
     ("pod-env", runner_pod(env={"A": "2"}), runner_pod(env={"A": "1"}), "recreate",
-     ("spec.containers[name=runner].env[name=A].value",)),
+     tuple(f"{r}.value" for r in _runner_env_reason("A"))),
     ("pod-new-env", runner_pod(env={"A": "1", "B": "2"}), runner_pod(env={"A": "1"}),
-     "recreate", ("spec.containers[name=runner].env[name=B]",)),
+     "recreate", _runner_env_reason("B")),
     ("pod-quantity", runner_pod(memory="2Gi"), runner_pod(memory="1Gi"), "recreate",
-     ("spec.containers[name=runner].resources.requests.memory",
-      "spec.containers[name=runner].resources.limits.memory")),
+     (f"spec.containers[name={RUNNER}].resources.requests.memory",
+      f"spec.containers[name={RUNNER}].resources.limits.memory")),
+    ("pod-secret-env-ref", runner_pod(inputs=replace(INPUTS, token_secret="other-token")),
+     runner_pod(), "recreate",
+     (f"spec.initContainers[name={INIT}].env[name=BOT_TOKEN].valueFrom.secretKeyRef.name",
+      "spec.volumes[name=runner-token].secret.secretName",
+      f"spec.containers[name={RUNNER}].env[name=AGUI_TOKEN].valueFrom.secretKeyRef.name")),
+    ("pod-env-from", runner_pod(inputs=replace(INPUTS, integrations=True)), runner_pod(),
+     "recreate", (f"spec.containers[name={RUNNER}].envFrom",)),
     ("pod-deadline", _set(runner_pod(), "spec.activeDeadlineSeconds", 60), runner_pod(),
      "patch", ("spec.activeDeadlineSeconds",)),
+    ("pod-init-image", _set(runner_pod(), "spec.initContainers.0.image", "sync:2"),
+     runner_pod(), "patch", (f"spec.initContainers[name={INIT}].image",)),
     ("pod-toleration-added", runner_pod(tolerations=[{"key": "gpu", "operator": "Exists"}]),
      runner_pod(), "patch", ("spec.tolerations",)),
     ("pod-label", _set(runner_pod(), "metadata.labels.app", "other"), runner_pod(), "patch",
      ("metadata.labels.app",)),
+    ("pod-run-annotation", runner_pod(inputs=replace(INPUTS, run_started="2026-03-01T12:00:00Z")),
+     runner_pod(), "patch", ("metadata.annotations.ambient-code.io/run-started-at",)),
     ("owner-missing", runner_pod(), _set(runner_pod(), "metadata.ownerReferences", []),
      "patch", ("metadata.ownerReferences[uid=uid-session]",)),
     ("service-port", runner_service(8002), server(runner_service(8001)), "patch",
@@ -227,17 +275,23 @@ DIFFERENT = [
      "patch", ("spec.type",)),
     ("service-clusterIP", _set(runner_service(), "spec.clusterIP", "None"),
      server(runner_service()), "recreate", ("spec.clusterIP",)),
-    ("secret-data", token_secret(SESSION, "new"), server(token_secret(SESSION, "old")),
-     "patch", ("stringData.token",)),
-    ("secret-type", _set(token_secret(SESSION, "t"), "type", "kubernetes.io/basic-auth"),
-     server(token_secret(SESSION, "t")), "recreate", ("type",)),
-    ("immutable-secret-data", token_secret(SESSION, "new"),
-     {**server(token_secret(SESSION, "old")), "immutable": True}, "recreate",
-     ("stringData.token",)),
+    ("secret-data", runner_token("new"), server(runner_token("old")), "patch",
+     ("data.k8s-token",)),
+    ("cloudinit-userdata", cloudinit_secret(env={"A": "2"}),
+     server(cloudinit_secret(env={"A": "1"})), "patch", ("stringData.userdata",)),
+    ("secret-type", _set(runner_token(), "type", "kubernetes.io/basic-auth"),
+     server(runner_token()), "recreate", ("type",)),
+    ("immutable-secret-data", runner_token("new"),
+     {**server(runner_token("old")), "immutable": True}, "recreate", ("data.k8s-token",)),
+    ("networkpolicy-peer", policy("other-backend"), server(policy()), "patch",
+     ("spec.ingress",)),
     ("vm-memory", runner_vm(memory="8Gi"), runner_vm(memory="4Gi"), "patch",
      ("spec.template.spec.domain.memory.guest",)),
     ("vm-disk-image", runner_vm(disk="disk:2"), runner_vm(disk="disk:1"), "patch",
      ("spec.template.spec.volumes[name=rootdisk].containerDisk.image",)),
+    ("vm-shared-secret", runner_vm(inputs=replace(INPUTS, integrations=True)), runner_vm(),
+     "patch", ("spec.template.spec.domain.devices.filesystems",
+               "spec.template.spec.volumes[name=ambient-non-vertex-integrations]")),
     ("vm-plain-list", runner_vm(), _set(runner_vm(), "spec.template.spec.domain.devices."
                                         "interfaces.0.ports", []), "patch",
      ("spec.template.spec.domain.devices.interfaces[name=default].ports[port=8001]",)),
@@ -248,13 +302,14 @@ DIFFERENT = [
                          ids=[c[0] for c in DIFFERENT])
 def test_differences(desired: Obj, actual: Obj, action: str, reasons: tuple[str, ...]) -> None:
     change = diff(desired, actual)
-    assert (change.action, change.reasons) == (action, reasons)
+    assert change.action == action
+    assert sorted(change.reasons) == sorted(reasons)
     assert (change.patch is not None) == (action == "patch")
 
 
 PATCHES = [
     ("pod-image-strategic", runner_pod(image="runner:2"), runner_pod(),
-     {"spec": {"containers": [{"name": "runner", "image": "runner:2"}]}}),
+     {"spec": {"containers": [{"name": RUNNER, "image": "runner:2"}]}}),
     ("pod-toleration-keeps-admissions", runner_pod(tolerations=[{"key": "gpu"}]),
      runner_pod(tolerations=[{"key": "not-ready"}]),
      {"spec": {"tolerations": [{"key": "not-ready"}, {"key": "gpu"}]}}),
@@ -263,8 +318,13 @@ PATCHES = [
     ("service-port-renumbered", runner_service(8002), runner_service(8001),
      {"spec": {"ports": [runner_service(8002)["spec"]["ports"][0],
                          {"port": 8001, "$patch": "delete"}]}}),
-    ("secret-as-base64-data", token_secret(SESSION, "new"), server(token_secret(SESSION, "o")),
-     {"data": {"token": base64.b64encode(b"new").decode()}}),
+    ("token-as-base64-data", runner_token("new"), server(runner_token("old")),
+     {"data": {"k8s-token": b64("new")}}),
+    ("cloudinit-as-base64-data", cloudinit_secret(env={"A": "2"}),
+     server(cloudinit_secret(env={"A": "1"})),
+     {"data": {"userdata": b64(cloudinit_secret(env={"A": "2"})["stringData"]["userdata"])}}),
+    ("networkpolicy-list-sent-whole", policy("other"), server(policy()),
+     {"spec": {"ingress": policy("other")["spec"]["ingress"]}}),
     ("vm-list-sent-whole", runner_vm(disk="d:2"), runner_vm(disk="d:1"),
      {"spec": {"template": {"spec": {"volumes": runner_vm(disk="d:2")["spec"]["template"][
          "spec"]["volumes"]}}}}),
@@ -279,7 +339,9 @@ PATCHES = [
 def test_patch_is_minimal_and_typed(desired: Obj, actual: Obj, patch: Obj) -> None:
     change = diff(desired, actual)
     assert change.patch == patch
-    assert change.patch_type == ("merge" if desired["kind"] == "VirtualMachine" else "strategic")
+    assert change.patch_type == ("merge" if desired["kind"] in ("VirtualMachine",
+                                                                "NetworkPolicy")
+                                 else "strategic")
 
 
 def test_no_actual_means_create() -> None:
@@ -308,6 +370,31 @@ MEMORY = st.sampled_from(["256Mi", "512Mi", "1Gi", "1.5Gi", "2Gi"])
 TOLERATIONS = st.lists(st.fixed_dictionaries(
     {"key": st.sampled_from(["gpu", "spot", "arm"]), "operator": st.just("Exists")}),
     max_size=2, unique_by=lambda t: t["key"])
+SANDBOXES = st.sampled_from([
+    TABLE_SANDBOX,
+    Sandbox(),  # no registry entry: workspace, init-hydrate and the state-sync sidecar
+    Sandbox(found=True, persistence="s3", clone_repos=True, hydrate_state=True,
+            state_dir=".gemini", workspace_size="10Gi", termination_grace_period=30),
+    Sandbox(found=True, persistence="none"),
+])
+CUSTOM_S3 = S3Settings(endpoint="https://s3", bucket="b", available=True,
+                       key_ref=("ambient-non-vertex-integrations", "S3_ACCESS_KEY",
+                                "S3_SECRET_KEY"))
+
+
+@st.composite
+def run_inputs(draw: st.DrawFn) -> RunInputs:
+    """Inputs that add envFrom (integrations, runner secrets), secretKeyRef variables
+    (Langfuse, MLflow, a project's S3 keys), Secret and ConfigMap volumes."""
+    copied = draw(st.sets(st.sampled_from(["ambient-vertex", "ambient-admin-langfuse-secret",
+                                           "ambient-admin-mlflow-observability-secret"])))
+    return replace(INPUTS, integrations=draw(st.booleans()), copied=frozenset(copied),
+                   trusted_ca=draw(st.booleans()),
+                   config=replace(INPUTS.config, vertex=draw(st.booleans())),
+                   s3=draw(st.sampled_from([S3Settings(), CUSTOM_S3, S3Settings(
+                       endpoint="http://minio", bucket="b", access_key="ak", secret_key="sk",
+                       available=True)])),
+                   is_resume=draw(st.booleans()))
 
 
 @st.composite
@@ -316,42 +403,31 @@ def pods(draw: st.DrawFn) -> Obj:
                                                   "runner"])),
                       env=draw(st.dictionaries(NAMES, VALUES, max_size=4)),
                       cpu=draw(CPU), memory=draw(MEMORY), port=draw(st.integers(1024, 9000)),
-                      tolerations=draw(st.none() | TOLERATIONS))
+                      tolerations=draw(st.none() | TOLERATIONS), sandbox=draw(SANDBOXES),
+                      inputs=draw(run_inputs()),
+                      spec={"repos": [{"url": "https://h/r.git", "branch": "main"}]}
+                      if draw(st.booleans()) else None)
 
 
 @st.composite
-def vms(draw: st.DrawFn) -> Obj:
-    return runner_vm(memory=draw(st.sampled_from(["256Mi", "1Gi", "4096Mi", "8Gi"])),
-                     cores=draw(st.integers(1, 8)), port=draw(st.integers(1024, 9000)),
-                     disk=draw(st.sampled_from(["disk:1", "quay.io/a/disk:2"])))
+def vm_children(draw: st.DrawFn, index: int) -> Obj:
+    """The cloud-init Secret (0) or the VirtualMachine (1: filesystems, Secret volumes)."""
+    runtime = vm_runtime(memory=draw(st.sampled_from(["256Mi", "1Gi", "4096Mi", "8Gi"])),
+                         cores=draw(st.integers(1, 8)), port=draw(st.integers(1024, 9000)),
+                         disk=draw(st.sampled_from(["disk:1", "quay.io/a/disk:2"])),
+                         sandbox=draw(SANDBOXES))
+    children = KubeVirtEnvironment().render(
+        session(draw(st.dictionaries(NAMES, VALUES, max_size=3))), runtime, draw(run_inputs()))
+    child: Obj = children[index]
+    return child
 
 
-@st.composite
-def rendered(draw: st.DrawFn) -> Obj:
-    """One child as the operator's own environments render it."""
-    session = {**SESSION, "spec": {
-        "displayName": draw(VALUES), "llmSettings": {"model": "m", "temperature": 0.5},
-        "environmentVariables": draw(st.dictionaries(NAMES, VALUES, max_size=3))}}
-    port, token = draw(st.integers(1024, 9000)), draw(VALUES)
-    if draw(st.booleans()):
-        memory = draw(MEMORY)
-        resources = {"requests": {"cpu": draw(CPU), "memory": memory},
-                     "limits": {"memory": memory}}
-        runtime = Runtime(id="pod", image=draw(st.sampled_from(["runner:1", "runner"])),
-                          port=port, resources=resources)
-        children = PodEnvironment().render(session, runtime, token=token)
-    else:
-        vm = VMConfig(container_disk_image="disk:1", cpu=draw(st.sampled_from(["1", "2000m"])),
-                      memory=draw(st.sampled_from(["2Gi", "4096Mi"])))
-        runtime = Runtime(id="vm", image="", port=port, vm=vm,
-                          execution_kind=ExecutionKind.KUBEVIRT_VM)
-        children = KubeVirtEnvironment().render(session, runtime, token=token)
-    return draw(st.sampled_from(children))
-
-
+# The rendered workloads weigh more: they have the most rules to get right.
 DESIRED = st.one_of(
-    pods(), vms(), st.integers(1024, 9000).map(runner_service),
-    VALUES.map(lambda token: token_secret(SESSION, token)), rendered(),
+    pods(), pods(), vm_children(1), vm_children(1), vm_children(0),
+    st.integers(1024, 9000).map(runner_service),
+    st.tuples(VALUES, VALUES).map(lambda t: runner_token(*t)),
+    st.sampled_from(["ambient-code", "backend"]).map(policy),
 )
 
 
@@ -363,7 +439,7 @@ def served(draw: st.DrawFn, obj: Obj) -> Obj:
     for key, value in (("creationTimestamp", "2024-01-01T00:00:00Z"),
                        ("managedFields", [{"manager": "kubectl"}]),
                        ("labels", {**meta.get("labels", {}), "foreign": "x"}),
-                       ("annotations", {"other/controller": "y"}),
+                       ("annotations", {**meta.get("annotations", {}), "other/controller": "y"}),
                        ("finalizers", ["other/finalizer"]),
                        ("ownerReferences", [*meta.get("ownerReferences", []),
                                             {"uid": "uid-other", "kind": "Other"}])):
@@ -383,12 +459,14 @@ def _pod_admission(pod: Obj) -> None:
                            {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
                             "effect": "NoExecute", "tolerationSeconds": 300}]
     spec["volumes"].append({"name": "kube-api-access-x1", "projected": {"sources": []}})
-    for container in spec["containers"]:
-        container["volumeMounts"].append({"name": "kube-api-access-x1",
-                                          "mountPath": "/var/run/secrets/kubernetes.io"})
-        for key, value in (("timeoutSeconds", 1), ("successThreshold", 1)):
-            container["readinessProbe"].setdefault(key, value)
-        for env in container["env"]:
+    for container in [*spec.get("initContainers", ()), *spec["containers"]]:
+        container.setdefault("volumeMounts", []).append(
+            {"name": "kube-api-access-x1", "mountPath": "/var/run/secrets/kubernetes.io"})
+        for probe in ("readinessProbe", "livenessProbe"):
+            if probe in container:
+                container[probe].setdefault("timeoutSeconds", 1)
+                container[probe].setdefault("successThreshold", 1)
+        for env in container.get("env") or ():
             if env.get("value") == "":
                 del env["value"]  # omitempty
 
@@ -403,7 +481,8 @@ def _vm_webhook(vm: Obj) -> None:
                               features={"acpi": {}})
     template["domain"]["resources"] = {"requests": {"memory": template["domain"]["memory"][
         "guest"]}}
-    vm["metadata"]["annotations"] = {"kubevirt.io/latest-observed-api-version": "v1"}
+    vm["metadata"]["annotations"] = {**vm["metadata"].get("annotations", {}),
+                                     "kubevirt.io/latest-observed-api-version": "v1"}
     vm["metadata"]["finalizers"] = ["kubevirt.io/virtualMachineControllerFinalize"]
 
 
@@ -515,7 +594,11 @@ ADDITIONS: dict[str, list[tuple[Path, Any]]] = {
             (("spec", "tolerations", -1), {"key": "added", "operator": "Exists"})],
     "Service": [(("metadata", "annotations", "added"), "x"), (("spec", "clusterIP"), "None")],
     "Secret": [(("metadata", "labels", "added"), "x"), (("stringData", "added"), "v")],
-    "VirtualMachine": [(("spec", "template", "spec", "hostname"), "h")],
+    "VirtualMachine": [(("spec", "template", "spec", "hostname"), "h"),
+                       (("spec", "template", "spec", "domain", "devices", "filesystems", -1),
+                        {"name": "added", "virtiofs": {}})],
+    "NetworkPolicy": [(("metadata", "labels", "added"), "x"),
+                      (("metadata", "annotations", "added"), "x")],
 }
 
 
@@ -526,7 +609,8 @@ def add(obj: Obj, path: Path, value: Any) -> Obj:
         if isinstance(node, list):
             node = node[key]
         else:
-            node = node.setdefault(key, [] if key in ("tolerations", "env") else {})
+            node = node.setdefault(key, [] if key in ("tolerations", "env", "filesystems")
+                                   else {})
     if path[-1] == -1:
         node.append(value)
     else:

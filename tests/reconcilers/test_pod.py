@@ -1,443 +1,571 @@
-"""The Pod environment: what render produces, and how observe maps every Pod status row.
-
-Observe is fed pods shaped the way the envtest kubelet simulator writes them (its pure builders
-in :mod:`ambient_ctrl.envtest.simulators.podstatus`), on top of the Pod render produced, plus a
-few pod-level shapes (eviction, a lost node) the simulator does not act out.
-"""
+"""The Pod environment (reconcilers.pod) against UPSTREAM-CONTRACT §4.2-§4.6: the runner Pod
+field by field, and ``observe`` against the table in pod.py's docstring, fed Pod statuses
+shaped as a kubelet (containerd, k8s 1.30+) writes them."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ambient_ctrl.envtest.simulators import podstatus
-from reconcilers.children import RESERVED_ENV, TOKEN_MOUNT_DIR, session_env
-from reconcilers.environment import Children, Observation, RenderError, Runtime
-from reconcilers.pod import PodEnvironment
-from reconcilers.registry import DEFAULT
-from reconcilers.resources import AGENTIC_SESSIONS, ExecutionKind, Phase
+from ambient_ctrl.envtest.builtins import ClusterIPs, prepare_create
+from reconcilers.config import OperatorConfig
+from reconcilers.environment import (
+    Children,
+    Observation,
+    RenderError,
+    RunInputs,
+    Runtime,
+    Sandbox,
+)
+from reconcilers.pod import PodEnvironment, pod_error_message, runner_pod
+from reconcilers.registry import parse_registry
+from reconcilers.runner_env import init_env, runner_env, sidecar_env
+from reconcilers.samples import CLAUDE_ENTRY, GEMINI_ENTRY
 
 Obj = dict[str, Any]
-ENV = PodEnvironment()
-TOKEN = "agui-tok-5b7e01"
-UID = "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"
-NOW = dt.datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
-T0, T1, T2 = "2025-03-04T05:00:00Z", "2025-03-04T05:00:03Z", "2025-03-04T05:06:00Z"
-CONTAINER_ID = "containerd://" + "ab" * 32
-NODE = "envtest-node"
+NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+RUN = "2026-03-01T11:00:00Z"
+TOKEN = "ambient-runner-token-session-1"
+POST_START = ("mkdir -p /workspace/.google_workspace_mcp/credentials && cp -f "
+              "/app/.google_workspace_mcp/credentials/* /workspace/.google_workspace_mcp/"
+              "credentials/ 2>/dev/null || true")
+LOCKED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False,
+          "capabilities": {"drop": ["ALL"]}}
+CONFIG = OperatorConfig(backend_namespace="ambient-code")
+INPUTS = RunInputs(config=CONFIG, token_secret=TOKEN, run_started=RUN)
+SESSION: Obj = {
+    "apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+    "metadata": {"name": "session-1", "namespace": "team-a", "uid": "uid-1", "generation": 1},
+    "spec": {"initialPrompt": "go", "timeout": 300,
+             "llmSettings": {"model": "claude-sonnet-4-6", "temperature": 0.7,
+                             "maxTokens": 4000},
+             "environmentVariables": {"RUNNER_TYPE": "claude-agent-sdk",
+                                      "RUNNER_STATE_DIR": ".claude"}}}
 
 
-def session(name: str = "demo", *, env: Mapping[str, str] | None = None) -> Obj:
-    return {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
-            "metadata": {"name": name, "namespace": "team-a", "uid": UID, "generation": 1},
-            "spec": {"displayName": "Demo", "initialPrompt": "fix the build",
-                     "repos": [{"url": "https://example.com/r.git"}],
-                     "llmSettings": {"model": "m-large", "temperature": 0.3},
-                     "environmentVariables": dict(env if env is not None else {"API_KEY": "k"})}}
+def entry_runtime(entry: Mapping[str, Any]) -> Runtime:
+    found = parse_registry(json.dumps([entry])).entries[entry["id"]]
+    assert isinstance(found, Runtime), found
+    return found
 
 
-def runtime(**fields: Any) -> Runtime:
-    values: dict[str, Any] = {"id": "agent-x", "image": "quay.io/ambient_code/runner-x:1.2",
-                              "port": 8123, "env": {"LOG_LEVEL": "debug"},
-                              "resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
-                                            "limits": {"cpu": "2", "memory": "4Gi"}},
-                              **fields}
-    return Runtime(**values)
+CLAUDE = entry_runtime(CLAUDE_ENTRY)
+NO_ENTRY = Runtime(id="claude-agent-sdk")
 
 
-def render(name: str = "demo", rt: Runtime | None = None, **kw: Any) -> list[Obj]:
-    return ENV.render(session(name, **kw), rt or runtime(), token=TOKEN)
-
-
-def pod_of(objects: list[Obj]) -> Obj:
-    return next(o for o in objects if o["kind"] == "Pod")
-
-
-# render ----------------------------------------------------------------------------------------
-def test_render_children_in_order() -> None:
-    objects = render()
-    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("Secret", "demo-agui-token"), ("Pod", "demo-runner"), ("Service", "session-demo")]
-    assert all(o["metadata"]["namespace"] == "team-a" for o in objects)
-    assert objects[0]["stringData"] == {"token": TOKEN}
-
-
-def test_render_pod_spec_is_locked_down() -> None:
-    spec = pod_of(render())["spec"]
-    assert spec["restartPolicy"] == "Never"
-    assert spec["automountServiceAccountToken"] is False
-    assert spec["enableServiceLinks"] is False
-    assert spec["securityContext"] == {"runAsNonRoot": True,
-                                       "seccompProfile": {"type": "RuntimeDefault"},
-                                       "fsGroup": 1001}
-    [runner] = spec["containers"]
-    assert runner["name"] == "runner"
-    assert runner["securityContext"] == {"allowPrivilegeEscalation": False,
-                                         "capabilities": {"drop": ["ALL"]},
-                                         "runAsNonRoot": True, "readOnlyRootFilesystem": False}
-
-
-def test_render_runner_container() -> None:
-    rt = runtime()
-    [runner] = pod_of(render(rt=rt))["spec"]["containers"]
-    assert runner["image"] == rt.image
-    assert runner["ports"] == [{"name": "agui", "containerPort": 8123, "protocol": "TCP"}]
-    assert runner["resources"] == {"limits": {"cpu": "2", "memory": "4Gi"},
-                                   "requests": {"cpu": "500m", "memory": "1Gi"}}
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert runner[probe]["httpGet"] == {"path": "/health", "port": "agui"}
-        assert runner[probe]["periodSeconds"] > 0 and runner[probe]["failureThreshold"] >= 3
-    # With restartPolicy Never a liveness kill ends the session: it must wait longer.
-    assert runner["livenessProbe"]["initialDelaySeconds"] > \
-        runner["readinessProbe"]["initialDelaySeconds"]
-
-
-def test_render_env_is_the_session_env() -> None:
-    [runner] = pod_of(render())["spec"]["containers"]
-    assert runner["env"] == session_env(session(), runtime())
-    names = [e["name"] for e in runner["env"]]
-    assert names == sorted(names)
-    env = {e["name"]: e["value"] for e in runner["env"]}
-    assert env["LOG_LEVEL"] == "debug" and env["API_KEY"] == "k"
-    assert env["AGUI_PORT"] == "8123"
-    assert env["AGUI_TOKEN_FILE"] == f"{TOKEN_MOUNT_DIR}/token"
-    assert TOKEN not in orjson.dumps(runner).decode()  # the token is a file, never env
-
-
-def test_render_token_mount_and_workspace() -> None:
-    spec = pod_of(render())["spec"]
-    assert spec["volumes"] == [
-        {"name": "agui-token", "secret": {"secretName": "demo-agui-token", "defaultMode": 256}},
-        {"name": "workspace", "emptyDir": {}}]
-    assert spec["containers"][0]["volumeMounts"] == [
-        {"name": "agui-token", "mountPath": TOKEN_MOUNT_DIR, "readOnly": True},
-        {"name": "workspace", "mountPath": "/workspace"}]
-
-
-def test_render_read_only_root_from_sandbox() -> None:
-    rt = runtime(sandbox={"readOnlyRootFilesystem": True, "fsGroup": 1000770000,
-                          "runAsUser": 1000770000})
-    spec = pod_of(render(rt=rt))["spec"]
-    runner = spec["containers"][0]
-    assert runner["securityContext"]["readOnlyRootFilesystem"] is True
-    assert {"name": "tmp", "mountPath": "/tmp"} in runner["volumeMounts"]
-    assert {"name": "tmp", "emptyDir": {}} in spec["volumes"]
-    assert spec["securityContext"]["fsGroup"] == 1000770000
-    assert spec["securityContext"]["runAsUser"] == 1000770000
-
-
-def test_render_labels_and_owner_references() -> None:
-    for obj in render():
-        meta = obj["metadata"]
-        assert meta["labels"] == {"agentic-session": "demo", "app": "ambient-code-runner"}
-        assert meta["ownerReferences"] == [{
-            "apiVersion": AGENTIC_SESSIONS.api_version, "kind": "AgenticSession",
-            "name": "demo", "uid": UID, "controller": True, "blockOwnerDeletion": True}]
-
-
-def test_render_service() -> None:
-    service = render()[2]
-    assert service["spec"]["selector"] == {"agentic-session": "demo",
-                                           "app": "ambient-code-runner"}
-    assert service["spec"]["ports"] == [{"name": "agui", "port": 8123, "targetPort": "agui",
-                                         "protocol": "TCP"}]
-
-
-def test_render_default_runtime() -> None:
-    objects = ENV.render(session(), DEFAULT, token=TOKEN)
-    runner = pod_of(objects)["spec"]["containers"][0]
-    assert runner["image"] == DEFAULT.image
-    assert runner["resources"] == {k: dict(v) for k, v in DEFAULT.resources.items()}
-    orjson.dumps(objects)  # plain JSON: no read-only mapping leaks into an object
-
-
-def test_render_is_deterministic_and_pure() -> None:
-    s, rt = session(), runtime()
-    before = (copy.deepcopy(s), copy.deepcopy(rt))
-    first = ENV.render(s, rt, token=TOKEN)
-    assert ENV.render(s, rt, token=TOKEN) == first
-    assert orjson.dumps(ENV.render(s, rt, token=TOKEN)) == orjson.dumps(first)
-    assert (s, rt) == before
-    first[1]["spec"]["containers"][0]["env"].clear()  # callers may edit what they get
-    assert ENV.render(s, rt, token=TOKEN)[1]["spec"]["containers"][0]["env"]
-
-
-BAD_INPUT = [
-    ("reserved-session-env", {"env": {"SESSION_NAME": "x"}}, None, "ReservedEnvName",
-     "SESSION_NAME from the spec"),
-    ("invalid-session-env", {"env": {"9X": "x"}}, None, "InvalidEnvName", "'9X'"),
-    ("reserved-registry-env", {}, runtime(env={"AGUI_TOKEN": "x"}), "ReservedEnvName",
-     "registry entry agent-x"),
-    ("long-service-name", {"name": "s" * 56}, None, "InvalidServiceName", "the limit of 63"),
-    ("bad-quantity", {}, runtime(resources={"limits": {"memory": "4GB"}}), "InvalidQuantity",
-     'runtime "agent-x" container.resources.limits.memory: "4GB"'),
-    ("request-above-limit", {}, runtime(resources={"requests": {"cpu": "3"},
-                                                   "limits": {"cpu": "2"}}),
-     "InvalidResources", "exceeds limits.cpu"),
-    ("bad-port", {}, runtime(port=0), "InvalidRuntime", 'runtime "agent-x" container.port'),
-    ("empty-image", {}, runtime(image=""), "InvalidRuntime", "container.image"),
-    ("root-sandbox", {}, runtime(sandbox={"runAsUser": 0}), "InvalidRuntime",
-     "sandbox.runAsUser"),
-]
-
-
-@pytest.mark.parametrize(("kw", "rt", "reason", "fragment"), [b[1:] for b in BAD_INPUT],
-                         ids=[b[0] for b in BAD_INPUT])
-def test_render_bad_input(kw: Obj, rt: Runtime | None, reason: str, fragment: str) -> None:
-    with pytest.raises(RenderError) as caught:
-        render(rt=rt, **kw)
-    assert caught.value.reason == reason
-    assert fragment in caught.value.message
-
-
-def test_kind() -> None:
-    assert ENV.kind == ExecutionKind.POD
-
-
-# observe: pods as the kubelet writes them ------------------------------------------------------
-def container_status(state: Obj, *, ready: bool = False, last_state: Obj | None = None,
-                     restarts: int = 0, pulled: bool = True) -> Obj:
-    image = runtime().image
-    out = {"name": "runner", "state": state, "lastState": last_state or {}, "ready": ready,
-           "restartCount": restarts,
-           "image": podstatus.canonical_image(image) if pulled else image,
-           "imageID": podstatus.image_id(image) if pulled else "",
-           "started": "running" in state}
-    if "waiting" not in state or restarts:
-        out["containerID"] = CONTAINER_ID
+def session(env: Mapping[str, str] | None = None, **spec: Any) -> Obj:
+    out = copy.deepcopy(SESSION)
+    if env is not None:
+        out["spec"]["environmentVariables"] = dict(env)
+    out["spec"].update(spec)
     return out
 
 
-def scheduled(state: Obj, *, ready: bool = False, sandbox: bool = True, **kw: Any) -> Obj:
-    """A bound pod's status with one runner container in ``state``."""
-    statuses = [container_status(state, ready=ready, **kw)]
-    phase = podstatus.phase(statuses, "Never") if sandbox else "Pending"
-    status = {"phase": phase, "hostIP": podstatus.HOST_IP, "startTime": T0,
-              "containerStatuses": statuses, "qosClass": "Burstable",
-              "conditions": podstatus.conditions(
-                  pod_phase=phase, sandbox=sandbox, uninitialized=[], now=T1, previous=[],
-                  unready=[] if ready else ["runner"])}
-    if sandbox:
-        status.update(podIP="10.244.0.7", podIPs=[{"ip": "10.244.0.7"}])
-    return status
+def render(runtime: Runtime = CLAUDE, inputs: RunInputs = INPUTS, obj: Obj | None = None) -> Obj:
+    return runner_pod(obj or SESSION, runtime, inputs)
 
 
-def exited(code: int, reason: str, message: str = "") -> Obj:
-    state = podstatus.terminated(exit_code=code, reason=reason, started_at=T1, finished_at=T2,
-                                 container_id=CONTAINER_ID)
+def container(pod: Obj, name: str) -> Obj:
+    found = [c for c in [*pod["spec"].get("initContainers", ()), *pod["spec"]["containers"]]
+             if c["name"] == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def volume(pod: Obj, name: str) -> Obj | None:
+    return next((v for v in pod["spec"].get("volumes", ()) if v["name"] == name), None)
+
+
+def sandbox(**fields: Any) -> Runtime:
+    return replace(NO_ENTRY, sandbox=Sandbox(found=True, **fields))
+
+
+# identity --------------------------------------------------------------------------------------
+def test_pod_identity_labels_owner_and_run_annotation() -> None:
+    pod = render()
+    assert (pod["apiVersion"], pod["kind"]) == ("v1", "Pod")
+    assert pod["metadata"]["name"] == "session-1-runner"
+    assert pod["metadata"]["namespace"] == "team-a"
+    assert pod["metadata"]["labels"] == {"agentic-session": "session-1",
+                                         "app": "ambient-code-runner"}
+    assert pod["metadata"]["ownerReferences"] == [
+        {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
+         "name": "session-1", "uid": "uid-1", "controller": True}]
+    assert pod["metadata"]["annotations"]["ambient-code.io/run-started-at"] == RUN
+
+
+def test_the_api_server_accepts_the_pod() -> None:
+    for runtime in (CLAUDE, NO_ENTRY, sandbox(persistence="none")):
+        pod = copy.deepcopy(render(runtime, replace(INPUTS, trusted_ca=True, integrations=True,
+                                                    copied=frozenset({"ambient-vertex"}))))
+        assert prepare_create("pods", pod, ClusterIPs()) == []
+
+
+# pod spec (§4.2) -------------------------------------------------------------------------------
+def test_pod_spec_basics() -> None:
+    spec = render()["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["terminationGracePeriodSeconds"] == 60
+    assert spec["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in spec
+    assert "fsGroup" not in spec["securityContext"]
+    assert "fsGroupChangePolicy" not in spec["securityContext"]
+
+
+@pytest.mark.parametrize(("grace", "expected"), [(0, 60), (5, 5), (600, 600)])
+def test_termination_grace_from_the_registry_else_60(grace: int, expected: int) -> None:
+    pod = render(sandbox(persistence="s3", termination_grace_period=grace))
+    assert pod["spec"]["terminationGracePeriodSeconds"] == expected
+
+
+def test_mlflow_kubernetes_auth_runs_as_the_sessions_service_account() -> None:
+    spec = render(inputs=replace(INPUTS, mlflow_kubernetes_auth=True))["spec"]
+    assert spec["serviceAccountName"] == "ambient-session-session-1"
+    assert spec["automountServiceAccountToken"] is True
+
+
+def test_fs_group_only_with_pod_fsgroup() -> None:
+    inputs = replace(INPUTS, config=replace(CONFIG, pod_fs_group=1000))
+    security = render(inputs=inputs)["spec"]["securityContext"]
+    assert (security["fsGroup"], security["fsGroupChangePolicy"]) == (1000, "OnRootMismatch")
+    inputs = replace(INPUTS, config=replace(CONFIG, pod_fs_group=0))
+    assert render(inputs=inputs)["spec"]["securityContext"]["fsGroup"] == 0
+
+
+@pytest.mark.parametrize("policy", ["Always", "IfNotPresent", "Never"])
+def test_image_pull_policy_on_every_container(policy: str) -> None:
+    pod = render(inputs=replace(INPUTS, config=replace(CONFIG, image_pull_policy=policy)))
+    containers = [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
+    assert [c["imagePullPolicy"] for c in containers] == [policy] * 3
+
+
+def test_every_container_is_locked_down() -> None:
+    pod = render()
+    for name in ("init-hydrate", "ambient-code-runner", "state-sync"):
+        security = container(pod, name)["securityContext"]
+        assert {k: security[k] for k in LOCKED} == LOCKED, name
+    assert container(pod, "ambient-code-runner")["securityContext"]["runAsNonRoot"] is True
+
+
+# which containers (§4.2 last paragraph) --------------------------------------------------------
+@pytest.mark.parametrize(("runtime", "workspace", "init", "sidecar"), [
+    (NO_ENTRY, True, True, True),  # no registry entry: all three
+    (CLAUDE, True, True, True),
+    (sandbox(persistence="s3"), True, False, True),
+    (sandbox(persistence=""), True, False, True),  # empty persistence is not "none"
+    (sandbox(persistence="none"), False, False, False),
+    (sandbox(persistence="none", clone_repos=True), True, True, False),
+    (sandbox(persistence="none", clone_repos=True, hydrate_state=True), True, True, False),
+    # upstream would leave the workspace out and the init container's mounts dangling (422);
+    # the workspace is included whenever a container mounts it
+    (sandbox(persistence="none", hydrate_state=True), True, True, False),
+], ids=["no-entry", "claude", "s3-no-seed", "empty-persistence", "none", "none-clone",
+        "none-clone-hydrate", "none-hydrate-only"])
+def test_registry_driven_inclusion(runtime: Runtime, workspace: bool, init: bool,
+                                   sidecar: bool) -> None:
+    pod = render(runtime)
+    spec = pod["spec"]
+    assert (volume(pod, "workspace") is not None) == workspace
+    assert [c["name"] for c in spec.get("initContainers", ())] == (["init-hydrate"] if init
+                                                                   else [])
+    assert [c["name"] for c in spec["containers"]] == (
+        ["ambient-code-runner", "state-sync"] if sidecar else ["ambient-code-runner"])
+    runner_mounts = {m["mountPath"] for m in container(pod, "ambient-code-runner")[
+        "volumeMounts"]}
+    assert ("/workspace" in runner_mounts) == workspace
+
+
+# init-hydrate (§4.3) and state-sync (§4.6) -----------------------------------------------------
+WORKSPACE_MOUNTS = [{"name": "workspace", "mountPath": "/workspace"},
+                    {"name": "workspace", "mountPath": "/app/.claude", "subPath": ".claude"}]
+
+
+def test_init_hydrate_container() -> None:
+    pod = render(NO_ENTRY)
+    init = container(pod, "init-hydrate")
+    assert init["image"] == "quay.io/ambient_code/vteam_state_sync:latest"
+    assert init["command"] == ["/usr/local/bin/hydrate.sh"]
+    assert "resources" not in init
+    assert init["env"] == init_env(SESSION, INPUTS)
+    assert init["volumeMounts"] == WORKSPACE_MOUNTS
+
+
+def test_state_sync_container() -> None:
+    pod = render(CLAUDE)
+    sidecar = container(pod, "state-sync")
+    assert sidecar["image"] == "quay.io/ambient_code/vteam_state_sync:latest"
+    assert sidecar["command"] == ["/usr/local/bin/sync.sh"]
+    assert sidecar["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                    "limits": {"cpu": "1000m", "memory": "1Gi"}}
+    assert sidecar["env"] == sidecar_env(SESSION, CLAUDE, INPUTS)
+    assert sidecar["volumeMounts"] == WORKSPACE_MOUNTS
+
+
+def test_state_sync_image_from_the_registry_else_the_operators() -> None:
+    runtime = sandbox(persistence="s3", clone_repos=True, state_sync_image="sync:2")
+    pod = render(runtime)
+    assert container(pod, "init-hydrate")["image"] == "sync:2"
+    assert container(pod, "state-sync")["image"] == "sync:2"
+    inputs = replace(INPUTS, config=replace(CONFIG, state_sync_image="mine/sync:9"))
+    assert container(render(NO_ENTRY, inputs), "state-sync")["image"] == "mine/sync:9"
+
+
+# the runner container (§4.4) -------------------------------------------------------------------
+def test_runner_container() -> None:
+    pod = render(CLAUDE)
+    runner = pod["spec"]["containers"][0]
+    assert runner["name"] == "ambient-code-runner"
+    assert runner["image"] == "quay.io/ambient_code/vteam_claude_runner:latest"
+    assert runner["ports"] == [{"name": "agui", "containerPort": 8001, "protocol": "TCP"}]
+    assert runner["readinessProbe"] == {
+        "httpGet": {"path": "/health", "port": 8001}, "initialDelaySeconds": 3,
+        "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3}
+    assert runner["livenessProbe"] == {
+        "httpGet": {"path": "/health", "port": 8001}, "initialDelaySeconds": 20,
+        "periodSeconds": 30, "timeoutSeconds": 5, "failureThreshold": 3}
+    assert runner["lifecycle"] == {"postStart": {"exec": {"command": [
+        "/bin/sh", "-c", POST_START]}}}
+    assert runner["env"] == runner_env(SESSION, CLAUDE, INPUTS)
+    assert runner["envFrom"] == [{"secretRef": {"name": "ambient-runner-secrets"}}]
+
+
+def test_runner_image_and_port_from_the_registry_else_the_operators() -> None:
+    runner = container(render(replace(NO_ENTRY, image="me/runner:3", port=9000)),
+                       "ambient-code-runner")
+    assert runner["image"] == "me/runner:3"
+    assert runner["ports"][0]["containerPort"] == 9000
+    assert runner["readinessProbe"]["httpGet"]["port"] == 9000
+    assert runner["livenessProbe"]["httpGet"]["port"] == 9000
+    inputs = replace(INPUTS, config=replace(CONFIG, runner_image="mine/runner:1"))
+    assert container(render(NO_ENTRY, inputs), "ambient-code-runner")["image"] == \
+        "mine/runner:1"
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({}, {"requests": {"cpu": "500m", "memory": "512Mi"},
+          "limits": {"cpu": "2000m", "memory": "8Gi"}}),
+    ({"requests": {"memory": "1Gi"}}, {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                       "limits": {"cpu": "2000m", "memory": "8Gi"}}),
+    ({"limits": {"cpu": "4"}}, {"requests": {"cpu": "500m", "memory": "512Mi"},
+                                "limits": {"cpu": "4", "memory": "8Gi"}}),
+    ({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+     {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}),
+], ids=["defaults", "one-request", "one-limit", "all-four"])
+def test_resources_default_and_are_overridden_key_by_key(overrides: Obj, expected: Obj) -> None:
+    runner = container(render(replace(NO_ENTRY, resources=overrides)), "ambient-code-runner")
+    assert runner["resources"] == expected
+
+
+@pytest.mark.parametrize("overrides", [
+    {"requests": {"cpu": "3"}},  # above the default 2000m limit
+    {"limits": {"memory": "256Mi"}},  # below the default 512Mi request
+    {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}},
+])
+def test_a_request_above_its_limit_is_refused(overrides: Obj) -> None:
+    with pytest.raises(RenderError) as err:
+        render(replace(NO_ENTRY, resources=overrides))
+    assert err.value.reason == "InvalidResources"
+
+
+@pytest.mark.parametrize(("integrations", "vertex", "expected"), [
+    (False, False, ["ambient-runner-secrets"]),
+    (True, False, ["ambient-non-vertex-integrations", "ambient-runner-secrets"]),
+    (True, True, ["ambient-non-vertex-integrations"]),
+    (False, True, None),
+])
+def test_env_from(integrations: bool, vertex: bool, expected: list[str] | None) -> None:
+    inputs = replace(INPUTS, integrations=integrations,
+                     config=replace(CONFIG, vertex=vertex))
+    runner = container(render(inputs=inputs), "ambient-code-runner")
+    if expected is None:
+        assert "envFrom" not in runner
+    else:
+        assert runner["envFrom"] == [{"secretRef": {"name": name}} for name in expected]
+
+
+# volumes and mounts (§4.5) ---------------------------------------------------------------------
+TOKEN_VOLUME = {"name": "runner-token", "secret": {
+    "secretName": TOKEN, "items": [{"key": "k8s-token", "path": "bot-token"}]}}
+TOKEN_MOUNT = {"name": "runner-token", "mountPath": "/var/run/secrets/ambient", "readOnly": True}
+
+
+def test_volumes_and_runner_mounts_with_everything_present() -> None:
+    inputs = replace(INPUTS, copied=frozenset({"ambient-vertex"}), trusted_ca=True)
+    pod = render(CLAUDE, inputs)
+    assert pod["spec"]["volumes"] == [
+        {"name": "workspace", "emptyDir": {"sizeLimit": "10Gi"}},
+        {"name": "vertex", "secret": {"secretName": "ambient-vertex"}},
+        {"name": "trusted-ca-bundle", "configMap": {"name": "trusted-ca-bundle"}},
+        TOKEN_VOLUME]
+    assert container(pod, "ambient-code-runner")["volumeMounts"] == [
+        *WORKSPACE_MOUNTS,
+        {"name": "vertex", "mountPath": "/app/vertex", "readOnly": True},
+        {"name": "trusted-ca-bundle", "mountPath": "/etc/pki/tls/certs/ca-bundle.crt",
+         "subPath": "ca-bundle.crt", "readOnly": True},
+        TOKEN_MOUNT]
+    for name in ("init-hydrate", "state-sync"):  # only the workspace, never a Secret
+        assert container(pod, name)["volumeMounts"] == WORKSPACE_MOUNTS
+
+
+def test_only_the_token_without_workspace_vertex_or_ca() -> None:
+    pod = render(sandbox(persistence="none"))
+    assert pod["spec"]["volumes"] == [TOKEN_VOLUME]
+    assert container(pod, "ambient-code-runner")["volumeMounts"] == [TOKEN_MOUNT]
+
+
+def test_the_token_secret_is_the_inputs() -> None:
+    pod = render(inputs=replace(INPUTS, token_secret="from-annotation"))
+    assert volume(pod, "runner-token")["secret"]["secretName"] == "from-annotation"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("size", "expected"), [("", "10Gi"), ("50Gi", "50Gi"),
+                                                ("1500Mi", "1500Mi")])
+def test_workspace_size_limit(size: str, expected: str) -> None:
+    pod = render(sandbox(persistence="s3", workspace_size=size))
+    assert volume(pod, "workspace") == {"name": "workspace", "emptyDir": {"sizeLimit": expected}}
+
+
+def test_a_workspace_size_that_is_no_quantity_is_refused() -> None:
+    with pytest.raises(RenderError) as err:
+        render(sandbox(persistence="s3", workspace_size="ten gigs"))
+    assert err.value.reason == "InvalidQuantity"
+
+
+@pytest.mark.parametrize(("registry", "env", "state_dir"), [
+    ("", None, ".claude"),
+    (".gemini", None, ".gemini"),
+    (".gemini", ".custom", ".custom"),  # the session's RUNNER_STATE_DIR wins
+    ("", "state/agent", "state/agent"),
+    (".gemini", "", ".gemini"),  # an empty variable is no choice
+])
+def test_state_dir_precedence(registry: str, env: str | None, state_dir: str) -> None:
+    obj = session(env={} if env is None else {"RUNNER_STATE_DIR": env})
+    pod = render(sandbox(persistence="s3", clone_repos=True, state_dir=registry), obj=obj)
+    expected = {"name": "workspace", "mountPath": f"/app/{state_dir}", "subPath": state_dir}
+    for name in ("init-hydrate", "ambient-code-runner", "state-sync"):
+        assert expected in container(pod, name)["volumeMounts"], name
+
+
+def test_the_gemini_entry_mounts_its_state_dir() -> None:
+    obj = session(env={"RUNNER_TYPE": "gemini-cli"})
+    pod = render(entry_runtime(GEMINI_ENTRY), obj=obj)
+    assert {"name": "workspace", "mountPath": "/app/.gemini", "subPath": ".gemini"} in \
+        container(pod, "ambient-code-runner")["volumeMounts"]
+
+
+@pytest.mark.parametrize("bad", ["/etc", "../escape", "a/../../b", "a//b", "trailing/"])
+def test_a_state_dir_outside_the_workspace_is_refused(bad: str) -> None:
+    with pytest.raises(RenderError) as err:
+        render(obj=session(env={"RUNNER_STATE_DIR": bad}))
+    assert err.value.reason == "InvalidStateDir"
+    assert "RUNNER_STATE_DIR" in err.value.message
+
+
+def test_render_is_deterministic_and_leaves_its_inputs_alone() -> None:
+    obj = session(repos=[{"url": "https://h/r", "branch": "main"}])
+    frozen = copy.deepcopy(obj)
+    assert render(obj=obj) == render(obj=obj)
+    assert obj == frozen
+
+
+def test_pod_environment_render_is_the_pod() -> None:
+    assert PodEnvironment().render(SESSION, CLAUDE, INPUTS) == [render()]
+
+
+# observe ---------------------------------------------------------------------------------------
+STARTED = "2026-03-01T11:00:05Z"
+IMAGE = "quay.io/ambient_code/vteam_claude_runner:latest"
+
+
+def state_running() -> Obj:
+    return {"running": {"startedAt": STARTED}}
+
+
+def state_waiting(reason: str, message: str = "") -> Obj:
+    waiting: Obj = {"reason": reason}
     if message:
-        state["terminated"]["message"] = message
-    return scheduled(state)
+        waiting["message"] = message
+    return {"waiting": waiting}
 
 
-def pod(status: Obj | None, *, bound: bool = True, deleting: bool = False) -> Obj:
-    obj = copy.deepcopy(pod_of(render()))
-    obj["metadata"].update(uid="pod-uid-1", resourceVersion="42", creationTimestamp=T0)
+def state_terminated(code: int, reason: str, message: str = "") -> Obj:
+    terminated: Obj = {"exitCode": code, "reason": reason, "startedAt": STARTED,
+                       "finishedAt": "2026-03-01T11:30:00Z",
+                       "containerID": "containerd://" + "ab" * 32}
+    if message:
+        terminated["message"] = message
+    return {"terminated": terminated}
+
+
+def status_entry(name: str, state: Obj, *, ready: bool = False) -> Obj:
+    return {"name": name, "state": state, "lastState": {}, "ready": ready, "restartCount": 0,
+            "image": IMAGE, "imageID": IMAGE + "@sha256:" + "0" * 64,
+            "started": "running" in state, "containerID": "containerd://" + "cd" * 32}
+
+
+def kubelet_pod(phase: str = "Pending", *, runner: Obj | None = None,
+                sidecar: Obj | None = None, init: list[Obj] | None = None,
+                node: str | None = "node-1", reason: str | None = None,
+                message: str | None = None, deleting: bool = False,
+                conditions: list[Obj] | None = None, run: str | None = RUN) -> Obj:
+    """The rendered Pod with ``status`` (and ``nodeName``) as a kubelet writes them."""
+    pod = copy.deepcopy(render(inputs=replace(INPUTS, run_started=run or "")))
+    if node:
+        pod["spec"]["nodeName"] = node
     if deleting:
-        obj["metadata"].update(deletionTimestamp=T2, deletionGracePeriodSeconds=30)
-    if bound:
-        obj["spec"]["nodeName"] = NODE
-    obj["status"] = status if status is not None else {"phase": "Pending",
-                                                       "qosClass": "Burstable"}
-    return obj
+        pod["metadata"]["deletionTimestamp"] = "2026-03-01T11:59:00Z"
+    status: Obj = {"phase": phase, "hostIP": "172.18.0.2", "podIP": "10.244.0.7",
+                   "startTime": "2026-03-01T11:00:01Z", "qosClass": "Burstable",
+                   "conditions": conditions if conditions is not None else [
+                       {"type": "PodScheduled", "status": "True",
+                        "lastTransitionTime": "2026-03-01T11:00:01Z"}]}
+    if reason:
+        status["reason"] = reason
+    if message:
+        status["message"] = message
+    if init is not None:
+        status["initContainerStatuses"] = init
+    statuses = []
+    if runner is not None:
+        statuses.append(status_entry("ambient-code-runner", runner))
+    if sidecar is not None:
+        statuses.append(status_entry("state-sync", sidecar))
+    if statuses:
+        status["containerStatuses"] = statuses
+    pod["status"] = status
+    return pod
 
 
-def service() -> Obj:
-    svc = copy.deepcopy(render()[2])
-    svc["metadata"].update(uid="svc-uid", resourceVersion="43")
-    svc["spec"].update(clusterIP="10.96.12.34", clusterIPs=["10.96.12.34"])
-    return svc
+def observe(pod: Obj | None) -> Observation:
+    children = Children({"Pod": {"session-1-runner": pod}} if pod is not None else {})
+    return PodEnvironment().observe(SESSION, children, now=NOW)
 
 
-IMAGE = runtime().image
-SCHEDULED = {"type": "PodScheduled", "status": "True", "reason": "Scheduled",
-             "message": f"runner pod assigned to node {NODE}"}
-UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                 "message": podstatus.UNSCHEDULABLE_MESSAGE}
-ENDPOINT = "http://session-demo.team-a.svc:8123"
-CRASH = podstatus.crash_backoff_message(20, "runner", pod="demo-runner", namespace="team-a",
-                                        uid="pod-uid-1")
-CONFIG_ERROR = ('container has runAsNonRoot and image will run as root (pod: '
-                '"demo-runner_team-a(pod-uid-1)", container: runner)')
-EVICTED = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi. "
-           "Container runner was using 3900Mi, request is 1Gi, has larger consumption of memory.")
-LOG_TAIL = "Traceback (most recent call last):\n  ...\nValueError: no repo access"
+SCHEDULED = {"status": "True", "reason": "Scheduled", "message": "Scheduled on node-1"}
+UNSCHEDULABLE_MESSAGE = "0/3 nodes are available: 3 Insufficient cpu."
+PULL_MESSAGE = f'Back-off pulling image "{IMAGE}"'
 
-# (id, pod, service?, phase, ready, reason, message (a fragment), endpoint, conditions)
-ROWS: list[tuple[str, Obj | None, bool, Phase | None, bool, str, str, str, tuple[Obj, ...]]] = [
-    ("absent", None, True, None, False, "", "", "", ()),
-    ("deleting", pod(scheduled(podstatus.running(T1), ready=True), deleting=True), True,
-     Phase.CREATING, False, "RunnerTerminating", "runner pod demo-runner is being deleted", "",
-     ()),
-    ("deleting-after-sigterm", pod(exited(143, "Error"), deleting=True), True,
-     Phase.CREATING, False, "RunnerTerminating", "being deleted", "", ()),
-    ("just-created", pod(None, bound=False), True, Phase.CREATING, False, "PodPending",
-     "runner pod demo-runner is starting", "", ()),
-    ("unschedulable", pod({"phase": "Pending", "qosClass": "Burstable",
-                           "conditions": podstatus.unschedulable(now=T1, previous=[])},
-                          bound=False), True,
-     Phase.CREATING, False, "Unschedulable", podstatus.UNSCHEDULABLE_MESSAGE, "",
-     (UNSCHEDULABLE,)),
-    ("scheduling-gated", pod({"phase": "Pending", "conditions": [podstatus.condition(
-        "PodScheduled", False, now=T1, previous=[], reason="SchedulingGated",
-        message="Scheduling is blocked due to non-empty scheduling gates")]}, bound=False),
-     True, Phase.CREATING, False, "SchedulingGated", "scheduling gates", "",
-     ({"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
-       "message": "Scheduling is blocked due to non-empty scheduling gates"},)),
-    ("container-creating", pod(scheduled(podstatus.waiting("ContainerCreating"),
-                                         sandbox=False, pulled=False)), True,
-     Phase.CREATING, False, "ContainerCreating", "runner pod demo-runner is starting", "",
-     (SCHEDULED,)),
-    ("err-image-pull", pod(scheduled(podstatus.waiting(
-        "ErrImagePull", podstatus.pull_error_message(IMAGE)), pulled=False)), True,
-     Phase.FAILED, False, "ErrImagePull", podstatus.pull_error_message(IMAGE), "",
-     (SCHEDULED,)),
-    ("image-pull-backoff", pod(scheduled(podstatus.waiting(
-        "ImagePullBackOff", podstatus.pull_backoff_message(IMAGE)), pulled=False)), True,
-     Phase.FAILED, False, "ImagePullBackOff", f'Back-off pulling image "{IMAGE}"', "",
-     (SCHEDULED,)),
-    ("invalid-image-name", pod(scheduled(podstatus.waiting(
-        "InvalidImageName", 'Failed to apply default image tag "Quay.io/X": couldn\'t parse '
-        'image name "Quay.io/X": invalid reference format'), pulled=False)), True,
-     Phase.FAILED, False, "InvalidImageName", "invalid reference format", "", (SCHEDULED,)),
-    ("err-image-never-pull", pod(scheduled(podstatus.waiting(
-        "ErrImageNeverPull", f'Container image "{IMAGE}" is not present with pull policy of '
-        "Never"), pulled=False)), True,
-     Phase.FAILED, False, "ErrImageNeverPull", "pull policy of Never", "", (SCHEDULED,)),
-    ("create-container-config-error", pod(scheduled(podstatus.waiting(
-        "CreateContainerConfigError", CONFIG_ERROR))), True,
-     Phase.FAILED, False, "CreateContainerConfigError", CONFIG_ERROR, "", (SCHEDULED,)),
-    ("crash-loop-backoff", pod(scheduled(podstatus.waiting("CrashLoopBackOff", CRASH),
-                                         restarts=2, last_state=podstatus.terminated(
-                                             exit_code=1, reason="Error", started_at=T1,
-                                             finished_at=T2, container_id=CONTAINER_ID))),
-     True, Phase.FAILED, False, "CrashLoopBackOff", f"{CRASH} (last exit code 1)", "",
-     (SCHEDULED,)),
-    ("running-not-ready", pod(scheduled(podstatus.running(T1))), True,
-     Phase.CREATING, False, "RunnerNotReady", "containers with unready status: [runner]", "",
-     (SCHEDULED,)),
-    ("running-ready", pod(scheduled(podstatus.running(T1), ready=True)), True,
-     Phase.RUNNING, True, "RunnerReady", "ready", ENDPOINT, (SCHEDULED,)),
-    ("running-ready-no-service", pod(scheduled(podstatus.running(T1), ready=True)), False,
-     Phase.CREATING, False, "EndpointNotReady", "its Service is not there yet", "",
-     (SCHEDULED,)),
-    ("exit-0", pod(exited(0, "Completed")), True,
-     Phase.COMPLETED, False, "Completed", "runner exited with code 0", "", (SCHEDULED,)),
-    ("exit-0-with-message", pod(exited(0, "Completed", "3 commits pushed")), True,
-     Phase.COMPLETED, False, "Completed", "runner exited with code 0: 3 commits pushed", "",
-     (SCHEDULED,)),
-    ("oom-killed", pod(exited(137, "OOMKilled")), True,
-     Phase.FAILED, False, "OOMKilled",
-     "runner was killed for exceeding its memory limit of 4Gi (exit code 137)", "",
-     (SCHEDULED,)),
-    ("exit-2", pod(exited(2, "Error", "GITHUB_TOKEN is not set")), True,
-     Phase.FAILED, False, "PrerequisiteFailed",
-     "runner exited with code 2: a prerequisite failed: GITHUB_TOKEN is not set", "",
-     (SCHEDULED,)),
-    ("exit-1", pod(exited(1, "Error", LOG_TAIL)), True,
-     Phase.FAILED, False, "Error", f"runner exited with code 1: {LOG_TAIL}", "", (SCHEDULED,)),
-    ("start-error", pod(exited(128, "StartError", 'exec: "/app/run": no such file')), True,
-     Phase.FAILED, False, "Error", "runner exited with code 128 (StartError): exec:", "",
-     (SCHEDULED,)),
-    ("succeeded-without-statuses", pod({"phase": "Succeeded", "conditions": []}), True,
-     Phase.COMPLETED, False, "Completed", "runner pod demo-runner succeeded", "", ()),
-    ("evicted", pod({"phase": "Failed", "reason": "Evicted", "message": EVICTED,
-                     "containerStatuses": [container_status(podstatus.terminated(
-                         exit_code=137, reason="ContainerStatusUnknown", started_at=T1,
-                         finished_at=T2, container_id=CONTAINER_ID))]}), True,
-     Phase.FAILED, False, "Evicted", EVICTED, "", ()),
-    ("failed-without-reason", pod({"phase": "Failed"}), True,
-     Phase.FAILED, False, "PodFailed", "runner pod demo-runner failed", "", ()),
-    ("unknown-node-lost", pod({"phase": "Unknown", "reason": "NodeLost",
-                               "message": f"Node {NODE} which was running pod demo-runner is "
-                               "unresponsive"}), True,
-     Phase.FAILED, False, "NodeLost", "is unresponsive", "", ()),
-    ("unknown", pod({"phase": "Unknown"}), True,
-     Phase.FAILED, False, "PodUnknown", "stopped reporting its state", "", ()),
+
+OBSERVE = [
+    ("absent", None, Observation()),
+    ("being-deleted", kubelet_pod("Running", runner=state_running(), deleting=True),
+     Observation("starting", terminating=True, scheduled=SCHEDULED, run_started=RUN)),
+    ("pod-succeeded", kubelet_pod("Succeeded", runner=state_terminated(0, "Completed")),
+     Observation("succeeded", reason="Completed", message="Session finished",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("evicted", kubelet_pod("Failed", reason="Evicted",
+                            message="The node was low on resource: memory."),
+     Observation("lost", reason="Evicted", message="The node was low on resource: memory.",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("node-shutdown", kubelet_pod("Failed", reason="Terminated",
+                                  message="Pod was terminated in response to imminent node "
+                                  "shutdown."),
+     Observation("lost", reason="Terminated", message="Pod was terminated in response to "
+                 "imminent node shutdown.", scheduled=SCHEDULED, run_started=RUN)),
+    ("pod-failed", kubelet_pod("Failed", runner=state_terminated(1, "Error", "boom")),
+     Observation("failed", reason="PodFailed",
+                 message="Container ambient-code-runner failed (exit 1): Error - boom",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-running", kubelet_pod("Running", runner=state_running(),
+                                   sidecar=state_running()),
+     Observation("running", reason="ContainerRunning", message="Runner container is executing",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-running-sidecar-crashed", kubelet_pod(
+        "Running", runner=state_running(), sidecar=state_terminated(1, "Error")),
+     Observation("running", reason="ContainerRunning", message="Runner container is executing",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    *((f"waiting-{reason}", kubelet_pod("Pending", runner=state_waiting(reason, "detail")),
+       Observation("failed", reason=reason, message=f"Runner waiting: {reason} - detail",
+                   scheduled=SCHEDULED, run_started=RUN))
+      for reason in ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
+                     "CreateContainerConfigError", "InvalidImageName")),
+    ("waiting-without-message", kubelet_pod("Pending", runner=state_waiting("ErrImagePull")),
+     Observation("failed", reason="ErrImagePull", message="Runner waiting: ErrImagePull - ",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("waiting-container-creating", kubelet_pod(
+        "Pending", runner=state_waiting("ContainerCreating")),
+     Observation("starting", scheduled=SCHEDULED, run_started=RUN)),
+    ("waiting-pod-initializing", kubelet_pod(
+        "Pending", runner=state_waiting("PodInitializing"),
+        init=[status_entry("init-hydrate", state_running())]),
+     Observation("starting", scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-exit-0", kubelet_pod("Running", runner=state_terminated(0, "Completed"),
+                                  sidecar=state_running()),
+     Observation("succeeded", reason="Completed", message="Runner finished",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-exit-2", kubelet_pod("Running", runner=state_terminated(2, "Error", "no key"),
+                                  sidecar=state_running()),
+     Observation("failed", reason="PrerequisiteFailed",
+                 message="Runner exited due to prerequisite failure: no key",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-exit-137", kubelet_pod("Running", runner=state_terminated(137, "OOMKilled"),
+                                    sidecar=state_running()),
+     Observation("failed", reason="RunnerExit", message="Runner exited with code 137: OOMKilled",
+                 scheduled=SCHEDULED, run_started=RUN)),
+    ("runner-exit-1-with-message", kubelet_pod(
+        "Running", runner=state_terminated(1, "Error", "Traceback"), sidecar=state_running()),
+     Observation("failed", reason="RunnerExit", message="Runner exited with code 1: Error - "
+                 "Traceback", scheduled=SCHEDULED, run_started=RUN)),
+    ("no-container-status-yet", kubelet_pod("Pending"),
+     Observation("starting", scheduled=SCHEDULED, run_started=RUN)),
+    ("unschedulable", kubelet_pod("Pending", node=None, conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": UNSCHEDULABLE_MESSAGE, "lastTransitionTime": "2026-03-01T11:00:01Z"}]),
+     Observation("starting", scheduled={"status": "False", "reason": "Unschedulable",
+                                        "message": UNSCHEDULABLE_MESSAGE}, run_started=RUN)),
+    ("not-yet-looked-at-by-the-scheduler", kubelet_pod("Pending", node=None, conditions=[]),
+     Observation("starting", run_started=RUN)),
+    ("pod-of-upstreams-operator", kubelet_pod("Running", runner=state_running(), run=None),
+     Observation("running", reason="ContainerRunning", message="Runner container is executing",
+                 scheduled=SCHEDULED)),
 ]
 
 
-@pytest.mark.parametrize(("obj", "with_service", "phase", "ready", "reason", "message",
-                          "endpoint", "conditions"), [r[1:] for r in ROWS],
-                         ids=[r[0] for r in ROWS])
-def test_observe(obj: Obj | None, with_service: bool, phase: Phase | None, ready: bool,
-                 reason: str, message: str, endpoint: str,
-                 conditions: tuple[Obj, ...]) -> None:
-    children = Children(pod=obj, service=service() if with_service else None)
-    before = copy.deepcopy(children)
-    seen = ENV.observe(session(), children, now=NOW)
-    assert (seen.phase, seen.ready, seen.reason, seen.endpoint) == (phase, ready, reason,
-                                                                     endpoint)
-    assert message in seen.message
-    assert tuple(seen.conditions) == conditions
-    assert children == before  # cached objects are read-only
+@pytest.mark.parametrize(("pod", "expected"), [c[1:] for c in OBSERVE],
+                         ids=[c[0] for c in OBSERVE])
+def test_observe(pod: Obj | None, expected: Observation) -> None:
+    assert observe(pod) == expected
 
 
-def test_observe_absent_is_empty() -> None:
-    assert ENV.observe(session(), Children(), now=NOW) == Observation(None)
+def test_observe_ignores_another_sessions_pod() -> None:
+    pod = kubelet_pod("Running", runner=state_running())
+    children = Children({"Pod": {"other-runner": pod}})
+    assert PodEnvironment().observe(SESSION, children, now=NOW) == Observation()
 
 
-def test_observe_running_endpoint_matches_children_endpoint() -> None:
-    from reconcilers.children import endpoint
-    seen = ENV.observe(session(), Children(pod=pod(scheduled(podstatus.running(T1),
-                                                             ready=True)),
-                                           service=service()), now=NOW)
-    assert seen.endpoint == endpoint(session(), runtime())
-
-
-def test_observe_bounds_long_termination_messages() -> None:
-    tail = "x" * 5000 + "the real error"
-    seen = ENV.observe(session(), Children(pod=pod(exited(1, "Error", tail))), now=NOW)
-    assert seen.message.endswith("the real error") and len(seen.message) < 1100
-
-
-def test_observe_running_pod_after_unschedulable_flips_the_condition() -> None:
-    previous = podstatus.unschedulable(now=T0, previous=[])
-    status = scheduled(podstatus.running(T1), ready=True)
-    status["conditions"] = podstatus.conditions(pod_phase="Running", sandbox=True,
-                                                uninitialized=[], unready=[], now=T1,
-                                                previous=previous)
-    seen = ENV.observe(session(), Children(pod=pod(status), service=service()), now=NOW)
-    assert seen.phase == Phase.RUNNING and tuple(seen.conditions) == (SCHEDULED,)
-
-
-# properties ------------------------------------------------------------------------------------
-_NAMES = st.from_regex(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?", fullmatch=True)
-_ENV_NAMES = st.from_regex(r"[A-Z_][A-Z0-9_]{0,12}", fullmatch=True).filter(
-    lambda n: n not in RESERVED_ENV)
-_RUNTIMES = st.builds(
-    runtime,
-    port=st.integers(1, 65535),
-    env=st.dictionaries(_ENV_NAMES, st.text(max_size=12), max_size=4),
-    sandbox=st.fixed_dictionaries({}, optional={
-        "readOnlyRootFilesystem": st.booleans(), "fsGroup": st.integers(0, 2**31 - 1),
-        "runAsUser": st.integers(1, 2**31 - 1)}),
-    resources=st.sampled_from([{}, {"limits": {"memory": "1Gi"}},
-                               {"requests": {"cpu": "0.5"}, "limits": {"cpu": "500m"}}]))
-
-
-@settings(max_examples=60, deadline=None)
-@given(name=_NAMES, namespace=_NAMES, uid=st.uuids().map(str), rt=_RUNTIMES,
-       env=st.dictionaries(_ENV_NAMES, st.text(max_size=12), max_size=5),
-       token=st.text(min_size=1, max_size=40))
-def test_render_property(name: str, namespace: str, uid: str, rt: Runtime,
-                         env: dict[str, str], token: str) -> None:
-    s = session(name, env=env)
-    s["metadata"].update(namespace=namespace, uid=uid)
-    reordered = copy.deepcopy(s)
-    reordered["spec"]["environmentVariables"] = dict(reversed(list(env.items())))
-    first = ENV.render(s, rt, token=token)
-    assert orjson.dumps(ENV.render(reordered, rt, token=token)) == orjson.dumps(first)
-    for obj in first:
-        controllers = [r for r in obj["metadata"]["ownerReferences"] if r.get("controller")]
-        assert len(controllers) == 1 and len(obj["metadata"]["ownerReferences"]) == 1
-        assert (controllers[0]["uid"], controllers[0]["kind"], controllers[0]["name"]) == \
-            (uid, "AgenticSession", name)
-        assert obj["metadata"]["namespace"] == namespace
+# pod_error_message (upstream's collectPodErrorMessage) -----------------------------------------
+@pytest.mark.parametrize(("pod", "message"), [
+    (kubelet_pod("Failed", init=[status_entry("init-hydrate", state_terminated(
+        3, "Error", "clone failed"))]),
+     "Init container init-hydrate failed (exit 3): clone failed - Error"),
+    (kubelet_pod("Failed", init=[status_entry("init-hydrate", {"terminated": {
+        "exitCode": 1, "message": "oops"}})]),
+     "Init container init-hydrate failed (exit 1): oops"),
+    (kubelet_pod("Failed", message="pod says", init=[status_entry(
+        "init-hydrate", state_waiting("ImagePullBackOff", PULL_MESSAGE))]),
+     f"Init container init-hydrate: ImagePullBackOff - {PULL_MESSAGE}"),
+    (kubelet_pod("Failed", init=[status_entry("init-hydrate", state_terminated(0, "Completed"))],
+                 runner=state_terminated(1, "Error", "bad")),
+     "Container ambient-code-runner failed (exit 1): Error - bad"),
+    (kubelet_pod("Failed", runner=state_waiting("CreateContainerConfigError", "no secret")),
+     "Container ambient-code-runner: CreateContainerConfigError - no secret"),
+    (kubelet_pod("Failed", reason="PodFailed", runner=state_terminated(1, "Error")),
+     "Container ambient-code-runner failed (exit 1): Error - "),
+    # a pod-level message wins over the containers'
+    (kubelet_pod("Failed", message="DeadlineExceeded", runner=state_terminated(1, "Error")),
+     "DeadlineExceeded"),
+    (kubelet_pod("Failed", reason="UnexpectedAdmissionError"), "UnexpectedAdmissionError"),
+    (kubelet_pod("Failed", runner=state_terminated(0, "Completed")),
+     "Pod failed with unknown error"),
+    (kubelet_pod("Failed"), "Pod failed with unknown error"),
+], ids=["init-terminated", "init-terminated-no-reason", "init-waiting", "runner-terminated",
+        "runner-waiting", "reason-PodFailed-looks-at-containers", "pod-message",
+        "pod-reason", "nothing-failed", "nothing-at-all"])
+def test_pod_error_message(pod: Obj, message: str) -> None:
+    assert pod_error_message(pod) == message

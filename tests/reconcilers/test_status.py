@@ -1,159 +1,221 @@
-"""Session status as pure functions: conditions, the next phase, timeouts."""
+"""Session status as pure functions (reconcilers.status): conditions as upstream's
+``setCondition`` writes them (UPSTREAM-CONTRACT §7), timestamps, the repos a run records
+(§4.15 first paragraph) and the merge patch between two statuses."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reconcilers.environment import Observation
-from reconcilers.resources import Phase
+from ambient_ctrl.envtest.patch import merge_patch
 from reconcilers.status import (
-    LAST_ACTIVITY_ANNOTATION,
     MESSAGE_MAX,
-    deadline_passed,
-    next_phase,
-    restarted,
-    with_condition,
-    with_restart_required,
-    with_run_start,
+    parse_time,
+    repo_name,
+    status_patch,
+    upsert,
+    with_reconciled_repos,
 )
 
-NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+T_NOW = "2026-03-01T12:00:00Z"
+BEFORE = "2026-03-01T08:00:00Z"
 
 
-def ago(seconds: int) -> str:
-    return (NOW - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def ready(status: str = "False", reason: str = "Stopping", message: str = "was",
+          type: str = "Ready") -> dict[str, Any]:
+    return {"type": type, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": BEFORE}
+
+
+# upsert ----------------------------------------------------------------------------------------
+def test_a_new_condition_gets_all_five_fields_and_no_observed_generation() -> None:
+    assert upsert(None, "PodCreated", "True", reason="PodCreated", message="made", now=NOW) == [
+        {"type": "PodCreated", "status": "True", "reason": "PodCreated", "message": "made",
+         "lastTransitionTime": T_NOW}]
+    # empty reason and message are still written on a new condition
+    assert upsert([], "Ready", "Unknown", now=NOW) == [
+        {"type": "Ready", "status": "Unknown", "reason": "", "message": "",
+         "lastTransitionTime": T_NOW}]
+
+
+def test_type_matches_case_insensitively_and_keeps_its_spelling() -> None:
+    out = upsert([ready(type="ready")], "Ready", "True", reason="Running", message="up", now=NOW)
+    assert out == [{"type": "ready", "status": "True", "reason": "Running", "message": "up",
+                    "lastTransitionTime": T_NOW}]
+
+
+def test_last_transition_time_moves_only_when_the_status_changes() -> None:
+    same = upsert([ready()], "Ready", "False", reason="UserStopped", message="new", now=NOW)
+    assert same[0]["lastTransitionTime"] == BEFORE
+    assert (same[0]["reason"], same[0]["message"]) == ("UserStopped", "new")
+    flipped = upsert([ready()], "Ready", "True", reason="Running", now=NOW)
+    assert flipped[0]["lastTransitionTime"] == T_NOW
+
+
+def test_empty_reason_or_message_do_not_overwrite() -> None:
+    out = upsert([ready()], "Ready", "True", reason="", message="", now=NOW)
+    assert out == [{**ready(), "status": "True", "lastTransitionTime": T_NOW}]
+
+
+def test_nothing_is_ever_removed_and_order_is_kept() -> None:
+    existing = [ready(type="PodCreated"), ready(type="Custom"), ready()]
+    out = upsert(existing, "RunnerStarted", "True", reason="ContainerRunning", now=NOW)
+    assert [c["type"] for c in out] == ["PodCreated", "Custom", "Ready", "RunnerStarted"]
+    assert out[:3] == existing
+
+
+def test_the_input_list_and_its_items_are_not_mutated() -> None:
+    existing = [ready()]
+    frozen = copy.deepcopy(existing)
+    upsert(existing, "Ready", "True", reason="Running", message="m", now=NOW)
+    assert existing == frozen
+
+
+def test_only_the_first_of_duplicate_types_is_updated() -> None:
+    """As setCondition's loop breaks at the first match."""
+    out = upsert([ready(), ready(type="READY")], "Ready", "True", reason="Running", now=NOW)
+    assert (out[0]["status"], out[1]["status"]) == ("True", "False")
 
 
 @pytest.mark.parametrize(("length", "kept"), [
     (0, 0), (MESSAGE_MAX, MESSAGE_MAX), (MESSAGE_MAX + 1, MESSAGE_MAX), (50_000, MESSAGE_MAX),
 ], ids=["empty", "at-the-limit", "one-over", "runtime-id-of-50k"])
 def test_condition_messages_are_bounded(length: int, kept: int) -> None:
-    status = with_condition({}, type="Ready", status_value="False", reason="UnknownRuntime",
-                            message="m" * length, generation=1, now=NOW)
-    message = status["conditions"][0]["message"]
-    assert len(message) == kept
-    assert message.endswith("...") == (length > MESSAGE_MAX)
-    assert len(message.encode()) <= 32768  # the API's limit, in bytes
+    for existing in (None, [ready()]):
+        message = upsert(existing, "Ready", "False", reason="UnknownRuntime", message="é" * length,
+                         now=NOW)[0]["message"]
+        if length == 0 and existing:
+            assert message == "was"
+            continue
+        assert len(message) == kept
+        assert message.endswith("...") == (length > MESSAGE_MAX)
+        assert len(message.encode()) <= 32768  # the API's limit, in bytes
 
 
-@pytest.mark.parametrize(("current", "observation", "expected"), [
-    (Phase.PENDING, Observation(None),
-     (Phase.CREATING, "CreatingWorkload", "creating the session's runner")),
-    (Phase.CREATING, Observation(None),
-     (Phase.CREATING, "CreatingWorkload", "creating the session's runner")),
-    (Phase.RUNNING, Observation(None),
-     (Phase.FAILED, "WorkloadLost",
-      "the session's runner disappeared while the session was running")),
-    (Phase.CREATING, Observation(Phase.CREATING, reason="PodPending", message="starting"),
-     (Phase.CREATING, "PodPending", "starting")),
-    (Phase.CREATING, Observation(Phase.RUNNING, ready=True, reason="RunnerReady", message="ok"),
-     (Phase.RUNNING, "RunnerReady", "ok")),
-    (Phase.RUNNING, Observation(Phase.CREATING, reason="RunnerNotReady", message="probe"),
-     (Phase.RUNNING, "RunnerNotReady", "probe")),
-    (Phase.RUNNING, Observation(Phase.CREATING),
-     (Phase.RUNNING, "RunnerNotReady", "")),
-    (Phase.RUNNING, Observation(Phase.COMPLETED, reason="Completed", message="exit 0"),
-     (Phase.COMPLETED, "Completed", "exit 0")),
-    (Phase.RUNNING, Observation(Phase.FAILED, reason="OOMKilled", message="oom"),
-     (Phase.FAILED, "OOMKilled", "oom")),
-    (Phase.CREATING, Observation(Phase.FAILED, reason="ErrImagePull", message="pull"),
-     (Phase.FAILED, "ErrImagePull", "pull")),
-], ids=["pending-no-workload", "creating-no-workload", "running-workload-lost",
-        "creating-stays-creating", "creating-to-running", "running-briefly-unready",
-        "running-unready-default-reason", "running-completes", "running-fails",
-        "creating-fails"])
-def test_next_phase(current: Phase, observation: Observation,
-                    expected: tuple[Phase, str, str]) -> None:
-    assert next_phase(current, observation) == expected
+# timestamps ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-03-01T12:00:00Z", NOW),
+    ("2026-03-01T12:00:00z", NOW),
+    ("2026-03-01T13:00:00+01:00", NOW),
+    ("2026-03-01T12:00:00.250Z", NOW + dt.timedelta(milliseconds=250)),
+    ("2026-03-01T12:00:00", NOW),  # no zone: UTC
+    ("", None), ("yesterday", None), (None, None), (1740830400, None),
+])
+def test_parse_time(text: Any, expected: dt.datetime | None) -> None:
+    assert parse_time(text) == expected
 
 
-def session(*, timeout: int = 0, idle: int = 0, run_start: int | None = None,
-            running: int | None = None, activity: int | None = None) -> dict[str, Any]:
-    """A session with ``spec.timeout`` / ``inactivityTimeout``, its run begun ``run_start``
-    seconds ago, Running for ``running`` seconds, last active ``activity`` seconds ago."""
-    status = {}
-    if run_start is not None:
-        status["runStartTime"] = ago(run_start)
-    if running is not None:
-        status["startTime"] = ago(running)
-    annotations = {} if activity is None else {LAST_ACTIVITY_ANNOTATION: ago(activity)}
-    return {"metadata": {"annotations": annotations},
-            "spec": {"timeout": timeout, "inactivityTimeout": idle}, "status": status}
+# repos -----------------------------------------------------------------------------------------
+def repos_status(**extra: Any) -> dict[str, Any]:
+    return {"phase": "Pending", "startTime": BEFORE, **extra}
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    (session(), ("", float("inf"))),
-    (session(run_start=100, running=90), ("", float("inf"))),
-    (session(timeout=60), ("", float("inf"))),
-    (session(timeout=60, run_start=10), ("", 50.0)),
-    (session(timeout=60, run_start=60), ("Timeout", 0.0)),
-    (session(timeout=60, run_start=61, running=30), ("Timeout", 0.0)),
-    (session(timeout=60, running=61), ("Timeout", 0.0)),
-    (session(idle=30, run_start=100), ("", float("inf"))),
-    (session(idle=30, run_start=100, running=10), ("", 20.0)),
-    (session(idle=30, run_start=100, running=40), ("InactivityTimeout", 0.0)),
-    (session(idle=30, run_start=100, running=40, activity=5), ("", 25.0)),
-    (session(idle=30, running=10, activity=60), ("", 20.0)),
-    (session(timeout=600, idle=30, run_start=100, running=50, activity=40),
-     ("InactivityTimeout", 0.0)),
-    (session(timeout=100, idle=30, run_start=90, running=5), ("", 10.0)),
-], ids=["no-timeouts", "no-timeouts-running", "timeout-run-not-begun", "timeout-pending",
-        "timeout-reached-creating", "timeout-reached-running", "timeout-run-before-the-field",
-        "idle-not-running-yet", "idle-pending", "idle-reached", "idle-recent-activity",
-        "idle-activity-before-running", "idle-first", "timeout-first"])
-def test_deadline_passed(given: dict[str, Any], expected: tuple[str, float]) -> None:
-    reason, left = deadline_passed(given, now=NOW)
-    assert (reason, left) == (expected[0], pytest.approx(expected[1]))
+def entry(url: str, branch: str, name: str, when: str = T_NOW) -> dict[str, str]:
+    return {"url": url, "name": name, "branch": branch, "clonedAt": when, "status": "Ready"}
 
 
-def test_a_restart_begins_a_run() -> None:
-    old = {"phase": "Stopped", "startTime": ago(100), "runStartTime": ago(200),
-           "completionTime": ago(50), "stoppedReason": "UserRequested", "executionKind": "pod",
-           "observedGeneration": 3, "conditions": [{"type": "Ready"}]}
-    assert restarted(old, now=NOW) == {"phase": "Pending", "runStartTime": ago(0),
-                                       "observedGeneration": 3,
-                                       "conditions": [{"type": "Ready"}]}
+def repos_condition(status: dict[str, Any]) -> tuple[str, str, str]:
+    found = [c for c in status["conditions"] if c["type"] == "ReposReconciled"]
+    assert len(found) == 1
+    return found[0]["status"], found[0]["reason"], found[0]["message"]
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ({}, ago(300)),
-    ({"runStartTime": ago(10)}, ago(10)),
-    ({"startTime": ago(60)}, ago(60)),
-    ({"runStartTime": ago(10), "startTime": ago(5)}, ago(10)),
-], ids=["first-run", "restarted", "running-before-the-field", "kept"])
-def test_run_start(status: dict[str, Any], expected: str) -> None:
-    assert with_run_start(status, created=ago(300))["runStartTime"] == expected
+def test_no_repos_field_removes_reconciled_repos_and_says_no_repos() -> None:
+    status = repos_status(reconciledRepos=[entry("u", "main", "u", BEFORE)])
+    out = with_reconciled_repos(status, {"timeout": 300}, now=NOW)
+    assert "reconciledRepos" not in out
+    assert repos_condition(out) == ("True", "NoRepos", "No repositories defined")
+    assert with_reconciled_repos(repos_status(), {"repos": None}, now=NOW).get(
+        "reconciledRepos") is None
 
 
-ASKED = {"conditions": [{"type": "RestartRequired", "status": "True", "observedGeneration": 1,
-                         "lastTransitionTime": ago(60), "reason": "ImmutableFieldsChanged",
-                         "message": "..."}]}
+def test_repos_are_deduplicated_by_url_the_last_wins_branch_defaults_to_main() -> None:
+    spec = {"repos": [
+        {"url": "https://github.com/org/api.git", "branch": "one"},
+        {"url": "https://gitlab.com/group/sub/web/", "autoPush": True},
+        {"url": "https://github.com/org/api.git", "branch": "two"},
+        {"url": "  "}, {"branch": "x"}, "not-an-object",
+        {"url": "git@github.com:org/tools.git", "branch": "  "}]}
+    out = with_reconciled_repos(repos_status(), spec, now=NOW)
+    assert sorted(out["reconciledRepos"], key=lambda r: r["url"]) == [
+        entry("git@github.com:org/tools.git", "main", "tools"),
+        entry("https://github.com/org/api.git", "two", "api"),
+        entry("https://gitlab.com/group/sub/web/", "main", "web")]
+    assert repos_condition(out) == (
+        "True", "Reconciled", "Reconciled 3 repos (added: 3, removed: 0, branch changed: 0)")
 
 
-@pytest.mark.parametrize(("status", "changed", "expected"), [
-    ({}, (), None),
-    ({}, ("Pod spec.containers[name=runner].env[name=X]",), ("True", "ImmutableFieldsChanged")),
-    (ASKED, (), ("False", "UpToDate")),
-    (ASKED, ("Pod spec.x",), ("True", "ImmutableFieldsChanged")),
-], ids=["ordinary-session-grows-no-condition", "asks", "cleared", "still-asks"])
-def test_restart_required(status: dict[str, Any], changed: tuple[str, ...],
-                          expected: tuple[str, str] | None) -> None:
-    out = with_restart_required(status, changed=changed, generation=2, now=NOW)
-    conditions = {c["type"]: c for c in out.get("conditions") or ()}
-    if expected is None:
-        assert "RestartRequired" not in conditions
-        return
-    condition = conditions["RestartRequired"]
-    assert (condition["status"], condition["reason"]) == expected
-    assert all(path in condition["message"] for path in changed)
+def test_added_removed_and_branch_changed_are_counted() -> None:
+    have = [entry("https://h/a", "main", "a", BEFORE), entry("https://h/b", "main", "b", BEFORE),
+            entry("https://h/c", "dev", "c", BEFORE)]
+    spec = {"repos": [{"url": "https://h/a"}, {"url": "https://h/c", "branch": "main"},
+                      {"url": "https://h/d"}]}
+    out = with_reconciled_repos(repos_status(reconciledRepos=have), spec, now=NOW)
+    assert out["reconciledRepos"] == [entry("https://h/a", "main", "a"),
+                                      entry("https://h/c", "main", "c"),
+                                      entry("https://h/d", "main", "d")]
+    assert repos_condition(out)[2] == \
+        "Reconciled 3 repos (added: 1, removed: 1, branch changed: 1)"
 
 
-def test_restart_required_names_a_bounded_number_of_fields() -> None:
-    changed = [f"Pod spec.containers[name=runner].env[name=V{i}]" for i in range(5000)]
-    message = with_restart_required({}, changed=changed, generation=1,
-                                    now=NOW)["conditions"][0]["message"]
-    assert "env[name=V9]" in message and "env[name=V10]" not in message
-    assert "and 4990 more" in message
+def test_unchanged_repos_leave_the_status_untouched() -> None:
+    have = [entry("https://h/a", "main", "a", BEFORE)]
+    status = repos_status(reconciledRepos=have, conditions=[ready()])
+    out = with_reconciled_repos(status, {"repos": [{"url": "https://h/a", "branch": "main"}]},
+                                now=NOW)
+    assert out == status
+    # an empty list is "present": nothing reconciled before, nothing now
+    assert with_reconciled_repos(repos_status(), {"repos": []}, now=NOW) == repos_status()
+
+
+def test_removing_every_repo_records_an_empty_list() -> None:
+    have = [entry("https://h/a", "main", "a", BEFORE)]
+    out = with_reconciled_repos(repos_status(reconciledRepos=have), {"repos": []}, now=NOW)
+    assert out["reconciledRepos"] == []
+    assert repos_condition(out)[2] == \
+        "Reconciled 0 repos (added: 0, removed: 1, branch changed: 0)"
+
+
+@pytest.mark.parametrize(("url", "name"), [
+    ("https://github.com/org/repo.git", "repo"), ("https://github.com/org/repo", "repo"),
+    ("https://github.com/org/repo/", "repo"), ("git@github.com:org/repo.git", "repo"),
+    ("https://github.com/org/repo.git/", "repo.git"), ("repo", "repo"),
+])
+def test_repo_name_is_the_last_path_segment_without_git(url: str, name: str) -> None:
+    assert repo_name(url) == name
+
+
+# status patch ----------------------------------------------------------------------------------
+JSONISH = st.recursive(st.booleans() | st.integers() | st.text(max_size=3),
+                       lambda inner: st.dictionaries(st.text(max_size=3), inner, max_size=3)
+                       | st.lists(inner, max_size=3), max_leaves=8)
+STATUSES = st.dictionaries(st.sampled_from(["phase", "startTime", "stoppedReason",
+                                            "conditions", "lastActivityTime"]),
+                           JSONISH, max_size=5)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(old=STATUSES, new=STATUSES)
+def test_status_patch_turns_the_old_status_into_the_new(old: dict[str, Any],
+                                                        new: dict[str, Any]) -> None:
+    """Applied as the API server applies a JSON merge patch to the stored status: the fields
+    are the new ones, and every non-object value is the new one (an object value is merged
+    into the old one by a merge patch; the operator's status has none it shrinks)."""
+    patched = merge_patch(old, status_patch(old, new))
+    assert set(patched) == set(new)
+    for key, value in new.items():
+        if not isinstance(value, dict):
+            assert patched[key] == value
+
+
+def test_status_patch_nulls_what_the_new_status_dropped() -> None:
+    old = {"phase": "Completed", "completionTime": BEFORE, "stoppedReason": "user"}
+    new = {"phase": "Pending", "startTime": T_NOW}
+    assert status_patch(old, new) == {"completionTime": None, "stoppedReason": None,
+                                      "phase": "Pending", "startTime": T_NOW}
