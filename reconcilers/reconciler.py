@@ -187,11 +187,12 @@ class SessionReconciler:
         token = token if ch.owned_by(token, incarnation[2]) else None
         token_made = token is None and self._sync.pending(incarnation, "Secret", token_name)
         service = self._service(session, children)
-        # Seen now, so no longer "created a moment ago" (they are no environment's children):
-        # a Service or token Secret deleted later is made again by the next run.
-        self._sync.observed(incarnation, Children({
-            obj["kind"]: {obj["metadata"]["name"]: obj} for obj in (token, service)
-            if obj is not None and obj.get("kind")}))
+        # Seen now, so no longer "created a moment ago" (neither is an environment's child).
+        if token is not None:
+            self._sync.observed(incarnation, Children({"Secret": {token_name: token}}))
+        if service is not None:
+            self._sync.observed(_service_key(incarnation, service),
+                                Children({"Service": {service_name(name): service}}))
         world = World(
             workload=workload, vertex_missing=self._platform.vertex_missing(),
             runner_secret=self._config.vertex or
@@ -437,7 +438,7 @@ class SessionReconciler:
                                 "through it")
             return
         try:
-            self._sync.converge(incarnation, SERVICES, desired, actual,
+            self._sync.converge(_service_key(incarnation, desired), SERVICES, desired, actual,
                                 backend=environment.kind.value)
         except APIError as error:  # upstream only logs this: the next pass tries again
             log.warning("could not create the session's Service",
@@ -500,10 +501,6 @@ class SessionReconciler:
         if service is not None and self._ours(service, session) and \
                 not service["metadata"].get("deletionTimestamp"):
             self._sync.delete(SERVICES, service_name(name), namespace, backend=backend)
-        # Made and gone unseen (garbage collection follows the workload): the next run makes
-        # it again.
-        self._sync.forget((namespace, name, str(session["metadata"].get("uid", ""))),
-                          "Service", service_name(name))
         for child in reversed(environment.owns):
             obj = children.get(child.resource.kind, child.name(name))
             if not child.rendered or obj is None or obj["metadata"].get("deletionTimestamp"):
@@ -559,6 +556,14 @@ def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
     return (status.get("phase") in (None, "", Phase.PENDING.value)
             or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
             or not workload.exists)
+
+
+def _service_key(incarnation: Hashable, service: Mapping[str, Any]) -> Hashable:
+    """The Service's creation is expected per workload it belongs to: one made for a workload
+    that went meanwhile (garbage-collected with it, maybe before the cache showed it) is no
+    reason for the next workload's to wait."""
+    refs = (service.get("metadata") or {}).get("ownerReferences") or ()
+    return incarnation, next((str(r.get("uid")) for r in refs if r.get("controller")), "")
 
 
 def _stale(token: Mapping[str, Any], now: dt.datetime) -> bool:

@@ -57,10 +57,6 @@ class ChildSync:
         self._expectations.expect_creations(
             session, {*self._expectations.pending(session), f"{kind}/{name}"})
 
-    def forget(self, session: Hashable, kind: str, name: str) -> None:
-        """``kind/name`` is no longer expected for ``session`` (it is being deleted)."""
-        self._expectations.observed(session, f"{kind}/{name}")
-
     def observed(self, session: Hashable, children: Children) -> None:
         for obj in children:
             self._expectations.observed(session, f"{obj.get('kind') or ''}/"
