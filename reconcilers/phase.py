@@ -176,7 +176,7 @@ def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> 
     step = Step(_phase(status), status)
     if not status.get("phase"):
         step = Step(Phase.PENDING, {**status, "phase": Phase.PENDING.value,
-                                    "startTime": now_text(now)})
+                                    "startTime": _first_start(session, status, world, now)})
     for _ in range(_HOPS):
         handler = _HANDLERS[step.phase]
         following = handler(session, annotations, world, step, now)
@@ -184,11 +184,50 @@ def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> 
                 step.phase == Phase.PENDING:
             return following
         # Reset to Pending: go on with the new run in this pass. A workload still there is
-        # the old run's: it goes before the new one is created.
+        # the old run's (unless adopted as the new run's): it goes before the new one is
+        # created.
         step = following
-        if world.workload.exists:
+        if world.workload.exists and \
+                world.workload.run_started != step.status.get("startTime"):
             world = replace(world, workload=replace(world.workload, state="lost"))
     return step
+
+
+def _first_start(session: Mapping[str, Any], status: Mapping[str, Any], world: World,
+                 now: dt.datetime) -> str:
+    """``startTime`` of a session's first run: now, unless a workload of the session exists
+    already (a pass that made it lost its status write): its run's, or — while the cache
+    cannot say which run it is for (created a moment ago; only a VM's instance seen yet) —
+    the session's creation, which no run of it precedes."""
+    adopted = _adopted(status, world)
+    if adopted is not None:
+        return adopted
+    created = (session.get("metadata") or {}).get("creationTimestamp")
+    if world.workload.exists and world.workload.run_started is None and parse_time(created):
+        return str(created)
+    return now_text(now)
+
+
+def _older(run: str | None, recorded: str | None) -> bool:
+    """Whether a workload's run began before the run the status records (a leftover)."""
+    began, current = parse_time(run), parse_time(recorded)
+    return began is not None and current is not None and began < current
+
+
+def _adopted(status: Mapping[str, Any], world: World) -> str | None:
+    """The run a live workload was made for (its ``startTime`` annotation) when it is newer
+    than the run the status records: a run this operator started whose status write was lost
+    (a failed patch, a restart). Such a workload is the run's, adopted rather than replaced
+    (replacing it would delete a runner that works, and the Service it owns)."""
+    workload = world.workload
+    run = workload.run_started
+    if not workload.exists or workload.terminating or workload.state == "lost" or not run \
+            or run == status.get("startTime"):
+        return None
+    started, recorded = parse_time(run), parse_time(status.get("startTime"))
+    if started is None or (recorded is not None and started <= recorded):
+        return None
+    return run
 
 
 def _phase(status: Mapping[str, Any]) -> Phase:
@@ -221,8 +260,7 @@ def _pending(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
                                           "conditions": conditions},
                      events=(Event("Warning", "VertexSecretMissing", world.vertex_missing),))
     if workload.exists and world.started is None:
-        stale = workload.run_started is not None and \
-            workload.run_started != status.get("startTime")
+        stale = _older(workload.run_started, status.get("startTime"))
         if workload.terminating or workload.state == "lost" or stale:
             # A workload of an earlier run: the new one waits until it is gone.
             return replace(step, delete_workload=not workload.terminating)
@@ -388,9 +426,10 @@ def _terminal(session: Mapping[str, Any], annotations: Mapping[str, str], world:
     workload = world.workload
     leftover = workload.exists and not workload.terminating
     if _desired(annotations) == Phase.RUNNING:
-        reset = _reset_to_pending(step, annotations, now)
-        return replace(reset, delete_workload=leftover, events=(*reset.events, Event(
-            "Normal", "Restarting", "restart requested: starting a new run")))
+        adopted = _adopted(step.status, world)
+        reset = _reset_to_pending(step, annotations, now, start=adopted)
+        return replace(reset, delete_workload=leftover and adopted is None, events=(
+            *reset.events, Event("Normal", "Restarting", "restart requested: starting a new run")))
     return replace(step, delete_workload=leftover)
 
 
@@ -409,11 +448,13 @@ def _with(step: Step, phase: Phase, status: dict[str, Any], **changes: Any) -> S
     return replace(step, phase=phase, status={**status, "phase": phase.value}, **changes)
 
 
-def _reset_to_pending(step: Step, annotations: Mapping[str, str], now: dt.datetime) -> Step:
-    """ResetToPending: a new run begins (after a restart, or the workload was lost)."""
+def _reset_to_pending(step: Step, annotations: Mapping[str, str], now: dt.datetime, *,
+                      start: str | None = None) -> Step:
+    """ResetToPending: a new run begins (after a restart, or the workload was lost);
+    ``start``: its startTime when the run's workload exists already (see :func:`_adopted`)."""
     status = {k: v for k, v in step.status.items()
               if k not in ("completionTime", "lastActivityTime", "stoppedReason")}
-    status["startTime"] = now_text(now)
+    status["startTime"] = start or now_text(now)
     status["conditions"] = upsert(status.get("conditions"), POD_CREATED, "False",
                                   reason="PodMissing", message="Pod not found, will recreate",
                                   now=now)
