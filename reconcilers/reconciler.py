@@ -65,7 +65,9 @@ from .resources import (
     REGISTRY_CONFIGMAP,
     RESUME_ANNOTATION,
     RUN_ANNOTATION,
+    RUNNER_SA,
     RUNNER_SECRETS,
+    RUNNER_TOKEN_SECRET,
     SESSION_LABEL,
     TOKEN_REFRESHED_AT,
     TRUSTED_CA_BUNDLE,
@@ -210,12 +212,16 @@ class SessionReconciler:
             endpoint=_endpoint(namespace, name, service),
             workload_noun=start_env.noun)
         step = next_step(session, world, now=now)
-        annotate: dict[str, str] = {}
+        # The token's annotations, also when the write after provisioning was lost (the
+        # backend refuses to mint GitHub tokens for a session without runner-sa).
+        annotate = _token_annotations(session, token_name, account) \
+            if token is not None or token_made else {}
         if step.start and runtime is not None and inputs is not None:
             run = replace(inputs, is_resume=is_resume(session),
                           run_started=str(step.status.get("startTime", "")))
-            started, annotate = self._start(session, runtime, start_env, run, token,
-                                            token_made, incarnation, now)
+            started, provisioned = self._start(session, runtime, start_env, run, token,
+                                               token_made, incarnation, now)
+            annotate.update(provisioned)
             step = next_step(session, replace(world, started=started), now=now)
         backend = str(step.status.get("executionKind") or observe_env.kind.value)
         self._act(session, step, observe_env, children, token, token_name, account, backend,
@@ -440,9 +446,13 @@ class SessionReconciler:
         try:
             self._sync.converge(_service_key(incarnation, desired), SERVICES, desired, actual,
                                 backend=environment.kind.value)
-        except APIError as error:  # upstream only logs this: the next pass tries again
+        except APIError as error:
             log.warning("could not create the session's Service",
                         extra={"service": service_name(name), "error": error.message})
+            if tokens.transient(error):
+                # Upstream only logs this; nothing else would bring a Running session back
+                # here, and without the Service the backend cannot reach the runner: retry.
+                raise
 
     def _ensure_network_policy(self, session: Mapping[str, Any]) -> None:
         """``runner-allow-backend-only`` in the session's namespace, created or brought back
@@ -530,8 +540,11 @@ class SessionReconciler:
         held: list[str] = []
         for obj in desired:
             actual = children.get(obj["kind"], obj["metadata"]["name"])
+            # Only the workload's spec waits for the next run; the rest (a VM's cloud-init
+            # Secret, read again when the guest reboots) is brought back as it must be.
             held += self._sync.converge(incarnation, resources[obj["kind"]], obj, actual,
-                                        backend=backend, live=True)
+                                        backend=backend,
+                                        live=obj["kind"] == environment.owns[0].resource.kind)
         self._ensure_service(session, workload, environment,
                              ch.agui_port(workload) or runtime.port, incarnation)
         return tuple(held)
@@ -546,6 +559,14 @@ class SessionReconciler:
         if step.requeue_after is not None:
             return Result(requeue_after=max(step.requeue_after, 0.5))
         return Result()
+
+
+def _token_annotations(session: Mapping[str, Any], secret: str,
+                       account: str) -> dict[str, str]:
+    """``runner-token-secret`` and ``runner-sa`` where the session lacks them."""
+    annotations = (session.get("metadata") or {}).get("annotations") or {}
+    return {key: value for key, value in ((RUNNER_TOKEN_SECRET, secret), (RUNNER_SA, account))
+            if not annotations.get(key)}
 
 
 def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
