@@ -201,8 +201,22 @@ def runner_pod(session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs) 
             "env": sidecar_env(session, runtime, inputs), "volumeMounts": workspace_mounts,
             "resources": SIDECAR_RESOURCES})
     spec["containers"] = containers
+    check_env_names(spec)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": workload_meta(session, inputs), "spec": spec}
+
+
+def check_env_names(spec: Mapping[str, Any]) -> None:
+    """Refuse, before anything is created, an environment variable name the API server would
+    refuse in a Pod (empty, or not only printable ASCII characters other than ``=``), e.g.
+    from the session's environmentVariables: RenderError ``InvalidEnvName``."""
+    for container in (*spec.get("initContainers", ()), *spec["containers"]):
+        for var in container.get("env") or ():
+            name = var["name"]
+            if not name or "=" in name or any(not " " <= c <= "~" for c in name):
+                raise RenderError("InvalidEnvName", f"environment variable {name!r} of "
+                                  f"container {container['name']} cannot be set in a Pod: "
+                                  "a name must be printable ASCII characters other than '='")
 
 
 def workload_meta(session: Mapping[str, Any], inputs: RunInputs) -> dict[str, Any]:
