@@ -86,7 +86,11 @@ def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
                                     {})
     started = parse_time(ready.get("lastTransitionTime"))
     latency = f"{(started - begun).total_seconds():.0f}s" if begun and started else "-"
+    # Why it stopped (user, inactivity) or, for a run that ended, its Ready reason.
     detail = status.get("stoppedReason") or ""
+    if not detail and status.get("phase") in ("Failed", "Completed"):
+        detail = next((c.get("reason") or "" for c in status.get("conditions") or ()
+                       if c.get("type") == "Ready"), "")
     return (session["metadata"]["name"], str(status.get("executionKind") or "-"),
             str(status.get("phase") or "Pending") + (f" ({detail})" if detail else ""), latency)
 
