@@ -385,12 +385,14 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
     workload = world.workload
     if not workload.exists:
         return _reset_to_pending(step, annotations, now)
+    if _desired(annotations) == Phase.STOPPED:
+        # Before the other rows: a stop asked while the workload is going anyway (deleted by
+        # someone, lost) is still a stop, and keeps the run's startTime (upstream's order).
+        return _initiate_stop(step, now, workload)
     if workload.terminating:
         return step
     if workload.state == "lost":
         return replace(step, delete_workload=True)
-    if _desired(annotations) == Phase.STOPPED:
-        return _initiate_stop(step, now, workload)
     if workload.state in ("succeeded", "failed"):
         return _ended(step, workload, now)
     step = _clear_fulfilled(step, annotations)

@@ -317,8 +317,11 @@ TABLE = [
         actions=("delete_workload",)),
     row("running-stop", "Running", STOP, replace(W, workload=RUNNING), "Stopping",
         sets={"lastActivityTime": ACTIVE}, conditions=STOPPING, actions=ENDED),
-    row("running-stop-while-the-pod-terminates-waits-for-it", "Running", STOP,
-        replace(W, workload=workload("starting", terminating=True)), "Running"),
+    # A stop asked while the pod is going anyway is still a stop (upstream's order: the pod
+    # exists, desired-phase=Stopped → Stopping); nothing to delete, the copies are released.
+    row("running-stop-while-the-pod-terminates-stops", "Running", STOP,
+        replace(W, workload=workload("starting", terminating=True)), "Stopping",
+        conditions=STOPPING, actions=("delete_copies",)),
     row("running-stop-with-the-pod-gone-resets-then-stops", "Running", STOP, W, "Stopped",
         sets={"startTime": T_NOW, "completionTime": T_NOW, "stoppedReason": "user"},
         removes=("lastActivityTime",), conditions=STOPPED_USER, clear=(DP, STOP_AT),
