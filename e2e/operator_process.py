@@ -1,7 +1,7 @@
 """The local API server (with simulators and the fault admin port) and the AgenticSession
 operator, each as its own process, for the operator, failover, chaos and bad-input runs.
 
-With ``E2E_KUBECONFIG`` no server is started: the world is that cluster, the CRD and the
+With ``E2E_KUBECONFIG`` no server is started: the world is that cluster, the CRDs and the
 registry are applied there with kubectl (the registry in a namespace of the run's own), the
 operator process is pointed at it, and :func:`stop_world` deletes the namespaces it created.
 
@@ -10,6 +10,7 @@ No pytest here: the test modules own the fixtures. Everything listens on 127.0.0
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -25,21 +26,25 @@ import urllib3
 import yaml
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from reconcilers import samples
 
 from .cluster import EXTERNAL_KUBECONFIG, MANAGED_LABEL, TEST_AGENT, ApiHttp, kubectl
 
 ROOT = Path(__file__).resolve().parents[1]
-CRD = ROOT / "config" / "crd" / "agenticsessions.yaml"
+CRD_DIR = ROOT / "config" / "crd"
+CRDS = (CRD_DIR / "agenticsessions.yaml", CRD_DIR / "projectsettings.yaml")
+"""The operator's CRDs: AgenticSession, and ProjectSettings (read for inactivity timeouts)."""
 SESSIONS = "/apis/vteam.ambient-code/v1alpha1"
 NAMESPACE = "chaos"
 REGISTRY_NAMESPACE = "ambient-code"
 REGISTRY_NAME = "ambient-agent-registry"
 REGISTRY_KEY = "agent-registry.json"
-POD_RUNTIME = {"id": "claude-agent-sdk", "displayName": "Claude (pod)",
-               "container": {"image": "quay.io/ambient_code/runner:1.0", "port": 8001}}
-VM_RUNTIME = {"id": "claude-vm", "displayName": "Claude (VM)", "executionKind": "kubevirt-vm",
-              "vmConfig": {"containerDiskImage": "quay.io/ambient_code/runner-disk:1.0",
-                           "cpu": "2", "memory": "4Gi"}}
+RUNNER_SECRETS = "ambient-runner-secrets"
+"""The project's API keys: a managed namespace needs this Secret, or its sessions wait."""
+POD_RUNTIME: dict[str, Any] = samples.CLAUDE_ENTRY
+"""Upstream's shipped ``claude-agent-sdk`` entry (the default runtime: a Pod)."""
+VM_RUNTIME: dict[str, Any] = samples.KUBEVIRT_ENTRY
+"""ADR-0008's ``claude-kubevirt`` entry, verbatim (``spec.runtime: claude-kubevirt``)."""
 RETRIED = frozenset({429, 500, 503, 504})
 """Answers a test's own request is retried on (injected faults hit the test's calls too)."""
 
@@ -130,12 +135,18 @@ class World:
     def external(self) -> bool:
         return self.server is None
 
-    def create_namespace(self, name: str, *, managed: bool = True) -> None:
+    def create_namespace(self, name: str, *, managed: bool = True,
+                         runner_secrets: bool = True) -> None:
+        """A namespace (labelled ``ambient-code.io/managed=true`` when ``managed``) with the
+        project's ``ambient-runner-secrets`` (unless not ``runner_secrets``), as the
+        platform's backend makes a project."""
         labels = {MANAGED_LABEL: "true"} if managed else {}
         status, body = self.raw.request("POST", "/api/v1/namespaces", {"metadata": {
             "name": name, "labels": labels}})
         assert status == 201, (status, body)
         self.created.append(name)
+        if runner_secrets:
+            create_runner_secrets(self.raw, name)
 
     def delete_namespace(self, name: str) -> None:
         status, body = self.raw.request("DELETE", f"/api/v1/namespaces/{name}")
@@ -227,8 +238,9 @@ class World:
 def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
                 extra_args: tuple[str, ...] = ()) -> World:
     """The API server process (kubelet and KubeVirt simulators, admin port, seed 1) with the
-    CRD, ``namespaces`` (managed), the registry namespace and ConfigMap installed. Stop it
-    with :func:`stop_world`; the operator is started separately (:meth:`World.start_operator`).
+    CRDs, ``namespaces`` (managed, with their runner Secret), the registry namespace and
+    ConfigMap installed. Stop it with :func:`stop_world`; the operator is started separately
+    (:meth:`World.start_operator`).
 
     With ``E2E_KUBECONFIG``: that cluster instead, set up with kubectl (``extra_args`` are the
     local server's and do not apply).
@@ -253,7 +265,7 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
 
 def _external_world(workdir: Path, kubeconfig: Path, *, registry: list[Any],
                     namespaces: list[str]) -> World:
-    """The cluster ``kubeconfig`` names, with the CRD applied (it stays: deleting it would
+    """The cluster ``kubeconfig`` names, with the CRDs applied (they stay: deleting one would
     delete every session on the cluster), the registry in a namespace of this run's own, and
     ``namespaces`` created (managed)."""
     raw = Raw(kubeconfig)
@@ -262,9 +274,11 @@ def _external_world(workdir: Path, kubeconfig: Path, *, registry: list[Any],
                   .lower().rstrip("-_").replace("_", "-"))
     cache = workdir / "kube-cache"
     try:
-        kubectl(kubeconfig, "apply", "-f", str(CRD), cache_dir=cache)
+        for crd in CRDS:
+            kubectl(kubeconfig, "apply", "-f", str(crd), cache_dir=cache)
         kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-                "crd/agenticsessions.vteam.ambient-code", cache_dir=cache)
+                "crd/agenticsessions.vteam.ambient-code",
+                "crd/projectsettings.vteam.ambient-code", cache_dir=cache)
         world.create_namespace(world.registry_namespace, managed=False)
         kubectl(kubeconfig, "apply", "-f", "-", cache_dir=cache, input=json.dumps({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -279,13 +293,16 @@ def _external_world(workdir: Path, kubeconfig: Path, *, registry: list[Any],
 
 
 def _install(raw: Raw, *, registry: list[Any], namespaces: list[str]) -> None:
-    status, body = raw.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                               yaml.safe_load(CRD.read_text()))
-    assert status == 201, (status, body)
+    for crd in CRDS:
+        status, body = raw.request(
+            "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            yaml.safe_load(crd.read_text()))
+        assert status == 201, (status, body)
     for name in namespaces:
         status, body = raw.request("POST", "/api/v1/namespaces", {"metadata": {
             "name": name, "labels": {MANAGED_LABEL: "true"}}})
         assert status == 201, (status, body)
+        create_runner_secrets(raw, name)
     status, body = raw.request("POST", "/api/v1/namespaces",
                                {"metadata": {"name": REGISTRY_NAMESPACE}})
     assert status == 201, (status, body)
@@ -302,11 +319,22 @@ def _install(raw: Raw, *, registry: list[Any], namespaces: list[str]) -> None:
         return check
 
     # The KubeVirt simulator installs its CRDs as the server starts; the operator decides at
-    # start-up whether VMs are served, so wait for them (and for our CRD) first.
+    # start-up whether VMs are served, so wait for them (and for our CRDs) first.
     eventually(served("/apis/kubevirt.io/v1", "virtualmachines"), timeout=30, interval=0.1,
                message="KubeVirt CRDs not served")
-    eventually(served(SESSIONS, "agenticsessions"), timeout=30, interval=0.1,
-               message="AgenticSession CRD not served")
+    for plural in ("agenticsessions", "projectsettings"):
+        eventually(served(SESSIONS, plural), timeout=30, interval=0.1,
+                   message=f"{plural} not served")
+
+
+def create_runner_secrets(raw: Raw, namespace: str) -> None:
+    """The project's ``ambient-runner-secrets`` (a placeholder API key), as the platform's
+    backend creates it from the project's settings."""
+    status, body = raw.request("POST", f"/api/v1/namespaces/{namespace}/secrets", {
+        "metadata": {"name": RUNNER_SECRETS, "namespace": namespace}, "type": "Opaque",
+        "stringData": {"ANTHROPIC_API_KEY": "sk-ant-e2e-not-a-real-key"}})
+    # 409: an earlier attempt was committed but its answer lost (injected faults).
+    assert status in (201, 409), (status, body)
 
 
 def stop_world(world: World) -> tuple[int | None, int]:
@@ -322,8 +350,20 @@ def stop_world(world: World) -> tuple[int | None, int]:
 
 
 def session_body(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A session with exactly ``spec`` (for malformed input)."""
     return {"apiVersion": "vteam.ambient-code/v1alpha1", "kind": "AgenticSession",
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def backend_body(name: str, namespace: str, *, vm: bool = False,
+                 registry: list[Any] | None = None, **options: Any) -> dict[str, Any]:
+    """A session as upstream's backend creates it (:func:`reconcilers.samples.backend_session`:
+    ``timeout: 300``, ``userContext``, the registry entry's env, ``status.phase: Pending``),
+    named ``name``; ``vm``: ADR-0008's VM runtime (``spec.runtime``). ``options`` go to
+    ``backend_session`` (``prompt``, ``extra_env``, ``timeout``, spec fields, ...)."""
+    if vm:
+        options["runtime"] = VM_RUNTIME["id"]
+    return samples.backend_session(namespace, name=name, registry=registry, **options)
 
 
 def condition(session: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
@@ -331,3 +371,74 @@ def condition(session: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
         if item.get("type") == type_:
             return dict(item)
     return {}
+
+
+# a session's children ---------------------------------------------------------------------------
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+CHILD_KINDS = {"pods": "/api/v1", "services": "/api/v1", "secrets": "/api/v1",
+               "serviceaccounts": "/api/v1", "roles": RBAC, "rolebindings": RBAC,
+               "virtualmachines": "/apis/kubevirt.io/v1"}
+"""Every kind of a session's children (plural → API prefix)."""
+LABELLED = frozenset({"pods", "services", "virtualmachines", "secrets"})
+"""Kinds some of whose children carry the ``agentic-session`` label."""
+
+
+def expected_children(name: str, *, vm: bool) -> dict[str, list[str]]:
+    """Plural → the names of a session's children of that kind (upstream's, contract §4)."""
+    return {"pods": [] if vm else [f"{name}-runner"],
+            "virtualmachines": [f"{name}-runner"] if vm else [],
+            "services": [f"session-{name}"],
+            "secrets": sorted([f"ambient-runner-token-{name}",
+                               *([f"{name}-cloudinit"] if vm else [])]),
+            "serviceaccounts": [f"ambient-session-{name}"],
+            "roles": [f"ambient-session-{name}-role"],
+            "rolebindings": [f"ambient-session-{name}-rb"]}
+
+
+def labelled_children(name: str, *, vm: bool) -> dict[str, list[str]]:
+    """Plural → the names of the session's children labelled ``agentic-session=<name>``:
+    the workload, the Service and a VM's cloud-init Secret (not the token Secret or RBAC,
+    which upstream labels by app only)."""
+    expected = expected_children(name, vm=vm)
+    return {"pods": expected["pods"], "virtualmachines": expected["virtualmachines"],
+            "services": expected["services"], "secrets": [f"{name}-cloudinit"] if vm else []}
+
+
+def controller(obj: dict[str, Any]) -> dict[str, Any]:
+    """The controller owner reference of ``obj`` ({} without one); at most one."""
+    refs = [r for r in obj["metadata"].get("ownerReferences") or () if r.get("controller")]
+    assert len(refs) <= 1, obj["metadata"]
+    return refs[0] if refs else {}
+
+
+def owners(sessions: dict[str, dict[str, Any]], objects: dict[str, list[dict[str, Any]]]
+           ) -> tuple[dict[tuple[str, str], list[str]], dict[str, list[str]]]:
+    """((plural, session) → names of the children it controls — directly, or through its
+    workload (a Service is owned by the runner Pod or VM) —, session → its virt-launcher
+    pods (controlled by the VMI, found by the session label))."""
+    uids = {s["metadata"]["uid"]: name for name, s in sessions.items()}
+    workloads = {obj["metadata"]["uid"]: uids[controller(obj)["uid"]]
+                 for plural in ("pods", "virtualmachines") for obj in objects.get(plural, ())
+                 if controller(obj).get("uid") in uids}
+    owned: dict[tuple[str, str], list[str]] = {}
+    launchers: dict[str, list[str]] = {}
+    for plural, objs in objects.items():
+        for obj in objs:
+            ref = controller(obj)
+            session = uids.get(ref.get("uid", "")) or workloads.get(ref.get("uid", ""))
+            if session is not None:
+                owned.setdefault((plural, session), []).append(obj["metadata"]["name"])
+            elif ref.get("kind") == "VirtualMachineInstance":
+                label = (obj["metadata"].get("labels") or {}).get("agentic-session")
+                if label is not None:
+                    launchers.setdefault(label, []).append(obj["metadata"]["name"])
+    return owned, launchers
+
+
+def token_claims(secret: dict[str, Any]) -> dict[str, Any]:
+    """The ``kubernetes.io`` claims of the JWT in a token Secret's ``k8s-token`` (namespace,
+    ``serviceaccount: {name, uid}``): whom the TokenRequest minted it for."""
+    token = base64.b64decode(secret["data"]["k8s-token"]).decode()
+    payload = token.split(".")[1]
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return dict(claims["kubernetes.io"])

@@ -2,17 +2,24 @@
 operator process; each gets a clear answer and the operator never dies.
 
 One API server process (kubelet and KubeVirt simulators) and one operator process (JSON logs)
-serve the whole module. Each generated case has exactly one defect (or none), so the answer
+serve the whole module, with upstream's registry entries (``claude-agent-sdk``, ADR-0008's
+``claude-kubevirt``). Each generated case has exactly one defect (or none), so the answer
 it must get is known in advance:
 
-* the API server refuses what the CRD schema or the name rules forbid: ``422 Invalid`` with
-  causes — a clear error, recorded as handled;
+* the API server refuses what the CRD schema (upstream's) or the name rules forbid:
+  ``422 Invalid`` with causes — a clear error, recorded as handled;
 * the operator answers the rest on the session: ``Ready=False`` with the defect's reason
-  (UnknownRuntime, ReservedEnvName, InvalidEnvName, InvalidServiceName, and for runtimes
-  from malformed registry entries InvalidRuntime, InvalidQuantity, InvalidResources,
-  InvalidVMConfig, InvalidCloudInitTemplate, DuplicateRuntime) and a message, plus a Warning
-  Event with that reason; sessions without a defect (Unicode everywhere, prompts of up to
-  64 k characters, unknown fields the schema prunes) run: ``Running`` and ``Ready=True``.
+  (UnknownRuntime, InvalidEnvName — a name no Pod can carry, or one a VM's environment file
+  cannot —, InvalidServiceName, and for runtimes from malformed registry entries
+  InvalidRuntime, InvalidQuantity, InvalidResources, InvalidVMConfig,
+  InvalidCloudInitTemplate, DuplicateRuntime) and a message, plus a Warning Event with that
+  reason; sessions without a defect (Unicode everywhere, prompts of up to 64 k characters,
+  every optional field of upstream's schema, unknown fields the schema prunes, variables
+  named as the platform's own, which never replace a Secret-backed one) run: ``Running`` and
+  ``Ready=True``;
+* what upstream keeps waiting or fails, as upstream does: a namespace without
+  ``ambient-runner-secrets`` keeps its sessions ``Pending`` with ``SecretsReady=False
+  RunnerSecretMissing``; a refused TokenRequest fails the session ``TokenProvisionFailed``.
 
 Each defect class is its own Hypothesis run (a parametrized test), so every class gets its
 share of the examples; the runs are derandomized, so every run submits the same cases.
@@ -26,7 +33,6 @@ hold tracebacks only for the expected TerminalErrors.
 from __future__ import annotations
 
 import itertools
-import string
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,13 +60,20 @@ from .operator_process import (
 )
 
 NS = "bad-input"
+NO_SECRET_NS = "bad-input-no-secret"
+"""A managed namespace without ``ambient-runner-secrets``: its sessions wait."""
 SESSION_EXAMPLES = 240
 REGISTRY_EXAMPLES = 30
-RESERVED = ["SESSION_NAME", "SESSION_NAMESPACE", "DISPLAY_NAME", "INITIAL_PROMPT",
-            "REPOS_JSON", "LLM_MODEL", "LLM_TEMPERATURE", "LLM_MAX_TOKENS", "AGUI_PORT",
-            "AGUI_TOKEN_FILE", "AGUI_TOKEN", "SESSION_TIMEOUT", "INACTIVITY_TIMEOUT"]
+PLATFORM_ENV = ["AGENTIC_SESSION_NAME", "SESSION_ID", "PROJECT_NAME", "WORKSPACE_PATH",
+                "AGUI_PORT", "AGUI_TOKEN", "INITIAL_PROMPT", "LLM_MODEL", "TIMEOUT",
+                "BACKEND_API_URL", "IS_RESUME", "REPOS_JSON", "USE_VERTEX",
+                "CLAUDE_CODE_USE_VERTEX", "BOT_TOKEN"]
+"""Names of upstream's runner environment: a session may set them (upstream's override
+rules), but never replace a Secret-backed one (AGUI_TOKEN) or the Vertex switches."""
 RUNNING = "Running"
 REJECTED = "Rejected"
+RUNNER_SECRET_MISSING = "SecretsReady:RunnerSecretMissing"
+"""Expected: Pending with SecretsReady=False RunnerSecretMissing (no Ready condition)."""
 SETTINGS = settings(deadline=None, database=None, derandomize=True, phases=[Phase.generate],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 """Reproducible runs (the same examples every time), no example database on disk, no
@@ -77,8 +90,11 @@ class Ledger:
 
     world: World
     names: Iterator[int] = field(default_factory=itertools.count)
-    expected: dict[str, str] = field(default_factory=dict)
-    """Accepted sessions: their expected outcome (RUNNING, or the Ready=False reason)."""
+    expected: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Accepted sessions by (namespace, name): their expected outcome (RUNNING, the
+    Ready=False reason, or :data:`RUNNER_SECRET_MISSING`)."""
+    platform_env: list[str] = field(default_factory=list)
+    """Running Pod sessions that set variables named as the platform's own."""
     rejected: list[dict[str, Any]] = field(default_factory=list)
     """The server's 422 answers (Status objects)."""
     registry: list[Any] = field(default_factory=lambda: [POD_RUNTIME, VM_RUNTIME])
@@ -88,10 +104,10 @@ class Ledger:
     def __repr__(self) -> str:
         return f"<ledger of {len(self.expected)} sessions>"
 
-    def submit(self, name: str, spec: Any, expected: str) -> None:
+    def submit(self, name: str, spec: Any, expected: str, *, namespace: str = NS) -> None:
         status, body = self.world.raw.request(
-            "POST", f"{SESSIONS}/namespaces/{NS}/agenticsessions",
-            session_body(name, NS, spec))
+            "POST", f"{SESSIONS}/namespaces/{namespace}/agenticsessions",
+            session_body(name, namespace, spec))
         if expected == REJECTED:
             assert status == 422, (name, spec, status, body)
             assert body["reason"] == "Invalid" and body["details"]["causes"], body
@@ -99,7 +115,7 @@ class Ledger:
             self.rejected.append(body)
         else:
             assert status == 201, (name, spec, status, body)
-            self.expected[name] = expected
+            self.expected[(namespace, name)] = expected
 
     def swap_registry(self, document: str | None = None) -> None:
         text = orjson.dumps(self.registry).decode() if document is None else document
@@ -114,6 +130,7 @@ class Ledger:
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     world = start_world(tmp_path_factory.mktemp("bad-input"),
                         registry=[POD_RUNTIME, VM_RUNTIME], namespaces=[NS])
+    world.create_namespace(NO_SECRET_NS, runner_secrets=False)
     try:
         world.start_operator(concurrency=4, log_format="json")
         yield Ledger(world)
@@ -129,10 +146,15 @@ texts = st.text(st.characters(codec="utf-8"), max_size=40)
 """Any Unicode (no lone surrogates, which JSON cannot carry)."""
 env_values = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=60)
 valid_env_names = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True).filter(
-    lambda n: n not in RESERVED and n != "RUNNER_TYPE")
-invalid_env_names = texts.filter(
-    lambda n: not n or not (n[0] in "-._" + string.ascii_letters and all(
-        c in "-._" + string.ascii_letters + string.digits for c in n)))
+    lambda n: n not in PLATFORM_ENV and n != "RUNNER_TYPE")
+invalid_env_names = st.one_of(
+    st.just(""),
+    st.tuples(texts, st.sampled_from(["=", "\t", "\n", "\x7f", "é", "名", "\u2028"]),
+              texts).map("".join))
+"""Names no Pod can carry (the API server allows printable ASCII but ``=``)."""
+vm_only_invalid_env_names = st.from_regex(r"[a-z0-9][-.a-z0-9]{0,10}", fullmatch=True).filter(
+    lambda n: not n.replace("_", "").isalnum() or n[0].isdigit())
+"""Names a Pod carries but a VM's environment file (systemd, sh) cannot: ``a-b``, ``1x``."""
 unknown_runtimes = texts.filter(lambda r: r not in ("", POD_RUNTIME["id"], VM_RUNTIME["id"])
                                 and not r.startswith("entry-"))
 
@@ -148,10 +170,11 @@ class Huge(str):
 
 @st.composite
 def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
-    """A spec the operator must run: every field optional, Unicode and size welcome."""
+    """A spec the operator must run: every field of upstream's schema optional, Unicode and
+    size welcome."""
     spec: dict[str, Any] = {}
     if draw(st.booleans()):
-        spec["displayName"] = draw(st.text(st.characters(codec="utf-8"), max_size=256))
+        spec["displayName"] = draw(st.text(st.characters(codec="utf-8"), max_size=300))
     spec["initialPrompt"] = draw(st.one_of(
         texts, st.builds(lambda s, n: Huge(s * n), st.text(st.characters(codec="utf-8"),
                                                           min_size=1, max_size=8),
@@ -168,11 +191,29 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         spec["runtime"] = ""  # "" means "not set": the default runtime
     if draw(st.booleans()):
         spec["llmSettings"] = {"model": draw(texts),
-                               "temperature": draw(st.floats(0, 2)),
-                               "maxTokens": draw(st.integers(1, 10**6))}
+                               "temperature": draw(st.floats(-1e6, 1e6)),
+                               "maxTokens": draw(st.integers(-(2**31), 2**31))}
     if draw(st.booleans()):
-        spec["repos"] = [{"input": {"url": draw(texts), "branch": draw(texts)},
-                          "autoPush": draw(st.booleans())}]
+        spec["timeout"] = draw(st.integers(-(2**31), 2**31))  # never enforced
+    if draw(st.booleans()):
+        # 0 disables; a short one would stop the session before it is checked.
+        spec["inactivityTimeout"] = draw(st.one_of(st.just(0), st.integers(3600, 2**31)))
+    if draw(st.booleans()):
+        spec["repos"] = draw(st.lists(st.fixed_dictionaries(
+            {"url": texts}, optional={"branch": texts, "autoPush": st.booleans()}),
+            max_size=3))
+    if draw(st.booleans()):
+        spec["userContext"] = draw(st.fixed_dictionaries({}, optional={
+            "userId": texts, "displayName": texts, "groups": st.lists(texts, max_size=3)}))
+    if draw(st.booleans()):
+        spec["stopOnRunFinished"] = draw(st.booleans())
+    if draw(st.booleans()):
+        spec["mcpServers"] = {"custom": draw(st.dictionaries(texts, st.dictionaries(
+            texts, st.one_of(texts, ints, st.booleans(), st.lists(texts, max_size=2)),
+            max_size=3), max_size=2)), "disabled": draw(st.lists(texts, max_size=2))}
+    if draw(st.booleans()):
+        spec["activeWorkflow"] = draw(st.fixed_dictionaries({}, optional={
+            "gitUrl": texts, "branch": texts, "path": texts}))
     if draw(st.booleans()):
         spec["unknownField"] = draw(st.dictionaries(texts, texts, max_size=3))  # pruned
     return spec
@@ -183,35 +224,38 @@ def _operator_defects(base: dict[str, Any]) -> dict[str, st.SearchStrategy[
         tuple[dict[str, Any], str]]]:
     env = dict(base.get("environmentVariables") or {})
     without_runtime = {k: v for k, v in base.items() if k != "runtime"}
+    vm = {**without_runtime, "runtime": VM_RUNTIME["id"],
+          "environmentVariables": {k: v for k, v in env.items() if k != "RUNNER_TYPE"}}
     return {
         "unknown-runtime": unknown_runtimes.map(
             lambda r: ({**base, "runtime": r}, "UnknownRuntime")),
         "unknown-runner-type": unknown_runtimes.map(lambda r: (
             {**without_runtime, "environmentVariables": {**env, "RUNNER_TYPE": r}},
             "UnknownRuntime")),
-        "reserved-env": st.tuples(st.sampled_from(RESERVED), env_values).map(lambda kv: (
-            {**base, "environmentVariables": {**env, kv[0]: kv[1]}}, "ReservedEnvName")),
         "invalid-env": st.tuples(invalid_env_names, env_values).map(lambda kv: (
             {**base, "environmentVariables": {**env, kv[0]: kv[1]}}, "InvalidEnvName")),
+        "vm-env-name": st.tuples(vm_only_invalid_env_names, env_values).map(lambda kv: (
+            {**vm, "environmentVariables": {**vm["environmentVariables"], kv[0]: kv[1]}},
+            "InvalidEnvName")),
     }
 
 
-# spec changes the CRD schema refuses (422 with causes)
+# spec changes the CRD schema (upstream's) refuses (422 with causes)
 schema_violations = st.one_of(
-    st.one_of(texts, st.integers(-(2**53), -1),
-              st.floats(allow_nan=False, allow_infinity=False)).map(
-        lambda v: {"timeout": v}).filter(lambda s: not isinstance(s["timeout"], float)
-                                         or s["timeout"] != int(s["timeout"])
-                                         or s["timeout"] < 0),
-    st.one_of(st.floats(2.001, 1e9), st.floats(-1e9, -0.001), texts).map(
-        lambda v: {"llmSettings": {"temperature": v}}),
-    st.one_of(st.integers(-(2**53), 0), texts).map(lambda v: {"llmSettings": {"maxTokens": v}}),
+    st.one_of(texts, st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda v: v != int(v)), st.booleans()).map(lambda v: {"timeout": v}),
+    st.one_of(texts, st.integers(-(2**53), -1)).map(lambda v: {"inactivityTimeout": v}),
+    st.one_of(texts, st.booleans()).map(lambda v: {"llmSettings": {"temperature": v}}),
+    st.one_of(texts, st.floats(0.1, 1e9).filter(lambda v: v != int(v))).map(
+        lambda v: {"llmSettings": {"maxTokens": v}}),
     st.dictionaries(valid_env_names, st.one_of(ints, st.booleans(),
                                                st.lists(ints, max_size=2)),
                     min_size=1, max_size=3).map(lambda v: {"environmentVariables": v}),
     st.one_of(texts, ints, st.dictionaries(texts, texts, max_size=2)).map(
         lambda v: {"repos": v}),
-    st.text(st.characters(codec="utf-8"), min_size=257, max_size=400).map(
+    st.fixed_dictionaries({}, optional={"branch": texts, "autoPush": st.booleans()}).map(
+        lambda v: {"repos": [v]}),  # an item without its required url
+    st.one_of(ints, st.lists(texts, max_size=2), st.booleans()).map(
         lambda v: {"displayName": v}),
     st.one_of(ints, st.lists(texts, max_size=2), st.booleans()).map(
         lambda v: {"initialPrompt": v}),
@@ -219,6 +263,10 @@ schema_violations = st.one_of(
         lambda v: {"runtime": v}),
     st.one_of(texts, ints, st.lists(texts, max_size=2)).map(
         lambda v: {"llmSettings": v}),
+    st.one_of(texts, ints, st.lists(texts, max_size=2)).map(
+        lambda v: {"userContext": v}),
+    st.one_of(texts, ints).map(lambda v: {"userContext": {"groups": v}}),
+    st.one_of(texts, ints).map(lambda v: {"stopOnRunFinished": v}),
 )
 
 # names the server refuses: upper case, Unicode, leading dash, over 253 characters
@@ -230,8 +278,8 @@ bad_names = st.one_of(
 )
 
 
-SESSION_KINDS = ("valid", "unknown-runtime", "unknown-runner-type", "reserved-env",
-                 "invalid-env", "long-name", "dotted-name", "schema", "bad-name")
+SESSION_KINDS = ("valid", "platform-env", "unknown-runtime", "unknown-runner-type",
+                 "invalid-env", "vm-env-name", "long-name", "dotted-name", "schema", "bad-name")
 """One Hypothesis run per kind, so each gets its share of the examples (Hypothesis' own
 choices among alternatives are deliberately uneven)."""
 
@@ -241,6 +289,11 @@ def session_case(kind: str, spec: dict[str, Any], data: st.DataObject,
     """(name, spec, expected answer) for a case of ``kind`` built on the valid ``spec``."""
     if kind == "valid":
         return number, spec, RUNNING
+    if kind == "platform-env":  # the session's values where upstream lets them replace ours
+        env = data.draw(st.dictionaries(st.sampled_from(PLATFORM_ENV), env_values, min_size=1,
+                                        max_size=4), label="platform env")
+        return number, {**spec, "environmentVariables": {
+            **(spec.get("environmentVariables") or {}), **env}}, RUNNING
     if kind == "long-name":  # the Service name "session-<name>" would be over 63 characters
         length = data.draw(st.integers(56, 240), label="name length")
         return (number + "-" + "x" * length)[:length], spec, "InvalidServiceName"
@@ -257,7 +310,7 @@ def session_case(kind: str, spec: dict[str, Any], data: st.DataObject,
 # registry entries with exactly one defect, and the reason sessions naming them must get
 def _pod_entry(**changes: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"displayName": "malformed", "container": {
-        "image": "quay.io/ambient_code/runner:1.0", "port": 8001}}
+        "image": "quay.io/ambient_code/vteam_claude_runner:latest", "port": 8001}}
     container = changes.pop("container", None)
     if container is not None:
         entry["container"] = {**entry["container"], **container}
@@ -265,7 +318,7 @@ def _pod_entry(**changes: Any) -> dict[str, Any]:
 
 
 def _vm_entry(**vm: Any) -> dict[str, Any]:
-    config = {"containerDiskImage": "quay.io/ambient_code/runner-disk:1.0", "cpu": "2",
+    config = {"containerDiskImage": "quay.io/ambient_code/fedora-runner:latest", "cpu": 2,
               "memory": "4Gi", **vm}
     return {"executionKind": "kubevirt-vm", "vmConfig": {k: v for k, v in config.items()
                                                          if v is not _DROP}}
@@ -276,32 +329,44 @@ bad_quantities = st.one_of(
     st.sampled_from(["1 Gi", "abc", "1_000", "inf", "NaN", "1.2.3", "Gi", "--1", "1GB", ""]),
     st.booleans(), st.none(), st.lists(ints, max_size=1),
     st.integers(-100, -1).map(str), st.sampled_from(["-1", "-500m", "-2Gi"]))
-bad_whole = st.sampled_from(["0", "500m", "1.5", "abc", "-2", "0.1Gi", "1 Gi", ""])
+bad_cpu = st.one_of(st.sampled_from(["2", "0", "500m", "1.5", "abc", ""]),
+                    st.integers(-10, 0), st.integers(1025, 10**6), st.floats(0.1, 8),
+                    st.booleans())
+"""ADR-0008's vmConfig.cpu is an integer number of vCPUs."""
+bad_memory = st.sampled_from(["0", "500m", "1.5", "abc", "-2", "0.1Gi", "1 Gi", ""])
 _ENTRY_DEFECTS: dict[str, list[st.SearchStrategy[dict[str, Any]]]] = {
     "InvalidRuntime": [
-        st.sampled_from(["", " ", "quay.io/x y:1", "a\tb"]).map(
+        st.sampled_from([" ", "quay.io/x y:1", "a\tb"]).map(
             lambda i: _pod_entry(container={"image": i})),
-        st.just({"displayName": "no container"}),
-        st.one_of(st.integers(-(2**53), 0), st.integers(65536, 2**53), st.just("8001"),
-                  st.booleans(), st.floats(1, 100)).map(
+        st.one_of(st.integers(-(2**53), -1), st.integers(65536, 2**53), st.just("8001"),
+                  st.just(True), st.floats(1, 100)).map(
             lambda p: _pod_entry(container={"port": p})),
         st.one_of(st.dictionaries(texts, texts, max_size=1), st.lists(texts, max_size=1),
                   st.booleans(), st.none()).map(
             lambda v: _pod_entry(container={"env": {"GOOD_NAME": v}})),
-        st.one_of(texts, ints).filter(lambda k: k not in ("pod", "kubevirt-vm")).map(
+        st.sampled_from(["", "A=B"]).map(lambda n: _pod_entry(container={"env": {n: "x"}})),
+        st.one_of(texts.filter(lambda k: k != ""), ints.filter(bool)).filter(
+            lambda k: k not in ("pod", "kubevirt-vm")).map(
             lambda k: _pod_entry(executionKind=k)),
-        st.sampled_from([{"runAsUser": 0}, {"fsGroup": -1}, {"readOnlyRootFilesystem": "yes"},
-                         {"runAsUser": "1000"}]).map(lambda s: _pod_entry(sandbox=s)),
-        st.one_of(ints, st.lists(texts, max_size=1)).map(
+        st.sampled_from([{"persistence": "nfs"}, {"stateDir": "/abs"},
+                         {"stateDir": "../up"}, {"terminationGracePeriod": -1},
+                         {"terminationGracePeriod": "60"}, {"seed": {"cloneRepos": "yes"}},
+                         {"seed": []}, {"stateSyncImage": 7}]).map(
+            lambda s: _pod_entry(sandbox=s)),
+        st.one_of(texts, ints, st.lists(texts, max_size=1)).filter(bool).map(
+            lambda v: _pod_entry(sandbox=v)),
+        st.one_of(ints, st.lists(texts, max_size=1)).filter(lambda d: d != []).map(
             lambda d: _pod_entry(displayName=d)),
     ],
-    "ReservedEnvName": [st.sampled_from(RESERVED).map(
+    "InvalidEnvName": [invalid_env_names.filter(lambda n: n and "=" not in n).map(
         lambda n: _pod_entry(container={"env": {n: "x"}}))],
-    "InvalidEnvName": [invalid_env_names.map(
-        lambda n: _pod_entry(container={"env": {n: "x"}}))],
-    "InvalidQuantity": [st.tuples(
-        st.sampled_from(["requests", "limits"]), st.sampled_from(["cpu", "memory"]),
-        bad_quantities).map(lambda t: _pod_entry(container={"resources": {t[0]: {t[1]: t[2]}}}))],
+    "InvalidQuantity": [
+        st.tuples(st.sampled_from(["requests", "limits"]), st.sampled_from(["cpu", "memory"]),
+                  bad_quantities).map(
+            lambda t: _pod_entry(container={"resources": {t[0]: {t[1]: t[2]}}})),
+        bad_quantities.filter(lambda q: isinstance(q, str) and q).map(
+            lambda q: _pod_entry(sandbox={"workspaceSize": q})),
+    ],
     "InvalidResources": [
         st.just(_pod_entry(container={"resources": {"requests": {"cpu": "2"},
                                                     "limits": {"cpu": "1"}}})),
@@ -310,17 +375,16 @@ _ENTRY_DEFECTS: dict[str, list[st.SearchStrategy[dict[str, Any]]]] = {
     ],
     "InvalidVMConfig": [
         st.just({"executionKind": "kubevirt-vm"}),
-        st.one_of(texts, ints, st.lists(texts, max_size=1)).map(
+        st.one_of(texts.filter(bool), ints, st.lists(texts, min_size=1, max_size=1)).map(
             lambda v: {"executionKind": "kubevirt-vm", "vmConfig": v}),
         st.sampled_from([_DROP, "", "   ", 7]).map(lambda i: _vm_entry(containerDiskImage=i)),
-        st.tuples(st.sampled_from(["cpu", "memory"]), bad_whole).map(
-            lambda t: _vm_entry(**{t[0]: t[1]})),
-        st.one_of(ints, st.lists(texts, max_size=1)).map(
+        bad_cpu.map(lambda c: _vm_entry(cpu=c)),
+        bad_memory.map(lambda m: _vm_entry(memory=m)),
+        st.one_of(ints.filter(bool), st.lists(texts, min_size=1, max_size=1)).map(
             lambda t: _vm_entry(cloudInitTemplate=t)),
     ],
-    "InvalidCloudInitTemplate": [
-        texts.filter(lambda t: not t.lstrip().startswith("#cloud-config")).map(
-            lambda t: _vm_entry(cloudInitTemplate=t + "x"))],
+    "InvalidCloudInitTemplate": [  # names no template: neither built in nor in the ConfigMap
+        texts.map(lambda t: _vm_entry(cloudInitTemplate=t + "x"))],
 }
 ENTRY_REASONS = sorted(_ENTRY_DEFECTS)
 
@@ -339,6 +403,8 @@ def test_generated_sessions(ledger: Ledger, kind: str, spec: dict[str, Any],
                             data: st.DataObject) -> None:
     name, body, expected = session_case(kind, spec, data, f"{kind}-{next(ledger.names)}")
     ledger.submit(name, body, expected)
+    if kind == "platform-env":
+        ledger.platform_env.append(name)
 
 
 @pytest.mark.parametrize("reason", ENTRY_REASONS)
@@ -391,56 +457,128 @@ def test_a_registry_that_is_not_json_is_reported_then_recovered(ledger: Ledger) 
     ledger.swap_registry()  # repaired: the same entries as before
 
 
+def test_a_namespace_without_runner_secrets_keeps_its_sessions_pending(
+        ledger: Ledger) -> None:
+    """As upstream: SecretsReady=False RunnerSecretMissing, Pending, nothing created; here
+    without retrying every 10 s (the Secret's creation wakes them)."""
+    for _ in range(3):
+        ledger.submit(f"no-secret-{next(ledger.names)}", {"initialPrompt": "hello"},
+                      RUNNER_SECRET_MISSING, namespace=NO_SECRET_NS)
+
+
+def test_a_refused_token_request_fails_the_session(ledger: Ledger) -> None:
+    """A TokenRequest the API server refuses (403: the operator's role lacks it) fails the
+    session TokenProvisionFailed, as upstream; the next session is not affected."""
+    world = ledger.world
+    # Once no TokenRequest was made for a while, the next one is this session's.
+    _token_requests_quiet(world)
+    world.admin_call("POST", "/faults/fail", {"code": 403, "count": 1, "verbs": ["create"],
+                                              "resources": ["serviceaccounts/token"]})
+    try:
+        name = f"token-refused-{next(ledger.names)}"
+        ledger.submit(name, {"initialPrompt": "hello"}, "TokenProvisionFailed")
+
+        def failed() -> bool:
+            status, body = world.raw.request(
+                "GET", f"{SESSIONS}/namespaces/{NS}/agenticsessions/{name}")
+            assert status == 200
+            assert (body.get("status") or {}).get("phase") == "Failed", body.get("status")
+            return True
+
+        eventually(failed, timeout=30, interval=0.2)
+    finally:
+        world.admin_call("DELETE", "/faults")
+    ledger.submit(f"after-refusal-{next(ledger.names)}", {"initialPrompt": "hello"}, RUNNING)
+
+
+def _token_requests_quiet(world: World, seconds: float = 2.0) -> None:
+    def count() -> int:
+        return sum(r["count"] for r in world.admin_call("GET", "/requests?agent=ambient-ctrl")
+                   if r["resource"] == "serviceaccounts/token")
+
+    def quiet() -> bool:
+        before = count()
+        time.sleep(seconds)
+        return count() == before
+
+    eventually(quiet, timeout=90, interval=0.1, message="TokenRequests never stopped")
+
+
 def test_every_session_got_a_clear_answer(ledger: Ledger) -> None:
     world = ledger.world
     malformed = sum(1 for e in ledger.expected.values() if e != RUNNING) + len(ledger.rejected)
     assert malformed >= 200, malformed
     assert ledger.malformed_entries >= 20, ledger.malformed_entries
-    base = f"{SESSIONS}/namespaces/{NS}/agenticsessions"
 
-    def answered() -> dict[str, dict[str, Any]]:
+    def answered() -> dict[tuple[str, str], dict[str, Any]]:
         assert world.operator is not None and world.operator.poll() is None, "operator died"
-        sessions = {s["metadata"]["name"]: s for s in world.raw.items(base)}
+        sessions = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
+                    for ns in (NS, NO_SECRET_NS)
+                    for s in world.raw.items(f"{SESSIONS}/namespaces/{ns}/agenticsessions")}
         assert set(sessions) == set(ledger.expected)
         wrong = []
-        for name, expected in ledger.expected.items():
-            session = sessions[name]
+        for key, expected in ledger.expected.items():
+            session = sessions[key]
             ready = condition(session)
             status = session.get("status") or {}
             if expected == RUNNING:
                 ok = status.get("phase") == RUNNING and ready.get("status") == "True"
+            elif expected == RUNNER_SECRET_MISSING:
+                secrets = condition(session, "SecretsReady")
+                ok = (status.get("phase") == "Pending" and secrets.get("status") == "False"
+                      and secrets.get("reason") == "RunnerSecretMissing")
             else:
                 ok = (ready.get("status") == "False" and ready.get("reason") == expected
                       and bool(ready.get("message")))
             if not ok:
-                wrong.append((name[:70], expected, status.get("phase"), ready.get("reason"),
+                wrong.append((key[1][:70], expected, status.get("phase"), ready.get("reason"),
                               ready.get("message", "")[:200]))
         assert not wrong, f"{len(wrong)} sessions without the expected answer: {wrong[:5]}"
         return sessions
 
     sessions = eventually(answered, timeout=90, interval=1.0)
     warnings: dict[str, set[str]] = {}
-    for event in world.raw.items(f"/api/v1/namespaces/{NS}/events"):
-        if event.get("type") == "Warning":
-            warnings.setdefault(event["involvedObject"].get("uid", ""), set()).add(
-                event["reason"])
-    for name, expected in ledger.expected.items():
+    for ns in (NS, NO_SECRET_NS):
+        for event in world.raw.items(f"/api/v1/namespaces/{ns}/events"):
+            if event.get("type") == "Warning":
+                warnings.setdefault(event["involvedObject"].get("uid", ""), set()).add(
+                    event["reason"])
+    for key, expected in ledger.expected.items():
         if expected != RUNNING:
-            uid = sessions[name]["metadata"]["uid"]
-            assert expected in warnings.get(uid, set()), (name, expected, warnings.get(uid))
+            uid = sessions[key]["metadata"]["uid"]
+            reason = expected.rsplit(":", 1)[-1]
+            assert reason in warnings.get(uid, set()), (key, expected, warnings.get(uid))
+    # Nothing of a session that cannot run was created (no token, no RBAC, no workload).
+    for ns in (NS, NO_SECRET_NS):
+        accounts = {a["metadata"]["name"]
+                    for a in world.raw.items(f"/api/v1/namespaces/{ns}/serviceaccounts")}
+        for (where, name), expected in ledger.expected.items():
+            if where == ns and expected not in (RUNNING, "TokenProvisionFailed"):
+                assert f"ambient-session-{name}" not in accounts, (name, expected)
+    # The platform's own variables were not replaced where upstream forbids it.
+    for name in ledger.platform_env:
+        status, pod = world.raw.request("GET", f"/api/v1/namespaces/{NS}/pods/{name}-runner")
+        if status == 404:
+            continue  # a VM session
+        runner = next(c for c in pod["spec"]["containers"] if c["name"] == "ambient-code-runner")
+        env = {e["name"]: e for e in runner["env"]}
+        assert env["AGUI_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "agui-token", name
+        assert env["USE_VERTEX"]["value"] == "0", name
 
     quiet = _quiet(world)
     assert world.healthy()
     problems = _log_problems(world)
     assert not problems, problems[:3]
-    reasons = sorted({e for e in ledger.expected.values() if e != RUNNING})
-    assert set(reasons) == {"UnknownRuntime", "ReservedEnvName", "InvalidEnvName",
-                            "InvalidServiceName", "DuplicateRuntime", *ENTRY_REASONS}, reasons
+    reasons = sorted({e.rsplit(":", 1)[-1] for e in ledger.expected.values() if e != RUNNING})
+    assert set(reasons) == {"UnknownRuntime", "InvalidEnvName", "InvalidServiceName",
+                            "DuplicateRuntime", "RunnerSecretMissing", "TokenProvisionFailed",
+                            *ENTRY_REASONS}, reasons
     running = sum(1 for e in ledger.expected.values() if e == RUNNING)
     print(f"\nbad-input run: {len(ledger.expected) + len(ledger.rejected)} sessions submitted, "
           f"{malformed} malformed: {len(ledger.rejected)} refused by the API server (422 with "
-          f"causes), {malformed - len(ledger.rejected)} answered Ready=False by the operator; "
-          f"{running} valid ones Running")
+          f"causes), {malformed - len(ledger.rejected)} answered by the operator; "
+          f"{running} valid ones Running ({len(ledger.platform_env)} setting variables named "
+          "as the platform's)")
     print(f"  reasons: {', '.join(reasons)}")
     print(f"  registry: {ledger.malformed_entries} malformed entries over {ledger.swaps} "
           f"ConfigMap versions (one not JSON); operator alive, /healthz 200, no writes in a "

@@ -8,26 +8,33 @@ in the middle one restart that forgets the event history (watchers get 410 Gone 
 Then the faults are cleared and every session must converge (Running, Ready=True) within a
 bound, with exactly the children it should have and nothing else:
 
-* **duplicates** — per session exactly one runner (Pod, or VirtualMachine plus the simulator's
-  one virt-launcher pod), one Service, its Secrets, found both by label and by owner uid; no
-  object of any of those kinds carries a session's label under another name. The server
-  enforces unique names, so a child "created twice" would have to be created, deleted and
-  created again: the operator deleted no child, and its successful creates (``201`` answers,
-  from its own ``rest_client_requests_total``) equal the objects it owns — children plus its
-  Events — up to POSTs the server saw whose answer never arrived (committed or not). Creates
-  the server counted beyond the 201s failed (injected 5xx/429, or AlreadyExists). Nothing
-  changed a spec, so the operator patched no child either (a patch would mean its desired
-  state drifted, e.g. a session token drawn afresh from a lagging cache).
-* **orphans** — every Pod, Service, Secret or VM labelled ``app=ambient-code-runner`` has a
-  controller owner that exists (a session, or for virt-launcher pods the VMI).
+* **duplicates** — per session exactly one of each child upstream gives it: the runner (Pod,
+  or VirtualMachine plus its cloud-init Secret and the simulator's one virt-launcher pod), the
+  Service ``session-<n>`` (controlled by the runner), the token Secret, the ServiceAccount, its
+  Role and RoleBinding — found by owner (directly or through the runner), by name, and by the
+  ``agentic-session`` label where upstream sets it; one NetworkPolicy for the namespace; no
+  controlled object of those kinds that belongs to no session. The server enforces unique
+  names, so a child "created twice" would have to be created, deleted and created again: the
+  operator deleted no child, and its successful creates (``201`` answers, from its own
+  ``rest_client_requests_total``) account for the objects it owns — children, the
+  NetworkPolicy and its Events — plus its TokenRequests (a 201 that stores nothing), up to
+  POSTs the server saw whose answer never arrived. Creates the server counted beyond the 201s
+  failed (injected 5xx/429, or AlreadyExists). Nothing changed a spec, so the operator patched
+  no child either (a patch would mean its desired state drifted).
+* **tokens** — each token Secret's ``k8s-token`` was minted by a TokenRequest for its session's
+  ServiceAccount as it exists now (the JWT names the account's uid: no account was replaced
+  after its token was drawn), the session carries the runner-sa and runner-token-secret
+  annotations (whatever write was lost), and a VM reaches its tokens through the token Secret it
+  references, never inline (neither the VM nor its cloud-init data holds a token).
+* **orphans** — every object of those kinds with a controller owner has one that exists (a
+  session, a runner, or for virt-launcher pods the VMI).
 * the operator process never exited, and exits 0 on SIGTERM.
 
 A second phase deletes a slice of the sessions and re-creates half of them under the same
 name (a new uid) with the faults back on, then checks that garbage collection left no orphans
 and the re-created sessions run on children of their own.
 
-``CHAOS_SESSIONS`` sets the size (default 2,000: about two minutes here on two cores);
-``make e2e-chaos`` runs 5,000.
+``CHAOS_SESSIONS`` sets the size (default 2,000; ``make e2e-chaos`` runs 5,000).
 """
 
 from __future__ import annotations
@@ -42,21 +49,29 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import pytest
-import yaml
 
 from ambient_ctrl.testing import eventually
+from reconcilers.resources import RESUME_ANNOTATION
 
 from .operator_process import (
+    CHILD_KINDS,
+    LABELLED,
     NAMESPACE,
     POD_RUNTIME,
     SESSIONS,
     VM_RUNTIME,
     World,
+    backend_body,
     condition,
-    session_body,
+    controller,
+    expected_children,
+    labelled_children,
+    owners,
     start_world,
     stop_world,
+    token_claims,
 )
 
 SESSION_COUNT = int(os.environ.get("CHAOS_SESSIONS", "2000"))
@@ -67,9 +82,7 @@ CHAOS_AFTER_CREATION = 15.0
 CONVERGE_TIMEOUT = 90.0 + 0.06 * SESSION_COUNT
 FAULTS = [{"code": 500, "fraction": 0.025}, {"code": 503, "fraction": 0.025},
           {"code": 429, "fraction": 0.02, "retryAfter": 1}]
-CHILD_KINDS = {"pods": "/api/v1", "services": "/api/v1", "secrets": "/api/v1",
-               "virtualmachines": "/apis/kubevirt.io/v1"}
-RUNNER_LABEL = "app=ambient-code-runner"
+NETWORK_POLICIES = "/apis/networking.k8s.io/v1"
 OPERATOR_COMPONENT = "agenticsession-operator"
 
 pytestmark = [pytest.mark.timeout(int(240 + 0.2 * SESSION_COUNT)),
@@ -101,13 +114,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 # helpers ---------------------------------------------------------------------------------------
 def _create(world: World, index: int) -> None:
-    spec: dict[str, Any] = {"displayName": f"Chaos {index}", "initialPrompt": "Fix the tests",
-                            "llmSettings": {"model": "claude-sonnet", "maxTokens": 1000}}
-    if _is_vm(index):
-        spec["runtime"] = VM_RUNTIME["id"]
     status, body = world.raw.request(
         "POST", f"{SESSIONS}/namespaces/{NAMESPACE}/agenticsessions",
-        session_body(_name(index), NAMESPACE, spec))
+        backend_body(_name(index), NAMESPACE, vm=_is_vm(index), display_name=f"Chaos {index}",
+                     prompt="Fix the tests"))
     # 409: an earlier attempt was committed but its answer lost (the restart cuts connections).
     assert status in (201, 409), (status, body)
 
@@ -125,12 +135,6 @@ def _converged(session: dict[str, Any]) -> bool:
 def _children(world: World) -> dict[str, list[dict[str, Any]]]:
     return {plural: world.raw.items(f"{prefix}/namespaces/{NAMESPACE}/{plural}")
             for plural, prefix in CHILD_KINDS.items()}
-
-
-def _controller(obj: dict[str, Any]) -> dict[str, Any]:
-    refs = [r for r in obj["metadata"].get("ownerReferences") or () if r.get("controller")]
-    assert len(refs) <= 1, obj["metadata"]
-    return refs[0] if refs else {}
 
 
 def _operator_requests(world: World) -> Counter[tuple[str, str]]:
@@ -198,7 +202,7 @@ def _diagnose(world: World, names: set[str]) -> str:
         for obj in objs:
             meta = obj["metadata"]
             if (meta.get("labels") or {}).get("agentic-session") in stuck:
-                lines.append(f"  {plural}/{meta['name']} owner={_controller(obj).get('uid')} "
+                lines.append(f"  {plural}/{meta['name']} owner={controller(obj).get('uid')} "
                              f"deleting={bool(meta.get('deletionTimestamp'))} "
                              f"phase={(obj.get('status') or {}).get('phase')}")
     for name in stuck:
@@ -210,64 +214,96 @@ def _diagnose(world: World, names: set[str]) -> str:
 # the checks ------------------------------------------------------------------------------------
 def _check_children(sessions: dict[str, dict[str, Any]],
                     children: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """Per session: its children by label and by owner uid, nothing else; returns counts."""
-    uids = {s["metadata"]["uid"]: name for name, s in sessions.items()}
-    vmis_of: dict[str, list[str]] = {}  # virt-launcher pods: owned by the VMI (the VM's name)
-    owned: dict[tuple[str, str], list[str]] = {}
+    """Per session: its children by owner, by name and by label, nothing else; returns the
+    counts of owned children by kind."""
+    owned, launchers = owners(sessions, children)
     labelled: dict[tuple[str, str], list[str]] = {}
+    names: dict[str, set[str]] = {}
     for plural, objs in children.items():
+        names[plural] = {obj["metadata"]["name"] for obj in objs}
         for obj in objs:
-            meta = obj["metadata"]
-            session = (meta.get("labels") or {}).get("agentic-session")
+            session = (obj["metadata"].get("labels") or {}).get("agentic-session")
             if session is not None:
-                labelled.setdefault((plural, session), []).append(meta["name"])
-            ref = _controller(obj)
-            if ref.get("uid") in uids:
-                owned.setdefault((plural, uids[ref["uid"]]), []).append(meta["name"])
-            elif ref.get("kind") == "VirtualMachineInstance" and session is not None:
-                vmis_of.setdefault(session, []).append(meta["name"])
+                labelled.setdefault((plural, session), []).append(obj["metadata"]["name"])
     for name, session in sessions.items():
         vm = session["spec"].get("runtime") == VM_RUNTIME["id"]
-        expected = {
-            "pods": [] if vm else [f"{name}-runner"],
-            "virtualmachines": [f"{name}-runner"] if vm else [],
-            "services": [f"session-{name}"],
-            "secrets": sorted([f"{name}-agui-token", *([f"{name}-cloudinit"] if vm else [])]),
-        }
-        for plural, names in expected.items():
-            assert sorted(owned.get((plural, name), [])) == names, (name, plural, owned.get(
-                (plural, name)))
-            launchers = vmis_of.get(name, []) if plural == "pods" else []
-            assert sorted(labelled.get((plural, name), [])) == sorted([*names, *launchers]), (
-                name, plural, labelled.get((plural, name)))
+        tagged = labelled_children(name, vm=vm)
+        for plural, expected in expected_children(name, vm=vm).items():
+            assert sorted(owned.get((plural, name), [])) == expected, (
+                name, plural, owned.get((plural, name)))
+            assert set(expected) <= names[plural], (name, plural, expected)
+            if plural in LABELLED:
+                extra = launchers.get(name, []) if plural == "pods" else []
+                assert sorted(labelled.get((plural, name), [])) == sorted(
+                    [*tagged[plural], *extra]), (name, plural, labelled.get((plural, name)))
         if vm:
-            assert len(vmis_of.get(name, [])) == 1, (name, vmis_of.get(name))
+            assert len(launchers.get(name, [])) == 1, (name, launchers.get(name))
+    # Nothing controlled in the namespace belongs to no session (virt-launchers: the VMI's).
+    known = {(plural, child) for (plural, _), names in owned.items() for child in names}
+    known |= {("pods", pod) for pods in launchers.values() for pod in pods}
+    stray = [f"{plural}/{obj['metadata']['name']}" for plural, objs in children.items()
+             for obj in objs if controller(obj) and (plural, obj["metadata"]["name"]) not in known]
+    assert not stray, stray[:10]
     return {plural: sum(len(v) for (p, _), v in owned.items() if p == plural)
             for plural in CHILD_KINDS}
 
 
+def _check_network_policy(world: World) -> None:
+    """One NetworkPolicy for the namespace: the operator's, as upstream's."""
+    policies = world.raw.items(f"{NETWORK_POLICIES}/namespaces/{NAMESPACE}/networkpolicies")
+    assert [p["metadata"]["name"] for p in policies] == ["runner-allow-backend-only"], policies
+    assert policies[0]["spec"]["podSelector"] == {"matchLabels": {"app": "ambient-code-runner"}}
+
+
 def _check_tokens(sessions: dict[str, dict[str, Any]],
-                  secrets: list[dict[str, Any]]) -> None:
-    """A VM boots with the token its token Secret holds (the cloud-init Secret carries it)."""
-    by_name = {s["metadata"]["name"]: s for s in secrets}
+                  children: dict[str, list[dict[str, Any]]]) -> None:
+    """Each ``k8s-token`` was minted for its session's ServiceAccount as it exists now, and
+    the session names both (``runner-sa``, ``runner-token-secret``: the backend needs them); a
+    VM reads its tokens from the token Secret it references, never from its own objects."""
+    secrets = {s["metadata"]["name"]: s for s in children["secrets"]}
+    accounts = {a["metadata"]["name"]: a["metadata"]["uid"]
+                for a in children["serviceaccounts"]}
+    vms = {v["metadata"]["name"]: v for v in children["virtualmachines"]}
     for name, session in sessions.items():
+        token = secrets[f"ambient-runner-token-{name}"]
+        claims = token_claims(token)
+        account = f"ambient-session-{name}"
+        assert claims["namespace"] == NAMESPACE and claims["serviceaccount"] == {
+            "name": account, "uid": accounts[account]}, (name, claims)
+        annotations = session["metadata"].get("annotations") or {}
+        assert (annotations.get("ambient-code.io/runner-sa"),
+                annotations.get("ambient-code.io/runner-token-secret")) == (
+            account, f"ambient-runner-token-{name}"), (name, annotations)
         if session["spec"].get("runtime") != VM_RUNTIME["id"]:
             continue
-        token = _secret_value(by_name[f"{name}-agui-token"], "token")
-        userdata = yaml.safe_load(_secret_value(by_name[f"{name}-cloudinit"], "userdata"))
-        files = {f["path"]: f["content"] for f in userdata["write_files"]}
-        assert token in files.values(), f"{name}: the VM's token is not its token Secret's"
+        vm = vms[f"{name}-runner"]
+        shared = {v["secret"]["secretName"] for v in vm["spec"]["template"]["spec"]["volumes"]
+                  if "secret" in v}
+        assert f"ambient-runner-token-{name}" in shared, (name, shared)
+        userdata = base64.b64decode(secrets[f"{name}-cloudinit"]["data"]["userdata"])
+        for key in ("k8s-token", "agui-token"):
+            assert _secret_value(token, key).encode() not in orjson.dumps(vm) + userdata, \
+                (name, key)
+        # The guest boots with the variables of the run its VM was made for.
+        resumed = (vm["metadata"].get("annotations") or {}).get(RESUME_ANNOTATION) == "true"
+        assert (b'IS_RESUME="true"' in userdata) == resumed, (name, resumed)
 
 
 def _orphans(world: World) -> list[str]:
-    """Runner-labelled objects whose controller owner does not exist (any namespace)."""
+    """Children of the sessions' kinds whose controller owner does not exist (any
+    namespace): owners are sessions, runners (a Service) and VMIs (virt-launcher pods)."""
     live = {s["metadata"]["uid"] for s in world.raw.items(f"{SESSIONS}/agenticsessions")}
     live |= {v["metadata"]["uid"]
              for v in world.raw.items("/apis/kubevirt.io/v1/virtualmachineinstances")}
+    objects = {plural: world.raw.items(f"{prefix}/{plural}")
+               for plural, prefix in CHILD_KINDS.items()}
+    live |= {o["metadata"]["uid"] for plural in ("pods", "virtualmachines")
+             for o in objects[plural]}
     found = []
-    for plural, prefix in CHILD_KINDS.items():
-        for obj in world.raw.items(f"{prefix}/{plural}?labelSelector={RUNNER_LABEL}"):
-            if _controller(obj).get("uid") not in live:
+    for plural, objs in objects.items():
+        for obj in objs:
+            ref = controller(obj)
+            if ref and ref.get("uid") not in live:
                 found.append(f"{plural}/{obj['metadata']['namespace']}/"
                              f"{obj['metadata']['name']}")
     return found
@@ -315,28 +351,41 @@ def test_chaos_run_converges_without_duplicates_or_orphans(world: World) -> None
     assert kinds == {"pod": SESSION_COUNT - SESSION_COUNT // VM_EVERY,
                      "kubevirt-vm": SESSION_COUNT // VM_EVERY}, kinds
 
-    # 0 duplicate children; every VM boots with its session's token
+    # 0 duplicate children; every token minted for its session's ServiceAccount as it is
     children = _children(world)
     owned = _check_children(sessions, children)
-    _check_tokens(sessions, children["secrets"])
+    _check_network_policy(world)
+    _check_tokens(sessions, children)
 
     # 0 orphans
     assert _orphans(world) == []
 
-    # creates: every successful one is an object the operator owns; none deleted
+    # creates: every successful one is an object the operator owns or a TokenRequest; none
+    # deleted, none patched
     requests = _operator_requests(world)
     posts = _rest_codes(world, "POST")
     events = _operator_events(world)
-    objects = sum(owned.values()) + events
-    assert all(requests[("delete", plural)] == 0 for plural in CHILD_KINDS), requests
-    # Nothing changed a session's spec: a patched child means the operator's desired state
-    # drifted (e.g. a token drawn afresh while the cache lagged).
-    assert all(requests[("patch", plural)] == 0 for plural in CHILD_KINDS), requests
-    server_creates = sum(requests[("create", p)] for p in [*CHILD_KINDS, "events"])
+    objects = sum(owned.values()) + 1 + events  # + the namespace's NetworkPolicy
+    written = [*CHILD_KINDS, "networkpolicies"]
+    tokens = requests[("create", "serviceaccounts/token")]
+    server_creates = sum(requests[("create", p)] for p in [*written, "events"]) + tokens
     # POSTs the server saw whose answer never arrived (cut by the restart): committed or not.
     unanswered = server_creates - sum(n for code, n in posts.items() if code != "<error>")
     assert unanswered >= 0, (server_creates, posts)
-    assert 0 <= objects - posts["201"] <= unanswered, (objects, posts, unanswered)
+    assert all(requests[("delete", plural)] == 0 for plural in written), requests
+    # Nothing changed a session's spec: a patched child means the operator's desired state
+    # drifted (e.g. a token drawn afresh while the cache lagged). One exception: a VM's
+    # cloud-init Secret left by an attempt whose VM was refused is brought to the next
+    # attempt's render before the VM is made (_check_tokens: it matches its VM's run).
+    vms = SESSION_COUNT // VM_EVERY
+    assert requests[("patch", "secrets")] <= vms, (vms, requests)
+    assert all(requests[("patch", plural)] == 0 for plural in written if plural != "secrets"), \
+        requests
+    # The 201s are objects created plus TokenRequests answered (T): objects - (201s - T) is
+    # in [0, unanswered]. T is at least one per session (each token Secret holds one) and at
+    # most the TokenRequests the server saw.
+    assert objects - posts["201"] + tokens >= 0, (objects, posts, tokens)
+    assert objects - posts["201"] + SESSION_COUNT <= unanswered, (objects, posts, unanswered)
     failed = server_creates - posts["201"]
     faults = _rest_codes(world, "GET") + _rest_codes(world, "PATCH") + posts
     injected = sum(n for code, n in faults.items() if code in ("500", "503", "429"))
@@ -352,9 +401,9 @@ def test_chaos_run_converges_without_duplicates_or_orphans(world: World) -> None
     print(f"  faults: watch drops every 2 s, 5 % 5xx, 2 % 429 (Retry-After 1), "
           f"{chaos.restarts} restart; the operator got {injected} injected 5xx/429 answers")
     print(f"  children: {owned}; 0 duplicates, 0 orphans; Events by the operator: {events}")
-    print(f"  creates the server saw: {server_creates}; 201s: {posts['201']}; failed: {failed} "
-          f"(POST answers {dict(sorted(posts.items()))}; seen by the server, unanswered: "
-          f"{unanswered}); objects owned by the operator: {objects}")
+    print(f"  creates the server saw: {server_creates} ({tokens} TokenRequests); 201s: "
+          f"{posts['201']}; failed: {failed} (POST answers {dict(sorted(posts.items()))}; seen "
+          f"by the server, unanswered: {unanswered}); objects owned by the operator: {objects}")
     print(f"  operator requests by verb: {dict(sorted(by_verb.items()))}")
 
     _delete_and_recreate_under_chaos(world, chaos, sessions)
@@ -396,7 +445,7 @@ def _delete_and_recreate_under_chaos(world: World, chaos: Chaos,
         # Deleted VMs take their VMI and virt-launcher pod with them a little later.
         assert _orphans(world) == []
         children = _children(world)
-        _check_tokens(now, children["secrets"])
+        _check_tokens(now, children)
         return _check_children(now, children)
 
     owned = eventually(settled, timeout=60, interval=1.0)

@@ -31,6 +31,8 @@ def test_demo_converges_and_exits_0(tmp_path: Path) -> None:
     assert final.count("pod          Running") == 2, final
     assert final.count("kubevirt-vm  Running") == 2, final
     assert "Failed (PrerequisiteFailed)" in final
+    # Named as upstream's backend names sessions.
+    assert final.count("\nsession-") == 5, final
     assert "converged: 5 sessions" in done.stdout
     assert (tmp_path / "operator.log").exists() and (tmp_path / "apiserver.log").exists()
 

@@ -10,8 +10,8 @@ on, a real cluster's default BOOKMARK interval — and ``pytest e2e`` runs in a 
   directory), and the clients under test talked to this server (its per-client counts: kubectl,
   the ``kubernetes`` client, kopf, the operator, the tests' own requests);
 * it left nothing behind: the same namespaces, CRDs, ClusterRoles and ClusterRoleBindings as
-  before, but the AgenticSession CRD, which it applies and keeps (deleting a CRD deletes every
-  object of its kind on the cluster).
+  before, but the operator's CRDs (AgenticSession, ProjectSettings), which it applies and keeps
+  (deleting a CRD deletes every object of its kind on the cluster).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ pytestmark = [pytest.mark.timeout(600),
                                      "cluster")]
 
 ROOT = Path(__file__).resolve().parents[1]
-KEPT_CRD = "agenticsessions.vteam.ambient-code"
-PORTABLE = {"test_kubectl": 20, "test_python_client": 6, "test_operator": 4, "test_config": 3,
+KEPT_CRDS = {"agenticsessions.vteam.ambient-code", "projectsettings.vteam.ambient-code"}
+PORTABLE = {"test_kubectl": 20, "test_python_client": 6, "test_operator": 5, "test_config": 3,
             "test_kopf": 3}
 """Modules that must pass against any cluster, and the fewest tests each must pass."""
 LOCAL_ONLY = {"test_chaos", "test_bad_input", "test_failover", "test_demo", "test_external"}
@@ -126,7 +126,7 @@ def test_the_portable_suite_passes_against_another_cluster(tmp_path: Path) -> No
         # And cleaned up after itself.
         def clean() -> bool:
             after = names(raw)
-            expected = {**before, "crds": before["crds"] | {KEPT_CRD}}
+            expected = {**before, "crds": before["crds"] | KEPT_CRDS}
             left = {kind: after[kind] ^ expected[kind] for kind in after
                     if after[kind] != expected[kind]}
             assert not left, f"left behind (or removed): {left}"

@@ -4,7 +4,9 @@ processes against the local API server process (kubelet simulator), with session
 1. Two replicas campaign for the Lease; sessions are created and, while the leader is
    creating their children, the leader is SIGKILLed. The standby takes the Lease within the
    lease duration plus a retry period, every session converges to Running with exactly one
-   runner Pod, Service and token Secret (counted by controller owner uid), and the killed
+   of each of its children — runner Pod, Service, token Secret (whose ``k8s-token`` was minted
+   by a TokenRequest for the ServiceAccount that exists), ServiceAccount, Role, RoleBinding —
+   counted by controller owner uid (a Service through its Pod), and the killed
    leader made no request after it died. Until then the standby wrote nothing but its bids
    for the Lease.
 2. More sessions; while the new leader works on them it gets SIGTERM: it exits 0 and
@@ -28,14 +30,18 @@ import pytest
 from ambient_ctrl.testing import eventually, stop_process
 
 from .operator_process import (
+    CHILD_KINDS,
     POD_RUNTIME,
     REGISTRY_NAMESPACE,
     SESSIONS,
     Operator,
     World,
-    session_body,
+    backend_body,
+    expected_children,
+    owners,
     start_world,
     stop_world,
+    token_claims,
 )
 
 pytestmark = [pytest.mark.timeout(120),
@@ -90,7 +96,7 @@ def create_sessions(world: World, prefix: str, count: int) -> list[str]:
     names = [f"{prefix}-{i}" for i in range(count)]
     for name in names:
         status, body = world.raw.request("POST", f"{SESSIONS}/namespaces/{NS}/agenticsessions",
-                                         session_body(name, NS, {"initialPrompt": "hi"}))
+                                         backend_body(name, NS, prompt="hi"))
         assert status == 201, (status, body)
     return names
 
@@ -112,20 +118,27 @@ def all_running(world: World, names: list[str]) -> bool:
 
 
 def assert_one_child_each(world: World, names: list[str]) -> None:
-    """Exactly one runner Pod, Service and token Secret per session, by controller uid."""
-    sessions = {s["metadata"]["uid"]: s["metadata"]["name"]
+    """Exactly the children upstream gives a session, one of each kind, by controller uid;
+    every controlled child of the namespace belongs to a session; each token was minted for
+    the ServiceAccount that exists now."""
+    sessions = {s["metadata"]["name"]: s
                 for s in world.raw.items(f"{SESSIONS}/namespaces/{NS}/agenticsessions")}
-    assert sorted(sessions.values()) == sorted(names)
-    selector = "labelSelector=app%3Dambient-code-runner"
-    for plural in ("pods", "services", "secrets"):
-        owners: Counter[str] = Counter()
-        for child in world.raw.items(f"/api/v1/namespaces/{NS}/{plural}?{selector}"):
-            refs = [r for r in child["metadata"].get("ownerReferences") or ()
-                    if r.get("controller")]
-            assert len(refs) == 1 and refs[0]["uid"] in sessions, (plural, child["metadata"])
-            owners[refs[0]["uid"]] += 1
-        assert owners == Counter(dict.fromkeys(sessions, 1)), \
-            (plural, {sessions.get(uid, uid): n for uid, n in owners.items() if n != 1})
+    assert sorted(sessions) == sorted(names)
+    objects = {plural: world.raw.items(f"{prefix}/namespaces/{NS}/{plural}")
+               for plural, prefix in CHILD_KINDS.items()}
+    owned, _ = owners(sessions, objects)
+    for name in names:
+        for plural, expected in expected_children(name, vm=False).items():
+            assert sorted(owned.get((plural, name), [])) == expected, \
+                (name, plural, owned.get((plural, name)))
+    controlled = sum(1 for objs in objects.values() for o in objs
+                     if o["metadata"].get("ownerReferences"))
+    assert controlled == sum(len(v) for v in owned.values()), "children of no session"
+    accounts = {a["metadata"]["name"]: a["metadata"]["uid"] for a in objects["serviceaccounts"]}
+    for secret in objects["secrets"]:
+        if secret["metadata"]["name"].startswith("ambient-runner-token-"):
+            claims = token_claims(secret)
+            assert claims["serviceaccount"]["uid"] == accounts[claims["serviceaccount"]["name"]]
 
 
 def test_failover_on_sigkill_then_drain_on_sigterm(world: World) -> None:
