@@ -2,9 +2,10 @@
 is measured about them from outside.
 
 * the server: ``ambient-ctrl apiserver --simulate kubelet --admin-port P`` in its own process
-  (``_server.apiserver_process``), with the AgenticSession CRD, a managed namespace and the agent
-  registry installed by the benchmark (User-Agent ``ambient-bench``, so its own requests are
-  told apart from the operator's);
+  (``_server.apiserver_process``), with the CRDs, a managed namespace (with its
+  ``ambient-runner-secrets``) and upstream's agent registry installed by the benchmark
+  (``reconcilers.install``; User-Agent ``ambient-bench``, so its own requests are told apart
+  from the operator's);
 * the operator: ours (``python -m ambient_ctrl.cli run``) or the kopf peer
   (``python -m kopf run --standalone --all-namespaces bench/peers/kopf_sessions.py``), each in
   its own process with its log in the work directory;
@@ -114,7 +115,7 @@ def write_delta(before: Counter[tuple[str, str]], after: Counter[tuple[str, str]
 # the environment ----------------------------------------------------------------------------------
 @dataclass(slots=True)
 class Environment:
-    """A running server with the CRD installed and one operator process watching it."""
+    """A running server with the CRDs installed and one operator process watching it."""
 
     operator: str
     url: str

@@ -26,21 +26,18 @@ import urllib3
 from informers.errors import APIError, TransportError
 from informers.resource import PODS
 from informers.rest import ResourceClient, Transport
-from reconcilers.resources import AGENTIC_SESSIONS, APP_LABEL, APP_VALUE, SESSION_LABEL
+from reconcilers.resources import AGENTIC_SESSIONS, APP_LABEL, RUNNER_APP, SESSION_LABEL
+from reconcilers.samples import backend_session
 
 WRITER_THREADS = 8
 
 
 def session(name: str, namespace: str) -> dict[str, Any]:
-    """A pod session as a user writes it (the default runtime, a prompt, LLM settings)."""
-    return {"apiVersion": AGENTIC_SESSIONS.api_version, "kind": AGENTIC_SESSIONS.kind,
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"displayName": f"Benchmark {name}",
-                     "initialPrompt": "Refactor the parser and add tests",
-                     "repos": [{"input": {"url": "https://github.com/example/app",
-                                          "branch": "main"}}],
-                     "llmSettings": {"model": "claude-sonnet", "temperature": 0.7,
-                                     "maxTokens": 4000}}}
+    """A pod session as upstream's backend creates it (``reconcilers.samples``: the default
+    runtime's env, ``timeout: 300``, the user, a repository, ``status.phase: Pending``)."""
+    return backend_session(namespace, name=name, display_name=f"Benchmark {name}",
+                           prompt="Refactor the parser and add tests",
+                           repos=[{"url": "https://github.com/example/app", "branch": "main"}])
 
 
 def _post_all(url: str, namespace: str, names: list[str], rate: float | None,
@@ -112,7 +109,7 @@ class Tracker:
             threading.Thread(target=self._follow, args=(sessions, namespace, None,
                                                         self._session), daemon=True),
             threading.Thread(target=self._follow, args=(pods, namespace,
-                                                        f"{APP_LABEL}={APP_VALUE}", self._pod),
+                                                        f"{APP_LABEL}={RUNNER_APP}", self._pod),
                              daemon=True)]
         self._versions = [sessions.list(namespace, limit=1)["metadata"]["resourceVersion"],
                           pods.list(namespace, limit=1)["metadata"]["resourceVersion"]]

@@ -5,10 +5,15 @@ Per operator and repeat, a fresh local API server (``--simulate kubelet``: pods 
 Running → Ready in ~0.5 s) and the operator in its own process; then, in order, on that one
 server (each phase starts after the operator went quiet, and counts only its own window):
 
+Both operators do upstream's job for a pod session created as upstream's backend creates it
+(ServiceAccount, Role, RoleBinding, TokenRequest, token Secret, runner Pod, Service,
+NetworkPolicy, annotations, status), the kopf peer with our rendering.
+
 * **burst**: N sessions (2,000) POSTed as fast as a writer process with 8 threads can
   (~3k/s, faster than either operator) → seconds from the first POST until the watcher saw the
   last session ``Running``; sessions/s; the operator's API writes per session counted by the
-  server (POST/PUT/PATCH/DELETE of every client but the benchmark); the operator's CPU seconds
+  server (POST/PUT/PATCH/DELETE of every client but the benchmark), in all and by verb and
+  resource; the operator's CPU seconds
   (``/proc/<pid>/stat``, until it went quiet) and peak RSS (VmHWM);
 * **steady**: 200 sessions/s for 30 s (paced writer) → p50/p99 of POST sent → first watch event
   of the session's runner pod ("child"), and of POST sent → the session seen ``Running``;
@@ -56,8 +61,6 @@ from _harness import (
     write_delta,
 )
 from _sessions import Tracker, create_sessions
-
-from reconcilers.status import DETAIL_BATCH
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKLOADS = ("burst", "steady", "idle", "ingest")
@@ -202,9 +205,6 @@ class Run:
     def idle(self) -> dict[str, Any]:
         fill = self._names("idle", max(0, self.sizes.idle_sessions - len(self.created)))
         filled = self._measured(lambda: self._fill(fill), "idle-fill")
-        # Timers set by the last work fire before the window (ours defers progress detail of
-        # a status by up to DETAIL_BATCH seconds, then looks again).
-        filled["settle_seconds"] += round(settle(self.env, minimum=DETAIL_BATCH + 1), 1)
         counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
         reconciles = self.env.reconciles()
         started = time.monotonic()
