@@ -25,6 +25,8 @@ WRITE_BUDGET = 11
 RoleBinding, TokenRequest, token Secret, Pod, Service), the session's runner-sa and
 runner-token-secret annotations, one status patch per phase change (Pending and Creating in one,
 Running) and the Running Event; the namespace's NetworkPolicy is shared by its sessions."""
+NETWORK_POLICY_SHARE = 1 / 20
+"""The one NetworkPolicy of the namespace, shared by a burst of at least 20 sessions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,8 @@ METRICS = (
            goal="≥ 3x kopf", check=lambda o, k: k is not None and o >= 3 * k),
     Metric("burst", "seconds until all Running", "s", ("burst", "seconds")),
     Metric("burst", "API writes per session", "", ("burst", "writes_per_session"),
-           goal=f"≤ {WRITE_BUDGET}", check=lambda o, _: o <= WRITE_BUDGET),
+           goal=f"≤ {WRITE_BUDGET} + NetworkPolicy",
+           check=lambda o, _: o <= WRITE_BUDGET + NETWORK_POLICY_SHARE),
     Metric("burst", "operator CPU", "s", ("burst", "cpu_seconds")),
     Metric("burst", "operator CPU per session", "ms", ("burst", "cpu_ms_per_session")),
     Metric("burst", "API server CPU", "s", ("burst", "server_cpu_seconds")),
