@@ -184,6 +184,16 @@ class Platform:
         self.custom.patch_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, name, {
             "metadata": {"annotations": annotations}})
 
+    def wait_cleared(self, name: str, *keys: str) -> dict[str, str]:
+        """The session's annotations once they lack ``keys`` (the operator clears an intent
+        with a write after the status write that shows the phase, as upstream does)."""
+        def cleared() -> bool:
+            annotations = self.session(name)["metadata"].get("annotations") or {}
+            return not any(k in annotations for k in keys)
+
+        eventually(cleared, message=f"{keys} not cleared on {name}")
+        return dict(self.session(name)["metadata"].get("annotations") or {})
+
     def stop(self, name: str, **extra: str) -> None:
         """The backend's StopSession (be/s:3007-3008)."""
         self.annotate(name, {DESIRED_PHASE: "Stopped", STOP_REQUESTED_AT: rfc3339(), **extra})
@@ -726,6 +736,9 @@ def test_loss_stop_restart_and_run_finished_as_the_platform_drives_them(
         platform.core.delete_namespaced_pod(f"{name}-runner", NS)
     eventually(lambda: uid(workload(platform, name, vm)) not in ("", first), timeout=20,
                message="no new workload after the loss")
+    # The new workload is made before the status says so: wait for the new run's status.
+    eventually(lambda: platform.session(name)["status"]["startTime"] > started,
+               message="startTime was not renewed")
     session = platform.wait_phase(name, "Running", timeout=30)
     # (Pending is not written as a status of its own: the reset and the new run's start
     # happen in one pass, so a watch sees Creating next.)
@@ -746,8 +759,7 @@ def test_loss_stop_restart_and_run_finished_as_the_platform_drives_them(
     assert log.close("Stopped")[-2:] == ["Stopping", "Stopped"]
     status = session["status"]
     assert status["stoppedReason"] == "user" and status["completionTime"]
-    annotations = session["metadata"].get("annotations") or {}
-    assert DESIRED_PHASE not in annotations and STOP_REQUESTED_AT not in annotations
+    annotations = platform.wait_cleared(name, DESIRED_PHASE, STOP_REQUESTED_AT)
     assert annotations[RUNNER_SA] == f"ambient-session-{name}", "runner-* are never cleared"
     for kind in ("Ready", "PodCreated", "RunnerStarted"):
         condition = platform.condition(name, kind)
@@ -791,8 +803,7 @@ def test_loss_stop_restart_and_run_finished_as_the_platform_drives_them(
     platform.annotate(name, {DESIRED_PHASE: "Stopped", STOP_REASON: "run-finished"})
     session = platform.wait_phase(name, "Stopped")
     assert session["status"]["stoppedReason"] == "user"
-    annotations = session["metadata"].get("annotations") or {}
-    assert STOP_REASON not in annotations and DESIRED_PHASE not in annotations
+    platform.wait_cleared(name, DESIRED_PHASE, STOP_REASON)
 
 
 def test_timeout_is_not_enforced_and_inactivity_follows_last_activity(
@@ -801,7 +812,7 @@ def test_timeout_is_not_enforced_and_inactivity_follows_last_activity(
     status.lastActivityTime (else startTime), with the session's inactivityTimeout, else the
     project's, else the operator's default."""
     short = platform.create(timeout=2)
-    active = platform.create(inactivityTimeout=2)
+    active = platform.create(inactivityTimeout=3)
     idle_pod = platform.create(inactivityTimeout=2)
     idle_vm = platform.create_vm(inactivityTimeout=2)
     project = platform.create(PROJECT_NS)
@@ -827,8 +838,7 @@ def test_timeout_is_not_enforced_and_inactivity_follows_last_activity(
         assert session["status"]["stoppedReason"] == "inactivity"
         ready = platform.condition(name, "Ready")
         assert (ready["status"], ready["reason"]) == ("False", "InactivityTimeout")
-        annotations = session["metadata"].get("annotations") or {}
-        assert DESIRED_PHASE not in annotations and STOP_REASON not in annotations
+        platform.wait_cleared(name, DESIRED_PHASE, STOP_REASON)
         eventually(lambda n=name: platform.read("Service", f"session-{n}") is None,
                    message="the idle session kept its Service")
     session = platform.wait_phase(project, "Stopped", namespace=PROJECT_NS, timeout=15)

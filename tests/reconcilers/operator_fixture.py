@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,6 +137,15 @@ class World:
         """Start (restart) as upstream's backend StartSession does."""
         self.annotate(name, {DESIRED_PHASE: "Running", START_REQUESTED_AT: rfc3339()})
 
+    def wait_cleared(self, name: str, *keys: str) -> None:
+        """Until the session's annotations lack ``keys`` (the intent is cleared by a write
+        after the status write that shows the phase)."""
+        def cleared() -> bool:
+            annotations = self.session(name)["metadata"].get("annotations") or {}
+            return not any(key in annotations for key in keys)
+
+        eventually(cleared, message=f"{keys} not cleared on {name}")
+
     def warnings(self, name: str, reason: str) -> list[dict[str, Any]]:
         events = self.client(EVENTS).list(NS)["items"]
         return [e for e in events if e["reason"] == reason and e["type"] == "Warning"
@@ -149,6 +159,20 @@ class World:
             if agent == OPERATOR_AGENT:
                 out[(verb, resource)] = out.get((verb, resource), 0) + n
         return out
+
+    def settled(self) -> dict[tuple[str, str], int]:
+        """The operator's request counts once they stop moving (0.3 s without a request):
+        what other sessions still had to do is done. A retry storm never settles."""
+        last = [self.operator_requests()]
+
+        def still() -> bool:
+            time.sleep(0.3)
+            now = self.operator_requests()
+            same, last[0] = now == last[0], now
+            return same
+
+        eventually(still, timeout=15, interval=0, message="the operator never went quiet")
+        return last[0]
 
     def set_registry(self, entries: list[dict[str, Any]]) -> None:
         """Edit the registry and wait until the operator's cache has the edit: a session

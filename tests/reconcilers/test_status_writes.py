@@ -3,7 +3,8 @@
 Budget per run: the run's creates (the runner's ServiceAccount, Role, RoleBinding, TokenRequest
 and token Secret once per session; the workload, a VM's cloud-init Secret and the Service per
 run), one status patch per phase change, one intent patch per intent change (the runner
-annotations when the token is provisioned, the cleared desired-phase), and deletes on a stop.
+annotations when the token is provisioned, the cleared desired-phase), and deletes on a stop
+(a delete may be repeated while the cache has not shown it, as upstream's Stopping repeats).
 Reads come from the caches: no GET or LIST after start-up. Read-your-writes: a reconcile never
 acts on a cache older than its own last write, so no write meets a 409.
 
@@ -20,7 +21,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from ambient_ctrl.testing import eventually
 from tests.reconcilers.operator_fixture import VM_RUNTIME, World, operator_world
 
 WRITES = frozenset({"create", "update", "patch", "delete"})
@@ -37,18 +37,7 @@ def world() -> Iterator[World]:
 
 
 def settle(world: World) -> Counter[tuple[str, str]]:
-    """The operator's request counts once they stopped moving (0.3 s without a request)."""
-    last: list[dict[tuple[str, str], int]] = [world.operator_requests()]
-
-    def quiet() -> bool:
-        time.sleep(0.3)
-        now = world.operator_requests()
-        same = now == last[0]
-        last[0] = now
-        return same
-
-    eventually(quiet, timeout=10, interval=0, message="the operator never went quiet")
-    return Counter(last[0])
+    return Counter(world.settled())
 
 
 def delta(after: Counter[tuple[str, str]], before: Counter[tuple[str, str]]
@@ -90,14 +79,18 @@ def test_a_sessions_lifecycle_stays_within_its_write_budget(world: World,
     world.stop(name)
     world.wait_phase(name, "Stopped")
     stopped = settle(world)
-    deletes = {("delete", workload): 1, ("delete", "services"): 1}
+    deletes = {("delete", workload), ("delete", "services")}
     if vm:
-        deletes[("delete", "secrets")] = 1
-    assert delta(stopped, started) == {
-        **deletes,
+        deletes.add(("delete", "secrets"))
+    change = delta(stopped, started)
+    assert {k: n for k, n in change.items() if k[0] != "delete"} == {
         ("patch", "agenticsessions/status"): 2,  # → Stopping, → Stopped
         ("patch", "agenticsessions"): 1,  # desired-phase and stop-requested-at cleared
     }
+    # Each once — or twice: a Stopping pass on a cache that does not show the deletion yet
+    # deletes again (404), as upstream's Stopping does (§3.2); seen on a loaded machine.
+    assert {k for k in change if k[0] == "delete"} == deletes
+    assert all(change[k] <= 2 for k in deletes), change
 
     world.start(name)
     world.wait_phase(name, "Running")
