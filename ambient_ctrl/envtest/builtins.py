@@ -267,8 +267,10 @@ def _create_secret(secret: dict[str, Any], _: ClusterIPs) -> list[Cause]:
     if isinstance(string_data, dict):
         data = secret.setdefault("data", {})
         if isinstance(data, dict):
-            for key, value in string_data.items():
-                data[key] = base64.b64encode(str(value).encode()).decode()
+            # A copy: after a patch, ``data`` may be the stored object's own dict (patches share
+            # what they leave alone), and changing that would make the update look like a no-op.
+            secret["data"] = {**data, **{key: base64.b64encode(str(value).encode()).decode()
+                                         for key, value in string_data.items()}}
     return []
 
 

@@ -381,6 +381,20 @@ def test_namespace_deletion_removes_contents(client: RawClient) -> None:
     assert client.get("/api/v1/namespaces/doomed/configmaps/c")[0] == 404
 
 
+@pytest.mark.parametrize("kind", ["merge", "strategic"])
+def test_patching_string_data_into_a_secret_stores_it(client: RawClient, namespace: str,
+                                                      kind: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/secrets/s"
+    _, created = client.post(f"/api/v1/namespaces/{namespace}/secrets",
+                             {"metadata": {"name": "s"}, "stringData": {"user": "admin"}})
+    status, patched = client.patch(path, {"stringData": {"password": "pw"}}, kind=kind)
+    assert status == 200, patched
+    assert patched["data"] == {"user": "YWRtaW4=", "password": "cHc="}
+    assert int(patched["metadata"]["resourceVersion"]) > int(
+        created["metadata"]["resourceVersion"])
+    assert client.get(path)[1] == patched
+
+
 def test_method_not_allowed(client: RawClient, namespace: str) -> None:
     status, result = client.post(f"/api/v1/namespaces/{namespace}/configmaps/x", cm("x"))
     assert status == 405 and result["reason"] == "MethodNotAllowed"
