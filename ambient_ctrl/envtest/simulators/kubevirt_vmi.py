@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import podstatus
+from . import launcher_volumes, podstatus
 from .kubevirt_crds import API_VERSION
 from .scenario import SCENARIO_ANNOTATION, VMScenario
 
@@ -66,7 +66,9 @@ def owner_reference(obj: Mapping[str, Any], kind: str, api_version: str) -> dict
 
 def launcher_pod(vmi: Mapping[str, Any], *, scenario: str = "") -> dict[str, Any]:
     """The ``virt-launcher-<vmi>-xxxxx`` pod virt-controller creates for ``vmi``; ``scenario``
-    is the pod-level part of the VMI's scenario, for the kubelet simulator."""
+    is the pod-level part of the VMI's scenario, for the kubelet simulator (aimed at the
+    compute container). The VMI's Secret, ConfigMap, downward API and service account volumes
+    become the pod's (:mod:`.launcher_volumes`)."""
     meta, spec = vmi["metadata"], vmi.get("spec") or {}
     name, uid = meta["name"], meta["uid"]
     labels = {**(meta.get("labels") or {}), "kubevirt.io": "virt-launcher",
@@ -74,15 +76,24 @@ def launcher_pod(vmi: Mapping[str, Any], *, scenario: str = "") -> dict[str, Any
     annotations = {"kubevirt.io/domain": name,
                    "kubectl.kubernetes.io/default-container": "compute"}
     if scenario:
-        annotations[SCENARIO_ANNOTATION] = scenario
+        annotations[SCENARIO_ANNOTATION] = f"{scenario}@compute"
+    volumes = launcher_volumes.render(spec, image=LAUNCHER_IMAGE, user=LAUNCHER_USER)
+    compute = _compute(name, uid, meta.get("namespace", ""), spec)
+    if volumes.compute_mounts:
+        compute["volumeMounts"] = volumes.compute_mounts
+    pod_spec: dict[str, Any] = {"containers": [compute, *volumes.containers]}
+    if volumes.volumes:
+        pod_spec["volumes"] = volumes.volumes
+    if volumes.service_account:
+        pod_spec["serviceAccountName"] = volumes.service_account
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"generateName": f"virt-launcher-{name}-", "labels": labels,
                      "annotations": annotations, "ownerReferences": [
                          owner_reference(vmi, "VirtualMachineInstance", API_VERSION)]},
         "spec": {
-            "containers": [_compute(name, uid, meta.get("namespace", ""), spec)],
-            "restartPolicy": "Never", "automountServiceAccountToken": False,
+            **pod_spec, "restartPolicy": "Never",
+            "automountServiceAccountToken": bool(volumes.service_account),
             "hostname": spec.get("hostname") or name,
             "nodeSelector": {**(spec.get("nodeSelector") or {}),
                              "kubevirt.io/schedulable": "true"},
