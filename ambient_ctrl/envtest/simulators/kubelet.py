@@ -5,8 +5,18 @@ after ``schedule_delay`` it is bound to the node (``pods/binding``: ``spec.nodeN
 ``PodScheduled=True``) and shows ``ContainerCreating``; after ``start_delay`` it is ``Running``
 with a unique ``podIP`` (10.244.x.y), ``hostIP``, ``startTime`` and running containers; after
 ``ready_delay`` more each container passes its readiness and the pod turns ``Ready``. Init
-containers complete at once. Statuses are written through the status subresource, as a kubelet
-does, and always have the shapes a real kubelet writes (see :mod:`.podstatus`).
+containers run in order and complete at once; a restartable one (``restartPolicy: Always``, a
+sidecar) keeps running beside the containers and counts in the pod's readiness. Until the
+sandbox is up, containers wait as ``ContainerCreating`` (``PodInitializing`` when the pod has
+init containers). Statuses are written through the status subresource, as a kubelet does, and
+always have the shapes a real kubelet writes (see :mod:`.podstatus`).
+
+A container whose ``env``/``envFrom`` names a Secret or ConfigMap (or key) that does not exist,
+and is not optional, is not created: it waits with ``CreateContainerConfigError`` and the
+kubelet's message (``secret "x" not found``, :mod:`.containerenv`), and later init containers
+and the containers wait behind it. Such pods are checked again whenever a Secret or ConfigMap
+of their namespace changes (only those pods: the kubelet subscribes to both stores), and start
+once the reference resolves.
 
 The annotation ``envtest.ambient-code.io/scenario`` makes a pod act out a failure — image pull
 errors, crash loops, exits, OOM kills, no fitting node, failing readiness; the grammar is in
@@ -28,11 +38,14 @@ from typing import Any
 from ..cluster import Cluster
 from ..kinds import ResourceType
 from ..storage import Event
-from . import client, podstatus
+from . import client, containerenv, podstatus
 from .loop import Timers, guarded
 from .scenario import PodScenario, parse_pod, scenario_of
 
 POD_STORE = "pods"
+CONFIG_STORES = {"secret": "secrets", "configmap": "configmaps"}
+"""The stores of the kinds a container's environment names (:class:`containerenv.Ref`): their
+changes may unblock a container waiting on one."""
 
 
 @dataclass(slots=True)
@@ -43,12 +56,22 @@ class _Container:
     image: str
     plan: PodScenario | None
     state: dict[str, Any] = field(default_factory=lambda: podstatus.waiting("ContainerCreating"))
+    refs: tuple[containerenv.Ref, ...] = ()
+    """The Secrets and ConfigMaps its environment reads."""
+    sidecar: bool = False
+    """A restartable init container: it keeps running beside the containers."""
     last_state: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
     ready: bool = False
     started: bool = False
     pulled: bool = False
     container_id: str = ""
+
+    @property
+    def initialized(self) -> bool:
+        """Done as an init container: completed, or (a sidecar) started."""
+        done = self.state.get("terminated") or {}
+        return self.started if self.sidecar else bool(done) and done.get("exitCode") == 0
 
     def status(self) -> dict[str, Any]:
         out = {"name": self.name, "state": self.state, "lastState": self.last_state,
@@ -71,11 +94,18 @@ class _Pod:
     restart_policy: str
     scenario: PodScenario | None
     containers: list[_Container]
+    """Sorted by name, as the kubelet reports them."""
     init_containers: list[_Container]
+    """In spec order, as they run and are reported."""
+    order: tuple[str, ...] = ()
+    """The containers' names in spec order (readiness messages list them so)."""
     start_time: str = ""
     ip: str = ""
     sandbox: bool = False
+    initialized: bool = False
     retrying: bool = False
+    blocked: bool = False
+    """A container waits on a Secret or ConfigMap (``KubeletSimulator._environment_ready``)."""
 
 
 class KubeletSimulator:
@@ -101,6 +131,8 @@ class KubeletSimulator:
         self._random = random.Random(seed)
         self._addresses: Iterator[int] = itertools.count(1)
         self._pods: dict[str, _Pod] = {}
+        self._blocked: dict[str, set[str]] = {}
+        """Pods (by UID) with a container waiting on a Secret or ConfigMap, by namespace."""
         self._cluster: Cluster | None = None
         self._timers: Timers | None = None
 
@@ -109,18 +141,30 @@ class KubeletSimulator:
         self._cluster = cluster
         self._timers = Timers(cluster.loop)
         cluster.store.subscribe(POD_STORE, self)
+        for store in CONFIG_STORES.values():
+            cluster.store.subscribe(store, self)
         for _, stored in list(cluster.store.items(POD_STORE)):
             self._admit(stored.load())
 
     def stop(self) -> None:
         if self._cluster is not None:
-            self._cluster.store.unsubscribe(POD_STORE, self)
+            for store in (POD_STORE, *CONFIG_STORES.values()):
+                self._cluster.store.unsubscribe(store, self)
         if self._timers is not None:
             self._timers.cancel_all()
         self._pods.clear()
+        self._blocked.clear()
 
     def offer(self, event: Event) -> None:
-        """A pod changed: admit a new one, forget a deleted one. Never writes from here."""
+        """A pod changed: admit a new one, forget a deleted one; a Secret or ConfigMap
+        changed: check again the pods of its namespace that wait on one. Never writes from
+        here (the checks run from timers)."""
+        if event.store != POD_STORE:
+            for uid in self._blocked.get(event.namespace, ()):
+                pod = self._pods.get(uid)
+                if pod is not None and pod.blocked:
+                    self._later(pod, 0.0, self._unblock, pod)
+            return
         stored = event.new
         if event.type == "DELETED" or stored.deleting:
             self._forget(stored.uid)
@@ -142,25 +186,34 @@ class KubeletSimulator:
                 podstatus.TERMINAL) or meta.get("uid") in self._pods:
             return
         scenario = scenario_of(pod, parse_pod)
+        waiting = "PodInitializing" if spec.get("initContainers") else "ContainerCreating"
+        containers = self._containers(spec.get("containers"), scenario, waiting)
         record = _Pod(meta.get("namespace", ""), meta["name"], meta["uid"],
                       spec.get("restartPolicy", "Always"), scenario,
-                      self._containers(spec.get("containers"), scenario),
-                      self._containers(spec.get("initContainers"), None))
+                      sorted(containers, key=lambda c: c.name),  # reported sorted by name
+                      self._containers(spec.get("initContainers"), None, waiting),
+                      tuple(c.name for c in containers))
         self._pods[record.uid] = record
         self._later(record, self.schedule_delay, self._schedule, record)
 
     @staticmethod
-    def _containers(specs: Any, scenario: PodScenario | None) -> list[_Container]:
+    def _containers(specs: Any, scenario: PodScenario | None,
+                    waiting: str) -> list[_Container]:
         out = []
         for c in specs or ():
             if isinstance(c, dict) and isinstance(c.get("name"), str):
                 plan = scenario if scenario and scenario.applies_to(c["name"]) else None
-                out.append(_Container(c["name"], str(c.get("image", "")), plan))
-        return sorted(out, key=lambda c: c.name)  # the kubelet reports them sorted by name
+                out.append(_Container(c["name"], str(c.get("image", "")), plan,
+                                      podstatus.waiting(waiting), containerenv.refs(c),
+                                      c.get("restartPolicy") == "Always"))
+        return out
 
     def _forget(self, uid: str) -> None:
-        if self._pods.pop(uid, None) is not None and self._timers is not None:
-            self._timers.cancel(uid)
+        pod = self._pods.pop(uid, None)
+        if pod is not None:
+            self._unlist(pod)
+            if self._timers is not None:
+                self._timers.cancel(uid)
 
     def _later(self, pod: _Pod, delay: float, fn: Any, *args: Any) -> None:
         assert self._timers is not None
@@ -188,19 +241,75 @@ class KubeletSimulator:
         self._later(pod, self.start_delay, self._start, pod)
 
     def _start(self, pod: _Pod) -> None:
-        """The sandbox is up: the pod gets its IP, init containers ran, containers start."""
-        assert self._cluster is not None
+        """The sandbox is up: the pod gets its IP, init containers run, containers start."""
         pod.sandbox = True
         n = next(self._addresses)
         pod.ip = f"10.244.{(n // 254) % 256}.{n % 254 + 1}"
-        now = self._cluster.now()
+        self._initialize(pod)
+        self._publish(pod)
+
+    def _initialize(self, pod: _Pod) -> None:
+        """Run the init containers not yet done, in order (a sidecar starts and keeps
+        running); then start the containers. Stops at one whose environment cannot be made."""
+        assert self._cluster is not None
         for init in pod.init_containers:
+            if init.initialized:
+                continue
+            if not self._environment_ready(pod, init):
+                return
+            now = self._cluster.now()
             init.pulled, init.container_id = True, self._container_id()
-            init.state = podstatus.terminated(exit_code=0, reason="Completed", started_at=now,
-                                              finished_at=now, container_id=init.container_id)
+            if init.sidecar:
+                init.state, init.started = podstatus.running(now), True
+                self._later(pod, self.ready_delay, self._ready, pod, init, init.container_id)
+            else:
+                init.state = podstatus.terminated(
+                    exit_code=0, reason="Completed", started_at=now, finished_at=now,
+                    container_id=init.container_id)
+        pod.initialized = True
         for container in pod.containers:
             self._launch(pod, container)
+
+    def _environment_ready(self, pod: _Pod, c: _Container) -> bool:
+        """Whether ``c``'s Secrets and ConfigMaps resolve; if not, it waits with the
+        kubelet's CreateContainerConfigError and the pod is checked again on their changes."""
+        if not c.refs:
+            return True
+        assert self._cluster is not None
+        cluster = self._cluster
+
+        def lookup(kind: str, name: str) -> dict[str, Any] | None:
+            stored = cluster.store.get(CONFIG_STORES[kind], (pod.namespace, name))
+            return None if stored is None else (stored.load().get("data") or {})
+
+        error = containerenv.config_error(c.refs, pod.namespace, lookup)
+        if error is None:
+            return True
+        c.state, c.started, c.ready = podstatus.waiting(containerenv.REASON, error), False, False
+        pod.blocked = True
+        self._blocked.setdefault(pod.namespace, set()).add(pod.uid)
+        return False
+
+    def _unblock(self, pod: _Pod) -> None:
+        """A Secret or ConfigMap of the pod's namespace changed: try its waiting containers."""
+        if not pod.blocked:
+            return
+        self._unlist(pod)
+        if not pod.initialized:
+            self._initialize(pod)
+        else:
+            for c in pod.containers:
+                if (c.state.get("waiting") or {}).get("reason") == containerenv.REASON:
+                    self._launch(pod, c)
         self._publish(pod)
+
+    def _unlist(self, pod: _Pod) -> None:
+        pod.blocked = False
+        waiting = self._blocked.get(pod.namespace)
+        if waiting is not None:
+            waiting.discard(pod.uid)
+            if not waiting:
+                del self._blocked[pod.namespace]
 
     def _launch(self, pod: _Pod, c: _Container) -> None:
         """Pull and start one container (again, after a back-off), arming what follows."""
@@ -209,6 +318,8 @@ class KubeletSimulator:
         if plan is not None and plan.kind == "image-pull-error":
             c.state = podstatus.waiting("ErrImagePull", podstatus.pull_error_message(c.image))
             self._later(pod, self.backoff, self._pull_backoff, pod, c)
+            return
+        if not self._environment_ready(pod, c):  # the image is pulled first, then this
             return
         c.pulled, c.container_id = True, self._container_id()
         c.state, c.started, c.ready = podstatus.running(self._cluster.now()), True, False
@@ -293,13 +404,16 @@ class KubeletSimulator:
             return status
         statuses = [c.status() for c in pod.containers]
         phase = podstatus.phase(statuses, pod.restart_policy) if pod.sandbox else "Pending"
+        ready = {c.name for c in pod.containers if c.ready}
+        unready = [c.name for c in pod.init_containers if c.sidecar and not c.ready]
+        unready += [name for name in pod.order if name not in ready]
         status.update(
             phase=phase, hostIP=podstatus.HOST_IP, hostIPs=[{"ip": podstatus.HOST_IP}],
             startTime=pod.start_time, containerStatuses=statuses,
             conditions=podstatus.conditions(
                 pod_phase=phase, sandbox=pod.sandbox, now=now, previous=previous,
-                uninitialized=[] if pod.sandbox else [c.name for c in pod.init_containers],
-                unready=[c.name for c in pod.containers if not c.ready]))
+                uninitialized=[c.name for c in pod.init_containers if not c.initialized],
+                unready=unready))
         if pod.ip:
             status.update(podIP=pod.ip, podIPs=[{"ip": pod.ip}])
         if pod.init_containers:
