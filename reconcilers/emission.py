@@ -25,7 +25,7 @@ from informers.errors import NotFound
 from .metrics import SessionMetrics
 from .phase import Step
 from .resources import AGENTIC_SESSIONS, Phase
-from .status import find, parse_time, status_patch
+from .status import find, parse_time, status_patch, write_delay
 
 log = logging.getLogger("reconcilers.reconciler")
 _WRITES = ("status", "intent")
@@ -57,15 +57,19 @@ class StatusEmitter:
             self._writes.forget((request, write))
 
     def write(self, session: Mapping[str, Any], status: dict[str, Any], *,
-              clear: Sequence[str] = (), annotate: Mapping[str, str] | None = None) -> None:
+              clear: Sequence[str] = (), annotate: Mapping[str, str] | None = None,
+              now: dt.datetime) -> float | None:
         """The status (if it changed), then the intent annotations; each guarded by the
-        resourceVersion it was computed from, so a newer intent is never overwritten."""
+        resourceVersion it was computed from, so a newer intent is never overwritten.
+        Progress detail may wait (:func:`.status.write_delay`): the seconds until it is due,
+        None when nothing waits."""
         meta = session["metadata"]
         request = Request.for_object(session)
         version = str(meta.get("resourceVersion", ""))
         old = session.get("status") or {}
+        delay = write_delay(old, status, now=now)
         try:
-            if status != old:
+            if delay == 0.0:
                 written = self._client.patch_status(
                     AGENTIC_SESSIONS, meta["name"],
                     {"metadata": {"resourceVersion": version},
@@ -84,6 +88,7 @@ class StatusEmitter:
                                    after=str(written["metadata"].get("resourceVersion", "")))
         except NotFound:
             pass  # the session is gone: nothing left to say about it
+        return delay or None
 
     def report(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
                 backend: str, now: dt.datetime) -> None:

@@ -43,12 +43,13 @@ Completed,
 Failed
 ===========  =====================================================  ==========================
 
-A reset or the first reconcile continues in the same pass with the phase it reached, so a
-lost workload is replaced without waiting for another event. Differences from upstream, each
-invisible to its backend, runner and frontend: Stop is honoured while Creating; a runner that
-ends while Running is noticed; a desired-phase=Running that is already fulfilled (Creating,
-Running) is cleared, so a later completion does not restart the session by itself; a
-transient error while provisioning the token is retried instead of failing the session.
+The first reconcile continues as Pending in the same pass; a reset is written as upstream
+writes it (Pending, a new startTime) and the next pass, at once, starts the new run.
+Differences from upstream, each invisible to its backend, runner and frontend: Stop is
+honoured while Creating; a runner that ends while Running is noticed; a desired-phase=Running
+that is already fulfilled (Creating, Running) is cleared, so a later completion does not
+restart the session by itself; a transient error while provisioning the token is retried
+instead of failing the session.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ TOKEN_REFRESH = dt.timedelta(minutes=45)
 MAX_WAIT = 86400.0
 """The longest requeue: a deadline further away is looked at again after a day (a huge
 timeout must never overflow a timer)."""
-_HOPS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,9 @@ class Step:
     """Write the status, then fail the pass (backoff): a transient start failure."""
     permanent: BadInput | None = None
     """Write the status, then stop retrying until something changes (bad input)."""
+    again: bool = False
+    """Look again as soon as the cache shows this pass's writes (a reset: the next pass
+    starts the new run; a status-only write wakes nobody)."""
 
 
 def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> Step:
@@ -177,20 +180,7 @@ def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> 
     if not status.get("phase"):
         step = Step(Phase.PENDING, {**status, "phase": Phase.PENDING.value,
                                     "startTime": _first_start(session, status, world, now)})
-    for _ in range(_HOPS):
-        handler = _HANDLERS[step.phase]
-        following = handler(session, annotations, world, step, now)
-        if following.phase == step.phase or following.phase != Phase.PENDING or \
-                step.phase == Phase.PENDING:
-            return following
-        # Reset to Pending: go on with the new run in this pass. A workload still there is
-        # the old run's (unless adopted as the new run's): it goes before the new one is
-        # created.
-        step = following
-        if world.workload.exists and \
-                world.workload.run_started != step.status.get("startTime"):
-            world = replace(world, workload=replace(world.workload, state="lost"))
-    return step
+    return _HANDLERS[step.phase](session, annotations, world, step, now)
 
 
 def _first_start(session: Mapping[str, Any], status: Mapping[str, Any], world: World,
@@ -428,9 +418,8 @@ def _terminal(session: Mapping[str, Any], annotations: Mapping[str, str], world:
     workload = world.workload
     leftover = workload.exists and not workload.terminating
     if _desired(annotations) == Phase.RUNNING:
-        adopted = _adopted(step.status, world)
-        reset = _reset_to_pending(step, annotations, now, start=adopted)
-        return replace(reset, delete_workload=leftover and adopted is None, events=(
+        reset = _reset_to_pending(step, annotations, now)
+        return replace(reset, delete_workload=leftover, events=(
             *reset.events, Event("Normal", "Restarting", "restart requested: starting a new run")))
     return replace(step, delete_workload=leftover)
 
@@ -450,18 +439,18 @@ def _with(step: Step, phase: Phase, status: dict[str, Any], **changes: Any) -> S
     return replace(step, phase=phase, status={**status, "phase": phase.value}, **changes)
 
 
-def _reset_to_pending(step: Step, annotations: Mapping[str, str], now: dt.datetime, *,
-                      start: str | None = None) -> Step:
-    """ResetToPending: a new run begins (after a restart, or the workload was lost);
-    ``start``: its startTime when the run's workload exists already (see :func:`_adopted`)."""
+def _reset_to_pending(step: Step, annotations: Mapping[str, str], now: dt.datetime) -> Step:
+    """ResetToPending: a new run begins (after a restart, or the workload was lost). Written
+    first, as upstream writes it, and looked at again at once: the next pass starts the run
+    (a workload still there is the old run's, and goes first)."""
     status = {k: v for k, v in step.status.items()
               if k not in ("completionTime", "lastActivityTime", "stoppedReason")}
-    status["startTime"] = start or now_text(now)
+    status["startTime"] = now_text(now)
     status["conditions"] = upsert(status.get("conditions"), POD_CREATED, "False",
                                   reason="PodMissing", message="Pod not found, will recreate",
                                   now=now)
     return _with(step, Phase.PENDING, status,
-                 clear=(STOP_REASON,) if STOP_REASON in annotations else ())
+                 clear=(STOP_REASON,) if STOP_REASON in annotations else (), again=True)
 
 
 def _initiate_stop(step: Step, now: dt.datetime, workload: Observation) -> Step:

@@ -232,10 +232,15 @@ class SessionReconciler:
                 and observe_env.kind == start_env.kind):
             held = self._converge_live(session, runtime, observe_env, children, inputs,
                                        incarnation, backend)
-        self._emit.write(session, with_restart_required(step.status, held, now=now),
-                         clear=step.clear, annotate={**step.annotate, **annotate})
+        detail_due = self._emit.write(
+            session, with_restart_required(step.status, held, now=now), clear=step.clear,
+            annotate={**step.annotate, **annotate}, now=now)
         self._emit.report(session, status, step, backend, now)
-        return self._outcome(step)
+        result = self._outcome(step)
+        if detail_due is not None and (not result.requeue_after
+                                       or detail_due < result.requeue_after):
+            return Result(requeue_after=max(detail_due, STALE_RECHECK))
+        return result
 
     # reading ---------------------------------------------------------------------------------
     def _runtime(self, session: Mapping[str, Any]) -> tuple[Runtime | None, BadInput | None]:
@@ -556,6 +561,8 @@ class SessionReconciler:
             raise TerminalError(f"{step.permanent.reason}: {step.permanent.message}")
         if step.retry:
             raise StartRetry(str((find(step.status, "Ready") or {}).get("message", "")))
+        if step.again:
+            return Result(requeue_after=STALE_RECHECK)
         if step.requeue_after is not None:
             return Result(requeue_after=max(step.requeue_after, 0.5))
         return Result()

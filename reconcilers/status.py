@@ -180,3 +180,42 @@ def with_restart_required(status: dict[str, Any], held: Sequence[str], *,
 def _listed(paths: Sequence[str], limit: int = 10) -> str:
     shown = ", ".join(paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+DETAIL_BATCH = 5.0
+"""Seconds after a condition of the session last flipped during which progress detail waits
+for the next write (see :func:`write_delay`)."""
+
+
+def write_delay(old: Mapping[str, Any], new: Mapping[str, Any], *,
+                now: dt.datetime) -> float | None:
+    """When to write ``new`` over the stored ``old`` status: None (they are equal), 0.0 (now)
+    or the seconds to wait.
+
+    Everything is written at once except progress detail — a new condition that is True
+    (``PodScheduled`` on the way to Running), or a changed reason or message of one whose
+    status stays — within :data:`DETAIL_BATCH` seconds of the last flip of a condition: a
+    runner that goes scheduled → running in a second costs one write (the phase's), not one
+    per step; detail still pending after the window is written then. A new False or Unknown
+    condition is a problem to show, and goes at once.
+    """
+    if new == old:
+        return None
+    if not _detail_only(old, new):
+        return 0.0
+    flips = [parse_time(c.get("lastTransitionTime")) for c in old.get("conditions") or ()]
+    last = max((t for t in flips if t is not None), default=None)
+    left = DETAIL_BATCH - (now - last).total_seconds() if last is not None else 0.0
+    return max(left, 0.0)
+
+
+def _detail_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    def rest(status: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in status.items() if k != "conditions"}
+
+    if rest(old) != rest(new):
+        return False
+    before = {str(c.get("type")): c.get("status") for c in old.get("conditions") or ()}
+    after = {str(c.get("type")): c.get("status") for c in new.get("conditions") or ()}
+    return set(before) <= set(after) and all(
+        value == before.get(kind, "True") for kind, value in after.items())

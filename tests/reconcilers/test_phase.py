@@ -126,7 +126,8 @@ def cond(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
 def actions(step: Step) -> set[str]:
     flags = {"start": step.start, "delete_workload": step.delete_workload,
              "delete_copies": step.delete_copies, "refresh_token": step.refresh_token,
-             "retry": step.retry, "permanent": step.permanent is not None}
+             "retry": step.retry, "permanent": step.permanent is not None,
+             "again": step.again}
     return {name for name, on in flags.items() if on}
 
 
@@ -262,9 +263,10 @@ TABLE = [
     row("creating-pod-missing-stop", "Creating", STOP, W, "Stopped",
         sets={"stoppedReason": "user", "completionTime": T_NOW}, conditions=STOPPED_USER,
         clear=(DP, STOP_AT), actions=("delete_copies",)),
-    row("creating-pod-missing-resets-and-recreates", "Creating", {STOP_REASON: "inactivity"}, W,
+    # A reset is written as upstream writes it, and the next pass (at once) starts the run.
+    row("creating-pod-missing-resets", "Creating", {STOP_REASON: "inactivity"}, W,
         "Pending", sets={"startTime": T_NOW}, conditions=RESET, clear=(STOP_REASON,),
-        actions=("start",)),
+        actions=("again",)),
     row("creating-scheduled", "Creating", None,
         replace(W, workload=workload("starting", scheduled={
             "status": "True", "reason": "Scheduled", "message": "Scheduled on node-1"})),
@@ -308,10 +310,10 @@ TABLE = [
     row("creating-fulfilled-desired-running-cleared", "Creating", RESTART,
         replace(W, workload=STARTING), "Creating", clear=(DP,)),
     # Running ---------------------------------------------------------------------------------
-    row("running-pod-missing-resumes", "Running", None, W, "Pending",
+    row("running-pod-missing-resets", "Running", None, W, "Pending",
         sets={"startTime": T_NOW, "sdkSessionId": "sdk-1"},
         removes=("completionTime", "lastActivityTime", "stoppedReason"), conditions=RESET,
-        actions=("start",)),
+        actions=("again",)),
     row("running-pod-lost-is-deleted-then-replaced", "Running", None,
         replace(W, workload=workload("lost", reason="Evicted")), "Running",
         actions=("delete_workload",)),
@@ -322,10 +324,10 @@ TABLE = [
     row("running-stop-while-the-pod-terminates-stops", "Running", STOP,
         replace(W, workload=workload("starting", terminating=True)), "Stopping",
         conditions=STOPPING, actions=("delete_copies",)),
-    row("running-stop-with-the-pod-gone-resets-then-stops", "Running", STOP, W, "Stopped",
-        sets={"startTime": T_NOW, "completionTime": T_NOW, "stoppedReason": "user"},
-        removes=("lastActivityTime",), conditions=STOPPED_USER, clear=(DP, STOP_AT),
-        actions=("delete_copies",)),
+    # Upstream's order: the pod is gone first (reset), then Pending sees the stop.
+    row("running-stop-with-the-pod-gone-resets", "Running", STOP, W, "Pending",
+        sets={"startTime": T_NOW}, removes=("lastActivityTime",), conditions=RESET,
+        actions=("again",)),
     row("running-runner-exit-0", "Running", None,
         replace(W, workload=ended("succeeded", "Completed", "Runner finished")), "Completed",
         sets={"completionTime": T_NOW}, conditions={"Ready": ("False", "Completed")},
@@ -366,11 +368,11 @@ TABLE = [
     *(row(f"{p.lower()}-restart", p, {**RESTART, STOP_REASON: "inactivity"}, W, "Pending",
           sets={"startTime": T_NOW}, conditions=RESET,
           removes=("completionTime", "lastActivityTime", "stoppedReason"),
-          clear=(STOP_REASON,), actions=("start",))
+          clear=(STOP_REASON,), actions=("again",))
       for p in ("Stopped", "Completed", "Failed")),
     row("stopped-restart-with-a-leftover-pod-waits-for-it", "Stopped", RESTART,
         replace(W, workload=STARTING), "Pending", sets={"startTime": T_NOW},
-        removes=("stoppedReason",), conditions=RESET, actions=("delete_workload",)),
+        removes=("stoppedReason",), conditions=RESET, actions=("delete_workload", "again")),
     *(row(f"{p.lower()}-otherwise-nothing", p, STOP, W, p) for p in
       ("Stopped", "Completed", "Failed")),
 ]
@@ -521,8 +523,10 @@ def test_the_first_run_has_no_is_resume_and_a_resumed_run_has_it() -> None:
     assert next_step(fresh, W, now=NOW).start
     assert is_resume(fresh) is False
     running = session("Running")
-    assert next_step(running, W, now=NOW).start  # the workload is gone: reset, start again
-    assert is_resume(running) is True
+    reset = next_step(running, W, now=NOW)  # the workload is gone: reset to Pending
+    after = session("Pending", status=reset.status)
+    assert next_step(after, W, now=NOW).start  # and the next pass starts the new run
+    assert is_resume(after) is True
 
 
 def test_quirk_a_first_pass_that_could_not_start_makes_the_first_run_a_resume() -> None:
@@ -700,7 +704,10 @@ def test_a_session_lives_as_the_backend_and_frontend_expect() -> None:
     assert run(replace(W, workload=workload("lost", run_started=obj["status"]["startTime"])),
                1).delete_workload
     step = run(W, 1)
-    assert step.start and "lastActivityTime" not in obj["status"] and is_resume(obj)
+    assert step.again and obj["status"]["phase"] == "Pending"
+    assert "lastActivityTime" not in obj["status"] and is_resume(obj)
+    step = run(W)
+    assert step.start
     step = run(replace(W, started=Started()))
     assert obj["status"]["phase"] == "Creating"
     assert run(replace(W, workload=workload("running", run_started=obj["status"]["startTime"])),
@@ -714,7 +721,9 @@ def test_a_session_lives_as_the_backend_and_frontend_expect() -> None:
     # and starts it again (backend Start): a new run, resumed
     obj["metadata"]["annotations"].update(RESTART)
     step = run(W, 60)
-    assert step.start and "stoppedReason" not in obj["status"] and is_resume(obj)
+    assert step.again and "stoppedReason" not in obj["status"] and is_resume(obj)
+    step = run(W)
+    assert step.start
     assert annotations_of(obj) == {PARENT: "s0", **RESTART}  # desired-phase stays until created
     step = run(replace(W, started=Started()))
     assert annotations_of(obj) == {PARENT: "s0", START_AT: RESTART[START_AT]}
