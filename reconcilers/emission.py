@@ -58,16 +58,19 @@ class StatusEmitter:
 
     def write(self, session: Mapping[str, Any], status: dict[str, Any], *,
               clear: Sequence[str] = (), annotate: Mapping[str, str] | None = None,
-              now: dt.datetime) -> float | None:
+              now: dt.datetime, defer: bool = True) -> float | None:
         """The status (if it changed), then the intent annotations; each guarded by the
         resourceVersion it was computed from, so a newer intent is never overwritten.
-        Progress detail may wait (:func:`.status.write_delay`): the seconds until it is due,
-        None when nothing waits."""
+        Progress detail may wait (:func:`.status.write_delay`; not with ``defer`` off: a pass
+        that ends without a requeue writes all it has): the seconds until it is due, None when
+        nothing waits."""
         meta = session["metadata"]
         request = Request.for_object(session)
         version = str(meta.get("resourceVersion", ""))
         old = session.get("status") or {}
         delay = write_delay(old, status, now=now)
+        if delay is not None and not defer:
+            delay = 0.0
         try:
             if delay == 0.0:
                 written = self._client.patch_status(

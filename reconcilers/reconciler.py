@@ -234,7 +234,8 @@ class SessionReconciler:
                                        incarnation, backend)
         detail_due = self._emit.write(
             session, with_restart_required(step.status, held, now=now), clear=step.clear,
-            annotate={**step.annotate, **annotate}, now=now)
+            annotate={**step.annotate, **annotate}, now=now,
+            defer=step.permanent is None and not step.retry)
         self._emit.report(session, status, step, backend, now)
         result = self._outcome(step)
         if detail_due is not None and (not result.requeue_after

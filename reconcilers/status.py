@@ -193,11 +193,11 @@ def write_delay(old: Mapping[str, Any], new: Mapping[str, Any], *,
     or the seconds to wait.
 
     Everything is written at once except progress detail — a new condition that is True
-    (``PodScheduled`` on the way to Running), or a changed reason or message of one whose
-    status stays — within :data:`DETAIL_BATCH` seconds of the last flip of a condition: a
-    runner that goes scheduled → running in a second costs one write (the phase's), not one
-    per step; detail still pending after the window is written then. A new False or Unknown
-    condition is a problem to show, and goes at once.
+    (``PodScheduled`` on the way to Running) — within :data:`DETAIL_BATCH` seconds of the last
+    flip of a condition: a runner that goes scheduled → running in a second costs one write
+    (the phase's), not one per step; detail still pending after the window is written then.
+    A new False or Unknown condition is a problem to show, and a changed reason or message
+    news: both go at once.
     """
     if new == old:
         return None
@@ -215,7 +215,8 @@ def _detail_only(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
     if rest(old) != rest(new):
         return False
-    before = {str(c.get("type")): c.get("status") for c in old.get("conditions") or ()}
-    after = {str(c.get("type")): c.get("status") for c in new.get("conditions") or ()}
+    before = {str(c.get("type")): c for c in old.get("conditions") or ()}
+    after = {str(c.get("type")): c for c in new.get("conditions") or ()}
     return set(before) <= set(after) and all(
-        value == before.get(kind, "True") for kind, value in after.items())
+        condition == before[kind] if kind in before else condition.get("status") == "True"
+        for kind, condition in after.items())

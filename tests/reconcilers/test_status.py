@@ -219,3 +219,31 @@ def test_status_patch_nulls_what_the_new_status_dropped() -> None:
     new = {"phase": "Pending", "startTime": T_NOW}
     assert status_patch(old, new) == {"completionTime": None, "stoppedReason": None,
                                       "phase": "Pending", "startTime": T_NOW}
+
+
+# write_delay: progress detail waits for the phase's write ---------------------------------------
+def _with_conditions(*conditions: dict[str, str], phase: str = "Creating") -> dict[str, Any]:
+    return {"phase": phase, "conditions": [dict(c) for c in conditions]}
+
+
+_CREATED = {"type": "PodCreated", "status": "True", "reason": "PodCreated", "message": "m",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}
+_SCHEDULED = {"type": "PodScheduled", "status": "True", "reason": "Scheduled", "message": "n",
+              "lastTransitionTime": "2026-01-01T00:00:01Z"}
+_T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("new", "seconds_after", "expected"), [
+    (_with_conditions(_CREATED), 1.0, None),  # nothing changed
+    (_with_conditions(_CREATED, _SCHEDULED), 1.0, 4.0),  # a new True condition: waits
+    (_with_conditions(_CREATED, _SCHEDULED), 6.0, 0.0),  # ... until the window ends
+    (_with_conditions(_CREATED, {**_SCHEDULED, "status": "False"}), 1.0, 0.0),  # a problem
+    (_with_conditions({**_CREATED, "message": "other"}), 1.0, 0.0),  # news of a condition
+    (_with_conditions(_CREATED, _SCHEDULED, phase="Running"), 1.0, 0.0),  # a phase change
+], ids=["same", "new-true-waits", "after-window", "new-false", "message", "phase"])
+def test_write_delay_defers_only_new_true_conditions(new: dict[str, Any], seconds_after: float,
+                                                     expected: float | None) -> None:
+    from reconcilers.status import write_delay
+
+    old = _with_conditions(_CREATED)
+    assert write_delay(old, new, now=_T0 + dt.timedelta(seconds=seconds_after)) == expected
