@@ -53,6 +53,23 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, interval: float
         time.sleep(interval)
 
 
+def settled(read: Callable[[], T], *, quiet: float = 0.3, timeout: float = 15.0,
+            message: str = "never went quiet") -> T:
+    """``read()`` once it returns the same value twice, ``quiet`` seconds apart: e.g. an
+    operator's request counts once what it still had to do is done. A retry storm never
+    settles: after ``timeout`` seconds an AssertionError says so."""
+    last = [read()]
+
+    def still() -> bool:
+        time.sleep(quiet)
+        now = read()
+        same, last[0] = now == last[0], now
+        return same
+
+    eventually(still, timeout=timeout, interval=0, message=message)
+    return last[0]
+
+
 @contextlib.contextmanager
 def cached_client(kubeconfig: str | os.PathLike[str], *, detect_mutations: bool = True,
                   field_manager: str = "test",

@@ -44,6 +44,7 @@ from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from ambient_ctrl.testing import settled as until_quiet
 from informers.rest import Transport, load_configuration
 from reconcilers.install import DEMO_API_KEY, install, managed_namespace
 from reconcilers.samples import UPSTREAM_REGISTRY, backend_session
@@ -856,16 +857,7 @@ def test_timeout_is_not_enforced_and_inactivity_follows_last_activity(
 def settled(platform: Platform) -> Counter[tuple[str, str]]:
     """The operator's request counts once they stop moving (0.3 s without one): what other
     sessions still had to do is done. A storm never settles."""
-    last = [platform.requests()]
-
-    def still() -> bool:
-        time.sleep(0.3)
-        now = platform.requests()
-        same, last[0] = now == last[0], now
-        return same
-
-    eventually(still, timeout=15, interval=0, message="the operator never went quiet")
-    return last[0]
+    return until_quiet(platform.requests, message="the operator never went quiet")
 
 
 def quiet(platform: Platform, seconds: float) -> Counter[tuple[str, str]]:

@@ -138,25 +138,29 @@ def agui_port(workload: Mapping[str, Any]) -> int | None:
 
 
 def service_account(session: Mapping[str, Any]) -> Obj:
-    namespace, name = meta(session)
+    _, name = meta(session)
     annotations = {}
     user_id = ((session.get("spec") or {}).get("userContext") or {}).get("userId")
     if isinstance(user_id, str) and user_id:
         annotations[CREATED_BY_USER_ID] = user_id
-    metadata: dict[str, Any] = {"name": service_account_name(name), "namespace": namespace,
-                                "labels": {APP_LABEL: RUNNER_SA_APP},
-                                "ownerReferences": [session_owner(session)]}
+    metadata = _runner_meta(session, service_account_name(name))
     if annotations:
         metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
 
 
+def _runner_meta(session: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Metadata of the runner's RBAC objects: labelled ``app=ambient-runner`` (upstream
+    labels only the ServiceAccount; the label is ours, for ``kubectl get -l``) and owned by
+    the session."""
+    return {"name": name, "namespace": meta(session)[0], "labels": {APP_LABEL: RUNNER_SA_APP},
+            "ownerReferences": [session_owner(session)]}
+
+
 def role(session: Mapping[str, Any]) -> Obj:
-    namespace, name = meta(session)
+    _, name = meta(session)
     return {"apiVersion": ROLES.api_version, "kind": ROLES.kind,
-            "metadata": {"name": role_name(name), "namespace": namespace,
-                         "labels": {APP_LABEL: RUNNER_SA_APP},
-                         "ownerReferences": [session_owner(session)]},
+            "metadata": _runner_meta(session, role_name(name)),
             "rules": [{key: list(values) for key, values in rule.items()}
                       for rule in RUNNER_RULES]}
 
@@ -164,9 +168,7 @@ def role(session: Mapping[str, Any]) -> Obj:
 def role_binding(session: Mapping[str, Any]) -> Obj:
     namespace, name = meta(session)
     return {"apiVersion": ROLE_BINDINGS.api_version, "kind": ROLE_BINDINGS.kind,
-            "metadata": {"name": role_binding_name(name), "namespace": namespace,
-                         "labels": {APP_LABEL: RUNNER_SA_APP},
-                         "ownerReferences": [session_owner(session)]},
+            "metadata": _runner_meta(session, role_binding_name(name)),
             "roleRef": {"apiGroup": ROLES.group, "kind": ROLES.kind, "name": role_name(name)},
             "subjects": [{"kind": "ServiceAccount", "name": service_account_name(name),
                           "namespace": namespace}]}

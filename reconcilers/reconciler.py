@@ -116,6 +116,27 @@ class Caches:
     network_policies: ScopedCache
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What one pass read: the runtime (or why there is none), the environments of the new
+    and of the current run, the children and the workload's observation, the run's inputs,
+    the token Secret and the Service."""
+
+    incarnation: tuple[str, str, str]
+    runtime: Runtime | None
+    bad: BadInput | None
+    start_env: ExecutionEnvironment
+    observe_env: ExecutionEnvironment
+    children: Children
+    workload: Observation
+    inputs: RunInputs | None
+    token: Mapping[str, Any] | None
+    token_name: str
+    account: str
+    token_made: bool
+    service: Mapping[str, Any] | None
+
+
 class StartRetry(Exception):
     """Starting the run failed for a reason that may pass; the status says which."""
 
@@ -170,13 +191,43 @@ class SessionReconciler:
 
     def _pass(self, session: Mapping[str, Any]) -> Result:
         now = self._clock.now()
+        seen = self._see(session, now)
+        world = self._world(session, seen, now)
+        step = next_step(session, world, now=now)
+        # The token's annotations, also when the write after provisioning was lost (the
+        # backend refuses to mint GitHub tokens for a session without runner-sa).
+        annotate = _token_annotations(session, seen.token_name, seen.account) \
+            if seen.token is not None or seen.token_made else {}
+        if step.start and seen.runtime is not None and seen.inputs is not None:
+            run = replace(seen.inputs, is_resume=is_resume(session),
+                          run_started=str(step.status.get("startTime", "")))
+            started, provisioned = self._start(session, seen, run, now)
+            annotate.update(provisioned)
+            step = next_step(session, replace(world, started=started), now=now)
+        backend = str(step.status.get("executionKind") or seen.observe_env.kind.value)
+        self._act(session, step, seen, backend, now)
+        held: tuple[str, ...] = ()
+        if step.phase in LIVE and not step.delete_workload:
+            held = self._converge_live(session, seen, backend)
+        detail_due = self._emit.write(
+            session, with_restart_required(step.status, held, now=now), clear=step.clear,
+            annotate={**step.annotate, **annotate}, now=now,
+            defer=step.permanent is None and not step.retry)
+        self._emit.report(session, session.get("status") or {}, step, backend, now)
+        result = self._outcome(step)
+        if detail_due is not None and (not result.requeue_after
+                                       or detail_due < result.requeue_after):
+            return Result(requeue_after=max(detail_due, STALE_RECHECK))
+        return result
+
+    def _see(self, session: Mapping[str, Any], now: dt.datetime) -> Seen:
+        """Everything this pass reads (from the caches)."""
         meta = session["metadata"]
         namespace, name = str(meta["namespace"]), str(meta["name"])
         incarnation = (namespace, name, str(meta.get("uid", "")))
-        status = session.get("status") or {}
         runtime, bad = self._runtime(session)
         start_env = self._environments[runtime.execution_kind if runtime else ExecutionKind.POD]
-        observe_env = self._observed_environment(status, start_env)
+        observe_env = self._observed_environment(session.get("status") or {}, start_env)
         children = self._children(session, observe_env)
         self._sync.observed(incarnation, children)
         workload = self._observe(session, observe_env, children, incarnation, now)
@@ -187,61 +238,41 @@ class SessionReconciler:
         token_name, account = tokens.default_names(session)
         token = self._client.get(SECRETS, token_name, namespace)
         token = token if ch.owned_by(token, incarnation[2]) else None
-        token_made = token is None and self._sync.pending(incarnation, "Secret", token_name)
-        service = self._service(session, children)
+        service = self._service(session)
         # Seen now, so no longer "created a moment ago" (neither is an environment's child).
         if token is not None:
             self._sync.observed(incarnation, Children({"Secret": {token_name: token}}))
         if service is not None:
             self._sync.observed(_service_key(incarnation, service),
                                 Children({"Service": {service_name(name): service}}))
-        world = World(
-            workload=workload, vertex_missing=self._platform.vertex_missing(),
+        return Seen(incarnation=incarnation, runtime=runtime, bad=bad, start_env=start_env,
+                    observe_env=observe_env, children=children, workload=workload,
+                    inputs=inputs, token=token, token_name=token_name, account=account,
+                    token_made=token is None and self._sync.pending(incarnation, "Secret",
+                                                                    token_name),
+                    service=service)
+
+    def _world(self, session: Mapping[str, Any], seen: Seen, now: dt.datetime) -> World:
+        """What the phase machine decides from."""
+        namespace, name = ch.meta(session)
+        inputs = seen.inputs
+        refreshed = now if seen.token_made else parse_time(
+            ((seen.token or {}).get("metadata") or {}).get("annotations", {}).get(
+                TOKEN_REFRESHED_AT))
+        return World(
+            workload=seen.workload, vertex_missing=self._platform.vertex_missing(),
             runner_secret=self._config.vertex or
             self._caches.runner_secrets.get(RUNNER_SECRETS, namespace) is not None,
             integrations=inputs.integrations if inputs else False,
             s3_available=inputs.s3.available if inputs else False,
             s3_message=inputs.s3.message if inputs else "",
-            bad_input=bad, token_present=token is not None or token_made,
-            token_refreshed_at=now if token_made else parse_time(
-                ((token or {}).get("metadata") or {}).get("annotations", {}).get(
-                    TOKEN_REFRESHED_AT)),
+            bad_input=seen.bad, token_present=seen.token is not None or seen.token_made,
+            token_refreshed_at=refreshed,
             inactivity_timeout=self._inactivity_timeout(session),
-            run_fields={"executionKind": start_env.kind.value,
-                        **({"runtime": runtime.id} if runtime else {})},
-            endpoint=_endpoint(namespace, name, service),
-            workload_noun=start_env.noun)
-        step = next_step(session, world, now=now)
-        # The token's annotations, also when the write after provisioning was lost (the
-        # backend refuses to mint GitHub tokens for a session without runner-sa).
-        annotate = _token_annotations(session, token_name, account) \
-            if token is not None or token_made else {}
-        if step.start and runtime is not None and inputs is not None:
-            run = replace(inputs, is_resume=is_resume(session),
-                          run_started=str(step.status.get("startTime", "")))
-            started, provisioned = self._start(session, runtime, start_env, run, token,
-                                               token_made, incarnation, now)
-            annotate.update(provisioned)
-            step = next_step(session, replace(world, started=started), now=now)
-        backend = str(step.status.get("executionKind") or observe_env.kind.value)
-        self._act(session, step, observe_env, children, token, token_name, account, backend,
-                  now)
-        held: tuple[str, ...] = ()
-        if (step.phase in LIVE and workload.exists and not workload.terminating
-                and not step.delete_workload and runtime is not None and inputs is not None
-                and observe_env.kind == start_env.kind):
-            held = self._converge_live(session, runtime, observe_env, children, inputs,
-                                       incarnation, backend)
-        detail_due = self._emit.write(
-            session, with_restart_required(step.status, held, now=now), clear=step.clear,
-            annotate={**step.annotate, **annotate}, now=now,
-            defer=step.permanent is None and not step.retry)
-        self._emit.report(session, status, step, backend, now)
-        result = self._outcome(step)
-        if detail_due is not None and (not result.requeue_after
-                                       or detail_due < result.requeue_after):
-            return Result(requeue_after=max(detail_due, STALE_RECHECK))
-        return result
+            run_fields={"executionKind": seen.start_env.kind.value,
+                        **({"runtime": seen.runtime.id} if seen.runtime else {})},
+            endpoint=_endpoint(namespace, name, seen.service),
+            workload_noun=seen.start_env.noun)
 
     # reading ---------------------------------------------------------------------------------
     def _runtime(self, session: Mapping[str, Any]) -> tuple[Runtime | None, BadInput | None]:
@@ -309,8 +340,7 @@ class SessionReconciler:
             return Observation("starting")  # created a moment ago; the cache has not shown it
         return observation
 
-    def _service(self, session: Mapping[str, Any],
-                 children: Children) -> Mapping[str, Any] | None:
+    def _service(self, session: Mapping[str, Any]) -> Mapping[str, Any] | None:
         namespace, name = ch.meta(session)
         service = self._client.get(SERVICES, service_name(name), namespace)
         return service if self._ours(service, session) else None
@@ -379,17 +409,17 @@ class SessionReconciler:
         return float(self._config.default_inactivity_timeout)
 
     # acting ----------------------------------------------------------------------------------
-    def _start(self, session: Mapping[str, Any], runtime: Runtime,
-               environment: ExecutionEnvironment, inputs: RunInputs,
-               token: Mapping[str, Any] | None, token_made: bool, incarnation: Hashable,
+    def _start(self, session: Mapping[str, Any], seen: Seen, inputs: RunInputs,
                now: dt.datetime) -> tuple[Started, dict[str, str]]:
         """Start a run: platform Secrets, the runner's token, the workload (and what the
         environment needs with it), its Service, the namespace's NetworkPolicy."""
+        assert seen.runtime is not None
+        runtime, environment, incarnation = seen.runtime, seen.start_env, seen.incarnation
+        token, token_name, account = seen.token, seen.token_name, seen.account
         self._platform.copy(session)
         annotate: dict[str, str] = {}
-        token_name, account = tokens.default_names(session)
         try:
-            if token is None and not token_made:
+            if token is None and not seen.token_made:
                 annotate = tokens.provision(self._client, session, now=now)
                 self._sync.expect(incarnation, "Secret", token_name)
             elif token is not None and _stale(token, now):
@@ -491,17 +521,16 @@ class SessionReconciler:
             log.warning("could not ensure the runner NetworkPolicy",
                         extra={"namespace": namespace, "error": error.message})
 
-    def _act(self, session: Mapping[str, Any], step: Step, environment: ExecutionEnvironment,
-             children: Children, token: Mapping[str, Any] | None, token_name: str,
-             account: str, backend: str, now: dt.datetime) -> None:
+    def _act(self, session: Mapping[str, Any], step: Step, seen: Seen, backend: str,
+             now: dt.datetime) -> None:
         if step.delete_workload:
-            self._delete_run(session, environment, children, backend)
+            self._delete_run(session, seen.observe_env, seen.children, backend)
         if step.delete_copies:
             self._platform.release(session)
-        if step.refresh_token and token is not None:
+        if step.refresh_token and seen.token is not None:
             try:
-                tokens.refresh(self._client, session, secret_name=token_name,
-                               account=account, now=now)
+                tokens.refresh(self._client, session, secret_name=seen.token_name,
+                               account=seen.account, now=now)
             except tokens.TokenError as error:
                 if not error.permanent:
                     raise
@@ -524,11 +553,16 @@ class SessionReconciler:
             self._sync.delete(child.resource, child.name(name), namespace, backend=backend,
                               propagation="Background")
 
-    def _converge_live(self, session: Mapping[str, Any], runtime: Runtime,
-                       environment: ExecutionEnvironment, children: Children,
-                       inputs: RunInputs, incarnation: Hashable,
+    def _converge_live(self, session: Mapping[str, Any], seen: Seen,
                        backend: str) -> tuple[str, ...]:
-        """Keep a live run's children in shape; the spec differences held for the next run."""
+        """Keep a live run's children in shape; the spec differences held for the next run
+        (nothing when the run's workload is going, or the run is on another environment than
+        its runtime names now: a registry edit never moves a live run)."""
+        runtime, inputs, environment = seen.runtime, seen.inputs, seen.observe_env
+        children, incarnation = seen.children, seen.incarnation
+        if (runtime is None or inputs is None or environment.kind != seen.start_env.kind
+                or not seen.workload.exists or seen.workload.terminating):
+            return ()
         _, name = ch.meta(session)
         workload = children.get(environment.owns[0].resource.kind, runner_name(name))
         if workload is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
+from ambient_ctrl.testing import settled as until_quiet
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS, EVENTS, Resource
 from informers.rest import ResourceClient, Transport, load_configuration
@@ -163,16 +163,7 @@ class World:
     def settled(self) -> dict[tuple[str, str], int]:
         """The operator's request counts once they stop moving (0.3 s without a request):
         what other sessions still had to do is done. A retry storm never settles."""
-        last = [self.operator_requests()]
-
-        def still() -> bool:
-            time.sleep(0.3)
-            now = self.operator_requests()
-            same, last[0] = now == last[0], now
-            return same
-
-        eventually(still, timeout=15, interval=0, message="the operator never went quiet")
-        return last[0]
+        return until_quiet(self.operator_requests, message="the operator never went quiet")
 
     def set_registry(self, entries: list[dict[str, Any]]) -> None:
         """Edit the registry and wait until the operator's cache has the edit: a session
