@@ -48,7 +48,7 @@ apiserver: install
 
 # The informer against the raw parse limit, then our operator against kopf (bench/peers/):
 # burst, steady, idle, with the ingest figures; the table goes to bench/results/latest.{json,md}.
-# BENCH_ARGS="--scale 0.05" makes the operator run quick. Under 10 minutes on 2 cores.
+# BENCH_ARGS="--scale 0.05" makes the operator run quick. About 15 minutes on 2 cores.
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/python bench/informer_ingest.py
