@@ -172,13 +172,16 @@ class Transport:
     def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
                 = None, body: bytes | None = None, content_type: str | None = None,
                 stream: bool = False, read_timeout: float | None = None,
-                timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+                timeout: float | None = None,
+                headers: Mapping[str, str] | None = None) -> urllib3.BaseHTTPResponse:
         """Send one request; raise the typed error for an error answer.
 
         With ``stream=True`` the body is left unread for the caller (watches). ``timeout``
         caps the whole request (connect and every read together), e.g. by a deadline of the
         caller's; without it, connect and each read get the transport's timeout (or
-        ``read_timeout``). Raises whatever the write guard raises, for a refused write.
+        ``read_timeout``). ``headers`` are sent besides the transport's own (e.g. to a
+        Service's proxy subresource). Raises whatever the write guard raises, for a refused
+        write.
         """
         if method != "GET" and self.write_guard is not None:
             self.write_guard(method, path)
@@ -190,8 +193,10 @@ class Transport:
         started = self._clock.monotonic()
         code = "<error>"
         try:
-            response = self._send(method, target, body=body,
-                                  headers=self._headers(method, path, content_type),
+            sent = self._headers(method, path, content_type)
+            if headers:
+                sent.update(headers)
+            response = self._send(method, target, body=body, headers=sent,
                                   preload_content=not stream, timeout=limits, retries=False)
             code = str(response.status)
         except urllib3.exceptions.HTTPError as exc:

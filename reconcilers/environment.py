@@ -166,6 +166,8 @@ class Observation:
 
     state: RunnerState = "absent"
     terminating: bool = False
+    ready: bool = False
+    """The runner answers (the Pod's, or the VM instance's, readiness probe on /health)."""
     reason: str = ""
     message: str = ""
     scheduled: Mapping[str, str] | None = None

@@ -34,6 +34,7 @@ Creating     runner or Pod succeeded / failed                       Completed / 
 Running      workload gone (or lost: evicted, stopped)              Pending, IS_RESUME next
 Running      D=Stopped                                              Stopping: delete workload
 Running      runner exited or failed (upstream misses it)           Completed / Failed
+Running      repos/workflow drifted (or workflow not applied yet)   ask the runner (§4.15)
 Running      token older than 45 min                                refresh k8s-token
 Running      idle past the inactivity timeout                       set D=Stopped, stop-reason
                                                                     inactivity
@@ -59,6 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from . import live
 from .environment import Observation
 from .resources import (
     DESIRED_PHASE,
@@ -139,6 +141,8 @@ class World:
     """Our additive status fields for the run (executionKind, runtime)."""
     workload_noun: str = "pod"
     """How messages name the workload: upstream's "pod", or "VirtualMachine"."""
+    reconfigured: live.Answers | None = None
+    """What the runner answered to this pass's live reconfiguration (``Step.reconfigure``)."""
     endpoint: str = ""
 
 
@@ -167,6 +171,9 @@ class Step:
     """Write the status, then fail the pass (backoff): a transient start failure."""
     permanent: BadInput | None = None
     """Write the status, then stop retrying until something changes (bad input)."""
+    reconfigure: live.Plan | None = None
+    """Calls to make to the runner (a Running session's repos or workflow changed); their
+    answers come back as ``World.reconfigured``."""
     again: bool = False
     """Look again as soon as the cache shows this pass's writes (a reset: the next pass
     starts the new run; a status-only write wakes nobody)."""
@@ -386,6 +393,7 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
     if workload.state in ("succeeded", "failed"):
         return _ended(step, workload, now)
     step = _clear_fulfilled(step, annotations)
+    step = _reconfigure(session, world, step, now)
     waits: list[float] = []
     if world.token_present:
         refreshed = world.token_refreshed_at
@@ -403,6 +411,19 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
     if waits:
         step = replace(step, requeue_after=min(min(waits) + 1.0, MAX_WAIT))
     return step
+
+
+def _reconfigure(session: Mapping[str, Any], world: World, step: Step,
+                 now: dt.datetime) -> Step:
+    """Live reconfiguration (:mod:`.live`) once the runner answers: ask for the calls, or
+    record what they did."""
+    plan = live.plan({**session, "status": step.status})
+    if plan is None or not world.workload.ready:
+        return step
+    if world.reconfigured is None:
+        return replace(step, reconfigure=plan)
+    return replace(step, status=live.applied(session, step.status, plan, world.reconfigured,
+                                             now=now))
 
 
 def _stopping(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,

@@ -139,7 +139,12 @@ def _observe(pod: Mapping[str, Any]) -> Observation:
                                message=str(status.get("message") or ""), scheduled=scheduled)
         return Observation("failed", reason="PodFailed", message=pod_error_message(pod),
                            scheduled=scheduled)
-    return _runner(container_status(pod, RUNNER_CONTAINER), scheduled)
+    return _runner(container_status(pod, RUNNER_CONTAINER), scheduled, ready=_ready(pod))
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    return any(isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
 
 
 # render ------------------------------------------------------------------------------------------
@@ -337,11 +342,13 @@ def scheduled_condition(pod: Mapping[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _runner(runner: Mapping[str, Any] | None, scheduled: dict[str, str] | None) -> Observation:
+def _runner(runner: Mapping[str, Any] | None, scheduled: dict[str, str] | None,
+            ready: bool = False) -> Observation:
     state = (runner or {}).get("state") or {}
     if "running" in state:
         return Observation("running", reason="ContainerRunning",
-                           message="Runner container is executing", scheduled=scheduled)
+                           message="Runner container is executing", scheduled=scheduled,
+                           ready=ready)
     waiting = state.get("waiting") or {}
     if waiting.get("reason") in FATAL_WAITING:
         return Observation("failed", reason=str(waiting["reason"]), scheduled=scheduled,

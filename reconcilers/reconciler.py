@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cachetools import TTLCache
+
 from ambient_ctrl.client import Client, ScopedCache
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
@@ -32,7 +34,7 @@ from informers.errors import AlreadyExists, APIError, Conflict, Invalid
 from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
 
 from . import children as ch
-from . import s3, tokens
+from . import live, s3, tokens
 from .config import OperatorConfig
 from .emission import StatusEmitter
 from .environment import (
@@ -50,6 +52,7 @@ from .platform_secrets import PlatformSecrets
 from .registry import RegistryCache, runtime_id
 from .resources import (
     AGENTIC_SESSIONS,
+    AGUI_TOKEN_KEY,
     CLOUD_INIT_CONFIGMAP,
     DESIRED_PHASE,
     INTEGRATION_SECRETS,
@@ -77,6 +80,7 @@ from .resources import (
     runner_name,
     service_name,
 )
+from .runner import RunnerClient, Via
 from .runner_env import is_resume
 from .status import find, parse_time, with_restart_required
 from .sync import ChildSync
@@ -87,6 +91,7 @@ STALE_RECHECK = 0.05
 """Seconds before looking again when the cache does not show our last write to the session
 yet (the watch delivers it within milliseconds)."""
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
+RUNNER_RETRY_MAX = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,11 @@ class OperatorOptions:
     """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
     kubevirt_recheck: float = 30.0
     """Seconds between looks for KubeVirt while a VM session waits for it."""
+    runner_address: Via = "dns"
+    """How the runner is reached (see :mod:`.runner`)."""
+    runner_retry: float = 5.0
+    """Seconds before a runner that refused a live reconfiguration is asked again, doubled
+    per failure up to :data:`RUNNER_RETRY_MAX` (reset by a success)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +157,8 @@ class SessionReconciler:
     def __init__(self, client: Client, *, environments: Sequence[ExecutionEnvironment],
                  caches: Caches, platform: PlatformSecrets, registry: RegistryCache,
                  events: EventRecorder, metrics: SessionMetrics, sync: ChildSync,
-                 served: Callable[[Resource], bool], config: OperatorConfig,
+                 runner: RunnerClient, served: Callable[[Resource], bool],
+                 config: OperatorConfig,
                  options: OperatorOptions = OperatorOptions(),
                  clock: Clock | None = None) -> None:
         self._client = client
@@ -158,6 +169,9 @@ class SessionReconciler:
         self._events = events
         self._metrics = metrics
         self._sync = sync
+        self._runner = runner
+        self._runner_failures: TTLCache[tuple[str, str, str], int] = TTLCache(
+            maxsize=10_000, ttl=RUNNER_RETRY_MAX * 4)
         self._served = served
         self._config = config
         self._options = options
@@ -204,6 +218,10 @@ class SessionReconciler:
             started, provisioned = self._start(session, seen, run, now)
             annotate.update(provisioned)
             step = next_step(session, replace(world, started=started), now=now)
+        retry_runner: float | None = None
+        if step.reconfigure is not None:
+            answers, retry_runner = self._reconfigure(session, seen, step.reconfigure)
+            step = next_step(session, replace(world, reconfigured=answers), now=now)
         backend = str(step.status.get("executionKind") or seen.observe_env.kind.value)
         self._act(session, step, seen, backend, now)
         held: tuple[str, ...] = ()
@@ -215,9 +233,9 @@ class SessionReconciler:
             defer=step.permanent is None and not step.retry)
         self._emit.report(session, session.get("status") or {}, step, backend, now)
         result = self._outcome(step)
-        if detail_due is not None and (not result.requeue_after
-                                       or detail_due < result.requeue_after):
-            return Result(requeue_after=max(detail_due, STALE_RECHECK))
+        for due in (detail_due, retry_runner):
+            if due is not None and (not result.requeue_after or due < result.requeue_after):
+                result = Result(requeue_after=max(due, STALE_RECHECK))
         return result
 
     def _see(self, session: Mapping[str, Any], now: dt.datetime) -> Seen:
@@ -521,6 +539,28 @@ class SessionReconciler:
             log.warning("could not ensure the runner NetworkPolicy",
                         extra={"namespace": namespace, "error": error.message})
 
+    def _reconfigure(self, session: Mapping[str, Any], seen: Seen,
+                     plan: live.Plan) -> tuple[live.Answers, float | None]:
+        """Make the plan's runner calls; the answers, and when to ask again after a refusal
+        (doubling per failure, never a storm)."""
+        namespace, name = ch.meta(session)
+        token = ch.secret_value(seen.token, AGUI_TOKEN_KEY)
+        port = ch.service_port(seen.service)
+        failed: str | None = None
+        for call in plan.calls:
+            error = self._runner.post(namespace, name, port, call, token)
+            if error is not None and call.path == "/workflow":
+                failed = error
+        key = seen.incarnation
+        if failed is None:
+            self._runner_failures.pop(key, None)
+            log.info("runner reconfigured", extra={"session": f"{namespace}/{name}",
+                                                   "calls": [c.path for c in plan.calls]})
+            return live.Answers(), None
+        count = self._runner_failures[key] = self._runner_failures.get(key, 0) + 1
+        return live.Answers(workflow_error=failed), min(
+            self._options.runner_retry * 2 ** (count - 1), RUNNER_RETRY_MAX)
+
     def _act(self, session: Mapping[str, Any], step: Step, seen: Seen, backend: str,
              now: dt.datetime) -> None:
         if step.delete_workload:
@@ -569,13 +609,15 @@ class SessionReconciler:
             return ()
         # Rendered as the run was made: its start and whether it resumed are on the workload.
         made = (workload.get("metadata") or {}).get("annotations") or {}
-        live = replace(inputs, is_resume=made.get(RESUME_ANNOTATION) == "true",
+        live_inputs = replace(inputs, is_resume=made.get(RESUME_ANNOTATION) == "true",
                        run_started=str(made.get(RUN_ANNOTATION) or
                                        (session.get("status") or {}).get("startTime", "")))
         try:
-            desired = environment.render(session, runtime, live)
+            desired = environment.render(session, runtime, live_inputs)
         except RenderError:
             return ()  # the next run reports it; this one is left as it is
+        # The repos and the workflow change live (the runner is asked): not a new run's.
+        desired = [live.without_live_env(obj) for obj in desired]
         resources = {child.resource.kind: child.resource for child in environment.owns}
         held: list[str] = []
         for obj in desired:

@@ -135,7 +135,7 @@ def _observe(vm: Mapping[str, Any], vmi: Mapping[str, Any] | None) -> Observatio
         if (_condition(vmi, "Ready") or {}).get("status") == "True":
             return Observation("running", reason="ContainerRunning",
                                message="Runner VM is running and its runner answers",
-                               scheduled=scheduled)
+                               scheduled=scheduled, ready=True)
         return Observation("starting", scheduled=scheduled)
     if printable in FAILED_PRINTABLE and phase != "Scheduled":
         return Observation("failed", reason=printable, scheduled=scheduled,

@@ -52,6 +52,7 @@ from .resources import (
     VIRTUAL_MACHINES,
     Phase,
 )
+from .runner import RunnerClient
 from .sync import ChildSync
 from .vm import KubeVirtEnvironment
 
@@ -151,6 +152,7 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
         metrics=metrics,
         sync=ChildSync(client, expectations=Expectations(clock=manager.clock), metrics=metrics,
                        clock=manager.clock),
+        runner=RunnerClient(manager.transport, via=options.runner_address),
         served=lambda resource: kubevirt() if resource == VIRTUAL_MACHINES else True,
         config=config, options=options, clock=manager.clock)
 
@@ -233,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
         probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
     setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
-        require_managed_label=not args.all_namespaces),
+        require_managed_label=not args.all_namespaces, runner_address=args.runner_address),
         controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles))
     manager.install_signal_handlers()
     return manager.run()
@@ -275,6 +277,12 @@ def register(commands: Any) -> None:
                         help="the operator's namespace, where the ambient-agent-registry, "
                              "ambient-models and ambient-cloud-init-templates ConfigMaps are "
                              "(default: $NAMESPACE, as upstream's operator, else ambient-code)")
+    parser.add_argument("--runner-address", choices=["dns", "apiserver"],
+                        default=_env("RUNNER_ADDRESS", "dns"),
+                        help="how the operator reaches a session's runner for live changes: "
+                             "the Service's cluster DNS name, as upstream (dns, the default), "
+                             "or through the API server's Service proxy (apiserver: for an "
+                             "operator outside the cluster network)")
     parser.add_argument("--all-namespaces", action="store_true",
                         default=_env("ALL_NAMESPACES", "") == "true",
                         help="reconcile sessions in every namespace, not only those labelled "

@@ -476,6 +476,12 @@ OBSERVE = [
                                    sidecar=state_running()),
      Observation("running", reason="ContainerRunning", message="Runner container is executing",
                  scheduled=SCHEDULED, run_started=RUN)),
+    # Ready: the runner answers /health (what live reconfiguration waits for).
+    ("runner-running-and-ready", kubelet_pod(
+        "Running", runner=state_running(), sidecar=state_running(), conditions=[
+            {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}]),
+     Observation("running", reason="ContainerRunning", message="Runner container is executing",
+                 scheduled=SCHEDULED, run_started=RUN, ready=True)),
     ("runner-running-sidecar-crashed", kubelet_pod(
         "Running", runner=state_running(), sidecar=state_terminated(1, "Error")),
      Observation("running", reason="ContainerRunning", message="Runner container is executing",

@@ -193,6 +193,20 @@ def _check_version(stored: Mapping[str, Any], patch: Mapping[str, Any]) -> None:
         raise Conflict(409, {"reason": "Conflict"})
 
 
+class FakeRunner:
+    """The session's runner, as the reconciler's RunnerClient reaches it: records the calls,
+    answers ``status`` (None: 200)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.error: str | None = None
+
+    def post(self, namespace: str, session: str, port: int, call: Any, token: str
+             ) -> str | None:
+        self.calls.append((call.path, dict(call.body), token))
+        return self.error
+
+
 class NoEvents(EventRecorder):
     def __init__(self) -> None:
         self.recorded: list[tuple[str, str]] = []
@@ -201,7 +215,8 @@ class NoEvents(EventRecorder):
         self.recorded.append((type, reason))
 
 
-def world(runtime: str = "claude-agent-sdk") -> tuple[LaggingClient, SessionReconciler]:
+def world(runtime: str = "claude-agent-sdk", runner: FakeRunner | None = None
+          ) -> tuple[LaggingClient, SessionReconciler]:
     client = LaggingClient()
     client.add(NAMESPACES, {"metadata": {"name": NS,
                                          "labels": {"ambient-code.io/managed": "true"}}})
@@ -237,6 +252,7 @@ def world(runtime: str = "claude-agent-sdk") -> tuple[LaggingClient, SessionReco
         events=NoEvents(), metrics=metrics,
         sync=ChildSync(fake, expectations=Expectations(clock=clock), metrics=metrics,
                        clock=clock),
+        runner=runner or FakeRunner(),  # type: ignore[arg-type]
         served=lambda resource: True, config=config,
         options=OperatorOptions(registry_namespace="ambient-code"), clock=clock)
     return client, reconciler
@@ -373,3 +389,93 @@ def test_a_stop_asked_for_while_a_restart_is_written_is_not_erased() -> None:
     assert stored["status"]["stoppedReason"] == "user"
     assert client.stored("pods", f"{NAME}-runner") is None
     assert "ambient-code.io/desired-phase" not in stored["metadata"]["annotations"]
+
+
+def _running(client: LaggingClient, reconciler: SessionReconciler) -> None:
+    """Start the run and make its Pod Running and Ready, as a kubelet would."""
+    reconciler.reconcile(REQUEST)
+    pod = client.stored("pods", f"{NAME}-runner")
+    assert pod is not None
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                     "containerStatuses": [{"name": "ambient-code-runner",
+                                            "state": {"running": {}}}]}
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    client.sync()
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Running"
+
+
+def test_a_running_sessions_repo_and_workflow_edits_reach_its_runner() -> None:
+    """§4.15: the backend edits spec.repos and spec.activeWorkflow of a Running session (the
+    generation moves): the runner gets /repos/add, /repos/remove and /workflow with the
+    session's token; the status records what was applied; the workload is not replaced."""
+    runner = FakeRunner()
+    client, reconciler = world(runner=runner)
+    session = client.stored("agenticsessions", NAME)
+    session["spec"]["repos"] = [{"url": "https://github.com/org/old.git", "branch": "main"}]
+    client.sync()
+    _running(client, reconciler)
+    pod_uid = client.stored("pods", f"{NAME}-runner")["metadata"]["uid"]
+    token = base64.b64decode(client.stored("secrets", TOKEN)["data"]["agui-token"]).decode()
+    runner.calls.clear()
+    session = client.stored("agenticsessions", NAME)
+    session["spec"]["repos"] = [{"url": "https://github.com/org/new.git", "branch": "dev"}]
+    session["spec"]["activeWorkflow"] = {"gitUrl": "https://github.com/org/wf.git",
+                                         "branch": "main", "path": "flows/a"}
+    session["metadata"]["generation"] = 2
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    assert runner.calls == [
+        ("/repos/add", {"url": "https://github.com/org/new.git", "branch": "dev",
+                        "name": "new"}, token),
+        ("/repos/remove", {"name": "old"}, token),
+        ("/workflow", {"gitUrl": "https://github.com/org/wf.git", "branch": "main",
+                       "path": "flows/a"}, token)]
+    status = client.stored("agenticsessions", NAME)["status"]
+    assert status["observedGeneration"] == 2
+    assert [r["url"] for r in status["reconciledRepos"]] == ["https://github.com/org/new.git"]
+    assert status["reconciledWorkflow"]["status"] == "Active"
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert (conditions["Reconciled"]["status"], conditions["Reconciled"]["reason"]) == (
+        "True", "SpecApplied")
+    assert conditions["WorkflowReconciled"]["reason"] == "Reconciled"
+    assert conditions["ReposReconciled"]["message"] == (
+        "Reconciled 1 repos (added: 1, removed: 1, branch changed: 0)")
+    assert "RestartRequired" not in conditions  # applied live: no new run needed
+    assert client.stored("pods", f"{NAME}-runner")["metadata"]["uid"] == pod_uid
+    client.sync()
+    runner.calls.clear()
+    reconciler.reconcile(REQUEST)
+    assert runner.calls == []  # applied: nothing more to ask
+
+
+def test_a_runner_that_refuses_the_workflow_leaves_a_condition_and_is_asked_again_later(
+        ) -> None:
+    runner = FakeRunner()
+    client, reconciler = world(runner=runner)
+    _running(client, reconciler)
+    runner.error = "Runner returned 500"
+    runner.calls.clear()
+    session = client.stored("agenticsessions", NAME)
+    session["spec"]["activeWorkflow"] = {"gitUrl": "https://github.com/org/wf.git"}
+    session["metadata"]["generation"] = 2
+    client.sync()
+    first = reconciler.reconcile(REQUEST)
+    second_session = client.stored("agenticsessions", NAME)
+    status = second_session["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert (conditions["WorkflowReconciled"]["status"],
+            conditions["WorkflowReconciled"]["reason"]) == ("False", "UpdateFailed")
+    assert conditions["Reconciled"]["reason"] == "WorkflowReconciliationFailed"
+    assert status["observedGeneration"] == 1  # not applied: tried again
+    client.sync()
+    again = reconciler.reconcile(REQUEST)
+    assert len(runner.calls) == 2
+    assert 0 < first.requeue_after < again.requeue_after <= 300  # backing off
+    runner.error = None
+    client.sync()
+    reconciler.reconcile(REQUEST)
+    status = client.stored("agenticsessions", NAME)["status"]
+    assert status["observedGeneration"] == 2
+    assert status["reconciledWorkflow"]["gitUrl"] == "https://github.com/org/wf.git"
+

@@ -465,7 +465,7 @@ OBSERVE = [
     ("running-and-ready", vm_obj("Running"), vmi_obj("Running", ready=True),
      Observation("running", reason="ContainerRunning",
                  message="Runner VM is running and its runner answers", scheduled=ON_NODE,
-                 run_started=RUN)),
+                 run_started=RUN, ready=True)),
     ("running-not-ready", vm_obj("Running"), vmi_obj("Running"),
      Observation("starting", scheduled=ON_NODE, run_started=RUN)),
     ("image-pull", vm_obj("ErrImagePull", synced=PULL), vmi_obj("Pending", node=None,
@@ -514,7 +514,8 @@ OBSERVE = [
      Observation("starting", run_started=RUN)),
     ("vm-of-upstream-without-run", vm_obj("Running", run=None), vmi_obj("Running", ready=True),
      Observation("running", reason="ContainerRunning",
-                 message="Runner VM is running and its runner answers", scheduled=ON_NODE)),
+                 message="Runner VM is running and its runner answers", scheduled=ON_NODE,
+                 ready=True)),
 ]
 
 
