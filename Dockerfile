@@ -4,6 +4,7 @@
 # Stage 1 builds wheels (the project's and every runtime dependency's) with pip; stage 2 is a
 # slim Python with only those wheels installed: no compiler, no sources, no pip cache, and a
 # non-root user. config/manager/manager.yaml runs it with a read-only root filesystem.
+# `docker run IMAGE` runs the operator; `docker run IMAGE session-trigger` starts a scheduled run.
 
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -37,8 +38,13 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 RUN groupadd --system --gid 65532 nonroot \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin nonroot
+# Upstream's operator image is WORKDIR /app with ENTRYPOINT ./operator, and the platform calls it
+# so: the backend's scheduled-session CronJobs run ["./operator", "session-trigger"], its operator
+# Deployment passes only flags. /app/operator (image/operator) hands both to ambient-ctrl, and
+# ambient-ctrl command lines (`run ...`, as config/manager passes) through. Read-only for the user.
+WORKDIR /app
+COPY --chmod=0755 image/operator /app/operator
 USER 65532:65532
-WORKDIR /tmp
 EXPOSE 8080 8081
-ENTRYPOINT ["ambient-ctrl"]
+ENTRYPOINT ["/app/operator"]
 CMD ["run"]

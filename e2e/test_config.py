@@ -712,8 +712,12 @@ def test_dockerfile_final_stage_is_minimal_and_non_root() -> None:
     assert final[0][1].split()[0].startswith("python:3.11-slim"), final[0]
     user = instructions.get("USER", "").split(":")[0]
     assert user and user not in ("root", "0"), f"final stage runs as {user!r}"
-    assert orjson.loads(instructions["ENTRYPOINT"]) == ["ambient-ctrl"]
+    # Upstream's image answers ./operator in /app (the backend's CronJobs call it so); ours hands
+    # that command line to ambient-ctrl (image/operator, tested in e2e/test_session_trigger.py).
+    assert orjson.loads(instructions["ENTRYPOINT"]) == ["/app/operator"]
     assert orjson.loads(instructions["CMD"]) == ["run"]
+    assert instructions["WORKDIR"] == "/app"
+    assert ("COPY", "--chmod=0755 image/operator /app/operator") in final
     assert "PYTHONDONTWRITEBYTECODE" in " ".join(v for k, v in final if k == "ENV")
     body = " ".join(v for _, v in final).lower()
     for tool in ("gcc", "build-essential", "make ", "g++", "apt-get install"):
