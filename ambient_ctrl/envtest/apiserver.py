@@ -2,7 +2,8 @@
 
 URL shapes follow kube-apiserver: ``/api/v1/...`` for the core group, ``/apis/GROUP/VERSION/...``
 for the others, ``namespaces/NS/`` before namespaced resources, ``/status`` as a subresource (get,
-update, patch), ``serviceaccounts/NAME/token`` (create only: :mod:`.tokens`) and the legacy
+update, patch), ``serviceaccounts/NAME/token`` (create only: :mod:`.tokens`),
+``services/ID/proxy[/PATH]`` (every method, forwarded to a pod: :mod:`.proxy`) and the legacy
 ``/watch/`` prefix. Every failure becomes a Status response; the server never dies on
 a bad request.
 """
@@ -20,6 +21,8 @@ from . import discovery, errors, reads, tokens, writes
 from .cluster import Cluster, Target
 from .faults import Faults
 from .http import Answer, Request, Response, Streaming
+from .proxy import METHODS as PROXY_METHODS
+from .proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ class APIServer:
     def __init__(self, cluster: Cluster, faults: Faults | None = None) -> None:
         self.cluster = cluster
         self.faults = faults
+        self.proxy = ServiceProxy(cluster)
+
+    def close(self) -> None:
+        """Cancel what is still in flight (proxied requests); the server is stopping."""
+        self.proxy.close()
 
     def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]:
         try:
@@ -71,19 +79,26 @@ class APIServer:
             body = Response(200, orjson.dumps(meta))
             return self.faults.hold(lambda: body) if self.faults else body
         target, watch = self._resolve(path)
-        verb = self._verb(request, target, watch)
-        name = _VERB_NAMES[verb]
+        serve: Callable[[], Answer | asyncio.Future[Answer]]
+        if target.subresource == "proxy":
+            name = self._proxy_verb(request, watch)
+            serve = lambda: self.proxy(target, request)  # noqa: E731
+        else:
+            verb = self._verb(request, target, watch)
+            name = _VERB_NAMES[verb]
+            serve = lambda: verb(self.cluster, target, request)  # noqa: E731
+
+        def run() -> Answer | asyncio.Future[Answer]:
+            try:
+                return serve()
+            except errors.APIError as error:
+                return errors.error_response(error)
+
         rtype = target.rtype
         resource = f"{rtype.plural}/{target.subresource}" if target.subresource else rtype.plural
         self.cluster.requests[(name, rtype.group, resource)] += 1
         agent = request.headers.get("user-agent", "").split("/", 1)[0]
         self.cluster.requests_by_agent[(agent, name, rtype.group, resource)] += 1
-
-        def run() -> Answer:
-            try:
-                return verb(self.cluster, target, request)
-            except errors.APIError as error:
-                return errors.error_response(error)
 
         if self.faults is None:
             return run()
@@ -136,6 +151,8 @@ class APIServer:
         namespace = ""
         if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
             namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3 and rest[2] == "proxy":
+            rest = rest[:3]  # the proxied path: the proxy reads it from the request
         if not rest or len(rest) > 3:
             raise _NOT_FOUND
         rtype = self.cluster.type_of(group, version, rest[0])
@@ -145,6 +162,15 @@ class APIServer:
         if target.subresource and target.subresource not in rtype.subresources:
             raise _NOT_FOUND
         return target, watch
+
+    @staticmethod
+    def _proxy_verb(request: Request, watch: bool) -> str:
+        name = PROXY_METHODS.get(request.method)
+        if name is None or watch:
+            raise errors.method_not_allowed(
+                f"the server does not allow this method on the requested resource "
+                f"({request.method})")
+        return name
 
     @staticmethod
     def _verb(request: Request, target: Target, watch: bool) -> Verb:

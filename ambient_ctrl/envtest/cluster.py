@@ -14,6 +14,7 @@ from typing import Any
 from ambient_ctrl.clock import Clock, RealClock, rfc3339
 
 from .builtins import ClusterIPs
+from .endpoints import PodEndpoints
 from .kinds import KindRegistry, ResourceType
 from .storage import ETCD_MAX_REQUEST_BYTES, ObjectStore
 
@@ -60,6 +61,8 @@ class Cluster:
     clock: Clock = field(default_factory=RealClock)
     kinds: KindRegistry = field(default_factory=KindRegistry)
     ips: ClusterIPs = field(default_factory=ClusterIPs)
+    endpoints: PodEndpoints = field(default_factory=PodEndpoints)
+    """Pod ports served on this machine (by simulators' stand-ins), for the Service proxy."""
     server_address: str = "127.0.0.1:0"
     store: ObjectStore = field(init=False)
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)

@@ -19,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import errors
 from .cluster import Cluster
@@ -27,6 +27,9 @@ from .http import Answer, Response
 from .watch import WatchStream
 
 log = logging.getLogger(__name__)
+
+Run: TypeAlias = Callable[[], "Answer | asyncio.Future[Answer]"]
+"""Serves a request; it may answer later (the Service proxy waits for the pod's answer)."""
 
 _REASONS = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests",
             403: "Forbidden"}
@@ -80,8 +83,7 @@ class Faults:
     failures: list[FailRule] = field(default_factory=list)
     latencies: list[LatencyRule] = field(default_factory=list)
     paused: bool = False
-    _held: list[tuple[asyncio.Future[Answer], Callable[[], Answer]]] = field(
-        default_factory=list)
+    _held: list[tuple[asyncio.Future[Answer], Run]] = field(default_factory=list)
     _drop_timer: asyncio.TimerHandle | None = None
     _random: random.Random = field(init=False)
 
@@ -121,8 +123,7 @@ class Faults:
         self.paused = False
         held, self._held = self._held, []
         for future, run in held:
-            if not future.done():
-                future.set_result(run())
+            _settle(future, run)
 
     def drop_watches(self) -> int:
         """Cut every open watch connection now; returns how many were cut."""
@@ -166,7 +167,7 @@ class Faults:
         return future
 
     def intercept(self, verb: str, names: Collection[str],
-                  run: Callable[[], Answer]) -> Answer | asyncio.Future[Answer]:
+                  run: Run) -> Answer | asyncio.Future[Answer]:
         """Answer a resource request through the active faults."""
         failure = self._failure(verb, names)
         if failure is not None:
@@ -180,8 +181,8 @@ class Faults:
         def later() -> None:
             if self.paused:
                 self._held.append((future, run))
-            elif not future.done():
-                future.set_result(run())
+            else:
+                _settle(future, run)
 
         if delay:
             self.cluster.loop.call_later(delay, later)
@@ -203,6 +204,28 @@ class Faults:
                                                   _MESSAGES[rule.code],
                                                   retry_after=rule.retry_after))
         return None
+
+
+def _settle(future: asyncio.Future[Answer], run: Run) -> None:
+    """Answer ``future`` with what ``run`` answers, now or when its own answer comes."""
+    if future.done():
+        return
+    answer = run()
+    if not isinstance(answer, asyncio.Future):
+        future.set_result(answer)
+        return
+
+    def relay(done: asyncio.Future[Answer]) -> None:
+        if future.done():
+            return
+        if done.cancelled():
+            future.cancel()
+        elif (exc := done.exception()) is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(done.result())
+
+    answer.add_done_callback(relay)
 
 
 class FaultControl:

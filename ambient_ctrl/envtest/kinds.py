@@ -22,7 +22,9 @@ class Subresource:
 
     ``status`` reads and writes the parent's own kind; others take and give another kind
     (``serviceaccounts/token`` is POSTed an ``authentication.k8s.io/v1`` TokenRequest), which
-    discovery names with ``group``, ``version`` and ``kind``, as kube-apiserver does.
+    discovery names with ``group``, ``version`` and ``kind``, as kube-apiserver does — the
+    group and version only when they differ from the parent's (``services/proxy`` is a core
+    ``ServiceProxyOptions``).
     """
 
     verbs: tuple[str, ...] = SUBRESOURCE_VERBS
@@ -35,6 +37,8 @@ class Subresource:
 SUBRESOURCES: Mapping[str, Subresource] = MappingProxyType({
     "status": Subresource(),
     "token": Subresource(("create",), "authentication.k8s.io", "v1", "TokenRequest"),
+    "proxy": Subresource(("create", "delete", "get", "patch", "update"),
+                         kind="ServiceProxyOptions"),
 })
 """The subresources this server knows, by name."""
 
@@ -98,7 +102,7 @@ class ResourceType:
             spec = SUBRESOURCES.get(sub, Subresource())
             listed: dict[str, Any] = {"name": f"{self.plural}/{sub}", "singularName": "",
                                       "namespaced": self.namespaced}
-            if spec.kind:
+            if spec.version:
                 listed.update(group=spec.group, version=spec.version)
             listed.update(kind=spec.kind or self.kind, verbs=list(spec.verbs))
             entries.append(listed)
@@ -117,8 +121,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
           verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),
     _core("pods", "Pod", short_names=("po",), categories=("all",),
           subresources=frozenset({"status"})),
+    # services/proxy forwards to a pod port served on this machine (proxy.py).
     _core("services", "Service", short_names=("svc",), categories=("all",),
-          subresources=frozenset({"status"})),
+          subresources=frozenset({"status", "proxy"})),
     _core("secrets", "Secret"),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",),

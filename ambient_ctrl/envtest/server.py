@@ -132,8 +132,8 @@ class _Running:
         self.simulators = tuple(simulators)
         self.faults = Faults(cluster, seed=seed)
         limit = cluster.options.max_body_bytes
-        self.api = _Listener(APIServer(cluster, self.faults), host=host, port=port,
-                             max_body=limit)
+        self.handler = APIServer(cluster, self.faults)
+        self.api = _Listener(self.handler, host=host, port=port, max_body=limit)
         self.faults.reopen = self.api.bounce
         self.admin = None if admin_port is None else _Listener(
             AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit)
@@ -153,6 +153,7 @@ class _Running:
         for simulator in self.simulators:
             simulator.stop()
         self.faults.clear()
+        self.handler.close()
         await self.api.close()
         if self.admin is not None:
             await self.admin.close()

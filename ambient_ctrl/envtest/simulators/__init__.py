@@ -9,7 +9,9 @@ components on the server's event loop, writing through the same commit path as r
   VirtualMachines become VMIs and virt-launcher pods.
 
 Both act out failures on request through the ``envtest.ambient-code.io/scenario`` annotation
-(:mod:`.scenario`). Pass instances to ``LocalAPIServer(simulators=[...])``, or name them with
+(:mod:`.scenario`). A container that sets ``ENVTEST_RUNNER_STANDIN`` gets a runner stand-in,
+an HTTP server answering as upstream's runner that the Service proxy reaches
+(:mod:`.standin`). Pass instances to ``LocalAPIServer(simulators=[...])``, or name them with
 ``ambient-ctrl apiserver --simulate kubelet,kubevirt`` (:data:`SIMULATORS`).
 """
 

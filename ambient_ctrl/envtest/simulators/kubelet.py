@@ -18,6 +18,11 @@ and the containers wait behind it. Such pods are checked again whenever a Secret
 of their namespace changes (only those pods: the kubelet subscribes to both stores), and start
 once the reference resolves.
 
+A container that sets ``ENVTEST_RUNNER_STANDIN`` in its ``env`` gets a runner stand-in while it
+runs: a small HTTP server on 127.0.0.1 that answers as upstream's runner, registered as the
+pod's endpoint for the container's ports so the Service proxy reaches it (:mod:`.standin`). It
+stops when the container exits, when the pod is forgotten, and when the simulator stops.
+
 The annotation ``envtest.ambient-code.io/scenario`` makes a pod act out a failure — image pull
 errors, crash loops, exits, OOM kills, no fitting node, failing readiness; the grammar is in
 :mod:`.scenario`. Restarts follow ``restartPolicy`` with a doubling back-off from ``backoff``
@@ -41,6 +46,7 @@ from ..storage import Event
 from . import client, containerenv, podstatus
 from .loop import Timers, guarded
 from .scenario import PodScenario, parse_pod, scenario_of
+from .standin import StandIns, wants_standin
 
 POD_STORE = "pods"
 CONFIG_STORES = {"secret": "secrets", "configmap": "configmaps"}
@@ -60,6 +66,8 @@ class _Container:
     """The Secrets and ConfigMaps its environment reads."""
     sidecar: bool = False
     """A restartable init container: it keeps running beside the containers."""
+    standin: dict[str, Any] | None = None
+    """Its spec, when it asks for a runner stand-in (:mod:`.standin`)."""
     last_state: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
     ready: bool = False
@@ -135,11 +143,14 @@ class KubeletSimulator:
         """Pods (by UID) with a container waiting on a Secret or ConfigMap, by namespace."""
         self._cluster: Cluster | None = None
         self._timers: Timers | None = None
+        self._standins: StandIns | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self, cluster: Cluster) -> None:
         self._cluster = cluster
         self._timers = Timers(cluster.loop)
+        self._standins = StandIns(loop=cluster.loop, endpoints=cluster.endpoints,
+                                  now=lambda: cluster.clock.now().isoformat())
         cluster.store.subscribe(POD_STORE, self)
         for store in CONFIG_STORES.values():
             cluster.store.subscribe(store, self)
@@ -152,6 +163,8 @@ class KubeletSimulator:
                 self._cluster.store.unsubscribe(store, self)
         if self._timers is not None:
             self._timers.cancel_all()
+        if self._standins is not None:
+            self._standins.stop_all()
         self._pods.clear()
         self._blocked.clear()
 
@@ -205,7 +218,8 @@ class KubeletSimulator:
                 plan = scenario if scenario and scenario.applies_to(c["name"]) else None
                 out.append(_Container(c["name"], str(c.get("image", "")), plan,
                                       podstatus.waiting(waiting), containerenv.refs(c),
-                                      c.get("restartPolicy") == "Always"))
+                                      c.get("restartPolicy") == "Always",
+                                      c if wants_standin(c) else None))
         return out
 
     def _forget(self, uid: str) -> None:
@@ -214,6 +228,8 @@ class KubeletSimulator:
             self._unlist(pod)
             if self._timers is not None:
                 self._timers.cancel(uid)
+            if self._standins is not None:
+                self._standins.stop(uid)
 
     def _later(self, pod: _Pod, delay: float, fn: Any, *args: Any) -> None:
         assert self._timers is not None
@@ -275,20 +291,24 @@ class KubeletSimulator:
         kubelet's CreateContainerConfigError and the pod is checked again on their changes."""
         if not c.refs:
             return True
-        assert self._cluster is not None
-        cluster = self._cluster
-
-        def lookup(kind: str, name: str) -> dict[str, Any] | None:
-            stored = cluster.store.get(CONFIG_STORES[kind], (pod.namespace, name))
-            return None if stored is None else (stored.load().get("data") or {})
-
-        error = containerenv.config_error(c.refs, pod.namespace, lookup)
+        error = containerenv.config_error(c.refs, pod.namespace, self._lookup(pod.namespace))
         if error is None:
             return True
         c.state, c.started, c.ready = podstatus.waiting(containerenv.REASON, error), False, False
         pod.blocked = True
         self._blocked.setdefault(pod.namespace, set()).add(pod.uid)
         return False
+
+    def _lookup(self, namespace: str) -> containerenv.Lookup:
+        """Reads the ``data`` of the namespace's Secrets and ConfigMaps."""
+        assert self._cluster is not None
+        cluster = self._cluster
+
+        def lookup(kind: str, name: str) -> dict[str, Any] | None:
+            stored = cluster.store.get(CONFIG_STORES[kind], (namespace, name))
+            return None if stored is None else (stored.load().get("data") or {})
+
+        return lookup
 
     def _unblock(self, pod: _Pod) -> None:
         """A Secret or ConfigMap of the pod's namespace changed: try its waiting containers."""
@@ -323,6 +343,8 @@ class KubeletSimulator:
             return
         c.pulled, c.container_id = True, self._container_id()
         c.state, c.started, c.ready = podstatus.running(self._cluster.now()), True, False
+        if c.standin is not None and self._standins is not None:
+            self._standins.start(pod.uid, c.standin, self._lookup(pod.namespace))
         if plan is None or plan.kind != "never-ready":
             self._later(pod, self.ready_delay, self._ready, pod, c, c.container_id)
         if plan is not None and plan.kind == "exit":
@@ -347,6 +369,8 @@ class KubeletSimulator:
             exit_code=code, reason=c.plan.reason, started_at=c.state["running"]["startedAt"],
             finished_at=self._cluster.now(), container_id=c.container_id)
         c.ready = c.started = False
+        if self._standins is not None:
+            self._standins.stop(pod.uid, c.name)
         if pod.restart_policy == "Always" or (pod.restart_policy == "OnFailure" and code):
             self._later(pod, self.backoff / 5, self._back_off, pod, c, container_id)
         self._publish(pod)

@@ -21,6 +21,10 @@ Pods::
                | "unschedulable"                no node: PodScheduled=False Unschedulable
                | "never-ready"                  Running, readiness never passes
 
+A container env var ``ENVTEST_RUNNER_STANDIN`` (not a scenario: a pod that runs normally)
+gives the container a runner stand-in answering upstream runner's HTTP API, reachable through
+the Service proxy; see :mod:`.standin`.
+
 VirtualMachines (copied to the VMI; the launcher pod gets the pod-level part)::
 
     scenario := "image-pull-error"              containerDisk pull fails; VMI stays Scheduling
