@@ -11,7 +11,7 @@ above record into them. It imports no other package of this project.
 """
 
 from ._family import OTHER
-from .bounded import BoundedCounter, BoundedHistogram
+from .bounded import BoundedCounter, BoundedHistogram, FirstSeen, UnsuffixedCounter
 from .controller import (
     RECONCILE_TIME_BUCKETS,
     ControllerMetrics,
@@ -49,6 +49,7 @@ __all__ = [
     "Check",
     "ControllerMetrics",
     "ControllerRecorder",
+    "FirstSeen",
     "HealthChecks",
     "InformerMetrics",
     "LeaderElectionMetrics",
@@ -58,6 +59,7 @@ __all__ = [
     "Recorder",
     "RestClientMetrics",
     "ServerOptions",
+    "UnsuffixedCounter",
     "WorkqueueMetrics",
     "WorkqueueRecorder",
     "new_registry",

@@ -8,12 +8,12 @@ two registries in one process is safe (tests do it all the time).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
 from ._family import ScrapeGauges
-from .bounded import BoundedCounter, BoundedHistogram
+from .bounded import Allowed, BoundedCounter, BoundedHistogram, UnsuffixedCounter
 from .controller import ControllerMetrics
 from .informer import InformerMetrics
 from .leader import LeaderElectionMetrics
@@ -46,10 +46,11 @@ class Recorder:
         """``informer_*`` (an ``informers.reflector.ReflectorObserver``)."""
 
     def bounded_histogram(self, name: str, documentation: str, *,
-                          labels: Mapping[str, Collection[str]],
+                          labels: Mapping[str, Allowed],
                           buckets: Sequence[float]) -> BoundedHistogram:
         """A new histogram on this registry whose labels take only the given values; anything
-        else is recorded as ``"other"`` (e.g. ``labels={"backend": ("pod", "kubevirt-vm")}``).
+        else is recorded as ``"other"`` (e.g. ``labels={"backend": ("pod", "kubevirt-vm")}``;
+        a :class:`~metrics.bounded.FirstSeen` label keeps its first values).
         """
         return BoundedHistogram(self.registry, name=name, documentation=documentation,
                                 labels=labels, buckets=buckets)
@@ -63,8 +64,16 @@ class Recorder:
             lambda: ((name, tuple(values), value) for values, value in rows())))
 
     def bounded_counter(self, name: str, documentation: str, *,
-                        labels: Mapping[str, Collection[str]]) -> BoundedCounter:
+                        labels: Mapping[str, Allowed]) -> BoundedCounter:
         """A new counter (``name`` ends in ``_total``) with bounded labels, like
         :meth:`bounded_histogram`."""
         return BoundedCounter(self.registry, name=name, documentation=documentation,
                               labels=labels)
+
+    def unsuffixed_counter(self, name: str, documentation: str, *,
+                           labels: Mapping[str, Allowed]) -> UnsuffixedCounter:
+        """A new counter exposed under ``name`` as it is (no ``_total``), with bounded labels:
+        for series that must keep the names an OpenTelemetry Collector gave them
+        (:class:`~metrics.bounded.UnsuffixedCounter`)."""
+        return UnsuffixedCounter(self.registry, name=name, documentation=documentation,
+                                 labels=labels)

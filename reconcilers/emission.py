@@ -96,6 +96,7 @@ class StatusEmitter:
     def report(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
                 backend: str, now: dt.datetime) -> None:
         """Logs (one line per lifecycle step), Events and metrics of this pass."""
+        self._metrics.passed(session, old, step, now)
         for event in step.events:
             self._events.record(session, event.type, reason=event.reason,
                                 message=event.message)

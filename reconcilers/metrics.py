@@ -2,6 +2,8 @@
 
 Labels are bounded: backend ∈ {pod, kubevirt-vm}, phases and operations from fixed sets, error
 reasons from a known list (anything else is "other"). Never session names or users.
+Upstream's ``ambient_*`` series (:mod:`.upstream_metrics`), when on, are fed from the same
+passes (:meth:`SessionMetrics.passed`).
 
 =============================================  =========  ================================
 family                                         type       labels
@@ -16,13 +18,17 @@ agentic_sessions                               gauge      backend, phase (at scr
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrics.recorder import Recorder
 
 from .resources import ExecutionKind, Phase
+
+if TYPE_CHECKING:
+    from .upstream_metrics import Step, UpstreamMetrics
 
 BACKENDS = tuple(kind.value for kind in ExecutionKind)
 PHASES = tuple(phase.value for phase in Phase)
@@ -58,7 +64,9 @@ class SessionMetrics:
     sessions, decoding them held the cache for ~0.1 s per scrape)."""
 
     def __init__(self, recorder: Recorder, *,
-                 sessions: Callable[[], Mapping[str, int]]) -> None:
+                 sessions: Callable[[], Mapping[str, int]],
+                 upstream: UpstreamMetrics | None = None) -> None:
+        self._upstream = upstream
         backend = {"backend": BACKENDS}
         self._startup = recorder.bounded_histogram(
             "agentic_session_startup_seconds",
@@ -101,3 +109,9 @@ class SessionMetrics:
 
     def error(self, backend: str, reason: str) -> None:
         self._errors.inc(backend=backend, reason=reason)
+
+    def passed(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
+               now: dt.datetime) -> None:
+        """A pass took the session from status ``old`` to ``step`` (upstream's series)."""
+        if self._upstream is not None:
+            self._upstream.passed(session, old, step, now)

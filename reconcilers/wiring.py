@@ -54,6 +54,13 @@ from .resources import (
 )
 from .runner import RunnerClient
 from .sync import ChildSync
+from .upstream_metrics import (
+    NAMESPACE_PHASE_INDEX,
+    TimedReconciler,
+    UpstreamMetrics,
+    cached_phase,
+    namespace_phase,
+)
 from .vm import KubeVirtEnvironment
 
 log = logging.getLogger(__name__)
@@ -117,9 +124,12 @@ class KubeVirtDetector:
 
 def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
           config: OperatorConfig | None = None,
-          controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=4)
-          ) -> SessionReconciler:
-    """Register the AgenticSession controller, its caches and its watches on ``manager``."""
+          controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=4),
+          upstream_metrics: bool = False) -> SessionReconciler:
+    """Register the AgenticSession controller, its caches and its watches on ``manager``;
+    with ``upstream_metrics``, upstream's ``ambient_*`` series too (:mod:`.upstream_metrics`).
+    """
+
     config = config or OperatorConfig()
     client = manager.client
     # The default scope of each kind (what client.get reads) first: the children the
@@ -128,10 +138,16 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     client.expect(SECRETS, label_selector=OWNED_SECRETS)
     client.expect(SERVICES, label_selector=SESSION_LABEL)
     manager.index(AGENTIC_SESSIONS, BACKEND_PHASE_INDEX, backend_phase)
+    if upstream_metrics:
+        manager.index(AGENTIC_SESSIONS, NAMESPACE_PHASE_INDEX, namespace_phase)
     sessions = client.expect(AGENTIC_SESSIONS)
     kubevirt = KubeVirtDetector(manager, ttl=options.kubevirt_recheck)
+    upstream = UpstreamMetrics(
+        manager.recorder, sessions=lambda: sessions.store.index_counts(NAMESPACE_PHASE_INDEX)
+    ) if upstream_metrics else None
     metrics = SessionMetrics(
-        manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX))
+        manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX),
+        upstream=upstream)
     by_name = {name: client.scoped(SECRETS, field_selector=f"metadata.name={name}")
                for name in (RUNNER_SECRETS, INTEGRATION_SECRETS, *config.platform_secrets)}
     caches = Caches(
@@ -186,7 +202,8 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                .watches(PROJECT_SETTINGS, project_edited)
                .watches(NAMESPACES, namespace_labelled, LabelsChanged)
                .with_options(controller))
-    queue = builder.complete(reconciler).queue
+    queue = builder.complete(reconciler if upstream is None else TimedReconciler(
+        reconciler, upstream, phase_of=cached_phase(client), clock=manager.clock)).queue
     # The builder's owns/watches for VMs and VMIs, added when KubeVirt is found: now, or once
     # it is installed (the informers then start at once: the manager runs).
     kubevirt.when_served(lambda: _watch_kubevirt(client, queue))
@@ -236,7 +253,8 @@ def _run(args: argparse.Namespace) -> int:
     setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
         require_managed_label=not args.all_namespaces, runner_address=args.runner_address),
-        controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles))
+        controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles),
+        upstream_metrics=args.upstream_metrics)
     manager.install_signal_handlers()
     return manager.run()
 
@@ -252,11 +270,27 @@ def _flag(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def _positive_int(value: str) -> int:
+    """A count (``--max-concurrent-reconciles``): an integer of at least 1."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
 def _env(name: str, default: str, *, upstream: str | None = None) -> str:
-    """``AMBIENT_CTRL_<name>``, else upstream's variable of that setting, else ``default``."""
-    value = os.environ.get(f"AMBIENT_CTRL_{name}")
+    """The default of an option: ``AMBIENT_CTRL_<name>``, else upstream's variable of that
+    setting, else ``default`` — so with the flag first, one precedence for every option: flag
+    > ``AMBIENT_CTRL_<name>`` > upstream's variable > default. An empty variable counts as
+    unset (upstream's operator reads ``os.Getenv(...) != ""``). Options with a ``type`` take
+    this string and convert it when ``run`` parses its arguments: a value that cannot be used
+    is a usage error of ``run`` then, never a failure of every subcommand."""
+    value = os.environ.get(f"AMBIENT_CTRL_{name}") or None
     if value is None and upstream:
-        value = os.environ.get(upstream)
+        value = os.environ.get(upstream) or None
     return value if value is not None else default
 
 
@@ -266,7 +300,12 @@ def register(commands: Any) -> None:
         "run", help="run the AgenticSession operator",
         description="Run the AgenticSession operator. Every option also reads an environment "
                     "variable AMBIENT_CTRL_<OPTION> (upper case, dashes as underscores), e.g. "
-                    "AMBIENT_CTRL_METRICS_BIND_ADDRESS; a flag wins over the variable.")
+                    "AMBIENT_CTRL_METRICS_BIND_ADDRESS; a flag wins over the variable. Where "
+                    "upstream's operator reads a variable for the same setting "
+                    "(MAX_CONCURRENT_RECONCILES; NAMESPACE, its own namespace, for "
+                    "--registry-namespace and --leader-election-namespace), that variable "
+                    "comes next: flag > AMBIENT_CTRL_<OPTION> > upstream's variable > "
+                    "default. An empty variable counts as unset.")
     parser.add_argument("--kubeconfig", default=_env("KUBECONFIG", "") or None,
                         help="kubeconfig (default: $KUBECONFIG, then the in-cluster service "
                              "account, then ~/.kube/config)")
@@ -288,11 +327,14 @@ def register(commands: Any) -> None:
                         help="reconcile sessions in every namespace, not only those labelled "
                              "ambient-code.io/managed=true")
     parser.add_argument("--leader-elect", nargs="?", const=True, type=_flag,
-                        default=_flag(_env("LEADER_ELECT", "false")),
+                        default=_env("LEADER_ELECT", "false"),
                         help="run only while holding the leader lease (--leader-elect, or "
                              "--leader-elect=true|false)")
     parser.add_argument("--leader-election-namespace",
-                        default=_env("LEADER_ELECTION_NAMESPACE", "ambient-code"))
+                        default=_env("LEADER_ELECTION_NAMESPACE", "ambient-code",
+                                     upstream="NAMESPACE"),
+                        help="namespace of the leader Lease (default: $NAMESPACE, the "
+                             "operator's own, else ambient-code)")
     parser.add_argument("--leader-election-id",
                         default=_env("LEADER_ELECTION_ID", "agenticsession-operator"),
                         help="name of the leader Lease")
@@ -301,15 +343,15 @@ def register(commands: Any) -> None:
                         help="this replica's holder identity in the Lease (default: "
                              "<hostname>_<random uuid>)")
     parser.add_argument("--leader-election-lease-duration", type=float,
-                        default=float(_env("LEADER_ELECTION_LEASE_DURATION", "15")),
+                        default=_env("LEADER_ELECTION_LEASE_DURATION", "15"),
                         help="seconds a standby waits after the last renewal before taking "
                              "over (default 15)")
     parser.add_argument("--leader-election-renew-deadline", type=float,
-                        default=float(_env("LEADER_ELECTION_RENEW_DEADLINE", "10")),
+                        default=_env("LEADER_ELECTION_RENEW_DEADLINE", "10"),
                         help="seconds the leader keeps failing to renew before it stops "
                              "(default 10; shorter than the lease duration)")
     parser.add_argument("--leader-election-retry-period", type=float,
-                        default=float(_env("LEADER_ELECTION_RETRY_PERIOD", "2")),
+                        default=_env("LEADER_ELECTION_RETRY_PERIOD", "2"),
                         help="seconds between attempts to acquire or renew (default 2)")
     parser.add_argument("--user-agent", default=_env("USER_AGENT", USER_AGENT),
                         help=f"User-Agent of every API request (default {USER_AGENT})")
@@ -319,9 +361,17 @@ def register(commands: Any) -> None:
     parser.add_argument("--health-probe-bind-address",
                         default=_env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:8081"),
                         help='"host:port" for /healthz and /readyz (":8081" in a cluster)')
-    parser.add_argument("--max-concurrent-reconciles", type=int,
-                        default=int(_env("MAX_CONCURRENT_RECONCILES", "4",
-                                         upstream="MAX_CONCURRENT_RECONCILES")))
+    parser.add_argument("--max-concurrent-reconciles", type=_positive_int,
+                        default=_env("MAX_CONCURRENT_RECONCILES", "4",
+                                     upstream="MAX_CONCURRENT_RECONCILES"),
+                        help="sessions reconciled at once (default: "
+                             "$AMBIENT_CTRL_MAX_CONCURRENT_RECONCILES, then upstream's "
+                             "$MAX_CONCURRENT_RECONCILES, then 4)")
+    parser.add_argument("--upstream-metrics", nargs="?", const=True, type=_flag,
+                        default=_env("UPSTREAM_METRICS", "false"),
+                        help="also export upstream's ambient_* series under upstream's names, "
+                             "for dashboards built on upstream's OpenTelemetry metrics "
+                             "(default false)")
     parser.add_argument("--log-format", choices=["text", "json"],
                         default=_env("LOG_FORMAT", "text"))
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
