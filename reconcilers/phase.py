@@ -493,7 +493,11 @@ def _to_stopped(step: Step, annotations: Mapping[str, str], now: dt.datetime) ->
         conditions = upsert(conditions, kind, "False", reason=reason, message=message, now=now)
     status = {**step.status, "completionTime": now_text(now),
               "stoppedReason": "inactivity" if inactivity else "user", "conditions": conditions}
-    clear = tuple(k for k in (DESIRED_PHASE, STOP_REQUESTED_AT, STOP_REASON) if k in annotations)
+    # The stop is done; a Start asked for meanwhile (D=Running) is not: it stays, and the
+    # next pass begins the new run (upstream clears it here and loses the user's last word).
+    done = (STOP_REQUESTED_AT, STOP_REASON) if _desired(annotations) == Phase.RUNNING else (
+        DESIRED_PHASE, STOP_REQUESTED_AT, STOP_REASON)
+    clear = tuple(k for k in done if k in annotations)
     return _with(step, Phase.STOPPED, status, clear=clear, delete_copies=True)
 
 

@@ -30,7 +30,7 @@ from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from informers.clock import Clock, RealClock
-from informers.errors import AlreadyExists, APIError, Conflict, Invalid
+from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound
 from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
 
 from . import children as ch
@@ -38,6 +38,7 @@ from . import live, s3, tokens
 from .config import OperatorConfig
 from .emission import StatusEmitter
 from .environment import (
+    Child,
     Children,
     ExecutionEnvironment,
     Observation,
@@ -91,6 +92,7 @@ STALE_RECHECK = 0.05
 """Seconds before looking again when the cache does not show our last write to the session
 yet (the watch delivers it within milliseconds)."""
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
+ENDED = frozenset({Phase.STOPPED, Phase.COMPLETED, Phase.FAILED})
 RUNNER_RETRY_MAX = 300.0
 
 
@@ -133,6 +135,9 @@ class Seen:
     the token Secret and the Service."""
 
     incarnation: tuple[str, str, str]
+    run: tuple[str, str, str, str]
+    """The current run's key (the incarnation and its ``startTime``): what a run creates is
+    expected under it, so a run that ended before its workload was seen never holds the next."""
     runtime: Runtime | None
     bad: BadInput | None
     start_env: ExecutionEnvironment
@@ -224,6 +229,9 @@ class SessionReconciler:
             step = next_step(session, replace(world, reconfigured=answers), now=now)
         backend = str(step.status.get("executionKind") or seen.observe_env.kind.value)
         self._act(session, step, seen, backend, now)
+        if step.phase in ENDED or step.status.get("startTime") != (
+                session.get("status") or {}).get("startTime"):
+            self._sync.forget(seen.run)  # the run is over (or a new one begins): so is its wait
         held: tuple[str, ...] = ()
         if step.phase in LIVE and not step.delete_workload:
             held = self._converge_live(session, seen, backend)
@@ -243,12 +251,13 @@ class SessionReconciler:
         meta = session["metadata"]
         namespace, name = str(meta["namespace"]), str(meta["name"])
         incarnation = (namespace, name, str(meta.get("uid", "")))
+        run = _run_key(incarnation, str((session.get("status") or {}).get("startTime", "")))
         runtime, bad = self._runtime(session)
         start_env = self._environments[runtime.execution_kind if runtime else ExecutionKind.POD]
         observe_env = self._observed_environment(session.get("status") or {}, start_env)
         children = self._children(session, observe_env)
-        self._sync.observed(incarnation, children)
-        workload = self._observe(session, observe_env, children, incarnation, now)
+        self._sync.observed(run, children)
+        workload = self._observe(session, observe_env, children, run, now)
         inputs = self._inputs(session) if runtime is not None else None
         if bad is None and runtime is not None and inputs is not None \
                 and _may_start(session, workload):
@@ -263,7 +272,7 @@ class SessionReconciler:
         if service is not None:
             self._sync.observed(_service_key(incarnation, service),
                                 Children({"Service": {service_name(name): service}}))
-        return Seen(incarnation=incarnation, runtime=runtime, bad=bad, start_env=start_env,
+        return Seen(incarnation=incarnation, run=run, runtime=runtime, bad=bad, start_env=start_env,
                     observe_env=observe_env, children=children, workload=workload,
                     inputs=inputs, token=token, token_name=token_name, account=account,
                     token_made=token is None and self._sync.pending(incarnation, "Secret",
@@ -350,11 +359,11 @@ class SessionReconciler:
         return labels.get(SESSION_LABEL) == session["metadata"]["name"]
 
     def _observe(self, session: Mapping[str, Any], environment: ExecutionEnvironment,
-                 children: Children, incarnation: Hashable, now: dt.datetime) -> Observation:
+                 children: Children, run: Hashable, now: dt.datetime) -> Observation:
         observation = environment.observe(session, children, now=now)
         workload = environment.owns[0]
         if not observation.exists and self._sync.pending(
-                incarnation, workload.resource.kind, workload.name(ch.meta(session)[1])):
+                run, workload.resource.kind, workload.name(ch.meta(session)[1])):
             return Observation("starting")  # created a moment ago; the cache has not shown it
         return observation
 
@@ -433,6 +442,7 @@ class SessionReconciler:
         environment needs with it), its Service, the namespace's NetworkPolicy."""
         assert seen.runtime is not None
         runtime, environment, incarnation = seen.runtime, seen.start_env, seen.incarnation
+        run = _run_key(incarnation, inputs.run_started)
         token, token_name, account = seen.token, seen.token_name, seen.account
         self._platform.copy(session)
         annotate: dict[str, str] = {}
@@ -452,7 +462,7 @@ class SessionReconciler:
         for obj in environment.render(session, runtime, inputs):
             resource = resources[obj["kind"]]
             try:
-                created = self._sync.create(incarnation, resource, obj,
+                created = self._sync.create(run, resource, obj,
                                             backend=environment.kind.value)
             except APIError as error:
                 permanent = isinstance(error, Invalid) or error.code == 400
@@ -476,7 +486,7 @@ class SessionReconciler:
                 if obj["kind"] != workload_kind:
                     # Left over from the previous run (its workload was lost, not stopped):
                     # it becomes this run's (a VM's cloud-init says IS_RESUME now).
-                    self._sync.converge(incarnation, resource, obj, actual,
+                    self._sync.converge(run, resource, obj, actual,
                                         backend=environment.kind.value)
             if obj["kind"] == workload_kind:
                 workload = created
@@ -564,7 +574,7 @@ class SessionReconciler:
     def _act(self, session: Mapping[str, Any], step: Step, seen: Seen, backend: str,
              now: dt.datetime) -> None:
         if step.delete_workload:
-            self._delete_run(session, seen.observe_env, seen.children, backend)
+            self._delete_run(session, seen, backend)
         if step.delete_copies:
             self._platform.release(session)
         if step.refresh_token and seen.token is not None:
@@ -577,10 +587,12 @@ class SessionReconciler:
                 self._events.record(session, "Warning", reason="TokenRefreshFailed",
                                     message=error.message)
 
-    def _delete_run(self, session: Mapping[str, Any], environment: ExecutionEnvironment,
-                    children: Children, backend: str) -> None:
+    def _delete_run(self, session: Mapping[str, Any], seen: Seen, backend: str) -> None:
         """Delete the run's Service and what the environment rendered (the workload last,
-        in the background, as upstream deletes the Pod)."""
+        in the background, as upstream deletes the Pod). A child created a moment ago that
+        the cache has not shown yet is read from the server and deleted if it is ours (by
+        uid: never another's of that name), so a Stop right after a start does not wait."""
+        environment, children = seen.observe_env, seen.children
         namespace, name = ch.meta(session)
         service = self._client.get(SERVICES, service_name(name), namespace)
         if service is not None and self._ours(service, session) and \
@@ -588,10 +600,27 @@ class SessionReconciler:
             self._sync.delete(SERVICES, service_name(name), namespace, backend=backend)
         for child in reversed(environment.owns):
             obj = children.get(child.resource.kind, child.name(name))
+            if obj is None and child.rendered:
+                obj = self._unseen(session, seen.run, child)
             if not child.rendered or obj is None or obj["metadata"].get("deletionTimestamp"):
                 continue
             self._sync.delete(child.resource, child.name(name), namespace, backend=backend,
-                              propagation="Background")
+                              propagation="Background", uid=str(obj["metadata"].get("uid", "")))
+
+    def _unseen(self, session: Mapping[str, Any], run: Hashable, child: Child
+                ) -> Mapping[str, Any] | None:
+        """The child this run created that the cache has not shown yet, read from the server
+        (None when it is gone already, is not ours, or was not created by this run)."""
+        namespace, name = ch.meta(session)
+        kind, child_name = child.resource.kind, child.name(name)
+        if not self._sync.pending(run, kind, child_name):
+            return None
+        try:
+            obj = self._client.resource(child.resource).get(child_name, namespace)
+        except NotFound:
+            obj = None
+        self._sync.settle(run, kind, child_name)  # read from the server: no longer awaited
+        return obj if ch.owned_by(obj, str(session["metadata"].get("uid", ""))) else None
 
     def _converge_live(self, session: Mapping[str, Any], seen: Seen,
                        backend: str) -> tuple[str, ...]:
@@ -599,7 +628,7 @@ class SessionReconciler:
         (nothing when the run's workload is going, or the run is on another environment than
         its runtime names now: a registry edit never moves a live run)."""
         runtime, inputs, environment = seen.runtime, seen.inputs, seen.observe_env
-        children, incarnation = seen.children, seen.incarnation
+        children, incarnation, run = seen.children, seen.incarnation, seen.run
         if (runtime is None or inputs is None or environment.kind != seen.start_env.kind
                 or not seen.workload.exists or seen.workload.terminating):
             return ()
@@ -624,7 +653,7 @@ class SessionReconciler:
             actual = children.get(obj["kind"], obj["metadata"]["name"])
             # Only the workload's spec waits for the next run; the rest (a VM's cloud-init
             # Secret, read again when the guest reboots) is brought back as it must be.
-            held += self._sync.converge(incarnation, resources[obj["kind"]], obj, actual,
+            held += self._sync.converge(run, resources[obj["kind"]], obj, actual,
                                         backend=backend,
                                         live=obj["kind"] == environment.owns[0].resource.kind)
         self._ensure_service(session, workload, environment,
@@ -661,6 +690,10 @@ def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
     return (status.get("phase") in (None, "", Phase.PENDING.value)
             or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
             or not workload.exists)
+
+
+def _run_key(incarnation: tuple[str, str, str], started: str) -> tuple[str, str, str, str]:
+    return (*incarnation, started)
 
 
 def _service_key(incarnation: Hashable, service: Mapping[str, Any]) -> Hashable:

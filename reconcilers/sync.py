@@ -23,7 +23,7 @@ from typing import Any
 from ambient_ctrl.client import Client
 from ambient_ctrl.expectations import Expectations
 from informers.clock import Clock
-from informers.errors import AlreadyExists, NotFound
+from informers.errors import AlreadyExists, Conflict, NotFound
 from informers.resource import Resource
 
 from .diff import DiffCache
@@ -57,6 +57,14 @@ class ChildSync:
         self._expectations.expect_creations(
             session, {*self._expectations.pending(session), f"{kind}/{name}"})
 
+    def forget(self, key: Hashable) -> None:
+        """Stop waiting for anything created under ``key`` (its run is over)."""
+        self._expectations.forget(key)
+
+    def settle(self, session: Hashable, kind: str, name: str) -> None:
+        """Stop waiting for ``kind/name`` of ``session`` (it was read from the server)."""
+        self._expectations.observed(session, f"{kind}/{name}")
+
     def observed(self, session: Hashable, children: Children) -> None:
         for obj in children:
             self._expectations.observed(session, f"{obj.get('kind') or ''}/"
@@ -80,10 +88,12 @@ class ChildSync:
         return created
 
     def delete(self, resource: Resource, name: str, namespace: str, *, backend: str,
-               propagation: str | None = None) -> None:
+               propagation: str | None = None, uid: str | None = None) -> None:
+        """Delete ``name`` (only the object with ``uid``, when given); gone counts as done."""
         started = self._clock.monotonic()
-        with contextlib.suppress(NotFound):
-            self._client.delete(resource, name, namespace, propagation_policy=propagation)
+        with contextlib.suppress(NotFound, Conflict):  # Conflict: the uid is another's
+            self._client.delete(resource, name, namespace, propagation_policy=propagation,
+                                uid=uid or None)
         self._metrics.operation(backend, "delete", self._clock.monotonic() - started)
 
     def converge(self, session: Hashable, resource: Resource, desired: Mapping[str, Any],

@@ -448,6 +448,18 @@ def test_transition_to_stopped_writes_upstreams_fields_and_clears_the_stop_inten
     assert step.delete_copies
 
 
+def test_a_start_asked_for_while_stopping_survives_the_stop_and_starts_the_next_run() -> None:
+    """The user's last word was Start (D=Running written while Stopping): the stop completes
+    without erasing it, and the next pass begins a new run (issue 15: quick flips)."""
+    annotations = {**RESTART, STOP_AT: "t1"}
+    step = next_step(session("Stopping", annotations), W, now=NOW)
+    assert step.status["phase"] == "Stopped"
+    assert set(step.clear) == {STOP_AT}
+    after = session("Stopped", RESTART, status=step.status)
+    restart = next_step(after, W, now=NOW)
+    assert restart.status["phase"] == "Pending"
+
+
 def test_initiate_stop_only_moves_to_stopping() -> None:
     obj = session("Running", STOP)
     step = next_step(obj, replace(W, workload=RUNNING), now=NOW)

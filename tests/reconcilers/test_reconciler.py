@@ -23,7 +23,7 @@ from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.reconcile import Request
 from informers.clock import RealClock
 from informers.errors import AlreadyExists, Conflict, NotFound, ServerError
-from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS, Resource
+from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, Resource
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from reconcilers.config import OperatorConfig
@@ -479,3 +479,74 @@ def test_a_runner_that_refuses_the_workflow_leaves_a_condition_and_is_asked_agai
     assert status["observedGeneration"] == 2
     assert status["reconciledWorkflow"]["gitUrl"] == "https://github.com/org/wf.git"
 
+
+
+def _intend(client: LaggingClient, phase: str) -> None:
+    """The backend's Start/Stop: the desired-phase annotation (and a newer version)."""
+    stored = client.server[("agenticsessions", NS, NAME)]
+    stored["metadata"].setdefault("annotations", {})["ambient-code.io/desired-phase"] = phase
+    stored["metadata"]["resourceVersion"] = str(next(client._versions))
+
+
+def test_a_run_stopped_before_its_workload_was_seen_does_not_hold_the_next_run() -> None:
+    """Expectations belong to one run: the runner Pod of a run stopped before the cache ever
+    showed it (created and deleted between two passes) is no reason for the next run's
+    Pod to wait until the expectation expires (issue 15: quick Running/Stopped flips)."""
+    client, reconciler = world()
+    reconciler.reconcile(REQUEST)  # run 1: the Pod is created; the cache never shows it
+    assert client.stored("pods", f"{NAME}-runner") is not None
+    client.sync("agenticsessions", "secrets", "serviceaccounts", "roles", "rolebindings")
+    _intend(client, "Stopped")
+    client.sync("agenticsessions")
+    for _ in range(3):  # Stopping → Stopped: the Pod is deleted by name
+        reconciler.reconcile(REQUEST)
+        client.sync("agenticsessions")
+    assert client.stored("pods", f"{NAME}-runner") is None
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Stopped"
+    client.sync()
+    _intend(client, "Running")
+    client.sync("agenticsessions")
+    for _ in range(3):  # the restart: reset to Pending, then the new run starts at once
+        reconciler.reconcile(REQUEST)
+        client.sync("agenticsessions")
+    assert client.stored("pods", f"{NAME}-runner") is not None, \
+        "the new run waited for the stopped run's Pod"
+
+
+def test_a_stop_after_the_unseen_workload_vanished_does_not_wait_for_it() -> None:
+    """The run's Pod was created and deleted by someone else before the cache showed it (a
+    watch that compressed both away): a Stop reads it from the server instead of waiting for
+    an event that will never come, and the next run starts at once."""
+    client, reconciler = world()
+    reconciler.reconcile(REQUEST)
+    del client.server[("pods", NS, f"{NAME}-runner")]  # never seen by the cache
+    client.sync("agenticsessions", "secrets", "serviceaccounts", "roles", "rolebindings")
+    _intend(client, "Stopped")
+    client.sync("agenticsessions")
+    for _ in range(3):
+        reconciler.reconcile(REQUEST)
+        client.sync("agenticsessions")
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Stopped"
+    _intend(client, "Running")
+    client.sync("agenticsessions")
+    for _ in range(3):
+        reconciler.reconcile(REQUEST)
+        client.sync("agenticsessions")
+    assert client.stored("pods", f"{NAME}-runner") is not None
+
+
+def test_a_stop_never_deletes_an_unseen_workload_of_someone_else() -> None:
+    """The name the run created is held by another object by the time a Stop reads it from
+    the server (ours went, someone else's came): it is left alone."""
+    client, reconciler = world()
+    reconciler.reconcile(REQUEST)
+    pod = client.server.pop(("pods", NS, f"{NAME}-runner"))
+    client.add(PODS, {"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": pod["metadata"]["name"], "namespace": NS},
+                      "spec": {"containers": [{"name": "x", "image": "x"}]}})
+    client.sync("agenticsessions", "secrets", "serviceaccounts", "roles", "rolebindings")
+    _intend(client, "Stopped")
+    client.sync("agenticsessions")
+    reconciler.reconcile(REQUEST)
+    assert client.stored("pods", f"{NAME}-runner") is not None
+    assert client.count("delete", "pods") == 0
