@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import orjson
 
 from informers.resource import Resource
 
@@ -94,6 +96,24 @@ def check_names(session: Mapping[str, Any]) -> None:
         raise RenderError("InvalidServiceName",
                           f'service name "{service}" is not a DNS-1035 label (lower-case '
                           "letters, digits and '-'); rename the session without dots")
+
+
+MAX_OBJECT_BYTES = 1_572_864
+"""etcd's default request limit (1.5 MiB): a bigger object is refused by the API server with a
+500 that no retry can cure, so it is refused here first, as bad input."""
+
+
+def check_sizes(objects: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse a run whose rendered children (a VM's cloud-init Secret carries the whole
+    runner environment, a Pod the prompt) would not fit in the API server's storage."""
+    for obj in objects:
+        size = len(orjson.dumps(obj))
+        if size > MAX_OBJECT_BYTES:
+            raise RenderError("ObjectTooLarge",
+                              f"{obj.get('kind')} {(obj.get('metadata') or {}).get('name')} "
+                              f"would be {size / 1048576:.1f} MiB, over the API server's "
+                              f"object limit of 1.5 MiB; shorten what the session carries "
+                              "(prompt, environment variables, repos)")
 
 
 def service(session: Mapping[str, Any], workload: Mapping[str, Any], kind: Resource,

@@ -108,6 +108,9 @@ class StartFailure:
     stage: Literal["token", "workload"]
     message: str
     permanent: bool
+    reason: str = "PodCreationFailed"
+    """The Ready condition's and the Warning Event's reason (upstream's, unless a name the
+    run needs is taken: ``ServiceNameTaken``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,12 +299,14 @@ def _start_failed(step: Step, failure: StartFailure, now: dt.datetime) -> Step:
         return replace(step, status={**status, "conditions": conditions}, retry=True)
     conditions = upsert(status.get("conditions"), POD_CREATED, "False", reason="CreateFailed",
                         message=failure.message, now=now)
-    conditions = upsert(conditions, READY, "False", reason="PodCreationFailed",
-                        message="Runner pod creation failed", now=now)  # upstream's words
+    upstreams = failure.reason == "PodCreationFailed"
+    conditions = upsert(conditions, READY, "False", reason=failure.reason,
+                        message="Runner pod creation failed" if upstreams  # upstream's words
+                        else failure.message, now=now)
     changed = replace(step, status={**status, "conditions": conditions},
-                      events=(Event("Warning", "PodCreationFailed", failure.message),))
+                      events=(Event("Warning", failure.reason, failure.message),))
     if failure.permanent:
-        return replace(changed, permanent=BadInput("PodCreationFailed", failure.message))
+        return replace(changed, permanent=BadInput(failure.reason, failure.message))
     return replace(changed, retry=True)
 
 

@@ -73,6 +73,7 @@ from .resources import (
     RUNNER_SECRETS,
     RUNNER_TOKEN_SECRET,
     SESSION_LABEL,
+    START_REQUESTED_AT,
     TOKEN_REFRESHED_AT,
     TRUSTED_CA_BUNDLE,
     TRUSTED_CA_KEY,
@@ -94,6 +95,8 @@ yet (the watch delivers it within milliseconds)."""
 LIVE = frozenset({Phase.CREATING, Phase.RUNNING})
 ENDED = frozenset({Phase.STOPPED, Phase.COMPLETED, Phase.FAILED})
 RUNNER_RETRY_MAX = 300.0
+REFUSAL_MEMORY = 3600.0
+"""How long a refused start is remembered (after that, or an operator restart, one more try)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,10 @@ class SessionReconciler:
         self._runner = runner
         self._runner_failures: TTLCache[tuple[str, str, str], int] = TTLCache(
             maxsize=10_000, ttl=RUNNER_RETRY_MAX * 4)
+        self._refused: TTLCache[tuple[str, str, str], tuple[Hashable, Started]] = TTLCache(
+            maxsize=65_536, ttl=REFUSAL_MEMORY)
+        """Starts the cluster refused for good (a name taken), by session, with what the
+        user controls at the time: asked again only once that changes."""
         self._served = served
         self._config = config
         self._options = options
@@ -218,11 +225,17 @@ class SessionReconciler:
         annotate = _token_annotations(session, seen.token_name, seen.account) \
             if seen.token is not None or seen.token_made else {}
         if step.start and seen.runtime is not None and seen.inputs is not None:
-            run = replace(seen.inputs, is_resume=is_resume(session),
-                          run_started=str(step.status.get("startTime", "")))
-            started, provisioned = self._start(session, seen, run, now)
-            annotate.update(provisioned)
+            started = self._refusal(session, seen.incarnation)
+            if started is None:
+                run = replace(seen.inputs, is_resume=is_resume(session),
+                              run_started=str(step.status.get("startTime", "")))
+                started, provisioned = self._start(session, seen, run, now)
+                annotate.update(provisioned)
             step = next_step(session, replace(world, started=started), now=now)
+            if step.permanent is not None and started.failure is not None:
+                self._refused[seen.incarnation] = (_user_controls(session), started)
+        if _said(session, step):
+            step = replace(step, events=())  # the same refusal, shown already: no news
         retry_runner: float | None = None
         if step.reconfigure is not None:
             answers, retry_runner = self._reconfigure(session, seen, step.reconfigure)
@@ -240,7 +253,7 @@ class SessionReconciler:
             annotate={**step.annotate, **annotate}, now=now,
             defer=step.permanent is None and not step.retry)
         self._emit.report(session, session.get("status") or {}, step, backend, now)
-        result = self._outcome(step)
+        result = self._outcome(session, step)
         for due in (detail_due, retry_runner):
             if due is not None and (not result.requeue_after or due < result.requeue_after):
                 result = Result(requeue_after=max(due, STALE_RECHECK))
@@ -419,10 +432,22 @@ class SessionReconciler:
         """Render the run once to find bad input before anything is created."""
         try:
             ch.check_names(session)
-            environment.render(session, runtime, inputs)
+            ch.check_sizes(environment.render(session, runtime, inputs))
         except RenderError as error:
             return BadInput(error.reason, error.message)
         return None
+
+    def _refusal(self, session: Mapping[str, Any], incarnation: tuple[str, str, str]
+                 ) -> Started | None:
+        """The refusal of this session's last start, while nothing the user controls (the
+        spec, a new Start) changed since: not asked again."""
+        refused = self._refused.get(incarnation)
+        if refused is None:
+            return None
+        if refused[0] != _user_controls(session):
+            del self._refused[incarnation]
+            return None
+        return refused[1]
 
     def _inactivity_timeout(self, session: Mapping[str, Any]) -> float:
         value = (session.get("spec") or {}).get("inactivityTimeout")
@@ -491,24 +516,42 @@ class SessionReconciler:
             if obj["kind"] == workload_kind:
                 workload = created
         if workload is not None:
-            self._ensure_service(session, workload, environment, runtime.port, incarnation)
+            taken = self._ensure_service(session, workload, environment, runtime.port,
+                                         incarnation)
+            if taken is not None:
+                # Nothing half-made: the run cannot be reached without its Service.
+                self._sync.delete(resources[workload_kind], workload["metadata"]["name"],
+                                  workload["metadata"]["namespace"],
+                                  backend=environment.kind.value, propagation="Background",
+                                  uid=str(workload["metadata"].get("uid", "")))
+                self._sync.settle(run, workload_kind, workload["metadata"]["name"])
+                return Started(failure=StartFailure("workload", taken, permanent=True,
+                                                    reason="ServiceNameTaken")), annotate
         self._ensure_network_policy(session)
         return Started(existed=existed), annotate
 
     def _ensure_service(self, session: Mapping[str, Any], workload: Mapping[str, Any],
                         environment: ExecutionEnvironment, port: int,
-                        incarnation: Hashable) -> None:
+                        incarnation: Hashable) -> str | None:
+        """The run's Service, created or brought back; why not, when its name is taken by an
+        object that is not the session's (left alone)."""
         desired = ch.service(session, workload, environment.owns[0].resource, port)
         namespace, name = ch.meta(session)
+        key = _service_key(incarnation, desired)
         actual = self._client.get(SERVICES, service_name(name), namespace)
-        if actual is not None and not self._ours(actual, session):
-            self._events.record(session, "Warning", reason="ServiceNameTaken",
-                                message=f"Service {service_name(name)} exists and does not "
-                                "belong to this session; the runner is not reachable "
-                                "through it")
-            return
         try:
-            self._sync.converge(_service_key(incarnation, desired), SERVICES, desired, actual,
+            if actual is None and not self._sync.pending(key, "Service", service_name(name)):
+                if self._sync.create(key, SERVICES, desired,
+                                     backend=environment.kind.value) is not None:
+                    return None
+                # Taken, and not in the cache (which holds only labelled Services).
+                actual = self._client.resource(SERVICES).get(service_name(name), namespace)
+            if actual is not None and not self._ours(actual, session):
+                message = (f"Service {service_name(name)} already exists and does not belong "
+                           "to this session; it is left alone (delete it or use another "
+                           "session name)")
+                return message
+            self._sync.converge(key, SERVICES, desired, actual,
                                 backend=environment.kind.value)
         except APIError as error:
             log.warning("could not create the session's Service",
@@ -517,6 +560,7 @@ class SessionReconciler:
                 # Upstream only logs this; nothing else would bring a Running session back
                 # here, and without the Service the backend cannot reach the runner: retry.
                 raise
+        return None
 
     def _ensure_network_policy(self, session: Mapping[str, Any]) -> None:
         """``runner-allow-backend-only`` in the session's namespace, created or brought back
@@ -656,14 +700,18 @@ class SessionReconciler:
             held += self._sync.converge(run, resources[obj["kind"]], obj, actual,
                                         backend=backend,
                                         live=obj["kind"] == environment.owns[0].resource.kind)
-        self._ensure_service(session, workload, environment,
-                             ch.agui_port(workload) or runtime.port, incarnation)
+        taken = self._ensure_service(session, workload, environment,
+                                     ch.agui_port(workload) or runtime.port, incarnation)
+        if taken is not None:  # ours went while the run lasts, and another took the name
+            self._events.record(session, "Warning", reason="ServiceNameTaken", message=taken)
         return tuple(held)
 
-    def _outcome(self, step: Step) -> Result:
+    def _outcome(self, session: Mapping[str, Any], step: Step) -> Result:
         if step.permanent is not None:
             if step.permanent.recheck_after is not None:
                 return Result(requeue_after=step.permanent.recheck_after)
+            if _said(session, step):
+                return Result()  # said already (one log line, one Event): nothing new
             raise TerminalError(f"{step.permanent.reason}: {step.permanent.message}")
         if step.retry:
             raise StartRetry(str((find(step.status, "Ready") or {}).get("message", "")))
@@ -690,6 +738,22 @@ def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
     return (status.get("phase") in (None, "", Phase.PENDING.value)
             or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
             or not workload.exists)
+
+
+def _said(session: Mapping[str, Any], step: Step) -> bool:
+    """Whether ``step`` refuses the run exactly as the stored status says already."""
+    if step.permanent is None:
+        return False
+    shown = find(session.get("status") or {}, "Ready")
+    return shown is not None and shown == find(step.status, "Ready")
+
+
+def _user_controls(session: Mapping[str, Any]) -> Hashable:
+    """What a user changes to ask for another try: the spec (generation) or a new Start."""
+    meta = session.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return (meta.get("generation"), annotations.get(START_REQUESTED_AT),
+            annotations.get(DESIRED_PHASE))
 
 
 def _run_key(incarnation: tuple[str, str, str], started: str) -> tuple[str, str, str, str]:
