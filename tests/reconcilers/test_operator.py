@@ -227,7 +227,7 @@ def upsert_runtime(world: World, entry: dict[str, Any]) -> None:
     world.set_registry([*(e for e in world.registry() if e.get("id") != entry["id"]), entry])
 
 
-@pytest.mark.parametrize("edit", ["session-env", "registry-env"])
+@pytest.mark.parametrize("edit", ["session-env", "registry-env", "registry-image"])
 def test_an_edit_to_a_live_run_waits_for_the_next_run(world: World, edit: str) -> None:
     """A registry edit (or a spec edit) never changes a live runner: the Pod stays, and
     RestartRequired says the change waits for the next run."""
@@ -241,14 +241,23 @@ def test_an_edit_to_a_live_run_waits_for_the_next_run(world: World, edit: str) -
     if edit == "session-env":
         world.client(AGENTIC_SESSIONS).patch(
             name, {"spec": {"environmentVariables": {"EXTRA": "1"}}}, NS)
-    else:
+    elif edit == "registry-env":
         upsert_runtime(world, {**entry, "container": {
             **entry["container"], "env": {**entry["container"]["env"], "EXTRA": "1"}}})
+    else:  # on a node, a new image restarts the container: the user's run would be lost
+        upsert_runtime(world, {**entry, "container": {
+            **entry["container"], "image": "quay.io/ambient_code/runner:2.0",
+            "env": {**entry["container"]["env"], "EXTRA": "1"}}})
     eventually(lambda: world.condition(name, "RestartRequired").get("status") == "True",
                message="no RestartRequired=True")
     condition = world.condition(name, "RestartRequired")
     assert condition["reason"] == "ImmutableFieldsChanged"
     assert "env[name=EXTRA]" in condition["message"]
+    pod = world.get(PODS, f"{name}-runner")
+    if edit == "registry-image":
+        assert "image" in condition["message"]
+    assert {c["image"] for c in pod["spec"]["containers"]
+            if c["name"] == "ambient-code-runner"} == {"quay.io/ambient_code/runner:1.0"}
     assert world.phase(name) == "Running"
     assert world.condition(name, "Ready")["status"] == "True"
     assert workload_uid(world, name, None) == uid
@@ -260,6 +269,9 @@ def test_an_edit_to_a_live_run_waits_for_the_next_run(world: World, edit: str) -
     world.wait_phase(name, "Running")
     assert workload_uid(world, name, None) != uid
     assert runner_env(world, name)["EXTRA"] == "1"
+    if edit == "registry-image":
+        assert "quay.io/ambient_code/runner:2.0" in {
+            c["image"] for c in world.get(PODS, f"{name}-runner")["spec"]["containers"]}
     eventually(lambda: world.condition(name, "RestartRequired").get("status") == "False",
                message="RestartRequired stayed True after the restart")
 
