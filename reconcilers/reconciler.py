@@ -318,6 +318,12 @@ class SessionReconciler:
     def _runtime(self, session: Mapping[str, Any]) -> tuple[Runtime | None, BadInput | None]:
         registry = self._caches.configmaps.get(REGISTRY_CONFIGMAP,
                                                self._options.registry_namespace)
+        if registry is None:
+            # Not a silent fall-back to a built-in runner: the registry names what may run.
+            return None, BadInput("RegistryMissing", (
+                f"ConfigMap {self._options.registry_namespace}/{REGISTRY_CONFIGMAP} not found: "
+                "the agent registry says which runtimes exist; the session starts once it "
+                "exists"))
         try:
             runtime = self._registry.lookup(registry, runtime_id(session))
         except RenderError as error:

@@ -15,11 +15,12 @@ import pytest
 import yaml
 
 from ambient_ctrl.testing import eventually
-from informers.resource import NAMESPACES, PODS, SECRETS, SERVICES, Resource
+from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES, Resource
 from reconcilers.reconciler import OperatorOptions
 from reconcilers.resources import (
     AGENTIC_SESSIONS,
     PROJECT_SETTINGS,
+    REGISTRY_CONFIGMAP,
     ROLE_BINDINGS,
     ROLES,
     SERVICE_ACCOUNTS,
@@ -274,6 +275,35 @@ def test_an_edit_to_a_live_run_waits_for_the_next_run(world: World, edit: str) -
             c["image"] for c in world.get(PODS, f"{name}-runner")["spec"]["containers"]}
     eventually(lambda: world.condition(name, "RestartRequired").get("status") == "False",
                message="RestartRequired stayed True after the restart")
+
+
+def test_a_deleted_registry_is_said_on_new_sessions_not_replaced_by_a_default(
+        world: World) -> None:
+    """The registry names what may run: without it a new session waits with
+    Ready=False RegistryMissing and one Warning Event (it went to a built-in runner with an
+    unpinned image); a live one keeps running; the registry back, the waiting one starts."""
+    live = world.create()
+    world.wait_phase(live, "Running")
+    registry = world.client(CONFIGMAPS).get(REGISTRY_CONFIGMAP, REGISTRY_NS)
+    world.client(CONFIGMAPS).delete(REGISTRY_CONFIGMAP, REGISTRY_NS)
+    eventually(lambda: world.manager.client.get(CONFIGMAPS, REGISTRY_CONFIGMAP,
+                                                REGISTRY_NS) is None)
+    try:
+        name = world.create()
+        eventually(lambda: world.condition(name, "Ready").get("reason") == "RegistryMissing"
+                   and world.warnings(name, "RegistryMissing"),
+                   message="no Ready=False RegistryMissing")
+        assert f"ConfigMap {REGISTRY_NS}/{REGISTRY_CONFIGMAP} not found" in world.condition(
+            name, "Ready")["message"]
+        assert world.get(PODS, f"{name}-runner") is None
+        assert world.phase(live) == "Running"
+    finally:
+        world.client(CONFIGMAPS).create({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": REGISTRY_CONFIGMAP, "namespace": REGISTRY_NS},
+            "data": registry["data"]})
+    world.wait_phase(name, "Running")
+    assert len(world.warnings(name, "RegistryMissing")) == 1
 
 
 def test_a_registry_edit_keeps_live_sessions_on_their_backend(world: World) -> None:
