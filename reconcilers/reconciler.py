@@ -200,8 +200,8 @@ class SessionReconciler:
             return Result()  # children go with it: garbage collection by owner references
         if self._emit.stale(request, str(session["metadata"].get("resourceVersion", ""))):
             return Result(requeue_after=STALE_RECHECK)
-        if not self._managed(request.namespace):
-            return Result()
+        if not self._managed(request.namespace) and not _winding_down(session):
+            return Result()  # upstream skips unmanaged namespaces; a run there is still ended
         try:
             return self._pass(session)
         except Conflict:
@@ -744,6 +744,16 @@ def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
     return (status.get("phase") in (None, "", Phase.PENDING.value)
             or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
             or not workload.exists)
+
+
+def _winding_down(session: Mapping[str, Any]) -> bool:
+    """A namespace that is no longer managed starts nothing (upstream skips it); a run that
+    is on there is still looked after until it ends — stopped when asked (upstream ignored
+    the Stop), its token refreshed, its end noticed — and a Stop asked for is carried out."""
+    phase = (session.get("status") or {}).get("phase")
+    annotations = (session.get("metadata") or {}).get("annotations") or {}
+    return phase in (Phase.CREATING, Phase.RUNNING, Phase.STOPPING) or str(
+        annotations.get(DESIRED_PHASE, "")).strip() == Phase.STOPPED
 
 
 def _said(session: Mapping[str, Any], step: Step) -> bool:

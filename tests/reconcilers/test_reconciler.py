@@ -550,3 +550,25 @@ def test_a_stop_never_deletes_an_unseen_workload_of_someone_else() -> None:
     reconciler.reconcile(REQUEST)
     assert client.stored("pods", f"{NAME}-runner") is not None
     assert client.count("delete", "pods") == 0
+
+
+def test_a_namespace_no_longer_managed_starts_nothing_but_its_runs_still_stop() -> None:
+    """Unmanaging a namespace (its ambient-code.io/managed label removed): a live run is
+    still looked after and its Stop carried out (upstream skipped it, so the Stop was
+    ignored and the run went on); a stopped session is not started again there."""
+    client, reconciler = world()
+    _running(client, reconciler)
+    client.server[("namespaces", "", NS)]["metadata"]["labels"] = {}
+    _intend(client, "Stopped")
+    client.sync()
+    for _ in range(3):
+        reconciler.reconcile(REQUEST)
+        client.sync()
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Stopped"
+    assert client.stored("pods", f"{NAME}-runner") is None
+    _intend(client, "Running")
+    client.sync()
+    before = len(client.writes)
+    reconciler.reconcile(REQUEST)
+    assert client.writes[before:] == []  # nothing starts in a namespace that is not managed
+    assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Stopped"
