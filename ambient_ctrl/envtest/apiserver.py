@@ -20,13 +20,14 @@ import orjson
 from . import discovery, errors, reads, tokens, writes
 from .cluster import Cluster, Target
 from .faults import Faults
-from .http import Answer, Request, Response, Streaming
+from .http import Answer, Request, Response
 from .proxy import METHODS as PROXY_METHODS
 from .proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
 
-Verb = Callable[[Cluster, Target, Request], "Response | Streaming"]
+Verb = Callable[[Cluster, Target, Request], "Answer | asyncio.Future[Answer]"]
+"""A verb answers now, or later (a list from a resourceVersion the store has not reached)."""
 
 _NOT_FOUND = errors.APIError(404, "NotFound", "the server could not find the requested resource")
 

@@ -41,6 +41,12 @@ class ServerOptions:
     max_token_expiration: int = 0
     """Seconds: longer TokenRequests are shortened to this, with a warning, as kube-apiserver's
     ``--service-account-max-token-expiration`` does; 0 (kube's default) for no maximum."""
+    resource_version_wait: float = 3.0
+    """Seconds a list (``resourceVersion=N``, not older than or exactly N) or a watch-list
+    (``sendInitialEvents``) from a resourceVersion the store has not reached waits for it
+    before the answer "Too large resource version" (504): kube-apiserver's watch cache waits
+    3 s (its ``blockTimeout``). A plain watch from such a version is accepted at once and
+    sends nothing, BOOKMARKs included, until the store passes it (as kube-apiserver's)."""
 
 
 @dataclass

@@ -24,8 +24,12 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def as_dict(self) -> dict[str, str]:
-        # Like kube-apiserver, the message does not repeat the field: clients print both.
-        return {"reason": self.reason, "message": self.message, "field": self.field}
+        # Like kube-apiserver, the message does not repeat the field: clients print both. An
+        # empty field is left out (metav1.StatusCause's omitempty).
+        cause = {"reason": self.reason, "message": self.message, "field": self.field}
+        if not self.field:
+            del cause["field"]
+        return cause
 
     def summary(self) -> str:
         """``field: message``, as the Status message lists it."""
@@ -118,6 +122,20 @@ def method_not_allowed(message: str) -> APIError:
 
 def gone(message: str) -> APIError:
     return APIError(410, "Expired", message)
+
+
+TOO_LARGE_RETRY_SECONDS = 1
+"""kube-apiserver's ``resourceVersionTooHighRetrySeconds``."""
+
+
+def too_large_resource_version(requested: int, current: int) -> APIError:
+    """kube-apiserver's answer for a resourceVersion it has not reached within its wait
+    (``storage.NewTooLargeResourceVersionError``: a 504 Timeout with a Retry-After of 1 s and
+    the cause ``ResourceVersionTooLarge``)."""
+    return APIError(504, "Timeout",
+                    f"Timeout: Too large resource version: {requested}, current: {current}",
+                    causes=(Cause("", "Too large resource version", "ResourceVersionTooLarge"),),
+                    retry_after=TOO_LARGE_RETRY_SECONDS)
 
 
 def unsupported_media_type(accepted: Sequence[str]) -> APIError:

@@ -5,7 +5,9 @@ real outage rarely takes those alone): fail a number or a fraction of matching r
 500, 503, 429 + Retry-After, or 403 (a role that lacks the verb); add latency; pause (hold every
 request until resumed); drop open watches now or periodically; "restart" (forget the event
 history so older resourceVersions get 410 Gone, drop every connection, optionally stop
-listening for a while). Randomness comes from
+listening for a while); "restore from a backup" (:meth:`Faults.backup`, then
+:meth:`Faults.restore`: the objects and the revision counter as the backup saw them, so every
+resourceVersion a client saw since is one the server has not reached). Randomness comes from
 one seeded generator, so a test replays the same faults.
 
 All methods run on the server's loop thread; :class:`~ambient_ctrl.envtest.LocalAPIServer`
@@ -24,6 +26,7 @@ from typing import Any, TypeAlias
 from . import errors
 from .cluster import Cluster
 from .http import Answer, Response
+from .storage import Backup
 from .watch import WatchStream
 
 log = logging.getLogger(__name__)
@@ -151,6 +154,19 @@ class Faults:
         if downtime > 0 and self.reopen is not None:
             self.cluster.loop.create_task(self.reopen(downtime))
 
+    def backup(self) -> Backup:
+        """The objects and the revision as they are now, for :meth:`restore`."""
+        return self.cluster.store.backup()
+
+    def restore(self, backup: Backup, *, downtime: float = 0.0) -> None:
+        """Act like a kube-apiserver whose etcd was restored from ``backup``: objects and
+        revision as they were then (kinds stay as they are now), history gone, watches
+        dropped; with a ``downtime``, connections refused for that long as well."""
+        self.cluster.store.restore(backup)
+        self.drop_watches()
+        if downtime > 0 and self.reopen is not None:
+            self.cluster.loop.create_task(self.reopen(downtime))
+
     def state(self) -> dict[str, Any]:
         return {"paused": self.paused, "failures": [r.as_dict() for r in self.failures],
                 "latencies": [{"seconds": r.seconds, "verbs": sorted(r.verbs),
@@ -262,6 +278,15 @@ class FaultControl:
 
     def restart(self, *, downtime: float = 0.0) -> None:
         self._run(lambda f: f.restart(downtime=downtime))
+
+    def backup(self) -> Backup:
+        """A backup of the store, for :meth:`restore`."""
+        backup: Backup = self._run(lambda f: f.backup())
+        return backup
+
+    def restore(self, backup: Backup, *, downtime: float = 0.0) -> None:
+        """Restore the store from ``backup`` (see :meth:`Faults.restore`)."""
+        self._run(lambda f: f.restore(backup, downtime=downtime))
 
     def pause(self) -> None:
         self._run(lambda f: f.pause())

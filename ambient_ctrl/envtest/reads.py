@@ -1,9 +1,19 @@
-"""Read verbs: get, list (selectors, pagination, tables) and watch."""
+"""Read verbs: get, list (selectors, pagination, tables) and watch.
+
+A resourceVersion the store has not reached is answered as kube-apiserver's watch cache answers
+it: a list not older than (or exactly at) it, and a watch-list (``sendInitialEvents``) from it,
+wait up to ``ServerOptions.resource_version_wait`` for the store to get there, then fail with
+504 "Too large resource version" (for the watch-list, as an ERROR event on its stream); a
+plain watch from it is accepted and silent until the store passes it. A list at an older
+version is served at the current one (there is no history of objects to serve it from).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -13,7 +23,7 @@ from informers.selectors import SelectorError, parse_field_selector, parse_label
 from . import crds, errors
 from .cluster import Cluster, Target
 from .fields import allowed_fields
-from .http import Request, Response, Streaming, StreamSink
+from .http import Answer, Request, Response, Streaming, StreamSink
 from .storage import Event, Stored, synthetic_added
 from .tables import table
 from .watch import Filter, WatchStream
@@ -48,7 +58,45 @@ def get(cluster: Cluster, target: Target, request: Request) -> Response:
     return Response(200, crds.served_raw(rtype, stored.raw))
 
 
-def list_(cluster: Cluster, target: Target, request: Request) -> Response:
+def list_(cluster: Cluster, target: Target,
+          request: Request) -> Response | asyncio.Future[Answer]:
+    wanted = _minimum_revision(request)
+    if wanted is not None and wanted > cluster.store.revision:
+        return _when_reached(cluster, wanted, lambda: _list_now(cluster, target, request))
+    return _list_now(cluster, target, request)
+
+
+def _minimum_revision(request: Request) -> int | None:
+    """The revision a list must be at least at (``resourceVersion=N`` with no match, or
+    NotOlderThan, or Exact), None for any (unset, "0", or a continue token's own)."""
+    if request.param("continue") or request.param("resourceVersionMatch") not in (
+            "", "NotOlderThan", "Exact"):
+        return None
+    return _revision_param(request.param("resourceVersion"))
+
+
+def _when_reached(cluster: Cluster, revision: int,
+                  answer: Callable[[], Answer]) -> asyncio.Future[Answer]:
+    """``answer()`` once the store reached ``revision`` (within the server's wait), else
+    "Too large resource version"."""
+    result: asyncio.Future[Answer] = cluster.loop.create_future()
+
+    def settle(reached: asyncio.Future[bool]) -> None:
+        if result.done():
+            return
+        try:
+            if not reached.result():
+                raise errors.too_large_resource_version(revision, cluster.store.revision)
+            result.set_result(answer())
+        except errors.APIError as error:
+            result.set_result(errors.error_response(error))
+
+    cluster.store.reached(revision, cluster.options.resource_version_wait).add_done_callback(
+        settle)
+    return result
+
+
+def _list_now(cluster: Cluster, target: Target, request: Request) -> Response:
     select = make_filter(target, request)
     revision, start = cluster.store.revision, None
     if token := request.param("continue"):
@@ -90,7 +138,8 @@ def list_(cluster: Cluster, target: Target, request: Request) -> Response:
     return Response(200, head[:-1] + b',"items":[' + b",".join(raws) + b"]}")
 
 
-def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
+def watch(cluster: Cluster, target: Target,
+          request: Request) -> Streaming | asyncio.Future[Answer]:
     select = make_filter(target, request)
     bookmarks = request.flag("allowWatchBookmarks")
     initial = request.flag("sendInitialEvents")
@@ -117,9 +166,12 @@ def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
         return orjson.dumps({"type": event_type, "object": body}) + b"\n"
 
     def start(sink: StreamSink) -> None:
+        # A plain watch from a version not reached yet says nothing until the store passes it.
+        ahead = since if since is not None and not initial else 0
         stream = WatchStream(rtype=rtype, select=select, encode=encode, sink=sink,
                              bookmarks=bookmarks, revision=lambda: cluster.store.revision,
-                             max_backlog=cluster.options.max_watch_backlog)
+                             max_backlog=cluster.options.max_watch_backlog,
+                             after=ahead if ahead > cluster.store.revision else 0)
         if since is not None and not initial and since < cluster.store.compacted:
             stream.error(errors.gone(f"too old resource version: {since} "
                                      f"({cluster.store.compacted})").status())
@@ -144,6 +196,28 @@ def watch(cluster: Cluster, target: Target, request: Request) -> Streaming:
         stream.schedule(cluster.loop, lifetime=lifetime,
                         bookmark_interval=cluster.options.bookmark_interval)
 
+    if initial and since is not None and since > cluster.store.revision:
+        # A watch-list must start at a version the store holds: wait for it, then answer
+        # "too large" as its stream's one event (kube-apiserver: once the version parsed,
+        # errors are ERROR events on a 200 stream).
+        def too_large(sink: StreamSink) -> None:
+            error = errors.too_large_resource_version(since, cluster.store.revision)
+            WatchStream(rtype=rtype, select=select, encode=encode, sink=sink, bookmarks=False,
+                        revision=lambda: cluster.store.revision,
+                        max_backlog=cluster.options.max_watch_backlog).error(error.status())
+
+        def answer() -> Answer:
+            return Streaming(JSON, start if cluster.store.revision >= since else too_large)
+
+        result: asyncio.Future[Answer] = cluster.loop.create_future()
+
+        def settle(_: asyncio.Future[bool]) -> None:
+            if not result.done():
+                result.set_result(answer())
+
+        cluster.store.reached(since, cluster.options.resource_version_wait).add_done_callback(
+            settle)
+        return result
     return Streaming(JSON, start)
 
 

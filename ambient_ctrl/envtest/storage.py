@@ -12,10 +12,15 @@ is etcd's default ``--max-request-bytes`` (1.5 MiB), and a larger object is refu
 kube-apiserver passes on etcd's refusal: 500 with the message "etcdserver: request is too
 large" and no reason. (etcd measures the protobuf encoding for built-in kinds; we measure JSON,
 which is somewhat larger, so the bound bites a little earlier for them.)
+
+A request may wait for the revision to reach a resourceVersion it names (:meth:`ObjectStore.
+reached`); and a fault can put the store back to a :class:`Backup` — its objects and its
+revision counter as they were, the history gone — as a restore of etcd from a backup does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -84,6 +89,14 @@ class Subscriber(Protocol):
     def offer(self, event: Event) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """What :meth:`ObjectStore.backup` saw: every object and the revision, at one moment."""
+
+    revision: int
+    objects: dict[str, dict[Key, Stored]]
+
+
 class ObjectStore:
     """Objects by store and key, the revision counter, history and subscribers."""
 
@@ -100,6 +113,7 @@ class ObjectStore:
         self._history_limit = history_limit
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._observers: list[Callable[[Event], None]] = []
+        self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
 
     # reads -------------------------------------------------------------------------------------
     def get(self, store: str, key: Key) -> Stored | None:
@@ -186,6 +200,53 @@ class ObjectStore:
         self._history.clear()
         self.compacted = self.revision
 
+    def backup(self) -> Backup:
+        """Every object and the revision as they are now (stored objects are never changed
+        in place, so the backup shares them)."""
+        return Backup(self.revision, {store: dict(objects)
+                                      for store, objects in self._objects.items()})
+
+    def restore(self, backup: Backup) -> None:
+        """Put the objects and the revision counter back as ``backup`` saw them, history gone
+        (an etcd restored from a backup): what was written since is lost, what was deleted
+        since is back, and the revision is behind every version a client saw since. Nothing
+        is told to watchers or observers (drop the watches: a restore restarts the server)."""
+        self._objects = {store: dict(objects) for store, objects in backup.objects.items()}
+        self._sorted.clear()
+        self.revision = self.compacted = backup.revision
+        self._history.clear()
+
+    def reached(self, revision: int, timeout: float) -> asyncio.Future[bool]:
+        """A future that becomes True once the revision is at least ``revision``, or False
+        after ``timeout`` seconds (call on the loop thread)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if self.revision >= revision:
+            future.set_result(True)
+            return future
+        waiter = (revision, future)
+        self._waiters.append(waiter)
+
+        def expire() -> None:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if not future.done():
+                future.set_result(False)
+
+        timer = loop.call_later(max(timeout, 0.0), expire)
+        future.add_done_callback(lambda _: timer.cancel())
+        return future
+
+    def _wake(self) -> None:
+        waiting, self._waiters = self._waiters, []
+        for revision, future in waiting:
+            if future.done():
+                continue
+            if self.revision >= revision:
+                future.set_result(True)
+            else:
+                self._waiters.append((revision, future))
+
     def _stamp(self, rtype: ResourceType, obj: dict[str, Any], *, limit: int) -> Stored:
         """Serialise ``obj`` at the next revision, then take that revision (not before: a
         failure must not use one up)."""
@@ -217,6 +278,8 @@ class ObjectStore:
             subscriber.offer(event)
         for observer in self._observers:
             observer(event)
+        if self._waiters:
+            self._wake()
 
     def observe(self, observer: Callable[[Event], None]) -> None:
         """Call ``observer`` for every event of every store, after its watchers.

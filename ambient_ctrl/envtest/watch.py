@@ -6,6 +6,10 @@ Selectors are applied to the object before and after a change, as kube-apiserver
 does: an object that stops matching is reported DELETED, one that starts matching ADDED.
 A client that stops reading is disconnected once its backlog passes a limit, so a slow watcher
 never holds memory or writers hostage.
+
+A watch from a resourceVersion the store has not reached (its ``after``) is kube-apiserver's:
+accepted, and silent — no event at or below that version, no BOOKMARK — until the store
+passes it.
 """
 
 from __future__ import annotations
@@ -73,19 +77,22 @@ class WatchStream:
 
     def __init__(self, *, rtype: ResourceType, select: Filter, encode: Encoder,
                  sink: StreamSink, bookmarks: bool, revision: Callable[[], int],
-                 max_backlog: int) -> None:
+                 max_backlog: int, after: int = 0) -> None:
         self.rtype = rtype
         self._select = select
         self._encode = encode
         self._sink = sink
         self._bookmarks = bookmarks
         self._revision = revision
+        self._after = after
         sink.limit_backlog(max_backlog, self._overflow)
         self._deadline: asyncio.TimerHandle | None = None
         self._tick: asyncio.TimerHandle | None = None
 
     def offer(self, event: Event) -> None:
         # Hot path: called for every event and every watcher of its kind.
+        if event.rv <= self._after:
+            return
         event_type = self._select.event_type(event)
         if event_type is not None:
             self._sink.send(self._encode(event, event_type))
@@ -98,7 +105,10 @@ class WatchStream:
                     self.rtype.group_resource, behind)
 
     def bookmark(self, *, initial_events_end: bool = False) -> None:
-        meta: dict[str, Any] = {"resourceVersion": str(self._revision())}
+        revision = self._revision()
+        if revision <= self._after:
+            return  # ahead of the store: nothing to say yet
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
         if initial_events_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
         obj = {"kind": self.rtype.kind, "apiVersion": self.rtype.api_version, "metadata": meta}
