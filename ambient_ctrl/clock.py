@@ -4,6 +4,15 @@ They live in ``informers.clock`` (the reflector needs them and may not import up
 the name operator authors use.
 """
 
-from informers.clock import Clock, FakeClock, RealClock, rfc3339, rfc3339_micro
+from informers.clock import (
+    MAX_DELAY,
+    Clock,
+    FakeClock,
+    RealClock,
+    rfc3339,
+    rfc3339_micro,
+    saturate,
+)
 
-__all__ = ["Clock", "FakeClock", "RealClock", "rfc3339", "rfc3339_micro"]
+__all__ = ["MAX_DELAY", "Clock", "FakeClock", "RealClock", "rfc3339", "rfc3339_micro",
+           "saturate"]

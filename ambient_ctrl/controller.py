@@ -15,17 +15,25 @@ raised another ``BaseException``       add rate-limited; counted as a panic  err
 
 ``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
 carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here.
+
+An error that carries the server's ``retry_after`` (a 429, or a 5xx with Retry-After, that the
+transport did not retry itself) is not retried sooner than the server asked: the request waits
+the longer of the rate limiter's backoff and the Retry-After.
+
+A worker never dies of what goes wrong around a reconcile (a rate limiter or a metric that
+raises): it logs it, puts the request back after a second and takes the next one; a worker
+that ends anyway before :meth:`Controller.stop` is reported by
+:meth:`Controller.dead_threads` (the manager's ``/healthz``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass
 
 from informers.clock import Clock, RealClock
-from informers.threads import Deadline, join_all
+from informers.threads import Deadline, Threads
 from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 
@@ -35,6 +43,9 @@ from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalEr
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+
+_RECOVERY_DELAY = 1.0
+"""Seconds before a request whose handling failed outside the reconcile is handed out again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +79,15 @@ class Controller:
             recorder.controller.register(name,
                                          max_concurrent_reconciles=options.max_concurrent_reconciles)
             if recorder else None)
-        self._workers: list[threading.Thread] = []
+        self._threads = Threads(f"controller {name}")
 
     def start(self) -> None:
         for index in range(self.options.max_concurrent_reconciles):
-            worker = threading.Thread(target=self._work, name=f"{self.name}-worker-{index}")
-            self._workers.append(worker)
-            worker.start()
+            self._threads.start(self._work, name=f"{self.name}-worker-{index}")
+
+    def dead_threads(self) -> list[str]:
+        """Workers (and the queue's delay thread) that ended before :meth:`stop`."""
+        return self._threads.dead() + self.queue.dead_threads()
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Take no new work (requests still queued are dropped, see ``workqueue``), wait for
@@ -82,8 +95,9 @@ class Controller:
         workers that outlive it are logged. ``timeout=0`` stops without draining (lost
         leadership). Returns whether every in-flight reconcile finished."""
         deadline = Deadline(timeout)
+        self._threads.stopping()
         drained = self.queue.shutdown(drain=timeout > 0, timeout=timeout)
-        alive = join_all(self._workers, deadline, owner=f"controller {self.name}")
+        alive = self._threads.join(deadline)
         return drained and not alive
 
     def _work(self) -> None:
@@ -94,6 +108,10 @@ class Controller:
                         self.reconcile_once(request)
                 else:
                     self.reconcile_once(request)
+            except Exception:  # not the reconcile's (that is settled): ours, around it
+                log.exception("handling a request failed outside its reconcile; retrying it",
+                              extra={"controller": self.name, "request": str(request)})
+                self.queue.add_after(request, _RECOVERY_DELAY)
             finally:
                 self.queue.done(request)
 
@@ -132,7 +150,7 @@ class Controller:
             terminal, outcome = True, ReconcileResult.ERROR
             log.error("reconcile failed terminally: %s", result, exc_info=result)
         else:
-            self.queue.add_rate_limited(request)
+            self._retry(request, result)
             outcome = ReconcileResult.ERROR
             self._log_failure(result)
         if self._metrics is not None:
@@ -142,6 +160,13 @@ class Controller:
                 self._metrics.timed_out()
             self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
         return outcome
+
+    def _retry(self, request: Request, error: BaseException) -> None:
+        """Back off as the rate limiter says, but never sooner than the server's Retry-After."""
+        retry_after = getattr(error, "retry_after", None)
+        if not isinstance(retry_after, (int, float)):
+            retry_after = 0.0
+        self.queue.add_rate_limited(request, at_least=retry_after)
 
     @staticmethod
     def _log_failure(error: BaseException) -> None:

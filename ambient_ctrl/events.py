@@ -43,6 +43,7 @@ from cachetools import TTLCache
 from informers.clock import Clock, RealClock, rfc3339
 from informers.errors import NotFound
 from informers.resource import EVENTS
+from informers.threads import Threads
 
 from .client import Client
 
@@ -130,6 +131,7 @@ class EventRecorder:
         self._last_nanos = 0
         self._queue: queue.Queue[_Pending | None] = queue.Queue(MAX_QUEUED)
         self._writer: threading.Thread | None = None
+        self._threads = Threads(f"events {component}")
         self._dropped = 0
 
     # lifecycle (a manager Runnable) ------------------------------------------------------------
@@ -137,9 +139,8 @@ class EventRecorder:
         """Write from a thread of the recorder's own from now on."""
         with self._lock:
             if self._writer is None:
-                self._writer = threading.Thread(target=self._drain,
-                                                name=f"events-{self._component}")
-                self._writer.start()
+                self._writer = self._threads.start(self._drain,
+                                                   name=f"events-{self._component}")
 
     def stop(self, timeout: float) -> bool:
         """Write what is queued (within ``timeout``), then stop the writer thread; later
@@ -148,6 +149,7 @@ class EventRecorder:
             writer, self._writer = self._writer, None
         if writer is None:
             return True
+        self._threads.stopping()
         self._queue.put(None)  # after everything queued so far
         writer.join(timeout)
         if writer.is_alive():
@@ -193,9 +195,16 @@ class EventRecorder:
             log.warning("event dropped: the writer's queue is full", extra={
                 "object": _describe(involved), "reason": reason, "dropped": self._dropped})
 
+    def dead_threads(self) -> list[str]:
+        """The writer thread, if it ended before :meth:`stop`."""
+        return self._threads.dead()
+
     def _drain(self) -> None:
         while (pending := self._queue.get()) is not None:
-            self._send(pending)
+            try:
+                self._send(pending)
+            except Exception:  # best effort, and the writer must outlive any one event
+                log.exception("event not recorded", extra={"component": self._component})
 
     def _send(self, pending: _Pending) -> None:
         written = self._write(pending.event, patch=pending.patch)

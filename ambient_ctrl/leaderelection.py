@@ -164,7 +164,17 @@ class LeaderElector:
         return left if left >= _MIN_REQUEST_SECONDS else None
 
     def _try_acquire_or_renew(self, deadline: float) -> bool:
-        """One attempt, all of it (GET, then PUT or POST) before ``deadline``."""
+        """One attempt, all of it (GET, then PUT or POST) before ``deadline``. Never raises:
+        whatever goes wrong (a lease the server holds in a shape we cannot read, say) is a
+        failed attempt, so the renewing thread cannot die of it and leave a leader that
+        neither renews nor stops."""
+        try:
+            return self._attempt(deadline)
+        except Exception:
+            log.exception("lease attempt failed unexpectedly", extra={"lease": self._options.name})
+            return False
+
+    def _attempt(self, deadline: float) -> bool:
         options = self._options
         left = self._time_left(deadline)
         if left is None:

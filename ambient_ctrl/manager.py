@@ -16,6 +16,22 @@ leader-only runnables. It returns when asked to stop (``stop()``, or SIGTERM/SIG
   thread notices, e.g. in a process that was frozen past its lease.
 
 Exit code 0 for a clean stop, 1 when leadership was lost or the caches never synced.
+
+Probes (controller-runtime's format, :mod:`metrics.health`):
+
+* ``/healthz``: ``informers`` fails once an informer has failed to list or watch for
+  ``informer_unhealthy_after`` seconds in a row; ``threads`` fails as soon as a framework
+  thread — a reflector, an informer's handler or resync thread, a controller's worker, a
+  workqueue's delay thread, an event writer, the leader-election thread — died or returned
+  while its owner still ran (``/healthz/threads`` names it and how it ended). Such a process
+  is not alive whatever else answers: a restart is the cure.
+* ``/readyz``: ``informers-synced`` until every cache synced at start; then
+  ``informers-in-step`` fails while an informer lost its resourceVersion (410, "Too large
+  resource version", a history reset: the server is not the one the cache followed) and is
+  relisting — its cache may hold objects that no longer exist and miss new ones. This goes
+  beyond controller-runtime, whose readiness only gates the first sync: here readiness also
+  says "this replica's view is being rebuilt". It is short (one list), and never fails for
+  an informer that merely cannot reach the server (that is ``/healthz``'s, after its bound).
 """
 
 from __future__ import annotations
@@ -39,7 +55,7 @@ from informers.rest import (
     TransportOptions,
     load_configuration,
 )
-from informers.threads import Deadline, join_all
+from informers.threads import Deadline, Threads
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
@@ -140,7 +156,10 @@ class Manager:
         self.server = ObservabilityServer(self.recorder.registry, options=ServerOptions(
             metrics_address=options.metrics_address, probe_address=options.probe_address))
         self.server.readyz.add("informers-synced", self._check_synced)
+        self.server.readyz.add("informers-in-step", self._check_in_step)
         self.server.healthz.add("informers", self._check_informers)
+        self.server.healthz.add("threads", self._check_threads)
+        self._threads = Threads("manager")
         self._runnables: list[tuple[Runnable, bool]] = []
         self._started: list[Runnable] = []
         self._stop = threading.Event()
@@ -200,6 +219,31 @@ class Manager:
                    if health.failing_for(now) > bound]
         if failing:
             raise RuntimeError("; ".join(failing))
+
+    def _check_in_step(self) -> None:
+        relisting = [f"{key.resource.group_resource}: {health.lost_version}"
+                     for key, health in self.informers.health().items()
+                     if health.lost_version is not None]
+        if relisting:
+            raise RuntimeError("relisting after losing the resourceVersion: "
+                               + "; ".join(relisting))
+
+    def dead_threads(self) -> list[str]:
+        """Every framework thread of this manager that died or returned while it should run:
+        informers', runnables' (those that tell: controllers, event recorders) and its own."""
+        runnables = [runnable for runnable, _ in list(self._runnables)]  # no lock: a probe
+        dead = self.informers.dead_threads() + self._threads.dead()
+        for runnable in runnables:
+            tell = getattr(runnable, "dead_threads", None)
+            if callable(tell):
+                dead.extend(tell())
+        return dead
+
+    def _check_threads(self) -> None:
+        dead = self.dead_threads()
+        if dead:
+            raise RuntimeError("framework threads ended while they should run: "
+                               + "; ".join(dead))
 
     def _guard_write(self, method: str, path: str) -> None:
         """Refuse writes once we led and may no longer (see ``LeaderElector.lease_lost``).
@@ -267,12 +311,10 @@ class Manager:
             on_started_leading=lambda: self._start_runnables(leader_only=True),
             on_stopped_leading=self._stopped_leading, clock=self.clock,
             metrics=self.recorder.leader)
-        thread = threading.Thread(target=self._elector.run, args=(self._elector_stop,),
-                                  name="leader-election")
-        thread.start()
-        return thread
+        return self._threads.start(self._elector.run, self._elector_stop, name="leader-election")
 
     def _stopped_leading(self) -> None:
+        self._threads.stopping()  # the elector's thread ends next, as it should
         if not self._elector_stop.is_set():
             self._lost = True
             log.error("leadership lost: stopping at once, without draining")
@@ -296,13 +338,13 @@ class Manager:
             runnable.stop(deadline.remaining())
 
     def _shutdown(self, elector_thread: threading.Thread | None) -> None:
+        self._threads.stopping()
         self._stop.set()
         self._stop_runnables(0.0 if self._lost else self.options.graceful_shutdown_timeout)
         self._elector_stop.set()
         if elector_thread is not None:
             # A renewal ends by its deadline and a release takes at most a retry period.
-            join_all([elector_thread], self.options.renew_deadline
-                     + self.options.retry_period + 5, owner="manager")
+            self._threads.join(self.options.renew_deadline + self.options.retry_period + 5)
         if self._lease_transport is not None:
             self._lease_transport.close()
         self.informers.stop()

@@ -3,6 +3,9 @@
 client-go's set: per-item exponential backoff (5 ms doubling to 1000 s), an overall token bucket
 (10 qps, burst 100) so a mass failure cannot flood the API server, the max of several, and
 :func:`default_controller_rate_limiter` combining the first two like controller-runtime.
+
+Whatever a limiter returns, the workqueue saturates it (NaN and negatives are "now", anything
+over a year is a year): a limiter of an operator's own cannot stop the queue's timers.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class BucketRateLimiter:
     each ``when`` reserves a token and returns how long until it is available."""
 
     def __init__(self, qps: float = 10.0, burst: int = 100, *, clock: Clock | None = None) -> None:
+        if not qps > 0 or burst < 1:
+            raise ValueError("a token bucket needs qps > 0 and a burst of at least 1")
         self._qps = qps
         self._burst = float(burst)
         self._clock = clock or RealClock()

@@ -23,27 +23,37 @@ lost, write after we may have stopped leading). Items left waiting lose nothing:
 next lists every object and enqueues it again.
 
 Time comes from an injected clock; delayed items are moved to the queue by one thread the queue
-owns (started on the first delayed add, joined at shutdown).
+owns (started on the first delayed add, joined at shutdown). Delays saturate
+(:func:`~informers.clock.saturate`): NaN and negatives mean now, anything over a year (1e10 s,
+infinity) means a year; nothing an item asks for can stop the delay thread, which logs and
+carries on should its work ever raise (and is reported by :meth:`WorkQueue.dead_threads` if it
+dies anyway).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 from collections import deque
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-from informers.clock import Clock, RealClock
-from informers.threads import join_all
+from informers.clock import Clock, RealClock, saturate
+from informers.threads import Threads
 from metrics.workqueue import WorkqueueMetrics, WorkqueueRecorder
 
 from .ratelimit import RateLimiter, default_controller_rate_limiter
 
 T = TypeVar("T", bound=Hashable)
+log = logging.getLogger(__name__)
 
 _DELAY_THREAD_JOIN_SECONDS = 5.0
+_IDLE_PAUSE = 3600.0
+"""How long the delay thread sleeps with nothing waiting (an add wakes it at once)."""
+_RECOVERY_PAUSE = 1.0
+"""Real seconds the delay thread pauses after its work raised, so a failure does not spin."""
 
 
 class WorkQueue(Generic[T]):
@@ -67,6 +77,7 @@ class WorkQueue(Generic[T]):
         self._wakeup = threading.Event()
         self._stopped = threading.Event()
         self._delay_thread: threading.Thread | None = None
+        self._threads = Threads(f"workqueue {name}")
         self._metrics: WorkqueueRecorder | None = (
             metrics.register(name, stats=self, controller=controller) if metrics else None)
 
@@ -88,8 +99,10 @@ class WorkQueue(Generic[T]):
         self._cond.notify()
 
     def add_after(self, item: T, delay: float) -> None:
-        """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0). Counted as a
-        retry either way, as client-go counts every ``AddAfter`` (not once shut down)."""
+        """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0 or NaN; a delay over
+        a year, infinity included, is a year). Counted as a retry either way, as client-go
+        counts every ``AddAfter`` (not once shut down)."""
+        delay = saturate(delay)
         with self._cond:
             if self._shutting_down:
                 return
@@ -104,13 +117,14 @@ class WorkQueue(Generic[T]):
             self._ready_at[item] = ready
             heapq.heappush(self._waiting, (ready, next(self._seq), item))
             if self._delay_thread is None:
-                self._delay_thread = threading.Thread(target=self._delay_loop,
-                                                      name=f"workqueue-{self.name}-delay")
-                self._delay_thread.start()
+                self._delay_thread = self._threads.start(self._delay_loop,
+                                                         name=f"workqueue-{self.name}-delay")
         self._wakeup.set()
 
-    def add_rate_limited(self, item: T) -> None:
-        self.add_after(item, self._limiter.when(item))
+    def add_rate_limited(self, item: T, *, at_least: float = 0.0) -> None:
+        """Add ``item`` after the rate limiter's backoff, or after ``at_least`` seconds if
+        that is longer (a server's Retry-After). Counts a failure for the item either way."""
+        self.add_after(item, max(saturate(self._limiter.when(item)), saturate(at_least)))
 
     def forget(self, item: T) -> None:
         self._limiter.forget(item)
@@ -119,21 +133,36 @@ class WorkQueue(Generic[T]):
         return self._limiter.num_requeues(item)
 
     def _delay_loop(self) -> None:
-        while True:
-            with self._cond:
-                # Clear the wakeup before looking at _stopped and the heap: a shutdown or an
-                # add_after that sets it after either look then ends the wait below at once.
-                self._wakeup.clear()
-                if self._stopped.is_set():
+        while not self._stopped.is_set():
+            try:
+                pause = self._move_due()
+                if pause is None:
                     return
-                now = self._clock.monotonic()
-                while self._waiting and self._waiting[0][0] <= now:
-                    ready, _, item = heapq.heappop(self._waiting)
-                    if self._ready_at.get(item) == ready:
-                        del self._ready_at[item]
-                        self._add_locked(item)
-                pause = self._waiting[0][0] - now if self._waiting else 3600.0
-            self._clock.wait(self._wakeup, pause)
+                self._clock.wait(self._wakeup, pause)
+            except Exception:  # never die of it: every delayed item of the process waits on us
+                log.exception("workqueue delay thread failed; carrying on",
+                              extra={"queue": self.name})
+                self._stopped.wait(_RECOVERY_PAUSE)
+
+    def _move_due(self) -> float | None:
+        """Queue the items due by now; how long until the next one (None once stopped)."""
+        with self._cond:
+            # Clear the wakeup before looking at _stopped and the heap: a shutdown or an
+            # add_after that sets it after either look then ends the wait at once.
+            self._wakeup.clear()
+            if self._stopped.is_set():
+                return None
+            now = self._clock.monotonic()
+            while self._waiting and self._waiting[0][0] <= now:
+                ready, _, item = heapq.heappop(self._waiting)
+                if self._ready_at.get(item) == ready:
+                    del self._ready_at[item]
+                    self._add_locked(item)
+            return self._waiting[0][0] - now if self._waiting else _IDLE_PAUSE
+
+    def dead_threads(self) -> list[str]:
+        """The delay thread, if it ended before shutdown (see ``informers.threads``)."""
+        return self._threads.dead()
 
     # handing out -------------------------------------------------------------------------------
     def get(self, timeout: float | None = None) -> T | None:
@@ -194,13 +223,12 @@ class WorkQueue(Generic[T]):
             if drain:
                 self._cond.wait_for(lambda: not self._processing, timeout)
             idle = not self._processing
+        self._threads.stopping()
         self._stopped.set()
         self._wakeup.set()
-        if self._delay_thread is not None:
-            # Woken above, it ends at once; its join must not depend on how long the caller
-            # would wait for workers (``timeout`` may be 0).
-            join_all([self._delay_thread], _DELAY_THREAD_JOIN_SECONDS,
-                     owner=f"workqueue {self.name}")
+        # Woken above, the delay thread ends at once; its join must not depend on how long the
+        # caller would wait for workers (``timeout`` may be 0).
+        self._threads.join(_DELAY_THREAD_JOIN_SECONDS)
         if self._metrics is not None:
             self._metrics.close()
         return idle

@@ -1,6 +1,11 @@
 """The one place that reads time (re-exported as ``ambient_ctrl.clock``).
 
 Everything else takes a :class:`Clock` so tests can substitute a fake one instead of sleeping.
+
+Delays and deadlines saturate (:func:`saturate`): a wait of 1e10 s, of infinity or of NaN is
+not an error that kills the thread asking for it (``threading.Event.wait`` raises
+OverflowError above ``threading.TIMEOUT_MAX``, about 292 years, and a NaN deadline breaks
+every comparison with it), but a wait of at most :data:`MAX_DELAY`, or none.
 """
 
 from __future__ import annotations
@@ -9,6 +14,18 @@ import datetime as _dt
 import threading
 import time
 from typing import Protocol
+
+MAX_DELAY = 366 * 86400.0
+"""The longest delay anything waits for at once: a year (and a day). Longer ones are cut to it;
+whoever waits wakes up after it and finds the work not due, or waits again."""
+
+
+def saturate(seconds: float, maximum: float = MAX_DELAY) -> float:
+    """``seconds`` as a delay every wait and deadline can take: NaN, zero and negatives are 0
+    (due now), anything above ``maximum`` — infinity included — is ``maximum``."""
+    if not seconds > 0:  # NaN compares false with everything
+        return 0.0
+    return min(float(seconds), maximum)
 
 
 class Clock(Protocol):
@@ -21,7 +38,8 @@ class Clock(Protocol):
         """The current wall-clock time, timezone-aware, in UTC."""
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for ``event``; return whether it was set."""
+        """Wait up to ``timeout`` seconds for ``event``; return whether it was set. The timeout
+        saturates (:func:`saturate`): it never raises for a huge, infinite or NaN one."""
 
 
 class RealClock:
@@ -34,7 +52,7 @@ class RealClock:
         return _dt.datetime.now(_dt.UTC)
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
-        return event.wait(timeout)
+        return event.wait(saturate(timeout))
 
 
 def rfc3339(moment: _dt.datetime) -> str:
@@ -60,7 +78,8 @@ class FakeClock:
         self._cond = threading.Condition()
         self._waiters = 0
         self.requested: list[float] = []
-        """The timeout of every :meth:`wait`, in call order (what a backoff asked for)."""
+        """The timeout of every :meth:`wait`, in call order (what a backoff asked for), as
+        saturated (:func:`saturate`)."""
 
     def monotonic(self) -> float:
         with self._cond:
@@ -83,6 +102,7 @@ class FakeClock:
             return self._waiters
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
+        timeout = saturate(timeout)
         deadline = self.monotonic() + timeout
         with self._cond:
             self.requested.append(timeout)

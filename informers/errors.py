@@ -10,10 +10,20 @@ subclass chosen by HTTP code and reason so callers can catch what they handle:
   (5xx, with ``retry_after`` when the server sent one);
 * any other 4xx is a plain :class:`APIError`;
 * :class:`TransportError` is raised when no HTTP answer arrived at all (refused, reset, timed out).
+
+Two answers mean "the resourceVersion you hold is not one this server can serve" (client-go's
+``isExpiredError`` and ``isTooLargeResourceVersionError``): :func:`expired` (410, reasons
+Expired and Gone: too old, compacted away) and :func:`too_large_resource_version` (504 Timeout
+with the cause ``ResourceVersionTooLarge``: newer than anything the server has — a server
+restored from a backup, or restarted without its storage). Either way, list from scratch.
+
+``retry_after`` is always a finite number of seconds, at least 0 (a header of ``inf`` or
+``nan`` is no Retry-After at all), or None.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,9 +84,12 @@ def _retry_after(headers: Mapping[str, str], status: Mapping[str, Any]) -> float
     if value is None:
         value = (status.get("details") or {}).get("retryAfterSeconds")
     try:
-        return None if value is None else max(float(value), 0.0)
-    except ValueError:
+        seconds = None if value is None else float(value)
+    except (TypeError, ValueError):
         return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
 
 
 def error_from(code: int, body: bytes, headers: Mapping[str, str]) -> APIError:
@@ -108,3 +121,28 @@ def error_from(code: int, body: bytes, headers: Mapping[str, str]) -> APIError:
     else:
         cls = APIError
     return cls(code, status, retry_after=retry)
+
+
+TOO_LARGE_RESOURCE_VERSION = "ResourceVersionTooLarge"
+"""kube-apiserver's cause type (``metav1.CauseTypeResourceVersionTooLarge``)."""
+
+
+def expired(error: BaseException) -> bool:
+    """Whether ``error`` says our resourceVersion is too old (410 Expired or Gone)."""
+    return isinstance(error, Gone)
+
+
+def too_large_resource_version(error: BaseException) -> bool:
+    """Whether ``error`` says our resourceVersion is newer than the server's (as client-go's
+    ``isTooLargeResourceVersionError``: the cause type, or — from servers before 1.18.6 — a
+    Timeout whose cause or message reads "Too large resource version")."""
+    if not isinstance(error, APIError):
+        return False
+    causes = error.causes
+    if any(cause.get("type") == TOO_LARGE_RESOURCE_VERSION
+           or cause.get("reason") == TOO_LARGE_RESOURCE_VERSION for cause in causes):
+        return True
+    if error.reason != "Timeout" and error.code != 504:
+        return False
+    return (any(cause.get("message") == "Too large resource version" for cause in causes)
+            or "Too large resource version" in error.message)

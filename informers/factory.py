@@ -99,6 +99,12 @@ class InformerFactory:
             informers = dict(self._informers)
         return {key: informer.health for key, informer in informers.items()}
 
+    def dead_threads(self) -> list[str]:
+        """Threads of every informer that ended while they should run (``/healthz``)."""
+        with self._lock:
+            informers = list(self._informers.values())
+        return [dead for informer in informers for dead in informer.dead_threads()]
+
     def start(self) -> None:
         with self._lock:
             self._started = True

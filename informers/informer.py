@@ -12,6 +12,10 @@ Guarantees to handlers:
   other handlers; a handler that raises is logged and keeps receiving;
 * objects passed to handlers are the store's shared, read-only objects;
 * an optional resync replays the local cache as updates (it never relists from the server).
+
+The informer's threads (reflector, resync, one per handler) never die of the work they run;
+one that ends anyway before :meth:`SharedInformer.stop` is reported by
+:meth:`SharedInformer.dead_threads` (the manager's ``/healthz``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from .clock import Clock, RealClock
 from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .rest import ResourceClient
 from .store import Change, IndexFunc, Obj, Prepared, Store, key_of
-from .threads import join_all
+from .threads import Threads, join_all
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,9 @@ class Registration:
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._synced = threading.Event()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name=name)
+        self._name = name
+        self._threads = Threads(name)
+        self._thread: threading.Thread | None = None
 
     def push(self, kind: str, change: Change) -> None:
         self._queue.put((kind, change))
@@ -110,21 +116,28 @@ class Registration:
         return self._synced.wait(timeout)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._thread is None:
+            self._thread = self._threads.start(self._run, name=self._name)
 
     @property
-    def thread(self) -> threading.Thread:
+    def thread(self) -> threading.Thread | None:
+        """The handler's thread (None until started)."""
         return self._thread
+
+    def dead_threads(self) -> list[str]:
+        """Its thread, if it ended before :meth:`stop`."""
+        return self._threads.dead()
 
     def signal_stop(self) -> None:
         """Ask the thread to end once the notification in hand is delivered (without
         waiting); what is queued is dropped."""
+        self._threads.stopping()
         self._stopped = True
         self._queue.put(_STOP)  # wakes the thread if it waits
 
     def stop(self, timeout: float) -> None:
         self.signal_stop()
-        join_all([self._thread], timeout, owner=self._thread.name)
+        self._threads.join(timeout)
 
     def _run(self) -> None:
         get = self._queue.get
@@ -184,8 +197,9 @@ class SharedInformer:
         self._registrations: list[Registration] = []
         self._synced = threading.Event()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._started = False
         self.name = f"informer-{self.resource.group_resource}"
+        self._threads = Threads(self.name)
 
     # consumers ---------------------------------------------------------------------------------
     def add_handler(self, handler: EventHandler | ChangeHandler) -> Registration:
@@ -198,7 +212,7 @@ class SharedInformer:
                     registration.push("add", change)
                 registration.mark_synced()
             self._registrations.append(registration)
-            if self._threads:
+            if self._started:
                 registration.start()
         return registration
 
@@ -214,8 +228,15 @@ class SharedInformer:
 
     @property
     def health(self) -> ReflectorHealth:
-        """How its reflector is doing: last success, failures in a row (``/healthz``)."""
+        """How its reflector is doing: last success, failures in a row (``/healthz``), and
+        whether it lost its resourceVersion and is relisting (``/readyz``)."""
         return self._reflector.health
+
+    def dead_threads(self) -> list[str]:
+        """Its threads (reflector, resync, handlers) that ended before :meth:`stop`."""
+        with self._lock:
+            registrations = list(self._registrations)
+        return self._threads.dead() + [dead for r in registrations for dead in r.dead_threads()]
 
     def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
         """Add named indexes to the store (what it holds already is indexed too)."""
@@ -224,20 +245,18 @@ class SharedInformer:
     # lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         with self._lock:
-            if self._threads:
+            if self._started:
                 return
+            self._started = True
             for registration in self._registrations:
                 registration.start()
-            self._threads.append(threading.Thread(target=self._reflector.run, args=(self._stop,),
-                                                  name=f"{self.name}-reflector"))
+            self._threads.start(self._reflector.run, self._stop, name=f"{self.name}-reflector")
             if self._resync_period:
-                self._threads.append(threading.Thread(target=self._resync_loop,
-                                                      name=f"{self.name}-resync"))
-        for thread in self._threads:
-            thread.start()
+                self._threads.start(self._resync_loop, name=f"{self.name}-resync")
 
     def signal_stop(self) -> None:
         """Ask every thread to end, without waiting for them (:meth:`stop` joins)."""
+        self._threads.stopping()
         self._stop.set()
         self._reflector.stop()
         with self._lock:
@@ -250,16 +269,20 @@ class SharedInformer:
         seconds together; threads that outlive it are logged."""
         self.signal_stop()
         with self._lock:
-            threads = self._threads + [r.thread for r in self._registrations]
+            threads = self._threads.threads + [r.thread for r in self._registrations
+                                               if r.thread is not None]
         join_all(threads, timeout, owner=self.name)
 
     def _resync_loop(self) -> None:
         assert self._resync_period is not None
         while not self._clock.wait(self._stop, self._resync_period):
-            with self._lock:
-                for resync in self.store.contents(as_updates=True):
-                    for registration in self._registrations:
-                        registration.push("update", resync)
+            try:
+                with self._lock:
+                    for resync in self.store.contents(as_updates=True):
+                        for registration in self._registrations:
+                            registration.push("update", resync)
+            except Exception:  # the next period tries again; the thread must not end
+                log.exception("resync of %s failed", self.resource.group_resource)
 
     # the reflector's sink ----------------------------------------------------------------------
     def prepare(self, objects: Iterable[Obj]) -> list[Prepared]:

@@ -7,9 +7,21 @@ Protocol corners it handles, because each one has bitten Python operators:
   ``timeoutSeconds`` (5-10 min) so all clients do not reconnect at once, and reads with a
   timeout a little longer than that, so a stream that goes silent without closing is noticed;
 * a watch that ends normally is resumed from the last resourceVersion seen, without a relist;
-* 410 Gone — as an HTTP answer or as an ERROR event in the stream — means the history is
-  compacted: relist from scratch (``resourceVersion=""``); the sink then replaces its contents
-  and reports objects that vanished meanwhile as deletions;
+* our resourceVersion may stop being the server's, and every sign of it relists from scratch
+  (``resourceVersion=""``; the sink then replaces its contents, reports objects that vanished
+  meanwhile as deletions and new ones as adds): 410 Gone (too old: the history is compacted),
+  and "Too large resource version" (504 Timeout with the cause ``ResourceVersionTooLarge``:
+  newer than anything the server has — restored from a backup, or restarted without its
+  storage), each as an HTTP answer or as an ERROR event in the stream; an event whose
+  resourceVersion is older than one already seen (a history reset: only compared when both
+  are integers, as every kube-apiserver's are); and watches that the server ends at once and
+  empty, twice in a row (client-go's "very short watch");
+* kube-apiserver accepts a watch from a resourceVersion it has not reached yet and sends
+  nothing until it does, so after anything went wrong (a broken stream, a failed request) or
+  after a watch that delivered nothing at all, not even a BOOKMARK, the version is checked
+  before watching from it again: a one-item list ``resourceVersionMatch=NotOlderThan`` from it
+  (what client-go's relist from its last version does, at the cost of one object). "Too
+  large", 410, or a list older than our version relist; otherwise the watch resumes;
 * connection errors, 5xx and 429 back off exponentially with jitter (0.8 s doubling to 30 s,
   Retry-After honoured), reset once a watch has been healthy for a while (tenacity);
 * a watch stream that breaks after it worked (it delivered an event, BOOKMARKs included, or
@@ -21,7 +33,9 @@ Protocol corners it handles, because each one has bitten Python operators:
   or handler-side store error — is logged with its traceback, backed off like a failure, and
   followed by a relist (the store may have missed what failed). The reflector thread never
   dies of it: a dead reflector would leave the informer "synced" and silently stale.
-  :attr:`Reflector.health` tells how long it has been failing (the manager's ``/healthz``).
+  :attr:`Reflector.health` tells how long it has been failing (the manager's ``/healthz``) and
+  whether it lost its resourceVersion and is relisting (``lost_version``: the manager's
+  ``/readyz``).
 """
 
 from __future__ import annotations
@@ -30,14 +44,22 @@ import logging
 import random
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
 import tenacity
 
 from .clock import Clock, RealClock
-from .errors import APIError, Gone, ServerError, TooManyRequests, TransportError, error_from
+from .errors import (
+    APIError,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+    error_from,
+    expired,
+    too_large_resource_version,
+)
 from .rest import ResourceClient
 
 log = logging.getLogger(__name__)
@@ -91,6 +113,10 @@ class ReflectorOptions:
     """A watch stream that breaks after this many seconds open, or after delivering an event,
     worked: it is resumed after a short jitter, with the backoff started over (client-go's
     "very short watch" rule). Only streams that break at once, silent, count as failures."""
+    short_watches_before_relist: int = 2
+    """Watches in a row that the server ends normally but at once (before
+    ``min_healthy_watch``) and empty after which the reflector relists from scratch: a server
+    that will not watch from our resourceVersion. Each one also backs off like a failure."""
 
 
 _RETRIED = (TransportError, ServerError, TooManyRequests, APIError)
@@ -109,6 +135,9 @@ class ReflectorHealth:
     """When the current series of failures began (None while healthy)."""
     last_error: str | None
     """The last failure, for humans (``/healthz`` output, logs)."""
+    lost_version: str | None = None
+    """Why the reflector's resourceVersion is not the server's, from the moment it learnt so
+    until its relist completed (None: in step, or never listed yet). ``/readyz``."""
 
     def failing_for(self, now: float) -> float:
         """Seconds this reflector has been failing without a success in between (0 if not)."""
@@ -121,6 +150,24 @@ class _HealthyFailure(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+class _ShortWatch(TransportError):
+    """The server ended a watch at once, empty: a failure (backed off), and a sign that it
+    does not serve our resourceVersion once it repeats."""
+
+
+class _HistoryReset(Exception):
+    """An event older than what we saw: the server's history is not the one we followed."""
+
+
+def _older(version: str, than: str) -> bool:
+    """Whether resourceVersion ``version`` is older than ``than`` — only when both are
+    integers (they are opaque strings to clients; every kube-apiserver's are etcd revisions)."""
+    try:
+        return int(version) < int(than)
+    except ValueError:
+        return False
 
 
 class Reflector:
@@ -145,6 +192,12 @@ class Reflector:
         self.resource_version = ""
         self.resource = client.resource.group_resource
         self._health = ReflectorHealth(None, 0, None, None)
+        self._verify = False
+        """Check our resourceVersion with the server before the next watch from it."""
+        self._short_watches = 0
+        self._lost: str | None = None
+        self._before_loss = ""
+        """The last resourceVersion seen before it was given up (to spot a history reset)."""
 
     # lifecycle ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -153,6 +206,8 @@ class Reflector:
         while not stop.is_set():
             try:
                 self._retrying()(self._list_and_watch)
+            except tenacity.RetryError:
+                return  # stopped while backing off
             except _HealthyFailure as failure:
                 self._failed(failure.cause)
                 if isinstance(failure.cause, _RETRIED):
@@ -166,8 +221,11 @@ class Reflector:
                 pause = self._random.uniform(0, self._options.backoff_initial)
                 retry_after = getattr(failure.cause, "retry_after", None)
                 self._clock.wait(stop, max(pause, float(retry_after or 0.0)))
-            except tenacity.RetryError:
-                return  # stopped while backing off
+            except Exception:  # the last line: whatever got here, the thread goes on
+                log.exception("reflector of %s failed outside its list/watch; relisting",
+                              self.resource)
+                self.resource_version = ""
+                self._clock.wait(stop, self._options.backoff_max)
 
     @property
     def health(self) -> ReflectorHealth:
@@ -178,7 +236,7 @@ class Reflector:
     def _succeeded(self) -> None:
         now = self._clock.monotonic()
         with self._lock:
-            self._health = ReflectorHealth(now, 0, None, None)
+            self._health = ReflectorHealth(now, 0, None, None, self._lost)
 
     def _failed(self, exc: BaseException) -> None:
         now = self._clock.monotonic()
@@ -187,7 +245,20 @@ class Reflector:
             self._health = ReflectorHealth(
                 health.last_success, health.consecutive_failures + 1,
                 now if health.failing_since is None else health.failing_since,
-                f"{type(exc).__name__}: {exc}")
+                f"{type(exc).__name__}: {exc}", self._lost)
+
+    def _lose(self, why: str) -> None:
+        """Give our resourceVersion up: the next step lists from scratch."""
+        log.info("resourceVersion %s of %s is not the server's (%s): relisting",
+                 self.resource_version, self.resource, why)
+        if self.resource_version:
+            self._before_loss = self.resource_version
+        self.resource_version = ""
+        self._verify = False
+        self._short_watches = 0
+        with self._lock:
+            self._lost = why
+            self._health = replace(self._health, lost_version=why)
 
     def stop(self) -> None:
         self._stop.set()
@@ -232,30 +303,56 @@ class Reflector:
 
     # one healthy stretch -----------------------------------------------------------------------
     def _list_and_watch(self) -> None:
-        if not self.resource_version:
-            self._list()
-        # Healthy since the first watch: watches that end normally (every timeoutSeconds) and
-        # 410 relists are progress too, so the failure that ends this stretch restarts the
-        # backoff instead of continuing the series of failures from before it.
+        # Healthy since this call began: watches that end normally (every timeoutSeconds) and
+        # relists are progress too, so the failure that ends this stretch restarts the backoff
+        # instead of continuing the series of failures from before it.
         started = self._clock.monotonic()
         while not self._stop.is_set():
             try:
-                try:
-                    self._watch()
-                except Gone:
-                    log.info("resourceVersion %s of %s expired: relisting",
-                             self.resource_version, self.resource)
+                if not self.resource_version:
                     self._list()
+                    continue
+                try:
+                    if self._verify:
+                        self._check_version()
+                        continue  # it may have given the version up: list first, then
+                    self._watch()
+                except APIError as exc:  # a 410 or a "too large" about *our* version
+                    if expired(exc):
+                        self._lose(f"expired: {exc.message}")
+                    elif too_large_resource_version(exc):
+                        self._lose(f"too large: {exc.message}")
+                    else:
+                        raise
+                except _HistoryReset as exc:
+                    self._lose(str(exc))
             except _HealthyFailure:
+                self._verify = True  # a broken stream may have been a server losing its state
                 raise
             except Exception as exc:
+                self._verify = True  # whatever broke may have been a server losing its state
                 if not isinstance(exc, _RETRIED):
                     # Not the API's answer but ours: an event we could not take in. The store
                     # may lack it, so the next attempt relists instead of resuming.
-                    self.resource_version = ""
+                    self._lose(f"{type(exc).__name__} taking in what the server sent")
                 if self._clock.monotonic() - started >= self._options.healthy_after:
                     raise _HealthyFailure(exc) from exc
                 raise
+
+    def _check_version(self) -> None:
+        """Ask the server whether it still serves our resourceVersion: a list of at most one
+        object, not older than it. kube-apiserver waits up to 3 s for a version it has not
+        reached, then answers "Too large resource version"."""
+        page = self._client.list(self._namespace, label_selector=self._labels,
+                                 field_selector=self._fields, limit=1,
+                                 resource_version=self.resource_version,
+                                 resource_version_match="NotOlderThan")
+        current = str((page.get("metadata") or {}).get("resourceVersion", ""))
+        if current and _older(current, self.resource_version):
+            self._lose(f"history reset: the server is at {current}, we saw "
+                       f"{self.resource_version}")
+            return
+        self._verify = False
 
     def _list(self) -> None:
         if self._observer is not None:
@@ -267,8 +364,8 @@ class Reflector:
                 page = self._client.list(self._namespace, label_selector=self._labels,
                                          field_selector=self._fields,
                                          limit=self._options.page_size, continue_=token)
-            except Gone:
-                if token is None:
+            except APIError as exc:
+                if token is None or not expired(exc):
                     raise
                 objects, token = [], None  # the continue token expired: list afresh
                 continue
@@ -278,7 +375,14 @@ class Reflector:
                 break
         version = str((page.get("metadata") or {}).get("resourceVersion", ""))
         self._sink.replace(objects, version)
-        self.resource_version = version
+        if self._before_loss and _older(version, self._before_loss):
+            log.warning("%s relisted at resourceVersion %s, older than the %s seen before: "
+                        "the server's history was reset (a restore, or a restart without its "
+                        "storage)", self.resource, version, self._before_loss)
+        self.resource_version, self._before_loss = version, ""
+        self._verify, self._short_watches = False, 0
+        with self._lock:
+            self._lost = None
         self._succeeded()
 
     def _watch(self) -> None:
@@ -315,6 +419,20 @@ class Reflector:
         finally:
             with self._lock:
                 self._stream = None
+        if self._stop.is_set() or delivered:
+            self._short_watches = 0
+            return
+        if self._clock.monotonic() - opened < options.min_healthy_watch:
+            self._short_watches += 1
+            why = (f"the server ended {self._short_watches} watches from "
+                   f"{self.resource_version} at once, empty")
+            if self._short_watches >= options.short_watches_before_relist:
+                self._lose(why)
+            raise _ShortWatch(f"very short watch of {self.resource}: {why}")
+        # A whole watch without an event or a BOOKMARK: a server that has not reached our
+        # version says nothing either, so ask before watching from it again.
+        self._short_watches = 0
+        self._verify = True
 
     def _handle(self, event: dict[str, Any]) -> None:
         event_type = event.get("type", "")
@@ -324,6 +442,9 @@ class Reflector:
         if event_type == "ERROR":
             raise error_from(int(obj.get("code", 500)), orjson.dumps(obj), {})
         version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        if version and _older(version, self.resource_version):
+            raise _HistoryReset(f"history reset: a {event_type} event at {version} after "
+                                f"{self.resource_version}")
         if event_type != "BOOKMARK":
             self._sink.apply(event_type, obj)
         if version:

@@ -4,12 +4,25 @@ The ``kubernetes`` package is used for what it does well and nothing else: loadi
 in-cluster configuration (TLS, client certificates, bearer tokens with their refresh, proxies)
 and its urllib3 pool. Bodies are read as bytes and parsed with orjson; none of the client's
 model classes appear on any path (they cost ~10x the parse, see CLIENT-SURFACE.md).
+
+A request answered 429, or 5xx with a Retry-After, is sent again after the Retry-After, up to
+``TransportOptions.max_retries`` times, whatever its verb — as client-go's ``rest`` client does
+(``checkWait``: the server asked us to come back later; it did not act on the request). Not a
+watch (its reflector owns its retries), not a wait longer than ``max_retry_after`` (a worker
+thread is not parked for minutes: the error, carrying its ``retry_after``, goes to the
+caller's retry owner — the controller's queue waits at least that long), never past the
+request's own ``timeout``, never once the transport is closing, and never for "Too large
+resource version" (a 504 with Retry-After: 1 that is no "later" but a version the server has
+not reached — client-go's reflector spent 40 s retrying it before it relisted). The write
+guard is asked again before each attempt (leadership may have been lost while waiting).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,8 +34,17 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from .clock import Clock, RealClock
-from .errors import TransportError, error_from
+from .errors import (
+    APIError,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+    error_from,
+    too_large_resource_version,
+)
 from .resource import Resource
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 PATCH_TYPES = {
@@ -93,6 +115,11 @@ class TransportOptions:
     user_agent: str = USER_AGENT
     """The User-Agent header (``product/version``): how audit logs and the API server's
     per-client accounting tell this client from others."""
+    max_retries: int = 10
+    """Times a request answered 429 (or 5xx) with a Retry-After is sent again after it
+    (client-go's default); 0 to raise at once."""
+    max_retry_after: float = 10.0
+    """The longest Retry-After waited for here; a longer one is raised to the caller."""
 
 
 WriteGuard = Callable[[str, str], None]
@@ -123,8 +150,10 @@ class Transport:
         self.host = urllib3.util.parse_url(self._host).netloc or self._host
         self._base_path = urllib3.util.parse_url(self._host).path or ""
         self._direct: urllib3.HTTPConnectionPool | None = None
+        self._closing = threading.Event()
 
     def close(self) -> None:
+        self._closing.set()  # ends any wait for a Retry-After
         self._direct = None
         self._pool.clear()
         self._api.close()
@@ -181,10 +210,54 @@ class Transport:
         caller's; without it, connect and each read get the transport's timeout (or
         ``read_timeout``). ``headers`` are sent besides the transport's own (e.g. to a
         Service's proxy subresource). Raises whatever the write guard raises, for a refused
-        write.
+        write. A 429 (or 5xx) with a Retry-After is retried as the module says, within
+        ``timeout`` when one is given.
         """
+        if stream:
+            return self._attempt(method, path, verb=verb, query=query, body=body,
+                                 content_type=content_type, stream=True,
+                                 read_timeout=read_timeout, timeout=timeout, headers=headers)
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        retries = 0
+        while True:
+            left = None if deadline is None else deadline - self._clock.monotonic()
+            try:
+                return self._attempt(method, path, verb=verb, query=query, body=body,
+                                     content_type=content_type, stream=False,
+                                     read_timeout=read_timeout, timeout=left, headers=headers)
+            except (TooManyRequests, ServerError) as error:
+                wait = self._retry_wait(error, retries, deadline)
+                if wait is None:
+                    raise
+                retries += 1
+                log.debug("retrying after the server's Retry-After", extra={
+                    "method": method, "path": path, "code": error.code, "wait": wait,
+                    "retry": retries})
+                if self._clock.wait(self._closing, wait):
+                    raise  # closing: no more attempts
+
+    def _retry_wait(self, error: APIError, retries: int, deadline: float | None
+                    ) -> float | None:
+        """Seconds to wait before sending the request again, or None not to."""
+        wait = error.retry_after
+        if wait is None or retries >= self._options.max_retries or self._closing.is_set():
+            return None
+        if too_large_resource_version(error):
+            return None  # not "later": our version is not the server's (the caller relists)
+        if wait > self._options.max_retry_after:
+            return None
+        if deadline is not None and self._clock.monotonic() + wait >= deadline:
+            return None
+        return wait
+
+    def _attempt(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None,
+                 body: bytes | None, content_type: str | None, stream: bool,
+                 read_timeout: float | None, timeout: float | None,
+                 headers: Mapping[str, str] | None) -> urllib3.BaseHTTPResponse:
         if method != "GET" and self.write_guard is not None:
             self.write_guard(method, path)
+        if timeout is not None and timeout <= 0:
+            raise TransportError(f"{method} {path}: no time left for the request")
         target = path
         if query:
             target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -285,11 +358,13 @@ class ResourceClient:
 
     def list(self, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
-             continue_: str | None = None, resource_version: str | None = None
-             ) -> dict[str, Any]:
-        """One page of the collection (``metadata.continue`` names the next)."""
+             continue_: str | None = None, resource_version: str | None = None,
+             resource_version_match: str | None = None) -> dict[str, Any]:
+        """One page of the collection (``metadata.continue`` names the next).
+        ``resource_version_match`` is ``NotOlderThan`` or ``Exact`` (with a version)."""
         query = {"labelSelector": label_selector, "fieldSelector": field_selector,
-                 "limit": limit, "continue": continue_, "resourceVersion": resource_version}
+                 "limit": limit, "continue": continue_, "resourceVersion": resource_version,
+                 "resourceVersionMatch": resource_version_match}
         return self.transport.json("GET", self._path(namespace), verb="LIST", query=query)
 
     def watch(self, namespace: str | None = None, *, resource_version: str | None = None,

@@ -45,6 +45,9 @@ when it runs in a Pod, so Prometheus can reach it."""
 IN_CLUSTER_PROBE_ADDRESS = ":8081"
 """controller-runtime's conventional probe address (all interfaces), reachable by the kubelet."""
 DISABLED = "0"
+
+_ACCEPT_RECOVERY = 0.5
+"""Seconds the accepting thread pauses after a failure it survived (no hot loop)."""
 """The address that turns a listener off (controller-runtime's convention)."""
 
 
@@ -242,9 +245,13 @@ class ObservabilityServer:
             for listener in self._listeners:
                 selector.register(listener.socket, selectors.EVENT_READ, listener)
             while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if isinstance(key.data, Listener) and not self._stopping.is_set():
-                        key.data.accept_one()
+                try:
+                    for key, _ in selector.select():
+                        if isinstance(key.data, Listener) and not self._stopping.is_set():
+                            key.data.accept_one()
+                except Exception:  # the probes' own thread: never die of one connection
+                    log.exception("observability server failed to accept; carrying on")
+                    self._stopping.wait(_ACCEPT_RECOVERY)
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop listening, let requests in flight finish for up to ``timeout`` seconds

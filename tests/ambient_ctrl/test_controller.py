@@ -18,6 +18,7 @@ from ambient_ctrl.ratelimit import ItemExponentialRateLimiter
 from ambient_ctrl.reconcile import Request, Result, TerminalError, check_deadline
 from ambient_ctrl.testing import eventually
 from informers.clock import FakeClock, RealClock
+from informers.errors import TooManyRequests
 from metrics.controller import ReconcileResult
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
@@ -115,6 +116,14 @@ class Row:
     panics: int = 0
 
 
+def throttled(retry_after: float) -> Callable[[Request], Result]:
+    """The server answered 429 with a Retry-After the transport did not wait for itself."""
+    def reconcile(request: Request) -> Result:
+        raise TooManyRequests(429, {"reason": "TooManyRequests"}, retry_after=retry_after)
+
+    return reconcile
+
+
 ROWS = [
     Row("success", returning(Result()), ReconcileResult.SUCCESS, 0, None),
     Row("requeue-after", returning(Result(requeue_after=7.0)), ReconcileResult.REQUEUE_AFTER,
@@ -125,6 +134,8 @@ ROWS = [
     Row("terminal-error", raising(TerminalError, "bad spec"), ReconcileResult.ERROR, 0, None,
         errors=1, terminal=1),
     Row("error", raising(RuntimeError, "boom"), ReconcileResult.ERROR, 2, 0.01, errors=1),
+    # Issue 15 item 8: never sooner than the server's Retry-After (the backoff was 10 ms).
+    Row("error-with-retry-after", throttled(30.0), ReconcileResult.ERROR, 2, 30.0, errors=1),
     Row("panic", raising(Panic, "blew up"), ReconcileResult.ERROR, 2, 0.01, errors=1,
         panics=1),
 ]

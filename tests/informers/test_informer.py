@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
 from informers.clock import FakeClock
+from informers.errors import TransportError
 from informers.factory import InformerFactory
 from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInformer
 from informers.reflector import ReflectorOptions
 from informers.resource import CONFIGMAPS
 from informers.rest import ResourceClient, Transport
 from informers.store import Store
+from tests.informers.conftest import transport_for
 
 FAST = ReflectorOptions(min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
                         backoff_initial=0.05, backoff_max=0.2, healthy_after=1.0)
@@ -120,6 +122,75 @@ def test_relist_after_410_emits_tombstones(server: LocalAPIServer, informer: Sha
     assert informer.store.get("default/kept") is not None
 
 
+def _names(informer: SharedInformer) -> list[str]:
+    return sorted(informer.store.keys())
+
+
+def test_a_server_restored_from_a_backup_is_relisted() -> None:
+    """Issue 15 item 2: restored from a backup, the server's revision is behind the informer's
+    version. Its watch from that version would be accepted and silent (as kube-apiserver's),
+    so the informer checks the version after the broken stream, hears "Too large resource
+    version", and relists: what was created since the backup is delivered as deleted, what
+    was deleted since is back, and what is created next arrives."""
+    with LocalAPIServer(options=ServerOptions(bookmark_interval=0.2,
+                                              resource_version_wait=0.2)) as server:
+        transport = transport_for(server)
+        cms = ResourceClient(transport, CONFIGMAPS)
+        informer = SharedInformer(cms, namespace="default", options=FAST)
+        recorder = Recorder()
+        informer.add_handler(recorder.handlers)
+        try:
+            _make(cms, "before")
+            informer.start()
+            assert informer.wait_for_sync(10)
+            backup = server.faults.backup()
+            _make(cms, "after-backup")
+            cms.delete("before", "default")
+            eventually(lambda: _names(informer) == ["default/after-backup"])
+            server.faults.restore(backup)
+            _make(cms, "after-restore")  # below the versions the informer saw
+            eventually(lambda: _names(informer) == ["default/after-restore", "default/before"],
+                       timeout=15, message="the informer did not relist the restored server")
+            assert ("tombstone", "after-backup") in recorder.events
+            assert informer.health.lost_version is None
+        finally:
+            informer.stop()
+            transport.close()
+
+
+def test_a_server_restarted_without_its_storage_is_relisted() -> None:
+    """The same with a new, empty server on the same port (the e2e run does it with
+    processes): old objects are delivered as deleted, new ones as added."""
+    first = LocalAPIServer(options=ServerOptions(bookmark_interval=0.2,
+                                                 resource_version_wait=0.2)).start()
+    port = int(first.url.rsplit(":", 1)[1])
+    transport = transport_for(first)
+    cms = ResourceClient(transport, CONFIGMAPS)
+    informer = SharedInformer(cms, namespace="default", options=FAST)
+    recorder = Recorder()
+    informer.add_handler(recorder.handlers)
+    second: LocalAPIServer | None = None
+    try:
+        for n in range(20):  # move the first server's revision well past the second's
+            _make(cms, f"old-{n}")
+        informer.start()
+        assert informer.wait_for_sync(10)
+        first.stop()
+        second = LocalAPIServer(port=port, options=ServerOptions(
+            bookmark_interval=0.2, resource_version_wait=0.2)).start()
+        eventually(lambda: _make(cms, "new"), ignoring=(TransportError,), timeout=10)
+        eventually(lambda: _names(informer) == ["default/new"], timeout=15,
+                   message="the informer did not relist the restarted server")
+        assert sorted(name for kind, name in recorder.events if kind == "tombstone") == sorted(
+            f"old-{n}" for n in range(20))
+    finally:
+        informer.stop()
+        transport.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
 def _delete_behind_the_back(cluster: Any, name: str) -> None:
     from ambient_ctrl.envtest.writes import begin_delete
 
@@ -159,10 +230,15 @@ def test_silent_stream_is_noticed_and_reconnected(server: LocalAPIServer,
     informer.start()
     assert informer.wait_for_sync(10)
     server.faults.pause()  # every request, the next watch included, gets no answer at all
+
+    def asked() -> int:  # after a broken stream the version is checked (a list) first
+        requests = server.cluster.requests
+        return requests[("watch", "", "configmaps")] + requests[("list", "", "configmaps")]
+
     server.faults.drop_watches()
-    before = server.cluster.requests[("watch", "", "configmaps")]
-    eventually(lambda: server.cluster.requests[("watch", "", "configmaps")] >= before + 2,
-               timeout=15, message="the reflector did not give up on silent watches")
+    before = asked()
+    eventually(lambda: asked() >= before + 2, timeout=30,
+               message="the reflector did not give up on silent requests")
     server.faults.resume()
     _make(cms, "late")
     eventually(lambda: informer.store.get("default/late") is not None, timeout=15)

@@ -57,11 +57,28 @@ def server_error(code: int = 500, retry_after: str | None = None) -> Exception:
     return error_from(code, b"", headers)
 
 
+TOO_LARGE = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 504,
+             "reason": "Timeout", "message": "Timeout: Too large resource version: 40, current: 7",
+             "details": {"retryAfterSeconds": 1, "causes": [
+                 {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}}
+"""kube-apiserver's answer for a version it has not reached (NewTooLargeResourceVersionError)."""
+
+
+def too_large() -> Exception:
+    return error_from(504, orjson.dumps(TOO_LARGE), {"Retry-After": "1"})
+
+
 @dataclass
 class List:
     """The answer to a list call: a page or an error."""
 
     answer: dict[str, Any] | Exception
+
+
+def probe(rv: str) -> List:
+    """The answer to the reflector's check of its resourceVersion (a one-item list not older
+    than it): the server is at ``rv``."""
+    return List(page(rv))
 
 
 @dataclass
@@ -246,27 +263,31 @@ def _failing_start() -> list[List]:
     return [List(server_error(500)) for _ in range(3)] + [List(page("10", "a"))]
 
 
-@pytest.mark.parametrize(("ends", "then"), [
-    ("with-an-error", []),
-    ("normally", [Watch(error=TransportError("connection reset"))]),
-    ("in-a-failed-relist", [List(server_error(500))]),
-], ids=lambda v: v if isinstance(v, str) else "")
-def test_backoff_restarts_after_a_healthy_watch(ends: str, then: list[List | Watch]) -> None:
-    """However the healthy stretch ends (a broken stream; a normal end, then a failed
-    reconnect; a 410, then a failed relist), the next failure starts the backoff over."""
+RESET = TransportError("connection reset")
+
+
+@pytest.mark.parametrize(("ends", "then", "verbs", "resumed_from"), [
+    ("with-an-error", [probe("11")], ["watch", "list", "watch"], "11"),
+    ("normally", [Watch(error=RESET), probe("11")], ["watch", "watch", "list", "watch"], "11"),
+    ("in-a-failed-relist", [List(server_error(500)), List(page("40", "a"))],
+     ["watch", "list", "list", "watch"], "40"),
+], ids=lambda v: v if isinstance(v, str) and "-" in v else "")
+def test_backoff_restarts_after_a_healthy_watch(ends: str, then: list[List | Watch],
+                                                verbs: list[str], resumed_from: str) -> None:
+    """However the healthy stretch ends (a broken stream, then a check of the version; a
+    normal end, then a failed reconnect and a check; a 410, then a failed relist), the next
+    failure starts the backoff over."""
     gate = threading.Event()
-    last = {"with-an-error": TransportError("connection reset"), "normally": None,
-            "in-a-failed-relist": gone()}[ends]
+    last = {"with-an-error": RESET, "normally": None, "in-a-failed-relist": gone()}[ends]
     healthy = Watch([event("MODIFIED", "a", "11")], gate=gate, then=last)
-    client = ScriptedClient(*_failing_start(), healthy, *then,
-                            Watch(error=TransportError("connection reset")))
+    client = ScriptedClient(*_failing_start(), healthy, *then, Watch(error=RESET))
     with Run(client) as run:
         startup = [run.next_wait() for _ in range(3)]
         run.calls(5)  # the healthy watch is open
         run.clock.step(OPTIONS.healthy_after + 1)
         gate.set()
         after = [run.next_wait() for _ in range(2)]
-        calls = run.calls(7 + len(then))
+        calls = run.calls(4 + len(verbs))
     for n, seconds in enumerate(startup, start=1):
         low, high = backoff_bounds(n)
         assert low <= seconds <= high
@@ -274,9 +295,8 @@ def test_backoff_restarts_after_a_healthy_watch(ends: str, then: list[List | Wat
     assert after[0] <= OPTIONS.backoff_initial, after
     low, high = backoff_bounds(1)
     assert low <= after[1] <= high, after
-    between = [step.__class__.__name__.lower() for step in then]
-    assert [verb for verb, _ in calls[4:]] == ["watch", *between, "watch", "watch"]
-    assert calls[5 + len(then)][1]["resource_version"] == "11"
+    assert [verb for verb, _ in calls[4:]] == verbs
+    assert calls[-1][1]["resource_version"] == resumed_from
 
 
 def test_a_watch_failing_quickly_keeps_backing_off() -> None:
@@ -335,14 +355,118 @@ def test_other_error_events_back_off_and_resume_from_the_same_version() -> None:
     status = {"kind": "Status", "code": 500, "reason": "InternalError", "message": "boom"}
     client = ScriptedClient(List(page("10", "a")),
                             Watch([event("MODIFIED", "a", "11"), {"type": "ERROR",
-                                                                  "object": status}]))
+                                                                  "object": status}]),
+                            probe("11"))
     with Run(client) as run:
         seconds = run.next_wait()
-        calls = run.calls(3)
-    assert [verb for verb, _ in calls] == ["list", "watch", "watch"]
-    assert calls[2][1]["resource_version"] == "11"
+        calls = run.calls(4)
+    # After a failure, the version is checked first: a one-item list not older than it.
+    assert [verb for verb, _ in calls] == ["list", "watch", "list", "watch"]
+    check = calls[2][1]
+    assert (check["resource_version"], check["resource_version_match"], check["limit"]) == (
+        "11", "NotOlderThan", 1)
+    assert calls[3][1]["resource_version"] == "11"
+    assert run.sink.replaced == [(["a"], "10")]  # the check is no relist
     low, high = backoff_bounds(1)
     assert low <= seconds <= high
+
+
+@pytest.mark.parametrize("how", ["error-event", "http-504", "check"])
+def test_a_too_large_resource_version_relists_from_scratch(how: str) -> None:
+    """Issue 15 item 2: a server restored from a backup (or restarted without its storage)
+    has not reached our version. kube-apiserver says so with 504 "Too large resource version"
+    — in a watch-list's stream, as a list's answer, or to our check after a broken stream —
+    and the reflector relists from scratch instead of waiting for a version that may never
+    come."""
+    broken = TransportError("watch stream broke: connection reset")
+    first = {"error-event": [Watch([{"type": "ERROR", "object": TOO_LARGE}])],
+             "http-504": [Watch(error=too_large())],
+             "check": [Watch([event("ADDED", "b", "40")], then=broken), List(too_large())],
+             }[how]
+    client = ScriptedClient(List(page("30", "a", "gone-meanwhile")), *first,
+                            List(page("7", "a", "new")))
+    with Run(client) as run:
+        if how == "check":
+            run.next_wait()  # the jitter after a stream that worked
+        calls = run.calls(3 + len(first))
+        eventually(lambda: run.reflector.health.lost_version is None, timeout=5)
+    relist = calls[-2][1]
+    assert relist.get("resource_version") in (None, "") and relist["continue_"] is None
+    assert calls[-1][0] == "watch" and calls[-1][1]["resource_version"] == "7"
+    assert run.sink.replaced[-1] == (["a", "new"], "7")
+    if how != "check":
+        assert run.clock.requested == []  # not a failure: relist at once
+
+
+@pytest.mark.parametrize("how", ["event", "bookmark", "check"])
+def test_a_history_reset_relists_from_scratch(how: str) -> None:
+    """An event (or BOOKMARK) older than one already seen, or a check answered by a server
+    behind our version: the history is not the one we followed (a restart that lost etcd)."""
+    broken = TransportError("watch stream broke: connection reset")
+    first = {"event": [Watch([event("MODIFIED", "a", "31"), event("ADDED", "x", "5")])],
+             "bookmark": [Watch([bookmark("31"), bookmark("5")])],
+             "check": [Watch([event("MODIFIED", "a", "31")], then=broken), probe("6")],
+             }[how]
+    client = ScriptedClient(List(page("30", "a")), *first, List(page("8", "b")))
+    with Run(client) as run:
+        if how == "check":
+            run.next_wait()
+        calls = run.calls(3 + len(first))
+    assert [verb for verb, _ in calls[-2:]] == ["list", "watch"]
+    assert calls[-1][1]["resource_version"] == "8"
+    assert run.sink.replaced[-1] == (["b"], "8")
+    assert ("ADDED", "x", "5") not in run.sink.applied  # the stale event is not taken in
+
+
+def test_watches_the_server_ends_at_once_and_empty_back_off_then_relist() -> None:
+    """client-go's "very short watch": a watch ended normally, at once, with nothing — a
+    server that will not watch from our version. Each is a failure (no hot loop); the second
+    in a row relists."""
+    client = ScriptedClient(List(page("30", "a")), Watch(), probe("30"), Watch(),
+                            List(page("4", "b")))
+    with Run(client) as run:
+        waits = [run.next_wait() for _ in range(2)]
+        calls = run.calls(6)
+    assert [verb for verb, _ in calls] == ["list", "watch", "list", "watch", "list", "watch"]
+    assert calls[4][1].get("resource_version") in (None, "")  # the relist, from scratch
+    assert calls[5][1]["resource_version"] == "4"
+    for n, seconds in enumerate(waits, start=1):
+        low, high = backoff_bounds(n)
+        assert low <= seconds <= high, waits
+
+
+def test_a_whole_watch_without_a_bookmark_checks_the_version_before_the_next() -> None:
+    """kube-apiserver accepts a watch from a version it has not reached and says nothing, not
+    even a BOOKMARK: after a whole silent watch, the version is checked before watching again
+    (and a watch that delivered anything resumes without a check)."""
+    gate = threading.Event()
+    client = ScriptedClient(List(page("30", "a")), Watch(gate=gate), List(too_large()),
+                            List(page("3")))
+    with Run(client) as run:
+        run.calls(2)  # the silent watch is open
+        run.clock.step(OPTIONS.min_healthy_watch + 1)
+        gate.set()  # it ends normally, having said nothing
+        calls = run.calls(5)
+    assert [verb for verb, _ in calls] == ["list", "watch", "list", "list", "watch"]
+    assert calls[2][1]["resource_version_match"] == "NotOlderThan"
+    assert calls[4][1]["resource_version"] == "3"
+    assert run.clock.requested == []
+
+
+def test_health_says_the_version_is_lost_until_the_relist_completes() -> None:
+    """``lost_version`` (the manager's /readyz) is set from the moment the reflector learns its
+    version is not the server's until its relist has replaced the store."""
+    client = ScriptedClient(List(page("30", "a")), Watch(error=too_large()),
+                            List(server_error(503)), List(page("3", "a")))
+    run = Run(client)
+    assert run.reflector.health.lost_version is None  # never listed: not "lost"
+    with run:
+        eventually(lambda: run.clock.waiters == 1, timeout=5)  # the relist failed: backing off
+        lost = run.reflector.health.lost_version
+        run.next_wait()
+        run.calls(5)
+        eventually(lambda: run.reflector.health.lost_version is None, timeout=5)
+    assert lost is not None and "too large" in lost.lower()
 
 
 def test_expired_continue_token_restarts_the_paginated_list() -> None:
@@ -379,22 +503,25 @@ def test_streams_cut_after_delivering_events_resume_promptly_without_relisting()
     minute at a time. A stream that delivered something worked: resume after a short jitter,
     from the last resourceVersion."""
     cut = TransportError("watch stream broke: Response ended prematurely")
-    streams = [Watch([event("MODIFIED", "a", str(11 + n)), bookmark(str(21 + n))], then=cut)
-               for n in range(6)]
+    streams = [step for n in range(6) for step in (
+        Watch([event("MODIFIED", "a", str(21 + 2 * n)), bookmark(str(22 + 2 * n))], then=cut),
+        probe(str(22 + 2 * n)))]
     client = ScriptedClient(List(page("10", "a")), *streams)
     with Run(client) as run:
         waits = [run.next_wait() for _ in range(6)]
-        calls = run.calls(8)
+        calls = run.calls(14)
     assert all(seconds <= OPTIONS.backoff_initial for seconds in waits), waits
-    assert [verb for verb, _ in calls] == ["list"] + ["watch"] * 7
-    assert [kw["resource_version"] for _, kw in calls[2:]] == [str(21 + n) for n in range(6)]
+    assert [verb for verb, _ in calls] == ["list"] + ["watch", "list"] * 6 + ["watch"]
+    # Each check asks from the last version seen, and each watch resumes from it.
+    assert [kw["resource_version"] for _, kw in calls[2:]] == [
+        str(22 + 2 * (n // 2)) for n in range(12)]
     assert len(run.sink.replaced) == 1
 
 
 def test_a_silent_stream_cut_after_min_healthy_watch_resumes_promptly() -> None:
     gate = threading.Event()
     cut = TransportError("watch stream broke: Response ended prematurely")
-    client = ScriptedClient(List(page("10", "a")), Watch(gate=gate, then=cut),
+    client = ScriptedClient(List(page("10", "a")), Watch(gate=gate, then=cut), probe("10"),
                             Watch(error=TransportError("connection refused")))
     with Run(client) as run:
         run.calls(2)  # the first watch is open
@@ -405,12 +532,13 @@ def test_a_silent_stream_cut_after_min_healthy_watch_resumes_promptly() -> None:
     assert first <= OPTIONS.backoff_initial
     low, high = backoff_bounds(1)  # a new series: the refused reconnect is its first failure
     assert low <= second <= high
-    assert [verb for verb, _ in calls] == ["list", "watch", "watch", "watch"]
+    assert [verb for verb, _ in calls] == ["list", "watch", "list", "watch"]
 
 
 def test_a_stream_cut_at_once_and_silent_is_a_failure() -> None:
     cut = TransportError("watch stream broke: Response ended prematurely")
-    client = ScriptedClient(List(page("10", "a")), *[Watch(then=cut) for _ in range(3)])
+    client = ScriptedClient(List(page("10", "a")), Watch(then=cut), probe("10"),
+                            Watch(then=cut), probe("10"), Watch(then=cut))
     with Run(client) as run:
         waits = [run.next_wait() for _ in range(3)]
     for n, seconds in enumerate(waits, start=1):
@@ -424,16 +552,16 @@ def test_retry_after_is_honoured_after_a_healthy_stretch() -> None:
     gate = threading.Event()
     client = ScriptedClient(List(page("10", "a")),
                             Watch([event("MODIFIED", "a", "11")], gate=gate),
-                            Watch(error=server_error(429, retry_after="20")))
+                            Watch(error=server_error(429, retry_after="20")), probe("11"))
     with Run(client) as run:
         run.calls(2)  # the healthy watch is open
         run.clock.step(OPTIONS.healthy_after + 1)
         gate.set()  # it ends normally; reconnecting is answered 429, Retry-After: 20
         seconds = run.next_wait()
-        calls = run.calls(4)
+        calls = run.calls(5)
     assert seconds == 20.0
-    assert [verb for verb, _ in calls] == ["list", "watch", "watch", "watch"]
-    assert calls[3][1]["resource_version"] == "11"
+    assert [verb for verb, _ in calls] == ["list", "watch", "watch", "list", "watch"]
+    assert calls[4][1]["resource_version"] == "11"
 
 
 # anything else that goes wrong -----------------------------------------------------------------
