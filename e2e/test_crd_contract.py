@@ -121,7 +121,13 @@ UPSTREAM_SESSION: dict[str, dict[str, Any]] = {
     "status.conditions[].observedGeneration": {"type": "integer", "format": "int64"},
 }
 
+YEAR = 31536000
+"""Our maximum of spec.timeout and spec.inactivityTimeout (issue 15: upstream has none, and
+a schema-valid 1e10 s once stopped every timer of the operator)."""
+
 OURS_SESSION: dict[str, dict[str, Any]] = {
+    "spec.timeout": {**UPSTREAM_SESSION["spec.timeout"], "maximum": YEAR},
+    "spec.inactivityTimeout": {**UPSTREAM_SESSION["spec.inactivityTimeout"], "maximum": YEAR},
     "spec.runtime": {"type": "string"},
     "status.executionKind": {"type": "string", "enum": ["pod", "kubevirt-vm"]},
     "status.runtime": {"type": "string"},
@@ -516,6 +522,15 @@ def test_inactivity_timeout_may_be_zero_but_not_negative(objects: client.CustomO
     status = refused(objects.create_namespaced_custom_object, GROUP, VERSION, namespace,
                      SESSIONS, session_body("negative", {"inactivityTimeout": -1}))
     assert causes(status) == {("spec.inactivityTimeout", "FieldValueInvalid")}
+
+
+@pytest.mark.parametrize("field", ["timeout", "inactivityTimeout"])
+def test_timeouts_are_at_most_a_year(objects: client.CustomObjectsApi, namespace: str,
+                                     field: str) -> None:
+    assert create_session(objects, namespace, {field: YEAR})["spec"][field] == YEAR
+    status = refused(objects.create_namespaced_custom_object, GROUP, VERSION, namespace,
+                     SESSIONS, session_body(f"huge-{field.lower()}", {field: 10**10}))
+    assert causes(status) == {(f"spec.{field}", "FieldValueInvalid")}
 
 
 def test_stopped_reason_is_user_or_inactivity_only(objects: client.CustomObjectsApi,
