@@ -112,8 +112,9 @@ def test_a_token_secret_that_is_not_the_sessions_keeps_its_data(platform: Platfo
 
 def test_a_vm_session_whose_cloud_init_would_not_fit_is_refused_before_the_write(
         platform: Platform) -> None:
-    """The guest's environment (here one 1.3 MiB variable, base64-encoded there) goes into the cloud-init Secret: over
-    the API server's 1.5 MiB object limit, the write could only fail with a 500 forever."""
+    """The guest's environment (here one 1.3 MiB variable, base64-encoded there) goes into
+    the cloud-init Secret: over the API server's 1.5 MiB object limit, the write could only
+    fail with a 500 forever."""
     name = platform.create_vm(extra_env={"HUGE_CONTEXT": "x" * (1300 * 1024)})
     ready = refused(platform, name, "ObjectTooLarge")
     assert "over the API server's object limit of 1.5 MiB" in ready["message"]
