@@ -251,8 +251,7 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
     admin_port = free_port()
     server, url, kubeconfig = start_apiserver_process(
         workdir / "kubeconfig", log=workdir / "apiserver.log", timeout=30,
-        extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port),
-                    "--seed", "1", "--bookmark-interval", "1", *extra_args])
+        extra_args=_server_args(admin_port, extra_args))
     world = World(workdir, server, url, f"http://127.0.0.1:{admin_port}", kubeconfig,
                   Raw(kubeconfig))
     try:
@@ -261,6 +260,26 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
         stop_world(world)
         raise
     return world
+
+
+def _server_args(admin_port: int, extra_args: tuple[str, ...] = ()) -> list[str]:
+    return ["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port), "--seed", "1",
+            "--bookmark-interval", "1", *extra_args]
+
+
+def restart_server(world: World, *, registry: list[Any], namespaces: list[str]) -> None:
+    """Stop the API server process and start a new one on the same ports that lost
+    everything (a restart without its storage: the revision counter starts over), then
+    install what :func:`start_world` installed. The operator is left running."""
+    assert world.server is not None, "an external cluster is not restarted here"
+    stop_process(world.server, timeout=15)
+    port = urllib3.util.parse_url(world.url).port
+    admin_port = urllib3.util.parse_url(world.admin).port
+    assert port is not None and admin_port is not None
+    world.server, _, _ = start_apiserver_process(
+        world.kubeconfig, log=world.workdir / "apiserver-restarted.log", port=port, timeout=30,
+        extra_args=_server_args(admin_port))
+    _install(world.raw, registry=registry, namespaces=namespaces)
 
 
 def _external_world(workdir: Path, kubeconfig: Path, *, registry: list[Any],
