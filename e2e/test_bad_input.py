@@ -72,6 +72,8 @@ PLATFORM_ENV = ["AGENTIC_SESSION_NAME", "SESSION_ID", "PROJECT_NAME", "WORKSPACE
 rules), but never replace a Secret-backed one (AGUI_TOKEN) or the Vertex switches."""
 RUNNING = "Running"
 REJECTED = "Rejected"
+YEAR = 31536000
+"""The CRD's maximum of spec.timeout and spec.inactivityTimeout (ours; upstream has none)."""
 RUNNER_SECRET_MISSING = "SecretsReady:RunnerSecretMissing"
 """Expected: Pending with SecretsReady=False RunnerSecretMissing (no Ready condition)."""
 SETTINGS = settings(deadline=None, database=None, derandomize=True, phases=[Phase.generate],
@@ -194,10 +196,10 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
                                "temperature": draw(st.floats(-1e6, 1e6)),
                                "maxTokens": draw(st.integers(-(2**31), 2**31))}
     if draw(st.booleans()):
-        spec["timeout"] = draw(st.integers(-(2**31), 2**31))  # never enforced
+        spec["timeout"] = draw(st.integers(-(2**31), YEAR))  # never enforced
     if draw(st.booleans()):
         # 0 disables; a short one would stop the session before it is checked.
-        spec["inactivityTimeout"] = draw(st.one_of(st.just(0), st.integers(3600, 2**31)))
+        spec["inactivityTimeout"] = draw(st.one_of(st.just(0), st.integers(3600, YEAR)))
     if draw(st.booleans()):
         spec["repos"] = draw(st.lists(st.fixed_dictionaries(
             {"url": texts}, optional={"branch": texts, "autoPush": st.booleans()}),
@@ -243,8 +245,10 @@ def _operator_defects(base: dict[str, Any]) -> dict[str, st.SearchStrategy[
 # spec changes the CRD schema (upstream's) refuses (422 with causes)
 schema_violations = st.one_of(
     st.one_of(texts, st.floats(allow_nan=False, allow_infinity=False).filter(
-        lambda v: v != int(v)), st.booleans()).map(lambda v: {"timeout": v}),
-    st.one_of(texts, st.integers(-(2**53), -1)).map(lambda v: {"inactivityTimeout": v}),
+        lambda v: v != int(v)), st.booleans(), st.integers(YEAR + 1, 2**53)).map(
+        lambda v: {"timeout": v}),
+    st.one_of(texts, st.integers(-(2**53), -1), st.integers(YEAR + 1, 2**53)).map(
+        lambda v: {"inactivityTimeout": v}),
     st.one_of(texts, st.booleans()).map(lambda v: {"llmSettings": {"temperature": v}}),
     st.one_of(texts, st.floats(0.1, 1e9).filter(lambda v: v != int(v))).map(
         lambda v: {"llmSettings": {"maxTokens": v}}),
