@@ -113,3 +113,30 @@ def test_sessions_after_a_restart_that_lost_the_state_run_and_only_they_are_coun
     assert probe(world, "/healthz") == 200
     status, _ = world.raw.request("GET", f"{SESSIONS}/namespaces/{NS}/agenticsessions/before-1")
     assert status == 404  # the new server never had it
+
+
+def test_sessions_after_a_restore_from_a_backup_run_and_only_existing_ones_are_counted(
+        world: World) -> None:
+    """The server restored from a backup: its revision is behind every version the operator
+    saw since; what was created after the backup is gone, the rest is as it was then."""
+    kept = sorted(item["metadata"]["name"] for item in world.raw.items(
+        f"{SESSIONS}/namespaces/{NS}/agenticsessions"))
+    backup_revision = world.admin_call("POST", "/faults/backup", {})["result"]
+    for name in ("lost-1", "lost-2"):
+        create(world, name)
+    for name in ("lost-1", "lost-2"):
+        running(world, name)
+    eventually(lambda: sessions_gauge(world) == len(kept) + 2, timeout=30)
+
+    assert world.admin_call("POST", "/faults/restore", {})["result"] == backup_revision
+    started = time.monotonic()
+    create(world, "after-restore")
+    running(world, "after-restore")
+    took = time.monotonic() - started
+    print(f"\n  a session created after the restore ran {took:.1f} s after it")
+    eventually(lambda: sessions_gauge(world) == len(kept) + 1, timeout=30,
+               message="the gauge kept counting sessions the restore took away")
+    for name in kept:
+        running(world, name)  # what the backup held is still looked after
+    eventually(lambda: probe(world, "/readyz") == 200, timeout=30)
+    assert probe(world, "/healthz") == 200

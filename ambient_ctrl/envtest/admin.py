@@ -9,6 +9,8 @@ the API can reach it by accident and a simulated restart of the API does not tak
     POST   /faults/latency          {"seconds": 0.2, "verbs": [...], "resources": [...]}
     POST   /faults/drop-watches     {} (now) or {"every": 5}
     POST   /faults/restart          {"downtime": 1.0}
+    POST   /faults/backup           {} keep a backup of the store (its revision is answered)
+    POST   /faults/restore          {"downtime": 1.0} restore the store from that backup
     POST   /faults/pause, /faults/resume
     GET    /requests                resource requests served, by verb, group and resource
     GET    /requests?agent=kubectl  the same for one client (User-Agent product)
@@ -24,6 +26,7 @@ import orjson
 from .cluster import Cluster
 from .faults import Faults
 from .http import Request, Response
+from .storage import Backup
 
 
 def _ok(body: Any) -> Response:
@@ -48,7 +51,10 @@ class AdminAPI:
             "/faults/restart": lambda b: faults.restart(downtime=float(b.get("downtime", 0))),
             "/faults/pause": lambda b: faults.pause(),
             "/faults/resume": lambda b: faults.resume(),
+            "/faults/backup": self._backup,
+            "/faults/restore": self._restore,
         }
+        self._backup_taken: Backup | None = None
 
     def __call__(self, request: Request) -> Response:
         path = "/" + request.path.strip("/")
@@ -87,6 +93,16 @@ class AdminAPI:
                           fraction=float(body.get("fraction", 1.0)),
                           verbs=body.get("verbs", ()), resources=body.get("resources", ()),
                           retry_after=None if retry is None else int(retry))
+
+    def _backup(self, body: dict[str, Any]) -> int:
+        self._backup_taken = self._faults.backup()
+        return self._backup_taken.revision
+
+    def _restore(self, body: dict[str, Any]) -> int:
+        if self._backup_taken is None:
+            raise ValueError("no backup taken (POST /faults/backup first)")
+        self._faults.restore(self._backup_taken, downtime=float(body.get("downtime", 0)))
+        return self._backup_taken.revision
 
     def _drop(self, body: dict[str, Any]) -> int | None:
         every = body.get("every")
