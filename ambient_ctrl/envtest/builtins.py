@@ -3,8 +3,9 @@
 Only what clients observe: pods get the defaults a real server adds (so operators diffing desired
 against actual state meet the same server-side fields they would in a cluster), their spec is
 immutable but for images, services get a cluster IP, secrets fold ``stringData`` into ``data``,
-NetworkPolicies are defaulted and checked (:mod:`.networkpolicies`). Hooks are keyed by
-group-resource (``pods``, ``networkpolicies.networking.k8s.io``).
+NetworkPolicies and LimitRanges are defaulted and checked (:mod:`.networkpolicies`,
+:mod:`.limitranges`). Hooks are keyed by group-resource (``pods``,
+``networkpolicies.networking.k8s.io``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from . import networkpolicies
+from . import limitranges, networkpolicies
 from .errors import Cause
 from .objects import DNS1123_LABEL
 
@@ -328,13 +329,29 @@ def _update_network_policy(new: dict[str, Any], _: dict[str, Any]) -> list[Cause
     return []
 
 
+# limitranges ------------------------------------------------------------------------------------
+def _create_limit_range(limit_range: dict[str, Any], _: ClusterIPs) -> list[Cause]:
+    limitranges.decode(limit_range)
+    limitranges.default(limit_range)
+    return []
+
+
+def _update_limit_range(new: dict[str, Any], _: dict[str, Any]) -> list[Cause]:
+    limitranges.decode(new)
+    limitranges.default(new)  # defaulting runs on every decode, updates included
+    return []
+
+
 _NETWORK_POLICIES = "networkpolicies.networking.k8s.io"
 _CREATE: Mapping[str, Prepare] = {"pods": _create_pod, "services": _create_service,
                                   "namespaces": _create_namespace, "secrets": _create_secret,
-                                  _NETWORK_POLICIES: _create_network_policy}
+                                  _NETWORK_POLICIES: _create_network_policy,
+                                  "limitranges": _create_limit_range}
 _UPDATE: Mapping[str, Update] = {"pods": _update_pod, "services": _update_service,
                                  "namespaces": _update_namespace, "secrets": _update_secret,
-                                 _NETWORK_POLICIES: _update_network_policy}
+                                 _NETWORK_POLICIES: _update_network_policy,
+                                 "limitranges": _update_limit_range}
 _VALIDATE: Mapping[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "pods": _validate_pod, "services": _validate_service, "secrets": _validate_secret,
-    "configmaps": _validate_configmap, _NETWORK_POLICIES: networkpolicies.validate}
+    "configmaps": _validate_configmap, _NETWORK_POLICIES: networkpolicies.validate,
+    "limitranges": limitranges.validate}

@@ -129,6 +129,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",),
           subresources=frozenset({"token"})),
     _core("events", "Event", short_names=("ev",)),
+    # Stored, defaulted and validated (limitranges.py); no admission applies them to Pods.
+    _core("limitranges", "LimitRange", short_names=("limits",)),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     # Stored, defaulted and validated (networkpolicies.py); nothing enforces them.

@@ -27,8 +27,13 @@ _MAX_ANNOTATIONS_BYTES = 256 * 1024
 SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                  "generation", "resourceVersion", "selfLink")
 
-# Which name rule each built-in resource uses; everything else is a DNS-1123 subdomain.
-_NAME_RULES: Mapping[str, str] = {"namespaces": "label", "services": "dns1035"}
+# Which name rule each built-in resource (group-resource) uses; everything else is a DNS-1123
+# subdomain. RBAC objects take any path segment (``system:controller:x``, ``Team A-view``), as
+# kube-apiserver's ``minimalNameRequirements`` (``path.IsValidPathSegmentName``) allows.
+_NAME_RULES: Mapping[str, str] = {
+    "namespaces": "label", "services": "dns1035",
+    **{f"{plural}.rbac.authorization.k8s.io": "path"
+       for plural in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")}}
 
 
 def generated_name(prefix: str) -> str:
@@ -47,7 +52,10 @@ def new_uid() -> str:
 
 
 def name_problems(value: str, rule: str) -> list[str]:
-    """Why ``value`` is not a valid name under ``rule`` (label, dns1035, subdomain); [] if valid."""
+    """Why ``value`` is not a valid name under ``rule`` (label, dns1035, subdomain, path);
+    [] if valid."""
+    if rule == "path":
+        return path_segment_problems(value)
     if rule == "label":
         limit, pattern, what = 63, DNS1123_LABEL, (
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
@@ -70,6 +78,13 @@ def name_problems(value: str, rule: str) -> list[str]:
     if not pattern.fullmatch(value):
         problems.append(what)
     return problems
+
+
+def path_segment_problems(value: str) -> list[str]:
+    """apimachinery's ``IsValidPathSegmentName``: a name that fits in one URL path segment."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
 
 
 def qualified_name_problems(key: str) -> list[str]:
@@ -128,7 +143,7 @@ def validate_meta(rtype: ResourceType, obj: dict[str, Any], *, updating: bool) -
     causes: list[Cause] = []
     name = meta.get("name", "")
     rule = "crd" if rtype.plural == "customresourcedefinitions" else _NAME_RULES.get(
-        rtype.plural if not rtype.group else "", "subdomain")
+        rtype.group_resource if rtype.builtin else "", "subdomain")
     if rule != "crd" and not updating:
         causes += [Cause("metadata.name", f'Invalid value: "{name}": {p}')
                    for p in name_problems(name, rule)]

@@ -437,6 +437,7 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Event": _kind(),  # core/v1 and events.k8s.io/v1 alike
     "Lease": _kind(),
     "Endpoints": _kind(),  # subsets and their address/port lists are untagged
+    "LimitRange": _kind(),  # LimitRangeSpec.limits is untagged: replaced whole
     "CustomResourceDefinition": _kind(),
     # apps/v1 DeploymentSpec.template is a PodTemplateSpec; DeploymentStatus.conditions merge
     # by type.

@@ -39,7 +39,7 @@ _CORE_KINDS: Final = frozenset(
     ("v1", kind)
     for kind in (
         "Namespace", "ConfigMap", "Secret", "ServiceAccount",
-        "Pod", "Service", "Event", "Endpoints",
+        "Pod", "Service", "Event", "Endpoints", "LimitRange",
     )
 )
 SUPPORTED_KINDS: Final = (_CORE_KINDS | protobuf_apps.KINDS | protobuf_rbac.KINDS
@@ -1112,6 +1112,20 @@ _CORE_MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     },
     "Endpoints": {
         1: ("metadata", "ObjectMeta", "k"), 2: ("subsets", "EndpointSubset", "*"),
+    },
+    # No kubectl command sends a LimitRange as protobuf (there is no ``kubectl create
+    # limitrange``; ``create -f`` and ``apply`` send JSON); a Go client may, and
+    # fieldvalidation reads the kind's fields here.
+    "LimitRange": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "LimitRangeSpec", "k"),
+    },
+    "LimitRangeSpec": {
+        1: ("limits", "LimitRangeItem", "*n"),
+    },
+    "LimitRangeItem": {
+        1: ("type", "string", "k"), 2: ("max", "Quantity", "%"), 3: ("min", "Quantity", "%"),
+        4: ("default", "Quantity", "%"), 5: ("defaultRequest", "Quantity", "%"),
+        6: ("maxLimitRequestRatio", "Quantity", "%"),
     },
     "EndpointSubset": {
         1: ("addresses", "EndpointAddress", "*"), 2: ("notReadyAddresses", "EndpointAddress", "*"),

@@ -176,6 +176,8 @@ _BUILTIN: Mapping[str, tuple[list[dict[str, Any]], Row]] = {
     "leases.coordination.k8s.io": ([_col("Holder"), _AGE],
                lambda lease: [_get(lease, "spec.holderIdentity") or "", _age(lease)]),
     "networkpolicies.networking.k8s.io": ([_col("Pod-Selector"), _AGE], _network_policy_row),
+    # kube prints the creation time itself (RFC 3339, UTC), not an age.
+    "limitranges": ([_col("Created At", "timestamp")], lambda lr: [_age(lr)]),
     "customresourcedefinitions.apiextensions.k8s.io": ([_col("Created At", "timestamp")],
                                   lambda crd: [_age(crd)]),
 }
