@@ -96,9 +96,9 @@ class Client:
         """
         with self._lock:
             self._expected.add(resource)
-            scoped = namespace or label_selector or field_selector
-            if scoped and resource not in self._selectors:
-                self._selectors[resource] = (namespace, label_selector, field_selector)
+            # The unscoped cache counts as a scope too: a controller that declared every
+            # namespace first keeps reading it after another declares only labelled ones.
+            self._selectors.setdefault(resource, (namespace, label_selector, field_selector))
         if not (namespace or label_selector or field_selector):
             return self._informer_of(resource)
         return self._informer_in(resource, (namespace, label_selector, field_selector))

@@ -241,11 +241,13 @@ def _check_children(sessions: dict[str, dict[str, Any]],
                     [*tagged[plural], *extra]), (name, plural, labelled.get((plural, name)))
         if vm:
             assert len(launchers.get(name, [])) == 1, (name, launchers.get(name))
-    # Nothing controlled in the namespace belongs to no session (virt-launchers: the VMI's).
+    # Nothing controlled in the namespace belongs to no session (virt-launchers: the VMI's;
+    # the project's trigger RBAC: the namespace's ProjectSettings').
     known = {(plural, child) for (plural, _), names in owned.items() for child in names}
     known |= {("pods", pod) for pods in launchers.values() for pod in pods}
     stray = [f"{plural}/{obj['metadata']['name']}" for plural, objs in children.items()
-             for obj in objs if controller(obj) and (plural, obj["metadata"]["name"]) not in known]
+             for obj in objs if controller(obj) and controller(obj)["kind"] != "ProjectSettings"
+             and (plural, obj["metadata"]["name"]) not in known]
     assert not stray, stray[:10]
     return {plural: sum(len(v) for (p, _), v in owned.items() if p == plural)
             for plural in CHILD_KINDS}
@@ -296,6 +298,7 @@ def _orphans(world: World) -> list[str]:
     """Children of the sessions' kinds whose controller owner does not exist (any
     namespace): owners are sessions, runners (a Service) and VMIs (virt-launcher pods)."""
     live = {s["metadata"]["uid"] for s in world.raw.items(f"{SESSIONS}/agenticsessions")}
+    live |= {p["metadata"]["uid"] for p in world.raw.items(f"{SESSIONS}/projectsettings")}
     live |= {v["metadata"]["uid"]
              for v in world.raw.items("/apis/kubevirt.io/v1/virtualmachineinstances")}
     objects = {plural: world.raw.items(f"{prefix}/{plural}")
@@ -310,6 +313,18 @@ def _orphans(world: World) -> list[str]:
                 found.append(f"{plural}/{obj['metadata']['namespace']}/"
                              f"{obj['metadata']['name']}")
     return found
+
+
+def _project_objects(world: World) -> int:
+    """The namespace's ProjectSettings (the operator made it: the namespace is managed) and what
+    it controls: the trigger ServiceAccount, Role and RoleBinding and the LimitRange."""
+    settings = world.raw.items(f"{SESSIONS}/namespaces/{NAMESPACE}/projectsettings")
+    uids = {s["metadata"]["uid"] for s in settings}
+    kinds = {**CHILD_KINDS, "limitranges": "/api/v1"}
+    return len(settings) + sum(
+        1 for plural, prefix in kinds.items()
+        for obj in world.raw.items(f"{prefix}/namespaces/{NAMESPACE}/{plural}")
+        if controller(obj).get("uid") in uids)
 
 
 def _operator_events(world: World) -> int:
@@ -368,10 +383,12 @@ def test_chaos_run_converges_without_duplicates_or_orphans(world: World) -> None
     requests = _operator_requests(world)
     posts = _rest_codes(world, "POST")
     events = _operator_events(world)
-    objects = sum(owned.values()) + 1 + events  # + the namespace's NetworkPolicy
+    # + the namespace's NetworkPolicy, and its ProjectSettings with what they own
+    objects = sum(owned.values()) + 1 + events + _project_objects(world)
     written = [*CHILD_KINDS, "networkpolicies"]
     tokens = requests[("create", "serviceaccounts/token")]
-    server_creates = sum(requests[("create", p)] for p in [*written, "events"]) + tokens
+    server_creates = sum(requests[("create", p)] for p in [
+        *written, "events", "projectsettings", "limitranges"]) + tokens
     # POSTs the server saw whose answer never arrived (cut by the restart): committed or not.
     unanswered = server_creates - sum(n for code, n in posts.items() if code != "<error>")
     assert unanswered >= 0, (server_creates, posts)

@@ -192,6 +192,8 @@ class Run:
     """(kind, name) of each child the sessions had while Running → its ownerReferences."""
     runner_rules: list[dict[str, Any]]
     """The rules of a runner Role the operator made."""
+    project: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """(kind, name) → what the project controller made in the samples' namespace."""
 
 
 def operator_argv(deployment: dict[str, Any], kubeconfig: Path, metrics: str, probes: str,
@@ -252,7 +254,9 @@ PATHS = {"pod": "/api/v1/namespaces/{ns}/pods", "svc": "/api/v1/namespaces/{ns}/
          "rb": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
          "netpol": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
          "vm": "/apis/kubevirt.io/v1/namespaces/{ns}/virtualmachines",
-         "vmi": "/apis/kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances"}
+         "vmi": "/apis/kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances",
+         "limits": "/api/v1/namespaces/{ns}/limitranges",
+         "ps": "/apis/vteam.ambient-code/v1alpha1/namespaces/{ns}/projectsettings"}
 
 
 def child_path(kind: str, name: str) -> str:
@@ -369,6 +373,48 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str
     return metrics.decode(), owner_references, runner_rules
 
 
+TRIGGER, LIMITS, GROUP_BINDING = ("ambient-session-trigger", "ambient-default-limits",
+                                  "devs-edit")
+
+
+def drive_project(cluster: LocalCluster) -> dict[tuple[str, str], dict[str, Any]]:
+    """The samples' managed namespace as a project: its ProjectSettings made and its status
+    written; a group given access, its RoleBinding and the LimitRange drifted and brought back,
+    the entry removed (its RoleBinding deleted). Returns what was made, by (kind, name)."""
+    raw, kubectl = cluster.server.raw, cluster.kubectl
+    ns = ("-n", SESSIONS_NAMESPACE)
+    ready = {"groupBindingsCreated": 0, "scheduledSessionRBACReady": True,
+             "limitRangeReady": True}
+    eventually(lambda: (raw.obj(child_path("ps", "projectsettings")).get("status") or {})
+               == ready, timeout=20, message="the project's settings were not provisioned")
+
+    def access(*groups: str) -> None:
+        kubectl("patch", *ns, "projectsettings", "projectsettings", "--type=merge", "-p",
+                orjson.dumps({"spec": {"groupAccess": [{"groupName": g, "role": "edit"}
+                                                       for g in groups]}}).decode())
+
+    access("devs")
+    binding = eventually(lambda: raw.get(child_path("rb", GROUP_BINDING))[1]
+                         if not raw.absent(child_path("rb", GROUP_BINDING)) else None,
+                         timeout=20, message="the group's RoleBinding was not made")
+    kubectl("patch", *ns, "rolebinding", GROUP_BINDING, "--type=merge", "-p", orjson.dumps(
+        {"subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                       "name": "eve"}]}).decode())
+    limits = raw.obj(child_path("limits", LIMITS))
+    kubectl("patch", *ns, "limitrange", LIMITS, "--type=merge", "-p",
+            '{"spec":{"limits":[{"type":"Container","default":{"cpu":"16"}}]}}')
+    eventually(lambda: raw.obj(child_path("rb", GROUP_BINDING))["subjects"]
+               == binding["subjects"] and raw.obj(child_path("limits", LIMITS))["spec"]
+               == limits["spec"], timeout=20, message="the project's objects drifted for good")
+    made = {(kind, name): raw.obj(child_path(kind, name)) for kind, name in (
+        ("sa", TRIGGER), ("role", TRIGGER), ("rb", TRIGGER), ("limits", LIMITS),
+        ("rb", GROUP_BINDING))}
+    access()
+    eventually(lambda: raw.absent(child_path("rb", GROUP_BINDING)), timeout=20,
+               message="the RoleBinding of a removed entry stayed")
+    return made
+
+
 @pytest.fixture(scope="module")
 def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[dict[str, Any]],
         tmp_path_factory: pytest.TempPathFactory) -> Run:
@@ -388,6 +434,7 @@ def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[di
                    ignoring=(OSError,), message="the operator never became ready")
         exposition, owner_references, rules = drive_sessions(cluster,
                                                              f"http://{metrics}/metrics")
+        project = drive_project(cluster)
     finally:
         code = stop_process(process, timeout=40)
     assert code == 0, f"the operator exited {code}; see {log}"
@@ -395,7 +442,7 @@ def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[di
     assert status == 200
     calls = {(c["group"], c["resource"], c["verb"]): c["count"] for c in orjson.loads(body)}
     leases = cluster.server.raw.obj("/apis/coordination.k8s.io/v1/leases")["items"]
-    return Run(calls, exposition, leases, owner_references, rules)
+    return Run(calls, exposition, leases, owner_references, rules, project)
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,10 +452,16 @@ ESCALATION = ("RBAC escalation prevention: the runner's Role ambient-session-<na
               "it (upstream's rules, contract §4.10), and the API server lets the operator create "
               "a Role only with permissions the operator holds itself. The operator never makes "
               "this request.")
+TRIGGER_TOO = (" The project's ambient-session-trigger Role (create, get, list, update) grants "
+               "it too.")
+BIND = ("RBAC escalation prevention: a group's RoleBinding binds ambient-project-<role>, whose "
+        "permissions the operator does not hold; the API server lets it bind them only with the "
+        "bind verb on those ClusterRoles (by name). bind is checked, never a request.")
 UNUSED_GRANTS: dict[tuple[str, str, str], str] = {
-    ("vteam.ambient-code", "agenticsessions", "get"): ESCALATION,
-    ("vteam.ambient-code", "agenticsessions", "create"): ESCALATION,
-    ("vteam.ambient-code", "agenticsessions", "update"): ESCALATION,
+    ("vteam.ambient-code", "agenticsessions", "get"): ESCALATION + TRIGGER_TOO,
+    ("vteam.ambient-code", "agenticsessions", "create"): ESCALATION + TRIGGER_TOO,
+    ("vteam.ambient-code", "agenticsessions", "update"): ESCALATION + TRIGGER_TOO,
+    ("rbac.authorization.k8s.io", "clusterroles", "bind"): BIND,
     ("authorization.k8s.io", "selfsubjectaccessreviews", "create"): ESCALATION,
     ("mlflow.kubeflow.org", "experiments", "get"): ESCALATION,
     ("mlflow.kubeflow.org", "experiments", "list"): ESCALATION,
@@ -430,10 +483,16 @@ RETRY_GRANTS: dict[tuple[str, str, str], str] = {
     ("rbac.authorization.k8s.io", "rolebindings", "get"): AFTER_A_RETRY,
     ("networking.k8s.io", "networkpolicies", "get"): "read when its create finds it there: "
     "another session's start in the same namespace made it a moment ago",
+    ("", "limitranges", "get"): AFTER_A_RETRY,
 }
 """Grants a calm run may or may not exercise, each with the path that needs it: they must be
 granted; whether they were used is not checked."""
 ANY_NAME: frozenset[str] = frozenset()
+PROJECT_ROLES = frozenset({"ambient-project-admin", "ambient-project-edit",
+                           "ambient-project-view"})
+NAMED: dict[tuple[str, str, str], frozenset[str]] = {
+    ("rbac.authorization.k8s.io", "clusterroles", "bind"): PROJECT_ROLES}
+"""Allow-listed grants restricted to these names (the rest are for any name)."""
 CLUSTER = ""
 """The scope of a ClusterRoleBinding's grants (else: a RoleBinding's namespace)."""
 
@@ -489,10 +548,11 @@ def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
         f"all calls: {calls}"
     unused = grants - used - set(UNUSED_GRANTS) - set(RETRY_GRANTS)
     assert not unused, f"granted but never used: {sorted(unused)}; all calls: {calls}"
-    # The allow-lists stay exact: every entry is granted cluster-wide (for any name), and the
-    # unused ones are really unused.
+    # The allow-lists stay exact: every entry is granted cluster-wide (for any name, or those
+    # NAMED), and the unused ones are really unused.
     for key in [*UNUSED_GRANTS, *RETRY_GRANTS]:
-        assert scoped.get((CLUSTER, *key)) == ANY_NAME, f"allow-listed but not granted: {key}"
+        assert scoped.get((CLUSTER, *key)) == NAMED.get(key, ANY_NAME), \
+            f"allow-listed but not granted: {key}"
     for key in UNUSED_GRANTS:
         assert key not in used, f"allow-listed as unused but called: {key}"
     assert not set(UNUSED_GRANTS) & set(RETRY_GRANTS)
@@ -510,6 +570,20 @@ def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
         owner = {"svc": ("Pod", "VirtualMachine")}.get(kind, ("AgenticSession",))
         assert len(refs) == 1 and refs[0]["kind"] in owner and refs[0].get("controller") \
             and "blockOwnerDeletion" not in refs[0], (kind, name, refs)
+    # So do a project's objects their ProjectSettings; its trigger Role grants only what the
+    # operator holds, and its group RoleBinding binds a ClusterRole it may bind.
+    assert len(run.project) == 5, run.project
+    for (kind, name), obj in run.project.items():
+        refs = obj["metadata"]["ownerReferences"]
+        assert len(refs) == 1 and refs[0]["kind"] == "ProjectSettings" \
+            and refs[0].get("controller") and "blockOwnerDeletion" not in refs[0], \
+            (kind, name, refs)
+    for rule in run.project[("role", TRIGGER)]["rules"]:
+        for key in ((g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                    for v in rule["verbs"]):
+            assert scoped.get((CLUSTER, *key)) == ANY_NAME, f"trigger Role grants {key}"
+    bound = run.project[("rb", GROUP_BINDING)]["roleRef"]["name"]
+    assert bound in scoped[(CLUSTER, "rbac.authorization.k8s.io", "clusterroles", "bind")]
     # The server records calls by (group, resource, verb), not by name or namespace: those
     # restrictions are checked against what the operator touched instead.
     # * Leader election: the only Lease is the operator's, in its own namespace (where the
@@ -532,7 +606,8 @@ def test_rbac_grants_exactly_what_the_operator_uses(run: Run,
     assert {key for key, names in scoped.items() if names} == {
         (home, "coordination.k8s.io", "leases", "get"),
         (home, "coordination.k8s.io", "leases", "update"),
-        (CLUSTER, "", "configmaps", "list"), (CLUSTER, "", "configmaps", "watch")}
+        (CLUSTER, "", "configmaps", "list"), (CLUSTER, "", "configmaps", "watch"),
+        (CLUSTER, "rbac.authorization.k8s.io", "clusterroles", "bind")}
     assert {key[1:] for key in scoped if key[0] != CLUSTER} == {
         ("coordination.k8s.io", "leases", "create"), ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "update"), ("", "configmaps", "list"),

@@ -128,6 +128,25 @@ BEYOND_UPSTREAM: dict[Grant, str] = {
                                                      "--leader-elect=false",
     ("coordination.k8s.io", "leases", "get", "agenticsession-operator"): "as above",
     ("coordination.k8s.io", "leases", "update", "agenticsession-operator"): "as above",
+    # Projects (spec §8.2): what each ProjectSettings gives its namespace, watched by the label
+    # ambient-code.io/managed=true and brought back when it drifts.
+    ("", "serviceaccounts", "list", ""): "projects: the trigger ServiceAccount watched",
+    ("", "serviceaccounts", "watch", ""): "as above",
+    ("rbac.authorization.k8s.io", "roles", "list", ""): "projects: the trigger Role watched",
+    ("rbac.authorization.k8s.io", "roles", "watch", ""): "as above",
+    ("rbac.authorization.k8s.io", "rolebindings", "list", ""): "projects: group and trigger "
+                                                               "RoleBindings watched",
+    ("rbac.authorization.k8s.io", "rolebindings", "watch", ""): "as above",
+    ("rbac.authorization.k8s.io", "rolebindings", "patch", ""): "projects: subjects brought "
+                                                                "back; upstream's adopted",
+    ("", "limitranges", "list", ""): "projects: the LimitRange watched",
+    ("", "limitranges", "watch", ""): "as above",
+    ("", "limitranges", "patch", ""): "projects: the limits brought back (upstream: never)",
+    ("vteam.ambient-code", "projectsettings/status", "patch", ""): "merge patches, only when "
+                                                                   "changed (upstream: update)",
+    **{("rbac.authorization.k8s.io", "clusterroles", "bind", role): "projects: binding a "
+       "ClusterRole whose permissions the operator lacks (escalation prevention)"
+       for role in ("ambient-project-admin", "ambient-project-edit", "ambient-project-view")},
 }
 NOT_NEEDED: dict[Grant, str] = {
     # Upstream's grants this operator does not use.
@@ -153,13 +172,8 @@ NOT_NEEDED: dict[Grant, str] = {
     ("vteam.ambient-code", "agenticsessions/status", "update", ""): "patch",
     ("", "serviceaccounts", "delete", ""): "owner references delete them",
     ("rbac.authorization.k8s.io", "roles", "delete", ""): "owner references",
-    ("rbac.authorization.k8s.io", "rolebindings", "delete", ""): "owner references",
-    ("", "limitranges", "get", ""): "projects (LimitRange) not provisioned here",
-    ("", "limitranges", "create", ""): "projects not provisioned here",
     ("vteam.ambient-code", "projectsettings", "get", ""): "watched (list, watch)",
-    ("vteam.ambient-code", "projectsettings", "create", ""): "projects not provisioned here",
-    ("vteam.ambient-code", "projectsettings/status", "update", ""): "projects not "
-                                                                    "provisioned here",
+    ("vteam.ambient-code", "projectsettings/status", "update", ""): "patch",
 }
 DASHBOARD_SERIES = {
     # Every series upstream's Grafana dashboard (ambient-operator-dashboard.json) queries, and

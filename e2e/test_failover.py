@@ -131,8 +131,10 @@ def assert_one_child_each(world: World, names: list[str]) -> None:
         for plural, expected in expected_children(name, vm=False).items():
             assert sorted(owned.get((plural, name), [])) == expected, \
                 (name, plural, owned.get((plural, name)))
-    controlled = sum(1 for objs in objects.values() for o in objs
-                     if o["metadata"].get("ownerReferences"))
+    controlled = sum(1 for objs in objects.values() for o in objs  # but the project's RBAC
+                     if o["metadata"].get("ownerReferences") and not any(
+                         r.get("kind") == "ProjectSettings"
+                         for r in o["metadata"]["ownerReferences"]))
     assert controlled == sum(len(v) for v in owned.values()), "children of no session"
     accounts = {a["metadata"]["name"]: a["metadata"]["uid"] for a in objects["serviceaccounts"]}
     for secret in objects["secrets"]:

@@ -31,6 +31,9 @@ from .config import OperatorConfig
 from .metrics import SessionMetrics, backend_phase
 from .platform_secrets import PlatformSecrets
 from .pod import PodEnvironment
+from .project_children import MANAGED_SELECTOR
+from .projects import RESOURCES as PROJECT_CHILDREN
+from .projects import ProjectCaches, ProjectReconciler, managed_namespace_requests
 from .reconciler import Caches, OperatorOptions, SessionReconciler
 from .registry import RegistryCache
 from .resources import (
@@ -69,6 +72,7 @@ OWNED_SECRETS = f"{APP_LABEL} in ({TOKEN_SECRET_APP},{CLOUDINIT_SECRET_APP})"
 WAITING = frozenset({Phase.PENDING.value})
 LIVE_PHASES = frozenset({Phase.CREATING.value, Phase.RUNNING.value})
 CONTROLLER_NAME = "agenticsession"
+PROJECTS_CONTROLLER = "projectsettings"
 BACKEND_PHASE_INDEX = "backend-phase"
 """Sessions indexed by ``backend/phase``: what the ``agentic_sessions`` gauge counts."""
 
@@ -129,7 +133,6 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     """Register the AgenticSession controller, its caches and its watches on ``manager``;
     with ``upstream_metrics``, upstream's ``ambient_*`` series too (:mod:`.upstream_metrics`).
     """
-
     config = config or OperatorConfig()
     client = manager.client
     # The default scope of each kind (what client.get reads) first: the children the
@@ -210,6 +213,35 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     if not kubevirt():
         log.info("kubevirt.io/v1 is not served: VM sessions report KubeVirtNotInstalled until "
                  "it is", extra={"recheck_seconds": options.kubevirt_recheck})
+    setup_projects(manager)
+    return reconciler
+
+
+def setup_projects(manager: Manager, *, controller: ControllerOptions = ControllerOptions(
+        max_concurrent_reconciles=2)) -> ProjectReconciler:
+    """Register the project controller (:mod:`.projects`): the ProjectSettings of managed
+    namespaces and what each ProjectSettings gives its namespace. Call it after the session
+    controller's registration, whose unscoped namespace cache stays the one it reads."""
+    client = manager.client
+    children = {kind: client.scoped(resource, label_selector=MANAGED_SELECTOR)
+                for kind, resource in PROJECT_CHILDREN.items()}
+    caches = ProjectCaches(
+        settings=client.scoped(PROJECT_SETTINGS),
+        namespaces=client.scoped(NAMESPACES, label_selector=MANAGED_SELECTOR),
+        service_accounts=children["ServiceAccount"], roles=children["Role"],
+        role_bindings=children["RoleBinding"], limit_ranges=children["LimitRange"])
+    reconciler = ProjectReconciler(
+        client, caches=caches, events=manager.event_recorder("agenticsession-operator"),
+        clock=manager.clock)
+    only = manager.options.cache_namespace  # --namespace: that project alone
+    builder = (manager.builder(PROJECTS_CONTROLLER)
+               # Our own status writes do not wake us (they keep the generation).
+               .for_(PROJECT_SETTINGS, GenerationChanged)
+               .watches(NAMESPACES, lambda ns: managed_namespace_requests(ns, only=only),
+                        label_selector=MANAGED_SELECTOR))
+    for resource in PROJECT_CHILDREN.values():
+        builder.owns(resource, label_selector=MANAGED_SELECTOR)
+    builder.with_options(controller).complete(reconciler)
     return reconciler
 
 

@@ -102,6 +102,22 @@ def test_no_warning_for_a_declared_kind(api: LocalAPIServer,
         assert not [r for r in caplog.records if "first read of" in r.getMessage()]
 
 
+@pytest.mark.parametrize("unscoped_first", [True, False], ids=["unscoped-first",
+                                                                 "labelled-first"])
+def test_reads_use_the_first_declared_scope(api: LocalAPIServer, unscoped_first: bool) -> None:
+    """``get`` and ``list`` read the cache of the scope declared first, the unscoped one
+    included: a narrower cache declared later (another controller's) does not change them."""
+    plain, labelled = f"plain-{unscoped_first}".lower(), f"labelled-{unscoped_first}".lower()
+    with cached_client(api.kubeconfig) as client:
+        client.create(NAMESPACES, {"metadata": {"name": plain}})
+        client.create(NAMESPACES, {"metadata": {"name": labelled, "labels": {"scope": "yes"}}})
+        declarations = [{}, {"label_selector": "scope=yes"}]
+        for declaration in declarations if unscoped_first else declarations[::-1]:
+            client.expect(NAMESPACES, **declaration).start()
+        assert (client.get(NAMESPACES, plain) is not None) is unscoped_first
+        assert client.get(NAMESPACES, labelled) is not None
+
+
 def test_mutating_a_cached_object_is_caught(world: tuple[Client, str]) -> None:
     client, _ = world
     cached = client.get(CONFIGMAPS, "web", "c-one")

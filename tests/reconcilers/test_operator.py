@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ambient_ctrl.testing import eventually
+from informers.errors import AlreadyExists
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES, Resource
 from reconcilers.reconciler import OperatorOptions
 from reconcilers.resources import (
@@ -431,9 +432,13 @@ def test_project_settings_give_the_inactivity_timeout(world: World) -> None:
     world.client(SECRETS).create({"metadata": {"name": "ambient-runner-secrets",
                                                "namespace": namespace},
                                   "stringData": {"ANTHROPIC_API_KEY": "x"}})
-    world.client(PROJECT_SETTINGS).create({
-        "metadata": {"name": "projectsettings", "namespace": namespace},
-        "spec": {"groupAccess": [], "inactivityTimeoutSeconds": 2}})
+    try:
+        world.client(PROJECT_SETTINGS).create({
+            "metadata": {"name": "projectsettings", "namespace": namespace},
+            "spec": {"groupAccess": [], "inactivityTimeoutSeconds": 2}})
+    except AlreadyExists:  # the operator gave the managed namespace its default settings
+        world.client(PROJECT_SETTINGS).patch(
+            "projectsettings", {"spec": {"inactivityTimeoutSeconds": 2}}, namespace)
     sessions = world.client(AGENTIC_SESSIONS)
     name = world.create(namespace=namespace)
     eventually(lambda: (sessions.get(name, namespace).get("status") or {}).get("phase")
