@@ -7,10 +7,13 @@ above record into them. It imports no other package of this project.
 - :class:`Recorder` creates every family on it and is what upper layers record through
   (``recorder.controller``, ``.workqueue``, ``.rest``, ``.leader``, ``.informer``, and bounded
   histograms/counters for the operator's own metrics), so they never touch prometheus_client;
-- :class:`ObservabilityServer` serves ``/metrics``, ``/healthz`` and ``/readyz``.
+- :class:`ObservabilityServer` serves ``/metrics``, ``/healthz`` and ``/readyz``; secure
+  metrics over HTTPS (:class:`ServingCertificate`) for bearer tokens the API server
+  authenticates and authorizes (:class:`AccessFilter`, asking through a :class:`Reviewer`).
 """
 
 from ._family import OTHER
+from .access import AccessFilter, AccessOptions, Decision, Reviewer, ReviewError, User
 from .bounded import BoundedCounter, BoundedHistogram, FirstSeen, UnsuffixedCounter
 from .controller import (
     RECONCILE_TIME_BUCKETS,
@@ -27,16 +30,19 @@ from .rest import REST_DURATION_BUCKETS, RestClientMetrics
 from .server import (
     DEFAULT_METRICS_ADDRESS,
     DEFAULT_PROBE_ADDRESS,
+    DEFAULT_SECURE_METRICS_ADDRESS,
     IN_CLUSTER_METRICS_ADDRESS,
     IN_CLUSTER_PROBE_ADDRESS,
     ObservabilityServer,
     ServerOptions,
 )
+from .tls import ServingCertificate
 from .workqueue import WORKQUEUE_DURATION_BUCKETS, QueueStats, WorkqueueMetrics, WorkqueueRecorder
 
 __all__ = [
     "DEFAULT_METRICS_ADDRESS",
     "DEFAULT_PROBE_ADDRESS",
+    "DEFAULT_SECURE_METRICS_ADDRESS",
     "IN_CLUSTER_METRICS_ADDRESS",
     "IN_CLUSTER_PROBE_ADDRESS",
     "OTHER",
@@ -44,11 +50,14 @@ __all__ = [
     "REST_DURATION_BUCKETS",
     "WATCH_EVENT_TYPES",
     "WORKQUEUE_DURATION_BUCKETS",
+    "AccessFilter",
+    "AccessOptions",
     "BoundedCounter",
     "BoundedHistogram",
     "Check",
     "ControllerMetrics",
     "ControllerRecorder",
+    "Decision",
     "FirstSeen",
     "HealthChecks",
     "InformerMetrics",
@@ -58,8 +67,12 @@ __all__ = [
     "ReconcileResult",
     "Recorder",
     "RestClientMetrics",
+    "ReviewError",
+    "Reviewer",
     "ServerOptions",
+    "ServingCertificate",
     "UnsuffixedCounter",
+    "User",
     "WorkqueueMetrics",
     "WorkqueueRecorder",
     "new_registry",

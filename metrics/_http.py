@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -30,9 +32,10 @@ class Response:
 
 
 class Router(Protocol):
-    """Answers a request line's target (path and query) given the request headers."""
+    """Answers a request (its method, the request line's target: path and query, and the
+    request headers)."""
 
-    def answer(self, target: str, headers: Message) -> Response: ...
+    def answer(self, method: str, target: str, headers: Message) -> Response: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(with_body=False)
 
     def _answer(self, *, with_body: bool) -> None:
-        response = self.server.routes.answer(self.path, self.headers)
+        response = self.server.routes.answer(self.command, self.path, self.headers)
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
@@ -67,13 +70,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 class Listener(HTTPServer):
     """A listening socket; connections are accepted by the owner's acceptor thread and served
-    on threads the owner tracks (``dispatch``)."""
+    on threads the owner tracks (``dispatch``). With ``tls`` (the current context, asked once
+    per connection) connections are HTTPS; the handshake runs on the connection's thread,
+    bounded by ``request_timeout``, so a client that never finishes it holds only its own
+    thread."""
 
     def __init__(self, address: tuple[str, int], *, routes: Router, request_timeout: float,
-                 dispatch: Workers) -> None:
+                 dispatch: Workers, tls: Callable[[], ssl.SSLContext] | None = None) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.routes = routes
         self.request_timeout = request_timeout
+        self.tls = tls
         self._dispatch = dispatch
         super().__init__(address, _Handler)
 
@@ -115,6 +122,13 @@ class Workers:
 
     def _serve(self, listener: Listener, request: socket.socket, client: Any) -> None:
         try:
+            if listener.tls is not None:
+                request.settimeout(listener.request_timeout)
+                request = listener.tls().wrap_socket(request, server_side=True,
+                                                     do_handshake_on_connect=False)
+                with self._lock:  # the wrapped socket is the one to cut at a deadline
+                    self._active[threading.current_thread()] = request
+                request.do_handshake()
             listener.finish_request(request, client)
         except Exception:
             listener.handle_error(request, client)

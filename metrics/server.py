@@ -8,6 +8,14 @@ give ``"0"`` to turn one off.
 ``/metrics`` answers in Prometheus text format, or in OpenMetrics when the scraper's ``Accept``
 asks for ``application/openmetrics-text`` (Prometheus does), gzip-compressed when accepted.
 
+Secure metrics (controller-runtime's ``SecureServing`` with ``FilterProvider``): with
+``ServerOptions.metrics_secure`` the metrics listener speaks HTTPS (:mod:`.tls`: a certificate
+from files, reloaded when they change, or a self-signed one), and with an
+:class:`~metrics.access.AccessFilter` every ``/metrics`` request must carry a bearer token the
+API server authenticates and authorizes (:mod:`.access`: 401, 403, or 500 when it cannot
+tell). Probes stay plain HTTP and open on their own listener, as the kubelet calls them; a
+secure metrics listener cannot share their address.
+
 Threads: :meth:`ObservabilityServer.start` starts one acceptor thread for all listeners, and
 each connection is served on a short-lived thread of its own, so a slow scrape never delays a
 kubelet probe. :meth:`ObservabilityServer.stop` closes the listeners, lets requests in flight
@@ -30,7 +38,9 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import Collector
 
 from ._http import Listener, Response, Workers
+from .access import AccessFilter
 from .health import Answer, HealthChecks
+from .tls import ServingCertificate
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,8 @@ DEFAULT_METRICS_ADDRESS = "127.0.0.1:8080"
 running the operator on a laptop or in a test exposes nothing to the network."""
 DEFAULT_PROBE_ADDRESS = "127.0.0.1:8081"
 """Where probes are served unless told otherwise (loopback, as above)."""
+DEFAULT_SECURE_METRICS_ADDRESS = "127.0.0.1:8443"
+"""Where secure metrics are served unless told otherwise: kubebuilder's HTTPS metrics port."""
 IN_CLUSTER_METRICS_ADDRESS = ":8080"
 """controller-runtime's metrics address (all interfaces): what the operator's entry point passes
 when it runs in a Pod, so Prometheus can reach it."""
@@ -66,6 +78,13 @@ class ServerOptions:
     it is dropped; bounds what a stuck client can hold."""
     shutdown_timeout: float = 5.0
     """Seconds :meth:`ObservabilityServer.stop` lets requests in flight finish."""
+    metrics_secure: bool = False
+    """Serve ``/metrics`` over HTTPS (:mod:`.tls`)."""
+    metrics_cert_file: str = ""
+    """PEM certificate chain of the HTTPS listener, reloaded when it changes; with
+    ``metrics_key_file``. Neither: a self-signed certificate made at start."""
+    metrics_key_file: str = ""
+    """PEM private key of ``metrics_cert_file``."""
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -82,12 +101,12 @@ def parse_address(address: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _text(answer: Answer) -> Response:
@@ -102,15 +121,20 @@ _NOT_FOUND = Answer(404, "404 page not found\n")
 class _Routes:
     """What one listener serves: ``/metrics`` if it has a registry, probes if it has checks."""
 
-    def __init__(self, *, registry: Collector | None,
-                 probes: tuple[HealthChecks, ...]) -> None:
+    def __init__(self, *, registry: Collector | None, probes: tuple[HealthChecks, ...],
+                 access: AccessFilter | None = None) -> None:
         self._registry = registry
         self._probes = {f"/{checks.endpoint}": checks for checks in probes}
+        self._access = access
 
-    def answer(self, target: str, headers: Message) -> Response:
+    def answer(self, method: str, target: str, headers: Message) -> Response:
         parts = urlsplit(target)
         path = posixpath.normpath(parts.path or "/")
         if path == "/metrics" and self._registry is not None:
+            if self._access is not None:
+                refusal = self._access.check(method, path, headers.get("Authorization"))
+                if refusal is not None:
+                    return _text(Answer(refusal.status, refusal.message + "\n"))
             return self._metrics(self._registry, headers)
         root, _, name = path[1:].partition("/")
         checks = self._probes.get(f"/{root}")
@@ -151,9 +175,14 @@ class ObservabilityServer:
 
     def __init__(self, registry: Collector, *, options: ServerOptions = ServerOptions(),
                  healthz: HealthChecks | None = None,
-                 readyz: HealthChecks | None = None) -> None:
+                 readyz: HealthChecks | None = None,
+                 metrics_access: AccessFilter | None = None) -> None:
         self.registry = registry
         self.options = options
+        self.metrics_access = metrics_access
+        """Who may read ``/metrics`` (None: anyone who reaches the listener)."""
+        self.certificate: ServingCertificate | None = None
+        """The secure metrics listener's certificate, once started."""
         self.healthz = healthz if healthz is not None else HealthChecks("healthz")
         """Liveness checks; add with ``server.healthz.add(name, check)``."""
         self.readyz = readyz if readyz is not None else HealthChecks("readyz")
@@ -179,8 +208,10 @@ class ObservabilityServer:
 
     @property
     def metrics_url(self) -> str:
-        """``http://host:port`` of the metrics listener (a wildcard host becomes loopback)."""
-        return _url(*self._require("metrics"))
+        """``http[s]://host:port`` of the metrics listener (a wildcard host becomes
+        loopback)."""
+        return _url(*self._require("metrics"),
+                    scheme="https" if self.options.metrics_secure else "http")
 
     @property
     def probe_url(self) -> str:
@@ -219,24 +250,36 @@ class ObservabilityServer:
     def _bind(self, metrics: tuple[str, int] | None, probes: tuple[str, int] | None) -> None:
         probe_checks = (self.healthz, self.readyz)
         shared = metrics is not None and metrics == probes and metrics[1] != 0
+        secure = self.options.metrics_secure and metrics is not None
+        if shared and secure:
+            raise ValueError("secure metrics cannot share the probes' address: the kubelet "
+                             "probes over plain HTTP (give the probes their own port)")
+        if secure:  # before binding: a certificate that cannot be loaded stops the start
+            self.certificate = ServingCertificate(self.options.metrics_cert_file or None,
+                                                  self.options.metrics_key_file or None)
+        access = self.metrics_access
         plan: list[tuple[tuple[str, ...], tuple[str, int], _Routes]] = []
         if shared:
             assert metrics is not None
             plan.append((("metrics", "probes"), metrics,
-                         _Routes(registry=self.registry, probes=probe_checks)))
+                         _Routes(registry=self.registry, probes=probe_checks, access=access)))
         else:
             if metrics is not None:
-                plan.append((("metrics",), metrics, _Routes(registry=self.registry, probes=())))
+                plan.append((("metrics",), metrics,
+                             _Routes(registry=self.registry, probes=(), access=access)))
             if probes is not None:
                 plan.append((("probes",), probes, _Routes(registry=None, probes=probe_checks)))
         for roles, address, routes in plan:
+            tls = self.certificate.context if self.certificate and "metrics" in roles else None
             listener = Listener(address, routes=routes, dispatch=self._workers,
-                                 request_timeout=self.options.request_timeout)
+                                 request_timeout=self.options.request_timeout, tls=tls)
             self._listeners.append(listener)
             for role in roles:
                 self._by_role[role] = listener
             log.info("observability listener started",
-                     extra={"roles": roles, "address": _url(*listener.bound)})
+                     extra={"roles": roles, "address": _url(*listener.bound,
+                                                             scheme="https" if tls else "http"),
+                            "authenticated": "metrics" in roles and access is not None})
 
     def _accept(self) -> None:
         assert self._wake is not None
