@@ -2,7 +2,8 @@
 
 URL shapes follow kube-apiserver: ``/api/v1/...`` for the core group, ``/apis/GROUP/VERSION/...``
 for the others, ``namespaces/NS/`` before namespaced resources, ``/status`` as a subresource (get,
-update, patch), ``serviceaccounts/NAME/token`` (create only: :mod:`.tokens`),
+update, patch), ``serviceaccounts/NAME/token`` (create only: :mod:`.tokens`), the review kinds
+(a POST of the collection only: :mod:`.reviews`),
 ``services/ID/proxy[/PATH]`` (every method, forwarded to a pod: :mod:`.proxy`) and the legacy
 ``/watch/`` prefix. Every failure becomes a Status response; the server never dies on
 a bad request.
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from . import discovery, errors, reads, tokens, writes
+from . import discovery, errors, reads, reviews, tokens, writes
 from .cluster import Cluster, Target
 from .faults import Faults
 from .http import Answer, Request, Response
@@ -36,6 +37,7 @@ _VERB_NAMES: dict[Verb, str] = {
     reads.get: "get", reads.list_: "list", reads.watch: "watch", writes.create: "create",
     writes.update: "update", writes.patch: "patch", writes.delete: "delete",
     writes.delete_collection: "deletecollection", tokens.create: "create",
+    **{review: "create" for review in reviews.CREATE.values()},
 }
 _SUBRESOURCE_CREATE: dict[tuple[str, str, str], Verb] = {
     ("", "serviceaccounts", "token"): tokens.create,
@@ -194,6 +196,9 @@ class APIServer:
         verb = table.get((method, item))
         if verb is writes.delete_collection and "deletecollection" not in target.rtype.verbs:
             verb = None  # the route does not exist: 405, as go-restful answers
+        review = reviews.CREATE.get(target.rtype.group_resource)
+        if review is not None:  # POST to the collection only
+            verb = review if (method, item) == ("POST", False) else None
         if target.subresource:  # always on an item: the URL names the object
             create = _SUBRESOURCE_CREATE.get((target.rtype.group, target.rtype.plural,
                                               target.subresource))

@@ -83,6 +83,9 @@ class Cluster:
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(history_limit=self.options.history_limit,
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    """The administrator's bearer token, in the server's kubeconfig (random per server). No
+    request needs it — nothing is authenticated — but a TokenReview knows it (:mod:`.authn`)."""
                                  max_object_bytes=self.options.max_object_bytes)
 
     def now(self) -> str:

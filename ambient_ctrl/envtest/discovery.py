@@ -81,11 +81,18 @@ def _schema_name(rtype: ResourceType) -> str:
 
 
 def openapi_group_version(registry: KindRegistry, group: str, version: str) -> dict[str, Any]:
-    """A minimal but valid document: every item path is patchable and names its GVK."""
+    """A minimal but valid document: every item path is patchable and names its GVK (the
+    review kinds, POST only, have a schema and no item path)."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     for rtype in registry.resources(group, version):
         gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+        schema = dict(rtype.schema) if rtype.schema else {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        schema["x-kubernetes-group-version-kind"] = [gvk]
+        schemas[_schema_name(rtype)] = schema
+        if "patch" not in rtype.verbs:
+            continue
         ref = {"$ref": f"#/components/schemas/{_schema_name(rtype)}"}
         operation = {
             "tags": [rtype.plural], "operationId": f"patch{rtype.kind}",
@@ -98,9 +105,5 @@ def openapi_group_version(registry: KindRegistry, group: str, version: str) -> d
                                   "content": {"application/json": {"schema": ref}}}},
         }
         paths[_item_path(rtype)] = {"patch": operation}
-        schema = dict(rtype.schema) if rtype.schema else {
-            "type": "object", "x-kubernetes-preserve-unknown-fields": True}
-        schema["x-kubernetes-group-version-kind"] = [gvk]
-        schemas[_schema_name(rtype)] = schema
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
             "paths": paths, "components": {"schemas": schemas}}

@@ -148,6 +148,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", False, short_names=("crd", "crds"),
                  categories=("api-extensions",), subresources=frozenset({"status"})),
+    # Reviews: a POST answered, nothing stored (reviews.py: authn.py, authz.py).
+    ResourceType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False,
+                 verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
+                 False, verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "localsubjectaccessreviews",
+                 "LocalSubjectAccessReview", True, verbs=("create",)),
+    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
+                 "SelfSubjectAccessReview", False, verbs=("create",)),
 )
 
 

@@ -1,4 +1,5 @@
-"""A kubeconfig that points clients at a local API server (plain HTTP, no credentials)."""
+"""A kubeconfig that points clients at a local API server (plain HTTP; the administrator's
+bearer token, which only a TokenReview looks at)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 import yaml
 
 
-def render(url: str, *, name: str = "envtest", namespace: str = "default") -> str:
+def render(url: str, *, name: str = "envtest", namespace: str = "default",
+           token: str = "") -> str:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": name, "user": {}}],
+        "users": [{"name": name, "user": {"token": token} if token else {}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name,
                                                 "namespace": namespace}}],
         "current-context": name,
@@ -22,13 +24,13 @@ def render(url: str, *, name: str = "envtest", namespace: str = "default") -> st
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def write(path: str | os.PathLike[str], url: str) -> Path:
+def write(path: str | os.PathLike[str], url: str, *, token: str = "") -> Path:
     """Write the kubeconfig atomically (readers never see half a file), mode 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(render(url))
+        handle.write(render(url, token=token))
     partial.replace(target)
     return target

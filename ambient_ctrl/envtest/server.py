@@ -208,7 +208,8 @@ class LocalAPIServer:
         if self._kubeconfig_path is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="envtest-")
             self._kubeconfig_path = Path(self._tmpdir.name) / "kubeconfig"
-        self.kubeconfig = str(kubeconfig.write(self._kubeconfig_path, self.url))
+        self.kubeconfig = str(kubeconfig.write(self._kubeconfig_path, self.url,
+                                               token=self.cluster.admin_token))
         return self
 
     def _run(self, ready: Future[None]) -> None:
@@ -278,7 +279,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
                            simulators=simulators, seed=seed)
         await running.start()
         url = f"http://{cluster.server_address}"
-        kubeconfig.write(kubeconfig_path, url)
+        kubeconfig.write(kubeconfig_path, url, token=cluster.admin_token)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
