@@ -80,12 +80,12 @@ class Cluster:
     ``kubectl``...). RBAC tests compare an operator's calls with its role."""
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     """Signs the service account tokens this server mints (random per server)."""
-
-    def __post_init__(self) -> None:
-        self.store = ObjectStore(history_limit=self.options.history_limit,
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     """The administrator's bearer token, in the server's kubeconfig (random per server). No
     request needs it — nothing is authenticated — but a TokenReview knows it (:mod:`.authn`)."""
+
+    def __post_init__(self) -> None:
+        self.store = ObjectStore(history_limit=self.options.history_limit,
                                  max_object_bytes=self.options.max_object_bytes)
 
     def now(self) -> str:
