@@ -17,6 +17,14 @@ leader-only runnables. It returns when asked to stop (``stop()``, or SIGTERM/SIG
 
 Exit code 0 for a clean stop, 1 when leadership was lost or the caches never synced.
 
+Secure metrics (``metrics_secure``, controller-runtime's ``SecureServing`` with
+``filters.WithAuthenticationAndAuthorization``): ``/metrics`` over HTTPS, every request's
+bearer token checked by the API server with a TokenReview and a SubjectAccessReview
+(:mod:`metrics.access`, :mod:`ambient_ctrl.reviews`), sent on a small connection pool of its
+own (a scrape never waits behind reconciles; no leader-only write guard: reviews are asked by
+standbys too). The certificate comes from ``metrics_cert_dir`` (reloaded when it changes) or
+is self-signed at start.
+
 Probes (controller-runtime's format, :mod:`metrics.health`):
 
 * ``/healthz``: ``informers`` fails once an informer has failed to list or watch for
@@ -37,6 +45,7 @@ Probes (controller-runtime's format, :mod:`metrics.health`):
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -56,6 +65,7 @@ from informers.rest import (
     load_configuration,
 )
 from informers.threads import Deadline, Threads
+from metrics.access import AccessFilter
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
@@ -66,6 +76,7 @@ from .client import Client
 from .controller import Controller
 from .events import EventRecorder
 from .leaderelection import LeaderElectionOptions, LeaderElector, NotLeaderError, default_identity
+from .reviews import APIServerReviewer
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +120,15 @@ class ManagerOptions:
     """``/metrics`` (``"0"`` = off). In a cluster the entry point passes ``:8080``."""
     probe_address: str = "127.0.0.1:8081"
     """``/healthz`` and ``/readyz`` (``"0"`` = off). In a cluster: ``:8081``."""
+    metrics_secure: bool = False
+    """Serve ``/metrics`` over HTTPS to authenticated, authorized clients only (a bearer token
+    the API server accepts, of a user allowed ``get`` on the non-resource URL ``/metrics``).
+    The operator then needs ``create`` on ``tokenreviews`` and ``subjectaccessreviews``."""
+    metrics_cert_dir: str = ""
+    """Directory of the secure metrics certificate (``metrics_cert_name``) and key
+    (``metrics_key_name``), reloaded when they change; empty: a self-signed certificate."""
+    metrics_cert_name: str = "tls.crt"
+    metrics_key_name: str = "tls.key"
     cache_namespace: str | None = None
     """Restrict the informers' caches of namespaced kinds to one namespace."""
     field_manager: str = "ambient-ctrl"
@@ -153,8 +173,22 @@ class Manager:
         self.client = Client(self.transport, self.informers, field_manager=options.field_manager,
                              clock=self.clock, sync_timeout=options.cache_sync_timeout,
                              cache_namespace=options.cache_namespace)
+        self._metrics_transport: Transport | None = None
+        access = None
+        if options.metrics_secure:
+            self._metrics_transport = Transport(self._config, options=TransportOptions(
+                pool_size=2, user_agent=options.user_agent), observer=self.recorder.rest,
+                clock=self.clock)
+            access = AccessFilter(APIServerReviewer(self._metrics_transport),
+                                  monotonic=self.clock.monotonic)
+        cert_dir = options.metrics_cert_dir
         self.server = ObservabilityServer(self.recorder.registry, options=ServerOptions(
-            metrics_address=options.metrics_address, probe_address=options.probe_address))
+            metrics_address=options.metrics_address, probe_address=options.probe_address,
+            metrics_secure=options.metrics_secure,
+            metrics_cert_file=os.path.join(cert_dir, options.metrics_cert_name)
+            if cert_dir else "",
+            metrics_key_file=os.path.join(cert_dir, options.metrics_key_name)
+            if cert_dir else ""), metrics_access=access)
         self.server.readyz.add("informers-synced", self._check_synced)
         self.server.readyz.add("informers-in-step", self._check_in_step)
         self.server.healthz.add("informers", self._check_informers)
@@ -349,5 +383,7 @@ class Manager:
             self._lease_transport.close()
         self.informers.stop()
         self.server.stop()
+        if self._metrics_transport is not None:
+            self._metrics_transport.close()
         self.transport.close()
         log.info("manager stopped")

@@ -26,6 +26,7 @@ from ambient_ctrl.workqueue import WorkQueue
 from informers.errors import APIError, TransportError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.rest import USER_AGENT
+from metrics.server import DEFAULT_METRICS_ADDRESS, DEFAULT_SECURE_METRICS_ADDRESS
 
 from .config import OperatorConfig
 from .metrics import SessionMetrics, backend_phase
@@ -268,6 +269,9 @@ def _run(args: argparse.Namespace) -> int:
         log.error("--leader-election-renew-deadline must be shorter than "
                   "--leader-election-lease-duration")
         return 2
+    if args.metrics_bind_address is None:  # kubebuilder's ports: 8443 secure, 8080 plain
+        args.metrics_bind_address = (DEFAULT_SECURE_METRICS_ADDRESS if args.metrics_secure
+                                     else DEFAULT_METRICS_ADDRESS)
     config = OperatorConfig.from_env(os.environ)
     for problem in config.problems():
         log.error("cannot start: %s", problem)
@@ -279,6 +283,8 @@ def _run(args: argparse.Namespace) -> int:
         identity=args.leader_election_identity,
         lease_duration=args.leader_election_lease_duration,
         renew_deadline=args.leader_election_renew_deadline,
+        metrics_secure=args.metrics_secure, metrics_cert_dir=args.metrics_cert_path,
+        metrics_cert_name=args.metrics_cert_name, metrics_key_name=args.metrics_cert_key,
         retry_period=args.leader_election_retry_period, user_agent=args.user_agent,
         metrics_address=args.metrics_bind_address,
         probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
@@ -388,8 +394,24 @@ def register(commands: Any) -> None:
     parser.add_argument("--user-agent", default=_env("USER_AGENT", USER_AGENT),
                         help=f"User-Agent of every API request (default {USER_AGENT})")
     parser.add_argument("--metrics-bind-address",
-                        default=_env("METRICS_BIND_ADDRESS", "127.0.0.1:8080"),
-                        help='"host:port" for /metrics (":8080" in a cluster, "0" = off)')
+                        default=_env("METRICS_BIND_ADDRESS", "") or None,
+                        help='"host:port" for /metrics ("0" = off; default 127.0.0.1:8080, '
+                             'or 127.0.0.1:8443 with --metrics-secure; config/manager: :8443)')
+    parser.add_argument("--metrics-secure", nargs="?", const=True, type=_flag,
+                        default=_env("METRICS_SECURE", "false"),
+                        help="serve /metrics over HTTPS to clients whose bearer token the API "
+                             "server authenticates (TokenReview) and allows get on /metrics "
+                             "(SubjectAccessReview), as controller-runtime's "
+                             "WithAuthenticationAndAuthorization; needs create on tokenreviews "
+                             "and subjectaccessreviews (default false; config/manager sets it)")
+    parser.add_argument("--metrics-cert-path", default=_env("METRICS_CERT_PATH", ""),
+                        help="directory of the secure metrics certificate and key, reloaded "
+                             "when they change (default: a self-signed certificate made at "
+                             "start)")
+    parser.add_argument("--metrics-cert-name", default=_env("METRICS_CERT_NAME", "tls.crt"),
+                        help="the certificate's file name in --metrics-cert-path (tls.crt)")
+    parser.add_argument("--metrics-cert-key", default=_env("METRICS_CERT_KEY", "tls.key"),
+                        help="the key's file name in --metrics-cert-path (tls.key)")
     parser.add_argument("--health-probe-bind-address",
                         default=_env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:8081"),
                         help='"host:port" for /healthz and /readyz (":8081" in a cluster)')
