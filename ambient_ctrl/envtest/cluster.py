@@ -36,6 +36,9 @@ class ServerOptions:
     default 1.5 MiB request limit makes kube-apiserver answer); 0 for no bound."""
     max_watch_backlog: int = 32 * 1024 * 1024
     """Bytes a watcher may fall behind before its connection is dropped."""
+    max_watch_backlog_total: int = 128 * 1024 * 1024
+    """Bytes all watchers that are behind may hold unsent together; past it the one furthest
+    behind is dropped (its client relists), then the next; 0 for no bound."""
     garbage_collection: bool = True
     """Delete dependents whose owners are gone, as kube-controller-manager does."""
     max_token_expiration: int = 0

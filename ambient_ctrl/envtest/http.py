@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 1 << 20
+"""A request line and headers larger than this get 431 (Go's ``http.DefaultMaxHeaderBytes``)."""
 _DECIMAL = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -70,7 +71,7 @@ class StreamSink(Protocol):
     closed: bool
 
     def send(self, data: bytes) -> None: ...
-    def limit_backlog(self, limit: int, on_overflow: Callable[[int], None]) -> None: ...
+    def limit_backlog(self, limit: int, on_overflow: Callable[[int, int], None]) -> None: ...
     def finish(self) -> None: ...
     def abort(self) -> None: ...
     def buffered(self) -> int: ...
@@ -94,10 +95,44 @@ class Handler(Protocol):
     def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]: ...
 
 
+class Backlog:
+    """What every open stream of one server holds unsent, together, with a bound.
+
+    A stream counts here while its connection is behind (more buffered than the transport's
+    high-water mark: the client is not reading as fast as it is written to), measured each
+    time it is written to, and stops counting once the transport drains (``resume_writing``).
+    Past ``limit`` the stream furthest behind is dropped, then the next, until the total is
+    back under it: many slow watchers cannot together hold what one may not (kube-apiserver
+    closes a watcher that cannot keep up; its client relists). Work per write: a dict update;
+    a scan of the streams that are behind only when the limit is passed.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self._behind: dict[ChunkedStream, int] = {}
+
+    def update(self, stream: ChunkedStream, behind: int) -> None:
+        self.total += behind - self._behind.pop(stream, 0)
+        if behind > 0:
+            self._behind[stream] = behind
+        while self.limit and self.total > self.limit and self._behind:
+            slowest = max(self._behind, key=self._behind.__getitem__)
+            slowest.overflow(self._behind[slowest], self.total)
+
+    def forget(self, stream: ChunkedStream) -> None:
+        self.total -= self._behind.pop(stream, 0)
+
+
 class ChunkedStream:
     """A chunked response body. Data sent within one loop iteration goes out as one chunk."""
 
-    def __init__(self, protocol: HTTPProtocol, loop: asyncio.AbstractEventLoop) -> None:
+    HIGH_WATER = 64 * 1024
+    """Bytes a connection may buffer before its stream counts as behind (asyncio's default
+    high-water mark)."""
+
+    def __init__(self, protocol: HTTPProtocol, loop: asyncio.AbstractEventLoop,
+                 backlog: Backlog | None = None) -> None:
         self._protocol = protocol
         self._loop = loop
         self._pending: list[bytes] = []
@@ -105,11 +140,14 @@ class ChunkedStream:
         self._scheduled = False
         self._callbacks: list[Callable[[], None]] = []
         self._limit = 0
-        self._on_overflow: Callable[[int], None] | None = None
+        self._on_overflow: Callable[[int, int], None] | None = None
+        self._backlog = backlog
         self.closed = False
 
-    def limit_backlog(self, limit: int, on_overflow: Callable[[int], None]) -> None:
-        """Abort the connection once more than ``limit`` bytes wait to be sent."""
+    def limit_backlog(self, limit: int, on_overflow: Callable[[int, int], None]) -> None:
+        """Abort the connection once more than ``limit`` bytes wait to be sent, or when the
+        server's streams together hold more than theirs and this one is furthest behind;
+        ``on_overflow(behind, total)`` first (``total``: the server's, or 0 for ``limit``)."""
         self._limit = limit
         self._on_overflow = on_overflow
 
@@ -133,9 +171,20 @@ class ChunkedStream:
         behind = self._protocol.buffered()
         if self._limit and behind > self._limit:
             # The client stopped reading: drop it rather than hold memory for it.
-            if self._on_overflow is not None:
-                self._on_overflow(behind)
-            self.abort()
+            self.overflow(behind, 0)
+        elif self._backlog is not None and self._on_overflow is not None:
+            self._backlog.update(self, behind if behind > self.HIGH_WATER else 0)
+
+    def overflow(self, behind: int, total: int) -> None:
+        """Drop the connection of a stream too far behind (see :meth:`limit_backlog`)."""
+        if self._on_overflow is not None:
+            self._on_overflow(behind, total)
+        self.abort()
+
+    def drained(self) -> None:
+        """The connection's buffer went under its low-water mark: no longer behind."""
+        if self._backlog is not None:
+            self._backlog.forget(self)
 
     def buffered(self) -> int:
         return self._pending_bytes + self._protocol.buffered()
@@ -161,6 +210,8 @@ class ChunkedStream:
     def _close(self) -> None:
         self.closed = True
         self._pending.clear()
+        if self._backlog is not None:
+            self._backlog.forget(self)
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
@@ -181,13 +232,19 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _HeaderTooLarge(Exception):
+    """A header block over :data:`MAX_HEADER_BYTES`, complete or not (Go's net/http: 431)."""
+
+
 class HTTPProtocol(asyncio.Protocol):
     """One client connection: parse requests in order, answer each before reading the next."""
 
     def __init__(self, handler: Handler, *, max_body: int,
                  too_large: Callable[[], Response],
-                 connections: set[HTTPProtocol] | None = None) -> None:
+                 connections: set[HTTPProtocol] | None = None,
+                 backlog: Backlog | None = None) -> None:
         self._handler = handler
+        self._backlog = backlog
         self._connections = connections if connections is not None else set()
         self._max_body = max_body
         self._too_large = too_large
@@ -209,6 +266,10 @@ class HTTPProtocol(asyncio.Protocol):
         if self._stream is not None:
             stream, self._stream = self._stream, None
             stream._close()
+
+    def resume_writing(self) -> None:
+        if self._stream is not None:
+            self._stream.drained()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -242,6 +303,13 @@ class HTTPProtocol(asyncio.Protocol):
             except _BodyTooLarge:
                 self._closing = True
                 self._respond(self._too_large(), keep_alive=False)
+                return
+            except _HeaderTooLarge:
+                self._closing = True
+                self._respond(status_response(
+                    431, "RequestHeaderFieldsTooLarge",
+                    f"the request's header block exceeds {MAX_HEADER_BYTES} bytes"),
+                    keep_alive=False)
                 return
             except ValueError as exc:
                 self._closing = True
@@ -285,7 +353,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         if self._transport is None:
             return
-        self._stream = ChunkedStream(self, asyncio.get_running_loop())
+        self._stream = ChunkedStream(self, asyncio.get_running_loop(), self._backlog)
         self._transport.write(self._head(200, answer.content_type, {}, keep_alive,
                                          b"Transfer-Encoding: chunked\r\n"))
         answer.start(self._stream)
@@ -318,10 +386,10 @@ class HTTPProtocol(asyncio.Protocol):
         return "".join(lines).encode("latin-1") + framing + b"\r\n"
 
     def _parse(self) -> Request | None:
-        end = self._buffer.find(b"\r\n\r\n")
+        end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
         if end < 0:
             if len(self._buffer) > MAX_HEADER_BYTES:
-                raise ValueError("request header too large")
+                raise _HeaderTooLarge
             return None
         head = bytes(self._buffer[:end]).decode("latin-1")
         request_line, *header_lines = head.split("\r\n")

@@ -10,9 +10,10 @@ kube-apiserver applies the first two with ``gopkg.in/evanphx/json-patch.v4`` and
 with ``k8s.io/apimachinery/pkg/util/strategicpatch``; where those libraries differ from the
 RFCs, this module follows the libraries (the differences are listed on each function).
 
-No function mutates its arguments. Results are new containers along every path a patch
-touches; subtrees of ``target`` that a patch leaves alone are shared with the result, while
-values taken from a patch are always copied. Treat results as immutable or copy them.
+No function mutates its arguments. Merge results are new containers along every path a patch
+touches, sharing the subtrees of ``target`` it leaves alone; a JSON patch works on a copy of
+``target``. Values taken from a patch are always copied. Treat results as immutable or copy
+them.
 
 Errors: :class:`PatchError` means the patch cannot be applied (the server answers 422, or 400
 when the body is not a patch at all); :class:`PatchTestFailed` means a JSON-patch ``test``
@@ -26,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 __all__ = [
     "STRATEGIC_MERGE_KINDS",
@@ -95,6 +98,17 @@ _ARRAY_INDEX = re.compile(r"[+-]?[0-9]+")
 _POINTER_ESCAPE = re.compile(r"~[01]")
 
 
+MAX_JSON_PATCH_OPERATIONS = 10_000
+"""Operations one JSON patch may hold (kube-apiserver's ``maxJSONPatchOperations``)."""
+MAX_COPY_BYTES = 3 * 1024 * 1024
+"""What ``copy`` operations may add to a document, in JSON bytes (kube-apiserver's
+``JSONPatchMaxCopyBytes``, evanphx/json-patch's ``AccumulatedCopySizeLimit``)."""
+
+
+class TooManyOperations(PatchError):
+    """A JSON patch of more than :data:`MAX_JSON_PATCH_OPERATIONS` operations (413)."""
+
+
 def json_patch(target: Any, ops: Any) -> Any:
     """Apply an RFC 6902 JSON patch (a list of operations) to ``target``.
 
@@ -112,18 +126,35 @@ def json_patch(target: Any, ops: Any) -> Any:
       as the library compares serialized bytes;
     * an unknown ``~`` escape in a pointer is kept literally.
 
+    Bounded as kube-apiserver bounds it: at most :data:`MAX_JSON_PATCH_OPERATIONS` operations
+    (:class:`TooManyOperations`), and ``copy`` operations may add at most
+    :data:`MAX_COPY_BYTES` of JSON in all (each copy doubling the document would otherwise
+    grow it without limit). The operations change a private copy of ``target`` in place, so
+    each costs the length of its pointers, not the size of the containers on the way.
+
     One deliberate deviation: a pointer must be empty or start with ``/`` (the library would
     silently ignore the first segment of ``"a/b"``).
     """
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a JSON array of operations")
-    doc = target
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise TooManyOperations(f"The allowed maximum operations in a JSON patch is "
+                                f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
+    state = _PatchState(_copy_json(target))
     for index, op in enumerate(ops):
-        doc = _apply_operation(doc, op, index)
-    return doc
+        _apply_operation(state, op, index)
+    return state.doc
 
 
-def _apply_operation(doc: Any, op: Any, index: int) -> Any:
+@dataclass
+class _PatchState:
+    """The document being patched (changed in place) and what copies have added to it."""
+
+    doc: Any
+    copied: int = 0
+
+
+def _apply_operation(state: _PatchState, op: Any, index: int) -> None:
     if not isinstance(op, dict):
         raise PatchError(f"JSON patch operation {index} is not a JSON object")
     name = op.get("op")
@@ -131,7 +162,7 @@ def _apply_operation(doc: Any, op: Any, index: int) -> Any:
     if handler is None:
         raise PatchError(f"JSON patch operation {index} has unknown op {name!r} "
                          f"(expected add, remove, replace, move, copy or test)")
-    return handler(doc, op, _locate(op, "path", index))
+    handler(state, op, _locate(op, "path", index))
 
 
 @dataclass(frozen=True)
@@ -188,73 +219,46 @@ def _child(container: Any, token: str, where: _Location) -> Any:
     return value
 
 
-def _replace_child(container: Any, token: str, value: Any, where: _Location) -> Any:
-    if isinstance(container, dict):
-        return {**container, token: value}
-    copied = list(container)
-    copied[_array_index(token, len(copied), inserting=False, where=where)] = value
-    return copied
-
-
-_Leaf = Callable[[Any, str], Any]
-
-
-def _rebuild(doc: Any, where: _Location, leaf: _Leaf) -> Any:
-    """Copy ``doc`` along the pointer, letting ``leaf`` rebuild the innermost container."""
-
-    def walk(node: Any, depth: int) -> Any:
-        token = where.tokens[depth]
-        if depth == len(where.tokens) - 1:
-            if not isinstance(node, (dict, list)):
-                raise where.error("the document is missing this path")
-            return leaf(node, token)
-        return _replace_child(node, token, walk(_child(node, token, where), depth + 1), where)
-
+def _parent(doc: Any, where: _Location) -> tuple[dict[str, Any] | list[Any], str]:
+    """The container the pointer's last token is in, and that token."""
     if not where.tokens:
         raise where.error("the operation does not apply to the whole document")
-    return walk(doc, 0)
+    node = doc
+    for token in where.tokens[:-1]:
+        node = _child(node, token, where)
+    if not isinstance(node, (dict, list)):
+        raise where.error("the document is missing this path")
+    return node, where.tokens[-1]
 
 
 def _read(doc: Any, where: _Location) -> Any:
     """The value at the pointer; an absent object member reads as null (evanphx v4)."""
-    node = doc
-    for depth, token in enumerate(where.tokens):
-        last = depth == len(where.tokens) - 1
-        if not last:
-            node = _child(node, token, where)
-        elif isinstance(node, dict):
-            return node.get(token)
-        elif isinstance(node, list):
-            return node[_array_index(token, len(node), inserting=False, where=where)]
-        else:
-            raise where.error("the document is missing this path")
-    return node
+    if not where.tokens:
+        return doc
+    container, token = _parent(doc, where)
+    if isinstance(container, dict):
+        return container.get(token)
+    return container[_array_index(token, len(container), inserting=False, where=where)]
 
 
-def _insert(doc: Any, where: _Location, value: Any) -> Any:
-    def leaf(container: Any, token: str) -> Any:
-        if isinstance(container, dict):
-            return {**container, token: value}
-        copied = list(container)
-        if token == "-":
-            copied.append(value)
-        else:
-            copied.insert(_array_index(token, len(copied), inserting=True, where=where), value)
-        return copied
-
-    return _rebuild(doc, where, leaf)
+def _insert(doc: Any, where: _Location, value: Any) -> None:
+    container, token = _parent(doc, where)
+    if isinstance(container, dict):
+        container[token] = value
+    elif token == "-":
+        container.append(value)
+    else:
+        container.insert(_array_index(token, len(container), inserting=True, where=where), value)
 
 
 def _delete(doc: Any, where: _Location) -> Any:
-    def leaf(container: Any, token: str) -> Any:
-        if isinstance(container, dict):
-            if token not in container:
-                raise where.error(f'cannot remove nonexistent member "{token}"')
-            return {k: v for k, v in container.items() if k != token}
-        index = _array_index(token, len(container), inserting=False, where=where)
-        return container[:index] + container[index + 1:]
-
-    return _rebuild(doc, where, leaf)
+    """Remove the value at the pointer; return it."""
+    container, token = _parent(doc, where)
+    if isinstance(container, dict):
+        if token not in container:
+            raise where.error(f'cannot remove nonexistent member "{token}"')
+        return container.pop(token)
+    return container.pop(_array_index(token, len(container), inserting=False, where=where))
 
 
 def _op_value(op: Mapping[str, Any]) -> Any:
@@ -270,37 +274,42 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
-def _op_add(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
-    return _insert(doc, path, _op_value(op))
+def _op_add(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
+    _insert(state.doc, path, _op_value(op))
 
 
-def _op_remove(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
-    return _delete(doc, path)
+def _op_remove(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
+    _delete(state.doc, path)
 
 
-def _op_replace(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
+def _op_replace(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
     value = _op_value(op)
     if not path.tokens:
         if not isinstance(value, (dict, list)):
             raise path.error("replacing the whole document needs an object or array value")
-        return value
-
-    def leaf(container: Any, token: str) -> Any:
+        state.doc = value
+        return
+    container, token = _parent(state.doc, path)
+    if isinstance(container, dict):
         # An absent object member is created: the library looks it up as null, not missing.
-        return _replace_child(container, token, value, path)
-
-    return _rebuild(doc, path, leaf)
-
-
-def _op_move(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
-    source = _source(op, path)
-    value = _read(doc, source)
-    # Removing first makes a move into the source's own subtree fail (RFC 6902 section 4.4).
-    return _insert(_delete(doc, source), path, value)
+        container[token] = value
+    else:
+        container[_array_index(token, len(container), inserting=False, where=path)] = value
 
 
-def _op_copy(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
-    return _insert(doc, path, _copy_json(_read(doc, _source(op, path))))
+def _op_move(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
+    value = _delete(state.doc, _source(op, path))
+    # Removed first: a move into the source's own subtree finds its path gone (RFC 6902 4.4).
+    _insert(state.doc, path, value)
+
+
+def _op_copy(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
+    value = _read(state.doc, _source(op, path))
+    state.copied += len(orjson.dumps(value))
+    if state.copied > MAX_COPY_BYTES:
+        raise path.error(f"Unable to complete the copy, the accumulated size increase of copy "
+                         f"is {state.copied}, exceeding the limit {MAX_COPY_BYTES}")
+    _insert(state.doc, path, _copy_json(value))
 
 
 def _source(op: Mapping[str, Any], path: _Location) -> _Location:
@@ -310,8 +319,8 @@ def _source(op: Mapping[str, Any], path: _Location) -> _Location:
     return source
 
 
-def _op_test(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
-    actual = _read(doc, path)
+def _op_test(state: _PatchState, op: Mapping[str, Any], path: _Location) -> None:
+    actual = _read(state.doc, path)
     expected = op.get("value", _MISSING)
     if actual is None:
         passed = expected is _MISSING or expected is None
@@ -320,7 +329,6 @@ def _op_test(doc: Any, op: Mapping[str, Any], path: _Location) -> Any:
     if not passed:
         raise PatchTestFailed(f"{path.label}: test failed, the document holds "
                               f"{_brief(actual)}, not {_brief(expected)}")
-    return doc
 
 
 def _brief(value: Any) -> str:
@@ -342,7 +350,7 @@ def _scalar_kind(value: Any) -> str:
     return type(value).__name__
 
 
-_Operation = Callable[[Any, Mapping[str, Any], _Location], Any]
+_Operation = Callable[[_PatchState, Mapping[str, Any], _Location], None]
 _OPERATIONS: Mapping[str, _Operation] = MappingProxyType({
     "add": _op_add, "remove": _op_remove, "replace": _op_replace,
     "move": _op_move, "copy": _op_copy, "test": _op_test,
@@ -737,7 +745,9 @@ def _merge_object_list(original: list[Any], patch: list[Any], meta: _Field,
 def _list_directives(original: list[Any], patch: list[Any], key: str,
                      where: str) -> tuple[list[Any], list[Any], bool]:
     """Apply ``$patch`` list elements: (remaining original, plain patch elements, replace)."""
-    base, rest, replace = list(original), [], False
+    rest: list[Any] = []
+    doomed: set[tuple[str, Any]] = set()
+    replace = False
     for index, element in enumerate(patch):
         if _PATCH not in element:
             rest.append(element)
@@ -745,13 +755,14 @@ def _list_directives(original: list[Any], patch: list[Any], key: str,
         directive, here = element[_PATCH], f"{where}[{index}]"
         _check_patch_value(directive, here)
         if directive == "delete":
-            doomed = _key_identity(element, key, here)
-            # Every element with that key goes, duplicates included.
-            base = [e for e in base if not (key in e and _identity(e[key], here) == doomed)]
+            doomed.add(_key_identity(element, key, here))
         elif directive == "replace":
             replace = True
         else:
             raise PatchError(f"$patch: merge is not supported on a list element{_at(here)}")
+    # Every element with a deleted key goes, duplicates included (one pass, not one per key).
+    base = [e for e in original if not (doomed and key in e
+                                        and _identity(e[key], where) in doomed)]
     return base, rest, replace
 
 
@@ -759,12 +770,16 @@ def _merge_elements(base: list[Any], patch: list[Any], meta: _Field,
                     where: str) -> list[Any]:
     """Merge each patch element into the first element with its key, or append it."""
     key, out = meta.merge_key, list(base)
+    first: dict[tuple[str, Any], int] = {}  # key -> index of its first element in out
+    for index, existing in enumerate(out):
+        if key in existing:
+            first.setdefault(_identity(existing[key], where), index)
     for element in patch:
         wanted = _key_identity(element, key, where)
         here = f"{where}[{key}={element[key]}]"
-        match = next((i for i, e in enumerate(out)
-                      if key in e and _identity(e[key], here) == wanted), None)
+        match = first.get(wanted)
         if match is None:
+            first[wanted] = len(out)
             out.append(_clean(element, here))
         else:
             out[match] = _merge_map(out[match], element, meta.fields, here)

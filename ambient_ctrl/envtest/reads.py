@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -100,12 +101,13 @@ def _list_now(cluster: Cluster, target: Target, request: Request) -> Response:
     select = make_filter(target, request)
     revision, start = cluster.store.revision, None
     if token := request.param("continue"):
-        revision, start = _decode_continue(token)
+        revision, start = _decode_continue(token, cluster.store.revision)
         if revision < cluster.store.compacted:
             raise errors.gone("The provided continue parameter is too old to display a "
                               "consistent list result. You can start a new list without the "
                               "continue parameter.")
     limit = _int_param(request, "limit")
+    _int_param(request, "timeoutSeconds")  # ListOptions: a list checks it as a watch does
     namespace = target.namespace or None
     items: list[Stored] = []
     more: tuple[str, str] | None = None
@@ -150,7 +152,8 @@ def watch(cluster: Cluster, target: Target,
             "allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
             "FieldValueForbidden")])
     since = _revision_param(version)
-    lifetime = float(_int_param(request, "timeoutSeconds") or cluster.options.watch_lifetime)
+    lifetime = float(min(_int_param(request, "timeoutSeconds"), MAX_WATCH_SECONDS)
+                     or cluster.options.watch_lifetime)
     as_table = wants_table(request)
     rtype = target.rtype
 
@@ -229,25 +232,34 @@ def _ns(stored: Stored) -> str:
     return stored.fields.get("metadata.namespace", "")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+"""An integer as Go's strconv parses one (no spaces, underscores or other digits), at most as
+long as the largest int64."""
+INT64_MAX = 2**63 - 1
+MAX_WATCH_SECONDS = 365 * 24 * 3600
+"""A watch's ``timeoutSeconds`` beyond this (a year) is a year: the timer saturates."""
+
+
 def _revision_param(value: str) -> int | None:
-    """None for "" and "0" (start from the current state), else the revision."""
+    """None for "" and "0" (start from the current state), else the revision (etcd parses it
+    as an unsigned 64-bit integer: anything else is 400)."""
     if value in ("", "0"):
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{value}": must be a '
-                                 "non-negative integer") from None
+    if not _INTEGER.fullmatch(value) or value.startswith(("+", "-")) or int(value) > INT64_MAX:
+        raise errors.bad_request(f'resourceVersion: Invalid value: "{value[:100]}": must be a '
+                                 "non-negative integer")
+    return int(value)
 
 
 def _int_param(request: Request, name: str) -> int:
+    """A non-negative int64 query parameter, 0 when absent; anything else is 400 BadRequest
+    (kube-apiserver's conversion answers a number out of int64's range as malformed)."""
     value = request.param(name)
     if not value:
         return 0
-    try:
-        number = int(value)
-    except ValueError:
-        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be an integer') from None
+    if not _INTEGER.fullmatch(value) or abs(number := int(value)) > INT64_MAX:
+        raise errors.bad_request(f'{name}: Invalid value: "{value[:100]}": must be an integer '
+                                 "in the range of a 64-bit signed integer")
     if number < 0:
         raise errors.bad_request(f"{name}: Invalid value: {number}: must be non-negative")
     return number
@@ -258,10 +270,16 @@ def _encode_continue(revision: int, key: tuple[str, str]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+def _decode_continue(token: str, current: int) -> tuple[int, tuple[str, str]]:
+    """The revision and the key after which a continued list resumes; 400 for anything this
+    server did not issue: bad base64 or JSON, wrong types, a revision it has not reached."""
     try:
         data = orjson.loads(base64.urlsafe_b64decode(token.encode() + b"=="))
-        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
-    except (binascii.Error, ValueError, KeyError, TypeError, IndexError):
-        raise errors.bad_request(f'continue: Invalid value: "{token}": continue key is '
-                                 "not valid") from None
+        revision, start = data["rv"], data["start"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        revision, start = None, None
+    if (type(revision) is not int or not 0 < revision <= current or type(start) is not list
+            or len(start) != 2 or not all(type(part) is str for part in start)):
+        raise errors.bad_request(f'continue: Invalid value: "{token[:200]}": continue key is '
+                                 "not valid")
+    return revision, (start[0], start[1])

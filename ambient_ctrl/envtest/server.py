@@ -27,7 +27,7 @@ from .cluster import Cluster, ServerOptions, Target
 from .errors import error_response, too_large
 from .faults import FaultControl, Faults
 from .gc import GarbageCollector
-from .http import Handler, HTTPProtocol
+from .http import Backlog, Handler, HTTPProtocol
 from .writes import commit_create
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,10 @@ class Simulator(Protocol):
 class _Listener:
     """A listening socket and the connections it accepted; can stop listening for a while."""
 
-    def __init__(self, handler: Handler, *, host: str, port: int, max_body: int) -> None:
+    def __init__(self, handler: Handler, *, host: str, port: int, max_body: int,
+                 max_backlog: int = 0) -> None:
         self._handler = handler
+        self._backlog = Backlog(max_backlog)
         self._host = host
         self._port = port
         self._max_body = max_body
@@ -88,7 +90,8 @@ class _Listener:
     def _protocol(self) -> HTTPProtocol:
         limit = self._max_body
         return HTTPProtocol(self._handler, max_body=limit, connections=self.connections,
-                            too_large=lambda: error_response(too_large(limit)))
+                            too_large=lambda: error_response(too_large(limit)),
+                            backlog=self._backlog)
 
     async def open(self) -> str:
         """Listen; returns the bound ``host:port`` (the port is kept for reopening)."""
@@ -133,7 +136,8 @@ class _Running:
         self.faults = Faults(cluster, seed=seed)
         limit = cluster.options.max_body_bytes
         self.handler = APIServer(cluster, self.faults)
-        self.api = _Listener(self.handler, host=host, port=port, max_body=limit)
+        self.api = _Listener(self.handler, host=host, port=port, max_body=limit,
+                             max_backlog=cluster.options.max_watch_backlog_total)
         self.faults.reopen = self.api.bounce
         self.admin = None if admin_port is None else _Listener(
             AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit)

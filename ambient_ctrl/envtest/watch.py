@@ -4,8 +4,9 @@ A stream subscribes to one store and sees every event in commit order (the loop 
 and delivers in one step, so nothing slips between a stream's replay and its subscription).
 Selectors are applied to the object before and after a change, as kube-apiserver's watch cache
 does: an object that stops matching is reported DELETED, one that starts matching ADDED.
-A client that stops reading is disconnected once its backlog passes a limit, so a slow watcher
-never holds memory or writers hostage.
+A client that stops reading is disconnected once its backlog passes a limit
+(``max_watch_backlog``), and the watcher furthest behind once all of them together pass another
+(``max_watch_backlog_total``), so slow watchers never hold memory or writers hostage.
 
 A watch from a resourceVersion the store has not reached (its ``after``) is kube-apiserver's:
 accepted, and silent — no event at or below that version, no BOOKMARK — until the store
@@ -100,9 +101,14 @@ class WatchStream:
     def send(self, line: bytes) -> None:
         self._sink.send(line)
 
-    def _overflow(self, behind: int) -> None:
-        log.warning("closing a watch of %s that fell %d bytes behind",
-                    self.rtype.group_resource, behind)
+    def _overflow(self, behind: int, total: int) -> None:
+        if total:
+            log.warning("closing a watch of %s that fell %d bytes behind, the furthest: the "
+                        "server's watches held %d bytes unsent", self.rtype.group_resource,
+                        behind, total)
+        else:
+            log.warning("closing a watch of %s that fell %d bytes behind",
+                        self.rtype.group_resource, behind)
 
     def bookmark(self, *, initial_events_end: bool = False) -> None:
         revision = self._revision()

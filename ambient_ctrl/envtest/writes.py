@@ -15,7 +15,7 @@ import orjson
 
 from . import builtins, crds, errors, fieldvalidation, schema
 from .cluster import Cluster, Target
-from .codec import check_depth, decode_body, decode_patch
+from .codec import check_depth, decode_body, decode_patch, media_type
 from .errors import Cause
 from .http import Request, Response
 from .kinds import ResourceType
@@ -29,7 +29,13 @@ from .objects import (
     spec_part,
     validate_meta,
 )
-from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from .patch import (
+    PatchError,
+    TooManyOperations,
+    json_patch,
+    merge_patch,
+    strategic_merge_patch,
+)
 from .reads import make_filter
 
 CRD_STORE = "customresourcedefinitions.apiextensions.k8s.io"
@@ -53,17 +59,24 @@ def _json(status: int, obj: dict[str, Any] | bytes) -> Response:
 def create(cluster: Cluster, target: Target, request: Request) -> Response:
     mode = fieldvalidation.directive(request, "CreateOptions")
     obj = decode_body(request, builtin=target.rtype.builtin)
-    warnings = _unknown_fields(target.rtype, obj, mode)
+    warnings = _unknown_fields(target.rtype, obj, mode, request)
     created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
     return fieldvalidation.with_warnings(_json(201, crds.served_raw(target.rtype, created)),
                                          warnings)
 
 
-def _unknown_fields(rtype: ResourceType, obj: Any, mode: str, *,
+def _unknown_fields(rtype: ResourceType, obj: Any, mode: str, request: Request, *,
                     patched: bool = False) -> list[str]:
     if not isinstance(obj, dict):
         return []  # check_type_meta refuses it
-    return fieldvalidation.check(rtype, obj, mode, patched=patched)
+    json_body = media_type(request) in _JSON_BODIES
+    return fieldvalidation.check(rtype, obj, mode, patched=patched,
+                                 body=request.body if json_body else None)
+
+
+_JSON_BODIES = frozenset({"", "application/json", "application/merge-patch+json",
+                          "application/json-patch+json", "application/strategic-merge-patch+json"})
+"""Media types whose body is JSON text, checked for duplicate members under Strict."""
 
 
 def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False,
@@ -160,7 +173,7 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
     mode = fieldvalidation.directive(request, "UpdateOptions")
     old = _current(cluster, target)
     new = decode_body(request, builtin=target.rtype.builtin)
-    warnings = _unknown_fields(target.rtype, new, mode)
+    warnings = _unknown_fields(target.rtype, new, mode, request)
     meta = check_type_meta(target.rtype, new)
     if meta.get("name", target.name) != target.name:
         raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match "
@@ -194,6 +207,8 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
             new = json_patch(old, document)
         else:
             new = strategic_merge_patch(old, document, target.rtype.kind)
+    except TooManyOperations as exc:
+        raise errors.APIError(413, "RequestEntityTooLarge", str(exc)) from exc
     except PatchError as exc:
         raise errors.invalid(target.rtype.kind, target.rtype.group, target.name,
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
@@ -201,7 +216,7 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
         raise errors.bad_request("the patch must produce a JSON object")
     # Patches compose: each within the depth bound can still stack an object beyond it.
     check_depth(new, "the patched object")
-    warnings = _unknown_fields(target.rtype, new, mode, patched=True)
+    warnings = _unknown_fields(target.rtype, new, mode, request, patched=True)
     check_type_meta(target.rtype, new)
     version = (new.get("metadata") or {}).get("resourceVersion")
     if version and str(version) != str(old["metadata"]["resourceVersion"]):

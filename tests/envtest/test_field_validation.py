@@ -47,6 +47,51 @@ def test_strict_create_is_400_naming_every_unknown_field(client: RawClient,
     assert client.get(f"{path}/strict")[0] == 404
 
 
+DUPLICATED = (b'{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "dupes"},'
+              b' "spec": {"replicas": 1, "replicas": 2, "selector": {"matchLabels": {"a": "b"}},'
+              b' "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": ['
+              b'{"name": "c", "image": "i", "image": "j", "bogus": 1}]}}, "paused": true}}')
+
+
+def test_strict_create_is_400_naming_every_duplicate_field(client: RawClient,
+                                                           namespace: str) -> None:
+    """A member named twice in one object is a strict decoding error, as kube's decoder
+    reports it (it used to be stored, the last value kept)."""
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    status, body, _ = send(client, "POST", f"{path}?fieldValidation=Strict", DUPLICATED)
+    assert status == 400, body
+    assert body["message"] == (
+        'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
+        'duplicate field "spec.replicas", duplicate field '
+        '"spec.template.spec.containers[0].image", unknown field '
+        '"spec.template.spec.containers[0].bogus"')
+    assert client.get(f"{path}/dupes")[0] == 404
+
+
+def test_duplicates_outside_strict_keep_the_last_value(client: RawClient,
+                                                       namespace: str) -> None:
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    status, body, _ = send(client, "POST", path, DUPLICATED)
+    assert status == 201, body
+    assert body["spec"]["replicas"] == 2
+    assert body["spec"]["template"]["spec"]["containers"][0]["image"] == "j"
+
+
+@pytest.mark.parametrize("kind", ["merge", "strategic", "json"])
+def test_a_strict_patch_with_duplicate_fields_is_400(client: RawClient, namespace: str,
+                                                     kind: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    assert send(client, "POST", path, {"metadata": {"name": f"dup-{kind}"}})[0] == 201
+    patch = (b'[{"op": "add", "path": "/data", "value": {"a": "1"}, "value": {"a": "2"}}]'
+             if kind == "json" else b'{"data": {"a": "1", "a": "2"}}')
+    status, body, _ = send(client, "PATCH", f"{path}/dup-{kind}?fieldValidation=Strict", patch,
+                           content_type=PATCH_TYPES[kind])
+    assert status == 400, body
+    where = "[0].value" if kind == "json" else "data.a"
+    assert body["message"] == f'strict decoding error: duplicate field "{where}"'
+    assert "data" not in client.get(f"{path}/dup-{kind}")[1]
+
+
 @pytest.mark.parametrize("query", ["", "?fieldValidation=Warn"], ids=["absent", "warn"])
 def test_warn_drops_unknown_fields_and_says_so(client: RawClient, namespace: str,
                                                query: str) -> None:

@@ -92,3 +92,22 @@ def test_well_formed_chunked_body_is_accepted(api: LocalAPIServer, client: RawCl
         + b"%x;ext=1\r\n%b\r\n%x\r\n%b\r\n0\r\n\r\n" % (len(first), first, len(second), second))
     assert status == 201, created
     assert orjson.loads(created)["data"] == {"a": "b"}
+
+
+@pytest.mark.parametrize("complete", [True, False], ids=["complete", "still-arriving"])
+def test_a_header_block_over_a_mebibyte_gets_431(api: LocalAPIServer, complete: bool) -> None:
+    """Go's net/http (kube-apiserver's) refuses headers past 1 MiB, whether or not the
+    block has ended; a complete one used to be accepted whatever its size."""
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 8000) for i in range(140))
+    head = b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n" + filler
+    status, _, body, closed = exchange(api, head + b"\r\n" if complete else head)
+    assert status == 431
+    assert orjson.loads(body)["reason"] == "RequestHeaderFieldsTooLarge"
+    assert closed
+
+
+def test_a_header_block_under_the_bound_is_served(api: LocalAPIServer) -> None:
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 8000) for i in range(120))
+    status, _, _, _ = exchange(
+        api, b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n" + filler + b"\r\n")
+    assert status == 200

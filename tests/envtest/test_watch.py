@@ -123,6 +123,63 @@ def test_slow_watcher_is_disconnected_and_writers_go_on() -> None:
                    message="the stalled watcher was not dropped")
 
 
+def stalled_watch(api: LocalAPIServer, path: str) -> socket.socket:
+    """A watch whose client never reads (a small receive buffer, set before connecting)."""
+    host, port = api.cluster.server_address.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def test_stalled_watchers_together_are_bounded_the_furthest_behind_goes_first() -> None:
+    """Each stalled watcher stays under its own bound, but together they pass the server's:
+    the one furthest behind is dropped (then the next), never a watcher that reads. Before,
+    40 such watchers grew the server by 1.9 GiB: only each one's bound applied."""
+    options = ServerOptions(max_watch_backlog=8 * 1024 * 1024,
+                            max_watch_backlog_total=2 * 1024 * 1024)
+    with LocalAPIServer(options=options) as api, RawClient(api.url) as client:
+        path = "/api/v1/namespaces/default/configmaps"
+        reader = client.watch(f"{path}?watch=1")
+        early = stalled_watch(api, f"{path}?watch=1")  # behind on every event
+        eventually(lambda: api.call(lambda c: len(c.store.subscribers()) == 2))
+        blob = "x" * 50000
+        for i in range(20):  # ~1 MB only the early watcher gets
+            assert client.post(path, cm(f"a{i}", payload=blob))[0] == 201
+        late = [stalled_watch(api, f"{path}?watch=1&resourceVersion={10**6}")
+                for _ in range(3)]  # silent: a version the store has not reached
+        try:
+            eventually(lambda: api.call(lambda c: len(c.store.subscribers()) == 5))
+            i = 20
+            while api.call(lambda c: len(c.store.subscribers())) == 5 and i < 120:
+                assert client.post(path, cm(f"a{i}", payload=blob))[0] == 201
+                i += 1
+            # The early watcher is the furthest behind: it goes, the silent ones and the
+            # reader stay; the server's backlog is back under its bound.
+            assert api.call(lambda c: len(c.store.subscribers())) == 4
+            assert early.recv(1 << 20) and _closed(early)
+            assert not any(_closed(sock, wait=0.2) for sock in late)
+            assert len(reader.take(i, timeout=20)) == i
+        finally:
+            for sock in [early, *late]:
+                sock.close()
+            reader.close()
+
+
+def _closed(sock: socket.socket, wait: float = 10.0) -> bool:
+    """Whether the server has closed ``sock`` (reading what it still holds first)."""
+    sock.settimeout(wait)
+    try:
+        while sock.recv(1 << 20):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
 def test_concurrent_writers_and_watchers_see_every_event_in_order() -> None:
     with LocalAPIServer() as api, RawClient(api.url) as client:
         path = "/api/v1/namespaces/default/configmaps"
