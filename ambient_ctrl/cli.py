@@ -35,7 +35,8 @@ def _apiserver(args: argparse.Namespace) -> int:
 
     options = ServerOptions(bookmark_interval=args.bookmark_interval,
                             history_limit=args.history_limit,
-                            max_watch_backlog=args.max_watch_backlog)
+                            max_watch_backlog=args.max_watch_backlog,
+                            max_watch_backlog_total=args.max_watch_backlog_total)
     try:
         serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
               admin_port=args.admin_port, seed=args.seed, on_ready=ready,
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--max-watch-backlog", type=int, default=32 * 1024 * 1024,
                      help="bytes a watcher may fall behind (a replayed history included) "
                           "before it is dropped")
+    api.add_argument("--max-watch-backlog-total", type=int, default=128 * 1024 * 1024,
+                     help="bytes all watchers that are behind may hold together; past it the "
+                          "one furthest behind is dropped (0: no bound)")
     api.add_argument("--admin-port", type=int, default=None,
                      help="serve the fault-injection admin endpoint on this port of "
                           "127.0.0.1 (loopback only, whatever --host is; 0: a free one; "
