@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import tenacity
@@ -27,6 +27,7 @@ from informers.clock import Clock, RealClock
 from informers.errors import Conflict
 from informers.factory import InformerFactory
 from informers.informer import SharedInformer
+from informers.multinamespace import MultiNamespaceInformer
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport
 from informers.selectors import label_selector_from_dict, parse_label_selector
@@ -38,10 +39,17 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
+Scope = tuple[frozenset[str] | None, str | None, str | None]
+"""What one cache holds: its namespaces (None: every namespace, or the client's default set),
+label selector, field selector."""
+Informer = SharedInformer | MultiNamespaceInformer
+"""One informer, or one per namespace joined (the read API and ``add_handler`` are alike)."""
+
+
 class ScopedCache:
     """Reads of one narrowed informer cache (see :meth:`Client.scoped`). Read-only objects."""
 
-    def __init__(self, resource: Resource, informer: SharedInformer, clock: Clock) -> None:
+    def __init__(self, resource: Resource, informer: Informer, clock: Clock) -> None:
         self.resource = resource
         self.informer = informer
         self._clock = clock
@@ -57,21 +65,34 @@ class ScopedCache:
 
 
 class Client:
-    """Cached reads, direct writes. Thread-safe; one per manager."""
+    """Cached reads, direct writes. Thread-safe; one per manager.
+
+    ``cache_namespaces`` (controller-runtime's ``cache.Options.DefaultNamespaces``): the
+    caches of namespaced kinds hold these namespaces only, each listed and watched on its own
+    (``/api/v1/namespaces/<ns>/pods``), never cluster-wide — what an operator holding Roles
+    in those namespaces and no ClusterRole may do. Empty: every namespace, one cluster-wide
+    watch per kind. Cluster-scoped kinds are always watched cluster-wide. A cache declared with
+    its own ``namespace`` or ``namespaces`` holds those instead.
+    """
 
     def __init__(self, transport: Transport, factory: InformerFactory, *,
                  field_manager: str = "ambient-ctrl", clock: Clock | None = None,
-                 sync_timeout: float = 120.0, cache_namespace: str | None = None) -> None:
+                 sync_timeout: float = 120.0, cache_namespaces: Collection[str] = ()) -> None:
         self._transport = transport
         self._factory = factory
         self._field_manager = field_manager
         self._clock = clock or RealClock()
         self._sync_timeout = sync_timeout
-        self._cache_namespace = cache_namespace
+        self._cache_namespaces = frozenset(cache_namespaces) or None
         self._clients: dict[Resource, ResourceClient] = {}
         self._lock = threading.Lock()
         self._expected: set[Resource] = set()
-        self._selectors: dict[Resource, tuple[str | None, str | None, str | None]] = {}
+        self._selectors: dict[Resource, Scope] = {}
+
+    @property
+    def cache_namespaces(self) -> frozenset[str] | None:
+        """The namespaces the caches of namespaced kinds hold by default (None: all)."""
+        return self._cache_namespaces
 
     # plumbing ----------------------------------------------------------------------------------
     def resource(self, resource: Resource) -> ResourceClient:
@@ -83,56 +104,66 @@ class Client:
             return client
 
     def expect(self, resource: Resource, *, namespace: str | None = None,
-               label_selector: str | None = None,
-               field_selector: str | None = None) -> SharedInformer:
+               namespaces: Collection[str] | None = None, label_selector: str | None = None,
+               field_selector: str | None = None) -> Informer:
         """Declare a kind this client will read (the builder does, for watched kinds): its
         informer is created now and started with the others, so no warning on first read.
 
-        A namespace and selectors narrow what the cache holds (e.g. only the pods an operator
-        labels, or one ConfigMap in one namespace). The first scope declared for a kind is the
-        one :meth:`get` and :meth:`list` read; the informer returned is the one of the scope
-        asked for, so several narrow caches of one kind can coexist (read the others through
-        :meth:`scoped`).
+        A namespace (or a set of ``namespaces``, one informer each) and selectors narrow what
+        the cache holds (e.g. only the pods an operator labels, or one ConfigMap in one
+        namespace). The first scope declared for a kind is the one :meth:`get` and :meth:`list`
+        read; the informer returned is the one of the scope asked for, so several narrow caches
+        of one kind can coexist (read the others through :meth:`scoped`).
         """
+        within = _namespaces(namespace, namespaces)
+        scope = (within, label_selector, field_selector)
         with self._lock:
             self._expected.add(resource)
             # The unscoped cache counts as a scope too: a controller that declared every
             # namespace first keeps reading it after another declares only labelled ones.
-            self._selectors.setdefault(resource, (namespace, label_selector, field_selector))
-        if not (namespace or label_selector or field_selector):
+            self._selectors.setdefault(resource, scope)
+        if not (within or label_selector or field_selector):
             return self._informer_of(resource)
-        return self._informer_in(resource, (namespace, label_selector, field_selector))
+        return self._informer_in(resource, scope)
 
     def scoped(self, resource: Resource, *, namespace: str | None = None,
-               label_selector: str | None = None,
+               namespaces: Collection[str] | None = None, label_selector: str | None = None,
                field_selector: str | None = None) -> ScopedCache:
-        """A cache of ``resource`` narrowed to one namespace and/or selectors, apart from the
-        kind's default scope: e.g. Secrets with ``fieldSelector=metadata.name=x`` in every
-        namespace next to the Secrets an operator labels. Declared like :meth:`expect`."""
-        informer = self.expect(resource, namespace=namespace, label_selector=label_selector,
-                               field_selector=field_selector)
+        """A cache of ``resource`` narrowed to a namespace (or several) and/or selectors, apart
+        from the kind's default scope: e.g. Secrets with ``fieldSelector=metadata.name=x`` in
+        every namespace next to the Secrets an operator labels. Declared like :meth:`expect`."""
+        informer = self.expect(resource, namespace=namespace, namespaces=namespaces,
+                               label_selector=label_selector, field_selector=field_selector)
         return ScopedCache(resource, informer, self._clock)
 
-    def _informer_of(self, resource: Resource) -> SharedInformer:
+    def _informer_of(self, resource: Resource) -> Informer:
         return self._informer_in(resource, self._selectors.get(resource, (None, None, None)))
 
-    def _informer_in(self, resource: Resource,
-                     scope: tuple[str | None, str | None, str | None]) -> SharedInformer:
+    def _informer_in(self, resource: Resource, scope: Scope) -> Informer:
         within, labels, fields = scope
-        namespace = (within or self._cache_namespace) if resource.namespaced else None
-        return self._factory.informer(resource, namespace=namespace, label_selector=labels,
-                                      field_selector=fields)
+        if not resource.namespaced:
+            return self._factory.informer(resource, label_selector=labels, field_selector=fields)
+        namespaces = within or self._cache_namespaces
+        if namespaces is None:
+            return self._factory.informer(resource, label_selector=labels, field_selector=fields)
+        if len(namespaces) == 1:
+            return self._factory.informer(resource, namespace=next(iter(namespaces)),
+                                          label_selector=labels, field_selector=fields)
+        return self._factory.informer_across(resource, namespaces, label_selector=labels,
+                                             field_selector=fields)
 
-    def informer(self, resource: Resource) -> SharedInformer:
+    def informer(self, resource: Resource) -> Informer:
         informer = self._informer_of(resource)
         if not informer.has_synced():
             with self._lock:
                 unexpected = resource not in self._expected
                 self._expected.add(resource)
             if unexpected:
-                log.warning("first read of %s starts a new cluster-wide informer; declare it "
-                            "with the builder to make the cache's size deliberate",
-                            resource.group_resource)
+                namespaces = self._cache_namespaces if resource.namespaced else None
+                where = (f"a new informer in each of its {len(namespaces)} namespaces"
+                         if namespaces else "a new cluster-wide informer")
+                log.warning("first read of %s starts %s; declare it with the builder to make "
+                            "the cache's size deliberate", resource.group_resource, where)
             informer.start()
             if not informer.wait_for_sync(self._sync_timeout):
                 raise TimeoutError(f"cache of {resource.group_resource} did not sync")
@@ -231,3 +262,13 @@ class Client:
                                      wait=tenacity.wait_random(0, 0.05), reraise=True,
                                      sleep=pause)
         return retrying(once)
+
+
+def _namespaces(namespace: str | None, namespaces: Collection[str] | None
+                ) -> frozenset[str] | None:
+    """One namespace or a set of them, as a set (None when neither is given)."""
+    if namespace and namespaces:
+        raise ValueError("give namespace or namespaces, not both")
+    if namespace:
+        return frozenset((namespace,))
+    return frozenset(namespaces) if namespaces else None

@@ -55,7 +55,7 @@ from typing import Any, Protocol
 from kubernetes import client as k8s_client
 
 from informers.clock import Clock, RealClock
-from informers.factory import InformerFactory
+from informers.factory import InformerFactory, InformerKey
 from informers.resource import LEASES, Resource
 from informers.rest import (
     USER_AGENT,
@@ -129,8 +129,11 @@ class ManagerOptions:
     (``metrics_key_name``), reloaded when they change; empty: a self-signed certificate."""
     metrics_cert_name: str = "tls.crt"
     metrics_key_name: str = "tls.key"
-    cache_namespace: str | None = None
-    """Restrict the informers' caches of namespaced kinds to one namespace."""
+    cache_namespaces: tuple[str, ...] = ()
+    """Restrict the informers' caches of namespaced kinds to these namespaces, each listed and
+    watched on its own (controller-runtime's ``cache.Options.DefaultNamespaces``): what an
+    operator with Roles in them and no cluster-wide grant may do. Empty: every namespace.
+    Cluster-scoped kinds are watched cluster-wide either way. Fixed for the manager's life."""
     field_manager: str = "ambient-ctrl"
     """The field manager of every write (server-side apply and managedFields)."""
     max_concurrent_requests: int | None = None
@@ -172,7 +175,7 @@ class Manager:
                                          debug_mutations=options.detect_cache_mutations)
         self.client = Client(self.transport, self.informers, field_manager=options.field_manager,
                              clock=self.clock, sync_timeout=options.cache_sync_timeout,
-                             cache_namespace=options.cache_namespace)
+                             cache_namespaces=options.cache_namespaces)
         self._metrics_transport: Transport | None = None
         access = None
         if options.metrics_secure:
@@ -248,14 +251,14 @@ class Manager:
     def _check_informers(self) -> None:
         bound = self.options.informer_unhealthy_after
         now = self.clock.monotonic()
-        failing = [f"{key.resource.group_resource} failing for {health.failing_for(now):.0f} s: "
+        failing = [f"{_scope(key)} failing for {health.failing_for(now):.0f} s: "
                    f"{health.last_error}" for key, health in self.informers.health().items()
                    if health.failing_for(now) > bound]
         if failing:
             raise RuntimeError("; ".join(failing))
 
     def _check_in_step(self) -> None:
-        relisting = [f"{key.resource.group_resource}: {health.lost_version}"
+        relisting = [f"{_scope(key)}: {health.lost_version}"
                      for key, health in self.informers.health().items()
                      if health.lost_version is not None]
         if relisting:
@@ -387,3 +390,9 @@ class Manager:
             self._metrics_transport.close()
         self.transport.close()
         log.info("manager stopped")
+
+
+def _scope(key: InformerKey) -> str:
+    """An informer, for a probe's message: its kind, and its namespace when it has one."""
+    kind = key.resource.group_resource
+    return f"{kind} in {key.namespace}" if key.namespace else kind

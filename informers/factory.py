@@ -4,16 +4,21 @@ Controllers ask the factory rather than building informers, so two controllers w
 share one list+watch and one cache. What the factory knows per resource — user indexes — and
 for every store — mutation detection — applies to each informer it builds, whenever it builds
 it.
+
+A scope may span a set of namespaces (:meth:`InformerFactory.informer_across`): one informer
+per namespace, joined for the consumers (:mod:`informers.multinamespace`), for an operator
+allowed into those namespaces only.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from .clock import Clock, RealClock
 from .informer import SharedInformer
+from .multinamespace import MultiNamespaceInformer
 from .reflector import ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .resource import Resource
 from .rest import ResourceClient, Transport
@@ -49,6 +54,7 @@ class InformerFactory:
         self._resync_period = resync_period
         self._debug_mutations = debug_mutations
         self._informers: dict[InformerKey, SharedInformer] = {}
+        self._across: dict[tuple[InformerKey, frozenset[str]], MultiNamespaceInformer] = {}
         self._indexers: dict[Resource, dict[str, IndexFunc]] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -87,6 +93,28 @@ class InformerFactory:
                 if self._started:
                     informer.start()
             return informer
+
+    def informer_across(self, resource: Resource, namespaces: Collection[str], *,
+                        label_selector: str | None = None,
+                        field_selector: str | None = None) -> MultiNamespaceInformer:
+        """The shared informers of this scope in each of ``namespaces`` (at least one), joined
+        (:class:`~informers.multinamespace.MultiNamespaceInformer`): one list and watch per
+        namespace, never a cluster-wide one. Each is this factory's own, shared with anyone
+        asking for that namespace alone."""
+        if not resource.namespaced:
+            raise ValueError(f"{resource.group_resource} is cluster-scoped: it has no "
+                             "namespaces to watch one by one")
+        wanted = frozenset(namespaces)
+        key = (InformerKey(resource, None, label_selector, field_selector), wanted)
+        with self._lock:
+            joined = self._across.get(key)
+        if joined is not None:
+            return joined
+        parts = {ns: self.informer(resource, namespace=ns, label_selector=label_selector,
+                                   field_selector=field_selector) for ns in wanted}
+        with self._lock:
+            return self._across.setdefault(key, MultiNamespaceInformer(parts,
+                                                                       clock=self._clock))
 
     def __len__(self) -> int:
         """How many informers (hence watches) the factory holds."""

@@ -30,6 +30,7 @@ from metrics.server import DEFAULT_METRICS_ADDRESS, DEFAULT_SECURE_METRICS_ADDRE
 
 from .config import OperatorConfig
 from .metrics import SessionMetrics, backend_phase
+from .namespaced import watched_namespaces
 from .platform_secrets import PlatformSecrets
 from .pod import PodEnvironment
 from .project_children import MANAGED_SELECTOR
@@ -152,7 +153,13 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     metrics = SessionMetrics(
         manager.recorder, sessions=lambda: sessions.store.index_counts(BACKEND_PHASE_INDEX),
         upstream=upstream)
-    by_name = {name: client.scoped(SECRETS, field_selector=f"metadata.name={name}")
+    # The platform Secrets are read in the backend's namespace too (the source of the copies):
+    # when the caches hold some namespaces only, that one is added for them.
+    listed = client.cache_namespaces
+    platform = None if listed is None else listed | {config.backend_namespace}
+    by_name = {name: client.scoped(SECRETS, field_selector=f"metadata.name={name}",
+                                   namespaces=platform if name in config.platform_secrets
+                                   else None)
                for name in (RUNNER_SECRETS, INTEGRATION_SECRETS, *config.platform_secrets)}
     caches = Caches(
         configmaps=client.scoped(CONFIGMAPS, namespace=options.registry_namespace),
@@ -234,12 +241,16 @@ def setup_projects(manager: Manager, *, controller: ControllerOptions = Controll
     reconciler = ProjectReconciler(
         client, caches=caches, events=manager.event_recorder("agenticsession-operator"),
         clock=manager.clock)
-    only = manager.options.cache_namespace  # --namespace: that project alone
+    listed = client.cache_namespaces  # --namespace: those projects alone
+
+    def project_of(namespace: Mapping[str, Any]) -> list[Request]:
+        return [request for request in managed_namespace_requests(namespace)
+                if listed is None or request.namespace in listed]
+
     builder = (manager.builder(PROJECTS_CONTROLLER)
                # Our own status writes do not wake us (they keep the generation).
                .for_(PROJECT_SETTINGS, GenerationChanged)
-               .watches(NAMESPACES, lambda ns: managed_namespace_requests(ns, only=only),
-                        label_selector=MANAGED_SELECTOR))
+               .watches(NAMESPACES, project_of, label_selector=MANAGED_SELECTOR))
     for resource in PROJECT_CHILDREN.values():
         builder.owns(resource, label_selector=MANAGED_SELECTOR)
     builder.with_options(controller).complete(reconciler)
@@ -287,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics_cert_name=args.metrics_cert_name, metrics_key_name=args.metrics_cert_key,
         retry_period=args.leader_election_retry_period, user_agent=args.user_agent,
         metrics_address=args.metrics_bind_address,
-        probe_address=args.health_probe_bind_address, cache_namespace=args.namespace))
+        probe_address=args.health_probe_bind_address, cache_namespaces=args.namespace))
     setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
         require_managed_label=not args.all_namespaces, runner_address=args.runner_address),
@@ -295,6 +306,14 @@ def _run(args: argparse.Namespace) -> int:
         upstream_metrics=args.upstream_metrics)
     manager.install_signal_handlers()
     return manager.run()
+
+
+def _namespaces(value: str) -> tuple[str, ...]:
+    """``--namespace``'s comma-separated list (empty: every namespace)."""
+    try:
+        return watched_namespaces([value])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _flag(value: str) -> bool:
@@ -347,8 +366,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--kubeconfig", default=_env("KUBECONFIG", "") or None,
                         help="kubeconfig (default: $KUBECONFIG, then the in-cluster service "
                              "account, then ~/.kube/config)")
-    parser.add_argument("--namespace", default=_env("NAMESPACE", "") or None,
-                        help="watch only this namespace (default: all)")
+    parser.add_argument("--namespace", "--namespaces", type=_namespaces,
+                        default=_env("NAMESPACE", ""), metavar="NS[,NS...]",
+                        help="work only in these namespaces (comma-separated), each watched "
+                             "on its own: what an operator granted Roles there and nothing "
+                             "cluster-wide may do (config/namespaced; Namespaces themselves "
+                             "are still watched cluster-wide, for their ambient-code.io/managed "
+                             "label). Fixed at start. Default: every namespace")
     parser.add_argument("--registry-namespace",
                         default=_env("REGISTRY_NAMESPACE", "ambient-code", upstream="NAMESPACE"),
                         help="the operator's namespace, where the ambient-agent-registry, "
