@@ -12,7 +12,9 @@
   ``RETRY_GRANTS`` (used only when a retry finds an object an earlier attempt made), which
   must be granted.
 * Metrics: every metric name the PrometheusRule and the Grafana dashboard reference is in the
-  operator's /metrics, scraped during the same run.
+  operator's /metrics, scraped during the same run over HTTPS as Prometheus scrapes it: with
+  the token of a ServiceAccount bound to config/rbac's metrics-reader ClusterRole (the
+  operator's TokenReview and SubjectAccessReview are among the requests checked above).
 * The Dockerfile is linted statically (no container runtime here).
 
 One API server process (kubelet and KubeVirt simulators, admin port) serves the whole module;
@@ -35,12 +37,14 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from kubernetes import client, config
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from reconcilers import samples
 from reconcilers.config import OperatorConfig
 
 from .conftest import KUBECTL, Kubectl, Raw, Server
+from .scrape import READER_ROLE, https_get, scraper_token
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(120)]
 
@@ -279,7 +283,7 @@ def wait_phase(raw: Raw, name: str, phase: str, timeout: float = 20) -> dict[str
     return eventually(check, timeout=timeout)
 
 
-def drive_sessions(cluster: LocalCluster, metrics_url: str
+def drive_sessions(cluster: LocalCluster, metrics_url: str, scraper: str
                    ) -> tuple[str, dict[tuple[str, str], list[dict[str, Any]]],
                               list[dict[str, Any]]]:
     """create → Running → drift → token refresh → stop → restart (→ /metrics) → delete;
@@ -359,7 +363,7 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str
     eventually(lambda: raw.obj(child_path("netpol", NETWORK_POLICY))["spec"]["ingress"],
                timeout=20, message="the NetworkPolicy was not brought back")
 
-    status, metrics = http_get(metrics_url)
+    status, metrics = https_get(metrics_url, scraper)
     assert status == 200
 
     # Delete: the sessions go, their children with them (garbage collection).
@@ -370,7 +374,7 @@ def drive_sessions(cluster: LocalCluster, metrics_url: str
                        *session_children(FAILING_SESSION)]:
         eventually(lambda k=kind, n=name: raw.absent(child_path(k, n)), timeout=20,
                    message=f"{kind} {name} not garbage-collected")
-    return metrics.decode(), owner_references, runner_rules
+    return metrics, owner_references, runner_rules
 
 
 TRIGGER, LIMITS, GROUP_BINDING = ("ambient-session-trigger", "ambient-default-limits",
@@ -415,6 +419,17 @@ def drive_project(cluster: LocalCluster) -> dict[tuple[str, str], dict[str, Any]
     return made
 
 
+def prometheus_token(cluster: LocalCluster) -> str:
+    """A token of the ServiceAccount monitoring/prometheus, bound to the metrics-reader
+    ClusterRole config/default installed (as a platform binds its Prometheus)."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(cluster.server.kubeconfig),
+                            client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": "monitoring"}})
+        return scraper_token(api, "monitoring", "prometheus")
+
+
 @pytest.fixture(scope="module")
 def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[dict[str, Any]],
         tmp_path_factory: pytest.TempPathFactory) -> Run:
@@ -432,8 +447,8 @@ def run(cluster: LocalCluster, applied: dict[str, str], default_objects: list[di
     try:
         eventually(lambda: http_get(f"http://{probes}/readyz")[0] == 200, timeout=20,
                    ignoring=(OSError,), message="the operator never became ready")
-        exposition, owner_references, rules = drive_sessions(cluster,
-                                                             f"http://{metrics}/metrics")
+        exposition, owner_references, rules = drive_sessions(
+            cluster, f"https://{metrics}/metrics", prometheus_token(cluster))
         project = drive_project(cluster)
     finally:
         code = stop_process(process, timeout=40)
@@ -720,7 +735,8 @@ def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]])
     pod = deployment["spec"]["template"]["spec"]
     container = named(pod["containers"], "manager")
     assert deployment["spec"]["replicas"] == 2
-    assert container["args"] == ["run", "--leader-elect", "--metrics-bind-address=:8080",
+    assert container["args"] == ["run", "--leader-elect", "--metrics-secure",
+                                 "--metrics-bind-address=:8443",
                                  "--health-probe-bind-address=:8081", "--log-format=json"]
     assert pod["automountServiceAccountToken"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -734,7 +750,7 @@ def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]])
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8081}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8081}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports["metrics"] == 8080
+    assert ports == {"https": 8443, "health": 8081}
     assert named(container["volumeMounts"], "tmp")["mountPath"] == "/tmp"
     # Upstream's configuration by upstream's names: both namespaces are the pod's own, the
     # runner images and pull policy as upstream's Deployment sets them, the platform switches
@@ -750,15 +766,27 @@ def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]])
     plain = {name: var["value"] for name, var in env.items() if "value" in var}
     assert not OperatorConfig.from_env(plain).problems()
     assert "emptyDir" in named(pod["volumes"], "tmp")
-    # The metrics Service selects these pods and the ServiceMonitor scrapes it by port name.
+    # The metrics Service selects these pods and the ServiceMonitor scrapes it by port name,
+    # over HTTPS with Prometheus's own token (the operator's certificate is self-signed).
     service = one(default_objects, "Service", "agenticsession-operator-metrics")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
-    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("https", 8443, "https")]
     monitor = one(default_objects, "ServiceMonitor")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= \
         service["metadata"]["labels"].items()
-    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["scheme"], endpoint["path"]) == ("https", "https",
+                                                                        "/metrics")
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert endpoint["tlsConfig"] == {"insecureSkipVerify": True}
+    # Scrapers get a ClusterRole of get /metrics and nothing else; config/ binds it to no one
+    # (the operator's account least of all: it reviews, it does not read).
+    reader = one(default_objects, "ClusterRole", READER_ROLE)
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    assert not [b for b in default_objects if b["kind"].endswith("RoleBinding")
+                and b["roleRef"]["name"] == READER_ROLE]
 
 
 def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:

@@ -4,10 +4,11 @@ upstream's manifests.
 * Static (the real kubectl's ``kustomize``): the overlay renders upstream's operator by name —
   Deployment and ServiceAccount ``agentic-operator`` in ``ambient-code``, upstream's selector,
   container name and arguments, upstream's environment with upstream's sources — with our image
-  and command, hardened, probes on :8081 and /metrics on :8080; the registry ConfigMap in
-  upstream's format; our RBAC bound to upstream's ServiceAccount under upstream's ClusterRole
-  name, differing from upstream's ClusterRole exactly by the grants listed here (and in the
-  README, "Permissions"). config/default and config/samples still render.
+  and command, hardened, probes on :8081 and /metrics as config/manager serves it (HTTPS on
+  :8443, to tokens the API server authorizes); the registry ConfigMap in upstream's format; our
+  RBAC bound to upstream's ServiceAccount under upstream's ClusterRole name, differing from
+  upstream's ClusterRole exactly by the grants listed here (and in the README, "Permissions").
+  config/default and config/samples still render.
 * Against the local API server as its own process (kubelet and KubeVirt simulators): upstream's
   operator objects as upstream's manifests install them (e2e/upstream_operator.yaml) are
   applied first, then the rendered overlay with ``kubectl apply -f -``, which replaces them in
@@ -18,7 +19,8 @@ upstream's manifests.
   127.0.0.1 — nothing else configures it. A session with the body upstream's backend sends
   reaches Running, and the runner Pod shows the Deployment's environment. A platform team's
   edits of the Deployment (a pinned runner image, upstream's metric names on) and of the
-  registry reach the next operator, and upstream's series are on its /metrics. Vertex switched
+  registry reach the next operator, and upstream's series are on its /metrics (scraped with
+  the token of an account bound to the metrics-reader ClusterRole). Vertex switched
   on through upstream's ``operator-config`` ConfigMap without its settings stops the operator
   at start with one line.
 """
@@ -48,6 +50,7 @@ from ambient_ctrl.testing import eventually, free_port, start_apiserver_process,
 from reconcilers.samples import backend_session
 
 from .cluster import KUBECTL
+from .scrape import READER_ROLE, https_get, scraper_token
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(180)]
 LOCAL = pytest.mark.local_only(
@@ -147,6 +150,12 @@ BEYOND_UPSTREAM: dict[Grant, str] = {
     **{("rbac.authorization.k8s.io", "clusterroles", "bind", role): "projects: binding a "
        "ClusterRole whose permissions the operator lacks (escalation prevention)"
        for role in ("ambient-project-admin", "ambient-project-edit", "ambient-project-view")},
+    # /metrics behind authentication and authorization (--metrics-secure; upstream's operator
+    # pushes OTLP and serves no /metrics): the ClusterRole ...-metrics-auth-role.
+    ("authentication.k8s.io", "tokenreviews", "create", ""): "each scrape's bearer token "
+                                                             "reviewed",
+    ("authorization.k8s.io", "subjectaccessreviews", "create", ""): "its user's get /metrics "
+                                                                    "reviewed",
 }
 NOT_NEEDED: dict[Grant, str] = {
     # Upstream's grants this operator does not use.
@@ -221,10 +230,17 @@ def container_of(deployment: dict[str, Any]) -> dict[str, Any]:
     return dict(containers[0])
 
 
-def grants(objects: list[dict[str, Any]], *kinds: str) -> set[Grant]:
+def grants(objects: list[dict[str, Any]], *kinds: str, account: str | None = None
+           ) -> set[Grant]:
+    """The (group, resource, verb, name) of every rule of the roles of ``kinds``; with
+    ``account``, only of those bound to that ServiceAccount of ``NS``."""
+    bound = {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in objects
+             if b["kind"] in ("ClusterRoleBinding", "RoleBinding")
+             and {"kind": "ServiceAccount", "name": account, "namespace": NS} in b["subjects"]}
     out = set()
     for obj in objects:
-        if obj["kind"] in kinds:
+        if obj["kind"] in kinds and (account is None
+                                     or (obj["kind"], obj["metadata"]["name"]) in bound):
             for rule in obj["rules"]:
                 for group in rule["apiGroups"]:
                     for resource in rule["resources"]:
@@ -259,9 +275,10 @@ def test_overlay_is_upstreams_operator_by_name(objects: list[dict[str, Any]]) ->
     assert container["image"].startswith("quay.io/ambient_code/ambient-ctrl:")
     assert container["command"] == ["ambient-ctrl", "run"]
     assert container["args"][:len(theirs["args"])] == theirs["args"]
-    assert container["args"][len(theirs["args"]):] == ["--metrics-bind-address=:8080",
+    assert container["args"][len(theirs["args"]):] == ["--metrics-secure",
+                                                       "--metrics-bind-address=:8443",
                                                        "--log-format=json"]
-    # hardened, probes on :8081, /metrics on :8080
+    # hardened, probes on :8081, /metrics on :8443 (HTTPS) as config/manager's
     pod_security = template["spec"]["securityContext"]
     assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] != 0
     security = container["securityContext"]
@@ -269,11 +286,13 @@ def test_overlay_is_upstreams_operator_by_name(objects: list[dict[str, Any]]) ->
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8081, "metrics": 8080}
+    assert ports == {"health": 8081, "https": 8443}
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         assert container[probe]["httpGet"] == {"path": path, "port": "health"}
     service = one(objects, "Service", "agenticsession-operator-metrics")
     assert service["spec"]["selector"] == {"app": NAME}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("https", 8443, "https")]  # what config/prometheus's ServiceMonitor scrapes
 
 
 def test_overlay_environment_is_upstreams(objects: list[dict[str, Any]]) -> None:
@@ -314,8 +333,11 @@ def test_permissions_differ_from_upstreams_by_the_documented_grants(
     """Our grants (the ClusterRole upstream's name now carries, and the Roles in the operator's
     namespace) against upstream's agentic-operator ClusterRole. A change of config/rbac that
     changes this difference must say why here and in the README ("Permissions")."""
-    ours = grants(objects, "ClusterRole", "Role")
+    ours = grants(objects, "ClusterRole", "Role", account=NAME)
     theirs = grants(upstream_objects(), "ClusterRole")
+    # The scrapers' ClusterRole comes along, bound to no one (README "Metrics").
+    reader = one(objects, "ClusterRole", READER_ROLE)
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
     assert sorted(ours - theirs) == sorted(BEYOND_UPSTREAM), \
         "beyond upstream's ClusterRole: update BEYOND_UPSTREAM and the README"
     assert sorted(theirs - ours) == sorted(NOT_NEEDED), \
@@ -339,6 +361,8 @@ class Platform:
     kubectl_env: dict[str, str]
     applied: str
     """kubectl's output of applying the overlay over upstream's operator."""
+    scraper: str = ""
+    """The token of a ServiceAccount bound to the metrics-reader ClusterRole."""
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -429,6 +453,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         rendered = subprocess.run([str(KUBECTL), "kustomize", str(CONFIG / "upstream")],
                                   capture_output=True, text=True, timeout=30, check=True)
         world.applied = world.kubectl("apply", "-f", "-", input=rendered.stdout)
+        world.scraper = scraper_token(api, NS, "prometheus")
         yield world
     finally:
         api.close()
@@ -496,7 +521,7 @@ def start_operator(platform: Platform, label: str) -> Operator:
                 platform.kubeconfig), **env},
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
-    return Operator(process, log, f"http://{metrics}/metrics", f"http://{probes}", env)
+    return Operator(process, log, f"https://{metrics}/metrics", f"http://{probes}", env)
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -623,8 +648,8 @@ def test_the_platform_teams_edits_reach_the_operator(platform: Platform) -> None
                    == "Stopped", timeout=30, message="the session never stopped")
 
         def scraped() -> tuple[set[str], dict[str, list[dict[str, str]]]]:
-            status, text = http_get(operator.metrics)
-            assert status == 200
+            status, text = https_get(operator.metrics, platform.scraper)
+            assert status == 200, text
             families, series = set(), {}
             for family in text_string_to_metric_families(text):
                 families.add(family.name)
