@@ -8,11 +8,12 @@ them (imports point down).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from . import logcontext
 
 
 def _apiserver(args: argparse.Namespace) -> int:
@@ -97,8 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logcontext.configure(level=args.log_level)
     return int(args.run(args))
 
 
