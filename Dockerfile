@@ -45,6 +45,7 @@ RUN groupadd --system --gid 65532 nonroot \
 WORKDIR /app
 COPY --chmod=0755 image/operator /app/operator
 USER 65532:65532
-EXPOSE 8080 8081
+# config/manager: /metrics over HTTPS on 8443 (--metrics-secure), probes on 8081.
+EXPOSE 8443 8081
 ENTRYPOINT ["/app/operator"]
 CMD ["run"]
