@@ -1,7 +1,9 @@
 """config/ against the local API server and the operator as a process.
 
-* Every manifest applies with the real kubectl (``apply -k config/default``, then
-  ``config/samples``) and ``kubectl get`` finds each object.
+* Every manifest applies with the real kubectl (``apply -k config/default`` on a server that
+  serves no monitoring CRDs, as a plain cluster, then ``config/samples``; then the Prometheus
+  Operator's CRDs and ``config/monitored``, which adds only config/prometheus's objects) and
+  ``kubectl get`` finds each object.
 * RBAC: the operator runs with the Deployment's own arguments and environment (upstream's
   variables) against a server that records every request by client; the sample sessions of
   both backends (shaped as upstream's backend creates them) go through create → Running →
@@ -140,13 +142,15 @@ def named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def applied(cluster: LocalCluster) -> dict[str, str]:
-    """The monitoring CRDs, then ``apply -k config/default`` and ``apply -k config/samples``;
-    returns kubectl's output of each apply."""
+    """``apply -k config/default`` and ``apply -k config/samples`` on a server without the
+    Prometheus Operator's CRDs (a plain cluster), then those CRDs and ``apply -k
+    config/monitored``; returns kubectl's output of each apply."""
     kubectl = cluster.kubectl
-    kubectl("apply", "-f", "-", input=MONITORING_CRDS)
     out = {}
     for directory in ("default", "samples"):
         out[directory] = kubectl("apply", "-k", str(CONFIG / directory)).stdout
+    kubectl("apply", "-f", "-", input=MONITORING_CRDS)
+    out["monitored"] = kubectl("apply", "-k", str(CONFIG / "monitored")).stdout
     return out
 
 
@@ -166,8 +170,9 @@ def test_manifests_apply_and_are_found(cluster: LocalCluster, applied: dict[str,
     kinds = {o["kind"] for o in objects}
     if directory == "default":
         assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
-                "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
+                "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"} <= kinds
+        # A plain cluster serves no monitoring.coreos.com kinds: monitoring is opt-in.
+        assert not monitoring(objects)
     else:
         assert {"Namespace", "ConfigMap", "Secret", "AgenticSession"} <= kinds
     assert applied[directory].count(" created\n") == len(objects), applied[directory]
@@ -180,6 +185,31 @@ def test_manifests_apply_and_are_found(cluster: LocalCluster, applied: dict[str,
     # Applying again changes nothing (the three-way patch of every object is empty).
     again = cluster.kubectl("apply", "-k", str(CONFIG / directory)).stdout
     assert again.count(" unchanged") == len(objects), again
+
+
+def monitoring(objects: list[dict[str, Any]]) -> list[str]:
+    """The kinds among ``objects`` that only the Prometheus Operator's CRDs serve."""
+    return [o["kind"] for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+
+
+@LOCAL_CLUSTER
+def test_monitoring_is_an_opt_in_overlay(cluster: LocalCluster,
+                                         applied: dict[str, str]) -> None:
+    """config/monitored is config/default plus config/prometheus: applied over config/default
+    it creates the ServiceMonitor, the PrometheusRule and the dashboard and changes nothing
+    else, and kubectl get finds them."""
+    default, monitored = render("default"), render("monitored")
+    key = lambda o: (o["kind"], o["metadata"].get("namespace", ""),  # noqa: E731
+                     o["metadata"]["name"])
+    added = {key(o) for o in monitored} - {key(o) for o in default}
+    assert added == {key(o) for o in render("prometheus")}
+    assert sorted(monitoring(monitored)) == ["PrometheusRule", "ServiceMonitor"]
+    assert [o for o in monitored if key(o) not in added] == default
+    out = applied["monitored"]
+    assert out.count(" created\n") == len(added), out
+    assert out.count(" unchanged\n") == len(default), out
+    found = cluster.kubectl.json("get", "-k", str(CONFIG / "monitored"))
+    assert {key(o) for o in found["items"]} == {key(o) for o in monitored}
 
 
 # --------------------------------------------------------------------------------------------
@@ -773,7 +803,7 @@ def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]])
     assert service["spec"]["selector"].items() <= labels.items()
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
         ("https", 8443, "https")]
-    monitor = one(default_objects, "ServiceMonitor")
+    monitor = one(render("monitored"), "ServiceMonitor")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= \
         service["metadata"]["labels"].items()
     [endpoint] = monitor["spec"]["endpoints"]

@@ -344,9 +344,18 @@ def test_permissions_differ_from_upstreams_by_the_documented_grants(
         "upstream's grants not needed: update NOT_NEEDED and the README"
 
 
-@pytest.mark.parametrize("directory", ["default", "samples", "upstream"])
+@pytest.mark.parametrize("directory", ["crd", "rbac", "manager", "prometheus", "default",
+                                       "monitored", "samples", "upstream"])
 def test_kustomizations_render(directory: str) -> None:
-    assert render(CONFIG / directory)
+    objects = render(CONFIG / directory)
+    assert objects
+    # Only the opt-in monitoring needs the Prometheus Operator's CRDs: config/default and the
+    # drop-in apply to a cluster without them.
+    monitoring = {o["kind"] for o in objects
+                  if o["apiVersion"].startswith("monitoring.coreos.com/")}
+    wanted = {"ServiceMonitor", "PrometheusRule"} if directory in ("prometheus",
+                                                                   "monitored") else set()
+    assert monitoring == wanted
 
 
 # --------------------------------------------------------------------------------------------
