@@ -65,10 +65,6 @@ CLUSTER_SCOPED = frozenset({"namespaces", "tokenreviews", "subjectaccessreviews"
 and the reviews of secure /metrics."""
 OPERATOR_ROLES = ("ClusterRole", "agenticsession-operator")
 NAMESPACED_ROLE = ("ClusterRole", CLUSTER_ROLE)
-UNUSED_IN_A_NAMESPACE = {
-    ("", "namespaces", "list"): "a RoleBinding's Namespace rules reach its own Namespace only; "
-    "the watch is the cluster-wide ClusterRole's. The rules are config/rbac/role.yaml's",
-}
 
 
 def atoms(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -289,12 +285,11 @@ def test_every_grant_is_used(run: NamespacedRun) -> None:
     # The per-namespace rules are bound in the listed namespace only, by `ambient-ctrl rbac`.
     assert [b["metadata"]["namespace"] for b in run.bindings
             if b["roleRef"]["name"] == CLUSTER_ROLE] == [SESSIONS_NAMESPACE]
-    allowed_unused = {**RETRY_GRANTS, **UNUSED_IN_A_NAMESPACE}
     for (kind, namespace, name), role in run.roles.items():
         granted = {grant[:3] for grant in atoms(role)}
         unused = granted - used.get((kind, name), set())
         if (kind, name) == NAMESPACED_ROLE:
-            unused -= set(allowed_unused)
+            unused -= set(RETRY_GRANTS)
         assert not unused, f"{kind} {namespace}/{name} grants, unused: {sorted(unused)}"
 
 
