@@ -275,7 +275,7 @@ def test_a_managed_namespace_not_listed_is_left_alone(run: NamespacedRun) -> Non
 def test_every_grant_is_used(run: NamespacedRun) -> None:
     """Each role bound to the operator's account: every (group, resource, verb) it grants was
     allowed through it, for a request or an escalation check — but the retry-only grants
-    e2e/test_config.py lists, and the Namespace rules a RoleBinding cannot use."""
+    e2e/test_config.py lists."""
     used: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
     for decision in run.decisions:
         if decision.allowed and decision.role is not None:
