@@ -748,12 +748,12 @@ def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
 
 def _winding_down(session: Mapping[str, Any]) -> bool:
     """A namespace that is no longer managed starts nothing (upstream skips it); a run that
-    is on there is still looked after until it ends — stopped when asked (upstream ignored
-    the Stop), its token refreshed, its end noticed — and a Stop asked for is carried out."""
-    phase = (session.get("status") or {}).get("phase")
-    annotations = (session.get("metadata") or {}).get("annotations") or {}
-    return phase in (Phase.CREATING, Phase.RUNNING, Phase.STOPPING) or str(
-        annotations.get(DESIRED_PHASE, "")).strip() == Phase.STOPPED
+    is on there — live, with the ``startTime`` a start writes — is still looked after until
+    it ends: stopped when asked (upstream ignored the Stop), its token refreshed, its end
+    noticed. A session whose status merely says so (no run was started) is left alone."""
+    status = session.get("status") or {}
+    return status.get("phase") in (Phase.CREATING, Phase.RUNNING, Phase.STOPPING) and bool(
+        status.get("startTime"))
 
 
 def _said(session: Mapping[str, Any], step: Step) -> bool:

@@ -572,3 +572,18 @@ def test_a_namespace_no_longer_managed_starts_nothing_but_its_runs_still_stop() 
     reconciler.reconcile(REQUEST)
     assert client.writes[before:] == []  # nothing starts in a namespace that is not managed
     assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Stopped"
+
+
+def test_in_a_namespace_not_managed_a_status_no_run_wrote_is_left_alone() -> None:
+    """A session whose status says Running but that no start wrote (no startTime: another
+    tool's, or a test's fixture) is not looked after there: no Pod-lost reset, no write."""
+    client, reconciler = world()
+    client.server[("namespaces", "", NS)]["metadata"]["labels"] = {}
+    client.server[("agenticsessions", NS, NAME)]["status"] = {"phase": "Running"}
+    client.sync()
+    before = len(client.writes)
+    for _ in range(2):
+        reconciler.reconcile(REQUEST)
+        client.sync()
+    assert client.writes[before:] == []
+    assert client.stored("agenticsessions", NAME)["status"] == {"phase": "Running"}
