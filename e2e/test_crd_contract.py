@@ -596,13 +596,16 @@ def table(output: str) -> list[dict[str, str]]:
             for line in lines[1:]]
 
 
+ENDPOINT = "http://session-fix.ns.svc.cluster.local:8001"
+
+
 def test_kubectl_get_prints_the_columns(kubectl: Kubectl, objects: client.CustomObjectsApi,
                                         namespace: str) -> None:
     fresh = create_session(objects, namespace, {"displayName": "just created"})
     running = create_session(objects, namespace, {"displayName": "fix the build"})
     put_status(objects, namespace, running, {
         "phase": "Running", "startTime": "2026-05-01T10:00:00Z", "executionKind": "pod",
-        "runtime": "claude-agent-sdk", "conditions": [
+        "runtime": "claude-agent-sdk", "endpoint": ENDPOINT, "conditions": [
             {"type": "PodCreated", "status": "True", "reason": "PodCreated"},
             {"type": "Ready", "status": "True", "reason": "Running",
              "message": "Session is running", "lastTransitionTime": "2026-05-01T10:00:05Z"}]})
@@ -624,15 +627,16 @@ def test_kubectl_get_prints_the_columns(kubectl: Kubectl, objects: client.Custom
     wide = kubectl("get", "as", "-n", namespace, "-o", "wide")
     assert re.split(r"\s{2,}", wide.splitlines()[0].strip()) == [
         "NAME", "PHASE", "BACKEND", "READY", "RUNTIME", "DISPLAY NAME", "STOPPED", "STARTED",
-        "AGE"]
+        "ENDPOINT", "AGE"]
     rows = {row["NAME"]: row for row in table(wide)}
     row = rows[running["metadata"]["name"]]
     assert (row["RUNTIME"], row["DISPLAY NAME"], row["STOPPED"]) == (
         "claude-agent-sdk", "fix the build", "")
     assert re.fullmatch(r"\d+[smhdy]\w*", row["STARTED"]), row
+    assert row["ENDPOINT"] == ENDPOINT
     row = rows[stopped["metadata"]["name"]]
-    assert (row["RUNTIME"], row["DISPLAY NAME"], row["STOPPED"], row["STARTED"]) == (
-        "", "idle", "inactivity", "")
+    assert (row["RUNTIME"], row["DISPLAY NAME"], row["STOPPED"], row["STARTED"],
+            row["ENDPOINT"]) == ("", "idle", "inactivity", "", "")
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import openapi
 from .kinds import KindRegistry, ResourceType
 
 VERSION_INFO = {
@@ -81,19 +82,27 @@ def _schema_name(rtype: ResourceType) -> str:
 
 
 def openapi_group_version(registry: KindRegistry, group: str, version: str) -> dict[str, Any]:
-    """A minimal but valid document: every item path is patchable and names its GVK (the
-    review kinds, POST only, have a schema and no item path)."""
+    """Every item path is patchable and names its GVK (the review kinds, POST only, have a
+    schema and no item path). Each kind's schema names its GVK, as ``kubectl explain`` looks it
+    up: a built-in kind's is generated from its field table (:mod:`.openapi`), a custom
+    resource's is its CRD's with apiVersion, kind and metadata added (kube-apiserver's), and
+    ObjectMeta's and what the schemas reference come along."""
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     for rtype in registry.resources(group, version):
         gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
-        schema = dict(rtype.schema) if rtype.schema else {
-            "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        if rtype.builtin and openapi.has_builtin_schema(rtype.api_version, rtype.kind):
+            name, needed = openapi.builtin_schemas(rtype.kind)
+            schema = dict(needed[name])
+        else:
+            name = _schema_name(rtype)
+            schema, needed = openapi.custom_resource_schemas(rtype.schema, rtype.kind)
+        schemas.update(needed)
         schema["x-kubernetes-group-version-kind"] = [gvk]
-        schemas[_schema_name(rtype)] = schema
+        schemas[name] = schema
         if "patch" not in rtype.verbs:
             continue
-        ref = {"$ref": f"#/components/schemas/{_schema_name(rtype)}"}
+        ref = {"$ref": f"#/components/schemas/{name}"}
         operation = {
             "tags": [rtype.plural], "operationId": f"patch{rtype.kind}",
             "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk,
