@@ -10,8 +10,11 @@ reconciler::
         .complete(WidgetReconciler(manager.client))
 
 ``for_`` enqueues the object itself, ``owns`` the controller owner of the child, ``watches`` what
-a map function returns. Every kind named here gets a shared informer (one per kind, whoever
-else watches it) that the manager starts and syncs before any controller runs.
+a map function returns. ``for_``'s kind is also the controller's primary: a NotFound saying the
+request's object is gone ends the work instead of failing it (see ``notfound.py``).
+
+Every kind named here gets a shared informer (one per kind, whoever else watches it) that the
+manager starts and syncs before any controller runs.
 
 ``GenerationChanged`` suits kinds whose spec moves ``metadata.generation`` (custom resources,
 Deployments): it skips status-only and metadata-only updates. ConfigMaps, Secrets, Services
@@ -34,6 +37,7 @@ from .handler import (
     EventHandler,
     EventSource,
 )
+from .notfound import Primary, on_server
 from .predicate import Predicate
 from .reconcile import Reconciler, Request
 
@@ -104,8 +108,10 @@ class Builder:
             raise ValueError("a controller needs for_ or watches")
         name = self._name or (self._for.kind.lower() if self._for else "controller")
         manager = self._manager
+        primary = (Primary(self._for, on_server(manager.client.resource(self._for)))
+                   if self._for is not None else None)
         controller = Controller(name, reconciler, options=self._options, clock=manager.clock,
-                                recorder=manager.recorder)
+                                recorder=manager.recorder, primary=primary)
         for watch in self._watches:
             informer = manager.client.expect(watch.resource, namespace=watch.namespace,
                                              label_selector=watch.label_selector,

@@ -8,13 +8,21 @@ outcome                                queue                                 res
 returned ``Result()``                  forget                                success
 returned ``Result(requeue_after=s)``   forget, add after ``s``               requeue_after
 returned ``Result(requeue=True)``      add rate-limited                      requeue
+raised ``NotFound`` and the object is  forget                                success
+gone (see ``notfound.py``)
 raised ``TerminalError``               forget (until the object changes)     error, terminal
 raised another ``Exception``           add rate-limited                      error
 raised another ``BaseException``       add rate-limited; counted as a panic  error
 =====================================  ====================================  ===============
 
 ``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
-carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here.
+carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here:
+
+* a NotFound that ends the work: one DEBUG line — the object was deleted, nothing is wrong;
+* a ``TerminalError`` (bad input): one WARNING line with its message, no traceback;
+* any other failure: ERROR with the traceback the first time an object fails with that
+  error, one ERROR line for each repeat until the error changes or a reconcile of the object
+  succeeds (``tracebacks.py``); a timeout is one line.
 
 An error that carries the server's ``retry_after`` (a 429, or a 5xx with Retry-After, that the
 transport did not retry itself) is not retried sooner than the server asked: the request waits
@@ -38,8 +46,10 @@ from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 
 from . import logcontext
+from .notfound import Primary, ends_work
 from .ratelimit import RateLimiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
+from .tracebacks import TracebackMemory
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -63,14 +73,20 @@ class ControllerOptions:
 
 
 class Controller:
-    """Owns its workqueue and worker threads: :meth:`start` spawns, :meth:`stop` joins."""
+    """Owns its workqueue and worker threads: :meth:`start` spawns, :meth:`stop` joins.
+
+    ``primary``: the kind it reconciles (the builder passes its ``for_``), so that a NotFound
+    saying the request's object is gone ends the work; without it every NotFound is an error.
+    """
 
     def __init__(self, name: str, reconciler: Reconciler, *,
                  options: ControllerOptions = ControllerOptions(), clock: Clock | None = None,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, primary: Primary | None = None) -> None:
         self.name = name
         self.options = options
         self._reconciler = reconciler
+        self._primary = primary
+        self._tracebacks = TracebackMemory()
         self._clock = clock or RealClock()
         self.queue: WorkQueue[Request] = WorkQueue(
             name=name, rate_limiter=options.rate_limiter, clock=self._clock,
@@ -84,6 +100,8 @@ class Controller:
     def start(self) -> None:
         for index in range(self.options.max_concurrent_reconciles):
             self._threads.start(self._work, name=f"{self.name}-worker-{index}")
+        log.info("controller started", extra={
+            "controller": self.name, "workers": self.options.max_concurrent_reconciles})
 
     def dead_threads(self) -> list[str]:
         """Workers (and the queue's delay thread) that ended before :meth:`stop`."""
@@ -145,14 +163,23 @@ class Controller:
             else:
                 self.queue.forget(request)
                 outcome = ReconcileResult.SUCCESS
+            self._tracebacks.forget(request)
+        elif ends_work(result, self._primary, request):
+            self.queue.forget(request)
+            self._tracebacks.forget(request)
+            outcome = ReconcileResult.SUCCESS
+            log.debug("the object is gone: its NotFound ends the work", extra={
+                "error": str(result)})
         elif isinstance(result, TerminalError):
             self.queue.forget(request)
+            self._tracebacks.forget(request)
             terminal, outcome = True, ReconcileResult.ERROR
-            log.error("reconcile failed terminally: %s", result, exc_info=result)
+            log.warning("reconcile failed terminally (not retried until the object "
+                        "changes): %s", result)
         else:
             self._retry(request, result)
             outcome = ReconcileResult.ERROR
-            self._log_failure(result)
+            self._log_failure(result, traceback=self._tracebacks.first(request, result))
         if self._metrics is not None:
             if not isinstance(result, (Result, Exception)):
                 self._metrics.panicked()
@@ -169,10 +196,14 @@ class Controller:
         self.queue.add_rate_limited(request, at_least=retry_after)
 
     @staticmethod
-    def _log_failure(error: BaseException) -> None:
+    def _log_failure(error: BaseException, *, traceback: bool) -> None:
+        """The traceback only when it is news (see ``tracebacks.py``)."""
+        exc_info = error if traceback else None
+        again = "" if traceback else " (the same error as before; traceback logged then)"
         if isinstance(error, ReconcileTimeout):
             log.error("reconcile timed out; will retry")
         elif isinstance(error, Exception):
-            log.error("reconcile failed; will retry: %s", error, exc_info=error)
+            log.error("reconcile failed; will retry: %s%s", error, again, exc_info=exc_info)
         else:
-            log.error("reconcile panicked (recovered); will retry: %r", error, exc_info=error)
+            log.error("reconcile panicked (recovered); will retry: %r%s", error, again,
+                      exc_info=exc_info)

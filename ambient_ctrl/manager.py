@@ -315,6 +315,7 @@ class Manager:
                 log.error("informer caches did not sync in time")
                 return 1
             self._synced.set()
+            log.info("caches synced", extra={"informers": len(self.informers)})
             if self.options.tune_gc:
                 gctuning.freeze()
             self._start_runnables(leader_only=False)

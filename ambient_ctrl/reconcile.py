@@ -5,15 +5,26 @@ reads the current state, makes the world match the desired state and returns a :
 Returning normally means success; ``Result(requeue_after=...)`` asks to look again later;
 raising an ordinary exception means "retry with backoff"; raising :class:`TerminalError` means
 "record it, do not retry until the object changes".
+
+A ``NotFound`` that says the request's own object is gone is the end of the work, not an
+error (controller-runtime's ``client.IgnoreNotFound`` habit, made the default): the controller
+settles a reconcile that raised one as a success when the 404 names the request's object, or
+when the server no longer has that object (a child garbage-collected with it answers 404 as
+well). Where a reconciler means it explicitly, :func:`ignore_not_found` says so in the code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from informers.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -53,7 +64,25 @@ class Reconciler(Protocol):
 
 
 class TerminalError(Exception):
-    """A failure retrying cannot fix (bad input): counted and logged, not requeued."""
+    """A failure retrying cannot fix (bad input): counted, logged as one warning line (no
+    traceback: the message is the reason), not requeued until the object changes."""
+
+
+@contextlib.contextmanager
+def ignore_not_found() -> Iterator[None]:
+    """End the block quietly on ``NotFound`` — controller-runtime's ``client.IgnoreNotFound``::
+
+        with ignore_not_found():
+            client.patch_status(WIDGETS, request.name, patch, request.namespace)
+        return Result()
+
+    For a write whose object may be gone by now (deleted between the read and the write):
+    nothing is left to do about it. Also a decorator (``@ignore_not_found()``); a function it
+    wraps returns None on NotFound."""
+    try:
+        yield
+    except NotFound as error:
+        log.debug("not found: nothing left to do", extra={"error": str(error)})
 
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("reconcile_deadline",

@@ -1,6 +1,7 @@
-"""The controller without a server: each row of its outcome table, the log context bound per
-reconcile, its metrics, real workers (never one request twice at once, different ones in
-parallel), a draining stop and the cooperative reconcile timeout."""
+"""The controller without a server: each row of its outcome table (and what each logs), the log
+context bound per reconcile, tracebacks once per object and error, its metrics, real workers
+(never one request twice at once, different ones in parallel), a draining stop and the
+cooperative reconcile timeout."""
 
 from __future__ import annotations
 
@@ -14,11 +15,19 @@ import pytest
 
 from ambient_ctrl.controller import Controller, ControllerOptions
 from ambient_ctrl.logcontext import ContextFilter
+from ambient_ctrl.notfound import Primary
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter
-from ambient_ctrl.reconcile import Request, Result, TerminalError, check_deadline
+from ambient_ctrl.reconcile import (
+    Request,
+    Result,
+    TerminalError,
+    check_deadline,
+    ignore_not_found,
+)
 from ambient_ctrl.testing import eventually
 from informers.clock import FakeClock, RealClock
-from informers.errors import TooManyRequests
+from informers.errors import NotFound, TooManyRequests
+from informers.resource import CONFIGMAPS
 from metrics.controller import ReconcileResult
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
@@ -28,6 +37,10 @@ from .clocks import step_parked
 REQUEST = Request("ns", "obj")
 SENTINEL = Request("ns", "sentinel")
 NAME = "ctl"
+GONE = Request("ns", "gone")
+"""The one object the server of :data:`PRIMARY` no longer has."""
+PRIMARY = Primary(CONFIGMAPS, exists=lambda request: request != GONE)
+"""The controllers here reconcile ConfigMaps (as the builder's ``for_(CONFIGMAPS)`` says)."""
 
 
 class Panic(BaseException):
@@ -73,9 +86,11 @@ def build(clock: FakeClock, recorder: Recorder) -> Iterator[Build]:
     """Makes controllers named ``NAME`` on the fake clock; stops (and joins) them afterwards."""
     made: list[Controller] = []
 
-    def build(behaviour: Callable[[Request], Result], **options: object) -> Controller:
+    def build(behaviour: Callable[[Request], Result], *, primary: Primary | None = PRIMARY,
+              **options: object) -> Controller:
         controller = Controller(NAME, Scripted(behaviour), clock=clock, recorder=recorder,
-                                options=ControllerOptions(**options))  # type: ignore[arg-type]
+                                options=ControllerOptions(**options),  # type: ignore[arg-type]
+                                primary=primary)
         made.append(controller)
         return controller
 
@@ -114,6 +129,20 @@ class Row:
     errors: int = 0
     terminal: int = 0
     panics: int = 0
+    logged: tuple[int, ...] = ()
+    """The levels of the controller's log lines at INFO and above."""
+    traceback: bool = False
+    """Whether one of them carries the traceback."""
+    request: Request = REQUEST
+
+
+def not_found(resource: str, group: str, name: str) -> Callable[[Request], Result]:
+    """A 404 as the server answers it: the Status details name the object."""
+    def reconcile(request: Request) -> Result:
+        raise NotFound(404, {"reason": "NotFound", "message": f'{resource} "{name}" not found',
+                             "details": {"name": name, "group": group, "kind": resource}})
+
+    return reconcile
 
 
 def throttled(retry_after: float) -> Callable[[Request], Result]:
@@ -131,13 +160,30 @@ ROWS = [
     Row("requeue-after-wins", returning(Result(requeue_after=7.0, requeue=True)),
         ReconcileResult.REQUEUE_AFTER, 0, 7.0),
     Row("requeue", returning(Result(requeue=True)), ReconcileResult.REQUEUE, 2, 0.01),
+    # Issue 16 item 2: NotFound about the request's own object (a status patch of an object
+    # deleted meanwhile), or about anything once that object is gone, is the end of the work.
+    Row("not-found-own-object", not_found("configmaps", "", "obj"), ReconcileResult.SUCCESS,
+        0, None),
+    Row("not-found-own-object-by-kind", not_found("ConfigMap", "", "obj"),
+        ReconcileResult.SUCCESS, 0, None),
+    Row("not-found-after-the-object-went", not_found("serviceaccounts", "", "gone-sa"),
+        ReconcileResult.SUCCESS, 0, None, request=GONE),
+    Row("not-found-another-object", not_found("serviceaccounts", "", "sa"),
+        ReconcileResult.ERROR, 2, 0.01, errors=1, logged=(logging.ERROR,), traceback=True),
+    Row("not-found-same-name-another-kind", not_found("secrets", "", "obj"),
+        ReconcileResult.ERROR, 2, 0.01, errors=1, logged=(logging.ERROR,), traceback=True),
+    Row("not-found-same-name-another-group", not_found("configmaps", "example.com", "obj"),
+        ReconcileResult.ERROR, 2, 0.01, errors=1, logged=(logging.ERROR,), traceback=True),
+    # Issue 16 item 6: bad input is one warning line with the reason, no traceback.
     Row("terminal-error", raising(TerminalError, "bad spec"), ReconcileResult.ERROR, 0, None,
-        errors=1, terminal=1),
-    Row("error", raising(RuntimeError, "boom"), ReconcileResult.ERROR, 2, 0.01, errors=1),
+        errors=1, terminal=1, logged=(logging.WARNING,)),
+    Row("error", raising(RuntimeError, "boom"), ReconcileResult.ERROR, 2, 0.01, errors=1,
+        logged=(logging.ERROR,), traceback=True),
     # Issue 15 item 8: never sooner than the server's Retry-After (the backoff was 10 ms).
-    Row("error-with-retry-after", throttled(30.0), ReconcileResult.ERROR, 2, 30.0, errors=1),
+    Row("error-with-retry-after", throttled(30.0), ReconcileResult.ERROR, 2, 30.0, errors=1,
+        logged=(logging.ERROR,), traceback=True),
     Row("panic", raising(Panic, "blew up"), ReconcileResult.ERROR, 2, 0.01, errors=1,
-        panics=1),
+        panics=1, logged=(logging.ERROR,), traceback=True),
 ]
 
 
@@ -147,10 +193,12 @@ def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Bu
     limiter = ItemExponentialRateLimiter()
     controller = build(row.behaviour, rate_limiter=limiter)
     queue = controller.queue
-    limiter.when(REQUEST)  # an earlier failure: forgetting resets it, a retry doubles it
+    request = row.request
+    limiter.when(request)  # an earlier failure: forgetting resets it, a retry doubles it
+    caplog.set_level(logging.INFO)
 
-    assert controller.reconcile_once(REQUEST) == row.result
-    assert queue.num_requeues(REQUEST) == row.requeues
+    assert controller.reconcile_once(request) == row.result
+    assert queue.num_requeues(request) == row.requeues
     assert reconcile_totals(recorder) == {
         result.value: float(result is row.result) for result in ReconcileResult}
     assert counts(recorder) == {"reconcile_errors": row.errors,
@@ -158,8 +206,9 @@ def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Bu
                                 "reconcile_panics": row.panics, "reconcile_timeouts": 0}
     # every delayed add (rate-limited or requeue_after) is a retry
     assert sample(recorder, "workqueue_retries_total", name=NAME) == float(row.delay is not None)
-    errors_logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors_logged) == row.errors  # once, by the controller
+    logged = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert tuple(r.levelno for r in logged) == row.logged  # once, by the controller
+    assert any(r.exc_info for r in logged) == row.traceback
 
     # When does it come back? A sentinel due after every row's delay tells "never" apart
     # from "not yet".
@@ -168,8 +217,8 @@ def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Bu
         step_parked(clock, row.delay * 0.9)
         assert queue.depth() == 0
         step_parked(clock, row.delay * 0.2)
-        assert queue.get(timeout=5) == REQUEST
-        queue.done(REQUEST)
+        assert queue.get(timeout=5) == request
+        queue.done(request)
     step_parked(clock, 100.0)
     assert queue.get(timeout=5) == SENTINEL
     queue.done(SENTINEL)
@@ -227,6 +276,81 @@ def test_log_records_carry_the_reconcile_context(build: Build,
     ids = [record.reconcile_id for record in inside]  # type: ignore[attr-defined]
     assert ids[0] == ids[1] != ids[2] == ids[3]
     assert not hasattr(outside, "reconcile_id")
+
+
+# --- NotFound: the end of the work, or an error ------------------------------------------------
+
+def test_without_a_primary_kind_every_not_found_is_an_error(build: Build,
+                                                            recorder: Recorder) -> None:
+    controller = build(not_found("configmaps", "", "obj"), primary=None)
+    assert controller.reconcile_once(REQUEST) == ReconcileResult.ERROR
+    assert counts(recorder)["reconcile_errors"] == 1
+
+
+def test_a_not_found_is_an_error_when_the_server_cannot_tell_the_object_went(
+        build: Build, recorder: Recorder) -> None:
+    def unreachable(request: Request) -> bool:
+        raise ConnectionError("the API server is unreachable")
+
+    controller = build(not_found("serviceaccounts", "", "sa"),
+                       primary=Primary(CONFIGMAPS, exists=unreachable))
+    assert controller.reconcile_once(REQUEST) == ReconcileResult.ERROR
+    assert counts(recorder)["reconcile_errors"] == 1
+
+
+def test_ignore_not_found_ends_the_block_and_lets_other_errors_through() -> None:
+    done: list[str] = []
+    with ignore_not_found():
+        done.append("read")
+        not_found("configmaps", "", "obj")(REQUEST)
+        done.append("never")
+    assert done == ["read"]
+
+    @ignore_not_found()
+    def write() -> str:
+        not_found("secrets", "", "s")(REQUEST)
+        return "written"
+
+    assert write() is None
+    with pytest.raises(TooManyRequests), ignore_not_found():
+        throttled(1.0)(REQUEST)
+
+
+# --- tracebacks: once per object and error ------------------------------------------------------
+
+def test_a_repeated_error_shows_its_traceback_once_per_object_until_it_changes(
+        build: Build, caplog: pytest.LogCaptureFixture) -> None:
+    script: dict[Request, list[BaseException | None]] = {
+        REQUEST: [RuntimeError("boom"), RuntimeError("boom"), RuntimeError("boom"),
+                  ValueError("boom"), RuntimeError("boom"), None, RuntimeError("boom"),
+                  TerminalError("bad spec"), RuntimeError("boom")],
+        SENTINEL: [RuntimeError("boom"), RuntimeError("boom")]}
+
+    def reconcile(request: Request) -> Result:
+        error = script[request].pop(0)
+        if error is not None:
+            raise error
+        return Result()
+
+    controller = build(reconcile)
+    caplog.set_level(logging.INFO)
+    shown: list[tuple[str, str, bool]] = []
+    for request in [REQUEST] * 5 + [SENTINEL] * 2 + [REQUEST] * 4:
+        caplog.clear()
+        controller.reconcile_once(request)
+        shown += [(request.name, logging.getLevelName(r.levelno), bool(r.exc_info))
+                  for r in caplog.records if r.levelno >= logging.INFO]
+    assert shown == [
+        ("obj", "ERROR", True),  # the first failure
+        ("obj", "ERROR", False), ("obj", "ERROR", False),  # the same again: one line each
+        ("obj", "ERROR", True),  # another error
+        ("obj", "ERROR", True),  # the first one again: it changed
+        ("sentinel", "ERROR", True), ("sentinel", "ERROR", False),  # another object
+        # a success, then the same failure: news again
+        ("obj", "ERROR", True),
+        ("obj", "WARNING", False),  # bad input: one line, never a traceback
+        ("obj", "ERROR", True)]
+    assert not script[REQUEST] and not script[SENTINEL]
 
 
 # --- real workers -------------------------------------------------------------------------------
