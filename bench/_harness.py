@@ -12,13 +12,16 @@ is measured about them from outside.
 * API requests are counted by the server per client (admin ``GET /requests``): the operator's
   are every request not sent by the benchmark (kopf's own client says ``kopf``, the
   ``kubernetes`` client its handlers use ``OpenAPI-Generator``);
-* CPU seconds (utime + stime) and resident memory (VmRSS, peak VmHWM) come from ``/proc/<pid>``.
+* CPU seconds (utime + stime) and resident memory (VmRSS, peak VmHWM) come from ``/proc/<pid>``;
+* log lines come from the operator's log file (:func:`log_lines`): what it wrote at INFO and
+  above in a window, so a change that floods the log shows in the results.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,6 +51,22 @@ OPERATORS = ("ours", "kopf")
 AGENTS = {"ours": ("ambient-ctrl",), "kopf": ("kopf", "OpenAPI-Generator")}
 """The User-Agent products each operator's requests carry (for the breakdown only)."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+_DEBUG = re.compile(rb"^\S+ DEBUG |^\[[^]]*\] .*\[DEBUG")
+"""A DEBUG record's first line: ours (``time DEBUG logger ...``) or kopf's
+(``[time] logger [DEBUG   ] ...``)."""
+
+
+def log_lines(path: Path, start: int) -> tuple[int, int]:
+    """Lines written to the log at ``path`` since byte ``start`` that are not DEBUG records
+    (a record at INFO and above, and each line of a traceback, count), and the end offset."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(start)
+            data = log.read()
+    except FileNotFoundError:
+        return 0, start
+    lines = data.splitlines()
+    return sum(1 for line in lines if line.strip() and not _DEBUG.match(line)), start + len(data)
 
 
 # the operator's process, seen from /proc ----------------------------------------------------------
@@ -132,6 +151,11 @@ class Environment:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    @property
+    def log(self) -> Path:
+        """The operator's log (stdout and stderr)."""
+        return self.workdir / f"{self.operator}.log"
 
     def reconciles(self) -> int | None:
         """Reconciles so far (``controller_runtime_reconcile_total``), None without metrics."""

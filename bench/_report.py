@@ -58,6 +58,8 @@ METRICS = (
     Metric("burst", "operator peak RSS", "MiB", ("burst", "peak_rss"), scale=1 / MiB),
     Metric("burst", "reconciles per session", "", ("burst", "reconciles_per_session"),
            compare=""),
+    Metric("burst", "log lines per session (INFO and above)", "",
+           ("burst", "log_lines_per_session")),
     Metric("steady", "offered sessions/s", "1/s", ("steady", "offered_rate"), compare=""),
     Metric("steady", "creation → child p50", "ms", ("steady", "child", "p50_ms")),
     Metric("steady", "creation → child p99", "ms", ("steady", "child", "p99_ms"),

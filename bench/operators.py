@@ -14,7 +14,8 @@ NetworkPolicy, annotations, status), the kopf peer with our rendering.
   last session ``Running``; sessions/s; the operator's API writes per session counted by the
   server (POST/PUT/PATCH/DELETE of every client but the benchmark), in all and by verb and
   resource; the operator's CPU seconds
-  (``/proc/<pid>/stat``, until it went quiet) and peak RSS (VmHWM);
+  (``/proc/<pid>/stat``, until it went quiet) and peak RSS (VmHWM); the operator's log lines
+  at INFO and above per session (ours tells a session's story in ~6 lines: it must not flood);
 * **steady**: 200 sessions/s for 30 s (paced writer) → p50/p99 of POST sent → first watch event
   of the session's runner pod ("child"), and of POST sent → the session seen ``Running``;
 * **idle**: topped up to 10,000 sessions, all Running (their pods in the operator's cache),
@@ -57,6 +58,7 @@ from _harness import (
     OPERATORS,
     Environment,
     environment,
+    log_lines,
     settle,
     write_delta,
 )
@@ -127,9 +129,11 @@ class Run:
         counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
         server_cpu = self.env.server_stats.cpu_seconds()
         reconciles = self.env.reconciles()
+        log_start = self.env.log.stat().st_size if self.env.log.exists() else 0
         with profiled(self.env, self.profile, name):
             result = action()
         result["settle_seconds"] = round(settle(self.env), 1)
+        result["log_lines"], _ = log_lines(self.env.log, log_start)
         writes = write_delta(counts, self.env.requests.operator_counts())
         result.update(writes=writes, write_total=sum(writes.values()),
                       cpu_seconds=round(self.env.stats.cpu_seconds() - cpu, 2),
@@ -156,6 +160,7 @@ class Run:
         result = self._measured(action, "burst")
         result["writes_per_session"] = round(result["write_total"] / len(names), 2)
         result["cpu_ms_per_session"] = round(result["cpu_seconds"] * 1000 / len(names), 2)
+        result["log_lines_per_session"] = round(result["log_lines"] / len(names), 2)
         return result
 
     def steady(self) -> dict[str, Any]:

@@ -58,8 +58,13 @@ def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
         assert run[who]["burst"]["complete"] and run[who]["steady"]["complete"], who
         assert run[who]["idle"]["running"] == run[who]["idle"]["sessions"], who
         assert run[who]["burst"]["writes_per_session"] > 0, who
+        assert run[who]["burst"]["log_lines_per_session"] >= 0, who
+    # Issue 16 item 6: a session's story is a few INFO lines (created, creating, running),
+    # never a flood; a traceback or a line per reconcile would break this bound.
+    assert 0 < run["ours"]["burst"]["log_lines_per_session"] <= 6
     rows = {(row["workload"], row["metric"]) for row in result["summary"]
             if row["ours"] is not None}
     assert ("burst", "sessions/s until all Running") in rows
+    assert ("burst", "log lines per session (INFO and above)") in rows
     assert "steady/2" not in stdout  # not asked for: no empty rows
     assert out.with_suffix(".md").read_text().startswith("#")

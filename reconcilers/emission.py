@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from cachetools import LRUCache
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.events import EventRecorder
@@ -31,6 +34,23 @@ log = logging.getLogger("reconcilers.reconciler")
 _WRITES = ("status", "intent")
 """A pass's writes to the session, in the order they are made."""
 
+STEP_LINES: Mapping[Phase, tuple[int, str]] = {
+    Phase.PENDING: (logging.INFO, "session pending"),
+    Phase.CREATING: (logging.INFO, "session creating"),
+    Phase.RUNNING: (logging.INFO, "session running"),
+    Phase.STOPPING: (logging.INFO, "session stopping"),
+    Phase.STOPPED: (logging.INFO, "session stopped"),
+    Phase.COMPLETED: (logging.INFO, "session completed"),
+    Phase.FAILED: (logging.WARNING, "session failed"),
+}
+"""The one line each lifecycle step logs (a phase entered), kopf-style: with ``session
+created`` before the first and ``session deleted`` after the last, a session's story at INFO.
+Fields: ``session``, ``backend``, ``from``, ``to``; ``seconds`` from the run's start to
+Running; ``reason`` when it stops or fails."""
+KNOWN_SESSIONS = 65_536
+"""Sessions remembered as seen, so that a deletion is logged once (beyond it, the least
+recently reconciled are forgotten, and their deletion goes unsaid)."""
+
 
 class StatusEmitter:
     """Writes a pass's outcome. Thread-safe."""
@@ -41,6 +61,8 @@ class StatusEmitter:
         self._events = events
         self._metrics = metrics
         self._writes = writes
+        self._known: LRUCache[Request, bool] = LRUCache(maxsize=KNOWN_SESSIONS)
+        self._known_lock = threading.Lock()
 
     def stale(self, request: Request, cached_version: str) -> bool:
         """Whether the cache still shows a version older than our last write.
@@ -53,8 +75,13 @@ class StatusEmitter:
                    for write in _WRITES)
 
     def forget(self, request: Request) -> None:
+        """The session is gone (or going): forget our writes, and say so once."""
         for write in _WRITES:
             self._writes.forget((request, write))
+        with self._known_lock:
+            known = self._known.pop(request, False)
+        if known:
+            log.info("session deleted", extra={"session": str(request)})
 
     def write(self, session: Mapping[str, Any], status: dict[str, Any], *,
               clear: Sequence[str] = (), annotate: Mapping[str, str] | None = None,
@@ -104,27 +131,42 @@ class StatusEmitter:
                 self._metrics.error(backend, event.reason)
         before = str(old.get("phase") or "")
         after = step.phase.value
+        request = Request.for_object(session)
+        with self._known_lock:
+            seen = self._known.get(request, False)
+            self._known[request] = True
+        if not seen and not before:
+            log.info("session created", extra={"session": str(request), "backend": backend})
         if before == after:
             return
-        meta = session["metadata"]
         self._metrics.transition(backend, before or Phase.PENDING.value, after)
-        extra: dict[str, Any] = {"session": f"{meta['namespace']}/{meta['name']}",
-                                 "backend": backend, "from": before or "(new)", "to": after}
         ready = find(step.status, "Ready") or {}
+        seconds: float | None = None
         if step.phase == Phase.RUNNING:
             begun = parse_time(step.status.get("startTime"))
             seconds = max((now - begun).total_seconds(), 0.0) if begun else None
             if seconds is not None:
                 self._metrics.started(backend, seconds)
-                extra["seconds"] = round(seconds, 1)
             self._events.record(session, "Normal", reason="Running", message=(
                 f"the runner started {seconds:.1f} s after the run began" if seconds is not None
                 else "the runner started"))
         elif step.phase in (Phase.STOPPED, Phase.COMPLETED):
             self._events.record(session, "Normal", reason=str(ready.get("reason") or after),
                                 message=str(ready.get("message") or f"session is {after}"))
-        if step.phase == Phase.FAILED:
-            extra["reason"] = ready.get("reason")
-            log.warning("session failed", extra=extra)
-        else:
-            log.info("session phase changed", extra=extra)
+        if step.status.get("phase") == after:  # a step taken (bad input writes no phase)
+            _log_step(request, step, backend, before=before, seconds=seconds,
+                      reason=step.status.get("stoppedReason") or ready.get("reason"))
+
+
+def _log_step(request: Request, step: Step, backend: str, *, before: str,
+              seconds: float | None, reason: Any) -> None:
+    """The step's one line (:data:`STEP_LINES`)."""
+    extra: dict[str, Any] = {"session": str(request), "backend": backend,
+                             "from": before or "(new)", "to": step.phase.value}
+    if seconds is not None:
+        extra["seconds"] = round(seconds, 1)
+    if step.phase in (Phase.STOPPING, Phase.STOPPED, Phase.COMPLETED, Phase.FAILED) \
+            and reason and reason != step.phase.value:
+        extra["reason"] = reason
+    level, message = STEP_LINES[step.phase]
+    log.log(level, message, extra=extra)

@@ -75,8 +75,8 @@ def provision(client: Client, session: Mapping[str, Any], *, now: dt.datetime,
         _call(lambda: client.patch(SECRETS, secret_name, {
             "metadata": {"annotations": secret["metadata"]["annotations"]},
             "data": secret["data"]}, namespace), f"update Secret {secret_name}")
-    log.info("runner token provisioned", extra={"secret": secret_name,
-                                                "service_account": account})
+    log.debug("runner token provisioned", extra={"secret": secret_name,
+                                                 "service_account": account})
     return {RUNNER_TOKEN_SECRET: secret_name, RUNNER_SA: account}
 
 
