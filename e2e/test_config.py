@@ -728,6 +728,51 @@ def test_promql_metric_names() -> None:
     assert promql_metric_names(expr) == {"a_seconds_bucket", "b_total", "c", "d"}
 
 
+def error_ratio(expr: str) -> tuple[str, set[str], float | None]:
+    """An error-ratio expression reduced to its meaning: its shape (metrics and operators,
+    without label matchers, ranges and groupings), its rate windows and its threshold
+    (``> x``; None on a panel)."""
+    threshold = None
+    compared = re.fullmatch(r"(?s)(.*?)\s*>\s*([0-9.]+)\s*", expr)
+    if compared:
+        expr, threshold = compared.group(1), float(compared.group(2))
+    for matchers in re.findall(r"\{([^}]*)\}", expr):
+        assert 'controller="agenticsession"' in matchers, expr  # this operator's only
+    windows = set(re.findall(r"\[([^\]]+)\]", expr))
+    shape = re.sub(r"\{[^}]*\}|\[[^\]]+\]|\bby\s*\([^)]*\)|\s+", "", expr)
+    return shape, windows, threshold
+
+
+RETRIED_ERRORS = ("sum(rate(controller_runtime_reconcile_errors_total))"
+                  "-sum(rate(controller_runtime_terminal_reconcile_errors_total))")
+ERROR_RATIO = f"({RETRIED_ERRORS})/sum(rate(controller_runtime_reconcile_total))"
+"""Retried errors over reconciles: terminal errors are bad user input, not the operator's
+failure (issue 16 item 11)."""
+
+
+def dashboard_panel(title: str) -> dict[str, Any]:
+    dashboard = orjson.loads((CONFIG / "prometheus" / "dashboard.json").read_bytes())
+    return next(p for p in dashboard["panels"] if p["title"] == title)
+
+
+def test_the_error_ratio_means_the_same_in_the_alert_and_on_the_dashboard() -> None:
+    alert = next(r for r in alert_rules() if r["alert"] == "AgenticSessionReconcileErrorsHigh")
+    panel = dashboard_panel("Reconcile error ratio (10m)")
+    (target,) = panel["targets"]
+    alert_shape, alert_windows, threshold = error_ratio(alert["expr"])
+    panel_shape, panel_windows, _ = error_ratio(target["expr"])
+    assert alert_shape == panel_shape == ERROR_RATIO
+    assert alert_windows == panel_windows == {"10m"}
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1] == {"color": "red", "value": threshold}  # red where the alert fires
+    # Terminal errors are charted on their own, beside the retried ones.
+    series = {t["legendFormat"]: error_ratio(t["expr"])[0]
+              for t in dashboard_panel("Reconcile errors")["targets"]}
+    assert series["errors (retried)"] == RETRIED_ERRORS
+    assert series["terminal (bad input, not retried)"] == (
+        "sum(rate(controller_runtime_terminal_reconcile_errors_total))")
+
+
 @LOCAL_CLUSTER
 def test_alerts_and_dashboard_use_only_exported_metrics(run: Run) -> None:
     samples, histograms = exported(run.metrics)
