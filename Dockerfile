@@ -17,8 +17,11 @@ COPY metrics ./metrics
 COPY informers ./informers
 COPY ambient_ctrl ./ambient_ctrl
 COPY reconcilers ./reconcilers
-# Every dependency ships binary wheels for CPython 3.11 on Linux (orjson, PyYAML, uvloop), so
-# this stage needs no compiler either; --prefer-binary keeps it that way.
+# The CRDs ship in the package (reconcilers/crds/ links to these; the wheel gets the files).
+COPY config/crd ./config/crd
+# Every dependency ships binary wheels for CPython 3.11 on Linux (orjson, PyYAML, cryptography),
+# so this stage needs no compiler either; --prefer-binary keeps it that way. No extras: the
+# operator never runs the local API server, so uvloop (ambient-ctrl[envtest]) is not in it.
 RUN pip wheel --prefer-binary --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -2,22 +2,30 @@
 
 Subcommands of the framework live here; the operator's subcommands are contributed by other
 packages through the ``ambient_ctrl.commands`` entry-point group, so this module never imports
-them (imports point down).
+them (imports point down). Every command's ``--help`` shows each option's default.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
+from typing import Any
 
-from . import logcontext
+from . import lifeline, logcontext
+
+DESCRIPTION = ("A Kubernetes reconciler framework in the style of controller-runtime, the "
+               "AgenticSession operator built on it, and a local Kubernetes API server for "
+               "tests and the demo.")
+EPILOG = "Run 'ambient-ctrl COMMAND --help' for a command's options and their defaults."
 
 
 def _apiserver(args: argparse.Namespace) -> int:
-    from ambient_ctrl.envtest import ListenError, ServerOptions, serve
+    from ambient_ctrl.envtest import ListenError, ServerOptions, event_loop_name, serve
 
     kubeconfig = Path(args.kubeconfig).resolve()
     # Prefer the kubectl installed beside this interpreter (the venv's): an older one on PATH
@@ -26,7 +34,7 @@ def _apiserver(args: argparse.Namespace) -> int:
     kubectl = str(beside) if beside.exists() else "kubectl"
 
     def ready(url: str, admin_url: str) -> None:
-        print(f"local API server listening on {url}", flush=True)
+        print(f"local API server listening on {url} ({event_loop_name()})", flush=True)
         if admin_url:
             print(f"fault-injection admin endpoint on {admin_url}", flush=True)
         print(f"kubeconfig written to {kubeconfig}", flush=True)
@@ -60,11 +68,38 @@ def _simulator_names(value: str) -> list[str]:
     return names
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" after every option's help, unless the help already says
+    what the default is in words (an option whose default comes from the environment, or
+    whose unset value means something)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text.lower():
+            return text
+        if action.nargs == 0 and isinstance(action.default, bool):  # a switch
+            return f"{text} (default: {'on' if action.default else 'off'})"
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    try:
+        return version("ambient-ctrl")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ambient-ctrl", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="ambient-ctrl", description=DESCRIPTION,
+                                     epilog=EPILOG, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    commands = parser.add_subparsers(dest="command", required=True)
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="level of the log lines on stderr")
+    # Each command's parser formats its help as this one does, unless it asks otherwise.
+    subparser: Any = functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands", parser_class=subparser)
     api = commands.add_parser("apiserver", help="run the local Kubernetes API server")
     api.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default: loopback only)")
@@ -97,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if not lifeline.honour(os.environ):
+        print("ambient-ctrl: the process that started this one has gone: not starting",
+              file=sys.stderr, flush=True)
+        return 1
     args = build_parser().parse_args(argv)
     logcontext.configure(level=args.log_level)
     return int(args.run(args))

@@ -108,6 +108,7 @@ def free_port() -> int:
 def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os.PathLike[str],
                             port: int | None = None, bookmark_interval: float | None = None,
                             timeout: float = 30.0, extra_args: Sequence[str] = (),
+                            env: Mapping[str, str] | None = None,
                             ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``ambient-ctrl apiserver`` as a separate process (in its own session).
 
@@ -115,13 +116,14 @@ def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os
     kubeconfig path). Output goes to ``log``. Stop it with :func:`stop_process`. Without a
     ``port`` it picks a free one, and another if that was taken in the meantime. Raises
     RuntimeError (with the log's tail) when the process exits or does not answer within
-    ``timeout`` seconds. ``extra_args`` go to the command (e.g. ``["--simulate", "kubelet"]``).
+    ``timeout`` seconds. ``extra_args`` go to the command (e.g. ``["--simulate", "kubelet"]``);
+    ``env`` is its environment (default: this process's).
     """
     attempts = 1 if port else 3
     for attempt in range(attempts):
         try:
             return _start_apiserver(Path(kubeconfig), Path(log), port or free_port(),
-                                    bookmark_interval, timeout, tuple(extra_args))
+                                    bookmark_interval, timeout, tuple(extra_args), env)
         except _ServerExited:
             if attempt == attempts - 1:
                 raise
@@ -134,6 +136,7 @@ class _ServerExited(RuntimeError):
 
 def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: float | None,
                      timeout: float, extra_args: tuple[str, ...] = (),
+                     env: Mapping[str, str] | None = None,
                      ) -> tuple[subprocess.Popen[bytes], str, Path]:
     url = f"http://127.0.0.1:{port}"
     config.unlink(missing_ok=True)  # its appearance is part of "ready"
@@ -144,7 +147,7 @@ def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: floa
     argv += extra_args
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
     def healthy() -> bool:
         if process.poll() is not None:
@@ -177,3 +180,30 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:
         if stream is not None:
             stream.close()
     return int(process.returncode)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not), from /proc
+    (Linux)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def child_pids(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid``, from /proc (Linux)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry))
+    return found

@@ -6,13 +6,16 @@ the agent registry ConfigMap.
 For clusters we start ourselves — the demo, the benchmarks and the component tests on the local
 API server. A real cluster gets the CRDs and the operator from ``config/`` with
 ``kubectl apply -k``; the platform's backend makes the namespaces and their Secrets.
+
+The CRDs are read from the package (:mod:`reconcilers.crds`, package data), so an installed
+wheel has them.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -22,6 +25,7 @@ from ambient_ctrl.testing import eventually
 from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS, Resource
 from informers.rest import ResourceClient, Transport
 
+from . import crds
 from .resources import (
     AGENTIC_SESSIONS,
     MANAGED_NAMESPACE_LABEL,
@@ -31,17 +35,22 @@ from .resources import (
     RUNNER_SECRETS,
 )
 
-CRD_DIR = Path(__file__).resolve().parents[1] / "config" / "crd"
 CRD_FILES = ("agenticsessions.yaml", "projectsettings.yaml")
+"""In ``reconcilers/crds/`` (package data)."""
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                 "CustomResourceDefinition", namespaced=False)
 DEMO_API_KEY = "sk-ant-demo-not-a-real-key"
 
 
+def crd_text(name: str) -> str:
+    """The CRD file ``name`` (one of :data:`CRD_FILES`) as shipped in the package."""
+    return resources.files(crds).joinpath(name).read_text(encoding="utf-8")
+
+
 def install_crds(transport: Transport) -> None:
     """Create both CRDs; return once their kinds are served."""
     for name in CRD_FILES:
-        ResourceClient(transport, CRDS).create(yaml.safe_load((CRD_DIR / name).read_text()))
+        ResourceClient(transport, CRDS).create(yaml.safe_load(crd_text(name)))
     for resource in (AGENTIC_SESSIONS, PROJECT_SETTINGS):
         # Served once the CRD is registered: wait, so whatever starts next finds it.
         served = functools.partial(ResourceClient(transport, resource).list, "default", limit=1)

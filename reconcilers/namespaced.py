@@ -96,7 +96,8 @@ def register(commands: Any) -> None:
                     f"{CLUSTER_ROLE} in each namespace, and the ConfigMap "
                     f"{NAMESPACES_CONFIGMAP} the Deployment reads the list from.")
     parser.add_argument("--namespace", "--namespaces", action="append", metavar="NS[,NS...]",
-                        help="a namespace the operator serves (repeat, or comma-separate)")
+                        help="a namespace the operator serves (repeat, or comma-separate; at least "
+                             "one, no default)")
     parser.add_argument("--operator-namespace", default=OPERATOR_NAMESPACE,
                         help=f"the operator's namespace (default {OPERATOR_NAMESPACE})")
     parser.add_argument("--service-account", default=SERVICE_ACCOUNT,

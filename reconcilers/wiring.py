@@ -451,7 +451,8 @@ def register(commands: Any) -> None:
                              "for dashboards built on upstream's OpenTelemetry metrics "
                              "(default false)")
     parser.add_argument("--log-format", choices=["text", "json"],
-                        default=_env("LOG_FORMAT", "text"))
+                        default=_env("LOG_FORMAT", "text"),
+                        help="text lines, or one JSON object a line (for log collectors)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        default=_env("LOG_LEVEL", "INFO"))
+                        default=_env("LOG_LEVEL", "INFO"), help="the least severe level logged")
     parser.set_defaults(run=_run)

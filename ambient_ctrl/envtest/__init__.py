@@ -9,6 +9,7 @@ Run it in-process with :class:`LocalAPIServer` or as a process with ``ambient-ct
 """
 
 from .cluster import Cluster, ServerOptions
-from .server import ListenError, LocalAPIServer, serve
+from .server import ListenError, LocalAPIServer, event_loop_name, serve
 
-__all__ = ["Cluster", "ListenError", "LocalAPIServer", "ServerOptions", "serve"]
+__all__ = ["Cluster", "ListenError", "LocalAPIServer", "ServerOptions", "event_loop_name",
+           "serve"]

@@ -54,12 +54,22 @@ def _bootstrap(cluster: Cluster) -> None:
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop's loop where installed (it moves watch fan-out and small replies faster, see
-    bench/), else asyncio's."""
+    bench/), else asyncio's: uvloop comes with the ``envtest`` extra
+    (``pip install 'ambient-ctrl[envtest]'``), which the operator never needs."""
     try:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def event_loop_name() -> str:
+    """Which loop :func:`new_event_loop` makes, in words for a person starting the server."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "on asyncio's event loop; pip install 'ambient-ctrl[envtest]' for uvloop"
+    return "on uvloop"
 
 
 class Simulator(Protocol):
