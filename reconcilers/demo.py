@@ -4,11 +4,17 @@
 KubeVirt simulators, installs the CRDs and upstream's agent registry with ADR-0008's VM runtime,
 starts the operator as its own process, creates sessions of both backends as the platform's
 backend creates them (one scripted to fail) and shows a table of sessions by phase and
-backend with startup latency, refreshed in place. Ctrl-C stops everything, and so do SIGTERM
-and SIGHUP (a ``kill``, a closed terminal): the API server and the operator run in sessions of
-their own, out of reach of the terminal's signals, so the demo stops them itself. With
-``--exit-when-converged`` it exits 0 with a summary once every session settled as scripted (the
-failing one Failed, the others Running) — tests and CI use that.
+backend with startup latency, refreshed in place — every session in the cluster, the demo's
+and any applied meanwhile (``kubectl apply``, config/samples), in any namespace, sorted by name —
+with the kubeconfig, the kubectl commands, the metrics and health URLs below it.
+
+Ctrl-C stops everything, and so do SIGTERM and SIGHUP (a ``kill``, a closed terminal): the API
+server and the operator run in sessions of their own, out of reach of the terminal's signals, so
+the demo stops them itself, and says "stopped" when they have exited. A demo that cannot clean
+up (SIGKILL) does not leave them behind either: they get SIGTERM from the kernel when the demo
+goes (:mod:`ambient_ctrl.lifeline`), and the demo gets it when whatever started it goes. With
+``--exit-when-converged`` it exits 0 with a summary once each of its own sessions settled as
+scripted (the failing one Failed, the others Running) — tests and CI use that.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ambient_ctrl import lifeline
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from informers.clock import RealClock
 from informers.rest import ResourceClient, Transport, load_configuration
@@ -78,7 +85,7 @@ def _sessions(count: int) -> list[dict[str, Any]]:
     return out
 
 
-def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
+def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
     status = session.get("status") or {}
     begun = parse_time(status.get("startTime"))
     ready: Mapping[str, Any] = next((c for c in status.get("conditions") or ()
@@ -91,13 +98,23 @@ def _row(session: Mapping[str, Any]) -> tuple[str, str, str, str]:
     if not detail and status.get("phase") in ("Failed", "Completed"):
         detail = next((c.get("reason") or "" for c in status.get("conditions") or ()
                        if c.get("type") == "Ready"), "")
-    return (session["metadata"]["name"], str(status.get("executionKind") or "-"),
+    metadata = session["metadata"]
+    return (str(metadata.get("name")), str(metadata.get("namespace") or "-"),
+            str(status.get("executionKind") or "-"),
             str(status.get("phase") or "Pending") + (f" ({detail})" if detail else ""), latency)
 
 
+def _by_name(session: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = session.get("metadata") or {}
+    return str(metadata.get("name") or ""), str(metadata.get("namespace") or "")
+
+
 def render_table(sessions: list[Mapping[str, Any]]) -> str:
-    rows = [("SESSION", "BACKEND", "PHASE", "STARTUP"), *map(_row, sessions)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    """The sessions, whatever their names and namespaces, sorted by name (then namespace),
+    and a count by backend and phase."""
+    sessions = sorted(sessions, key=_by_name)
+    rows = [("SESSION", "NAMESPACE", "BACKEND", "PHASE", "STARTUP"), *map(_row, sessions)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
     counts: dict[str, int] = {}
     for session in sessions:
@@ -121,11 +138,13 @@ class _StopSignals:
     While the demo starts, the first signal raises :class:`_Stopped` where the main thread is,
     so the context managers that own the processes stop them on the way out. Once it runs
     (and after a first signal) a signal only sets :attr:`stop`: nothing interrupts a cleanup.
+    :attr:`reason` names the first signal.
     """
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.raising = True
+        self.reason = ""
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopSignals:
@@ -138,10 +157,11 @@ class _StopSignals:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
+        self.reason = self.reason or signal.Signals(signum).name
         self.stop.set()
         if self.raising:
             self.raising = False
-            raise _Stopped(signal.Signals(signum).name)
+            raise _Stopped(self.reason)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -154,36 +174,50 @@ class _StopSignals:
             self.raising = raising
         if raising and self.stop.is_set():
             self.raising = False
-            raise _Stopped("stop signal")
+            raise _Stopped(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoints:
+    """Where the demo's cluster and operator answer."""
+
+    url: str
+    kubeconfig: Path
+    metrics: str
+    health: str
+    """The operator's probe address (``/healthz``, ``/readyz``)."""
 
 
 @contextlib.contextmanager
-def _processes(workdir: Path, signals: _StopSignals) -> Iterator[tuple[str, Path, str]]:
-    """The API server and the operator, each its own process; yields (url, kubeconfig,
-    metrics URL) and stops both (operator first) on the way out. Each process is started with
-    the stop signals held until its stop is registered, so none can be left behind."""
+def _processes(workdir: Path, signals: _StopSignals) -> Iterator[_Endpoints]:
+    """The API server and the operator, each its own process; yields where they answer and
+    stops both (operator first) on the way out. Each process is started with the stop signals
+    held until its stop is registered, so none can be left behind; each gets SIGTERM from the
+    kernel if this process dies without stopping it (:mod:`ambient_ctrl.lifeline`; started
+    from the main thread, as that asks)."""
     with contextlib.ExitStack() as stack:
         with signals.held():
             server, url, kubeconfig = start_apiserver_process(
                 workdir / "kubeconfig", log=workdir / "apiserver.log",
-                extra_args=["--simulate", "kubelet,kubevirt"])
+                extra_args=["--simulate", "kubelet,kubevirt"],
+                env=lifeline.child_environment())
             stack.callback(stop_process, server)
         transport = Transport(load_configuration(str(kubeconfig)))
         try:
             _install_when_ready(transport)
         finally:
             transport.close()
-        metrics = f"127.0.0.1:{free_port()}"
+        metrics, probes = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         with open(workdir / "operator.log", "ab") as log, signals.held():
             operator = subprocess.Popen(
                 [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig",
                  str(kubeconfig), "--registry-namespace", REGISTRY_NAMESPACE,
-                 "--metrics-bind-address", metrics,
-                 "--health-probe-bind-address", f"127.0.0.1:{free_port()}"],
+                 "--metrics-bind-address", metrics, "--health-probe-bind-address", probes],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, env=lifeline.child_environment())
             stack.callback(stop_process, operator, timeout=35)
-        yield url, kubeconfig, f"http://{metrics}/metrics"
+        yield _Endpoints(url=url, kubeconfig=kubeconfig, metrics=f"http://{metrics}/metrics",
+                         health=f"http://{probes}")
 
 
 def _install_when_ready(transport: Transport) -> None:
@@ -195,13 +229,17 @@ def _install_when_ready(transport: Transport) -> None:
 
 
 def run(options: DemoOptions, out: TextIO = sys.stdout) -> int:
-    """Run the demo (call from the main thread: it handles the stop signals)."""
+    """Run the demo (call from the main thread: it handles the stop signals). Says
+    "stopped" once the API server and the operator have exited, however it ends."""
     with _StopSignals() as signals:
         try:
-            return _run(options, out, signals)
-        except _Stopped as stopped:
-            print(f"{stopped}: stopped everything", file=out, flush=True)
-            return 0
+            code = _run(options, out, signals)
+        except _Stopped:
+            code = 0
+        why = f" ({signals.reason})" if signals.reason else ""
+        print(f"stopped{why}: the local API server and the operator have exited", file=out,
+              flush=True)
+        return code
 
 
 def _run(options: DemoOptions, out: TextIO, signals: _StopSignals) -> int:
@@ -209,48 +247,57 @@ def _run(options: DemoOptions, out: TextIO, signals: _StopSignals) -> int:
         workdir = options.workdir or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="ambient-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        url, kubeconfig, metrics = stack.enter_context(_processes(workdir, signals))
-        transport = Transport(load_configuration(str(kubeconfig)))
+        endpoints = stack.enter_context(_processes(workdir, signals))
+        transport = Transport(load_configuration(str(endpoints.kubeconfig)))
         stack.callback(transport.close)
         sessions = ResourceClient(transport, AGENTIC_SESSIONS)
         for body in _sessions(options.sessions):
             sessions.create(body)
-        _introduce(out, url, kubeconfig, metrics, workdir)
+        guide = _guide(endpoints, workdir)
         signals.raising = False  # from here the loop polls signals.stop
         if signals.stop.is_set():
             return 0
-        return _watch(sessions, options, out, signals.stop)
+        return _watch(sessions, options, out, guide, signals.stop)
     return 1  # unreachable: the with block returns
 
 
-def _introduce(out: TextIO, url: str, kubeconfig: Path, metrics: str, workdir: Path) -> None:
+def _guide(endpoints: _Endpoints, workdir: Path) -> str:
+    """What to do with the demo's cluster: shown with the table, always in view."""
     kubectl = Path(sys.executable).with_name("kubectl")
-    command = str(kubectl) if kubectl.exists() else "kubectl"
-    print(f"local API server: {url}   kubeconfig: {kubeconfig}", file=out)
-    print(f"try:  {command} --kubeconfig {kubeconfig} get as -n {NAMESPACE}", file=out)
-    print(f"      {command} --kubeconfig {kubeconfig} get pods,vms,vmis,svc -n {NAMESPACE}",
-          file=out)
-    print(f"metrics: {metrics}   logs: {workdir}", file=out)
-    print("Ctrl-C (or SIGTERM, SIGHUP) stops everything.\n", file=out, flush=True)
+    command = f"{kubectl if kubectl.exists() else 'kubectl'} --kubeconfig {endpoints.kubeconfig}"
+    return "\n".join([
+        f"local API server: {endpoints.url}   kubeconfig: {endpoints.kubeconfig}",
+        f"try:  {command} get as -A",
+        f"      {command} get pods,vms,vmis,svc -n {NAMESPACE}",
+        f"      {command} apply -f YOUR-SESSION.yaml   (namespace {NAMESPACE} is managed)",
+        f"metrics: {endpoints.metrics}",
+        f"health:  {endpoints.health}/healthz   {endpoints.health}/readyz",
+        f"logs: {workdir}",
+        "Ctrl-C (or SIGTERM, SIGHUP) stops everything."])
 
 
-def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO,
+def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO, guide: str,
            stop: threading.Event) -> int:
+    """Show every session until stopped (or, with ``exit_when_converged``, until the demo's
+    own sessions settled). On a terminal the table is redrawn in place with ``guide`` below
+    it; otherwise ``guide`` comes first and each new table is appended."""
     clock = RealClock()
     started = clock.monotonic()
     live = out.isatty()
+    if not live:
+        print(guide + "\n", file=out, flush=True)
     last = ""
     while not stop.is_set():
-        items = sorted(sessions.list(NAMESPACE)["items"], key=lambda s: s["metadata"]["name"])
+        items = sessions.list()["items"]  # every namespace: any session that appears
         table = render_table(items)
         if table != last:
-            print(("\x1b[H\x1b[J" if live else "") + table + ("" if live else "\n"),
-                  file=out, flush=True)
+            print(f"\x1b[H\x1b[J{table}\n\n{guide}" if live else table + "\n", file=out,
+                  flush=True)
             last = table
-        settled = bool(items) and all(_settled(s) for s in items)
-        if options.exit_when_converged and settled:
+        own = [s for s in items if EXPECT_LABEL in (s["metadata"].get("labels") or {})]
+        if options.exit_when_converged and own and all(map(_settled, own)):
             seconds = clock.monotonic() - started
-            print(f"converged: {len(items)} sessions settled in {seconds:.1f}s", file=out)
+            print(f"converged: {len(own)} sessions settled in {seconds:.1f}s", file=out)
             return 0
         if options.exit_when_converged and clock.monotonic() - started > options.timeout:
             print("timed out before every session settled", file=out)
@@ -260,24 +307,35 @@ def _watch(sessions: ResourceClient, options: DemoOptions, out: TextIO,
 
 
 def _settled(session: Mapping[str, Any]) -> bool:
-    """Settled as scripted (the demo's own sessions carry the phase they settle in); any
-    other session, e.g. one applied with kubectl meanwhile, counts once it is not starting."""
+    """One of the demo's own sessions settled as scripted (each carries the phase it settles
+    in). Sessions applied meanwhile are shown, never waited for: one in a namespace the
+    operator does not manage stays Pending for good."""
     phase = (session.get("status") or {}).get("phase")
-    expected = ((session["metadata"].get("labels") or {}).get(EXPECT_LABEL))
-    if expected:
-        return phase == expected
-    return phase not in (None, "Pending", "Creating", "Stopping")
+    return bool(phase == (session["metadata"].get("labels") or {}).get(EXPECT_LABEL))
+
+
+def _command(args: Any) -> int:
+    """``ambient-ctrl demo``: ends (SIGTERM, stopping its processes) when whatever started it
+    ends, even by SIGKILL — a killed ``make run`` leaves nothing running."""
+    lifeline.exit_with_parent()
+    return run(DemoOptions(sessions=args.sessions, exit_when_converged=args.exit_when_converged,
+                           timeout=args.timeout, workdir=args.workdir))
 
 
 def register(commands: Any) -> None:
     """Add ``ambient-ctrl demo`` (entry point ``ambient_ctrl.commands``)."""
-    parser = commands.add_parser("demo", help="run the local cluster, the operator and sessions")
-    parser.add_argument("--sessions", type=int, default=6)
+    parser = commands.add_parser(
+        "demo", help="run the local cluster, the operator and sessions",
+        description="Start the local API server (simulated kubelet and KubeVirt) and the "
+                    "operator, install the CRDs and the agent registry, create sessions of "
+                    "both backends and show every session in the cluster as it converges.")
+    parser.add_argument("--sessions", type=int, default=6,
+                        help="sessions the demo creates, alternately Pod and VM; the last Pod "
+                             "session is scripted to fail")
     parser.add_argument("--exit-when-converged", action="store_true",
-                        help="exit 0 with a summary once every session settled")
-    parser.add_argument("--timeout", type=float, default=300.0)
+                        help="exit 0 with a summary once the demo's sessions settled")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds --exit-when-converged waits before exiting 1")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the kubeconfig and logs here (default: a temporary dir)")
-    parser.set_defaults(run=lambda args: run(DemoOptions(
-        sessions=args.sessions, exit_when_converged=args.exit_when_converged,
-        timeout=args.timeout, workdir=args.workdir)))
+    parser.set_defaults(run=_command)
