@@ -70,13 +70,21 @@ class FakeClock:
 
     ``wait`` blocks the calling thread until the event is set or the fake time passes the
     deadline, so code under test runs its real control flow without real sleeping.
+
+    A thread is *parked* while it is blocked in :meth:`wait` and its event is not set. A thread
+    that computes a pause from the clock and then waits turns the pause into a deadline only
+    when it calls :meth:`wait`; a step between those two moments pushes the deadline back by the
+    step. So a test steps once the code under test is parked: ``step(seconds, waiters=n)``
+    waits for exactly ``n`` parked threads first, then for those the step woke to park again
+    (they have handled everything that fell due), as if that work ran synchronously.
     """
 
     def __init__(self, start: _dt.datetime | None = None) -> None:
         self._now = start or _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
         self._monotonic = 1000.0
         self._cond = threading.Condition()
-        self._waiters = 0
+        self._blocked: dict[int, tuple[threading.Event, float]] = {}  # thread → event, deadline
+        self._parks = 0  # calls to wait so far
         self.requested: list[float] = []
         """The timeout of every :meth:`wait`, in call order (what a backoff asked for), as
         saturated (:func:`saturate`)."""
@@ -89,28 +97,54 @@ class FakeClock:
         with self._cond:
             return self._now
 
-    def step(self, seconds: float) -> None:
-        with self._cond:
-            self._monotonic += seconds
-            self._now += _dt.timedelta(seconds=seconds)
-            self._cond.notify_all()
-
     @property
     def waiters(self) -> int:
         """Threads currently blocked in :meth:`wait` (lets a test step only once they are)."""
         with self._cond:
-            return self._waiters
+            return len(self._blocked)
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
         timeout = saturate(timeout)
-        deadline = self.monotonic() + timeout
+        me = threading.get_ident()
         with self._cond:
+            deadline = self._monotonic + timeout
             self.requested.append(timeout)
-            self._waiters += 1
+            self._blocked[me] = (event, deadline)
+            self._parks += 1
+            self._cond.notify_all()
             try:
                 while not event.is_set() and self._monotonic < deadline:
                     # Short real waits so an event set from another thread is noticed.
-                    self._cond.wait(0.01)
+                    self._cond.wait(0.001)
             finally:
-                self._waiters -= 1
+                del self._blocked[me]
+                self._cond.notify_all()
         return event.is_set()
+
+    def step(self, seconds: float, *, waiters: int | None = None, timeout: float = 5.0) -> None:
+        """Advance time by ``seconds`` and wake the waiters that fell due.
+
+        With ``waiters``, step only once exactly that many threads are parked and return once
+        those the step woke are parked again; raise AssertionError if that takes longer than
+        ``timeout`` real seconds.
+        """
+        with self._cond:
+            if waiters is not None:
+                self._settle(waiters, timeout)
+            self._monotonic += seconds
+            self._now += _dt.timedelta(seconds=seconds)
+            woken = sum(1 for _, deadline in self._blocked.values()
+                        if deadline <= self._monotonic)
+            parks = self._parks
+            self._cond.notify_all()
+            if waiters is not None and woken:
+                self._settle(waiters, timeout, parks=parks + woken)
+
+    def _settle(self, waiters: int, timeout: float, *, parks: int = 0) -> None:
+        def settled() -> bool:
+            return (self._parks >= parks and len(self._blocked) == waiters
+                    and not any(event.is_set() for event, _ in self._blocked.values()))
+
+        if not self._cond.wait_for(settled, timeout):
+            raise AssertionError(f"expected {waiters} parked waiter(s), have "
+                                 f"{len(self._blocked)}")

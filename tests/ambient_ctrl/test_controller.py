@@ -32,8 +32,6 @@ from metrics.controller import ReconcileResult
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 
-from .clocks import step_parked
-
 REQUEST = Request("ns", "obj")
 SENTINEL = Request("ns", "sentinel")
 NAME = "ctl"
@@ -214,12 +212,12 @@ def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Bu
     # from "not yet".
     queue.add_after(SENTINEL, 100.0)
     if row.delay is not None:
-        step_parked(clock, row.delay * 0.9)
+        clock.step(row.delay * 0.9, waiters=1)
         assert queue.depth() == 0
-        step_parked(clock, row.delay * 0.2)
+        clock.step(row.delay * 0.2, waiters=1)
         assert queue.get(timeout=5) == request
         queue.done(request)
-    step_parked(clock, 100.0)
+    clock.step(100.0, waiters=1)
     assert queue.get(timeout=5) == SENTINEL
     queue.done(SENTINEL)
     assert queue.depth() == 0

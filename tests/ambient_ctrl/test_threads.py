@@ -27,8 +27,6 @@ from informers.clock import MAX_DELAY, FakeClock, RealClock, saturate
 from informers.resource import CONFIGMAPS
 from informers.threads import Threads
 
-from .clocks import step_parked
-
 NS = "default"
 
 
@@ -49,7 +47,7 @@ def test_huge_and_infinite_delays_do_not_stop_a_short_one_fake_clock() -> None:
         queue.add_after("not-a-number", math.nan)  # NaN is "now": it must not poison the heap
         assert queue.get(timeout=1) == "not-a-number"
         queue.add_after("soon", 2.0)
-        step_parked(clock, 2.0)
+        clock.step(2.0, waiters=1)
         assert queue.get(timeout=5) == "soon"
         # No wait asked the clock for more than a real Event.wait accepts.
         assert max(clock.requested) <= MAX_DELAY
@@ -95,7 +93,7 @@ def test_a_rate_limiter_answering_nonsense_is_saturated(answer: float) -> None:
     try:
         queue.add_rate_limited("x")
         queue.add_after("soon", 1.0)
-        step_parked(clock, 1.0)
+        clock.step(1.0, waiters=1)
         first = queue.get(timeout=5)
         assert first in ("x", "soon")
         if answer == math.inf:

@@ -21,8 +21,6 @@ from informers.clock import FakeClock
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 
-from .clocks import ParkingClock, step_parked
-
 ITEMS = st.sampled_from("abc")
 
 
@@ -32,7 +30,7 @@ class WorkQueueMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = ParkingClock()
+        self.clock = FakeClock()
         self.queue: WorkQueue[str] = WorkQueue(name="machine", clock=self.clock,
                                                rate_limiter=ItemExponentialRateLimiter())
         self.waiting: list[str] = []
@@ -156,9 +154,9 @@ def test_delayed_items_are_handed_out_in_due_order(clock: FakeClock,
     queue.add_after("late", 3)
     queue.add_after("early", 1)
     queue.add_after("middle", 2)
-    step_parked(clock, 0.5)
+    clock.step(0.5, waiters=1)
     assert queue.depth() == 0
-    step_parked(clock, 3)
+    clock.step(3, waiters=1)
     assert [queue.get(timeout=5) for _ in range(3)] == ["early", "middle", "late"]
 
 
@@ -167,15 +165,15 @@ def test_add_after_keeps_the_earliest_time(clock: FakeClock, queue: WorkQueue[st
                                            first: int, second: int) -> None:
     queue.add_after("x", first)
     queue.add_after("x", second)
-    step_parked(clock, 1.9)
+    clock.step(1.9, waiters=1)
     assert queue.depth() == 0
-    step_parked(clock, 0.2)
+    clock.step(0.2, waiters=1)
     assert queue.get(timeout=5) == "x"
     queue.done("x")
     # The later time was dropped, not kept as a second delivery: a sentinel due after it comes
     # out alone.
     queue.add_after("sentinel", 4)
-    step_parked(clock, 5)
+    clock.step(5, waiters=1)
     assert queue.get(timeout=5) == "sentinel"
     assert queue.depth() == 0
 
@@ -190,9 +188,9 @@ def test_add_rate_limited_backs_off_exponentially_until_forgotten(
         clock: FakeClock, queue: WorkQueue[str]) -> None:
     def requeue_after(delay: float) -> None:
         queue.add_rate_limited("x")
-        step_parked(clock, delay * 0.9)
+        clock.step(delay * 0.9, waiters=1)
         assert queue.depth() == 0, f"handed out before {delay} s"
-        step_parked(clock, delay * 0.2)
+        clock.step(delay * 0.2, waiters=1)
         assert queue.get(timeout=5) == "x"
         queue.done("x")
 
@@ -254,7 +252,7 @@ def test_draining_shutdown_gives_up_after_its_timeout() -> None:
 def test_shutdown_joins_the_delay_thread_even_without_drain_time(clock: FakeClock) -> None:
     q: WorkQueue[str] = WorkQueue(name="joined", clock=clock)
     q.add_after("x", 10)
-    step_parked(clock, 1)
+    clock.step(1, waiters=1)
     assert q.shutdown(drain=True, timeout=0)
     assert not [t for t in threading.enumerate() if t.name == "workqueue-joined-delay"]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from informers.clock import FakeClock
 from metrics.access import (
     AccessFilter,
     AccessOptions,
@@ -23,14 +24,6 @@ ALICE = User("system:serviceaccount:monitoring:prometheus", uid="u-1",
              extra=(("authentication.kubernetes.io/credential-id", ("JTI=1",)),))
 BOB = User("bob", groups=("system:authenticated",))
 SECRET = "s3cr3t-token-value"
-
-
-@dataclass
-class FakeClock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -68,7 +61,7 @@ def reviewer() -> FakeReviewer:
 
 @pytest.fixture()
 def access(reviewer: FakeReviewer, clock: FakeClock) -> AccessFilter:
-    return AccessFilter(reviewer, monotonic=clock)
+    return AccessFilter(reviewer, monotonic=clock.monotonic)
 
 
 def status(refusal: object) -> int:
@@ -131,20 +124,20 @@ def test_answers_are_cached_for_their_lifetimes(access: AccessFilter, reviewer: 
     assert sorted(reviewer.authentications) == sorted([SECRET, "bob", "garbage"])
     assert len(reviewer.authorizations) == 2
     # 31 s: the denial expired (30 s), the allow (5 min) and the tokens (1 min) did not.
-    clock.now += 31
+    clock.step(31)
     access.check("GET", "/metrics", f"Bearer {SECRET}")
     access.check("GET", "/metrics", "Bearer bob")
     access.check("GET", "/metrics", "Bearer garbage")
     assert len(reviewer.authentications) == 3
     assert reviewer.authorizations[2:] == [(BOB, "get", "/metrics")]
     # 61 s: every token is reviewed again (the unauthenticated one too); the allow holds.
-    clock.now += 30
+    clock.step(30)
     access.check("GET", "/metrics", f"Bearer {SECRET}")
     access.check("GET", "/metrics", "Bearer garbage")
     assert reviewer.authentications[3:] == [SECRET, "garbage"]
     assert len(reviewer.authorizations) == 3
     # 5 min after the first: the allow expires.
-    clock.now = 1000.0 + 301
+    clock.step(301 - 61)
     access.check("GET", "/metrics", f"Bearer {SECRET}")
     assert reviewer.authorizations[3:] == [(ALICE, "get", "/metrics")]
 
@@ -153,14 +146,14 @@ def test_a_revoked_permission_takes_effect_once_the_allow_expires(
         access: AccessFilter, reviewer: FakeReviewer, clock: FakeClock) -> None:
     assert access.check("GET", "/metrics", f"Bearer {SECRET}") is None
     reviewer.allowed.clear()
-    clock.now += 299
+    clock.step(299)
     assert access.check("GET", "/metrics", f"Bearer {SECRET}") is None  # still cached
-    clock.now += 2
+    clock.step(2)
     assert status(access.check("GET", "/metrics", f"Bearer {SECRET}")) == 403
 
 
 def test_caches_are_bounded(reviewer: FakeReviewer, clock: FakeClock) -> None:
-    access = AccessFilter(reviewer, options=AccessOptions(max_entries=3), monotonic=clock)
+    access = AccessFilter(reviewer, options=AccessOptions(max_entries=3), monotonic=clock.monotonic)
     for i in range(100):
         assert status(access.check("GET", "/metrics", f"Bearer made-up-{i}")) == 401
     assert access.check("GET", "/metrics", f"Bearer {SECRET}") is None

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from informers.clock import FakeClock
 from metrics import (
     ControllerRecorder,
     QueueStats,
@@ -71,14 +72,6 @@ PROJECT: list[Row] = [
     ("informer_watch_restarts_total", "counter", {"resource"}, None),
     ("informer_last_event_age_seconds", "gauge", {"resource"}, None),
 ]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 class Queue:
@@ -310,7 +303,7 @@ def test_informer_health(recorder: Recorder, clock: FakeClock) -> None:
     informer = recorder.informer
     informer.relist("pods")
     informer.watch_restart("pods")
-    clock.now += 7
+    clock.step(7)
     exposed = Exposed(recorder.registry)
     # no event yet: the age counts from the informer's first report, every type is at 0
     assert exposed.value("informer_last_event_age_seconds", resource="pods") == 7
@@ -319,7 +312,7 @@ def test_informer_health(recorder: Recorder, clock: FakeClock) -> None:
     informer.event("pods", "ADDED")
     informer.event("pods", "BOOKMARK")
     informer.event("pods", "SURPRISE")
-    clock.now += 2.5
+    clock.step(2.5)
     informer.relist("pods")
     informer.watch_restart("pods")
     exposed = Exposed(recorder.registry)
