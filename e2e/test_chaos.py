@@ -356,7 +356,7 @@ def test_chaos_run_converges_without_duplicates_or_orphans(world: World) -> None
     deadline = time.monotonic() + CHAOS_AFTER_CREATION
     while time.monotonic() < deadline:
         assert world.operator is not None and world.operator.poll() is None, "operator died"
-        time.sleep(1.0)
+        time.sleep(1.0)  # the chaos lasts this long in real time: that is the test
     chaos.off()
     cleared = time.monotonic()
     names = {_name(i) for i in range(SESSION_COUNT)}
@@ -454,7 +454,7 @@ def _delete_and_recreate_under_chaos(world: World, chaos: Chaos,
 
         # The old one may still be there for a moment (its deletion is not instant).
         eventually(created_anew, timeout=30, interval=0.2)
-    time.sleep(CHAOS_AFTER_CREATION / 3)
+    time.sleep(CHAOS_AFTER_CREATION / 3)  # the chaos lasts this long in real time
     chaos.off()
     gone = set(victims) - reborn
     remaining = {n for n in sessions if n not in gone}

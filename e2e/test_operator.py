@@ -202,7 +202,7 @@ def test_pod_session_runs_resumes_stops_restarts_and_is_collected(world: World,
                                                   "key": "agui-token"}}, env
     assert "IS_RESUME" not in env, "the first runner of a session is not a resume"
     children = check_session_children(world, ns, name, session, pod, "Pod")
-    time.sleep(2)
+    time.sleep(2)  # about time passing: spec.timeout (1 s) is over and never enforced
     assert running(world.raw.get(session_path(ns, name))), "stopped by spec.timeout"
 
     # The runner Pod lost while Running: back to Pending, a new runner that resumes.

@@ -147,7 +147,7 @@ def binding(name: str, *, group: str, cluster_role: str, labels: dict[str, str] 
 
 
 def test_labelling_a_namespace_makes_a_project(cluster: Cluster, project: str) -> None:
-    time.sleep(0.5)  # unlabelled: nothing happens
+    time.sleep(0.5)  # about time passing: unlabelled, nothing happens
     assert cluster.settings(PROJECT) is None
     settings = managed(cluster, PROJECT)
     assert settings["spec"] == {"groupAccess": [], "inactivityTimeoutSeconds": 86400}
@@ -217,7 +217,7 @@ def test_bad_group_names_are_reported_without_a_storm(cluster: Cluster, project:
         "('50%-edit': it may not contain '%'); entry skipped"]
     assert cluster.read("RoleBinding", "qa-view", PROJECT) is not None
     quiet = until_quiet(cluster.requests, quiet=0.5, message="the operator kept retrying")
-    time.sleep(1.0)
+    time.sleep(1.0)  # the quiet window itself: what is asserted is that nothing happens
     assert cluster.requests() == quiet
 
 
@@ -262,5 +262,5 @@ def test_deleting_settings_removes_what_they_own(cluster: Cluster, project: str)
 @pytest.mark.local_only("counts the operator's requests through the server's admin endpoint")
 def test_no_request_while_idle(cluster: Cluster) -> None:
     quiet = until_quiet(cluster.requests, quiet=0.5, message="the operator never went quiet")
-    time.sleep(2.0)
+    time.sleep(2.0)  # the quiet window itself: what is asserted is that nothing happens
     assert cluster.requests() == quiet

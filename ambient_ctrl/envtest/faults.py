@@ -168,10 +168,12 @@ class Faults:
             self.cluster.loop.create_task(self.reopen(downtime))
 
     def state(self) -> dict[str, Any]:
+        """The active faults, and ``held``: the requests a pause holds until :meth:`resume`."""
         return {"paused": self.paused, "failures": [r.as_dict() for r in self.failures],
                 "latencies": [{"seconds": r.seconds, "verbs": sorted(r.verbs),
                                "resources": sorted(r.resources)} for r in self.latencies],
-                "dropWatchesEvery": self._drop_timer is not None}
+                "dropWatchesEvery": self._drop_timer is not None,
+                "held": len(self._held)}
 
     # the request path --------------------------------------------------------------------------
     def hold(self, run: Callable[[], Answer]) -> Answer | asyncio.Future[Answer]:

@@ -346,9 +346,12 @@ def test_it_stops_with_the_server(session: str) -> None:
             except urllib3.exceptions.HTTPError as exc:  # the server went away mid-call
                 outcome.append(exc)
 
+        seen = len(requests_seen(client, base))
         slow = threading.Thread(target=slow_call, name="slow-call")
         slow.start()
-        time.sleep(0.2)  # the proxied call now waits on the stand-in's timer
+        # Once the stand-in recorded it, the proxied call waits on the stand-in's timer.
+        eventually(lambda: len(requests_seen(client, base)) > seen,
+                   message="the slow call did not reach the stand-in")
     assert refused(address)
     slow.join(5)
     assert not slow.is_alive() and isinstance(outcome[0], urllib3.exceptions.HTTPError)

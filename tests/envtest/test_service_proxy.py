@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,7 +220,8 @@ def test_counted_and_faults_can_target_it(api: LocalAPIServer, client: RawClient
         held: list[tuple[int, Any]] = []
         waiting = threading.Thread(target=lambda: held.append(client.get(f"{runner}/health")))
         waiting.start()
-        time.sleep(0.4)
+        eventually(lambda: api.faults.state()["held"] == 1,
+                   message="the proxied call was not held")  # past its latency, held
         assert not held
         api.faults.resume()
         waiting.join(5)
