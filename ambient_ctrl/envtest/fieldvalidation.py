@@ -41,7 +41,7 @@ from . import errors, schema
 from .errors import Cause
 from .http import Request, Response
 from .kinds import ResourceType
-from .protobuf import _FIELDS as _MESSAGE_FIELDS
+from .protobuf import FIELDS as _MESSAGE_FIELDS
 from .protobuf import SUPPORTED_KINDS
 
 DIRECTIVES = ("Ignore", "Strict", "Warn")

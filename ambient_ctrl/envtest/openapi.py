@@ -26,7 +26,7 @@ from . import (
     protobuf_networking,
     protobuf_rbac,
 )
-from .protobuf import _FIELDS, SUPPORTED_KINDS
+from .protobuf import FIELDS, SUPPORTED_KINDS
 
 __all__ = ["builtin_schemas", "custom_resource_schemas", "has_builtin_schema"]
 
@@ -92,7 +92,7 @@ def _property(message: str, name: str, type_: str, repeated: bool, is_map: bool,
 def _properties(message: str) -> dict[str, Any]:
     """A message's properties by JSON name; an embedded (inline) struct's merged in."""
     properties: dict[str, Any] = {}
-    for field in _FIELDS[message].values():
+    for field in FIELDS[message].values():
         if field.rule == "^":
             properties.update(_properties(field.type))
         else:
@@ -113,7 +113,7 @@ def _schema(message: str) -> dict[str, Any]:
 
 def _references(message: str) -> set[str]:
     found: set[str] = set()
-    for field in _FIELDS.get(message, {}).values():
+    for field in FIELDS.get(message, {}).values():
         if field.type not in _SCALARS:
             found.add(field.type)
     return found

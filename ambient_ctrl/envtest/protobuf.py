@@ -31,7 +31,8 @@ from typing import Any, Final, NamedTuple
 
 from . import protobuf_apps, protobuf_authentication, protobuf_networking, protobuf_rbac
 
-__all__ = ["MAGIC", "SUPPORTED_KINDS", "ProtobufError", "decode_object"]
+__all__ = ["FIELDS", "MAGIC", "MESSAGES", "SUPPORTED_KINDS", "Field", "ProtobufError",
+           "decode_object", "merge_messages"]
 
 MAGIC: Final = b"k8s\x00"
 
@@ -59,7 +60,11 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _GO_ZERO_TIME: Final = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
-class _Field(NamedTuple):
+class Field(NamedTuple):
+    """One field of a message in :data:`FIELDS`: its number on the wire, its JSON name
+    (empty for an embedded struct), the message or builtin type it holds, and how it is
+    rendered."""
+
     number: int
     name: str
     type: str
@@ -134,7 +139,7 @@ def _scan(buf: bytes, start: int, end: int) -> dict[int, list[_Occurrence]]:
     return fields
 
 
-def _expect(occurrence: _Occurrence, wire: int, owner: str, field: _Field) -> None:
+def _expect(occurrence: _Occurrence, wire: int, owner: str, field: Field) -> None:
     if occurrence.wire != wire:
         raise ProtobufError(
             f"{owner}.{field.name or field.type} (field {field.number}) at offset "
@@ -156,7 +161,7 @@ def _message(buf: bytes, spans: list[tuple[int, int]], name: str) -> dict[str, A
         for number, scanned in _scan(buf, start, end).items():
             found.setdefault(number, []).extend(scanned)
     out: dict[str, Any] = {}
-    for field in _FIELDS[name].values():
+    for field in FIELDS[name].values():
         occurrences = found.get(field.number)
         if field.rule == "^":
             inner = [_span(o, name, field) for o in occurrences or ()]
@@ -173,22 +178,22 @@ def _message(buf: bytes, spans: list[tuple[int, int]], name: str) -> dict[str, A
     return out
 
 
-def _span(occurrence: _Occurrence, owner: str, field: _Field) -> tuple[int, int]:
+def _span(occurrence: _Occurrence, owner: str, field: Field) -> tuple[int, int]:
     _expect(occurrence, _BYTES, owner, field)
     return occurrence.value, occurrence.end
 
 
-def _value(buf: bytes, occurrences: list[_Occurrence], owner: str, field: _Field) -> Any:
+def _value(buf: bytes, occurrences: list[_Occurrence], owner: str, field: Field) -> Any:
     if field.is_map:
         return _map(buf, occurrences, owner, field)
     if field.repeated:
         return [item for o in occurrences for item in _elements(buf, o, owner, field)]
-    if field.type in _FIELDS:
+    if field.type in FIELDS:
         return _message(buf, [_span(o, owner, field) for o in occurrences], field.type)
     return _scalar(buf, occurrences[-1], owner, field)
 
 
-def _elements(buf: bytes, occurrence: _Occurrence, owner: str, field: _Field) -> Iterator[Any]:
+def _elements(buf: bytes, occurrence: _Occurrence, owner: str, field: Field) -> Iterator[Any]:
     if field.type in _NUMERIC and occurrence.wire == _BYTES:
         # Packed encoding: proto2 parsers must accept it even though gogo never writes it.
         pos, end = occurrence.value, occurrence.end
@@ -201,11 +206,11 @@ def _elements(buf: bytes, occurrence: _Occurrence, owner: str, field: _Field) ->
 
 
 def _map(
-    buf: bytes, occurrences: list[_Occurrence], owner: str, field: _Field
+    buf: bytes, occurrences: list[_Occurrence], owner: str, field: Field
 ) -> dict[str, Any]:
     # Map entries are messages {1: key, 2: value}; encoding/json sorts map keys.
-    key_field = _Field(1, field.name + " key", "string", False, False, "k")
-    value_field = _Field(2, field.name + " value", field.type, False, False, "k")
+    key_field = Field(1, field.name + " key", "string", False, False, "k")
+    value_field = Field(2, field.name + " value", field.type, False, False, "k")
     entries: dict[str, Any] = {}
     for occurrence in occurrences:
         entry = _scan(buf, *_span(occurrence, owner, field))
@@ -217,7 +222,7 @@ def _map(
     return dict(sorted(entries.items()))
 
 
-def _scalar(buf: bytes, occurrence: _Occurrence, owner: str, field: _Field) -> Any:
+def _scalar(buf: bytes, occurrence: _Occurrence, owner: str, field: Field) -> Any:
     if field.type in _NUMERIC:
         _expect(occurrence, _VARINT, owner, field)
         if field.type == "bool":
@@ -229,21 +234,21 @@ def _scalar(buf: bytes, occurrence: _Occurrence, owner: str, field: _Field) -> A
         return buf[start:end].decode("utf-8", "replace")
     if field.type == "bytes":
         return base64.b64encode(buf[start:end]).decode("ascii")
-    if field.type in _FIELDS:
+    if field.type in FIELDS:
         return _message(buf, [(start, end)], field.type)
     return _SPECIAL[field.type](buf, start, end)
 
 
-def _zero(field: _Field) -> Any:
+def _zero(field: Field) -> Any:
     """The JSON encoding of an unset Go field (nil for pointers, slices and maps)."""
     if field.rule == "n" or field.repeated or field.is_map:
         return None
-    if field.type in _FIELDS:
+    if field.type in FIELDS:
         return _message(b"", [], field.type)
     return _ZEROS[field.type]
 
 
-def _only(buf: bytes, start: int, end: int, owner: str, *fields: _Field) -> list[Any]:
+def _only(buf: bytes, start: int, end: int, owner: str, *fields: Field) -> list[Any]:
     """Decode a small fixed message into a list of values (None where unset)."""
     found = _scan(buf, start, end)
     return [
@@ -252,8 +257,8 @@ def _only(buf: bytes, start: int, end: int, owner: str, *fields: _Field) -> list
     ]
 
 
-_SECONDS = _Field(1, "seconds", "int64", False, False, "k")
-_NANOS = _Field(2, "nanos", "int32", False, False, "k")
+_SECONDS = Field(1, "seconds", "int64", False, False, "k")
+_NANOS = Field(2, "nanos", "int32", False, False, "k")
 
 
 def _timestamp(buf: bytes, start: int, end: int, micro: bool) -> str | None:
@@ -283,7 +288,7 @@ def _micro_time(buf: bytes, start: int, end: int) -> str | None:
     return _timestamp(buf, start, end, micro=True)
 
 
-_QUANTITY = _Field(1, "string", "string", False, False, "k")
+_QUANTITY = Field(1, "string", "string", False, False, "k")
 
 
 def _quantity(buf: bytes, start: int, end: int) -> str:
@@ -295,9 +300,9 @@ def _quantity(buf: bytes, start: int, end: int) -> str:
 
 
 _INTSTR_FIELDS = (
-    _Field(1, "type", "int64", False, False, "k"),
-    _Field(2, "intVal", "int32", False, False, "k"),
-    _Field(3, "strVal", "string", False, False, "k"),
+    Field(1, "type", "int64", False, False, "k"),
+    Field(2, "intVal", "int32", False, False, "k"),
+    Field(3, "strVal", "string", False, False, "k"),
 )
 
 
@@ -310,7 +315,7 @@ def _int_or_string(buf: bytes, start: int, end: int) -> int | str:
     raise ProtobufError(f"IntOrString at offset {start} has unknown type {kind}")
 
 
-_FIELDS_V1_RAW = _Field(1, "Raw", "bytes", False, False, "k")
+_FIELDS_V1_RAW = Field(1, "Raw", "bytes", False, False, "k")
 
 
 def _fields_v1(buf: bytes, start: int, end: int) -> Any:
@@ -335,8 +340,8 @@ _ZEROS: Final[dict[str, Any]] = {
     "Time": None, "MicroTime": None, "Quantity": "0", "IntOrString": 0, "FieldsV1": None,
 }
 _ENVELOPE_FIELDS = (
-    _Field(1, "typeMeta", "TypeMeta", False, False, "k"),
-    _Field(3, "contentEncoding", "string", False, False, "k"),
+    Field(1, "typeMeta", "TypeMeta", False, False, "k"),
+    Field(3, "contentEncoding", "string", False, False, "k"),
 )
 
 
@@ -363,7 +368,7 @@ def decode_object(body: bytes | bytearray | memoryview) -> dict[str, Any]:
             "in protobuf body"
         )
     raw = _scan(buf, start, len(buf)).get(2, [])
-    raw_field = _Field(2, "raw", "bytes", False, False, "k")
+    raw_field = Field(2, "raw", "bytes", False, False, "k")
     spans = [_span(raw[-1], "Unknown", raw_field)] if raw else []
     return {"kind": kind, "apiVersion": api_version, **_message(buf, spans, kind)}
 
@@ -373,7 +378,7 @@ def decode_object(body: bytes | bytearray | memoryview) -> dict[str, Any]:
 # message maps field number -> (JSON name, type, flags), in the order the Go struct declares
 # its fields (which is the order encoding/json writes them).  Types are proto scalars, the
 # special types above, or another message in these tables.  Flags: "*"
-# repeated, "%" map<string, type>, then one rule letter as described on _Field ("o" is the
+# repeated, "%" map<string, type>, then one rule letter as described on Field ("o" is the
 # default and is left out).  To extend, copy the json and protobuf struct tags from upstream
 # types.go (pointer, omitempty and omitzero decide the rule) and check against generated.proto.
 # fmt: off
@@ -1143,9 +1148,10 @@ _CORE_MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
 # fmt: on
 
 
-def _merge(*groups: dict[str, dict[int, tuple[str, str, str]]],
-           ) -> dict[str, dict[int, tuple[str, str, str]]]:
-    """One table of all groups' messages (decode_object looks a kind up by its bare name)."""
+def merge_messages(*groups: dict[str, dict[int, tuple[str, str, str]]],
+                   ) -> dict[str, dict[int, tuple[str, str, str]]]:
+    """One table of all groups' messages (decode_object looks a kind up by its bare name);
+    ValueError if two groups define a message of the same name."""
     merged: dict[str, dict[int, tuple[str, str, str]]] = {}
     for tables in groups:
         for name, fields in tables.items():
@@ -1155,16 +1161,20 @@ def _merge(*groups: dict[str, dict[int, tuple[str, str, str]]],
     return merged
 
 
-_MESSAGES: Final = _merge(_CORE_MESSAGES, protobuf_apps.MESSAGES, protobuf_rbac.MESSAGES,
-                          protobuf_networking.MESSAGES, protobuf_authentication.MESSAGES)
+MESSAGES: Final = merge_messages(_CORE_MESSAGES, protobuf_apps.MESSAGES, protobuf_rbac.MESSAGES,
+                                 protobuf_networking.MESSAGES, protobuf_authentication.MESSAGES)
+"""Every supported message by name: field number → (JSON name, type, flags), as upstream's
+``generated.proto`` and Go struct tags have them (the schema the decoder, the OpenAPI
+documents and field validation share)."""
 
 
-def _compile(number: int, spec: tuple[str, str, str]) -> _Field:
+def _compile(number: int, spec: tuple[str, str, str]) -> Field:
     name, type_, flags = spec
-    return _Field(number, name, type_, "*" in flags, "%" in flags, flags.lstrip("*%") or "o")
+    return Field(number, name, type_, "*" in flags, "%" in flags, flags.lstrip("*%") or "o")
 
 
-_FIELDS: Final[dict[str, dict[int, _Field]]] = {
+FIELDS: Final[dict[str, dict[int, Field]]] = {
     message: {number: _compile(number, spec) for number, spec in fields.items()}
-    for message, fields in _MESSAGES.items()
+    for message, fields in MESSAGES.items()
 }
+""":data:`MESSAGES` compiled: message name → field number → :class:`Field`."""

@@ -52,7 +52,7 @@ def test_manager_tunes_while_it_runs_and_restores(api: LocalAPIServer, tune: boo
     manager = Manager(kubeconfig=api.kubeconfig,
                       options=ManagerOptions(**QUIET, tune_gc=tune))
     with Running(manager):
-        eventually(lambda: manager._synced.is_set())
+        eventually(lambda: manager.server.readyz.aggregate().status == 200)  # caches synced
         expected = gctuning.THRESHOLDS if tune else before
         eventually(lambda: gc.get_threshold() == expected)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0

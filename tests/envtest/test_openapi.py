@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ambient_ctrl.envtest.protobuf import _FIELDS, SUPPORTED_KINDS
+from ambient_ctrl.envtest.protobuf import FIELDS, SUPPORTED_KINDS
 from tests.conftest import RawClient
 
 OBJECT_META = "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -44,7 +44,7 @@ def by_kind(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def json_names(message: str) -> set[str]:
     names: set[str] = set()
-    for field in _FIELDS[message].values():
+    for field in FIELDS[message].values():
         names |= json_names(field.type) if field.rule == "^" else {field.name}
     return names
 

@@ -1206,7 +1206,7 @@ _BUILTIN_TYPES = {
 
 
 def test_schema_is_closed_consistent_and_acyclic() -> None:
-    tables = protobuf._MESSAGES
+    tables = protobuf.MESSAGES
     assert {kind for _version, kind in SUPPORTED_KINDS} <= set(tables)
     for message, fields in tables.items():
         names = [spec[0] for spec in fields.values() if spec[0]]
@@ -1235,4 +1235,4 @@ def test_schema_is_closed_consistent_and_acyclic() -> None:
 
 def test_message_names_must_be_unique_across_groups() -> None:
     with pytest.raises(ValueError, match=r"^protobuf message Deployment is defined by two API"):
-        protobuf._merge(protobuf_apps.MESSAGES, protobuf_apps.MESSAGES)
+        protobuf.merge_messages(protobuf_apps.MESSAGES, protobuf_apps.MESSAGES)
