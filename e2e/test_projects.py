@@ -28,6 +28,7 @@ from kubernetes.client.rest import ApiException
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.testing import settled as until_quiet
 
+from .conftest import unique
 from .operator_process import POD_RUNTIME, World, start_world, stop_world
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -116,12 +117,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stop_world(world)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def project(cluster: Cluster) -> str:
-    """:data:`PROJECT`, made unlabelled: the first test labels it."""
-    cluster.core.create_namespace({"metadata": {"name": PROJECT}})
-    cluster.world.created.append(PROJECT)
-    return PROJECT
+    """A namespace of this test's own (named after :data:`PROJECT`), made unlabelled: the test
+    labels it, so no test depends on what another did to it."""
+    name = unique(PROJECT)
+    cluster.core.create_namespace({"metadata": {"name": name}})
+    cluster.world.created.append(name)
+    return name
 
 
 def managed(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -148,23 +151,23 @@ def binding(name: str, *, group: str, cluster_role: str, labels: dict[str, str] 
 
 def test_labelling_a_namespace_makes_a_project(cluster: Cluster, project: str) -> None:
     time.sleep(0.5)  # about time passing: unlabelled, nothing happens
-    assert cluster.settings(PROJECT) is None
-    settings = managed(cluster, PROJECT)
+    assert cluster.settings(project) is None
+    settings = managed(cluster, project)
     assert settings["spec"] == {"groupAccess": [], "inactivityTimeoutSeconds": 86400}
-    cluster.wait_status(PROJECT, groupBindingsCreated=0, scheduledSessionRBACReady=True,
+    cluster.wait_status(project, groupBindingsCreated=0, scheduledSessionRBACReady=True,
                         limitRangeReady=True)
     for kind, name in (("ServiceAccount", TRIGGER), ("Role", TRIGGER),
                        ("RoleBinding", TRIGGER), ("LimitRange", LIMITS)):
-        obj = cluster.read(kind, name, PROJECT)
+        obj = cluster.read(kind, name, project)
         assert obj is not None, kind
         assert obj["metadata"]["labels"] == MANAGED
         assert owner_of(obj) == uid(settings), kind
-    assert cluster.read("Role", TRIGGER, PROJECT)["rules"] == [
+    assert cluster.read("Role", TRIGGER, project)["rules"] == [
         {"apiGroups": ["vteam.ambient-code"], "resources": ["agenticsessions"],
          "verbs": ["create", "get", "list", "update"]}]
-    assert cluster.read("RoleBinding", TRIGGER, PROJECT)["subjects"] == [
-        {"kind": "ServiceAccount", "name": TRIGGER, "namespace": PROJECT}]
-    limits = cluster.core.read_namespaced_limit_range(LIMITS, PROJECT)
+    assert cluster.read("RoleBinding", TRIGGER, project)["subjects"] == [
+        {"kind": "ServiceAccount", "name": TRIGGER, "namespace": project}]
+    limits = cluster.core.read_namespaced_limit_range(LIMITS, project)
     [item] = limits.spec.limits
     assert (item.type, item.default_request, item.default) == (
         "Container", {"cpu": "250m", "memory": "256Mi"}, {"cpu": "2", "memory": "4Gi"})
@@ -172,50 +175,50 @@ def test_labelling_a_namespace_makes_a_project(cluster: Cluster, project: str) -
 
 def test_group_access_edits_bindings_and_leaves_others_alone(cluster: Cluster,
                                                             project: str) -> None:
-    managed(cluster, PROJECT)
+    managed(cluster, project)
     # Someone else's binding under a name groupAccess will ask for; and one exactly as
     # upstream's operator made it (labelled, no owner).
-    theirs = cluster.rbac.create_namespaced_role_binding(PROJECT, binding(
+    theirs = cluster.rbac.create_namespaced_role_binding(project, binding(
         "ops-admin", group="ops", cluster_role="admin"))
-    cluster.rbac.create_namespaced_role_binding(PROJECT, binding(
+    cluster.rbac.create_namespaced_role_binding(project, binding(
         "legacy-view", group="legacy", cluster_role="ambient-project-view", labels=MANAGED))
-    cluster.set_access(PROJECT, ("devs", "edit"), ("ops", "admin"), ("legacy", "view"))
-    cluster.wait_status(PROJECT, groupBindingsCreated=2)
-    settings = cluster.settings(PROJECT)
-    devs = cluster.read("RoleBinding", "devs-edit", PROJECT)
+    cluster.set_access(project, ("devs", "edit"), ("ops", "admin"), ("legacy", "view"))
+    cluster.wait_status(project, groupBindingsCreated=2)
+    settings = cluster.settings(project)
+    devs = cluster.read("RoleBinding", "devs-edit", project)
     assert devs["roleRef"] == {"apiGroup": RBAC, "kind": "ClusterRole",
                                "name": "ambient-project-edit"}
     assert devs["subjects"] == [{"kind": "Group", "apiGroup": RBAC, "name": "devs"}]
     assert owner_of(devs) == uid(settings)
-    assert owner_of(cluster.read("RoleBinding", "legacy-view", PROJECT)) == uid(settings)
-    untouched = cluster.read("RoleBinding", "ops-admin", PROJECT)
+    assert owner_of(cluster.read("RoleBinding", "legacy-view", project)) == uid(settings)
+    untouched = cluster.read("RoleBinding", "ops-admin", project)
     assert untouched["metadata"]["resourceVersion"] == theirs.metadata.resource_version
     assert untouched["roleRef"]["name"] == "admin" and owner_of(untouched) == ""
-    eventually(lambda: cluster.warnings(PROJECT, "RoleBindingNameTaken"), timeout=20)
+    eventually(lambda: cluster.warnings(project, "RoleBindingNameTaken"), timeout=20)
 
-    cluster.set_access(PROJECT, ("ops", "admin"))
+    cluster.set_access(project, ("ops", "admin"))
     for name in ("devs-edit", "legacy-view"):
-        eventually(lambda n=name: cluster.read("RoleBinding", n, PROJECT) is None, timeout=20,
+        eventually(lambda n=name: cluster.read("RoleBinding", n, project) is None, timeout=20,
                    message=f"{name} stayed after its entry went")
-    cluster.wait_status(PROJECT, groupBindingsCreated=0)
-    assert cluster.read("RoleBinding", "ops-admin", PROJECT)["metadata"]["resourceVersion"] \
+    cluster.wait_status(project, groupBindingsCreated=0)
+    assert cluster.read("RoleBinding", "ops-admin", project)["metadata"]["resourceVersion"] \
         == theirs.metadata.resource_version
-    assert cluster.read("RoleBinding", TRIGGER, PROJECT) is not None
+    assert cluster.read("RoleBinding", TRIGGER, project) is not None
 
 
 @pytest.mark.local_only("counts the operator's requests through the server's admin endpoint")
 def test_bad_group_names_are_reported_without_a_storm(cluster: Cluster, project: str) -> None:
-    managed(cluster, PROJECT)
-    cluster.set_access(PROJECT, ("org/platform", "view"), ("50%", "edit"), ("qa", "view"))
-    cluster.wait_status(PROJECT, groupBindingsCreated=1)
-    found = eventually(lambda: len(cluster.warnings(PROJECT, "InvalidGroupAccess")) == 2
-                       and cluster.warnings(PROJECT, "InvalidGroupAccess"), timeout=20)
+    managed(cluster, project)
+    cluster.set_access(project, ("org/platform", "view"), ("50%", "edit"), ("qa", "view"))
+    cluster.wait_status(project, groupBindingsCreated=1)
+    found = eventually(lambda: len(cluster.warnings(project, "InvalidGroupAccess")) == 2
+                       and cluster.warnings(project, "InvalidGroupAccess"), timeout=20)
     assert sorted(e["message"] for e in found) == [
         "groupAccess[0]: group 'org/platform' with role 'view' cannot name a RoleBinding "
         "('org/platform-view': it may not contain '/'); entry skipped",
         "groupAccess[1]: group '50%' with role 'edit' cannot name a RoleBinding "
         "('50%-edit': it may not contain '%'); entry skipped"]
-    assert cluster.read("RoleBinding", "qa-view", PROJECT) is not None
+    assert cluster.read("RoleBinding", "qa-view", project) is not None
     quiet = until_quiet(cluster.requests, quiet=0.5, message="the operator kept retrying")
     time.sleep(1.0)  # the quiet window itself: what is asserted is that nothing happens
     assert cluster.requests() == quiet
@@ -241,21 +244,21 @@ def test_deleting_settings_removes_what_they_own(cluster: Cluster, project: str)
 
     # In the project: the settings come back as the operator makes them, and so does what
     # they own, made anew; the group's binding went with the old settings.
-    managed(cluster, PROJECT)
-    cluster.set_access(PROJECT, ("devs", "admin"))
-    cluster.wait_status(PROJECT, groupBindingsCreated=1)
-    before = {(kind, name): uid(cluster.read(kind, name, PROJECT)) for kind, name in owned}
-    old = uid(cluster.settings(PROJECT))
-    cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, PROJECT, PLURAL, PS)
-    renewed = eventually(lambda: uid(cluster.settings(PROJECT)) not in ("", old)
-                         and cluster.settings(PROJECT), timeout=20)
+    managed(cluster, project)
+    cluster.set_access(project, ("devs", "admin"))
+    cluster.wait_status(project, groupBindingsCreated=1)
+    before = {(kind, name): uid(cluster.read(kind, name, project)) for kind, name in owned}
+    old = uid(cluster.settings(project))
+    cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, project, PLURAL, PS)
+    renewed = eventually(lambda: uid(cluster.settings(project)) not in ("", old)
+                         and cluster.settings(project), timeout=20)
     assert renewed["spec"]["groupAccess"] == []
-    eventually(lambda: cluster.read("RoleBinding", "devs-admin", PROJECT) is None, timeout=20)
+    eventually(lambda: cluster.read("RoleBinding", "devs-admin", project) is None, timeout=20)
     for kind, name in owned[1:]:
-        eventually(lambda k=kind, n=name: uid(cluster.read(k, n, PROJECT))
+        eventually(lambda k=kind, n=name: uid(cluster.read(k, n, project))
                    not in ("", before[(k, n)]), timeout=20,
                    message=f"{kind} {name} was not made again")
-    cluster.wait_status(PROJECT, groupBindingsCreated=0, scheduledSessionRBACReady=True,
+    cluster.wait_status(project, groupBindingsCreated=0, scheduledSessionRBACReady=True,
                         limitRangeReady=True)
 
 
