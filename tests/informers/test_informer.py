@@ -22,7 +22,7 @@ from informers.store import Store
 from tests.informers.conftest import transport_for
 
 FAST = ReflectorOptions(min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
-                        backoff_initial=0.05, backoff_max=0.2, healthy_after=1.0)
+                        backoff_initial=0.05, backoff_max=0.2)
 
 
 class Recorder:

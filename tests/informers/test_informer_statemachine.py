@@ -40,7 +40,7 @@ NAMESPACES = ("default", "kube-public")
 KEYS = tuple(f"{ns}/{name}" for ns in NAMESPACES for name in ("a", "b", "c"))
 
 FAST = ReflectorOptions(page_size=2, min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
-                        backoff_initial=0.02, backoff_max=0.1, healthy_after=1.0)
+                        backoff_initial=0.02, backoff_max=0.1)
 """Small pages (every relist paginates), short watches and a short backoff."""
 
 State = tuple[str, dict[str, str]]

@@ -23,7 +23,10 @@ from informers.reflector import Reflector, ReflectorOptions
 from informers.resource import CONFIGMAPS
 
 OPTIONS = ReflectorOptions(min_watch_timeout=300, max_watch_timeout=300)
-"""The defaults that matter here: backoff 0.8 s doubling to 30 s, healthy after 30 s."""
+"""The defaults that matter here: backoff 0.8 s doubling to 30 s, a watch worked after 1 s."""
+
+LONG_WATCH = 31.0
+"""Seconds a watch stays open in the tests of a long healthy stretch."""
 
 
 # the script ------------------------------------------------------------------------------------
@@ -284,7 +287,7 @@ def test_backoff_restarts_after_a_healthy_watch(ends: str, then: list[List | Wat
     with Run(client) as run:
         startup = [run.next_wait() for _ in range(3)]
         run.calls(5)  # the healthy watch is open
-        run.clock.step(OPTIONS.healthy_after + 1)
+        run.clock.step(LONG_WATCH)
         gate.set()
         after = [run.next_wait() for _ in range(2)]
         calls = run.calls(4 + len(verbs))
@@ -555,7 +558,7 @@ def test_retry_after_is_honoured_after_a_healthy_stretch() -> None:
                             Watch(error=server_error(429, retry_after="20")), probe("11"))
     with Run(client) as run:
         run.calls(2)  # the healthy watch is open
-        run.clock.step(OPTIONS.healthy_after + 1)
+        run.clock.step(LONG_WATCH)
         gate.set()  # it ends normally; reconnecting is answered 429, Retry-After: 20
         seconds = run.next_wait()
         calls = run.calls(5)
