@@ -38,7 +38,8 @@ class ServerOptions:
     """Bytes a watcher may fall behind before its connection is dropped."""
     max_watch_backlog_total: int = 128 * 1024 * 1024
     """Bytes all watchers that are behind may hold unsent together; past it the one furthest
-    behind is dropped (its client relists), then the next; 0 for no bound."""
+    behind is dropped (its client relists), then the next; 0 for no bound. Never less than
+    ``max_watch_backlog``: one watcher may always hold what it alone is allowed."""
     garbage_collection: bool = True
     """Delete dependents whose owners are gone, as kube-controller-manager does."""
     max_token_expiration: int = 0

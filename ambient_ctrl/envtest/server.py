@@ -146,8 +146,10 @@ class _Running:
         self.faults = Faults(cluster, seed=seed)
         limit = cluster.options.max_body_bytes
         self.handler = APIServer(cluster, self.faults)
+        options = cluster.options
+        total = options.max_watch_backlog_total  # never below what one watcher may hold
         self.api = _Listener(self.handler, host=host, port=port, max_body=limit,
-                             max_backlog=cluster.options.max_watch_backlog_total)
+                             max_backlog=total and max(total, options.max_watch_backlog))
         self.faults.reopen = self.api.bounce
         self.admin = None if admin_port is None else _Listener(
             AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit)
