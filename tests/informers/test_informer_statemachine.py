@@ -207,7 +207,7 @@ class InformerMachine(RuleBasedStateMachine):
         also refuse connections for a while."""
         self.server.faults.restart(downtime=downtime)
         if downtime:
-            time.sleep(downtime)
+            time.sleep(downtime)  # the fault itself: the server refuses connections this long
             eventually(lambda: self.cms.transport.request("GET", "/healthz", verb="GET"),
                        timeout=10, ignoring=(TransportError,))
 
@@ -257,7 +257,7 @@ class InformerMachine(RuleBasedStateMachine):
         """Hold every request for a while; watches are cut, so the informer waits too."""
         self.server.faults.pause()
         self.server.faults.drop_watches()
-        time.sleep(seconds)
+        time.sleep(seconds)  # the fault itself: requests are held this long
         self.server.faults.resume()
 
     # checks ------------------------------------------------------------------------------------
