@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,26 @@ TEST_AGENT = "e2e-test/1.0"
 
 def external() -> Path | None:
     return Path(EXTERNAL_KUBECONFIG) if EXTERNAL_KUBECONFIG else None
+
+
+def api_client_for(kubeconfig: Path) -> k8s_client.ApiClient:
+    """The official client's ApiClient for ``kubeconfig`` (close it when done)."""
+    configuration = k8s_client.Configuration()
+    k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return k8s_client.ApiClient(configuration)
+
+
+def operator_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether the operator started as ``process`` answers 200 at ``url`` (a probe); raises
+    with the end of its ``log`` if it has exited."""
+    if process.poll() is not None:
+        raise RuntimeError(f"the operator exited with {process.returncode}: "
+                           f"{log.read_text(errors='replace')[-2000:]}")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def registry_entries(default: list[Any]) -> list[Any]:

@@ -25,6 +25,7 @@ import pytest
 from kubernetes import client
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from e2e.cluster import api_client_for, operator_serving
 from e2e.test_upstream_contract import (
     AGENT,
     GROUP,
@@ -34,8 +35,6 @@ from e2e.test_upstream_contract import (
     REGISTRY,
     VERSION,
     Platform,
-    api_client_for,
-    healthy,
 )
 from informers.rest import Transport, load_configuration
 from reconcilers.install import install
@@ -78,7 +77,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                  "--runner-address", "apiserver", "--user-agent", f"{AGENT}/e2e"],
                 env={**env, **OPERATOR_ENV}, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        eventually(lambda: healthy(f"http://{probes}/readyz", operator, log), timeout=30,
+        eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log), timeout=30,
                    message="the operator never became ready")
         yield Platform(api, f"http://127.0.0.1:{admin_port}", f"http://{metrics}/metrics",
                        operator, log)

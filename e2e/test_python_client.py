@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 import pytest
-from kubernetes import client, config, dynamic, watch
+from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ApiException as DynamicApiException
 
 from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 
+from .cluster import api_client_for
 from .conftest import Cleanup, Raw, Server, unique
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,12 +50,6 @@ GADGET_CRD: dict[str, Any] = {
         }],
     },
 }
-
-
-def api_client_for(kubeconfig: Path) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return client.ApiClient(configuration)
 
 
 @pytest.fixture()

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import orjson
 import pytest
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from e2e.cluster import operator_serving
 from informers.resource import NAMESPACES, PODS
 from informers.rest import ResourceClient, Transport, load_configuration
 from reconcilers.install import install
@@ -172,17 +172,6 @@ def next_second() -> None:
     eventually(lambda: int(time.time()) > start, timeout=2, interval=0.02)
 
 
-def healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"the operator exited with {process.returncode}: "
-                           f"{log.read_text(errors='replace')[-2000:]}")
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("session-trigger")
@@ -222,7 +211,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                               "IMAGE_PULL_POLICY": "IfNotPresent"},
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        eventually(lambda: healthy(f"http://{probes}/readyz", operator, log), timeout=30,
+        eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log), timeout=30,
                    message="the operator never became ready")
         trigger_env = {**base, "BACKEND_API_URL": backend.url,
                        "AMBIENT_CTRL_TOKEN_FILE": str(token)}

@@ -39,12 +39,13 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from ambient_ctrl.testing import settled as until_quiet
+from e2e.cluster import api_client_for, operator_serving
 from informers.rest import Transport, load_configuration
 from reconcilers.install import DEMO_API_KEY, install, managed_namespace
 from reconcilers.samples import UPSTREAM_REGISTRY, backend_session
@@ -283,23 +284,6 @@ class Platform:
         return self.operator_log.read_text(errors="replace")[-2000:]
 
 
-def api_client_for(kubeconfig: Path) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
-def healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"the operator exited with {process.returncode}: "
-                           f"{log.read_text(errors='replace')[-2000:]}")
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     workdir = tmp_path_factory.mktemp("upstream-contract")
@@ -343,7 +327,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                  "--user-agent", f"{AGENT}/e2e"],
                 env={**env, **OPERATOR_ENV}, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        eventually(lambda: healthy(f"http://{probes}/readyz", operator, log), timeout=30,
+        eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log), timeout=30,
                    message="the operator never became ready")
         yield Platform(api, f"http://127.0.0.1:{admin_port}", f"http://{metrics}/metrics",
                        operator, log)
