@@ -36,11 +36,20 @@ def external() -> Path | None:
     return Path(EXTERNAL_KUBECONFIG) if EXTERNAL_KUBECONFIG else None
 
 
+class ClosingApiClient(k8s_client.ApiClient):
+    """The official client's ApiClient whose close() also closes its connections (its own
+    ends only its thread pool: the sockets left to the garbage collector warn later)."""
+
+    def close(self) -> None:
+        super().close()
+        self.rest_client.pool_manager.clear()
+
+
 def api_client_for(kubeconfig: Path) -> k8s_client.ApiClient:
     """The official client's ApiClient for ``kubeconfig`` (close it when done)."""
     configuration = k8s_client.Configuration()
     k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return k8s_client.ApiClient(configuration)
+    return ClosingApiClient(configuration)
 
 
 def operator_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:

@@ -42,6 +42,7 @@ import yaml
 from kubernetes import client, config
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from e2e.cluster import ClosingApiClient
 from reconcilers import samples
 from reconcilers.config import OperatorConfig
 
@@ -455,7 +456,7 @@ def prometheus_token(cluster: LocalCluster) -> str:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(cluster.server.kubeconfig),
                             client_configuration=configuration)
-    with client.ApiClient(configuration) as api:
+    with ClosingApiClient(configuration) as api:
         client.CoreV1Api(api).create_namespace({"metadata": {"name": "monitoring"}})
         return scraper_token(api, "monitoring", "prometheus")
 

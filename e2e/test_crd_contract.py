@@ -32,7 +32,7 @@ from kubernetes.client.rest import ApiException
 
 from ambient_ctrl.envtest import LocalAPIServer
 
-from .cluster import KUBECTL
+from .cluster import KUBECTL, ClosingApiClient
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -220,7 +220,7 @@ def kubectl(server: LocalAPIServer, tmp_path_factory: pytest.TempPathFactory) ->
 def api(server: LocalAPIServer) -> Iterator[client.ApiClient]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=server.kubeconfig, client_configuration=configuration)
-    with client.ApiClient(configuration) as api_client:
+    with ClosingApiClient(configuration) as api_client:
         yield api_client
 
 

@@ -49,7 +49,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from reconcilers.samples import backend_session
 
-from .cluster import KUBECTL
+from .cluster import KUBECTL, ClosingApiClient
 from .scrape import READER_ROLE, https_get, scraper_token
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(180)]
@@ -439,7 +439,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         extra_args=["--simulate", "kubelet,kubevirt"])
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    api = client.ApiClient(configuration)
+    api = ClosingApiClient(configuration)
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     env["KUBECACHEDIR"] = str(workdir / "kube-cache")
     world = Platform(url, kubeconfig, workdir, api, env, "")

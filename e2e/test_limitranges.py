@@ -18,6 +18,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from .cluster import ClosingApiClient
 from .conftest import Kubectl, Raw, Server
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(120)]
@@ -125,7 +126,7 @@ def core(apiserver: Server) -> Iterator[client.CoreV1Api]:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(apiserver.kubeconfig),
                             client_configuration=configuration)
-    with client.ApiClient(configuration) as api:
+    with ClosingApiClient(configuration) as api:
         yield client.CoreV1Api(api)
 
 

@@ -28,7 +28,7 @@ from kubernetes import client, config
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from metrics.tls import self_signed
 
-from .cluster import KUBECTL
+from .cluster import KUBECTL, ClosingApiClient
 from .scrape import https_get, scraper_token
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(120),
@@ -62,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                                      log=workdir / "apiserver.log")
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    api = client.ApiClient(configuration)
+    api = ClosingApiClient(configuration)
     try:
         world = World(kubeconfig, api, workdir)
         world.kubectl("create", "namespace", "ambient-code")

@@ -27,6 +27,7 @@ from kubernetes.client.rest import ApiException
 
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.testing import settled as until_quiet
+from e2e.cluster import ClosingApiClient
 
 from .conftest import unique
 from .operator_process import POD_RUNTIME, World, start_world, stop_world
@@ -110,7 +111,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         configuration = client.Configuration()
         config.load_kube_config(config_file=str(world.kubeconfig),
                                 client_configuration=configuration)
-        with client.ApiClient(configuration) as api:
+        with ClosingApiClient(configuration) as api:
             yield Cluster(world, api)
         assert world.healthy(), "the operator died"
     finally:

@@ -121,6 +121,21 @@ class Watch:
         self.close()
 
 
+@contextlib.contextmanager
+def typed_client(configuration: Any) -> Iterator[Any]:
+    """The official client's ApiClient, its connections closed on exit (ApiClient.close()
+    ends only its thread pool: the sockets left to the garbage collector warn later, in some
+    other test)."""
+    from kubernetes import client as k8s
+
+    api = k8s.ApiClient(configuration)
+    try:
+        yield api
+    finally:
+        api.close()
+        api.rest_client.pool_manager.clear()
+
+
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalAPIServer]:
     with LocalAPIServer(options=ServerOptions(bookmark_interval=0.5, history_limit=500)) as srv:

@@ -18,7 +18,7 @@ from kubernetes import config as k8s_config
 from ambient_ctrl.clock import FakeClock
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.tokens import ISSUER
-from tests.conftest import RawClient
+from tests.conftest import RawClient, typed_client
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 SARS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
@@ -365,7 +365,7 @@ def test_the_typed_python_client(api: LocalAPIServer, client: RawClient, rbac: s
     token = mint(client, rbac, "prometheus")
     configuration = k8s.Configuration()
     k8s_config.load_kube_config(api.kubeconfig, client_configuration=configuration)
-    with k8s.ApiClient(configuration) as typed:
+    with typed_client(configuration) as typed:
         review = k8s.AuthenticationV1Api(typed).create_token_review(
             k8s.V1TokenReview(spec=k8s.V1TokenReviewSpec(token=token)))
         assert review.status.authenticated is True
