@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import urllib3
 
-from informers.errors import APIError, TransportError
+from informers.errors import KubeError
 from informers.resource import PODS
 from informers.rest import ResourceClient, Transport
 from reconcilers.resources import AGENTIC_SESSIONS, APP_LABEL, RUNNER_APP, SESSION_LABEL
@@ -136,7 +136,7 @@ class Tracker:
                     version = obj["metadata"].get("resourceVersion", version)
                     if event["type"] in ("ADDED", "MODIFIED"):
                         record(obj, now)
-            except (APIError, TransportError):
+            except KubeError:
                 if not self._stop.is_set():
                     time.sleep(0.1)
 

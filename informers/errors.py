@@ -1,15 +1,18 @@
 """Typed errors of the API boundary.
 
-Every failed request raises an :class:`APIError` carrying the server's ``Status`` object, as a
-subclass chosen by HTTP code and reason so callers can catch what they handle:
+Every failed request raises a :class:`KubeError` (as httpx's ``HTTPError``: catch it for "the
+request failed, however"), which is one of two things:
 
-* :class:`NotFound` (404), :class:`AlreadyExists` (409, reason AlreadyExists),
+* :class:`APIError`: the server answered with an error ``Status`` object, as a subclass chosen
+  by HTTP code and reason so callers can catch what they handle:
+
+  :class:`NotFound` (404), :class:`AlreadyExists` (409, reason AlreadyExists),
   :class:`Conflict` (409, a stale resourceVersion or a failed precondition),
   :class:`Gone` (410, an expired resourceVersion: relist), :class:`Invalid` (422, with
   ``causes``), :class:`TooManyRequests` (429, with ``retry_after``), :class:`ServerError`
-  (5xx, with ``retry_after`` when the server sent one);
-* any other 4xx is a plain :class:`APIError`;
-* :class:`TransportError` is raised when no HTTP answer arrived at all (refused, reset, timed out).
+  (5xx, with ``retry_after`` when the server sent one); any other 4xx is a plain
+  :class:`APIError`;
+* :class:`TransportError`: no HTTP answer arrived at all (refused, reset, timed out).
 
 Two answers mean "the resourceVersion you hold is not one this server can serve" (client-go's
 ``isExpiredError`` and ``isTooLargeResourceVersionError``): :func:`expired` (410, reasons
@@ -30,11 +33,16 @@ from typing import Any
 import orjson
 
 
-class TransportError(Exception):
+class KubeError(Exception):
+    """A request to the API server failed: the root of :class:`APIError` (an error answer) and
+    :class:`TransportError` (no answer)."""
+
+
+class TransportError(KubeError):
     """The request got no HTTP answer (connection refused or reset, timeout)."""
 
 
-class APIError(Exception):
+class APIError(KubeError):
     """The server answered with an error status."""
 
     def __init__(self, code: int, status: Mapping[str, Any], *,

@@ -76,7 +76,14 @@ from typing import Any
 
 import orjson
 
-from .errors import APIError, TransportError, error_from, expired, too_large_resource_version
+from .errors import (
+    APIError,
+    KubeError,
+    TransportError,
+    error_from,
+    expired,
+    too_large_resource_version,
+)
 
 # states -------------------------------------------------------------------------------------
 
@@ -413,7 +420,7 @@ def _lost_because(error: BaseException) -> str | None:
 def _unexpected(error: BaseException) -> bool:
     """Neither the API's answer nor a transport error, but ours: something we could not take
     in. The store may lack it, so the reflector relists instead of resuming."""
-    return not isinstance(error, (APIError, TransportError))
+    return not isinstance(error, KubeError)
 
 
 def _taking_in(error: BaseException) -> str:

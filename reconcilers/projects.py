@@ -42,7 +42,7 @@ from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result
 from informers.clock import Clock, RealClock
-from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound, TransportError
+from informers.errors import AlreadyExists, Conflict, Invalid, KubeError, NotFound
 from informers.resource import Resource
 
 from . import project_children as pc
@@ -198,7 +198,7 @@ class ProjectReconciler:
                                     uid=str(meta.get("uid", "")))
             except (NotFound, Conflict):
                 continue  # gone already, or another object of that name now: not ours
-            except (APIError, TransportError) as error:
+            except KubeError as error:
                 work.fail(error)
                 continue
             log.info("project RoleBinding removed: its groupAccess entry went",
@@ -222,7 +222,7 @@ class ProjectReconciler:
             self._events.record(_about(settings), "Warning", reason="Failed" + kind,
                                 message=f"{kind} {meta['name']}: {error.message}")
             return State.WAITING
-        except (APIError, TransportError) as error:
+        except KubeError as error:
             return work.fail(error)
         if state is State.FOREIGN:
             self._report_foreign(settings, kind, meta["name"])
@@ -313,7 +313,7 @@ class ProjectReconciler:
                                                 meta["namespace"])
         except NotFound:
             return  # deleted meanwhile
-        except (APIError, TransportError) as error:
+        except KubeError as error:
             work.fail(error)
             return
         self._writes.wrote(request, before=str(meta.get("resourceVersion", "")),

@@ -49,7 +49,7 @@ from typing import Any, Literal
 
 import orjson
 
-from informers.errors import APIError, Conflict, TransportError
+from informers.errors import Conflict, KubeError
 from informers.rest import (
     SERVICE_ACCOUNT_TOKEN,
     ResourceClient,
@@ -293,7 +293,7 @@ class Trigger:
         name = session["metadata"]["name"]
         try:
             self.sessions.create(session, settings.namespace, timeout=REQUEST_TIMEOUT)
-        except (APIError, TransportError) as error:
+        except KubeError as error:
             raise TriggerError(f"failed to create AgenticSession {name} in namespace "
                                f"{settings.namespace}: {error}") from None
         log.info("created AgenticSession %s in namespace %s", name, settings.namespace)
@@ -303,7 +303,7 @@ class Trigger:
         try:
             listed = self.sessions.list(
                 settings.namespace, label_selector=f"{SCHEDULED_SESSION_LABEL}={settings.schedule}")
-        except (APIError, TransportError) as error:
+        except KubeError as error:
             raise TriggerError(f"failed to list sessions: {error}") from None
         decision = decide(listed.get("items") or [], settings.prompt)
         if not decision.session:
@@ -369,7 +369,7 @@ class Trigger:
                          decision.session)
                 time.sleep(CONFLICT_PAUSE * (1 + 0.1 * random.random()))
                 continue
-            except (APIError, TransportError) as error:
+            except KubeError as error:
                 raise TriggerError(f"failed to resume session {decision.session}: "
                                    f"{error}") from None
             break

@@ -23,7 +23,7 @@ from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.predicate import AnnotationsChanged, GenerationChanged, LabelsChanged, or_
 from ambient_ctrl.reconcile import Request
 from ambient_ctrl.workqueue import WorkQueue
-from informers.errors import APIError, TransportError
+from informers.errors import KubeError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.rest import USER_AGENT
 from metrics.server import DEFAULT_METRICS_ADDRESS, DEFAULT_SECURE_METRICS_ADDRESS
@@ -112,7 +112,7 @@ class KubeVirtDetector:
             doc = self._manager.transport.json("GET", "/apis/kubevirt.io/v1", verb="GET")
             served = any(r.get("name") == VIRTUAL_MACHINES.plural
                          for r in doc.get("resources") or ())
-        except (APIError, TransportError):
+        except KubeError:
             served = False
         with self._lock:
             if served:
