@@ -13,6 +13,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # Metadata first, so the dependency layer is reused while only the sources change.
 COPY setup.cfg setup.py README.md ./
+COPY foundation ./foundation
 COPY metrics ./metrics
 COPY informers ./informers
 COPY ambient_ctrl ./ambient_ctrl

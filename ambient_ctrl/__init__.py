@@ -2,8 +2,8 @@
 
 It holds what an operator author programs against (reconcile contract, workqueue, controllers,
 cached client, manager, helpers) and ``envtest``, a local Kubernetes API server for tests,
-benchmarks and the demo. It builds on ``informers`` and ``metrics`` and never imports
-``reconcilers``.
+benchmarks and the demo. It builds on ``informers``, ``metrics`` and ``foundation`` (time and
+threads) and never imports ``reconcilers``.
 """
 
 from .builder import Builder

@@ -23,7 +23,7 @@ from typing import Any
 
 import tenacity
 
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 from informers.errors import Conflict
 from informers.factory import InformerFactory
 from informers.informer import SharedInformer

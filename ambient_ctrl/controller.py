@@ -40,8 +40,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from informers.clock import Clock, RealClock
-from informers.threads import Deadline, Threads
+from foundation.clock import Clock, RealClock
+from foundation.threads import Deadline, Threads
 from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 

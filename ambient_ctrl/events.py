@@ -40,10 +40,10 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from informers.clock import Clock, RealClock, rfc3339
+from foundation.clock import Clock, RealClock, rfc3339
+from foundation.threads import Threads
 from informers.errors import NotFound
 from informers.resource import EVENTS
-from informers.threads import Threads
 
 from .client import Client
 

@@ -27,7 +27,7 @@ from collections.abc import Hashable, Iterable
 
 from cachetools import TTLCache
 
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 
 
 class Expectations:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from informers.clock import Clock, RealClock, rfc3339_micro
+from foundation.clock import Clock, RealClock, rfc3339_micro
 from informers.errors import NotFound
 from informers.rest import ResourceClient
 from metrics.leader import LeaderElectionMetrics

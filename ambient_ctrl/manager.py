@@ -54,7 +54,8 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s_client
 
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
+from foundation.threads import Deadline, Threads
 from informers.factory import InformerFactory, InformerKey
 from informers.resource import LEASES, Resource
 from informers.rest import (
@@ -64,7 +65,6 @@ from informers.rest import (
     TransportOptions,
     load_configuration,
 )
-from informers.threads import Deadline, Threads
 from metrics.access import AccessFilter
 from metrics.recorder import Recorder
 from metrics.registry import new_registry

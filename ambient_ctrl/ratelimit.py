@@ -14,7 +14,7 @@ import threading
 from collections.abc import Hashable
 from typing import Protocol
 
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 
 
 class RateLimiter(Protocol):

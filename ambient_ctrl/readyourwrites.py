@@ -22,7 +22,7 @@ from collections.abc import Hashable
 
 from cachetools import TTLCache
 
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 
 
 class ReadYourWrites:

@@ -24,7 +24,7 @@ next lists every object and enqueues it again.
 
 Time comes from an injected clock; delayed items are moved to the queue by one thread the queue
 owns (started on the first delayed add, joined at shutdown). Delays saturate
-(:func:`~informers.clock.saturate`): NaN and negatives mean now, anything over a year (1e10 s,
+(:func:`~foundation.clock.saturate`): NaN and negatives mean now, anything over a year (1e10 s,
 infinity) means a year; nothing an item asks for can stop the delay thread, which logs and
 carries on should its work ever raise (and is reported by :meth:`WorkQueue.dead_threads` if it
 dies anyway).
@@ -40,8 +40,8 @@ from collections import deque
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
-from informers.clock import Clock, RealClock, saturate
-from informers.threads import Threads
+from foundation.clock import Clock, RealClock, saturate
+from foundation.threads import Threads
 from metrics.workqueue import WorkqueueMetrics, WorkqueueRecorder
 
 from .ratelimit import RateLimiter, default_controller_rate_limiter
@@ -161,7 +161,7 @@ class WorkQueue(Generic[T]):
             return self._waiting[0][0] - now if self._waiting else _IDLE_PAUSE
 
     def dead_threads(self) -> list[str]:
-        """The delay thread, if it ended before shutdown (see ``informers.threads``)."""
+        """The delay thread, if it ended before shutdown (see ``foundation.threads``)."""
         return self._threads.dead()
 
     # handing out -------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.local_only("builds the package and runs its demo on it
               pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("ambient_ctrl", "informers", "metrics", "reconcilers")
+PACKAGES = ("ambient_ctrl", "foundation", "informers", "metrics", "reconcilers")
 CRDS = ("agenticsessions.yaml", "projectsettings.yaml")
 WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
 """Wheels of the dependencies, kept between runs (``make clean`` removes them with .venv)."""

@@ -1,10 +1,10 @@
 """informers: the project's client-go.
 
 REST access to the API server in raw JSON, the reflector (list then watch), a thread-safe indexed
-store and shared informers. It builds on ``metrics`` only.
+store and shared informers. It builds on ``metrics`` and ``foundation``
+(time and threads) only.
 """
 
-from .clock import Clock, FakeClock, RealClock
 from .errors import (
     AlreadyExists,
     APIError,
@@ -69,11 +69,9 @@ __all__ = [
     "AlreadyExists",
     "Change",
     "ChangeHandler",
-    "Clock",
     "Conflict",
     "DeletedFinalStateUnknown",
     "EventHandler",
-    "FakeClock",
     "Gone",
     "Handlers",
     "IndexFunc",
@@ -83,7 +81,6 @@ __all__ = [
     "KubeError",
     "MutatedCacheError",
     "NotFound",
-    "RealClock",
     "Reflector",
     "ReflectorHealth",
     "ReflectorObserver",

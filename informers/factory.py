@@ -16,14 +16,15 @@ import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
+from foundation.threads import Deadline
+
 from .informer import SharedInformer
 from .multinamespace import MultiNamespaceInformer
 from .reflector import ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .resource import Resource
 from .rest import ResourceClient, Transport
 from .store import IndexFunc, Store
-from .threads import Deadline
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
+from foundation.threads import Threads, join_all
+
 from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .rest import ResourceClient
 from .store import Change, IndexFunc, Obj, Prepared, Store, key_of
-from .threads import Threads, join_all
 
 log = logging.getLogger(__name__)
 

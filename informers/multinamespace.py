@@ -22,7 +22,8 @@ import builtins
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-from .clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
+
 from .informer import ChangeHandler, EventHandler, Registration, SharedInformer
 from .store import NAMESPACE_INDEX, Change, IndexFunc, Obj, Store
 

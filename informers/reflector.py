@@ -52,8 +52,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from foundation.clock import Clock, RealClock
+
 from .backoff import Backoff
-from .clock import Clock, RealClock
 from .reflector_state import (
     APPLY,
     STOP_REQUESTED,

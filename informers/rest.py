@@ -33,7 +33,8 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from .clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
+
 from .errors import (
     APIError,
     ServerError,

@@ -1,7 +1,8 @@
 """metrics: Prometheus metric families on a project-owned registry, and their HTTP endpoint.
 
-The bottom layer: it defines controller-runtime-compatible families and serves them; the layers
-above record into them. It imports no other package of this project.
+The lowest layer above ``foundation`` (whose threads it joins): it defines
+controller-runtime-compatible families and serves them; the layers above record into them. It
+imports no other package of this project.
 
 - :func:`new_registry` makes the registry (never prometheus_client's global one);
 - :class:`Recorder` creates every family on it and is what upper layers record through

@@ -11,13 +11,14 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import TCPServer
 from typing import Any, Protocol
+
+from foundation.threads import join_all
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,10 @@ class Workers:
                 self._active.pop(threading.current_thread(), None)
 
     def join(self, timeout: float) -> list[threading.Thread]:
-        """Join the threads for up to ``timeout`` seconds in all; return those still alive."""
-        # Real time on purpose (not an injected clock): this bounds how long real threads are
-        # waited for.
-        deadline = time.monotonic() + timeout
-        for thread in self._threads():
-            thread.join(max(deadline - time.monotonic(), 0.0))
-        return [thread for thread in self._threads() if thread.is_alive()]
+        """Join the threads for up to ``timeout`` seconds in all (real time: a
+        :class:`~foundation.threads.Deadline`); return those still alive. The server logs
+        what is late once it has cut the connections, so this does not."""
+        return join_all(self._threads(), timeout, owner="observability-server", warn=False)
 
     def abort(self) -> None:
         """Cut every connection still open; its thread then ends at its next read or write."""

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from ambient_ctrl import lifeline
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
-from informers.clock import RealClock
+from foundation.clock import RealClock
 from informers.rest import ResourceClient, Transport, load_configuration
 
 from .install import install

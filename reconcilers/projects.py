@@ -41,7 +41,7 @@ from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 from informers.errors import AlreadyExists, Conflict, Invalid, KubeError, NotFound
 from informers.resource import Resource
 

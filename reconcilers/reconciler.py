@@ -29,7 +29,7 @@ from ambient_ctrl.client import Client, ScopedCache
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
-from informers.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound
 from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
 

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from informers.clock import rfc3339
+from foundation.clock import rfc3339
 
 from .resources import Phase
 

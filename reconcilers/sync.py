@@ -22,7 +22,7 @@ from typing import Any
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.expectations import Expectations
-from informers.clock import Clock
+from foundation.clock import Clock
 from informers.errors import AlreadyExists, Conflict, NotFound
 from informers.resource import Resource
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ambient_ctrl.client import Client
-from informers.clock import rfc3339
+from foundation.clock import rfc3339
 from informers.errors import AlreadyExists, APIError, NotFound, ServerError, TooManyRequests
 from informers.resource import SECRETS, Resource
 

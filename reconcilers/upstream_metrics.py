@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.reconcile import Reconciler, Request, Result
-from informers.clock import Clock
+from foundation.clock import Clock
 from metrics.bounded import FirstSeen
 from metrics.recorder import Recorder
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ambient_ctrl.clock import Clock, RealClock, rfc3339
+from foundation.clock import Clock, RealClock, rfc3339
 
 from .builtins import ClusterIPs
 from .endpoints import PodEndpoints

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ambient_ctrl.clock import Clock, RealClock
+from foundation.clock import Clock, RealClock
 
 from . import kubeconfig
 from .admin import AdminAPI

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from ambient_ctrl.clock import rfc3339
+from foundation.clock import rfc3339
 
 from . import errors, fieldvalidation
 from .cluster import Cluster, Target

@@ -15,7 +15,7 @@ from ambient_ctrl.client import Client
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.reconcile import ReconcileTimeout, deadline
 from ambient_ctrl.testing import cached_client
-from informers.clock import RealClock
+from foundation.clock import RealClock
 from informers.errors import NotFound
 from informers.factory import InformerFactory
 from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS, SERVICEACCOUNTS

@@ -25,7 +25,7 @@ from ambient_ctrl.reconcile import (
     ignore_not_found,
 )
 from ambient_ctrl.testing import eventually
-from informers.clock import FakeClock, RealClock
+from foundation.clock import FakeClock, RealClock
 from informers.errors import NotFound, TooManyRequests
 from informers.resource import CONFIGMAPS
 from metrics.controller import ReconcileResult

@@ -16,7 +16,7 @@ import pytest
 
 from ambient_ctrl.leaderelection import LeaderElectionOptions, LeaderElector
 from ambient_ctrl.testing import eventually
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from informers.errors import TransportError, error_from
 
 T0 = 1000.0

@@ -17,7 +17,7 @@ from ambient_ctrl.leaderelection import NotLeaderError
 from ambient_ctrl.manager import POOL_HEADROOM, Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
-from informers.clock import RealClock
+from foundation.clock import RealClock
 from informers.resource import CONFIGMAPS, EVENTS, PODS, SECRETS
 from informers.store import MutatedCacheError
 

@@ -16,7 +16,7 @@ from ambient_ctrl.ratelimit import (
     RateLimiter,
     default_controller_rate_limiter,
 )
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 
 ITEMS = st.sampled_from(["a", "b", "c"])
 QPS = st.sampled_from([0.5, 1.0, 2.0, 10.0, 50.0])

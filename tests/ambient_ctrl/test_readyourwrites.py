@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ambient_ctrl.readyourwrites import ReadYourWrites
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 
 
 def test_stale_until_the_cache_shows_another_version() -> None:

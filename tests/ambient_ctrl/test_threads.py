@@ -23,9 +23,9 @@ from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.workqueue import WorkQueue
-from informers.clock import MAX_DELAY, FakeClock, RealClock, saturate
+from foundation.clock import MAX_DELAY, FakeClock, RealClock, saturate
+from foundation.threads import Threads
 from informers.resource import CONFIGMAPS
-from informers.threads import Threads
 
 NS = "default"
 

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter, default_controller_rate_limiter
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.workqueue import WorkQueue
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 

@@ -15,9 +15,9 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from ambient_ctrl.clock import FakeClock
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.tokens import ISSUER
+from foundation.clock import FakeClock
 from tests.conftest import RawClient, typed_client
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"

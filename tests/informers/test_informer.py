@@ -11,7 +11,7 @@ import pytest
 
 from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from informers.errors import TransportError
 from informers.factory import InformerFactory
 from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInformer

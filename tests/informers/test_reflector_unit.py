@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from ambient_ctrl.testing import eventually
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from informers.errors import TransportError, error_from
 from informers.reflector import Reflector, ReflectorOptions
 from informers.resource import CONFIGMAPS

@@ -10,8 +10,8 @@ import pytest
 
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
+from foundation.clock import FakeClock
 from informers import errors
-from informers.clock import FakeClock
 from informers.resource import CONFIGMAPS, PODS, SERVICEACCOUNTS, Resource
 from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
 

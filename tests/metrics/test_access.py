@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from metrics.access import (
     AccessFilter,
     AccessOptions,

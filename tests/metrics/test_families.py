@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from metrics import (
     ControllerRecorder,
     QueueStats,

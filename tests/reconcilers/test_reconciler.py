@@ -21,7 +21,7 @@ import pytest
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.reconcile import Request
-from informers.clock import RealClock
+from foundation.clock import RealClock
 from informers.errors import AlreadyExists, Conflict, NotFound, ServerError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, Resource
 from metrics.recorder import Recorder

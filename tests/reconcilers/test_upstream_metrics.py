@@ -15,7 +15,7 @@ from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from ambient_ctrl.reconcile import Request, Result
-from informers.clock import FakeClock
+from foundation.clock import FakeClock
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from reconcilers.metrics import SessionMetrics

@@ -34,7 +34,7 @@ import random
 from collections.abc import Hashable
 from typing import Any
 
-from ambient_ctrl.clock import rfc3339
+from foundation.clock import rfc3339
 
 from ..cluster import Cluster
 from ..kinds import ResourceType

@@ -41,9 +41,13 @@ class Deadline:
 
 
 def join_all(threads: Iterable[threading.Thread], deadline: Deadline | float, *,
-             owner: str) -> list[threading.Thread]:
+             owner: str, warn: bool = True) -> list[threading.Thread]:
     """Join ``threads`` by ``deadline`` (or within that many seconds, in total); log and
-    return those still alive. Threads never started, and the calling thread, are skipped."""
+    return those still alive. Threads never started, and the calling thread, are skipped.
+
+    ``warn=False`` leaves the log to the caller, for whom a thread alive at this deadline is
+    not yet late (the observability server cuts the connections still open, then joins
+    again)."""
     if not isinstance(deadline, Deadline):
         deadline = Deadline(deadline)
     alive = []
@@ -53,7 +57,7 @@ def join_all(threads: Iterable[threading.Thread], deadline: Deadline | float, *,
         thread.join(deadline.remaining())
         if thread.is_alive():
             alive.append(thread)
-    if alive:
+    if alive and warn:
         log.warning("threads outlived their join on stop: %s", ", ".join(t.name for t in alive),
                     extra={"owner": owner, "threads": [t.name for t in alive]})
     return alive

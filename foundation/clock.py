@@ -1,4 +1,4 @@
-"""The one place that reads time (re-exported as ``ambient_ctrl.clock``).
+"""The one place that reads time: the :class:`Clock` protocol, the real clock and a fake one.
 
 Everything else takes a :class:`Clock` so tests can substitute a fake one instead of sleeping.
 
