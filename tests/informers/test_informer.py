@@ -151,7 +151,8 @@ def test_a_server_restored_from_a_backup_is_relisted() -> None:
             _make(cms, "after-restore")  # below the versions the informer saw
             eventually(lambda: _names(informer) == ["default/after-restore", "default/before"],
                        timeout=15, message="the informer did not relist the restored server")
-            assert ("tombstone", "after-backup") in recorder.events
+            eventually(lambda: ("tombstone", "after-backup") in recorder.events, timeout=10,
+                       message="the vanished object was not delivered as deleted")
             assert informer.health.lost_version is None
         finally:
             informer.stop()
@@ -181,6 +182,9 @@ def test_a_server_restarted_without_its_storage_is_relisted() -> None:
         eventually(lambda: _make(cms, "new"), ignoring=(TransportError,), timeout=10)
         eventually(lambda: _names(informer) == ["default/new"], timeout=15,
                    message="the informer did not relist the restarted server")
+        # The store changes before the handlers hear of it (they run on their own thread).
+        eventually(lambda: sum(kind == "tombstone" for kind, _ in recorder.events) >= 20,
+                   timeout=10, message="the vanished objects were not delivered as deleted")
         assert sorted(name for kind, name in recorder.events if kind == "tombstone") == sorted(
             f"old-{n}" for n in range(20))
     finally:
