@@ -6,7 +6,7 @@ benchmarks and the demo. It builds on ``informers``, ``metrics`` and ``foundatio
 threads) and never imports ``reconcilers``.
 """
 
-from .builder import Builder
+from .builder import Builder, ControllerHost
 from .client import Client
 from .conditions import find_condition, is_false, is_true, remove_condition, set_condition
 from .controller import Controller, ControllerOptions
@@ -52,6 +52,7 @@ __all__ = [
     "Builder",
     "Client",
     "Controller",
+    "ControllerHost",
     "ControllerOptions",
     "CrossNamespaceOwnerError",
     "EventRecorder",

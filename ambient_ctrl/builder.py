@@ -16,6 +16,11 @@ request's object is gone ends the work instead of failing it (see ``notfound.py`
 Every kind named here gets a shared informer (one per kind, whoever else watches it) that the
 manager starts and syncs before any controller runs.
 
+The builder needs four things of whatever it registers the controller with — its client, its
+clock, its metrics recorder and ``add`` — named by :class:`ControllerHost`; the
+:class:`~ambient_ctrl.manager.Manager` is one, and the builder does not import it (the manager
+imports the builder for ``manager.builder(name)``, so the dependency goes one way).
+
 ``GenerationChanged`` suits kinds whose spec moves ``metadata.generation`` (custom resources,
 Deployments): it skips status-only and metadata-only updates. ConfigMaps, Secrets, Services
 have no generation, so it would drop every update of theirs.
@@ -25,10 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from foundation.clock import Clock
 from informers.resource import Resource
+from metrics.recorder import Recorder
 
+from .client import Client
 from .controller import Controller, ControllerOptions
 from .handler import (
     EnqueueForObject,
@@ -41,8 +49,22 @@ from .notfound import Primary, on_server
 from .predicate import Predicate
 from .reconcile import Reconciler, Request
 
-if TYPE_CHECKING:
-    from .manager import Manager
+
+class ControllerHost(Protocol):
+    """What a :class:`Builder` needs of the manager it builds for: the client whose informers
+    feed the controller, the clock and recorder the controller runs with, and ``add``, which
+    runs the controller (with leader election when ``needs_leader``)."""
+
+    @property
+    def client(self) -> Client: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def recorder(self) -> Recorder: ...
+
+    def add(self, runnable: Controller, *, needs_leader: bool = True) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +80,7 @@ class _Watch:
 class Builder:
     """Collects watches and options; :meth:`complete` builds and registers the controller."""
 
-    def __init__(self, manager: Manager, name: str | None = None) -> None:
+    def __init__(self, manager: ControllerHost, name: str | None = None) -> None:
         self._manager = manager
         self._name = name
         self._for: Resource | None = None

@@ -3,7 +3,8 @@
 Labels are bounded: backend ∈ {pod, kubevirt-vm}, phases and operations from fixed sets, error
 reasons from a known list (anything else is "other"). Never session names or users.
 Upstream's ``ambient_*`` series (:mod:`.upstream_metrics`), when on, are fed from the same
-passes (:meth:`SessionMetrics.passed`).
+passes (:meth:`SessionMetrics.passed`), through :class:`UpstreamSeries` (this module does not
+import that one, which imports this one's tables).
 
 =============================================  =========  ================================
 family                                         type       labels
@@ -21,14 +22,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from metrics.recorder import Recorder
 
 from .resources import ExecutionKind, Phase
-
-if TYPE_CHECKING:
-    from .upstream_metrics import Step, UpstreamMetrics
 
 BACKENDS = tuple(kind.value for kind in ExecutionKind)
 PHASES = tuple(phase.value for phase in Phase)
@@ -51,6 +49,24 @@ STARTUP_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+class Step(Protocol):
+    """What a pass decided (:class:`reconcilers.phase.Step`): its phase and next status."""
+
+    @property
+    def phase(self) -> Phase: ...
+
+    @property
+    def status(self) -> Mapping[str, Any]: ...
+
+
+class UpstreamSeries(Protocol):
+    """Upstream's series as the session metrics feed them
+    (:class:`~reconcilers.upstream_metrics.UpstreamMetrics`)."""
+
+    def passed(self, session: Mapping[str, Any], old: Mapping[str, Any], step: Step,
+               now: dt.datetime) -> None: ...
+
+
 def backend_phase(session: Mapping[str, Any]) -> tuple[str]:
     """The index value that counts a session in ``agentic_sessions``: ``backend/phase``."""
     status = session.get("status") or {}
@@ -65,7 +81,7 @@ class SessionMetrics:
 
     def __init__(self, recorder: Recorder, *,
                  sessions: Callable[[], Mapping[str, int]],
-                 upstream: UpstreamMetrics | None = None) -> None:
+                 upstream: UpstreamSeries | None = None) -> None:
         self._upstream = upstream
         backend = {"backend": BACKENDS}
         self._startup = recorder.bounded_histogram(

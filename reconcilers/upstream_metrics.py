@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.reconcile import Reconciler, Request, Result
@@ -45,7 +45,7 @@ from foundation.clock import Clock
 from metrics.bounded import FirstSeen
 from metrics.recorder import Recorder
 
-from .metrics import PHASES, STARTUP_BUCKETS
+from .metrics import PHASES, STARTUP_BUCKETS, Step
 from .resources import AGENTIC_SESSIONS, Phase
 from .status import parse_time
 
@@ -67,16 +67,6 @@ def namespace_phase(session: Mapping[str, Any]) -> tuple[str]:
     """The index value that counts a session in the gauges: ``namespace/phase``."""
     phase = (session.get("status") or {}).get("phase") or Phase.PENDING.value
     return (f"{session['metadata'].get('namespace', '')}/{phase}",)
-
-
-class Step(Protocol):
-    """What a pass decided (:class:`reconcilers.phase.Step`): its phase and next status."""
-
-    @property
-    def phase(self) -> Phase: ...
-
-    @property
-    def status(self) -> Mapping[str, Any]: ...
 
 
 class UpstreamMetrics:
