@@ -603,13 +603,26 @@ def test_overlay_replaces_upstreams_operator_in_place(platform: Platform,
     assert again.count(" unchanged") == len(objects), again
 
 
+@pytest.fixture()
+def imageless(platform: Platform) -> Iterator[None]:
+    """The registry with a runtime that names no image, for one test: restored after it, so
+    the tests pass in any order."""
+    text = (platform.core.read_namespaced_config_map(REGISTRY, NS).data or {})[REGISTRY_KEY]
+    registry = orjson.loads(text)
+    if NO_IMAGE["id"] not in {e["id"] for e in registry}:
+        platform.set_registry([*registry, NO_IMAGE])
+    yield
+    # The text as it was (the same entries written anew would differ from what kubectl applied)
+    platform.core.patch_namespaced_config_map(REGISTRY, NS, {"data": {REGISTRY_KEY: text}})
+
+
 @LOCAL
+@pytest.mark.usefixtures("imageless")
 def test_a_session_runs_with_the_deployments_environment(platform: Platform,
                                                          objects: list[dict[str, Any]]
                                                          ) -> None:
     """The operator configured only through the overlay's Deployment: a backend session of
     upstream's default runtime, and one of a runtime without an image, reach Running."""
-    platform.set_registry([*platform.registry(), NO_IMAGE])
     rendered = {v["name"]: v.get("value") for v in
                 container_of(one(objects, "Deployment", NAME))["env"]}
     with running_operator(platform) as operator:
@@ -637,16 +650,27 @@ def test_a_session_runs_with_the_deployments_environment(platform: Platform,
 
 
 @LOCAL
+@pytest.mark.usefixtures("imageless")
 def test_the_platform_teams_edits_reach_the_operator(platform: Platform) -> None:
     """``kubectl set env`` on the Deployment (a pinned runner image, upstream's metric names
     on), as a platform team customizes it: the next operator (Recreate) runs with them, a new
     runner without a registry image gets the pinned one, and upstream's series are on
     /metrics with upstream's labels."""
-    if NO_IMAGE["id"] not in {e["id"] for e in platform.registry()}:
-        platform.set_registry([*platform.registry(), NO_IMAGE])
+    before = orjson.loads(platform.kubectl("-n", NS, "get", f"deployment/{NAME}", "-o", "json"))
+    env = {e["name"]: e.get("value") for e in
+           before["spec"]["template"]["spec"]["containers"][0].get("env", [])}
     platform.kubectl("-n", NS, "set", "env", f"deployment/{NAME}",
                      f"AMBIENT_CODE_RUNNER_IMAGE={PINNED_IMAGE}",
                      "AMBIENT_CTRL_UPSTREAM_METRICS=true")
+    try:
+        _reach_the_operator(platform)
+    finally:  # as the platform team left it: the other tests run in any order
+        platform.kubectl("-n", NS, "set", "env", f"deployment/{NAME}", *(
+            f"{name}={env[name]}" if env.get(name) is not None else f"{name}-"
+            for name in ("AMBIENT_CODE_RUNNER_IMAGE", "AMBIENT_CTRL_UPSTREAM_METRICS")))
+
+
+def _reach_the_operator(platform: Platform) -> None:
     with running_operator(platform) as operator:
         name = platform.create_session(runner_type=NO_IMAGE["id"])
         wait_running(platform, operator, name)
