@@ -177,7 +177,9 @@ def test_manifests_apply_and_are_found(cluster: LocalCluster, applied: dict[str,
     else:
         assert {"Namespace", "ConfigMap", "Secret", "AgenticSession"} <= kinds
     assert applied[directory].count(" created\n") == len(objects), applied[directory]
-    # kubectl get finds every object it applied, in its namespace.
+    # kubectl get finds every object it applied, in its namespace (applied again first: the
+    # lifecycle test deletes the sample sessions, and the tests pass in any order).
+    cluster.kubectl("apply", "-k", str(CONFIG / directory))
     found = cluster.kubectl.json("get", "-k", str(CONFIG / directory))
     got = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
            for o in found["items"]}
