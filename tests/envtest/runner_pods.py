@@ -8,12 +8,34 @@ from that Secret, and the Service ``session-n`` selecting it on port ``agui``.
 from __future__ import annotations
 
 import base64
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.proxy import proxy_path
+from ambient_ctrl.envtest.simulators import KubeletSimulator
 from ambient_ctrl.envtest.simulators.standin import STANDIN_ENV
 from ambient_ctrl.testing import eventually
 from tests.conftest import RawClient
+
+_sessions = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[LocalAPIServer]:
+    """A local API server whose kubelet runs pods within a tenth of a second."""
+    kubelet = KubeletSimulator(schedule_delay=0.01, start_delay=0.02, ready_delay=0.05)
+    with LocalAPIServer(simulators=[kubelet]) as server:
+        yield server
+
+
+@pytest.fixture()
+def session() -> str:
+    """A session name of its own."""
+    return f"s{next(_sessions)}"
 
 Obj = dict[str, Any]
 TOKEN = "agui-token-of-the-session"

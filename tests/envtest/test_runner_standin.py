@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
-import itertools
 import os
 import socket
 import threading
@@ -35,6 +34,7 @@ from ambient_ctrl.envtest.simulators.standin import (
 )
 from ambient_ctrl.testing import eventually
 from tests.conftest import RawClient
+from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (
     PORT,
     TOKEN,
@@ -44,21 +44,11 @@ from tests.envtest.runner_pods import (
     start_runner,
 )
 
+api = runner_pods.api  # the fixtures, shared with the other stand-in tests
+session = runner_pods.session
+
 Obj = dict[str, Any]
 HEADER = {"X-Ambient-Session-Token": TOKEN}
-_sessions = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[LocalAPIServer]:
-    kubelet = KubeletSimulator(schedule_delay=0.01, start_delay=0.02, ready_delay=0.05)
-    with LocalAPIServer(simulators=[kubelet]) as server:
-        yield server
-
-
-@pytest.fixture()
-def session() -> str:
-    return f"r{next(_sessions)}"
 
 
 # pure: what the container asks for and sees -----------------------------------------------------

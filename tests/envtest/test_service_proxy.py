@@ -7,12 +7,10 @@ and apimachinery's proxy transport); the answers reach kubectl (``get --raw``) a
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,10 @@ from kubernetes.client.rest import ApiException
 
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.envtest.proxy import proxy_path
-from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION, KubeletSimulator
+from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION
 from ambient_ctrl.testing import eventually
 from tests.conftest import RawClient
+from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (
     PORT,
     TOKEN,
@@ -39,20 +38,10 @@ from tests.envtest.runner_pods import (
     token_secret,
 )
 
+api = runner_pods.api  # the fixtures, shared with the other stand-in tests
+session = runner_pods.session
+
 KUBECTL = Path(sys.executable).parent / "kubectl"
-_sessions = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[LocalAPIServer]:
-    kubelet = KubeletSimulator(schedule_delay=0.01, start_delay=0.02, ready_delay=0.05)
-    with LocalAPIServer(simulators=[kubelet]) as server:
-        yield server
-
-
-@pytest.fixture()
-def session() -> str:
-    return f"s{next(_sessions)}"
 
 
 @pytest.fixture()
