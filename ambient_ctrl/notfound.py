@@ -19,7 +19,7 @@ reconciler that reads its own kind across namespaces should catch that NotFound 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from informers.errors import NotFound
@@ -36,6 +36,8 @@ class Primary:
     resource: Resource
     exists: Callable[[Request], bool]
     """Whether the server has the request's object (may raise: then it is taken to exist)."""
+    in_cache: Callable[[Request], bool] | None = None
+    """Whether the controller's cache of the kind holds the request's object (for timers)."""
 
 
 def on_server(client: ResourceClient) -> Callable[[Request], bool]:
@@ -48,6 +50,14 @@ def on_server(client: ResourceClient) -> Callable[[Request], bool]:
         return True
 
     return exists
+
+
+def in_store(store: Container[str]) -> Callable[[Request], bool]:
+    """:attr:`Primary.in_cache` as a look-up of the request's key in an informer's store."""
+    def in_cache(request: Request) -> bool:
+        return str(request) in store
+
+    return in_cache
 
 
 def names(error: NotFound, resource: Resource, request: Request) -> bool:
