@@ -43,6 +43,8 @@ from .ratelimit import (
     default_controller_rate_limiter,
 )
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError
+from .retry import GiveUp, Retry, RetryPolicy, Terminal, record_condition
+from .timer import Timer
 from .workqueue import WorkQueue
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "Expectations",
     "Funcs",
     "GenerationChanged",
+    "GiveUp",
     "ItemExponentialRateLimiter",
     "LabelsChanged",
     "Manager",
@@ -73,7 +76,11 @@ __all__ = [
     "Request",
     "ResourceVersionChanged",
     "Result",
+    "Retry",
+    "RetryPolicy",
+    "Terminal",
     "TerminalError",
+    "Timer",
     "WorkQueue",
     "add_finalizer",
     "and_",
@@ -86,6 +93,7 @@ __all__ = [
     "is_true",
     "not_",
     "or_",
+    "record_condition",
     "remove_condition",
     "remove_finalizer",
     "set_condition",
