@@ -1,0 +1,143 @@
+"""A retry policy and a per-object timer in a Manager against the local API server.
+
+A reconciler that keeps failing goes terminal after its retries, with the condition on the
+object (``record_condition``) and the terminal error counted; a change that fixes the object
+ends the streak. A timer reconciles each live ConfigMap over and over, and stops for one once
+it is deleted while the other keeps ticking."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ambient_ctrl.client import Client
+from ambient_ctrl.conditions import find_condition, set_condition
+from ambient_ctrl.controller import Controller
+from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.manager import Manager, ManagerOptions
+from ambient_ctrl.predicate import GenerationChanged
+from ambient_ctrl.reconcile import Request, Result
+from ambient_ctrl.retry import RetryPolicy, record_condition
+from ambient_ctrl.testing import eventually, settled
+from foundation.clock import RealClock, rfc3339
+from informers.resource import CONFIGMAPS
+from tests.ambient_ctrl.test_component import CRDS, WIDGET_CRD, WIDGETS
+
+NS = "default"
+
+
+class Checker:
+    """Says Ready=True on a widget, unless its ``spec.broken``: then its upstream refuses."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def reconcile(self, request: Request) -> Result:
+        with self.lock:
+            self.calls[request.name] += 1
+        widget = self.client.get(WIDGETS, request.name, request.namespace)
+        if widget is None:
+            return Result()
+        if widget["spec"].get("broken"):
+            raise ConnectionError("upstream refused")
+        conditions = set_condition(
+            (widget.get("status") or {}).get("conditions"), type="Ready", status="True",
+            reason="Checked", message="upstream answered",
+            observed_generation=widget["metadata"]["generation"], now=rfc3339(RealClock().now()))
+        self.client.patch_status(WIDGETS, request.name, {"status": {"conditions": conditions}},
+                                 request.namespace)
+        return Result()
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def reconcile(self, request: Request) -> Result:
+        with self.lock:
+            self.calls[request.name] += 1
+        return Result()
+
+
+@dataclass
+class World:
+    manager: Manager
+    checker: Checker
+    checking: Controller
+    ticks: Counting
+
+
+@pytest.fixture(scope="module")
+def world(api: LocalAPIServer) -> Iterator[World]:
+    manager = Manager(kubeconfig=api.kubeconfig, options=ManagerOptions(
+        metrics_address="0", probe_address="0", graceful_shutdown_timeout=5))
+    manager.client.create(CRDS, WIDGET_CRD)
+    checker, ticks = Checker(manager.client), Counting()
+    checking = (manager.builder("checker")
+                .for_(WIDGETS, GenerationChanged)
+                .with_retry(RetryPolicy(max_retries=2, backoff={ConnectionError: 0.05},
+                                        on_give_up=record_condition(manager.client, WIDGETS)))
+                .complete(checker))
+    manager.builder("ticker").for_(CONFIGMAPS).every(0.1, jitter=0.5).complete(ticks)
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(manager.run()))
+    runner.start()
+    try:
+        yield World(manager, checker, checking, ticks)
+    finally:
+        manager.stop()
+        runner.join(30)
+    assert result == [0]
+
+
+def _widget(manager: Manager, name: str, **spec: Any) -> None:
+    manager.client.create(WIDGETS, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                    "metadata": {"name": name, "namespace": NS}, "spec": spec})
+
+
+def _ready(manager: Manager, name: str) -> dict[str, Any]:
+    widget = manager.client.resource(WIDGETS).get(name, NS)
+    return dict(find_condition((widget.get("status") or {}).get("conditions"), "Ready") or {})
+
+
+def test_a_failing_reconcile_goes_terminal_with_the_condition_on_the_object(
+        world: World) -> None:
+    manager = world.manager
+    _widget(manager, "broken", broken=True)
+    ready = eventually(lambda: _ready(manager, "broken").get("reason") == "RetriesExhausted"
+                       and _ready(manager, "broken"), timeout=20)
+    assert ready["status"] == "False"
+    assert ready["message"] == "RetriesExhausted: upstream refused"
+    assert ready["observedGeneration"] == 1
+    # one try and two retries, then nothing: the condition's own write does not wake it
+    assert settled(lambda: world.checker.calls["broken"]) == 3
+    terminal = manager.recorder.registry.get_sample_value(
+        "controller_runtime_terminal_reconcile_errors_total", {"controller": "checker"})
+    assert terminal == 1
+    assert len(world.checking.retrier) == 0
+
+    manager.client.patch(WIDGETS, "broken", {"spec": {"broken": False}}, NS)  # fixed: generation 2
+    eventually(lambda: _ready(manager, "broken").get("reason") == "Checked", timeout=20)
+    assert _ready(manager, "broken")["observedGeneration"] == 2
+
+
+def test_a_timer_ticks_for_live_objects_and_stops_for_a_deleted_one(world: World) -> None:
+    manager, calls = world.manager, world.ticks.calls
+    for name in ("tick-a", "tick-b"):
+        manager.client.create(CONFIGMAPS, {"metadata": {"name": name, "namespace": NS}})
+    eventually(lambda: calls["tick-a"] >= 3 and calls["tick-b"] >= 3, timeout=20,
+               message="no ticks")
+    manager.client.delete(CONFIGMAPS, "tick-a", NS)
+    eventually(lambda: "default/tick-a" not in manager.client.informer(CONFIGMAPS).store)
+    stopped = settled(lambda: calls["tick-a"], quiet=1.0, timeout=20)  # ten intervals
+    ticking = calls["tick-b"]
+    eventually(lambda: calls["tick-b"] >= ticking + 3, timeout=20, message="b stopped too")
+    assert calls["tick-a"] == stopped
