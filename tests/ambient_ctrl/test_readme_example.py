@@ -18,11 +18,12 @@ from informers.rest import ResourceClient, Transport, load_configuration
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def example_code() -> str:
+def example_code(name: str = "mirror") -> str:
+    """The README's example block ``<!-- example:NAME -->``."""
     text = README.read_text()
-    match = re.search(r"<!-- example:mirror -->\n```python\n(.*?)```\n<!-- /example:mirror -->",
+    match = re.search(rf"<!-- example:{name} -->\n```python\n(.*?)```\n<!-- /example:{name} -->",
                       text, re.S)
-    assert match, "the README lost its example block"
+    assert match, f"the README lost its example block {name!r}"
     return match.group(1)
 
 
