@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from foundation.clock import Clock, RealClock
 from foundation.threads import Deadline, Threads
@@ -81,7 +81,7 @@ class ControllerOptions:
     """Backoff of failed requests (default: 5 ms..1000 s per item, 10 qps overall)."""
     need_leader_election: bool = True
     """Run only while this process leads (the manager decides)."""
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Limits, backoff per error and hooks for failed reconciles (default: retry for ever)."""
     timer: Timer | None = None
     """Reconcile each live object of the primary kind periodically (needs ``for_``)."""
