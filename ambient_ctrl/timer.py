@@ -16,7 +16,8 @@ together. So:
   an event causes in between does not push the tick back;
 * errors own the schedule: a failed reconcile is retried on its backoff and arms no tick (the
   retry that succeeds does); a terminal error stops the timer until the object changes, as
-  kopf's PermanentError stops a timer.
+  kopf's PermanentError stops a timer. A tick armed before the failure still falls due (the
+  workqueue cannot take a delayed add back): one retry at most comes sooner than its backoff.
 
 The reconciler cannot tell a tick from an event (level-triggered: it reads the state and makes
 it right). What kopf has and this has not: ``idle`` (tick only after the object has been

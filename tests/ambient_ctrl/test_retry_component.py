@@ -17,15 +17,16 @@ import pytest
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.conditions import find_condition, set_condition
-from ambient_ctrl.controller import Controller
+from ambient_ctrl.controller import Controller, ControllerOptions
 from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.predicate import GenerationChanged
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.retry import RetryPolicy, record_condition
 from ambient_ctrl.testing import eventually, settled
+from ambient_ctrl.timer import Timer
 from foundation.clock import RealClock, rfc3339
-from informers.resource import CONFIGMAPS
+from informers.resource import CONFIGMAPS, SECRETS
 from tests.ambient_ctrl.test_component import CRDS, WIDGET_CRD, WIDGETS
 
 NS = "default"
@@ -72,6 +73,7 @@ class World:
     manager: Manager
     checker: Checker
     checking: Controller
+    ticking: Controller
     ticks: Counting
 
 
@@ -86,12 +88,14 @@ def world(api: LocalAPIServer) -> Iterator[World]:
                 .with_retry(RetryPolicy(max_retries=2, backoff={ConnectionError: 0.05},
                                         on_give_up=record_condition(manager.client, WIDGETS)))
                 .complete(checker))
-    manager.builder("ticker").for_(CONFIGMAPS).every(0.1, jitter=0.5).complete(ticks)
+    ticking = (manager.builder("ticker").for_(CONFIGMAPS).every(0.1, jitter=0.5)
+               .with_options(ControllerOptions(max_concurrent_reconciles=2))  # keeps the timer
+               .complete(ticks))
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(manager.run()))
     runner.start()
     try:
-        yield World(manager, checker, checking, ticks)
+        yield World(manager, checker, checking, ticking, ticks)
     finally:
         manager.stop()
         runner.join(30)
@@ -141,3 +145,12 @@ def test_a_timer_ticks_for_live_objects_and_stops_for_a_deleted_one(world: World
     ticking = calls["tick-b"]
     eventually(lambda: calls["tick-b"] >= ticking + 3, timeout=20, message="b stopped too")
     assert calls["tick-a"] == stopped
+
+
+def test_the_builder_keeps_the_timer_whatever_the_order_and_needs_for(world: World) -> None:
+    options = world.ticking.options
+    assert (options.timer, options.max_concurrent_reconciles) == (Timer(0.1, 0.5), 2)
+    assert world.checking.options.retry.max_retries == 2
+    with pytest.raises(ValueError, match="for_"):
+        world.manager.builder("no-kind").watches(SECRETS, lambda s: []).every(5).complete(
+            Counting())
