@@ -12,8 +12,9 @@ reconciler::
 ``for_`` enqueues the object itself, ``owns`` the controller owner of the child, ``watches`` what
 a map function returns. ``with_retry(RetryPolicy(...))`` bounds and shapes the retries of failed
 reconciles (``retry.py``); ``every(interval, jitter=...)`` reconciles each object of the
-``for_`` kind periodically while it exists (``timer.py``). ``for_``'s kind is also the controller's primary: a NotFound saying the
-request's object is gone ends the work instead of failing it (see ``notfound.py``).
+``for_`` kind periodically while it exists (``timer.py``). ``for_``'s kind is also the
+controller's primary: a NotFound saying the request's object is gone ends the work instead of
+failing it (see ``notfound.py``).
 
 Every kind named here gets a shared informer (one per kind, whoever else watches it) that the
 manager starts and syncs before any controller runs.

@@ -58,7 +58,7 @@ from . import logcontext
 from .notfound import Primary, ends_work
 from .ratelimit import RateLimiter, default_controller_rate_limiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
-from .retry import TERMINAL_ERROR, Retrier, RetryPolicy, Terminal, attempting
+from .retry import TERMINAL_ERROR, Attempting, Retrier, RetryPolicy, Terminal
 from .timer import Ticker, Timer
 from .tracebacks import TracebackMemory
 from .workqueue import WorkQueue
@@ -165,7 +165,7 @@ class Controller:
         with logcontext.bind(controller=self.name, request=str(request),
                              reconcile_id=reconcile_id), \
                 deadline(started + timeout if timeout else None), \
-                attempting(self.retrier.attempt(request)):
+                Attempting(self.retrier.attempt(request)):
             try:
                 result: Result | BaseException = self._reconciler.reconcile(request)
             except (KeyboardInterrupt, SystemExit):

@@ -43,7 +43,7 @@ import contextvars
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -147,6 +147,8 @@ class RetryPolicy:
 
     def backoff_for(self, error: BaseException) -> Backoff | None:
         """The backoff of the most specific class of ``error`` that has one."""
+        if not self.backoff:
+            return None
         for kind in type(error).__mro__:
             if kind in self.backoff:
                 return self.backoff[kind]
@@ -182,9 +184,10 @@ class Retrier:
 
     def attempt(self, request: Request) -> int:
         """Failures in the request's current streak (0: none)."""
-        with self._lock:
-            streak = self._streaks.get(request)
-            return streak.attempts if streak else 0
+        # No lock: one dict read is atomic, and only the worker holding the request (the caller)
+        # changes its streak.
+        streak = self._streaks.get(request)
+        return streak.attempts if streak else 0
 
     def __len__(self) -> int:
         """Requests in a streak (what the bookkeeping holds)."""
@@ -220,6 +223,8 @@ class Retrier:
 
     def ended(self, request: Request) -> None:
         """The streak ends (a reconcile that did not fail): forget it and its backoffs."""
+        if request not in self._streaks:  # the common case, a success after a success
+            return
         with self._lock:
             if self._streaks.pop(request, None) is None:
                 return
@@ -281,14 +286,20 @@ def attempt() -> int:
     return _ATTEMPT.get()
 
 
-@contextlib.contextmanager
-def attempting(failures: int) -> Iterator[None]:
-    """Run the block (a reconcile) with :func:`attempt` answering ``failures``."""
-    token = _ATTEMPT.set(failures)
-    try:
-        yield
-    finally:
-        _ATTEMPT.reset(token)
+class Attempting:
+    """Run the block (a reconcile) with :func:`attempt` answering ``failures`` (a class, not a
+    generator: it wraps every reconcile)."""
+
+    __slots__ = ("_failures", "_token")
+
+    def __init__(self, failures: int) -> None:
+        self._failures = failures
+
+    def __enter__(self) -> None:
+        self._token = _ATTEMPT.set(self._failures)
+
+    def __exit__(self, *exc: object) -> None:
+        _ATTEMPT.reset(self._token)
 
 
 def record_condition(client: Client, resource: Resource, *, type: str = "Ready",
