@@ -48,7 +48,7 @@ from .handler import (
     EventHandler,
     EventSource,
 )
-from .notfound import Primary, in_store, on_server
+from .notfound import Primary, on_server, version_in
 from .predicate import Predicate
 from .reconcile import Reconciler, Request
 from .retry import RetryPolicy
@@ -139,10 +139,11 @@ class Builder:
         self._retry = policy
         return self
 
-    def every(self, interval: float, *, jitter: float = 0.1) -> Builder:
+    def every(self, interval: float, *, jitter: float = 0.1, idle: float = 0.0) -> Builder:
         """Reconcile each object of the ``for_`` kind every ``interval`` seconds while it
-        exists, plus up to ``jitter`` times the interval at random (see ``timer.py``)."""
-        self._timer = Timer(interval, jitter)
+        exists, plus up to ``jitter`` times the interval at random; with ``idle``, only once it
+        has been unchanged that long (see ``timer.py``)."""
+        self._timer = Timer(interval, jitter, idle)
         return self
 
     def complete(self, reconciler: Reconciler) -> Controller:
@@ -156,7 +157,7 @@ class Builder:
         if self._timer is not None:
             options = replace(options, timer=self._timer)
         primary = (Primary(self._for, on_server(manager.client.resource(self._for)),
-                           in_cache=in_store(manager.client.expect(self._for).store))
+                           cached_version=version_in(manager.client.expect(self._for).store))
                    if self._for is not None else None)
         controller = Controller(name, reconciler, options=options, clock=manager.clock,
                                 recorder=manager.recorder, primary=primary)

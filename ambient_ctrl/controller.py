@@ -92,7 +92,8 @@ class Controller:
 
     ``primary``: the kind it reconciles (the builder passes its ``for_``), so that a NotFound
     saying the request's object is gone ends the work; without it every NotFound is an error.
-    A timer needs the primary's ``in_cache`` (which objects are live).
+    A timer needs the primary's ``cached_version`` (which objects are live, and when they
+    changed).
     """
 
     def __init__(self, name: str, reconciler: Reconciler, *,
@@ -109,12 +110,13 @@ class Controller:
             name=name, rate_limiter=limiter, clock=self._clock,
             metrics=recorder.workqueue if recorder else None, controller=name)
         self.retrier = Retrier(options.retry, limiter, self._clock)
-        self._ticker: Ticker | None = None
+        self.ticker: Ticker | None = None
         if options.timer is not None:
-            if primary is None or primary.in_cache is None:
+            if primary is None or primary.cached_version is None:
                 raise ValueError("a timer ticks for the objects of the controller's kind: "
                                  "build the controller with for_")
-            self._ticker = Ticker(options.timer, self.queue, primary.in_cache)
+            self.ticker = Ticker(options.timer, self.queue, primary.cached_version,
+                                  self._clock)
         self._metrics: ControllerRecorder | None = (
             recorder.controller.register(name,
                                          max_concurrent_reconciles=options.max_concurrent_reconciles)
@@ -193,8 +195,8 @@ class Controller:
                                                 started=started))
         else:
             terminal, outcome = self._retry(request, result, started), ReconcileResult.ERROR
-        if self._ticker is not None and outcome is not ReconcileResult.ERROR:
-            self._ticker.reconciled(request)
+        if self.ticker is not None and outcome is not ReconcileResult.ERROR:
+            self.ticker.reconciled(request)
         if self._metrics is not None:
             if not isinstance(result, (Result, Exception)):
                 self._metrics.panicked()

@@ -19,8 +19,9 @@ reconciler that reads its own kind across namespaces should catch that NotFound 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from informers.errors import NotFound
 from informers.resource import Resource
@@ -36,8 +37,9 @@ class Primary:
     resource: Resource
     exists: Callable[[Request], bool]
     """Whether the server has the request's object (may raise: then it is taken to exist)."""
-    in_cache: Callable[[Request], bool] | None = None
-    """Whether the controller's cache of the kind holds the request's object (for timers)."""
+    cached_version: Callable[[Request], str | None] | None = None
+    """The resourceVersion of the request's object in the controller's cache of the kind, None
+    when the cache does not hold it (for timers)."""
 
 
 def on_server(client: ResourceClient) -> Callable[[Request], bool]:
@@ -52,12 +54,17 @@ def on_server(client: ResourceClient) -> Callable[[Request], bool]:
     return exists
 
 
-def in_store(store: Container[str]) -> Callable[[Request], bool]:
-    """:attr:`Primary.in_cache` as a look-up of the request's key in an informer's store."""
-    def in_cache(request: Request) -> bool:
-        return str(request) in store
+class _Versions(Protocol):
+    def resource_version(self, key: str) -> str | None: ...
 
-    return in_cache
+
+def version_in(store: _Versions) -> Callable[[Request], str | None]:
+    """:attr:`Primary.cached_version` as a look-up of the request's key in an informer's store
+    (no decoding)."""
+    def cached_version(request: Request) -> str | None:
+        return store.resource_version(str(request))
+
+    return cached_version
 
 
 def names(error: NotFound, resource: Resource, request: Request) -> bool:

@@ -24,7 +24,9 @@ OTHER = Request("ns", "other")
 @pytest.mark.parametrize("timer", [
     {"interval": 0}, {"interval": -1}, {"interval": math.inf}, {"interval": math.nan},
     {"interval": 1, "jitter": -0.1}, {"interval": 1, "jitter": math.nan},
-], ids=["zero", "negative", "infinite", "nan", "negative-jitter", "nan-jitter"])
+    {"interval": 1, "idle": -1}, {"interval": 1, "idle": math.inf},
+], ids=["zero", "negative", "infinite", "nan", "negative-jitter", "nan-jitter", "negative-idle",
+        "infinite-idle"])
 def test_a_timer_refuses_what_cannot_tick(timer: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Timer(**timer)
@@ -35,6 +37,10 @@ def test_jitter_only_ever_stretches_the_interval() -> None:
     assert timer.delay(0.0) == 10.0
     assert timer.delay(0.999) < 15.0
     assert Timer(10.0, jitter=0).delay(0.999) == 10.0
+    idle = Timer(10.0, jitter=0.5, idle=30.0)
+    assert idle.delay(0.0, unchanged_for=5.0) == 25.0  # until it has been idle 30 s
+    assert idle.delay(0.999, unchanged_for=5.0) < 37.5
+    assert idle.delay(0.0, unchanged_for=30.0) == 10.0  # idle: every interval
 
 
 def test_a_timer_needs_the_primary_kind() -> None:
@@ -44,20 +50,26 @@ def test_a_timer_needs_the_primary_kind() -> None:
     with pytest.raises(ValueError, match="for_"):
         Controller("ctl", Scripted(lambda r: Result()), options=ControllerOptions(
             timer=Timer(1.0)), primary=Primary(CONFIGMAPS, exists=lambda r: True))
+    # with the cache's versions it ticks
+    Controller("ctl", Scripted(lambda r: Result()), options=ControllerOptions(
+        timer=Timer(1.0)), primary=Primary(CONFIGMAPS, exists=lambda r: True,
+                                           cached_version=lambda r: "1")).stop(timeout=1)
 
 
 class World:
-    """A controller with a 10 s timer over a fake cache (``live``) on a fake clock."""
+    """A controller with a 10 s timer over a fake cache (``versions``: the resourceVersion of
+    each live object) on a fake clock."""
 
-    def __init__(self, clock: FakeClock, behaviour: Callable[[Request], Result],
-                 **options: object) -> None:
+    def __init__(self, clock: FakeClock, behaviour: Callable[[Request], Result], *,
+                 idle: float = 0.0, **options: object) -> None:
         self.clock = clock
-        self.live = {REQUEST, OTHER}
-        primary = Primary(CONFIGMAPS, exists=lambda r: r in self.live,
-                          in_cache=lambda r: r in self.live)
+        self.versions = {REQUEST: "1", OTHER: "1"}
+        primary = Primary(CONFIGMAPS, exists=lambda r: r in self.versions,
+                          cached_version=self.versions.get)
         self.controller = Controller("ticking", Scripted(behaviour), clock=clock,
                                      primary=primary, options=ControllerOptions(
-                                         timer=Timer(10.0, jitter=0), **options))  # type: ignore[arg-type]
+                                         timer=Timer(10.0, jitter=0, idle=idle),
+                                         **options))  # type: ignore[arg-type]
         self.queue = self.controller.queue
 
     def due(self, after: float) -> list[Request]:
@@ -142,11 +154,33 @@ def test_the_timer_stops_when_the_object_goes(world: Callable[..., World]) -> No
     w = world()
     w.controller.reconcile_once(REQUEST)
     w.controller.reconcile_once(OTHER)
-    w.live.discard(REQUEST)  # deleted: gone from the cache
+    del w.versions[REQUEST]  # deleted: gone from the cache
     # The tick armed before the deletion still falls due (a delayed add cannot be taken back);
     # its reconcile finds the object gone and arms nothing.
     assert w.due(10.0) == [REQUEST, OTHER]
     w.controller.reconcile_once(REQUEST)
     w.controller.reconcile_once(OTHER)
     assert w.due(10.0) == [OTHER]
+    assert w.due(100.0) == []
+
+
+def test_with_idle_an_object_ticks_only_once_it_has_been_unchanged_that_long(
+        world: Callable[..., World]) -> None:
+    w = world(idle=30.0)
+    w.controller.reconcile_once(REQUEST)  # first seen: a change, as its creation is
+    assert w.due(29.9) == []
+    assert w.due(0.1) == [REQUEST]
+    w.controller.reconcile_once(REQUEST)  # idle 30 s now: every interval
+    assert w.due(10.0) == [REQUEST]
+    w.controller.reconcile_once(REQUEST)  # the tick's reconcile: the next tick in 10 s
+    w.versions[REQUEST] = "2"  # changed; the change's own reconcile sees it
+    w.controller.reconcile_once(REQUEST)
+    assert w.due(10.0) == [REQUEST]  # the tick armed before the change: one comes early
+    w.controller.reconcile_once(REQUEST)  # and arms the next one at the end of the idle time
+    assert w.due(19.9) == []
+    assert w.due(0.1) == [REQUEST]
+    assert len(w.controller.ticker or ()) == 1
+    del w.versions[REQUEST]
+    w.controller.reconcile_once(REQUEST)  # gone: what the timer kept of it goes too
+    assert len(w.controller.ticker or ()) == 0
     assert w.due(100.0) == []
