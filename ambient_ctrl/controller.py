@@ -247,7 +247,9 @@ class Controller:
             return
         try:
             hook(terminal)
-        except Exception as exc:  # the hook's, not the reconcile's: logged, never retried
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # the hook's, not the reconcile's: logged, never retried
             log.warning("the retry policy's on_give_up hook failed: %r", exc)
 
     @staticmethod

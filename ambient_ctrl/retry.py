@@ -17,7 +17,8 @@ a Result, or ends on its object's NotFound) or whose error is terminal.
   :class:`~ambient_ctrl.ratelimit.RateLimiter`, a function of the attempt number, or constant
   seconds. It replaces the controller's rate limiter for that error (its overall token bucket
   included); other errors go through the rate limiter. A server's Retry-After is a floor
-  either way;
+  either way. A constant 0 needs ``max_retries`` or a deadline (it would retry at once for
+  ever); a backoff or hook that raises or answers NaN is logged and the rate limiter decides;
 * ``on_error(request, error, attempt)``: kube-rs's ``error_policy``, called for every failure
   that is not terminal already: return :class:`Retry` (``after`` seconds), :class:`GiveUp` (a
   terminal error now, with a CamelCase reason) or None (the policy decides). The limits bound
@@ -143,6 +144,10 @@ class RetryPolicy:
                     getattr(backoff, "when", backoff)):
                 raise ValueError(f"the backoff of {kind.__name__} must be a rate limiter, a "
                                  f"function of the attempt or seconds, not {backoff!r}")
+            if (isinstance(backoff, (int, float)) and backoff == 0
+                    and self.max_retries is None and self.deadline is None):
+                raise ValueError(f"a backoff of 0 for {kind.__name__} without max_retries or "
+                                 "a deadline would retry at once for ever")
         object.__setattr__(self, "backoff", MappingProxyType(dict(self.backoff)))
 
     def backoff_for(self, error: BaseException) -> Backoff | None:
@@ -202,7 +207,7 @@ class Retrier:
         decision = self._ask(request, error, attempts)
         if isinstance(decision, GiveUp):
             return self._end(Terminal(request, error, decision.reason, attempts, elapsed))
-        delay = decision.after if decision else self._delay(request, error, attempts)
+        delay = self._delay(request, error, attempts, decision)
         delay = max(saturate(delay), _retry_after(error))
         reason = self.policy.exhausted(attempts=attempts, elapsed=elapsed, delay=delay)
         if reason is not None:
@@ -250,7 +255,9 @@ class Retrier:
             return None
         try:
             decision = hook(request, error, attempts)
-        except Exception:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # the hook's bug must not end the worker
             log.exception("the retry policy's on_error hook failed; the policy decides")
             return None
         if decision is None or isinstance(decision, (Retry, GiveUp)):
@@ -259,16 +266,31 @@ class Retrier:
                     "None; the policy decides", decision)
         return None
 
-    def _delay(self, request: Request, error: BaseException, attempts: int) -> float:
+    def _delay(self, request: Request, error: BaseException, attempts: int,
+               decision: Retry | None) -> float:
+        """Seconds until the retry: the hook's, the error's backoff or the rate limiter's. A
+        hook's or backoff's that raises or is not a number (NaN) is logged and the rate limiter
+        decides: nothing the user supplies can turn retries into a storm by accident."""
         backoff = self.policy.backoff_for(error)
-        if backoff is None:
+        if decision is None and backoff is None:
             return self._limiter.when(request)
-        if isinstance(backoff, (int, float)):
-            return float(backoff)
-        when = getattr(backoff, "when", None)
-        if when is not None:
-            return float(when(request))
-        return float(backoff(attempts))  # type: ignore[operator]
+        try:
+            if decision is not None:
+                delay = float(decision.after)
+            elif isinstance(backoff, (int, float)):
+                delay = float(backoff)
+            elif (when := getattr(backoff, "when", None)) is not None:
+                delay = float(when(request))
+            else:
+                delay = float(backoff(attempts))  # type: ignore[misc, operator]
+        except Exception:
+            log.exception("the retry policy's backoff failed; the rate limiter decides")
+            return self._limiter.when(request)
+        if math.isnan(delay):
+            log.warning("the retry policy's backoff for %s is NaN; the rate limiter decides",
+                        type(error).__name__)
+            return self._limiter.when(request)
+        return delay
 
 
 def _retry_after(error: BaseException) -> float:

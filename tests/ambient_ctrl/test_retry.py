@@ -60,12 +60,18 @@ def retrier(clock: FakeClock, **policy: object) -> tuple[Retrier, ItemExponentia
     {"backoff": {"RuntimeError": 1.0}}, {"backoff": {int: 1.0}},
     {"backoff": {RuntimeError: -1.0}}, {"backoff": {RuntimeError: math.inf}},
     {"backoff": {RuntimeError: math.nan}}, {"backoff": {RuntimeError: "1s"}},
+    {"backoff": {RuntimeError: 0}},
 ], ids=["negative-retries", "zero-deadline", "negative-deadline", "nan-deadline",
         "key-not-a-class", "key-not-an-exception", "negative-backoff", "infinite-backoff",
-        "nan-backoff", "backoff-of-a-string"])
+        "nan-backoff", "backoff-of-a-string", "zero-backoff-for-ever"])
 def test_a_policy_refuses_what_cannot_mean_anything(policy: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**policy)  # type: ignore[arg-type]
+
+
+def test_a_zero_backoff_is_fine_within_limits() -> None:
+    assert RetryPolicy(max_retries=1, backoff={RuntimeError: 0}).backoff_for(RuntimeError()) == 0
+    assert RetryPolicy(deadline=5, backoff={RuntimeError: 0.0}).backoff_for(RuntimeError()) == 0
 
 
 def test_the_most_specific_class_of_the_error_picks_the_backoff() -> None:
@@ -198,6 +204,26 @@ def test_the_on_error_hook_decides_within_the_limits(clock: FakeClock,
     assert (gave_up.reason, gave_up.attempts, gave_up.message) == ("InvalidSpec", 2,
                                                                   "InvalidSpec: f")
     assert len(retries) == 0
+
+
+def test_a_backoff_or_hook_that_breaks_leaves_it_to_the_rate_limiter(
+        clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(attempt: int) -> float:
+        raise ZeroDivisionError("oops")
+
+    def on_error(request: Request, error: BaseException, attempt: int) -> Retry | None:
+        return Retry(math.nan) if isinstance(error, KeyError) else None
+
+    retries, limiter = retrier(clock, backoff={ValueError: broken,
+                                               TypeError: lambda attempt: math.nan},
+                               on_error=on_error)
+    now = clock.monotonic()
+    with caplog.at_level(logging.WARNING):
+        assert retries.failed(REQUEST, ValueError(), started=now) == Retry(1.0)
+        assert retries.failed(REQUEST, TypeError(), started=now) == Retry(2.0)
+        assert retries.failed(REQUEST, KeyError(), started=now) == Retry(4.0)
+    assert limiter.num_requeues(REQUEST) == 3
+    assert "backoff failed" in caplog.text and "is NaN" in caplog.text
 
 
 # --- the controller with a policy ---------------------------------------------------------------
