@@ -3,7 +3,7 @@
 A reconciler that keeps failing goes terminal after its retries, with the condition on the
 object (``record_condition``) and the terminal error counted; a change that fixes the object
 ends the streak. A timer reconciles each live ConfigMap over and over, and stops for one once
-it is deleted while the other keeps ticking."""
+it is deleted while the other keeps ticking; with ``idle``, a new Secret is not ticked."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ class World:
     checking: Controller
     ticking: Controller
     ticks: Counting
+    idle_ticks: Counting
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +92,13 @@ def world(api: LocalAPIServer) -> Iterator[World]:
     ticking = (manager.builder("ticker").for_(CONFIGMAPS).every(0.1, jitter=0.5)
                .with_options(ControllerOptions(max_concurrent_reconciles=2))  # keeps the timer
                .complete(ticks))
+    idle_ticks = Counting()  # would tick every 50 ms, but only after a minute unchanged
+    manager.builder("idler").for_(SECRETS).every(0.05, idle=60).complete(idle_ticks)
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(manager.run()))
     runner.start()
     try:
-        yield World(manager, checker, checking, ticking, ticks)
+        yield World(manager, checker, checking, ticking, ticks, idle_ticks)
     finally:
         manager.stop()
         runner.join(30)
@@ -145,6 +148,13 @@ def test_a_timer_ticks_for_live_objects_and_stops_for_a_deleted_one(world: World
     ticking = calls["tick-b"]
     eventually(lambda: calls["tick-b"] >= ticking + 3, timeout=20, message="b stopped too")
     assert calls["tick-a"] == stopped
+
+
+def test_an_idle_timer_waits_for_the_object_to_be_unchanged_that_long(world: World) -> None:
+    world.manager.client.create(SECRETS, {"metadata": {"name": "calm", "namespace": NS}})
+    eventually(lambda: world.idle_ticks.calls["calm"] >= 1)  # its creation's reconcile
+    # twenty intervals without a tick: it has not been unchanged for a minute yet
+    assert settled(lambda: world.idle_ticks.calls["calm"], quiet=1.0) == 1
 
 
 def test_the_builder_keeps_the_timer_whatever_the_order_and_needs_for(world: World) -> None:
