@@ -133,21 +133,9 @@ class RetryPolicy:
             raise ValueError("max_retries must be at least 0 (or None: no limit)")
         if self.deadline is not None and not self.deadline > 0:
             raise ValueError("a retry deadline must be a positive number of seconds")
+        limited = self.max_retries is not None or self.deadline is not None
         for kind, backoff in self.backoff.items():
-            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-                raise ValueError(f"backoff keys are exception classes, not {kind!r}")
-            if isinstance(backoff, (int, float)) and not (math.isfinite(backoff)
-                                                           and backoff >= 0):
-                raise ValueError(f"the backoff of {kind.__name__} must be finite seconds "
-                                 f"of at least 0, not {backoff!r}")
-            if not isinstance(backoff, (int, float)) and not callable(
-                    getattr(backoff, "when", backoff)):
-                raise ValueError(f"the backoff of {kind.__name__} must be a rate limiter, a "
-                                 f"function of the attempt or seconds, not {backoff!r}")
-            if (isinstance(backoff, (int, float)) and backoff == 0
-                    and self.max_retries is None and self.deadline is None):
-                raise ValueError(f"a backoff of 0 for {kind.__name__} without max_retries or "
-                                 "a deadline would retry at once for ever")
+            _check_backoff(kind, backoff, limited=limited)
         object.__setattr__(self, "backoff", MappingProxyType(dict(self.backoff)))
 
     def backoff_for(self, error: BaseException) -> Backoff | None:
@@ -168,6 +156,22 @@ class RetryPolicy:
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return DEADLINE_EXCEEDED
         return None
+
+
+def _check_backoff(kind: object, backoff: object, *, limited: bool) -> None:
+    """ValueError unless ``kind`` is an exception class and ``backoff`` a backoff for it."""
+    if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+        raise ValueError(f"backoff keys are exception classes, not {kind!r}")
+    if isinstance(backoff, (int, float)):
+        if not (math.isfinite(backoff) and backoff >= 0):
+            raise ValueError(f"the backoff of {kind.__name__} must be finite seconds of at "
+                             f"least 0, not {backoff!r}")
+        if backoff == 0 and not limited:
+            raise ValueError(f"a backoff of 0 for {kind.__name__} without max_retries or a "
+                             "deadline would retry at once for ever")
+    elif not callable(getattr(backoff, "when", backoff)):
+        raise ValueError(f"the backoff of {kind.__name__} must be a rate limiter, a function "
+                         f"of the attempt or seconds, not {backoff!r}")
 
 
 @dataclass(slots=True)
