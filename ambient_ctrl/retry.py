@@ -287,7 +287,9 @@ class Retrier:
                 delay = float(when(request))
             else:
                 delay = float(backoff(attempts))  # type: ignore[misc, operator]
-        except Exception:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # the backoff's bug must not end the worker
             log.exception("the retry policy's backoff failed; the rate limiter decides")
             return self._limiter.when(request)
         if math.isnan(delay):
