@@ -173,6 +173,9 @@ def _blank(resource: Resource, obj_or_key: Key, key: tuple[str | None, str]) -> 
 def _mutated(mutate: Mutate, obj: Obj, key: tuple[str | None, str]) -> Obj:
     changed = mutate(obj)
     result = obj if changed is None else changed
+    if not isinstance(result, dict):
+        raise TypeError("mutate must edit the object in place or return the object, not "
+                        f"{type(result).__name__}")
     meta = result.get("metadata") or {}
     if ((meta.get("namespace") or None) if key[0] else None, meta.get("name")) != key:
         raise MutateKeyError("mutate must not change the object's name or namespace "

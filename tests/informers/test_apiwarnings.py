@@ -67,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
     warnings: list[str] = []
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         body = b'{"kind": "ConfigMap", "metadata": {"name": "x"}}'
         if self.status >= 400:
             body = b'{"kind": "Status", "reason": "NotFound", "message": "gone", "code": 404}'

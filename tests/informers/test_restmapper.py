@@ -155,7 +155,7 @@ class _Discovery(BaseHTTPRequestHandler):
 
     paths: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self.paths.append(self.path)
         docs = {"/api": AGGREGATED_API, "/apis": AGGREGATED_APIS}
         if self.path not in docs or AGGREGATED not in self.headers.get("Accept", ""):
