@@ -18,15 +18,13 @@ Use a finalizer only for cleanup outside the cluster; owner references clean up 
 
 :func:`with_finalizer` is the whole flow around a reconcile, as kube-rs's ``finalizer()``:
 
-=========================  ==================  ===============================================
-object                     our finalizer       what happens
-=========================  ==================  ===============================================
-not being deleted          absent              add it, then ``apply`` (the server's object)
-not being deleted          present             ``apply``
-being deleted              present             ``cleanup``; once it returns, remove the finalizer
-being deleted              absent              nothing: not ours (any more) — never touched
-gone (None)                                    nothing
-=========================  ==================  ===============================================
+* not being deleted, without our finalizer: add it, then ``apply`` the object the server
+  answered (if the server refuses the finalizer because deletion started meanwhile, nothing);
+* not being deleted, with it: ``apply``;
+* being deleted, with it: ``cleanup``; once it returns, remove the finalizer (the server then
+  deletes the object when no other finalizer holds it);
+* being deleted, without it: nothing — not ours (any more), never touched;
+* gone (None): nothing.
 
 Guarantee: once ``apply`` has started, the object is not deleted before ``cleanup`` has
 returned normally — the finalizer is added before ``apply`` and removed only after
@@ -70,9 +68,11 @@ def add_finalizer(client: Client, resource: Resource, obj: Mapping[str, Any], na
     """Ensure ``obj`` carries the finalizer ``name``; return the object as the server has it.
 
     No request is made (and ``obj`` itself is returned) when it already carries it. Others'
-    finalizers are never dropped, even if ``obj`` is stale (see the module docstring). Raises
-    the last Conflict/Invalid after ``attempts`` failed tries (e.g. the server refuses new
-    finalizers on an object being deleted), and any other API error (NotFound) at once.
+    finalizers are never dropped, even if ``obj`` is stale (see the module docstring). An
+    object being deleted gets no new finalizer (the server forbids it): the object is returned
+    without it — also when a stale ``obj`` hid that deletion had started (the failed patch's
+    re-read shows it). Raises the last Conflict/Invalid after ``attempts`` failed tries, and
+    any other API error (NotFound) at once.
     """
     return _ensure(client, resource, obj, lambda fins: fins if name in fins else [*fins, name],
                    attempts=attempts)
@@ -110,6 +110,8 @@ def with_finalizer(client: Client, resource: Resource, obj: Mapping[str, Any] | 
     if not deleting:
         if not ours:
             obj = add_finalizer(client, resource, obj, name)
+            if not has_finalizer(obj, name):
+                return Result()  # deletion started meanwhile: not ours to hold
             log.info("finalizer added", extra=where)
         return apply(obj) or Result()
     outcome = cleanup(obj) or Result()
@@ -140,6 +142,8 @@ def _ensure(client: Client, resource: Resource, obj: Mapping[str, Any],
         after = change(before)
         if after == before:
             return current
+        if set(after) - set(before) and (current.get("metadata") or {}).get("deletionTimestamp"):
+            return current  # the server refuses new finalizers once deletion has started
         try:
             return client.patch(resource, name, _patch(current, after), namespace,
                                 patch_type="json")

@@ -113,3 +113,43 @@ def test_a_stale_copy_keeps_the_finalizers_added_meanwhile(client: Client) -> No
     run(client, stale, steps)
     assert server(client, stale)["metadata"]["finalizers"] == ["other.example.com/f", OURS]
     assert steps.calls == [("apply", ["other.example.com/f", OURS])]
+
+
+def test_deletion_seen_late_adds_nothing_and_applies_nothing(client: Client) -> None:
+    """The cache still shows the object alive; the server has started deleting it (another
+    controller's finalizer holds it): the refused add is not retried, apply does not run."""
+    steps = Steps()
+    stale = configmap(client, ["other.example.com/f"])
+    client.delete(CONFIGMAPS, stale["metadata"]["name"], NS)
+    assert run(client, stale, steps) == Result()
+    assert steps.calls == []
+    assert server(client, stale)["metadata"]["finalizers"] == ["other.example.com/f"]
+
+
+class Recording:
+    """Just the client calls the flow makes, recorded in order with the steps' calls."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def patch(self, resource: Any, name: str, patch: list[dict[str, Any]],
+              namespace: str | None = None, *, patch_type: str = "merge") -> dict[str, Any]:
+        assert patch_type == "json" and patch[0]["op"] == "test"  # conflict-safe
+        finalizers = patch[1]["value"]
+        self.log.append(f"patch {finalizers}")
+        return {"metadata": {"name": name, "namespace": namespace, "finalizers": finalizers}}
+
+
+@pytest.mark.parametrize(("meta", "expected"), [
+    ({}, ["patch ['example.com/cleanup']", "apply"]),
+    ({"finalizers": [OURS]}, ["apply"]),
+    ({"finalizers": ["a/b", OURS], "deletionTimestamp": "t"}, ["cleanup", "patch ['a/b']"]),
+    ({"finalizers": ["a/b"], "deletionTimestamp": "t"}, []),
+], ids=["add-then-apply", "apply", "cleanup-then-remove", "not-ours"])
+def test_order_of_steps_and_writes(meta: dict[str, Any], expected: list[str]) -> None:
+    log: list[str] = []
+    obj = {"metadata": {"name": "x", "namespace": NS, **meta}}
+    with_finalizer(Recording(log), CONFIGMAPS, obj, OURS,  # type: ignore[arg-type]
+                   apply=lambda _: log.append("apply") and None,
+                   cleanup=lambda _: log.append("cleanup") and None)
+    assert log == expected
