@@ -240,7 +240,8 @@ def _aggregated(answer: Mapping[str, Any]
             if not version or listed.get("freshness") == "Stale":
                 continue
             versions.append(version)
-            resources[(group, version)] = kinds = {}
+            kinds: dict[str, Resource] = {}
+            resources[(group, version)] = kinds
             for entry in listed.get("resources") or ():
                 kind = (entry.get("responseKind") or {}).get("kind")
                 if not kind or not entry.get("resource"):
