@@ -77,11 +77,10 @@ def create_or_update(client: Client, resource: Resource, obj_or_key: Key, mutate
                      cached: bool = True) -> tuple[OperationResult, Obj]:
     """Create the object, or update it (PUT) if ``mutate`` changed it; see the module."""
     key = _key(resource, obj_or_key)
-    current = _read(client, resource, key, cached=cached)
+    current, desired = _read_and_mutate(client, resource, obj_or_key, key, mutate,
+                                        cached=cached)
     if current is None:
-        return OperationResult.CREATED, client.create(
-            resource, _mutated(mutate, _blank(resource, obj_or_key, key), key))
-    desired = _mutated(mutate, copy.deepcopy(current), key)
+        return OperationResult.CREATED, desired
     if desired == current:
         return OperationResult.UNCHANGED, current
     return OperationResult.UPDATED, client.update(resource, desired)
@@ -93,11 +92,10 @@ def create_or_patch(client: Client, resource: Resource, obj_or_key: Key, mutate:
     """Create the object, or merge-patch what ``mutate`` changed (the object, then its
     status through the status subresource); see the module."""
     key = _key(resource, obj_or_key)
-    current = _read(client, resource, key, cached=cached)
+    current, desired = _read_and_mutate(client, resource, obj_or_key, key, mutate,
+                                        cached=cached)
     if current is None:
-        return OperationResult.CREATED, client.create(
-            resource, _mutated(mutate, _blank(resource, obj_or_key, key), key))
-    desired = _mutated(mutate, copy.deepcopy(current), key)
+        return OperationResult.CREATED, desired
     separate = resource.has_subresource("status")
     before, before_status = _split(current, separate)
     after, after_status = _split(desired, separate)
@@ -147,15 +145,24 @@ def _key(resource: Resource, obj_or_key: Key) -> tuple[str | None, str]:
     return (namespace or None) if resource.namespaced else None, name
 
 
-def _read(client: Client, resource: Resource, key: tuple[str | None, str], *,
-          cached: bool) -> Obj | None:
+def _read_and_mutate(client: Client, resource: Resource, obj_or_key: Key,
+                     key: tuple[str | None, str], mutate: Mutate, *, cached: bool
+                     ) -> tuple[Obj | None, Obj]:
+    """(the object read, the mutated copy) — or, when there is none, (None, the object
+    created from the mutated blank)."""
     namespace, name = key
+    current: Obj | None
     if cached:
-        return client.get(resource, name, namespace)
-    try:
-        return client.resource(resource).get(name, namespace)
-    except NotFound:
-        return None
+        current = client.get(resource, name, namespace)
+    else:
+        try:
+            current = client.resource(resource).get(name, namespace)
+        except NotFound:
+            current = None
+    if current is None:
+        return None, client.create(resource, _mutated(mutate, _blank(resource, obj_or_key, key),
+                                                      key))
+    return current, _mutated(mutate, copy.deepcopy(current), key)
 
 
 def _blank(resource: Resource, obj_or_key: Key, key: tuple[str | None, str]) -> Obj:

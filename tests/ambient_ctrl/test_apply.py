@@ -11,6 +11,7 @@ import pytest
 
 from ambient_ctrl.client import Client
 from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.testing import custom_resource_definition
 from informers.errors import Conflict
 from informers.resource import CONFIGMAPS, Resource
 from tests.ambient_ctrl.conftest import framework_client
@@ -57,17 +58,7 @@ def test_conflicts_need_force(client: Client, other: Client) -> None:
 
 def test_apply_status(client: Client) -> None:
     crds = client.mapper.resource_for("apiextensions.k8s.io", "CustomResourceDefinition")
-    client.apply(crds, {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "appliances.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"plural": "appliances", "singular": "appliance",
-                           "kind": "Appliance"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "subresources": {"status": {}},
-                               "schema": {"openAPIV3Schema": {
-                                   "type": "object",
-                                   "x-kubernetes-preserve-unknown-fields": True}}}]}})
+    client.apply(crds, custom_resource_definition("example.com", "Appliance"))
     appliances: Resource = client.mapper.resource_for("example.com", "Appliance")
     head = {"apiVersion": "example.com/v1", "kind": "Appliance",
             "metadata": {"name": "toaster", "namespace": NS}}

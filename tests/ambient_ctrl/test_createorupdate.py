@@ -21,7 +21,7 @@ from ambient_ctrl.createorupdate import (
     merge_patch_between,
 )
 from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.testing import eventually
+from ambient_ctrl.testing import custom_resource_definition, eventually
 from informers.errors import Conflict
 from informers.resource import CONFIGMAPS, Resource
 from tests.ambient_ctrl.conftest import framework_client
@@ -81,19 +81,9 @@ def client(api: LocalAPIServer) -> Iterator[Client]:
 @pytest.fixture()
 def gadgets(client: Client) -> Resource:
     """A namespaced custom resource with a status subresource, resolved by discovery."""
-    definition = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gadgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-                 "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "subresources": {"status": {}},
-                               "schema": {"openAPIV3Schema": {
-                                   "type": "object",
-                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
     crds = client.mapper.resource_for("apiextensions.k8s.io", "CustomResourceDefinition")
     if not client.resource(crds).list()["items"]:
-        client.create(crds, definition)
+        client.create(crds, custom_resource_definition("example.com", "Gadget"))
     return client.mapper.resource_for("example.com", "Gadget")
 
 

@@ -8,14 +8,13 @@ and at the local API server, which warns of unknown fields under ``fieldValidati
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from kubernetes import client as k8s_client
 
 from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.testing import StandinHandler, http_standin
 from informers.apiwarnings import WarningLogger, parse_warning_headers
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS
@@ -63,7 +62,7 @@ def test_logger_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
         WarningLogger(capacity=0)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StandinHandler):
     warnings: list[str] = []
     status = 200
 
@@ -71,31 +70,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = b'{"kind": "ConfigMap", "metadata": {"name": "x"}}'
         if self.status >= 400:
             body = b'{"kind": "Status", "reason": "NotFound", "message": "gone", "code": 404}'
-        self.send_response(self.status)
-        for value in self.warnings:
-            self.send_header("Warning", value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(self.status, body, headers=[("Warning", value) for value in self.warnings])
 
 
 @pytest.fixture()
 def standin() -> Iterator[type[_Handler]]:
     handler = type("Handler", (_Handler,), {"warnings": [], "status": 200})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="warning-standin")
-    thread.start()
-    handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    try:
+    with http_standin(handler) as url:
+        handler.url = url  # type: ignore[attr-defined]
         yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def standin_transport(url: str) -> Transport:
@@ -128,9 +111,8 @@ def test_transport_logs_each_warning_once(standin: type[_Handler],
 
 def test_a_handler_of_ones_own_sees_every_warning(standin: type[_Handler]) -> None:
     seen: list[tuple[int, str, str]] = []
-    configuration = k8s_client.Configuration()
-    configuration.host = standin.url  # type: ignore[attr-defined]
-    transport = Transport(configuration, warning_handler=lambda *w: seen.append(w))
+    transport = standin_transport(standin.url)  # type: ignore[attr-defined]
+    transport.warning_handler = lambda *w: seen.append(w)
     try:
         standin.warnings = ['299 - "x"', '199 agent "y"']
         ResourceClient(transport, CONFIGMAPS).get("x", "default")

@@ -3,11 +3,9 @@ after the first load, concurrent misses; aggregated discovery from a stand-in se
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -15,6 +13,7 @@ import pytest
 from kubernetes import client as k8s_client
 
 from ambient_ctrl.envtest import LocalAPIServer
+from ambient_ctrl.testing import StandinHandler, custom_resource_definition, http_standin
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS
 from informers.rest import Transport, load_configuration
 from informers.restmapper import AGGREGATED, NoKindMatch, RESTMapper
@@ -48,23 +47,6 @@ def transport(api: LocalAPIServer, requests: Requests) -> Iterator[Transport]:
     transport = Transport(load_configuration(api.kubeconfig), observer=requests)
     yield transport
     transport.close()
-
-
-def crd(group: str, kind: str, versions: tuple[str, ...] = ("v1",)) -> dict[str, Any]:
-    plural = kind.lower() + "s"
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {"group": group, "scope": "Cluster",
-                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
-                 "versions": [{"name": v, "served": True, "storage": v == versions[0],
-                               "subresources": {"status": {}, "scale": {
-                                   "specReplicasPath": ".spec.replicas",
-                                   "statusReplicasPath": ".status.replicas"}},
-                               "schema": {"openAPIV3Schema": {
-                                   "type": "object",
-                                   "x-kubernetes-preserve-unknown-fields": True}}}
-                              for v in versions]}}
 
 
 def install(transport: Transport, definition: dict[str, Any]) -> None:
@@ -110,7 +92,10 @@ def test_unknown_kind_is_a_clear_error_after_one_refresh(transport: Transport,
 def test_a_crd_installed_after_the_first_load(transport: Transport) -> None:
     mapper = RESTMapper(transport)
     mapper.resource_for("", "Pod")
-    install(transport, crd("later.example.com", "Gadget", ("v2", "v1")))
+    install(transport, custom_resource_definition(
+        "later.example.com", "Gadget", scope="Cluster", versions=("v2", "v1"),
+        subresources={"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                                              "statusReplicasPath": ".status.replicas"}}))
     gadget = mapper.resource_for("later.example.com", "Gadget")
     assert (gadget.plural, gadget.version, gadget.namespaced) == ("gadgets", "v2", False)
     assert gadget.subresources == {"status", "scale"}
@@ -121,7 +106,7 @@ def test_a_crd_installed_after_the_first_load(transport: Transport) -> None:
 def test_concurrent_misses_refresh_once(transport: Transport) -> None:
     mapper = RESTMapper(transport)
     mapper.resource_for("", "Pod")
-    install(transport, crd("crowd.example.com", "Crowd"))
+    install(transport, custom_resource_definition("crowd.example.com", "Crowd"))
     with ThreadPoolExecutor(8) as pool:
         found = list(pool.map(lambda _: mapper.resource_for("crowd.example.com", "Crowd"),
                               range(16)))
@@ -150,7 +135,7 @@ AGGREGATED_APIS = {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.
                                      subresources=("scale", "status"))]}]}]}
 
 
-class _Discovery(BaseHTTPRequestHandler):
+class _Discovery(StandinHandler):
     """Answers /api and /apis with aggregated discovery when asked for it; nothing else."""
 
     paths: list[str] = []
@@ -159,37 +144,22 @@ class _Discovery(BaseHTTPRequestHandler):
         self.paths.append(self.path)
         docs = {"/api": AGGREGATED_API, "/apis": AGGREGATED_APIS}
         if self.path not in docs or AGGREGATED not in self.headers.get("Accept", ""):
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = orjson.dumps(docs[self.path])
-        self.send_response(200)
-        self.send_header("Content-Type", AGGREGATED)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.reply(404)
+        else:
+            self.reply(200, orjson.dumps(docs[self.path]), content_type=AGGREGATED)
 
 
 @pytest.fixture()
 def aggregated() -> Iterator[tuple[Transport, list[str]]]:
     handler = type("Handler", (_Discovery,), {"paths": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="discovery-standin")
-    thread.start()
-    configuration = k8s_client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    transport = Transport(configuration)
-    try:
-        yield transport, handler.paths
-    finally:
-        transport.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with http_standin(handler) as url:
+        configuration = k8s_client.Configuration()
+        configuration.host = url
+        transport = Transport(configuration)
+        try:
+            yield transport, handler.paths
+        finally:
+            transport.close()
 
 
 def test_aggregated_discovery_is_read_in_one_pass(
