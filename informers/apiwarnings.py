@@ -3,14 +3,17 @@
 kube-apiserver warns in response headers (RFC 7234 §5.5, ``Warning: 299 - "text"``) about
 deprecated APIs, unknown fields dropped under ``fieldValidation=Warn``, admission webhooks'
 remarks. client-go hands each warning of code 299 to a ``WarningHandler``; controller-runtime's
-default (``log.KubeAPIWarningLogger`` with ``Deduplicate``) logs each distinct text once, so a
-reconcile that sends the same deprecated field a thousand times logs it once.
+``log.KubeAPIWarningLogger`` logs them, each distinct text once with ``Deduplicate`` — its
+default until v0.20, which turned it off because the set of texts seen grows without bound in a
+long-running controller. Without it, a reconcile that sends the same deprecated field a
+thousand times logs it a thousand times.
 
-:class:`WarningLogger` is that default here, at WARNING, with bounded memory: it remembers the
-last ``capacity`` distinct texts (least recently seen forgotten first), so a server that puts a
-fresh name in every warning cannot grow the process. The transport owns one (the manager shares
-one among its transports: once per process); pass your own :data:`WarningHandler` to collect
-warnings instead, e.g. in a test.
+:class:`WarningLogger` deduplicates with bounded memory: it remembers the last ``capacity``
+distinct texts (least recently seen forgotten first), so a server that puts a fresh name in
+every warning cannot grow the process, and logs at WARNING (controller-runtime: info). The
+transport owns one (the manager shares one among its transports: once per process); pass your
+own :data:`WarningHandler` to collect warnings instead, e.g. in a test. A handler must not
+raise: it runs inside the request.
 """
 
 from __future__ import annotations
