@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS, SECRETS
 from informers.rest import ResourceClient, Transport, load_configuration
