@@ -20,10 +20,10 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.proxy import proxy_path
-from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.http.proxy import proxy_path
+from envtest.simulators import SCENARIO_ANNOTATION
 from tests.conftest import RawClient
 from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (
