@@ -26,9 +26,9 @@ from typing import Any
 
 from envtest import errors
 from envtest.cluster import Cluster, Target
+from envtest.commit import begin_delete, commit_update
 from envtest.kinds.registry import ResourceType
 from envtest.storage.store import Event, Key
-from envtest.verbs.writes import begin_delete, commit_update
 
 log = logging.getLogger(__name__)
 

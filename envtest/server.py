@@ -21,12 +21,12 @@ from typing import Any, Protocol, TypeVar
 from envtest import kubeconfig
 from envtest.admin import AdminAPI
 from envtest.cluster import Cluster, ServerOptions, Target
+from envtest.commit import commit_create
 from envtest.errors import error_response, too_large
 from envtest.faults import FaultControl, Faults
 from envtest.gc import GarbageCollector
 from envtest.http.protocol import Backlog, Handler, HTTPProtocol
 from envtest.http.router import APIServer
-from envtest.verbs.writes import commit_create
 from foundation.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)

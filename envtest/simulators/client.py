@@ -17,8 +17,8 @@ import orjson
 
 from envtest import errors
 from envtest.cluster import Cluster, Target
+from envtest.commit import begin_delete, commit_binding, commit_create, commit_update
 from envtest.kinds.registry import ResourceType
-from envtest.verbs.writes import begin_delete, commit_binding, commit_create, commit_update
 
 log = logging.getLogger("envtest.simulators")
 

@@ -16,6 +16,7 @@ from typing import Any
 from envtest import errors
 from envtest.cluster import Cluster, Target
 from envtest.codecs.body import check_depth
+from envtest.commit import commit_create, commit_update
 from envtest.errors import Cause
 from envtest.http.protocol import Request, Response
 from envtest.kinds import crds
@@ -83,8 +84,6 @@ def _remove(obj: dict[str, Any], path: Path) -> None:
 
 def server_side_apply(cluster: Cluster, target: Target, request: Request,
                       applied: Any, mode: str = fieldvalidation.DEFAULT) -> Response:
-    from envtest.verbs.writes import commit_create, commit_update
-
     rtype = target.rtype
     manager = request.param("fieldManager")
     if not manager:

@@ -196,7 +196,7 @@ def test_a_server_restarted_without_its_storage_is_relisted() -> None:
 
 
 def _delete_behind_the_back(cluster: Any, name: str) -> None:
-    from envtest.verbs.writes import begin_delete
+    from envtest.commit import begin_delete
 
     rtype = cluster.kinds.lookup("", "v1", "configmaps")
     stored = cluster.store.get(rtype.store, ("default", name))
