@@ -21,7 +21,7 @@ from envtest.errors import Cause
 from envtest.http.protocol import Request, Response
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
-from envtest.patch.dialects import PatchError, merge_patch, strategic_merge_patch
+from envtest.patch import PatchError, merge_patch, strategic_merge_patch
 from envtest.schema import fieldvalidation
 
 Path = tuple[str, ...]

@@ -21,7 +21,7 @@ from envtest.http.protocol import Request, Response
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
 from envtest.kinds.registry import ResourceType
-from envtest.patch.dialects import (
+from envtest.patch import (
     PatchError,
     TooManyOperations,
     json_patch,
