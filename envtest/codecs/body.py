@@ -17,7 +17,7 @@ import yaml
 
 from envtest import errors
 from envtest.codecs import limits
-from envtest.codecs.protobuf.codec import ProtobufError, decode_object
+from envtest.codecs.protobuf import ProtobufError, decode_object
 from envtest.http.protocol import Request
 
 PATCH_TYPES = {

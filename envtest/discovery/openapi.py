@@ -19,11 +19,11 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
+from envtest.codecs.protobuf import FIELDS, SUPPORTED_KINDS
 from envtest.codecs.protobuf import apps as protobuf_apps
 from envtest.codecs.protobuf import authentication as protobuf_authentication
 from envtest.codecs.protobuf import networking as protobuf_networking
 from envtest.codecs.protobuf import rbac as protobuf_rbac
-from envtest.codecs.protobuf.codec import FIELDS, SUPPORTED_KINDS
 from envtest.discovery import openapi_text
 
 __all__ = ["builtin_schemas", "custom_resource_schemas", "has_builtin_schema"]

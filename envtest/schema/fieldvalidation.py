@@ -38,8 +38,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from envtest import errors
-from envtest.codecs.protobuf.codec import FIELDS as _MESSAGE_FIELDS
-from envtest.codecs.protobuf.codec import SUPPORTED_KINDS
+from envtest.codecs.protobuf import FIELDS as _MESSAGE_FIELDS
+from envtest.codecs.protobuf import SUPPORTED_KINDS
 from envtest.errors import Cause
 from envtest.http.protocol import Request, Response
 from envtest.kinds.registry import ResourceType

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import envtest.codecs.protobuf as protobuf
+from envtest.codecs.protobuf import MAGIC, SUPPORTED_KINDS, ProtobufError, decode_object
 from envtest.codecs.protobuf import apps as protobuf_apps
-from envtest.codecs.protobuf import codec as protobuf
-from envtest.codecs.protobuf.codec import MAGIC, SUPPORTED_KINDS, ProtobufError, decode_object
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"
 

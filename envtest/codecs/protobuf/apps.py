@@ -1,6 +1,6 @@
 """Protobuf field tables for apps/v1, the group of ``kubectl create deployment``.
 
-Data for :mod:`.protobuf`, in its table format (field number -> (JSON name, type, flags)):
+Data for :mod:`.tables`, in its table format (field number -> (JSON name, type, flags)):
 field numbers from upstream ``k8s.io/api/apps/v1/generated.proto``, names and rules from the
 json struct tags in ``types.go``.  PodTemplateSpec, LabelSelector and IntOrString come from the
 core/v1 and meta/v1 tables.

@@ -2,7 +2,7 @@
 
 ``kubectl create token`` POSTs the TokenRequest to ``serviceaccounts/{name}/token`` as
 protobuf (captured from kubectl 1.37.1: tests/envtest/fixtures/protobuf/tokenrequest*.bin).
-Data for :mod:`.protobuf`, in its table format (field number -> (JSON name, type, flags)):
+Data for :mod:`.tables`, in its table format (field number -> (JSON name, type, flags)):
 field numbers from upstream ``k8s.io/api/authentication/v1/generated.proto`` (v0.37), names and
 rules from the json struct tags in ``types.go``: ``audiences``, ``expirationSeconds`` and
 ``boundObjectRef`` have no omitempty, so an empty spec renders them as null, as Go does.

@@ -1,7 +1,7 @@
 """Protobuf field tables for rbac.authorization.k8s.io/v1 (``kubectl create role``,
 ``rolebinding``, ``clusterrole``, ``clusterrolebinding``).
 
-Data for :mod:`.protobuf`, in its table format (field number -> (JSON name, type, flags)):
+Data for :mod:`.tables`, in its table format (field number -> (JSON name, type, flags)):
 field numbers from upstream ``k8s.io/api/rbac/v1/generated.proto``, names and rules from the
 json struct tags in ``types.go``.  ``rules`` and ``verbs`` have no omitempty, so a ClusterRole
 made only of an aggregation rule renders ``"rules": null``, as kubectl's own JSON does.
