@@ -12,14 +12,13 @@ from typing import Any
 
 import orjson
 
-from envtest import errors
+from envtest import errors, schema
 from envtest.cluster import Cluster
 from envtest.commit.delete import begin_delete, mark_deleting, remove
 from envtest.commit.hooks import BuiltinHooks
 from envtest.errors import Cause
 from envtest.kinds import crds
 from envtest.kinds.registry import ResourceType
-from envtest.schema import structural as schema
 
 STORE = "customresourcedefinitions.apiextensions.k8s.io"
 

@@ -29,10 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from envtest.schema.structural import (  # Go's %v of a float64, encoding/json of a value
-    _go_float,
-    _go_json,
-)
+from envtest.codecs.gofmt import go_float, go_json
 
 __all__ = ["JSONPath", "JSONPathError", "column_cell", "compile_column", "parse"]
 
@@ -189,7 +186,7 @@ class _Filter:
         found: list[Any] = []
         for value in values:
             if not isinstance(value, list):
-                raise JSONPathError(f"{_go_json(value)} is not array or slice and cannot be "
+                raise JSONPathError(f"{go_json(value)} is not array or slice and cannot be "
                                     "filtered")
             for item in value:
                 if self.right is None:
@@ -402,13 +399,13 @@ def _text_of(value: Any) -> str:
     """What client-go's PrintResults writes for one value: JSON for maps and arrays, else Go's
     fmt.Print form."""
     if isinstance(value, dict | list):
-        return _go_json(value)
+        return go_json(value)
     if value is None:
         return "<no value>"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return _go_float(value)
+        return go_float(value)
     return str(value)
 
 

@@ -37,13 +37,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from envtest import errors
+from envtest import errors, schema
 from envtest.codecs.protobuf import FIELDS as _MESSAGE_FIELDS
 from envtest.codecs.protobuf import SUPPORTED_KINDS
 from envtest.errors import Cause
 from envtest.http.protocol import Request, Response
 from envtest.kinds.registry import ResourceType
-from envtest.schema import structural as schema
 
 DIRECTIVES = ("Ignore", "Strict", "Warn")
 DEFAULT = "Warn"

@@ -3,9 +3,10 @@
 No kubectl command sends a NetworkPolicy as protobuf (there is no ``kubectl create
 networkpolicy``; ``create -f`` and ``apply`` send JSON), but a Go client may, and
 ``envtest.schema.fieldvalidation`` reads these tables to know the kind's fields. Data for
-:mod:`.tables`, in its table format (field number -> (JSON name, type, flags)): field numbers from upstream
-``k8s.io/api/networking/v1/generated.proto`` (v0.37), names and rules from the json struct tags
-in ``types.go``. LabelSelector and IntOrString come from the core/v1 and meta/v1 tables.
+:mod:`.tables`, in its table format (field number -> (JSON name, type, flags)): field numbers
+from upstream ``k8s.io/api/networking/v1/generated.proto`` (v0.37), names and rules from the
+json struct tags in ``types.go``. LabelSelector and IntOrString come from the core/v1 and
+meta/v1 tables.
 """
 
 from __future__ import annotations
