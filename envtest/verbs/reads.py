@@ -14,7 +14,8 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -142,86 +143,114 @@ def _list_now(cluster: Cluster, target: Target, request: Request) -> Response:
 
 def watch(cluster: Cluster, target: Target,
           request: Request) -> Streaming | asyncio.Future[Answer]:
-    select = make_filter(target, request)
-    bookmarks = request.flag("allowWatchBookmarks")
-    initial = request.flag("sendInitialEvents")
-    version = request.param("resourceVersion")
-    if initial and (not bookmarks or request.param("resourceVersionMatch") != "NotOlderThan"):
-        raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
-            "sendInitialEvents", "Forbidden: sendInitialEvents is only supported with "
-            "allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
-            "FieldValueForbidden")])
-    since = _revision_param(version)
-    lifetime = float(min(_int_param(request, "timeoutSeconds"), MAX_WATCH_SECONDS)
-                     or cluster.options.watch_lifetime)
-    as_table = wants_table(request)
-    rtype = target.rtype
+    """A watch stream; a watch-list from a version the store has not reached yet waits for it
+    (then answers "too large" if it never came)."""
+    plan = _WatchPlan.of(cluster, target, request)
+    if not (plan.initial and plan.since is not None and plan.since > cluster.store.revision):
+        return Streaming(JSON, plan.start)
+    # A watch-list must start at a version the store holds: wait for it, then answer "too
+    # large" as its stream's one event (kube-apiserver: once the version parsed, errors are
+    # ERROR events on a 200 stream).
+    since = plan.since
+    result: asyncio.Future[Answer] = cluster.loop.create_future()
 
-    def encode(event: Event, event_type: str) -> bytes:
-        if not as_table and not rtype.multiversion:
+    def settle(_: asyncio.Future[bool]) -> None:
+        if not result.done():
+            reached = cluster.store.revision >= since
+            result.set_result(Streaming(JSON, plan.start if reached else plan.too_large))
+
+    cluster.store.reached(since, cluster.options.resource_version_wait).add_done_callback(
+        settle)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _WatchPlan:
+    """One watch request, parsed: what it selects, from where, for how long, in what form."""
+
+    cluster: Cluster
+    target: Target
+    request: Request
+    select: Filter
+    bookmarks: bool
+    initial: bool
+    since: int | None
+    lifetime: float
+    as_table: bool
+
+    @classmethod
+    def of(cls, cluster: Cluster, target: Target, request: Request) -> _WatchPlan:
+        bookmarks = request.flag("allowWatchBookmarks")
+        initial = request.flag("sendInitialEvents")
+        if initial and (not bookmarks
+                        or request.param("resourceVersionMatch") != "NotOlderThan"):
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause(
+                "sendInitialEvents", "Forbidden: sendInitialEvents is only supported with "
+                "allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan",
+                "FieldValueForbidden")])
+        lifetime = float(min(_int_param(request, "timeoutSeconds"), MAX_WATCH_SECONDS)
+                         or cluster.options.watch_lifetime)
+        return cls(cluster, target, request, make_filter(target, request), bookmarks, initial,
+                   _revision_param(request.param("resourceVersion")), lifetime,
+                   wants_table(request))
+
+    def encode(self, event: Event, event_type: str) -> bytes:
+        rtype = self.target.rtype
+        if not self.as_table and not rtype.multiversion:
             return event.json_line(event_type)
-        if not as_table:  # another version may be stored: not the line shared by all watchers
+        if not self.as_table:  # another version may be stored: not the line all watchers share
             return (b'{"type":"' + event_type.encode() + b'","object":'
                     + crds.served_raw(rtype, event.new.raw) + b"}\n")
         obj = crds.served(rtype, event.new.load())
         body = table(rtype, [obj], list_meta={"resourceVersion": str(event.rv)},
-                     now=cluster.clock.now(), include_object=_include(request))
+                     now=self.cluster.clock.now(), include_object=_include(self.request))
         return orjson.dumps({"type": event_type, "object": body}) + b"\n"
 
-    def start(sink: StreamSink) -> None:
+    def stream(self, sink: StreamSink, *, after: int = 0, bookmarks: bool = True) -> WatchStream:
+        store = self.cluster.store
+        return WatchStream(rtype=self.target.rtype, select=self.select, encode=self.encode,
+                           sink=sink, bookmarks=self.bookmarks and bookmarks,
+                           revision=lambda: store.revision,
+                           max_backlog=self.cluster.options.max_watch_backlog, after=after)
+
+    def start(self, sink: StreamSink) -> None:
+        """Send the backlog the request asks for, then follow the store until the end."""
+        cluster, since, store = self.cluster, self.since, self.target.rtype.store
         # A plain watch from a version not reached yet says nothing until the store passes it.
-        ahead = since if since is not None and not initial else 0
-        stream = WatchStream(rtype=rtype, select=select, encode=encode, sink=sink,
-                             bookmarks=bookmarks, revision=lambda: cluster.store.revision,
-                             max_backlog=cluster.options.max_watch_backlog,
-                             after=ahead if ahead > cluster.store.revision else 0)
-        if since is not None and not initial and since < cluster.store.compacted:
+        ahead = since if since is not None and not self.initial else 0
+        stream = self.stream(sink, after=ahead if ahead > cluster.store.revision else 0)
+        if since is not None and not self.initial and since < cluster.store.compacted:
             stream.error(errors.gone(f"too old resource version: {since} "
                                      f"({cluster.store.compacted})").status())
             return
-        if initial or since is None:
-            items = cluster.store.items(rtype.store, target.namespace or None)
-            backlog = synthetic_added(rtype.store, items,
-                                      lambda s: select.matches(_ns(s), s.labels, s.fields))
-        else:
-            backlog = list(cluster.store.events_since(rtype.store, since))
-        for event in backlog:
+        for event in self.backlog():
             stream.offer(event)
-        if initial:
+        if self.initial:
             stream.bookmark(initial_events_end=True)
-        cluster.store.subscribe(rtype.store, stream)
+        cluster.store.subscribe(store, stream)
 
         def closed() -> None:
-            cluster.store.unsubscribe(rtype.store, stream)
+            cluster.store.unsubscribe(store, stream)
             stream.cancel_timers()
 
         sink.on_close(closed)
-        stream.schedule(cluster.loop, lifetime=lifetime,
+        stream.schedule(cluster.loop, lifetime=self.lifetime,
                         bookmark_interval=cluster.options.bookmark_interval)
 
-    if initial and since is not None and since > cluster.store.revision:
-        # A watch-list must start at a version the store holds: wait for it, then answer
-        # "too large" as its stream's one event (kube-apiserver: once the version parsed,
-        # errors are ERROR events on a 200 stream).
-        def too_large(sink: StreamSink) -> None:
-            error = errors.too_large_resource_version(since, cluster.store.revision)
-            WatchStream(rtype=rtype, select=select, encode=encode, sink=sink, bookmarks=False,
-                        revision=lambda: cluster.store.revision,
-                        max_backlog=cluster.options.max_watch_backlog).error(error.status())
+    def backlog(self) -> Iterable[Event]:
+        """The initial state (a watch-list, or a watch without a version) as ADDED events, or
+        the history since the version given."""
+        store, select = self.cluster.store, self.select
+        if self.initial or self.since is None:
+            items = store.items(self.target.rtype.store, self.target.namespace or None)
+            return synthetic_added(self.target.rtype.store, items,
+                                   lambda s: select.matches(_ns(s), s.labels, s.fields))
+        return list(store.events_since(self.target.rtype.store, self.since))
 
-        def answer() -> Answer:
-            return Streaming(JSON, start if cluster.store.revision >= since else too_large)
-
-        result: asyncio.Future[Answer] = cluster.loop.create_future()
-
-        def settle(_: asyncio.Future[bool]) -> None:
-            if not result.done():
-                result.set_result(answer())
-
-        cluster.store.reached(since, cluster.options.resource_version_wait).add_done_callback(
-            settle)
-        return result
-    return Streaming(JSON, start)
+    def too_large(self, sink: StreamSink) -> None:
+        assert self.since is not None
+        error = errors.too_large_resource_version(self.since, self.cluster.store.revision)
+        self.stream(sink, bookmarks=False).error(error.status())
 
 
 def _include(request: Request) -> str:
