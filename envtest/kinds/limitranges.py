@@ -28,20 +28,35 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
 from envtest import errors
 from envtest.errors import Cause
 from envtest.kinds.objects import qualified_name_problems
 
 ITEM_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
 SECTIONS = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
-_QUANTITY = re.compile(
-    r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
+_QUANTITY = re.compile(r"(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+                       r"(?P<suffix>[eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
+_DECIMAL_POWERS = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY_POWERS = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _SPLIT = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 _CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 _STANDARD_RESOURCES = (*_CONTAINER_RESOURCES, "storage", "pods", "services",
                        "persistentvolumeclaims")
+
+
+def quantity_value(text: str) -> Decimal:
+    """The exact value of a quantity (a string :data:`_QUANTITY` matches), as
+    ``resource.ParseQuantity`` reads it: a decimal exponent, a binary (1024-based) or a
+    decimal SI suffix."""
+    found = _QUANTITY.fullmatch(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a quantity")
+    number, suffix = found["number"], found["suffix"] or ""
+    if suffix in _BINARY_POWERS:
+        return Decimal(number) * 1024 ** _BINARY_POWERS[suffix]
+    if suffix in _DECIMAL_POWERS or not suffix:
+        return Decimal(number).scaleb(_DECIMAL_POWERS.get(suffix, 0))
+    return Decimal(number + suffix)  # a decimal exponent: e3, E-2
 
 
 def decode(limit_range: dict[str, Any]) -> None:
@@ -137,7 +152,7 @@ def _item_causes(item: dict[str, Any], kind: str, path: str) -> list[Cause]:
         for name, quantity in given.items():
             causes += _resource_causes(kind, str(name), f"{path}.{section}[{name}]")
             if isinstance(quantity, str) and _QUANTITY.fullmatch(quantity):  # else: decode's
-                values.setdefault(section, {})[str(name)] = Decimal(parse_quantity(quantity))
+                values.setdefault(section, {})[str(name)] = quantity_value(quantity)
     if kind == "PersistentVolumeClaim" and "storage" not in values.get("min", {}) \
             and "storage" not in values.get("max", {}):
         causes.append(Cause(f"{path}.limits", "Required value: either minimum or maximum "
