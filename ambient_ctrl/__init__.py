@@ -1,9 +1,10 @@
 """ambient_ctrl: a Kubernetes reconciler framework in the style of controller-runtime.
 
 It holds what an operator author programs against (reconcile contract, workqueue, controllers,
-cached client, manager, helpers) and ``envtest``, a local Kubernetes API server for tests,
-benchmarks and the demo. It builds on ``informers``, ``metrics`` and ``foundation`` (time and
-threads) and never imports ``reconcilers``.
+cached client, manager, helpers). It builds on ``informers``, ``metrics`` and ``foundation``
+(time, threads, selectors) and never imports ``reconcilers``. The local Kubernetes API server
+for tests, benchmarks and the demo is a package of its own, ``envtest`` (``ambient_ctrl.envtest``
+is an alias of its public names); the framework runs without it.
 """
 
 from .builder import Builder, ControllerHost

@@ -27,6 +27,7 @@ from typing import Any
 import tenacity
 
 from foundation.clock import Clock, RealClock
+from foundation.selectors import label_selector_from_dict, parse_label_selector
 from informers.errors import Conflict
 from informers.factory import InformerFactory
 from informers.informer import SharedInformer
@@ -34,7 +35,6 @@ from informers.multinamespace import MultiNamespaceInformer
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport
 from informers.restmapper import RESTMapper
-from informers.selectors import label_selector_from_dict, parse_label_selector
 
 from .reconcile import check_deadline
 

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS, SECRETS
 from informers.rest import ResourceClient, Transport, load_configuration
