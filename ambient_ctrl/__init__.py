@@ -11,9 +11,16 @@ from .builder import Builder, ControllerHost
 from .client import Client
 from .conditions import find_condition, is_false, is_true, remove_condition, set_condition
 from .controller import Controller, ControllerOptions
+from .createorupdate import (
+    MutateKeyError,
+    OperationResult,
+    create_or_patch,
+    create_or_update,
+    merge_patch_between,
+)
 from .events import EventRecorder
 from .expectations import Expectations
-from .finalizers import add_finalizer, has_finalizer, remove_finalizer
+from .finalizers import add_finalizer, has_finalizer, remove_finalizer, with_finalizer
 from .leaderelection import NotLeaderError
 from .manager import Manager, ManagerOptions
 from .ownerref import (
@@ -65,7 +72,9 @@ __all__ = [
     "Manager",
     "ManagerOptions",
     "MaxOfRateLimiter",
+    "MutateKeyError",
     "NotLeaderError",
+    "OperationResult",
     "OwnerReferenceError",
     "Predicate",
     "RateLimiter",
@@ -79,12 +88,15 @@ __all__ = [
     "add_finalizer",
     "and_",
     "controller_of",
+    "create_or_patch",
+    "create_or_update",
     "default_controller_rate_limiter",
     "find_condition",
     "has_finalizer",
     "is_controlled_by",
     "is_false",
     "is_true",
+    "merge_patch_between",
     "not_",
     "or_",
     "remove_condition",
@@ -92,4 +104,5 @@ __all__ = [
     "set_condition",
     "set_controller_reference",
     "set_owner_reference",
+    "with_finalizer",
 ]
