@@ -21,8 +21,9 @@ COPY reconcilers ./reconcilers
 # The CRDs ship in the package (reconcilers/crds/ links to these; the wheel gets the files).
 COPY config/crd ./config/crd
 # Every dependency ships binary wheels for CPython 3.11 on Linux (orjson, PyYAML, cryptography),
-# so this stage needs no compiler either; --prefer-binary keeps it that way. No extras: the
-# operator never runs the local API server, so uvloop (ambient-ctrl[envtest]) is not in it.
+# so this stage needs no compiler either; --prefer-binary keeps it that way. The operator never
+# runs the local API server: its package (envtest/) is not copied and its extra (uvloop,
+# ambient-ctrl[envtest]) not installed; `ambient-ctrl demo|apiserver` say so in the image.
 RUN pip wheel --prefer-binary --wheel-dir /wheels .
 
 FROM python:3.11-slim

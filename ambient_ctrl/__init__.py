@@ -1,18 +1,26 @@
 """ambient_ctrl: a Kubernetes reconciler framework in the style of controller-runtime.
 
 It holds what an operator author programs against (reconcile contract, workqueue, controllers,
-cached client, manager, helpers) and ``envtest``, a local Kubernetes API server for tests,
-benchmarks and the demo. It builds on ``informers``, ``metrics`` and ``foundation`` (time and
-threads) and never imports ``reconcilers``.
+cached client, manager, helpers). It builds on ``informers``, ``metrics`` and ``foundation``
+(time, threads, selectors) and never imports ``reconcilers``. The local Kubernetes API server
+for tests, benchmarks and the demo is a package of its own, ``envtest`` (``ambient_ctrl.envtest``
+is an alias of its public names); the framework runs without it.
 """
 
 from .builder import Builder, ControllerHost
 from .client import Client
 from .conditions import find_condition, is_false, is_true, remove_condition, set_condition
 from .controller import Controller, ControllerOptions
+from .createorupdate import (
+    MutateKeyError,
+    OperationResult,
+    create_or_patch,
+    create_or_update,
+    merge_patch_between,
+)
 from .events import EventRecorder
 from .expectations import Expectations
-from .finalizers import add_finalizer, has_finalizer, remove_finalizer
+from .finalizers import add_finalizer, has_finalizer, remove_finalizer, with_finalizer
 from .leaderelection import NotLeaderError
 from .manager import Manager, ManagerOptions
 from .ownerref import (
@@ -67,7 +75,9 @@ __all__ = [
     "Manager",
     "ManagerOptions",
     "MaxOfRateLimiter",
+    "MutateKeyError",
     "NotLeaderError",
+    "OperationResult",
     "OwnerReferenceError",
     "Predicate",
     "RateLimiter",
@@ -85,12 +95,15 @@ __all__ = [
     "add_finalizer",
     "and_",
     "controller_of",
+    "create_or_patch",
+    "create_or_update",
     "default_controller_rate_limiter",
     "find_condition",
     "has_finalizer",
     "is_controlled_by",
     "is_false",
     "is_true",
+    "merge_patch_between",
     "not_",
     "or_",
     "record_condition",
@@ -99,4 +112,5 @@ __all__ = [
     "set_condition",
     "set_controller_reference",
     "set_owner_reference",
+    "with_finalizer",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -24,8 +25,21 @@ DESCRIPTION = ("A Kubernetes reconciler framework in the style of controller-run
 EPILOG = "Run 'ambient-ctrl COMMAND --help' for a command's options and their defaults."
 
 
+NO_LOCAL_API_SERVER = ("this installation has no local API server (the envtest package: the "
+                       "operator image leaves it out); install ambient-ctrl from a source "
+                       "checkout to run it")
+
+
+def has_local_api_server() -> bool:
+    """Whether the local API server (``envtest``) is installed beside the framework."""
+    return importlib.util.find_spec("envtest") is not None
+
+
 def _apiserver(args: argparse.Namespace) -> int:
-    from ambient_ctrl.envtest import ListenError, ServerOptions, event_loop_name, serve
+    if not has_local_api_server():
+        print(f"ambient-ctrl apiserver: {NO_LOCAL_API_SERVER}", file=sys.stderr, flush=True)
+        return 1
+    from envtest import ListenError, ServerOptions, event_loop_name, serve
 
     kubeconfig = Path(args.kubeconfig).resolve()
     # Prefer the kubectl installed beside this interpreter (the venv's): an older one on PATH
@@ -40,7 +54,7 @@ def _apiserver(args: argparse.Namespace) -> int:
         print(f"kubeconfig written to {kubeconfig}", flush=True)
         print(f"try: {kubectl} --kubeconfig {kubeconfig} get namespaces", flush=True)
 
-    from ambient_ctrl.envtest.simulators import SIMULATORS
+    from envtest.simulators import SIMULATORS
 
     options = ServerOptions(bookmark_interval=args.bookmark_interval,
                             history_limit=args.history_limit,
@@ -58,7 +72,9 @@ def _apiserver(args: argparse.Namespace) -> int:
 
 def _simulator_names(value: str) -> list[str]:
     """``--simulate``'s comma-separated names, checked against the known simulators."""
-    from ambient_ctrl.envtest.simulators import SIMULATORS
+    if not has_local_api_server():
+        raise argparse.ArgumentTypeError(NO_LOCAL_API_SERVER)
+    from envtest.simulators import SIMULATORS
 
     names = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in SIMULATORS]

@@ -7,6 +7,9 @@
 * Writes go to the server, through the status subresource for status; patch types are merge,
   JSON, strategic (built-in kinds) and server-side apply. :meth:`Client.create_subresource`
   POSTs to a subresource (``serviceaccounts/NAME/token``).
+* :meth:`Client.apply` and :meth:`Client.apply_status` are server-side apply with the
+  client's field manager (``force=True`` takes fields over, as a controller usually should).
+* :attr:`Client.mapper` resolves group/kind to a :class:`Resource` through discovery.
 * :meth:`Client.mutate` is the safe read-modify-write: read fresh from the server, apply a
   function to a copy, write it with its resourceVersion, and on a conflict start over from a
   fresh read — never a blind overwrite.
@@ -24,13 +27,14 @@ from typing import Any
 import tenacity
 
 from foundation.clock import Clock, RealClock
+from foundation.selectors import label_selector_from_dict, parse_label_selector
 from informers.errors import Conflict
 from informers.factory import InformerFactory
 from informers.informer import SharedInformer
 from informers.multinamespace import MultiNamespaceInformer
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport
-from informers.selectors import label_selector_from_dict, parse_label_selector
+from informers.restmapper import RESTMapper
 
 from .reconcile import check_deadline
 
@@ -88,6 +92,14 @@ class Client:
         self._lock = threading.Lock()
         self._expected: set[Resource] = set()
         self._selectors: dict[Resource, Scope] = {}
+        self.mapper = RESTMapper(transport)
+        """Group/kind to :class:`Resource` from the server's discovery, cached (no request
+        until the first lookup)."""
+
+    @property
+    def field_manager(self) -> str:
+        """The field manager every write of this client names."""
+        return self._field_manager
 
     @property
     def cache_namespaces(self) -> frozenset[str] | None:
@@ -230,6 +242,24 @@ class Client:
         return self.resource(resource).patch_status(name, patch, namespace,
                                                     patch_type=patch_type,
                                                     field_manager=self._field_manager)
+
+    def apply(self, resource: Resource, obj: Mapping[str, Any], *, force: bool = False,
+              field_manager: str | None = None) -> Obj:
+        """Server-side apply ``obj`` (the fields this controller owns) as the client's field
+        manager, or ``field_manager``; see ``ResourceClient.apply``. Without ``force`` a field
+        another manager owns with another value fails with a 409 Conflict; ``force=True``
+        (controller-runtime's ``client.ForceOwnership``) takes it over — what a controller,
+        the authority on the fields it applies, usually wants."""
+        self._check()
+        return self.resource(resource).apply(obj, field_manager=field_manager
+                                             or self._field_manager, force=force)
+
+    def apply_status(self, resource: Resource, obj: Mapping[str, Any], *, force: bool = False,
+                     field_manager: str | None = None) -> Obj:
+        """Server-side apply of ``obj``'s status (the status subresource), like :meth:`apply`."""
+        self._check()
+        return self.resource(resource).apply_status(obj, field_manager=field_manager
+                                                    or self._field_manager, force=force)
 
     def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
                propagation_policy: str | None = None, uid: str | None = None,

@@ -56,6 +56,7 @@ from kubernetes import client as k8s_client
 
 from foundation.clock import Clock, RealClock
 from foundation.threads import Deadline, Threads
+from informers.apiwarnings import WarningLogger
 from informers.factory import InformerFactory, InformerKey
 from informers.resource import LEASES, Resource
 from informers.rest import (
@@ -166,10 +167,12 @@ class Manager:
         self.recorder = recorder or Recorder(new_registry(), monotonic=self.clock.monotonic)
         self._config = configuration or load_configuration(kubeconfig)
         pool = options.max_concurrent_requests or TransportOptions().pool_size
+        # One for all the manager's transports: each warning text is logged once per process.
+        self._warnings = WarningLogger()
         self.transport = Transport(self._config, options=TransportOptions(
             pool_size=pool, user_agent=options.user_agent), observer=self.recorder.rest,
             clock=self.clock, write_guard=self._guard_write if options.leader_election
-            else None)
+            else None, warning_handler=self._warnings)
         self.informers = InformerFactory(self.transport, clock=self.clock,
                                          observer=self.recorder.informer,
                                          debug_mutations=options.detect_cache_mutations)
@@ -181,7 +184,7 @@ class Manager:
         if options.metrics_secure:
             self._metrics_transport = Transport(self._config, options=TransportOptions(
                 pool_size=2, user_agent=options.user_agent), observer=self.recorder.rest,
-                clock=self.clock)
+                clock=self.clock, warning_handler=self._warnings)
             access = AccessFilter(APIServerReviewer(self._metrics_transport),
                                   monotonic=self.clock.monotonic)
         cert_dir = options.metrics_cert_dir
@@ -337,7 +340,7 @@ class Manager:
         # the shared transport does not apply to the lease itself.
         lease_transport = self._lease_transport = Transport(
             self._config, options=TransportOptions(pool_size=1, user_agent=opts.user_agent),
-            observer=self.recorder.rest, clock=self.clock)
+            observer=self.recorder.rest, clock=self.clock, warning_handler=self._warnings)
         self._elector = LeaderElector(
             ResourceClient(lease_transport, LEASES),
             LeaderElectionOptions(name=opts.leader_election_id,

@@ -10,9 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,6 +98,60 @@ def cached_client(kubeconfig: str | os.PathLike[str], *, detect_mutations: bool 
     finally:
         factory.stop()
         transport.close()
+
+
+def custom_resource_definition(group: str, kind: str, *, scope: str = "Namespaced",
+                               versions: Sequence[str] = ("v1",),
+                               subresources: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A CustomResourceDefinition of ``kind`` (plural: lowercase kind + "s") with an open
+    schema (``x-kubernetes-preserve-unknown-fields``), every version served, the first
+    stored, and ``subresources`` (default: status) on each."""
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": scope,
+                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+                 "versions": [{"name": version, "served": True, "storage": index == 0,
+                               "subresources": dict(subresources or {"status": {}}),
+                               "schema": {"openAPIV3Schema": {
+                                   "type": "object",
+                                   "x-kubernetes-preserve-unknown-fields": True}}}
+                              for index, version in enumerate(versions)]}}
+
+
+class StandinHandler(BaseHTTPRequestHandler):
+    """A request handler for :func:`http_standin` that logs nothing and answers in one call."""
+
+    def reply(self, status: int, body: bytes = b"", *, content_type: str = "application/json",
+              headers: Sequence[tuple[str, str]] = ()) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_standin(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (a free port) answering with ``handler``, served by a thread
+    this context owns; yields its URL and is shut down, closed and joined on exit. For a
+    stand-in of a server a test must not change (headers it never sends, documents it does
+    not serve)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="http-standin")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def free_port() -> int:

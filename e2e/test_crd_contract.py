@@ -8,7 +8,7 @@ columns. Proved with real clients — kubectl 1.37 and the ``kubernetes`` Python
 create body of upstream's backend, pruning and defaulting, enums and required fields, and the
 ``kubectl get`` columns.
 
-The local server does not evaluate CEL rules (see ambient_ctrl/envtest/schema.py), so the
+The local server does not evaluate CEL rules (see envtest/schema/), so the
 ProjectSettings name rule is only checked to be in the CRD as served, never for a refusal.
 """
 
@@ -30,7 +30,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from ambient_ctrl.envtest import LocalAPIServer
+from envtest import LocalAPIServer
 
 from .cluster import KUBECTL, ClosingApiClient
 

@@ -1,17 +1,21 @@
 """The package as a user gets it: a wheel, installed into a fresh virtualenv, runs the demo.
 
-* The wheel is built from what the Dockerfile's builder stage copies into the image (its COPY
-  lines, less what .dockerignore keeps out of the build context), with .venv's setuptools
-  (``pip wheel --no-build-isolation --no-index``): the wheel the operator image installs.
-* It holds ``py.typed`` in each package and the CRDs, identical to ``config/crd/`` (the
-  kustomize source: the package's copies are links to it in the source tree). Its metadata puts
-  uvloop behind the ``envtest`` extra, which the ``test`` extra pulls in.
-* A fresh virtualenv (``python -m venv``: no system site-packages, nothing of .venv's) gets the
+* Two wheels, built with .venv's setuptools (``pip wheel --no-build-isolation --no-index``).
+  The image's: from what the Dockerfile's builder stage copies (its COPY lines, less what
+  .dockerignore keeps out of the build context) — the operator, without the local API server
+  (``envtest``). The full one: the same plus ``envtest``, as a source checkout builds it.
+* Both hold ``py.typed`` in each package and the CRDs, identical to ``config/crd/`` (the
+  kustomize source: the package's copies are links to it in the source tree). Their metadata
+  puts uvloop behind the ``envtest`` extra, which the ``test`` extra pulls in.
+* A fresh virtualenv (``python -m venv``: no system site-packages, nothing of .venv's) gets a
   wheel and what it declares, nothing else, from a wheelhouse (``.venv/wheelhouse``, filled
   from the package index by ``pip download`` the first time, or when the wheel asks for
-  something it lacks; offline after that). Installed so, without extras: ``ambient-ctrl
-  --version``, ``run --help``, no uvloop, and ``ambient-ctrl demo --exit-when-converged`` (the
-  local API server on asyncio's loop) converges. With ``[envtest]``: uvloop.
+  something it lacks; offline after that). The image's wheel so installed: ``ambient-ctrl
+  --version``, ``run --help``, no uvloop; the operator started against a cluster imports no
+  ``envtest`` module (``python -X importtime``); ``ambient-ctrl demo`` says in one line that
+  this installation has no local API server. The full wheel without extras: ``ambient-ctrl
+  demo --exit-when-converged`` (the local API server on asyncio's loop) converges; with
+  ``[envtest]``: uvloop.
 * Every command runs from a directory outside the checkout, without PYTHONPATH: nothing can be
   imported from the source tree, and the test checks where the packages came from.
 """
@@ -30,11 +34,19 @@ from pathlib import Path
 
 import pytest
 
+from ambient_ctrl.testing import eventually, free_port, stop_process
+from e2e.cluster import operator_serving
+from envtest import LocalAPIServer
+from informers.rest import Transport, load_configuration
+from reconcilers.install import install
+
 pytestmark = [pytest.mark.local_only("builds the package and runs its demo on its own cluster"),
               pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ambient_ctrl", "foundation", "informers", "metrics", "reconcilers")
+"""The operator's packages: the image's wheel holds these and nothing else."""
+LOCAL_API_SERVER = "envtest"
 CRDS = ("agenticsessions.yaml", "projectsettings.yaml")
 WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
 """Wheels of the dependencies, kept between runs (``make clean`` removes them with .venv)."""
@@ -68,13 +80,14 @@ def ignored(path: str, rules: list[str]) -> bool:
     return verdict
 
 
-def build_context(into: Path) -> Path:
+def build_context(into: Path, *, also: tuple[str, ...] = ()) -> Path:
     """What the builder stage has in its WORKDIR when it runs ``pip wheel``: its COPYs of the
     files .dockerignore lets into the context (symbolic links copied as links, as docker
-    does)."""
+    does), and the folders ``also`` names, copied the same way."""
     rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
-    for source, destination in builder_copies((ROOT / "Dockerfile").read_text()):
+    copies = builder_copies((ROOT / "Dockerfile").read_text())
+    for source, destination in [*copies, *((folder, f"./{folder}") for folder in also)]:
         assert not ignored(source, rules), f"COPY {source}: .dockerignore leaves it out"
         path, target = ROOT / source, into / destination
         files = sorted(p for p in path.rglob("*") if not p.is_dir()) if path.is_dir() else [path]
@@ -102,14 +115,24 @@ def run(*argv: str | Path, cwd: Path, timeout: float = 120) -> subprocess.Comple
     return done
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("build")
-    context = build_context(work / "src")
+def build_wheel(work: Path, *, also: tuple[str, ...] = ()) -> Path:
+    context = build_context(work / "src", also=also)
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
         "--quiet", "--wheel-dir", work / "dist", context, cwd=work, timeout=300)
     [built] = (work / "dist").glob("ambient_ctrl-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def image_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel the operator image installs."""
+    return build_wheel(tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of a source checkout: the operator and the local API server."""
+    return build_wheel(tmp_path_factory.mktemp("full"), also=(LOCAL_API_SERVER,))
 
 
 def pip_into(venv: Path, *args: str | Path) -> None:
@@ -143,8 +166,15 @@ def new_venv(where: Path, wheel: Path, requirement: str) -> Path:
 
 
 @pytest.fixture(scope="module")
+def image_venv(tmp_path_factory: pytest.TempPathFactory, image_wheel: Path) -> Iterator[Path]:
+    """A virtualenv with the image's wheel and its dependencies, no extras (tests only read
+    it)."""
+    yield new_venv(tmp_path_factory.mktemp("image-venv"), image_wheel, str(image_wheel))
+
+
+@pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Iterator[Path]:
-    """A virtualenv with the wheel and its dependencies, no extras (tests only read it)."""
+    """A virtualenv with the full wheel and its dependencies, no extras (tests only read it)."""
     yield new_venv(tmp_path_factory.mktemp("fresh"), wheel, str(wheel))
 
 
@@ -154,10 +184,17 @@ def wheel_version(venv: Path) -> str:
     return info.name.removeprefix("ambient_ctrl-").removesuffix(".dist-info")
 
 
-def test_the_wheel_holds_the_package_data_and_declares_the_extras(wheel: Path) -> None:
+@pytest.mark.parametrize("which", ["image_wheel", "wheel"])
+def test_the_wheel_holds_the_package_data_and_declares_the_extras(
+        which: str, request: pytest.FixtureRequest) -> None:
+    wheel: Path = request.getfixturevalue(which)
+    packages = PACKAGES if which == "image_wheel" else (*PACKAGES, LOCAL_API_SERVER)
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        for package in PACKAGES:
+        tops = {name.split("/")[0] for name in names if "/" in name
+                and not name.split("/")[0].endswith(".dist-info")}
+        assert tops == set(packages), tops
+        for package in packages:
             assert f"{package}/py.typed" in names, package
         for crd in CRDS:
             assert archive.read(f"reconcilers/crds/{crd}") == (
@@ -178,17 +215,64 @@ def test_the_package_data_in_the_source_tree_is_config(tmp_path: Path) -> None:
             f"{shipped} must link to config/crd/{crd} (one copy to edit)")
 
 
-def test_the_installed_commands_run_without_extras(fresh_venv: Path, tmp_path: Path) -> None:
-    python, command = fresh_venv / "bin" / "python", fresh_venv / "bin" / "ambient-ctrl"
+def test_the_installed_commands_run_without_extras(image_venv: Path, tmp_path: Path) -> None:
+    python, command = image_venv / "bin" / "python", image_venv / "bin" / "ambient-ctrl"
     where = run(python, "-c", "import importlib, sys\n"
                 "for name in sys.argv[1:]: print(importlib.import_module(name).__file__)",
                 *PACKAGES, cwd=tmp_path).stdout.split()
-    assert all(Path(path).is_relative_to(fresh_venv) for path in where), where
-    version = wheel_version(fresh_venv)
+    assert all(Path(path).is_relative_to(image_venv) for path in where), where
+    version = wheel_version(image_venv)
     assert run(command, "--version", cwd=tmp_path).stdout == f"ambient-ctrl {version}\n"
     assert "--max-concurrent-reconciles" in run(command, "run", "--help", cwd=tmp_path).stdout
     missing = subprocess.run([python, "-c", "import uvloop"], capture_output=True, check=False)
     assert missing.returncode != 0, "uvloop installed without the envtest extra"
+
+
+def test_the_operator_imports_no_local_api_server_module(image_venv: Path,
+                                                         tmp_path: Path) -> None:
+    """The image's operator, started against a cluster until it is ready, then stopped:
+    ``PYTHONPROFILEIMPORTTIME`` lists every module the process imported, at start-up or
+    later."""
+    with LocalAPIServer() as api:
+        transport = Transport(load_configuration(api.kubeconfig))
+        try:
+            install(transport, namespace="sessions", registry_namespace="ambient-code",
+                    registry=[])
+        finally:
+            transport.close()
+        probes, log = f"127.0.0.1:{free_port()}", tmp_path / "operator.log"
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KUBECONFIG")
+               and not k.startswith("AMBIENT_CTRL_")}
+        with open(log, "wb") as out:
+            operator = subprocess.Popen(
+                [image_venv / "bin" / "ambient-ctrl", "run", "--kubeconfig", api.kubeconfig,
+                 "--registry-namespace", "ambient-code", "--leader-elect=false",
+                 "--metrics-bind-address", f"127.0.0.1:{free_port()}",
+                 "--health-probe-bind-address", probes],
+                cwd=tmp_path, env={**env, "PYTHONPROFILEIMPORTTIME": "1",
+                                   "PYTHONNOUSERSITE": "1"},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        try:
+            eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log),
+                       timeout=60, message="the operator never became ready")
+        finally:
+            assert stop_process(operator, timeout=35) == 0, log.read_text()[-2000:]
+    imported = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", log.read_text(),
+                          re.MULTILINE)
+    assert {"reconcilers.reconciler", "ambient_ctrl.manager"} <= set(imported), imported[-20:]
+    assert [m for m in imported if m.split(".")[0] == LOCAL_API_SERVER] == []
+
+
+def test_the_image_says_it_has_no_local_api_server(image_venv: Path, tmp_path: Path) -> None:
+    for command in (["demo"], ["apiserver"]):
+        done = subprocess.run([image_venv / "bin" / "ambient-ctrl", *command], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert (done.returncode, done.stdout) == (1, ""), done
+        assert done.stderr == (f"ambient-ctrl {command[0]}: this installation has no local API "
+                               "server (the envtest package: the operator image leaves it "
+                               "out); install ambient-ctrl from a source checkout to run it\n")
 
 
 def test_the_installed_demo_converges(fresh_venv: Path, tmp_path: Path) -> None:
@@ -204,6 +288,6 @@ def test_the_envtest_extra_brings_uvloop(wheel: Path, tmp_path: Path) -> None:
     # fail when they ran after this one.
     venv = new_venv(tmp_path, wheel, f"{wheel}[envtest]")
     said = run(venv / "bin" / "python", "-c",
-               "from ambient_ctrl.envtest import event_loop_name; print(event_loop_name())",
+               "from envtest import event_loop_name; print(event_loop_name())",
                cwd=tmp_path).stdout
     assert said == "on uvloop\n"

@@ -18,7 +18,7 @@ from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ApiException as DynamicApiException
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
+from envtest import LocalAPIServer, ServerOptions
 
 from .cluster import api_client_for
 from .conftest import Cleanup, Raw, Server, unique

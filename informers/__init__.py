@@ -5,6 +5,7 @@ store and shared informers. It builds on ``metrics`` and ``foundation``
 (time and threads) only.
 """
 
+from .apiwarnings import WarningHandler, WarningLogger, parse_warning_headers
 from .errors import (
     AlreadyExists,
     APIError,
@@ -45,6 +46,7 @@ from .rest import (
     WriteGuard,
     load_configuration,
 )
+from .restmapper import NoKindMatch, RESTMapper
 from .store import (
     CONTROLLER_INDEX,
     NAMESPACE_INDEX,
@@ -80,7 +82,9 @@ __all__ = [
     "Invalid",
     "KubeError",
     "MutatedCacheError",
+    "NoKindMatch",
     "NotFound",
+    "RESTMapper",
     "Reflector",
     "ReflectorHealth",
     "ReflectorObserver",
@@ -95,8 +99,11 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportOptions",
+    "WarningHandler",
+    "WarningLogger",
     "WatchEvents",
     "WriteGuard",
     "key_of",
     "load_configuration",
+    "parse_warning_headers",
 ]

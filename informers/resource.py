@@ -1,8 +1,15 @@
-"""What a resource is, for the client: group, version, plural, kind and scope, and its URLs."""
+"""What a resource is, for the client: group, version, plural, kind and scope, and its URLs.
+
+A resource is identified by group, version, plural, kind and scope; those alone make it equal
+to another and hash it. What discovery adds (``verbs``, ``subresources``; see
+``informers.restmapper``) is carried along but not compared, so the ``PODS`` written here and
+the pods a RESTMapper found are the same key for caches and clients. ``None`` there means "not
+discovered": a resource written by hand makes no claim about its verbs or subresources.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 
@@ -15,6 +22,14 @@ class Resource:
     plural: str
     kind: str
     namespaced: bool = True
+    verbs: tuple[str, ...] | None = field(default=None, compare=False)
+    """The verbs discovery lists (``get``, ``list``, ``watch``, ``patch``...); None: unknown."""
+    subresources: frozenset[str] | None = field(default=None, compare=False)
+    """The subresources discovery lists (``status``, ``scale``...); None: unknown."""
+
+    def has_subresource(self, name: str) -> bool:
+        """Whether the resource serves ``name`` (assumed so when not discovered)."""
+        return self.subresources is None or name in self.subresources
 
     @property
     def api_version(self) -> str:

@@ -35,6 +35,7 @@ from kubernetes import config as k8s_config
 
 from foundation.clock import Clock, RealClock
 
+from .apiwarnings import WarningHandler, WarningLogger, parse_warning_headers
 from .errors import (
     APIError,
     ServerError,
@@ -137,7 +138,8 @@ class Transport:
     def __init__(self, configuration: k8s_client.Configuration, *,
                  options: TransportOptions = TransportOptions(),
                  observer: RequestObserver | None = None, clock: Clock | None = None,
-                 write_guard: WriteGuard | None = None) -> None:
+                 write_guard: WriteGuard | None = None,
+                 warning_handler: WarningHandler | None = None) -> None:
         configuration.connection_pool_maxsize = options.pool_size
         configuration.retries = False  # one retry owner: the caller (reflector, workqueue)
         self._api = k8s_client.ApiClient(configuration)
@@ -152,6 +154,9 @@ class Transport:
         self._base_path = urllib3.util.parse_url(self._host).path or ""
         self._direct: urllib3.HTTPConnectionPool | None = None
         self._closing = threading.Event()
+        self.warning_handler: WarningHandler = warning_handler or WarningLogger()
+        """Given every ``Warning`` of every response (see ``informers.apiwarnings``); by
+        default each distinct text is logged once."""
 
     def close(self) -> None:
         self._closing.set()  # ends any wait for a Retry-After
@@ -273,12 +278,16 @@ class Transport:
             response = self._send(method, target, body=body, headers=sent,
                                   preload_content=not stream, timeout=limits, retries=False)
             code = str(response.status)
+            warned = response.headers.getlist("Warning")
         except urllib3.exceptions.HTTPError as exc:
             raise TransportError(f"{method} {path}: {exc}") from exc
         finally:
             if self._observer is not None:
                 self._observer.observe(verb=verb, method=method, host=self.host, code=code,
                                        seconds=self._clock.monotonic() - started)
+        if warned:
+            for warning in parse_warning_headers(warned):
+                self.warning_handler(*warning)
         if response.status >= 400:
             data = response.data if not stream else response.read()
             if stream:
@@ -431,6 +440,43 @@ class ResourceClient:
                      ) -> dict[str, Any]:
         return self.patch(name, patch, namespace, patch_type=patch_type,
                           field_manager=field_manager, subresource="status")
+
+    def apply(self, obj: Mapping[str, Any], *, field_manager: str, force: bool = False,
+              subresource: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply ``obj`` (a PATCH of type ``application/apply-patch+yaml``).
+
+        ``obj`` is the *applied configuration*: only the fields this field manager means to
+        own, with ``apiVersion``, ``kind`` and ``metadata.name`` (and ``namespace``). The
+        server creates the object when absent, sets the fields, removes those this manager
+        applied before and no longer does, and records ownership in ``managedFields``. A field
+        another manager owns with a different value is a 409 :class:`Conflict` (its causes name
+        the fields and managers) unless ``force`` takes it over — controllers should force
+        (the Kubernetes docs' advice: a controller is the authority for its fields). A
+        ``metadata.resourceVersion`` in ``obj`` makes the apply conditional on it.
+        ``subresource="status"`` applies status. Raises ValueError for an object that cannot
+        be applied (no apiVersion, kind or name; ``managedFields`` set; no field manager).
+        """
+        namespace, name = self._meta(obj)
+        missing = [what for what, value in (("apiVersion", obj.get("apiVersion")),
+                                            ("kind", obj.get("kind")),
+                                            ("metadata.name", name)) if not value]
+        if missing:
+            raise ValueError(f"an applied object needs {', '.join(missing)}")
+        if (obj.get("metadata") or {}).get("managedFields"):
+            raise ValueError("metadata.managedFields must be empty in an applied object "
+                             "(send only the fields you own, not an object read back)")
+        if not field_manager:
+            raise ValueError("server-side apply needs a field manager")
+        query = _write_query(field_manager, dry_run)
+        query["force"] = "true" if force else None
+        return self.transport.json("PATCH", self._path(namespace, name, subresource),
+                                   verb="PATCH", body=obj, content_type=PATCH_TYPES["apply"],
+                                   query=query)
+
+    def apply_status(self, obj: Mapping[str, Any], *, field_manager: str,
+                     force: bool = False) -> dict[str, Any]:
+        """Server-side apply of ``obj``'s status through the status subresource."""
+        return self.apply(obj, field_manager=field_manager, force=force, subresource="status")
 
     def delete(self, name: str, namespace: str | None = None, *,
                propagation_policy: str | None = None, uid: str | None = None,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ambient_ctrl import lifeline
+from ambient_ctrl.cli import NO_LOCAL_API_SERVER, has_local_api_server
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from foundation.clock import RealClock
 from informers.rest import ResourceClient, Transport, load_configuration
@@ -317,6 +318,9 @@ def _settled(session: Mapping[str, Any]) -> bool:
 def _command(args: Any) -> int:
     """``ambient-ctrl demo``: ends (SIGTERM, stopping its processes) when whatever started it
     ends, even by SIGKILL — a killed ``make run`` leaves nothing running."""
+    if not has_local_api_server():
+        print(f"ambient-ctrl demo: {NO_LOCAL_API_SERVER}", file=sys.stderr, flush=True)
+        return 1
     lifeline.exit_with_parent()
     return run(DemoOptions(sessions=args.sessions, exit_when_converged=args.exit_when_converged,
                            timeout=args.timeout, workdir=args.workdir))

@@ -48,7 +48,7 @@ is missing, so other owners' references and admission's tolerations stay. A Secr
 ``stringData`` difference is patched as base64 ``data`` (what the server stores).
 
 Recreate, exactly when a difference sits on an immutable path (what the local API server
-enforces, see ``ambient_ctrl.envtest.builtins``):
+enforces, see ``envtest.kinds.builtins``):
 
 * Pod: anything under ``spec`` except ``containers[*].image``, ``initContainers[*].image``,
   ``activeDeadlineSeconds`` and ``tolerations`` (which only ever gain elements here);

@@ -13,7 +13,7 @@ import orjson
 import pytest
 import urllib3
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
+from envtest import LocalAPIServer, ServerOptions
 
 _names = itertools.count()
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("foundation", "metrics", "informers", "ambient_ctrl", "reconcilers")
+PACKAGES = ("foundation", "metrics", "informers", "ambient_ctrl", "reconcilers", "envtest")
 
-KNOWN = {
-    # The local API server's verb handlers and commit layer are one module, which apply both
-    # calls and is called by (issue 17 item 1 takes them apart). Remove once it is gone: the
-    # test fails while a known cycle no longer exists.
-    frozenset({"ambient_ctrl.envtest.apply", "ambient_ctrl.envtest.writes"}),
-}
+KNOWN: set[frozenset[str]] = set()
+"""Cycles tolerated for now (none): an entry fails the test once its cycle is gone."""
 
 
 def cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:

@@ -1,15 +1,12 @@
-"""envtest: a local Kubernetes API server for tests, benchmarks and the demo.
+"""``ambient_ctrl.envtest``: the local API server's public names under the framework's path.
 
-No kube-apiserver can be installed on our machines, so the project ships its own: an HTTP/1.1
-server on 127.0.0.1 that speaks enough of the Kubernetes REST API for kubectl, the ``kubernetes``
-Python client and kopf to work against it unchanged — discovery, OpenAPI v3, built-in kinds,
-CRDs, get/list/watch/create/update/patch/delete with their real semantics.
-
-Run it in-process with :class:`LocalAPIServer` or as a process with ``ambient-ctrl apiserver``.
+controller-runtime users look for ``envtest`` under the framework, and code written before the
+server became its own top-level package (``envtest``) imports it from here. It is an alias
+only: importing it loads the framework (``ambient_ctrl``) and the server; the operator imports
+neither path. New code imports ``envtest``.
 """
 
-from .cluster import Cluster, ServerOptions
-from .server import ListenError, LocalAPIServer, event_loop_name, serve
+from envtest import Cluster, ListenError, LocalAPIServer, ServerOptions, event_loop_name, serve
 
 __all__ = ["Cluster", "ListenError", "LocalAPIServer", "ServerOptions", "event_loop_name",
            "serve"]

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import cached_client
+from envtest import LocalAPIServer
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from informers.factory import InformerFactory
 from informers.informer import Handlers, SharedInformer
 from informers.multinamespace import MultiNamespaceInformer

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.reconcile import ReconcileTimeout, deadline
 from ambient_ctrl.testing import cached_client
+from envtest import LocalAPIServer
 from foundation.clock import RealClock
 from informers.errors import NotFound
 from informers.factory import InformerFactory

@@ -16,11 +16,11 @@ import pytest
 import urllib3
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.predicate import GenerationChanged
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS, SECRETS, Resource
 

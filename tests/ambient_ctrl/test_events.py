@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.events import EventRecorder
+from envtest import LocalAPIServer
 from foundation.clock import FakeClock, rfc3339
 from informers.resource import CONFIGMAPS, EVENTS, NAMESPACES
 

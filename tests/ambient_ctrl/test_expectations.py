@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from foundation.clock import FakeClock
 from informers.errors import AlreadyExists
 from informers.informer import Handlers

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.client import Client
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.finalizers import add_finalizer, has_finalizer, remove_finalizer
+from envtest import LocalAPIServer
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS
 from tests.ambient_ctrl.conftest import framework_client

@@ -12,11 +12,11 @@ import pytest
 import urllib3
 
 from ambient_ctrl.controller import ControllerOptions
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.leaderelection import NotLeaderError
 from ambient_ctrl.manager import POOL_HEADROOM, Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from foundation.clock import RealClock
 from informers.resource import CONFIGMAPS, EVENTS, PODS, SECRETS
 from informers.store import MutatedCacheError

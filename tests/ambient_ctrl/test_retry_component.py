@@ -18,13 +18,13 @@ import pytest
 from ambient_ctrl.client import Client
 from ambient_ctrl.conditions import find_condition, set_condition
 from ambient_ctrl.controller import Controller, ControllerOptions
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.predicate import GenerationChanged
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.retry import RetryPolicy, record_condition
 from ambient_ctrl.testing import eventually, settled
 from ambient_ctrl.timer import Timer
+from envtest import LocalAPIServer
 from foundation.clock import RealClock, rfc3339
 from informers.resource import CONFIGMAPS, SECRETS
 from tests.ambient_ctrl.test_component import CRDS, WIDGET_CRD, WIDGETS

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from tests.conftest import RawClient
 
 NS = "monitoring"

@@ -18,11 +18,11 @@ import pytest
 import urllib3
 
 from ambient_ctrl.controller import Controller, ControllerOptions
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.reconcile import Request, Result
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.workqueue import WorkQueue
+from envtest import LocalAPIServer
 from foundation.clock import MAX_DELAY, FakeClock, RealClock, saturate
 from foundation.threads import Threads
 from informers.resource import CONFIGMAPS

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.proxy import proxy_path
-from ambient_ctrl.envtest.simulators import KubeletSimulator
-from ambient_ctrl.envtest.simulators.standin import STANDIN_ENV
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.http.proxy import proxy_path
+from envtest.simulators import KubeletSimulator
+from envtest.simulators.standin import STANDIN_ENV
 from tests.conftest import RawClient
 
 _sessions = itertools.count()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ambient_ctrl.envtest.patch import STRATEGIC_MERGE_KINDS
+from envtest.patch import STRATEGIC_MERGE_KINDS
 from tests.conftest import RawClient
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"

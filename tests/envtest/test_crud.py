@@ -417,6 +417,6 @@ def test_table_output(client: RawClient, namespace: str) -> None:
     (800 * 86400, "2y70d"), (-0.5, "0s"), (-5, "<invalid>"),
 ], ids=str)
 def test_human_duration(seconds: float, text: str) -> None:
-    from ambient_ctrl.envtest.tables import human_duration
+    from envtest.printing.tables import human_duration
 
     assert human_duration(seconds) == text

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer, ServerOptions
 from tests.conftest import RawClient
 
 CM = "/api/v1/namespaces/default/configmaps"

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from tests.conftest import RawClient
 from tests.envtest.test_crd import CRD_PATH, widget_crd
 from tests.envtest.test_simulators import launchers, pod, vm

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
+from envtest import LocalAPIServer
 from tests.conftest import RawClient
 
 

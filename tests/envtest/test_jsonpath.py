@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import jsonpath, tables
-from ambient_ctrl.envtest.jsonpath import JSONPathError, column_cell, compile_column, parse
-from ambient_ctrl.envtest.kinds import ResourceType
+from envtest.kinds.registry import ResourceType
+from envtest.printing import jsonpath, tables
+from envtest.printing.jsonpath import JSONPathError, column_cell, compile_column, parse
 
 OBJ: dict[str, Any] = {
     "metadata": {"name": "s1", "creationTimestamp": "2026-05-01T10:00:00Z",

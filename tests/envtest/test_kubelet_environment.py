@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.kinds import KindRegistry
-from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION, KubeletSimulator
-from ambient_ctrl.envtest.simulators.containerenv import Ref, config_error, refs
-from ambient_ctrl.envtest.tables import table
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.kinds.registry import KindRegistry
+from envtest.printing.tables import table
+from envtest.simulators import SCENARIO_ANNOTATION, KubeletSimulator
+from envtest.simulators.containerenv import Ref, config_error, refs
 from tests.conftest import RawClient
 
 Obj = dict[str, Any]

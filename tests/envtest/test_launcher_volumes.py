@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.simulators import KubeletSimulator, KubeVirtSimulator
-from ambient_ctrl.envtest.simulators.kubevirt_vmi import launcher_pod
-from ambient_ctrl.envtest.simulators.launcher_volumes import render
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.simulators import KubeletSimulator, KubeVirtSimulator
+from envtest.simulators.kubevirt_vmi import launcher_pod
+from envtest.simulators.launcher_volumes import render
 from tests.conftest import RawClient
 
 KV = "/apis/kubevirt.io/v1"

@@ -6,11 +6,16 @@ server's rules one by one.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kubernetes.utils.quantity import parse_quantity
 
+from envtest.kinds.limitranges import quantity_value
 from tests.conftest import RawClient
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -230,3 +235,25 @@ def test_rbac_names_that_are_no_path_segment_are_refused(client: RawClient, name
     assert status == 422, result
     assert [(c["field"], c["message"]) for c in result["details"]["causes"]] == [
         ("metadata.name", f'Invalid value: "{name}": {message}')]
+
+
+QUANTITIES = st.builds(
+    lambda sign, whole, fraction, suffix: f"{sign}{whole}{fraction}{suffix}",
+    st.sampled_from(["", "+", "-"]), st.integers(0, 10**12).map(str),
+    st.sampled_from(["", ".", ".5", ".125", ".000001"]),
+    st.sampled_from(["", "e3", "E-2", "e+9", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+                     "n", "u", "m", "k", "M", "G", "T", "P", "E"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(QUANTITIES)
+def test_quantity_values_are_the_official_clients(text: str) -> None:
+    """The server reads quantities without the kubernetes package (it loads the whole client);
+    its reading agrees with the client's on the grammar kube-apiserver accepts."""
+    assert quantity_value(text) == Decimal(parse_quantity(text))
+
+
+@pytest.mark.parametrize("text", ["", "1.5.5", "1Ki5", "Infinity", "NaN", "1_000", " 1", "ki"])
+def test_what_is_no_quantity_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a quantity"):
+        quantity_value(text)

@@ -213,8 +213,8 @@ def test_415_lists_strategic_merge_for_built_ins_only(client: RawClient, blobs: 
 def test_a_write_that_cannot_be_serialised_uses_no_revision() -> None:
     # The last line of defence behind the depth bound: nothing is committed, no event is sent
     # and the object keeps the resourceVersion it had.
-    from ambient_ctrl.envtest.kinds import KindRegistry
-    from ambient_ctrl.envtest.storage import ObjectStore
+    from envtest.kinds.registry import KindRegistry
+    from envtest.storage.store import ObjectStore
 
     store = ObjectStore()
     rtype = KindRegistry().lookup("", "v1", "configmaps")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ambient_ctrl.envtest import ListenError, LocalAPIServer
+from envtest import ListenError, LocalAPIServer
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ambient_ctrl.envtest.tables import format_label_selector
+from envtest.printing.tables import format_label_selector
 from tests.conftest import RawClient
 
 GV = "/apis/networking.k8s.io/v1"

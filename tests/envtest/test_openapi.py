@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ambient_ctrl.envtest.protobuf import FIELDS, SUPPORTED_KINDS
+from envtest.codecs.protobuf import FIELDS, SUPPORTED_KINDS
 from tests.conftest import RawClient
 
 OBJECT_META = "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"

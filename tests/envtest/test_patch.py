@@ -1,4 +1,4 @@
-"""Tests for ambient_ctrl.envtest.patch: RFC 7386, RFC 6902 and strategic merge patch.
+"""Tests for envtest.patch: RFC 7386, RFC 6902 and strategic merge patch.
 
 Table cases come from the RFC appendices and from the expectations of apimachinery's
 strategicpatch tests (transposed onto Pod fields that carry the same struct tags); the
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest.patch import (
+from envtest.patch import (
     STRATEGIC_MERGE_KINDS,
     PatchError,
     PatchTestFailed,

@@ -22,8 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest import protobuf, protobuf_apps
-from ambient_ctrl.envtest.protobuf import MAGIC, SUPPORTED_KINDS, ProtobufError, decode_object
+import envtest.codecs.protobuf as protobuf
+from envtest.codecs.protobuf import MAGIC, SUPPORTED_KINDS, ProtobufError, decode_object
+from envtest.codecs.protobuf import apps as protobuf_apps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
+from envtest import LocalAPIServer, ServerOptions
 from tests.conftest import RawClient
 
 WAIT = 0.3

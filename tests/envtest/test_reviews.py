@@ -15,8 +15,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.tokens import ISSUER
+from envtest import LocalAPIServer
+from envtest.auth.tokens import ISSUER
 from foundation.clock import FakeClock
 from tests.conftest import RawClient, typed_client
 

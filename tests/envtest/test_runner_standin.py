@@ -21,18 +21,18 @@ import orjson
 import pytest
 import urllib3
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.http import Request
-from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION, KubeletSimulator
-from ambient_ctrl.envtest.simulators.containerenv import environment
-from ambient_ctrl.envtest.simulators.standin import (
+from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.http.protocol import Request
+from envtest.simulators import SCENARIO_ANNOTATION, KubeletSimulator
+from envtest.simulators.containerenv import environment
+from envtest.simulators.standin import (
     MAX_DELAY,
     MAX_RECORDS,
     Behaviour,
     RunnerApp,
     wants_standin,
 )
-from ambient_ctrl.testing import eventually
 from tests.conftest import RawClient
 from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (

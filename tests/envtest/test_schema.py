@@ -1,4 +1,4 @@
-"""Tests for ambient_ctrl.envtest.schema: CRD schema pruning, defaulting and validation.
+"""Tests for envtest.schema: CRD schema pruning, defaulting and validation.
 
 Expected causes are kube-apiserver's: field paths, reasons and message bodies as
 apiextensions-apiserver builds them from kube-openapi's validation errors (several cases
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest.errors import Cause
-from ambient_ctrl.envtest.schema import NO_FIELD, admit
+from envtest.errors import Cause
+from envtest.schema import NO_FIELD, admit
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -20,10 +20,10 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.proxy import proxy_path
-from ambient_ctrl.envtest.simulators import SCENARIO_ANNOTATION
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
+from envtest.http.proxy import proxy_path
+from envtest.simulators import SCENARIO_ANNOTATION
 from tests.conftest import RawClient
 from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (
@@ -254,7 +254,9 @@ def test_python_client_connect_calls(api: LocalAPIServer, client: RawClient, nam
         assert orjson.loads(raw.data) == {"status": "healthy", "session_id": session}
         raw = core.connect_get_namespaced_service_proxy(f"{svc}:agui", namespace, path="health",
                                                         _preload_content=False)
-        assert raw.status == 200
+        # Read to the end: an unread response keeps its connection out of the pool, where
+        # pool_manager.clear() cannot close it.
+        assert (raw.status, orjson.loads(raw.data)["status"]) == (200, "healthy")
         with pytest.raises(ApiException) as refused:
             core.connect_post_namespaced_service_proxy_with_path(f"{svc}:agui", namespace,
                                                                  "repos/add")

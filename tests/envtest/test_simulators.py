@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.cli import build_parser
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
-from ambient_ctrl.envtest.simulators import (
+from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer, ServerOptions
+from envtest.simulators import (
     SCENARIO_ANNOTATION,
     SIMULATORS,
     KubeletSimulator,
     KubeVirtSimulator,
 )
-from ambient_ctrl.testing import eventually
 from tests.conftest import RawClient, Watch
 
 KV = "/apis/kubevirt.io/v1"

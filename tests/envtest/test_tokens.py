@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
-from ambient_ctrl.envtest.tokens import ISSUER, sign, verify
+from envtest import LocalAPIServer, ServerOptions
+from envtest.auth.tokens import ISSUER, sign, verify
 from tests.conftest import RawClient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer, ServerOptions
 from tests.conftest import RawClient
 
 
@@ -143,7 +143,7 @@ def test_stalled_watchers_together_are_bounded_the_furthest_behind_goes_first(
     Before, 40 such watchers grew the server by 1.9 GiB: only each one's bound applied."""
     bound = 16 * 1024 * 1024
     options = ServerOptions(max_watch_backlog=bound, max_watch_backlog_total=bound)
-    caplog.set_level(logging.WARNING, logger="ambient_ctrl.envtest.watch")
+    caplog.set_level(logging.WARNING, logger="envtest.storage.watch")
     with LocalAPIServer(options=options) as api, RawClient(api.url) as client:
         path = "/api/v1/namespaces/default/configmaps"
         reader = client.watch(f"{path}?watch=1")

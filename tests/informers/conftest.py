@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
+from envtest import LocalAPIServer, ServerOptions
 from informers.rest import Transport, TransportOptions, load_configuration
 
 

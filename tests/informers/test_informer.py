@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer, ServerOptions
 from foundation.clock import FakeClock
 from informers.errors import TransportError
 from informers.factory import InformerFactory
@@ -196,7 +196,7 @@ def test_a_server_restarted_without_its_storage_is_relisted() -> None:
 
 
 def _delete_behind_the_back(cluster: Any, name: str) -> None:
-    from ambient_ctrl.envtest.writes import begin_delete
+    from envtest.commit import begin_delete
 
     rtype = cluster.kinds.lookup("", "v1", "configmaps")
     stored = cluster.store.get(rtype.store, ("default", name))

@@ -27,8 +27,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ambient_ctrl.envtest import LocalAPIServer, ServerOptions
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer, ServerOptions
 from informers.errors import AlreadyExists, TransportError
 from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInformer
 from informers.reflector import ReflectorOptions

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from foundation.selectors import parse_label_selector
 from informers.multinamespace import MultiNamespaceStore
-from informers.selectors import parse_label_selector
 from informers.store import CONTROLLER_INDEX, NAMESPACE_INDEX, Store
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.testing import eventually
+from envtest import LocalAPIServer
 from foundation.clock import FakeClock
 from informers import errors
 from informers.resource import CONFIGMAPS, PODS, SERVICEACCOUNTS, Resource

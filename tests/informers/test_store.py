@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from informers.selectors import parse_label_selector
+from foundation.selectors import parse_label_selector
 from informers.store import CONTROLLER_INDEX, MutatedCacheError, Prepared, Store, key_of
 
 

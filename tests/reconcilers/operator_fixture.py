@@ -21,11 +21,11 @@ from typing import Any
 
 import orjson
 
-from ambient_ctrl.envtest import LocalAPIServer
-from ambient_ctrl.envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.testing import settled as until_quiet
+from envtest import LocalAPIServer
+from envtest.simulators import KubeletSimulator, KubeVirtSimulator
 from informers.errors import NotFound
 from informers.resource import CONFIGMAPS, EVENTS, Resource
 from informers.rest import ResourceClient, Transport, load_configuration

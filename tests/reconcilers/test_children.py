@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest import networkpolicies
-from ambient_ctrl.envtest.builtins import ClusterIPs, prepare_create
+from envtest.kinds import networkpolicies
+from envtest.kinds.builtins import ClusterIPs, prepare_create
 from informers.resource import PODS
 from reconcilers.children import (
     agui_port,

@@ -27,8 +27,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from kubernetes.utils.quantity import parse_quantity
 
-from ambient_ctrl.envtest.builtins import ClusterIPs, check_update, prepare_create
-from ambient_ctrl.envtest.patch import merge_patch, strategic_merge_patch
+from envtest.kinds.builtins import ClusterIPs, check_update, prepare_create
+from envtest.patch import merge_patch, strategic_merge_patch
 from informers.resource import PODS
 from reconcilers.children import network_policy, service, token_secret
 from reconcilers.config import OperatorConfig

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from ambient_ctrl.envtest import LocalAPIServer
 from ambient_ctrl.manager import Manager, ManagerOptions
+from envtest import LocalAPIServer
 from reconcilers import wiring
 from reconcilers.config import OperatorConfig
 from reconcilers.namespaced import render, watched_namespaces

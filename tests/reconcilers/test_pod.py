@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.envtest.builtins import ClusterIPs, prepare_create
+from envtest.kinds.builtins import ClusterIPs, prepare_create
 from reconcilers.config import OperatorConfig
 from reconcilers.environment import (
     Children,

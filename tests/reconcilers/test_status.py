@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ambient_ctrl.envtest.patch import merge_patch
+from envtest.patch import merge_patch
 from reconcilers.status import (
     MESSAGE_MAX,
     parse_time,
