@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
 from types import MappingProxyType
 
 import pytest
 
-from ambient_ctrl.controller import Controller, ControllerOptions
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from ambient_ctrl.retry import (
@@ -29,23 +27,15 @@ from ambient_ctrl.retry import (
 from foundation.clock import FakeClock
 from informers.errors import TooManyRequests
 from metrics.recorder import Recorder
-from metrics.registry import new_registry
-from tests.ambient_ctrl.test_controller import (
-    NAME,
-    PRIMARY,
-    REQUEST,
-    Scripted,
-    counts,
-    not_found,
-    raising,
-)
+from tests.ambient_ctrl import test_controller
+from tests.ambient_ctrl.test_controller import REQUEST, Build, counts, not_found, raising
+
+clock = test_controller.clock
+recorder = test_controller.recorder
+build = test_controller.build
+"""The controller tests' fixtures: a fake clock, a recorder on it, and controllers on both."""
 
 OTHER = Request("ns", "other")
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def retrier(clock: FakeClock, **policy: object) -> tuple[Retrier, ItemExponentialRateLimiter]:
@@ -228,36 +218,12 @@ def test_a_backoff_or_hook_that_breaks_leaves_it_to_the_rate_limiter(
 
 # --- the controller with a policy ---------------------------------------------------------------
 
-@pytest.fixture()
-def recorder(clock: FakeClock) -> Recorder:
-    return Recorder(new_registry(runtime_collectors=False), monotonic=clock.monotonic)
-
-
-Build = Callable[..., Controller]
-
-
-@pytest.fixture()
-def build(clock: FakeClock, recorder: Recorder) -> Iterator[Build]:
-    made: list[Controller] = []
-
-    def build(behaviour: Callable[[Request], Result], **policy: object) -> Controller:
-        controller = Controller(NAME, Scripted(behaviour), clock=clock, recorder=recorder,
-                                primary=PRIMARY, options=ControllerOptions(
-                                    retry=RetryPolicy(**policy)))  # type: ignore[arg-type]
-        made.append(controller)
-        return controller
-
-    yield build
-    for controller in made:
-        assert controller.stop(timeout=5)
-
-
 def test_a_failing_request_goes_terminal_after_its_retries(
         clock: FakeClock, recorder: Recorder, build: Build,
         caplog: pytest.LogCaptureFixture) -> None:
     gave_up: list[Terminal] = []
-    controller = build(raising(RuntimeError, "boom"), max_retries=2,
-                       backoff={RuntimeError: 5.0}, on_give_up=gave_up.append)
+    controller = build(raising(RuntimeError, "boom"), retry=RetryPolicy(
+        max_retries=2, backoff={RuntimeError: 5.0}, on_give_up=gave_up.append))
     queue = controller.queue
     caplog.set_level(logging.INFO)
     for _ in range(2):
@@ -288,7 +254,8 @@ def test_a_terminal_error_goes_to_the_give_up_hook_and_a_failing_hook_is_one_war
         gave_up.append(terminal)
         raise ConnectionError("cannot write the condition")
 
-    controller = build(raising(TerminalError, "bad spec"), on_give_up=on_give_up)
+    controller = build(raising(TerminalError, "bad spec"),
+                       retry=RetryPolicy(on_give_up=on_give_up))
     caplog.set_level(logging.INFO)
     controller.reconcile_once(REQUEST)
     assert [(t.reason, t.message) for t in gave_up] == [(TERMINAL_ERROR, "TerminalError: bad spec")]
@@ -308,7 +275,7 @@ def test_the_reconciler_reads_its_attempt(clock: FakeClock, build: Build) -> Non
             raise error("boom")
         return Result()
 
-    controller = build(reconcile, backoff={RuntimeError: 1.0})
+    controller = build(reconcile, retry=RetryPolicy(backoff={RuntimeError: 1.0}))
     for _ in range(4):
         controller.reconcile_once(REQUEST)
     assert seen == [0, 1, 2, 0]
@@ -327,7 +294,7 @@ def test_the_bookkeeping_holds_only_requests_in_a_streak(clock: FakeClock, build
             return not_found("configmaps", "", "gone")(request)
         return Result()
 
-    controller = build(reconcile, backoff={RuntimeError: 1.0})
+    controller = build(reconcile, retry=RetryPolicy(backoff={RuntimeError: 1.0}))
     requests = [Request("ns", f"obj-{i}") for i in range(50)] + [gone]
     for request in requests:
         controller.reconcile_once(request)
