@@ -293,7 +293,7 @@ class Transport:
             data = response.data if not stream else response.read()
             if stream:
                 response.release_conn()
-            raise error_from(response.status, data, response.headers)
+            raise error_from(response.status, data, response.headers, path=path)
         return response
 
     def json(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None = None,
