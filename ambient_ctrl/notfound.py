@@ -12,9 +12,9 @@ in ``controller.py``) when
   a TokenRequest for a ServiceAccount that went with it — went because the object went.
 
 Otherwise (the object is still there, or the read failed) the NotFound is an error like any
-other: logged, counted, retried. The Status carries no namespace, so a 404 about a same-named
-object of the primary's kind in another namespace also passes for the request's own: a
-reconciler that reads its own kind across namespaces should catch that NotFound itself.
+other: logged, counted, retried. The Status carries no namespace; the request's URL does
+(:attr:`~informers.errors.APIError.namespace`), so a 404 about a same-named object of the
+primary's kind in another namespace is not taken for the request's own.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ def names(error: NotFound, resource: Resource, request: Request) -> bool:
     if not isinstance(details, dict):
         return False
     kind = str(details.get("kind") or "")
+    where = error.namespace
+    if where is not None and resource.namespaced and where != request.namespace:
+        return False  # the same name in another namespace: not the request's object
     return (str(details.get("name") or "") == request.name
             and str(details.get("group") or "") == resource.group
             and kind in (resource.plural, resource.kind))

@@ -46,13 +46,27 @@ class APIError(KubeError):
     """The server answered with an error status."""
 
     def __init__(self, code: int, status: Mapping[str, Any], *,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, path: str = "") -> None:
         self.code = code
         self.status = dict(status)
         self.reason = str(status.get("reason", ""))
         self.message = str(status.get("message", "")) or f"HTTP {code}"
         self.retry_after = retry_after
+        self.path = path
+        """The URL path the request went to, when the transport knows it ("" otherwise)."""
         super().__init__(f"{code} {self.reason}: {self.message}")
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace of the request's URL (a Status carries none): "" for a
+        cluster-scoped or all-namespaces path, None when the path is unknown."""
+        if not self.path:
+            return None
+        parts = self.path.split("?", 1)[0].split("/")
+        if "namespaces" not in parts:
+            return ""
+        at = parts.index("namespaces") + 1  # /namespaces/NS/... names one; /namespaces/NS is one
+        return parts[at] if at + 1 < len(parts) else ""
 
     @property
     def causes(self) -> list[dict[str, Any]]:
@@ -100,8 +114,9 @@ def _retry_after(headers: Mapping[str, str], status: Mapping[str, Any]) -> float
     return max(seconds, 0.0)
 
 
-def error_from(code: int, body: bytes, headers: Mapping[str, str]) -> APIError:
-    """The typed error for an HTTP error answer."""
+def error_from(code: int, body: bytes, headers: Mapping[str, str], *,
+               path: str = "") -> APIError:
+    """The typed error for an HTTP error answer (to a request for ``path``, when known)."""
     try:
         status = orjson.loads(body) if body else {}
         if not isinstance(status, dict):
@@ -128,7 +143,7 @@ def error_from(code: int, body: bytes, headers: Mapping[str, str]) -> APIError:
         cls = ServerError
     else:
         cls = APIError
-    return cls(code, status, retry_after=retry)
+    return cls(code, status, retry_after=retry, path=path)
 
 
 TOO_LARGE_RESOURCE_VERSION = "ResourceVersionTooLarge"

@@ -12,6 +12,7 @@ allowed into those namespaces only.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from .multinamespace import MultiNamespaceInformer
 from .reflector import ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .resource import Resource
 from .rest import ResourceClient, Transport
-from .store import IndexFunc, Store
+from .store import IndexFunc, Store, Transform, strip_managed_fields
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class InformerFactory:
         self._informers: dict[InformerKey, SharedInformer] = {}
         self._across: dict[tuple[InformerKey, frozenset[str]], MultiNamespaceInformer] = {}
         self._indexers: dict[Resource, dict[str, IndexFunc]] = {}
+        self._transforms: dict[Resource, Transform | None] = {}
         self._lock = threading.Lock()
         self._started = False
 
@@ -75,6 +79,20 @@ class InformerFactory:
         for informer in informers:
             informer.add_indexers(indexers)
 
+    def set_transform(self, resource: Resource, transform: Transform | None) -> None:
+        """What every cache of ``resource`` keeps of an object: ``transform(obj)``, applied as
+        it arrives and before it is stored (controller-runtime's ``ByObject.Transform``), e.g.
+        dropping a large field nothing reads. It replaces the default,
+        :func:`~informers.store.strip_managed_fields` (call that inside to keep it); None keeps
+        objects whole. A transform returns a new dict or the one given, never raises, and is
+        set before the resource's first informer (ValueError after: its cache holds objects
+        shaped otherwise)."""
+        with self._lock:
+            if any(key.resource == resource for key in self._informers):
+                raise ValueError(f"{resource.group_resource} is cached already: set its "
+                                 "transform before its first informer")
+            self._transforms[resource] = transform
+
     def informer(self, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None,
                  field_selector: str | None = None) -> SharedInformer:
@@ -84,7 +102,8 @@ class InformerFactory:
             informer = self._informers.get(key)
             if informer is None:
                 store = Store(indexers=self._indexers.get(resource),
-                              debug_mutations=self._debug_mutations)
+                              debug_mutations=self._debug_mutations,
+                              transform=self._transforms.get(resource, strip_managed_fields))
                 informer = SharedInformer(
                     ResourceClient(self._transport, resource), namespace=namespace,
                     label_selector=label_selector, field_selector=field_selector,
@@ -116,6 +135,32 @@ class InformerFactory:
         with self._lock:
             return self._across.setdefault(key, MultiNamespaceInformer(parts,
                                                                        clock=self._clock))
+
+    def remove(self, resource: Resource, *, namespace: str | None = None,
+               label_selector: str | None = None, field_selector: str | None = None,
+               timeout: float = 10.0) -> bool:
+        """Stop the informer of this scope and forget it (controller-runtime's
+        ``RemoveInformer``): its watch ends and its cache is dropped; a later read of the scope
+        builds a new one. Whether there was one. ValueError while a handler is registered on
+        it (a controller still uses it: remove the handler first); a joined view
+        (:meth:`informer_across`) that includes it goes with it."""
+        key = InformerKey(resource, namespace, label_selector, field_selector)
+        with self._lock:
+            informer = self._informers.get(key)
+            if informer is None:
+                return False
+            if informer.handler_count:
+                raise ValueError(f"{informer.name} still has {informer.handler_count} "
+                                 "handler(s): remove them before the informer")
+            del self._informers[key]
+            for joined_key, joined in list(self._across.items()):
+                if informer in joined.informers.values():
+                    del self._across[joined_key]
+        informer.stop(timeout)
+        log.info("informer removed", extra={"resource": resource.group_resource,
+                                            "namespace": namespace or "",
+                                            "label_selector": label_selector or ""})
+        return True
 
     def __len__(self) -> int:
         """How many informers (hence watches) the factory holds."""

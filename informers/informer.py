@@ -20,6 +20,7 @@ one that ends anyway before :meth:`SharedInformer.stop` is reported by
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -103,6 +104,10 @@ class Registration:
         self._name = name
         self._threads = Threads(name)
         self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     def push(self, kind: str, change: Change) -> None:
         self._queue.put((kind, change))
@@ -196,6 +201,7 @@ class SharedInformer:
                                     clock=self._clock, observer=observer)
         self._lock = threading.Lock()
         self._registrations: list[Registration] = []
+        self._handler_ids = itertools.count()
         self._synced = threading.Event()
         self._stop = threading.Event()
         self._started = False
@@ -206,7 +212,7 @@ class SharedInformer:
     def add_handler(self, handler: EventHandler | ChangeHandler) -> Registration:
         """Register ``handler`` (an :class:`EventHandler`, or a :class:`ChangeHandler` when it
         has ``on_change``); it first receives the current contents as adds."""
-        registration = Registration(handler, f"{self.name}-handler-{len(self._registrations)}")
+        registration = Registration(handler, f"{self.name}-handler-{next(self._handler_ids)}")
         with self._lock:
             if self._synced.is_set():
                 for change in self.store.contents():
@@ -216,6 +222,21 @@ class SharedInformer:
             if self._started:
                 registration.start()
         return registration
+
+    def remove_handler(self, registration: Registration, timeout: float = 10.0) -> None:
+        """Stop delivering to ``registration``'s handler and end its thread (client-go's
+        ``RemoveEventHandler``); ValueError if it is not this informer's."""
+        with self._lock:
+            if registration not in self._registrations:
+                raise ValueError(f"{registration.name} is not a handler of {self.name}")
+            self._registrations.remove(registration)
+        registration.stop(timeout)
+
+    @property
+    def handler_count(self) -> int:
+        """How many handlers are registered (an informer with none serves reads only)."""
+        with self._lock:
+            return len(self._registrations)
 
     def has_synced(self) -> bool:
         return self._synced.is_set()

@@ -1,15 +1,16 @@
 """What a resource is, for the client: group, version, plural, kind and scope, and its URLs.
 
-A resource is identified by group, version, plural, kind and scope; those alone make it equal
-to another and hash it. What discovery adds (``verbs``, ``subresources``; see
-``informers.restmapper``) is carried along but not compared, so the ``PODS`` written here and
-the pods a RESTMapper found are the same key for caches and clients. ``None`` there means "not
-discovered": a resource written by hand makes no claim about its verbs or subresources.
+A resource is identified by group, version, plural, kind, scope and whether it is read as
+metadata only (:meth:`Resource.as_metadata`); those alone make it equal to another and hash
+it. What discovery adds (``verbs``, ``subresources``; see ``informers.restmapper``) is carried
+along but not compared, so the ``PODS`` written here and the pods a RESTMapper found are the
+same key for caches and clients. ``None`` there means "not discovered": a resource written by
+hand makes no claim about its verbs or subresources.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 
@@ -26,6 +27,14 @@ class Resource:
     """The verbs discovery lists (``get``, ``list``, ``watch``, ``patch``...); None: unknown."""
     subresources: frozenset[str] | None = field(default=None, compare=False)
     """The subresources discovery lists (``status``, ``scale``...); None: unknown."""
+    metadata_only: bool = False
+    """Reads (get, list, watch) ask for ``PartialObjectMetadata``: objects with ``apiVersion``,
+    ``kind`` and ``metadata`` only — a cache of them costs a fraction of full objects'
+    (controller-runtime's metadata-only informers). Writes are unaffected."""
+
+    def as_metadata(self) -> Resource:
+        """This resource, read as metadata only: another cache, another key."""
+        return replace(self, metadata_only=True)
 
     def has_subresource(self, name: str) -> bool:
         """Whether the resource serves ``name`` (assumed so when not discovered)."""

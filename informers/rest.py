@@ -20,6 +20,7 @@ guard is asked again before each attempt (leadership may have been lost while wa
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -292,27 +293,31 @@ class Transport:
             data = response.data if not stream else response.read()
             if stream:
                 response.release_conn()
-            raise error_from(response.status, data, response.headers)
+            raise error_from(response.status, data, response.headers, path=path)
         return response
 
     def json(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None = None,
-             body: Any = None, content_type: str | None = None,
-             timeout: float | None = None) -> dict[str, Any]:
+             body: Any = None, content_type: str | None = None, timeout: float | None = None,
+             headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """A request with a JSON (or raw bytes) body whose answer is a JSON object."""
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         response = self.request(method, path, verb=verb, query=query, body=data,
                                 content_type=content_type or (JSON if data is not None else None),
-                                timeout=timeout)
+                                timeout=timeout, headers=headers)
         result: dict[str, Any] = orjson.loads(response.data)
         return result
 
 
 class WatchEvents:
-    """The events of one watch response, parsed lazily; iterate, then (or instead) ``close``."""
+    """The events of one watch response, parsed lazily; iterate, then (or instead) ``close``.
+    ``shape``, when given, makes each event's object what the reader asked for (metadata
+    only)."""
 
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, response: urllib3.BaseHTTPResponse,
+                 shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self._response = response
         self._iterating = False
+        self._shape = shape
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
@@ -325,13 +330,20 @@ class WatchEvents:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line:
-                        yield orjson.loads(line)
+                        yield self._event(line)
             if buffer.strip():
-                yield orjson.loads(buffer)
+                yield self._event(buffer)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportError(f"watch stream broke: {exc}") from exc
         finally:
             self._response.release_conn()
+
+    def _event(self, line: bytes) -> dict[str, Any]:
+        event: dict[str, Any] = orjson.loads(line)
+        obj = event.get("object") if self._shape is not None else None
+        if isinstance(obj, dict) and event.get("type") in _OBJECT_EVENTS:
+            event["object"] = self._shape(obj)  # type: ignore[misc]
+        return event
 
     def close(self) -> None:
         """End the stream now, from any thread: a reading loop sees the connection close."""
@@ -342,12 +354,32 @@ class WatchEvents:
             self._response.release_conn()
 
 
+_OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
+_AS_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
+_AS_METADATA_LIST = ("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, "
+                     "application/json")
+"""What client-go's metadata client accepts: the partial form first, plain JSON as a fallback
+(a server that cannot answer with metadata alone sends the whole object; the client cuts it)."""
+
+
+def metadata_of(resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` as a metadata-only read returns it: ``apiVersion`` and ``kind`` of the resource
+    (not ``meta.k8s.io/v1 PartialObjectMetadata``, so owner references and logs name the real
+    kind, as controller-runtime sets the GVK on what its metadata cache returns) and
+    ``metadata``."""
+    return {"apiVersion": resource.api_version, "kind": resource.kind,
+            "metadata": obj.get("metadata") or {}}
+
+
 class ResourceClient:
-    """The verbs of one resource, in raw JSON dicts."""
+    """The verbs of one resource, in raw JSON dicts. A metadata-only resource
+    (:meth:`Resource.as_metadata`) reads ``PartialObjectMetadata``; its writes are the full
+    resource's."""
 
     def __init__(self, transport: Transport, resource: Resource) -> None:
         self.transport = transport
         self.resource = resource
+        self._partial = resource.metadata_only
 
     def _path(self, namespace: str | None, name: str | None = None,
               subresource: str | None = None) -> str:
@@ -363,8 +395,12 @@ class ResourceClient:
     def get(self, name: str, namespace: str | None = None, *,
             timeout: float | None = None) -> dict[str, Any]:
         """The object; ``timeout`` caps the request (see :meth:`Transport.request`)."""
-        return self.transport.json("GET", self._path(namespace, name), verb="GET",
-                                   timeout=timeout)
+        if not self._partial:
+            return self.transport.json("GET", self._path(namespace, name), verb="GET",
+                                       timeout=timeout)
+        obj = self.transport.json("GET", self._path(namespace, name), verb="GET",
+                                  timeout=timeout, headers={"Accept": _AS_METADATA})
+        return metadata_of(self.resource, obj)
 
     def list(self, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
@@ -375,7 +411,13 @@ class ResourceClient:
         query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                  "limit": limit, "continue": continue_, "resourceVersion": resource_version,
                  "resourceVersionMatch": resource_version_match}
-        return self.transport.json("GET", self._path(namespace), verb="LIST", query=query)
+        if not self._partial:
+            return self.transport.json("GET", self._path(namespace), verb="LIST", query=query)
+        page = self.transport.json("GET", self._path(namespace), verb="LIST", query=query,
+                                   headers={"Accept": _AS_METADATA_LIST})
+        page["items"] = [metadata_of(self.resource, item) for item in page.get("items") or ()]
+        page["apiVersion"], page["kind"] = self.resource.api_version, f"{self.resource.kind}List"
+        return page
 
     def watch(self, namespace: str | None = None, *, resource_version: str | None = None,
               timeout_seconds: int | None = None, allow_bookmarks: bool = True,
@@ -389,9 +431,15 @@ class ResourceClient:
             "allowWatchBookmarks": "true" if allow_bookmarks else None}
         if send_initial_events:
             query.update(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
+        if not self._partial:
+            response = self.transport.request("GET", self._path(namespace), verb="WATCH",
+                                              query=query, stream=True,
+                                              read_timeout=read_timeout)
+            return WatchEvents(response)
         response = self.transport.request("GET", self._path(namespace), verb="WATCH",
-                                          query=query, stream=True, read_timeout=read_timeout)
-        return WatchEvents(response)
+                                          query=query, stream=True, read_timeout=read_timeout,
+                                          headers={"Accept": _AS_METADATA})
+        return WatchEvents(response, functools.partial(metadata_of, self.resource))
 
     def create(self, obj: Mapping[str, Any], namespace: str | None = None, *,
                field_manager: str | None = None, dry_run: bool = False,

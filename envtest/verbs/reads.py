@@ -28,13 +28,10 @@ from envtest.kinds.fields import allowed_fields
 from envtest.printing.tables import table
 from envtest.storage.store import Event, Stored, synthetic_added
 from envtest.storage.watch import Filter, WatchStream
+from envtest.verbs.forms import META_V1, Form, partial_raw, read_form
 from foundation.selectors import SelectorError, parse_field_selector, parse_label_selector
 
 JSON = "application/json"
-
-
-def wants_table(request: Request) -> bool:
-    return "as=Table" in request.headers.get("accept", "")
 
 
 def make_filter(target: Target, request: Request) -> Filter:
@@ -52,11 +49,14 @@ def get(cluster: Cluster, target: Target, request: Request) -> Response:
     if stored is None:
         raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
     rtype = target.rtype
-    if wants_table(request):
+    form = read_form(request, listing=False)
+    if form is Form.TABLE:
         body = table(rtype, [crds.served(rtype, stored.load())],
                      list_meta={"resourceVersion": str(stored.rv)},
                      now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
+    if form is Form.METADATA:
+        return Response(200, partial_raw(stored.load()))
     return Response(200, crds.served_raw(rtype, stored.raw))
 
 
@@ -100,6 +100,7 @@ def _when_reached(cluster: Cluster, revision: int,
 
 def _list_now(cluster: Cluster, target: Target, request: Request) -> Response:
     select = make_filter(target, request)
+    form = read_form(request, listing=True)
     revision, start = cluster.store.revision, None
     if token := request.param("continue"):
         revision, start = _decode_continue(token, cluster.store.revision)
@@ -129,15 +130,20 @@ def _list_now(cluster: Cluster, target: Target, request: Request) -> Response:
             meta["remainingItemCount"] = cluster.store.count_after(target.rtype.store,
                                                                    namespace, more)
     rtype = target.rtype
-    if wants_table(request):
+    if form is Form.TABLE:
         body = table(rtype, [crds.served(rtype, s.load()) for s in items], list_meta=meta,
                      now=cluster.clock.now(), include_object=_include(request))
         return Response(200, orjson.dumps(body))
-    head = orjson.dumps({"kind": rtype.list_kind, "apiVersion": rtype.api_version,
-                         "metadata": meta})
-    # Splice the stored bytes into the list document: no per-item parse or dump.
-    raws = (crds.served_raw(rtype, s.raw) for s in items) if rtype.multiversion else (
-        s.raw for s in items)
+    if form is Form.METADATA:
+        head = orjson.dumps({"kind": "PartialObjectMetadataList", "apiVersion": META_V1,
+                             "metadata": meta})
+        raws = (partial_raw(s.load()) for s in items)
+    else:
+        head = orjson.dumps({"kind": rtype.list_kind, "apiVersion": rtype.api_version,
+                             "metadata": meta})
+        # Splice the stored bytes into the list document: no per-item parse or dump.
+        raws = (crds.served_raw(rtype, s.raw) for s in items) if rtype.multiversion else (
+            s.raw for s in items)
     return Response(200, head[:-1] + b',"items":[' + b",".join(raws) + b"]}")
 
 
@@ -176,7 +182,7 @@ class _WatchPlan:
     initial: bool
     since: int | None
     lifetime: float
-    as_table: bool
+    form: Form
 
     @classmethod
     def of(cls, cluster: Cluster, target: Target, request: Request) -> _WatchPlan:
@@ -192,15 +198,16 @@ class _WatchPlan:
                          or cluster.options.watch_lifetime)
         return cls(cluster, target, request, make_filter(target, request), bookmarks, initial,
                    _revision_param(request.param("resourceVersion")), lifetime,
-                   wants_table(request))
+                   read_form(request, listing=False))
 
     def encode(self, event: Event, event_type: str) -> bytes:
-        rtype = self.target.rtype
-        if not self.as_table and not rtype.multiversion:
+        rtype, form = self.target.rtype, self.form
+        if form is Form.OBJECT and not rtype.multiversion:
             return event.json_line(event_type)
-        if not self.as_table:  # another version may be stored: not the line all watchers share
-            return (b'{"type":"' + event_type.encode() + b'","object":'
-                    + crds.served_raw(rtype, event.new.raw) + b"}\n")
+        if form is not Form.TABLE:  # not the line all watchers share: another form or version
+            raw = (partial_raw(event.new.load()) if form is Form.METADATA
+                   else crds.served_raw(rtype, event.new.raw))
+            return b'{"type":"' + event_type.encode() + b'","object":' + raw + b"}\n"
         obj = crds.served(rtype, event.new.load())
         body = table(rtype, [obj], list_meta={"resourceVersion": str(event.rv)},
                      now=self.cluster.clock.now(), include_object=_include(self.request))

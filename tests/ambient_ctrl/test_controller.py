@@ -296,6 +296,21 @@ def test_a_not_found_is_an_error_when_the_server_cannot_tell_the_object_went(
     assert counts(recorder)["reconcile_errors"] == 1
 
 
+@pytest.mark.parametrize(("namespace", "outcome"), [
+    ("ns", ReconcileResult.SUCCESS), ("other", ReconcileResult.ERROR)])
+def test_a_not_found_names_the_requests_object_only_in_its_namespace(
+        build: Build, namespace: str, outcome: ReconcileResult) -> None:
+    """The Status of a 404 carries no namespace; the request's URL does: the same name of the
+    primary's kind in another namespace is not the request's object (which still exists)."""
+    def reconcile(request: Request) -> Result:
+        raise NotFound(404, {"reason": "NotFound", "details": {
+            "name": "obj", "group": "", "kind": "configmaps"}},
+            path=f"/api/v1/namespaces/{namespace}/configmaps/obj")
+
+    controller = build(reconcile, primary=Primary(CONFIGMAPS, exists=lambda request: True))
+    assert controller.reconcile_once(REQUEST) == outcome
+
+
 def test_ignore_not_found_ends_the_block_and_lets_other_errors_through() -> None:
     done: list[str] = []
     with ignore_not_found():

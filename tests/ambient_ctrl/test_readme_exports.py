@@ -61,3 +61,34 @@ def test_readme_exports_example(tmp_path: Path) -> None:
                 assert stops_cleanly(process)
         finally:
             transport.close()
+
+
+def test_readme_inventory_example(tmp_path: Path) -> None:
+    """The narrower-caches example: Secrets counted from a metadata-only cache, ConfigMaps
+    cached without their data."""
+    with LocalAPIServer() as api:
+        transport = Transport(load_configuration(api.kubeconfig))
+        secrets = ResourceClient(transport, SECRETS)
+        configmaps = ResourceClient(transport, CONFIGMAPS)
+        try:
+            with running_example("inventory", tmp_path, api.kubeconfig) as process:
+                cm = configmaps.create({"metadata": {"name": "app", "namespace": NS},
+                                        "data": {"k": "v"}})
+                owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "app",
+                         "uid": cm["metadata"]["uid"], "controller": True}
+
+                def count() -> str:
+                    annotations = read(configmaps, "app")["metadata"].get("annotations") or {}
+                    return str(annotations.get("example.com/secrets", ""))
+
+                eventually(lambda: count() == "0", timeout=20)
+                for name in ("one", "two"):
+                    secrets.create({"metadata": {"name": name, "namespace": NS,
+                                                 "ownerReferences": [owner]},
+                                    "stringData": {"password": "x"}})
+                secrets.create({"metadata": {"name": "stranger", "namespace": NS}})
+                eventually(lambda: count() == "2", timeout=20)
+                assert read(configmaps, "app")["data"] == {"k": "v"}  # only the cache lacks it
+                assert stops_cleanly(process)
+        finally:
+            transport.close()

@@ -41,3 +41,33 @@ def test_every_error_answer_is_caught_by_the_root(code: int) -> None:
 def test_the_root_is_exported() -> None:
     assert informers.KubeError is errors.KubeError
     assert "KubeError" in informers.__all__
+
+
+@pytest.mark.parametrize(("path", "namespace"), [
+    ("/api/v1/namespaces/ns1/pods/p", "ns1"),
+    ("/apis/apps/v1/namespaces/ns1/deployments/d/scale?dryRun=All", "ns1"),
+    ("/api/v1/namespaces/namespaces/pods/p", "namespaces"),
+    ("/api/v1/namespaces/ns1", ""),  # the namespace object itself: cluster-scoped
+    ("/api/v1/pods", ""),
+    ("/apis/example.com/v1/widgets/w", ""),
+    ("", None),
+])
+def test_an_error_knows_the_namespace_of_its_request(path: str, namespace: str | None) -> None:
+    error = errors.error_from(404, b'{"reason":"NotFound"}', {}, path=path)
+    assert (error.path, error.namespace) == (path, namespace)
+
+
+def test_the_transport_records_the_path_of_an_error_answer() -> None:
+    from envtest import LocalAPIServer
+    from informers.resource import CONFIGMAPS
+    from informers.rest import ResourceClient, Transport, load_configuration
+
+    with LocalAPIServer() as api:
+        transport = Transport(load_configuration(api.kubeconfig))
+        try:
+            with pytest.raises(errors.NotFound) as missing:
+                ResourceClient(transport, CONFIGMAPS).get("nope", "kube-system")
+        finally:
+            transport.close()
+    assert missing.value.path == "/api/v1/namespaces/kube-system/configmaps/nope"
+    assert missing.value.namespace == "kube-system"
