@@ -1,5 +1,6 @@
-"""The workqueue: a state machine against a model, the delay and rate-limit rules on a fake
-clock, draining shutdown, metrics read at scrape time, and real threads contending for keys."""
+"""The workqueue: a state machine against a model (with priorities and without), the delay and
+rate-limit rules on a fake clock, priorities, draining shutdown, metrics read at scrape time,
+and real threads contending for keys."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import random
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -16,53 +18,70 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter, default_controller_rate_limiter
 from ambient_ctrl.testing import eventually
-from ambient_ctrl.workqueue import WorkQueue
+from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 from foundation.clock import FakeClock
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 
-ITEMS = st.sampled_from("abc")
+ITEMS = st.sampled_from("abcd")
+PRIORITIES = st.sampled_from([LOW_PRIORITY, NORMAL_PRIORITY, 7])
 
 
 class WorkQueueMachine(RuleBasedStateMachine):
-    """The queue against a model: a FIFO of waiting items, the dirty set, the held set and the
-    delayed items with their due time and push order (ties are handed out in push order)."""
+    """The queue against a model: the waiting items in arrival order, each dirty item's
+    priority (the highest it was added at), the held set and the delayed items with their due
+    time, push order (ties are handed out in push order) and priority. The next item handed
+    out is the first waiting one of the highest priority; one raised goes to the back."""
+
+    USE_PRIORITIES = True
 
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.queue: WorkQueue[str] = WorkQueue(name="machine", clock=self.clock,
-                                               rate_limiter=ItemExponentialRateLimiter())
+                                               rate_limiter=ItemExponentialRateLimiter(),
+                                               priorities=self.USE_PRIORITIES)
         self.waiting: list[str] = []
-        self.dirty: set[str] = set()
+        self.dirty: dict[str, int] = {}
         self.held: set[str] = set()
-        self.delayed: dict[str, tuple[float, int]] = {}
+        self.delayed: dict[str, tuple[float, int, int]] = {}
         self.pushes = itertools.count()
         self.shut = False
         self.delay_thread = False
 
-    def _add(self, item: str) -> None:
-        if self.shut or item in self.dirty:
+    def _add(self, item: str, priority: int) -> None:
+        if self.shut:
             return
-        self.dirty.add(item)
+        priority = priority if self.USE_PRIORITIES else NORMAL_PRIORITY
+        if item in self.dirty:
+            if priority > self.dirty[item]:
+                self.dirty[item] = priority
+                if item in self.waiting:
+                    self.waiting.remove(item)
+                    self.waiting.append(item)
+            return
+        self.dirty[item] = priority
         if item not in self.held:
             self.waiting.append(item)
 
-    @rule(item=ITEMS)
-    def add(self, item: str) -> None:
-        self.queue.add(item)
-        self._add(item)
+    @rule(item=ITEMS, priority=PRIORITIES)
+    def add(self, item: str, priority: int) -> None:
+        self.queue.add(item, priority)
+        self._add(item, priority)
 
     @rule()
     def get(self) -> None:
-        got = self.queue.get(timeout=0)
+        got = self.queue.get_with_priority(timeout=0)
         if self.shut or not self.waiting:
             assert got is None
             return
-        assert got == self.waiting.pop(0)
-        assert got not in self.held, f"{got!r} handed out while held"
-        self.held.add(got)
-        self.dirty.discard(got)
+        top = max(self.dirty[item] for item in self.waiting)
+        expected = next(item for item in self.waiting if self.dirty[item] == top)
+        assert got == (expected, top)
+        assert expected not in self.held, f"{expected!r} handed out while held"
+        self.waiting.remove(expected)
+        self.held.add(expected)
+        del self.dirty[expected]
 
     @precondition(lambda self: self.held)
     @rule(data=st.data())
@@ -71,7 +90,7 @@ class WorkQueueMachine(RuleBasedStateMachine):
         self.queue.done(item)
         self.held.discard(item)
         if item in self.dirty and not self.shut:
-            self.waiting.append(item)  # added while held: handed out again, once
+            self.waiting.append(item)  # added while held: handed out again, once, at the back
 
     @rule(item=ITEMS)
     def done_without_holding(self, item: str) -> None:
@@ -79,28 +98,32 @@ class WorkQueueMachine(RuleBasedStateMachine):
             return
         self.queue.done(item)  # a caller's mistake must not duplicate or resurrect the item
 
-    @rule(item=ITEMS, delay=st.integers(-1, 3))
-    def add_after(self, item: str, delay: int) -> None:
-        self.queue.add_after(item, delay)
+    @rule(item=ITEMS, delay=st.integers(-1, 3), priority=PRIORITIES)
+    def add_after(self, item: str, delay: int, priority: int) -> None:
+        self.queue.add_after(item, delay, priority)
         if delay <= 0:
-            self._add(item)
+            self._add(item, priority)
             return
         if self.shut:
             return
         self.delay_thread = True
         ready = self.clock.monotonic() + delay
-        if item in self.delayed and self.delayed[item][0] <= ready:
-            return  # the earlier time wins
-        self.delayed[item] = (ready, next(self.pushes))
+        if item in self.delayed:
+            due, push, was = self.delayed[item]
+            priority = max(priority, was)  # the higher priority wins
+            if due <= ready:  # and the earlier time
+                self.delayed[item] = (due, push, priority)
+                return
+        self.delayed[item] = (ready, next(self.pushes), priority)
 
     @rule(seconds=st.integers(1, 2))
     def step(self, seconds: int) -> None:
         self.clock.step(seconds, waiters=1 if self.delay_thread and not self.shut else 0)
         now = self.clock.monotonic()
         due = sorted((when, item) for item, when in self.delayed.items() if when[0] <= now)
-        for _, item in due:
+        for (_, _, priority), item in due:
             del self.delayed[item]
-            self._add(item)
+            self._add(item, priority)
 
     # Only once there is something to lose: a shutdown in the first steps would end most runs.
     @precondition(lambda self: len(self.delayed) + len(self.waiting) + len(self.held) > 2)
@@ -115,14 +138,26 @@ class WorkQueueMachine(RuleBasedStateMachine):
     def matches_model(self) -> None:
         assert self.queue.depth() == len(self.waiting) == len(self.queue)
         assert len(list(self.queue.processing_seconds())) == len(self.held)
+        by_priority = self.queue.depth_by_priority()
+        if by_priority is not None:
+            assert {p: n for p, n in by_priority.items() if n} == dict(
+                Counter(self.dirty[item] for item in self.waiting))
 
     def teardown(self) -> None:
         self.queue.shutdown(timeout=5)
 
 
+class FifoWorkQueueMachine(WorkQueueMachine):
+    """The same without priorities (``priorities=False``): every add is a normal one."""
+
+    USE_PRIORITIES = False
+
+
 WorkQueueMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30,
                                               deadline=None)
+FifoWorkQueueMachine.TestCase.settings = WorkQueueMachine.TestCase.settings
 TestWorkQueueMachine = WorkQueueMachine.TestCase
+TestFifoWorkQueueMachine = FifoWorkQueueMachine.TestCase
 
 
 @pytest.fixture()
@@ -284,7 +319,7 @@ def test_metrics(clock: FakeClock) -> None:
     q.add("a")  # collapses into the waiting one, not counted
     q.add("b")
     assert sample("workqueue_adds_total") == 2
-    assert sample("workqueue_depth", priority="") == 2
+    assert sample("workqueue_depth", priority="0") == 2
     assert sample("workqueue_unfinished_work_seconds") == 0
     assert sample("workqueue_longest_running_processor_seconds") == 0
 
@@ -294,7 +329,7 @@ def test_metrics(clock: FakeClock) -> None:
     assert q.get() == "b"
     assert sample("workqueue_queue_duration_seconds_count") == 2
     assert sample("workqueue_queue_duration_seconds_sum") == 2 + 5
-    assert sample("workqueue_depth", priority="") == 0
+    assert sample("workqueue_depth", priority="0") == 0
     clock.step(1)
     # read at scrape time: a held since its get 4 s ago, b 1 s ago
     assert sample("workqueue_unfinished_work_seconds") == 4 + 1
