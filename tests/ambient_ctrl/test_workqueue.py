@@ -237,6 +237,123 @@ def test_add_rate_limited_backs_off_exponentially_until_forgotten(
     requeue_after(0.005)
 
 
+# --- priorities ---------------------------------------------------------------------------------
+
+def drain(queue: WorkQueue[str]) -> list[tuple[str, int]]:
+    """Everything waiting, as handed out (each item done at once)."""
+    out = []
+    while (got := queue.get_with_priority(timeout=0)) is not None:
+        out.append(got)
+        queue.done(got[0])
+    return out
+
+
+def test_higher_priority_first_and_fifo_within_a_priority(queue: WorkQueue[str]) -> None:
+    for item in ("old-1", "old-2", "old-3"):
+        queue.add(item, LOW_PRIORITY)
+    queue.add("fresh-1")
+    queue.add("urgent", 10)
+    queue.add("fresh-2")
+    assert drain(queue) == [("urgent", 10), ("fresh-1", 0), ("fresh-2", 0),
+                            ("old-1", LOW_PRIORITY), ("old-2", LOW_PRIORITY),
+                            ("old-3", LOW_PRIORITY)]
+
+
+def test_adding_again_raises_the_priority_and_never_lowers_it(queue: WorkQueue[str]) -> None:
+    for item in ("a", "b", "c"):
+        queue.add(item, LOW_PRIORITY)
+    queue.add("x")
+    queue.add("b")  # raised: to the back of the normal items
+    queue.add("x", LOW_PRIORITY)  # not lowered, and not moved
+    assert queue.depth() == 4
+    assert queue.depth_by_priority() == {NORMAL_PRIORITY: 2, LOW_PRIORITY: 2}
+    assert drain(queue) == [("x", 0), ("b", 0), ("a", LOW_PRIORITY), ("c", LOW_PRIORITY)]
+
+
+def test_an_item_added_while_held_comes_back_once_at_its_highest_priority(
+        queue: WorkQueue[str]) -> None:
+    queue.add("x", LOW_PRIORITY)
+    assert queue.get_with_priority() == ("x", LOW_PRIORITY)
+    queue.add("x", LOW_PRIORITY)
+    queue.add("x")  # raised while held
+    queue.add("y")
+    assert queue.get_with_priority(timeout=0) == ("y", 0)
+    assert queue.get(timeout=0) is None, "x handed out while held"
+    queue.add("z", LOW_PRIORITY)
+    queue.done("x")  # back behind y's priority peers, ahead of the low z
+    queue.done("y")
+    assert drain(queue) == [("x", 0), ("z", LOW_PRIORITY)]
+
+
+def test_delayed_twice_is_due_at_the_earlier_time_with_the_higher_priority(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_after("x", 1, LOW_PRIORITY)
+    queue.add_after("x", 5, 3)  # later, higher: the time stays, the priority rises
+    queue.add_after("y", 2)
+    queue.add_after("y", 1, LOW_PRIORITY)  # earlier, lower: the time moves, the priority stays
+    clock.step(1.5, waiters=1)
+    assert drain(queue) == [("x", 3), ("y", 0)]
+
+
+def test_rate_limited_adds_keep_their_priority(clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_rate_limited("low", priority=LOW_PRIORITY)
+    queue.add_rate_limited("normal")
+    clock.step(0.005, waiters=1)
+    assert drain(queue) == [("normal", 0), ("low", LOW_PRIORITY)]
+    assert queue.num_requeues("low") == 1
+
+
+def test_a_delayed_item_falling_due_goes_behind_its_priority_peers(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_after("late", 1)
+    queue.add("waiting")
+    clock.step(1, waiters=1)
+    queue.add("after")
+    assert drain(queue) == [("waiting", 0), ("late", 0), ("after", 0)]
+
+
+def test_without_priorities_everything_is_one_fifo(clock: FakeClock) -> None:
+    q: WorkQueue[str] = WorkQueue(name="fifo", clock=clock, priorities=False)
+    q.add("a", LOW_PRIORITY)
+    q.add("b", 10)
+    q.add("a", 20)  # collapses, no raise
+    assert q.depth_by_priority() is None
+    assert drain(q) == [("a", 0), ("b", 0)]
+    q.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize("priority", [1.5, "1", None])
+def test_a_priority_must_be_an_integer(queue: WorkQueue[str], priority: object) -> None:
+    with pytest.raises(TypeError):
+        queue.add("x", priority)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        queue.add_after("x", 1, priority)  # type: ignore[arg-type]
+    assert queue.depth() == 0
+
+
+def test_shutdown_hands_out_nothing_of_any_priority() -> None:
+    q: WorkQueue[str] = WorkQueue(name="q")
+    q.add("a", 10)
+    q.add("b", LOW_PRIORITY)
+    q.shutdown(timeout=5)
+    q.add("c", 100)
+    assert q.get_with_priority(timeout=0) is None
+    assert q.depth_by_priority() == {10: 1, NORMAL_PRIORITY: 0, LOW_PRIORITY: 1}
+
+
+def test_stale_entries_of_raised_items_do_not_pile_up(queue: WorkQueue[str]) -> None:
+    # Raise after raise while the low items never drain: the heap stays proportional.
+    for item in range(10):
+        queue.add(f"low-{item}", LOW_PRIORITY)
+    for round_ in range(1000):
+        queue.add(f"r{round_}", LOW_PRIORITY)
+        queue.add(f"r{round_}")
+        assert queue.get_with_priority(timeout=0) == (f"r{round_}", 0)
+        queue.done(f"r{round_}")
+    assert len(queue._ready) <= 2 * queue.depth() + 64 + 1
+    assert [item for item, _ in drain(queue)] == [f"low-{i}" for i in range(10)]
+
+
 # --- shutdown -----------------------------------------------------------------------------------
 
 def test_shutdown_hands_out_and_takes_nothing() -> None:
@@ -353,6 +470,40 @@ def test_metrics(clock: FakeClock) -> None:
     assert sample("workqueue_retries_total") == 3  # not counted once shut down
     assert sample("workqueue_depth", priority="") is None  # gauges leave with the queue
     assert sample("workqueue_adds_total") == 3
+
+
+def test_depth_is_labelled_by_priority(clock: FakeClock) -> None:
+    recorder = Recorder(new_registry(runtime_collectors=False), monotonic=clock.monotonic)
+    q: WorkQueue[str] = WorkQueue(name="wq", clock=clock, metrics=recorder.workqueue)
+    fifo: WorkQueue[str] = WorkQueue(name="fifo", clock=clock, metrics=recorder.workqueue,
+                                     priorities=False)
+
+    def depths(name: str = "wq") -> dict[str, float]:
+        return {s.labels["priority"]: s.value
+                for family in recorder.registry.collect() if family.name == "workqueue_depth"
+                for s in family.samples if s.labels["name"] == name}
+
+    assert depths() == {"0": 0}  # the normal priority is there before any add
+    assert depths("fifo") == {"": 0}  # a queue without priorities: one series, as before
+    for item in ("a", "b"):
+        q.add(item, LOW_PRIORITY)
+    q.add("c")
+    fifo.add("a", LOW_PRIORITY)
+    assert depths() == {"-100": 2, "0": 1}
+    assert depths("fifo") == {"": 1}
+    q.add("a")  # raised: moves from one series to the other
+    q.add("d", 1)
+    assert depths() == {"-100": 1, "0": 2, "1": 1}
+    drain(q)
+    assert depths() == {"-100": 0, "0": 0, "1": 0}  # a priority seen stays, at 0
+    adds = recorder.registry.get_sample_value("workqueue_adds_total",
+                                              {"name": "wq", "controller": "wq"})
+    assert adds == 4  # the raise was no add
+    for priority in range(2, 30):  # past 25 priorities: one series with the whole depth
+        q.add(f"p{priority}", priority)
+    assert depths() == {"exceeded_cardinality_limit": 28}
+    q.shutdown(timeout=5)
+    fifo.shutdown(timeout=5)
 
 
 def test_every_rate_limited_add_is_a_retry_whatever_the_delay() -> None:
