@@ -17,7 +17,9 @@ raised another ``BaseException``       add rate-limited; counted as a panic  err
 
 Every requeue and retry keeps the priority the request was handed out at (a request of an
 initial list stays behind fresh events), unless the ``Result`` names one, as in
-controller-runtime. ``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
+controller-runtime.
+
+``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
 carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here:
 
 * a NotFound that ends the work: one DEBUG line — the object was deleted, nothing is wrong;

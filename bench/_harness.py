@@ -171,7 +171,7 @@ class Environment:
 
 
 def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]:
-    """The operator's command line (ports are placeholders filled by :func:`_start`)."""
+    """The operator's command line (ports are placeholders filled by :func:`start_operator`)."""
     if operator == "ours":
         return [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig", str(kubeconfig),
                 "--registry-namespace", REGISTRY_NAMESPACE, "--all-namespaces",
@@ -182,13 +182,16 @@ def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]
             "--liveness", "http://127.0.0.1:{health}/healthz", str(PEER)]
 
 
-def _start(operator: str, kubeconfig: Path, workdir: Path, workers: int, ports: dict[str, int]
-           ) -> tuple[subprocess.Popen[bytes], list[str]]:
-    argv = [a.format(**ports) for a in operator_command(operator, kubeconfig, workers)]
+def start_operator(operator: str, kubeconfig: Path, workdir: Path, workers: int,
+                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = ""
+                   ) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """``operator`` in its own process (``extra`` arguments appended), logging to
+    ``workdir/<log_name or operator>.log``; the process and its command line."""
+    argv = [a.format(**ports) for a in (*operator_command(operator, kubeconfig, workers), *extra)]
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), REGISTRY_NAMESPACE=REGISTRY_NAMESPACE,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
-    with open(workdir / f"{operator}.log", "ab") as log:
+    with open(workdir / f"{log_name or operator}.log", "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=ROOT,
                                    start_new_session=True)
@@ -228,7 +231,7 @@ def environment(operator: str, workdir: Path, *, objects: int, workers: int
                     registry=REGISTRY)
             requests = Requests(admin, operator)
             ports = {"metrics": free_port(), "health": free_port()}
-            process, argv = _start(operator, server.kubeconfig, workdir, workers, ports)
+            process, argv = start_operator(operator, server.kubeconfig, workdir, workers, ports)
             eventually(lambda: _watching(requests, process), timeout=60, interval=0.1,
                        message=f"{operator} did not start watching")
             server_argv = [sys.executable, "-m", "ambient_ctrl.cli", "--log-level", "WARNING",

@@ -1,4 +1,5 @@
-"""The README's 30-line controller, run exactly as written against a local API server."""
+"""The README's examples, run exactly as written: the 30-line controller against a local API
+server, and the priority queue's."""
 
 from __future__ import annotations
 
@@ -18,12 +19,18 @@ from informers.rest import ResourceClient, Transport, load_configuration
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def example_code() -> str:
+def example_code(name: str = "mirror") -> str:
     text = README.read_text()
-    match = re.search(r"<!-- example:mirror -->\n```python\n(.*?)```\n<!-- /example:mirror -->",
+    match = re.search(rf"<!-- example:{name} -->\n```python\n(.*?)```\n<!-- /example:{name} -->",
                       text, re.S)
-    assert match, "the README lost its example block"
+    assert match, f"the README lost its {name} example block"
     return match.group(1)
+
+
+def test_priority_example_runs_as_written() -> None:
+    code = example_code("priorities")
+    assert "assert [queue.get()" in code  # the example checks the order it shows
+    exec(compile(code, "README.md:priorities", "exec"), {"__name__": "readme_priorities"})
 
 
 def test_example_is_at_most_30_lines() -> None:
