@@ -47,21 +47,18 @@ from _harness import (
     BENCH_AGENT,
     NAMESPACE,
     REGISTRY_NAMESPACE,
+    Cluster,
     Requests,
-    server_args,
+    cluster,
     start_operator,
     write_delta,
 )
-from _server import apiserver_process
 from _sessions import Tracker, create_sessions, session
 from operators import percentile
 from prometheus_client.parser import text_string_to_metric_families
 
 from ambient_ctrl.testing import eventually, free_port, stop_process
 from ambient_ctrl.workqueue import LOW_PRIORITY
-from informers.rest import Transport, TransportOptions, load_configuration
-from reconcilers.demo import REGISTRY
-from reconcilers.install import install
 from reconcilers.resources import AGENTIC_SESSIONS
 from reconcilers.wiring import CONTROLLER_NAME
 
@@ -225,52 +222,46 @@ def caught_up(standby: Operator, poster: Poster, tracker: Tracker, *, priorities
     return first is not None and first in tracker.child_seen
 
 
+def populate(leader: Operator, world: Cluster, tracker: Tracker, sessions: int) -> None:
+    """``sessions`` sessions, all Running under ``leader``, which then went quiet."""
+    eventually(leader.leading, timeout=60, interval=0.1, message="a did not lead")
+    names = [f"s-{i:05d}" for i in range(sessions)]
+    began = time.monotonic()
+    create_sessions(world.server.url, NAMESPACE, names, agent=BENCH_AGENT)
+    if not tracker.wait_running(names, timeout=120 + sessions / 10):
+        raise RuntimeError("the leader did not get every session Running")
+    quiet(leader)
+    print(f"{sessions} sessions Running under a in {time.monotonic() - began:.0f} s",
+          flush=True)
+
+
 def run(sessions: int, rate: float, workers: int, max_catch_up: float,
         workdir: Path) -> dict[str, Any]:
-    arguments = server_args(sessions)
-    admin = f"http://127.0.0.1:{arguments[arguments.index('--admin-port') + 1]}"
-    with apiserver_process(*arguments) as server:
-        transport = Transport(load_configuration(str(server.kubeconfig)),
-                              options=TransportOptions(pool_size=4, timeout=60,
-                                                       user_agent=f"{BENCH_AGENT}/1"))
-        running: list[Operator] = []
-        tracker = None
-        try:
-            install(transport, namespace=NAMESPACE, registry_namespace=REGISTRY_NAMESPACE,
-                    registry=REGISTRY)
-            tracker = Tracker(transport, NAMESPACE).start()
-            leader = start("a", server.kubeconfig, workdir, workers, priorities=True)
-            running.append(leader)
-            eventually(leader.leading, timeout=60, interval=0.1, message="a did not lead")
-            names = [f"s-{i:05d}" for i in range(sessions)]
-            began = time.monotonic()
-            create_sessions(server.url, NAMESPACE, names, agent=BENCH_AGENT)
-            if not tracker.wait_running(names, timeout=120 + sessions / 10):
-                raise RuntimeError("the leader did not get every session Running")
-            quiet(leader)
-            print(f"{sessions} sessions Running under a in {time.monotonic() - began:.0f} s",
-                  flush=True)
-            phases: dict[str, Any] = {}
-            listed = sessions
-            for phase, name, priorities in (("before", "b", False), ("after", "c", True)):
-                standby = start(name, server.kubeconfig, workdir, workers, priorities=priorities)
-                running.append(standby)
-                phases[phase] = take_over(leader, standby, priorities=priorities,
-                                          listed=listed, url=server.url,
-                                          tracker=tracker, requests=Requests(admin, "ours"),
-                                          rate=rate, max_catch_up=max_catch_up)
-                phases[phase]["priority_queue"] = priorities
-                print(f"{phase}: {phases[phase]}", flush=True)
-                quiet(standby)
-                listed = len(tracker.child_seen)
-                leader = standby
-            return phases
-        finally:
-            for operator in running:
-                operator.stop()
-            if tracker is not None:
-                tracker.stop()
-            transport.close()
+    """Populate, then the two takeovers; each phase's figures."""
+    with cluster(sessions) as world, contextlib.ExitStack() as stack:
+        tracker = Tracker(world.transport, NAMESPACE).start()
+        stack.callback(tracker.stop)
+
+        def launch(name: str, priorities: bool) -> Operator:
+            operator = start(name, world.server.kubeconfig, workdir, workers,
+                             priorities=priorities)
+            stack.callback(operator.stop)
+            return operator
+
+        leader = launch("a", True)
+        populate(leader, world, tracker, sessions)
+        requests = Requests(world.admin_url, "ours")
+        phases: dict[str, Any] = {}
+        for phase, name, priorities in (("before", "b", False), ("after", "c", True)):
+            standby = launch(name, priorities)
+            phases[phase] = {"priority_queue": priorities, **take_over(
+                leader, standby, priorities=priorities, listed=len(tracker.child_seen),
+                url=world.server.url, tracker=tracker, requests=requests, rate=rate,
+                max_catch_up=max_catch_up)}
+            print(f"{phase}: {phases[phase]}", flush=True)
+            quiet(standby)
+            leader = standby
+        return phases
 
 
 def main() -> None:
