@@ -51,9 +51,11 @@ from .ratelimit import (
     default_controller_rate_limiter,
 )
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError
-from .workqueue import WorkQueue
+from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
 __all__ = [
+    "LOW_PRIORITY",
+    "NORMAL_PRIORITY",
     "AlreadyOwnedError",
     "AnnotationsChanged",
     "BucketRateLimiter",

@@ -15,6 +15,10 @@ raised another ``Exception``           add rate-limited                      err
 raised another ``BaseException``       add rate-limited; counted as a panic  error
 =====================================  ====================================  ===============
 
+Every requeue and retry keeps the priority the request was handed out at (a request of an
+initial list stays behind fresh events), unless the ``Result`` names one, as in
+controller-runtime.
+
 ``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
 carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here:
 
@@ -50,7 +54,7 @@ from .notfound import Primary, ends_work
 from .ratelimit import RateLimiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
 from .tracebacks import TracebackMemory
-from .workqueue import WorkQueue
+from .workqueue import NORMAL_PRIORITY, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ class ControllerOptions:
     """Backoff of failed requests (default: 5 ms..1000 s per item, 10 qps overall)."""
     need_leader_election: bool = True
     """Run only while this process leads (the manager decides)."""
+    use_priority_queue: bool = True
+    """Hand out fresh events before the backlog of an initial list (controller-runtime's
+    ``UsePriorityQueue``, see ``workqueue``); False: one first-in, first-out queue."""
 
 
 class Controller:
@@ -90,7 +97,8 @@ class Controller:
         self._clock = clock or RealClock()
         self.queue: WorkQueue[Request] = WorkQueue(
             name=name, rate_limiter=options.rate_limiter, clock=self._clock,
-            metrics=recorder.workqueue if recorder else None, controller=name)
+            metrics=recorder.workqueue if recorder else None, controller=name,
+            priorities=options.use_priority_queue)
         self._metrics: ControllerRecorder | None = (
             recorder.controller.register(name,
                                          max_concurrent_reconciles=options.max_concurrent_reconciles)
@@ -119,22 +127,25 @@ class Controller:
         return drained and not alive
 
     def _work(self) -> None:
-        while (request := self.queue.get()) is not None:
+        while (got := self.queue.get_with_priority()) is not None:
+            request, priority = got
             try:
                 if self._metrics is not None:
                     with self._metrics.active_worker():
-                        self.reconcile_once(request)
+                        self.reconcile_once(request, priority)
                 else:
-                    self.reconcile_once(request)
+                    self.reconcile_once(request, priority)
             except Exception:  # not the reconcile's (that is settled): ours, around it
                 log.exception("handling a request failed outside its reconcile; retrying it",
                               extra={"controller": self.name, "request": str(request)})
-                self.queue.add_after(request, _RECOVERY_DELAY)
+                self.queue.add_after(request, _RECOVERY_DELAY, priority)
             finally:
                 self.queue.done(request)
 
-    def reconcile_once(self, request: Request) -> ReconcileResult:
-        """Reconcile ``request`` and settle the outcome with the queue."""
+    def reconcile_once(self, request: Request,
+                       priority: int = NORMAL_PRIORITY) -> ReconcileResult:
+        """Reconcile ``request`` and settle the outcome with the queue (a requeue or retry at
+        ``priority``, the one it was handed out at, unless the result names another)."""
         reconcile_id = uuid.uuid4().hex[:12]
         started = self._clock.monotonic()
         timeout = self.options.reconcile_timeout
@@ -147,18 +158,20 @@ class Controller:
                 raise
             except BaseException as exc:
                 result = exc
-            return self._settle(request, result, self._clock.monotonic() - started)
+            return self._settle(request, result, self._clock.monotonic() - started, priority)
 
-    def _settle(self, request: Request, result: Result | BaseException,
-                seconds: float) -> ReconcileResult:
+    def _settle(self, request: Request, result: Result | BaseException, seconds: float,
+                priority: int) -> ReconcileResult:
         terminal = False
         if isinstance(result, Result):
+            if result.priority is not None:
+                priority = result.priority
             if result.requeue_after > 0:
                 self.queue.forget(request)
-                self.queue.add_after(request, result.requeue_after)
+                self.queue.add_after(request, result.requeue_after, priority)
                 outcome = ReconcileResult.REQUEUE_AFTER
             elif result.requeue:
-                self.queue.add_rate_limited(request)
+                self.queue.add_rate_limited(request, priority=priority)
                 outcome = ReconcileResult.REQUEUE
             else:
                 self.queue.forget(request)
@@ -177,7 +190,7 @@ class Controller:
             log.warning("reconcile failed terminally (not retried until the object "
                         "changes): %s", result)
         else:
-            self._retry(request, result)
+            self._retry(request, result, priority)
             outcome = ReconcileResult.ERROR
             self._log_failure(result, traceback=self._tracebacks.first(request, result))
         if self._metrics is not None:
@@ -188,12 +201,12 @@ class Controller:
             self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
         return outcome
 
-    def _retry(self, request: Request, error: BaseException) -> None:
+    def _retry(self, request: Request, error: BaseException, priority: int) -> None:
         """Back off as the rate limiter says, but never sooner than the server's Retry-After."""
         retry_after = getattr(error, "retry_after", None)
         if not isinstance(retry_after, (int, float)):
             retry_after = 0.0
-        self.queue.add_rate_limited(request, at_least=retry_after)
+        self.queue.add_rate_limited(request, at_least=retry_after, priority=priority)
 
     @staticmethod
     def _log_failure(error: BaseException, *, traceback: bool) -> None:
