@@ -21,7 +21,7 @@ DEPLOY_CONFIG ?= config/default
 RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
-  undeploy docker-build docker-push bench bench-apiserver clean e2e-chaos e2e-cluster
+  undeploy docker-build docker-push bench bench-apiserver bench-failover clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -103,6 +103,13 @@ bench-apiserver: venv ## The local API server's capacity under wrk (installs wrk
 	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  apt-get install -y -qq wrk curl >/dev/null) || echo "wrk not installed: capacity run skipped"
 	$(BIN)/python bench/apiserver.py
+
+# Fresh work first (issue 20 item 3): a standby takes over FAILOVER_SESSIONS sessions (10,000)
+# with and without the priority queue; sessions created during its catch-up: creation → runner
+# pod p50/p99. About 6 minutes, so not in `make bench`. Results: bench/results/failover.json.
+FAILOVER_SESSIONS ?= 10000
+bench-failover: venv ## A standby taking over 10,000 sessions, with and without priorities (about 6 minutes).
+	FAILOVER_SESSIONS=$(FAILOVER_SESSIONS) $(BIN)/python bench/failover.py
 
 clean: ## Remove the virtualenv and caches.
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \

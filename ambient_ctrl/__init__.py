@@ -53,9 +53,11 @@ from .ratelimit import (
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError
 from .retry import GiveUp, Retry, RetryPolicy, Terminal, record_condition
 from .timer import Timer
-from .workqueue import WorkQueue
+from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
 __all__ = [
+    "LOW_PRIORITY",
+    "NORMAL_PRIORITY",
     "AlreadyOwnedError",
     "AnnotationsChanged",
     "BucketRateLimiter",

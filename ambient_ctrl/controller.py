@@ -23,6 +23,10 @@ The retry policy (``retry.py``) counts each request's consecutive failures; a te
 ends the count and goes to the policy's ``on_give_up`` hook (e.g. a condition on the object).
 With a timer (``timer.py``), every outcome but an error then arms the object's next tick.
 
+Every requeue and retry keeps the priority the request was handed out at (a request of an
+initial list stays behind fresh events), unless the ``Result`` names one, as in
+controller-runtime.
+
 ``KeyboardInterrupt`` and ``SystemExit`` are not swallowed. Every log line of a reconcile
 carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here:
 
@@ -61,7 +65,7 @@ from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalEr
 from .retry import TERMINAL_ERROR, Attempting, Retrier, RetryPolicy, Terminal
 from .timer import Ticker, Timer
 from .tracebacks import TracebackMemory
-from .workqueue import WorkQueue
+from .workqueue import NORMAL_PRIORITY, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,9 @@ class ControllerOptions:
     """Backoff of failed requests (default: 5 ms..1000 s per item, 10 qps overall)."""
     need_leader_election: bool = True
     """Run only while this process leads (the manager decides)."""
+    use_priority_queue: bool = True
+    """Hand out fresh events before the backlog of an initial list (controller-runtime's
+    ``UsePriorityQueue``, see ``workqueue``); False: one first-in, first-out queue."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Limits, backoff per error and hooks for failed reconciles (default: retry for ever)."""
     timer: Timer | None = None
@@ -108,7 +115,8 @@ class Controller:
         limiter = options.rate_limiter or default_controller_rate_limiter(self._clock)
         self.queue: WorkQueue[Request] = WorkQueue(
             name=name, rate_limiter=limiter, clock=self._clock,
-            metrics=recorder.workqueue if recorder else None, controller=name)
+            metrics=recorder.workqueue if recorder else None, controller=name,
+            priorities=options.use_priority_queue)
         self.retrier = Retrier(options.retry, limiter, self._clock)
         self.ticker: Ticker | None = None
         if options.timer is not None:
@@ -145,22 +153,25 @@ class Controller:
         return drained and not alive
 
     def _work(self) -> None:
-        while (request := self.queue.get()) is not None:
+        while (got := self.queue.get_with_priority()) is not None:
+            request, priority = got
             try:
                 if self._metrics is not None:
                     with self._metrics.active_worker():
-                        self.reconcile_once(request)
+                        self.reconcile_once(request, priority)
                 else:
-                    self.reconcile_once(request)
+                    self.reconcile_once(request, priority)
             except Exception:  # not the reconcile's (that is settled): ours, around it
                 log.exception("handling a request failed outside its reconcile; retrying it",
                               extra={"controller": self.name, "request": str(request)})
-                self.queue.add_after(request, _RECOVERY_DELAY)
+                self.queue.add_after(request, _RECOVERY_DELAY, priority)
             finally:
                 self.queue.done(request)
 
-    def reconcile_once(self, request: Request) -> ReconcileResult:
-        """Reconcile ``request`` and settle the outcome with the queue."""
+    def reconcile_once(self, request: Request,
+                       priority: int = NORMAL_PRIORITY) -> ReconcileResult:
+        """Reconcile ``request`` and settle the outcome with the queue (a requeue or retry at
+        ``priority``, the one it was handed out at, unless the result names another)."""
         reconcile_id = uuid.uuid4().hex[:12]
         started = self._clock.monotonic()
         timeout = self.options.reconcile_timeout
@@ -174,14 +185,14 @@ class Controller:
                 raise
             except BaseException as exc:
                 result = exc
-            return self._settle(request, result, started)
+            return self._settle(request, result, started, priority)
 
-    def _settle(self, request: Request, result: Result | BaseException,
-                started: float) -> ReconcileResult:
+    def _settle(self, request: Request, result: Result | BaseException, started: float,
+                priority: int) -> ReconcileResult:
         seconds = self._clock.monotonic() - started
         terminal = False
         if isinstance(result, Result):
-            outcome = self._requeue(request, result)
+            outcome = self._requeue(request, result, priority)
             self._ended(request)
         elif ends_work(result, self._primary, request):
             self.queue.forget(request)
@@ -194,7 +205,8 @@ class Controller:
             self._give_up(self.retrier.terminal(request, result, TERMINAL_ERROR,
                                                 started=started))
         else:
-            terminal, outcome = self._retry(request, result, started), ReconcileResult.ERROR
+            terminal = self._retry(request, result, started, priority)
+            outcome = ReconcileResult.ERROR
         if self.ticker is not None and outcome is not ReconcileResult.ERROR:
             self.ticker.reconciled(request)
         if self._metrics is not None:
@@ -205,13 +217,15 @@ class Controller:
             self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
         return outcome
 
-    def _requeue(self, request: Request, result: Result) -> ReconcileResult:
+    def _requeue(self, request: Request, result: Result, priority: int) -> ReconcileResult:
+        if result.priority is not None:
+            priority = result.priority
         if result.requeue_after > 0:
             self.queue.forget(request)
-            self.queue.add_after(request, result.requeue_after)
+            self.queue.add_after(request, result.requeue_after, priority)
             return ReconcileResult.REQUEUE_AFTER
         if result.requeue:
-            self.queue.add_rate_limited(request)
+            self.queue.add_rate_limited(request, priority=priority)
             return ReconcileResult.REQUEUE
         self.queue.forget(request)
         return ReconcileResult.SUCCESS
@@ -221,14 +235,15 @@ class Controller:
         self.retrier.ended(request)
         self._tracebacks.forget(request)
 
-    def _retry(self, request: Request, error: BaseException, started: float) -> bool:
+    def _retry(self, request: Request, error: BaseException, started: float,
+               priority: int) -> bool:
         """Back off as the retry policy says (by default the rate limiter), never sooner than
         the server's Retry-After; or give up. Returns whether the error is terminal."""
         verdict = self.retrier.failed(request, error, started=started)
         if isinstance(verdict, Terminal):
             self._give_up(verdict)
             return True
-        self.queue.add_after(request, verdict.after)
+        self.queue.add_after(request, verdict.after, priority)
         self._log_failure(error, traceback=self._tracebacks.first(request, error))
         return False
 

@@ -5,7 +5,12 @@
 * :class:`EnqueueMapped` — whatever a map function returns (``watches``).
 
 :class:`EventSource` joins an informer, a handler, predicates and a queue: it is what the
-builder registers on the informer.
+builder registers on the informer. It adds at :data:`~ambient_ctrl.workqueue.LOW_PRIORITY`
+what is old news — the informer's initial list (also what a handler registered late is given
+first) and updates that changed nothing (a resync) — and everything else at normal priority,
+as controller-runtime's handlers do on a priority queue (``WithLowPriorityWhenUnchanged``): a
+standby that takes over, or an operator that restarts, reconciles sessions created meanwhile
+before the thousands it lists.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from informers.store import Change
 
 from .predicate import Predicate
 from .reconcile import Request
-from .workqueue import WorkQueue
+from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
 Obj = Mapping[str, Any]
 
@@ -95,8 +100,9 @@ class EventSource:
             requests: Iterable[Request] = EnqueueForObject.requests_for_key(change.key)
         else:
             requests = self._requests(change)
+        priority = LOW_PRIORITY if change.initial or change.unchanged else NORMAL_PRIORITY
         for request in requests:
-            self._queue.add(request)
+            self._queue.add(request, priority)
 
     def _requests(self, change: Change) -> Iterable[Request]:
         predicates = self._predicates

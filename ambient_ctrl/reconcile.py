@@ -50,6 +50,9 @@ class Result:
 
     requeue_after: float = 0.0
     requeue: bool = False
+    priority: int | None = None
+    """The priority of the requeue asked for (controller-runtime's ``Result.Priority``); None
+    keeps the one the request was handed out at, as a retry after an error always does."""
 
 
 class Reconciler(Protocol):

@@ -14,6 +14,8 @@ together do not tick together. So:
 * ticks do not pile up: the workqueue keeps one delayed add per request, the earliest, and a
   request already waiting or being reconciled absorbs a tick that falls due; a reconcile that
   an event causes in between does not push the tick back;
+* a tick is added at ``LOW_PRIORITY``, as a resync is: fresh events go first (a tick merged
+  with a pending add of higher priority keeps that priority);
 * errors own the schedule: a failed reconcile is retried on its backoff and arms no tick (the
   retry that succeeds does); a terminal error stops the timer until the object changes, as
   kopf's PermanentError stops a timer. A tick armed before the failure still falls due (the
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 from foundation.clock import Clock, saturate
 
 from .reconcile import Request
-from .workqueue import WorkQueue
+from .workqueue import LOW_PRIORITY, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,8 @@ class Ticker:
             return
         unchanged_for = self._unchanged_for(request, version) if self.timer.idle else math.inf
         self._queue.add_after(request, self.timer.delay(random.random(),
-                                                        unchanged_for=unchanged_for))
+                                                        unchanged_for=unchanged_for),
+                              LOW_PRIORITY)
 
     def _unchanged_for(self, request: Request, version: str) -> float:
         now = self._clock.monotonic()

@@ -2,7 +2,14 @@
 
 * an item is never handed to two workers at once: while one holds it, adding it again only
   marks it dirty, and it is handed out again after :meth:`WorkQueue.done`;
-* bursts collapse: adding an item already waiting does nothing;
+* bursts collapse: adding an item already waiting does nothing (but raise its priority);
+* priorities, as controller-runtime's ``priorityqueue`` (0.23+): a higher priority is handed
+  out first, first in first out within a priority; an item added again keeps the higher of
+  its priorities, and one raised goes to the back of its new priority (an item re-added while
+  held, or whose delay ran out, goes to the back of its priority then). Event handlers add
+  what an informer's initial list (or an unchanged resync) brings at :data:`LOW_PRIORITY`,
+  so events arriving meanwhile are not stuck behind that backlog (``handler.py``);
+  ``priorities=False`` makes every priority :data:`NORMAL_PRIORITY`: one FIFO, as client-go;
 * :meth:`WorkQueue.add_after` keeps the earliest time when an item is delayed twice;
 * :meth:`WorkQueue.add_rate_limited` delays by the rate limiter's backoff, :meth:`forget` ends
   it, :meth:`num_requeues` tells how far it went;
@@ -22,6 +29,11 @@ backlog would run it in full against the graceful-shutdown deadline (or, when le
 lost, write after we may have stopped leading). Items left waiting lose nothing: whoever runs
 next lists every object and enqueues it again.
 
+Items waiting to be handed out sit in a heap keyed by (priority, order of arrival): ``add`` and
+``get`` cost O(log n) whatever the priorities. Raising an item's priority pushes a new entry
+and leaves the old one to be skipped when it surfaces (lazily; the heap is rebuilt whenever
+such stale entries outnumber the live ones, so memory stays proportional to the items).
+
 Time comes from an injected clock; delayed items are moved to the queue by one thread the queue
 owns (started on the first delayed add, joined at shutdown). Delays saturate
 (:func:`~foundation.clock.saturate`): NaN and negatives mean now, anything over a year (1e10 s,
@@ -35,8 +47,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import operator
 import threading
-from collections import deque
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
@@ -55,23 +67,42 @@ _IDLE_PAUSE = 3600.0
 _RECOVERY_PAUSE = 1.0
 """Real seconds the delay thread pauses after its work raised, so a failure does not spin."""
 
+NORMAL_PRIORITY = 0
+"""The priority of an add that names none: watch events, requeues, retries."""
+LOW_PRIORITY = -100
+"""What an informer's initial list and unchanged resyncs are added at (controller-runtime's
+``handler.LowPriority``)."""
+_STALE_SLACK = 64
+"""Stale heap entries tolerated beyond the live ones before the heap is rebuilt."""
+
 
 class WorkQueue(Generic[T]):
-    """A rate-limited, delaying, deduplicating work queue (thread-safe)."""
+    """A rate-limited, delaying, deduplicating priority work queue (thread-safe).
+
+    ``priorities``: honour the priorities items are added with (controller-runtime's
+    ``UsePriorityQueue``, on by default); False hands everything out first in, first out."""
 
     def __init__(self, *, name: str = "", rate_limiter: RateLimiter | None = None,
                  clock: Clock | None = None, metrics: WorkqueueMetrics | None = None,
-                 controller: str | None = None) -> None:
+                 controller: str | None = None, priorities: bool = True) -> None:
         self.name = name
+        self.priorities = priorities
         self._clock = clock or RealClock()
         self._limiter = rate_limiter or default_controller_rate_limiter(self._clock)
         self._cond = threading.Condition()
-        self._queue: deque[T] = deque()
-        self._dirty: set[T] = set()
+        self._ready: list[tuple[int, int, T]] = []
+        """Heap of (-priority, arrival, item); an entry is live while ``_entries`` says so."""
+        self._entries: dict[T, int] = {}
+        """Items waiting to be handed out → the arrival number of their live heap entry."""
+        self._depths: dict[int, int] = {NORMAL_PRIORITY: 0}
+        """Priority → items waiting at it (every priority seen stays, at 0 when none)."""
+        self._dirty: dict[T, int] = {}
+        """Items to hand out (waiting, or added again while held) → their priority."""
         self._processing: dict[T, float] = {}
         self._added_at: dict[T, float] = {}
         self._waiting: list[tuple[float, int, T]] = []
-        self._ready_at: dict[T, float] = {}
+        self._delayed: dict[T, tuple[float, int]] = {}
+        """Delayed items → (when due, priority): the earliest time and highest priority."""
         self._seq = itertools.count()
         self._shutting_down = False
         self._wakeup = threading.Event()
@@ -81,50 +112,90 @@ class WorkQueue(Generic[T]):
         self._metrics: WorkqueueRecorder | None = (
             metrics.register(name, stats=self, controller=controller) if metrics else None)
 
-    # adding ------------------------------------------------------------------------------------
-    def add(self, item: T) -> None:
-        with self._cond:
-            self._add_locked(item)
+    def _priority(self, priority: int) -> int:
+        """``priority`` as an int (TypeError for anything else), or normal without priorities."""
+        priority = operator.index(priority)
+        return priority if self.priorities else NORMAL_PRIORITY
 
-    def _add_locked(self, item: T) -> None:
-        if self._shutting_down or item in self._dirty:
+    # adding ------------------------------------------------------------------------------------
+    def add(self, item: T, priority: int = NORMAL_PRIORITY) -> None:
+        """Add ``item`` (higher ``priority`` first); if it is waiting already, it keeps the
+        higher of the two priorities."""
+        priority = self._priority(priority)
+        with self._cond:
+            self._add_locked(item, priority)
+
+    def _add_locked(self, item: T, priority: int) -> None:
+        if self._shutting_down:
+            return
+        queued = self._dirty.get(item)
+        if queued is not None:
+            if priority > queued:
+                self._dirty[item] = priority
+                if item in self._entries:  # waiting: moves up; held: goes back at it
+                    self._depths[queued] -= 1
+                    self._push(item, priority)
             return
         if self._metrics is not None:
             self._metrics.added()
-        self._dirty.add(item)
+        self._dirty[item] = priority
         self._added_at[item] = self._clock.monotonic()
         if item in self._processing:
             return  # handed out again once the worker holding it is done
-        self._queue.append(item)
+        self._push(item, priority)
         self._cond.notify()
 
-    def add_after(self, item: T, delay: float) -> None:
+    def _push(self, item: T, priority: int) -> None:
+        """Queue ``item`` behind everything of its priority (its older entry goes stale)."""
+        seq = next(self._seq)
+        self._entries[item] = seq
+        self._depths[priority] = self._depths.get(priority, 0) + 1
+        heapq.heappush(self._ready, (-priority, seq, item))
+        if len(self._ready) > 2 * len(self._entries) + _STALE_SLACK:
+            self._ready = [e for e in self._ready if self._entries.get(e[2]) == e[1]]
+            heapq.heapify(self._ready)
+
+    def _pop(self) -> tuple[T, int]:
+        """The first live item of the highest priority, and its priority (stale ones go)."""
+        while True:
+            negated, seq, item = heapq.heappop(self._ready)
+            if self._entries.get(item) == seq:
+                del self._entries[item]
+                self._depths[-negated] -= 1
+                return item, -negated
+
+    def add_after(self, item: T, delay: float, priority: int = NORMAL_PRIORITY) -> None:
         """Add ``item`` after ``delay`` seconds (at once if ``delay`` <= 0 or NaN; a delay over
-        a year, infinity included, is a year). Counted as a retry either way, as client-go
-        counts every ``AddAfter`` (not once shut down)."""
+        a year, infinity included, is a year). Delayed twice, it is due at the earlier time
+        with the higher priority. Counted as a retry either way, as client-go counts every
+        ``AddAfter`` (not once shut down)."""
         delay = saturate(delay)
+        priority = self._priority(priority)
         with self._cond:
             if self._shutting_down:
                 return
             if self._metrics is not None:
                 self._metrics.retried()
             if delay <= 0:
-                self._add_locked(item)
+                self._add_locked(item, priority)
                 return
             ready = self._clock.monotonic() + delay
-            if self._ready_at.get(item, float("inf")) <= ready:
+            due, was = self._delayed.get(item, (float("inf"), priority))
+            self._delayed[item] = (min(due, ready), max(was, priority))
+            if due <= ready:
                 return  # already due earlier
-            self._ready_at[item] = ready
             heapq.heappush(self._waiting, (ready, next(self._seq), item))
             if self._delay_thread is None:
                 self._delay_thread = self._threads.start(self._delay_loop,
                                                          name=f"workqueue-{self.name}-delay")
         self._wakeup.set()
 
-    def add_rate_limited(self, item: T, *, at_least: float = 0.0) -> None:
+    def add_rate_limited(self, item: T, *, at_least: float = 0.0,
+                         priority: int = NORMAL_PRIORITY) -> None:
         """Add ``item`` after the rate limiter's backoff, or after ``at_least`` seconds if
         that is longer (a server's Retry-After). Counts a failure for the item either way."""
-        self.add_after(item, max(saturate(self._limiter.when(item)), saturate(at_least)))
+        self.add_after(item, max(saturate(self._limiter.when(item)), saturate(at_least)),
+                       priority)
 
     def forget(self, item: T) -> None:
         self._limiter.forget(item)
@@ -155,9 +226,10 @@ class WorkQueue(Generic[T]):
             now = self._clock.monotonic()
             while self._waiting and self._waiting[0][0] <= now:
                 ready, _, item = heapq.heappop(self._waiting)
-                if self._ready_at.get(item) == ready:
-                    del self._ready_at[item]
-                    self._add_locked(item)
+                due = self._delayed.get(item)
+                if due is not None and due[0] == ready:
+                    del self._delayed[item]
+                    self._add_locked(item, due[1])
             return self._waiting[0][0] - now if self._waiting else _IDLE_PAUSE
 
     def dead_threads(self) -> list[str]:
@@ -167,27 +239,33 @@ class WorkQueue(Generic[T]):
     # handing out -------------------------------------------------------------------------------
     def get(self, timeout: float | None = None) -> T | None:
         """The next item, blocking until there is one; None once shut down (or on timeout)."""
+        got = self.get_with_priority(timeout)
+        return None if got is None else got[0]
+
+    def get_with_priority(self, timeout: float | None = None) -> tuple[T, int] | None:
+        """The next item and the priority it waited at (what a requeue of it keeps), as
+        :meth:`get`."""
         with self._cond:
-            if not self._queue and not self._shutting_down:
-                self._cond.wait_for(lambda: self._queue or self._shutting_down, timeout)
-            if self._shutting_down or not self._queue:
+            if not self._entries and not self._shutting_down:
+                self._cond.wait_for(lambda: self._entries or self._shutting_down, timeout)
+            if self._shutting_down or not self._entries:
                 return None
-            item = self._queue.popleft()
+            item, priority = self._pop()
             now = self._clock.monotonic()
             self._processing[item] = now
-            self._dirty.discard(item)
+            del self._dirty[item]
             added = self._added_at.pop(item, now)
         if self._metrics is not None:
             self._metrics.observe_queue_duration(now - added)
-        return item
+        return item, priority
 
     def done(self, item: T) -> None:
         with self._cond:
             started = self._processing.pop(item, None)
             # Only an item a worker held goes back: one not held that is dirty is waiting
-            # already, and appending it again would hand it to two workers.
+            # already, and queueing it again would hand it to two workers.
             if started is not None and item in self._dirty and not self._shutting_down:
-                self._queue.append(item)
+                self._push(item, self._dirty[item])
                 self._cond.notify()
             if self._shutting_down:
                 # A draining shutdown may be waiting for this. Only then: waking every idle
@@ -199,11 +277,19 @@ class WorkQueue(Generic[T]):
 
     # state -------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._entries)
 
     def depth(self) -> int:
         with self._cond:
-            return len(self._queue)
+            return len(self._entries)
+
+    def depth_by_priority(self) -> dict[int, int] | None:
+        """Items waiting per priority, every priority seen so far included (at 0 once none
+        waits, as controller-runtime's gauge stays); None for a queue without priorities."""
+        if not self.priorities:
+            return None
+        with self._cond:
+            return dict(self._depths)
 
     def processing_seconds(self) -> Iterable[float]:
         with self._cond:  # read now under the lock: a get after it would make ages negative

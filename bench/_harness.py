@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 import urllib3
-from _server import apiserver_process  # bench/ is on sys.path: these run as scripts
+from _server import ServerProcess, apiserver_process  # bench/ is on sys.path: scripts
 
 from ambient_ctrl.testing import eventually, free_port, stop_process
 from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
@@ -171,7 +171,7 @@ class Environment:
 
 
 def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]:
-    """The operator's command line (ports are placeholders filled by :func:`_start`)."""
+    """The operator's command line (ports are placeholders filled by :func:`start_operator`)."""
     if operator == "ours":
         return [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig", str(kubeconfig),
                 "--registry-namespace", REGISTRY_NAMESPACE, "--all-namespaces",
@@ -182,13 +182,16 @@ def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]
             "--liveness", "http://127.0.0.1:{health}/healthz", str(PEER)]
 
 
-def _start(operator: str, kubeconfig: Path, workdir: Path, workers: int, ports: dict[str, int]
-           ) -> tuple[subprocess.Popen[bytes], list[str]]:
-    argv = [a.format(**ports) for a in operator_command(operator, kubeconfig, workers)]
+def start_operator(operator: str, kubeconfig: Path, workdir: Path, workers: int,
+                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = ""
+                   ) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """``operator`` in its own process (``extra`` arguments appended), logging to
+    ``workdir/<log_name or operator>.log``; the process and its command line."""
+    argv = [a.format(**ports) for a in (*operator_command(operator, kubeconfig, workers), *extra)]
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), REGISTRY_NAMESPACE=REGISTRY_NAMESPACE,
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
-    with open(workdir / f"{operator}.log", "ab") as log:
+    with open(workdir / f"{log_name or operator}.log", "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=ROOT,
                                    start_new_session=True)
@@ -211,29 +214,53 @@ def server_args(objects: int) -> list[str]:
             "--max-watch-backlog", str(512 << 20), "--bookmark-interval", "30"]
 
 
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """A fresh local API server with the CRDs, the managed namespace and upstream's agent
+    registry installed, and the benchmark's transport to it."""
+
+    server: ServerProcess
+    transport: Transport
+    admin_url: str
+    """The server's admin endpoint (request counters)."""
+    args: list[str]
+    """The server's arguments (:func:`server_args`)."""
+
+
 @contextlib.contextmanager
-def environment(operator: str, workdir: Path, *, objects: int, workers: int
-                ) -> Iterator[Environment]:
-    """A fresh server sized for ``objects`` sessions and ``operator`` running against it,
-    ready (watching); everything stopped on exit."""
+def cluster(objects: int) -> Iterator[Cluster]:
+    """A :class:`Cluster` sized for ``objects`` sessions; stopped on exit."""
     args = server_args(objects)
     admin = f"http://127.0.0.1:{args[args.index('--admin-port') + 1]}"
     with apiserver_process(*args) as server:
         transport = Transport(load_configuration(str(server.kubeconfig)),
                               options=TransportOptions(pool_size=4, timeout=60,
                                                        user_agent=f"{BENCH_AGENT}/1"))
-        process = None
         try:
             install(transport, namespace=NAMESPACE, registry_namespace=REGISTRY_NAMESPACE,
                     registry=REGISTRY)
-            requests = Requests(admin, operator)
+            yield Cluster(server, transport, admin, args)
+        finally:
+            transport.close()
+
+
+@contextlib.contextmanager
+def environment(operator: str, workdir: Path, *, objects: int, workers: int
+                ) -> Iterator[Environment]:
+    """A fresh server sized for ``objects`` sessions and ``operator`` running against it,
+    ready (watching); everything stopped on exit."""
+    with cluster(objects) as world:
+        server = world.server
+        process = None
+        try:
+            requests = Requests(world.admin_url, operator)
             ports = {"metrics": free_port(), "health": free_port()}
-            process, argv = _start(operator, server.kubeconfig, workdir, workers, ports)
+            process, argv = start_operator(operator, server.kubeconfig, workdir, workers, ports)
             eventually(lambda: _watching(requests, process), timeout=60, interval=0.1,
                        message=f"{operator} did not start watching")
             server_argv = [sys.executable, "-m", "ambient_ctrl.cli", "--log-level", "WARNING",
-                           "apiserver", "--port", "P", "--kubeconfig", "K", *args]
-            yield Environment(operator, server.url, server.kubeconfig, workdir, transport,
+                           "apiserver", "--port", "P", "--kubeconfig", "K", *world.args]
+            yield Environment(operator, server.url, server.kubeconfig, workdir, world.transport,
                               requests, ProcStats(process.pid), ProcStats(server.pid),
                               {"apiserver": server_argv, operator: argv},
                               f"http://127.0.0.1:{ports['metrics']}/metrics"
@@ -245,7 +272,6 @@ def environment(operator: str, workdir: Path, *, objects: int, workers: int
                     print(f"{operator} exited with {process.returncode}:\n{log[-3000:]}",
                           file=sys.stderr)
                 stop_process(process, timeout=30)
-            transport.close()
 
 
 def settle(env: Environment, *, quiet: float = 2.0, busy: float = 0.05, minimum: float = 0.0,

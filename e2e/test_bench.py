@@ -68,3 +68,24 @@ def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
     assert ("burst", "log lines per session (INFO and above)") in rows
     assert "steady/2" not in stdout  # not asked for: no empty rows
     assert out.with_suffix(".md").read_text().startswith("#")
+
+
+def test_failover_at_a_toy_size(tmp_path: Path) -> None:
+    out = tmp_path / "failover.json"
+    _run("failover.py", "--sessions", "60", "--rate", "20", "--out", str(out))
+    phases = json.loads(out.read_text())["phases"]
+    assert [(name, phase["priority_queue"]) for name, phase in phases.items()] == [
+        ("before", False), ("after", True)]
+    for phase in phases.values():
+        assert phase["catch_up_complete"]
+        # Nothing of the listed sessions is written again: the writes are the fresh sessions'.
+        assert phase["writes_during_catch_up"].get("create pods", 0) <= (
+            phase["created_during_catch_up"] + 1)
+
+
+def test_workqueue_ops_at_a_toy_size(tmp_path: Path) -> None:
+    out = tmp_path / "workqueue.json"
+    _run("workqueue_ops.py", "--sizes", "2000", "--out", str(out))
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"2000 items, priorities", "2000 items, fifo"}
+    assert all(row["add_us"] > 0 and row["get_done_us"] > 0 for row in results.values())

@@ -11,7 +11,10 @@ Guarantees to handlers:
 * each handler has its own queue and thread, so a slow handler never stalls the reflector or
   other handlers; a handler that raises is logged and keeps receiving;
 * objects passed to handlers are the store's shared, read-only objects;
-* an optional resync replays the local cache as updates (it never relists from the server).
+* an optional resync replays the local cache as updates (it never relists from the server);
+* the adds of the initial list, and of the contents a late handler receives first, are marked
+  ``change.initial`` (client-go's ``isInInitialList``): a controller queues them behind fresh
+  events (``ambient_ctrl.handler``).
 
 The informer's threads (reflector, resync, one per handler) never die of the work they run;
 one that ends anyway before :meth:`SharedInformer.stop` is reported by
@@ -216,6 +219,7 @@ class SharedInformer:
         with self._lock:
             if self._synced.is_set():
                 for change in self.store.contents():
+                    change.initial = True
                     registration.push("add", change)
                 registration.mark_synced()
             self._registrations.append(registration)
@@ -313,7 +317,9 @@ class SharedInformer:
     def replace(self, objects: list[Obj] | list[Prepared], resource_version: str) -> None:
         with self._lock:
             changes = self.store.replace(objects)
+            initial = not self._synced.is_set()
             for change in changes:
+                change.initial = initial
                 self._dispatch(change, relist=True)
             if not self._synced.is_set():
                 for registration in self._registrations:

@@ -96,8 +96,8 @@ class Change:
     decoding.
     """
 
-    __slots__ = ("_new", "_new_raw", "_old", "_old_raw", "_store", "key", "new_version",
-                 "old_version", "owner_moved", "tombstone")
+    __slots__ = ("_new", "_new_raw", "_old", "_old_raw", "_store", "initial", "key",
+                 "new_version", "old_version", "owner_moved", "tombstone")
 
     def __init__(self, key: str, old: Obj | None = None, new: Obj | None = None, *,
                  old_raw: bytes | None = None, new_raw: bytes | None = None,
@@ -111,6 +111,9 @@ class Change:
         self.new_version = new_version if new_version is not None else _version(new)
         self.tombstone = False
         """A deletion learnt from a relist: ``old`` is the last state this side knew."""
+        self.initial = False
+        """An add of the informer's initial list, or of the cache's contents replayed to a
+        handler registered late (client-go's ``isInInitialList``): old news, not an event."""
         self.owner_moved = True
         """False when an update provably kept the controller owner reference (the same owner
         UID in both states, known from the store's controller index without decoding): a
@@ -120,6 +123,11 @@ class Change:
     def type(self) -> str:
         """``add``, ``update`` or ``delete``."""
         return "delete" if self.deleted else "update" if self.existed else "add"
+
+    @property
+    def unchanged(self) -> bool:
+        """An update to the same resourceVersion (a resync's replay): nothing happened."""
+        return self.existed and not self.deleted and self.old_version == self.new_version
 
     @property
     def existed(self) -> bool:

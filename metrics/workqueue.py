@@ -1,8 +1,10 @@
 """Workqueue families, as controller-runtime v0.24 exposes them (``pkg/metrics/workqueue.go``
 for the names, ``pkg/internal/metrics/workqueue.go`` for labels and buckets).
 
-- ``workqueue_depth{name,controller,priority}`` (gauge; ``priority`` is always ``""``, as for
-  controller-runtime's queues without priorities)
+- ``workqueue_depth{name,controller,priority}`` (gauge; one series per priority the queue has
+  seen, ``priority="-100"``, ``"0"``, ..., each staying at 0 once empty, as controller-runtime's;
+  past :data:`MAX_PRIORITY_SERIES` distinct priorities, one ``exceeded_cardinality_limit``
+  series with the whole depth; ``priority=""`` for a queue without priorities)
 - ``workqueue_adds_total{name,controller}`` (counter)
 - ``workqueue_queue_duration_seconds{name,controller}`` (histogram,
   :data:`WORKQUEUE_DURATION_BUCKETS`)
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -36,6 +38,9 @@ WORKQUEUE_DURATION_BUCKETS: tuple[float, ...] = exponential_buckets(10e-9, 10, 1
 DEPTH = "workqueue_depth"
 UNFINISHED_WORK = "workqueue_unfinished_work_seconds"
 LONGEST_RUNNING_PROCESSOR = "workqueue_longest_running_processor_seconds"
+MAX_PRIORITY_SERIES = 25
+"""controller-runtime's ``maxRecommendedUniquePriorities``: depth series per queue at most."""
+CARDINALITY_EXCEEDED = "exceeded_cardinality_limit"
 
 
 class QueueStats(Protocol):
@@ -48,6 +53,10 @@ class QueueStats(Protocol):
     def depth(self) -> int:
         """Items waiting to be handed to a worker (not those in progress, not those whose
         delay has not run out yet)."""
+
+    def depth_by_priority(self) -> Mapping[int, int] | None:
+        """:meth:`depth` per priority, every priority seen included (at 0 when empty); None
+        for a queue without priorities."""
 
     def processing_seconds(self) -> Iterable[float]:
         """For each item a worker holds right now, how long it has been holding it."""
@@ -110,15 +119,26 @@ class WorkqueueMetrics:
             queues = list(self._queues.items())
         for labels, stats in queues:
             try:
-                depth = stats.depth()
+                depths = _depth_series(stats)
                 running = list(stats.processing_seconds())
             except Exception:  # one broken queue must not fail the whole scrape
                 log.warning("workqueue stats unavailable", exc_info=True,
                             extra={"workqueue": labels[0], "controller": labels[1]})
                 continue
-            yield DEPTH, (*labels, ""), float(depth)
+            for priority, depth in depths:
+                yield DEPTH, (*labels, priority), float(depth)
             yield UNFINISHED_WORK, labels, float(sum(running))
             yield LONGEST_RUNNING_PROCESSOR, labels, float(max(running, default=0.0))
+
+
+def _depth_series(stats: QueueStats) -> list[tuple[str, int]]:
+    """The depth gauge's (``priority`` label, value) pairs of one queue."""
+    by_priority = stats.depth_by_priority()
+    if by_priority is None:
+        return [("", stats.depth())]
+    if len(by_priority) > MAX_PRIORITY_SERIES:
+        return [(CARDINALITY_EXCEEDED, sum(by_priority.values()))]
+    return [(str(priority), depth) for priority, depth in sorted(by_priority.items())]
 
 
 class WorkqueueRecorder:

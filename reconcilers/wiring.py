@@ -302,7 +302,8 @@ def _run(args: argparse.Namespace) -> int:
     setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
         require_managed_label=not args.all_namespaces, runner_address=args.runner_address),
-        controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles),
+        controller=ControllerOptions(max_concurrent_reconciles=args.max_concurrent_reconciles,
+                                     use_priority_queue=args.priority_queue),
         upstream_metrics=args.upstream_metrics)
     manager.install_signal_handlers()
     return manager.run()
@@ -445,6 +446,11 @@ def register(commands: Any) -> None:
                         help="sessions reconciled at once (default: "
                              "$AMBIENT_CTRL_MAX_CONCURRENT_RECONCILES, then upstream's "
                              "$MAX_CONCURRENT_RECONCILES, then 4)")
+    parser.add_argument("--priority-queue", nargs="?", const=True, type=_flag,
+                        default=_env("PRIORITY_QUEUE", "true"),
+                        help="reconcile sessions created or changed while the operator works "
+                             "through its initial list (after a start or a failover) before "
+                             "that list (default true; false: one first-in, first-out queue)")
     parser.add_argument("--upstream-metrics", nargs="?", const=True, type=_flag,
                         default=_env("UPSTREAM_METRICS", "false"),
                         help="also export upstream's ambient_* series under upstream's names, "

@@ -25,6 +25,7 @@ from ambient_ctrl.reconcile import (
     ignore_not_found,
 )
 from ambient_ctrl.testing import eventually
+from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY
 from foundation.clock import FakeClock, RealClock
 from informers.errors import NotFound, TooManyRequests
 from informers.resource import CONFIGMAPS
@@ -221,6 +222,63 @@ def test_outcome_table(row: Row, clock: FakeClock, recorder: Recorder, build: Bu
     assert queue.get(timeout=5) == SENTINEL
     queue.done(SENTINEL)
     assert queue.depth() == 0
+
+
+DELAYED = [row for row in ROWS if row.delay is not None]
+
+
+@pytest.mark.parametrize("row", DELAYED, ids=[row.name for row in DELAYED])
+def test_a_requeue_or_retry_keeps_the_priority_handed_out(row: Row, clock: FakeClock,
+                                                          build: Build) -> None:
+    # As controller-runtime: a request of an initial list (low) stays behind fresh events
+    # when it comes back, whatever the outcome.
+    controller = build(row.behaviour, rate_limiter=ItemExponentialRateLimiter())
+    controller.reconcile_once(row.request, LOW_PRIORITY)
+    assert row.delay is not None
+    clock.step(row.delay * 1.1, waiters=1)
+    assert controller.queue.get_with_priority(timeout=5) == (row.request, LOW_PRIORITY)
+    controller.queue.done(row.request)
+
+
+@pytest.mark.parametrize("result", [Result(requeue_after=1.0, priority=5),
+                                    Result(requeue=True, priority=5)], ids=["after", "requeue"])
+def test_a_result_may_name_the_priority_of_its_requeue(result: Result, clock: FakeClock,
+                                                       build: Build) -> None:
+    controller = build(returning(result), rate_limiter=ItemExponentialRateLimiter())
+    controller.reconcile_once(REQUEST, LOW_PRIORITY)
+    clock.step(1.1, waiters=1)
+    assert controller.queue.get_with_priority(timeout=5) == (REQUEST, 5)
+    controller.queue.done(REQUEST)
+
+
+def test_workers_reconcile_higher_priorities_first(build: Build) -> None:
+    seen: list[str] = []
+    gate = threading.Event()
+
+    def record(request: Request) -> Result:
+        seen.append(request.name)
+        gate.wait(10)
+        return Result()
+
+    controller = build(record)
+    queue = controller.queue
+    queue.add(Request("ns", "first"), LOW_PRIORITY)
+    controller.start()
+    eventually(lambda: seen == ["first"])
+    for name in ("old-1", "old-2"):
+        queue.add(Request("ns", name), LOW_PRIORITY)
+    queue.add(Request("ns", "fresh"))
+    gate.set()
+    eventually(lambda: len(seen) == 4)
+    assert seen == ["first", "fresh", "old-1", "old-2"]
+
+
+def test_priorities_can_be_turned_off(build: Build) -> None:
+    controller = build(returning(Result()), use_priority_queue=False)
+    assert not controller.queue.priorities
+    controller.queue.add(REQUEST, LOW_PRIORITY)
+    assert controller.queue.get_with_priority(timeout=0) == (REQUEST, NORMAL_PRIORITY)
+    controller.queue.done(REQUEST)
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit],

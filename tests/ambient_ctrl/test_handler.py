@@ -9,7 +9,7 @@ import pytest
 from ambient_ctrl.handler import EnqueueForObject, EnqueueForOwner, EnqueueMapped, EventSource
 from ambient_ctrl.predicate import GenerationChanged, LabelsChanged
 from ambient_ctrl.reconcile import Request
-from ambient_ctrl.workqueue import WorkQueue
+from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 from informers.resource import Resource
 from informers.store import Change, Store
 
@@ -135,3 +135,52 @@ def test_owns_reads_only_the_new_state_when_the_controller_index_shows_the_same_
     assert same._old is None  # the old state was never decoded
     _, moved = changes(obj("p", owner="s1"), obj("p", owner="s2", rv="2"))
     assert moved.owner_moved
+
+
+# --- priorities ---------------------------------------------------------------------------------
+
+def initial(change: Change) -> Change:
+    change.initial = True
+    return change
+
+
+SOURCES = {
+    "for": lambda: EnqueueForObject(),
+    "owns": lambda: EnqueueForOwner(SESSIONS),
+    "watches": lambda: EnqueueMapped(lambda o: [Request("ns", "owner")]),
+}
+
+
+@pytest.mark.parametrize("predicates", [(), (LabelsChanged,)], ids=["plain", "predicate"])
+@pytest.mark.parametrize("kind", SOURCES)
+def test_old_news_is_low_priority_and_events_normal(kind: str, predicates: tuple) -> None:
+    """controller-runtime's handlers on a priority queue: the initial list and updates that
+    changed nothing (a resync) are low; creates, real updates and deletes are normal."""
+    store = Store()
+    listed = initial(store.upsert(obj("p", owner="owner", labels={"v": "1"})))
+    resync = store.contents(as_updates=True)[0]
+    changed = store.upsert(obj("p", owner="owner", labels={"v": "2"}, rv="2"))
+    deleted = store.delete("ns/p")
+    created = store.upsert(obj("p", owner="owner", rv="3"))
+    request = Request("ns", "p" if kind == "for" else "owner")
+    expected = [(listed, LOW_PRIORITY), (resync, LOW_PRIORITY), (changed, NORMAL_PRIORITY),
+                (deleted, NORMAL_PRIORITY), (created, NORMAL_PRIORITY)]
+    for change, priority in expected:
+        queue: WorkQueue[Request] = WorkQueue()
+        EventSource(SOURCES[kind](), queue, predicates).on_change(change)
+        if change is resync and predicates:
+            assert queue.depth() == 0  # no label changed: filtered out
+            continue
+        assert queue.get_with_priority(timeout=0) == (request, priority), change.type
+
+
+def test_an_event_raises_a_listed_request_waiting_in_the_queue() -> None:
+    store = Store()
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForObject(), queue)
+    for name in ("a", "b", "c"):
+        source.on_change(initial(store.upsert(obj(name))))
+    source.on_change(store.upsert(obj("c", rv="2")))  # a real update of a listed object
+    assert [queue.get_with_priority(timeout=0) for _ in range(3)] == [
+        (Request("ns", "c"), NORMAL_PRIORITY), (Request("ns", "a"), LOW_PRIORITY),
+        (Request("ns", "b"), LOW_PRIORITY)]

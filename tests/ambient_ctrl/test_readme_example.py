@@ -1,4 +1,5 @@
-"""The README's 30-line controller, run exactly as written against a local API server."""
+"""The README's examples, run exactly as written: the 30-line controller against a local API
+server, and the priority queue's."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def example_code(name: str = "mirror") -> str:
                       text, re.S)
     assert match, f"the README lost its example block {name!r}"
     return match.group(1)
+
+
+def test_priority_example_runs_as_written() -> None:
+    code = example_code("priorities")
+    assert "assert [queue.get()" in code  # the example checks the order it shows
+    exec(compile(code, "README.md:priorities", "exec"), {"__name__": "readme_priorities"})
 
 
 def test_example_is_at_most_30_lines() -> None:

@@ -14,6 +14,7 @@ from ambient_ctrl.notfound import Primary
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from ambient_ctrl.retry import RetryPolicy
 from ambient_ctrl.timer import Timer
+from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY
 from foundation.clock import FakeClock
 from informers.resource import CONFIGMAPS
 from tests.ambient_ctrl.test_controller import REQUEST, SENTINEL, Scripted
@@ -111,6 +112,17 @@ def test_a_live_object_ticks_every_interval_and_one_out_of_the_cache_does_not(
     assert w.due(0.1) == [REQUEST]
     w.controller.reconcile_once(REQUEST)  # the tick's reconcile arms the next one
     assert w.due(10.0) == [REQUEST]
+
+
+def test_a_tick_comes_behind_fresh_events(world: Callable[..., World]) -> None:
+    w = world()
+    w.controller.reconcile_once(REQUEST)
+    w.clock.step(10.0, waiters=1)
+    w.queue.add(OTHER)  # a watch event
+    assert w.queue.get_with_priority(timeout=5) == (OTHER, NORMAL_PRIORITY)
+    assert w.queue.get_with_priority(timeout=5) == (REQUEST, LOW_PRIORITY)
+    w.queue.done(OTHER)
+    w.queue.done(REQUEST)
 
 
 def test_reconciles_in_between_do_not_pile_up_or_push_the_tick_back(

@@ -1,5 +1,6 @@
-"""The workqueue: a state machine against a model, the delay and rate-limit rules on a fake
-clock, draining shutdown, metrics read at scrape time, and real threads contending for keys."""
+"""The workqueue: a state machine against a model (with priorities and without), the delay and
+rate-limit rules on a fake clock, priorities, draining shutdown, metrics read at scrape time,
+and real threads contending for keys."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import random
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -16,53 +18,70 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from ambient_ctrl.ratelimit import ItemExponentialRateLimiter, default_controller_rate_limiter
 from ambient_ctrl.testing import eventually
-from ambient_ctrl.workqueue import WorkQueue
+from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 from foundation.clock import FakeClock
 from metrics.recorder import Recorder
 from metrics.registry import new_registry
 
-ITEMS = st.sampled_from("abc")
+ITEMS = st.sampled_from("abcd")
+PRIORITIES = st.sampled_from([LOW_PRIORITY, NORMAL_PRIORITY, 7])
 
 
 class WorkQueueMachine(RuleBasedStateMachine):
-    """The queue against a model: a FIFO of waiting items, the dirty set, the held set and the
-    delayed items with their due time and push order (ties are handed out in push order)."""
+    """The queue against a model: the waiting items in arrival order, each dirty item's
+    priority (the highest it was added at), the held set and the delayed items with their due
+    time, push order (ties are handed out in push order) and priority. The next item handed
+    out is the first waiting one of the highest priority; one raised goes to the back."""
+
+    USE_PRIORITIES = True
 
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.queue: WorkQueue[str] = WorkQueue(name="machine", clock=self.clock,
-                                               rate_limiter=ItemExponentialRateLimiter())
+                                               rate_limiter=ItemExponentialRateLimiter(),
+                                               priorities=self.USE_PRIORITIES)
         self.waiting: list[str] = []
-        self.dirty: set[str] = set()
+        self.dirty: dict[str, int] = {}
         self.held: set[str] = set()
-        self.delayed: dict[str, tuple[float, int]] = {}
+        self.delayed: dict[str, tuple[float, int, int]] = {}
         self.pushes = itertools.count()
         self.shut = False
         self.delay_thread = False
 
-    def _add(self, item: str) -> None:
-        if self.shut or item in self.dirty:
+    def _add(self, item: str, priority: int) -> None:
+        if self.shut:
             return
-        self.dirty.add(item)
+        priority = priority if self.USE_PRIORITIES else NORMAL_PRIORITY
+        if item in self.dirty:
+            if priority > self.dirty[item]:
+                self.dirty[item] = priority
+                if item in self.waiting:
+                    self.waiting.remove(item)
+                    self.waiting.append(item)
+            return
+        self.dirty[item] = priority
         if item not in self.held:
             self.waiting.append(item)
 
-    @rule(item=ITEMS)
-    def add(self, item: str) -> None:
-        self.queue.add(item)
-        self._add(item)
+    @rule(item=ITEMS, priority=PRIORITIES)
+    def add(self, item: str, priority: int) -> None:
+        self.queue.add(item, priority)
+        self._add(item, priority)
 
     @rule()
     def get(self) -> None:
-        got = self.queue.get(timeout=0)
+        got = self.queue.get_with_priority(timeout=0)
         if self.shut or not self.waiting:
             assert got is None
             return
-        assert got == self.waiting.pop(0)
-        assert got not in self.held, f"{got!r} handed out while held"
-        self.held.add(got)
-        self.dirty.discard(got)
+        top = max(self.dirty[item] for item in self.waiting)
+        expected = next(item for item in self.waiting if self.dirty[item] == top)
+        assert got == (expected, top)
+        assert expected not in self.held, f"{expected!r} handed out while held"
+        self.waiting.remove(expected)
+        self.held.add(expected)
+        del self.dirty[expected]
 
     @precondition(lambda self: self.held)
     @rule(data=st.data())
@@ -71,7 +90,7 @@ class WorkQueueMachine(RuleBasedStateMachine):
         self.queue.done(item)
         self.held.discard(item)
         if item in self.dirty and not self.shut:
-            self.waiting.append(item)  # added while held: handed out again, once
+            self.waiting.append(item)  # added while held: handed out again, once, at the back
 
     @rule(item=ITEMS)
     def done_without_holding(self, item: str) -> None:
@@ -79,28 +98,32 @@ class WorkQueueMachine(RuleBasedStateMachine):
             return
         self.queue.done(item)  # a caller's mistake must not duplicate or resurrect the item
 
-    @rule(item=ITEMS, delay=st.integers(-1, 3))
-    def add_after(self, item: str, delay: int) -> None:
-        self.queue.add_after(item, delay)
+    @rule(item=ITEMS, delay=st.integers(-1, 3), priority=PRIORITIES)
+    def add_after(self, item: str, delay: int, priority: int) -> None:
+        self.queue.add_after(item, delay, priority)
         if delay <= 0:
-            self._add(item)
+            self._add(item, priority)
             return
         if self.shut:
             return
         self.delay_thread = True
         ready = self.clock.monotonic() + delay
-        if item in self.delayed and self.delayed[item][0] <= ready:
-            return  # the earlier time wins
-        self.delayed[item] = (ready, next(self.pushes))
+        if item in self.delayed:
+            due, push, was = self.delayed[item]
+            priority = max(priority, was)  # the higher priority wins
+            if due <= ready:  # and the earlier time
+                self.delayed[item] = (due, push, priority)
+                return
+        self.delayed[item] = (ready, next(self.pushes), priority)
 
     @rule(seconds=st.integers(1, 2))
     def step(self, seconds: int) -> None:
         self.clock.step(seconds, waiters=1 if self.delay_thread and not self.shut else 0)
         now = self.clock.monotonic()
         due = sorted((when, item) for item, when in self.delayed.items() if when[0] <= now)
-        for _, item in due:
+        for (_, _, priority), item in due:
             del self.delayed[item]
-            self._add(item)
+            self._add(item, priority)
 
     # Only once there is something to lose: a shutdown in the first steps would end most runs.
     @precondition(lambda self: len(self.delayed) + len(self.waiting) + len(self.held) > 2)
@@ -115,14 +138,26 @@ class WorkQueueMachine(RuleBasedStateMachine):
     def matches_model(self) -> None:
         assert self.queue.depth() == len(self.waiting) == len(self.queue)
         assert len(list(self.queue.processing_seconds())) == len(self.held)
+        by_priority = self.queue.depth_by_priority()
+        if by_priority is not None:
+            assert {p: n for p, n in by_priority.items() if n} == dict(
+                Counter(self.dirty[item] for item in self.waiting))
 
     def teardown(self) -> None:
         self.queue.shutdown(timeout=5)
 
 
+class FifoWorkQueueMachine(WorkQueueMachine):
+    """The same without priorities (``priorities=False``): every add is a normal one."""
+
+    USE_PRIORITIES = False
+
+
 WorkQueueMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30,
                                               deadline=None)
+FifoWorkQueueMachine.TestCase.settings = WorkQueueMachine.TestCase.settings
 TestWorkQueueMachine = WorkQueueMachine.TestCase
+TestFifoWorkQueueMachine = FifoWorkQueueMachine.TestCase
 
 
 @pytest.fixture()
@@ -200,6 +235,123 @@ def test_add_rate_limited_backs_off_exponentially_until_forgotten(
     queue.forget("x")
     assert queue.num_requeues("x") == 0
     requeue_after(0.005)
+
+
+# --- priorities ---------------------------------------------------------------------------------
+
+def drain(queue: WorkQueue[str]) -> list[tuple[str, int]]:
+    """Everything waiting, as handed out (each item done at once)."""
+    out = []
+    while (got := queue.get_with_priority(timeout=0)) is not None:
+        out.append(got)
+        queue.done(got[0])
+    return out
+
+
+def test_higher_priority_first_and_fifo_within_a_priority(queue: WorkQueue[str]) -> None:
+    for item in ("old-1", "old-2", "old-3"):
+        queue.add(item, LOW_PRIORITY)
+    queue.add("fresh-1")
+    queue.add("urgent", 10)
+    queue.add("fresh-2")
+    assert drain(queue) == [("urgent", 10), ("fresh-1", 0), ("fresh-2", 0),
+                            ("old-1", LOW_PRIORITY), ("old-2", LOW_PRIORITY),
+                            ("old-3", LOW_PRIORITY)]
+
+
+def test_adding_again_raises_the_priority_and_never_lowers_it(queue: WorkQueue[str]) -> None:
+    for item in ("a", "b", "c"):
+        queue.add(item, LOW_PRIORITY)
+    queue.add("x")
+    queue.add("b")  # raised: to the back of the normal items
+    queue.add("x", LOW_PRIORITY)  # not lowered, and not moved
+    assert queue.depth() == 4
+    assert queue.depth_by_priority() == {NORMAL_PRIORITY: 2, LOW_PRIORITY: 2}
+    assert drain(queue) == [("x", 0), ("b", 0), ("a", LOW_PRIORITY), ("c", LOW_PRIORITY)]
+
+
+def test_an_item_added_while_held_comes_back_once_at_its_highest_priority(
+        queue: WorkQueue[str]) -> None:
+    queue.add("x", LOW_PRIORITY)
+    assert queue.get_with_priority() == ("x", LOW_PRIORITY)
+    queue.add("x", LOW_PRIORITY)
+    queue.add("x")  # raised while held
+    queue.add("y")
+    assert queue.get_with_priority(timeout=0) == ("y", 0)
+    assert queue.get(timeout=0) is None, "x handed out while held"
+    queue.add("z", LOW_PRIORITY)
+    queue.done("x")  # back behind y's priority peers, ahead of the low z
+    queue.done("y")
+    assert drain(queue) == [("x", 0), ("z", LOW_PRIORITY)]
+
+
+def test_delayed_twice_is_due_at_the_earlier_time_with_the_higher_priority(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_after("x", 1, LOW_PRIORITY)
+    queue.add_after("x", 5, 3)  # later, higher: the time stays, the priority rises
+    queue.add_after("y", 2)
+    queue.add_after("y", 1, LOW_PRIORITY)  # earlier, lower: the time moves, the priority stays
+    clock.step(1.5, waiters=1)
+    assert drain(queue) == [("x", 3), ("y", 0)]
+
+
+def test_rate_limited_adds_keep_their_priority(clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_rate_limited("low", priority=LOW_PRIORITY)
+    queue.add_rate_limited("normal")
+    clock.step(0.005, waiters=1)
+    assert drain(queue) == [("normal", 0), ("low", LOW_PRIORITY)]
+    assert queue.num_requeues("low") == 1
+
+
+def test_a_delayed_item_falling_due_goes_behind_its_priority_peers(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_after("late", 1)
+    queue.add("waiting")
+    clock.step(1, waiters=1)
+    queue.add("after")
+    assert drain(queue) == [("waiting", 0), ("late", 0), ("after", 0)]
+
+
+def test_without_priorities_everything_is_one_fifo(clock: FakeClock) -> None:
+    q: WorkQueue[str] = WorkQueue(name="fifo", clock=clock, priorities=False)
+    q.add("a", LOW_PRIORITY)
+    q.add("b", 10)
+    q.add("a", 20)  # collapses, no raise
+    assert q.depth_by_priority() is None
+    assert drain(q) == [("a", 0), ("b", 0)]
+    q.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize("priority", [1.5, "1", None])
+def test_a_priority_must_be_an_integer(queue: WorkQueue[str], priority: object) -> None:
+    with pytest.raises(TypeError):
+        queue.add("x", priority)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        queue.add_after("x", 1, priority)  # type: ignore[arg-type]
+    assert queue.depth() == 0
+
+
+def test_shutdown_hands_out_nothing_of_any_priority() -> None:
+    q: WorkQueue[str] = WorkQueue(name="q")
+    q.add("a", 10)
+    q.add("b", LOW_PRIORITY)
+    q.shutdown(timeout=5)
+    q.add("c", 100)
+    assert q.get_with_priority(timeout=0) is None
+    assert q.depth_by_priority() == {10: 1, NORMAL_PRIORITY: 0, LOW_PRIORITY: 1}
+
+
+def test_stale_entries_of_raised_items_do_not_pile_up(queue: WorkQueue[str]) -> None:
+    # Raise after raise while the low items never drain: the heap stays proportional.
+    for item in range(10):
+        queue.add(f"low-{item}", LOW_PRIORITY)
+    for round_ in range(1000):
+        queue.add(f"r{round_}", LOW_PRIORITY)
+        queue.add(f"r{round_}")
+        assert queue.get_with_priority(timeout=0) == (f"r{round_}", 0)
+        queue.done(f"r{round_}")
+    assert len(queue._ready) <= 2 * queue.depth() + 64 + 1
+    assert [item for item, _ in drain(queue)] == [f"low-{i}" for i in range(10)]
 
 
 # --- shutdown -----------------------------------------------------------------------------------
@@ -284,7 +436,7 @@ def test_metrics(clock: FakeClock) -> None:
     q.add("a")  # collapses into the waiting one, not counted
     q.add("b")
     assert sample("workqueue_adds_total") == 2
-    assert sample("workqueue_depth", priority="") == 2
+    assert sample("workqueue_depth", priority="0") == 2
     assert sample("workqueue_unfinished_work_seconds") == 0
     assert sample("workqueue_longest_running_processor_seconds") == 0
 
@@ -294,7 +446,7 @@ def test_metrics(clock: FakeClock) -> None:
     assert q.get() == "b"
     assert sample("workqueue_queue_duration_seconds_count") == 2
     assert sample("workqueue_queue_duration_seconds_sum") == 2 + 5
-    assert sample("workqueue_depth", priority="") == 0
+    assert sample("workqueue_depth", priority="0") == 0
     clock.step(1)
     # read at scrape time: a held since its get 4 s ago, b 1 s ago
     assert sample("workqueue_unfinished_work_seconds") == 4 + 1
@@ -318,6 +470,40 @@ def test_metrics(clock: FakeClock) -> None:
     assert sample("workqueue_retries_total") == 3  # not counted once shut down
     assert sample("workqueue_depth", priority="") is None  # gauges leave with the queue
     assert sample("workqueue_adds_total") == 3
+
+
+def test_depth_is_labelled_by_priority(clock: FakeClock) -> None:
+    recorder = Recorder(new_registry(runtime_collectors=False), monotonic=clock.monotonic)
+    q: WorkQueue[str] = WorkQueue(name="wq", clock=clock, metrics=recorder.workqueue)
+    fifo: WorkQueue[str] = WorkQueue(name="fifo", clock=clock, metrics=recorder.workqueue,
+                                     priorities=False)
+
+    def depths(name: str = "wq") -> dict[str, float]:
+        return {s.labels["priority"]: s.value
+                for family in recorder.registry.collect() if family.name == "workqueue_depth"
+                for s in family.samples if s.labels["name"] == name}
+
+    assert depths() == {"0": 0}  # the normal priority is there before any add
+    assert depths("fifo") == {"": 0}  # a queue without priorities: one series, as before
+    for item in ("a", "b"):
+        q.add(item, LOW_PRIORITY)
+    q.add("c")
+    fifo.add("a", LOW_PRIORITY)
+    assert depths() == {"-100": 2, "0": 1}
+    assert depths("fifo") == {"": 1}
+    q.add("a")  # raised: moves from one series to the other
+    q.add("d", 1)
+    assert depths() == {"-100": 1, "0": 2, "1": 1}
+    drain(q)
+    assert depths() == {"-100": 0, "0": 0, "1": 0}  # a priority seen stays, at 0
+    adds = recorder.registry.get_sample_value("workqueue_adds_total",
+                                              {"name": "wq", "controller": "wq"})
+    assert adds == 4  # the raise was no add
+    for priority in range(2, 30):  # past 25 priorities: one series with the whole depth
+        q.add(f"p{priority}", priority)
+    assert depths() == {"exceeded_cardinality_limit": 28}
+    q.shutdown(timeout=5)
+    fifo.shutdown(timeout=5)
 
 
 def test_every_rate_limited_add_is_a_retry_whatever_the_delay() -> None:

@@ -335,6 +335,39 @@ class ChangeRecorder:
         self.seen.append((change.type, change.key, change.tombstone))
 
 
+def test_initial_list_and_late_replays_are_marked_initial(transport: Transport,
+                                                          cms: ResourceClient) -> None:
+    # client-go's isInInitialList: what a controller queues behind fresh events.
+    _make(cms, "listed")
+    clock = FakeClock()
+    inf = SharedInformer(ResourceClient(transport, CONFIGMAPS), namespace="default",
+                         options=FAST, clock=clock, resync_period=60)
+    first = ChangeRecorder()
+    inf.add_handler(first)
+    inf.start()
+    try:
+        assert inf.wait_for_sync(10)
+        _make(cms, "watched")
+        eventually(lambda: len(first.changes) == 2)
+        late = ChangeRecorder()
+        assert inf.add_handler(late).wait_for_sync(10)
+        eventually(lambda: clock.waiters == 1)
+        clock.step(60)  # a resync: updates that changed nothing
+        eventually(lambda: len(first.changes) == 4)
+
+        def flags(recorder: ChangeRecorder) -> list[tuple[str, str, bool, bool]]:
+            return [(c.type, c.key, c.initial, c.unchanged) for c in recorder.changes]
+
+        assert flags(first) == [("add", "default/listed", True, False),
+                                ("add", "default/watched", False, False),
+                                ("update", "default/listed", False, True),
+                                ("update", "default/watched", False, True)]
+        assert flags(late)[:2] == [("add", "default/listed", True, False),
+                                   ("add", "default/watched", True, False)]
+    finally:
+        inf.stop()
+
+
 def test_change_handler_sees_every_kind_without_decoding(server: LocalAPIServer,
                                                          informer: SharedInformer,
                                                          cms: ResourceClient) -> None:

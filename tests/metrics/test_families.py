@@ -77,12 +77,17 @@ PROJECT: list[Row] = [
 class Queue:
     """A QueueStats with settable answers."""
 
-    def __init__(self, depth: int = 0, processing: Iterable[float] = ()) -> None:
+    def __init__(self, depth: int = 0, processing: Iterable[float] = (),
+                 by_priority: dict[int, int] | None = None) -> None:
         self.waiting = depth
         self.processing = list(processing)
+        self.by_priority = by_priority
 
     def depth(self) -> int:
         return self.waiting
+
+    def depth_by_priority(self) -> dict[int, int] | None:
+        return self.by_priority
 
     def processing_seconds(self) -> Iterable[float]:
         return self.processing

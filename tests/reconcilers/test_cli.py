@@ -155,3 +155,11 @@ def test_a_bad_upstream_count_stops_run_only() -> None:
         in done.stderr
     assert "Traceback" not in done.stderr
     assert run_command(env, "apiserver", "--help").returncode == 0
+
+
+def test_priority_queue_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse([]).priority_queue is True
+    assert parse(["--priority-queue=false"]).priority_queue is False
+    monkeypatch.setenv("AMBIENT_CTRL_PRIORITY_QUEUE", "false")
+    assert parse([]).priority_queue is False
+    assert parse(["--priority-queue"]).priority_queue is True
