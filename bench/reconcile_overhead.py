@@ -8,11 +8,11 @@ reconcile. Run it on two checkouts back to back to compare them::
 
     PYTHONPATH=<checkout> .venv/bin/python bench/reconcile_overhead.py [--requests 5000]
 
-What it showed (the retry policy and timers branch against the main it started from, best of
-three runs each on the 2-core machine under a load of 6-8): a success 9.3 → 10.2 µs, a failure
-22.7 → 26.8 µs (the streak bookkeeping, with no policy set; a failure also logs an ERROR line,
-which costs more); a timer adds ~10 µs to each reconcile of a new object (a delayed add per
-request: a heap push and the delay thread's wake-up), ``idle`` about the same. A real
+What it showed (the retry policy and timers branch against main with the priority queue, best
+of three runs each on the 2-core machine under a load of 3-4): a success 9.3 → 10.4 µs, a
+failure 24.2 → 28.4 µs (the streak bookkeeping, with no policy set; a failure also logs an
+ERROR line, which costs more); a timer adds ~9 µs to each reconcile of a new object (a delayed
+add per request: a heap push and the delay thread's wake-up), ``idle`` a little more. A real
 reconcile reads the cache and writes to the API server: milliseconds.
 """
 
