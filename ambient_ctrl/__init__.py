@@ -51,6 +51,8 @@ from .ratelimit import (
     default_controller_rate_limiter,
 )
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError
+from .retry import GiveUp, Retry, RetryPolicy, Terminal, record_condition
+from .timer import Timer
 from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "Expectations",
     "Funcs",
     "GenerationChanged",
+    "GiveUp",
     "ItemExponentialRateLimiter",
     "LabelsChanged",
     "Manager",
@@ -85,7 +88,11 @@ __all__ = [
     "Request",
     "ResourceVersionChanged",
     "Result",
+    "Retry",
+    "RetryPolicy",
+    "Terminal",
     "TerminalError",
+    "Timer",
     "WorkQueue",
     "add_finalizer",
     "and_",
@@ -101,6 +108,7 @@ __all__ = [
     "merge_patch_between",
     "not_",
     "or_",
+    "record_condition",
     "remove_condition",
     "remove_finalizer",
     "set_condition",

@@ -10,8 +10,11 @@ reconciler::
         .complete(WidgetReconciler(manager.client))
 
 ``for_`` enqueues the object itself, ``owns`` the controller owner of the child, ``watches`` what
-a map function returns. ``for_``'s kind is also the controller's primary: a NotFound saying the
-request's object is gone ends the work instead of failing it (see ``notfound.py``).
+a map function returns. ``with_retry(RetryPolicy(...))`` bounds and shapes the retries of failed
+reconciles (``retry.py``); ``every(interval, jitter=...)`` reconciles each object of the
+``for_`` kind periodically while it exists (``timer.py``). ``for_``'s kind is also the
+controller's primary: a NotFound saying the request's object is gone ends the work instead of
+failing it (see ``notfound.py``).
 
 Every kind named here gets a shared informer (one per kind, whoever else watches it) that the
 manager starts and syncs before any controller runs.
@@ -29,7 +32,7 @@ have no generation, so it would drop every update of theirs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from foundation.clock import Clock
@@ -45,9 +48,11 @@ from .handler import (
     EventHandler,
     EventSource,
 )
-from .notfound import Primary, on_server
+from .notfound import Primary, on_server, version_in
 from .predicate import Predicate
 from .reconcile import Reconciler, Request
+from .retry import RetryPolicy
+from .timer import Timer
 
 
 class ControllerHost(Protocol):
@@ -87,6 +92,8 @@ class Builder:
         self._watches: list[_Watch] = []
         self._filters: tuple[Predicate, ...] = ()
         self._options = ControllerOptions()
+        self._retry: RetryPolicy | None = None
+        self._timer: Timer | None = None
 
     def for_(self, resource: Resource, *predicates: Predicate) -> Builder:
         if self._for is not None:
@@ -122,7 +129,21 @@ class Builder:
         return self
 
     def with_options(self, options: ControllerOptions) -> Builder:
+        """How the controller runs; :meth:`with_retry` and :meth:`every` override its
+        ``retry`` and ``timer``, whichever is called first."""
         self._options = options
+        return self
+
+    def with_retry(self, policy: RetryPolicy) -> Builder:
+        """Retry limits, backoff per error and hooks (see ``retry.py``)."""
+        self._retry = policy
+        return self
+
+    def every(self, interval: float, *, jitter: float = 0.1, idle: float = 0.0) -> Builder:
+        """Reconcile each object of the ``for_`` kind every ``interval`` seconds while it
+        exists, plus up to ``jitter`` times the interval at random; with ``idle``, only once it
+        has been unchanged that long (see ``timer.py``)."""
+        self._timer = Timer(interval, jitter, idle)
         return self
 
     def complete(self, reconciler: Reconciler) -> Controller:
@@ -130,9 +151,15 @@ class Builder:
             raise ValueError("a controller needs for_ or watches")
         name = self._name or (self._for.kind.lower() if self._for else "controller")
         manager = self._manager
-        primary = (Primary(self._for, on_server(manager.client.resource(self._for)))
+        options = self._options
+        if self._retry is not None:
+            options = replace(options, retry=self._retry)
+        if self._timer is not None:
+            options = replace(options, timer=self._timer)
+        primary = (Primary(self._for, on_server(manager.client.resource(self._for)),
+                           cached_version=version_in(manager.client.expect(self._for).store))
                    if self._for is not None else None)
-        controller = Controller(name, reconciler, options=self._options, clock=manager.clock,
+        controller = Controller(name, reconciler, options=options, clock=manager.clock,
                                 recorder=manager.recorder, primary=primary)
         for watch in self._watches:
             informer = manager.client.expect(watch.resource, namespace=watch.namespace,
@@ -140,5 +167,5 @@ class Builder:
                                              field_selector=watch.field_selector)
             informer.add_handler(EventSource(watch.handler, controller.queue,
                                              watch.predicates + self._filters))
-        manager.add(controller, needs_leader=self._options.need_leader_election)
+        manager.add(controller, needs_leader=options.need_leader_election)
         return controller

@@ -11,9 +11,17 @@ returned ``Result(requeue=True)``      add rate-limited                      req
 raised ``NotFound`` and the object is  forget                                success
 gone (see ``notfound.py``)
 raised ``TerminalError``               forget (until the object changes)     error, terminal
-raised another ``Exception``           add rate-limited                      error
-raised another ``BaseException``       add rate-limited; counted as a panic  error
+raised another ``Exception``           add after the retry policy's backoff  error
+                                       (default: the rate limiter's)
+... past the retry policy's limits,    forget (until the object changes)     error, terminal
+or its ``on_error`` hook gave up
+raised another ``BaseException``       as an ``Exception``; counted as a     error
+                                       panic
 =====================================  ====================================  ===============
+
+The retry policy (``retry.py``) counts each request's consecutive failures; a terminal error
+ends the count and goes to the policy's ``on_give_up`` hook (e.g. a condition on the object).
+With a timer (``timer.py``), every outcome but an error then arms the object's next tick.
 
 Every requeue and retry keeps the priority the request was handed out at (a request of an
 initial list stays behind fresh events), unless the ``Result`` names one, as in
@@ -23,7 +31,8 @@ controller-runtime.
 carries ``controller``, ``request`` and ``reconcile_id``; errors are logged once, here:
 
 * a NotFound that ends the work: one DEBUG line — the object was deleted, nothing is wrong;
-* a ``TerminalError`` (bad input): one WARNING line with its message, no traceback;
+* a ``TerminalError`` (bad input), or an error past the retry policy's limits: one WARNING
+  line with its message, no traceback;
 * any other failure: ERROR with the traceback the first time an object fails with that
   error, one ERROR line for each repeat until the error changes or a reconcile of the object
   succeeds (``tracebacks.py``); a timeout is one line.
@@ -42,7 +51,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from foundation.clock import Clock, RealClock
 from foundation.threads import Deadline, Threads
@@ -51,8 +60,10 @@ from metrics.recorder import Recorder
 
 from . import logcontext
 from .notfound import Primary, ends_work
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, default_controller_rate_limiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
+from .retry import TERMINAL_ERROR, Attempting, Retrier, RetryPolicy, Terminal
+from .timer import Ticker, Timer
 from .tracebacks import TracebackMemory
 from .workqueue import NORMAL_PRIORITY, WorkQueue
 
@@ -77,6 +88,10 @@ class ControllerOptions:
     use_priority_queue: bool = True
     """Hand out fresh events before the backlog of an initial list (controller-runtime's
     ``UsePriorityQueue``, see ``workqueue``); False: one first-in, first-out queue."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """Limits, backoff per error and hooks for failed reconciles (default: retry for ever)."""
+    timer: Timer | None = None
+    """Reconcile each live object of the primary kind periodically (needs ``for_``)."""
 
 
 class Controller:
@@ -84,6 +99,8 @@ class Controller:
 
     ``primary``: the kind it reconciles (the builder passes its ``for_``), so that a NotFound
     saying the request's object is gone ends the work; without it every NotFound is an error.
+    A timer needs the primary's ``cached_version`` (which objects are live, and when they
+    changed).
     """
 
     def __init__(self, name: str, reconciler: Reconciler, *,
@@ -95,10 +112,19 @@ class Controller:
         self._primary = primary
         self._tracebacks = TracebackMemory()
         self._clock = clock or RealClock()
+        limiter = options.rate_limiter or default_controller_rate_limiter(self._clock)
         self.queue: WorkQueue[Request] = WorkQueue(
-            name=name, rate_limiter=options.rate_limiter, clock=self._clock,
+            name=name, rate_limiter=limiter, clock=self._clock,
             metrics=recorder.workqueue if recorder else None, controller=name,
             priorities=options.use_priority_queue)
+        self.retrier = Retrier(options.retry, limiter, self._clock)
+        self.ticker: Ticker | None = None
+        if options.timer is not None:
+            if primary is None or primary.cached_version is None:
+                raise ValueError("a timer ticks for the objects of the controller's kind: "
+                                 "build the controller with for_")
+            self.ticker = Ticker(options.timer, self.queue, primary.cached_version,
+                                  self._clock)
         self._metrics: ControllerRecorder | None = (
             recorder.controller.register(name,
                                          max_concurrent_reconciles=options.max_concurrent_reconciles)
@@ -151,48 +177,38 @@ class Controller:
         timeout = self.options.reconcile_timeout
         with logcontext.bind(controller=self.name, request=str(request),
                              reconcile_id=reconcile_id), \
-                deadline(started + timeout if timeout else None):
+                deadline(started + timeout if timeout else None), \
+                Attempting(self.retrier.attempt(request)):
             try:
                 result: Result | BaseException = self._reconciler.reconcile(request)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:
                 result = exc
-            return self._settle(request, result, self._clock.monotonic() - started, priority)
+            return self._settle(request, result, started, priority)
 
-    def _settle(self, request: Request, result: Result | BaseException, seconds: float,
+    def _settle(self, request: Request, result: Result | BaseException, started: float,
                 priority: int) -> ReconcileResult:
+        seconds = self._clock.monotonic() - started
         terminal = False
         if isinstance(result, Result):
-            if result.priority is not None:
-                priority = result.priority
-            if result.requeue_after > 0:
-                self.queue.forget(request)
-                self.queue.add_after(request, result.requeue_after, priority)
-                outcome = ReconcileResult.REQUEUE_AFTER
-            elif result.requeue:
-                self.queue.add_rate_limited(request, priority=priority)
-                outcome = ReconcileResult.REQUEUE
-            else:
-                self.queue.forget(request)
-                outcome = ReconcileResult.SUCCESS
-            self._tracebacks.forget(request)
+            outcome = self._requeue(request, result, priority)
+            self._ended(request)
         elif ends_work(result, self._primary, request):
             self.queue.forget(request)
-            self._tracebacks.forget(request)
+            self._ended(request)
             outcome = ReconcileResult.SUCCESS
             log.debug("the object is gone: its NotFound ends the work", extra={
                 "error": str(result)})
         elif isinstance(result, TerminalError):
-            self.queue.forget(request)
-            self._tracebacks.forget(request)
             terminal, outcome = True, ReconcileResult.ERROR
-            log.warning("reconcile failed terminally (not retried until the object "
-                        "changes): %s", result)
+            self._give_up(self.retrier.terminal(request, result, TERMINAL_ERROR,
+                                                started=started))
         else:
-            self._retry(request, result, priority)
+            terminal = self._retry(request, result, started, priority)
             outcome = ReconcileResult.ERROR
-            self._log_failure(result, traceback=self._tracebacks.first(request, result))
+        if self.ticker is not None and outcome is not ReconcileResult.ERROR:
+            self.ticker.reconciled(request)
         if self._metrics is not None:
             if not isinstance(result, (Result, Exception)):
                 self._metrics.panicked()
@@ -201,12 +217,55 @@ class Controller:
             self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
         return outcome
 
-    def _retry(self, request: Request, error: BaseException, priority: int) -> None:
-        """Back off as the rate limiter says, but never sooner than the server's Retry-After."""
-        retry_after = getattr(error, "retry_after", None)
-        if not isinstance(retry_after, (int, float)):
-            retry_after = 0.0
-        self.queue.add_rate_limited(request, at_least=retry_after, priority=priority)
+    def _requeue(self, request: Request, result: Result, priority: int) -> ReconcileResult:
+        if result.priority is not None:
+            priority = result.priority
+        if result.requeue_after > 0:
+            self.queue.forget(request)
+            self.queue.add_after(request, result.requeue_after, priority)
+            return ReconcileResult.REQUEUE_AFTER
+        if result.requeue:
+            self.queue.add_rate_limited(request, priority=priority)
+            return ReconcileResult.REQUEUE
+        self.queue.forget(request)
+        return ReconcileResult.SUCCESS
+
+    def _ended(self, request: Request) -> None:
+        """A reconcile that did not fail: the request's failure streak is over."""
+        self.retrier.ended(request)
+        self._tracebacks.forget(request)
+
+    def _retry(self, request: Request, error: BaseException, started: float,
+               priority: int) -> bool:
+        """Back off as the retry policy says (by default the rate limiter), never sooner than
+        the server's Retry-After; or give up. Returns whether the error is terminal."""
+        verdict = self.retrier.failed(request, error, started=started)
+        if isinstance(verdict, Terminal):
+            self._give_up(verdict)
+            return True
+        self.queue.add_after(request, verdict.after, priority)
+        self._log_failure(error, traceback=self._tracebacks.first(request, error))
+        return False
+
+    def _give_up(self, terminal: Terminal) -> None:
+        """Not retried until the object changes: one WARNING line, then the policy's hook."""
+        self._tracebacks.forget(terminal.request)
+        if terminal.reason == TERMINAL_ERROR:
+            log.warning("reconcile failed terminally (not retried until the object "
+                        "changes): %s", terminal.error)
+        else:
+            log.warning("reconcile failed %d time(s) in %.1f s, giving up (%s; not retried "
+                        "until the object changes): %s", terminal.attempts, terminal.seconds,
+                        terminal.reason, terminal.error)
+        hook = self.options.retry.on_give_up
+        if hook is None:
+            return
+        try:
+            hook(terminal)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # the hook's, not the reconcile's: logged, never retried
+            log.warning("the retry policy's on_give_up hook failed: %r", exc)
 
     @staticmethod
     def _log_failure(error: BaseException, *, traceback: bool) -> None:

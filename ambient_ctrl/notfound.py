@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from informers.errors import NotFound
 from informers.resource import Resource
@@ -36,6 +37,9 @@ class Primary:
     resource: Resource
     exists: Callable[[Request], bool]
     """Whether the server has the request's object (may raise: then it is taken to exist)."""
+    cached_version: Callable[[Request], str | None] | None = None
+    """The resourceVersion of the request's object in the controller's cache of the kind, None
+    when the cache does not hold it (for timers)."""
 
 
 def on_server(client: ResourceClient) -> Callable[[Request], bool]:
@@ -48,6 +52,19 @@ def on_server(client: ResourceClient) -> Callable[[Request], bool]:
         return True
 
     return exists
+
+
+class _Versions(Protocol):
+    def resource_version(self, key: str) -> str | None: ...
+
+
+def version_in(store: _Versions) -> Callable[[Request], str | None]:
+    """:attr:`Primary.cached_version` as a look-up of the request's key in an informer's store
+    (no decoding)."""
+    def cached_version(request: Request) -> str | None:
+        return store.resource_version(str(request))
+
+    return cached_version
 
 
 def names(error: NotFound, resource: Resource, request: Request) -> bool:
