@@ -39,6 +39,7 @@ from foundation.clock import Clock
 from informers.resource import Resource
 from metrics.recorder import Recorder
 
+from .aio import AsyncReconciler, EventLoop, is_async
 from .client import Client
 from .controller import Controller, ControllerOptions
 from .handler import (
@@ -57,8 +58,9 @@ from .timer import Timer
 
 class ControllerHost(Protocol):
     """What a :class:`Builder` needs of the manager it builds for: the client whose informers
-    feed the controller, the clock and recorder the controller runs with, and ``add``, which
-    runs the controller (with leader election when ``needs_leader``)."""
+    feed the controller, the clock and recorder the controller runs with, ``add``, which
+    runs the controller (with leader election when ``needs_leader``), and ``event_loop``, the
+    one loop async reconcilers run on."""
 
     @property
     def client(self) -> Client: ...
@@ -70,6 +72,8 @@ class ControllerHost(Protocol):
     def recorder(self) -> Recorder: ...
 
     def add(self, runnable: Controller, *, needs_leader: bool = True) -> None: ...
+
+    def event_loop(self) -> EventLoop: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +150,7 @@ class Builder:
         self._timer = Timer(interval, jitter, idle)
         return self
 
-    def complete(self, reconciler: Reconciler) -> Controller:
+    def complete(self, reconciler: Reconciler | AsyncReconciler) -> Controller:
         if self._for is None and not self._watches:
             raise ValueError("a controller needs for_ or watches")
         name = self._name or (self._for.kind.lower() if self._for else "controller")
@@ -159,8 +163,12 @@ class Builder:
         primary = (Primary(self._for, on_server(manager.client.resource(self._for)),
                            cached_version=version_in(manager.client.expect(self._for).store))
                    if self._for is not None else None)
+        loop = None
+        if is_async(reconciler):
+            loop = manager.event_loop()
+            loop.reserve(options.max_concurrent_reconciles)
         controller = Controller(name, reconciler, options=options, clock=manager.clock,
-                                recorder=manager.recorder, primary=primary)
+                                recorder=manager.recorder, primary=primary, loop=loop)
         for watch in self._watches:
             informer = manager.client.expect(watch.resource, namespace=watch.namespace,
                                              label_selector=watch.label_selector,

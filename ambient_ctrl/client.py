@@ -181,6 +181,11 @@ class Client:
                 raise TimeoutError(f"cache of {resource.group_resource} did not sync")
         return informer
 
+    def informer_synced(self, resource: Resource) -> bool:
+        """Whether a read of ``resource`` is answered from a synced cache at once (else the
+        first read starts the informer and waits for it)."""
+        return self._informer_of(resource).has_synced()
+
     def _check(self) -> None:
         check_deadline(self._clock.monotonic())
 

@@ -49,8 +49,12 @@ that ends anyway before :meth:`Controller.stop` is reported by
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from foundation.clock import Clock, RealClock
@@ -59,6 +63,7 @@ from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 
 from . import logcontext
+from .aio import AsyncReconciler, EventLoop, is_async
 from .notfound import Primary, ends_work
 from .ratelimit import RateLimiter, default_controller_rate_limiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
@@ -103,12 +108,18 @@ class Controller:
     changed).
     """
 
-    def __init__(self, name: str, reconciler: Reconciler, *,
+    def __init__(self, name: str, reconciler: Reconciler | AsyncReconciler, *,
                  options: ControllerOptions = ControllerOptions(), clock: Clock | None = None,
-                 recorder: Recorder | None = None, primary: Primary | None = None) -> None:
+                 recorder: Recorder | None = None, primary: Primary | None = None,
+                 loop: EventLoop | None = None) -> None:
         self.name = name
         self.options = options
         self._reconciler = reconciler
+        self._loop = loop
+        if is_async(reconciler) and loop is None:
+            raise ValueError(f"controller {name}: an async reconciler runs on the manager's "
+                             "event loop: build it with manager.builder(...)")
+        self._halt = threading.Event()
         self._primary = primary
         self._tracebacks = TracebackMemory()
         self._clock = clock or RealClock()
@@ -132,10 +143,14 @@ class Controller:
         self._threads = Threads(f"controller {name}")
 
     def start(self) -> None:
-        for index in range(self.options.max_concurrent_reconciles):
-            self._threads.start(self._work, name=f"{self.name}-worker-{index}")
+        if self._loop is not None:
+            self._threads.start(self._pump, name=f"{self.name}-pump")
+        else:
+            for index in range(self.options.max_concurrent_reconciles):
+                self._threads.start(self._work, name=f"{self.name}-worker-{index}")
         log.info("controller started", extra={
-            "controller": self.name, "workers": self.options.max_concurrent_reconciles})
+            "controller": self.name, "workers": self.options.max_concurrent_reconciles,
+            "mode": "async" if self._loop is not None else "threads"})
 
     def dead_threads(self) -> list[str]:
         """Workers (and the queue's delay thread) that ended before :meth:`stop`."""
@@ -148,6 +163,7 @@ class Controller:
         leadership). Returns whether every in-flight reconcile finished."""
         deadline = Deadline(timeout)
         self._threads.stopping()
+        self._halt.set()
         drained = self.queue.shutdown(drain=timeout > 0, timeout=timeout)
         alive = self._threads.join(deadline)
         return drained and not alive
@@ -168,23 +184,104 @@ class Controller:
             finally:
                 self.queue.done(request)
 
+    def _pump(self) -> None:
+        """The async path's one thread: hand requests to the loop as tasks, at most
+        ``max_concurrent_reconciles`` at once (the workqueue keeps a request on one task).
+        What is ready when a slot is free goes over in one batch: one wake-up of the loop
+        for a backlog, not one per request."""
+        assert self._loop is not None
+        slots = threading.Semaphore(self.options.max_concurrent_reconciles)
+        while True:
+            while not slots.acquire(timeout=0.25):
+                if self._halt.is_set():
+                    return
+            got = self.queue.get_with_priority()
+            if got is None:
+                return
+            batch = [got]
+            while slots.acquire(blocking=False):
+                more = self.queue.get_with_priority(timeout=0)
+                if more is None:
+                    slots.release()
+                    break
+                batch.append(more)
+            try:
+                self._loop.loop.call_soon_threadsafe(self._start_tasks, batch, slots)
+            except RuntimeError:  # the loop is closed (a stop in progress): nothing runs it
+                for request, priority in batch:
+                    slots.release()
+                    self.queue.add_after(request, _RECOVERY_DELAY, priority)
+                    self.queue.done(request)
+                log.warning("the event loop is closed: %d request(s) put back", len(batch),
+                            extra={"controller": self.name})
+
+    def _start_tasks(self, batch: list[tuple[Request, int]],
+                     slots: threading.Semaphore) -> None:
+        """On the loop: one task per request, its slot freed when it ends."""
+        assert self._loop is not None
+        for request, priority in batch:
+            task = self._loop.loop.create_task(self._run_async(request, priority))
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _run_async(self, request: Request, priority: int) -> None:
+        try:
+            if self._metrics is not None:
+                with self._metrics.active_worker():
+                    await self.reconcile_once_async(request, priority)
+            else:
+                await self.reconcile_once_async(request, priority)
+        except Exception:  # not the reconcile's (that is settled): ours, around it
+            log.exception("handling a request failed outside its reconcile; retrying it",
+                          extra={"controller": self.name, "request": str(request)})
+            self.queue.add_after(request, _RECOVERY_DELAY, priority)
+        finally:
+            self.queue.done(request)
+
+    @contextlib.contextmanager
+    def _reconciling(self, request: Request, started: float) -> Iterator[None]:
+        """What every reconcile runs in: its log fields, deadline and attempt number."""
+        timeout = self.options.reconcile_timeout
+        with logcontext.bind(controller=self.name, request=str(request),
+                             reconcile_id=uuid.uuid4().hex[:12]), \
+                deadline(started + timeout if timeout else None), \
+                Attempting(self.retrier.attempt(request)):
+            yield
+
     def reconcile_once(self, request: Request,
                        priority: int = NORMAL_PRIORITY) -> ReconcileResult:
         """Reconcile ``request`` and settle the outcome with the queue (a requeue or retry at
         ``priority``, the one it was handed out at, unless the result names another)."""
-        reconcile_id = uuid.uuid4().hex[:12]
         started = self._clock.monotonic()
-        timeout = self.options.reconcile_timeout
-        with logcontext.bind(controller=self.name, request=str(request),
-                             reconcile_id=reconcile_id), \
-                deadline(started + timeout if timeout else None), \
-                Attempting(self.retrier.attempt(request)):
+        with self._reconciling(request, started):
             try:
-                result: Result | BaseException = self._reconciler.reconcile(request)
+                result: Result | BaseException = self._reconciler.reconcile(  # type: ignore[assignment]
+                    request)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:
                 result = exc
+            return self._settle(request, result, started, priority)
+
+    async def reconcile_once_async(self, request: Request,
+                                   priority: int = NORMAL_PRIORITY) -> ReconcileResult:
+        """:meth:`reconcile_once` for an async reconciler, on the loop; a reconcile past
+        ``reconcile_timeout`` is cancelled and settles as a :class:`ReconcileTimeout`."""
+        started = self._clock.monotonic()
+        timeout = self.options.reconcile_timeout
+        limit = asyncio.timeout(timeout) if timeout else None
+        with self._reconciling(request, started):
+            try:
+                if limit is None:
+                    result: Result | BaseException = await self._reconciler.reconcile(
+                        request)  # type: ignore[misc]
+                else:
+                    async with limit:
+                        result = await self._reconciler.reconcile(request)  # type: ignore[misc]
+            except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+                raise  # a cancelled task (the loop stops) settles nothing
+            except BaseException as exc:
+                result = (ReconcileTimeout("reconcile deadline exceeded")
+                          if limit is not None and limit.expired() else exc)
             return self._settle(request, result, started, priority)
 
     def _settle(self, request: Request, result: Result | BaseException, started: float,

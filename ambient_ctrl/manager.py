@@ -72,6 +72,7 @@ from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
 
 from . import gctuning
+from .aio import AsyncClient, EventLoop
 from .builder import Builder
 from .client import Client
 from .controller import Controller
@@ -201,6 +202,7 @@ class Manager:
         self.server.healthz.add("threads", self._check_threads)
         self._threads = Threads("manager")
         self._runnables: list[tuple[Runnable, bool]] = []
+        self._loop: EventLoop | None = None
         self._started: list[Runnable] = []
         self._stop = threading.Event()
         self._elector_stop = threading.Event()
@@ -218,6 +220,21 @@ class Manager:
 
     def add(self, runnable: Runnable, *, needs_leader: bool = True) -> None:
         self._runnables.append((runnable, needs_leader))
+
+    def event_loop(self) -> EventLoop:
+        """The event loop async reconcilers run on: made on first use, started before the
+        controllers that use it and stopped after them (a runnable of every replica, leader or
+        not)."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = EventLoop()
+                self._runnables.append((self._loop, False))
+            return self._loop
+
+    @property
+    def async_client(self) -> AsyncClient:
+        """:attr:`client`'s verbs as coroutines, for async reconcilers (see ``aio``)."""
+        return AsyncClient(self.client, self.event_loop())
 
     def event_recorder(self, component: str, **options: Any) -> EventRecorder:
         """An :class:`~ambient_ctrl.events.EventRecorder` for ``component`` writing through
