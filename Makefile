@@ -60,8 +60,8 @@ e2e-cluster: venv ## The e2e suite against a real cluster: E2E_KUBECONFIG=<path>
 	E2E_KUBECONFIG=$(E2E_KUBECONFIG) $(BIN)/python -m pytest e2e -rs $(PYTEST_ARGS)
 
 lint: venv ## ruff, mypy on the library packages, import-linter.
-	$(BIN)/ruff check foundation ambient_ctrl informers metrics reconcilers tests e2e bench
-	$(BIN)/mypy foundation ambient_ctrl informers metrics reconcilers
+	$(BIN)/ruff check foundation envtest ambient_ctrl informers metrics reconcilers tests e2e bench
+	$(BIN)/mypy foundation envtest ambient_ctrl informers metrics reconcilers
 	$(BIN)/lint-imports
 
 # The demo: local API server with simulators, the operator, sessions of both backends.

@@ -58,7 +58,8 @@ class _AsyncWait:
         return Result()
 
 
-def _run(reconciler: object, concurrency: int, requests: int, use_loop: bool) -> tuple[float, float]:
+def _run(reconciler: object, concurrency: int, requests: int,
+         use_loop: bool) -> tuple[float, float]:
     """(wall µs, CPU µs) per reconcile for one round."""
     loop = EventLoop("bench-loop") if use_loop else None
     if loop is not None:
