@@ -1,0 +1,216 @@
+"""Structured merge of decoded JSON by a :class:`~envtest.patch.shapes.Shape`, as
+structured-merge-diff's ``typed`` package does it for server-side apply: the field set of a
+value (``ToFieldSet``), merging an applied configuration into a live object (``Merge``),
+removing a set of fields (``RemoveItems``) and comparing two values (``Compare``).
+
+Associative lists (``listType=map``, ``listType=set``) are addressed per item (``k:``/``v:``
+path elements); every other list, and maps marked ``x-kubernetes-map-type: atomic``, are one
+leaf. Like the rest of :mod:`envtest.patch`, nothing here mutates its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from envtest.patch import fieldpath as fp
+from envtest.patch.errors import PatchError
+from envtest.patch.fieldpath import FieldSet, Path
+from envtest.patch.shapes import Shape
+
+NODE: Any = object()
+"""The value :func:`leaves` gives a list item that has fields of its own below it."""
+
+
+def _associative(shape: Shape) -> bool:
+    return shape.list_type == "set" or (shape.list_type == "map" and bool(shape.keys))
+
+
+def element(shape: Shape, item: Any, where: Path, index: int) -> str:
+    """The path element of a list item (``k:{...}`` or ``v:...``)."""
+    if shape.list_type == "set":
+        return fp.value(item)
+    if not isinstance(item, Mapping):
+        raise PatchError(f"{fp.render(where)}: element {index}: associative list with keys "
+                         "may not have non-map elements")
+    fields = {}
+    for name in shape.keys:
+        if name in item and item[name] is not None:
+            fields[name] = item[name]
+        elif name in shape.key_defaults:
+            fields[name] = shape.key_defaults[name]
+        else:
+            raise PatchError(f"{fp.render(where)}: element {index}: associative list with keys "
+                             f'has an element that omits key field "{name}" (and doesn\'t '
+                             "have default value)")
+    return fp.key(fields)
+
+
+# ToFieldSet ----------------------------------------------------------------------------------
+def leaves(value: Mapping[str, Any], shape: Shape) -> dict[Path, Any]:
+    """Every member of the value's field set with its value (:data:`NODE` for list items with
+    fields below them): scalars, atomic lists and maps, empty maps, nulls and list items."""
+    out: dict[Path, Any] = {}
+    _walk_map(value, shape, (), out)
+    return out
+
+
+def _walk_map(value: Mapping[str, Any], shape: Shape, prefix: Path,
+              out: dict[Path, Any]) -> None:
+    for name, child in value.items():
+        _walk(child, shape.field(name), (*prefix, fp.field(name)), out)
+
+
+def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any]) -> None:
+    if isinstance(value, Mapping) and value and not shape.atomic_map:
+        _walk_map(value, shape, path, out)
+    elif isinstance(value, list) and value and _associative(shape):
+        item_shape = shape.item()
+        for index, item in enumerate(value):
+            item_path = (*path, element(shape, item, path, index))
+            if shape.list_type == "map":
+                out[item_path] = NODE
+                _walk_map(item, item_shape, item_path, out)
+            else:
+                out[item_path] = item
+    else:
+        out[path] = value
+
+
+# Merge ---------------------------------------------------------------------------------------
+def merge(live: Any, config: Any, shape: Shape, where: Path = ()) -> Any:
+    """``config`` merged into ``live``: maps field by field, associative lists item by item
+    (live items in place, shared items merged, new items where the config puts them relative
+    to the shared ones), everything else replaced. A ``null`` in the config removes the field,
+    as decoding into kube's typed object drops it."""
+    if isinstance(live, dict) and isinstance(config, dict) and not shape.atomic_map:
+        out = dict(live)
+        for name, value in config.items():
+            if value is None:
+                out.pop(name, None)
+            elif name in out:
+                out[name] = merge(out[name], value, shape.field(name), (*where, fp.field(name)))
+            else:
+                out[name] = _clean(value)
+        return out
+    if isinstance(live, list) and isinstance(config, list) and _associative(shape):
+        return _merge_list(live, config, shape, where)
+    return _clean(config)
+
+
+def _clean(value: Any) -> Any:
+    """A copy of a value taken from the config, without its null members."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _merge_list(live: list[Any], config: list[Any], shape: Shape, where: Path) -> list[Any]:
+    """structured-merge-diff's ``mergingWalker.visitListItems``, element order included."""
+    lpe = [element(shape, item, where, i) for i, item in enumerate(live)]
+    rpe = [element(shape, item, where, i) for i, item in enumerate(config)]
+    rhs: dict[str, Any] = {}
+    for index, (pe, item) in enumerate(zip(rpe, config, strict=True)):
+        if pe in rhs:
+            raise PatchError(f"{fp.render(where)}: element {index}: duplicate entries for key "
+                             f"{pe[2:]}")
+        rhs[pe] = item
+    lhs: dict[str, Any] = {}
+    for pe, item in zip(lpe, live, strict=True):
+        lhs.setdefault(pe, item)
+    shared = iter([pe for pe in rpe if pe in lhs])
+    next_shared = next(shared, None)
+    item_shape = shape.item()
+    out: list[Any] = []
+    done: set[str] = set()
+    li = ri = 0
+    while li < len(lpe) or ri < len(rpe):
+        if li < len(lpe) and ri < len(rpe):
+            pe = lpe[li]
+            if pe == rpe[ri]:
+                done.add(pe)
+                out.append(_merge_item(lhs[pe], rhs[pe], item_shape, (*where, pe)))
+                li, ri = li + 1, ri + 1
+                next_shared = next(shared, None)
+                continue
+            if pe in rhs and next_shared is not None and next_shared != pe:
+                li += 1  # shared with the config, but not the one due now
+                continue
+        if li < len(lpe):
+            pe = lpe[li]
+            if pe not in rhs:
+                out.append(live[li])
+                li += 1
+                continue
+            if pe in done:
+                li += 1
+                continue
+        pe = rpe[ri]
+        done.add(pe)
+        out.append(_merge_item(lhs.get(pe), rhs[pe], item_shape, (*where, pe)))
+        ri += 1
+        if next_shared == pe:
+            next_shared = next(shared, None)
+    return out
+
+
+def _merge_item(live: Any, config: Any, shape: Shape, where: Path) -> Any:
+    return _clean(config) if live is None else merge(live, config, shape, where)
+
+
+# RemoveItems ---------------------------------------------------------------------------------
+def remove(value: dict[str, Any], paths: Iterable[Path], shape: Shape, *,
+           kept: FieldSet = fp.EMPTY) -> dict[str, Any]:
+    """``value`` without the fields and items at ``paths`` (each with everything below it).
+    A map left empty by the removal goes too unless its path is in ``kept``."""
+    out = _remove(value, fp.trie(paths), shape, (), kept)
+    return out if isinstance(out, dict) else {}
+
+
+def _remove(value: Any, node: Mapping[str, Any], shape: Shape, path: Path,
+            kept: FieldSet) -> Any:
+    if isinstance(value, dict) and not shape.atomic_map:
+        out = {}
+        for name, child in value.items():
+            element_ = fp.field(name)
+            sub = node.get(element_)
+            if sub is None:
+                out[name] = child
+            elif "." not in sub:
+                child_path = (*path, element_)
+                pruned = _remove(child, sub, shape.field(name), child_path, kept)
+                if pruned != {} or child == {} or child_path in kept:
+                    out[name] = pruned
+        return out
+    if isinstance(value, list) and _associative(shape):
+        items = []
+        for index, item in enumerate(value):
+            pe = element(shape, item, path, index)
+            sub = node.get(pe)
+            if sub is None:
+                items.append(item)
+            elif "." not in sub:
+                items.append(_remove(item, sub, shape.item(), (*path, pe), kept))
+        return items
+    return value
+
+
+# Compare -------------------------------------------------------------------------------------
+def compare(old: Mapping[Path, Any],
+            new: Mapping[Path, Any]) -> tuple[FieldSet, FieldSet, FieldSet]:
+    """(added, modified, removed) between two :func:`leaves` maps; modified are the leaves
+    present on both sides with different values."""
+    added = frozenset(new.keys() - old.keys())
+    removed = frozenset(old.keys() - new.keys())
+    modified = frozenset(p for p in old.keys() & new.keys()
+                         if old[p] is not NODE and new[p] is not NODE
+                         and not _same(old[p], new[p]))
+    return added, modified, removed
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
