@@ -103,7 +103,7 @@ def apply(live: dict[str, Any], config: dict[str, Any], shape: Shape, managers: 
           ignored: Ignored = _nothing_ignored) -> tuple[dict[str, Any], list[Owner]]:
     """(new object, new managers) for ``me`` (its entry, fields unset) applying ``config``."""
     merged = structured.merge(live, config, shape)
-    mine = {p for p in structured.leaves(config, shape) if p not in STRIPPED and not ignored(p)}
+    mine = {p for p in structured.leaves(config, shape, unique=True) if p not in STRIPPED and not ignored(p)}
     previous = next((m for m in managers if m.identity == me.identity), None)
     others = [m for m in managers if m.identity != me.identity]
     if previous is not None:

@@ -47,30 +47,35 @@ def element(shape: Shape, item: Any, where: Path, index: int) -> str:
 
 
 # ToFieldSet ----------------------------------------------------------------------------------
-def leaves(value: Mapping[str, Any], shape: Shape) -> dict[Path, Any]:
+def leaves(value: Mapping[str, Any], shape: Shape, *, unique: bool = False) -> dict[Path, Any]:
     """Every member of the value's field set with its value (:data:`NODE` for list items with
-    fields below them): scalars, atomic lists and maps, empty maps, nulls and list items."""
+    fields below them): scalars, atomic lists and maps, empty maps, nulls and list items (an
+    empty keyed list owns nothing). ``unique``: two items with one key are an error (an
+    applied configuration; a live object may hold them)."""
     out: dict[Path, Any] = {}
-    _walk_map(value, shape, (), out)
+    _walk_map(value, shape, (), out, unique)
     return out
 
 
-def _walk_map(value: Mapping[str, Any], shape: Shape, prefix: Path,
-              out: dict[Path, Any]) -> None:
+def _walk_map(value: Mapping[str, Any], shape: Shape, prefix: Path, out: dict[Path, Any],
+              unique: bool) -> None:
     for name, child in value.items():
-        _walk(child, shape.field(name), (*prefix, fp.field(name)), out)
+        _walk(child, shape.field(name), (*prefix, fp.field(name)), out, unique)
 
 
-def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any]) -> None:
+def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any], unique: bool) -> None:
     if isinstance(value, Mapping) and value and not shape.atomic_map:
-        _walk_map(value, shape, path, out)
-    elif isinstance(value, list) and value and _associative(shape):
+        _walk_map(value, shape, path, out, unique)
+    elif isinstance(value, list) and _associative(shape):
         item_shape = shape.item()
         for index, item in enumerate(value):
             item_path = (*path, element(shape, item, path, index))
+            if unique and item_path in out:
+                raise PatchError(f"{fp.render(path)}: element {index}: duplicate entries for "
+                                 f"key {item_path[-1][2:]}")
             if shape.list_type == "map":
                 out[item_path] = NODE
-                _walk_map(item, item_shape, item_path, out)
+                _walk_map(item, item_shape, item_path, out, unique)
             else:
                 out[item_path] = item
     else:
@@ -145,14 +150,14 @@ def _merge_list(live: list[Any], config: list[Any], shape: Shape, where: Path) -
                 li += 1
                 continue
             if pe in done:
-                li += 1
-                continue
-        pe = rpe[ri]
-        done.add(pe)
-        out.append(_merge_item(lhs.get(pe), rhs[pe], item_shape, (*where, pe)))
-        ri += 1
-        if next_shared == pe:
-            next_shared = next(shared, None)
+                li += 1  # merged already; the config's next item is still due
+        if ri < len(rpe):
+            pe = rpe[ri]
+            done.add(pe)
+            out.append(_merge_item(lhs.get(pe), rhs[pe], item_shape, (*where, pe)))
+            ri += 1
+            if next_shared == pe:
+                next_shared = next(shared, None)
     return out
 
 
