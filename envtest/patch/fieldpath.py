@@ -77,22 +77,21 @@ def _decode(text: str) -> dict[str, Any]:
 
 
 def to_fields_v1(paths: Iterable[Path]) -> dict[str, Any]:
-    """The fieldsV1 tree of a set (children sorted as kube sorts its path elements)."""
+    """The fieldsV1 tree of a set, children in sorted order (kube's order but for numbers in
+    keys, which it compares as numbers)."""
     root: dict[str, Any] = {}
-    members: list[dict[str, Any]] = []
-    for path in sorted(paths):
+    members: set[int] = set()
+    for path in sorted(paths):  # a member before its descendants, siblings in order
         node = root
         for element in path:
-            node = node.setdefault(element, {})
-        members.append(node)
-    for node in members:
-        if node:
-            node["."] = {}
-    return _sorted(root)
-
-
-def _sorted(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: _sorted(node[k]) for k in sorted(node, key=lambda k: (k != ".", k))}
+            child = node.get(element)
+            if child is None:
+                if id(node) in members and not node:
+                    node["."] = {}
+                child = node[element] = {}
+            node = child
+        members.add(id(node))
+    return root
 
 
 def from_fields_v1(fields: Any, prefix: Path = ()) -> set[Path]:
@@ -110,6 +109,67 @@ def from_fields_v1(fields: Any, prefix: Path = ()) -> set[Path]:
             else:
                 paths |= from_fields_v1(child, (*prefix, element))
     return paths
+
+
+def holds(fields: Any, path: Path) -> bool:
+    """Whether a fieldsV1 tree has ``path`` as a member (without parsing all of it)."""
+    node = fields
+    for element in path:
+        if not isinstance(node, Mapping) or element not in node:
+            return False
+        node = node[element]
+    return isinstance(node, Mapping) and (not node or "." in node)
+
+
+def added(fields: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
+    """A fieldsV1 tree with ``paths`` made members; nodes off their way are shared."""
+    for path in paths:
+        fields = _insert(fields, path)
+    return fields
+
+
+def _insert(node: dict[str, Any], path: Path) -> dict[str, Any]:
+    head, rest = path[0], path[1:]
+    child = node.get(head)
+    if not rest:
+        if child is None:
+            return {**node, head: {}}
+        if child and "." not in child:
+            return {**node, head: {".": {}, **child}}
+        return node
+    if child is None:
+        child = {}
+    elif not child:
+        child = {".": {}}  # a member gains members below it
+    grown = _insert(child, rest)
+    return node if grown is child else {**node, head: grown}
+
+
+def discarded(fields: dict[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
+    """A fieldsV1 tree without the members ``paths``; nodes off their way are shared."""
+    for path in paths:
+        fields = _discard(fields, path)
+    return fields
+
+
+def _discard(node: dict[str, Any], path: Path) -> dict[str, Any]:
+    head = path[0]
+    child = node.get(head)
+    if not isinstance(child, dict):
+        return node
+    if len(path) == 1:
+        if not child:
+            return {k: v for k, v in node.items() if k != head}
+        if "." not in child:
+            return node
+        rest = {k: v for k, v in child.items() if k != "."}
+        return {**node, head: rest}
+    shrunk = _discard(child, path[1:])
+    if shrunk is child:
+        return node
+    if not shrunk:
+        return {k: v for k, v in node.items() if k != head}
+    return {**node, head: {} if shrunk == {".": {}} else shrunk}
 
 
 def with_parents(paths: Iterable[Path]) -> set[Path]:

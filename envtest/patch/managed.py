@@ -56,12 +56,26 @@ def message(conflicts: list[Conflict]) -> str:
         f'conflict with "{c.manager}": {fp.render(c.path)}' for c in conflicts)
 
 
-@dataclass
 class Owner:
-    """One managedFields entry: its identifying attributes and its field set."""
+    """One managedFields entry: its identifying attributes and its field set, held either as
+    the fieldsV1 tree it was read as (updates edit that tree, parsing none of the rest) or as a
+    set of paths (what an apply computes)."""
 
-    entry: dict[str, Any]
-    fields: set[Path]
+    def __init__(self, entry: dict[str, Any], fields: set[Path] | None = None, *,
+                 tree: dict[str, Any] | None = None) -> None:
+        self.entry = entry
+        self._tree = tree if fields is None else None
+        self._fields = fields
+
+    @property
+    def fields(self) -> set[Path]:
+        if self._fields is None:
+            self._fields = fp.from_fields_v1(self._tree)
+        return self._fields
+
+    @fields.setter
+    def fields(self, value: set[Path]) -> None:
+        self._fields, self._tree = value, None
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -70,28 +84,46 @@ class Owner:
         return (str(self.entry.get("manager", "")), operation,
                 str(self.entry.get("subresource", "")), version)
 
+    def without(self, paths: set[Path]) -> Owner:
+        """This manager without ``paths`` (itself when it holds none of them)."""
+        if self._tree is not None:
+            tree = fp.discarded(self._tree, paths)
+            return self if tree is self._tree else Owner(self.entry, tree=tree)
+        return self if self.fields.isdisjoint(paths) else Owner(self.entry, self.fields - paths)
+
+    def plus(self, paths: set[Path], entry: dict[str, Any]) -> Owner:
+        """This manager's fields and ``paths``, under ``entry`` (the manager's next write)."""
+        if self._tree is not None:
+            return Owner(entry, tree=fp.added(self._tree, paths))
+        return Owner(entry, self.fields | paths)
+
+    def fields_v1(self) -> dict[str, Any]:
+        return self._tree if self._tree is not None else fp.to_fields_v1(self.fields)
+
 
 def owners(entries: Any) -> list[Owner]:
     """The managers of a stored object (malformed entries own nothing and are dropped)."""
     out = []
     for entry in entries if isinstance(entries, list) else ():
         if isinstance(entry, Mapping):
-            fields = fp.from_fields_v1(entry.get("fieldsV1") or {})
-            out.append(Owner({k: v for k, v in entry.items() if k != "fieldsV1"}, fields))
+            tree = entry.get("fieldsV1")
+            out.append(Owner({k: v for k, v in entry.items() if k != "fieldsV1"},
+                             tree=tree if isinstance(tree, dict) else {}))
     return out
 
 
 def entries(managers: Iterable[Owner]) -> list[dict[str, Any]]:
     """managedFields of the managers that still own something, in kube's order."""
-    kept = [m for m in managers if m.fields]
-    kept.sort(key=lambda m: (str(m.entry.get("operation", "")), str(m.entry.get("time", "")),
-                             *m.identity))
-    return [{**m.entry, "fieldsType": "FieldsV1", "fieldsV1": fp.to_fields_v1(m.fields)}
-            for m in kept]
+    kept = [(m, m.fields_v1()) for m in managers]
+    kept = [(m, tree) for m, tree in kept if tree]
+    kept.sort(key=lambda pair: (str(pair[0].entry.get("operation", "")),
+                                str(pair[0].entry.get("time", "")), *pair[0].identity))
+    return [{**m.entry, "fieldsType": "FieldsV1", "fieldsV1": tree} for m, tree in kept]
 
 
 Ignored = Callable[[Path], bool]
-"""Whether a path is outside what the request may own (status through the main resource)."""
+"""Whether a path is outside what the request may own (status through the main resource); it
+decides by the path's first element."""
 
 
 def _nothing_ignored(path: Path) -> bool:
@@ -103,7 +135,8 @@ def apply(live: dict[str, Any], config: dict[str, Any], shape: Shape, managers: 
           ignored: Ignored = _nothing_ignored) -> tuple[dict[str, Any], list[Owner]]:
     """(new object, new managers) for ``me`` (its entry, fields unset) applying ``config``."""
     merged = structured.merge(live, config, shape)
-    mine = {p for p in structured.leaves(config, shape, unique=True) if p not in STRIPPED and not ignored(p)}
+    mine = {p for p in structured.leaves(config, shape, unique=True)
+            if p not in STRIPPED and not ignored(p)}
     previous = next((m for m in managers if m.identity == me.identity), None)
     others = [m for m in managers if m.identity != me.identity]
     if previous is not None:
@@ -128,26 +161,33 @@ def _take(live: dict[str, Any], new: dict[str, Any], shape: Shape, others: list[
           force: bool, ignored: Ignored) -> list[Owner]:
     """Other managers after a write from ``live`` to ``new``: they lose removed fields, and
     the fields the write changed (conflicts, unless ``force``)."""
-    added, modified, removed = structured.compare(structured.leaves(live, shape),
-                                                  structured.leaves(new, shape))
-    changed = {p for p in added | modified if not ignored(p)}
+    diff = structured.Comparison(live, new, shape)
+    changed = {p for p in diff.added | diff.modified if not ignored(p)}
+    removed = diff.removed
     conflicts = [Conflict(str(m.entry.get("manager", "")), p)
                  for m in others for p in sorted(m.fields & changed)]
     if conflicts and not force:
         raise Conflicts(conflicts)
-    return [Owner(m.entry, m.fields - changed - removed) for m in others]
+    return [m.without(changed | removed) for m in others]
 
 
 def update(old: dict[str, Any], new: dict[str, Any], shape: Shape, managers: list[Owner],
            me: Owner, *, ignored: Ignored = _nothing_ignored) -> list[Owner]:
     """Managers after ``me`` (an ``Update`` entry) wrote ``new`` over ``old``."""
-    before, after = structured.leaves(old, shape), structured.leaves(new, shape)
-    added, modified, removed = structured.compare(before, after)
+    if not old and not managers:  # a creation: every field is the creator's
+        tree = structured.fields_v1(new, shape)
+        tree = {k: v for k, v in fp.discarded(tree, STRIPPED).items() if not ignored((k,))}
+        return [Owner(me.entry, tree=tree)]
+    diff = structured.Comparison(old, new, shape)
+    added, modified, removed = diff.added, diff.modified, diff.removed
     previous = next((m for m in managers if m.identity == me.identity), None)
-    others = [Owner(m.entry, m.fields - added - modified - removed) for m in managers
-              if m.identity != me.identity]
-    fields = (previous.fields - removed) if previous is not None else set()
-    me.fields = {p for p in fields | added | modified if p not in STRIPPED and not ignored(p)}
-    if previous is not None and not (added or modified or removed):
+    changed = added | modified
+    others = [m.without(changed | removed) for m in managers if m.identity != me.identity]
+    mine = {p for p in changed if p not in STRIPPED and not ignored(p)}
+    if previous is None:
+        me.fields = mine
+        return [*others, me]
+    if not (added or modified or removed):
         me.entry["time"] = previous.entry.get("time", me.entry.get("time"))
+    me = previous.without(removed).plus(mine, me.entry)
     return [*others, me]

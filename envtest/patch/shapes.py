@@ -16,6 +16,7 @@ markers the ``patchStrategy``/``patchMergeKey`` tags). Here:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -57,6 +58,9 @@ DEDUCED: Shape = _Deduced()
 class _Tagged:
     """A built-in type's node, from its strategic-merge tags."""
 
+    list_type: str
+    keys: tuple[str, ...]
+    key_defaults: Mapping[str, Any]
     atomic_map = False
 
     def __init__(self, tags: FieldTags) -> None:
@@ -64,18 +68,30 @@ class _Tagged:
         self.list_type = tags.list_type
         self.keys = tags.list_keys
         self.key_defaults = tags.key_defaults
+        self._children: dict[str, Shape] = {}
+        self._item: Shape | None = None
 
     def field(self, name: str) -> Shape:
-        child = self._tags.fields.get(name)
-        return _Tagged(child) if child is not None else DEDUCED
+        shape = self._children.get(name)
+        if shape is None:
+            child = self._tags.fields.get(name)
+            shape = self._children[name] = _Tagged(child) if child is not None else DEDUCED
+        return shape
 
     def item(self) -> Shape:
-        fields = self._tags.fields
-        return _Tagged(FieldTags(fields=fields)) if fields else DEDUCED
+        if self._item is None:
+            fields = self._tags.fields
+            self._item = _Tagged(FieldTags(fields=fields)) if fields else DEDUCED
+        return self._item
 
 
 class _Structural:
     """A custom resource's node, from its structural schema."""
+
+    list_type: str
+    keys: tuple[str, ...]
+    key_defaults: Mapping[str, Any]
+    atomic_map: bool
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self._schema = schema
@@ -87,8 +103,16 @@ class _Structural:
         item_props = _mapping(_mapping(schema.get("items")).get("properties"))
         self.key_defaults = {k: _mapping(item_props.get(k))["default"] for k in self.keys
                              if "default" in _mapping(item_props.get(k))}
+        self._children: dict[str, Shape] = {}
+        self._item: Shape | None = None
 
     def field(self, name: str) -> Shape:
+        shape = self._children.get(name)
+        if shape is None:
+            shape = self._children[name] = self._field(name)
+        return shape
+
+    def _field(self, name: str) -> Shape:
         props = _mapping(self._schema.get("properties"))
         if name in props:
             return _Structural(_mapping(props[name]))
@@ -96,13 +120,15 @@ class _Structural:
         return _Structural(extra) if isinstance(extra, Mapping) else DEDUCED
 
     def item(self) -> Shape:
-        items = self._schema.get("items")
-        return _Structural(items) if isinstance(items, Mapping) else DEDUCED
+        if self._item is None:
+            items = self._schema.get("items")
+            self._item = _Structural(items) if isinstance(items, Mapping) else DEDUCED
+        return self._item
 
 
 class _CustomRoot(_Structural):
-    def field(self, name: str) -> Shape:
-        return _Tagged(OBJECT_META_TAGS) if name == "metadata" else super().field(name)
+    def _field(self, name: str) -> Shape:
+        return _builtin_meta() if name == "metadata" else super()._field(name)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -112,9 +138,20 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def shape_of(kind: str, *, builtin: bool, schema: Mapping[str, Any] | None) -> Shape:
     """The root shape of an object of ``kind``."""
     if builtin:
-        tags = kind_tags(kind)
-        return _Tagged(tags) if tags is not None else _Tagged(_META_ONLY)
+        return _builtin(kind)
     return _CustomRoot(schema or {})
+
+
+@functools.cache
+def _builtin_meta() -> Shape:
+    return _Tagged(OBJECT_META_TAGS)
+
+
+@functools.cache
+def _builtin(kind: str) -> Shape:
+    """One shape per built-in kind, its nodes made once (the tables never change)."""
+    tags = kind_tags(kind)
+    return _Tagged(tags if tags is not None else _META_ONLY)
 
 
 _META_ONLY = FieldTags(fields=MappingProxyType({"metadata": OBJECT_META_TAGS}))

@@ -30,7 +30,7 @@ def element(shape: Shape, item: Any, where: Path, index: int) -> str:
     """The path element of a list item (``k:{...}`` or ``v:...``)."""
     if shape.list_type == "set":
         return fp.value(item)
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         raise PatchError(f"{fp.render(where)}: element {index}: associative list with keys "
                          "may not have non-map elements")
     fields = {}
@@ -64,7 +64,7 @@ def _walk_map(value: Mapping[str, Any], shape: Shape, prefix: Path, out: dict[Pa
 
 
 def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any], unique: bool) -> None:
-    if isinstance(value, Mapping) and value and not shape.atomic_map:
+    if isinstance(value, dict) and value and not shape.atomic_map:
         _walk_map(value, shape, path, out, unique)
     elif isinstance(value, list) and _associative(shape):
         item_shape = shape.item()
@@ -80,6 +80,36 @@ def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any], unique: bo
                 out[item_path] = item
     else:
         out[path] = value
+
+
+def fields_v1(value: Mapping[str, Any], shape: Shape) -> dict[str, Any]:
+    """The fieldsV1 tree of :func:`leaves` (what a creator owns), built in one walk."""
+    out: dict[str, Any] = {}
+    for name, child in value.items():
+        node = _tree(child, shape.field(name), (fp.field(name),))
+        if node is not None:
+            out[fp.field(name)] = node
+    return out
+
+
+def _tree(value: Any, shape: Shape, path: Path) -> dict[str, Any] | None:
+    """The node of one value (None where it owns nothing: an empty keyed list)."""
+    if isinstance(value, dict) and value and not shape.atomic_map:
+        node: dict[str, Any] = {}
+        for name, child in value.items():
+            sub = _tree(child, shape.field(name), (*path, fp.field(name)))
+            if sub is not None:
+                node[fp.field(name)] = sub
+        return node or None
+    if isinstance(value, list) and _associative(shape):
+        item_shape = shape.item()
+        node = {}
+        for index, item in enumerate(value):
+            pe = element(shape, item, path, index)
+            node[pe] = ({".": {}, **fields_v1(item, item_shape)}
+                        if shape.list_type == "map" else {})
+        return node or None
+    return {}
 
 
 # Merge ---------------------------------------------------------------------------------------
@@ -203,8 +233,73 @@ def _remove(value: Any, node: Mapping[str, Any], shape: Shape, path: Path,
 
 
 # Compare -------------------------------------------------------------------------------------
-def compare(old: Mapping[Path, Any],
-            new: Mapping[Path, Any]) -> tuple[FieldSet, FieldSet, FieldSet]:
+_ABSENT: Any = object()
+
+
+class Comparison:
+    """What changed from one value to another, as field sets: ``added`` (members only the new
+    value has), ``removed`` (only the old), ``modified`` (leaves on both sides with different
+    values). Equal subtrees are skipped, so the cost follows the change, not the object."""
+
+    def __init__(self, old: Mapping[str, Any], new: Mapping[str, Any], shape: Shape) -> None:
+        self.added: set[Path] = set()
+        self.modified: set[Path] = set()
+        self.removed: set[Path] = set()
+        self._maps(old, new, shape, ())
+
+    def _maps(self, old: Mapping[str, Any], new: Mapping[str, Any], shape: Shape,
+              path: Path) -> None:
+        for name in old.keys() | new.keys():
+            self._values(old.get(name, _ABSENT), new.get(name, _ABSENT), shape.field(name),
+                         (*path, fp.field(name)))
+
+    def _values(self, old: Any, new: Any, shape: Shape, path: Path) -> None:
+        if old is new or (type(old) is type(new) and old == new):
+            return
+        if old is _ABSENT or new is _ABSENT:
+            self._one_side(new if old is _ABSENT else old, shape, path, old is _ABSENT)
+        elif (isinstance(old, dict) and isinstance(new, dict) and old and new
+              and not shape.atomic_map):
+            self._maps(old, new, shape, path)
+        elif isinstance(old, list) and isinstance(new, list) and old and new \
+                and _associative(shape):
+            self._lists(old, new, shape, path)
+        else:
+            before: dict[Path, Any] = {}
+            after: dict[Path, Any] = {}
+            _walk(old, shape, path, before, False)
+            _walk(new, shape, path, after, False)
+            added, modified, removed = _compare(before, after)
+            self.added |= added
+            self.modified |= modified
+            self.removed |= removed
+
+    def _one_side(self, value: Any, shape: Shape, path: Path, added: bool) -> None:
+        members: dict[Path, Any] = {}
+        _walk(value, shape, path, members, False)
+        (self.added if added else self.removed).update(members)
+
+    def _lists(self, old: list[Any], new: list[Any], shape: Shape, path: Path) -> None:
+        before = {element(shape, item, path, i): item for i, item in enumerate(old)}
+        after = {element(shape, item, path, i): item for i, item in enumerate(new)}
+        item_shape = shape.item()
+        for pe in before.keys() | after.keys():
+            item_path = (*path, pe)
+            left, right = before.get(pe, _ABSENT), after.get(pe, _ABSENT)
+            if left is _ABSENT or right is _ABSENT:
+                target = self.added if left is _ABSENT else self.removed
+                target.add(item_path)
+                if shape.list_type == "map":
+                    members: dict[Path, Any] = {}
+                    _walk_map(right if left is _ABSENT else left, item_shape, item_path,
+                              members, False)
+                    target.update(members)
+            elif shape.list_type == "map" and left != right:
+                self._maps(left, right, item_shape, item_path)
+
+
+def _compare(old: Mapping[Path, Any],
+             new: Mapping[Path, Any]) -> tuple[FieldSet, FieldSet, FieldSet]:
     """(added, modified, removed) between two :func:`leaves` maps; modified are the leaves
     present on both sides with different values."""
     added = frozenset(new.keys() - old.keys())

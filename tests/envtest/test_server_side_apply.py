@@ -116,7 +116,7 @@ def test_an_updater_is_not_a_conflict_for_itself_but_is_for_an_applier() -> None
     ``Update`` manager too (update.go: conflicts with every other manager)."""
     live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1"}}
     owners = managed.update({}, live, DEDUCED, [], updater("creator"))
-    with pytest.raises(Conflicts, match='conflict with "creator": .data.k'):
+    with pytest.raises(Conflicts, match=r'conflict with "creator": \.data\.k'):
         apply(live, {**live, "data": {"k": "2"}}, owners, "a", shape=DEDUCED)
 
 
@@ -221,3 +221,33 @@ def test_merge_order_matches_structured_merge_diff(live: str, applied: str,
     result = structured.merge({"finalizers": list(live)}, {"finalizers": list(applied)},
                               finalizers)
     assert "".join(result["finalizers"]) == merged
+
+
+def test_updates_edit_the_stored_tree_like_the_set() -> None:
+    """An updater's entry is edited in its fieldsV1 form (no parse); the result is the set's."""
+    live, owners = apply({}, service({"port": 80, "name": "web"}, {"port": 81, "name": "x"}),
+                         [], "a")
+    stored = managed.owners(managed.entries(owners))
+    edited = service({"port": 80, "name": "renamed"}, {"port": 82, "name": "y"})
+    by_tree = managed.update(live, edited, SERVICE, stored, updater("edit"))
+    by_set = managed.update(live, edited, SERVICE, owners, updater("edit"))
+    assert [(m.entry["manager"], m.fields) for m in by_tree] == [
+        (m.entry["manager"], m.fields) for m in by_set]
+    assert fields_of(by_tree, "a") == {"f:spec": {"f:ports": {
+        'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {}}}}}
+    again = managed.update(edited, {**edited, "metadata": {"name": "s", "labels": {"l": "1"}}},
+                           SERVICE, managed.owners(managed.entries(by_tree)), updater("edit"))
+    assert fields_of(again, "edit") == fieldpath.to_fields_v1(
+        {p for m in by_set if m.entry["manager"] == "edit" for p in m.fields}
+        | {("f:metadata", "f:labels", "f:l")})
+
+
+def test_a_creators_tree_is_the_set_of_its_fields() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"},
+                                                           "finalizers": ["x"]},
+           "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}],
+                                    "env": []}], "volumes": []}}
+    created = managed.update({}, pod, POD, [], updater("creator"))
+    by_set = managed.update({"metadata": {}}, pod, POD, [], updater("creator"))
+    assert created[0].fields == by_set[0].fields
+    assert ("f:spec", "f:volumes") not in created[0].fields, "an empty keyed list owns nothing"
