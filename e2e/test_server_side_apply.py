@@ -128,6 +128,39 @@ def test_conflicts_name_the_field_and_force_moves_it(kubectl: Kubectl, namespace
     assert port_names(kubectl, namespace) == ["metrics", "http"]
 
 
+def test_client_side_apply_upgrades_to_server_side(kubectl: Kubectl, namespace: str) -> None:
+    """kubectl 1.26+ moves kubectl-client-side-apply's fields to its Apply manager (a JSON
+    patch of managedFields) before applying server-side, so a field dropped from the manifest
+    goes, as the kube docs' "Upgrading from client-side apply to server-side apply" says."""
+    def config_map(**data: str) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "web", "namespace": namespace}, "data": data})
+
+    kubectl("apply", "-f", "-", input=config_map(a="1", b="2"))
+    kubectl("apply", "--server-side", "-f", "-", input=config_map(a="1"))
+    obj = kubectl.json("-n", namespace, "get", "configmap", "web")
+    assert obj["data"] == {"a": "1"}
+    fields = managed_fields(kubectl, namespace, "configmap")
+    assert fields["kubectl"] == {"f:data": {"f:a": {}}}
+    assert "kubectl-client-side-apply" not in fields
+
+
+def test_created_fields_belong_to_the_creator(kubectl: Kubectl, namespace: str) -> None:
+    """kube: ``kubectl create`` (an Update by kubectl-create) owns what it set; an apply of
+    other values conflicts until forced."""
+    kubectl("-n", namespace, "create", "deployment", "web", "--image=nginx:1")
+    manifest = deployment(namespace, {"name": "nginx", "image": "nginx:2"})
+    refused = ssa(kubectl, manifest, "deployer", check=False)
+    assert refused.returncode != 0
+    assert ('conflict with "kubectl-create": .spec.template.spec.containers[name="nginx"].image'
+            in refused.stderr)
+    ssa(kubectl, manifest, "deployer", "--force-conflicts")
+    fields = managed_fields(kubectl, namespace, "deployment")
+    nginx = fields["kubectl-create"]["f:spec"]["f:template"]["f:spec"]["f:containers"][
+        'k:{"name":"nginx"}']
+    assert "f:image" not in nginx and "f:name" in nginx
+
+
 # The official Python client -------------------------------------------------------------------
 @pytest.fixture()
 def v1(apiserver: Server) -> Iterator[client.CoreV1Api]:
