@@ -11,6 +11,16 @@ manager keep it.
 
 Managers are told apart as kube does: by name, operation and subresource, and for updaters by
 API version as well. Entries are ordered as kube stores them (operation, time, manager).
+
+Deliberate deviations, where the server knows less than kube's OpenAPI models:
+
+* struct fields and map keys look alike here, so a field is removed as structured-merge-diff
+  removes a map key: what the applier owned goes, and a map that empties goes unless someone
+  owns it -- upstream drops a struct field the applier owned below together with any unowned
+  fields beside it (here those stay: they came from writes nobody was recorded for);
+* ``Update`` entries own the maps they add only through their fields (kube also lists a map
+  type's own node, ``f:labels: {".": {}}``);
+* no cap on ``Update`` entries (kube folds all past ten into ``ancient-changes``).
 """
 
 from __future__ import annotations
