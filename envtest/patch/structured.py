@@ -82,34 +82,40 @@ def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any], unique: bo
         out[path] = value
 
 
-def fields_v1(value: Mapping[str, Any], shape: Shape) -> dict[str, Any]:
+def fields_v1(value: dict[str, Any], shape: Shape) -> dict[str, Any]:
     """The fieldsV1 tree of :func:`leaves` (what a creator owns), built in one walk."""
-    out: dict[str, Any] = {}
+    return _map_tree(value, shape, ())
+
+
+def _map_tree(value: dict[str, Any], shape: Shape, path: Path) -> dict[str, Any]:
+    node: dict[str, Any] = {}
     for name, child in value.items():
-        node = _tree(child, shape.field(name), (fp.field(name),))
-        if node is not None:
-            out[fp.field(name)] = node
-    return out
+        element_ = "f:" + name
+        if isinstance(child, dict) and child:
+            child_shape = shape.field(name)
+            if child_shape.atomic_map:
+                node[element_] = {}
+            elif sub := _map_tree(child, child_shape, (*path, element_)):
+                node[element_] = sub  # a map of only empty keyed lists owns nothing
+        elif isinstance(child, list):
+            child_shape = shape.field(name)
+            if not _associative(child_shape):
+                node[element_] = {}
+            elif sub := _list_tree(child, child_shape, (*path, element_)):
+                node[element_] = sub
+        else:
+            node[element_] = {}
+    return node
 
 
-def _tree(value: Any, shape: Shape, path: Path) -> dict[str, Any] | None:
-    """The node of one value (None where it owns nothing: an empty keyed list)."""
-    if isinstance(value, dict) and value and not shape.atomic_map:
-        node: dict[str, Any] = {}
-        for name, child in value.items():
-            sub = _tree(child, shape.field(name), (*path, fp.field(name)))
-            if sub is not None:
-                node[fp.field(name)] = sub
-        return node or None
-    if isinstance(value, list) and _associative(shape):
-        item_shape = shape.item()
-        node = {}
-        for index, item in enumerate(value):
-            pe = element(shape, item, path, index)
-            node[pe] = ({".": {}, **fields_v1(item, item_shape)}
-                        if shape.list_type == "map" else {})
-        return node or None
-    return {}
+def _list_tree(items: list[Any], shape: Shape, path: Path) -> dict[str, Any]:
+    node: dict[str, Any] = {}
+    item_shape = shape.item()
+    for index, item in enumerate(items):
+        pe = element(shape, item, path, index)
+        node[pe] = ({".": {}, **_map_tree(item, item_shape, (*path, pe))}
+                    if shape.list_type == "map" else {})
+    return node
 
 
 # Merge ---------------------------------------------------------------------------------------
