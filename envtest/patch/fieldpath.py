@@ -15,6 +15,7 @@ member with members below it carries ``".": {}``, a member without them is ``{}`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,7 +34,16 @@ def field(name: str) -> str:
 
 def key(fields: Mapping[str, Any]) -> str:
     """The element of a map-list item whose key fields hold ``fields``."""
+    if all(type(v) in (str, int) for v in fields.values()):
+        return _scalar_key(tuple((k, type(v), v) for k, v in fields.items()))
     return "k:" + _json(dict(fields))
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_key(fields: tuple[tuple[str, type, Any], ...]) -> str:
+    """Keys of strings and integers (nearly all), made once: an object's items are addressed
+    several times a write, and the same names and ports recur across objects."""
+    return "k:" + _json({name: value for name, _, value in fields})
 
 
 def value(item: Any) -> str:
