@@ -23,10 +23,9 @@ from envtest.kinds.objects import (
 from envtest.kinds.registry import ResourceType
 
 
-def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False,
-                  managed: list[dict[str, Any]] | None = None) -> bytes:
+def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False) -> bytes:
     """Store ``obj`` as a new object of ``target``'s kind; its bytes as stored (with
-    ``dry_run``, as they would be). ``managed``: the managedFields server-side apply computed."""
+    ``dry_run``, as they would be)."""
     rtype = target.rtype
     meta = check_type_meta(rtype, obj)
     hooks = hooks_for(rtype)
@@ -36,8 +35,6 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
         meta.pop(name, None)
     if meta.get("resourceVersion"):
         raise errors.bad_request("resourceVersion should not be set on objects to be created")
-    if managed is not None:
-        meta["managedFields"] = managed
     drop_empty_meta(meta)
     if not meta.get("name"):
         if not meta.get("generateName"):
