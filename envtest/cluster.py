@@ -60,7 +60,8 @@ class ServerOptions:
     """Seconds a request head (request line and headers) may take to arrive, counted from the
     connection's start (after the TLS handshake, which has as long) for its first request and
     from the first byte for later ones; then the connection is closed without an answer, as Go's
-    ``ReadHeaderTimeout`` does (kube-apiserver: 32 s). Bodies, answers and watches are not timed."""
+    ``ReadHeaderTimeout`` does (kube-apiserver: 32 s). Bodies, answers and watches are not
+    timed. 0: heads are never timed (a TLS handshake still is, after 60 s, asyncio's default)."""
 
 
 @dataclass

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 1 << 20
 """A request line and headers larger than this get 431 (Go's ``http.DefaultMaxHeaderBytes``)."""
+TLS_HANDSHAKE = 0x16
+"""The first byte of a TLS record that carries a handshake: a ClientHello on a plain port."""
 _DECIMAL = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -441,7 +443,7 @@ class HTTPProtocol(asyncio.Protocol):
         return "".join(lines).encode("latin-1") + framing + b"\r\n"
 
     def _parse(self) -> Request | None:
-        if self._buffer[:1] == b"\x16":
+        if self._buffer and self._buffer[0] == TLS_HANDSHAKE:
             raise ValueError("client sent a TLS handshake to an HTTP server: this server "
                              "speaks plain HTTP here (use http:// or its kubeconfig)")
         end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from envtest.http.protocol import TLS_HANDSHAKE
 from foundation.certs import KeyPair, certificate_authority, issue, server_context
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 HTTP_ON_TLS_PORT = (b"HTTP/1.0 400 Bad Request\r\n\r\n"
                     b"Client sent an HTTP request to an HTTPS server.\n")
 """What Go's net/http writes to a plain HTTP request on a TLS port (kube-apiserver's too)."""
-TLS_HANDSHAKE = 0x16
-"""The first byte of a TLS record that carries a handshake (a ClientHello)."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,6 @@ def _kept_ca(directory: Path) -> KeyPair:
             handle.write(pem)
         partial.replace(path)
     return ca
-
-
-def looks_like_tls(first: bytes) -> bool:
-    """Whether a connection's first bytes start a TLS handshake (also used on plain ports, to
-    answer a TLS client at once rather than wait for a request head that never comes)."""
-    return bool(first) and first[0] == TLS_HANDSHAKE
 
 
 class TLSServer:
@@ -133,7 +126,7 @@ class TLSServer:
             return
         self._sniffing.pop(conn).cancel()
         self._loop.remove_reader(conn.fileno())
-        if looks_like_tls(first):
+        if first[0] == TLS_HANDSHAKE:
             task = self._loop.create_task(self._handshake(conn))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)
