@@ -26,7 +26,7 @@ from envtest.faults import Faults
 from envtest.http.protocol import Answer, Request, Response
 from envtest.http.proxy import METHODS as PROXY_METHODS
 from envtest.http.proxy import ServiceProxy
-from envtest.verbs import reads, writes
+from envtest.verbs import events, reads, writes
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ class APIServer:
         else:
             verb = self._verb(request, target, watch)
             name = _VERB_NAMES[verb]
+            if events.is_events_v1(target):  # the core store, seen through events.k8s.io
+                verb = events.view(verb)
             serve = lambda: verb(self.cluster, target, request)  # noqa: E731
 
         def run() -> Answer | asyncio.Future[Answer]:

@@ -17,7 +17,7 @@ from envtest.codecs.body import check_depth, decode_body, decode_patch, media_ty
 from envtest.commit import begin_delete, commit_create, commit_update, current, namespaces
 from envtest.commit import crds as crd_lifecycle
 from envtest.errors import Cause
-from envtest.http.protocol import Request, Response
+from envtest.http.protocol import Request, Response, encode_status
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
 from envtest.kinds.registry import ResourceType
@@ -153,8 +153,9 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
             target.rtype.store, (target.namespace, target.name)) is None):
         # kube-apiserver answers an immediate delete with a Status unless the kind's storage
         # sets ReturnDeletedObject; clients written against it read details.uid from it.
-        return _json(200, errors.success_status(name=target.name, group=target.rtype.group,
-                                                kind=target.rtype.plural, uid=meta["uid"]))
+        return Response(200, encode_status(errors.success_status(
+            name=target.name, group=target.rtype.group, kind=target.rtype.plural,
+            uid=meta["uid"])))
     return _json(200, crds.served_raw(target.rtype, body))
 
 
