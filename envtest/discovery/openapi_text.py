@@ -43,6 +43,25 @@ _MESSAGES: Final = {
     "LimitRange": "LimitRange sets resource usage limits for each kind of resource in a "
                   "Namespace.",
     "Deployment": "Deployment enables declarative updates for Pods and ReplicaSets.",
+    "StatefulSet": "StatefulSet represents a set of pods with consistent identities. The "
+                   "StatefulSet guarantees that a given network identity will always map to "
+                   "the same storage identity.",
+    "DaemonSet": "DaemonSet represents the configuration of a daemon set.",
+    "ReplicaSet": "ReplicaSet ensures that a specified number of pod replicas are running at "
+                  "any given time.",
+    "Job": "Job represents the configuration of a single job.",
+    "CronJob": "CronJob represents the configuration of a single cron job.",
+    "PersistentVolumeClaim": "PersistentVolumeClaim is a user's request for and claim to a "
+                             "persistent volume",
+    "SelfSubjectAccessReview": "SelfSubjectAccessReview checks whether or the current user can "
+                               "perform an action.  Not filling in a spec.namespace means \"in "
+                               "all namespaces\".  Self is a special case, because users "
+                               "should always be able to check whether they can perform an "
+                               "action",
+    "SubjectAccessReview": "SubjectAccessReview checks whether or not a user or group can "
+                           "perform an action.",
+    "LocalSubjectAccessReview": "LocalSubjectAccessReview checks whether or not a user or "
+                                "group can perform an action in a given namespace.",
     "Role": "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a "
             "unit by a RoleBinding.",
     "ClusterRole": "ClusterRole is a cluster level, logical grouping of PolicyRules that can be "

@@ -15,7 +15,7 @@ KINDS: Final = frozenset(
     ("v1", kind)
     for kind in (
         "Namespace", "ConfigMap", "Secret", "ServiceAccount",
-        "Pod", "Service", "Event", "Endpoints", "LimitRange",
+        "Pod", "Service", "Event", "Endpoints", "LimitRange", "PersistentVolumeClaim",
     )
 )
 
@@ -773,6 +773,26 @@ MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     "EndpointPort": {
         1: ("name", "string", ""), 2: ("port", "int32", "k"), 3: ("protocol", "string", ""),
         4: ("appProtocol", "string", "p"),
+    },
+    "PersistentVolumeClaim": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "PersistentVolumeClaimSpec", "k"),
+        3: ("status", "PersistentVolumeClaimStatus", "k"),
+    },
+    "PersistentVolumeClaimStatus": {
+        1: ("phase", "string", ""), 2: ("accessModes", "string", "*"),
+        3: ("capacity", "Quantity", "%"), 4: ("conditions", "PersistentVolumeClaimCondition", "*"),
+        5: ("allocatedResources", "Quantity", "%"),
+        7: ("allocatedResourceStatuses", "string", "%"),
+        8: ("currentVolumeAttributesClassName", "string", "p"),
+        9: ("modifyVolumeStatus", "ModifyVolumeStatus", "p"),
+    },
+    "PersistentVolumeClaimCondition": {
+        1: ("type", "string", "k"), 2: ("status", "string", "k"),
+        3: ("lastProbeTime", "Time", "k"), 4: ("lastTransitionTime", "Time", "k"),
+        5: ("reason", "string", ""), 6: ("message", "string", ""),
+    },
+    "ModifyVolumeStatus": {
+        1: ("targetVolumeAttributesClassName", "string", ""), 2: ("status", "string", "k"),
     },
 }
 # fmt: on

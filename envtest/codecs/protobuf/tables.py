@@ -1,23 +1,32 @@
 """The protobuf schema as data: every group's field tables merged, and compiled for the codec.
 
-A group's module (:mod:`.core`, :mod:`.apps`, :mod:`.rbac`, :mod:`.networking`,
-:mod:`.authentication`) maps each message name to field number → (JSON name, type, flags), in
-the order the Go struct declares its fields (the order encoding/json writes them). Types are
-proto scalars, the codec's special types (Time, MicroTime, Quantity, IntOrString, FieldsV1) or
-another message. Flags: ``*`` repeated, ``%`` map<string, type>, then one rule letter as
-:class:`Field` describes (``o`` is the default and left out). To extend, copy the json and
-protobuf struct tags from upstream ``types.go`` (pointer, omitempty and omitzero decide the
-rule) and check against ``generated.proto``. Message names must be unique across groups.
+A group's module (:mod:`.core`, :mod:`.apps`, :mod:`.batch`, :mod:`.rbac`, :mod:`.networking`,
+:mod:`.authentication`, :mod:`.authorization`) maps each message name to field number →
+(JSON name, type, flags), in the order the Go struct declares its fields (the order
+encoding/json writes them). Types are proto scalars, the codec's special types (Time,
+MicroTime, Quantity, IntOrString, FieldsV1, ExtraValue) or another message. Flags: ``*``
+repeated, ``%`` map<string, type>, then one rule letter as :class:`Field` describes (``o`` is
+the default and left out). To extend, copy the json and protobuf struct tags from upstream
+``types.go`` (pointer, omitempty and omitzero decide the rule) and check against
+``generated.proto``. Message names must be unique across groups.
 """
 
 from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from envtest.codecs.protobuf import apps, authentication, core, networking, rbac
+from envtest.codecs.protobuf import (
+    apps,
+    authentication,
+    authorization,
+    batch,
+    core,
+    networking,
+    rbac,
+)
 
-SUPPORTED_KINDS: Final = (core.KINDS | apps.KINDS | rbac.KINDS | networking.KINDS
-                          | authentication.KINDS)
+SUPPORTED_KINDS: Final = (core.KINDS | apps.KINDS | batch.KINDS | rbac.KINDS | networking.KINDS
+                          | authentication.KINDS | authorization.KINDS)
 """(apiVersion, kind) of every object a protobuf body may hold."""
 
 
@@ -50,8 +59,9 @@ def merge_messages(*groups: dict[str, dict[int, tuple[str, str, str]]],
     return merged
 
 
-MESSAGES: Final = merge_messages(core.MESSAGES, apps.MESSAGES, rbac.MESSAGES, networking.MESSAGES,
-                                 authentication.MESSAGES)
+MESSAGES: Final = merge_messages(core.MESSAGES, apps.MESSAGES, batch.MESSAGES, rbac.MESSAGES,
+                                 networking.MESSAGES, authentication.MESSAGES,
+                                 authorization.MESSAGES)
 """Every supported message by name: field number → (JSON name, type, flags), as upstream's
 ``generated.proto`` and Go struct tags have them (the schema the decoder, the OpenAPI
 documents and field validation share)."""
