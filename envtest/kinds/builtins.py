@@ -19,7 +19,16 @@ from types import MappingProxyType
 from typing import Any
 
 from envtest.errors import Cause
-from envtest.kinds import apps, batch, limitranges, networkpolicies, podspecs, storage
+from envtest.kinds import (
+    admission,
+    apps,
+    autoscaling,
+    batch,
+    limitranges,
+    networkpolicies,
+    podspecs,
+    storage,
+)
 from envtest.kinds.strategy import Strategy
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
@@ -298,5 +307,6 @@ _VALIDATE: Mapping[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "limitranges": limitranges.validate}
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    **apps.STRATEGIES, **batch.STRATEGIES, **storage.STRATEGIES})
+    **apps.STRATEGIES, **batch.STRATEGIES, **storage.STRATEGIES, **autoscaling.STRATEGIES,
+    **admission.STRATEGIES})
 """Kinds whose strategy is data (:class:`.strategy.Strategy`), by group-resource."""

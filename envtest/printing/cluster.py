@@ -126,7 +126,8 @@ def _metric(metric: Mapping[str, Any]) -> str:
     if target.get("averageUtilization") is not None:
         return f"{resource.get('name')}: <unknown>/{target['averageUtilization']}%"
     value = target.get("averageValue") or target.get("value")
-    return f"<unknown>/{value}" if value is not None else "<unknown>"
+    shown = f"<unknown>/{value}" if value is not None else "<unknown>"
+    return f"{resource['name']}: {shown}" if resource.get("name") else shown
 
 
 def _webhooks(obj: Mapping[str, Any]) -> list[Any]:
