@@ -84,6 +84,8 @@ _MESSAGES: Final = {
                                "all namespaces\".  Self is a special case, because users "
                                "should always be able to check whether they can perform an "
                                "action",
+    "SelfSubjectRulesReview": "SelfSubjectRulesReview enumerates the set of actions the "
+                              "current user can perform within a namespace.",
     "SubjectAccessReview": "SubjectAccessReview checks whether or not a user or group can "
                            "perform an action.",
     "LocalSubjectAccessReview": "LocalSubjectAccessReview checks whether or not a user or "

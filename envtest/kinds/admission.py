@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from envtest.errors import Cause
-from envtest.kinds.strategy import Object, Strategy, lookup
+from envtest.kinds.strategy import Object, Strategy, fresh_status, lookup
 from envtest.kinds.workloads import one_of
 
 _WEBHOOK_DEFAULTS = (("failurePolicy", "Fail"), ("matchPolicy", "Equivalent"),
@@ -99,16 +99,12 @@ def _validate_ingress(obj: Object) -> list[Cause]:
     return causes
 
 
-def _load_balancer(obj: Object) -> None:
-    obj["status"] = {"loadBalancer": {}}
-
-
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
     "validatingwebhookconfigurations.admissionregistration.k8s.io": Strategy(
         lambda obj: _default_webhooks(obj, mutating=False), validate=_validate_webhooks),
     "mutatingwebhookconfigurations.admissionregistration.k8s.io": Strategy(
         lambda obj: _default_webhooks(obj, mutating=True), validate=_validate_webhooks),
-    "ingresses.networking.k8s.io": Strategy(prepare_create=_load_balancer,
+    "ingresses.networking.k8s.io": Strategy(prepare_create=fresh_status(loadBalancer={}),
                                             validate=_validate_ingress),
     "ingressclasses.networking.k8s.io": Strategy(_default_ingress_class),
 })

@@ -20,7 +20,7 @@ from typing import Any
 
 from envtest.errors import Cause
 from envtest.kinds import podspecs
-from envtest.kinds.strategy import Object, Strategy, child, immutable
+from envtest.kinds.strategy import Object, Strategy, child, fresh_status, immutable
 from envtest.kinds.workloads import (
     default_template_at,
     non_negative,
@@ -197,32 +197,26 @@ def _validate_replication_controller(obj: Object) -> list[Cause]:
     return causes + non_negative(obj, "spec.replicas", "spec.minReadySeconds")
 
 
-def _fresh_status(**status: Any) -> Any:
-    def prepare(obj: Object) -> None:
-        obj["status"] = dict(status)
-    return prepare
-
-
 def _selector_immutable(new: Object, old: Object) -> list[Cause]:
     return immutable(new, old, "spec.selector")
 
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    "deployments.apps": Strategy(_default_deployment, _fresh_status(), _validate_deployment,
+    "deployments.apps": Strategy(_default_deployment, fresh_status(), _validate_deployment,
                                  _selector_immutable),
     "statefulsets.apps": Strategy(
-        _default_stateful_set, _fresh_status(replicas=0, availableReplicas=0),
+        _default_stateful_set, fresh_status(replicas=0, availableReplicas=0),
         _validate_stateful_set,
         lambda new, old: _selector_immutable(new, old) or _update_stateful_set(new, old)),
     "daemonsets.apps": Strategy(
         _default_daemon_set,
-        _fresh_status(currentNumberScheduled=0, numberMisscheduled=0,
+        fresh_status(currentNumberScheduled=0, numberMisscheduled=0,
                       desiredNumberScheduled=0, numberReady=0),
         _validate_daemon_set, _selector_immutable),
-    "replicasets.apps": Strategy(_default_replica_set, _fresh_status(replicas=0),
+    "replicasets.apps": Strategy(_default_replica_set, fresh_status(replicas=0),
                                  _validate_replica_set, _selector_immutable),
     "replicationcontrollers": Strategy(_default_replication_controller,
-                                       _fresh_status(replicas=0),
+                                       fresh_status(replicas=0),
                                        _validate_replication_controller),
 })
 """group-resource -> strategy."""

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from envtest.errors import Cause
-from envtest.kinds.strategy import Object, Strategy, child, lookup
+from envtest.kinds.strategy import Object, Strategy, child, fresh_status, lookup
 
 _CPU_TARGET: Mapping[str, Any] = {"type": "Utilization", "averageUtilization": 80}
 _SCALE_UP = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
@@ -86,17 +86,11 @@ def _validate_pdb(obj: Object) -> list[Cause]:
     return causes
 
 
-def _fresh(**status: Any) -> Any:
-    def prepare(obj: Object) -> None:
-        obj["status"] = dict(status)
-    return prepare
-
-
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
     "horizontalpodautoscalers.autoscaling": Strategy(
-        _default_hpa, _fresh(desiredReplicas=0), _validate_hpa),
+        _default_hpa, fresh_status(desiredReplicas=0), _validate_hpa),
     "poddisruptionbudgets.policy": Strategy(
-        prepare_create=_fresh(disruptionsAllowed=0, currentHealthy=0, desiredHealthy=0,
+        prepare_create=fresh_status(disruptionsAllowed=0, currentHealthy=0, desiredHealthy=0,
                               expectedPods=0), validate=_validate_pdb),
 })
 """group-resource -> strategy."""

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from envtest.errors import Cause
-from envtest.kinds.strategy import Object, Strategy, child, immutable, lookup
+from envtest.kinds.strategy import Object, Strategy, child, fresh_status, immutable, lookup
 from envtest.kinds.workloads import (
     default_template_at,
     non_negative,
@@ -79,7 +79,7 @@ def _labels_from_template(obj: Object) -> None:
 
 def _prepare_job(obj: Object) -> None:
     """The strategy's create: a fresh status, and the selector generated for the Job's uid."""
-    obj["status"] = {}
+    fresh_status()(obj)
     spec = obj.get("spec")
     if not isinstance(spec, dict) or spec.get("manualSelector") is True:
         return
@@ -178,12 +178,8 @@ def _validate_cron_job(obj: Object) -> list[Cause]:
     return causes + _validate_job_spec(job_spec, "spec.jobTemplate.spec", generated=False)
 
 
-def _fresh_status(obj: Object) -> None:
-    obj["status"] = {}
-
-
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
     "jobs.batch": Strategy(_default_job, _prepare_job, _validate_job, _update_job),
-    "cronjobs.batch": Strategy(_default_cron_job, _fresh_status, _validate_cron_job),
+    "cronjobs.batch": Strategy(_default_cron_job, fresh_status(), _validate_cron_job),
 })
 """group-resource -> strategy."""

@@ -201,6 +201,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
            verbs=("create",)),
     _named("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
            False, verbs=("create",)),
+    _named("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+           False, verbs=("create",)),
 )
 
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from envtest.errors import Cause
 from envtest.kinds import podspecs
-from envtest.kinds.strategy import Object, Strategy, child, immutable, lookup
+from envtest.kinds.strategy import Object, Strategy, child, fresh_status, immutable, lookup
 from envtest.kinds.workloads import one_of
 
 _ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
@@ -30,10 +30,6 @@ def _default_claim(obj: Object) -> None:
     status = child(obj, "status")
     if status is not None:
         status.setdefault("phase", "Pending")
-
-
-def _pending(obj: Object) -> None:
-    obj["status"] = {"phase": "Pending"}
 
 
 def _access_modes(obj: Object) -> list[Cause]:
@@ -140,10 +136,11 @@ def _validate_endpoint_slice(obj: Object) -> list[Cause]:
     return one_of(obj, "addressType", ("IPv4", "IPv6", "FQDN"))
 
 
+_PENDING = fresh_status(phase="Pending")
+
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    "persistentvolumeclaims": Strategy(_default_claim, _pending, _validate_claim,
-                                       _update_claim),
-    "persistentvolumes": Strategy(_default_volume, _pending, _validate_volume),
+    "persistentvolumeclaims": Strategy(_default_claim, _PENDING, _validate_claim, _update_claim),
+    "persistentvolumes": Strategy(_default_volume, _PENDING, _validate_volume),
     "storageclasses.storage.k8s.io": Strategy(_default_class, validate=_validate_class,
                                               validate_update=_update_class),
     "nodes": Strategy(_default_node),

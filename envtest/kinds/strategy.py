@@ -10,6 +10,7 @@ a table of them by group-resource; :mod:`.builtins` runs them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,14 @@ class Strategy:
     prepare_create: Callable[[Object], None] = _nothing
     validate: Callable[[Object], list[Cause]] = _valid
     validate_update: Callable[[Object, Object], list[Cause]] = _no_change_rules
+
+
+def fresh_status(**status: Any) -> Callable[[Object], None]:
+    """A ``prepare_create`` that gives a new object the status it starts with (kube's
+    strategies reset it: what a client sends in ``status`` on create is dropped)."""
+    def prepare(obj: Object) -> None:
+        obj["status"] = copy.deepcopy(status)
+    return prepare
 
 
 def immutable(new: Object, old: Object, *paths: str) -> list[Cause]:

@@ -7,6 +7,7 @@ clients and tests that read a 422's causes see what a cluster would say.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from envtest.errors import Cause
@@ -82,6 +83,4 @@ def one_of(obj: Object, path: str, supported: tuple[str, ...]) -> list[Cause]:
 
 
 def _render(value: Any) -> str:
-    import json
-
     return json.dumps(value, separators=(",", ":"), sort_keys=True)

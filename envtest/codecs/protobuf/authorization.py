@@ -1,5 +1,5 @@
 """Protobuf field tables for authorization.k8s.io/v1, the reviews: ``kubectl auth can-i``
-sends its SelfSubjectAccessReview as protobuf.
+sends its SelfSubjectAccessReview (and, with ``--list``, its SelfSubjectRulesReview) as protobuf.
 
 Data for :mod:`.tables`, in its table format (field number -> (JSON name, type, flags)): field
 numbers from upstream ``k8s.io/api/authorization/v1/generated.proto``, names and rules from the
@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Final
 
 KINDS: Final = frozenset(("authorization.k8s.io/v1", kind) for kind in (
-    "SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"))
+    "SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview",
+    "SelfSubjectRulesReview"))
 
 # fmt: off
 MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
@@ -59,6 +60,25 @@ MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     },
     "FieldSelectorRequirement": {
         1: ("key", "string", "k"), 2: ("operator", "string", "k"), 3: ("values", "string", "*"),
+    },
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "SelfSubjectRulesReviewSpec", "k"),
+        3: ("status", "SubjectRulesReviewStatus", "k"),
+    },
+    "SelfSubjectRulesReviewSpec": {
+        1: ("namespace", "string", ""),
+    },
+    "SubjectRulesReviewStatus": {
+        1: ("resourceRules", "ResourceRule", "*n"),
+        2: ("nonResourceRules", "NonResourceRule", "*n"), 3: ("incomplete", "bool", "k"),
+        4: ("evaluationError", "string", ""),
+    },
+    "ResourceRule": {
+        1: ("verbs", "string", "*n"), 2: ("apiGroups", "string", "*"),
+        3: ("resources", "string", "*"), 4: ("resourceNames", "string", "*"),
+    },
+    "NonResourceRule": {
+        1: ("verbs", "string", "*n"), 2: ("nonResourceURLs", "string", "*"),
     },
 }
 # fmt: on
