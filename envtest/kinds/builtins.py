@@ -1,11 +1,14 @@
 """Defaulting and validation of the built-in kinds, as their kube-apiserver strategies do it.
 
 Only what clients observe: pods get the defaults a real server adds (so operators diffing desired
-against actual state meet the same server-side fields they would in a cluster), their spec is
-immutable but for images, services get a cluster IP, secrets fold ``stringData`` into ``data``,
-NetworkPolicies and LimitRanges are defaulted and checked (:mod:`.networkpolicies`,
-:mod:`.limitranges`). Hooks are keyed by group-resource (``pods``,
-``networkpolicies.networking.k8s.io``).
+against actual state meet the same server-side fields they would in a cluster; the pod-spec
+defaults every template shares are :mod:`.podspecs`), their spec is immutable but for images,
+services get a cluster IP, secrets fold ``stringData`` into ``data``, NetworkPolicies and
+LimitRanges are defaulted and checked (:mod:`.networkpolicies`, :mod:`.limitranges`). The
+kinds added since are rows of :data:`STRATEGIES` (:class:`.strategy.Strategy`: workloads in
+:mod:`.apps` and :mod:`.batch`, volumes, nodes and endpoints in :mod:`.storage`, HPAs and PDBs
+in :mod:`.autoscaling`, webhooks and ingresses in :mod:`.admission`). Hooks are keyed by
+group-resource (``pods``, ``networkpolicies.networking.k8s.io``).
 """
 
 from __future__ import annotations
