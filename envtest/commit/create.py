@@ -42,11 +42,12 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
                 "metadata.name", "Required value: name or generateName is required",
                 "FieldValueRequired")])
         meta["name"] = _free_name(cluster, rtype, meta)
+    # Before admission, as kube-apiserver fills them: a Job's generated selector names its uid.
+    meta.update(uid=new_uid(), creationTimestamp=cluster.now())
     causes = validate_meta(rtype, obj, updating=False) + hooks.admit_create(cluster, rtype, obj)
     raise_if_invalid(rtype, meta["name"], causes)
     if cluster.store.get(rtype.store, (meta.get("namespace", ""), meta["name"])) is not None:
         raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
-    meta.update(uid=new_uid(), creationTimestamp=cluster.now())
     if tracks_generation(rtype):
         meta["generation"] = 1
     if dry_run:

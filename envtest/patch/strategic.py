@@ -117,6 +117,10 @@ _POD_STATUS = _struct(
         "resourceClaimName", mapping=_by_key("name"), overhead=_by_key("name")),
 )
 
+_POD_TEMPLATE = _struct(metadata=_OBJECT_META, spec=_POD_SPEC)
+_CONDITIONS = _kind(status=_struct(conditions=_by_key("type")))
+_WORKLOAD = _kind(spec=_struct(template=_POD_TEMPLATE), status=_struct(conditions=_by_key("type")))
+
 _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Pod": _kind(spec=_POD_SPEC, status=_POD_STATUS),
     # ServiceSpec.ports merges by port alone (two protocols on one port collide upstream too).
@@ -133,10 +137,33 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Endpoints": _kind(),  # subsets and their address/port lists are untagged
     "LimitRange": _kind(),  # LimitRangeSpec.limits is untagged: replaced whole
     "CustomResourceDefinition": _kind(),
-    # apps/v1 DeploymentSpec.template is a PodTemplateSpec; DeploymentStatus.conditions merge
-    # by type.
-    "Deployment": _kind(spec=_struct(template=_struct(metadata=_OBJECT_META, spec=_POD_SPEC)),
-                        status=_struct(conditions=_by_key("type"))),
+    # apps/v1 and core/v1 workloads: a PodTemplateSpec, status conditions merged by type;
+    # StatefulSetSpec.volumeClaimTemplates is untagged (replaced whole).
+    "Deployment": _WORKLOAD,
+    "StatefulSet": _WORKLOAD,
+    "DaemonSet": _WORKLOAD,
+    "ReplicaSet": _WORKLOAD,
+    "ReplicationController": _WORKLOAD,
+    "Job": _WORKLOAD,
+    # CronJobStatus.active is untagged (+listType=atomic): replaced.
+    "CronJob": _kind(spec=_struct(jobTemplate=_struct(metadata=_OBJECT_META, spec=_struct(
+        template=_POD_TEMPLATE)))),
+    "Scale": _kind(),  # autoscaling/v1, the workloads' scale subresource
+    # NodeSpec.podCIDRs is a merged set; taints are untagged.
+    "Node": _kind(spec=_struct(podCIDRs=_Field("merge")),
+                  status=_struct(conditions=_by_key("type"), addresses=_by_key("type"))),
+    "PersistentVolumeClaim": _CONDITIONS,
+    "PersistentVolume": _kind(),
+    "StorageClass": _kind(),
+    "EndpointSlice": _kind(),  # endpoints and ports are atomic lists
+    "Ingress": _kind(),  # rules, tls and their lists are atomic
+    "IngressClass": _kind(),
+    "PodDisruptionBudget": _CONDITIONS,
+    "HorizontalPodAutoscaler": _CONDITIONS,
+    "APIService": _CONDITIONS,
+    # admissionregistration/v1: webhooks merge by name.
+    "ValidatingWebhookConfiguration": _kind(webhooks=_by_key("name")),
+    "MutatingWebhookConfiguration": _kind(webhooks=_by_key("name")),
     # networking/v1: ingress, egress, policyTypes and everything under them are untagged
     # (+listType=atomic): replaced whole.
     "NetworkPolicy": _kind(),
