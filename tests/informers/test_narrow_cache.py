@@ -89,7 +89,9 @@ def test_the_official_client_gets_metadata_only(server: LocalAPIServer,
         full = orjson.loads(core.list_namespaced_pod(namespace, _preload_content=False).data)
     assert page["kind"] == "PartialObjectMetadataList"
     assert [i["metadata"] for i in page["items"]] == [i["metadata"] for i in full["items"]]
-    assert len(answer.data) * 2 < len(orjson.dumps(full))  # no specs on the wire
+    # No specs on the wire (sizes would depend on managedFields, which every write grows).
+    assert all(set(item) == {"kind", "apiVersion", "metadata"} for item in page["items"])
+    assert all("spec" in item for item in full["items"])
 
 
 def test_a_watch_carries_partial_objects(server: LocalAPIServer, transport: Transport,
