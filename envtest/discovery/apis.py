@@ -116,3 +116,36 @@ def openapi_group_version(registry: KindRegistry, group: str, version: str) -> d
         paths[_item_path(rtype)] = {"patch": operation}
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
             "paths": paths, "components": {"schemas": schemas}}
+
+
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+"""The form kubectl's OpenAPI v2 client asks for; this server has JSON only."""
+
+
+def openapi_v2(registry: KindRegistry) -> dict[str, Any]:
+    """``/openapi/v2``: one Swagger 2.0 document with every served kind's schema (the v3
+    documents' schemas, references and nullability in v2's terms) under ``definitions``.
+    Its ``paths`` are empty: clients read v2 for the schemas (validation, explain)."""
+    definitions: dict[str, Any] = {}
+    for group, version in registry.group_versions():
+        schemas = openapi_group_version(registry, group, version)["components"]["schemas"]
+        definitions.update({name: _as_v2(schema) for name, schema in schemas.items()})
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
+            "paths": {}, "definitions": dict(sorted(definitions.items()))}
+
+
+def _as_v2(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema in Swagger 2.0's terms: ``#/definitions/`` references, no
+    ``nullable`` (2.0 has none: kube-apiserver drops it too)."""
+    if isinstance(schema, list):
+        return [_as_v2(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "nullable":
+            continue
+        if key == "$ref" and isinstance(value, str):
+            value = value.replace("#/components/schemas/", "#/definitions/")
+        out[key] = _as_v2(value)
+    return out

@@ -6,8 +6,8 @@
 prints each field's type and description. The field tables of :mod:`.protobuf` mirror the Go
 types, so they give every field's JSON name, type, list or map shape and referenced message;
 schemas are named as kube-apiserver names them (``io.k8s.api.core.v1.PodSpec``). Descriptions
-are kube's, shortened, for the kinds, the fields every object has and the fields users look up
-first (:mod:`.openapi_text`); the other fields have their type only.
+are kube's, the Go types' comments, as the official Python client ships them
+(:mod:`.descriptions`).
 
 No ``x-kubernetes-patch-*`` extensions, and the patch operations declare no request body:
 kubectl's apply computes strategic merge patches from its compiled-in types, as before.
@@ -30,7 +30,7 @@ from envtest.codecs.protobuf import networking as protobuf_networking
 from envtest.codecs.protobuf import policy as protobuf_policy
 from envtest.codecs.protobuf import rbac as protobuf_rbac
 from envtest.codecs.protobuf import storage as protobuf_storage
-from envtest.discovery import openapi_text
+from envtest.discovery import descriptions
 
 __all__ = ["builtin_schemas", "custom_resource_schemas", "has_builtin_schema"]
 
@@ -86,9 +86,17 @@ def _ref(message: str, description: str | None) -> dict[str, Any]:
     return {"allOf": [ref], "description": description} if description else ref
 
 
+def packages_of_messages() -> dict[str, str]:
+    """Every message of the field tables, with the package its schema is named in."""
+    return {message: schema_name(message).rpartition(".")[0] for message in FIELDS}
+
+
 def _property(message: str, name: str, type_: str, repeated: bool, is_map: bool,
               ) -> dict[str, Any]:
-    description = openapi_text.field(message, name, top_level=message in _KINDS)
+    description = descriptions.field(schema_name(message), name)
+    if description is None and type_ not in _SCALARS:
+        # The client drops the comment of a field that holds another type: its type's tells.
+        description = descriptions.message(schema_name(type_))
     if type_ in _SCALARS:
         item: dict[str, Any] = dict(_SCALARS[type_])
     else:
@@ -120,7 +128,7 @@ def _schema(message: str) -> dict[str, Any]:
         schema = dict(_LEAVES[message])
     else:
         schema = {"type": "object", "properties": _properties(message)}
-    description = openapi_text.message(message)
+    description = descriptions.message(schema_name(message))
     return {"description": description, **schema} if description else schema
 
 
@@ -145,11 +153,21 @@ def _closure(message: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
+_STANDARD: Final = "io.k8s.api.core.v1.ConfigMap"
+"""A kind whose apiVersion, kind and metadata descriptions are every object's."""
+
+
 def _top_level(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with the fields every object has: apiVersion, kind, metadata."""
-    common = {"apiVersion": {"type": "string", "description": openapi_text.API_VERSION},
-              "kind": {"type": "string", "description": openapi_text.KIND},
-              "metadata": _ref("ObjectMeta", openapi_text.METADATA)}
+    def text(name: str) -> str | None:
+        return (descriptions.field(schema_name(kind), name)
+                or descriptions.field(_STANDARD, name))
+
+    api_version: dict[str, Any] = {"type": "string", "description": text("apiVersion")}
+    kind_field: dict[str, Any] = {"type": "string", "description": text("kind")}
+    common = {"apiVersion": api_version, "kind": kind_field,
+              "metadata": _ref("ObjectMeta", text("metadata")
+                               or descriptions.message(schema_name("ObjectMeta")))}
     return {**schema, "properties": {**common, **(schema.get("properties") or {}),
                                      "metadata": common["metadata"]}}
 

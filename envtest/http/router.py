@@ -83,6 +83,10 @@ class APIServer:
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(
                 ("/healthz/", "/livez/", "/readyz/")):
             return Response(200, b"ok", "text/plain; charset=utf-8")
+        if path == "/openapi/v2" and discovery.V2_PROTOBUF in request.headers.get("accept", "") \
+                and "json" not in request.headers.get("accept", ""):
+            raise errors.APIError(406, "NotAcceptable", "only application/json is served for "
+                                  "/openapi/v2 here (no protobuf)")
         meta = self._metadata(path)
         if meta is not None:
             if request.method != "GET":
@@ -126,6 +130,8 @@ class APIServer:
             return discovery.api_versions(self.cluster.server_address)
         if path == "/apis":
             return discovery.api_group_list(kinds)
+        if path == "/openapi/v2":
+            return discovery.openapi_v2(kinds)
         if path == "/openapi/v3":
             return discovery.openapi_root(kinds)
         if path.startswith("/openapi/v3/"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from kubernetes import client as k8s
 from envtest import LocalAPIServer
 from envtest.verbs.events import to_core, to_events
 from informers.rest import load_configuration
+from tests.conftest import KUBECTL
 
 from ..conftest import RawClient, typed_client
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 NS = "default"
 EVENTS = f"/apis/events.k8s.io/v1/namespaces/{NS}/events"
 CORE = f"/api/v1/namespaces/{NS}/events"

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
@@ -18,9 +16,7 @@ from kubernetes import config as k8s_config
 from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
 from envtest.simulators import KubeletSimulator
-from tests.conftest import RawClient, typed_client
-
-KUBECTL = Path(sys.executable).parent / "kubectl"
+from tests.conftest import KUBECTL, RawClient, typed_client
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
 from envtest.http.proxy import proxy_path
 from envtest.simulators import SCENARIO_ANNOTATION
-from tests.conftest import RawClient
+from tests.conftest import KUBECTL, RawClient
 from tests.envtest import runner_pods
 from tests.envtest.runner_pods import (
     PORT,
@@ -41,7 +40,6 @@ from tests.envtest.runner_pods import (
 api = runner_pods.api  # the fixtures, shared with the other stand-in tests
 session = runner_pods.session
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 @pytest.fixture()

@@ -18,7 +18,6 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +34,10 @@ from envtest.http.tls import HTTP_ON_TLS_PORT
 from foundation.certs import certificate_authority
 from informers import TransportError
 from informers.rest import Transport, load_configuration
+from tests.conftest import KUBECTL
 
 from ..conftest import typed_client
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 HEAD_TIMEOUT = 0.5
 
 
