@@ -81,6 +81,10 @@ def _entry(hook: AdmissionHook, target: Target, ca_bundle: bytes | None) -> dict
         "clientConfig": client_config(target, hook.path, ca_bundle),
         "failurePolicy": opts.failure_policy,
         "matchPolicy": opts.match_policy,
+        # kube defaults both to {} (everything): written out, a stored configuration reads
+        # back as rendered.
+        "namespaceSelector": dict(opts.namespace_selector or {}),
+        "objectSelector": dict(opts.object_selector or {}),
         "rules": [{"apiGroups": [hook.resource.group],
                    "apiVersions": [hook.resource.version],
                    "operations": list(opts.operations),
@@ -89,10 +93,6 @@ def _entry(hook: AdmissionHook, target: Target, ca_bundle: bytes | None) -> dict
         "sideEffects": opts.side_effects,
         "timeoutSeconds": opts.timeout_seconds,
     }
-    if opts.namespace_selector is not None:
-        entry["namespaceSelector"] = dict(opts.namespace_selector)
-    if opts.object_selector is not None:
-        entry["objectSelector"] = dict(opts.object_selector)
     if hook.mutating:
         entry["reinvocationPolicy"] = opts.reinvocation_policy
     return entry

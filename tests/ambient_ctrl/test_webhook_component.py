@@ -22,7 +22,10 @@ from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.webhook import (
     CRDS,
+    MUTATING_CONFIGURATIONS,
+    VALIDATING_CONFIGURATIONS,
     ServiceReference,
+    WebhookOptions,
     Webhooks,
     WebhookServer,
     WebhookServerOptions,
@@ -34,6 +37,7 @@ from ambient_ctrl.webhook.registry import WebhookBuilder
 from envtest import LocalAPIServer
 from envtest.patch.jsonpatch import json_patch
 from foundation.certs import KeyPair, certificate_authority, issue
+from informers.errors import NotFound
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport, load_configuration
 from tests.ambient_ctrl.test_webhook_reviews import (
@@ -264,7 +268,13 @@ WIDGET_CRD = {
 
 def test_render_configurations_for_a_service() -> None:
     webhooks = Webhooks()
-    WebhookBuilder(webhooks, WIDGETS).defaulter(default_widget).validator(validate_widget)
+    WebhookBuilder(webhooks, WIDGETS).defaulter(default_widget).validator(
+        validate_widget, WebhookOptions(operations=("CREATE", "UPDATE", "DELETE"),
+                                        failure_policy="Ignore", timeout_seconds=5,
+                                        match_policy="Exact",
+                                        namespace_selector={"matchLabels": {"team": "a"}},
+                                        object_selector={"matchExpressions": [
+                                            {"key": "skip", "operator": "DoesNotExist"}]}))
     mutating, validating = render(webhooks, ServiceReference("webhook-service", "system"),
                                   ca_bundle=b"PEM")
     assert mutating["kind"] == "MutatingWebhookConfiguration"
@@ -275,12 +285,21 @@ def test_render_configurations_for_a_service() -> None:
                                      "path": "/mutate-example-com-v1-widget", "port": 443},
                          "caBundle": base64.b64encode(b"PEM").decode()},
         "failurePolicy": "Fail", "matchPolicy": "Equivalent",
+        "namespaceSelector": {}, "objectSelector": {},
         "rules": [{"apiGroups": ["example.com"], "apiVersions": ["v1"],
                    "operations": ["CREATE", "UPDATE"], "resources": ["widgets"],
                    "scope": "Namespaced"}],
         "sideEffects": "None", "timeoutSeconds": 10, "reinvocationPolicy": "Never"}]
-    assert validating["webhooks"][0]["name"] == "vwidget-v1.example.com"
-    assert "reinvocationPolicy" not in validating["webhooks"][0]
+    [entry] = validating["webhooks"]
+    assert entry["name"] == "vwidget-v1.example.com"
+    assert entry["clientConfig"]["service"]["path"] == "/validate-example-com-v1-widget"
+    assert (entry["failurePolicy"], entry["timeoutSeconds"], entry["matchPolicy"]) == (
+        "Ignore", 5, "Exact")
+    assert entry["rules"][0]["operations"] == ["CREATE", "UPDATE", "DELETE"]
+    assert entry["namespaceSelector"] == {"matchLabels": {"team": "a"}}
+    assert entry["objectSelector"] == {"matchExpressions": [{"key": "skip",
+                                                             "operator": "DoesNotExist"}]}
+    assert "reinvocationPolicy" not in entry
 
 
 def test_the_crd_conversion_points_at_the_manager(api: LocalAPIServer,
@@ -307,5 +326,35 @@ def test_the_crd_conversion_points_at_the_manager(api: LocalAPIServer,
         config = crds.get("widgets.example.com")["spec"]["conversion"]["webhook"]
         assert base64.b64decode(config["clientConfig"]["caBundle"]) == rotated
         assert config["clientConfig"]["url"] == server.url + "/convert"
+    finally:
+        transport.close()
+
+
+def test_install_writes_the_configurations(api: LocalAPIServer) -> None:
+    """Create, then update (a second install after a CA rotation), then inject a CA — into
+    the configurations the local API server stores, where it serves their kinds."""
+    transport = Transport(load_configuration(api.kubeconfig))
+    try:
+        try:
+            transport.json("GET", "/apis/admissionregistration.k8s.io/v1", verb="GET")
+        except NotFound:
+            pytest.skip("the local API server does not serve admissionregistration.k8s.io/v1")
+        webhooks = Webhooks()
+        WebhookBuilder(webhooks, WIDGETS).defaulter(default_widget).validator(validate_widget)
+        url = "https://127.0.0.1:9443"
+        first, second = (certificate_authority(n).cert_pem for n in ("first", "second"))
+        install(transport, webhooks, url, ca_bundle=first, name="install-test")
+        install(transport, webhooks, url, ca_bundle=second, name="install-test")
+        expected = render(webhooks, url, ca_bundle=second, name="install-test")
+        stored = [ResourceClient(transport, resource).get(obj["metadata"]["name"])
+                  for resource, obj in zip((MUTATING_CONFIGURATIONS, VALIDATING_CONFIGURATIONS),
+                                           expected, strict=True)]
+        for got, want in zip(stored, expected, strict=True):
+            assert got["webhooks"] == want["webhooks"]
+        names = [obj["metadata"]["name"] for obj in expected]
+        assert inject_ca_bundle(transport, first, mutating=names[:1], validating=names[1:]) == 2
+        assert inject_ca_bundle(transport, first, mutating=names[:1], validating=names[1:]) == 0
+        got = ResourceClient(transport, VALIDATING_CONFIGURATIONS).get(names[1])
+        assert base64.b64decode(got["webhooks"][0]["clientConfig"]["caBundle"]) == first
     finally:
         transport.close()
