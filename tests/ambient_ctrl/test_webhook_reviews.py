@@ -21,10 +21,11 @@ from ambient_ctrl.webhook import (
     HubAndSpoke,
     WebhookOptions,
     Webhooks,
+    admission,
+    conversion,
     mutate_path,
     validate_path,
 )
-from ambient_ctrl.webhook import admission, conversion
 from ambient_ctrl.webhook.jsonpatch import diff, escape, same
 from ambient_ctrl.webhook.registry import WebhookBuilder
 from envtest.patch.jsonpatch import json_patch
