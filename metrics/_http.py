@@ -5,6 +5,11 @@ Used by :mod:`metrics.server` (``/metrics`` and the probes) and by the admission
 conversion webhook server (``ambient_ctrl.webhook.server``), which decide what is served where.
 GET and HEAD are served everywhere; POST only on a listener given a ``max_body`` (a request
 without a ``Content-Length`` is answered 411, a longer one 413 without reading it).
+
+A ``keep_alive`` listener speaks HTTP/1.1 and serves one connection's requests one after the
+other on its thread (the API server reuses its connections to a webhook: no handshake per
+call); a connection idle for ``request_timeout`` is closed, and a stop closes idle connections
+at once and lets busy ones finish their request, as Go's ``Server.Shutdown`` does.
 """
 
 from __future__ import annotations
@@ -88,8 +93,30 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "ambient-ctrl"
 
+    def handle_one_request(self) -> None:
+        if self.protocol_version == "HTTP/1.1":  # keep-alive: wait for the next request idle
+            workers = self.server.dispatch
+            if not workers.idle(True):
+                self.close_connection = True
+                return
+            try:
+                waiting = self.rfile.peek(1)  # type: ignore[attr-defined]
+            except OSError:  # idle past the timeout, or cut at a stop
+                waiting = b""
+            if not waiting or not workers.idle(False):
+                self.close_connection = True
+                return
+        super().handle_one_request()
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("observability request", extra={"request": format % args})
+
+
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+    # An answer is two writes (head, body): without TCP_NODELAY the second waits for the
+    # client's delayed ACK (~40 ms) on a connection that stays open.
+    disable_nagle_algorithm = True
 
 
 class Listener(HTTPServer):
@@ -101,14 +128,14 @@ class Listener(HTTPServer):
 
     def __init__(self, address: tuple[str, int], *, routes: Router, request_timeout: float,
                  dispatch: Workers, tls: Callable[[], ssl.SSLContext] | None = None,
-                 max_body: int = 0) -> None:
+                 max_body: int = 0, keep_alive: bool = False) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.routes = routes
         self.request_timeout = request_timeout
         self.max_body = max_body
         self.tls = tls
-        self._dispatch = dispatch
-        super().__init__(address, _Handler)
+        self.dispatch = dispatch
+        super().__init__(address, _KeepAliveHandler if keep_alive else _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind would resolve the host's FQDN (a DNS lookup) for a name that
@@ -124,7 +151,7 @@ class Listener(HTTPServer):
             request, client_address = self.get_request()
         except OSError:
             return  # the client gave up between select and accept
-        self._dispatch.start(self, request, client_address)
+        self.dispatch.start(self, request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-answer are routine (a scraper timing out); no tracebacks.
@@ -139,6 +166,28 @@ class Workers:
         self._name = name
         self._lock = threading.Lock()
         self._active: dict[threading.Thread, socket.socket] = {}
+        self._idle: set[threading.Thread] = set()
+        self._stopping = False
+
+    def idle(self, waiting: bool) -> bool:
+        """A keep-alive connection's thread waits for its next request (``True``) or got one
+        (``False``); False tells it to close instead, as the server stops."""
+        thread = threading.current_thread()
+        with self._lock:
+            if waiting:
+                self._idle.add(thread)
+            else:
+                self._idle.discard(thread)
+            return not self._stopping
+
+    def close_idle(self) -> None:
+        """Refuse further requests on kept-alive connections and cut those idle now."""
+        with self._lock:
+            self._stopping = True
+            sockets = [self._active[t] for t in self._idle if t in self._active]
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def start(self, listener: Listener, request: socket.socket, client: Any) -> None:
         thread = threading.Thread(target=self._serve, args=(listener, request, client),
@@ -163,6 +212,7 @@ class Workers:
             listener.shutdown_request(request)
             with self._lock:
                 self._active.pop(threading.current_thread(), None)
+                self._idle.discard(threading.current_thread())
 
     def join(self, timeout: float) -> list[threading.Thread]:
         """Join the threads for up to ``timeout`` seconds in all (real time: a
@@ -236,6 +286,7 @@ class Acceptor:
         self._wake[1].send(b"\0")
         thread.join(budget)
         close()
+        self.workers.close_idle()
         late = self.workers.join(budget)
         if late:
             self.workers.abort()

@@ -23,7 +23,6 @@ answered. A review that cannot be read answers ``allowed: false`` with code 400.
 from __future__ import annotations
 
 import base64
-import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,7 +105,7 @@ def defaulting(fn: Defaulter) -> Handler:
         original = request.get("object")
         if not isinstance(original, dict):
             return Answer(False, code=400, message="the request carries no object")
-        mutated = copy.deepcopy(original)
+        mutated = orjson.loads(orjson.dumps(original))  # a deep copy, at C speed
         answer = _verdict(fn(mutated))
         if not answer.allowed:
             return answer

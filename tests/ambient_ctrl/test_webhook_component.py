@@ -358,3 +358,40 @@ def test_install_writes_the_configurations(api: LocalAPIServer) -> None:
         assert base64.b64decode(got["webhooks"][0]["clientConfig"]["caBundle"]) == first
     finally:
         transport.close()
+
+
+def test_connections_are_kept_alive_and_idle_ones_closed_at_a_stop() -> None:
+    """The API server reuses its connection for many reviews; a stop does not wait for an
+    idle one (it is closed at once: the client reads the end well before the 30 s budget)."""
+    webhooks = Webhooks()
+    WebhookBuilder(webhooks, WIDGETS).validator(validate_widget)
+    before = set(threading.enumerate())
+    server = WebhookServer(webhooks, WebhookServerOptions(address="127.0.0.1:0",
+                                                          request_timeout=60)).start()
+    stopper = threading.Thread(target=server.stop, args=(30,), name="test-stop")
+    try:
+        assert server.ca_bundle is not None
+        host, port = server.address
+        context = ssl.create_default_context(cadata=server.ca_bundle.decode())
+        connection = http.client.HTTPSConnection(host, port, timeout=10, context=context)
+        try:
+            sockets = set()
+            for replicas in (1, 11, 2):
+                connection.request("POST", "/validate-example-com-v1-widget", headers={
+                    "Content-Type": "application/json"}, body=orjson.dumps(
+                    admission_review("CREATE", widget(replicas=replicas))))
+                response = connection.getresponse()
+                assert orjson.loads(response.read())["response"]["allowed"] is (replicas < 10)
+                assert response.getheader("Connection") != "close"
+                sockets.add(id(connection.sock))
+            assert len(sockets) == 1  # one connection, three reviews
+            stopper.start()
+            assert connection.sock is not None
+            assert connection.sock.recv(1) == b""  # closed by the server, not by a timeout
+        finally:
+            connection.close()
+    finally:
+        stopper.join(40)
+        server.stop()
+    assert not [t for t in set(threading.enumerate()) - before
+                if t.name.startswith("webhook-server")]
