@@ -12,7 +12,7 @@ JSON patch of :mod:`.jsonpatch`); :mod:`.server` serves them on every replica;
 conversion from the same declarations and writes a ``caBundle`` for development.
 """
 
-from .admission import CONNECT, CREATE, DELETE, UPDATE, Allowed, Denied
+from .admission import CONNECT, CREATE, DELETE, UPDATE, Allowed, Denied, current_request
 from .configuration import (
     CRDS,
     MUTATING_CONFIGURATIONS,
@@ -55,6 +55,7 @@ __all__ = [
     "WebhookServerOptions",
     "Webhooks",
     "conversion_patch",
+    "current_request",
     "inject_ca_bundle",
     "install",
     "mutate_path",

@@ -11,7 +11,10 @@ As controller-runtime's ``admission.Webhook`` with ``CustomDefaulter`` and
   ``old`` is None; DELETE: ``obj`` is None and ``old`` is the object being deleted);
 * either refuses by raising or returning :class:`Denied` (code 403, reason ``Forbidden``
   unless given others), allows with warnings by returning :class:`Allowed`, or allows
-  silently by returning None.
+  silently by returning None;
+* either may read the whole review request with :func:`current_request` (``userInfo``,
+  ``dryRun``, ``subResource``, ``options``...), as controller-runtime's handlers read
+  ``admission.RequestFromContext(ctx)``.
 
 The response echoes the request's ``uid`` and ``apiVersion`` (``admission.k8s.io/v1``, or
 ``v1beta1`` for an old configuration). A handler that raises anything else answers
@@ -23,9 +26,11 @@ answered. A review that cannot be read answers ``allowed: false`` with code 400.
 from __future__ import annotations
 
 import base64
+import contextvars
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -38,6 +43,17 @@ API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
 CREATE, UPDATE, DELETE, CONNECT = "CREATE", "UPDATE", "DELETE", "CONNECT"
 
 Obj = dict[str, Any]
+
+_REQUEST: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("admission_request")
+
+
+def current_request() -> Mapping[str, Any]:
+    """The AdmissionReview ``request`` being decided (read-only), inside a defaulter or a
+    validator; outside one, a LookupError."""
+    try:
+        return _REQUEST.get()
+    except LookupError:
+        raise LookupError("current_request() is only known inside a webhook handler") from None
 
 
 class Denied(Exception):
@@ -138,6 +154,7 @@ def review(body: object, handler: Handler, *, name: str = "") -> dict[str, Any]:
     if not isinstance(request, dict) or not request.get("uid"):
         return response("", Answer(False, code=400, message="the AdmissionReview has no "
                                    "request, or its request no uid"), str(api_version))
+    token = _REQUEST.set(MappingProxyType(request))
     try:
         answer = handler(request)
     except Denied as denied:
@@ -149,6 +166,8 @@ def review(body: object, handler: Handler, *, name: str = "") -> dict[str, Any]:
                              "object": _named(request)})
         answer = Answer(False, code=500, message=f"internal error in webhook {name}: "
                         f"{type(error).__name__}: {error}")
+    finally:
+        _REQUEST.reset(token)
     return response(str(request["uid"]), answer, str(api_version))
 
 

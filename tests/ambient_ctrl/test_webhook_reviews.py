@@ -23,6 +23,7 @@ from ambient_ctrl.webhook import (
     Webhooks,
     admission,
     conversion,
+    current_request,
     mutate_path,
     validate_path,
 )
@@ -159,6 +160,22 @@ def test_validator_warnings_reach_the_response() -> None:
                                 admission.validating(validate_widget))["response"]
     assert response["allowed"] is True
     assert response["warnings"] == ["spec.replicas: 0 pauses the widget"]
+
+
+def test_handlers_read_the_whole_request() -> None:
+    def only_admins(obj: Any, old: Any) -> Any:
+        request = current_request()
+        if "system:masters" not in request["userInfo"]["groups"] or request["dryRun"]:
+            raise Denied(f"{request['userInfo']['username']} may not")
+        return None
+
+    review = admission_review("CREATE", widget())
+    assert admission.review(review, admission.validating(only_admins))["response"]["allowed"]
+    review["request"]["userInfo"] = {"username": "bob", "groups": ["system:authenticated"]}
+    response = admission.review(review, admission.validating(only_admins))["response"]
+    assert response["status"]["message"] == "bob may not"
+    with pytest.raises(LookupError, match="only known inside a webhook handler"):
+        current_request()
 
 
 def test_a_handler_that_raises_answers_500_denied_and_is_logged_once(
