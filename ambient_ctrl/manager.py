@@ -224,7 +224,7 @@ class Manager:
         """The admission and conversion webhooks this manager serves."""
         self.webhook_server = WebhookServer(self.webhooks, WebhookServerOptions(
             address=options.webhook_address, cert_dir=options.webhook_cert_dir,
-            dev_hosts=options.webhook_dev_hosts))
+            dev_hosts=options.webhook_dev_hosts), metrics=self.recorder.webhook)
         self.server.readyz.add("webhook-server", self._check_webhooks)
         self._threads = Threads("manager")
         self._runnables: list[tuple[Runnable, bool]] = []

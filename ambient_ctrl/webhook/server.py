@@ -12,6 +12,8 @@ the routes of :mod:`.registry`. What it guarantees:
 * a handler that raises is logged once and answers as :mod:`.admission` and
   :mod:`.conversion` say; no thread dies of it. A handler slower than its webhook's
   ``timeoutSeconds`` is logged at WARNING: the API server stopped waiting for it;
+* every request to a registered path is counted in controller-runtime's families
+  (:mod:`metrics.webhook`: requests by code, latency, in flight);
 * HTTP/1.1 with keep-alive (the API server reuses its connections: no TLS handshake per
   review); a silent connection is cut after ``request_timeout`` seconds; a stop closes idle
   connections at once, lets requests in flight finish until ``shutdown_timeout``, then cuts
@@ -32,7 +34,6 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -46,6 +47,7 @@ from foundation.clock import RealClock
 from metrics._http import Acceptor, Listener, Response
 from metrics.server import parse_address
 from metrics.tls import ServingCertificate
+from metrics.webhook import WebhookMetrics
 
 from . import admission, conversion
 from .registry import CONVERT_PATH, AdmissionHook, Webhooks
@@ -57,6 +59,8 @@ DEFAULT_ADDRESS = "127.0.0.1:9443"
 IN_CLUSTER_ADDRESS = ":9443"
 MAX_BODY = 7 * 1024 * 1024
 """controller-runtime's limit on a review's size."""
+CONVERSION_TIMEOUT = 30
+"""Seconds kube-apiserver waits for a conversion webhook."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +97,9 @@ def _text(status: int, message: str, *extra: tuple[str, str]) -> Response:
 class _Routes:
     """What the listener serves: the registered admission webhooks and ``/convert``."""
 
-    def __init__(self, webhooks: Webhooks) -> None:
+    def __init__(self, webhooks: Webhooks, metrics: WebhookMetrics | None) -> None:
         self._webhooks = webhooks
+        self._metrics = metrics
         self._clock = RealClock()
 
     def answer(self, method: str, target: str, headers: Message, body: bytes) -> Response:
@@ -102,44 +107,43 @@ class _Routes:
         hook = self._webhooks.admission.get(path)
         if hook is None and not (path == CONVERT_PATH and self._webhooks.conversions):
             return _text(404, "404 page not found")
-        if method != "POST":
-            return _text(405, f"{method} is not allowed: webhooks take POST", ("Allow", "POST"))
-        if hook is not None:
-            return self._admit(hook, headers, body)
-        return self._convert(headers, body)
-
-    def _admit(self, hook: AdmissionHook, headers: Message, body: bytes) -> Response:
-        problem, parsed = _read(headers, body)
-        if problem:
-            log.warning("malformed admission review", extra={"path": hook.path,
-                                                             "error": problem})
-            return _json(200, admission.response("", admission.Answer(
-                False, code=400, message=problem)))
-        return _json(200, self._timed(hook.path, hook.options.timeout_seconds, lambda:
-                                      admission.review(parsed, hook.handler, name=hook.name)))
-
-    def _convert(self, headers: Message, body: bytes) -> Response:
-        problem, parsed = _read(headers, body)
-        if not problem:
-            try:
-                return _json(200, self._timed(CONVERT_PATH, 30, lambda: conversion.review(
-                    parsed, self._webhooks.converters())))
-            except ValueError as error:
-                problem = str(error)
-        log.warning("malformed conversion review", extra={"error": problem})
-        return _text(400, problem)
-
-    def _timed(self, path: str, limit: float, work: Callable[[], dict[str, Any]]
-               ) -> dict[str, Any]:
+        if self._metrics is not None:
+            self._metrics.started(path)
         started = self._clock.monotonic()
+        status = 500
         try:
-            return work()
+            response = self._serve(method, hook, headers, body)
+            status = response.status
+            return response
         finally:
             elapsed = self._clock.monotonic() - started
+            if self._metrics is not None:
+                self._metrics.answered(path, status, elapsed)
+            limit = hook.options.timeout_seconds if hook is not None else CONVERSION_TIMEOUT
             if elapsed > limit:
                 log.warning("webhook answered after the API server stopped waiting",
                             extra={"path": path, "seconds": round(elapsed, 3),
                                    "timeout_seconds": limit})
+
+    def _serve(self, method: str, hook: AdmissionHook | None, headers: Message,
+               body: bytes) -> Response:
+        if method != "POST":
+            return _text(405, f"{method} is not allowed: webhooks take POST", ("Allow", "POST"))
+        problem, parsed = _read(headers, body)
+        if hook is not None:
+            if problem:
+                log.warning("malformed admission review", extra={"path": hook.path,
+                                                                 "error": problem})
+                return _json(200, admission.response("", admission.Answer(
+                    False, code=400, message=problem)))
+            return _json(200, admission.review(parsed, hook.handler, name=hook.name))
+        if not problem:
+            try:
+                return _json(200, conversion.review(parsed, self._webhooks.converters()))
+            except ValueError as error:
+                problem = str(error)
+        log.warning("malformed conversion review", extra={"error": problem})
+        return _text(400, problem)
 
 
 def _read(headers: Message, body: bytes) -> tuple[str, Any]:
@@ -160,9 +164,12 @@ class WebhookServer:
     manager, on every replica, before the caches sync: conversions may be needed to list)."""
 
     def __init__(self, webhooks: Webhooks,
-                 options: WebhookServerOptions = WebhookServerOptions()) -> None:
+                 options: WebhookServerOptions = WebhookServerOptions(), *,
+                 metrics: WebhookMetrics | None = None) -> None:
         self.webhooks = webhooks
         self.options = options
+        self.metrics = metrics
+        """``controller_runtime_webhook_*`` (None: not recorded)."""
         self.certificate: ServingCertificate | None = None
         self._ca_bundle: bytes | None = None
         self._dev_dir: str | None = None
@@ -209,7 +216,7 @@ class WebhookServer:
             raise ValueError("the webhook server needs an address")
         try:
             self.certificate = self._certificate()
-            self._listener = Listener(address, routes=_Routes(self.webhooks),
+            self._listener = Listener(address, routes=_Routes(self.webhooks, self.metrics),
                                       dispatch=self._acceptor.workers,
                                       request_timeout=self.options.request_timeout,
                                       tls=self.certificate.context,

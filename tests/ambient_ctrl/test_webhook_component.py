@@ -50,6 +50,7 @@ from tests.ambient_ctrl.test_webhook_reviews import (
     validate_widget,
     widget,
 )
+from tests.metrics.test_families import Exposed
 
 
 def post(url: str, path: str, body: Any, *, ca: bytes, method: str = "POST",
@@ -395,3 +396,27 @@ def test_connections_are_kept_alive_and_idle_ones_closed_at_a_stop() -> None:
         server.stop()
     assert not [t for t in set(threading.enumerate()) - before
                 if t.name.startswith("webhook-server")]
+
+
+def test_requests_are_counted_per_registered_path(manager: Manager) -> None:
+    ca = manager.webhook_server.ca_bundle
+    assert ca is not None
+    url = manager.webhook_server.url
+    path = "/validate-example-com-v1-widget"
+    exposed = Exposed(manager.recorder.registry)
+    before = exposed.value("controller_runtime_webhook_requests_total", webhook=path,
+                           code="200") or 0
+    for replicas in (1, 11):  # allowed and denied: both HTTP 200
+        assert post(url, path, admission_review("CREATE", widget(replicas=replicas)),
+                    ca=ca)[0] == 200
+    assert post(url, path, {}, ca=ca, method="GET")[0] == 405
+    assert post(url, "/validate-nothing", {}, ca=ca)[0] == 404
+    exposed = Exposed(manager.recorder.registry)
+    assert exposed.value("controller_runtime_webhook_requests_total", webhook=path,
+                         code="200") == before + 2
+    assert exposed.value("controller_runtime_webhook_requests_total", webhook=path,
+                         code="405") == 1
+    assert exposed.value("controller_runtime_webhook_latency_seconds_count", webhook=path,
+                         code="200") == before + 2
+    assert exposed.value("controller_runtime_webhook_requests_in_flight", webhook=path) == 0
+    assert "/validate-nothing" not in exposed.text
