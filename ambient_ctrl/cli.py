@@ -59,7 +59,9 @@ def _apiserver(args: argparse.Namespace) -> int:
     options = ServerOptions(bookmark_interval=args.bookmark_interval,
                             history_limit=args.history_limit,
                             max_watch_backlog=args.max_watch_backlog,
-                            max_watch_backlog_total=args.max_watch_backlog_total)
+                            max_watch_backlog_total=args.max_watch_backlog_total,
+                            tls=args.tls or bool(args.tls_ca_dir), tls_ca_dir=args.tls_ca_dir,
+                            request_header_timeout=args.request_header_timeout)
     try:
         serve(host=args.host, port=args.port, kubeconfig_path=kubeconfig, options=options,
               admin_port=args.admin_port, seed=args.seed, on_ready=ready,
@@ -132,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--max-watch-backlog-total", type=int, default=128 * 1024 * 1024,
                      help="bytes all watchers that are behind may hold together; past it the "
                           "one furthest behind is dropped (0: no bound)")
+    api.add_argument("--tls", action="store_true",
+                     help="serve HTTPS with a CA made at start, which the kubeconfig carries")
+    api.add_argument("--tls-ca-dir", default="", metavar="DIR",
+                     help="with --tls (implied): sign with the CA kept in DIR (ca.crt, ca.key; "
+                          "made there when absent), so a restarted server is still trusted "
+                          "(default: a new CA each start)")
+    api.add_argument("--request-header-timeout", type=float, default=32.0,
+                     help="seconds a request's head may take to arrive before the connection "
+                          "is closed (kube-apiserver's 32; 0: never)")
     api.add_argument("--admin-port", type=int, default=None,
                      help="serve the fault-injection admin endpoint on this port of "
                           "127.0.0.1 (loopback only, whatever --host is; 0: a free one; "

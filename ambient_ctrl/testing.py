@@ -5,9 +5,11 @@ Nothing here imports pytest.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from informers.factory import InformerFactory
 from informers.reflector import ReflectorOptions
@@ -164,7 +168,7 @@ def free_port() -> int:
 def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os.PathLike[str],
                             port: int | None = None, bookmark_interval: float | None = None,
                             timeout: float = 30.0, extra_args: Sequence[str] = (),
-                            env: Mapping[str, str] | None = None,
+                            env: Mapping[str, str] | None = None, tls: bool = False,
                             ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``ambient-ctrl apiserver`` as a separate process (in its own session).
 
@@ -173,13 +177,15 @@ def start_apiserver_process(kubeconfig: str | os.PathLike[str], *, log: str | os
     ``port`` it picks a free one, and another if that was taken in the meantime. Raises
     RuntimeError (with the log's tail) when the process exits or does not answer within
     ``timeout`` seconds. ``extra_args`` go to the command (e.g. ``["--simulate", "kubelet"]``);
-    ``env`` is its environment (default: this process's).
+    ``env`` is its environment (default: this process's). ``tls``: serve HTTPS (``--tls``);
+    the kubeconfig then carries the CA that clients verify the server with.
     """
     attempts = 1 if port else 3
     for attempt in range(attempts):
         try:
             return _start_apiserver(Path(kubeconfig), Path(log), port or free_port(),
-                                    bookmark_interval, timeout, tuple(extra_args), env)
+                                    bookmark_interval, timeout,
+                                    (*(("--tls",) if tls else ()), *extra_args), env)
         except _ServerExited:
             if attempt == attempts - 1:
                 raise
@@ -194,7 +200,8 @@ def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: floa
                      timeout: float, extra_args: tuple[str, ...] = (),
                      env: Mapping[str, str] | None = None,
                      ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    url = f"http://127.0.0.1:{port}"
+    tls = any(arg.split("=")[0] in ("--tls", "--tls-ca-dir") for arg in extra_args)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     config.unlink(missing_ok=True)  # its appearance is part of "ready"
     argv = [sys.executable, "-m", "ambient_ctrl.cli", "apiserver", "--port", str(port),
             "--kubeconfig", str(config)]
@@ -209,9 +216,12 @@ def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: floa
         if process.poll() is not None:
             raise _ServerExited(f"the API server exited with {process.returncode}: "
                                 f"{log.read_text(errors='replace')[-2000:]}")
+        if not config.exists():  # written once listening, with the CA it then trusts
+            return False
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                return bool(resp.status == 200 and config.exists())
+            with urllib.request.urlopen(url + "/healthz", timeout=2,
+                                        context=kubeconfig_tls_context(config)) as resp:
+                return bool(resp.status == 200)
         except OSError:
             return False
 
@@ -221,6 +231,22 @@ def _start_apiserver(config: Path, log: Path, port: int, bookmark_interval: floa
         stop_process(process)
         raise
     return process, url, config
+
+
+def kubeconfig_tls_context(kubeconfig: str | os.PathLike[str]) -> ssl.SSLContext | None:
+    """An ``ssl`` client context trusting the CA of ``kubeconfig``'s current cluster
+    (``certificate-authority-data`` or ``certificate-authority``); None when it names none."""
+    config = yaml.safe_load(Path(kubeconfig).read_text()) or {}
+    context = next((c.get("context") or {} for c in config.get("contexts") or ()
+                    if c.get("name") == config.get("current-context")), {})
+    cluster = next((c.get("cluster") or {} for c in config.get("clusters") or ()
+                    if c.get("name") == context.get("cluster")), {})
+    if cluster.get("certificate-authority-data"):
+        return ssl.create_default_context(
+            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    if cluster.get("certificate-authority"):
+        return ssl.create_default_context(cafile=cluster["certificate-authority"])
+    return None
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int:

@@ -27,6 +27,10 @@ EXTERNAL_KUBECONFIG = os.environ.get("E2E_KUBECONFIG") or None
 EXTERNAL_REGISTRY = os.environ.get("E2E_REGISTRY") or None
 """Optional: a JSON file with the agent registry the operator tests install on an external
 cluster (its runtimes' images must run there); by default the tests' own entries."""
+LOCAL_TLS = os.environ.get("E2E_TLS", "1") != "0"
+"""The local API servers of the shared fixtures (the ``apiserver`` fixture, the operator
+worlds) serve HTTPS, as every real cluster does, with the CA in their kubeconfig; ``E2E_TLS=0``
+makes them plain HTTP. Tests that start a server for one purpose of their own choose."""
 MANAGED_LABEL = "ambient-code.io/managed"
 TEST_AGENT = "e2e-test/1.0"
 """The User-Agent of the tests' own requests (never the operator's ``ambient-ctrl``)."""

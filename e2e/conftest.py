@@ -1,7 +1,8 @@
 """End-to-end fixtures: the local API server as a separate process, kubectl, raw JSON reads.
 
 Each test module gets its own server process (``ambient-ctrl apiserver``) on a free port, with
-BOOKMARKs every second, and its own kubectl discovery cache (a later server may reuse the port).
+BOOKMARKs every second, serving HTTPS with its own CA (``E2E_TLS=0``: plain HTTP), and its own
+kubectl discovery cache (a later server may reuse the port).
 
 With ``E2E_KUBECONFIG`` set the same fixtures target that cluster instead (no local server is
 started; see :mod:`e2e.cluster`): each test works in a namespace of its own, labelled
@@ -26,7 +27,7 @@ import pytest
 
 from ambient_ctrl.testing import eventually, start_apiserver_process, stop_process
 
-from .cluster import EXTERNAL_KUBECONFIG, KUBECTL, MANAGED_LABEL, ApiHttp
+from .cluster import EXTERNAL_KUBECONFIG, KUBECTL, LOCAL_TLS, MANAGED_LABEL, ApiHttp
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -117,7 +118,7 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         return
     log = tmp / "apiserver.log"
     process, url, kubeconfig = start_apiserver_process(
-        tmp / "kubeconfig", log=log, bookmark_interval=1, timeout=30)
+        tmp / "kubeconfig", log=log, bookmark_interval=1, timeout=30, tls=LOCAL_TLS)
     raw = Raw(kubeconfig)
     try:
         yield Server(url, kubeconfig, tmp / "kube-cache", log, process, raw)

@@ -28,7 +28,14 @@ import yaml
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
 from reconcilers import samples
 
-from .cluster import EXTERNAL_KUBECONFIG, MANAGED_LABEL, TEST_AGENT, ApiHttp, kubectl
+from .cluster import (
+    EXTERNAL_KUBECONFIG,
+    LOCAL_TLS,
+    MANAGED_LABEL,
+    TEST_AGENT,
+    ApiHttp,
+    kubectl,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD_DIR = ROOT / "config" / "crd"
@@ -251,7 +258,7 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
     admin_port = free_port()
     server, url, kubeconfig = start_apiserver_process(
         workdir / "kubeconfig", log=workdir / "apiserver.log", timeout=30,
-        extra_args=_server_args(admin_port, extra_args))
+        extra_args=_server_args(workdir, admin_port, extra_args))
     world = World(workdir, server, url, f"http://127.0.0.1:{admin_port}", kubeconfig,
                   Raw(kubeconfig))
     try:
@@ -262,9 +269,13 @@ def start_world(workdir: Path, *, registry: list[Any], namespaces: list[str],
     return world
 
 
-def _server_args(admin_port: int, extra_args: tuple[str, ...] = ()) -> list[str]:
+def _server_args(workdir: Path, admin_port: int, extra_args: tuple[str, ...] = ()
+                 ) -> list[str]:
+    """The world's server: HTTPS (unless ``E2E_TLS=0``) with its CA kept in the work directory,
+    so that a restarted server (:func:`restart_server`) is trusted by the running operator."""
+    tls = ["--tls", "--tls-ca-dir", str(workdir / "ca")] if LOCAL_TLS else []
     return ["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port), "--seed", "1",
-            "--bookmark-interval", "1", *extra_args]
+            "--bookmark-interval", "1", *tls, *extra_args]
 
 
 def restart_server(world: World, *, registry: list[Any], namespaces: list[str]) -> None:
@@ -278,7 +289,7 @@ def restart_server(world: World, *, registry: list[Any], namespaces: list[str]) 
     assert port is not None and admin_port is not None
     world.server, _, _ = start_apiserver_process(
         world.kubeconfig, log=world.workdir / "apiserver-restarted.log", port=port, timeout=30,
-        extra_args=_server_args(admin_port))
+        extra_args=_server_args(world.workdir, admin_port))
     _install(world.raw, registry=registry, namespaces=namespaces)
 
 

@@ -115,14 +115,25 @@ def test_create_deployment(kubectl: Kubectl, namespace: str) -> None:
     api = kubectl.json("-n", namespace, "get", "deployment", "api")
     assert api["metadata"]["labels"] == {"app": "api"}
     assert api["metadata"]["uid"] and api["metadata"]["generation"] == 1
+    # What kubectl sent, with kube-apiserver's defaults (apps/v1 and the pod template's).
     assert api["spec"] == {
         "replicas": 3,
         "selector": {"matchLabels": {"app": "api"}},
         "template": {"metadata": {"labels": {"app": "api"}},
                      "spec": {"containers": [{"name": "api", "image": "registry.example/api:v2",
-                                              "ports": [{"containerPort": 8080}],
-                                              "resources": {}}]}},
-        "strategy": {},
+                                              "ports": [{"containerPort": 8080,
+                                                         "protocol": "TCP"}],
+                                              "resources": {},
+                                              "imagePullPolicy": "IfNotPresent",
+                                              "terminationMessagePath": "/dev/termination-log",
+                                              "terminationMessagePolicy": "File"}],
+                              "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
+                              "schedulerName": "default-scheduler", "securityContext": {},
+                              "terminationGracePeriodSeconds": 30}},
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+        "revisionHistoryLimit": 10,
+        "progressDeadlineSeconds": 600,
     }
     sleeper = kubectl.json("-n", namespace, "get", "deployment", "sleeper")["spec"]
     assert sleeper["replicas"] == 0  # a pointer: zero is sent and kept

@@ -230,6 +230,8 @@ def run(cluster: LocalCluster, proxy: RBACProxy, overlay: list[dict[str, Any]],
              "/apis/vteam.ambient-code/v1alpha1/namespaces/{ns}/projectsettings"),
             ("event", "/api/v1/namespaces/{ns}/events"))
             for o in raw.obj(path.format(ns=UNLISTED))["items"]]
+        # The namespace's default ServiceAccount is the control plane's, there from the start.
+        touched.remove("serviceaccount default")
         touched += [f"secret {s['metadata']['name']}" for s in raw.obj(
             f"/api/v1/namespaces/{UNLISTED}/secrets")["items"]
             if s["metadata"]["name"] != "ambient-runner-secrets"]

@@ -523,7 +523,7 @@ def test_a_pod_session_has_every_child_the_platform_reads(platform: Platform) ->
     assert runner["envFrom"] == [{"secretRef": {"name": "ambient-runner-secrets"}}]
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["runner-token"]["secret"] == {
-        "secretName": f"ambient-runner-token-{name}",
+        "secretName": f"ambient-runner-token-{name}", "defaultMode": 420,  # kube's default
         "items": [{"key": "k8s-token", "path": "bot-token"}]}
     mounts = {m["mountPath"]: m for m in runner["volumeMounts"]}
     assert mounts["/var/run/secrets/ambient"] == {"name": "runner-token", "readOnly": True,

@@ -50,6 +50,18 @@ class ServerOptions:
     before the answer "Too large resource version" (504): kube-apiserver's watch cache waits
     3 s (its ``blockTimeout``). A plain watch from such a version is accepted at once and
     sends nothing, BOOKMARKs included, until the store passes it (as kube-apiserver's)."""
+    tls: bool = False
+    """Serve HTTPS with a CA made at start (the kubeconfig carries it): what kube-apiserver
+    serves, and what clients that insist on TLS (admission webhook set-ups) need."""
+    tls_ca_dir: str = ""
+    """With ``tls``: keep the CA in this directory (``ca.crt``, ``ca.key``; made when absent)
+    and sign with it, so that clients keep trusting a restarted server; empty: a new CA."""
+    request_header_timeout: float = 32.0
+    """Seconds a request head (request line and headers) may take to arrive, counted from the
+    connection's start (after the TLS handshake, which has as long) for its first request and
+    from the first byte for later ones; then the connection is closed without an answer, as Go's
+    ``ReadHeaderTimeout`` does (kube-apiserver: 32 s). Bodies, answers and watches are not
+    timed. 0: heads are never timed (a TLS handshake still is, after 60 s, asyncio's default)."""
 
 
 @dataclass

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from envtest.http.protocol import Response
+from envtest.http.protocol import Response, encode_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +63,15 @@ class APIError(Exception):
             details["causes"] = [cause.as_dict() for cause in self.causes]
         if self.retry_after is not None:
             details["retryAfterSeconds"] = self.retry_after
-        body: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if not self.reason:  # StatusReasonUnknown is "" and omitted, as in metav1.Status
-            del body["reason"]
+        # metav1.Status's field order (clients compare bodies as text); StatusReasonUnknown
+        # is "" and, like empty details, omitted.
+        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                "status": "Failure", "message": self.message}
+        if self.reason:
+            body["reason"] = self.reason
         if details:
             body["details"] = details
+        body["code"] = self.code
         return body
 
 
@@ -156,8 +150,13 @@ def forbidden(message: str, *, resource: str = "", group: str = "", name: str = 
 
 
 def success_status(*, name: str, group: str, kind: str, uid: str) -> dict[str, Any]:
+    """What a delete answers when the object is gone at once (metav1.StatusDetails' order;
+    the core group's empty name omitted, as ``omitempty`` does)."""
+    details = {"name": name, "group": group, "kind": kind, "uid": uid}
+    if not group:
+        del details["group"]
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": group, "kind": kind, "uid": uid}}
+            "details": details}
 
 
 def error_response(error: APIError) -> Response:
@@ -165,4 +164,4 @@ def error_response(error: APIError) -> Response:
     headers = dict(error.headers)
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    return Response(error.code, orjson.dumps(error.status()), headers=headers)
+    return Response(error.code, encode_status(error.status()), headers=headers)

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -25,6 +27,7 @@ from envtest.commit import commit_create
 from envtest.errors import error_response, too_large
 from envtest.faults import FaultControl, Faults
 from envtest.gc import GarbageCollector
+from envtest.http import tls
 from envtest.http.protocol import Backlog, Handler, HTTPProtocol
 from envtest.http.router import APIServer
 from foundation.clock import Clock, RealClock
@@ -87,26 +90,33 @@ class _Listener:
     """A listening socket and the connections it accepted; can stop listening for a while."""
 
     def __init__(self, handler: Handler, *, host: str, port: int, max_body: int,
-                 max_backlog: int = 0) -> None:
+                 header_timeout: float, max_backlog: int = 0,
+                 tls_context: ssl.SSLContext | None = None) -> None:
         self._handler = handler
         self._backlog = Backlog(max_backlog)
         self._host = host
         self._port = port
         self._max_body = max_body
-        self._server: asyncio.Server | None = None
+        self._header_timeout = header_timeout
+        self._tls = tls_context
+        self._server: asyncio.Server | tls.TLSServer | None = None
         self.connections: set[HTTPProtocol] = set()
 
     def _protocol(self) -> HTTPProtocol:
         limit = self._max_body
         return HTTPProtocol(self._handler, max_body=limit, connections=self.connections,
                             too_large=lambda: error_response(too_large(limit)),
-                            backlog=self._backlog)
+                            backlog=self._backlog, header_timeout=self._header_timeout)
 
     async def open(self) -> str:
         """Listen; returns the bound ``host:port`` (the port is kept for reopening)."""
         try:
-            self._server = await asyncio.get_running_loop().create_server(
-                self._protocol, self._host, self._port, reuse_address=True, backlog=1024)
+            if self._tls is not None:
+                self._server = await tls.serve(self._protocol, self._host, self._port,
+                                               self._tls, self._header_timeout or 60.0)
+            else:
+                self._server = await asyncio.get_running_loop().create_server(
+                    self._protocol, self._host, self._port, reuse_address=True, backlog=1024)
         except OSError as exc:
             reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
             error = ListenError(f"cannot listen on {self._host}:{self._port}: {reason}")
@@ -146,13 +156,27 @@ class _Running:
         limit = cluster.options.max_body_bytes
         self.handler = APIServer(cluster, self.faults)
         options = cluster.options
+        self.tls = tls.ServingTLS.generate(options.tls_ca_dir) if options.tls else None
         total = options.max_watch_backlog_total  # never below what one watcher may hold
+        timeout = options.request_header_timeout
         self.api = _Listener(self.handler, host=host, port=port, max_body=limit,
-                             max_backlog=total and max(total, options.max_watch_backlog))
+                             header_timeout=timeout,
+                             max_backlog=total and max(total, options.max_watch_backlog),
+                             tls_context=self.tls.context if self.tls else None)
         self.faults.reopen = self.api.bounce
+        # The admin endpoint stays plain HTTP: loopback only, for the test harness.
         self.admin = None if admin_port is None else _Listener(
-            AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit)
+            AdminAPI(self.faults, cluster), host=ADMIN_HOST, port=admin_port, max_body=limit,
+            header_timeout=timeout)
         self.admin_address = ""
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.cluster.server_address}"
+
+    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
+        return kubeconfig.write(path, self.url, token=self.cluster.admin_token,
+                                ca_pem=self.tls.ca_pem if self.tls else b"")
 
     async def start(self) -> None:
         if self.cluster.options.garbage_collection:
@@ -182,13 +206,19 @@ class LocalAPIServer:
         with LocalAPIServer() as api:
             subprocess.run(["kubectl", "--kubeconfig", api.kubeconfig, "get", "ns"])
             api.faults.fail(code=503, count=2, verbs=["create"], resources=["pods"])
+
+    ``tls=True`` (or ``ServerOptions(tls=True)``) serves HTTPS with a CA made at start: the
+    kubeconfig carries it, :attr:`ca_pem` gives it to other clients.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  kubeconfig_path: str | Path | None = None,
                  options: ServerOptions | None = None, clock: Clock | None = None,
                  simulators: Sequence[Simulator] = (), admin_port: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, tls: bool | None = None) -> None:
+        options = options or ServerOptions()
+        if tls is not None:
+            options = replace(options, tls=tls)
         self._simulators = tuple(simulators)
         self._host = host
         self._port = port
@@ -196,7 +226,7 @@ class LocalAPIServer:
         self._seed = seed
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self.cluster = Cluster(options=options or ServerOptions(), clock=clock or RealClock())
+        self.cluster = Cluster(options=options, clock=clock or RealClock())
         self.faults = FaultControl(lambda fn: self.call(lambda _: fn()))
         """Thread-safe fault injection (see :mod:`envtest.faults`)."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,7 +236,14 @@ class LocalAPIServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.cluster.server_address}"
+        scheme = "https" if self.cluster.options.tls else "http"
+        return f"{scheme}://{self.cluster.server_address}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate (PEM) that signed the serving certificate; b"" without TLS."""
+        assert self._running is not None, "the server has not started"
+        return self._running.tls.ca_pem if self._running.tls else b""
 
     @property
     def admin_url(self) -> str:
@@ -223,8 +260,8 @@ class LocalAPIServer:
         if self._kubeconfig_path is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="envtest-")
             self._kubeconfig_path = Path(self._tmpdir.name) / "kubeconfig"
-        self.kubeconfig = str(kubeconfig.write(self._kubeconfig_path, self.url,
-                                               token=self.cluster.admin_token))
+        assert self._running is not None
+        self.kubeconfig = str(self._running.write_kubeconfig(self._kubeconfig_path))
         return self
 
     def _run(self, ready: Future[None]) -> None:
@@ -293,8 +330,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
         running = _Running(cluster, host=host, port=port, admin_port=admin_port,
                            simulators=simulators, seed=seed)
         await running.start()
-        url = f"http://{cluster.server_address}"
-        kubeconfig.write(kubeconfig_path, url, token=cluster.admin_token)
+        url = running.url
+        running.write_kubeconfig(kubeconfig_path)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

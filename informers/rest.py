@@ -317,11 +317,13 @@ class WatchEvents:
                  shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self._response = response
         self._iterating = False
+        self._closed = False
         self._shape = shape
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
         buffer = b""
+        complete = False
         try:
             for chunk in self._response.stream(1 << 16):
                 buffer += chunk
@@ -333,10 +335,22 @@ class WatchEvents:
                         yield self._event(line)
             if buffer.strip():
                 yield self._event(buffer)
+            complete = not self._closed
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if self._closed:
+                return  # closed by its owner: the loop ends, no failure
             raise TransportError(f"watch stream broke: {exc}") from exc
         finally:
+            self._finish(complete)
+
+    def _finish(self, complete: bool) -> None:
+        """A stream the server ended goes back to the pool; one cut short (closed, broken,
+        abandoned) is closed, so that the server sees the watch end now — a connection only
+        shut for reading would sit in the pool while the server kept the watch open."""
+        if complete:
             self._response.release_conn()
+        else:
+            self._response.close()
 
     def _event(self, line: bytes) -> dict[str, Any]:
         event: dict[str, Any] = orjson.loads(line)
@@ -346,12 +360,14 @@ class WatchEvents:
         return event
 
     def close(self) -> None:
-        """End the stream now, from any thread: a reading loop sees the connection close."""
+        """End the stream now, from any thread: a reading loop ends (quietly: the caller asked
+        for it) and the connection is closed."""
+        self._closed = True
         # Already finished and released, or never connected: nothing to shut down.
         with contextlib.suppress(AttributeError, RuntimeError, ValueError, OSError):
             self._response.shutdown()
         if not self._iterating:
-            self._response.release_conn()
+            self._finish(complete=False)
 
 
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})

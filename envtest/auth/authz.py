@@ -74,7 +74,7 @@ def authorize(cluster: Cluster, user: UserInfo, attributes: Attributes) -> Decis
     if MASTERS in user.groups:
         return Decision(True)
     problems: list[str] = []
-    for source, rule in _rules_for(cluster, user, attributes.namespace, problems):
+    for source, rule in rules_for(cluster, user, attributes.namespace, problems):
         if rule_allows(rule, attributes):
             return Decision(True, f"RBAC: allowed by {source}")
     if not problems:
@@ -106,7 +106,7 @@ def rule_allows(rule: dict[str, Any], attributes: Attributes) -> bool:
     return not names or attributes.name in names
 
 
-def _rules_for(cluster: Cluster, user: UserInfo, namespace: str,
+def rules_for(cluster: Cluster, user: UserInfo, namespace: str,
                problems: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(description of the binding, rule) of every rule the user holds for ``namespace``, in
     kube's order: ClusterRoleBindings, then the namespace's RoleBindings."""
@@ -203,13 +203,18 @@ def create_self_subject_access_review(cluster: Cluster, target: Target, request:
     causes = _spec_causes(spec)
     if causes:
         raise errors.invalid(target.rtype.kind, target.rtype.group, "", causes)
+    return _answer(cluster, review, caller(cluster, request), "")
+
+
+def caller(cluster: Cluster, request: Request) -> UserInfo:
+    """Who sent ``request``, as its bearer token says; a request without a token this server
+    knows is the administrator's, as every request is."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.strip().partition(" ")
     user = None
     if scheme.lower() == "bearer" and token:
         user = authenticate(cluster, token.strip()).user
-    # A request without a token this server knows is the administrator's, as every request is.
-    return _answer(cluster, review, user or ADMIN, "")
+    return user or ADMIN
 
 
 def _decode(rtype: ResourceType, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:

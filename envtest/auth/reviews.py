@@ -1,7 +1,8 @@
 """The review kinds: resources that take a POST and answer it, storing nothing.
 
 ``tokenreviews`` (:mod:`.authn`), ``subjectaccessreviews``, ``localsubjectaccessreviews`` and
-``selfsubjectaccessreviews`` (:mod:`.authz`). Their kinds are in :data:`.kinds.BUILTIN_TYPES`
+``selfsubjectaccessreviews`` (:mod:`.authz`), ``selfsubjectrulesreviews`` (:mod:`.rules`).
+Their kinds are in :data:`.kinds.BUILTIN_TYPES`
 with the single verb ``create``; the router sends a POST of their collection URL here and
 answers any other request of them 405, as kube-apiserver does.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from envtest.auth import authn, authz
+from envtest.auth import authn, authz, rules
 from envtest.cluster import Cluster, Target
 from envtest.http.protocol import Request, Response
 
@@ -22,5 +23,6 @@ CREATE: Mapping[str, Create] = MappingProxyType({
     "subjectaccessreviews.authorization.k8s.io": authz.create_subject_access_review,
     "localsubjectaccessreviews.authorization.k8s.io": authz.create_subject_access_review,
     "selfsubjectaccessreviews.authorization.k8s.io": authz.create_self_subject_access_review,
+    "selfsubjectrulesreviews.authorization.k8s.io": rules.create_self_subject_rules_review,
 })
 """group-resource -> the create verb of that review kind."""

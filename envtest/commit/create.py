@@ -23,10 +23,9 @@ from envtest.kinds.objects import (
 from envtest.kinds.registry import ResourceType
 
 
-def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False,
-                  managed: list[dict[str, Any]] | None = None) -> bytes:
+def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False) -> bytes:
     """Store ``obj`` as a new object of ``target``'s kind; its bytes as stored (with
-    ``dry_run``, as they would be). ``managed``: the managedFields server-side apply computed."""
+    ``dry_run``, as they would be)."""
     rtype = target.rtype
     meta = check_type_meta(rtype, obj)
     hooks = hooks_for(rtype)
@@ -36,8 +35,6 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
         meta.pop(name, None)
     if meta.get("resourceVersion"):
         raise errors.bad_request("resourceVersion should not be set on objects to be created")
-    if managed is not None:
-        meta["managedFields"] = managed
     drop_empty_meta(meta)
     if not meta.get("name"):
         if not meta.get("generateName"):
@@ -45,11 +42,12 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
                 "metadata.name", "Required value: name or generateName is required",
                 "FieldValueRequired")])
         meta["name"] = _free_name(cluster, rtype, meta)
+    # Before admission, as kube-apiserver fills them: a Job's generated selector names its uid.
+    meta.update(uid=new_uid(), creationTimestamp=cluster.now())
     causes = validate_meta(rtype, obj, updating=False) + hooks.admit_create(cluster, rtype, obj)
     raise_if_invalid(rtype, meta["name"], causes)
     if cluster.store.get(rtype.store, (meta.get("namespace", ""), meta["name"])) is not None:
         raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
-    meta.update(uid=new_uid(), creationTimestamp=cluster.now())
     if tracks_generation(rtype):
         meta["generation"] = 1
     if dry_run:

@@ -1,8 +1,11 @@
-"""The lifecycle of Namespaces, as kube-apiserver and its namespace controller run it.
+"""The lifecycle of Namespaces, as kube-apiserver and its controllers run it.
 
-Deleting a namespace marks it Terminating and deletes everything in it; it goes when nothing is
-left (and no finalizer of its own remains). Three namespaces cannot be deleted at all (the
-NamespaceLifecycle admission plugin's immortal ones).
+A new namespace gets its ``default`` ServiceAccount (kube-controller-manager's service account
+controller), and the ``default`` namespace the ``kubernetes`` Service (kube-apiserver's
+bootstrap controller): :mod:`.bootstrap`. Deleting a namespace marks it Terminating and
+deletes everything in it; it goes when nothing is left (and no finalizer of its own remains).
+Three namespaces cannot be deleted at all (the NamespaceLifecycle admission plugin's immortal
+ones).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import orjson
 
 from envtest.cluster import Cluster
+from envtest.commit import bootstrap
 from envtest.commit.delete import begin_delete, mark_deleting
 from envtest.commit.hooks import BuiltinHooks
 from envtest.kinds.registry import ResourceType
@@ -22,7 +26,11 @@ IMMORTAL = frozenset({"default", "kube-system", "kube-public"})
 
 
 class NamespaceHooks(BuiltinHooks):
-    """Namespace: a deletion that empties it first."""
+    """Namespace: what a new one holds from the start; a deletion that empties it first."""
+
+    def stored(self, cluster: Cluster, obj: dict[str, Any]) -> None:
+        if (obj.get("status") or {}).get("phase", "Active") == "Active":
+            bootstrap.populate(cluster, obj["metadata"]["name"])
 
     def delete(self, cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> bytes:
         """Mark Terminating, delete the contents; the namespace goes when nothing is left."""

@@ -57,7 +57,9 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
 _NO_GENERATION = frozenset({
     ("", "configmaps"), ("", "secrets"), ("", "services"), ("", "namespaces"),
     ("", "serviceaccounts"), ("", "events"), ("events.k8s.io", "events"),
-    ("coordination.k8s.io", "leases"), ("", "limitranges"),
+    ("coordination.k8s.io", "leases"), ("", "limitranges"), ("", "nodes"), ("", "endpoints"),
+    ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("storage.k8s.io", "storageclasses"),
+    ("autoscaling", "horizontalpodautoscalers"), ("apiregistration.k8s.io", "apiservices"),
 })
 """Kinds whose kube-apiserver strategy neither sets nor moves ``metadata.generation`` (it
 stays unset): a ConfigMap's data change, say, never passes a GenerationChanged predicate."""

@@ -20,10 +20,16 @@ import functools
 from typing import Any, Final
 
 from envtest.codecs.protobuf import FIELDS, SUPPORTED_KINDS
+from envtest.codecs.protobuf import admission as protobuf_admission
 from envtest.codecs.protobuf import apps as protobuf_apps
 from envtest.codecs.protobuf import authentication as protobuf_authentication
+from envtest.codecs.protobuf import authorization as protobuf_authorization
+from envtest.codecs.protobuf import autoscaling as protobuf_autoscaling
+from envtest.codecs.protobuf import batch as protobuf_batch
 from envtest.codecs.protobuf import networking as protobuf_networking
+from envtest.codecs.protobuf import policy as protobuf_policy
 from envtest.codecs.protobuf import rbac as protobuf_rbac
+from envtest.codecs.protobuf import storage as protobuf_storage
 from envtest.discovery import openapi_text
 
 __all__ = ["builtin_schemas", "custom_resource_schemas", "has_builtin_schema"]
@@ -31,12 +37,20 @@ __all__ = ["builtin_schemas", "custom_resource_schemas", "has_builtin_schema"]
 _META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1"
 _META_MESSAGES: Final = frozenset({
     "TypeMeta", "ObjectMeta", "OwnerReference", "ManagedFieldsEntry", "LabelSelector",
-    "LabelSelectorRequirement", "Condition", "Time", "MicroTime", "FieldsV1"})
+    "LabelSelectorRequirement", "FieldSelectorRequirement", "Condition", "Time", "MicroTime",
+    "FieldsV1"})
 _PACKAGES: Final = {
     **{name: "io.k8s.api.apps.v1" for name in protobuf_apps.MESSAGES},
     **{name: "io.k8s.api.rbac.v1" for name in protobuf_rbac.MESSAGES},
     **{name: "io.k8s.api.networking.v1" for name in protobuf_networking.MESSAGES},
     **{name: "io.k8s.api.authentication.v1" for name in protobuf_authentication.MESSAGES},
+    **{name: "io.k8s.api.authorization.v1" for name in protobuf_authorization.MESSAGES},
+    **{name: "io.k8s.api.batch.v1" for name in protobuf_batch.MESSAGES},
+    **{name: "io.k8s.api.autoscaling.v2" for name in protobuf_autoscaling.MESSAGES},
+    **{name: "io.k8s.api.policy.v1" for name in protobuf_policy.MESSAGES},
+    **{name: "io.k8s.api.storage.v1" for name in protobuf_storage.MESSAGES},
+    **{name: "io.k8s.api.admissionregistration.v1" for name in protobuf_admission.MESSAGES},
+    "ExtraValue": "io.k8s.api.authorization.v1",
     "Quantity": "io.k8s.apimachinery.pkg.api.resource",
     "IntOrString": "io.k8s.apimachinery.pkg.util.intstr",
 }
@@ -55,6 +69,7 @@ _LEAVES: Final[dict[str, dict[str, Any]]] = {
     "IntOrString": {"type": "string", "format": "int-or-string",
                     "x-kubernetes-int-or-string": True},
     "FieldsV1": {"type": "object"},
+    "ExtraValue": {"type": "array", "items": {"type": "string"}},
 }
 
 

@@ -43,6 +43,53 @@ _MESSAGES: Final = {
     "LimitRange": "LimitRange sets resource usage limits for each kind of resource in a "
                   "Namespace.",
     "Deployment": "Deployment enables declarative updates for Pods and ReplicaSets.",
+    "StatefulSet": "StatefulSet represents a set of pods with consistent identities. The "
+                   "StatefulSet guarantees that a given network identity will always map to "
+                   "the same storage identity.",
+    "DaemonSet": "DaemonSet represents the configuration of a daemon set.",
+    "ReplicaSet": "ReplicaSet ensures that a specified number of pod replicas are running at "
+                  "any given time.",
+    "Job": "Job represents the configuration of a single job.",
+    "ReplicationController": "ReplicationController represents the configuration of a "
+                             "replication controller.",
+    "Node": "Node is a worker node in Kubernetes. Each node will have a unique identifier in "
+            "the cache (i.e. in etcd).",
+    "PersistentVolume": "PersistentVolume (PV) is a storage resource provisioned by an "
+                        "administrator. It is analogous to a node.",
+    "StorageClass": "StorageClass describes the parameters for a class of storage for which "
+                    "PersistentVolumes can be dynamically provisioned.",
+    "Ingress": "Ingress is a collection of rules that allow inbound connections to reach the "
+               "endpoints defined by a backend. An Ingress can be configured to give services "
+               "externally-reachable urls, load balance traffic, terminate SSL, offer name "
+               "based virtual hosting etc.",
+    "IngressClass": "IngressClass represents the class of the Ingress, referenced by the "
+                    "Ingress Spec.",
+    "PodDisruptionBudget": "PodDisruptionBudget is an object to define the max disruption that "
+                           "can be caused to a collection of pods",
+    "HorizontalPodAutoscaler": "HorizontalPodAutoscaler is the configuration for a horizontal "
+                               "pod autoscaler, which automatically manages the replica count "
+                               "of any resource implementing the scale subresource based on "
+                               "the metrics specified.",
+    "ValidatingWebhookConfiguration": "ValidatingWebhookConfiguration describes the "
+                                      "configuration of and admission webhook that accept or "
+                                      "reject and object without changing it.",
+    "MutatingWebhookConfiguration": "MutatingWebhookConfiguration describes the configuration "
+                                    "of and admission webhook that accept or reject and may "
+                                    "change the object.",
+    "CronJob": "CronJob represents the configuration of a single cron job.",
+    "PersistentVolumeClaim": "PersistentVolumeClaim is a user's request for and claim to a "
+                             "persistent volume",
+    "SelfSubjectAccessReview": "SelfSubjectAccessReview checks whether or the current user can "
+                               "perform an action.  Not filling in a spec.namespace means \"in "
+                               "all namespaces\".  Self is a special case, because users "
+                               "should always be able to check whether they can perform an "
+                               "action",
+    "SelfSubjectRulesReview": "SelfSubjectRulesReview enumerates the set of actions the "
+                              "current user can perform within a namespace.",
+    "SubjectAccessReview": "SubjectAccessReview checks whether or not a user or group can "
+                           "perform an action.",
+    "LocalSubjectAccessReview": "LocalSubjectAccessReview checks whether or not a user or "
+                                "group can perform an action in a given namespace.",
     "Role": "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a "
             "unit by a RoleBinding.",
     "ClusterRole": "ClusterRole is a cluster level, logical grouping of PolicyRules that can be "

@@ -1,2 +1,3 @@
-"""HTTP: the asyncio HTTP/1.1 protocol, the router from URLs to verbs, and the Service proxy.
+"""HTTP: the asyncio HTTP/1.1 protocol, HTTPS (a CA made at start; the listener tells TLS from
+plain HTTP), the router from URLs to verbs, and the Service proxy.
 """

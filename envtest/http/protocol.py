@@ -3,7 +3,15 @@
 Why not http.server or a framework: the API server's hot paths are watch fan-out and small JSON
 replies. A hand-written ``asyncio.Protocol`` measured fastest on this machine (CLIENT-SURFACE.md)
 and lets a watch stream write one chunk per loop iteration however many events it carries.
-Keep-alive, ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``; no TLS.
+Keep-alive, ``Content-Length`` and chunked request bodies, ``Expect: 100-continue``; TLS is
+the transport's (``tls.py`` makes the listener).
+
+A request head that has not fully arrived ``header_timeout`` seconds after the connection
+started (its first request) or after its first byte (later ones) closes the connection, as Go's
+``ReadHeaderTimeout`` does: a client that stalls in its head (slowloris) cannot hold a
+connection forever. Nothing else is timed: a body may trickle, a watch stays open. A TLS
+handshake sent to this plain server is answered with a 400 at once (the client's TLS library
+reports a bad record), not left waiting for a head that never comes.
 
 A request whose framing cannot be trusted (a malformed request line, a ``Content-Length`` that is
 not a plain decimal number, a bad chunk size or chunk terminator, a transfer coding other than
@@ -15,19 +23,22 @@ text/plain before kube code runs; we answer with a JSON Status so every client c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 1 << 20
 """A request line and headers larger than this get 431 (Go's ``http.DefaultMaxHeaderBytes``)."""
+TLS_HANDSHAKE = 0x16
+"""The first byte of a TLS record that carries a handshake: a ClientHello on a plain port."""
 _DECIMAL = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9a-fA-F]+")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -217,12 +228,28 @@ class ChunkedStream:
             callback()
 
 
+_GO_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
+               ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
+
+
+def encode_status(status: dict[str, Any]) -> bytes:
+    """A ``Status`` body byte for byte as kube-apiserver writes it: Go's ``json.Encoder`` on
+    ``metav1.Status`` — fields in the struct's order (kind, apiVersion, metadata, status,
+    message, reason, details, code: ``status`` must list them so), no spaces, ``<``, ``>``,
+    ``&`` and U+2028/9 escaped, and a trailing newline. Those characters occur only inside
+    JSON strings, so replacing them in the encoded bytes is exact."""
+    body = orjson.dumps(status)
+    for raw, escaped in _GO_ESCAPES:
+        if raw in body:
+            body = body.replace(raw, escaped)
+    return body + b"\n"
+
+
 def status_response(code: int, reason: str, message: str) -> Response:
     """A failure ``Status`` built here, below the API layer (errors.py builds the others)."""
-    body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                       "status": "Failure", "message": message, "reason": reason,
-                       "code": code}, separators=(",", ":"))
-    return Response(code, body.encode())
+    return Response(code, encode_status({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code}))
 
 
 _INTERNAL_ERROR = status_response(500, "InternalError", "internal error")
@@ -242,8 +269,11 @@ class HTTPProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler, *, max_body: int,
                  too_large: Callable[[], Response],
                  connections: set[HTTPProtocol] | None = None,
-                 backlog: Backlog | None = None) -> None:
+                 backlog: Backlog | None = None, header_timeout: float = 0) -> None:
         self._handler = handler
+        self._header_timeout = header_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_head = True  # what is buffered (if anything) is a request head so far
         self._backlog = backlog
         self._connections = connections if connections is not None else set()
         self._max_body = max_body
@@ -259,9 +289,31 @@ class HTTPProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         self._connections.add(self)
+        self._time_head()  # the first request's head is timed from the connection's start
+
+    def _time_head(self) -> None:
+        if self._header_timeout and self._head_timer is None:
+            self._head_timer = asyncio.get_running_loop().call_later(
+                self._header_timeout, self._head_timed_out)
+
+    def _untime_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._transport is None or not self._in_head or self._stream or self._waiting:
+            return
+        peer = self._transport.get_extra_info("peername")
+        log.warning("closing a connection whose request head did not arrive within %g s",
+                    self._header_timeout, extra={"peer": str(peer), "received": len(self._buffer)})
+        self._closing = True
+        self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._untime_head()
         self._connections.discard(self)
         if self._stream is not None:
             stream, self._stream = self._stream, None
@@ -316,7 +368,12 @@ class HTTPProtocol(asyncio.Protocol):
                 self._respond(status_response(400, "BadRequest", str(exc)), keep_alive=False)
                 return
             if request is None:
+                if self._in_head and self._buffer:
+                    self._time_head()  # a later request's head: timed from its first byte
+                elif not self._in_head:
+                    self._untime_head()  # a body: not timed
                 return
+            self._untime_head()
             keep_alive = request.headers.get("connection", "").lower() != "close"
             self._closing = not keep_alive
             self._dispatch(request, keep_alive)
@@ -386,7 +443,11 @@ class HTTPProtocol(asyncio.Protocol):
         return "".join(lines).encode("latin-1") + framing + b"\r\n"
 
     def _parse(self) -> Request | None:
+        if self._buffer and self._buffer[0] == TLS_HANDSHAKE:
+            raise ValueError("client sent a TLS handshake to an HTTP server: this server "
+                             "speaks plain HTTP here (use http:// or its kubeconfig)")
         end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
+        self._in_head = end < 0
         if end < 0:
             if len(self._buffer) > MAX_HEADER_BYTES:
                 raise _HeaderTooLarge

@@ -26,7 +26,7 @@ from envtest.faults import Faults
 from envtest.http.protocol import Answer, Request, Response
 from envtest.http.proxy import METHODS as PROXY_METHODS
 from envtest.http.proxy import ServiceProxy
-from envtest.verbs import reads, writes
+from envtest.verbs import events, reads, scale, writes
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ _VERB_NAMES: dict[Verb, str] = {
     writes.update: "update", writes.patch: "patch", writes.delete: "delete",
     writes.delete_collection: "deletecollection", tokens.create: "create",
     **{review: "create" for review in reviews.CREATE.values()},
+    scale.get: "get", scale.update: "update", scale.patch: "patch",
 }
 _SUBRESOURCE_CREATE: dict[tuple[str, str, str], Verb] = {
     ("", "serviceaccounts", "token"): tokens.create,
@@ -49,6 +50,10 @@ _SUBRESOURCE_CREATE: dict[tuple[str, str, str], Verb] = {
 _SUBRESOURCE_VERBS: dict[str, Verb] = {"GET": reads.get, "PUT": writes.update,
                                        "PATCH": writes.patch}
 """What the other subresources (``status``) serve."""
+_SUBRESOURCE_ROUTES: dict[str, dict[str, Verb]] = {
+    "scale": {"GET": scale.get, "PUT": scale.update, "PATCH": scale.patch},
+}
+"""Subresources served by verbs of their own (``scale``: :mod:`.verbs.scale`)."""
 
 
 class APIServer:
@@ -92,6 +97,8 @@ class APIServer:
         else:
             verb = self._verb(request, target, watch)
             name = _VERB_NAMES[verb]
+            if events.is_events_v1(target):  # the core store, seen through events.k8s.io
+                verb = events.view(verb)
             serve = lambda: verb(self.cluster, target, request)  # noqa: E731
 
         def run() -> Answer | asyncio.Future[Answer]:
@@ -206,7 +213,7 @@ class APIServer:
             create = _SUBRESOURCE_CREATE.get((target.rtype.group, target.rtype.plural,
                                               target.subresource))
             verb = (create if method == "POST" else None) if create is not None else (
-                _SUBRESOURCE_VERBS.get(method))
+                _SUBRESOURCE_ROUTES.get(target.subresource, _SUBRESOURCE_VERBS).get(method))
         if verb is None:
             raise errors.method_not_allowed(
                 f"the server does not allow this method on the requested resource ({method})")

@@ -1,11 +1,14 @@
 """Defaulting and validation of the built-in kinds, as their kube-apiserver strategies do it.
 
 Only what clients observe: pods get the defaults a real server adds (so operators diffing desired
-against actual state meet the same server-side fields they would in a cluster), their spec is
-immutable but for images, services get a cluster IP, secrets fold ``stringData`` into ``data``,
-NetworkPolicies and LimitRanges are defaulted and checked (:mod:`.networkpolicies`,
-:mod:`.limitranges`). Hooks are keyed by group-resource (``pods``,
-``networkpolicies.networking.k8s.io``).
+against actual state meet the same server-side fields they would in a cluster; the pod-spec
+defaults every template shares are :mod:`.podspecs`), their spec is immutable but for images,
+services get a cluster IP, secrets fold ``stringData`` into ``data``, NetworkPolicies and
+LimitRanges are defaulted and checked (:mod:`.networkpolicies`, :mod:`.limitranges`). The
+kinds added since are rows of :data:`STRATEGIES` (:class:`.strategy.Strategy`: workloads in
+:mod:`.apps` and :mod:`.batch`, volumes, nodes and endpoints in :mod:`.storage`, HPAs and PDBs
+in :mod:`.autoscaling`, webhooks and ingresses in :mod:`.admission`). Hooks are keyed by
+group-resource (``pods``, ``networkpolicies.networking.k8s.io``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,21 @@ import binascii
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from envtest.errors import Cause
-from envtest.kinds import limitranges, networkpolicies
-from envtest.kinds.objects import DNS1123_LABEL
+from envtest.kinds import (
+    admission,
+    apps,
+    autoscaling,
+    batch,
+    limitranges,
+    networkpolicies,
+    podspecs,
+    storage,
+)
+from envtest.kinds.strategy import Strategy
 
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _POD_MUTABLE = ("`spec.containers[*].image`,`spec.initContainers[*].image`,"
@@ -45,6 +58,11 @@ Update = Callable[[dict[str, Any], dict[str, Any]], list[Cause]]
 
 def prepare_create(resource: str, obj: dict[str, Any], ips: ClusterIPs) -> list[Cause]:
     """Default ``obj`` (of group-resource ``resource``) in place; return validation causes."""
+    strategy = STRATEGIES.get(resource)
+    if strategy is not None:
+        strategy.default(obj)
+        strategy.prepare_create(obj)
+        return strategy.validate(obj)
     hook = _CREATE.get(resource)
     causes = hook(obj, ips) if hook else []
     return causes + validate(resource, obj)
@@ -52,36 +70,24 @@ def prepare_create(resource: str, obj: dict[str, Any], ips: ClusterIPs) -> list[
 
 def check_update(resource: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """Carry server-owned fields from ``old`` into ``new``; causes for forbidden changes."""
+    strategy = STRATEGIES.get(resource)
+    if strategy is not None:
+        strategy.default(new)
+        return strategy.validate_update(new, old) + strategy.validate(new)
     hook = _UPDATE.get(resource)
     causes = hook(new, old) if hook else []
     return causes + validate(resource, new)
 
 
 def validate(resource: str, obj: dict[str, Any]) -> list[Cause]:
+    strategy = STRATEGIES.get(resource)
+    if strategy is not None:
+        return strategy.validate(obj)
     hook = _VALIDATE.get(resource)
     return hook(obj) if hook else []
 
 
 # pods ----------------------------------------------------------------------------------------
-def _pull_policy(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    if "@" in tail:
-        return "IfNotPresent"
-    tag = tail.partition(":")[2]
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
-def _default_container(container: dict[str, Any]) -> None:
-    container.setdefault("terminationMessagePath", "/dev/termination-log")
-    container.setdefault("terminationMessagePolicy", "File")
-    if isinstance(container.get("image"), str):
-        container.setdefault("imagePullPolicy", _pull_policy(container["image"]))
-    container.setdefault("resources", {})
-    for port in container.get("ports") or ():
-        if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
-
-
 def _qos_class(spec: Mapping[str, Any]) -> str:
     requests_limits = [(c.get("resources") or {}) for c in spec.get("containers") or ()
                        if isinstance(c, dict)]
@@ -99,71 +105,18 @@ def _create_pod(pod: dict[str, Any], _: ClusterIPs) -> list[Cause]:
     spec = pod.setdefault("spec", {})
     if not isinstance(spec, dict):
         return [Cause("spec", "Invalid value: must be an object")]
-    for key, value in (("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"),
-                       ("schedulerName", "default-scheduler"),
-                       ("terminationGracePeriodSeconds", 30), ("securityContext", {}),
-                       ("enableServiceLinks", True), ("priority", 0),
+    podspecs.default_spec(spec)
+    for key, value in (("enableServiceLinks", True), ("priority", 0),
                        ("preemptionPolicy", "PreemptLowerPriority"),
                        ("serviceAccountName", "default")):
         spec.setdefault(key, value)
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
-    for container in _containers(spec):
-        _default_container(container)
     pod["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
     return []
 
 
-def _containers(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    for key in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(key) or ():
-            if isinstance(container, dict):
-                yield container
-
-
 def _validate_pod(pod: dict[str, Any]) -> list[Cause]:
-    spec = pod.get("spec")
-    if not isinstance(spec, dict):
-        return [Cause("spec", "Required value", "FieldValueRequired")]
-    causes = []
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        causes.append(Cause("spec.containers", "Required value", "FieldValueRequired"))
-    names: set[str] = set()
-    for key in ("initContainers", "containers"):
-        for i, c in enumerate(spec.get(key) or ()):
-            path = f"spec.{key}[{i}]"
-            if not isinstance(c, dict):
-                causes.append(Cause(path, "Invalid value: must be an object"))
-                continue
-            name = c.get("name")
-            if not isinstance(name, str) or not name:
-                causes.append(Cause(f"{path}.name", "Required value", "FieldValueRequired"))
-            elif len(name) > 63 or not DNS1123_LABEL.fullmatch(name):
-                causes.append(Cause(f"{path}.name", f'Invalid value: "{name}": a lowercase '
-                                    "RFC 1123 label must consist of lower case alphanumeric "
-                                    "characters or '-'"))
-            elif name in names:
-                causes.append(Cause(f"{path}.name", f'Duplicate value: "{name}"',
-                                    "FieldValueDuplicate"))
-            names.add(name if isinstance(name, str) else "")
-            if key == "containers" and not c.get("image"):
-                causes.append(Cause(f"{path}.image", "Required value", "FieldValueRequired"))
-            causes += _port_causes(c.get("ports"), f"{path}.ports", "containerPort")
-    policy = spec.get("restartPolicy")
-    if policy not in ("Always", "OnFailure", "Never"):
-        causes.append(Cause("spec.restartPolicy", f'Unsupported value: "{policy}": supported '
-                            'values: "Always", "OnFailure", "Never"', "FieldValueNotSupported"))
-    return causes
-
-
-def _port_causes(ports: Any, path: str, field: str) -> list[Cause]:
-    causes = []
-    for i, port in enumerate(ports or ()):
-        number = port.get(field) if isinstance(port, dict) else None
-        if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 65536:
-            causes.append(Cause(f"{path}[{i}].{field}", f"Invalid value: {number}: must be "
-                                "between 1 and 65535, inclusive"))
-    return causes
+    return podspecs.validate_pod_spec(pod.get("spec"), "spec")
 
 
 def _update_pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
@@ -177,8 +130,8 @@ def _update_pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
                         else c for c in spec.get(key) or ()]
         return out
 
-    for container in _containers(new_spec):
-        _default_container(container)
+    if isinstance(new_spec, dict):
+        podspecs.default_spec(new_spec)  # defaulting runs on every decode, updates included
     if masked(new_spec) != masked(old_spec):
         return [Cause("spec", f"Forbidden: pod updates may not change fields other than "
                       f"{_POD_MUTABLE}", "FieldValueForbidden")]
@@ -223,7 +176,7 @@ def _validate_service(svc: dict[str, Any]) -> list[Cause]:
     ports = spec.get("ports")
     if kind != "ExternalName" and spec.get("clusterIP") != "None" and not ports:
         causes.append(Cause("spec.ports", "Required value", "FieldValueRequired"))
-    causes += _port_causes(ports, "spec.ports", "port")
+    causes += podspecs.port_causes(ports, "spec.ports", "port")
     if isinstance(ports, list) and len(ports) > 1:
         for i, port in enumerate(ports):
             if isinstance(port, dict) and not port.get("name"):
@@ -355,3 +308,8 @@ _VALIDATE: Mapping[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "pods": _validate_pod, "services": _validate_service, "secrets": _validate_secret,
     "configmaps": _validate_configmap, _NETWORK_POLICIES: networkpolicies.validate,
     "limitranges": limitranges.validate}
+
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
+    **apps.STRATEGIES, **batch.STRATEGIES, **storage.STRATEGIES, **autoscaling.STRATEGIES,
+    **admission.STRATEGIES})
+"""Kinds whose strategy is data (:class:`.strategy.Strategy`), by group-resource."""

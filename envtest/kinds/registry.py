@@ -39,6 +39,8 @@ SUBRESOURCES: Mapping[str, Subresource] = MappingProxyType({
     "token": Subresource(("create",), "authentication.k8s.io", "v1", "TokenRequest"),
     "proxy": Subresource(("create", "delete", "get", "patch", "update"),
                          kind="ServiceProxyOptions"),
+    # The workloads' replica count as an autoscaling/v1 Scale (envtest.verbs.scale).
+    "scale": Subresource(SUBRESOURCE_VERBS, "autoscaling", "v1", "Scale"),
 })
 """The subresources this server knows, by name."""
 
@@ -113,14 +115,21 @@ def _core(plural: str, kind: str, namespaced: bool = True, **kw: Any) -> Resourc
     return ResourceType("", "v1", plural, kind, namespaced, **kw)
 
 
+_STATUS = frozenset({"status"})
+_SCALED = frozenset({"status", "scale"})
+
+
+def _named(group: str, plural: str, kind: str, namespaced: bool = True,
+           **kw: Any) -> ResourceType:
+    return ResourceType(group, "v1", plural, kind, namespaced, **kw)
+
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     # kube-apiserver's namespace storage implements no DeleteCollection: a namespace goes
     # only by name, so one request cannot take every namespace (and all they hold) at once.
-    _core("namespaces", "Namespace", False, short_names=("ns",),
-          subresources=frozenset({"status"}),
+    _core("namespaces", "Namespace", False, short_names=("ns",), subresources=_STATUS,
           verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),
-    _core("pods", "Pod", short_names=("po",), categories=("all",),
-          subresources=frozenset({"status"})),
+    _core("pods", "Pod", short_names=("po",), categories=("all",), subresources=_STATUS),
     # services/proxy forwards to a pod port served on this machine (proxy.py).
     _core("services", "Service", short_names=("svc",), categories=("all",),
           subresources=frozenset({"status", "proxy"})),
@@ -131,32 +140,69 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("events", "Event", short_names=("ev",)),
     # Stored, defaulted and validated (limitranges.py); no admission applies them to Pods.
     _core("limitranges", "LimitRange", short_names=("limits",)),
-    ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
-    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    # The simulated kubelet registers its Node (simulators/kubelet.py).
+    _core("nodes", "Node", False, short_names=("no",), subresources=_STATUS),
+    # No provisioner or binder: claims stay Pending, volumes Available, unless a client
+    # writes their status.
+    _core("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",),
+          subresources=_STATUS),
+    _core("persistentvolumes", "PersistentVolume", False, short_names=("pv",),
+          subresources=_STATUS),
+    _core("endpoints", "Endpoints", short_names=("ep",)),
+    _core("replicationcontrollers", "ReplicationController", short_names=("rc",),
+          categories=("all",), subresources=_SCALED),
+    _named("events.k8s.io", "events", "Event", short_names=("ev",)),
+    _named("coordination.k8s.io", "leases", "Lease"),
     # Stored, defaulted and validated (networkpolicies.py); nothing enforces them.
-    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True,
-                 short_names=("netpol",)),
-    # Stored and served only: no controller acts on Deployments, and RBAC is not enforced
-    # (every client is an administrator), but manifests that carry them apply as they would.
-    ResourceType("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",),
-                 categories=("all",), subresources=frozenset({"status"})),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
-    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
-                 "ClusterRoleBinding", False),
-    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
-    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
-    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                 "CustomResourceDefinition", False, short_names=("crd", "crds"),
-                 categories=("api-extensions",), subresources=frozenset({"status"})),
+    _named("networking.k8s.io", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
+    _named("networking.k8s.io", "ingresses", "Ingress", short_names=("ing",),
+           subresources=_STATUS),
+    _named("networking.k8s.io", "ingressclasses", "IngressClass", False),
+    # Workloads are stored, defaulted and validated (apps.py, batch.py), with their scale
+    # subresource; no controller acts on them (no ReplicaSets, Pods or Jobs appear) and
+    # their status is what a client writes. RBAC is not enforced (every client is an
+    # administrator), but manifests that carry them apply as they would.
+    _named("apps", "deployments", "Deployment", short_names=("deploy",), categories=("all",),
+           subresources=_SCALED),
+    _named("apps", "statefulsets", "StatefulSet", short_names=("sts",), categories=("all",),
+           subresources=_SCALED),
+    _named("apps", "daemonsets", "DaemonSet", short_names=("ds",), categories=("all",),
+           subresources=_STATUS),
+    _named("apps", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",),
+           subresources=_SCALED),
+    _named("batch", "jobs", "Job", categories=("all",), subresources=_STATUS),
+    _named("batch", "cronjobs", "CronJob", short_names=("cj",), categories=("all",),
+           subresources=_STATUS),
+    ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
+                 True, short_names=("hpa",), categories=("all",), subresources=_STATUS),
+    _named("policy", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",),
+           subresources=_STATUS),
+    _named("discovery.k8s.io", "endpointslices", "EndpointSlice"),
+    _named("storage.k8s.io", "storageclasses", "StorageClass", False, short_names=("sc",)),
+    _named("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),
+    _named("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False),
+    _named("rbac.authorization.k8s.io", "roles", "Role"),
+    _named("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
+    _named("admissionregistration.k8s.io", "validatingwebhookconfigurations",
+           "ValidatingWebhookConfiguration", False, categories=("api-extensions",)),
+    _named("admissionregistration.k8s.io", "mutatingwebhookconfigurations",
+           "MutatingWebhookConfiguration", False, categories=("api-extensions",)),
+    _named("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition",
+           False, short_names=("crd", "crds"), categories=("api-extensions",),
+           subresources=_STATUS),
+    # Stored only: no aggregator proxies to the services they name.
+    _named("apiregistration.k8s.io", "apiservices", "APIService", False,
+           categories=("api-extensions",), subresources=_STATUS),
     # Reviews: a POST answered, nothing stored (reviews.py: authn.py, authz.py).
-    ResourceType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False,
-                 verbs=("create",)),
-    ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview",
-                 False, verbs=("create",)),
-    ResourceType("authorization.k8s.io", "v1", "localsubjectaccessreviews",
-                 "LocalSubjectAccessReview", True, verbs=("create",)),
-    ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
-                 "SelfSubjectAccessReview", False, verbs=("create",)),
+    _named("authentication.k8s.io", "tokenreviews", "TokenReview", False, verbs=("create",)),
+    _named("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview", False,
+           verbs=("create",)),
+    _named("authorization.k8s.io", "localsubjectaccessreviews", "LocalSubjectAccessReview",
+           verbs=("create",)),
+    _named("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+           False, verbs=("create",)),
+    _named("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+           False, verbs=("create",)),
 )
 
 

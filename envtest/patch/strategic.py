@@ -31,9 +31,32 @@ class _Field:
     strategy: str = ""
     merge_key: str = ""
     fields: Mapping[str, _Field] = field(default_factory=lambda: _NO_FIELDS)
+    apply_keys: tuple[str, ...] = ()
+    """Server-side apply's list-map keys where the type's ``+listMapKey`` markers name more
+    than the ``patchMergeKey`` (``Service.spec.ports``: port and protocol)."""
+    key_defaults: Mapping[str, Any] = field(default_factory=lambda: _NO_DEFAULTS)
+    """OpenAPI defaults of key fields, which server-side apply uses when an item omits one."""
 
+    @property
+    def list_type(self) -> str:
+        """Server-side apply's list type: ``map`` (keyed), ``set`` or ``atomic``."""
+        if self.strategy != "merge":
+            return "atomic"
+        return "map" if self.merge_key else "set"
+
+    @property
+    def list_keys(self) -> tuple[str, ...]:
+        return self.apply_keys or ((self.merge_key,) if self.merge_key else ())
+
+    def child(self, name: str) -> FieldTags:
+        return self.fields.get(name, _GENERIC)
+
+
+FieldTags = _Field
+"""What server-side apply reads of a built-in kind's field (see :func:`kind_tags`)."""
 
 _NO_FIELDS: Mapping[str, _Field] = MappingProxyType({})
+_NO_DEFAULTS: Mapping[str, Any] = MappingProxyType({})
 
 
 _GENERIC = _Field()
@@ -47,6 +70,13 @@ def _by_key(merge_key: str, **fields: _Field) -> _Field:
     return _Field("merge", merge_key, MappingProxyType(fields))
 
 
+def _by_port(merge_key: str) -> _Field:
+    """A port list: strategic merge by the port alone, apply by port and protocol (TCP when
+    omitted, its OpenAPI default)."""
+    return _Field("merge", merge_key, apply_keys=(merge_key, "protocol"),
+                  key_defaults=MappingProxyType({"protocol": "TCP"}))
+
+
 def _kind(**fields: _Field) -> _Field:
     return _struct(metadata=_OBJECT_META, **fields)
 
@@ -56,7 +86,7 @@ _OBJECT_META = _struct(ownerReferences=_by_key("uid"), finalizers=_Field("merge"
 
 # k8s.io/api core/v1 Container; EphemeralContainerCommon carries the same tags.
 _CONTAINER: Mapping[str, _Field] = MappingProxyType({
-    "ports": _by_key("containerPort"), "env": _by_key("name"),
+    "ports": _by_port("containerPort"), "env": _by_key("name"),
     "volumeMounts": _by_key("mountPath"), "volumeDevices": _by_key("devicePath"),
 })
 
@@ -69,7 +99,8 @@ _POD_SPEC = _struct(
     ephemeralContainers=_by_key("name", **_CONTAINER),
     imagePullSecrets=_by_key("name"),
     hostAliases=_by_key("ip"),
-    topologySpreadConstraints=_by_key("topologyKey"),
+    topologySpreadConstraints=_Field("merge", "topologyKey",
+                                     apply_keys=("topologyKey", "whenUnsatisfiable")),
     schedulingGates=_by_key("name"),
     resourceClaims=_by_key("name"),  # tagged merge,retainKeys
     evictionResponders=_by_key("name"),
@@ -86,10 +117,14 @@ _POD_STATUS = _struct(
         "resourceClaimName", mapping=_by_key("name"), overhead=_by_key("name")),
 )
 
+_POD_TEMPLATE = _struct(metadata=_OBJECT_META, spec=_POD_SPEC)
+_CONDITIONS = _kind(status=_struct(conditions=_by_key("type")))
+_WORKLOAD = _kind(spec=_struct(template=_POD_TEMPLATE), status=_struct(conditions=_by_key("type")))
+
 _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Pod": _kind(spec=_POD_SPEC, status=_POD_STATUS),
     # ServiceSpec.ports merges by port alone (two protocols on one port collide upstream too).
-    "Service": _kind(spec=_struct(ports=_by_key("port")),
+    "Service": _kind(spec=_struct(ports=_by_port("port")),
                      status=_struct(conditions=_by_key("type"))),
     # NamespaceSpec.finalizers is untagged: replaced.
     "Namespace": _kind(status=_struct(conditions=_by_key("type"))),
@@ -102,10 +137,33 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
     "Endpoints": _kind(),  # subsets and their address/port lists are untagged
     "LimitRange": _kind(),  # LimitRangeSpec.limits is untagged: replaced whole
     "CustomResourceDefinition": _kind(),
-    # apps/v1 DeploymentSpec.template is a PodTemplateSpec; DeploymentStatus.conditions merge
-    # by type.
-    "Deployment": _kind(spec=_struct(template=_struct(metadata=_OBJECT_META, spec=_POD_SPEC)),
-                        status=_struct(conditions=_by_key("type"))),
+    # apps/v1 and core/v1 workloads: a PodTemplateSpec, status conditions merged by type;
+    # StatefulSetSpec.volumeClaimTemplates is untagged (replaced whole).
+    "Deployment": _WORKLOAD,
+    "StatefulSet": _WORKLOAD,
+    "DaemonSet": _WORKLOAD,
+    "ReplicaSet": _WORKLOAD,
+    "ReplicationController": _WORKLOAD,
+    "Job": _WORKLOAD,
+    # CronJobStatus.active is untagged (+listType=atomic): replaced.
+    "CronJob": _kind(spec=_struct(jobTemplate=_struct(metadata=_OBJECT_META, spec=_struct(
+        template=_POD_TEMPLATE)))),
+    "Scale": _kind(),  # autoscaling/v1, the workloads' scale subresource
+    # NodeSpec.podCIDRs is a merged set; taints are untagged.
+    "Node": _kind(spec=_struct(podCIDRs=_Field("merge")),
+                  status=_struct(conditions=_by_key("type"), addresses=_by_key("type"))),
+    "PersistentVolumeClaim": _CONDITIONS,
+    "PersistentVolume": _kind(),
+    "StorageClass": _kind(),
+    "EndpointSlice": _kind(),  # endpoints and ports are atomic lists
+    "Ingress": _kind(),  # rules, tls and their lists are atomic
+    "IngressClass": _kind(),
+    "PodDisruptionBudget": _CONDITIONS,
+    "HorizontalPodAutoscaler": _CONDITIONS,
+    "APIService": _CONDITIONS,
+    # admissionregistration/v1: webhooks merge by name.
+    "ValidatingWebhookConfiguration": _kind(webhooks=_by_key("name")),
+    "MutatingWebhookConfiguration": _kind(webhooks=_by_key("name")),
     # networking/v1: ingress, egress, policyTypes and everything under them are untagged
     # (+listType=atomic): replaced whole.
     "NetworkPolicy": _kind(),
@@ -118,6 +176,14 @@ _KIND_SCHEMAS: Mapping[str, _Field] = MappingProxyType({
 
 STRATEGIC_MERGE_KINDS: frozenset[str] = frozenset(_KIND_SCHEMAS)
 """Kinds :func:`strategic_merge_patch` knows; others (custom resources) answer 415 upstream."""
+
+OBJECT_META_TAGS: FieldTags = _OBJECT_META
+"""ObjectMeta's tags, which custom resources share (finalizers a set, ownerReferences by uid)."""
+
+
+def kind_tags(kind: str) -> FieldTags | None:
+    """The schema table of a built-in kind, or None for a kind without one."""
+    return _KIND_SCHEMAS.get(kind)
 
 
 # --------------------------------------------------------------------------------------------

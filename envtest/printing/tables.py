@@ -1,45 +1,26 @@
 """Server-side printing: ``meta.k8s.io/v1 Table`` output for ``kubectl get``.
 
 Each kind has columns like kube-apiserver's printers (pods show READY and STATUS, services their
-cluster IP and ports); custom resources use their CRD's ``additionalPrinterColumns``.
+cluster IP and ports; the workloads' in :mod:`.workloads`, the other kinds' in :mod:`.cluster`);
+custom resources use their CRD's ``additionalPrinterColumns``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from envtest.kinds.registry import ResourceType
-from envtest.printing import jsonpath
+from envtest.printing import cluster, jsonpath, workloads
+from envtest.printing.cells import AGE as _AGE
+from envtest.printing.cells import NAME as _NAME
+from envtest.printing.cells import Row, format_label_selector
+from envtest.printing.cells import age as _age
+from envtest.printing.cells import col as _col
+from envtest.printing.cells import get as _get
 
-Row = Callable[[Mapping[str, Any]], list[Any]]
-
-_NAME = {"name": "Name", "type": "string", "format": "name",
-         "description": "Name must be unique within a namespace.", "priority": 0}
-_AGE = {"name": "Age", "type": "date", "format": "",
-        "description": "CreationTimestamp of the object.", "priority": 0}
-
-
-def _col(name: str, kind: str = "string", priority: int = 0) -> dict[str, Any]:
-    return {"name": name, "type": kind, "format": "", "description": name, "priority": priority}
-
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.strip(".").split("."):
-        if not part:
-            continue
-        if isinstance(obj, Mapping):
-            obj = obj.get(part)
-        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            return None
-    return obj
-
-
-def _age(obj: Mapping[str, Any]) -> Any:
-    return _get(obj, "metadata.creationTimestamp")
+__all__ = ["format_label_selector", "human_duration", "table"]
 
 
 def _pod_row(pod: Mapping[str, Any]) -> list[Any]:
@@ -124,33 +105,6 @@ def _configmap_row(cm: Mapping[str, Any]) -> list[Any]:
     return [len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm)]
 
 
-def format_label_selector(selector: Any) -> str:
-    """A LabelSelector as kubectl prints it (``metav1.FormatLabelSelector``): requirements
-    sorted by key, ``k=v``, ``k in (a,b)``, ``k notin (a)``, ``k``, ``!k``; ``<none>`` for the
-    empty selector (which selects everything) and ``<error>`` for one that cannot parse."""
-    if not isinstance(selector, Mapping):
-        return "<none>" if selector is None else "<error>"
-    requirements: list[tuple[str, str]] = []
-    for key, value in (selector.get("matchLabels") or {}).items():
-        requirements.append((str(key), f"{key}={value}"))
-    for expression in selector.get("matchExpressions") or ():
-        if not isinstance(expression, Mapping):
-            return "<error>"
-        key, operator = str(expression.get("key", "")), expression.get("operator")
-        values = sorted(str(v) for v in expression.get("values") or ())
-        if operator in ("In", "NotIn") and values:
-            joined = values[0] if len(values) == 1 else ",".join(values)
-            requirements.append((key, f"{key} {operator.lower()} ({joined})"))
-        elif operator == "Exists" and not values:
-            requirements.append((key, key))
-        elif operator == "DoesNotExist" and not values:
-            requirements.append((key, f"!{key}"))
-        else:
-            return "<error>"
-    requirements.sort(key=lambda r: r[0])
-    return ",".join(text for _, text in requirements) or "<none>"
-
-
 def _network_policy_row(policy: Mapping[str, Any]) -> list[Any]:
     return [format_label_selector(_get(policy, "spec.podSelector") or {}), _age(policy)]
 
@@ -180,13 +134,16 @@ _BUILTIN: Mapping[str, tuple[list[dict[str, Any]], Row]] = {
     "limitranges": ([_col("Created At", "timestamp")], lambda lr: [_age(lr)]),
     "customresourcedefinitions.apiextensions.k8s.io": ([_col("Created At", "timestamp")],
                                   lambda crd: [_age(crd)]),
+    **workloads.COLUMNS, **cluster.COLUMNS,
 }
 
 
 def _columns(rtype: ResourceType) -> tuple[list[dict[str, Any]], Row]:
     if rtype.builtin and rtype.group_resource in _BUILTIN:
         columns, row = _BUILTIN[rtype.group_resource]
-        return [_NAME, *columns], lambda obj: [_get(obj, "metadata.name"), *row(obj)]
+        name: Row = cluster.NAMES.get(rtype.group_resource,
+                                      lambda obj: [_get(obj, "metadata.name")])
+        return [_NAME, *columns], lambda obj: [*name(obj), *row(obj)]
     if rtype.printer_columns:
         custom = [{"name": c.get("name", ""), "type": c.get("type", "string"),
                    "format": c.get("format", ""),
@@ -244,23 +201,43 @@ def _since(value: Any, now: datetime) -> Any:
     return human_duration((now - moment).total_seconds())
 
 
+def _span(value: Any, now: datetime) -> Any:
+    """A "duration" cell (``{"start": t, "end": t or None}``) as kube renders a Job's
+    DURATION: from start to end, or to now while there is no end; others as they are."""
+    if not isinstance(value, dict):
+        return value
+    try:
+        start = datetime.fromisoformat(str(value["start"]).replace("Z", "+00:00"))
+        end = (datetime.fromisoformat(str(value["end"]).replace("Z", "+00:00"))
+               if value.get("end") else now)
+    except ValueError:
+        return "<invalid>"
+    return human_duration((end - start).total_seconds())
+
+
+_RENDER = {"date": _since, "duration": _span}
+"""Cells computed against the clock, by column type (served as strings)."""
+
+
 def table(rtype: ResourceType, objects: list[Mapping[str, Any]], *, list_meta: dict[str, Any],
           now: datetime, include_object: str = "Metadata") -> dict[str, Any]:
-    """A Table of ``objects``; "date" columns are rendered as ages relative to ``now``."""
+    """A Table of ``objects``; "date" columns are rendered as ages relative to ``now``,
+    "duration" ones as the time between two moments (the second ``now`` when unset)."""
     columns, row = _columns(rtype)
-    dates = [i for i, column in enumerate(columns) if column["type"] == "date"]
+    timed = [(i, _RENDER[column["type"]]) for i, column in enumerate(columns)
+             if column["type"] in _RENDER]
     rows = []
     for obj in objects:
         cells = row(obj)
-        for i in dates:
-            cells[i] = _since(cells[i], now)
+        for i, render in timed:
+            cells[i] = render(cells[i], now)
         entry: dict[str, Any] = {"cells": cells}
         if include_object == "Object":
             entry["object"] = obj
         elif include_object != "None":
             entry["object"] = _partial(obj)
         rows.append(entry)
-    shown = [dict(c, type="string") if c["type"] in ("date", "timestamp") else c
+    shown = [dict(c, type="string") if c["type"] in ("date", "duration", "timestamp") else c
              for c in columns]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
             "columnDefinitions": shown, "rows": rows}

@@ -1,4 +1,5 @@
-"""A kubelet (and scheduler) for the local API server's single simulated node.
+"""A kubelet (and scheduler) for the local API server's single simulated node, which it
+registers as a Node object when it starts (:mod:`.node`).
 
 Every pod that is not being deleted and not finished is taken through a real kubelet's life:
 after ``schedule_delay`` it is bound to the node (``pods/binding``: ``spec.nodeName`` and
@@ -42,7 +43,7 @@ from typing import Any
 
 from envtest.cluster import Cluster
 from envtest.kinds.registry import ResourceType
-from envtest.simulators import client, containerenv, podstatus
+from envtest.simulators import client, containerenv, node, podstatus
 from envtest.simulators.loop import Timers, guarded
 from envtest.simulators.scenario import PodScenario, parse_pod, scenario_of
 from envtest.simulators.standin import StandIns, wants_standin
@@ -151,6 +152,7 @@ class KubeletSimulator:
         self._timers = Timers(cluster.loop)
         self._standins = StandIns(loop=cluster.loop, endpoints=cluster.endpoints,
                                   now=lambda: cluster.clock.now().isoformat())
+        node.register(cluster, self.node_name)
         cluster.store.subscribe(POD_STORE, self)
         for store in CONFIG_STORES.values():
             cluster.store.subscribe(store, self)

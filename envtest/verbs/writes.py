@@ -17,7 +17,7 @@ from envtest.codecs.body import check_depth, decode_body, decode_patch, media_ty
 from envtest.commit import begin_delete, commit_create, commit_update, current, namespaces
 from envtest.commit import crds as crd_lifecycle
 from envtest.errors import Cause
-from envtest.http.protocol import Request, Response
+from envtest.http.protocol import Request, Response, encode_status
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
 from envtest.kinds.registry import ResourceType
@@ -29,6 +29,7 @@ from envtest.patch import (
     strategic_merge_patch,
 )
 from envtest.schema import fieldvalidation
+from envtest.verbs import ownership
 from envtest.verbs.reads import make_filter
 
 RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "serviceaccounts", namespaces.STORE,
@@ -49,6 +50,8 @@ def create(cluster: Cluster, target: Target, request: Request) -> Response:
     mode = fieldvalidation.directive(request, "CreateOptions")
     obj = decode_body(request, builtin=target.rtype.builtin)
     warnings = _unknown_fields(target.rtype, obj, mode, request)
+    if isinstance(obj, dict):
+        ownership.track_create(cluster, target, request, obj)
     created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
     return fieldvalidation.with_warnings(_json(201, crds.served_raw(target.rtype, created)),
                                          warnings)
@@ -87,6 +90,7 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
             "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")])
     if version and version != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
+    ownership.track_update(cluster, target, request, old, new)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
     return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
                                          warnings)
@@ -121,6 +125,7 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
     version = (new.get("metadata") or {}).get("resourceVersion")
     if version and str(version) != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
+    ownership.track_update(cluster, target, request, old, new)
     status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
     return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
                                          warnings)
@@ -148,8 +153,9 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
             target.rtype.store, (target.namespace, target.name)) is None):
         # kube-apiserver answers an immediate delete with a Status unless the kind's storage
         # sets ReturnDeletedObject; clients written against it read details.uid from it.
-        return _json(200, errors.success_status(name=target.name, group=target.rtype.group,
-                                                kind=target.rtype.plural, uid=meta["uid"]))
+        return Response(200, encode_status(errors.success_status(
+            name=target.name, group=target.rtype.group, kind=target.rtype.plural,
+            uid=meta["uid"])))
     return _json(200, crds.served_raw(target.rtype, body))
 
 

@@ -270,7 +270,7 @@ def test_immediate_delete_answers_with_status_or_the_object(client: RawClient,
     status, result = client.delete(f"{path}/configmaps/gone")
     assert status == 200
     assert result == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                      "details": {"name": "gone", "group": "", "kind": "configmaps",
+                      "details": {"name": "gone", "kind": "configmaps",  # group: omitempty
                                   "uid": obj["metadata"]["uid"]}}
     client.post(f"{path}/pods", {"metadata": {"name": "p"},
                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}})

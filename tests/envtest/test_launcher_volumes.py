@@ -146,8 +146,9 @@ def test_a_secret_named_by_a_vm_reaches_its_launcher_pod(client: RawClient,
     assert launcher["metadata"]["labels"]["session"] == "s1"
     mounting = [p["metadata"]["name"] for p in client.get(
         f"/api/v1/namespaces/{namespace}/pods")[1]["items"]
-        if {"name": "creds", "secret": {"secretName": "agent-creds"}} in p["spec"].get(
-            "volumes", [])]
+        # defaultMode: kube's default for a secret volume (0644)
+        if {"name": "creds", "secret": {"secretName": "agent-creds", "defaultMode": 420}}
+        in p["spec"].get("volumes", [])]
     assert mounting == [launcher["metadata"]["name"]]
     spec = launcher["spec"]
     assert spec["serviceAccountName"] == "runner"

@@ -36,7 +36,7 @@ def test_discovery_lists_networkpolicies(client: RawClient) -> None:
     assert "networking.k8s.io" in [g["name"] for g in groups["groups"]]
     status, resources = client.get(GV)
     assert status == 200
-    [entry] = resources["resources"]
+    [entry] = [r for r in resources["resources"] if r["name"] == "networkpolicies"]
     assert entry == {"name": "networkpolicies", "singularName": "networkpolicy",
                      "namespaced": True, "kind": "NetworkPolicy",
                      "verbs": ["create", "delete", "deletecollection", "get", "list", "patch",

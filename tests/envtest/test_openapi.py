@@ -62,10 +62,8 @@ def test_every_kind_has_a_schema_with_apiversion_kind_and_object_meta(
     kinds: dict[tuple[str, str], dict[str, Any]] = {}
     for _, doc in documents(client):
         kinds.update(by_kind(doc))
-    # Every kind served with a field table (TokenRequest is a subresource's, Endpoints not
-    # served here).
-    assert SUPPORTED_KINDS - {("authentication.k8s.io/v1", "TokenRequest"),
-                              ("v1", "Endpoints")} <= set(kinds)
+    # Every kind served with a field table (TokenRequest is a subresource's).
+    assert SUPPORTED_KINDS - {("authentication.k8s.io/v1", "TokenRequest")} <= set(kinds)
     for key, schema in kinds.items():
         properties = schema["properties"]
         assert properties["apiVersion"]["type"] == "string", key

@@ -1099,8 +1099,8 @@ MALFORMED = {
     "group": (MAGIC + varint(1 << 3 | 3), r"^unsupported wire type 3 at offset 4$"),
     "wire type 7": (MAGIC + varint(1 << 3 | 7), r"^unsupported wire type 7 at offset 4$"),
     "field zero": (MAGIC + b"\x02\x00", r"^invalid field number 0 at offset 4$"),
-    "unsupported kind": (envelope(b"", "Job", "batch/v1"),
-                         r"^unsupported kind batch/v1 Job in protobuf body$"),
+    "unsupported kind": (envelope(b"", "Lease", "coordination.k8s.io/v1"),
+                         r"^unsupported kind coordination.k8s.io/v1 Lease in protobuf body$"),
     "kind of another group": (envelope(b"", "Deployment", "v1"),
                               r"^unsupported kind v1 Deployment in protobuf body$"),
     "unsupported version": (envelope(b"", "Pod", "v2"), r"^unsupported kind v2 Pod in"),
@@ -1202,7 +1202,7 @@ def test_mutated_captures_only_raise_protobuf_error(name: str, data: st.DataObje
 
 _BUILTIN_TYPES = {
     "string", "int32", "int64", "bool", "bytes",
-    "Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1",
+    "Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1", "ExtraValue",
 }
 
 

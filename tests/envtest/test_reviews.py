@@ -6,6 +6,8 @@ client (authentication.k8s.io/v1, authorization.k8s.io/v1) is one of the callers
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,7 +208,8 @@ def test_discovery_lists_the_review_kinds_with_create_only(client: RawClient) ->
     for group, plurals in (("authentication.k8s.io", {"tokenreviews"}),
                            ("authorization.k8s.io", {"subjectaccessreviews",
                                                      "localsubjectaccessreviews",
-                                                     "selfsubjectaccessreviews"})):
+                                                     "selfsubjectaccessreviews",
+                                                     "selfsubjectrulesreviews"})):
         status, listing = client.get(f"/apis/{group}/v1")
         assert status == 200
         found = {r["name"]: r for r in listing["resources"]}
@@ -381,3 +384,35 @@ def test_the_typed_python_client(api: LocalAPIServer, client: RawClient, rbac: s
         garbage = k8s.AuthenticationV1Api(typed).create_token_review(
             k8s.V1TokenReview(spec=k8s.V1TokenReviewSpec(token="garbage")))
         assert not garbage.status.authenticated
+
+
+SSRRS = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+
+
+def test_self_subject_rules_review_lists_what_the_caller_holds(client: RawClient,
+                                                               rbac: str) -> None:
+    token = mint(client, rbac, "prometheus")
+    body = {"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"namespace": rbac}}
+    status, answer = client.post(SSRRS, body, headers={"Authorization": f"Bearer {token}"})
+    assert status == 201, answer
+    assert answer["status"]["nonResourceRules"] == [{"verbs": ["get"],
+                                                     "nonResourceURLs": ["/metrics"]}]
+    assert answer["status"]["resourceRules"] == [] and answer["status"]["incomplete"] is False
+    # The administrator (no token) may do everything, as system:masters.
+    everything = client.post(SSRRS, body)[1]["status"]
+    assert everything["resourceRules"] == [{"verbs": ["*"], "apiGroups": ["*"],
+                                            "resources": ["*"]}]
+    assert client.post(SSRRS, {**body, "spec": {}})[0] == 400  # no namespace on request
+
+
+def test_kubectl_auth_can_i(api: LocalAPIServer) -> None:
+    """kubectl sends both reviews as protobuf."""
+    kubectl = [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(api.kubeconfig),
+               "auth", "can-i"]
+    done = subprocess.run([*kubectl, "create", "jobs.batch"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "yes"
+    listed = subprocess.run([*kubectl, "--list"], capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert listed.stdout.split("\n")[1].split() == ["*.*", "[]", "[]", "[*]"]

@@ -404,3 +404,28 @@ def test_requests_go_through_a_configured_proxy() -> None:
         proxy.close()
     assert proxy.lines == ["GET http://api.example.invalid:6443/api/v1/namespaces/default/"
                            "configmaps/a HTTP/1.1"]
+
+
+@pytest.mark.parametrize("reading", [True, False])
+def test_a_closed_watch_ends_on_the_server(server: LocalAPIServer, transport: Transport,
+                                           reading: bool) -> None:
+    """Closing a watch (an informer stopping, a reflector restarting) closes its connection:
+    the server sees the watch end at once. Shutting the socket for reading and putting the
+    connection back in the pool left the server's watch open until the pool reused it."""
+    def watchers() -> int:
+        return server.call(lambda cluster: len(cluster.store.subscribers("configmaps")))
+
+    client = ResourceClient(transport, CONFIGMAPS)
+    events = client.watch("default", timeout_seconds=60, allow_bookmarks=False)
+    eventually(lambda: watchers() == 1, timeout=10, message="the watch never opened")
+    if reading:
+        reader = threading.Thread(target=lambda: list(events))
+        reader.start()
+        time.sleep(0.1)  # let it block in its read: close() must unblock it
+        events.close()
+        reader.join(10)
+        assert not reader.is_alive()
+    else:
+        events.close()
+    eventually(lambda: watchers() == 0, timeout=10,
+               message="the server still holds the closed watch")

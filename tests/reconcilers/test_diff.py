@@ -458,7 +458,9 @@ def _pod_admission(pod: Obj) -> None:
     spec["tolerations"] = [*spec.get("tolerations", []),
                            {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
                             "effect": "NoExecute", "tolerationSeconds": 300}]
-    spec["volumes"].append({"name": "kube-api-access-x1", "projected": {"sources": []}})
+    # As the ServiceAccount admission plugin adds it, defaulted (defaultMode) as kube serves it.
+    spec["volumes"].append({"name": "kube-api-access-x1",
+                            "projected": {"sources": [], "defaultMode": 420}})
     for container in [*spec.get("initContainers", ()), *spec["containers"]]:
         container.setdefault("volumeMounts", []).append(
             {"name": "kube-api-access-x1", "mountPath": "/var/run/secrets/kubernetes.io"})

@@ -300,14 +300,24 @@ def _fields_v1(buf: bytes, start: int, end: int) -> Any:
         raise ProtobufError(f"FieldsV1 at offset {start} is not valid JSON") from None
 
 
+_ITEMS = Field(1, "items", "string", True, False, "k")
+
+
+def _extra_value(buf: bytes, start: int, end: int) -> list[str]:
+    """authorization's and authentication's ExtraValue: a ``[]string`` on the wire as a
+    message with one repeated field, in JSON the bare list."""
+    return [_scalar(buf, o, "ExtraValue", _ITEMS) for o in _scan(buf, start, end).get(1, [])]
+
+
 _NUMERIC: Final = frozenset(("int32", "int64", "bool"))
 _SPECIAL: Final[dict[str, Callable[[bytes, int, int], Any]]] = {
     "Time": _time, "MicroTime": _micro_time, "Quantity": _quantity,
-    "IntOrString": _int_or_string, "FieldsV1": _fields_v1,
+    "IntOrString": _int_or_string, "FieldsV1": _fields_v1, "ExtraValue": _extra_value,
 }
 _ZEROS: Final[dict[str, Any]] = {
     "string": "", "int32": 0, "int64": 0, "bool": False, "bytes": "",
     "Time": None, "MicroTime": None, "Quantity": "0", "IntOrString": 0, "FieldsV1": None,
+    "ExtraValue": None,
 }
 _ENVELOPE_FIELDS = (
     Field(1, "typeMeta", "TypeMeta", False, False, "k"),

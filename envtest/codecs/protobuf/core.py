@@ -15,7 +15,8 @@ KINDS: Final = frozenset(
     ("v1", kind)
     for kind in (
         "Namespace", "ConfigMap", "Secret", "ServiceAccount",
-        "Pod", "Service", "Event", "Endpoints", "LimitRange",
+        "Pod", "Service", "Event", "Endpoints", "LimitRange", "PersistentVolumeClaim",
+        "Node", "PersistentVolume", "ReplicationController",
     )
 )
 
@@ -773,6 +774,233 @@ MESSAGES: Final[dict[str, dict[int, tuple[str, str, str]]]] = {
     "EndpointPort": {
         1: ("name", "string", ""), 2: ("port", "int32", "k"), 3: ("protocol", "string", ""),
         4: ("appProtocol", "string", "p"),
+    },
+    "PersistentVolumeClaim": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "PersistentVolumeClaimSpec", "k"),
+        3: ("status", "PersistentVolumeClaimStatus", "k"),
+    },
+    "PersistentVolumeClaimStatus": {
+        1: ("phase", "string", ""), 2: ("accessModes", "string", "*"),
+        3: ("capacity", "Quantity", "%"), 4: ("conditions", "PersistentVolumeClaimCondition", "*"),
+        5: ("allocatedResources", "Quantity", "%"),
+        7: ("allocatedResourceStatuses", "string", "%"),
+        8: ("currentVolumeAttributesClassName", "string", "p"),
+        9: ("modifyVolumeStatus", "ModifyVolumeStatus", "p"),
+    },
+    "PersistentVolumeClaimCondition": {
+        1: ("type", "string", "k"), 2: ("status", "string", "k"),
+        3: ("lastProbeTime", "Time", "k"), 4: ("lastTransitionTime", "Time", "k"),
+        5: ("reason", "string", ""), 6: ("message", "string", ""),
+    },
+    "ModifyVolumeStatus": {
+        1: ("targetVolumeAttributesClassName", "string", ""), 2: ("status", "string", "k"),
+    },
+    "Node": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "NodeSpec", "k"),
+        3: ("status", "NodeStatus", "k"),
+    },
+    "PersistentVolume": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "PersistentVolumeSpec", "k"),
+        3: ("status", "PersistentVolumeStatus", "k"),
+    },
+    "ReplicationController": {
+        1: ("metadata", "ObjectMeta", "k"), 2: ("spec", "ReplicationControllerSpec", "k"),
+        3: ("status", "ReplicationControllerStatus", "k"),
+    },
+    "TopologySelectorTerm": {
+        1: ("matchLabelExpressions", "TopologySelectorLabelRequirement", "*"),
+    },
+    "NodeSpec": {
+        1: ("podCIDR", "string", ""), 7: ("podCIDRs", "string", "*"),
+        3: ("providerID", "string", ""), 4: ("unschedulable", "bool", ""),
+        5: ("taints", "Taint", "*"), 6: ("configSource", "NodeConfigSource", "p"),
+        2: ("externalID", "string", ""),
+        8: ("podPreemptionPolicy", "NodePodPreemptionPolicy", "p"),
+    },
+    "NodeStatus": {
+        1: ("capacity", "Quantity", "%"), 2: ("allocatable", "Quantity", "%"),
+        3: ("phase", "string", ""), 4: ("conditions", "NodeCondition", "*"),
+        5: ("addresses", "NodeAddress", "*"), 6: ("daemonEndpoints", "NodeDaemonEndpoints", "k"),
+        7: ("nodeInfo", "NodeSystemInfo", "k"), 8: ("images", "ContainerImage", "*"),
+        9: ("volumesInUse", "string", "*"), 10: ("volumesAttached", "AttachedVolume", "*"),
+        11: ("config", "NodeConfigStatus", "p"),
+        12: ("runtimeHandlers", "NodeRuntimeHandler", "*"), 13: ("features", "NodeFeatures", "p"),
+        14: ("declaredFeatures", "string", "*"),
+    },
+    "PersistentVolumeSpec": {
+        1: ("capacity", "Quantity", "%"), 2: ("", "PersistentVolumeSource", "^"),
+        3: ("accessModes", "string", "*"), 4: ("claimRef", "ObjectReference", "p"),
+        5: ("persistentVolumeReclaimPolicy", "string", ""), 6: ("storageClassName", "string", ""),
+        7: ("mountOptions", "string", "*"), 8: ("volumeMode", "string", "p"),
+        9: ("nodeAffinity", "VolumeNodeAffinity", "p"),
+        10: ("volumeAttributesClassName", "string", "p"),
+    },
+    "PersistentVolumeStatus": {
+        1: ("phase", "string", ""), 2: ("message", "string", ""), 3: ("reason", "string", ""),
+        4: ("lastPhaseTransitionTime", "Time", "p"),
+    },
+    "ReplicationControllerSpec": {
+        1: ("replicas", "int32", "p"), 4: ("minReadySeconds", "int32", ""),
+        2: ("selector", "string", "%"), 3: ("template", "PodTemplateSpec", "p"),
+    },
+    "ReplicationControllerStatus": {
+        1: ("replicas", "int32", "k"), 2: ("fullyLabeledReplicas", "int32", ""),
+        4: ("readyReplicas", "int32", ""), 5: ("availableReplicas", "int32", ""),
+        3: ("observedGeneration", "int64", ""),
+        6: ("conditions", "ReplicationControllerCondition", "*"),
+    },
+    "TopologySelectorLabelRequirement": {
+        1: ("key", "string", "k"), 2: ("values", "string", "*n"),
+    },
+    "Taint": {
+        1: ("key", "string", "k"), 2: ("value", "string", ""), 3: ("effect", "string", "k"),
+        4: ("timeAdded", "Time", "p"),
+    },
+    "NodeConfigSource": {
+        2: ("configMap", "ConfigMapNodeConfigSource", "p"),
+    },
+    "NodePodPreemptionPolicy": {
+        1: ("disableResizePreemption", "string", "*"),
+    },
+    "NodeCondition": {
+        1: ("type", "string", "k"), 2: ("status", "string", "k"),
+        3: ("lastHeartbeatTime", "Time", "k"), 4: ("lastTransitionTime", "Time", "k"),
+        5: ("reason", "string", ""), 6: ("message", "string", ""),
+    },
+    "NodeAddress": {
+        1: ("type", "string", "k"), 2: ("address", "string", "k"),
+    },
+    "NodeDaemonEndpoints": {
+        1: ("kubeletEndpoint", "DaemonEndpoint", "k"),
+    },
+    "NodeSystemInfo": {
+        1: ("machineID", "string", "k"), 2: ("systemUUID", "string", "k"),
+        3: ("bootID", "string", "k"), 4: ("kernelVersion", "string", "k"),
+        5: ("osImage", "string", "k"), 6: ("containerRuntimeVersion", "string", "k"),
+        7: ("kubeletVersion", "string", "k"), 8: ("kubeProxyVersion", "string", "k"),
+        9: ("operatingSystem", "string", "k"), 10: ("architecture", "string", "k"),
+        11: ("swap", "NodeSwapStatus", "p"),
+    },
+    "ContainerImage": {
+        1: ("names", "string", "*n"), 2: ("sizeBytes", "int64", ""),
+    },
+    "AttachedVolume": {
+        1: ("name", "string", "k"), 2: ("devicePath", "string", "k"),
+    },
+    "NodeConfigStatus": {
+        1: ("assigned", "NodeConfigSource", "p"), 2: ("active", "NodeConfigSource", "p"),
+        3: ("lastKnownGood", "NodeConfigSource", "p"), 4: ("error", "string", ""),
+    },
+    "NodeRuntimeHandler": {
+        1: ("name", "string", "k"), 2: ("features", "NodeRuntimeHandlerFeatures", "p"),
+    },
+    "NodeFeatures": {
+        1: ("supplementalGroupsPolicy", "bool", "p"),
+    },
+    "PersistentVolumeSource": {
+        1: ("gcePersistentDisk", "GCEPersistentDiskVolumeSource", "p"),
+        2: ("awsElasticBlockStore", "AWSElasticBlockStoreVolumeSource", "p"),
+        3: ("hostPath", "HostPathVolumeSource", "p"),
+        4: ("glusterfs", "GlusterfsPersistentVolumeSource", "p"),
+        5: ("nfs", "NFSVolumeSource", "p"), 6: ("rbd", "RBDPersistentVolumeSource", "p"),
+        7: ("iscsi", "ISCSIPersistentVolumeSource", "p"),
+        8: ("cinder", "CinderPersistentVolumeSource", "p"),
+        9: ("cephfs", "CephFSPersistentVolumeSource", "p"), 10: ("fc", "FCVolumeSource", "p"),
+        11: ("flocker", "FlockerVolumeSource", "p"),
+        12: ("flexVolume", "FlexPersistentVolumeSource", "p"),
+        13: ("azureFile", "AzureFilePersistentVolumeSource", "p"),
+        14: ("vsphereVolume", "VsphereVirtualDiskVolumeSource", "p"),
+        15: ("quobyte", "QuobyteVolumeSource", "p"),
+        16: ("azureDisk", "AzureDiskVolumeSource", "p"),
+        17: ("photonPersistentDisk", "PhotonPersistentDiskVolumeSource", "p"),
+        18: ("portworxVolume", "PortworxVolumeSource", "p"),
+        19: ("scaleIO", "ScaleIOPersistentVolumeSource", "p"),
+        20: ("local", "LocalVolumeSource", "p"),
+        21: ("storageos", "StorageOSPersistentVolumeSource", "p"),
+        22: ("csi", "CSIPersistentVolumeSource", "p"),
+    },
+    "VolumeNodeAffinity": {
+        1: ("required", "NodeSelector", "p"),
+    },
+    "ReplicationControllerCondition": {
+        1: ("type", "string", "k"), 2: ("status", "string", "k"),
+        3: ("lastTransitionTime", "Time", "k"), 4: ("reason", "string", ""),
+        5: ("message", "string", ""),
+    },
+    "ConfigMapNodeConfigSource": {
+        1: ("namespace", "string", "k"), 2: ("name", "string", "k"), 3: ("uid", "string", ""),
+        4: ("resourceVersion", "string", ""), 5: ("kubeletConfigKey", "string", "k"),
+    },
+    "DaemonEndpoint": {
+        1: ("Port", "int32", "k"),
+    },
+    "NodeSwapStatus": {
+        1: ("capacity", "int64", "p"),
+    },
+    "NodeRuntimeHandlerFeatures": {
+        1: ("recursiveReadOnlyMounts", "bool", "p"), 2: ("userNamespaces", "bool", "p"),
+    },
+    "GlusterfsPersistentVolumeSource": {
+        1: ("endpoints", "string", "k"), 2: ("path", "string", "k"), 3: ("readOnly", "bool", ""),
+        4: ("endpointsNamespace", "string", "p"),
+    },
+    "RBDPersistentVolumeSource": {
+        1: ("monitors", "string", "*n"), 2: ("image", "string", "k"), 3: ("fsType", "string", ""),
+        4: ("pool", "string", ""), 5: ("user", "string", ""), 6: ("keyring", "string", ""),
+        7: ("secretRef", "SecretReference", "p"), 8: ("readOnly", "bool", ""),
+    },
+    "ISCSIPersistentVolumeSource": {
+        1: ("targetPortal", "string", "k"), 2: ("iqn", "string", "k"), 3: ("lun", "int32", "k"),
+        4: ("iscsiInterface", "string", ""), 5: ("fsType", "string", ""),
+        6: ("readOnly", "bool", ""), 7: ("portals", "string", "*"),
+        8: ("chapAuthDiscovery", "bool", ""), 11: ("chapAuthSession", "bool", ""),
+        10: ("secretRef", "SecretReference", "p"), 12: ("initiatorName", "string", "p"),
+    },
+    "CinderPersistentVolumeSource": {
+        1: ("volumeID", "string", "k"), 2: ("fsType", "string", ""), 3: ("readOnly", "bool", ""),
+        4: ("secretRef", "SecretReference", "p"),
+    },
+    "CephFSPersistentVolumeSource": {
+        1: ("monitors", "string", "*n"), 2: ("path", "string", ""), 3: ("user", "string", ""),
+        4: ("secretFile", "string", ""), 5: ("secretRef", "SecretReference", "p"),
+        6: ("readOnly", "bool", ""),
+    },
+    "FlexPersistentVolumeSource": {
+        1: ("driver", "string", "k"), 2: ("fsType", "string", ""),
+        3: ("secretRef", "SecretReference", "p"), 4: ("readOnly", "bool", ""),
+        5: ("options", "string", "%"),
+    },
+    "AzureFilePersistentVolumeSource": {
+        1: ("secretName", "string", "k"), 2: ("shareName", "string", "k"),
+        3: ("readOnly", "bool", ""), 4: ("secretNamespace", "string", "n"),
+    },
+    "ScaleIOPersistentVolumeSource": {
+        1: ("gateway", "string", "k"), 2: ("system", "string", "k"),
+        3: ("secretRef", "SecretReference", "n"), 4: ("sslEnabled", "bool", ""),
+        5: ("protectionDomain", "string", ""), 6: ("storagePool", "string", ""),
+        7: ("storageMode", "string", ""), 8: ("volumeName", "string", ""),
+        9: ("fsType", "string", ""), 10: ("readOnly", "bool", ""),
+    },
+    "LocalVolumeSource": {
+        1: ("path", "string", "k"), 2: ("fsType", "string", "p"),
+    },
+    "StorageOSPersistentVolumeSource": {
+        1: ("volumeName", "string", ""), 2: ("volumeNamespace", "string", ""),
+        3: ("fsType", "string", ""), 4: ("readOnly", "bool", ""),
+        5: ("secretRef", "ObjectReference", "p"),
+    },
+    "CSIPersistentVolumeSource": {
+        1: ("driver", "string", "k"), 2: ("volumeHandle", "string", "k"),
+        3: ("readOnly", "bool", ""), 4: ("fsType", "string", ""),
+        5: ("volumeAttributes", "string", "%"),
+        6: ("controllerPublishSecretRef", "SecretReference", "p"),
+        7: ("nodeStageSecretRef", "SecretReference", "p"),
+        8: ("nodePublishSecretRef", "SecretReference", "p"),
+        9: ("controllerExpandSecretRef", "SecretReference", "p"),
+        10: ("nodeExpandSecretRef", "SecretReference", "p"),
+    },
+    "SecretReference": {
+        1: ("name", "string", ""), 2: ("namespace", "string", ""),
     },
 }
 # fmt: on

@@ -1,23 +1,39 @@
 """The protobuf schema as data: every group's field tables merged, and compiled for the codec.
 
-A group's module (:mod:`.core`, :mod:`.apps`, :mod:`.rbac`, :mod:`.networking`,
-:mod:`.authentication`) maps each message name to field number → (JSON name, type, flags), in
-the order the Go struct declares its fields (the order encoding/json writes them). Types are
-proto scalars, the codec's special types (Time, MicroTime, Quantity, IntOrString, FieldsV1) or
-another message. Flags: ``*`` repeated, ``%`` map<string, type>, then one rule letter as
-:class:`Field` describes (``o`` is the default and left out). To extend, copy the json and
-protobuf struct tags from upstream ``types.go`` (pointer, omitempty and omitzero decide the
-rule) and check against ``generated.proto``. Message names must be unique across groups.
+A group's module (:mod:`.core`, :mod:`.apps`, :mod:`.batch`, :mod:`.autoscaling`, :mod:`.policy`,
+:mod:`.networking`, :mod:`.storage`, :mod:`.rbac`, :mod:`.admission`, :mod:`.authentication`,
+:mod:`.authorization`) maps each message name to field number →
+(JSON name, type, flags), in the order the Go struct declares its fields (the order
+encoding/json writes them). Types are proto scalars, the codec's special types (Time,
+MicroTime, Quantity, IntOrString, FieldsV1, ExtraValue) or another message. Flags: ``*``
+repeated, ``%`` map<string, type>, then one rule letter as :class:`Field` describes (``o`` is
+the default and left out). To extend, copy the json and protobuf struct tags from upstream
+``types.go`` (pointer, omitempty and omitzero decide the rule) and check against
+``generated.proto``. Message names must be unique across groups.
 """
 
 from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from envtest.codecs.protobuf import apps, authentication, core, networking, rbac
+from envtest.codecs.protobuf import (
+    admission,
+    apps,
+    authentication,
+    authorization,
+    autoscaling,
+    batch,
+    core,
+    networking,
+    policy,
+    rbac,
+    storage,
+)
 
-SUPPORTED_KINDS: Final = (core.KINDS | apps.KINDS | rbac.KINDS | networking.KINDS
-                          | authentication.KINDS)
+_GROUPS: Final = (core, apps, batch, autoscaling, policy, networking, storage, rbac, admission,
+                  authentication, authorization)
+
+SUPPORTED_KINDS: Final = frozenset().union(*(group.KINDS for group in _GROUPS))
 """(apiVersion, kind) of every object a protobuf body may hold."""
 
 
@@ -50,8 +66,7 @@ def merge_messages(*groups: dict[str, dict[int, tuple[str, str, str]]],
     return merged
 
 
-MESSAGES: Final = merge_messages(core.MESSAGES, apps.MESSAGES, rbac.MESSAGES, networking.MESSAGES,
-                                 authentication.MESSAGES)
+MESSAGES: Final = merge_messages(*(group.MESSAGES for group in _GROUPS))
 """Every supported message by name: field number → (JSON name, type, flags), as upstream's
 ``generated.proto`` and Go struct tags have them (the schema the decoder, the OpenAPI
 documents and field validation share)."""

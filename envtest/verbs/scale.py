@@ -1,0 +1,111 @@
+"""The ``scale`` subresource of Deployments, StatefulSets, ReplicaSets and
+ReplicationControllers: their replica count as an ``autoscaling/v1`` Scale.
+
+GET answers the Scale (``spec.replicas`` from the object's spec, ``status.replicas`` and the
+selector as a string from its status and spec, as kube-apiserver's scale storage does); PUT
+and PATCH (merge, JSON and strategic merge patch, applied to the Scale) set the object's
+``spec.replicas`` through the one write path, so the object gets a new generation and watchers
+see it changed. A Scale that names a resourceVersion must name the object's current one (409).
+``kubectl scale`` and the autoscaling clients use it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from envtest import errors
+from envtest.cluster import Cluster, Target
+from envtest.codecs.body import decode_body, decode_patch
+from envtest.commit import commit_update, current
+from envtest.errors import Cause
+from envtest.http.protocol import Request, Response
+from envtest.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from foundation.selectors import SelectorError, label_selector_from_dict
+
+
+def selector_text(selector: Any) -> str:
+    """A workload's selector as the Scale's ``status.selector`` string: a LabelSelector's
+    requirements (apps/v1), or a ReplicationController's map of labels."""
+    if isinstance(selector, dict) and "matchLabels" not in selector and (
+            "matchExpressions" not in selector):
+        selector = {"matchLabels": selector}  # core/v1's map, or {}
+    try:
+        return str(label_selector_from_dict(selector)) if selector is not None else ""
+    except SelectorError:
+        return ""
+
+
+def as_scale(obj: dict[str, Any]) -> dict[str, Any]:
+    """The Scale of a workload object."""
+    meta = obj["metadata"]
+    spec, status = _part(obj, "spec"), _part(obj, "status")
+    scale_spec = {"replicas": spec["replicas"]} if spec.get("replicas") else {}
+    scale_status: dict[str, Any] = {"replicas": status.get("replicas", 0)}
+    selector = selector_text(spec.get("selector"))
+    if selector:
+        scale_status["selector"] = selector
+    kept = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in kept if k in meta},
+            "spec": scale_spec, "status": scale_status}
+
+
+def get(cluster: Cluster, target: Target, request: Request) -> Response:
+    return Response(200, orjson.dumps(as_scale(current(cluster, target))))
+
+
+def update(cluster: Cluster, target: Target, request: Request) -> Response:
+    scale = decode_body(request)
+    if not isinstance(scale, dict):
+        raise errors.bad_request("the body must be a Scale object")
+    return _set_replicas(cluster, target, request, current(cluster, target), scale)
+
+
+def patch(cluster: Cluster, target: Target, request: Request) -> Response:
+    kind, document = decode_patch(request)
+    if kind == "apply":
+        raise errors.unsupported_media_type(["application/json-patch+json",
+                                             "application/merge-patch+json",
+                                             "application/strategic-merge-patch+json"])
+    old = current(cluster, target)
+    try:
+        if kind == "merge":
+            scale = merge_patch(as_scale(old), document)
+        elif kind == "json":
+            scale = json_patch(as_scale(old), document)
+        else:
+            scale = strategic_merge_patch(as_scale(old), document, "Scale")
+    except PatchError as exc:
+        raise errors.invalid("Scale", "autoscaling", target.name,
+                             [Cause("patch", f"Invalid value: {exc}")]) from exc
+    if not isinstance(scale, dict):
+        raise errors.bad_request("the patch must produce a Scale object")
+    return _set_replicas(cluster, target, request, old, scale)
+
+
+def _set_replicas(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
+                  scale: dict[str, Any]) -> Response:
+    meta = _part(scale, "metadata")
+    version = meta.get("resourceVersion")
+    if version and str(version) != str(old["metadata"]["resourceVersion"]):
+        raise errors.conflict(target.rtype.plural, target.rtype.group, target.name,
+                              errors.STALE)
+    spec = _part(scale, "spec")
+    replicas = spec.get("replicas", 0)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise errors.invalid("Scale", "autoscaling", target.name, [Cause(
+            "spec.replicas", f"Invalid value: {orjson.dumps(replicas).decode()}: must be "
+            "greater than or equal to 0")])
+    new = copy.deepcopy(old)
+    new.setdefault("spec", {})["replicas"] = replicas
+    main = Target(target.rtype, target.namespace, target.name)
+    _, body = commit_update(cluster, main, old, new, dry_run=request.param("dryRun") == "All")
+    return Response(200, orjson.dumps(as_scale(orjson.loads(body))))
+
+
+def _part(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
