@@ -25,6 +25,14 @@ own (a scrape never waits behind reconciles; no leader-only write guard: reviews
 standbys too). The certificate comes from ``metrics_cert_dir`` (reloaded when it changes) or
 is self-signed at start.
 
+Webhooks (``webhook_for``, ``conversion_for``; :mod:`ambient_ctrl.webhook`): when any is
+registered, ``run`` starts the HTTPS webhook server right after the observability server, on
+every replica and before the informers (listing a CRD at a version other than its storage
+version may need this very process's conversion webhook), and ``/readyz`` has its
+``webhook-server`` check. Certificates come from ``webhook_cert_dir`` (reloaded when they
+change) or, without one, from a development CA made at start (``manager.webhook_server.
+ca_bundle``, for :func:`ambient_ctrl.webhook.install`).
+
 Probes (controller-runtime's format, :mod:`metrics.health`):
 
 * ``/healthz``: ``informers`` fails once an informer has failed to list or watch for
@@ -79,6 +87,9 @@ from .controller import Controller
 from .events import EventRecorder
 from .leaderelection import LeaderElectionOptions, LeaderElector, NotLeaderError, default_identity
 from .reviews import APIServerReviewer
+from .webhook.conversion import Converter
+from .webhook.registry import WebhookBuilder, Webhooks
+from .webhook.server import WebhookServer, WebhookServerOptions
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +142,15 @@ class ManagerOptions:
     (``metrics_key_name``), reloaded when they change; empty: a self-signed certificate."""
     metrics_cert_name: str = "tls.crt"
     metrics_key_name: str = "tls.key"
+    webhook_address: str = "127.0.0.1:9443"
+    """The webhook server's ``host:port`` (served only when a webhook is registered). In a
+    cluster: ``:9443``, the port ``config/webhook``'s Service targets."""
+    webhook_cert_dir: str = ""
+    """Directory of the webhook server's ``tls.crt`` and ``tls.key`` (cert-manager's Secret
+    mount, kubebuilder's ``/tmp/k8s-webhook-server/serving-certs``), reloaded when they
+    change; empty: a development CA and certificate made at start."""
+    webhook_dev_hosts: tuple[str, ...] = ("localhost",)
+    """DNS names of the development certificate."""
     cache_namespaces: tuple[str, ...] = ()
     """Restrict the informers' caches of namespaced kinds to these namespaces, each listed and
     watched on its own (controller-runtime's ``cache.Options.DefaultNamespaces``): what an
@@ -200,6 +220,12 @@ class Manager:
         self.server.readyz.add("informers-in-step", self._check_in_step)
         self.server.healthz.add("informers", self._check_informers)
         self.server.healthz.add("threads", self._check_threads)
+        self.webhooks = Webhooks()
+        """The admission and conversion webhooks this manager serves."""
+        self.webhook_server = WebhookServer(self.webhooks, WebhookServerOptions(
+            address=options.webhook_address, cert_dir=options.webhook_cert_dir,
+            dev_hosts=options.webhook_dev_hosts), metrics=self.recorder.webhook)
+        self.server.readyz.add("webhook-server", self._check_webhooks)
         self._threads = Threads("manager")
         self._runnables: list[tuple[Runnable, bool]] = []
         self._loop: EventLoop | None = None
@@ -217,6 +243,27 @@ class Manager:
     # composition -------------------------------------------------------------------------------
     def builder(self, name: str | None = None) -> Builder:
         return Builder(self, name)
+
+    def webhook_for(self, resource: Resource) -> WebhookBuilder:
+        """Declare ``resource``'s admission webhooks: ``.defaulter(fn)``, ``.validator(fn)``
+        (controller-runtime's ``WebhookManagedBy(mgr).For(obj)``). Call before :meth:`run`."""
+        self._not_running("webhooks")
+        return WebhookBuilder(self.webhooks, resource)
+
+    def conversion_for(self, resource: Resource, converter: Converter) -> None:
+        """Serve the conversions of ``resource``'s CRD (every version of its kind) at
+        ``/convert`` with ``converter`` (``(obj, desired_api_version) -> obj``, or a
+        :class:`~ambient_ctrl.webhook.HubAndSpoke`). Call before :meth:`run`."""
+        self._not_running("conversions")
+        self.webhooks.add_conversion(resource, converter)
+
+    def _not_running(self, what: str) -> None:
+        if self._running:
+            raise RuntimeError(f"register {what} before the manager runs")
+
+    def _check_webhooks(self) -> None:
+        if self.webhooks:
+            self.webhook_server.check()
 
     def add(self, runnable: Runnable, *, needs_leader: bool = True) -> None:
         self._runnables.append((runnable, needs_leader))
@@ -250,8 +297,7 @@ class Manager:
         """Index every cache of ``resource`` by ``fn`` (the object → its index values), as
         controller-runtime's ``FieldIndexer.IndexField``; read with
         ``client.list(resource, index=(name, value))``. Call before :meth:`run`."""
-        if self._running:
-            raise RuntimeError("register indexes before the manager runs")
+        self._not_running("indexes")
         self.informers.add_indexers(resource, {name: fn})
 
     def pool_size(self) -> int:
@@ -327,6 +373,8 @@ class Manager:
         elector_thread: threading.Thread | None = None
         gc_restore: tuple[int, int, int] | None = None
         try:
+            if self.webhooks:  # every replica, before the caches: lists may need conversions
+                self.webhook_server.start()
             if self.options.tune_gc:  # before the first lists, which allocate the most
                 gc_restore = gctuning.raise_thresholds()
             self.transport.resize_pool(self.pool_size())
@@ -406,6 +454,7 @@ class Manager:
         if self._lease_transport is not None:
             self._lease_transport.close()
         self.informers.stop()
+        self.webhook_server.stop()
         self.server.stop()
         if self._metrics_transport is not None:
             self._metrics_transport.close()

@@ -25,8 +25,10 @@ the tests that use it are ``local_only``, the static ones run against any target
 
 from __future__ import annotations
 
+import argparse
 import base64
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -42,8 +44,11 @@ import yaml
 from kubernetes import client, config
 
 from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
+from ambient_ctrl.webhook import ServiceReference, WebhookBuilder, Webhooks
+from ambient_ctrl.webhook import render as render_webhooks
 from e2e.cluster import ClosingApiClient
-from reconcilers import samples
+from informers.resource import Resource
+from reconcilers import samples, wiring
 from reconcilers.config import OperatorConfig
 
 from .conftest import KUBECTL, Kubectl, Raw, Server
@@ -868,6 +873,73 @@ def test_deployment_is_hardened_and_wired(default_objects: list[dict[str, Any]])
     assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
     assert not [b for b in default_objects if b["kind"].endswith("RoleBinding")
                 and b["roleRef"]["name"] == READER_ROLE]
+
+
+def test_the_webhook_component_is_opt_in_and_wired(tmp_path: Path,
+                                                   default_objects: list[dict[str, Any]]
+                                                   ) -> None:
+    """config/webhook is a Component an overlay adds to config/default (config/default has no
+    webhook objects): it adds the Service, cert-manager's Issuer and Certificate and the two
+    configurations, and wires the Deployment — the Service selects its pods on the port it
+    opens, the Certificate names the Service and fills the Secret mounted where
+    --webhook-cert-path points, the CA injector reads that Certificate, the operator's parser
+    takes the flags, and the configurations ``webhook.render`` makes call that Service."""
+    assert not [o for o in default_objects if o["metadata"].get("labels", {}).get(
+        "app.kubernetes.io/component") == "webhook"]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(CONFIG / "default", tmp_path)],
+        "components": [os.path.relpath(CONFIG / "webhook", tmp_path)]}))
+    done = subprocess.run([str(KUBECTL), "kustomize", str(tmp_path)], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    objects = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
+    added = {key(o) for o in objects} - {key(o) for o in default_objects}
+    assert added == {("Service", "agenticsession-operator-webhook-service"),
+                     ("Issuer", "agenticsession-operator-selfsigned-issuer"),
+                     ("Certificate", "agenticsession-operator-serving-cert"),
+                     ("MutatingWebhookConfiguration",
+                      "agenticsession-operator-mutating-webhook-configuration"),
+                     ("ValidatingWebhookConfiguration",
+                      "agenticsession-operator-validating-webhook-configuration")}
+    changed = [key(o) for o in objects if key(o) not in added and o not in default_objects]
+    assert changed == [("Deployment", "agenticsession-operator")]
+    deployment = one(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = named(pod["containers"], "manager")
+    service = one(objects, "Service", "agenticsession-operator-webhook-service")
+    assert service["spec"]["selector"].items() <= \
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    [port] = service["spec"]["ports"]
+    assert named(container["ports"], port["targetPort"])["containerPort"] == 9443
+    namespace = service["metadata"]["namespace"]
+    certificate = one(objects, "Certificate")
+    assert f"{service['metadata']['name']}.{namespace}.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"]["name"] == one(objects, "Issuer")["metadata"]["name"]
+    volume = named(pod["volumes"], "webhook-certs")
+    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
+    mount = named(container["volumeMounts"], "webhook-certs")
+    parser = argparse.ArgumentParser(prog="ambient-ctrl")
+    wiring.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(container["args"])
+    assert (args.webhook_cert_path, args.webhook_bind_address) == (mount["mountPath"], ":9443")
+    injected = f"{certificate['metadata']['namespace']}/{certificate['metadata']['name']}"
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        configuration = one(objects, kind)
+        assert configuration["metadata"]["annotations"] == {
+            "cert-manager.io/inject-ca-from": injected}
+    webhooks = Webhooks()
+    WebhookBuilder(webhooks, Resource("example.com", "v1", "widgets", "Widget")).validator(
+        lambda obj, old: None)
+    [rendered] = render_webhooks(webhooks, ServiceReference(service["metadata"]["name"],
+                                                            namespace, port["port"]),
+                                 name="agenticsession-operator")
+    assert rendered["metadata"]["name"] == \
+        one(objects, "ValidatingWebhookConfiguration")["metadata"]["name"]
+    assert rendered["webhooks"][0]["clientConfig"]["service"] == {
+        "name": service["metadata"]["name"], "namespace": namespace,
+        "path": "/validate-example-com-v1-widget", "port": 443}
 
 
 def dockerfile_stages(text: str) -> list[list[tuple[str, str]]]:

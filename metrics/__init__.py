@@ -38,6 +38,7 @@ from .server import (
     ServerOptions,
 )
 from .tls import ServingCertificate
+from .webhook import WEBHOOK_LATENCY_BUCKETS, WebhookMetrics
 from .workqueue import WORKQUEUE_DURATION_BUCKETS, QueueStats, WorkqueueMetrics, WorkqueueRecorder
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "RECONCILE_TIME_BUCKETS",
     "REST_DURATION_BUCKETS",
     "WATCH_EVENT_TYPES",
+    "WEBHOOK_LATENCY_BUCKETS",
     "WORKQUEUE_DURATION_BUCKETS",
     "AccessFilter",
     "AccessOptions",
@@ -74,6 +76,7 @@ __all__ = [
     "ServingCertificate",
     "UnsuffixedCounter",
     "User",
+    "WebhookMetrics",
     "WorkqueueMetrics",
     "WorkqueueRecorder",
     "new_registry",

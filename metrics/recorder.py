@@ -18,6 +18,7 @@ from .controller import ControllerMetrics
 from .informer import InformerMetrics
 from .leader import LeaderElectionMetrics
 from .rest import RestClientMetrics
+from .webhook import WebhookMetrics
 from .workqueue import WorkqueueMetrics
 
 
@@ -44,6 +45,8 @@ class Recorder:
         """``leader_election_master_status``."""
         self.informer = InformerMetrics(registry, monotonic=monotonic)
         """``informer_*`` (an ``informers.reflector.ReflectorObserver``)."""
+        self.webhook = WebhookMetrics(registry)
+        """``controller_runtime_webhook_*``: the webhook server's requests."""
 
     def bounded_histogram(self, name: str, documentation: str, *,
                           labels: Mapping[str, Allowed],

@@ -27,9 +27,6 @@ from __future__ import annotations
 import gzip
 import logging
 import posixpath
-import selectors
-import socket
-import threading
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import parse_qs, urlsplit
@@ -37,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import Collector
 
-from ._http import Listener, Response, Workers
+from ._http import Acceptor, Listener, Response
 from .access import AccessFilter
 from .health import Answer, HealthChecks
 from .tls import ServingCertificate
@@ -57,9 +54,6 @@ when it runs in a Pod, so Prometheus can reach it."""
 IN_CLUSTER_PROBE_ADDRESS = ":8081"
 """controller-runtime's conventional probe address (all interfaces), reachable by the kubelet."""
 DISABLED = "0"
-
-_ACCEPT_RECOVERY = 0.5
-"""Seconds the accepting thread pauses after a failure it survived (no hot loop)."""
 """The address that turns a listener off (controller-runtime's convention)."""
 
 
@@ -127,7 +121,7 @@ class _Routes:
         self._probes = {f"/{checks.endpoint}": checks for checks in probes}
         self._access = access
 
-    def answer(self, method: str, target: str, headers: Message) -> Response:
+    def answer(self, method: str, target: str, headers: Message, body: bytes = b"") -> Response:
         parts = urlsplit(target)
         path = posixpath.normpath(parts.path or "/")
         if path == "/metrics" and self._registry is not None:
@@ -187,13 +181,10 @@ class ObservabilityServer:
         """Liveness checks; add with ``server.healthz.add(name, check)``."""
         self.readyz = readyz if readyz is not None else HealthChecks("readyz")
         """Readiness checks; add with ``server.readyz.add(name, check)``."""
-        self._workers = Workers()
+        self._acceptor = Acceptor("observability-server")
         self._listeners: list[Listener] = []
         self._by_role: dict[str, Listener] = {}
-        self._thread: threading.Thread | None = None
         self._started = False
-        self._stopping = threading.Event()
-        self._wake: tuple[socket.socket, socket.socket] | None = None
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -239,12 +230,10 @@ class ObservabilityServer:
         try:
             self._bind(parse_address(self.options.metrics_address),
                        parse_address(self.options.probe_address))
-            self._wake = socket.socketpair()
+            self._acceptor.start(self._listeners)
         except BaseException:
             self._close_listeners()
             raise
-        self._thread = threading.Thread(target=self._accept, name="observability-server")
-        self._thread.start()
         return self
 
     def _bind(self, metrics: tuple[str, int] | None, probes: tuple[str, int] | None) -> None:
@@ -271,7 +260,7 @@ class ObservabilityServer:
                 plan.append((("probes",), probes, _Routes(registry=None, probes=probe_checks)))
         for roles, address, routes in plan:
             tls = self.certificate.context if self.certificate and "metrics" in roles else None
-            listener = Listener(address, routes=routes, dispatch=self._workers,
+            listener = Listener(address, routes=routes, dispatch=self._acceptor.workers,
                                  request_timeout=self.options.request_timeout, tls=tls)
             self._listeners.append(listener)
             for role in roles:
@@ -281,43 +270,12 @@ class ObservabilityServer:
                                                              scheme="https" if tls else "http"),
                             "authenticated": "metrics" in roles and access is not None})
 
-    def _accept(self) -> None:
-        assert self._wake is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._wake[0], selectors.EVENT_READ)
-            for listener in self._listeners:
-                selector.register(listener.socket, selectors.EVENT_READ, listener)
-            while not self._stopping.is_set():
-                try:
-                    for key, _ in selector.select():
-                        if isinstance(key.data, Listener) and not self._stopping.is_set():
-                            key.data.accept_one()
-                except Exception:  # the probes' own thread: never die of one connection
-                    log.exception("observability server failed to accept; carrying on")
-                    self._stopping.wait(_ACCEPT_RECOVERY)
-
     def stop(self, timeout: float | None = None) -> None:
         """Stop listening, let requests in flight finish for up to ``timeout`` seconds
         (default ``options.shutdown_timeout``), then cut what remains and join every thread
         (waiting at most one more second). Idempotent."""
         budget = self.options.shutdown_timeout if timeout is None else timeout
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        assert self._wake is not None
-        self._wake[1].send(b"\0")
-        thread.join(budget)
-        self._close_listeners()
-        late = self._workers.join(budget)
-        if late:
-            self._workers.abort()
-            late = self._workers.join(1.0)
-        for sock in self._wake:
-            sock.close()
-        if thread.is_alive() or late:
-            log.warning("observability server threads outlived the shutdown deadline",
-                        extra={"threads": [t.name for t in (thread, *late) if t.is_alive()]})
+        self._acceptor.stop(budget, self._close_listeners)
 
     def _close_listeners(self) -> None:
         for listener in self._listeners:

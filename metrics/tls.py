@@ -68,17 +68,17 @@ class ServingCertificate:
             try:
                 stamp = self._stat()
             except OSError as error:
-                log.warning("metrics certificate files unreadable; serving the last pair",
-                            extra={"error": str(error)})
+                log.warning("serving certificate files unreadable; serving the last pair",
+                            extra={"cert": str(self._files[0]), "error": str(error)})
                 return self._context
             if stamp != self._stamp:
                 try:
                     self._context = self._load()
-                    log.info("metrics certificate reloaded",
+                    log.info("serving certificate reloaded",
                              extra={"cert": str(self._files[0])})
                 except (OSError, ssl.SSLError) as error:
-                    log.warning("metrics certificate could not be reloaded; serving the last "
-                                "pair", extra={"error": str(error)})
+                    log.warning("serving certificate could not be reloaded; serving the last "
+                                "pair", extra={"cert": str(self._files[0]), "error": str(error)})
                 self._stamp = stamp  # a bad pair is tried again once the files change again
             return self._context
 

@@ -298,7 +298,8 @@ def _run(args: argparse.Namespace) -> int:
         metrics_cert_name=args.metrics_cert_name, metrics_key_name=args.metrics_cert_key,
         retry_period=args.leader_election_retry_period, user_agent=args.user_agent,
         metrics_address=args.metrics_bind_address,
-        probe_address=args.health_probe_bind_address, cache_namespaces=args.namespace))
+        probe_address=args.health_probe_bind_address, cache_namespaces=args.namespace,
+        webhook_address=args.webhook_bind_address, webhook_cert_dir=args.webhook_cert_path))
     setup(manager, config=config, options=OperatorOptions(
         registry_namespace=args.registry_namespace,
         require_managed_label=not args.all_namespaces, runner_address=args.runner_address),
@@ -437,6 +438,14 @@ def register(commands: Any) -> None:
                         help="the certificate's file name in --metrics-cert-path (tls.crt)")
     parser.add_argument("--metrics-cert-key", default=_env("METRICS_CERT_KEY", "tls.key"),
                         help="the key's file name in --metrics-cert-path (tls.key)")
+    parser.add_argument("--webhook-bind-address",
+                        default=_env("WEBHOOK_BIND_ADDRESS", "127.0.0.1:9443"),
+                        help='"host:port" of the admission and conversion webhook server, '
+                             'served only when webhooks are registered (config/webhook: :9443)')
+    parser.add_argument("--webhook-cert-path", default=_env("WEBHOOK_CERT_PATH", ""),
+                        help="directory of the webhook server's tls.crt and tls.key, reloaded "
+                             "when they change (config/webhook: cert-manager's Secret; "
+                             "default: a development CA and certificate made at start)")
     parser.add_argument("--health-probe-bind-address",
                         default=_env("HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:8081"),
                         help='"host:port" for /healthz and /readyz (":8081" in a cluster)')

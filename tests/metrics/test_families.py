@@ -64,6 +64,11 @@ UPSTREAM: list[Row] = [
     ("rest_client_request_duration_seconds", "histogram", {"verb", "host"}, REST_BUCKETS),
     # pkg/metrics/leaderelection.go
     ("leader_election_master_status", "gauge", {"name"}, None),
+    # pkg/webhook/internal/metrics/metrics.go (prometheus.DefBuckets)
+    ("controller_runtime_webhook_latency_seconds", "histogram", {"webhook", "code"},
+     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+    ("controller_runtime_webhook_requests_total", "counter", {"webhook", "code"}, None),
+    ("controller_runtime_webhook_requests_in_flight", "gauge", {"webhook"}, None),
 ]
 # This project's own (metrics/informer.py).
 PROJECT: list[Row] = [
@@ -141,6 +146,8 @@ def populated(recorder: Recorder) -> Exposed:
     recorder.rest.observe(verb="GET", method="GET", host="h:6443", code="200", seconds=0.1)
     recorder.leader.set_leader("lease", True)
     recorder.informer.event("pods", "ADDED")
+    recorder.webhook.started("/convert")
+    recorder.webhook.answered("/convert", 200, 0.01)
     return Exposed(recorder.registry)
 
 
