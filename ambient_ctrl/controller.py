@@ -171,18 +171,23 @@ class Controller:
     def _work(self) -> None:
         while (got := self.queue.get_with_priority()) is not None:
             request, priority = got
-            try:
-                if self._metrics is not None:
-                    with self._metrics.active_worker():
-                        self.reconcile_once(request, priority)
-                else:
-                    self.reconcile_once(request, priority)
-            except Exception:  # not the reconcile's (that is settled): ours, around it
-                log.exception("handling a request failed outside its reconcile; retrying it",
-                              extra={"controller": self.name, "request": str(request)})
-                self.queue.add_after(request, _RECOVERY_DELAY, priority)
-            finally:
-                self.queue.done(request)
+            with self._handling(request, priority):
+                self.reconcile_once(request, priority)
+
+    @contextlib.contextmanager
+    def _handling(self, request: Request, priority: int) -> Iterator[None]:
+        """Around one reconcile, threaded or async: the active-worker gauge, recovery from
+        what fails outside the reconcile (which it settles itself), and ``done``."""
+        try:
+            with (self._metrics.active_worker() if self._metrics is not None
+                  else contextlib.nullcontext()):
+                yield
+        except Exception:  # not the reconcile's (that is settled): ours, around it
+            log.exception("handling a request failed outside its reconcile; retrying it",
+                          extra={"controller": self.name, "request": str(request)})
+            self.queue.add_after(request, _RECOVERY_DELAY, priority)
+        finally:
+            self.queue.done(request)
 
     def _pump(self) -> None:
         """The async path's one thread: hand requests to the loop as tasks, at most
@@ -224,18 +229,8 @@ class Controller:
             task.add_done_callback(lambda _: slots.release())
 
     async def _run_async(self, request: Request, priority: int) -> None:
-        try:
-            if self._metrics is not None:
-                with self._metrics.active_worker():
-                    await self.reconcile_once_async(request, priority)
-            else:
-                await self.reconcile_once_async(request, priority)
-        except Exception:  # not the reconcile's (that is settled): ours, around it
-            log.exception("handling a request failed outside its reconcile; retrying it",
-                          extra={"controller": self.name, "request": str(request)})
-            self.queue.add_after(request, _RECOVERY_DELAY, priority)
-        finally:
-            self.queue.done(request)
+        with self._handling(request, priority):
+            await self.reconcile_once_async(request, priority)
 
     @contextlib.contextmanager
     def _reconciling(self, request: Request, started: float) -> Iterator[None]:

@@ -15,15 +15,10 @@ from kubernetes import config as k8s_config
 
 from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
-from envtest.simulators import KubeletSimulator
 from tests.conftest import KUBECTL, RawClient, typed_client
+from tests.envtest import runner_pods
 
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[LocalAPIServer]:
-    kubelet = KubeletSimulator(schedule_delay=0.01, start_delay=0.02, ready_delay=0.05)
-    with LocalAPIServer(simulators=[kubelet]) as server:
-        yield server
+api = runner_pods.api  # a server whose kubelet runs pods within a tenth of a second
 
 
 @pytest.fixture()
