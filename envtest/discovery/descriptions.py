@@ -5,7 +5,7 @@ with the official Python client: every model of ``kubernetes.client.models`` (``
 ``V2HorizontalPodAutoscalerSpec``, ``CoreV1ResourceClaim``...) has the type's comment as its
 docstring and each field's as its description, keyed by the JSON name in ``attribute_map``.
 :func:`generate` reads them for every message of the protobuf field tables into
-``descriptions.json.gz`` beside this module (``python -m envtest.discovery.descriptions``
+``descriptions.json.gz`` beside this module (``python -m envtest.discovery.regenerate``
 writes it); the server loads that file on the first OpenAPI request — importing the client's
 826 models would cost the server a second — and :func:`field` and :func:`message` answer from
 it. Nothing here is typed by hand.
@@ -96,9 +96,3 @@ def write(messages: dict[str, str]) -> int:
     DATA.write_bytes(gzip.compress(payload, mtime=0))
     _loaded.cache_clear()
     return len(described)
-
-
-if __name__ == "__main__":
-    from envtest.discovery.openapi import packages_of_messages
-
-    print(f"{write(packages_of_messages())} types described in {DATA}")

@@ -147,7 +147,7 @@ def test_openapi_v2_holds_every_kind_for_schema_readers(api: Any, client: RawCli
 
 def test_the_descriptions_cover_what_the_client_describes() -> None:
     """The committed data file is what the installed client's models say (regenerate with
-    ``python -m envtest.discovery.descriptions`` when the client's minor version moves)."""
+    ``python -m envtest.discovery.regenerate`` when the client's minor version moves)."""
     from envtest.discovery import descriptions
     from envtest.discovery.openapi import packages_of_messages
 
