@@ -14,6 +14,10 @@ the API can reach it by accident and a simulated restart of the API does not tak
     POST   /faults/pause, /faults/resume
     GET    /requests                resource requests served, by verb, group and resource
     GET    /requests?agent=kubectl  the same for one client (User-Agent product)
+    POST   /record                  {"agent": "ambient-ctrl", "limit": 200000}: keep every
+                                    request of that client from now on (``envtest.recording``)
+    GET    /record                  {"agent", "limit", "kept", "dropped", "requests": [...]}
+    DELETE /record                  stop recording and forget what was kept
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import orjson
 from envtest.cluster import Cluster
 from envtest.faults import Faults
 from envtest.http.protocol import Request, Response
+from envtest.recording import DEFAULT_LIMIT
 from envtest.storage.store import Backup
 
 
@@ -53,6 +58,7 @@ class AdminAPI:
             "/faults/resume": lambda b: faults.resume(),
             "/faults/backup": self._backup,
             "/faults/restore": self._restore,
+            "/record": self._arm,
         }
         self._backup_taken: Backup | None = None
 
@@ -71,6 +77,8 @@ class AdminAPI:
                             if a == agent])
             return _ok([{"verb": v, "group": g, "resource": r, "count": n}
                         for (v, g, r), n in sorted(self._cluster.requests.items())])
+        if path == "/record" and request.method in ("GET", "DELETE"):
+            return _ok(self._recording(request.method))
         if request.method == "GET" and path == "/healthz":
             return Response(200, b"ok", "text/plain")
         action = self._posts.get(path)
@@ -84,6 +92,18 @@ class AdminAPI:
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"bad request: {exc!s}")
         return _ok({"result": result, **self._faults.state()})
+
+    def _arm(self, body: dict[str, Any]) -> dict[str, Any]:
+        recorder = self._cluster.recorder
+        recorder.arm(str(body.get("agent") or ""), int(body.get("limit", DEFAULT_LIMIT)))
+        return recorder.state()
+
+    def _recording(self, method: str) -> dict[str, Any]:
+        recorder = self._cluster.recorder
+        if method == "DELETE":
+            recorder.disarm()
+            return recorder.state()
+        return {**recorder.state(), "requests": [r.as_dict() for r in recorder.requests]}
 
     def _fail(self, body: dict[str, Any]) -> None:
         count = body.get("count")

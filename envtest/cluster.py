@@ -14,6 +14,7 @@ from typing import Any
 from envtest.http.endpoints import PodEndpoints
 from envtest.kinds.builtins import ClusterIPs
 from envtest.kinds.registry import KindRegistry, ResourceType
+from envtest.recording import RequestRecorder
 from envtest.storage.store import ETCD_MAX_REQUEST_BYTES, ObjectStore
 from foundation.clock import Clock, RealClock, rfc3339
 
@@ -93,6 +94,8 @@ class Cluster:
     requests_by_agent: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     """The same, by client as well: the product part of its User-Agent (``ambient-ctrl``,
     ``kubectl``...). RBAC tests compare an operator's calls with its role."""
+    recorder: RequestRecorder = field(default_factory=RequestRecorder)
+    """Keeps one client's requests when armed (admin ``POST /record``; off by default)."""
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     """Signs the service account tokens this server mints (random per server)."""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)

@@ -116,6 +116,7 @@ class APIServer:
         self.cluster.requests[(name, rtype.group, resource)] += 1
         agent = request.headers.get("user-agent", "").split("/", 1)[0]
         self.cluster.requests_by_agent[(agent, name, rtype.group, resource)] += 1
+        self.cluster.recorder.observe(agent, request, name, rtype.group, resource)
 
         if self.faults is None:
             return run()
