@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,14 +245,18 @@ def cluster(objects: int) -> Iterator[Cluster]:
 
 
 @contextlib.contextmanager
-def environment(operator: str, workdir: Path, *, objects: int, workers: int
+def environment(operator: str, workdir: Path, *, objects: int, workers: int,
+                before_start: Callable[[Cluster], None] | None = None
                 ) -> Iterator[Environment]:
     """A fresh server sized for ``objects`` sessions and ``operator`` running against it,
-    ready (watching); everything stopped on exit."""
+    ready (watching); everything stopped on exit. ``before_start`` runs once the server is
+    installed, before the operator starts (e.g. to arm the server's request recorder)."""
     with cluster(objects) as world:
         server = world.server
         process = None
         try:
+            if before_start is not None:
+                before_start(world)
             requests = Requests(world.admin_url, operator)
             ports = {"metrics": free_port(), "health": free_port()}
             process, argv = start_operator(operator, server.kubeconfig, workdir, workers, ports)

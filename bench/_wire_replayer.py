@@ -1,0 +1,186 @@
+"""The wire floor's client: a bare process that replays an operator's recorded writes and reads
+its watches, and does nothing else. ``bench/wire_floor.py`` runs it; it imports only the
+standard library, urllib3 and orjson, so its CPU is what the wire costs a Python process.
+
+* **watches**: one thread per recorded watch, each a urllib3 streaming GET, its chunks split
+  into lines and every line ``orjson.loads``-ed (the event is then dropped);
+* **writes**: ``workers`` threads (the operator's ``--max-concurrent-reconciles``) on one
+  keep-alive urllib3 pool; each takes the next session from a queue and sends that session's
+  writes in their recorded order (a session's writes depend on each other: the TokenRequest
+  needs its ServiceAccount), with the recorded method, target, content type, accept and body;
+  an answer is read whole, and parsed only for a TokenRequest (the token is what any operator
+  must take from it).
+
+CPU is counted per thread (``time.thread_time``): each watch thread from the moment its
+watch is open, each writer from its start. Loading the plan (the main thread) is not counted.
+
+Protocol, one JSON document a line: stdin ``{"url", "watches": [target, ...], "workers"}``
+→ stdout ``{"ready": true}`` once every watch is open → stdin ``{"plan": PATH}`` (a JSON
+file: ``[[session, [[verb, resource, method, target, headers, body], ...]], ...]``) →
+stdout ``{"result": {...}}`` after the last write and ``quiet`` seconds without a watch event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+import urllib3
+
+AGENT = "ambient-floor/1"
+TOKEN_REQUESTS = "serviceaccounts/token"
+
+
+class Watches:
+    """The recorded watches, each read by a thread of its own."""
+
+    def __init__(self, url: str, targets: list[str]) -> None:
+        self._http = urllib3.PoolManager(maxsize=max(1, len(targets)), retries=False,
+                                         timeout=urllib3.Timeout(connect=5, read=None))
+        self._url = url
+        self._lock = threading.Lock()
+        self._opened = threading.Semaphore(0)
+        self._responses: list[urllib3.BaseHTTPResponse] = []
+        self.cpu = 0.0
+        self.events = 0
+        self.bytes = 0
+        self.errors: list[str] = []
+        self.last_event = time.monotonic()
+        self._threads = [threading.Thread(target=self._read, args=(t,), name=f"watch-{i}",
+                                          daemon=True) for i, t in enumerate(targets)]
+
+    def open(self, timeout: float = 30.0) -> None:
+        for thread in self._threads:
+            thread.start()
+        for _ in self._threads:
+            if not self._opened.acquire(timeout=timeout):
+                raise RuntimeError("a watch did not open")
+
+    def _read(self, target: str) -> None:
+        events = size = 0
+        base = time.thread_time()
+        try:
+            response = self._http.request("GET", self._url + target, preload_content=False,
+                                          headers={"User-Agent": AGENT,
+                                                   "Accept": "application/json"})
+            with self._lock:
+                self._responses.append(response)
+            if response.status != 200:
+                raise RuntimeError(f"{response.status} {response.data[:200]!r}")
+            base = time.thread_time()
+            self._opened.release()
+            buffer = b""
+            for chunk in response.stream(1 << 16):
+                size += len(chunk)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    orjson.loads(line)
+                    events += 1
+                self.last_event = time.monotonic()
+        except Exception as exc:  # the stream ended (closed by us), or failed
+            if not self._closing:
+                self.errors.append(f"{target}: {exc!r}")
+                self._opened.release()
+        finally:
+            with self._lock:
+                self.cpu += time.thread_time() - base
+                self.events += events
+                self.bytes += size
+
+    _closing = False
+
+    def close(self) -> None:
+        self._closing = True
+        with self._lock:
+            responses = list(self._responses)
+        for response in responses:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+        for thread in self._threads:
+            thread.join(10)
+        self._http.clear()
+
+
+def send_all(url: str, plan: list[Any], workers: int) -> dict[str, Any]:
+    """Every session's writes, ``workers`` sessions at a time; statuses and CPU."""
+    http = urllib3.PoolManager(maxsize=workers, retries=False,
+                               timeout=urllib3.Timeout(connect=5, read=60))
+    sessions: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+    for _, writes in plan:
+        sessions.put(writes)
+    statuses: Counter[str] = Counter()
+    lock = threading.Lock()
+    totals = {"cpu": 0.0, "bytes": 0}
+
+    def work() -> None:
+        base, sent, seen = time.thread_time(), 0, Counter[str]()
+        try:
+            while True:
+                try:
+                    writes = sessions.get_nowait()
+                except queue.Empty:
+                    return
+                for verb, resource, method, target, headers, body in writes:
+                    response = http.request(method, url + target, body=body, headers=headers)
+                    sent += len(body)
+                    if resource == TOKEN_REQUESTS and response.status == 201:
+                        orjson.loads(response.data)
+                    seen[f"{verb} {resource} {response.status}"] += 1
+        finally:
+            with lock:
+                totals["cpu"] += time.thread_time() - base
+                totals["bytes"] += sent
+                statuses.update(seen)
+
+    threads = [threading.Thread(target=work, name=f"writer-{i}") for i in range(workers)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    http.clear()
+    return {"statuses": dict(sorted(statuses.items())), "cpu": totals["cpu"],
+            "bytes": totals["bytes"], "seconds": time.monotonic() - started}
+
+
+def _load_plan(path: str) -> list[Any]:
+    """The plan, with each body as bytes and the agent set (outside every counted thread)."""
+    with open(path, "rb") as plan_file:
+        plan: list[Any] = orjson.loads(plan_file.read())
+    for _, writes in plan:
+        for write in writes:
+            write[4] = {**write[4], "User-Agent": AGENT}
+            write[5] = write[5].encode()
+    return plan
+
+
+def main(quiet: float = 2.0, timeout: float = 120.0) -> int:
+    setup = orjson.loads(sys.stdin.readline())
+    url, workers = setup["url"], int(setup["workers"])
+    watches = Watches(url, setup["watches"])
+    try:
+        watches.open()
+        print(orjson.dumps({"ready": True, "errors": watches.errors}).decode(), flush=True)
+        plan = _load_plan(orjson.loads(sys.stdin.readline())["plan"])
+        writes = send_all(url, plan, workers)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - watches.last_event < quiet and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watches.close()
+    result = {"writes": writes, "watch": {"cpu": watches.cpu, "events": watches.events,
+                                          "bytes": watches.bytes, "errors": watches.errors,
+                                          "streams": len(setup["watches"])}}
+    print(orjson.dumps({"result": result}).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
