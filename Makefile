@@ -21,7 +21,7 @@ DEPLOY_CONFIG ?= config/default
 RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
-  undeploy docker-build docker-push bench bench-apiserver bench-failover clean e2e-chaos e2e-cluster
+  undeploy docker-build docker-push bench bench-apiserver bench-failover bench-floor clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -110,6 +110,15 @@ bench-apiserver: venv ## The local API server's capacity under wrk (installs wrk
 FAILOVER_SESSIONS ?= 10000
 bench-failover: venv ## A standby taking over 10,000 sessions, with and without priorities (about 6 minutes).
 	FAILOVER_SESSIONS=$(FAILOVER_SESSIONS) $(BIN)/python bench/failover.py
+
+# The wire's cost as the operator's limit (issue 20 item 1): our operator's CPU per session in a
+# burst of FLOOR_SESSIONS (1,000), next to its recorded writes replayed by bare urllib3 + orjson
+# reading the same watches (FLOOR_REPEAT interleaved pairs), and a py-spy profile of ours by
+# concept. About 5 minutes, so not in `make bench`. Results: bench/results/floor.{json,md}.
+FLOOR_SESSIONS ?= 1000
+FLOOR_REPEAT ?= 3
+bench-floor: venv ## Our operator's CPU per session against the wire floor, with a profile (about 5 minutes).
+	$(BIN)/python bench/wire_floor.py --sessions $(FLOOR_SESSIONS) --repeat $(FLOOR_REPEAT)
 
 clean: ## Remove the virtualenv and caches.
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -254,10 +254,10 @@ def environment(operator: str, workdir: Path, *, objects: int, workers: int,
     with cluster(objects) as world:
         server = world.server
         process = None
+        requests = Requests(world.admin_url, operator)
         try:
             if before_start is not None:
                 before_start(world)
-            requests = Requests(world.admin_url, operator)
             ports = {"metrics": free_port(), "health": free_port()}
             process, argv = start_operator(operator, server.kubeconfig, workdir, workers, ports)
             eventually(lambda: _watching(requests, process), timeout=60, interval=0.1,
@@ -276,6 +276,7 @@ def environment(operator: str, workdir: Path, *, objects: int, workers: int,
                     print(f"{operator} exited with {process.returncode}:\n{log[-3000:]}",
                           file=sys.stderr)
                 stop_process(process, timeout=30)
+            requests.http.clear()
 
 
 def settle(env: Environment, *, quiet: float = 2.0, busy: float = 0.05, minimum: float = 0.0,

@@ -45,6 +45,22 @@ class Plan:
     sessions: list[tuple[str, list[Write]]]
     """The burst's writes by session, in order of each session's first write."""
 
+    def repeated_creates(self) -> int:
+        """Creates of an object the burst created before (same collection and name): the
+        operator sends one when two workers race to make a shared object (the namespace's
+        NetworkPolicy); the server answers the second 409 AlreadyExists, in the replay too."""
+        seen: set[tuple[str, str]] = set()
+        repeated = 0
+        for _, writes in self.sessions:
+            for verb, _, _, target, _, body in writes:
+                if verb != "create" or not body:
+                    continue
+                name = (orjson.loads(body).get("metadata") or {}).get("name", "")
+                key = (target, name)
+                repeated += bool(name) and key in seen
+                seen.add(key)
+        return repeated
+
     def writes_by_resource(self) -> dict[str, int]:
         """The burst's writes, ``"verb resource"`` → count."""
         counts: dict[str, int] = {}

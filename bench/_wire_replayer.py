@@ -14,7 +14,8 @@ standard library, urllib3 and orjson, so its CPU is what the wire costs a Python
 CPU is counted per thread (``time.thread_time``): each watch thread from the moment its
 watch is open, each writer from its start. Loading the plan (the main thread) is not counted.
 
-Protocol, one JSON document a line: stdin ``{"url", "watches": [target, ...], "workers"}``
+Protocol, one JSON document a line: stdin ``{"url", "watches": [target, ...], "workers",
+"quiet"}``
 → stdout ``{"ready": true}`` once every watch is open → stdin ``{"plan": PATH}`` (a JSON
 file: ``[[session, [[verb, resource, method, target, headers, body], ...]], ...]``) →
 stdout ``{"result": {...}}`` after the last write and ``quiet`` seconds without a watch event.
@@ -161,9 +162,9 @@ def _load_plan(path: str) -> list[Any]:
     return plan
 
 
-def main(quiet: float = 2.0, timeout: float = 120.0) -> int:
+def main(timeout: float = 120.0) -> int:
     setup = orjson.loads(sys.stdin.readline())
-    url, workers = setup["url"], int(setup["workers"])
+    url, workers, quiet = setup["url"], int(setup["workers"]), float(setup.get("quiet", 2.0))
     watches = Watches(url, setup["watches"])
     try:
         watches.open()

@@ -60,7 +60,6 @@ from _harness import (
     Cluster,
     Environment,
     ProcStats,
-    Requests,
     cluster,
     environment,
     settle,
@@ -114,7 +113,8 @@ class Recording:
 
 
 # ours ---------------------------------------------------------------------------------------------
-def _burst(env: Environment, names: list[str], profile: Path | None) -> dict[str, Any]:
+def _burst(env: Environment, names: list[str], profile: Path | None, quiet: float
+           ) -> dict[str, Any]:
     """The burst on ``env``'s operator: CPU, writes, seconds (bench/operators.py's way)."""
     tracker = Tracker(env.transport, NAMESPACE).start()
     try:
@@ -123,7 +123,7 @@ def _burst(env: Environment, names: list[str], profile: Path | None) -> dict[str
             sent = create_sessions(env.url, NAMESPACE, names, agent=BENCH_AGENT)
             complete = tracker.wait_running(names, timeout=60 + len(names) / 10,
                                             alive=env.alive)
-            settle(env)
+            settle(env, quiet=quiet)
         seen = [tracker.running_seen[n] for n in names if n in tracker.running_seen]
     finally:
         tracker.stop()
@@ -136,19 +136,20 @@ def _burst(env: Environment, names: list[str], profile: Path | None) -> dict[str
             "peak_rss": env.stats.memory().get("peak_rss")}
 
 
-def run_ours(sessions: int, workers: int, workdir: Path, *, profile: Path | None = None
-             ) -> tuple[dict[str, Any], Recording | None]:
-    """Our operator on a burst of ``sessions``, its requests recorded (not when profiled)."""
+def run_ours(sessions: int, workers: int, workdir: Path, *, profile: Path | None = None,
+             quiet: float = 2.0) -> tuple[dict[str, Any], Recording | None]:
+    """Our operator on a burst of ``sessions``, its requests recorded (not when profiled);
+    the operator is quiet when it wrote nothing and idled for ``quiet`` seconds."""
     record = profile is None
     arm = (lambda world: _admin(world.admin_url, "POST", "/record", {"agent": OURS_AGENT})) \
         if record else None
     with environment("ours", workdir, objects=sessions, workers=workers,
                      before_start=arm) as env:
-        settle(env)
+        settle(env, quiet=quiet)
         admin = env.requests.admin_url
         mark = _admin(admin, "GET", "/record")["kept"] if record else 0
         names = session_names(sessions)
-        result = _burst(env, names, profile)
+        result = _burst(env, names, profile, quiet)
         result["commands"] = env.commands
         if not record:
             return result, None
@@ -163,12 +164,12 @@ def run_ours(sessions: int, workers: int, workdir: Path, *, profile: Path | None
 class Replayer:
     """``bench/_wire_replayer.py`` in its own process, spoken to over its stdin and stdout."""
 
-    def __init__(self, url: str, watches: list[str], workers: int) -> None:
+    def __init__(self, url: str, watches: list[str], workers: int, quiet: float) -> None:
         self.process = subprocess.Popen([sys.executable, str(HERE / "_wire_replayer.py")],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._watchdog = threading.Timer(600, self.process.kill)
         self._watchdog.start()
-        self._send({"url": url, "watches": watches, "workers": workers})
+        self._send({"url": url, "watches": watches, "workers": workers, "quiet": quiet})
         ready = self._receive()
         if ready.get("errors"):
             raise RuntimeError(f"the replayer's watches failed: {ready['errors'][:3]}")
@@ -219,8 +220,10 @@ def _apply(world: Cluster, writes: list[_wire_plan.Write]) -> None:
         http.clear()
 
 
-def run_floor(recording: Recording, workers: int, workdir: Path) -> dict[str, Any]:
-    """The replay of ``recording`` against a fresh server with the same sessions."""
+def run_floor(recording: Recording, workers: int, workdir: Path, *, quiet: float = 2.0
+              ) -> dict[str, Any]:
+    """The replay of ``recording`` against a fresh server with the same sessions; done
+    after the last write and ``quiet`` seconds without a watch event."""
     names = sorted(recording.uids)
     plan = _wire_plan.build(recording.requests, recording.mark, SESSION, {})
     with cluster(len(names)) as world:
@@ -228,7 +231,8 @@ def run_floor(recording: Recording, workers: int, workdir: Path) -> dict[str, An
         sessions = ResourceClient(world.transport, AGENTIC_SESSIONS)
         version = sessions.list(NAMESPACE, limit=1)["metadata"]["resourceVersion"]
         replayer = Replayer(world.server.url,
-                            [_wire_plan.at_version(t, version) for t in plan.watches], workers)
+                            [_wire_plan.at_version(t, version) for t in plan.watches], workers,
+                            quiet)
         try:
             cpu = replayer.stats.cpu_seconds()
             create_sessions(world.server.url, NAMESPACE, names, agent=BENCH_AGENT)
@@ -240,8 +244,8 @@ def run_floor(recording: Recording, workers: int, workdir: Path) -> dict[str, An
             process_cpu = replayer.stats.cpu_seconds() - cpu
         finally:
             replayer.close()
-        served = {f"{r['verb']} {r['resource']}": r["count"]
-                  for r in Requests(world.admin_url, "ours")._get(FLOOR_AGENT.split("/")[0])}
+        served = {f"{r['verb']} {r['resource']}": r["count"] for r in _admin(
+            world.admin_url, "GET", f"/requests?agent={FLOOR_AGENT.split('/')[0]}")}
     writes, watch = result["writes"], result["watch"]
     floor = writes["cpu"] + watch["cpu"]
     return {"sessions": len(names), "cpu_seconds": round(floor, 3),
@@ -251,8 +255,8 @@ def run_floor(recording: Recording, workers: int, workdir: Path) -> dict[str, An
             "process_cpu_seconds": round(process_cpu, 3),
             "writes_seconds": round(writes["seconds"], 2),
             "statuses": writes["statuses"],
-            "rejected": sum(n for key, n in writes["statuses"].items()
-                            if int(key.rsplit(" ", 1)[1]) >= 400),
+            "rejected": _rejected(writes["statuses"], rewritten.repeated_creates()),
+            "repeated_creates": rewritten.repeated_creates(),
             "writes_recorded": rewritten.writes_by_resource(),
             "writes_served": {k: n for k, n in served.items()
                               if k.split(" ")[0] in _wire_plan.WRITE_VERBS},
@@ -262,6 +266,15 @@ def run_floor(recording: Recording, workers: int, workdir: Path) -> dict[str, An
                       "bytes_per_session": round(watch["bytes"] / len(names)),
                       "errors": watch["errors"]},
             "setup_writes": len(plan.setup)}
+
+
+def _rejected(statuses: dict[str, int], repeated_creates: int) -> int:
+    """Answers >= 400, but for as many 409s to creates as the recording repeated creates
+    (the operator got those too)."""
+    failed = sum(n for key, n in statuses.items() if int(key.rsplit(" ", 1)[1]) >= 400)
+    conflicts = sum(n for key, n in statuses.items()
+                    if key.startswith("create ") and key.endswith(" 409"))
+    return failed - min(conflicts, repeated_creates)
 
 
 # the run ------------------------------------------------------------------------------------------
