@@ -23,6 +23,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("events recorder", r"\(ambient_ctrl/events\.py"),
         ("HTTP client (urllib3, http.client, socket)",
          r"\((urllib3/|http/client\.py|socket\.py|ssl\.py|email/|selectors\.py)"),
+        ("kubernetes client: auth headers (refresh hook per request)", r"\(kubernetes/"),
         ("watch stream decode (informers.rest: split + orjson.loads)", r"^WatchEvents\."),
         ("REST transport (informers.rest: request, headers, JSON encode/decode)",
          r"\(informers/(rest|errors|apiwarnings)\.py"),
