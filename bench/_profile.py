@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+AUTH = "kubernetes client: auth refresh per request (a proxy look-up through os.environ)"
 RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (concept, re.compile(pattern)) for concept, pattern in (
         ("logging", r"\((logging/|ambient_ctrl/logcontext\.py)"),
@@ -23,7 +24,10 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("events recorder", r"\(ambient_ctrl/events\.py"),
         ("HTTP client (urllib3, http.client, socket)",
          r"\((urllib3/|http/client\.py|socket\.py|ssl\.py|email/|selectors\.py)"),
-        ("kubernetes client: auth headers (refresh hook per request)", r"\(kubernetes/"),
+        (AUTH, r"\(kubernetes/"),
+        # os.environ's frames: in the hot path only the auth refresh's proxy look-up
+        # (getproxies) iterates it; py-spy cuts some of those stacks short of their callers.
+        (AUTH, r"^(ItemsView\.__iter__ \(<frozen _collections_abc>|_Environ\.)"),
         ("watch stream decode (informers.rest: split + orjson.loads)", r"^WatchEvents\."),
         ("REST transport (informers.rest: request, headers, JSON encode/decode)",
          r"\(informers/(rest|errors|apiwarnings)\.py"),
