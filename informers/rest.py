@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,6 +58,12 @@ PATCH_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 USER_AGENT = "ambient-ctrl/0.1"
+AUTH_REFRESH_SECONDS = 1.0
+"""How long the auth headers, once asked of the kubernetes client, are reused. The client runs
+its refresh hook (exec plugins, OIDC, in-cluster token files) on every ask, and for a kubeconfig
+token that hook re-applies the whole configuration, a proxy look-up through every environment
+variable included: ~8 % of the operator's CPU in a burst (``bench/wire_floor.py``). A token the
+client renews (5 minutes before it expires) is sent at most this much later."""
 
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -154,6 +161,8 @@ class Transport:
         self.host = urllib3.util.parse_url(self._host).netloc or self._host
         self._base_path = urllib3.util.parse_url(self._host).path or ""
         self._direct: urllib3.HTTPConnectionPool | None = None
+        self._auth: tuple[float, dict[str, str]] | None = None
+        """(when asked, the client's auth headers), see :data:`AUTH_REFRESH_SECONDS`."""
         self._closing = threading.Event()
         self.warning_handler: WarningHandler = warning_handler or WarningLogger()
         """Given every ``Warning`` of every response (see ``informers.apiwarnings``); by
@@ -198,12 +207,23 @@ class Transport:
             self._pool.clear()
 
     def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": JSON, "User-Agent": self._options.user_agent}
+        headers = {"Accept": JSON, "User-Agent": self._options.user_agent,
+                   **self._auth_headers(method, path)}
         if content_type:
             headers["Content-Type"] = content_type
-        # Bearer tokens (and their refresh hooks, e.g. exec plugins) come from the client.
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
         return headers
+
+    def _auth_headers(self, method: str, path: str) -> dict[str, str]:
+        """Bearer tokens (and their refresh hooks, e.g. exec plugins) come from the client,
+        asked at most once every :data:`AUTH_REFRESH_SECONDS` (threads racing at the turn ask
+        twice, harmlessly)."""
+        now = time.monotonic()
+        cached = self._auth
+        if cached is None or now - cached[0] >= AUTH_REFRESH_SECONDS:
+            headers: dict[str, str] = {}
+            self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
+            self._auth = cached = (now, headers)
+        return cached[1]
 
     def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
                 = None, body: bytes | None = None, content_type: str | None = None,

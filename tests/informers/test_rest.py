@@ -429,3 +429,38 @@ def test_a_closed_watch_ends_on_the_server(server: LocalAPIServer, transport: Tr
         events.close()
     eventually(lambda: watchers() == 0, timeout=10,
                message="the server still holds the closed watch")
+
+
+def test_auth_headers_are_asked_of_the_client_once_a_second(
+        server: LocalAPIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's refresh hook runs once for a run of requests, and a token it renews is
+    sent once the reuse window has passed."""
+    from informers import rest
+
+    configuration = load_configuration(server.kubeconfig)
+    tokens = iter(f"token-{i}" for i in range(1000))
+    asked: list[str] = []
+
+    def refresh(config: Any) -> None:
+        config.api_key["BearerToken"] = asked[-1] if asked and len(asked) % 2 else next(tokens)
+        asked.append(config.api_key["BearerToken"])
+
+    configuration.api_key_prefix["BearerToken"] = "Bearer"
+    configuration.refresh_api_key_hook = refresh
+    transport = Transport(configuration)
+    try:
+        cms = ResourceClient(transport, CONFIGMAPS)
+        for _ in range(5):
+            cms.list("default")
+        assert len(asked) == 1
+        assert transport._headers("GET", "/api", None)["authorization"] == "Bearer token-0"
+        monkeypatch.setattr(rest, "AUTH_REFRESH_SECONDS", 0.0)
+        cms.list("default")
+        assert len(asked) == 2
+        monkeypatch.setattr(rest, "AUTH_REFRESH_SECONDS", 0.0)
+        headers = transport._headers("POST", "/api", "application/json")
+        assert (headers["authorization"], headers["Content-Type"]) == (
+            "Bearer token-1", "application/json")
+        assert headers is not transport._headers("GET", "/api", None), "a fresh dict each time"
+    finally:
+        transport.close()
