@@ -41,6 +41,7 @@ the Pod's own ``PodScheduled=False`` condition (``Unschedulable`` and the schedu
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -211,6 +212,11 @@ def runner_pod(session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs) 
             "metadata": workload_meta(session, inputs), "spec": spec}
 
 
+_ENV_NAME = re.compile(r"[\x20-\x3c\x3e-\x7e]+")
+"""A name a Pod's environment variable may have: printable ASCII (space to ``~``) but ``=``
+(one regular expression: a character-by-character check was ~1 % of a burst's CPU)."""
+
+
 def check_env_names(spec: Mapping[str, Any]) -> None:
     """Refuse, before anything is created, an environment variable name the API server would
     refuse in a Pod (empty, or not only printable ASCII characters other than ``=``), e.g.
@@ -218,7 +224,7 @@ def check_env_names(spec: Mapping[str, Any]) -> None:
     for container in (*spec.get("initContainers", ()), *spec["containers"]):
         for var in container.get("env") or ():
             name = var["name"]
-            if not name or "=" in name or any(not " " <= c <= "~" for c in name):
+            if not _ENV_NAME.fullmatch(name):
                 raise RenderError("InvalidEnvName", f"environment variable {name!r} of "
                                   f"container {container['name']} cannot be set in a Pod: "
                                   "a name must be printable ASCII characters other than '='")

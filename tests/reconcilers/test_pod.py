@@ -23,7 +23,7 @@ from reconcilers.environment import (
     Runtime,
     Sandbox,
 )
-from reconcilers.pod import PodEnvironment, pod_error_message, runner_pod
+from reconcilers.pod import PodEnvironment, check_env_names, pod_error_message, runner_pod
 from reconcilers.registry import parse_registry
 from reconcilers.runner_env import init_env, runner_env, sidecar_env
 from reconcilers.samples import CLAUDE_ENTRY, GEMINI_ENTRY
@@ -575,3 +575,18 @@ def test_observe_ignores_another_sessions_pod() -> None:
         "pod-reason", "nothing-failed", "nothing-at-all"])
 def test_pod_error_message(pod: Obj, message: str) -> None:
     assert pod_error_message(pod) == message
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("A", True), ("_x", True), ("a.b-c_1", True), ("with space", True), ("~!<>?", True),
+    ("", False), ("A=B", False), ("=", False), ("caf\u00e9", False), ("TAB\t", False),
+    ("DEL\x7f", False), ("NL\n", False)])
+def test_env_names_a_pod_cannot_carry_are_refused(name: str, valid: bool) -> None:
+    spec = {"initContainers": [{"name": "init", "env": [{"name": "OK"}]}],
+            "containers": [{"name": "runner", "env": [{"name": "FINE"}, {"name": name}]}]}
+    if valid:
+        check_env_names(spec)
+        return
+    with pytest.raises(RenderError) as err:
+        check_env_names(spec)
+    assert err.value.reason == "InvalidEnvName" and "container runner" in str(err.value)
