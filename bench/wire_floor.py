@@ -436,12 +436,34 @@ def _profile_table(profile: dict[str, Any], summary: dict[str, Any]) -> Iterator
     for row in profile["concepts"]:
         yield f"| {row['name']} | {row['percent']} | {row['ms_per_session']:.2f} |"
     yield ""
+    yield from _above(profile, summary)
+    yield ""
     yield "Innermost frames (self time):"
     yield ""
     yield "| frame | % |"
     yield "|---|---:|"
     for row in profile["leaves"]:
         yield f"| `{row['name']}` | {row['percent']} |"
+
+
+WIRE_CONCEPTS = ("HTTP client", "watch stream decode")
+"""The profile's concepts the floor has too (it sends the same requests and parses the same
+watch lines); every other concept is work above the wire."""
+
+
+def _above(profile: dict[str, Any], summary: dict[str, Any]) -> Iterator[str]:
+    """Where the CPU above the floor goes, in words: the wire's concepts against the floor,
+    then the largest of the rest."""
+    wire = [c for c in profile["concepts"] if c["name"].startswith(WIRE_CONCEPTS)]
+    rest = [c for c in profile["concepts"] if not c["name"].startswith(WIRE_CONCEPTS)]
+    wire_ms = sum(c["ms_per_session"] for c in wire)
+    rest_ms = sum(c["ms_per_session"] for c in rest)
+    floor = summary["floor_cpu_ms_per_session"]["median"]
+    largest = ", ".join(f"{c['name']} {c['ms_per_session']:.2f}" for c in rest[:5])
+    yield (f"**Above the floor.** The concepts the floor has too (HTTP client, watch decode) "
+           f"take {wire_ms:.2f} ms/session of ours under the GIL (the floor: {floor:.2f}, "
+           f"the kernel's send/recv included); the rest, {rest_ms:.2f} ms/session, is work "
+           f"the floor does not do. Largest: {largest} (ms/session).")
 
 
 def _method(result: dict[str, Any]) -> Iterator[str]:
