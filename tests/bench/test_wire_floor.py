@@ -3,7 +3,6 @@ by verb and resource, and the server takes every one; the plan's rewrites (unit)
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -100,4 +99,4 @@ def test_replay_sends_the_recorded_writes_and_the_server_takes_them(tmp_path: Pa
     assert sum(ours["writes"].values()) >= 11 * SESSIONS
     assert floor["watch"]["errors"] == [] and floor["watch"]["events"] >= SESSIONS
     assert floor["cpu_ms_per_session"] > 0 and ours["cpu_ms_per_session"] > 0
-    assert re.fullmatch(r"\d+", str(floor["watch"]["streams"]))
+    assert floor["watch"]["streams"] >= 2, "at least the sessions' and the pods' watches"
