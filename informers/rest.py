@@ -45,6 +45,7 @@ from .errors import (
     error_from,
     too_large_resource_version,
 )
+from .rawjson import RawObject, event_object
 from .resource import Resource
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,7 @@ class WatchEvents:
         self._iterating = False
         self._closed = False
         self._shape = shape
+        self._line = b""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
@@ -354,10 +356,17 @@ class WatchEvents:
 
     def _event(self, line: bytes) -> dict[str, Any]:
         event: dict[str, Any] = orjson.loads(line)
+        self._line = line
         obj = event.get("object") if self._shape is not None else None
         if isinstance(obj, dict) and event.get("type") in _OBJECT_EVENTS:
             event["object"] = self._shape(obj)  # type: ignore[misc]
         return event
+
+    def object_bytes(self, event: dict[str, Any]) -> RawObject | None:
+        """The object of ``event``, the event last yielded, as the server sent its bytes (a
+        store keeps them instead of serialising the object again); None when they cannot be
+        told apart in the line, or the object was reshaped on the way."""
+        return None if self._shape is not None else event_object(self._line, event)
 
     def close(self) -> None:
         """End the stream now, from any thread: a reading loop ends (quietly: the caller asked
