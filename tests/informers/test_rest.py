@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.testing import eventually
+from ambient_ctrl.testing import StandinHandler, eventually, http_standin
 from envtest import LocalAPIServer
 from foundation.clock import FakeClock
 from informers import errors
 from informers.resource import CONFIGMAPS, PODS, SERVICEACCOUNTS, Resource
-from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
+from informers.rest import (
+    AUTH_REFRESH,
+    ResourceClient,
+    Transport,
+    TransportOptions,
+    load_configuration,
+)
 
 
 def test_verbs_round_trip(transport: Transport) -> None:
@@ -429,3 +435,49 @@ def test_a_closed_watch_ends_on_the_server(server: LocalAPIServer, transport: Tr
         events.close()
     eventually(lambda: watchers() == 0, timeout=10,
                message="the server still holds the closed watch")
+
+
+def test_the_token_is_asked_for_once_a_second_and_again_after_a_401() -> None:
+    """The client's refresh hook (which re-applies the kubeconfig each call) runs at most once
+    per AUTH_REFRESH; a token it renews is sent from then on; a 401 makes the next request
+    ask again at once."""
+    seen: list[str] = []
+    refused = {"token-2"}
+
+    class Handler(StandinHandler):
+        def do_GET(self) -> None:
+            token = self.headers.get("Authorization", "")
+            seen.append(token)
+            if token.removeprefix("Bearer ") in refused:
+                self.reply(401, b'{"kind":"Status","apiVersion":"v1","status":"Failure",'
+                                b'"reason":"Unauthorized","code":401}')
+                return
+            self.reply(200, b'{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}}')
+
+    tokens = iter(f"token-{n}" for n in range(1, 10))
+    asked: list[str] = []
+
+    def refresh(configuration: Any) -> None:
+        asked.append(token := next(tokens))
+        configuration.api_key["BearerToken"] = token
+
+    clock = FakeClock()
+    with http_standin(Handler) as url:
+        configuration = _configuration(url)
+        configuration.api_key_prefix["BearerToken"] = "Bearer"
+        configuration.api_key["BearerToken"] = "token-0"
+        configuration.refresh_api_key_hook = refresh
+        transport = Transport(configuration, clock=clock)
+        configmaps = ResourceClient(transport, CONFIGMAPS)
+        try:
+            for _ in range(3):
+                configmaps.get("a", "default")
+            clock.step(AUTH_REFRESH)
+            with pytest.raises(errors.APIError):  # token-2: refused
+                configmaps.get("a", "default")
+            configmaps.get("a", "default")  # asked again at once: token-3
+            configmaps.get("a", "default")
+        finally:
+            transport.close()
+    assert asked == ["token-1", "token-2", "token-3"]
+    assert seen == ["Bearer token-1"] * 3 + ["Bearer token-2"] + ["Bearer token-3"] * 2
