@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from informers.resource import Resource
 from informers.store import Change
 
-from .predicate import Predicate
+from .predicate import Predicate, is_builtin
 from .reconcile import Request
 from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
@@ -81,7 +81,13 @@ class EventSource:
       too (and a map function sees where the object was as well as where it is).
 
     The objects of a change are decoded only if a predicate or the handler needs them: ``for_``
-    without predicates enqueues the key alone."""
+    without predicates enqueues the key alone.
+
+    A source made of our own handlers (:class:`EnqueueForObject`, :class:`EnqueueForOwner`)
+    and built-in predicates is quick and never blocks, so it is ``inline``: the informer calls
+    it on its reflector's thread with the object it just parsed (``informers.informer``), not
+    through a queue and a thread of its own. A map function or a predicate of the user's runs
+    on a handler thread, where a slow one stalls nobody else."""
 
     def __init__(self, handler: EventHandler, queue: WorkQueue[Request],
                  predicates: Iterable[Predicate] = ()) -> None:
@@ -94,6 +100,8 @@ class EventSource:
         # store's controller index): then the old state maps to the same request as the new.
         self._by_controller = (isinstance(handler, EnqueueForOwner) and handler.only_controller
                                and not self._predicates)
+        self.inline = (isinstance(handler, EnqueueForObject | EnqueueForOwner)
+                       and all(is_builtin(p) for p in self._predicates))
 
     def on_change(self, change: Change) -> None:
         if self._by_key:

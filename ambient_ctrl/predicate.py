@@ -104,6 +104,21 @@ class _Not:
         return not self.part.delete(obj)
 
 
+BUILTIN: frozenset[Predicate] = frozenset({GenerationChanged, ResourceVersionChanged,
+                                           LabelsChanged, AnnotationsChanged})
+"""The predicates defined here: each compares a metadata field of two states and is quick."""
+
+
+def is_builtin(predicate: Predicate) -> bool:
+    """Whether ``predicate`` is made of :data:`BUILTIN` predicates only (then it is quick and
+    never blocks: an event source may run it on the informer's thread)."""
+    if isinstance(predicate, _And | _Or):
+        return all(is_builtin(part) for part in predicate.parts)
+    if isinstance(predicate, _Not):
+        return is_builtin(predicate.part)
+    return predicate in BUILTIN
+
+
 def and_(*predicates: Predicate) -> Predicate:
     return _And(predicates)
 

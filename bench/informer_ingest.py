@@ -15,8 +15,8 @@ on one thread:
 
 Memory: tracemalloc of a Store holding the N pods, per object, next to their compact JSON
 size as served and as stored (managedFields stripped). Results go to stdout and
-``bench/results/informer.json``. Goals (reported, not asserted): >= 70 % of the raw limit,
-<= 1.2x the served compact JSON size.
+``bench/results/informer.json``. Goals (reported, not asserted): >= 80 % of the raw limit
+(issue 20), <= 1.2x the served compact JSON size.
 
     .venv/bin/python bench/informer_ingest.py [--objects 50000] [--repeat 2]
 """
@@ -307,12 +307,14 @@ def raw_limit(url: str, resource_version: str, count: int) -> Rate:
 class Counting:
     """A no-op consumer, plus the one thing the benchmark needs: when the last update came.
 
-    ``decode=False``: a change handler that reads neither state (what a controller's ``for_``
-    source does: it enqueues the key); ``decode=True``: an add/update/delete handler, handed
-    both states decoded as dicts (the informer decodes them for it).
+    ``decode=False``: an inline change handler that reads neither state (what a controller's
+    ``for_`` or ``owns`` source without user predicates does: it enqueues the key, on the
+    reflector's thread); ``decode=True``: an add/update/delete handler on a thread of its own,
+    handed both states decoded as dicts (the informer decodes them for it).
     """
 
     def __init__(self, updates: int, *, decode: bool) -> None:
+        self.inline = not decode
         self.updates = 0
         self._expected = updates
         self.done = threading.Event()
@@ -450,7 +452,7 @@ def run(objects: int, repeat: int) -> dict[str, Any]:
         "events_per_s": {"raw_limit": round(raw_best), "informer": round(ours_best),
                          "raw_limit_runs": [round(r) for r, _ in raw_rates],
                          "informer_runs": [round(r) for r, _ in our_rates],
-                         "ratio": round(ours_best / raw_best, 3), "goal_ratio": 0.7,
+                         "ratio": round(ours_best / raw_best, 3), "goal_ratio": 0.8,
                          "informer_decoded": round(decoded_best),
                          "informer_decoded_runs": [round(r) for r, _ in decoded_rates],
                          "ratio_decoded": round(decoded_best / raw_best, 3)},

@@ -51,7 +51,7 @@ def test_relist_at_a_toy_size(tmp_path: Path) -> None:
 def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
     out = tmp_path / "latest"
     stdout = _run("operators.py", "--scale", "0.01", "--rate", "20", "--only",
-                  "burst,steady,idle", "--out", str(out))
+                  "burst,steady,idle", "--peer-only", "burst,steady,idle", "--out", str(out))
     result = json.loads(out.with_suffix(".json").read_text())
     run = result["runs"][0]
     for who in ("ours", "kopf"):
@@ -66,8 +66,24 @@ def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
             if row["ours"] is not None}
     assert ("burst", "sessions/s until all Running") in rows
     assert ("burst", "log lines per session (INFO and above)") in rows
-    assert "steady/2" not in stdout  # not asked for: no empty rows
+    assert "creation → child p99" in stdout
     assert out.with_suffix(".md").read_text().startswith("#")
+
+
+def test_latencies_of_sessions_never_seen_are_a_lower_bound() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from operators import latencies
+    finally:
+        sys.path.remove(str(BENCH))
+    seen = [0.01 * i for i in range(1, 101)]
+    assert latencies(seen, 100, 30.0) == {"seen": 100, "unseen": 0, "p50_ms": 500.0,
+                                          "p99_ms": 990.0, "max_ms": 1000.0,
+                                          "beyond_ms": None}
+    # 2 of 100 never seen: the p99 falls among them, known only to exceed the wait.
+    partial = latencies(seen[:98], 100, 30.0)
+    assert partial["p50_ms"] == 500.0 and partial["p99_ms"] is None
+    assert partial["beyond_ms"] == 30000.0 and partial["unseen"] == 2
 
 
 def test_failover_at_a_toy_size(tmp_path: Path) -> None:

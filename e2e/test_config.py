@@ -48,7 +48,7 @@ from ambient_ctrl.webhook import ServiceReference, WebhookBuilder, Webhooks
 from ambient_ctrl.webhook import render as render_webhooks
 from e2e.cluster import ClosingApiClient
 from informers.resource import Resource
-from reconcilers import samples, wiring
+from reconcilers import command, samples
 from reconcilers.config import OperatorConfig
 
 from .conftest import KUBECTL, Kubectl, Raw, Server
@@ -921,7 +921,7 @@ def test_the_webhook_component_is_opt_in_and_wired(tmp_path: Path,
     assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
     mount = named(container["volumeMounts"], "webhook-certs")
     parser = argparse.ArgumentParser(prog="ambient-ctrl")
-    wiring.register(parser.add_subparsers(dest="command", required=True))
+    command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(container["args"])
     assert (args.webhook_cert_path, args.webhook_bind_address) == (mount["mountPath"], ":9443")
     injected = f"{certificate['metadata']['namespace']}/{certificate['metadata']['name']}"

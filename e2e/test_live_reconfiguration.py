@@ -13,9 +13,6 @@ session must show what was applied — without a new runner. A runner that answe
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,19 +21,17 @@ import orjson
 import pytest
 from kubernetes import client
 
-from ambient_ctrl.testing import eventually, free_port, start_apiserver_process, stop_process
-from e2e.cluster import api_client_for, operator_serving
+from ambient_ctrl.testing import eventually
 from e2e.test_upstream_contract import (
-    AGENT,
     GROUP,
-    OPERATOR_ENV,
     OPERATOR_NS,
     PLURAL,
     REGISTRY,
     VERSION,
     Platform,
+    running_platform,
 )
-from informers.rest import Transport, load_configuration
+from informers.rest import Transport
 from reconcilers.install import install
 
 pytestmark = [pytest.mark.timeout(180),
@@ -51,42 +46,12 @@ WORKFLOW = {"gitUrl": "https://github.com/org/workflows.git", "branch": "main",
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    workdir = tmp_path_factory.mktemp("live")
-    admin_port = free_port()
-    server, _, kubeconfig = start_apiserver_process(
-        workdir / "kubeconfig", log=workdir / "apiserver.log",
-        extra_args=["--simulate", "kubelet", "--admin-port", str(admin_port)])
-    operator: subprocess.Popen[bytes] | None = None
-    api: client.ApiClient | None = None
-    try:
-        transport = Transport(load_configuration(str(kubeconfig)))
-        try:
-            install(transport, namespace=NS, registry_namespace=OPERATOR_NS, registry=REGISTRY)
-        finally:
-            transport.close()
-        api = api_client_for(kubeconfig)
-        metrics, probes = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-        log = workdir / "operator.log"
-        env = {k: v for k, v in os.environ.items()
-               if k != "KUBECONFIG" and not k.startswith("AMBIENT_CTRL_")}
-        with open(log, "ab") as out:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig",
-                 str(kubeconfig), "--registry-namespace", OPERATOR_NS,
-                 "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
-                 "--runner-address", "apiserver", "--user-agent", f"{AGENT}/e2e"],
-                env={**env, **OPERATOR_ENV}, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log), timeout=30,
-                   message="the operator never became ready")
-        yield Platform(api, f"http://127.0.0.1:{admin_port}", f"http://{metrics}/metrics",
-                       operator, log)
-    finally:
-        if api is not None:
-            api.close()
-        if operator is not None:
-            assert stop_process(operator, timeout=35) == 0, "the operator did not stop cleanly"
-        assert stop_process(server) == 0, "the API server did not stop cleanly"
+    def prepare(transport: Transport, api: client.ApiClient) -> None:
+        install(transport, namespace=NS, registry_namespace=OPERATOR_NS, registry=REGISTRY)
+
+    with running_platform(tmp_path_factory.mktemp("live"), simulate="kubelet", prepare=prepare,
+                          operator_args=["--runner-address", "apiserver"]) as running:
+        yield running
 
 
 def standin(platform: Platform, name: str, path: str, body: Any = None,

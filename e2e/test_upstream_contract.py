@@ -22,6 +22,7 @@ pod mounting the Secret; what a guest reads is KubeVirt's part).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
 import re
@@ -284,36 +285,26 @@ class Platform:
         return self.operator_log.read_text(errors="replace")[-2000:]
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    workdir = tmp_path_factory.mktemp("upstream-contract")
+@contextlib.contextmanager
+def running_platform(workdir: Path, *, simulate: str,
+                     prepare: Callable[[Transport, client.ApiClient], None],
+                     operator_args: list[str]) -> Iterator[Platform]:
+    """The local API server (``--simulate simulate``, an admin port), ``prepare``d with the
+    CRDs and what the test needs, and our operator on it with ``operator_args``; both stopped
+    (and checked to stop cleanly) on the way out."""
     admin_port = free_port()
     server, _, kubeconfig = start_apiserver_process(
         workdir / "kubeconfig", log=workdir / "apiserver.log",
-        extra_args=["--simulate", "kubelet,kubevirt", "--admin-port", str(admin_port)])
+        extra_args=["--simulate", simulate, "--admin-port", str(admin_port)])
     operator: subprocess.Popen[bytes] | None = None
     api: client.ApiClient | None = None
     try:
+        api = api_client_for(kubeconfig)
         transport = Transport(load_configuration(str(kubeconfig)))
         try:
-            install(transport, namespace=NS, registry_namespace=OPERATOR_NS, registry=REGISTRY)
-            managed_namespace(transport, PROJECT_NS)
-            eventually(lambda: transport.json("GET", "/apis/kubevirt.io/v1", verb="GET"),
-                       timeout=30, ignoring=(Exception,), message="KubeVirt CRDs not served")
+            prepare(transport, api)
         finally:
             transport.close()
-        api = api_client_for(kubeconfig)
-        core = client.CoreV1Api(api)
-        core.create_namespace({"metadata": {"name": BARE_NS,
-                                            "labels": {"ambient-code.io/managed": "true"}}})
-        core.create_namespaced_secret(OPERATOR_NS, {  # the platform's MinIO credentials
-            "metadata": {"name": "minio-credentials"},
-            "stringData": {"access-key": "minio", "secret-key": MINIO_SECRET_KEY}})
-        client.CustomObjectsApi(api).create_namespaced_custom_object(
-            GROUP, VERSION, PROJECT_NS, "projectsettings", {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProjectSettings",
-                "metadata": {"name": "projectsettings"},
-                "spec": {"groupAccess": [], "inactivityTimeoutSeconds": 2}})
         metrics, probes = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         log = workdir / "operator.log"
         env = {k: v for k, v in os.environ.items()
@@ -323,8 +314,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 [sys.executable, "-m", "ambient_ctrl.cli", "run", "--kubeconfig",
                  str(kubeconfig), "--registry-namespace", OPERATOR_NS,
                  "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
-                 "--max-concurrent-reconciles=10", "--leader-elect=false",
-                 "--user-agent", f"{AGENT}/e2e"],
+                 *operator_args, "--user-agent", f"{AGENT}/e2e"],
                 env={**env, **OPERATOR_ENV}, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
         eventually(lambda: operator_serving(f"http://{probes}/readyz", operator, log), timeout=30,
@@ -337,6 +327,35 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         if operator is not None:
             assert stop_process(operator, timeout=35) == 0, "the operator did not stop cleanly"
         assert stop_process(server) == 0, "the API server did not stop cleanly"
+
+
+def _prepare(transport: Transport, api: client.ApiClient) -> None:
+    """The CRDs and registry, a managed project with its ProjectSettings, a bare managed
+    namespace, the platform's MinIO credentials; KubeVirt served."""
+    install(transport, namespace=NS, registry_namespace=OPERATOR_NS, registry=REGISTRY)
+    managed_namespace(transport, PROJECT_NS)
+    eventually(lambda: transport.json("GET", "/apis/kubevirt.io/v1", verb="GET"),
+               timeout=30, ignoring=(Exception,), message="KubeVirt CRDs not served")
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": BARE_NS,
+                                        "labels": {"ambient-code.io/managed": "true"}}})
+    core.create_namespaced_secret(OPERATOR_NS, {  # the platform's MinIO credentials
+        "metadata": {"name": "minio-credentials"},
+        "stringData": {"access-key": "minio", "secret-key": MINIO_SECRET_KEY}})
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, PROJECT_NS, "projectsettings", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ProjectSettings",
+            "metadata": {"name": "projectsettings"},
+            "spec": {"groupAccess": [], "inactivityTimeoutSeconds": 2}})
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(tmp_path_factory.mktemp("upstream-contract"),
+                          simulate="kubelet,kubevirt", prepare=_prepare,
+                          operator_args=["--max-concurrent-reconciles=10",
+                                         "--leader-elect=false"]) as running:
+        yield running
 
 
 class PhaseLog:

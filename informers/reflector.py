@@ -55,6 +55,7 @@ from typing import Any, Protocol
 from foundation.clock import Clock, RealClock
 
 from .backoff import Backoff
+from .rawjson import RawObject
 from .reflector_state import (
     APPLY,
     STOP_REQUESTED,
@@ -98,7 +99,9 @@ class Sink(Protocol):
         """Hold exactly ``objects`` (every page's :meth:`prepare` result) as of the version."""
         ...
 
-    def apply(self, event_type: str, obj: dict[str, Any]) -> None: ...
+    def apply(self, event_type: str, obj: dict[str, Any], raw: RawObject | None = None) -> None:
+        """Take in one watch event's object; ``raw``, when known, is its bytes as sent."""
+        ...
 
 
 class ReflectorObserver(Protocol):
@@ -364,7 +367,7 @@ class Reflector:
                     return actions
                 if actions:  # staying in Watching, the only action is Apply
                     assert actions[0] is APPLY
-                    sink.apply(event["type"], event["object"])
+                    sink.apply(event["type"], event["object"], stream.object_bytes(event))
         except Exception as exc:
             stream.close()  # an event we could not take in: end the stream now, not at GC
             return STOP_REQUESTED if stop.is_set() else Failed(exc, self._quick(opened))

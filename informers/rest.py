@@ -24,7 +24,6 @@ import functools
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +45,7 @@ from .errors import (
     error_from,
     too_large_resource_version,
 )
+from .rawjson import RawObject, event_object
 from .resource import Resource
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,6 @@ PATCH_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 USER_AGENT = "ambient-ctrl/0.1"
-AUTH_REFRESH_SECONDS = 1.0
-"""How long the auth headers, once asked of the kubernetes client, are reused. The client runs
-its refresh hook (exec plugins, OIDC, in-cluster token files) on every ask, and for a kubeconfig
-token that hook re-applies the whole configuration, a proxy look-up through every environment
-variable included: ~8 % of the operator's CPU in a burst (``bench/wire_floor.py``). A token the
-client renews (5 minutes before it expires) is sent at most this much later."""
 
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -162,7 +156,7 @@ class Transport:
         self._base_path = urllib3.util.parse_url(self._host).path or ""
         self._direct: urllib3.HTTPConnectionPool | None = None
         self._auth: tuple[float, dict[str, str]] | None = None
-        """(when asked, the client's auth headers), see :data:`AUTH_REFRESH_SECONDS`."""
+        """The auth headers and when the client's configuration was asked for them."""
         self._closing = threading.Event()
         self.warning_handler: WarningHandler = warning_handler or WarningLogger()
         """Given every ``Warning`` of every response (see ``informers.apiwarnings``); by
@@ -207,22 +201,25 @@ class Transport:
             self._pool.clear()
 
     def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": JSON, "User-Agent": self._options.user_agent,
-                   **self._auth_headers(method, path)}
+        headers = {"Accept": JSON, "User-Agent": self._options.user_agent}
         if content_type:
             headers["Content-Type"] = content_type
+        headers.update(self._auth_headers(method, path))
         return headers
 
     def _auth_headers(self, method: str, path: str) -> dict[str, str]:
-        """Bearer tokens (and their refresh hooks, e.g. exec plugins) come from the client,
-        asked at most once every :data:`AUTH_REFRESH_SECONDS` (threads racing at the turn ask
-        twice, harmlessly)."""
-        now = time.monotonic()
+        """The bearer token's header. It comes from the kubernetes client's configuration,
+        whose refresh hook (an expired exec-plugin token, the in-cluster token file read
+        again every minute) re-applies the whole kubeconfig to the configuration on every
+        call: 6 % of the operator's CPU in a burst when asked per request. So it is asked at
+        most once per :data:`AUTH_REFRESH` seconds (a token the hook renews is used that much
+        later at most), and again at once after a 401."""
+        now = self._clock.monotonic()
         cached = self._auth
-        if cached is None or now - cached[0] >= AUTH_REFRESH_SECONDS:
-            headers: dict[str, str] = {}
-            self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
-            self._auth = cached = (now, headers)
+        if cached is None or now - cached[0] >= AUTH_REFRESH:
+            auth: dict[str, str] = {}
+            self._api.update_params_for_auth(auth, [], ["BearerToken"], path, method, None)
+            self._auth = cached = (now, auth)
         return cached[1]
 
     def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
@@ -310,6 +307,8 @@ class Transport:
             for warning in parse_warning_headers(warned):
                 self.warning_handler(*warning)
         if response.status >= 400:
+            if response.status == 401:
+                self._auth = None  # the token may have been renewed meanwhile: ask again
             data = response.data if not stream else response.read()
             if stream:
                 response.release_conn()
@@ -339,6 +338,7 @@ class WatchEvents:
         self._iterating = False
         self._closed = False
         self._shape = shape
+        self._line = b""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
@@ -374,10 +374,17 @@ class WatchEvents:
 
     def _event(self, line: bytes) -> dict[str, Any]:
         event: dict[str, Any] = orjson.loads(line)
+        self._line = line
         obj = event.get("object") if self._shape is not None else None
         if isinstance(obj, dict) and event.get("type") in _OBJECT_EVENTS:
             event["object"] = self._shape(obj)  # type: ignore[misc]
         return event
+
+    def object_bytes(self, event: dict[str, Any]) -> RawObject | None:
+        """The object of ``event``, the event last yielded, as the server sent its bytes (a
+        store keeps them instead of serialising the object again); None when they cannot be
+        told apart in the line, or the object was reshaped on the way."""
+        return None if self._shape is not None else event_object(self._line, event)
 
     def close(self) -> None:
         """End the stream now, from any thread: a reading loop ends (quietly: the caller asked
@@ -391,6 +398,8 @@ class WatchEvents:
 
 
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
+AUTH_REFRESH = 1.0
+"""Seconds the auth headers are reused before the client's configuration is asked again."""
 _AS_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
 _AS_METADATA_LIST = ("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, "
                      "application/json")

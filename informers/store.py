@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
-from cachetools import LRUCache
+
+from .rawjson import RawObject, without_managed_fields
 
 Obj = dict[str, Any]
 IndexFunc = Callable[[Mapping[str, Any]], Iterable[str]]
@@ -96,7 +97,7 @@ class Change:
     decoding.
     """
 
-    __slots__ = ("_new", "_new_raw", "_old", "_old_raw", "_store", "initial", "key",
+    __slots__ = ("_lent", "_new", "_new_raw", "_old", "_old_raw", "_store", "initial", "key",
                  "new_version", "old_version", "owner_moved", "tombstone")
 
     def __init__(self, key: str, old: Obj | None = None, new: Obj | None = None, *,
@@ -107,6 +108,7 @@ class Change:
         self._old, self._old_raw = old, old_raw
         self._new, self._new_raw = new, new_raw
         self._store = store
+        self._lent = False
         self.old_version = old_version if old_version is not None else _version(old)
         self.new_version = new_version if new_version is not None else _version(new)
         self.tombstone = False
@@ -147,6 +149,18 @@ class Change:
                          else orjson.loads(self._old_raw))
         return self._old
 
+    def lend(self, obj: Obj) -> None:
+        """Carry ``obj``, equal to the new state's bytes decoded, as the new state until
+        :meth:`reclaim` (the store lends what the reflector parsed to inline handlers)."""
+        if self._new is None:
+            self._new, self._lent = obj, True
+
+    def reclaim(self) -> None:
+        """Drop a lent new state: a change that waits in handler queues carries bytes, not
+        trees of objects for the garbage collector to walk (handlers decode on demand)."""
+        if self._lent:
+            self._new, self._lent = None, False
+
     @property
     def new(self) -> Obj | None:
         if self._new is None and self._new_raw is not None:
@@ -171,19 +185,30 @@ class Store:
         self._transform = transform
         self._entries: dict[str, _Entry] = {}
         self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
-        self._decoded: LRUCache[str, tuple[bytes, Obj]] = LRUCache(decoded_cache_size)
+        # Least recently used first: a plain dict (insertion order) rather than an LRU class,
+        # so that the write path's one look-up is a single C call (dict.pop).
+        self._decoded: dict[str, tuple[bytes, Obj]] = {}
+        self._decoded_size = decoded_cache_size
         self._debug = debug_mutations
         self._lock = threading.RLock()
 
     # writes (the reflector's side) -------------------------------------------------------------
-    def upsert(self, obj: Obj) -> Change:
+    def upsert(self, obj: Obj, *, raw: RawObject | None = None, lend: bool = False) -> Change:
         """Add or replace ``obj``; the change carries the previous state for update handlers.
 
         The store keeps its own bytes: the caller may drop ``obj`` (the change decodes a copy
         on demand), and must not change it afterwards in debug mode. If the transform raises,
-        the store is left as it was.
+        the store is left as it was. ``raw``, when given, is ``obj`` as the server sent it
+        (compact JSON): with the default transform the store keeps a cut of it rather than
+        serialising the object again (:mod:`.rawjson`). With ``lend`` the change carries the
+        (transformed) object as its new state until :meth:`Change.reclaim`, for handlers called
+        before the change is queued: they need not decode what the caller just parsed.
         """
-        return self._put(self._encode(obj, keep=True))
+        encoded = self._encode(obj, keep=True, raw=raw)
+        change = self._put(encoded)
+        if lend and encoded.obj is not None:
+            change.lend(encoded.obj)
+        return change
 
     def prepare(self, objects: Iterable[Obj]) -> builtins.list[Prepared]:
         """``objects`` made ready for :meth:`replace` without keeping them (in debug mode they
@@ -194,19 +219,23 @@ class Store:
         on). Raises what the transform raises; nothing is stored until :meth:`replace`."""
         return [self._encode(obj, keep=self._debug) for obj in objects]
 
-    def _encode(self, obj: Obj, *, keep: bool) -> Prepared:
+    def _encode(self, obj: Obj, *, keep: bool, raw: RawObject | None = None) -> Prepared:
         """The transformed object (if ``keep``), its key and its entry (bytes, version, labels,
-        index values)."""
+        index values); ``raw`` is the object's bytes as sent, if known."""
+        cut = None
+        if raw is not None and self._transform is strip_managed_fields and not self._debug:
+            cut = without_managed_fields(raw, obj)
         if self._transform is not None:
             obj = self._transform(obj)
-        key = key_of(obj)
-        # orjson over-allocates its output: keep an exact-size copy.
-        raw = bytes(memoryview(orjson.dumps(obj)))
         meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace")  # key_of(obj), without a second call on the hot path
+        key = f"{namespace}/{meta.get('name', '')}" if namespace else str(meta.get("name", ""))
+        # orjson over-allocates its output: keep an exact-size copy.
+        stored = cut if cut is not None else bytes(memoryview(orjson.dumps(obj)))
         indexers = self._indexers  # replaced, never changed, by add_indexers: a snapshot
         indexed = {name: tuple(fn(obj)) for name, fn in indexers.items()}
         return Prepared(key, obj if keep else None,
-                        _Entry(raw, str(meta.get("resourceVersion", "")),
+                        _Entry(stored, str(meta.get("resourceVersion", "")),
                                meta.get("labels") or {}, indexed), indexers)
 
     def _put(self, encoded: Prepared) -> Change:
@@ -218,23 +247,23 @@ class Store:
                 indexed = entry.indexed = {name: tuple(fn(current))
                                            for name, fn in self._indexers.items()}
             old = self._entries.get(key)
+            # The decoded cache serves readers, not writers: filling it on every write would
+            # hold the most recently written objects as dicts (3-6x their bytes) and keep the
+            # garbage collector busy scanning them. In debug mode writes fill it too, so a
+            # handler that mutates the object it was given is caught by the next read.
+            cached = self._decoded.pop(key, None)
             previous = None
             if old is not None:
-                previous = self._cached(key, old)  # already decoded: no need to decode again
+                # Already decoded: no need to decode it again.
+                previous = cached[1] if cached is not None and cached[0] is old.raw else None
                 if old.indexed != indexed:  # most updates leave every index value as it was
                     self._unindex(key, old)
                     self._index(key, entry)
             else:
                 self._index(key, entry)
             self._entries[key] = entry
-            # The decoded cache serves readers, not writers: filling it on every write would
-            # hold the most recently written objects as dicts (3-6x their bytes) and keep the
-            # garbage collector busy scanning them. In debug mode writes fill it too, so a
-            # handler that mutates the object it was given is caught by the next read.
             if self._debug:
-                self._decoded[key] = (raw, obj if obj is not None else orjson.loads(raw))
-            elif key in self._decoded:
-                del self._decoded[key]
+                self._remember(key, raw, obj if obj is not None else orjson.loads(raw))
         new = obj if self._debug else None
         if old is None:
             return Change(key, new=new, new_raw=raw, new_version=entry.resource_version,
@@ -246,20 +275,23 @@ class Store:
                               or CONTROLLER_INDEX not in indexed)
         return change
 
-    def delete(self, key: str, final: Obj | None = None) -> Change:
+    def delete(self, key: str, final: Obj | None = None, *,
+               raw: RawObject | None = None) -> Change:
         """Remove ``key``. The change's old state is ``final`` when given — the object the
         server's DELETED event carried, its state at deletion (encoded like an upsert) — or
         else the last state this store held (a deletion learnt from a relist). Nothing is
-        reported (``existed`` is False) for a key the store did not hold."""
-        encoded = self._encode(final, keep=self._debug) if final is not None else None
+        reported (``existed`` is False) for a key the store did not hold. ``raw``: where
+        ``final`` lies in the line it arrived in, as for :meth:`upsert`."""
+        encoded = (self._encode(final, keep=self._debug, raw=raw) if final is not None
+                   else None)
         with self._lock:
             old = self._entries.pop(key, None)
             if old is None:
                 return Change(key)
-            previous = self._cached(key, old) if encoded is None else None
+            cached = self._decoded.pop(key, None)
+            previous = (cached[1] if encoded is None and cached is not None
+                        and cached[0] is old.raw else None)
             self._unindex(key, old)
-            if key in self._decoded:
-                del self._decoded[key]
         if encoded is not None:
             entry = encoded.entry
             return Change(key, encoded.obj if self._debug else None, old_raw=entry.raw,
@@ -326,19 +358,24 @@ class Store:
                         del index[value]
 
     # reads -------------------------------------------------------------------------------------
-    def _cached(self, key: str, entry: _Entry) -> Obj | None:
-        """The decoded object of ``entry`` if the cache holds it (without touching its age)."""
-        cached = self._decoded.get(key) if key in self._decoded else None
-        return cached[1] if cached is not None and cached[0] is entry.raw else None
+    def _remember(self, key: str, raw: bytes, obj: Obj) -> None:
+        """Keep ``obj`` (``raw`` decoded) as the most recently used; forget the least recently
+        used beyond the cache's size."""
+        decoded = self._decoded
+        decoded.pop(key, None)
+        decoded[key] = (raw, obj)
+        if len(decoded) > self._decoded_size:
+            del decoded[next(iter(decoded))]
 
     def _decode(self, key: str, entry: _Entry) -> Obj:
         cached = self._decoded.get(key)
         if cached is not None and cached[0] is entry.raw:
             if self._debug and orjson.dumps(cached[1]) != entry.raw:
                 raise MutatedCacheError(f"cached object {key} was modified by a consumer")
+            self._remember(key, *cached)
             return cached[1]
         obj: Obj = orjson.loads(entry.raw)
-        self._decoded[key] = (entry.raw, obj)
+        self._remember(key, entry.raw, obj)
         return obj
 
     def decoded(self, key: str, raw: bytes) -> Obj:
@@ -351,7 +388,7 @@ class Store:
                 cached = self._decoded.get(key)
                 if cached is not None and cached[0] is raw:
                     return cached[1]  # another thread was first: share its copy
-                self._decoded[key] = (raw, obj)
+                self._remember(key, raw, obj)
         return obj
 
     def get(self, key: str) -> Obj | None:

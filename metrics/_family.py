@@ -1,5 +1,6 @@
 """Building blocks shared by the family modules: registration without ``_created`` series,
-controller-runtime's bucket layouts, and scrape-time gauge families.
+controller-runtime's bucket layouts, scrape-time gauge families, and children looked up once
+for the families recorded on every request or event.
 
 Internal: the public surface is the per-area classes that use these.
 """
@@ -7,6 +8,7 @@ Internal: the public surface is the per-area classes that use these.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -14,6 +16,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 Row = tuple[str, Sequence[str], float]
 """One scrape-time sample: family name, label values, value."""
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 OTHER = "other"
 """The label value recorded in place of any value outside a label's allowed set."""
@@ -77,6 +81,27 @@ def histogram(registry: CollectorRegistry, name: str, documentation: str, *,
     metric = Histogram(name, documentation, labels, buckets=buckets, registry=None)
     registry.register(_WithoutCreated(metric))
     return metric
+
+
+class Children(Generic[M]):
+    """The children of one labelled family, each looked up once.
+
+    ``family.labels(...)`` validates the values and takes the family's lock on every call,
+    which a family recorded on every API request or watch event pays thousands of times a
+    second; this keeps each child in a dict by its label values (a lookup with no lock). For
+    families whose label values are bounded and never removed: a child removed from the
+    family (``remove``, ``clear``) would keep counting here, unseen.
+    """
+
+    def __init__(self, family: M) -> None:
+        self._family = family
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:  # two threads may both look it up: labels() returns the same child
+            child = self._children[values] = self._family.labels(*values)
+        return child
 
 
 class ScrapeGauges:

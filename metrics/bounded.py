@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric, UnknownMetricFamily
 
-from ._family import OTHER, counter, histogram
+from ._family import OTHER, Children, counter, histogram
 
 
 class FirstSeen:
@@ -90,10 +90,11 @@ class BoundedHistogram:
         self._bounds = _Bounds(labels)
         self._histogram = histogram(registry, name, documentation, labels=self._bounds.names,
                                     buckets=buckets)
+        self._children = Children(self._histogram)  # bounded values: a bounded dict
 
     def observe(self, value: float, /, **labels: str) -> None:
         """Record ``value`` under the given labels (all of them, by name)."""
-        self._histogram.labels(*self._bounds.values(labels)).observe(value)
+        self._children(*self._bounds.values(labels)).observe(value)
 
 
 class BoundedCounter:
@@ -104,10 +105,11 @@ class BoundedCounter:
                  labels: Mapping[str, Allowed]) -> None:
         self._bounds = _Bounds(labels)
         self._counter = counter(registry, name, documentation, self._bounds.names)
+        self._children = Children(self._counter)  # bounded values: a bounded dict
 
     def inc(self, amount: float = 1.0, /, **labels: str) -> None:
         """Add ``amount`` under the given labels (all of them, by name)."""
-        self._counter.labels(*self._bounds.values(labels)).inc(amount)
+        self._children(*self._bounds.values(labels)).inc(amount)
 
 
 class UnsuffixedCounter:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 
-from ._family import Row, ScrapeGauges, counter
+from ._family import Children, Row, ScrapeGauges, counter
 from .bounded import bound
 
 WATCH_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
@@ -53,6 +53,7 @@ class InformerMetrics:
         self.watch_restarts = counter(
             registry, "informer_watch_restarts_total",
             "Watch requests started by informers, the first one included", ("resource",))
+        self._events = Children(self.events)
         self._lock = threading.Lock()
         self._last_event: dict[str, float] = {}
         registry.register(ScrapeGauges(((
@@ -74,8 +75,9 @@ class InformerMetrics:
 
     def event(self, resource: str, event_type: str) -> None:
         """A watch event of ``event_type`` arrived for ``resource``."""
-        self._seen(resource)
-        self.events.labels(resource, bound(event_type, WATCH_EVENT_TYPES)).inc()
+        if resource not in self._last_event:  # once per resource: no lock on every event
+            self._seen(resource)
+        self._events(resource, bound(event_type, WATCH_EVENT_TYPES)).inc()
         now = self._monotonic()
         with self._lock:  # max(): a slower thread must not move the time backwards
             self._last_event[resource] = max(now, self._last_event[resource])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from ._family import counter, histogram
+from ._family import Children, counter, histogram
 
 REST_DURATION_BUCKETS: tuple[float, ...] = (
     0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0,
@@ -40,6 +40,8 @@ class RestClientMetrics:
             registry, "rest_client_request_duration_seconds",
             "Request latency in seconds. Broken down by verb and host.",
             labels=("verb", "host"), buckets=REST_DURATION_BUCKETS)
+        self._requests = Children(self.requests)
+        self._duration = Children(self.duration)
 
     def observe(self, *, verb: str, method: str, host: str, code: str,
                 seconds: float) -> None:
@@ -52,5 +54,5 @@ class RestClientMetrics:
         """
         del verb
         method = method.upper()
-        self.requests.labels(code, method, host).inc()
-        self.duration.labels(method, host).observe(seconds)
+        self._requests(code, method, host).inc()
+        self._duration(method, host).observe(seconds)

@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import Collector
 
-from ._http import Acceptor, Listener, Response
+from foundation.httpserver import Acceptor, Listener, Response
+
 from .access import AccessFilter
 from .health import Answer, HealthChecks
 from .tls import ServingCertificate

@@ -1,4 +1,5 @@
-"""The operator's configuration: upstream's environment variables, read once at start.
+"""The operator's configuration: upstream's environment variables, read once at start
+(:class:`OperatorConfig`), and the settings its flags give (:class:`OperatorOptions`).
 
 :func:`OperatorConfig.from_env` reads the names upstream's operator reads (``NAMESPACE``,
 ``BACKEND_NAMESPACE``, ``AMBIENT_CODE_RUNNER_IMAGE``, ``USE_VERTEX``, ...; see
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .resources import LANGFUSE_SECRET, MLFLOW_SECRET, VERTEX_SECRET
+from .runner import Via
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +132,21 @@ def _integer(environ: Mapping[str, str], name: str, bad: list[str], *,
         bad.append(f"{name}={value} must be >= {least}")
         return None
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOptions:
+    """Settings from the operator's flags."""
+
+    registry_namespace: str = "ambient-code"
+    """Namespace of the ``ambient-agent-registry`` ConfigMap (and the models manifest and the
+    cloud-init templates): the operator's own."""
+    require_managed_label: bool = True
+    """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
+    kubevirt_recheck: float = 30.0
+    """Seconds between looks for KubeVirt while a VM session waits for it."""
+    runner_address: Via = "dns"
+    """How the runner is reached (see :mod:`.runner`)."""
+    runner_retry: float = 5.0
+    """Seconds before a runner that refused a live reconfiguration is asked again, doubled
+    per failure up to five minutes (reset by a success)."""

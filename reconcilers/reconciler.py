@@ -1,14 +1,14 @@
 """The AgenticSession reconciler: gather what the cache says, ask the phase machine, act.
 
 One pass: read the session → resolve its runtime (agent registry) and environment → read its
-children and observe the workload (pure) → gather the facts the machine needs (prerequisite
-Secrets, the token, the inactivity timeout) → :func:`.phase.next_step` (pure) → do what it
-says: start the run (:meth:`SessionReconciler._start`: platform Secrets, the runner's token,
-the workload, its Service, the NetworkPolicy), delete the workload, release copied Secrets,
-refresh the token, keep a live run's children in shape (holding spec changes back as
-``RestartRequired``) → write the status (one guarded merge patch, only if it changed) and
-then the intent annotations (another guarded patch) → requeue for the next moment something
-is due (a token refresh, the inactivity deadline), never to poll.
+children and observe the workload, gather the facts the machine needs (prerequisite Secrets,
+the token, the inactivity timeout: :class:`.reading.SessionReader`) → :func:`.phase.next_step`
+(pure) → do what it says: start the run (:class:`.starting.RunStarter`: platform Secrets, the
+runner's token, the workload, its Service, the NetworkPolicy), delete the workload, release
+copied Secrets, refresh the token, keep a live run's children in shape (holding spec changes
+back as ``RestartRequired``) → write the status (one guarded merge patch, only if it changed)
+and then the intent annotations (another guarded patch) → requeue for the next moment
+something is due (a token refresh, the inactivity deadline), never to poll.
 
 Bad input ends in ``Ready=False`` with the reason, a Warning Event and a TerminalError (no
 retry until the session or the registry changes); a cluster without KubeVirt is looked at
@@ -20,72 +20,52 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from cachetools import TTLCache
 
-from ambient_ctrl.client import Client, ScopedCache
+from ambient_ctrl.client import Client
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request, Result, TerminalError
 from foundation.clock import Clock, RealClock
-from informers.errors import AlreadyExists, APIError, Conflict, Invalid, NotFound
-from informers.resource import NAMESPACES, SECRETS, SERVICES, Resource
+from informers.errors import Conflict, NotFound
+from informers.resource import NAMESPACES, SERVICES, Resource
 
 from . import children as ch
-from . import live, s3, tokens
-from .config import OperatorConfig
+from . import live, tokens
+from .config import OperatorConfig, OperatorOptions
 from .emission import StatusEmitter
-from .environment import (
-    Child,
-    Children,
-    ExecutionEnvironment,
-    Observation,
-    RenderError,
-    RunInputs,
-    Runtime,
-)
+from .environment import Child, ExecutionEnvironment, RenderError
 from .metrics import SessionMetrics
-from .models import models_vertex_id
-from .phase import BadInput, Started, StartFailure, Step, World, next_step
+from .phase import Started, Step, World, next_step
 from .platform_secrets import PlatformSecrets
-from .registry import RegistryCache, runtime_id
+from .reading import Caches, Seen, SessionReader, ours
+from .registry import RegistryCache
 from .resources import (
     AGENTIC_SESSIONS,
     AGUI_TOKEN_KEY,
-    CLOUD_INIT_CONFIGMAP,
     DESIRED_PHASE,
-    INTEGRATION_SECRETS,
-    MANAGED_BY,
     MANAGED_NAMESPACE_LABEL,
-    MINIO_CREDENTIALS,
-    MLFLOW_SECRET,
-    MODELS_CONFIGMAP,
-    MODELS_KEY,
-    NETWORK_POLICIES,
-    NETWORK_POLICY_NAME,
-    PROJECT_SETTINGS_NAME,
-    REGISTRY_CONFIGMAP,
     RESUME_ANNOTATION,
     RUN_ANNOTATION,
     RUNNER_SA,
     RUNNER_SECRETS,
     RUNNER_TOKEN_SECRET,
-    SESSION_LABEL,
     START_REQUESTED_AT,
     TOKEN_REFRESHED_AT,
-    TRUSTED_CA_BUNDLE,
-    TRUSTED_CA_KEY,
-    ExecutionKind,
     Phase,
     runner_name,
     service_name,
 )
-from .runner import RunnerClient, Via
+from .runner import RunnerClient
 from .runner_env import is_resume
+from .starting import RunStarter
 from .status import find, parse_time, with_restart_required
 from .sync import ChildSync
+
+__all__ = ["Caches", "OperatorOptions", "SessionReconciler", "StartRetry"]
 
 log = logging.getLogger(__name__)
 
@@ -97,62 +77,6 @@ ENDED = frozenset({Phase.STOPPED, Phase.COMPLETED, Phase.FAILED})
 RUNNER_RETRY_MAX = 300.0
 REFUSAL_MEMORY = 3600.0
 """How long a refused start is remembered (after that, or an operator restart, one more try)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorOptions:
-    """Settings from the operator's flags."""
-
-    registry_namespace: str = "ambient-code"
-    """Namespace of the ``ambient-agent-registry`` ConfigMap (and the models manifest and the
-    cloud-init templates): the operator's own."""
-    require_managed_label: bool = True
-    """Reconcile only sessions in namespaces labelled ``ambient-code.io/managed=true``."""
-    kubevirt_recheck: float = 30.0
-    """Seconds between looks for KubeVirt while a VM session waits for it."""
-    runner_address: Via = "dns"
-    """How the runner is reached (see :mod:`.runner`)."""
-    runner_retry: float = 5.0
-    """Seconds before a runner that refused a live reconfiguration is asked again, doubled
-    per failure up to :data:`RUNNER_RETRY_MAX` (reset by a success)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caches:
-    """The narrow caches the reconciler reads besides its own children."""
-
-    configmaps: ScopedCache
-    """The operator's namespace: the registry, the models manifest, cloud-init templates."""
-    trusted_ca: ScopedCache
-    runner_secrets: ScopedCache
-    integrations: ScopedCache
-    minio: ScopedCache
-    project_settings: ScopedCache
-    network_policies: ScopedCache
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What one pass read: the runtime (or why there is none), the environments of the new
-    and of the current run, the children and the workload's observation, the run's inputs,
-    the token Secret and the Service."""
-
-    incarnation: tuple[str, str, str]
-    run: tuple[str, str, str, str]
-    """The current run's key (the incarnation and its ``startTime``): what a run creates is
-    expected under it, so a run that ended before its workload was seen never holds the next."""
-    runtime: Runtime | None
-    bad: BadInput | None
-    start_env: ExecutionEnvironment
-    observe_env: ExecutionEnvironment
-    children: Children
-    workload: Observation
-    inputs: RunInputs | None
-    token: Mapping[str, Any] | None
-    token_name: str
-    account: str
-    token_made: bool
-    service: Mapping[str, Any] | None
 
 
 class StartRetry(Exception):
@@ -170,10 +94,8 @@ class SessionReconciler:
                  options: OperatorOptions = OperatorOptions(),
                  clock: Clock | None = None) -> None:
         self._client = client
-        self._environments = {env.kind: env for env in environments}
         self._caches = caches
         self._platform = platform
-        self._registry = registry
         self._events = events
         self._metrics = metrics
         self._sync = sync
@@ -184,13 +106,17 @@ class SessionReconciler:
             maxsize=65_536, ttl=REFUSAL_MEMORY)
         """Starts the cluster refused for good (a name taken), by session, with what the
         user controls at the time: asked again only once that changes."""
-        self._served = served
         self._config = config
         self._options = options
         self._clock = clock or RealClock()
         self._emit = StatusEmitter(client, events=events, metrics=metrics,
                                    writes=ReadYourWrites(clock=self._clock))
-        self._foreign_policies: set[str] = set()
+        self._read = SessionReader(
+            client, environments={env.kind: env for env in environments}, caches=caches,
+            platform=platform, registry=registry, sync=sync, served=served, config=config,
+            options=options)
+        self._starter = RunStarter(client, caches=caches, platform=platform, sync=sync,
+                                   config=config)
 
     # entry -----------------------------------------------------------------------------------
     def reconcile(self, request: Request) -> Result:
@@ -217,7 +143,7 @@ class SessionReconciler:
 
     def _pass(self, session: Mapping[str, Any]) -> Result:
         now = self._clock.now()
-        seen = self._see(session, now)
+        seen = self._read.see(session, now)
         world = self._world(session, seen, now)
         step = next_step(session, world, now=now)
         # The token's annotations, also when the write after provisioning was lost (the
@@ -229,7 +155,7 @@ class SessionReconciler:
             if started is None:
                 run = replace(seen.inputs, is_resume=is_resume(session),
                               run_started=str(step.status.get("startTime", "")))
-                started, provisioned = self._start(session, seen, run, now)
+                started, provisioned = self._starter.start(session, seen, run, now)
                 annotate.update(provisioned)
             step = next_step(session, replace(world, started=started), now=now)
             if step.permanent is not None and started.failure is not None:
@@ -259,39 +185,6 @@ class SessionReconciler:
                 result = Result(requeue_after=max(due, STALE_RECHECK))
         return result
 
-    def _see(self, session: Mapping[str, Any], now: dt.datetime) -> Seen:
-        """Everything this pass reads (from the caches)."""
-        meta = session["metadata"]
-        namespace, name = str(meta["namespace"]), str(meta["name"])
-        incarnation = (namespace, name, str(meta.get("uid", "")))
-        run = _run_key(incarnation, str((session.get("status") or {}).get("startTime", "")))
-        runtime, bad = self._runtime(session)
-        start_env = self._environments[runtime.execution_kind if runtime else ExecutionKind.POD]
-        observe_env = self._observed_environment(session.get("status") or {}, start_env)
-        children = self._children(session, observe_env)
-        self._sync.observed(run, children)
-        workload = self._observe(session, observe_env, children, run, now)
-        inputs = self._inputs(session) if runtime is not None else None
-        if bad is None and runtime is not None and inputs is not None \
-                and _may_start(session, workload):
-            bad = self._check(session, runtime, start_env, inputs)
-        token_name, account = tokens.default_names(session)
-        token = self._client.get(SECRETS, token_name, namespace)
-        token = token if ch.owned_by(token, incarnation[2]) else None
-        service = self._service(session)
-        # Seen now, so no longer "created a moment ago" (neither is an environment's child).
-        if token is not None:
-            self._sync.observed(incarnation, Children({"Secret": {token_name: token}}))
-        if service is not None:
-            self._sync.observed(_service_key(incarnation, service),
-                                Children({"Service": {service_name(name): service}}))
-        return Seen(incarnation=incarnation, run=run, runtime=runtime, bad=bad, start_env=start_env,
-                    observe_env=observe_env, children=children, workload=workload,
-                    inputs=inputs, token=token, token_name=token_name, account=account,
-                    token_made=token is None and self._sync.pending(incarnation, "Secret",
-                                                                    token_name),
-                    service=service)
-
     def _world(self, session: Mapping[str, Any], seen: Seen, now: dt.datetime) -> World:
         """What the phase machine decides from."""
         namespace, name = ch.meta(session)
@@ -308,140 +201,11 @@ class SessionReconciler:
             s3_message=inputs.s3.message if inputs else "",
             bad_input=seen.bad, token_present=seen.token is not None or seen.token_made,
             token_refreshed_at=refreshed,
-            inactivity_timeout=self._inactivity_timeout(session),
+            inactivity_timeout=self._read.inactivity_timeout(session),
             run_fields={"executionKind": seen.start_env.kind.value,
                         **({"runtime": seen.runtime.id} if seen.runtime else {})},
             endpoint=_endpoint(namespace, name, seen.service),
             workload_noun=seen.start_env.noun)
-
-    # reading ---------------------------------------------------------------------------------
-    def _runtime(self, session: Mapping[str, Any]) -> tuple[Runtime | None, BadInput | None]:
-        registry = self._caches.configmaps.get(REGISTRY_CONFIGMAP,
-                                               self._options.registry_namespace)
-        if registry is None:
-            # Not a silent fall-back to a built-in runner: the registry names what may run.
-            return None, BadInput("RegistryMissing", (
-                f"ConfigMap {self._options.registry_namespace}/{REGISTRY_CONFIGMAP} not found: "
-                "the agent registry says which runtimes exist; the session starts once it "
-                "exists"))
-        try:
-            runtime = self._registry.lookup(registry, runtime_id(session))
-        except RenderError as error:
-            return None, BadInput(error.reason, error.message)
-        environment = self._environments[runtime.execution_kind]
-        if environment.requires is not None and not self._served(environment.requires):
-            missing = environment.unavailable(runtime,
-                                              recheck_after=self._options.kubevirt_recheck)
-            return runtime, BadInput(missing.reason, missing.message,
-                                     recheck_after=missing.recheck_after)
-        return runtime, None
-
-    def _observed_environment(self, status: Mapping[str, Any],
-                              start_env: ExecutionEnvironment) -> ExecutionEnvironment:
-        """The environment the current (or last) run used: recorded in status once it began,
-        so a registry edit never moves a live session; sessions of upstream's operator, which
-        records none, ran in Pods."""
-        recorded = status.get("executionKind")
-        if recorded in self._environments:
-            return self._environments[ExecutionKind(recorded)]
-        if status.get("phase") in (Phase.CREATING, Phase.RUNNING, Phase.STOPPING):
-            return self._environments[ExecutionKind.POD]
-        return start_env
-
-    def _children(self, session: Mapping[str, Any],
-                  environment: ExecutionEnvironment) -> Children:
-        """The environment's children of the session that the cache holds: what it renders
-        when the session owns it, what it observes (a VM's instance) when the workload owns
-        it — or, with the workload gone, when it carries the session's label."""
-        namespace, name = ch.meta(session)
-        objects: dict[str, dict[str, Mapping[str, Any]]] = {}
-        if environment.requires is not None and not self._served(environment.requires):
-            return Children(objects)
-        workload: Mapping[str, Any] | None = None
-        for child in environment.owns:
-            obj = self._client.get(child.resource, child.name(name), namespace)
-            if obj is None or not self._belongs(obj, session, child.rendered, workload):
-                continue
-            objects.setdefault(child.resource.kind, {})[child.name(name)] = obj
-            if child is environment.owns[0]:
-                workload = obj
-        return Children(objects)
-
-    @staticmethod
-    def _belongs(obj: Mapping[str, Any], session: Mapping[str, Any], rendered: bool,
-                 workload: Mapping[str, Any] | None) -> bool:
-        if rendered:
-            return ch.owned_by(obj, str(session["metadata"].get("uid", "")))
-        if workload is not None:
-            return ch.owned_by(obj, str(workload["metadata"].get("uid", "")))
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return labels.get(SESSION_LABEL) == session["metadata"]["name"]
-
-    def _observe(self, session: Mapping[str, Any], environment: ExecutionEnvironment,
-                 children: Children, run: Hashable, now: dt.datetime) -> Observation:
-        observation = environment.observe(session, children, now=now)
-        workload = environment.owns[0]
-        if not observation.exists and self._sync.pending(
-                run, workload.resource.kind, workload.name(ch.meta(session)[1])):
-            return Observation("starting")  # created a moment ago; the cache has not shown it
-        return observation
-
-    def _service(self, session: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        namespace, name = ch.meta(session)
-        service = self._client.get(SERVICES, service_name(name), namespace)
-        return service if self._ours(service, session) else None
-
-    @staticmethod
-    def _ours(obj: Mapping[str, Any] | None, session: Mapping[str, Any]) -> bool:
-        """Owned by the session or by its workload (a Service is owned by the workload,
-        whatever its kind: the workload is the one object named ``<n>-runner``)."""
-        _, name = ch.meta(session)
-        for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or ():
-            if ref.get("uid") == session["metadata"].get("uid") or \
-                    ref.get("name") == runner_name(name):
-                return True
-        return False
-
-    def _inputs(self, session: Mapping[str, Any]) -> RunInputs:
-        namespace, _ = ch.meta(session)
-        config = self._config
-        integrations = self._caches.integrations.get(INTEGRATION_SECRETS, namespace)
-        minio = self._caches.minio.get(MINIO_CREDENTIALS, config.backend_namespace)
-        ca = self._caches.trusted_ca.get(TRUSTED_CA_BUNDLE, namespace) or {}
-        settings = self._caches.project_settings.get(PROJECT_SETTINGS_NAME, namespace) or {}
-        templates = self._caches.configmaps.get(CLOUD_INIT_CONFIGMAP,
-                                                self._options.registry_namespace) or {}
-        copied = self._platform.present(namespace)
-        return RunInputs(
-            config=config, token_secret=tokens.default_names(session)[0],
-            integrations=integrations is not None, copied=copied,
-            mlflow_kubernetes_auth=MLFLOW_SECRET in copied
-            and self._platform.mlflow_kubernetes_auth(namespace),
-            s3=s3.resolve(integrations, minio, config),
-            trusted_ca=TRUSTED_CA_KEY in (ca.get("data") or {})
-            or TRUSTED_CA_KEY in (ca.get("binaryData") or {}),
-            project_mcp=(settings.get("spec") or {}).get("mcpServers"),
-            vertex_model_id=self._vertex_model_id(session),
-            cloud_init_templates={str(k): str(v) for k, v in
-                                  (templates.get("data") or {}).items()})
-
-    def _vertex_model_id(self, session: Mapping[str, Any]) -> str:
-        model = ((session.get("spec") or {}).get("llmSettings") or {}).get("model")
-        if not isinstance(model, str) or not model:
-            return ""
-        manifest = self._caches.configmaps.get(MODELS_CONFIGMAP,
-                                               self._options.registry_namespace)
-        return models_vertex_id((manifest or {}).get("data", {}).get(MODELS_KEY), model)
-
-    def _check(self, session: Mapping[str, Any], runtime: Runtime,
-               environment: ExecutionEnvironment, inputs: RunInputs) -> BadInput | None:
-        """Render the run once to find bad input before anything is created."""
-        try:
-            ch.check_names(session)
-            ch.check_sizes(environment.render(session, runtime, inputs))
-        except RenderError as error:
-            return BadInput(error.reason, error.message)
-        return None
 
     def _refusal(self, session: Mapping[str, Any], incarnation: tuple[str, str, str]
                  ) -> Started | None:
@@ -455,150 +219,7 @@ class SessionReconciler:
             return None
         return refused[1]
 
-    def _inactivity_timeout(self, session: Mapping[str, Any]) -> float:
-        value = (session.get("spec") or {}).get("inactivityTimeout")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        namespace, _ = ch.meta(session)
-        settings = self._caches.project_settings.get(PROJECT_SETTINGS_NAME, namespace) or {}
-        project = (settings.get("spec") or {}).get("inactivityTimeoutSeconds")
-        if isinstance(project, int) and not isinstance(project, bool):
-            return float(project)
-        return float(self._config.default_inactivity_timeout)
-
     # acting ----------------------------------------------------------------------------------
-    def _start(self, session: Mapping[str, Any], seen: Seen, inputs: RunInputs,
-               now: dt.datetime) -> tuple[Started, dict[str, str]]:
-        """Start a run: platform Secrets, the runner's token, the workload (and what the
-        environment needs with it), its Service, the namespace's NetworkPolicy."""
-        assert seen.runtime is not None
-        runtime, environment, incarnation = seen.runtime, seen.start_env, seen.incarnation
-        run = _run_key(incarnation, inputs.run_started)
-        token, token_name, account = seen.token, seen.token_name, seen.account
-        self._platform.copy(session)
-        annotate: dict[str, str] = {}
-        try:
-            if token is None and not seen.token_made:
-                annotate = tokens.provision(self._client, session, now=now)
-                self._sync.expect(incarnation, "Secret", token_name)
-            elif token is not None and _stale(token, now):
-                tokens.refresh(self._client, session, secret_name=token_name, account=account,
-                               now=now)
-        except tokens.TokenError as error:
-            return Started(failure=StartFailure("token", error.message, error.permanent)), {}
-        resources = {child.resource.kind: child.resource for child in environment.owns}
-        workload_kind = environment.owns[0].resource.kind
-        workload: Mapping[str, Any] | None = None
-        existed = False
-        for obj in environment.render(session, runtime, inputs):
-            resource = resources[obj["kind"]]
-            try:
-                created = self._sync.create(run, resource, obj,
-                                            backend=environment.kind.value)
-            except APIError as error:
-                permanent = isinstance(error, Invalid) or error.code == 400
-                return Started(failure=StartFailure("workload", error.message,
-                                                    permanent=permanent)), annotate
-            if created is None:
-                actual = self._client.resource(resource).get(obj["metadata"]["name"],
-                                                             obj["metadata"]["namespace"])
-                if not ch.owned_by(actual, str(session["metadata"]["uid"])):
-                    if ch.owned_by_predecessor(actual, session):  # going: try again
-                        return Started(failure=StartFailure(
-                            "workload", f"{obj['kind']} {obj['metadata']['name']} still "
-                            "belongs to an earlier session of this name; waiting for garbage "
-                            "collection to remove it", permanent=False)), annotate
-                    return Started(failure=StartFailure(
-                        "workload", f"{obj['kind']} {obj['metadata']['name']} already exists "
-                        "and does not belong to this session; it is left alone",
-                        permanent=True)), annotate
-                created = actual
-                existed = existed or obj["kind"] == workload_kind
-                if obj["kind"] != workload_kind:
-                    # Left over from the previous run (its workload was lost, not stopped):
-                    # it becomes this run's (a VM's cloud-init says IS_RESUME now).
-                    self._sync.converge(run, resource, obj, actual,
-                                        backend=environment.kind.value)
-            if obj["kind"] == workload_kind:
-                workload = created
-        if workload is not None:
-            taken = self._ensure_service(session, workload, environment, runtime.port,
-                                         incarnation)
-            if taken is not None:
-                # Nothing half-made: the run cannot be reached without its Service.
-                self._sync.delete(resources[workload_kind], workload["metadata"]["name"],
-                                  workload["metadata"]["namespace"],
-                                  backend=environment.kind.value, propagation="Background",
-                                  uid=str(workload["metadata"].get("uid", "")))
-                self._sync.settle(run, workload_kind, workload["metadata"]["name"])
-                return Started(failure=StartFailure("workload", taken, permanent=True,
-                                                    reason="ServiceNameTaken")), annotate
-        self._ensure_network_policy(session)
-        return Started(existed=existed), annotate
-
-    def _ensure_service(self, session: Mapping[str, Any], workload: Mapping[str, Any],
-                        environment: ExecutionEnvironment, port: int,
-                        incarnation: Hashable) -> str | None:
-        """The run's Service, created or brought back; why not, when its name is taken by an
-        object that is not the session's (left alone)."""
-        desired = ch.service(session, workload, environment.owns[0].resource, port)
-        namespace, name = ch.meta(session)
-        key = _service_key(incarnation, desired)
-        actual = self._client.get(SERVICES, service_name(name), namespace)
-        try:
-            if actual is None and not self._sync.pending(key, "Service", service_name(name)):
-                if self._sync.create(key, SERVICES, desired,
-                                     backend=environment.kind.value) is not None:
-                    return None
-                # Taken, and not in the cache (which holds only labelled Services).
-                actual = self._client.resource(SERVICES).get(service_name(name), namespace)
-            if actual is not None and not self._ours(actual, session):
-                message = (f"Service {service_name(name)} already exists and does not belong "
-                           "to this session; it is left alone (delete it or use another "
-                           "session name)")
-                return message
-            self._sync.converge(key, SERVICES, desired, actual,
-                                backend=environment.kind.value)
-        except APIError as error:
-            log.warning("could not create the session's Service",
-                        extra={"service": service_name(name), "error": error.message})
-            if tokens.transient(error):
-                # Upstream only logs this; nothing else would bring a Running session back
-                # here, and without the Service the backend cannot reach the runner: retry.
-                raise
-        return None
-
-    def _ensure_network_policy(self, session: Mapping[str, Any]) -> None:
-        """``runner-allow-backend-only`` in the session's namespace, created or brought back
-        to its spec; one of that name that is not the operator's is left alone."""
-        namespace, _ = ch.meta(session)
-        if namespace in self._foreign_policies:
-            return
-        desired = ch.network_policy(namespace, self._config.backend_namespace)
-        actual = self._caches.network_policies.get(NETWORK_POLICY_NAME, namespace)
-        try:
-            if actual is None:
-                try:
-                    self._client.create(NETWORK_POLICIES, desired)
-                    return
-                except AlreadyExists:
-                    actual = self._client.resource(NETWORK_POLICIES).get(
-                        NETWORK_POLICY_NAME, namespace)
-                if ((actual.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) \
-                        != "operator":
-                    self._foreign_policies.add(namespace)
-                    log.warning("a NetworkPolicy of the operator's name exists and is not the "
-                                "operator's; it is left as it is",
-                                extra={"networkpolicy": f"{namespace}/{NETWORK_POLICY_NAME}"})
-                    return
-            if actual.get("spec") != desired["spec"]:
-                self._client.patch(NETWORK_POLICIES, NETWORK_POLICY_NAME,
-                                   {"metadata": {"labels": desired["metadata"]["labels"]},
-                                    "spec": desired["spec"]}, namespace)
-        except APIError as error:  # defence in depth only: the token is the primary control
-            log.warning("could not ensure the runner NetworkPolicy",
-                        extra={"namespace": namespace, "error": error.message})
-
     def _reconfigure(self, session: Mapping[str, Any], seen: Seen,
                      plan: live.Plan) -> tuple[live.Answers, float | None]:
         """Make the plan's runner calls; the answers, and when to ask again after a refusal
@@ -645,7 +266,7 @@ class SessionReconciler:
         environment, children = seen.observe_env, seen.children
         namespace, name = ch.meta(session)
         service = self._client.get(SERVICES, service_name(name), namespace)
-        if service is not None and self._ours(service, session) and \
+        if service is not None and ours(service, session) and \
                 not service["metadata"].get("deletionTimestamp"):
             self._sync.delete(SERVICES, service_name(name), namespace, backend=backend)
         for child in reversed(environment.owns):
@@ -706,7 +327,7 @@ class SessionReconciler:
             held += self._sync.converge(run, resources[obj["kind"]], obj, actual,
                                         backend=backend,
                                         live=obj["kind"] == environment.owns[0].resource.kind)
-        taken = self._ensure_service(session, workload, environment,
+        taken = self._starter.ensure_service(session, workload, environment,
                                      ch.agui_port(workload) or runtime.port, incarnation)
         if taken is not None:  # ours went while the run lasts, and another took the name
             self._events.record(session, "Warning", reason="ServiceNameTaken", message=taken)
@@ -736,16 +357,6 @@ def _token_annotations(session: Mapping[str, Any], secret: str,
             if not annotations.get(key)}
 
 
-def _may_start(session: Mapping[str, Any], workload: Observation) -> bool:
-    """Whether this pass may start a run (so bad input matters): the session is new or
-    Pending, asks to be started again, or its live workload is gone."""
-    status = session.get("status") or {}
-    annotations = (session.get("metadata") or {}).get("annotations") or {}
-    return (status.get("phase") in (None, "", Phase.PENDING.value)
-            or str(annotations.get(DESIRED_PHASE, "")).strip() == Phase.RUNNING.value
-            or not workload.exists)
-
-
 def _winding_down(session: Mapping[str, Any]) -> bool:
     """A namespace that is no longer managed starts nothing (upstream skips it); a run that
     is on there — live, with the ``startTime`` a start writes — is still looked after until
@@ -770,24 +381,6 @@ def _user_controls(session: Mapping[str, Any]) -> Hashable:
     annotations = meta.get("annotations") or {}
     return (meta.get("generation"), annotations.get(START_REQUESTED_AT),
             annotations.get(DESIRED_PHASE))
-
-
-def _run_key(incarnation: tuple[str, str, str], started: str) -> tuple[str, str, str, str]:
-    return (*incarnation, started)
-
-
-def _service_key(incarnation: Hashable, service: Mapping[str, Any]) -> Hashable:
-    """The Service's creation is expected per workload it belongs to: one made for a workload
-    that went meanwhile (garbage-collected with it, maybe before the cache showed it) is no
-    reason for the next workload's to wait."""
-    refs = (service.get("metadata") or {}).get("ownerReferences") or ()
-    return incarnation, next((str(r.get("uid")) for r in refs if r.get("controller")), "")
-
-
-def _stale(token: Mapping[str, Any], now: dt.datetime) -> bool:
-    refreshed = parse_time(((token.get("metadata") or {}).get("annotations") or {}).get(
-        TOKEN_REFRESHED_AT))
-    return refreshed is None or now - refreshed >= dt.timedelta(minutes=45)
 
 
 def _endpoint(namespace: str, name: str, service: Mapping[str, Any] | None) -> str:

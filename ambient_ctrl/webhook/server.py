@@ -44,7 +44,7 @@ import orjson
 
 from foundation.certs import certificate_authority, issue
 from foundation.clock import RealClock
-from metrics._http import Acceptor, Listener, Response
+from foundation.httpserver import Acceptor, Listener, Response
 from metrics.server import parse_address
 from metrics.tls import ServingCertificate
 from metrics.webhook import WebhookMetrics

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from ambient_ctrl.handler import EnqueueForObject, EnqueueForOwner, EnqueueMapped, EventSource
-from ambient_ctrl.predicate import GenerationChanged, LabelsChanged
+from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, not_, or_
 from ambient_ctrl.reconcile import Request
 from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
-from informers.resource import Resource
+from informers.resource import PODS, Resource
 from informers.store import Change, Store
 
 SESSIONS = Resource(group="example.com", version="v1", plural="sessions", kind="Session",
@@ -184,3 +184,21 @@ def test_an_event_raises_a_listed_request_waiting_in_the_queue() -> None:
     assert [queue.get_with_priority(timeout=0) for _ in range(3)] == [
         (Request("ns", "c"), NORMAL_PRIORITY), (Request("ns", "a"), LOW_PRIORITY),
         (Request("ns", "b"), LOW_PRIORITY)]
+
+
+def test_controller_sources_are_inline_unless_user_code_runs() -> None:
+    """A source runs on the informer's thread when it is made of our handlers and built-in
+    predicates only (quick, never blocking); a map function or a predicate of the user's runs
+    on a handler thread of its own."""
+    queue: WorkQueue[Request] = WorkQueue()
+    try:
+        inline = [EventSource(EnqueueForObject(), queue),
+                  EventSource(EnqueueForOwner(PODS), queue,
+                              [or_(GenerationChanged, not_(LabelsChanged))])]
+        queued = [EventSource(EnqueueMapped(lambda obj: ()), queue),
+                  EventSource(EnqueueForObject(), queue, [Funcs(on_update=lambda o, n: True)]),
+                  EventSource(EnqueueForObject(), queue, [or_(GenerationChanged, Funcs())])]
+        assert [s.inline for s in inline] == [True, True]
+        assert [s.inline for s in queued] == [False, False, False]
+    finally:
+        queue.shutdown()

@@ -482,3 +482,57 @@ def test_stop_logs_threads_that_outlive_their_join(informer: SharedInformer,
     finally:
         release.set()
     informer.stop(timeout=10)  # now it ends
+
+
+class InlineRecorder:
+    """An inline change handler: records where it ran and what it was lent."""
+
+    inline = True
+
+    def __init__(self, *, fail_on: str | None = None) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+        self.lent: list[Any] = []
+        self.threads: set[str] = set()
+        self._fail_on = fail_on
+
+    def on_change(self, change: Any) -> None:
+        self.threads.add(threading.current_thread().name)
+        if change.key == self._fail_on:
+            raise RuntimeError("a faulty inline handler")
+        new = change.new
+        self.lent.append((change, new))
+        self.seen.append((change.type, change.key,
+                          "" if new is None else new.get("data", {}).get("k", "")))
+
+
+def test_inline_handlers_run_on_the_reflector_thread(informer: SharedInformer,
+                                                     cms: ResourceClient) -> None:
+    """In order, with the parsed object lent, which queued handlers never see (they decode
+    their own copy); one that raises is logged and keeps receiving; no thread of its own."""
+    _make(cms, "listed")
+    inline, faulty, queued = InlineRecorder(), InlineRecorder(fail_on="default/b"), Recorder()
+    for handler in (inline, faulty, queued.handlers):
+        informer.add_handler(handler)
+    threads_before = _threads()
+    informer.start()
+    assert informer.wait_for_sync(10)
+    _make(cms, "a", k="1")
+    _make(cms, "b", k="2")
+    cms.patch("a", {"data": {"k": "3"}}, "default")
+    cms.delete("b", "default")
+    expected = [("add", "default/listed", ""), ("add", "default/a", "1"),
+                ("add", "default/b", "2"), ("update", "default/a", "3"),
+                ("delete", "default/b", "")]
+    eventually(lambda: inline.seen == expected)
+    eventually(lambda: len(queued.events) == 5)
+    assert faulty.seen == [e for e in expected if e[1] != "default/b"]
+    assert inline.threads == {f"{informer.name}-reflector"}
+    # Updates applied from the watch lent the reflector's object; the queued handler got
+    # the change after the loan ended and decoded a copy of its own.
+    change, new = inline.lent[3]
+    assert change.type == "update" and change.new == new and change.new is not new
+    # Only the reflector's own thread (and the queued handler's) were started.
+    started = {t.name for t in _threads() - threads_before}
+    assert not any(name.endswith(("-handler-0", "-handler-1")) for name in started)
+    assert informer.dead_threads() == []
+

@@ -19,6 +19,7 @@ import pytest
 from ambient_ctrl.testing import eventually
 from foundation.clock import FakeClock
 from informers.errors import TransportError, error_from
+from informers.rawjson import RawObject
 from informers.reflector import Reflector, ReflectorOptions
 from informers.resource import CONFIGMAPS
 
@@ -111,6 +112,9 @@ class _Stream:
         if self._script.then is not None:
             raise self._script.then
 
+    def object_bytes(self, event: dict[str, Any]) -> RawObject | None:
+        return None  # scripted events have no bytes as sent: the store serialises them
+
     def close(self) -> None:
         self._closed.set()
 
@@ -178,7 +182,7 @@ class Sink:
     def replace(self, objects: list[dict[str, Any]], resource_version: str) -> None:
         self.replaced.append(([o["metadata"]["name"] for o in objects], resource_version))
 
-    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+    def apply(self, event_type: str, obj: dict[str, Any], raw: bytes | None = None) -> None:
         meta = obj["metadata"]
         self.applied.append((event_type, meta["name"], meta["resourceVersion"]))
 

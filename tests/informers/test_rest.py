@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.testing import eventually
+from ambient_ctrl.testing import StandinHandler, eventually, http_standin
 from envtest import LocalAPIServer
 from foundation.clock import FakeClock
 from informers import errors
 from informers.resource import CONFIGMAPS, PODS, SERVICEACCOUNTS, Resource
-from informers.rest import ResourceClient, Transport, TransportOptions, load_configuration
+from informers.rest import (
+    AUTH_REFRESH,
+    ResourceClient,
+    Transport,
+    TransportOptions,
+    load_configuration,
+)
 
 
 def test_verbs_round_trip(transport: Transport) -> None:
@@ -431,36 +437,47 @@ def test_a_closed_watch_ends_on_the_server(server: LocalAPIServer, transport: Tr
                message="the server still holds the closed watch")
 
 
-def test_auth_headers_are_asked_of_the_client_once_a_second(
-        server: LocalAPIServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's refresh hook runs once for a run of requests, and a token it renews is
-    sent once the reuse window has passed."""
-    from informers import rest
+def test_the_token_is_asked_for_once_a_second_and_again_after_a_401() -> None:
+    """The client's refresh hook (which re-applies the kubeconfig each call) runs at most once
+    per AUTH_REFRESH; a token it renews is sent from then on; a 401 makes the next request
+    ask again at once."""
+    seen: list[str] = []
+    refused = {"token-2"}
 
-    configuration = load_configuration(server.kubeconfig)
-    tokens = iter(f"token-{i}" for i in range(1000))
+    class Handler(StandinHandler):
+        def do_GET(self) -> None:
+            token = self.headers.get("Authorization", "")
+            seen.append(token)
+            if token.removeprefix("Bearer ") in refused:
+                self.reply(401, b'{"kind":"Status","apiVersion":"v1","status":"Failure",'
+                                b'"reason":"Unauthorized","code":401}')
+                return
+            self.reply(200, b'{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a"}}')
+
+    tokens = iter(f"token-{n}" for n in range(1, 10))
     asked: list[str] = []
 
-    def refresh(config: Any) -> None:
-        config.api_key["BearerToken"] = asked[-1] if asked and len(asked) % 2 else next(tokens)
-        asked.append(config.api_key["BearerToken"])
+    def refresh(configuration: Any) -> None:
+        asked.append(token := next(tokens))
+        configuration.api_key["BearerToken"] = token
 
-    configuration.api_key_prefix["BearerToken"] = "Bearer"
-    configuration.refresh_api_key_hook = refresh
-    transport = Transport(configuration)
-    try:
-        cms = ResourceClient(transport, CONFIGMAPS)
-        for _ in range(5):
-            cms.list("default")
-        assert len(asked) == 1
-        assert transport._headers("GET", "/api", None)["authorization"] == "Bearer token-0"
-        monkeypatch.setattr(rest, "AUTH_REFRESH_SECONDS", 0.0)
-        cms.list("default")
-        assert len(asked) == 2
-        monkeypatch.setattr(rest, "AUTH_REFRESH_SECONDS", 0.0)
-        headers = transport._headers("POST", "/api", "application/json")
-        assert (headers["authorization"], headers["Content-Type"]) == (
-            "Bearer token-1", "application/json")
-        assert headers is not transport._headers("GET", "/api", None), "a fresh dict each time"
-    finally:
-        transport.close()
+    clock = FakeClock()
+    with http_standin(Handler) as url:
+        configuration = _configuration(url)
+        configuration.api_key_prefix["BearerToken"] = "Bearer"
+        configuration.api_key["BearerToken"] = "token-0"
+        configuration.refresh_api_key_hook = refresh
+        transport = Transport(configuration, clock=clock)
+        configmaps = ResourceClient(transport, CONFIGMAPS)
+        try:
+            for _ in range(3):
+                configmaps.get("a", "default")
+            clock.step(AUTH_REFRESH)
+            with pytest.raises(errors.APIError):  # token-2: refused
+                configmaps.get("a", "default")
+            configmaps.get("a", "default")  # asked again at once: token-3
+            configmaps.get("a", "default")
+        finally:
+            transport.close()
+    assert asked == ["token-1", "token-2", "token-3"]
+    assert seen == ["Bearer token-1"] * 3 + ["Bearer token-2"] + ["Bearer token-3"] * 2

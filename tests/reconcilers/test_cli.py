@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from reconcilers import wiring
+from reconcilers import command
 
 UPSTREAM_ARGS = ["--max-concurrent-reconciles=10", "--health-probe-bind-address=:8081",
                  "--leader-elect=false"]
@@ -36,7 +36,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """``ambient-ctrl run <argv>`` as the command parses it (the parser is built now: option
     defaults come from the environment of this moment)."""
     parser = argparse.ArgumentParser(prog="ambient-ctrl")
-    wiring.register(parser.add_subparsers(dest="command", required=True))
+    command.register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["run", *argv])
 
 
@@ -100,7 +100,7 @@ def test_a_count_that_cannot_be_used_is_a_usage_error_of_run(
     parser = argparse.ArgumentParser(prog="ambient-ctrl")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("other").set_defaults(run=None)
-    wiring.register(commands)  # building the parser does not fail...
+    command.register(commands)  # building the parser does not fail...
     assert parser.parse_args(["other"]).command == "other"  # ...nor does another command
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["run"])

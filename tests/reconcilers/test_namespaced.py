@@ -15,7 +15,7 @@ import yaml
 
 from ambient_ctrl.manager import Manager, ManagerOptions
 from envtest import LocalAPIServer
-from reconcilers import wiring
+from reconcilers import command, wiring
 from reconcilers.config import OperatorConfig
 from reconcilers.namespaced import render, watched_namespaces
 from reconcilers.reconciler import OperatorOptions
@@ -31,7 +31,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ambient-ctrl")
-    wiring.register(parser.add_subparsers(dest="command", required=True))
+    command.register(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["run", *argv])
 
 

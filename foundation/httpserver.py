@@ -1,8 +1,8 @@
 """HTTP plumbing of the manager's servers: listeners, the request handler, the thread that
-accepts connections and the threads that serve them.
-
-Used by :mod:`metrics.server` (``/metrics`` and the probes) and by the admission and
-conversion webhook server (``ambient_ctrl.webhook.server``), which decide what is served where.
+accepts connections and the threads that serve them. In ``foundation`` because two layers
+serve HTTP on it and neither owns it: :mod:`metrics.server` (``/metrics`` and the probes) and
+the admission and conversion webhook server (``ambient_ctrl.webhook.server``), which decide
+what is served where.
 GET and HEAD are served everywhere; POST only on a listener given a ``max_body`` (a request
 without a ``Content-Length`` is answered 411, a longer one 413 without reading it).
 

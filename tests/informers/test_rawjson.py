@@ -1,0 +1,121 @@
+"""The byte-level cut of a watch event's object (``informers.rawjson``): wherever it answers,
+it is exactly the object less ``metadata.managedFields``; where it cannot show that, it answers
+None and the store serialises the object instead."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from informers.rawjson import event_object, without_managed_fields
+from informers.store import Store, strip_managed_fields
+
+# Text that looks like the patterns the cut searches for, to be found inside strings.
+_TRICKY = st.sampled_from(['],"uid":', ']},"spec":', ',"managedFields":[', '"metadata":{',
+                           ']}}', '\\', '"', ']', '}', 'k:{"type":"Ready"}', '<&>', 'é', ''])
+_TEXT = st.lists(st.one_of(_TRICKY, st.text(max_size=5)), max_size=4).map("".join)
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), _TEXT)
+_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_TEXT, inner, max_size=3)), max_leaves=12)
+_FIELDS = st.recursive(st.just({}), lambda inner: st.dictionaries(
+    st.one_of(_TEXT.map(lambda t: "f:" + t), _TEXT.map(lambda t: "k:" + t), st.just(".")),
+    inner, max_size=3), max_leaves=8)
+_ENTRY = st.fixed_dictionaries({
+    "manager": _TEXT, "operation": st.sampled_from(["Update", "Apply"]),
+    "apiVersion": st.just("v1"), "time": st.just("2026-12-07T05:00:00Z"),
+    "fieldsType": st.just("FieldsV1"), "fieldsV1": _FIELDS})
+_OWNER = st.fixed_dictionaries({"apiVersion": st.just("v1"), "kind": _TEXT, "name": _TEXT,
+                                "uid": _TEXT, "controller": st.booleans()})
+
+
+@st.composite
+def objects(draw: st.DrawFn) -> dict[str, Any]:
+    """Objects shaped as kube-apiserver serves them (type meta, then metadata with
+    managedFields among its members), with tricky strings everywhere."""
+    meta: dict[str, Any] = {"name": draw(_TEXT)}
+    for key, values in (("namespace", _TEXT), ("labels", st.dictionaries(_TEXT, _TEXT)),
+                        ("annotations", st.dictionaries(_TEXT, _TEXT)),
+                        ("ownerReferences", st.lists(_OWNER, max_size=2)),
+                        ("finalizers", st.lists(_TEXT, max_size=2))):
+        if draw(st.booleans()):
+            meta[key] = draw(values)
+    meta["resourceVersion"] = str(draw(st.integers(1, 10**9)))
+    if draw(st.booleans()):
+        managed = draw(st.lists(_ENTRY, min_size=1, max_size=3))
+        members = list(meta.items())
+        # Never first (the cut needs a member before it); last, as kube-apiserver puts it,
+        # or anywhere else.
+        at = draw(st.one_of(st.just(len(members)), st.integers(1, len(members))))
+        meta = dict([*members[:at], ("managedFields", managed), *members[at:]])
+    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Thing", "metadata": meta}
+    for key in draw(st.lists(st.sampled_from(["spec", "status", "data", "x-y", "é"]),
+                             unique=True, max_size=3)):
+        obj[key] = draw(_JSON)
+    return obj
+
+
+def _go_style(data: bytes) -> bytes:
+    """What Go's encoding/json sends for the same value: <, > and & escaped."""
+    return data.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+
+
+@settings(max_examples=400, deadline=None)
+@given(objects(), st.sampled_from(["ADDED", "MODIFIED", "DELETED"]), st.booleans())
+def test_a_cut_is_the_object_without_managed_fields(obj: dict[str, Any], event_type: str,
+                                                    go_style: bool) -> None:
+    line = orjson.dumps({"type": event_type, "object": obj})
+    if go_style:
+        line = _go_style(line)
+    event = orjson.loads(line)
+    raw = event_object(line, event)
+    assert raw is not None
+    assert orjson.loads(line[raw.first:raw.last]) == obj
+    cut = without_managed_fields(raw, event["object"])
+    expected = strip_managed_fields(orjson.loads(orjson.dumps(obj)))
+    if cut is not None:
+        assert orjson.loads(cut) == expected
+    keys = [k for k in obj if k != "metadata"] + list(obj["metadata"])
+    if all(k.isascii() and k.isidentifier() for k in keys):
+        assert cut is not None  # kube's layout: the cut is taken, not given up
+
+
+@given(objects())
+def test_what_the_patterns_cannot_place_is_left_to_serialisation(obj: dict[str, Any]) -> None:
+    pretty = json.dumps({"type": "MODIFIED", "object": obj}).encode()  # spaces after : and ,
+    event = orjson.loads(pretty)
+    raw = event_object(pretty, event)
+    if raw is not None:
+        cut = without_managed_fields(raw, event["object"])
+        assert cut is None or orjson.loads(cut) == strip_managed_fields(event["object"])
+
+
+def test_lines_of_another_layout_are_not_cut() -> None:
+    obj = {"apiVersion": "v1", "kind": "Thing", "metadata": {"name": "a", "managedFields": []}}
+    for line in (orjson.dumps({"object": obj, "type": "ADDED"}),  # members swapped
+                 orjson.dumps({"type": "BOOKMARK", "object": obj, "extra": 1}),
+                 b'{"type":"ADDED","object":' + orjson.dumps(obj) + b"} "):
+        assert event_object(line, orjson.loads(line)) is None
+    spec_first = {"spec": {"metadata": {"x": 1}}, **obj}  # a nested "metadata" comes first
+    line = orjson.dumps({"type": "ADDED", "object": spec_first})
+    raw = event_object(line, orjson.loads(line))
+    assert raw is not None and without_managed_fields(raw, orjson.loads(line)["object"]) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(objects(), min_size=1, max_size=5))
+def test_the_store_holds_the_same_with_or_without_the_line(objs: list[dict[str, Any]]) -> None:
+    from_line, from_object = Store(), Store()
+    for i, obj in enumerate(objs):
+        obj["metadata"]["name"] = f"o{i}"
+        line = orjson.dumps({"type": "MODIFIED", "object": obj})
+        event = orjson.loads(line)
+        from_line.upsert(event["object"], raw=event_object(line, event))
+        from_object.upsert(orjson.loads(orjson.dumps(obj)))
+    assert from_line.keys() == from_object.keys()
+    for key in from_line.keys():  # noqa: SIM118 (Store.keys(), not a dict)
+        assert from_line.get(key) == from_object.get(key)
+        assert "managedFields" not in (from_line.get(key) or {})["metadata"]
