@@ -139,7 +139,15 @@ def needs_namespace_labels(spec: Mapping[str, Any], attrs: Attributes) -> bool:
     """Whether the namespace selector must look at a stored namespace's labels."""
     if not attrs.namespace and not attrs.is_namespace:
         return False  # cluster-scoped: never filtered by namespace
+    if _own_labels(attrs):
+        return False
     return not selector(spec, "namespaceSelector").empty
+
+
+def _own_labels(attrs: Attributes) -> bool:
+    """A Namespace created or updated is selected by its own (new) labels."""
+    return attrs.is_namespace and not attrs.subresource and attrs.operation in ("CREATE",
+                                                                                "UPDATE")
 
 
 def namespace_selected(spec: Mapping[str, Any], attrs: Attributes,
@@ -150,7 +158,7 @@ def namespace_selected(spec: Mapping[str, Any], attrs: Attributes,
     chosen = selector(spec, "namespaceSelector")
     if chosen.empty:
         return True
-    if attrs.is_namespace and not attrs.subresource and attrs.operation in ("CREATE", "UPDATE"):
+    if _own_labels(attrs):
         return chosen.matches(_labels(attrs.object))
     return chosen.matches(stored_labels or {})
 
