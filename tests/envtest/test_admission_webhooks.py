@@ -486,3 +486,62 @@ def test_webhook_configurations_themselves_are_never_sent(
         assert status == 400 and "denied the request: everything" in body["message"]
     assert {r["request"]["resource"]["resource"] for r in backend.received("/all")} == {
         "namespaces", "clusterroles"}
+
+
+def test_server_side_apply_is_admitted_as_create_then_update(
+        api: LocalAPIServer, manager: WebhookServer, client: RawClient, tmp_path: Path) -> None:
+    ns = labelled_namespace(client, "adm-apply", MANAGER_LABEL)
+    manifest = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"},' \
+               '"data":{%s}}'
+    done = kubectl(api, tmp_path, "apply", "--server-side", "-n", ns, "-f", "-",
+                   stdin=manifest % '"a":"1"')
+    assert done.returncode == 0, done.stderr
+    stored = client.get(f"/api/v1/namespaces/{ns}/configmaps/applied")[1]
+    assert stored["metadata"]["labels"] == {"defaulted-by": "ambient-ctrl"}
+    done = kubectl(api, tmp_path, "apply", "--server-side", "-n", ns, "-f", "-",
+                   stdin=manifest % '"a":"1","forbidden":"x"')
+    assert done.returncode == 1
+    assert "data.forbidden is not allowed here" in done.stderr
+
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.admission.example.com"},
+    "spec": {"group": "admission.example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                       "listKind": "WidgetList"},
+             "versions": [{"name": version, "served": True, "storage": version == "v1",
+                           "schema": {"openAPIV3Schema": {
+                               "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                          for version in ("v1", "v2")]}}
+
+
+@pytest.mark.parametrize("policy", ["Equivalent", "Exact"])
+def test_match_policy_across_a_custom_resources_versions(
+        api: LocalAPIServer, client: RawClient, backend: WebhookBackend, policy: str) -> None:
+    backend.routes["/widgets"] = allow()
+    status, body = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                               WIDGET_CRD)
+    assert status in (201, 409), body
+    ns = labelled_namespace(client, f"adm-{policy.lower()}", {})
+    hook = webhook("widgets.example.com", backend.config("/widgets"),
+                   group="admission.example.com", resources=("widgets",), matchPolicy=policy)
+    hook["rules"][0]["apiVersions"] = ["v1"]
+    widget = {"apiVersion": "admission.example.com/v2", "kind": "Widget",
+              "metadata": {"name": "w"}, "spec": {"size": 1}}
+    with configured(client, VALIDATING, "widgets", hook):
+        for _ in range(50):  # the CRD's kinds are served once it is established
+            status, body = client.post(
+                f"/apis/admission.example.com/v2/namespaces/{ns}/widgets", widget)
+            if status != 404:
+                break
+            threading.Event().wait(0.05)
+        assert status == 201, body
+    received = backend.received("/widgets")
+    if policy == "Exact":
+        assert received == []
+        return
+    request = received[0]["request"]
+    assert request["kind"]["version"] == "v1"
+    assert request["requestKind"]["version"] == "v2"
+    assert request["object"]["apiVersion"] == "admission.example.com/v1"
