@@ -545,3 +545,14 @@ def test_match_policy_across_a_custom_resources_versions(
     assert request["kind"]["version"] == "v1"
     assert request["requestKind"]["version"] == "v2"
     assert request["object"]["apiVersion"] == "admission.example.com/v1"
+
+
+def test_configurations_kube_refuses(client: RawClient) -> None:
+    plain = webhook("plain.example.com", {"url": "http://127.0.0.1:1/x"}, timeoutSeconds=31)
+    status, body = client.post(VALIDATING, {"metadata": {"name": "plain"}, "webhooks": [plain]})
+    assert status == 422
+    assert {(c["field"], c["message"]) for c in body["details"]["causes"]} == {
+        ("webhooks[0].clientConfig.url",
+         "Invalid value: \"http://127.0.0.1:1/x\": 'https' is the only allowed URL scheme"),
+        ("webhooks[0].timeoutSeconds",
+         "Invalid value: 31: the timeout value must be between 1 and 30 seconds")}
