@@ -74,6 +74,7 @@ class APIServer:
         self.proxy.close()
         for task in list(self.cluster.webhooks.in_flight):
             task.cancel()
+        self.cluster.webhook_connections.close()
 
     def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]:
         try:

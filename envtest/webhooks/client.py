@@ -14,7 +14,9 @@ the caller) to the webhook's ``clientConfig`` and returns the decoded answer:
 * the server certificate is verified against ``caBundle`` (base64 PEM), else the system's
   trust store;
 * the query carries ``?timeout=Ns`` (the timeout rounded up to a second) as kube's does, and
-  the whole exchange is bounded by ``asyncio.wait_for``.
+  the whole exchange is bounded by ``asyncio.wait_for``;
+* connections are kept alive and reused (``cluster.webhook_connections``), as kube-apiserver's
+  client reuses them: no TLS handshake per review.
 
 Any failure — connection refused, TLS verification, timeout, a status other than 200, a body
 that is not a JSON object — raises :class:`WebhookCallError` with the Go client's text, e.g.
@@ -40,7 +42,7 @@ import orjson
 from envtest import errors
 from envtest.cluster import Cluster
 from envtest.http import services
-from envtest.http.exchange import RawResponse, exchange, go_error
+from envtest.http.exchange import RawResponse, go_error
 
 _UNKNOWN_AUTHORITY = frozenset({18, 19, 20, 21, 2})
 """OpenSSL verify codes meaning "not signed by a trusted CA" (self-signed, unknown issuer)."""
@@ -74,10 +76,10 @@ async def post_review(cluster: Cluster, client_config: Mapping[str, Any], body: 
     head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             "Content-Type: application/json\r\nAccept: application/json, */*\r\n"
             "User-Agent: kube-apiserver-admission\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1")
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
     context = _tls_context(client_config, shown)
     try:
-        answer = await asyncio.wait_for(exchange(
+        answer = await asyncio.wait_for(cluster.webhook_connections.exchange(
             address, head + body, ssl=context, server_hostname=parts.hostname), timeout)
     except TimeoutError as exc:
         raise WebhookCallError(f"{shown}: context deadline exceeded") from exc

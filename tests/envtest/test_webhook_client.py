@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,3 +105,17 @@ def test_a_service_without_selector_reaches_its_loopback_endpoints(
     assert call(api, ref)["response"]["allowed"] is True  # verified as hook.webhooks.svc
     with pytest.raises(WebhookCallError, match='no service port 8443 found for service "hook"'):
         call(api, {**ref, "service": {**ref["service"], "port": 8443}})
+
+
+def test_connections_are_kept_alive_and_one_the_server_closed_is_replaced(
+        api: LocalAPIServer) -> None:
+    pool = api.cluster.webhook_connections
+    with WebhookBackend({"/ok": allow()}, keep_alive=0.3) as server:
+        opened = pool.opened
+        for _ in range(3):
+            assert call(api, server.config("/ok"))["response"]["allowed"] is True
+        assert pool.opened == opened + 1  # one TLS handshake for three reviews
+        threading.Event().wait(0.8)  # the server closes the idle connection
+        assert call(api, server.config("/ok"))["response"]["allowed"] is True
+        assert pool.opened == opened + 2
+    assert len(server.received("/ok")) == 4

@@ -42,8 +42,11 @@ def json_patch(*operations: dict[str, Any]) -> Reply:
 class WebhookBackend:
     """Serves ``routes`` (path -> :data:`Reply`) over HTTPS on 127.0.0.1; records reviews."""
 
-    def __init__(self, routes: dict[str, Reply] | None = None, *, delay: float = 0.0) -> None:
+    def __init__(self, routes: dict[str, Reply] | None = None, *, delay: float = 0.0,
+                 keep_alive: float = 0.0) -> None:
         self.routes: dict[str, Reply] = dict(routes or {})
+        self.keep_alive = keep_alive
+        """Seconds an idle connection stays open (HTTP/1.1); 0: one request per connection."""
         self.delay = delay
         """Seconds each answer waits (cut short when the server stops)."""
         self.reviews: list[tuple[str, dict[str, Any]]] = []
@@ -79,6 +82,9 @@ class WebhookBackend:
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if backend.keep_alive else "HTTP/1.0"
+            timeout = backend.keep_alive or None
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = self.path.split("?", 1)[0]
