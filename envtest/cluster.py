@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envtest.http.endpoints import PodEndpoints
+from envtest.http.exchange import ConnectionPool
 from envtest.kinds.builtins import ClusterIPs
 from envtest.kinds.registry import KindRegistry, ResourceType
 from envtest.recording import RequestRecorder
 from envtest.storage.store import ETCD_MAX_REQUEST_BYTES, ObjectStore
+from envtest.webhooks.index import WebhookIndex
 from foundation.clock import Clock, RealClock, rfc3339
 
 
@@ -85,6 +87,10 @@ class Cluster:
     ips: ClusterIPs = field(default_factory=ClusterIPs)
     endpoints: PodEndpoints = field(default_factory=PodEndpoints)
     """Pod ports served on this machine (by simulators' stand-ins), for the Service proxy."""
+    webhooks: WebhookIndex = field(default_factory=WebhookIndex)
+    """The stored admission webhook configurations, for the write path (:mod:`.webhooks`)."""
+    webhook_connections: ConnectionPool = field(default_factory=ConnectionPool)
+    """Kept-alive connections to webhooks (closed when the server stops)."""
     server_address: str = "127.0.0.1:0"
     store: ObjectStore = field(init=False)
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
