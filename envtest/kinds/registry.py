@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envtest.kinds.conversion import WebhookConversion
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -70,6 +73,10 @@ class ResourceType:
     version than the one asked for, and are served with the apiVersion asked for."""
     verbs: tuple[str, ...] = ALL_VERBS
     """What discovery lists and the router serves (namespaces have no deletecollection)."""
+    storage_version: str = ""
+    """A CRD's version its objects are stored in ("" for built-ins)."""
+    webhook: WebhookConversion | None = field(default=None, compare=False, hash=False)
+    """A CRD's conversion webhook (strategy Webhook); None: strategy None, or built-in."""
 
     @property
     def api_version(self) -> str:

@@ -30,6 +30,16 @@ from envtest.verbs import ownership
 
 def server_side_apply(cluster: Cluster, target: Target, request: Request,
                       applied: Any, mode: str = fieldvalidation.DEFAULT) -> Response:
+    stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
+    live: dict[str, Any] = {} if stored is None else crds.served(target.rtype, stored.load())
+    new, warnings = merged(cluster, target, request, applied, mode, live)
+    return commit_applied(cluster, target, request, live, new, warnings)
+
+
+def merged(cluster: Cluster, target: Target, request: Request, applied: Any, mode: str,
+           live: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The object the apply makes of ``live`` (``{}``: none yet), with its managedFields;
+    and the warnings of the field validation."""
     rtype = target.rtype
     name = ownership.manager_name(request, required=True)
     meta = check_type_meta(rtype, applied)
@@ -45,9 +55,7 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
     # fieldvalidation.)
     warnings = fieldvalidation.check(rtype, applied, mode, patched=True)
     me = ownership.entry(cluster, target, name, "Apply")
-    stored = cluster.store.get(rtype.store, (target.namespace, target.name))
-    live: dict[str, Any] = {} if stored is None else crds.served(rtype, stored.load())
-    if stored is None and target.subresource:
+    if not live and target.subresource:
         raise errors.not_found(rtype.plural, rtype.group, target.name)
     try:
         new, owners = managed.apply(live, applied, ownership.shape(rtype),
@@ -62,8 +70,15 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request,
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
     check_depth(new, "the applied object")
     new["metadata"]["managedFields"] = managed.entries(owners)
+    return new, warnings
+
+
+def commit_applied(cluster: Cluster, target: Target, request: Request, live: dict[str, Any],
+                   new: dict[str, Any], warnings: list[str]) -> Response:
+    """Create ``new`` (``live`` is ``{}``) or store it over ``live``."""
+    rtype = target.rtype
     dry_run = request.param("dryRun") == "All"
-    if stored is None:
+    if not live:
         return fieldvalidation.with_warnings(Response(201, crds.served_raw(
             rtype, commit_create(cluster, target, new, dry_run=dry_run))), warnings)
     status, body = commit_update(cluster, target, live, new, dry_run=dry_run)

@@ -104,18 +104,28 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
 
         return server_side_apply(cluster, target, request, document, mode)
     old = current(cluster, target)
+    return commit_patched(cluster, target, request, old, patched(target, old, kind, document),
+                          mode)
+
+
+def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> Any:
+    """``old`` with a merge, JSON or strategic merge patch applied."""
     try:
         if kind == "merge":
-            new = merge_patch(old, document)
-        elif kind == "json":
-            new = json_patch(old, document)
-        else:
-            new = strategic_merge_patch(old, document, target.rtype.kind)
+            return merge_patch(old, document)
+        if kind == "json":
+            return json_patch(old, document)
+        return strategic_merge_patch(old, document, target.rtype.kind)
     except TooManyOperations as exc:
         raise errors.APIError(413, "RequestEntityTooLarge", str(exc)) from exc
     except PatchError as exc:
         raise errors.invalid(target.rtype.kind, target.rtype.group, target.name,
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
+
+
+def commit_patched(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
+                   new: Any, mode: str) -> Response:
+    """Store a patch's result ``new`` over ``old``."""
     if not isinstance(new, dict):
         raise errors.bad_request("the patch must produce a JSON object")
     # Patches compose: each within the depth bound can still stack an object beyond it.

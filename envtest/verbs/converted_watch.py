@@ -1,0 +1,117 @@
+"""A watch of a CRD version served through the conversion webhook: each event converted, in
+order, without holding up the loop, the store or other watchers.
+
+The stream encodes an event at once when it needs no conversion and nothing waits before it
+(the object at the version watched, or metadata only); otherwise the event joins a queue that
+one task per watch drains in order, calling the webhook for each event's object as kube's
+watch does (one review per event). Bookmarks queue behind the events they follow, at the
+revision they were due at. A failed conversion ends the watch with an ERROR event carrying
+the 500 Status, as kube-apiserver does; a watch whose queue passes ``MAX_PENDING`` events is
+closed (its client re-watches from its last resourceVersion), as a watcher that falls behind
+is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+import orjson
+
+from envtest import errors
+from envtest.cluster import Cluster
+from envtest.kinds.conversion import Converted, converting
+from envtest.storage.store import Event
+from envtest.storage.watch import WatchStream
+from envtest.webhooks.conversion import convert
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 10000
+"""Events a converted watch may hold waiting for the webhook before it is closed."""
+
+_Item = tuple[Event, str] | tuple[None, int, bool]
+"""An event and its type, or a bookmark (None, revision, initial_events_end)."""
+
+
+class ConvertedWatchStream(WatchStream):
+    """A :class:`WatchStream` whose objects pass through the CRD's conversion webhook."""
+
+    def __init__(self, *, cluster: Cluster, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._cluster = cluster
+        self._queue: deque[_Item] = deque()
+        self._pump: asyncio.Task[None] | None = None
+
+    def offer(self, event: Event) -> None:
+        if event.rv <= self._after:
+            return
+        event_type = self._select.event_type(event)
+        if event_type is None:
+            return
+        if not self._queue and self._sent(event, event_type, Converted()):
+            return
+        self._enqueue((event, event_type))
+
+    def bookmark(self, *, initial_events_end: bool = False, revision: int = 0) -> None:
+        if not self._queue:
+            super().bookmark(initial_events_end=initial_events_end, revision=revision)
+            return
+        self._enqueue((None, revision or self._revision(), initial_events_end))
+
+    def cancel_timers(self) -> None:
+        super().cancel_timers()
+        if self._pump is not None:
+            self._pump.cancel()
+
+    def _sent(self, event: Event, event_type: str, memo: Converted) -> bool:
+        """Send the event's line if everything in it is known converted (else record what
+        is missing in ``memo``)."""
+        with converting(memo):
+            line = self._encode(event, event_type)
+        if memo.missing:
+            return False
+        self.send(line)
+        return True
+
+    def _enqueue(self, item: _Item) -> None:
+        if len(self._queue) >= MAX_PENDING:
+            log.warning("closing a watch of %s: %d events wait for the conversion webhook",
+                        self.rtype.group_resource, len(self._queue))
+            self._queue.clear()
+            self.finish()
+            return
+        self._queue.append(item)
+        if self._pump is None:
+            self._pump = self._cluster.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue and not self._sink.closed:
+                await self._deliver(self._queue[0])
+                self._queue.popleft()
+        except errors.APIError as error:
+            self._queue.clear()
+            self.error(error.status())
+        finally:
+            self._pump = None
+
+    async def _deliver(self, item: _Item) -> None:
+        if item[0] is None:
+            _, revision, initial_events_end = item
+            super().bookmark(initial_events_end=bool(initial_events_end), revision=int(revision))
+            return
+        event, event_type = item
+        memo = Converted()
+        if self._sent(event, event_type, memo):
+            return
+        raws = list(memo.missing)
+        memo.missing.clear()
+        assert self.rtype.webhook is not None
+        done = await convert(self._cluster, self.rtype.webhook,
+                             [orjson.loads(raw) for raw in raws], self.rtype.api_version)
+        memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
+        if not self._sent(event, event_type, memo):
+            raise errors.APIError(500, "", "a converted watch event could not be encoded")

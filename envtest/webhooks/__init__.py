@@ -1,0 +1,2 @@
+"""Webhooks the local API server calls: CRD conversion (:mod:`.conversion`), through the
+shared HTTPS client (:mod:`.client`)."""
