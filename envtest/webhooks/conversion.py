@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 TIMEOUT = 30.0
 """kube-apiserver's conversion webhook timeout: fixed, not configurable per CRD."""
 _V1 = "apiextensions.k8s.io/v1"
-_V1BETA1 = "apiextensions.k8s.io/v1beta1"
 
 
 class ConversionFailed(Exception):
@@ -57,12 +56,15 @@ def review_request(webhook: WebhookConversion, uid: str, desired: str,
 
 
 def converted_objects(review: Any, *, uid: str, sent: Sequence[dict[str, Any]], desired: str,
-                      source: str, listing: bool) -> list[dict[str, Any]]:
+                      source: str, listing: bool, review_version: str = "v1"
+                      ) -> list[dict[str, Any]]:
     """The converted objects of a webhook's answer, metadata restored; ConversionFailed with
     kube's message otherwise. ``source`` names the kind converted from (its GVK string);
-    ``listing``: the objects of a list (kube words its index errors differently then)."""
+    ``listing``: the objects of a list (kube words its index errors differently then);
+    ``review_version``: the ConversionReview version sent (v1beta1 answers are not checked
+    for kind or uid)."""
     try:
-        objects = _response_objects(review, uid)
+        objects = _response_objects(review, uid, checked=review_version == "v1")
     except ConversionFailed as exc:
         raise ConversionFailed(f"conversion webhook for {source} failed: {exc}") from None
     if len(objects) != len(sent):
@@ -72,23 +74,23 @@ def converted_objects(review: Any, *, uid: str, sent: Sequence[dict[str, Any]], 
             for index, (original, converted) in enumerate(zip(sent, objects, strict=True))]
 
 
-def _response_objects(review: Any, uid: str) -> list[Any]:
+def _response_objects(review: Any, uid: str, *, checked: bool) -> list[Any]:
     """``getConvertedObjectsFromResponse``: the review's kind and uid, then its result."""
     if not isinstance(review, dict):
         raise ConversionFailed("no response provided")
     api_version, kind = review.get("apiVersion"), review.get("kind")
-    if api_version != _V1BETA1:  # v1beta1 answers were never checked for kind or uid
-        if (api_version, kind) != (_V1, "ConversionReview"):
-            raise ConversionFailed(
-                f"expected webhook response of {group_version_kind(_V1, 'ConversionReview')}, "
-                f"got {group_version_kind(str(api_version or ''), str(kind or ''))}")
+    if checked and (api_version, kind) != (_V1, "ConversionReview"):
+        raise ConversionFailed(
+            f"expected webhook response of {group_version_kind(_V1, 'ConversionReview')}, "
+            f"got {group_version_kind(str(api_version or ''), str(kind or ''))}")
     response = review.get("response")
     if not isinstance(response, dict):
         raise ConversionFailed("no response provided")
-    if api_version != _V1BETA1 and response.get("uid") != uid:
+    if checked and response.get("uid") != uid:
         raise ConversionFailed(f'expected response.uid="{uid}", got '
                                f'"{response.get("uid") or ""}"')
-    result = response.get("result") if isinstance(response.get("result"), dict) else {}
+    result = response.get("result")
+    result = result if isinstance(result, dict) else {}
     if result.get("status") != "Success":
         if result.get("message"):
             raise ConversionFailed(str(result["message"]))
@@ -192,7 +194,8 @@ async def convert(cluster: Cluster, webhook: WebhookConversion, objects: list[di
         except WebhookCallError as exc:
             raise ConversionFailed(f"conversion webhook for {source} failed: {exc}") from None
         converted = iter(converted_objects(review, uid=uid, sent=sent, desired=desired,
-                                           source=source, listing=listing))
+                                           source=source, listing=listing,
+                                           review_version=webhook.review_version))
     except ConversionFailed as exc:
         log.warning("%s (CRD %s)", exc, webhook.crd_name)
         raise errors.APIError(500, "", str(exc)) from None
