@@ -37,7 +37,7 @@ from envtest.kinds import crds
 from envtest.kinds.conversion import Converted, converting
 from envtest.kinds.registry import ResourceType
 from envtest.schema import fieldvalidation
-from envtest.verbs import apply, reads, writes
+from envtest.verbs import apply, reads, scale, writes
 from envtest.webhooks.conversion import convert
 
 Verb = Callable[[Cluster, Target, Request], "Answer | asyncio.Future[Answer]"]
@@ -56,25 +56,38 @@ def _reading(verb: Verb, *, listing: bool) -> Verb:
     def read(cluster: Cluster, target: Target, request: Request
              ) -> Answer | asyncio.Future[Answer]:
         memo = Converted()
-        with converting(memo):
-            answer = verb(cluster, target, request)
+        answer = _attempt(memo, lambda: verb(cluster, target, request))
         if not memo.missing and not isinstance(answer, asyncio.Future):
             return answer
         return _task(cluster, _read_converted(cluster, target, memo, listing,
-                                              lambda: verb(cluster, target, request)))
+                                              lambda: verb(cluster, target, request), answer))
     return read
 
 
+def _attempt(memo: Converted, answer: Callable[[], Answer | asyncio.Future[Answer]]
+             ) -> Answer | asyncio.Future[Answer]:
+    """The verb's answer under ``memo``; one it failed to give on objects not converted yet
+    does not count (the objects missing are converted, and it runs again)."""
+    with converting(memo):
+        try:
+            return answer()
+        except errors.APIError as error:
+            if memo.missing:
+                return errors.error_response(error)
+            raise
+
+
 async def _read_converted(cluster: Cluster, target: Target, memo: Converted, listing: bool,
-                          answer: Callable[[], Answer | asyncio.Future[Answer]]) -> Answer:
+                          answer: Callable[[], Answer | asyncio.Future[Answer]],
+                          first: Answer | asyncio.Future[Answer]) -> Answer:
+    result = first
     for _ in range(_ROUNDS):
-        await _convert_missing(cluster, target.rtype, memo, listing=listing)
-        with converting(memo):
-            result = answer()
-            if isinstance(result, asyncio.Future):  # a list waiting for a resourceVersion
-                result = await result
+        if isinstance(result, asyncio.Future):  # a list waiting for a resourceVersion
+            result = await result
         if not memo.missing:
             return result
+        await _convert_missing(cluster, target.rtype, memo, listing=listing)
+        result = _attempt(memo, answer)
     raise errors.APIError(409, "Conflict", f"the {target.rtype.group_resource} being read "
                           "kept changing while the conversion webhook was called; retry")
 
@@ -256,4 +269,9 @@ _VERBS: dict[Verb, Verb] = {
     writes.delete: _writing(writes.delete, converts_body=False),
     writes.delete_collection: _writing(writes.delete_collection, converts_body=False),
     writes.patch: _patch,
+    # This server's scale reads and writes spec.replicas whatever the version: at the
+    # storage version's object (its answer is an autoscaling/v1 Scale, never converted).
+    scale.get: _reading(scale.get, listing=False),
+    scale.update: _writing(scale.update, converts_body=False),
+    scale.patch: _writing(scale.patch, converts_body=False),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ambient_ctrl.webhook import (
     inject_ca_bundle,
     install,
 )
+from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
 from envtest.kinds.conversion import WebhookConversion
 from envtest.webhooks.conversion import ConversionFailed, converted_objects, review_request
@@ -246,6 +248,50 @@ def test_a_live_watch_of_v2_gets_each_v1_write_converted_in_order(
         events = stream.take(5)
     assert [(e["type"], e["object"]["metadata"]["name"], e["object"]["spec"])
             for e in events] == [("ADDED", f"e{i}", {"replicas": i}) for i in range(5)]
+
+
+def test_a_watch_list_of_v2_sends_converted_objects_then_its_bookmark(
+        things: str, client: RawClient, namespace: str) -> None:
+    for i in range(3):
+        assert client.post(path("v1", namespace), thing("v1", f"i{i}", i))[0] == 201
+    query = ("?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+             "&resourceVersionMatch=NotOlderThan")
+    with client.watch(path("v2", namespace) + query) as stream:
+        events = stream.take(4)
+    assert [(e["type"], e["object"]["spec"]) for e in events[:3]] == [
+        ("ADDED", {"replicas": i}) for i in range(3)]
+    assert events[3]["type"] == "BOOKMARK"
+    assert events[3]["object"]["metadata"]["annotations"] == {
+        "k8s.io/initial-events-end": "true"}
+    assert int(events[3]["object"]["metadata"]["resourceVersion"]) >= max(
+        int(e["object"]["metadata"]["resourceVersion"]) for e in events[:3])
+
+
+def test_dry_run_in_v2_stores_nothing(things: str, client: RawClient, namespace: str) -> None:
+    status, body = client.post(path("v2", namespace) + "?dryRun=All", thing("v2", "d", 6))
+    assert status == 201 and (body["apiVersion"], body["spec"]) == (V2, {"replicas": 6}), body
+    assert client.get(path("v2", namespace, name="d"))[0] == 404
+
+
+def test_a_slow_webhook_holds_up_only_its_own_request(api: LocalAPIServer, client: RawClient,
+                                                      namespace: str) -> None:
+    with WebhookBackend({"/convert": converting}, delay=3.0) as slow:
+        body = crd("slows", "Slow", conversion={"strategy": "Webhook", "webhook": {
+            "conversionReviewVersions": ["v1"], "clientConfig": slow.config("/convert")}})
+        assert client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                           body)[0] == 201
+        assert client.post(path("v1", namespace, "slows"), thing("v1", "s", 1, "Slow"))[0] == 201
+        answers: list[tuple[int, Any]] = []
+        with RawClient(api.url) as other:
+            reader = threading.Thread(target=lambda: answers.append(
+                other.get(path("v2", namespace, "slows", "s"))))
+            reader.start()
+            eventually(lambda: slow.received("/convert"))  # the call is in flight
+            assert client.get(f"/api/v1/namespaces/{namespace}")[0] == 200
+            assert client.get(path("v1", namespace, "slows", "s"))[0] == 200
+            assert reader.is_alive() and not answers
+            reader.join(30)
+    assert answers[0][0] == 200 and answers[0][1]["spec"] == {"replicas": 1}
 
 
 # -- failures ---------------------------------------------------------------------------------
