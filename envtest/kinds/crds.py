@@ -10,9 +10,14 @@ Terminating, during which new ones cannot be created); once none is left the fin
 and with it the CRD and its kind. The apiextensions finalizer controller does this a moment
 later; here it happens within the requests that make it possible.
 
-Versions share one store. Conversion is strategy ``None`` for every CRD (webhooks are not
-called): an object stored at one version and read at another comes back with the apiVersion it
-was asked for and its fields unchanged.
+Versions share one store. With conversion strategy ``None`` (the default) an object stored
+at one version and read at another comes back with the apiVersion it was asked for and its
+fields unchanged. With ``Webhook`` (:mod:`.conversion` validates ``spec.conversion``) objects
+are stored at the storage version and an object at another version is served as the CRD's
+conversion webhook made it: :func:`served_raw` and :func:`served` take it from the
+:class:`~envtest.kinds.conversion.Converted` memo of the request (the verbs of
+:mod:`envtest.verbs.conversion` fill it by calling the webhook, and convert the bodies of
+writes to the storage version).
 """
 
 from __future__ import annotations
