@@ -12,9 +12,8 @@ field paths say ``spec.conversion.webhookClientConfig`` and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,22 +74,36 @@ class Converted:
 _ACTIVE: ContextVar[Converted | None] = ContextVar("envtest_converted", default=None)
 
 
-@contextmanager
-def converting(memo: Converted) -> Iterator[Converted]:
-    """Serve webhook-converted objects from ``memo`` within the block."""
-    token = _ACTIVE.set(memo)
-    try:
-        yield memo
-    finally:
-        _ACTIVE.reset(token)
+class converting:  # a context manager named as the function it replaces
+    """Serve webhook-converted objects from ``memo`` within the block (a class rather than
+    a generator: a converted watch enters one per event and watcher)."""
+
+    __slots__ = ("_memo", "_token")
+
+    def __init__(self, memo: Converted) -> None:
+        self._memo = memo
+        self._token: Token[Converted | None] | None = None
+
+    def __enter__(self) -> Converted:
+        self._token = _ACTIVE.set(self._memo)
+        return self._memo
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _ACTIVE.reset(self._token)
+
+
+class Unconverted(errors.APIError):
+    """An object at another version served with no :class:`Converted` memo active: a path
+    that must call the webhook first (a converted watch does, on catching it)."""
 
 
 def served_by_webhook(raw: bytes, group_resource: str) -> bytes:
     """``raw`` (a stored object at another version) as the active request had it converted."""
     memo = _ACTIVE.get()
     if memo is None:
-        raise errors.APIError(500, "", f"{group_resource}: an object stored at another version "
-                              "was served without its conversion webhook (a server bug)")
+        raise Unconverted(500, "", f"{group_resource}: an object stored at another version "
+                          "was served without its conversion webhook (a server bug)")
     found = memo.known.get(raw)
     if found is not None:
         return found

@@ -2,7 +2,8 @@
 order, without holding up the loop, the store or other watchers.
 
 The stream encodes an event at once when it needs no conversion and nothing waits before it
-(the object at the version watched, or metadata only); otherwise the event joins a queue that
+(the object at the version watched, or metadata only: no cost beyond a plain watch's);
+otherwise the event joins a queue that
 one task per watch drains in order, calling the webhook for each event's object as kube's
 watch does (one review per event). Bookmarks queue behind the events they follow, at the
 revision they were due at. A failed conversion ends the watch with an ERROR event carrying
@@ -22,7 +23,7 @@ import orjson
 
 from envtest import errors
 from envtest.cluster import Cluster
-from envtest.kinds.conversion import Converted, converting
+from envtest.kinds.conversion import Converted, Unconverted, converting
 from envtest.storage.store import Event
 from envtest.storage.watch import WatchStream
 from envtest.webhooks.conversion import convert
@@ -51,8 +52,12 @@ class ConvertedWatchStream(WatchStream):
         event_type = self._select.event_type(event)
         if event_type is None:
             return
-        if not self._queue and self._sent(event, event_type, Converted()):
-            return
+        if not self._queue:
+            try:  # no memo: what needs the webhook raises, and joins the queue
+                self.send(self._encode(event, event_type))
+                return
+            except Unconverted:
+                pass
         self._enqueue((event, event_type))
 
     def bookmark(self, *, initial_events_end: bool = False, revision: int = 0) -> None:
