@@ -93,6 +93,11 @@ class converting:  # a context manager named as the function it replaces
         _ACTIVE.reset(self._token)
 
 
+def active() -> Converted | None:
+    """The memo of the request being served, if it has one."""
+    return _ACTIVE.get()
+
+
 class Unconverted(errors.APIError):
     """An object at another version served with no :class:`Converted` memo active: a path
     that must call the webhook first (a converted watch does, on catching it)."""

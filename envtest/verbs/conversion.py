@@ -155,8 +155,7 @@ def _with_stored(cluster: Cluster, target: Target,
     """Run a write once: at once, unless the object it starts from is stored at another
     version (then once the webhook converted it)."""
     if not _needs_old_conversion(cluster, target):
-        with converting(Converted(strict=True)):
-            return run()
+        return run()
     return _task(cluster, _run_with_stored(cluster, target, run))
 
 

@@ -23,7 +23,7 @@ import orjson
 
 from envtest import errors
 from envtest.cluster import Cluster
-from envtest.kinds.conversion import Converted, Unconverted, converting
+from envtest.kinds.conversion import Converted, Unconverted, active, converting
 from envtest.storage.store import Event
 from envtest.storage.watch import WatchStream
 from envtest.webhooks.conversion import convert
@@ -52,13 +52,21 @@ class ConvertedWatchStream(WatchStream):
         event_type = self._select.event_type(event)
         if event_type is None:
             return
-        if not self._queue:
-            try:  # no memo: what needs the webhook raises, and joins the queue
-                self.send(self._encode(event, event_type))
-                return
-            except Unconverted:
-                pass
+        if not self._queue and self._sent_now(event, event_type):
+            return
         self._enqueue((event, event_type))
+
+    def _sent_now(self, event: Event, event_type: str) -> bool:
+        """Send the event if it needs no conversion. Outside any request's memo (the usual
+        case) that costs what a plain watch's does: an object that needs the webhook raises;
+        within a write's (one that converted), the stream tries it under a memo of its own."""
+        if active() is not None:
+            return self._sent(event, event_type, Converted())
+        try:
+            self.send(self._encode(event, event_type))
+        except Unconverted:
+            return False
+        return True
 
     def bookmark(self, *, initial_events_end: bool = False, revision: int = 0) -> None:
         if not self._queue:
