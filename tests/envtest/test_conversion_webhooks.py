@@ -250,6 +250,39 @@ def test_a_live_watch_of_v2_gets_each_v1_write_converted_in_order(
             for e in events] == [("ADDED", f"e{i}", {"replicas": i}) for i in range(5)]
 
 
+def test_a_watch_of_v2_sees_writes_made_in_v2(things: str, client: RawClient,
+                                               namespace: str) -> None:
+    with client.watch(path("v2", namespace) + "?watch=1") as stream:
+        assert client.post(path("v2", namespace), thing("v2", "v", 1))[0] == 201
+        assert client.patch(path("v2", namespace, name="v"), {"spec": {"replicas": 2}})[0] == 200
+        events = stream.take(2)
+    assert [(e["type"], e["object"]["apiVersion"], e["object"]["spec"]) for e in events] == [
+        ("ADDED", V2, {"replicas": 1}), ("MODIFIED", V2, {"replicas": 2})]
+
+
+def test_objects_left_at_an_old_storage_version_are_converted_when_written(
+        backend: WebhookBackend, client: RawClient, namespace: str) -> None:
+    backend.routes["/convert-moves"] = converting
+    body = crd("moves", "Move", conversion={"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"], "clientConfig": backend.config("/convert-moves")}})
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    status, created = client.post(crds, body)
+    assert status == 201, created
+    assert client.post(path("v1", namespace, "moves"), thing("v1", "o", 1, "Move"))[0] == 201
+    for version in created["spec"]["versions"]:  # the storage version moves to v2
+        version["storage"] = version["name"] == "v2"
+    status, updated = client.put(f"{crds}/moves.{GROUP}", created)
+    assert status == 200, updated
+    status, got = client.get(path("v2", namespace, "moves", "o"))
+    assert (status, got["spec"]) == (200, {"replicas": 1})
+    status, got = client.patch(path("v2", namespace, "moves", "o"), {"spec": {"replicas": 2}})
+    assert (status, got["apiVersion"], got["spec"]) == (200, V2, {"replicas": 2}), got
+    status, got = client.get(path("v1", namespace, "moves", "o"))
+    assert got["spec"] == {"size": 2}
+    reviews = backend.received("/convert-moves")
+    assert [r["request"]["desiredAPIVersion"] for r in reviews] == [V2, V2, V1]
+
+
 def test_a_watch_list_of_v2_sends_converted_objects_then_its_bookmark(
         things: str, client: RawClient, namespace: str) -> None:
     for i in range(3):
