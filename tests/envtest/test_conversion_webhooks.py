@@ -8,6 +8,7 @@ tested as the pure functions they are."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ambient_ctrl.testing import eventually
 from ambient_ctrl.webhook import (
     HubAndSpoke,
     Webhooks,
@@ -26,7 +28,6 @@ from ambient_ctrl.webhook import (
     inject_ca_bundle,
     install,
 )
-from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
 from envtest.kinds.conversion import WebhookConversion
 from envtest.webhooks.conversion import ConversionFailed, converted_objects, review_request
@@ -138,6 +139,16 @@ def gizmos(api: LocalAPIServer, backend: WebhookBackend) -> str:
     return f"gizmos.{GROUP}"
 
 
+@contextlib.contextmanager
+def answering(backend: WebhookBackend, reply: Any) -> Iterator[None]:
+    """The gizmos' webhook answers with ``reply`` within the block."""
+    backend.routes["/convert-gizmos"] = reply
+    try:
+        yield
+    finally:
+        backend.routes["/convert-gizmos"] = converting
+
+
 def kubectl(api: LocalAPIServer, tmp_path: Path, *args: str,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -215,6 +226,7 @@ def test_lists_of_both_versions(api: LocalAPIServer, things: str, client: RawCli
     assert [(o["apiVersion"], o["spec"]) for o in items] == [
         (V2, {"replicas": i}) for i in range(3)]
     status, body = client.get(path("v1", namespace))
+    assert status == 200, body
     assert [o["spec"] for o in body["items"]] == [{"size": i} for i in range(3)]
 
 
@@ -224,6 +236,7 @@ def test_the_official_client_watches_v2_while_v1_is_written(
     from kubernetes import config, watch
 
     status, body = client.get(path("v1", namespace))
+    assert status == 200, body
     since = body["metadata"]["resourceVersion"]
     assert client.post(path("v1", namespace), thing("v1", "w", 1))[0] == 201
     assert client.patch(path("v1", namespace, name="w"), {"spec": {"size": 4}})[0] == 200
@@ -374,11 +387,8 @@ def test_a_webhook_that_is_down_fails_with_kubes_message(api: LocalAPIServer, cl
 def test_a_wrong_answer_is_a_500(gizmos: str, backend: WebhookBackend, client: RawClient,
                                  namespace: str, reply: Any, message: str) -> None:
     assert client.post(path("v1", namespace, "gizmos"), thing("v1", "g", 1, "Gizmo"))[0] == 201
-    backend.routes["/convert-gizmos"] = reply
-    try:
+    with answering(backend, reply):
         status, body = client.get(path("v2", namespace, "gizmos", "g"))
-    finally:
-        backend.routes["/convert-gizmos"] = converting
     assert status == 500, body
     assert body["message"].startswith(message), body["message"]
 
@@ -396,11 +406,8 @@ def test_metadata_changes_but_labels_and_annotations_are_undone(
             out.append(obj)
         return review_answer(review, convertedObjects=out)
 
-    backend.routes["/convert-gizmos"] = meddling
-    try:
+    with answering(backend, meddling):
         status, body = client.get(path("v2", namespace, "gizmos", "m"))
-    finally:
-        backend.routes["/convert-gizmos"] = converting
     assert status == 200, body
     assert body["metadata"]["labels"] == {"added": "yes"}
     assert "finalizers" not in body["metadata"] and body["metadata"]["generation"] == 1
@@ -415,6 +422,7 @@ def test_one_review_per_list_and_none_for_the_storage_version(
     assert client.get(path("v1", namespace, "gizmos"))[0] == 200
     assert len(backend.received("/convert-gizmos")) == before
     status, body = client.get(path("v2", namespace, "gizmos"))
+    assert status == 200, body
     assert [o["spec"] for o in body["items"]] == [{"replicas": i} for i in range(3)]
     [review] = backend.received("/convert-gizmos")[before:]
     assert review["apiVersion"] == "apiextensions.k8s.io/v1"
@@ -424,16 +432,14 @@ def test_one_review_per_list_and_none_for_the_storage_version(
 
 def test_a_watch_whose_conversion_fails_ends_with_an_error_event(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
-    backend.routes["/convert-gizmos"] = lambda review: review_answer(
+    failing = lambda review: review_answer(  # noqa: E731
         review, result={"status": "Failure", "message": "broken"})
-    try:
-        with client.watch(path("v2", namespace, "gizmos") + "?watch=1") as stream:
-            assert client.post(path("v1", namespace, "gizmos"),
-                               thing("v1", "f", 1, "Gizmo"))[0] == 201
-            event = stream.next()
-            assert stream.next() is None  # the stream ended
-    finally:
-        backend.routes["/convert-gizmos"] = converting
+    with answering(backend, failing), client.watch(path("v2", namespace, "gizmos")
+                                                   + "?watch=1") as stream:
+        assert client.post(path("v1", namespace, "gizmos"),
+                           thing("v1", "f", 1, "Gizmo"))[0] == 201
+        event = stream.next()
+        assert stream.next() is None  # the stream ended
     assert event is not None and event["type"] == "ERROR"
     assert event["object"]["code"] == 500
     assert event["object"]["message"] == f"conversion webhook for {V1}, Kind=Gizmo failed: broken"
@@ -444,6 +450,7 @@ def test_strategy_none_is_unchanged(client: RawClient, namespace: str) -> None:
                        crd("plains", "Plain"))[0] == 201
     assert client.post(path("v2", namespace, "plains"), thing("v2", "p", 2, "Plain"))[0] == 201
     status, body = client.get(path("v1", namespace, "plains", "p"))
+    assert status == 200, body
     assert (body["apiVersion"], body["spec"]) == (V1, {"replicas": 2})
 
 
