@@ -21,28 +21,13 @@ from urllib.parse import urlsplit
 from envtest import errors
 from envtest.errors import Cause
 from envtest.kinds.objects import DNS1123_SUBDOMAIN
+from envtest.kinds.registry import ACCEPTED_REVIEW_VERSIONS, WebhookConversion
 
-ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
-"""The ConversionReview versions this server can send."""
 _PATH = "spec.conversion"
 _CLIENT = f"{_PATH}.webhookClientConfig"
 _REVIEWS = f"{_PATH}.conversionReviewVersions"
 _FORM = "; desired format: https://host[/path]"
 _DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookConversion:
-    """A CRD's conversion by webhook: where to call, in which review versions."""
-
-    client_config: Mapping[str, Any]
-    review_versions: tuple[str, ...]
-    crd_name: str
-
-    @property
-    def review_version(self) -> str:
-        """The first ConversionReview version the server understands (kube's choice)."""
-        return next(v for v in self.review_versions if v in ACCEPTED_REVIEW_VERSIONS)
 
 
 def webhook_of(crd: Mapping[str, Any]) -> WebhookConversion | None:

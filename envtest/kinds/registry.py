@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from envtest.kinds.conversion import WebhookConversion
+from typing import Any
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -46,6 +43,24 @@ SUBRESOURCES: Mapping[str, Subresource] = MappingProxyType({
     "scale": Subresource(SUBRESOURCE_VERBS, "autoscaling", "v1", "Scale"),
 })
 """The subresources this server knows, by name."""
+
+
+ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
+"""The ConversionReview versions this server can send."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConversion:
+    """A CRD's conversion by webhook: where to call, in which review versions."""
+
+    client_config: Mapping[str, Any]
+    review_versions: tuple[str, ...]
+    crd_name: str
+
+    @property
+    def review_version(self) -> str:
+        """The first ConversionReview version the server understands (kube's choice)."""
+        return next(v for v in self.review_versions if v in ACCEPTED_REVIEW_VERSIONS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ import orjson
 
 from envtest import errors
 from envtest.cluster import Cluster
-from envtest.kinds.conversion import WebhookConversion
 from envtest.kinds.objects import annotations_causes, labels_causes
+from envtest.kinds.registry import WebhookConversion
 from envtest.webhooks.client import WebhookCallError, post_review
 
 log = logging.getLogger(__name__)

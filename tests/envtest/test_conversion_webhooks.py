@@ -29,7 +29,7 @@ from ambient_ctrl.webhook import (
     install,
 )
 from envtest import LocalAPIServer
-from envtest.kinds.conversion import WebhookConversion
+from envtest.kinds.registry import WebhookConversion
 from envtest.webhooks.conversion import ConversionFailed, converted_objects, review_request
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport, load_configuration
