@@ -15,6 +15,7 @@ from envtest.http.endpoints import PodEndpoints
 from envtest.kinds.builtins import ClusterIPs
 from envtest.kinds.registry import KindRegistry, ResourceType
 from envtest.storage.store import ETCD_MAX_REQUEST_BYTES, ObjectStore
+from envtest.webhooks.index import WebhookIndex
 from foundation.clock import Clock, RealClock, rfc3339
 
 
@@ -84,6 +85,8 @@ class Cluster:
     ips: ClusterIPs = field(default_factory=ClusterIPs)
     endpoints: PodEndpoints = field(default_factory=PodEndpoints)
     """Pod ports served on this machine (by simulators' stand-ins), for the Service proxy."""
+    webhooks: WebhookIndex = field(default_factory=WebhookIndex)
+    """The stored admission webhook configurations, for the write path (:mod:`.webhooks`)."""
     server_address: str = "127.0.0.1:0"
     store: ObjectStore = field(init=False)
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)

@@ -26,11 +26,26 @@ from envtest.kinds.registry import ResourceType
 def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool = False) -> bytes:
     """Store ``obj`` as a new object of ``target``'s kind; its bytes as stored (with
     ``dry_run``, as they would be)."""
+    prepared = prepare_create(cluster, target, check_create(cluster, target, obj))
+    return store_create(cluster, target, prepared, dry_run=dry_run)
+
+
+def check_create(cluster: Cluster, target: Target, obj: Any) -> dict[str, Any]:
+    """What is refused before admission: a body that is no object of the kind, a kind that
+    takes no object now, a namespace that is missing or terminating, or not the URL's."""
     rtype = target.rtype
     meta = check_type_meta(rtype, obj)
-    hooks = hooks_for(rtype)
-    hooks.allow_create(cluster, rtype)
+    hooks_for(rtype).allow_create(cluster, rtype)
     _place(cluster, target, meta)
+    assert isinstance(obj, dict)
+    return obj
+
+
+def prepare_create(cluster: Cluster, target: Target, obj: dict[str, Any]) -> dict[str, Any]:
+    """Complete a checked object as kube's ``BeforeCreate`` does — server-owned metadata, a
+    generated name, uid, creation time, generation — and validate it (422)."""
+    rtype = target.rtype
+    meta = check_type_meta(rtype, obj)
     for name in SYSTEM_FIELDS:
         meta.pop(name, None)
     if meta.get("resourceVersion"):
@@ -44,17 +59,25 @@ def commit_create(cluster: Cluster, target: Target, obj: Any, *, dry_run: bool =
         meta["name"] = _free_name(cluster, rtype, meta)
     # Before admission, as kube-apiserver fills them: a Job's generated selector names its uid.
     meta.update(uid=new_uid(), creationTimestamp=cluster.now())
-    causes = validate_meta(rtype, obj, updating=False) + hooks.admit_create(cluster, rtype, obj)
+    causes = validate_meta(rtype, obj, updating=False) + hooks_for(rtype).admit_create(
+        cluster, rtype, obj)
     raise_if_invalid(rtype, meta["name"], causes)
-    if cluster.store.get(rtype.store, (meta.get("namespace", ""), meta["name"])) is not None:
-        raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
     if tracks_generation(rtype):
         meta["generation"] = 1
+    return obj
+
+
+def store_create(cluster: Cluster, target: Target, obj: dict[str, Any], *,
+                 dry_run: bool = False) -> bytes:
+    """Store a prepared object unless its name is taken (409)."""
+    rtype, meta = target.rtype, obj["metadata"]
+    if cluster.store.get(rtype.store, (meta.get("namespace", ""), meta["name"])) is not None:
+        raise errors.already_exists(rtype.plural, rtype.group, meta["name"])
     if dry_run:
         meta["resourceVersion"] = str(cluster.store.revision)
         return orjson.dumps(obj)
     stored = cluster.store.put(rtype, obj, "ADDED")
-    hooks.stored(cluster, obj)
+    hooks_for(rtype).stored(cluster, obj)
     return stored.raw
 
 

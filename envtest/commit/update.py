@@ -22,8 +22,15 @@ _KEPT = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSe
 def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: dict[str, Any],
                   *, dry_run: bool = False) -> tuple[int, bytes]:
     """Store ``new`` as the next state of ``old``; (HTTP status, body)."""
+    return store_update(cluster, target, old, prepare_update(cluster, target, old, new),
+                        dry_run=dry_run)
+
+
+def prepare_update(cluster: Cluster, target: Target, old: dict[str, Any],
+                   new: dict[str, Any]) -> dict[str, Any]:
+    """The next state of ``old`` as kube's ``BeforeUpdate`` makes it — the status split, kept
+    metadata, generation — validated (422)."""
     rtype = target.rtype
-    hooks = hooks_for(rtype)
     merged = _split_status(rtype, old, new, target.subresource)
     meta, old_meta = merged["metadata"], old["metadata"]
     for name in _KEPT:
@@ -34,7 +41,7 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
     meta["resourceVersion"] = old_meta["resourceVersion"]
     drop_empty_meta(meta)
     causes = (validate_meta(rtype, merged, updating=True)
-              + hooks.admit_update(cluster, rtype, merged, old))
+              + hooks_for(rtype).admit_update(cluster, rtype, merged, old))
     if old_meta.get("deletionTimestamp"):
         added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
         if added:
@@ -43,14 +50,22 @@ def commit_update(cluster: Cluster, target: Target, old: dict[str, Any], new: di
     raise_if_invalid(rtype, target.name, causes)
     if tracks_generation(rtype) and _versioned(rtype, merged) != _versioned(rtype, old):
         meta["generation"] = int(old_meta.get("generation", 1)) + 1
+    return merged
+
+
+def store_update(cluster: Cluster, target: Target, old: dict[str, Any], merged: dict[str, Any],
+                 *, dry_run: bool = False) -> tuple[int, bytes]:
+    """Store a prepared next state: nothing when it changes nothing (no new revision, no
+    event), removal when the last finalizer of a deleted object went."""
     if merged == old:
-        return 200, orjson.dumps(old)  # a no-op write: no new revision, no event
+        return 200, orjson.dumps(old)
     if dry_run:
         return 200, orjson.dumps(merged)
+    meta = merged["metadata"]
     if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-        return 200, remove(cluster, rtype, merged)
-    stored = cluster.store.put(rtype, merged, "MODIFIED")
-    hooks.stored(cluster, merged)
+        return 200, remove(cluster, target.rtype, merged)
+    stored = cluster.store.put(target.rtype, merged, "MODIFIED")
+    hooks_for(target.rtype).stored(cluster, merged)
     return 200, stored.raw
 
 

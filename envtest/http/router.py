@@ -69,8 +69,11 @@ class APIServer:
         self.proxy = ServiceProxy(cluster)
 
     def close(self) -> None:
-        """Cancel what is still in flight (proxied requests); the server is stopping."""
+        """Cancel what is still in flight (proxied requests, requests awaiting admission
+        webhooks); the server is stopping."""
         self.proxy.close()
+        for task in list(self.cluster.webhooks.in_flight):
+            task.cancel()
 
     def __call__(self, request: Request) -> Answer | asyncio.Future[Answer]:
         try:

@@ -12,28 +12,42 @@ there: only ObjectMeta's lists are keyed, every other list is atomic).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from envtest import errors
 from envtest.cluster import Cluster, Target
-from envtest.codecs.body import check_depth
-from envtest.commit import commit_create, commit_update
+from envtest.codecs.body import check_depth, decode_patch
+from envtest.commit import check_create
 from envtest.errors import Cause
-from envtest.http.protocol import Request, Response
+from envtest.http.protocol import Answer, Request, Response
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
 from envtest.patch import PatchError, fieldpath, managed
 from envtest.patch.managed import Conflicts
 from envtest.schema import fieldvalidation
 from envtest.verbs import ownership
+from envtest.verbs.admit import Plan, admit, create_plan, update_plan
 
 
-def server_side_apply(cluster: Cluster, target: Target, request: Request,
-                      applied: Any, mode: str = fieldvalidation.DEFAULT) -> Response:
+def server_side_apply(cluster: Cluster, target: Target, request: Request, applied: Any,
+                      mode: str = fieldvalidation.DEFAULT) -> Answer | asyncio.Future[Answer]:
+    """Apply ``applied`` (the decoded patch); admitted as a CREATE or an UPDATE."""
+    first = [applied]
+
+    def build() -> Plan:  # an attempt after the object changed decodes the patch anew
+        document = first.pop() if first else decode_patch(request, builtin=target.rtype.builtin)[1]
+        return _apply_plan(cluster, target, request, document, mode)
+
+    return admit(cluster, target, request, build)
+
+
+def _apply_plan(cluster: Cluster, target: Target, request: Request, applied: Any,
+                mode: str) -> Plan:
     stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
     live: dict[str, Any] = {} if stored is None else crds.served(target.rtype, stored.load())
     new, warnings = merged(cluster, target, request, applied, mode, live)
-    return commit_applied(cluster, target, request, live, new, warnings)
+    return applied_plan(cluster, target, request, live, new, warnings)
 
 
 def merged(cluster: Cluster, target: Target, request: Request, applied: Any, mode: str,
@@ -73,17 +87,13 @@ def merged(cluster: Cluster, target: Target, request: Request, applied: Any, mod
     return new, warnings
 
 
-def commit_applied(cluster: Cluster, target: Target, request: Request, live: dict[str, Any],
-                   new: dict[str, Any], warnings: list[str]) -> Response:
+def applied_plan(cluster: Cluster, target: Target, request: Request, live: dict[str, Any],
+                 new: dict[str, Any], warnings: list[str]) -> Plan:
     """Create ``new`` (``live`` is ``{}``) or store it over ``live``."""
-    rtype = target.rtype
-    dry_run = request.param("dryRun") == "All"
     if not live:
-        return fieldvalidation.with_warnings(Response(201, crds.served_raw(
-            rtype, commit_create(cluster, target, new, dry_run=dry_run))), warnings)
-    status, body = commit_update(cluster, target, live, new, dry_run=dry_run)
-    return fieldvalidation.with_warnings(Response(status, crds.served_raw(rtype, body)),
-                                         warnings)
+        return create_plan(cluster, target, request, check_create(cluster, target, new),
+                           warnings, lambda body: Response(201, body))
+    return update_plan(cluster, target, request, live, new, warnings, Response)
 
 
 def _conflict(target: Target, exc: Conflicts) -> errors.APIError:

@@ -37,7 +37,9 @@ from envtest.kinds import crds
 from envtest.kinds.conversion import Converted, converting
 from envtest.kinds.registry import ResourceType
 from envtest.schema import fieldvalidation
+from envtest.storage.store import Stored
 from envtest.verbs import apply, reads, scale, writes
+from envtest.verbs.admit import Plan, admit
 from envtest.webhooks.conversion import convert
 
 Verb = Callable[[Cluster, Target, Request], "Answer | asyncio.Future[Answer]"]
@@ -241,13 +243,30 @@ async def _patch_converted(cluster: Cluster, target: Target, request: Request, k
         memo = await _stored_at(cluster, storage)
         if cluster.store.get(target.rtype.store, (target.namespace, target.name)) is not stored:
             continue  # changed while the webhook was called: start again from it
-        with converting(memo):
-            old = {} if stored is None else crds.served(storage.rtype, stored.load())
-            answer = (apply.commit_applied(cluster, storage, request, old, new, warnings)
-                      if kind == "apply" else
-                      writes.commit_patched(cluster, storage, request, old, new, mode))
+        answer = _admitted(cluster, storage, request, memo, _plan(
+            cluster, storage, request, stored, new, kind == "apply", warnings, mode))
+        if isinstance(answer, asyncio.Future):
+            answer = await answer
         return await _answer_at(cluster, target.rtype, answer)
     raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
+
+
+def _plan(cluster: Cluster, storage: Target, request: Request, stored: Stored | None,
+          new: Any, applying: bool, warnings: list[str], mode: str) -> Callable[[], Plan]:
+    """How admission builds the write of ``new`` (at the storage version) over ``stored``."""
+    def build() -> Plan:
+        old = {} if stored is None else crds.served(storage.rtype, stored.load())
+        if applying:
+            return apply.applied_plan(cluster, storage, request, old, new, warnings)
+        return writes.patch_plan(cluster, storage, request, old, new, mode)
+    return build
+
+
+def _admitted(cluster: Cluster, storage: Target, request: Request, memo: Converted,
+              build: Callable[[], Plan]) -> Answer | asyncio.Future[Answer]:
+    """The write admitted (its webhooks called) and stored, serving ``memo``'s objects."""
+    with converting(memo):
+        return admit(cluster, storage, request, build)
 
 
 def _task(cluster: Cluster, work: Coroutine[Any, Any, Answer]) -> asyncio.Future[Answer]:

@@ -11,6 +11,7 @@ see it changed. A Scale that names a resourceVersion must name the object's curr
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -19,10 +20,11 @@ import orjson
 from envtest import errors
 from envtest.cluster import Cluster, Target
 from envtest.codecs.body import decode_body, decode_patch
-from envtest.commit import commit_update, current
+from envtest.commit import current, prepare_update, store_update
 from envtest.errors import Cause
-from envtest.http.protocol import Request, Response
+from envtest.http.protocol import Answer, Request, Response
 from envtest.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from envtest.verbs.admit import Plan, admit, write_options
 from foundation.selectors import SelectorError, label_selector_from_dict
 
 
@@ -57,14 +59,22 @@ def get(cluster: Cluster, target: Target, request: Request) -> Response:
     return Response(200, orjson.dumps(as_scale(current(cluster, target))))
 
 
-def update(cluster: Cluster, target: Target, request: Request) -> Response:
+def update(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
+    return admit(cluster, target, request, lambda: _update(cluster, target, request))
+
+
+def _update(cluster: Cluster, target: Target, request: Request) -> Plan:
     scale = decode_body(request)
     if not isinstance(scale, dict):
         raise errors.bad_request("the body must be a Scale object")
     return _set_replicas(cluster, target, request, current(cluster, target), scale)
 
 
-def patch(cluster: Cluster, target: Target, request: Request) -> Response:
+def patch(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
+    return admit(cluster, target, request, lambda: _patch(cluster, target, request))
+
+
+def _patch(cluster: Cluster, target: Target, request: Request) -> Plan:
     kind, document = decode_patch(request)
     if kind == "apply":
         raise errors.unsupported_media_type(["application/json-patch+json",
@@ -87,23 +97,38 @@ def patch(cluster: Cluster, target: Target, request: Request) -> Response:
 
 
 def _set_replicas(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
-                  scale: dict[str, Any]) -> Response:
-    meta = _part(scale, "metadata")
-    version = meta.get("resourceVersion")
+                  scale: dict[str, Any]) -> Plan:
+    """The plan of setting ``old``'s replicas from ``scale``: webhooks see Scales."""
+    version = _part(scale, "metadata").get("resourceVersion")
     if version and str(version) != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name,
                               errors.STALE)
-    spec = _part(scale, "spec")
-    replicas = spec.get("replicas", 0)
+    main = Target(target.rtype, target.namespace, target.name)
+
+    def prepare(admitted: dict[str, Any] | None) -> dict[str, Any]:
+        assert admitted is not None
+        return prepare_update(cluster, main, old, _scaled(target, old, admitted))
+
+    def store(prepared: dict[str, Any] | None) -> Response:
+        assert prepared is not None
+        _, body = store_update(cluster, main, old, prepared,
+                               dry_run=request.param("dryRun") == "All")
+        return Response(200, orjson.dumps(as_scale(orjson.loads(body))))
+
+    return Plan("UPDATE", scale, old, prepare, store, options=write_options(request),
+                view=as_scale, kind=("autoscaling", "v1", "Scale"))
+
+
+def _scaled(target: Target, old: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the Scale's replicas (422 when they are not a count)."""
+    replicas = _part(scale, "spec").get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         raise errors.invalid("Scale", "autoscaling", target.name, [Cause(
             "spec.replicas", f"Invalid value: {orjson.dumps(replicas).decode()}: must be "
             "greater than or equal to 0")])
     new = copy.deepcopy(old)
     new.setdefault("spec", {})["replicas"] = replicas
-    main = Target(target.rtype, target.namespace, target.name)
-    _, body = commit_update(cluster, main, old, new, dry_run=request.param("dryRun") == "All")
-    return Response(200, orjson.dumps(as_scale(orjson.loads(body))))
+    return new
 
 
 def _part(obj: dict[str, Any], key: str) -> dict[str, Any]:

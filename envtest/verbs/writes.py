@@ -2,11 +2,13 @@
 
 Each parses its request (body, patch, options, ``fieldValidation``, ``dryRun``), checks the
 preconditions the request carries (resourceVersion, UID, names on the URL), and hands the
-object to the commit layer (:mod:`envtest.commit`), which every writer shares.
+object to the commit layer (:mod:`envtest.commit`), which every writer shares — through
+admission (:mod:`.admit`), which calls the matching admission webhooks first, if any.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -14,10 +16,15 @@ import orjson
 from envtest import errors
 from envtest.cluster import Cluster, Target
 from envtest.codecs.body import check_depth, decode_body, decode_patch, media_type
-from envtest.commit import begin_delete, commit_create, commit_update, current, namespaces
+from envtest.commit import (
+    begin_delete,
+    check_create,
+    current,
+    namespaces,
+)
 from envtest.commit import crds as crd_lifecycle
 from envtest.errors import Cause
-from envtest.http.protocol import Request, Response, encode_status
+from envtest.http.protocol import Answer, Request, Response, encode_status
 from envtest.kinds import crds
 from envtest.kinds.objects import check_type_meta
 from envtest.kinds.registry import ResourceType
@@ -30,7 +37,9 @@ from envtest.patch import (
 )
 from envtest.schema import fieldvalidation
 from envtest.verbs import ownership
+from envtest.verbs.admit import Obj, Plan, admit, attributes, create_plan, spawn, update_plan
 from envtest.verbs.reads import make_filter
+from envtest.webhooks.chain import Chain, chain_for
 
 RETURNS_DELETED_OBJECT = frozenset({"pods", "services", "serviceaccounts", namespaces.STORE,
                                     crd_lifecycle.STORE})
@@ -46,15 +55,17 @@ def _json(status: int, obj: dict[str, Any] | bytes) -> Response:
 
 
 # create --------------------------------------------------------------------------------------
-def create(cluster: Cluster, target: Target, request: Request) -> Response:
-    mode = fieldvalidation.directive(request, "CreateOptions")
-    obj = decode_body(request, builtin=target.rtype.builtin)
-    warnings = _unknown_fields(target.rtype, obj, mode, request)
-    if isinstance(obj, dict):
-        ownership.track_create(cluster, target, request, obj)
-    created = commit_create(cluster, target, obj, dry_run=_dry_run(request))
-    return fieldvalidation.with_warnings(_json(201, crds.served_raw(target.rtype, created)),
-                                         warnings)
+def create(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
+    def build() -> Plan:
+        mode = fieldvalidation.directive(request, "CreateOptions")
+        obj = decode_body(request, builtin=target.rtype.builtin)
+        warnings = _unknown_fields(target.rtype, obj, mode, request)
+        if isinstance(obj, dict):
+            ownership.track_create(cluster, target, request, obj)
+        return create_plan(cluster, target, request, check_create(cluster, target, obj),
+                           warnings, lambda body: _json(201, body))
+
+    return admit(cluster, target, request, build)
 
 
 def _unknown_fields(rtype: ResourceType, obj: Any, mode: str, request: Request, *,
@@ -72,7 +83,11 @@ _JSON_BODIES = frozenset({"", "application/json", "application/merge-patch+json"
 
 
 # update and patch ----------------------------------------------------------------------------
-def update(cluster: Cluster, target: Target, request: Request) -> Response:
+def update(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
+    return admit(cluster, target, request, lambda: _update(cluster, target, request))
+
+
+def _update(cluster: Cluster, target: Target, request: Request) -> Plan:
     mode = fieldvalidation.directive(request, "UpdateOptions")
     old = current(cluster, target)
     new = decode_body(request, builtin=target.rtype.builtin)
@@ -91,21 +106,24 @@ def update(cluster: Cluster, target: Target, request: Request) -> Response:
     if version and version != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     ownership.track_update(cluster, target, request, old, new)
-    status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
-                                         warnings)
+    return update_plan(cluster, target, request, old, new, warnings, _json)
 
 
-def patch(cluster: Cluster, target: Target, request: Request) -> Response:
-    mode = fieldvalidation.directive(request, "PatchOptions")
+def patch(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
     kind, document = decode_patch(request, builtin=target.rtype.builtin)
     if kind == "apply":
         from envtest.verbs.apply import server_side_apply
 
+        mode = fieldvalidation.directive(request, "PatchOptions")
         return server_side_apply(cluster, target, request, document, mode)
+    return admit(cluster, target, request, lambda: _patch(cluster, target, request))
+
+
+def _patch(cluster: Cluster, target: Target, request: Request) -> Plan:
+    mode = fieldvalidation.directive(request, "PatchOptions")
+    kind, document = decode_patch(request, builtin=target.rtype.builtin)
     old = current(cluster, target)
-    return commit_patched(cluster, target, request, old, patched(target, old, kind, document),
-                          mode)
+    return patch_plan(cluster, target, request, old, patched(target, old, kind, document), mode)
 
 
 def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> Any:
@@ -123,9 +141,9 @@ def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> An
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
 
 
-def commit_patched(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
-                   new: Any, mode: str) -> Response:
-    """Store a patch's result ``new`` over ``old``."""
+def patch_plan(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
+               new: Any, mode: str) -> Plan:
+    """The write of a patch's result ``new`` over ``old``."""
     if not isinstance(new, dict):
         raise errors.bad_request("the patch must produce a JSON object")
     # Patches compose: each within the depth bound can still stack an object beyond it.
@@ -136,13 +154,15 @@ def commit_patched(cluster: Cluster, target: Target, request: Request, old: dict
     if version and str(version) != str(old["metadata"]["resourceVersion"]):
         raise errors.conflict(target.rtype.plural, target.rtype.group, target.name, errors.STALE)
     ownership.track_update(cluster, target, request, old, new)
-    status, body = commit_update(cluster, target, old, new, dry_run=_dry_run(request))
-    return fieldvalidation.with_warnings(_json(status, crds.served_raw(target.rtype, body)),
-                                         warnings)
+    return update_plan(cluster, target, request, old, new, warnings, _json)
 
 
 # delete --------------------------------------------------------------------------------------
-def delete(cluster: Cluster, target: Target, request: Request) -> Response:
+def delete(cluster: Cluster, target: Target, request: Request) -> Answer | asyncio.Future[Answer]:
+    return admit(cluster, target, request, lambda: _delete(cluster, target, request))
+
+
+def _delete(cluster: Cluster, target: Target, request: Request) -> Plan:
     options = _delete_options(request)
     obj = current(cluster, target)
     if target.rtype.store == namespaces.STORE and target.name in namespaces.IMMORTAL:
@@ -156,8 +176,17 @@ def delete(cluster: Cluster, target: Target, request: Request) -> Response:
             raise errors.conflict(target.rtype.plural, target.rtype.group, target.name,
                                   f"Precondition failed: {label} in precondition: {wanted}, "
                                   f"{label} in object meta: {meta.get(field)}")
+    return Plan("DELETE", None, obj, lambda _: None,
+                lambda _: _deleted(cluster, target, request, options, obj),
+                options=options)
+
+
+def _deleted(cluster: Cluster, target: Target, request: Request, options: dict[str, Any],
+             obj: Obj) -> Response:
+    """Delete the object (or mark it); kube's answer."""
     if _dry_run(request) or options.get("dryRun") == ["All"]:
         return _json(200, obj)
+    meta = obj["metadata"]
     body = begin_delete(cluster, target.rtype, obj, policy=options.get("propagationPolicy"))
     if (target.rtype.store not in RETURNS_DELETED_OBJECT and cluster.store.get(
             target.rtype.store, (target.namespace, target.name)) is None):
@@ -187,17 +216,60 @@ def _delete_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def delete_collection(cluster: Cluster, target: Target, request: Request) -> Response:
+def delete_collection(cluster: Cluster, target: Target,
+                      request: Request) -> Answer | asyncio.Future[Answer]:
+    """Delete what the selectors choose; with webhooks, each object is admitted as a DELETE
+    (named as kube names it there: not at all — the old object says which)."""
     select = make_filter(target, request)
-    _delete_options(request)
-    deleted = []
-    for key, stored in list(cluster.store.items(target.rtype.store, target.namespace or None)):
-        if select.matches(key[0], stored.labels, stored.fields):
-            if _dry_run(request):
-                deleted.append(crds.served_raw(target.rtype, stored.raw))
-            else:
-                deleted.append(crds.served_raw(target.rtype, begin_delete(
-                    cluster, target.rtype, stored.load())))
+    options = _delete_options(request)
+    chosen = [(key, stored.load()) for key, stored in list(cluster.store.items(
+        target.rtype.store, target.namespace or None))
+        if select.matches(key[0], stored.labels, stored.fields)]
+    chains = [_item_chain(cluster, target, request, options, obj) for _, obj in chosen]
+    if not any(chains):
+        return _deleted_list(cluster, target, [
+            _delete_item(cluster, target, request, key) for key, _ in chosen])
+    return spawn(cluster, _delete_admitted(cluster, target, request, chosen, chains))
+
+
+def _item_chain(cluster: Cluster, target: Target, request: Request, options: dict[str, Any],
+                obj: Obj) -> Chain | None:
+    if not cluster.webhooks:
+        return None
+    plan = Plan("DELETE", None, obj, lambda _: None, lambda _: Response(200, b""),
+                options=options)
+    return chain_for(cluster, attributes(cluster, target, request, plan))
+
+
+async def _delete_admitted(cluster: Cluster, target: Target, request: Request,
+                           chosen: list[tuple[tuple[str, str], Obj]],
+                           chains: list[Chain | None]) -> Answer:
+    deleted, warnings = [], []
+    try:
+        for (key, _), chain in zip(chosen, chains, strict=True):
+            if chain is not None:
+                await chain.mutate(None)
+                await chain.validate(None)
+                warnings += chain.warnings
+            deleted.append(_delete_item(cluster, target, request, key))
+    except errors.APIError as error:
+        return fieldvalidation.with_warnings(errors.error_response(error), warnings)
+    return fieldvalidation.with_warnings(_deleted_list(cluster, target, deleted), warnings)
+
+
+def _delete_item(cluster: Cluster, target: Target, request: Request,
+                 key: tuple[str, str]) -> bytes | None:
+    """Delete one chosen object (if still there); its bytes as served."""
+    stored = cluster.store.get(target.rtype.store, key)
+    if stored is None:
+        return None
+    if _dry_run(request):
+        return crds.served_raw(target.rtype, stored.raw)
+    return crds.served_raw(target.rtype, begin_delete(cluster, target.rtype, stored.load()))
+
+
+def _deleted_list(cluster: Cluster, target: Target, deleted: list[bytes | None]) -> Response:
     head = orjson.dumps({"kind": target.rtype.list_kind, "apiVersion": target.rtype.api_version,
                          "metadata": {"resourceVersion": str(cluster.store.revision)}})
-    return Response(200, head[:-1] + b',"items":[' + b",".join(deleted) + b"]}")
+    items = b",".join(item for item in deleted if item is not None)
+    return Response(200, head[:-1] + b',"items":[' + items + b"]}")
