@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from envtest import errors
+from envtest import errors, schema
 from envtest.cluster import Cluster, Target
 from envtest.codecs.body import decode_body, decode_patch
 from envtest.http.protocol import Answer, Request, Response
@@ -138,10 +138,21 @@ async def _write_converted(cluster: Cluster, target: Target, request: Request, v
                            body: dict[str, Any] | None) -> Answer:
     storage = _storage_target(cluster, target)
     if body is not None:
-        body = await _one(cluster, target.rtype, body, storage.rtype.api_version)
+        body = await _one(cluster, target.rtype, _valid_here(target, body),
+                          storage.rtype.api_version)
         request = _with_body(request, body)
     answer = await _run_with_stored(cluster, storage, lambda: verb(cluster, storage, request))
     return await _answer_at(cluster, target.rtype, answer)
+
+
+def _valid_here(target: Target, obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` pruned, defaulted and validated by the request version's schema, as kube
+    decodes and validates a write before converting it (422 with that version's paths)."""
+    causes = schema.admit(target.rtype.schema, obj)
+    if causes:
+        name = (obj.get("metadata") or {}).get("name") or target.name
+        raise errors.invalid(target.rtype.kind, target.rtype.group, str(name), causes)
+    return obj
 
 
 def _with_body(request: Request, body: dict[str, Any]) -> Request:
@@ -237,7 +248,8 @@ async def _patch_converted(cluster: Cluster, target: Target, request: Request, k
         else:
             new = writes.patched(target, live, kind, document)
         if isinstance(new, dict) and new.get("apiVersion") == target.rtype.api_version:
-            new = await _one(cluster, target.rtype, new, storage.rtype.api_version)
+            new = await _one(cluster, target.rtype, _valid_here(target, new),
+                             storage.rtype.api_version)
         memo = await _stored_at(cluster, storage)
         if cluster.store.get(target.rtype.store, (target.namespace, target.name)) is not stored:
             continue  # changed while the webhook was called: start again from it

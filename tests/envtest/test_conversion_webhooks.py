@@ -393,6 +393,16 @@ def test_a_wrong_answer_is_a_500(gizmos: str, backend: WebhookBackend, client: R
     assert body["message"].startswith(message), body["message"]
 
 
+def test_a_write_in_v2_is_validated_by_v2s_schema_before_any_call(
+        gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
+    before = len(backend.received("/convert-gizmos"))
+    bad = {**thing("v2", "bad", 1, "Gizmo"), "spec": {"replicas": "many"}}
+    status, body = client.post(path("v2", namespace, "gizmos"), bad)
+    assert status == 422, body
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec.replicas"]
+    assert len(backend.received("/convert-gizmos")) == before
+
+
 def test_metadata_changes_but_labels_and_annotations_are_undone(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
     assert client.post(path("v1", namespace, "gizmos"), thing("v1", "m", 1, "Gizmo"))[0] == 201
