@@ -97,8 +97,7 @@ async def _convert_missing(cluster: Cluster, rtype: ResourceType, memo: Converte
     raws = list(memo.missing)
     memo.missing.clear()
     objects = [orjson.loads(raw) for raw in raws]
-    assert rtype.webhook is not None
-    done = await convert(cluster, rtype.webhook, objects, rtype.api_version, listing=listing)
+    done = await convert(cluster, rtype, objects, listing=listing)
     memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
 
 
@@ -138,8 +137,7 @@ async def _write_converted(cluster: Cluster, target: Target, request: Request, v
                            body: dict[str, Any] | None) -> Answer:
     storage = _storage_target(cluster, target)
     if body is not None:
-        body = await _one(cluster, target.rtype, _valid_here(target, body),
-                          storage.rtype.api_version)
+        body = await _one(cluster, storage.rtype, _valid_here(target, body))
         request = _with_body(request, body)
     answer = await _run_with_stored(cluster, storage, lambda: verb(cluster, storage, request))
     return await _answer_at(cluster, target.rtype, answer)
@@ -193,15 +191,13 @@ async def _stored_at(cluster: Cluster, target: Target) -> Converted:
         return memo
     obj = orjson.loads(stored.raw)
     if obj.get("apiVersion") != target.rtype.api_version:
-        converted = await _one(cluster, target.rtype, obj, target.rtype.api_version)
+        converted = await _one(cluster, target.rtype, obj)
         memo.known[stored.raw] = orjson.dumps(converted)
     return memo
 
 
-async def _one(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any],
-               desired: str) -> dict[str, Any]:
-    assert rtype.webhook is not None
-    return (await convert(cluster, rtype.webhook, [obj], desired))[0]
+async def _one(cluster: Cluster, to: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    return (await convert(cluster, to, [obj]))[0]
 
 
 async def _answer_at(cluster: Cluster, rtype: ResourceType, answer: Answer) -> Answer:
@@ -209,12 +205,10 @@ async def _answer_at(cluster: Cluster, rtype: ResourceType, answer: Answer) -> A
     if not isinstance(answer, Response) or answer.status >= 300:
         return answer
     body = orjson.loads(answer.body)
-    assert rtype.webhook is not None
     if body.get("kind") == rtype.kind:
-        body = await _one(cluster, rtype, body, rtype.api_version)
+        body = await _one(cluster, rtype, body)
     elif body.get("kind") == rtype.list_kind:
-        body["items"] = await convert(cluster, rtype.webhook, body.get("items") or [],
-                                      rtype.api_version, listing=True)
+        body["items"] = await convert(cluster, rtype, body.get("items") or [], listing=True)
         body["apiVersion"] = rtype.api_version
     else:
         return answer
@@ -241,15 +235,13 @@ async def _patch_converted(cluster: Cluster, target: Target, request: Request, k
         stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
         if stored is None and kind != "apply":
             raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
-        live = {} if stored is None else await _one(
-            cluster, target.rtype, stored.load(), target.rtype.api_version)
+        live = {} if stored is None else await _one(cluster, target.rtype, stored.load())
         if kind == "apply":
             new, warnings = apply.merged(cluster, target, request, document, mode, live)
         else:
             new = writes.patched(target, live, kind, document)
         if isinstance(new, dict) and new.get("apiVersion") == target.rtype.api_version:
-            new = await _one(cluster, target.rtype, _valid_here(target, new),
-                             storage.rtype.api_version)
+            new = await _one(cluster, storage.rtype, _valid_here(target, new))
         memo = await _stored_at(cluster, storage)
         if cluster.store.get(target.rtype.store, (target.namespace, target.name)) is not stored:
             continue  # changed while the webhook was called: start again from it

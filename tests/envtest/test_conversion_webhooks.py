@@ -403,7 +403,7 @@ def test_a_write_in_v2_is_validated_by_v2s_schema_before_any_call(
     assert len(backend.received("/convert-gizmos")) == before
 
 
-def test_metadata_changes_but_labels_and_annotations_are_undone(
+def test_metadata_changes_but_labels_and_annotations_are_undone_and_fields_pruned(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
     assert client.post(path("v1", namespace, "gizmos"), thing("v1", "m", 1, "Gizmo"))[0] == 201
 
@@ -413,6 +413,7 @@ def test_metadata_changes_but_labels_and_annotations_are_undone(
             obj = CONVERTER(obj, review["request"]["desiredAPIVersion"])
             obj["metadata"].update(labels={"added": "yes"}, finalizers=["sneaky"],
                                    generation=99)
+            obj["spec"]["undeclared"] = True  # pruned by v2's schema
             out.append(obj)
         return review_answer(review, convertedObjects=out)
 
@@ -421,6 +422,7 @@ def test_metadata_changes_but_labels_and_annotations_are_undone(
     assert status == 200, body
     assert body["metadata"]["labels"] == {"added": "yes"}
     assert "finalizers" not in body["metadata"] and body["metadata"]["generation"] == 1
+    assert body["spec"] == {"replicas": 1}
 
 
 def test_one_review_per_list_and_none_for_the_storage_version(
