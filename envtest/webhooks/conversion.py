@@ -6,7 +6,8 @@ it: the review's kind and ``response.uid`` (v1 only: kube skips both for v1beta1
 ``result.status`` (anything but Success fails with its message), one converted object per
 object sent, each with the desired ``apiVersion``, the same ``kind`` and the same name,
 namespace and uid. Of the metadata a webhook returns only labels and annotations are kept
-(validated); the rest is restored from the object sent. Every failure is a 500 whose message
+(validated); the rest is restored from the object sent, and fields the version's schema does
+not declare are pruned (kube's schema coercion). Every failure is a 500 whose message
 is kube's (``conversion webhook for GROUP/VERSION, Kind=KIND failed: ...``), naming the version
 the objects were converted from. The call has kube's fixed 30 s timeout.
 
