@@ -493,6 +493,15 @@ def test_strategy_none_is_unchanged(client: RawClient, namespace: str) -> None:
         "service": {"name": "s", "namespace": "n", "port": 0, "path": "/Convert"}}}},
      "spec.conversion.webhookClientConfig.service.port",
      "Invalid value: 0: port is not valid: must be between 1 and 65535, inclusive"),
+    # kube passes (name, namespace) to a function declared (namespace, name): a missing name
+    # is reported as the namespace (kubernetes#141353).
+    ({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {
+        "service": {"namespace": "n"}}}},
+     "spec.conversion.webhookClientConfig.service.namespace", "Required value"),
+    ({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {
+        "service": {"name": "s", "namespace": "n", "path": "convert"}}}},
+     "spec.conversion.webhookClientConfig.service.path",
+     "Invalid value: \"convert\": must start with a '/'"),
 ])
 def test_conversion_validation(client: RawClient, conversion: dict[str, Any], field: str,
                                message: str) -> None:
