@@ -3,12 +3,13 @@ strategy ``None``, measured in one run:
 
 - **storage version** (no webhook call): a list of ``--objects`` custom resources and a watch
   delivering ``--events`` events to 20 watchers — the cost ``Webhook`` adds where nothing is
-  converted (a memo per request or event);
+  converted;
 - **other version**: the same list at v2 (one ConversionReview for all items, answered by the
   ambient_ctrl manager's webhook server over HTTPS) and a get at v2 (one review per get).
 
     .venv/bin/python bench/conversion_webhooks.py [--objects 500] [--events 2000]
 
+Each figure is taken for both CRDs in turns (the load of a shared machine falls on both alike).
 Prints ms per list and get, and µs per watch event per watcher; writes
 bench/results/conversion.json.
 """
@@ -20,6 +21,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +84,16 @@ class Client:
         return response.status, orjson.loads(response.data)
 
 
-def timed(repeat: int, call: Callable[[], Any]) -> float:
-    """Median ms of ``repeat`` calls."""
-    samples = []
+def paired(repeat: int, calls: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Median ms of ``repeat`` calls of each, taken in turns (a noisy machine's load falls on
+    all of them alike)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 class _Sink:
@@ -141,16 +145,27 @@ def watch_cost(api: LocalAPIServer, plural: str, events: int) -> float:
     return (time.perf_counter() - start) * 1e6 / events / len(streams)
 
 
-def measure(api: LocalAPIServer, client: Client, plural: str, events: int) -> dict[str, float]:
-    base = f"/apis/{GROUP}/%s/namespaces/default/{plural}"
+def _watch_cost(api: LocalAPIServer, plural: str, events: int, _: object) -> float:
+    return watch_cost(api, plural, events)
 
-    def watching(_: Any) -> float:
-        return watch_cost(api, plural, events)
 
-    return {f"{plural}_list_v1_ms": timed(20, lambda: client.get(base % "v1")),
-            f"{plural}_list_v2_ms": timed(20, lambda: client.get(base % "v2")),
-            f"{plural}_get_v2_ms": timed(100, lambda: client.get(base % "v2" + "/o1")),
-            f"{plural}_watch_us_per_event": api.call(watching, timeout=120)}
+def measure(api: LocalAPIServer, client: Client, events: int) -> dict[str, float]:
+    """Each figure for both CRDs, taken in turns."""
+    results: dict[str, float] = {}
+    for what, repeat, tail in (("list_v1_ms", 30, "v1/namespaces/default/%s"),
+                               ("list_v2_ms", 30, "v2/namespaces/default/%s"),
+                               ("get_v2_ms", 100, "v2/namespaces/default/%s/o1")):
+        results.update(paired(repeat, {
+            f"{plural}_{what}": partial(client.get, f"/apis/{GROUP}/" + tail % plural)
+            for plural in ("plains", "hooks")}))
+    watch: dict[str, list[float]] = {"plains": [], "hooks": []}
+    for _ in range(6):
+        for plural, samples in watch.items():
+            samples.append(api.call(partial(_watch_cost, api, plural, events // 6),
+                                    timeout=120))
+    results.update({f"{plural}_watch_us_per_event": statistics.median(samples)
+                    for plural, samples in watch.items()})
+    return results
 
 
 def main() -> None:
@@ -180,8 +195,8 @@ def main() -> None:
                                                  "kind": plural.title()[:-1],
                                                  "metadata": {"name": f"o{i}"},
                                                  "spec": {"size": i}})[0] == 201
-            results.update(measure(api, client, plural, args.events))
-    for name, value in results.items():
+        results.update(measure(api, client, args.events))
+    for name, value in sorted(results.items()):
         print(f"{name:32} {value:10.3f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "conversion.json").write_text(json.dumps(results, indent=2) + "\n")

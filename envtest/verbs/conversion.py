@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from envtest import errors
+from envtest import errors, schema
 from envtest.cluster import Cluster, Target
 from envtest.codecs.body import decode_body, decode_patch
 from envtest.http.protocol import Answer, Request, Response
@@ -99,8 +99,7 @@ async def _convert_missing(cluster: Cluster, rtype: ResourceType, memo: Converte
     raws = list(memo.missing)
     memo.missing.clear()
     objects = [orjson.loads(raw) for raw in raws]
-    assert rtype.webhook is not None
-    done = await convert(cluster, rtype.webhook, objects, rtype.api_version, listing=listing)
+    done = await convert(cluster, rtype, objects, listing=listing)
     memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
 
 
@@ -140,10 +139,20 @@ async def _write_converted(cluster: Cluster, target: Target, request: Request, v
                            body: dict[str, Any] | None) -> Answer:
     storage = _storage_target(cluster, target)
     if body is not None:
-        body = await _one(cluster, target.rtype, body, storage.rtype.api_version)
+        body = await _one(cluster, storage.rtype, _valid_here(target, body))
         request = _with_body(request, body)
     answer = await _run_with_stored(cluster, storage, lambda: verb(cluster, storage, request))
     return await _answer_at(cluster, target.rtype, answer)
+
+
+def _valid_here(target: Target, obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` pruned, defaulted and validated by the request version's schema, as kube
+    decodes and validates a write before converting it (422 with that version's paths)."""
+    causes = schema.admit(target.rtype.schema, obj)
+    if causes:
+        name = (obj.get("metadata") or {}).get("name") or target.name
+        raise errors.invalid(target.rtype.kind, target.rtype.group, str(name), causes)
+    return obj
 
 
 def _with_body(request: Request, body: dict[str, Any]) -> Request:
@@ -184,15 +193,13 @@ async def _stored_at(cluster: Cluster, target: Target) -> Converted:
         return memo
     obj = orjson.loads(stored.raw)
     if obj.get("apiVersion") != target.rtype.api_version:
-        converted = await _one(cluster, target.rtype, obj, target.rtype.api_version)
+        converted = await _one(cluster, target.rtype, obj)
         memo.known[stored.raw] = orjson.dumps(converted)
     return memo
 
 
-async def _one(cluster: Cluster, rtype: ResourceType, obj: dict[str, Any],
-               desired: str) -> dict[str, Any]:
-    assert rtype.webhook is not None
-    return (await convert(cluster, rtype.webhook, [obj], desired))[0]
+async def _one(cluster: Cluster, to: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    return (await convert(cluster, to, [obj]))[0]
 
 
 async def _answer_at(cluster: Cluster, rtype: ResourceType, answer: Answer) -> Answer:
@@ -200,12 +207,10 @@ async def _answer_at(cluster: Cluster, rtype: ResourceType, answer: Answer) -> A
     if not isinstance(answer, Response) or answer.status >= 300:
         return answer
     body = orjson.loads(answer.body)
-    assert rtype.webhook is not None
     if body.get("kind") == rtype.kind:
-        body = await _one(cluster, rtype, body, rtype.api_version)
+        body = await _one(cluster, rtype, body)
     elif body.get("kind") == rtype.list_kind:
-        body["items"] = await convert(cluster, rtype.webhook, body.get("items") or [],
-                                      rtype.api_version, listing=True)
+        body["items"] = await convert(cluster, rtype, body.get("items") or [], listing=True)
         body["apiVersion"] = rtype.api_version
     else:
         return answer
@@ -232,14 +237,13 @@ async def _patch_converted(cluster: Cluster, target: Target, request: Request, k
         stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
         if stored is None and kind != "apply":
             raise errors.not_found(target.rtype.plural, target.rtype.group, target.name)
-        live = {} if stored is None else await _one(
-            cluster, target.rtype, stored.load(), target.rtype.api_version)
+        live = {} if stored is None else await _one(cluster, target.rtype, stored.load())
         if kind == "apply":
             new, warnings = apply.merged(cluster, target, request, document, mode, live)
         else:
             new = writes.patched(target, live, kind, document)
         if isinstance(new, dict) and new.get("apiVersion") == target.rtype.api_version:
-            new = await _one(cluster, target.rtype, new, storage.rtype.api_version)
+            new = await _one(cluster, storage.rtype, _valid_here(target, new))
         memo = await _stored_at(cluster, storage)
         if cluster.store.get(target.rtype.store, (target.namespace, target.name)) is not stored:
             continue  # changed while the webhook was called: start again from it

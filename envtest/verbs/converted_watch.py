@@ -122,9 +122,7 @@ class ConvertedWatchStream(WatchStream):
             return
         raws = list(memo.missing)
         memo.missing.clear()
-        assert self.rtype.webhook is not None
-        done = await convert(self._cluster, self.rtype.webhook,
-                             [orjson.loads(raw) for raw in raws], self.rtype.api_version)
+        done = await convert(self._cluster, self.rtype, [orjson.loads(raw) for raw in raws])
         memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
         if not self._sent(event, event_type, memo):
             raise errors.APIError(500, "", "a converted watch event could not be encoded")

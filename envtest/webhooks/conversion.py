@@ -6,7 +6,8 @@ it: the review's kind and ``response.uid`` (v1 only: kube skips both for v1beta1
 ``result.status`` (anything but Success fails with its message), one converted object per
 object sent, each with the desired ``apiVersion``, the same ``kind`` and the same name,
 namespace and uid. Of the metadata a webhook returns only labels and annotations are kept
-(validated); the rest is restored from the object sent. Every failure is a 500 whose message
+(validated); the rest is restored from the object sent, and fields the version's schema does
+not declare are pruned (kube's schema coercion). Every failure is a 500 whose message
 is kube's (``conversion webhook for GROUP/VERSION, Kind=KIND failed: ...``), naming the version
 the objects were converted from. The call has kube's fixed 30 s timeout.
 
@@ -27,7 +28,8 @@ import orjson
 from envtest import errors
 from envtest.cluster import Cluster
 from envtest.kinds.objects import annotations_causes, labels_causes
-from envtest.kinds.registry import WebhookConversion
+from envtest.kinds.registry import ResourceType, WebhookConversion
+from envtest.schema import prune
 from envtest.webhooks.client import WebhookCallError, post_review
 
 log = logging.getLogger(__name__)
@@ -178,10 +180,13 @@ def _go_type(value: Any) -> str:
             bool: "bool", int: "int64", float: "float64"}.get(type(value), "<nil>")
 
 
-async def convert(cluster: Cluster, webhook: WebhookConversion, objects: list[dict[str, Any]],
-                  desired: str, *, listing: bool = False) -> list[dict[str, Any]]:
-    """``objects`` at ``desired``: those at another version converted by one call (none: no
-    call); 500 with kube's message when the webhook fails."""
+async def convert(cluster: Cluster, to: ResourceType, objects: list[dict[str, Any]], *,
+                  listing: bool = False) -> list[dict[str, Any]]:
+    """``objects`` at ``to``'s version: those at another version converted by one call to
+    the CRD's webhook (none: no call), then pruned by ``to``'s schema as kube's schema
+    coercion prunes them; 500 with kube's message when the webhook fails."""
+    webhook, desired = to.webhook, to.api_version
+    assert webhook is not None
     sent = [obj for obj in objects if obj.get("apiVersion") != desired]
     if not sent:
         return objects
@@ -193,10 +198,14 @@ async def convert(cluster: Cluster, webhook: WebhookConversion, objects: list[di
             review = await post_review(cluster, webhook.client_config, body, timeout=TIMEOUT)
         except WebhookCallError as exc:
             raise ConversionFailed(f"conversion webhook for {source} failed: {exc}") from None
-        converted = iter(converted_objects(review, uid=uid, sent=sent, desired=desired,
-                                           source=source, listing=listing,
-                                           review_version=webhook.review_version))
+        converted = converted_objects(review, uid=uid, sent=sent, desired=desired,
+                                      source=source, listing=listing,
+                                      review_version=webhook.review_version)
     except ConversionFailed as exc:
         log.warning("%s (CRD %s)", exc, webhook.crd_name)
         raise errors.APIError(500, "", str(exc)) from None
-    return [obj if obj.get("apiVersion") == desired else next(converted) for obj in objects]
+    if to.schema is not None:
+        for obj in converted:
+            prune(to.schema, obj)
+    done = iter(converted)
+    return [obj if obj.get("apiVersion") == desired else next(done) for obj in objects]

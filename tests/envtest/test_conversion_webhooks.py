@@ -393,7 +393,17 @@ def test_a_wrong_answer_is_a_500(gizmos: str, backend: WebhookBackend, client: R
     assert body["message"].startswith(message), body["message"]
 
 
-def test_metadata_changes_but_labels_and_annotations_are_undone(
+def test_a_write_in_v2_is_validated_by_v2s_schema_before_any_call(
+        gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
+    before = len(backend.received("/convert-gizmos"))
+    bad = {**thing("v2", "bad", 1, "Gizmo"), "spec": {"replicas": "many"}}
+    status, body = client.post(path("v2", namespace, "gizmos"), bad)
+    assert status == 422, body
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec.replicas"]
+    assert len(backend.received("/convert-gizmos")) == before
+
+
+def test_metadata_changes_but_labels_and_annotations_are_undone_and_fields_pruned(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
     assert client.post(path("v1", namespace, "gizmos"), thing("v1", "m", 1, "Gizmo"))[0] == 201
 
@@ -403,6 +413,7 @@ def test_metadata_changes_but_labels_and_annotations_are_undone(
             obj = CONVERTER(obj, review["request"]["desiredAPIVersion"])
             obj["metadata"].update(labels={"added": "yes"}, finalizers=["sneaky"],
                                    generation=99)
+            obj["spec"]["undeclared"] = True  # pruned by v2's schema
             out.append(obj)
         return review_answer(review, convertedObjects=out)
 
@@ -411,6 +422,7 @@ def test_metadata_changes_but_labels_and_annotations_are_undone(
     assert status == 200, body
     assert body["metadata"]["labels"] == {"added": "yes"}
     assert "finalizers" not in body["metadata"] and body["metadata"]["generation"] == 1
+    assert body["spec"] == {"replicas": 1}
 
 
 def test_one_review_per_list_and_none_for_the_storage_version(
@@ -481,6 +493,15 @@ def test_strategy_none_is_unchanged(client: RawClient, namespace: str) -> None:
         "service": {"name": "s", "namespace": "n", "port": 0, "path": "/Convert"}}}},
      "spec.conversion.webhookClientConfig.service.port",
      "Invalid value: 0: port is not valid: must be between 1 and 65535, inclusive"),
+    # kube passes (name, namespace) to a function declared (namespace, name): a missing name
+    # is reported as the namespace (kubernetes#141353).
+    ({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {
+        "service": {"namespace": "n"}}}},
+     "spec.conversion.webhookClientConfig.service.namespace", "Required value"),
+    ({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {
+        "service": {"name": "s", "namespace": "n", "path": "convert"}}}},
+     "spec.conversion.webhookClientConfig.service.path",
+     "Invalid value: \"convert\": must start with a '/'"),
 ])
 def test_conversion_validation(client: RawClient, conversion: dict[str, Any], field: str,
                                message: str) -> None:
