@@ -425,8 +425,11 @@ def test_cluster_scoped_kinds(kubectl: Kubectl, cleanup: Cleanup) -> None:
           sideEffects: None
           admissionReviewVersions: [v1]
           clientConfig: {{service: {{name: checker, namespace: default}}}}
-          rules: [{{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}}]
+          rules: [{{apiGroups: [example.com], apiVersions: [v1], operations: [CREATE],
+                   resources: [checks]}}]
         """)
+    # The server calls webhooks: a rule that matched pods would fail every pod creation
+    # while this configuration exists (its service is not there, failurePolicy Fail).
     cleanup.add(f"/apis/storage.k8s.io/v1/storageclasses/{name}")
     cleanup.add(f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}")
     kubectl("apply", "-f", "-", input=manifest)

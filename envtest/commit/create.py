@@ -44,8 +44,7 @@ def check_create(cluster: Cluster, target: Target, obj: Any) -> dict[str, Any]:
 def prepare_create(cluster: Cluster, target: Target, obj: dict[str, Any]) -> dict[str, Any]:
     """Complete a checked object as kube's ``BeforeCreate`` does — server-owned metadata, a
     generated name, uid, creation time, generation — and validate it (422)."""
-    rtype = target.rtype
-    meta = check_type_meta(rtype, obj)
+    rtype, meta = target.rtype, obj["metadata"]
     for name in SYSTEM_FIELDS:
         meta.pop(name, None)
     if meta.get("resourceVersion"):

@@ -1,6 +1,7 @@
 """Admission webhook configurations (admissionregistration.k8s.io/v1) and Ingresses
-(networking.k8s.io/v1): stored, defaulted and validated. No webhook is ever called and no
-ingress controller routes anything: they are there for clients that manage them.
+(networking.k8s.io/v1): stored, defaulted and validated. The write path calls the webhooks
+(:mod:`envtest.webhooks`, indexed by :mod:`envtest.commit.webhooks`); no ingress controller
+routes anything.
 
 Defaults from kube's ``pkg/apis/admissionregistration/v1/defaults.go``: every webhook
 ``failurePolicy: Fail``, ``matchPolicy: Equivalent``, empty namespace and object selectors,
@@ -66,6 +67,13 @@ def _validate_webhooks(obj: Object) -> list[Cause]:
         if bool(config.get("url")) == bool(config.get("service")):
             causes.append(Cause(f"{path}.clientConfig", "Required value: exactly one of url "
                                 "or service is required", "FieldValueRequired"))
+        elif config.get("url") and not str(config["url"]).startswith("https://"):
+            causes.append(Cause(f"{path}.clientConfig.url", f'Invalid value: "{config["url"]}"'
+                                ": 'https' is the only allowed URL scheme"))
+        timeout = hook.get("timeoutSeconds")
+        if isinstance(timeout, int) and not 1 <= timeout <= 30:
+            causes.append(Cause(f"{path}.timeoutSeconds", f"Invalid value: {timeout}: the "
+                                "timeout value must be between 1 and 30 seconds"))
         causes += [Cause(c.field.replace("h.", f"{path}.", 1), c.message, c.reason)
                    for c in one_of({"h": hook}, "h.failurePolicy", ("Ignore", "Fail"))]
     return causes

@@ -44,7 +44,7 @@ from envtest.http.protocol import Answer, Request, Response
 from envtest.kinds import crds
 from envtest.kinds.registry import ResourceType
 from envtest.schema.fieldvalidation import with_warnings
-from envtest.webhooks.chain import Chain, chain_for
+from envtest.webhooks.chain import Chain, chain_for, may_call
 from envtest.webhooks.matching import Attributes, Resource
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ ATTEMPTS = 5
 Obj = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     """A write built from a request, ready for admission and the commit."""
 
@@ -70,8 +70,9 @@ class Plan:
     store: Callable[[Obj | None], Response]
     """Commit the prepared object; the verb's answer."""
     warnings: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-    """The request's Create/Update/DeleteOptions (the review's ``options``)."""
+    options: dict[str, Any] | None = None
+    """The request's DeleteOptions (the review's ``options``); None: the Create/UpdateOptions
+    of the request's query, read only when a webhook is called."""
     name: str = ""
     """The name the review carries when the URL has none (a create)."""
     view: Callable[[Obj], Obj] | None = None
@@ -87,7 +88,9 @@ def admit(cluster: Cluster, target: Target, request: Request,
           build: Build) -> Answer | asyncio.Future[Answer]:
     """Run a write: synchronously when no webhook matches, else as a task (see module)."""
     plan = build()
-    chain = _chain(cluster, target, request, plan) if cluster.webhooks else None
+    chain = None
+    if cluster.webhooks and wanted(cluster, target, plan):
+        chain = _chain(cluster, target, request, plan)
     if chain is None:
         return with_warnings(plan.store(plan.prepare(plan.new)), plan.warnings)
     return spawn(cluster, _admitted(cluster, target, request, build, plan, chain))
@@ -135,6 +138,12 @@ def _seen(plan: Plan, obj: Obj | None) -> Obj | None:
     return plan.view(obj) if plan.view is not None and obj is not None else obj
 
 
+def wanted(cluster: Cluster, target: Target, plan: Plan) -> bool:
+    """The cheap test (no attributes built) that some webhook may match the write."""
+    rtype = target.rtype
+    return may_call(cluster, plan.operation, rtype.group, rtype.plural, target.subresource)
+
+
 def _chain(cluster: Cluster, target: Target, request: Request, plan: Plan) -> Chain | None:
     return chain_for(cluster, attributes(cluster, target, request, plan))
 
@@ -145,11 +154,12 @@ def attributes(cluster: Cluster, target: Target, request: Request, plan: Plan) -
     namespace = target.namespace
     if rtype.group == "" and rtype.plural == "namespaces":
         namespace = target.name  # kube's request info names a namespace's own requests so
+    options = write_options(request) if plan.options is None else plan.options
     return Attributes(
         plan.operation, _resource(rtype), target.subresource, namespace,
         target.name or plan.name, plan.new, _seen(plan, plan.old),
-        dry_run=request.param("dryRun") == "All" or plan.options.get("dryRun") == ["All"],
-        options=plan.options, user=caller(cluster, request).render(),
+        dry_run=request.param("dryRun") == "All" or options.get("dryRun") == ["All"],
+        options=options, user=caller(cluster, request).render(),
         equivalents=[_resource(t) for t in cluster.kinds
                      if t.store == rtype.store and t.plural == rtype.plural],
         kind=plan.kind)
@@ -186,7 +196,7 @@ def create_plan(cluster: Cluster, target: Target, request: Request, obj: Obj,
         created = store_create(cluster, target, prepared, dry_run=dry_run)
         return respond(crds.served_raw(target.rtype, created))
 
-    return Plan("CREATE", obj, None, prepare, store, warnings, write_options(request),
+    return Plan("CREATE", obj, None, prepare, store, warnings,
                 name=str(obj["metadata"].get("name") or ""))
 
 
@@ -205,4 +215,4 @@ def update_plan(cluster: Cluster, target: Target, request: Request, old: Obj, ne
         status, body = store_update(cluster, target, old, prepared, dry_run=dry_run)
         return respond(status, crds.served_raw(target.rtype, body))
 
-    return Plan("UPDATE", new, old, prepare, store, warnings, write_options(request))
+    return Plan("UPDATE", new, old, prepare, store, warnings)

@@ -24,7 +24,7 @@ from envtest.commit import current, prepare_update, store_update
 from envtest.errors import Cause
 from envtest.http.protocol import Answer, Request, Response
 from envtest.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from envtest.verbs.admit import Plan, admit, write_options
+from envtest.verbs.admit import Plan, admit
 from foundation.selectors import SelectorError, label_selector_from_dict
 
 
@@ -115,8 +115,8 @@ def _set_replicas(cluster: Cluster, target: Target, request: Request, old: dict[
                                dry_run=request.param("dryRun") == "All")
         return Response(200, orjson.dumps(as_scale(orjson.loads(body))))
 
-    return Plan("UPDATE", scale, old, prepare, store, options=write_options(request),
-                view=as_scale, kind=("autoscaling", "v1", "Scale"))
+    return Plan("UPDATE", scale, old, prepare, store, view=as_scale,
+                kind=("autoscaling", "v1", "Scale"))
 
 
 def _scaled(target: Target, old: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,16 @@ from envtest.patch import (
 )
 from envtest.schema import fieldvalidation
 from envtest.verbs import ownership
-from envtest.verbs.admit import Obj, Plan, admit, attributes, create_plan, spawn, update_plan
+from envtest.verbs.admit import (
+    Obj,
+    Plan,
+    admit,
+    attributes,
+    create_plan,
+    spawn,
+    update_plan,
+    wanted,
+)
 from envtest.verbs.reads import make_filter
 from envtest.webhooks.chain import Chain, chain_for
 
@@ -234,10 +243,10 @@ def delete_collection(cluster: Cluster, target: Target,
 
 def _item_chain(cluster: Cluster, target: Target, request: Request, options: dict[str, Any],
                 obj: Obj) -> Chain | None:
-    if not cluster.webhooks:
-        return None
     plan = Plan("DELETE", None, obj, lambda _: None, lambda _: Response(200, b""),
                 options=options)
+    if not wanted(cluster, target, plan):
+        return None
     return chain_for(cluster, attributes(cluster, target, request, plan))
 
 

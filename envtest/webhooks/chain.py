@@ -39,6 +39,7 @@ from envtest.webhooks.index import Hook
 from envtest.webhooks.matching import (
     Attributes,
     Invocation,
+    could_match,
     exempt,
     matched_resource,
     namespace_selected,
@@ -55,6 +56,21 @@ MAX_TIMEOUT = 30
 
 class _CallFailed(Exception):
     """kube's ``ErrCallingWebhook``: subject to the webhook's failurePolicy."""
+
+
+def may_call(cluster: Cluster, operation: str, group: str, resource: str,
+             subresource: str) -> bool:
+    """Whether some webhook's rules can match such a request: False at once without
+    configurations, else memoized in the index until a configuration changes."""
+    index = cluster.webhooks
+    if not index:
+        return False
+    key = (operation, group, resource, subresource)
+    known = index.relevant.get(key)
+    if known is None:
+        known = index.relevant[key] = any(could_match(hook.spec, *key)
+                                          for hook in (*index.mutating, *index.validating))
+    return known
 
 
 def chain_for(cluster: Cluster, attrs: Attributes) -> Chain | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import math
 import ssl
 from collections.abc import Mapping
@@ -122,15 +123,21 @@ def _address(cluster: Cluster, config: Mapping[str, Any], host: str, port: int,
 
 
 def _tls_context(config: Mapping[str, Any], shown: str) -> ssl.SSLContext:
-    bundle = config.get("caBundle")
-    if not bundle:
-        return ssl.create_default_context()
     try:
-        pem = base64.b64decode(str(bundle), validate=True).decode("ascii")
-        return ssl.create_default_context(cadata=pem)
+        return _context(str(config.get("caBundle") or ""))
     except (binascii.Error, UnicodeDecodeError, ssl.SSLError, ValueError) as exc:
         raise WebhookCallError(f"{shown}: unable to load root certificates: "
                                "unable to parse bytes as PEM block") from exc
+
+
+@functools.lru_cache(maxsize=32)
+def _context(bundle: str) -> ssl.SSLContext:
+    """A client context trusting ``bundle`` (base64 PEM), else the system's store; made once
+    per bundle (loading the system's store reads files: not on every call, on the loop)."""
+    if not bundle:
+        return ssl.create_default_context()
+    pem = base64.b64decode(bundle, validate=True).decode("ascii")
+    return ssl.create_default_context(cadata=pem)
 
 
 def _tls_error(exc: ssl.SSLCertVerificationError, server_name: str) -> str:

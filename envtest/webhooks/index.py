@@ -44,6 +44,9 @@ class WebhookIndex:
         self._configurations: dict[tuple[bool, str], tuple[Hook, ...]] = {}
         self.mutating: tuple[Hook, ...] = ()
         self.validating: tuple[Hook, ...] = ()
+        self.relevant: dict[tuple[str, str, str, str], bool] = {}
+        """(operation, group, resource, subresource) -> whether any webhook's rules can match
+        it; filled by the write path, emptied whenever a configuration changes."""
         self.in_flight: set[asyncio.Future[Any]] = set()
         """Requests awaiting webhooks (the server cancels them when it stops)."""
 
@@ -70,6 +73,7 @@ class WebhookIndex:
         self._reindex()
 
     def _reindex(self) -> None:
+        self.relevant.clear()
         ordered = sorted(self._configurations.items())
         self.mutating = tuple(h for (m, _), hooks in ordered if m for h in hooks)
         self.validating = tuple(h for (m, _), hooks in ordered if not m for h in hooks)

@@ -112,6 +112,17 @@ def _resource(items: Any, resource: str, subresource: str) -> bool:
     return False
 
 
+def could_match(spec: Mapping[str, Any], operation: str, group: str, resource: str,
+                subresource: str) -> bool:
+    """Whether a webhook's rules can match a request on ``group``/``resource`` whatever its
+    version and scope (what ``matchPolicy: Equivalent`` may vary): a cheap first test."""
+    return (group, resource) not in EXEMPT and any(
+        isinstance(rule, Mapping) and _any(rule.get("operations"), operation)
+        and _any(rule.get("apiGroups"), group)
+        and _resource(rule.get("resources"), resource, subresource)
+        for rule in spec.get("rules") or ())
+
+
 def matched_resource(spec: Mapping[str, Any], attrs: Attributes) -> Resource | None:
     """The version of the resource a webhook's rules match (the request's own first; an
     equivalent one under ``matchPolicy: Equivalent``), or None."""

@@ -545,3 +545,27 @@ def test_match_policy_across_a_custom_resources_versions(
     assert request["kind"]["version"] == "v1"
     assert request["requestKind"]["version"] == "v2"
     assert request["object"]["apiVersion"] == "admission.example.com/v1"
+
+
+def test_configurations_kube_refuses(client: RawClient) -> None:
+    plain = webhook("plain.example.com", {"url": "http://127.0.0.1:1/x"}, timeoutSeconds=31)
+    status, body = client.post(VALIDATING, {"metadata": {"name": "plain"}, "webhooks": [plain]})
+    assert status == 422
+    assert {(c["field"], c["message"]) for c in body["details"]["causes"]} == {
+        ("webhooks[0].clientConfig.url",
+         "Invalid value: \"http://127.0.0.1:1/x\": 'https' is the only allowed URL scheme"),
+        ("webhooks[0].timeoutSeconds",
+         "Invalid value: 31: the timeout value must be between 1 and 30 seconds")}
+
+
+def test_a_webhook_that_only_speaks_v1beta1(client: RawClient,
+                                            backend: WebhookBackend) -> None:
+    backend.routes["/old"] = deny("old but firm")
+    ns = labelled_namespace(client, "adm-v1beta1", {})
+    hook = webhook("old.example.com", backend.config("/old"), admissionReviewVersions=[
+        "v1beta1"])
+    with configured(client, VALIDATING, "old", hook):
+        status, body = client.post(f"/api/v1/namespaces/{ns}/configmaps", configmap("x"))
+    assert (status, body["message"]) == (
+        400, 'admission webhook "old.example.com" denied the request: old but firm')
+    assert backend.received("/old")[0]["apiVersion"] == "admission.k8s.io/v1beta1"

@@ -282,3 +282,36 @@ def test_python_client_connect_calls(api: LocalAPIServer, client: RawClient, nam
     finally:
         api_client.close()  # its thread pool; the connections are its pool manager's:
         api_client.rest_client.pool_manager.clear()  # left open, a later GC warns
+
+
+def test_a_service_without_selector_leads_where_its_endpoints_say(client: RawClient,
+                                                                  namespace: str) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"outside {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Hello) as outside:
+        thread = threading.Thread(target=outside.serve_forever, name="test-outside")
+        thread.start()
+        try:
+            create(client, namespace, "services", {"metadata": {"name": "outside"}, "spec": {
+                "ports": [{"name": "web", "port": 80}]}})
+            assert status_of(client.get(proxy_path(namespace, "outside", "web", "x"))) == (
+                404, 'endpoints "outside" not found')
+            create(client, namespace, "endpoints", {"metadata": {"name": "outside"}, "subsets": [{
+                "addresses": [{"ip": "127.0.0.1"}],
+                "ports": [{"name": "web", "port": outside.server_address[1]}]}]})
+            assert client.get(proxy_path(namespace, "outside", 80, "hello")) == (
+                200, "outside /hello")
+        finally:
+            outside.shutdown()
+            thread.join(10)
