@@ -442,6 +442,22 @@ def test_one_review_per_list_and_none_for_the_storage_version(
     assert [o["metadata"]["name"] for o in review["request"]["objects"]] == ["n0", "n1", "n2"]
 
 
+def test_the_events_a_watch_holds_go_in_one_review(
+        gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
+    for i in range(3):
+        assert client.post(path("v1", namespace, "gizmos"),
+                           thing("v1", f"b{i}", i, "Gizmo"))[0] == 201
+    before = len(backend.received("/convert-gizmos"))
+    query = ("?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+             "&resourceVersionMatch=NotOlderThan")
+    with client.watch(path("v2", namespace, "gizmos") + query) as stream:
+        events = stream.take(4)
+    assert [e["object"].get("spec") for e in events] == [
+        {"replicas": 0}, {"replicas": 1}, {"replicas": 2}, None]
+    [review] = backend.received("/convert-gizmos")[before:]
+    assert [o["metadata"]["name"] for o in review["request"]["objects"]] == ["b0", "b1", "b2"]
+
+
 def test_a_watch_whose_conversion_fails_ends_with_an_error_event(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
     failing = lambda review: review_answer(  # noqa: E731
