@@ -3,14 +3,12 @@ order, without holding up the loop, the store or other watchers.
 
 The stream encodes an event at once when it needs no conversion and nothing waits before it
 (the object at the version watched, or metadata only: no cost beyond a plain watch's);
-otherwise the event joins a queue that one task per watch drains in order. kube converts a
-watch's events one by one; here the events waiting together (up to ``MAX_BATCH``: a
-watch-list's initial objects, a burst of writes) go in one ConversionReview, as a list's
-objects do — the answer is checked object by object all the same, and the events go out in
-their order. Bookmarks queue behind the events they follow, at the revision they were due at.
-A failed conversion ends the watch with an ERROR event carrying the 500 Status, as
-kube-apiserver does; a watch whose queue passes ``MAX_PENDING`` events is closed (its client
-re-watches from its last resourceVersion), as a watcher that falls behind is.
+otherwise the event joins a queue that one task per watch drains in order, one
+ConversionReview per event as kube-apiserver's watch converts them. Bookmarks queue behind the
+events they follow, at the revision they were due at. A failed conversion ends the watch with
+an ERROR event carrying the 500 Status, as kube-apiserver does; a watch whose queue passes
+``MAX_PENDING`` events is closed (its client re-watches from its last resourceVersion), as a
+watcher that falls behind is.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import orjson
@@ -35,8 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING = 10000
 """Events a converted watch may hold waiting for the webhook before it is closed."""
-MAX_BATCH = 256
-"""Events converted by one ConversionReview at most."""
 
 
 @dataclass(slots=True)
@@ -123,45 +118,26 @@ class ConvertedWatchStream(WatchStream):
                     super().bookmark(initial_events_end=first.initial_events_end,
                                      revision=first.revision)
                     continue
-                batch = self._leading_events()
-                await self._deliver(batch)
-                for _ in batch:
-                    self._queue.popleft()
+                await self._deliver(first.event, first.event_type)
+                self._queue.popleft()
         except errors.APIError as error:
             self._queue.clear()
             self.error(error.status())
         finally:
             self._pump = None
 
-    def _leading_events(self) -> list[_Pending]:
-        """The events at the head of the queue, up to the first bookmark or ``MAX_BATCH``."""
-        batch = []
-        for item in islice(self._queue, MAX_BATCH):
-            if item.event is None:
-                break
-            batch.append(item)
-        return batch
-
-    async def _deliver(self, batch: list[_Pending]) -> None:
-        """Convert what the events need in one review, then send them in order."""
+    async def _deliver(self, event: Event, event_type: str) -> None:
+        """Convert what the event needs (one review), then send it."""
         memo = Converted()
-        with converting(memo):
-            for item in batch:
-                assert item.event is not None
-                try:
-                    self._encode(item.event, item.event_type)  # records what is missing
-                except errors.APIError:
-                    if not memo.missing:  # not for want of a conversion
-                        raise
+        try:
+            if self._sent(event, event_type, memo):
+                return
+        except errors.APIError:
+            if not memo.missing:  # not for want of a conversion
+                raise
         raws = list(memo.missing)
         memo.missing.clear()
-        if raws:
-            done = await convert(self._cluster, self.rtype,
-                                 [orjson.loads(raw) for raw in raws], listing=len(raws) > 1)
-            memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
-        for item in batch:
-            assert item.event is not None
-            if self._sink.closed:
-                return
-            if not self._sent(item.event, item.event_type, memo):
-                raise errors.APIError(500, "", "a converted watch event could not be encoded")
+        done = await convert(self._cluster, self.rtype, [orjson.loads(raw) for raw in raws])
+        memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
+        if not self._sink.closed and not self._sent(event, event_type, memo):
+            raise errors.APIError(500, "", "a converted watch event could not be encoded")

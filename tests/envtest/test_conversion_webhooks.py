@@ -442,7 +442,7 @@ def test_one_review_per_list_and_none_for_the_storage_version(
     assert [o["metadata"]["name"] for o in review["request"]["objects"]] == ["n0", "n1", "n2"]
 
 
-def test_the_events_a_watch_holds_go_in_one_review(
+def test_a_watch_converts_event_by_event_as_kube_does(
         gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
     for i in range(3):
         assert client.post(path("v1", namespace, "gizmos"),
@@ -454,8 +454,9 @@ def test_the_events_a_watch_holds_go_in_one_review(
         events = stream.take(4)
     assert [e["object"].get("spec") for e in events] == [
         {"replicas": 0}, {"replicas": 1}, {"replicas": 2}, None]
-    [review] = backend.received("/convert-gizmos")[before:]
-    assert [o["metadata"]["name"] for o in review["request"]["objects"]] == ["b0", "b1", "b2"]
+    reviews = backend.received("/convert-gizmos")[before:]
+    assert [[o["metadata"]["name"] for o in r["request"]["objects"]] for r in reviews] == [
+        ["b0"], ["b1"], ["b2"]]
 
 
 def test_a_watch_whose_conversion_fails_ends_with_an_error_event(
