@@ -321,7 +321,7 @@ def test_dry_run_in_v2_stores_nothing(things: str, client: RawClient, namespace:
 
 def test_a_slow_webhook_holds_up_only_its_own_request(api: LocalAPIServer, client: RawClient,
                                                       namespace: str) -> None:
-    with WebhookBackend({"/convert": converting}, delay=3.0) as slow:
+    with WebhookBackend({"/convert": converting}, delay=2.0) as slow:
         body = crd("slows", "Slow", conversion={"strategy": "Webhook", "webhook": {
             "conversionReviewVersions": ["v1"], "clientConfig": slow.config("/convert")}})
         assert client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
