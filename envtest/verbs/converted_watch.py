@@ -3,13 +3,12 @@ order, without holding up the loop, the store or other watchers.
 
 The stream encodes an event at once when it needs no conversion and nothing waits before it
 (the object at the version watched, or metadata only: no cost beyond a plain watch's);
-otherwise the event joins a queue that
-one task per watch drains in order, calling the webhook for each event's object as kube's
-watch does (one review per event). Bookmarks queue behind the events they follow, at the
-revision they were due at. A failed conversion ends the watch with an ERROR event carrying
-the 500 Status, as kube-apiserver does; a watch whose queue passes ``MAX_PENDING`` events is
-closed (its client re-watches from its last resourceVersion), as a watcher that falls behind
-is.
+otherwise the event joins a queue that one task per watch drains in order, one
+ConversionReview per event as kube-apiserver's watch converts them. Bookmarks queue behind the
+events they follow, at the revision they were due at. A failed conversion ends the watch with
+an ERROR event carrying the 500 Status, as kube-apiserver does; a watch whose queue passes
+``MAX_PENDING`` events is closed (its client re-watches from its last resourceVersion), as a
+watcher that falls behind is.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,8 +33,16 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 10000
 """Events a converted watch may hold waiting for the webhook before it is closed."""
 
-_Item = tuple[Event, str] | tuple[None, int, bool]
-"""An event and its type, or a bookmark (None, revision, initial_events_end)."""
+
+@dataclass(slots=True)
+class _Pending:
+    """An event waiting for its conversion, or (``event`` None) a bookmark due at
+    ``revision``."""
+
+    event: Event | None
+    event_type: str = ""
+    revision: int = 0
+    initial_events_end: bool = False
 
 
 class ConvertedWatchStream(WatchStream):
@@ -43,7 +51,7 @@ class ConvertedWatchStream(WatchStream):
     def __init__(self, *, cluster: Cluster, **kw: Any) -> None:
         super().__init__(**kw)
         self._cluster = cluster
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[_Pending] = deque()
         self._pump: asyncio.Task[None] | None = None
 
     def offer(self, event: Event) -> None:
@@ -54,7 +62,7 @@ class ConvertedWatchStream(WatchStream):
             return
         if not self._queue and self._sent_now(event, event_type):
             return
-        self._enqueue((event, event_type))
+        self._enqueue(_Pending(event, event_type))
 
     def _sent_now(self, event: Event, event_type: str) -> bool:
         """Send the event if it needs no conversion. Outside any request's memo (the usual
@@ -72,7 +80,8 @@ class ConvertedWatchStream(WatchStream):
         if not self._queue:
             super().bookmark(initial_events_end=initial_events_end, revision=revision)
             return
-        self._enqueue((None, revision or self._revision(), initial_events_end))
+        self._enqueue(_Pending(None, revision=revision or self._revision(),
+                               initial_events_end=initial_events_end))
 
     def cancel_timers(self) -> None:
         super().cancel_timers()
@@ -89,7 +98,7 @@ class ConvertedWatchStream(WatchStream):
         self.send(line)
         return True
 
-    def _enqueue(self, item: _Item) -> None:
+    def _enqueue(self, item: _Pending) -> None:
         if len(self._queue) >= MAX_PENDING:
             log.warning("closing a watch of %s: %d events wait for the conversion webhook",
                         self.rtype.group_resource, len(self._queue))
@@ -103,7 +112,13 @@ class ConvertedWatchStream(WatchStream):
     async def _drain(self) -> None:
         try:
             while self._queue and not self._sink.closed:
-                await self._deliver(self._queue[0])
+                first = self._queue[0]
+                if first.event is None:
+                    self._queue.popleft()
+                    super().bookmark(initial_events_end=first.initial_events_end,
+                                     revision=first.revision)
+                    continue
+                await self._deliver(first.event, first.event_type)
                 self._queue.popleft()
         except errors.APIError as error:
             self._queue.clear()
@@ -111,18 +126,18 @@ class ConvertedWatchStream(WatchStream):
         finally:
             self._pump = None
 
-    async def _deliver(self, item: _Item) -> None:
-        if item[0] is None:
-            _, revision, initial_events_end = item
-            super().bookmark(initial_events_end=bool(initial_events_end), revision=int(revision))
-            return
-        event, event_type = item
+    async def _deliver(self, event: Event, event_type: str) -> None:
+        """Convert what the event needs (one review), then send it."""
         memo = Converted()
-        if self._sent(event, event_type, memo):
-            return
+        try:
+            if self._sent(event, event_type, memo):
+                return
+        except errors.APIError:
+            if not memo.missing:  # not for want of a conversion
+                raise
         raws = list(memo.missing)
         memo.missing.clear()
         done = await convert(self._cluster, self.rtype, [orjson.loads(raw) for raw in raws])
         memo.known.update(zip(raws, (orjson.dumps(obj) for obj in done), strict=True))
-        if not self._sent(event, event_type, memo):
+        if not self._sink.closed and not self._sent(event, event_type, memo):
             raise errors.APIError(500, "", "a converted watch event could not be encoded")

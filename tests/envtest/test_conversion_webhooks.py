@@ -321,7 +321,7 @@ def test_dry_run_in_v2_stores_nothing(things: str, client: RawClient, namespace:
 
 def test_a_slow_webhook_holds_up_only_its_own_request(api: LocalAPIServer, client: RawClient,
                                                       namespace: str) -> None:
-    with WebhookBackend({"/convert": converting}, delay=3.0) as slow:
+    with WebhookBackend({"/convert": converting}, delay=2.0) as slow:
         body = crd("slows", "Slow", conversion={"strategy": "Webhook", "webhook": {
             "conversionReviewVersions": ["v1"], "clientConfig": slow.config("/convert")}})
         assert client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -440,6 +440,23 @@ def test_one_review_per_list_and_none_for_the_storage_version(
     assert review["apiVersion"] == "apiextensions.k8s.io/v1"
     assert review["request"]["desiredAPIVersion"] == V2
     assert [o["metadata"]["name"] for o in review["request"]["objects"]] == ["n0", "n1", "n2"]
+
+
+def test_a_watch_converts_event_by_event_as_kube_does(
+        gizmos: str, backend: WebhookBackend, client: RawClient, namespace: str) -> None:
+    for i in range(3):
+        assert client.post(path("v1", namespace, "gizmos"),
+                           thing("v1", f"b{i}", i, "Gizmo"))[0] == 201
+    before = len(backend.received("/convert-gizmos"))
+    query = ("?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+             "&resourceVersionMatch=NotOlderThan")
+    with client.watch(path("v2", namespace, "gizmos") + query) as stream:
+        events = stream.take(4)
+    assert [e["object"].get("spec") for e in events] == [
+        {"replicas": 0}, {"replicas": 1}, {"replicas": 2}, None]
+    reviews = backend.received("/convert-gizmos")[before:]
+    assert [[o["metadata"]["name"] for o in r["request"]["objects"]] for r in reviews] == [
+        ["b0"], ["b1"], ["b2"]]
 
 
 def test_a_watch_whose_conversion_fails_ends_with_an_error_event(
