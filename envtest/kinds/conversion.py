@@ -78,9 +78,9 @@ class converting:  # a context manager named as the function it replaces
         _ACTIVE.reset(self._token)
 
 
-def active() -> Converted | None:
-    """The memo of the request being served, if it has one."""
-    return _ACTIVE.get()
+active = _ACTIVE.get
+"""The memo of the request being served, if it has one (the ContextVar's own ``get``: a
+converted watch asks for every event)."""
 
 
 class Unconverted(errors.APIError):

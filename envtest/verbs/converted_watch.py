@@ -60,21 +60,20 @@ class ConvertedWatchStream(WatchStream):
         event_type = self._select.event_type(event)
         if event_type is None:
             return
-        if not self._queue and self._sent_now(event, event_type):
-            return
+        # Sent now if it needs no conversion and nothing waits. Outside any request's memo
+        # (the usual case) that costs what a plain watch's does: an object that needs the
+        # webhook raises; within a write's (one that converted) it is tried under a memo of
+        # its own.
+        if not self._queue:
+            if active() is None:
+                try:
+                    self._sink.send(self._encode(event, event_type))
+                    return
+                except Unconverted:
+                    pass
+            elif self._sent(event, event_type, Converted()):
+                return
         self._enqueue(_Pending(event, event_type))
-
-    def _sent_now(self, event: Event, event_type: str) -> bool:
-        """Send the event if it needs no conversion. Outside any request's memo (the usual
-        case) that costs what a plain watch's does: an object that needs the webhook raises;
-        within a write's (one that converted), the stream tries it under a memo of its own."""
-        if active() is not None:
-            return self._sent(event, event_type, Converted())
-        try:
-            self.send(self._encode(event, event_type))
-        except Unconverted:
-            return False
-        return True
 
     def bookmark(self, *, initial_events_end: bool = False, revision: int = 0) -> None:
         if not self._queue:
