@@ -26,7 +26,7 @@ from envtest.faults import Faults
 from envtest.http.protocol import Answer, Request, Response
 from envtest.http.proxy import METHODS as PROXY_METHODS
 from envtest.http.proxy import ServiceProxy
-from envtest.verbs import events, reads, scale, writes
+from envtest.verbs import conversion, events, reads, scale, writes
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class APIServer:
             name = _VERB_NAMES[verb]
             if events.is_events_v1(target):  # the core store, seen through events.k8s.io
                 verb = events.view(verb)
+            if target.rtype.webhook is not None:  # a CRD converting by webhook
+                verb = conversion.through_webhook(verb)
             serve = lambda: verb(self.cluster, target, request)  # noqa: E731
 
         def run() -> Answer | asyncio.Future[Answer]:

@@ -10,9 +10,14 @@ Terminating, during which new ones cannot be created); once none is left the fin
 and with it the CRD and its kind. The apiextensions finalizer controller does this a moment
 later; here it happens within the requests that make it possible.
 
-Versions share one store. Conversion is strategy ``None`` for every CRD (webhooks are not
-called): an object stored at one version and read at another comes back with the apiVersion it
-was asked for and its fields unchanged.
+Versions share one store. With conversion strategy ``None`` (the default) an object stored
+at one version and read at another comes back with the apiVersion it was asked for and its
+fields unchanged. With ``Webhook`` (:mod:`.conversion` validates ``spec.conversion``) objects
+are stored at the storage version and an object at another version is served as the CRD's
+conversion webhook made it: :func:`served_raw` and :func:`served` take it from the
+:class:`~envtest.kinds.conversion.Converted` memo of the request (the verbs of
+:mod:`envtest.verbs.conversion` fill it by calling the webhook, and convert the bodies of
+writes to the storage version).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import orjson
 
 from envtest.errors import Cause
+from envtest.kinds import conversion
 from envtest.kinds.objects import DNS1123_LABEL, DNS1123_SUBDOMAIN
 from envtest.kinds.registry import KindRegistry, ResourceType
 
@@ -52,6 +58,7 @@ def validate(crd: Mapping[str, Any], registry: KindRegistry) -> list[Cause]:
         causes.append(Cause("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported '
                             'values: "Cluster", "Namespaced"', "FieldValueNotSupported"))
     causes += _version_causes(spec.get("versions"))
+    causes += conversion.causes(spec.get("conversion"))
     if any(t.builtin and t.group == group for t in registry):
         causes.append(Cause("spec.group", f'Invalid value: "{group}": is a built-in group'))
     return causes
@@ -111,6 +118,8 @@ def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
     group, plural = spec["group"], names["plural"]
     out = []
     several = len(spec["versions"]) > 1
+    storage = next(v["name"] for v in spec["versions"] if v.get("storage"))
+    webhook = conversion.webhook_of(crd) if several else None
     for version in spec["versions"]:
         if not version.get("served", True):
             continue
@@ -127,25 +136,36 @@ def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             storage_key=f"{plural}.{group}",
             multiversion=several,
+            storage_version=storage,
+            webhook=webhook,
         ))
     return out
 
 
 def served_raw(rtype: ResourceType, raw: bytes) -> bytes:
-    """A stored custom resource as the version ``rtype`` serves (conversion ``None``)."""
+    """A stored custom resource as the version ``rtype`` serves: at another version, with
+    the apiVersion asked for (strategy ``None``) or as the request had the webhook convert
+    it (strategy ``Webhook``: :class:`.conversion.Converted`)."""
     if not rtype.multiversion:
         return raw
     obj = orjson.loads(raw)
     if obj.get("apiVersion") == rtype.api_version:
         return raw
+    if rtype.webhook is not None:
+        return conversion.served_by_webhook(raw, rtype.group_resource)
     obj["apiVersion"] = rtype.api_version
     return orjson.dumps(obj)
 
 
 def served(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """The same for a loaded object (changed in place)."""
-    if rtype.multiversion:
-        obj["apiVersion"] = rtype.api_version
+    """The same for a loaded object (changed in place, or a new one when converted)."""
+    if not rtype.multiversion or obj.get("apiVersion") == rtype.api_version:
+        return obj
+    if rtype.webhook is not None:
+        converted: dict[str, Any] = orjson.loads(conversion.served_by_webhook(
+            orjson.dumps(obj), rtype.group_resource))
+        return converted
+    obj["apiVersion"] = rtype.api_version
     return obj
 
 

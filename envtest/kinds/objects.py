@@ -197,6 +197,16 @@ def _map_causes(meta: dict[str, Any], key: str, *, label_values: bool) -> list[C
     return causes
 
 
+def labels_causes(labels: Any) -> list[Cause]:
+    """What is wrong with a ``metadata.labels`` map (keys and values)."""
+    return _map_causes({"labels": labels}, "labels", label_values=True)
+
+
+def annotations_causes(annotations: Any) -> list[Cause]:
+    """What is wrong with a ``metadata.annotations`` map (keys and total size)."""
+    return _map_causes({"annotations": annotations}, "annotations", label_values=False)
+
+
 def raise_if_invalid(rtype: ResourceType, name: str, causes: list[Cause]) -> None:
     if causes:
         raise invalid(rtype.kind, rtype.group, name, causes)

@@ -45,6 +45,24 @@ SUBRESOURCES: Mapping[str, Subresource] = MappingProxyType({
 """The subresources this server knows, by name."""
 
 
+ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
+"""The ConversionReview versions this server can send."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConversion:
+    """A CRD's conversion by webhook: where to call, in which review versions."""
+
+    client_config: Mapping[str, Any]
+    review_versions: tuple[str, ...]
+    crd_name: str
+
+    @property
+    def review_version(self) -> str:
+        """The first ConversionReview version the server understands (kube's choice)."""
+        return next(v for v in self.review_versions if v in ACCEPTED_REVIEW_VERSIONS)
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceType:
     """One served resource: what discovery lists and what the router resolves to."""
@@ -70,6 +88,10 @@ class ResourceType:
     version than the one asked for, and are served with the apiVersion asked for."""
     verbs: tuple[str, ...] = ALL_VERBS
     """What discovery lists and the router serves (namespaces have no deletecollection)."""
+    storage_version: str = ""
+    """A CRD's version its objects are stored in ("" for built-ins)."""
+    webhook: WebhookConversion | None = field(default=None, compare=False, hash=False)
+    """A CRD's conversion webhook (strategy Webhook); None: strategy None, or built-in."""
 
     @property
     def api_version(self) -> str:

@@ -109,8 +109,9 @@ class WatchStream:
             log.warning("closing a watch of %s that fell %d bytes behind",
                         self.rtype.group_resource, behind)
 
-    def bookmark(self, *, initial_events_end: bool = False) -> None:
-        revision = self._revision()
+    def bookmark(self, *, initial_events_end: bool = False, revision: int = 0) -> None:
+        """A BOOKMARK at ``revision`` (0: the store's)."""
+        revision = revision or self._revision()
         if revision <= self._after:
             return  # ahead of the store: nothing to say yet
         meta: dict[str, Any] = {"resourceVersion": str(revision)}

@@ -44,6 +44,16 @@ def server_side_apply(cluster: Cluster, target: Target, request: Request, applie
 
 def _apply_plan(cluster: Cluster, target: Target, request: Request, applied: Any,
                 mode: str) -> Plan:
+    stored = cluster.store.get(target.rtype.store, (target.namespace, target.name))
+    live: dict[str, Any] = {} if stored is None else crds.served(target.rtype, stored.load())
+    new, warnings = merged(cluster, target, request, applied, mode, live)
+    return applied_plan(cluster, target, request, live, new, warnings)
+
+
+def merged(cluster: Cluster, target: Target, request: Request, applied: Any, mode: str,
+           live: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The object the apply makes of ``live`` (``{}``: none yet), with its managedFields;
+    and the warnings of the field validation."""
     rtype = target.rtype
     name = ownership.manager_name(request, required=True)
     meta = check_type_meta(rtype, applied)
@@ -59,9 +69,7 @@ def _apply_plan(cluster: Cluster, target: Target, request: Request, applied: Any
     # fieldvalidation.)
     warnings = fieldvalidation.check(rtype, applied, mode, patched=True)
     me = ownership.entry(cluster, target, name, "Apply")
-    stored = cluster.store.get(rtype.store, (target.namespace, target.name))
-    live: dict[str, Any] = {} if stored is None else crds.served(rtype, stored.load())
-    if stored is None and target.subresource:
+    if not live and target.subresource:
         raise errors.not_found(rtype.plural, rtype.group, target.name)
     try:
         new, owners = managed.apply(live, applied, ownership.shape(rtype),
@@ -76,7 +84,13 @@ def _apply_plan(cluster: Cluster, target: Target, request: Request, applied: Any
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
     check_depth(new, "the applied object")
     new["metadata"]["managedFields"] = managed.entries(owners)
-    if stored is None:
+    return new, warnings
+
+
+def applied_plan(cluster: Cluster, target: Target, request: Request, live: dict[str, Any],
+                 new: dict[str, Any], warnings: list[str]) -> Plan:
+    """Create ``new`` (``live`` is ``{}``) or store it over ``live``."""
+    if not live:
         return create_plan(cluster, target, request, check_create(cluster, target, new),
                            warnings, lambda body: Response(201, body))
     return update_plan(cluster, target, request, live, new, warnings, Response)

@@ -28,6 +28,7 @@ from envtest.kinds.fields import allowed_fields
 from envtest.printing.tables import table
 from envtest.storage.store import Event, Stored, synthetic_added
 from envtest.storage.watch import Filter, WatchStream
+from envtest.verbs.converted_watch import ConvertedWatchStream
 from envtest.verbs.forms import META_V1, Form, partial_raw, read_form
 from foundation.selectors import SelectorError, parse_field_selector, parse_label_selector
 
@@ -215,10 +216,14 @@ class _WatchPlan:
 
     def stream(self, sink: StreamSink, *, after: int = 0, bookmarks: bool = True) -> WatchStream:
         store = self.cluster.store
-        return WatchStream(rtype=self.target.rtype, select=self.select, encode=self.encode,
-                           sink=sink, bookmarks=self.bookmarks and bookmarks,
-                           revision=lambda: store.revision,
-                           max_backlog=self.cluster.options.max_watch_backlog, after=after)
+        settings: dict[str, Any] = {
+            "rtype": self.target.rtype, "select": self.select, "encode": self.encode,
+            "sink": sink, "bookmarks": self.bookmarks and bookmarks,
+            "revision": lambda: store.revision,
+            "max_backlog": self.cluster.options.max_watch_backlog, "after": after}
+        if self.target.rtype.webhook is not None:  # objects pass the conversion webhook
+            return ConvertedWatchStream(cluster=self.cluster, **settings)
+        return WatchStream(**settings)
 
     def start(self, sink: StreamSink) -> None:
         """Send the backlog the request asks for, then follow the store until the end."""

@@ -132,18 +132,27 @@ def _patch(cluster: Cluster, target: Target, request: Request) -> Plan:
     mode = fieldvalidation.directive(request, "PatchOptions")
     kind, document = decode_patch(request, builtin=target.rtype.builtin)
     old = current(cluster, target)
+    return patch_plan(cluster, target, request, old, patched(target, old, kind, document), mode)
+
+
+def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> Any:
+    """``old`` with a merge, JSON or strategic merge patch applied."""
     try:
         if kind == "merge":
-            new = merge_patch(old, document)
-        elif kind == "json":
-            new = json_patch(old, document)
-        else:
-            new = strategic_merge_patch(old, document, target.rtype.kind)
+            return merge_patch(old, document)
+        if kind == "json":
+            return json_patch(old, document)
+        return strategic_merge_patch(old, document, target.rtype.kind)
     except TooManyOperations as exc:
         raise errors.APIError(413, "RequestEntityTooLarge", str(exc)) from exc
     except PatchError as exc:
         raise errors.invalid(target.rtype.kind, target.rtype.group, target.name,
                              [Cause("patch", f"Invalid value: {exc}")]) from exc
+
+
+def patch_plan(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
+               new: Any, mode: str) -> Plan:
+    """The write of a patch's result ``new`` over ``old``."""
     if not isinstance(new, dict):
         raise errors.bad_request("the patch must produce a JSON object")
     # Patches compose: each within the depth bound can still stack an object beyond it.
