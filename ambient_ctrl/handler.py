@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from informers.resource import Resource
 from informers.store import Change
 
-from .predicate import Predicate, is_builtin
+from .predicate import Predicate, and_, is_builtin, settled
 from .reconcile import Request
 from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
@@ -102,9 +102,18 @@ class EventSource:
                                and not self._predicates)
         self.inline = (isinstance(handler, EnqueueForObject | EnqueueForOwner)
                        and all(is_builtin(p) for p in self._predicates))
+        # Creates and deletes the predicates decide whatever the object (the built-in ones look
+        # at updates only): passed, a for_ source enqueues the key without decoding; refused,
+        # nothing is decoded at all.
+        self._settled = {event: settled(and_(*self._predicates), event)
+                         for event in ("create", "delete")}
 
     def on_change(self, change: Change) -> None:
-        if self._by_key:
+        event = "delete" if change.deleted else "update" if change.existed else "create"
+        verdict = self._settled.get(event)
+        if verdict is False:
+            return
+        if self._by_key or (verdict and self._for_object):
             requests: Iterable[Request] = EnqueueForObject.requests_for_key(change.key)
         else:
             requests = self._requests(change)
@@ -132,3 +141,4 @@ class EventSource:
             return self._handler.requests(new)
         # dict.fromkeys: each request once, in order (new first), for a map that repeats.
         return dict.fromkeys([*self._handler.requests(new), *self._handler.requests(old)])
+

@@ -119,6 +119,23 @@ def is_builtin(predicate: Predicate) -> bool:
     return predicate in BUILTIN
 
 
+def settled(predicate: Predicate, event: str) -> bool | None:
+    """What ``predicate`` answers for every ``event`` ("create" or "delete") whatever the
+    object, when that is known without calling it: the built-in predicates look at updates
+    only, so they pass creates and deletes (``not_`` of one refuses them). None: it depends on
+    the object (a user's function, or an unknown predicate). An event source skips decoding
+    an object no predicate needs to see."""
+    if isinstance(predicate, _And | _Or):
+        answers = [settled(part, event) for part in predicate.parts]
+        if isinstance(predicate, _And):
+            return False if False in answers else (None if None in answers else True)
+        return True if True in answers else (None if None in answers else False)
+    if isinstance(predicate, _Not):
+        inner = settled(predicate.part, event)
+        return None if inner is None else not inner
+    return True if predicate in BUILTIN else None
+
+
 def and_(*predicates: Predicate) -> Predicate:
     return _And(predicates)
 

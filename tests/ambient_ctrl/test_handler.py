@@ -55,6 +55,26 @@ def test_for_without_predicates_enqueues_the_key_without_decoding() -> None:
     assert all(c._new is None and c._old is None for c in seen)
 
 
+@pytest.mark.parametrize(("predicate", "decoded", "enqueued"), [
+    (or_(GenerationChanged, LabelsChanged), False, [Request("ns", "p")] * 2),
+    (not_(GenerationChanged), False, []),  # refuses creates and deletes whatever they hold
+    (Funcs(on_create=lambda o: True, on_delete=lambda o: True), True,
+     [Request("ns", "p")] * 2),  # a user's function sees the object
+], ids=["built-in", "negated", "user's"])
+def test_creates_and_deletes_a_predicate_cannot_refuse_are_not_decoded(
+        predicate: Any, decoded: bool, enqueued: list[Request]) -> None:
+    """The built-in predicates look at updates only: a for_ source enqueues a create or a
+    delete by its key (as the initial list of 10,000 sessions is, on the informer's thread)."""
+    queue: WorkQueue[Request] = WorkQueue()
+    source = EventSource(EnqueueForObject(), queue, predicates=[predicate])
+    seen, requests = changes(obj("p"), None), []
+    for change in seen:
+        source.on_change(change)
+        requests += drain(queue)
+    assert requests == enqueued
+    assert any(c._new is not None or c._old is not None for c in seen) == decoded
+
+
 @pytest.mark.parametrize(("predicate", "second", "enqueued"), [
     (GenerationChanged, obj("p", generation=1, rv="2"), 1),
     (GenerationChanged, obj("p", generation=2, rv="2"), 2),
