@@ -14,6 +14,10 @@ the API can reach it by accident and a simulated restart of the API does not tak
     POST   /faults/pause, /faults/resume
     GET    /requests                resource requests served, by verb, group and resource
     GET    /requests?agent=kubectl  the same for one client (User-Agent product)
+    GET    /objects                 {"items": [...]} every stored object (envtest.seed.dump)
+    POST   /objects                 {"items": [...]} store them as given: uid, status, owners
+                                    and timestamps kept, no admission (envtest.seed.load);
+                                    answers how many
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from envtest import seed
 from envtest.cluster import Cluster
 from envtest.faults import Faults
 from envtest.http.protocol import Request, Response
@@ -53,6 +58,7 @@ class AdminAPI:
             "/faults/resume": lambda b: faults.resume(),
             "/faults/backup": self._backup,
             "/faults/restore": self._restore,
+            "/objects": lambda b: seed.load(cluster, b["items"]),
         }
         self._backup_taken: Backup | None = None
 
@@ -71,6 +77,8 @@ class AdminAPI:
                             if a == agent])
             return _ok([{"verb": v, "group": g, "resource": r, "count": n}
                         for (v, g, r), n in sorted(self._cluster.requests.items())])
+        if request.method == "GET" and path == "/objects":
+            return _ok({"items": seed.dump(self._cluster)})
         if request.method == "GET" and path == "/healthz":
             return Response(200, b"ok", "text/plain")
         action = self._posts.get(path)
