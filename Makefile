@@ -21,7 +21,7 @@ DEPLOY_CONFIG ?= config/default
 RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
-  undeploy docker-build docker-push bench bench-apiserver bench-failover clean e2e-chaos e2e-cluster
+  undeploy docker-build docker-push bench bench-apiserver bench-failover bench-scale clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -110,6 +110,16 @@ bench-apiserver: venv ## The local API server's capacity under wrk (installs wrk
 FAILOVER_SESSIONS ?= 10000
 bench-failover: venv ## A standby taking over 10,000 sessions, with and without priorities (about 6 minutes).
 	FAILOVER_SESSIONS=$(FAILOVER_SESSIONS) $(BIN)/python bench/failover.py
+
+# Scale past today's sizes (issue 20 item 6): an operator restart with SCALE_SIZES sessions
+# (and their pods, Services, Secrets, RBAC) already in the server: time to /readyz and to every
+# session reconciled, peak and steady RSS, idle CPU and requests, growth from the first size to
+# the last. About 8 minutes, so not in `make bench`. Results: bench/results/scale.{json,md}.
+# SCALE_ARGS="--profile DIR" records each relist with py-spy.
+SCALE_SIZES ?= 10000,50000
+SCALE_ARGS ?=
+bench-scale: venv ## An operator restart with 10,000 and 50,000 sessions cached (about 8 minutes).
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES) $(SCALE_ARGS)
 
 clean: ## Remove the virtualenv and caches.
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \
