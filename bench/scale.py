@@ -101,12 +101,27 @@ def template(workdir: Path) -> list[dict[str, Any]]:
     return [obj for obj in items if obj["kind"] not in SKIPPED_KINDS]
 
 
-def split(objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """The template's objects: the shared ones, and the session's own (those that name it)
-    as JSON, owners before dependents."""
+def _template(workdir: Path, path: Path | None) -> list[dict[str, Any]]:
+    """:func:`template`, kept in (and taken from) ``path`` when given."""
+    if path is not None and path.exists():
+        objects: list[dict[str, Any]] = orjson.loads(path.read_bytes())
+        return objects
+    objects = template(workdir)
+    if path is not None:
+        path.write_bytes(orjson.dumps(objects))
+    return objects
+
+
+def split(objects: list[dict[str, Any]], omit: frozenset[str] = frozenset()
+          ) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The template's objects: the shared ones, and the session's own (those that name it;
+    none of the kinds in ``omit``) as JSON, owners before dependents."""
     shared, own = [], []
     for obj in objects:
-        (own if TEMPLATE.encode() in orjson.dumps(obj) else shared).append(obj)
+        if TEMPLATE.encode() not in orjson.dumps(obj):
+            shared.append(obj)
+        elif obj["kind"] not in omit:
+            own.append(obj)
     uids = {obj["metadata"]["uid"] for obj in own}
     ordered: list[dict[str, Any]] = []
     while own:
@@ -222,7 +237,7 @@ def restart(world: Cluster, sessions: int, workdir: Path, *, idle: float,
             reconciled = time.monotonic() - started
         relist = stats.memory()
         relist_counts = requests.operator_counts()
-        quiet(operator, seconds=2.0)
+        quiet(operator, seconds=1.0)
         counts, cpu, gc_before = (requests.operator_counts(), stats.cpu_seconds(),
                                   _gc_collections(operator))
         window = time.monotonic()
@@ -378,6 +393,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the run with no session (memory per session needs it)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="py-spy each relist into DIR/relist-<N>.txt")
+    parser.add_argument("--omit", default="", metavar="KINDS",
+                        help="leave these kinds (comma-separated, e.g. Service) out of every "
+                             "seeded session: a wrong seed, which the restart must show as "
+                             "writes")
+    parser.add_argument("--template", type=Path, default=None, metavar="FILE",
+                        help="take the template's objects from FILE when it exists, else make "
+                             "them and write them there (runs that compare seeds share one)")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale",
                         help="results path without suffix (.json and .md are written)")
     args = parser.parse_args(argv)
@@ -388,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         workdir = Path(tmp)
         try:
-            shared, own = split(template(workdir))
+            shared, own = split(_template(workdir, args.template),
+                                omit=frozenset(args.omit.split(",")) - {""})
             print(f"template: {len(shared)} shared objects, {len(own)} per session", flush=True)
             baseline = None if args.no_baseline else _counted(measure(
                 shared, own, 0, workdir, idle=min(args.idle, 10.0), profile=None))

@@ -74,9 +74,9 @@ def test_objects_are_stored_as_given_and_watchers_see_them(admin: RawClient, raw
 
 
 def _watch_one(raw: RawClient, version: str) -> list[dict[str, Any]]:
-    """The pod events of a watch from ``version`` that ends after 2 s."""
+    """The pod events of a watch from ``version`` that ends after 1 s."""
     response = raw.http.request("GET", f"{raw.url}{PODS}?watch=1&resourceVersion={version}"
-                                       "&timeoutSeconds=2")
+                                       "&timeoutSeconds=1")
     assert response.status == 200
     return [orjson.loads(line) for line in response.data.splitlines() if line.strip()]
 
