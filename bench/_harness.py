@@ -183,13 +183,14 @@ def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]
 
 
 def start_operator(operator: str, kubeconfig: Path, workdir: Path, workers: int,
-                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = ""
-                   ) -> tuple[subprocess.Popen[bytes], list[str]]:
-    """``operator`` in its own process (``extra`` arguments appended), logging to
-    ``workdir/<log_name or operator>.log``; the process and its command line."""
+                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = "",
+                   path: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """``operator`` in its own process (``extra`` arguments appended; ``path`` directories
+    first on its PYTHONPATH), logging to ``workdir/<log_name or operator>.log``; the process
+    and its command line."""
     argv = [a.format(**ports) for a in (*operator_command(operator, kubeconfig, workers), *extra)]
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), REGISTRY_NAMESPACE=REGISTRY_NAMESPACE,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+               PYTHONPATH=os.pathsep.join(filter(None, [*path, str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
     with open(workdir / f"{log_name or operator}.log", "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,

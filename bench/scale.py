@@ -25,9 +25,10 @@ For each size N (default 10,000 and 50,000), on a fresh local API server:
 Growth from the smallest to the largest size is reported per figure next to the sizes' ratio
 (linear: 5.0 for 10,000 → 50,000); a baseline run with no session gives the constant part
 (imports, threads) so memory per session can be compared too. ``--profile DIR`` records the
-relist of each size with py-spy (collapsed stacks). Results: ``bench/results/scale.json`` and
-``scale.md``. Reported, never asserted (e2e/test_bench.py checks the figures exist and the
-seed converges with 0 writes at toy sizes).
+relist of each size with py-spy (collapsed stacks; the operator's and the API server's).
+Results: ``bench/results/scale.json`` and ``scale.md``. Reported, never asserted
+(e2e/test_bench.py checks the figures exist and the seed converges with 0 writes at toy
+sizes).
 
     .venv/bin/python bench/scale.py [--sizes 10000,50000] [--idle 60] [--profile DIR]
 
@@ -212,29 +213,42 @@ def _gc_collections(operator: Operator) -> int:
     return round(operator.metric("python_gc_collections_total"))
 
 
+def _without_gc(workdir: Path) -> tuple[str, ...]:
+    """A directory whose ``sitecustomize`` turns the automatic garbage collector off as the
+    interpreter starts (the Manager's ``gc.freeze`` still collects once, after the sync)."""
+    directory = workdir / "gc-off"
+    directory.mkdir(exist_ok=True)
+    (directory / "sitecustomize.py").write_text("import gc\n\ngc.disable()\n")
+    return (str(directory),)
+
+
 def restart(world: Cluster, sessions: int, workdir: Path, *, idle: float,
-            profile: Path | None) -> dict[str, Any]:
+            profile: Path | None, gc_off: bool = False) -> dict[str, Any]:
     """Our operator started against ``world`` (seeded with ``sessions``): its figures."""
     requests = Requests(world.admin_url, "ours")
     before = requests.operator_counts()
     ports = {"metrics": free_port(), "health": free_port()}
     started = time.monotonic()
     process, argv = start_operator("ours", world.server.kubeconfig, workdir, WORKERS, ports,
-                                   log_name=f"ours-{sessions}")
+                                   log_name=f"ours-{sessions}",
+                                   path=_without_gc(workdir) if gc_off else ())
     operator = Operator(f"{sessions}", process, f"http://127.0.0.1:{ports['metrics']}/metrics",
                         argv)
     stats = ProcStats(process.pid)
     http = urllib3.PoolManager(retries=False)
     try:
-        out = profile / f"relist-{sessions}.txt" if profile else None
-        with profiled(process.pid, out):
+        out = profile and profile / f"relist-{sessions}"
+        with (profiled(process.pid, out and out.with_suffix(".txt")),
+              profiled(world.server.pid, out and out.with_name(f"{out.name}-apiserver.txt"))):
             eventually(lambda: _alive(process) and _ready(
                 f"http://127.0.0.1:{ports['health']}/readyz", http),
                 timeout=600, interval=0.05, message="the operator never became ready")
-            ready = time.monotonic() - started
+            ready, ready_cpu = time.monotonic() - started, stats.cpu_seconds()
+            full_collections = round(operator.metric("python_gc_collections_total",
+                                                     generation="2"))
             eventually(lambda: _reconciled(operator, sessions), timeout=600, interval=0.1,
                        message="the operator did not reconcile every session")
-            reconciled = time.monotonic() - started
+            reconciled, reconciled_cpu = time.monotonic() - started, stats.cpu_seconds()
         relist = stats.memory()
         relist_counts = requests.operator_counts()
         quiet(operator, seconds=1.0)
@@ -251,6 +265,9 @@ def restart(world: Cluster, sessions: int, workdir: Path, *, idle: float,
             "sessions": sessions,
             "ready_seconds": round(ready, 2),
             "reconciled_seconds": round(reconciled, 2),
+            "ready_cpu_seconds": round(ready_cpu, 1),
+            "reconciled_cpu_seconds": round(reconciled_cpu, 1),
+            "gc_full_collections_until_ready": full_collections,
             "reconciles": round(operator.metric("controller_runtime_reconcile_total",
                                               controller=CONTROLLER_NAME)),
             "peak_rss_mib": _mib(relist["peak_rss"]),
@@ -295,13 +312,13 @@ def _mib(value: int) -> float:
 
 
 def measure(shared: list[dict[str, Any]], own: list[bytes], sessions: int, workdir: Path, *,
-            idle: float, profile: Path | None) -> dict[str, Any]:
+            idle: float, profile: Path | None, gc_off: bool = False) -> dict[str, Any]:
     """One size on a fresh server without simulators: seed, restart, idle."""
     with cluster(sessions, simulate="") as world:
         seeded = seed(world, shared, own, sessions)
         seeded["apiserver_rss_mib"] = _mib(ProcStats(world.server.pid).memory()["rss"])
         print(f"{sessions} sessions seeded: {seeded}", flush=True)
-        row = restart(world, sessions, workdir, idle=idle, profile=profile)
+        row = restart(world, sessions, workdir, idle=idle, profile=profile, gc_off=gc_off)
         row["seed"] = seeded
         print(f"{sessions}: {row}", flush=True)
         return row
@@ -311,6 +328,9 @@ def measure(shared: list[dict[str, Any]], own: list[bytes], sessions: int, workd
 FIGURES = (
     ("ready_seconds", "start → /readyz (caches synced), s"),
     ("reconciled_seconds", "start → every session reconciled once, s"),
+    ("ready_cpu_seconds", "operator CPU until /readyz, s"),
+    ("reconciled_cpu_seconds", "operator CPU until every session was reconciled, s"),
+    ("gc_full_collections_until_ready", "full GC collections until /readyz"),
     ("peak_rss_mib", "peak RSS during the relist (VmHWM), MiB"),
     ("steady_rss_mib", "RSS after the idle window, MiB"),
     ("idle_cpu_percent", "idle CPU, % of a core"),
@@ -392,11 +412,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run with no session (memory per session needs it)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="py-spy each relist into DIR/relist-<N>.txt")
+                        help="py-spy each relist into DIR/relist-<N>.txt (the operator) and "
+                             "DIR/relist-<N>-apiserver.txt")
     parser.add_argument("--omit", default="", metavar="KINDS",
                         help="leave these kinds (comma-separated, e.g. Service) out of every "
                              "seeded session: a wrong seed, which the restart must show as "
                              "writes")
+    parser.add_argument("--gc-off", action="store_true",
+                        help="an experiment: the operator without the automatic garbage "
+                             "collector (how much of a relist is collection)")
     parser.add_argument("--template", type=Path, default=None, metavar="FILE",
                         help="take the template's objects from FILE when it exists, else make "
                              "them and write them there (runs that compare seeds share one)")
@@ -416,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline = None if args.no_baseline else _counted(measure(
                 shared, own, 0, workdir, idle=min(args.idle, 10.0), profile=None))
             rows = [_counted(measure(shared, own, n, workdir, idle=args.idle,
-                                     profile=args.profile)) for n in sizes]
+                                     profile=args.profile, gc_off=args.gc_off)) for n in sizes]
         except BaseException:
             for log in sorted(workdir.glob("*.log")):
                 print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-2000:]}")
@@ -426,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{_total_memory_gib()} GiB, Python {platform.python_version()}",
               "seconds": round(time.monotonic() - started), "idle_window": args.idle,
+              "gc_off": args.gc_off,
               "baseline": baseline, "sizes": rows,
               "growth": growth(rows, baseline)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

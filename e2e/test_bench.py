@@ -116,7 +116,8 @@ def test_scale_at_toy_sizes(tmp_path: Path, scale_template: Path) -> None:
     growth = report["growth"]
     assert growth["linear"] == 3.0
     assert set(growth["ratio"]) == set(growth["ratio_above_baseline"]) == {
-        "ready_seconds", "reconciled_seconds", "peak_rss_mib", "steady_rss_mib",
+        "ready_seconds", "reconciled_seconds", "ready_cpu_seconds", "reconciled_cpu_seconds",
+        "gc_full_collections_until_ready", "peak_rss_mib", "steady_rss_mib",
         "idle_cpu_percent", "idle_request_count", "idle_write_count", "gc_collections_idle",
         "apiserver_rss_mib"}
     assert set(growth["marginal_kib_per_session"]) == {"peak_rss_mib", "steady_rss_mib",

@@ -33,6 +33,7 @@ import itertools
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -347,9 +348,12 @@ class SharedInformer:
 
     def replace(self, objects: list[Obj] | list[Prepared], resource_version: str) -> None:
         with self._lock:
-            changes = self.store.replace(objects)
+            # Let go of each change once delivered: queued handlers hold theirs until they
+            # ran, and nothing holds every listed object decoded until the last one is out.
+            changes = deque(self.store.replace(objects))
             initial = not self._synced.is_set()
-            for change in changes:
+            while changes:
+                change = changes.popleft()
                 change.initial = initial
                 self._dispatch(change, relist=True)
             if not self._synced.is_set():
