@@ -38,7 +38,7 @@ def load(cluster: Cluster, items: Iterable[Any]) -> int:
     types = _types(cluster)
     count = 0
     for index, obj in enumerate(items):
-        rtype = types.get((obj.get("apiVersion"), obj.get("kind"))) if isinstance(
+        rtype = types.get((str(obj.get("apiVersion")), str(obj.get("kind")))) if isinstance(
             obj, dict) else None
         if rtype is None:
             raise ValueError(f"item {index}: not an object of a served apiVersion and kind")
