@@ -15,7 +15,10 @@ Guarantees to handlers:
   reflector just parsed lent as ``change.new`` — no queue, no thread hand-off, no second
   decode. For handlers that only enqueue (a controller's sources without user predicates):
   measured on the ingest benchmark, the hand-off between the reflector's and a handler's
-  thread cost about a quarter of the parse per event;
+  thread cost about a quarter of the parse per event. What inline handlers decoded is dropped
+  once they ran (``Change.reclaim``): queued handlers decode their own copy, so neither their
+  queues nor a relist's changes hold object trees (a relist of 50,000 sessions peaked at
+  3.0 GiB holding them, 1.5 GiB without: ``bench/scale.py``);
 * objects passed to handlers are the store's shared, read-only objects;
 * an optional resync replays the local cache as updates (it never relists from the server);
 * the adds of the initial list, and of the contents a late handler receives first, are marked
