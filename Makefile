@@ -22,7 +22,7 @@ RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
   undeploy docker-build docker-push bench bench-full bench-apiserver bench-failover bench-floor \
-  clean e2e-chaos e2e-cluster
+  bench-scale clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -129,6 +129,16 @@ FLOOR_SESSIONS ?= 1000
 FLOOR_REPEAT ?= 3
 bench-floor: venv ## Our operator's CPU per session against the wire floor, with a profile (about 5 minutes).
 	$(BIN)/python bench/wire_floor.py --sessions $(FLOOR_SESSIONS) --repeat $(FLOOR_REPEAT)
+
+# Scale past today's sizes (issue 20 item 6): an operator restart with SCALE_SIZES sessions
+# (and their pods, Services, Secrets, RBAC) already in the server: time to /readyz and to every
+# session reconciled, peak and steady RSS, idle CPU and requests, growth from the first size to
+# the last. About 8 minutes, so not in `make bench`. Results: bench/results/scale.{json,md}.
+# SCALE_ARGS="--profile DIR" records each relist with py-spy.
+SCALE_SIZES ?= 10000,50000
+SCALE_ARGS ?=
+bench-scale: venv ## An operator restart with 10,000 and 50,000 sessions cached (about 8 minutes).
+	$(BIN)/python bench/scale.py --sizes $(SCALE_SIZES) $(SCALE_ARGS)
 
 clean: ## Remove the virtualenv and caches.
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis \

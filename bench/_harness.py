@@ -183,13 +183,14 @@ def operator_command(operator: str, kubeconfig: Path, workers: int) -> list[str]
 
 
 def start_operator(operator: str, kubeconfig: Path, workdir: Path, workers: int,
-                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = ""
-                   ) -> tuple[subprocess.Popen[bytes], list[str]]:
-    """``operator`` in its own process (``extra`` arguments appended), logging to
-    ``workdir/<log_name or operator>.log``; the process and its command line."""
+                   ports: dict[str, int], *, extra: tuple[str, ...] = (), log_name: str = "",
+                   path: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """``operator`` in its own process (``extra`` arguments appended; ``path`` directories
+    first on its PYTHONPATH), logging to ``workdir/<log_name or operator>.log``; the process
+    and its command line."""
     argv = [a.format(**ports) for a in (*operator_command(operator, kubeconfig, workers), *extra)]
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), REGISTRY_NAMESPACE=REGISTRY_NAMESPACE,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+               PYTHONPATH=os.pathsep.join(filter(None, [*path, str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
     with open(workdir / f"{log_name or operator}.log", "ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -206,10 +207,11 @@ def _watching(requests: Requests, process: subprocess.Popen[bytes]) -> bool:
     return all(counts[("watch", resource)] for resource in ("agenticsessions", "pods"))
 
 
-def server_args(objects: int) -> list[str]:
-    """Simulated kubelet, admin endpoint, and room for every event of a run: no watcher falls
-    back to a relist because history ran out or its backlog overflowed."""
-    return ["--simulate", "kubelet", "--admin-port", str(free_port()),
+def server_args(objects: int, simulate: str = "kubelet") -> list[str]:
+    """Simulators (the kubelet; "" for none), admin endpoint, and room for every event of a
+    run: no watcher falls back to a relist because history ran out or its backlog
+    overflowed."""
+    return [*(("--simulate", simulate) if simulate else ()), "--admin-port", str(free_port()),
             "--history-limit", str(max(20000, objects * 12)),
             "--max-watch-backlog", str(512 << 20), "--bookmark-interval", "30"]
 
@@ -228,9 +230,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(objects: int) -> Iterator[Cluster]:
-    """A :class:`Cluster` sized for ``objects`` sessions; stopped on exit."""
-    args = server_args(objects)
+def cluster(objects: int, simulate: str = "kubelet") -> Iterator[Cluster]:
+    """A :class:`Cluster` sized for ``objects`` sessions, with the ``simulate`` simulators
+    (:func:`server_args`); stopped on exit."""
+    args = server_args(objects, simulate)
     admin = f"http://127.0.0.1:{args[args.index('--admin-port') + 1]}"
     with apiserver_process(*args) as server:
         transport = Transport(load_configuration(str(server.kubeconfig)),

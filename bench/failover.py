@@ -79,22 +79,23 @@ class Operator:
     argv: list[str]
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(retries=False))
 
-    def _sum(self, family: str, **labels: str) -> float:
+    def metric(self, family: str, **labels: str) -> float:
+        """The sum of the samples named ``family`` (a counter's with ``_total``) with
+        ``labels``, read from its /metrics now."""
         text = self.http.request("GET", self.metrics_url, timeout=10).data.decode()
         return sum(sample.value for metric in text_string_to_metric_families(text)
-                   if metric.name == family for sample in metric.samples
-                   if sample.name == family
+                   for sample in metric.samples if sample.name == family
                    and all(sample.labels.get(k) == v for k, v in labels.items()))
 
     def depth(self, **priority: str) -> float:
         """Sessions waiting in its session controller's queue (all priorities, or one)."""
-        return self._sum("workqueue_depth", name=CONTROLLER_NAME, **priority)
+        return self.metric("workqueue_depth", name=CONTROLLER_NAME, **priority)
 
     def leading(self) -> bool:
-        return self._sum("leader_election_master_status", name=LEASE) == 1
+        return self.metric("leader_election_master_status", name=LEASE) == 1
 
     def busy(self) -> bool:
-        return self.depth() > 0 or self._sum("workqueue_unfinished_work_seconds",
+        return self.depth() > 0 or self.metric("workqueue_unfinished_work_seconds",
                                              name=CONTROLLER_NAME) > 0
 
     def stop(self) -> None:

@@ -157,7 +157,8 @@ class Run:
         server_cpu = self.env.server_stats.cpu_seconds()
         reconciles = self.env.reconciles()
         log_start = self.env.log.stat().st_size if self.env.log.exists() else 0
-        with profiled(self.env, self.profile, name):
+        out = self.profile and self.profile / f"{self.env.operator}-{name}.txt"
+        with profiled(self.env.stats.pid, out):
             result = action()
         # An operator left with a backlog is not waited for to go quiet (it would not soon).
         result["settle_seconds"] = round(settle(
@@ -250,18 +251,16 @@ class Run:
 
 
 @contextlib.contextmanager
-def profiled(env: Environment, directory: Path | None, workload: str
-             ) -> Iterator[None]:
-    """py-spy (samples while holding the GIL: CPU, not waits) on the operator during the
-    block, written to ``directory/<operator>-<workload>.txt`` (collapsed stacks)."""
+def profiled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy (samples while holding the GIL: CPU, not waits) on process ``pid`` during the
+    block, written to ``out`` (collapsed stacks); nothing without ``out`` or py-spy."""
     spy = shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent),
                                                        os.environ.get("PATH", "")]))
-    if directory is None or spy is None:
+    if out is None or spy is None:
         yield
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{env.operator}-{workload}.txt"
-    process = subprocess.Popen([spy, "record", "-p", str(env.stats.pid), "-r", "250", "-f", "raw",
+    out.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([spy, "record", "-p", str(pid), "-r", "250", "-f", "raw",
                                 "--gil", "--nonblocking", "-o", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

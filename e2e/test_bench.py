@@ -105,3 +105,48 @@ def test_workqueue_ops_at_a_toy_size(tmp_path: Path) -> None:
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"2000 items, priorities", "2000 items, fifo"}
     assert all(row["add_us"] > 0 and row["get_done_us"] > 0 for row in results.values())
+
+
+@pytest.fixture(scope="module")
+def scale_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where bench/scale.py keeps its template session (made by the first run that needs it)."""
+    return tmp_path_factory.mktemp("scale") / "template.json"
+
+
+def test_scale_at_toy_sizes(tmp_path: Path, scale_template: Path) -> None:
+    """An operator restart over seeded sessions: the seed is what our operator converges to
+    (it writes nothing, before or after it reconciled them all), and the report has every
+    figure at every size and their growth."""
+    out = tmp_path / "scale"
+    _run("scale.py", "--sizes", "50,150", "--idle", "1", "--template", str(scale_template),
+         "--out", str(out))
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [row["sessions"] for row in report["sizes"]] == [50, 150]
+    for row in [report["baseline"], *report["sizes"]]:
+        assert row["writes_until_reconciled"] == {} and row["idle_writes"] == {}, row
+        assert row["reconciles"] >= row["sessions"]
+        assert row["ready_seconds"] > 0 and row["reconciled_seconds"] >= row["ready_seconds"]
+        assert row["peak_rss_mib"] >= row["rss_after_relist_mib"] > 0
+        assert row["steady_rss_mib"] > 0 and row["apiserver_rss_mib"] > 0
+        assert row["idle_cpu_percent"] >= 0 and row["gc_collections_total"] > 0
+    growth = report["growth"]
+    assert growth["linear"] == 3.0
+    assert set(growth["ratio"]) == set(growth["ratio_above_baseline"]) == {
+        "ready_seconds", "reconciled_seconds", "ready_cpu_seconds", "reconciled_cpu_seconds",
+        "gc_full_collections_until_ready", "peak_rss_mib", "steady_rss_mib",
+        "idle_cpu_percent", "idle_request_count", "idle_write_count", "gc_collections_idle",
+        "apiserver_rss_mib"}
+    assert set(growth["marginal_kib_per_session"]) == {"peak_rss_mib", "steady_rss_mib",
+                                                       "apiserver_rss_mib"}
+    assert report["command"].startswith("python bench/scale.py") and report["machine"]
+    assert out.with_suffix(".md").read_text().startswith("# Operator restart")
+
+
+def test_scale_shows_a_wrong_seed_as_writes(tmp_path: Path, scale_template: Path) -> None:
+    """The check above can fail: seeded without their Services, the sessions get them
+    created at the restart, one per session."""
+    out = tmp_path / "scale"
+    _run("scale.py", "--sizes", "20", "--idle", "0", "--no-baseline", "--omit", "Service",
+         "--template", str(scale_template), "--out", str(out))
+    row = json.loads(out.with_suffix(".json").read_text())["sizes"][0]
+    assert row["writes_until_reconciled"].get("create services") == 20, row

@@ -18,6 +18,10 @@ the API can reach it by accident and a simulated restart of the API does not tak
                                     request of that client from now on (``envtest.recording``)
     GET    /record                  {"agent", "limit", "kept", "dropped", "requests": [...]}
     DELETE /record                  stop recording and forget what was kept
+    GET    /objects                 {"items": [...]} every stored object (envtest.seed.dump)
+    POST   /objects                 {"items": [...]} store them as given: uid, status, owners
+                                    and timestamps kept, no admission (envtest.seed.load);
+                                    answers how many
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from envtest import seed
 from envtest.cluster import Cluster
 from envtest.faults import Faults
 from envtest.http.protocol import Request, Response
@@ -59,6 +64,7 @@ class AdminAPI:
             "/faults/backup": self._backup,
             "/faults/restore": self._restore,
             "/record": self._arm,
+            "/objects": lambda b: seed.load(cluster, b["items"]),
         }
         self._backup_taken: Backup | None = None
 
@@ -79,6 +85,8 @@ class AdminAPI:
                         for (v, g, r), n in sorted(self._cluster.requests.items())])
         if path == "/record" and request.method in ("GET", "DELETE"):
             return _ok(self._recording(request.method))
+        if request.method == "GET" and path == "/objects":
+            return _ok({"items": seed.dump(self._cluster)})
         if request.method == "GET" and path == "/healthz":
             return Response(200, b"ok", "text/plain")
         action = self._posts.get(path)

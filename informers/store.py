@@ -156,10 +156,15 @@ class Change:
             self._new, self._lent = obj, True
 
     def reclaim(self) -> None:
-        """Drop a lent new state: a change that waits in handler queues carries bytes, not
-        trees of objects for the garbage collector to walk (handlers decode on demand)."""
-        if self._lent:
+        """Drop every state its bytes can give again: a lent new state, and what a handler
+        decoded. A change that waits in handler queues carries bytes, not trees of objects
+        for the garbage collector to walk (handlers decode on demand); so does a relist's
+        list of changes, which would otherwise hold every listed object decoded by an inline
+        handler (50,000 Pods: ~1.3 GB) until its last one is delivered."""
+        if self._lent or self._new_raw is not None:
             self._new, self._lent = None, False
+        if self._old_raw is not None:
+            self._old = None
 
     @property
     def new(self) -> Obj | None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from foundation.selectors import parse_label_selector
-from informers.store import CONTROLLER_INDEX, MutatedCacheError, Prepared, Store, key_of
+from informers.store import (
+    CONTROLLER_INDEX,
+    Change,
+    MutatedCacheError,
+    Prepared,
+    Store,
+    key_of,
+)
 
 
 def pod(name: str, ns: str = "a", rv: str = "1", labels: dict | None = None,
@@ -119,6 +126,30 @@ def test_changes_carry_bytes_and_decode_each_state_once_on_demand() -> None:
     assert change.old is not None and change.old["metadata"]["labels"] == {"v": "1"}
     gone = store.delete("a/p")
     assert (gone.type, gone.deleted, gone.old_version, gone.new) == ("delete", True, "2", None)
+
+
+def test_a_reclaimed_change_keeps_bytes_not_what_a_handler_decoded() -> None:
+    """After the inline handlers, a change drops every state it can decode again (lent or
+    decoded by a handler): a relist's changes then hold bytes, not a decoded copy of every
+    listed object, while their last one is delivered; later readers decode their own."""
+    store = Store()
+    store.upsert(pod("p", rv="1", labels={"v": "1"}))
+    relisted = store.replace(store.prepare([pod("p", rv="2", labels={"v": "2"}),
+                                            pod("q", rv="1")]))
+    for change in relisted:
+        decoded = change.new, change.old  # what an inline handler reads
+        change.reclaim()
+        assert change._new is None and change._old is None
+        assert change.new == decoded[0] and change.new is not decoded[0]
+        assert change.old == decoded[1]
+    lent = store.upsert(pod("p", rv="3"), lend=True)
+    assert lent._new is not None
+    lent.reclaim()
+    assert lent._new is None and lent.new is not None and lent.new_version == "3"
+    built = Change("a/r", new=pod("r"))  # no bytes to decode again: kept
+    built_new = built.new
+    built.reclaim()
+    assert built.new is built_new
 
 
 def test_contents_as_adds_or_as_resync_updates() -> None:
