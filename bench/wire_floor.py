@@ -119,7 +119,7 @@ def _burst(env: Environment, names: list[str], profile: Path | None, quiet: floa
     tracker = Tracker(env.transport, NAMESPACE).start()
     try:
         counts, cpu = env.requests.operator_counts(), env.stats.cpu_seconds()
-        with profiled(env, profile, "floor-burst"):
+        with profiled(env.stats.pid, profile and profile / f"{env.operator}-floor-burst.txt"):
             sent = create_sessions(env.url, NAMESPACE, names, agent=BENCH_AGENT)
             complete = tracker.wait_running(names, timeout=60 + len(names) / 10,
                                             alive=env.alive)
