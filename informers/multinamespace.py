@@ -74,6 +74,14 @@ class MultiNamespaceStore:
             return [] if store is None else store.by_index(index, value)
         return [obj for store in self._stores.values() for obj in store.by_index(index, value)]
 
+    def keys_by_index(self, index: str, value: str) -> builtins.list[str]:
+        """As :meth:`Store.keys_by_index`, across namespaces."""
+        if index == NAMESPACE_INDEX:
+            store = self._stores.get(value)
+            return [] if store is None else store.keys_by_index(index, value)
+        return sorted(key for store in self._stores.values()
+                      for key in store.keys_by_index(index, value))
+
     def index_counts(self, index: str) -> dict[str, int]:
         total: Counter[str] = Counter()
         for store in self._stores.values():

@@ -418,10 +418,19 @@ class Store:
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         """Objects whose index ``index`` has ``value``; KeyError for an unknown index."""
         with self._lock:
-            if index not in self._indexes:
-                raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
-            keys = self._indexes[index].get(value, set())
-            return [self._decode(k, self._entries[k]) for k in sorted(keys)]
+            return [self._decode(k, self._entries[k]) for k in self._index_keys(index, value)]
+
+    def keys_by_index(self, index: str, value: str) -> builtins.list[str]:
+        """The keys of the objects whose index ``index`` has ``value``, sorted, without
+        decoding any (what maps a change to the requests of many objects wants); KeyError for
+        an unknown index."""
+        with self._lock:
+            return self._index_keys(index, value)
+
+    def _index_keys(self, index: str, value: str) -> builtins.list[str]:
+        if index not in self._indexes:
+            raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
+        return sorted(self._indexes[index].get(value, ()))
 
     def index_counts(self, index: str) -> dict[str, int]:
         """How many objects each value of index ``index`` has, without decoding any (what a

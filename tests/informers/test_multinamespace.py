@@ -49,6 +49,9 @@ def test_reads_equal_one_cluster_wide_store(items: list[tuple[str, str, str, str
     for ns in [*NAMESPACES, "elsewhere"]:
         assert joined.list(namespace=ns) == whole.list(namespace=ns)
         assert joined.by_index(NAMESPACE_INDEX, ns) == whole.by_index(NAMESPACE_INDEX, ns)
+        assert joined.keys_by_index(NAMESPACE_INDEX, ns) == [
+            f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+            for o in whole.by_index(NAMESPACE_INDEX, ns)]
         for name in ("x", "y", "z"):
             key = f"{ns}/{name}"
             assert joined.get(key) == whole.get(key)
@@ -57,6 +60,7 @@ def test_reads_equal_one_cluster_wide_store(items: list[tuple[str, str, str, str
             assert joined.resource_version(key) == whole.resource_version(key)
     for index, value in (("app", "web"), ("app", "db"), (CONTROLLER_INDEX, "u1")):
         assert joined.by_index(index, value) == whole.by_index(index, value)
+        assert joined.keys_by_index(index, value) == whole.keys_by_index(index, value)
     for index in ("app", CONTROLLER_INDEX, NAMESPACE_INDEX):
         assert joined.index_counts(index) == whole.index_counts(index)
     assert [c.key for c in joined.contents()] == [c.key for c in whole.contents()]
@@ -72,5 +76,7 @@ def test_indexes_added_later_and_unknown_ones() -> None:
         joined.by_index("nope", "v")
     with pytest.raises(KeyError, match="no index 'nope'"):
         joined.index_counts("nope")
+    with pytest.raises(KeyError, match="no index 'nope'"):
+        joined.keys_by_index("nope", "v")
     with pytest.raises(ValueError, match="at least one namespace"):
         MultiNamespaceStore({})

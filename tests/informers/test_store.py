@@ -7,6 +7,7 @@ import pytest
 from foundation.selectors import parse_label_selector
 from informers.store import (
     CONTROLLER_INDEX,
+    NAMESPACE_INDEX,
     Change,
     MutatedCacheError,
     Prepared,
@@ -222,6 +223,18 @@ def test_index_counts_without_decoding() -> None:
     assert store.index_counts("team") == {"x": 1, "y": 1}
     with pytest.raises(KeyError):
         store.index_counts("nope")
+
+
+def test_keys_by_index_without_decoding() -> None:
+    store = Store(indexers={"team": lambda o: (o["metadata"]["labels"].get("team", ""),)})
+    for name, team in (("c", "x"), ("a", "x"), ("b", "y")):
+        store.upsert(pod(name, labels={"team": team}))
+    assert store.keys_by_index("team", "x") == ["a/a", "a/c"]  # sorted
+    assert store.keys_by_index("team", "z") == []
+    assert store.keys_by_index(NAMESPACE_INDEX, "a") == ["a/a", "a/b", "a/c"]
+    assert store._decoded == {}  # nothing was decoded to answer
+    with pytest.raises(KeyError):
+        store.keys_by_index("nope", "x")
 
 
 def test_prepared_objects_are_kept_as_bytes_and_replace_like_the_objects() -> None:
