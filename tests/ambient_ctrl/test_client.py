@@ -81,6 +81,16 @@ def test_list(world: tuple[Client, str], namespace: str | None, labels: Any,
 def test_list_by_an_unknown_index_says_so(world: tuple[Client, str]) -> None:
     with pytest.raises(KeyError, match="no index 'nope'"):
         world[0].list(CONFIGMAPS, index=("nope", "x"))
+    with pytest.raises(KeyError, match="no index 'nope'"):
+        world[0].keys(CONFIGMAPS, index=("nope", "x"))
+
+
+@pytest.mark.parametrize("index", [None, ("team", "blue"), ("namespace", "c-two")])
+def test_keys_are_the_listed_objects_keys(world: tuple[Client, str],
+                                          index: tuple[str, str] | None) -> None:
+    client, _ = world
+    listed = _names(client.list(CONFIGMAPS, index=index))
+    assert client.keys(CONFIGMAPS, index=index) == sorted(listed)
 
 
 def test_first_read_of_an_undeclared_kind_warns_once(api: LocalAPIServer,
