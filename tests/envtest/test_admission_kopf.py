@@ -19,7 +19,7 @@ import pytest
 
 from envtest import LocalAPIServer
 from foundation.certs import self_signed
-from tests.conftest import KUBECTL, RawClient
+from tests.conftest import RawClient, run_kubectl
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -103,11 +103,7 @@ def kopf_operator(api: LocalAPIServer, tmp_path_factory: pytest.TempPathFactory
 
 def kubectl(api: LocalAPIServer, tmp: Path, *args: str,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["KUBECACHEDIR"] = str(tmp / "kube-cache")
-    return subprocess.run([str(KUBECTL), "--kubeconfig", api.kubeconfig, "-n", NAMESPACE, *args],
-                          input=stdin, capture_output=True, text=True, timeout=60, env=env,
-                          check=False)
+    return run_kubectl(api.kubeconfig, tmp / "kube-cache", "-n", NAMESPACE, *args, stdin=stdin)
 
 
 def test_kopfs_mutating_handler_injects_into_labelled_objects(

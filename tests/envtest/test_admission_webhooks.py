@@ -7,7 +7,6 @@ webhook must misbehave, a small HTTPS server of the tests' own (:mod:`.webhook_b
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import threading
@@ -34,7 +33,7 @@ from ambient_ctrl.webhook.registry import WebhookBuilder
 from envtest import LocalAPIServer
 from informers.resource import Resource
 from informers.rest import Transport, load_configuration
-from tests.conftest import KUBECTL, RawClient, typed_client
+from tests.conftest import RawClient, run_kubectl, typed_client
 from tests.envtest.webhook_backend import WebhookBackend, allow, deny, json_patch
 
 pytestmark = pytest.mark.kubectl
@@ -89,10 +88,7 @@ def manager(api: LocalAPIServer) -> Iterator[WebhookServer]:
 # helpers -------------------------------------------------------------------------------------
 def kubectl(api: LocalAPIServer, tmp_path: Path, *args: str,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["KUBECACHEDIR"] = str(tmp_path / "kube-cache")
-    return subprocess.run([str(KUBECTL), "--kubeconfig", api.kubeconfig, *args], input=stdin,
-                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    return run_kubectl(api.kubeconfig, tmp_path / "kube-cache", *args, stdin=stdin)
 
 
 def labelled_namespace(client: RawClient, name: str, labels: dict[str, str]) -> str:

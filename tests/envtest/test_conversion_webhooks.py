@@ -9,7 +9,6 @@ tested as the pure functions they are."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from envtest.kinds.registry import WebhookConversion
 from envtest.webhooks.conversion import ConversionFailed, converted_objects, review_request
 from informers.resource import Resource
 from informers.rest import ResourceClient, Transport, load_configuration
-from tests.conftest import KUBECTL, RawClient, typed_client
+from tests.conftest import RawClient, run_kubectl, typed_client
 from tests.envtest.webhook_backend import WebhookBackend
 
 GROUP = "conv.example.com"
@@ -151,10 +150,7 @@ def answering(backend: WebhookBackend, reply: Any) -> Iterator[None]:
 
 def kubectl(api: LocalAPIServer, tmp_path: Path, *args: str,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["KUBECACHEDIR"] = str(tmp_path / "cache")
-    return subprocess.run([str(KUBECTL), "--kubeconfig", api.kubeconfig, *args], input=stdin,
-                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    return run_kubectl(api.kubeconfig, tmp_path / "cache", *args, stdin=stdin)
 
 
 def path(version: str, namespace: str, plural: str = "things", name: str = "") -> str:

@@ -5,8 +5,6 @@ deprecatedCount/count, ...), through kubectl and the Python client's CoreV1Api a
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from kubernetes import client as k8s
 from envtest import LocalAPIServer
 from envtest.verbs.events import to_core, to_events
 from informers.rest import load_configuration
-from tests.conftest import KUBECTL
+from tests.conftest import run_kubectl
 
 from ..conftest import RawClient, typed_client
 
@@ -46,10 +44,7 @@ def raw(server: LocalAPIServer) -> Iterator[RawClient]:
 
 
 def kubectl(server: LocalAPIServer, tmp: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["KUBECACHEDIR"] = str(tmp)
-    done = subprocess.run([str(KUBECTL), "--kubeconfig", server.kubeconfig, *args],
-                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    done = run_kubectl(server.kubeconfig, tmp, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

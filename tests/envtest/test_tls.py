@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import http.client
 import ipaddress
-import os
 import socket
 import ssl
 import subprocess
@@ -34,7 +33,7 @@ from envtest.http.tls import HTTP_ON_TLS_PORT
 from foundation.certs import certificate_authority
 from informers import TransportError
 from informers.rest import Transport, load_configuration
-from tests.conftest import KUBECTL
+from tests.conftest import run_kubectl
 
 from ..conftest import typed_client
 
@@ -55,11 +54,7 @@ def plain_api() -> Iterator[LocalAPIServer]:
 
 
 def kubectl(kubeconfig: str, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env["KUBECACHEDIR"] = str(cache)
-    return subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, *args],
-                          capture_output=True, text=True, timeout=60, env=env, check=False,
-                          stdin=subprocess.DEVNULL)
+    return run_kubectl(kubeconfig, cache, *args)
 
 
 def address(server: LocalAPIServer) -> tuple[str, int]:
