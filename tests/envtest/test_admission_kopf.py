@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ambient_ctrl.testing import eventually, free_port, stop_process
 from envtest import LocalAPIServer
 from foundation.certs import self_signed
 from tests.conftest import RawClient, run_kubectl
@@ -51,16 +49,6 @@ def example(name: str, field: str, *, labelled: bool = True) -> str:
             f"spec:\n  duration: 1m\n  field: {field}\n  items: [item1, item2]\n")
 
 
-def wait_for(check: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def kopf_operator(api: LocalAPIServer, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[Path]:
@@ -71,9 +59,7 @@ def kopf_operator(api: LocalAPIServer, tmp_path_factory: pytest.TempPathFactory
     cert, key = self_signed()
     (tmp / "cert.pem").write_bytes(cert)
     (tmp / "key.pem").write_bytes(key)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "KUBECONFIG": api.kubeconfig, "KOPF_WEBHOOK_PORT": str(port),
            "KOPF_WEBHOOK_CERT": str(tmp / "cert.pem"), "KOPF_WEBHOOK_KEY": str(tmp / "key.pem")}
     log = tmp / "kopf.log"
@@ -83,19 +69,14 @@ def kopf_operator(api: LocalAPIServer, tmp_path_factory: pytest.TempPathFactory
              "--namespace", NAMESPACE, str(OPERATOR)], stdout=out, stderr=subprocess.STDOUT,
             env=env, cwd=tmp)
     try:
-        wait_for(lambda: all(
+        eventually(lambda: all(
             (client.get(f"{path}/auto.kopf.dev")[1] or {}).get("webhooks")
-            for path in CONFIGURATIONS) or process.poll() is not None, "kopf's configurations")
+            for path in CONFIGURATIONS) or process.poll() is not None, timeout=30,
+            message="kopf's configurations")
         assert process.poll() is None, log.read_text(errors="replace")[-3000:]
         yield tmp
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, timeout=20)
         for path in (*CONFIGURATIONS, f"{CRDS}/kopfexamples.kopf.dev"):
             client.delete(f"{path}/auto.kopf.dev" if "webhook" in path else path)
         client.close()
