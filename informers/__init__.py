@@ -42,7 +42,6 @@ from .rest import (
     ResourceClient,
     Transport,
     TransportOptions,
-    WatchEvents,
     WriteGuard,
     load_configuration,
 )
@@ -56,6 +55,7 @@ from .store import (
     Store,
     key_of,
 )
+from .watchstream import WatchEvents
 
 __all__ = [
     "CONFIGMAPS",

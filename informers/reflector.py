@@ -82,7 +82,8 @@ from .reflector_state import (
     step,
     version_of,
 )
-from .rest import ResourceClient, WatchEvents
+from .rest import ResourceClient
+from .watchstream import WatchEvents
 
 log = logging.getLogger(__name__)
 
