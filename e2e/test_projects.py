@@ -28,11 +28,16 @@ from kubernetes.client.rest import ApiException
 from ambient_ctrl.testing import eventually
 from ambient_ctrl.testing import settled as until_quiet
 from e2e.cluster import ClosingApiClient
+from reconcilers.projects import EXPECTATION_RECHECK
 
 from .conftest import unique
 from .operator_process import POD_RUNTIME, World, start_world, stop_world
 
 pytestmark = [pytest.mark.timeout(180)]
+
+# Quiet means longer than the operator's longest deliberate recheck: a pass that relied on a
+# creation the cache had not shown yet looks again after EXPECTATION_RECHECK, once.
+QUIET = EXPECTATION_RECHECK + 0.5
 
 GROUP, VERSION, PLURAL, PS = "vteam.ambient-code", "v1alpha1", "projectsettings", \
     "projectsettings"
@@ -220,7 +225,7 @@ def test_bad_group_names_are_reported_without_a_storm(cluster: Cluster, project:
         "groupAccess[1]: group '50%' with role 'edit' cannot name a RoleBinding "
         "('50%-edit': it may not contain '%'); entry skipped"]
     assert cluster.read("RoleBinding", "qa-view", project) is not None
-    quiet = until_quiet(cluster.requests, quiet=0.5, message="the operator kept retrying")
+    quiet = until_quiet(cluster.requests, quiet=QUIET, message="the operator kept retrying")
     time.sleep(1.0)  # the quiet window itself: what is asserted is that nothing happens
     assert cluster.requests() == quiet
 
@@ -265,6 +270,6 @@ def test_deleting_settings_removes_what_they_own(cluster: Cluster, project: str)
 
 @pytest.mark.local_only("counts the operator's requests through the server's admin endpoint")
 def test_no_request_while_idle(cluster: Cluster) -> None:
-    quiet = until_quiet(cluster.requests, quiet=0.5, message="the operator never went quiet")
+    quiet = until_quiet(cluster.requests, quiet=QUIET, message="the operator never went quiet")
     time.sleep(2.0)  # the quiet window itself: what is asserted is that nothing happens
     assert cluster.requests() == quiet
