@@ -10,7 +10,7 @@ session. uvloop sends from C with the GIL held, so the kernel's time in ``send``
 "socket writes" concept); the kernel's time in ``recv`` and ``epoll`` is not, which is why the
 shares add up to the measured CPU only roughly.
 
-    .venv/bin/python bench/apiserver_profile.py [--sessions 1000] [--out bench/results/apiserver-profile]
+    .venv/bin/python bench/apiserver_profile.py [--sessions 1000] [--out PATH]
 """
 
 from __future__ import annotations
