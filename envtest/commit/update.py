@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
@@ -98,7 +97,7 @@ def _split_status(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any],
                   subresource: str) -> dict[str, Any]:
     """With a status subresource, the main resource ignores status and /status the rest."""
     if subresource == "status":
-        merged = copy.deepcopy(old)
+        merged: dict[str, Any] = orjson.loads(orjson.dumps(old))  # a deep copy, at C speed
         merged["metadata"]["managedFields"] = (new.get("metadata") or {}).get(
             "managedFields", old["metadata"].get("managedFields"))
         if merged["metadata"]["managedFields"] is None:
