@@ -27,6 +27,9 @@ from typing import Any
 import _server_profile
 from operators import RESULTS, Sizes, run_operator
 
+RATE = 250
+"""py-spy's samples per second (``operators.profiled``)."""
+
 
 def run(sessions: int, workers: int, workdir: Path) -> dict[str, Any]:
     """One profiled burst of ``sessions``; its figures and the grouped samples."""
@@ -40,7 +43,12 @@ def run(sessions: int, workers: int, workdir: Path) -> dict[str, Any]:
                                         ms_per_session=server_ms)
     return {"sessions": burst["sessions"], "running": burst["running"],
             "seconds": burst["seconds"], "server_cpu_seconds": burst["server_cpu_seconds"],
+            "server_system_seconds": burst["server_system_seconds"],
             "server_cpu_ms_per_session": round(server_ms, 2),
+            "server_system_ms_per_session": round(
+                burst["server_system_seconds"] * 1000 / burst["sessions"], 2),
+            "gil_ms_per_session": round(profile["samples"] / RATE * 1000 / burst["sessions"],
+                                        2),
             "operator_cpu_ms_per_session": burst["cpu_ms_per_session"],
             "writes_per_session": burst["writes_per_session"], "writes": burst["writes"],
             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
@@ -55,12 +63,17 @@ def markdown(result: dict[str, Any], argv: list[str]) -> str:
         f"{result['seconds']} s; load average before {result['load_before']}, after "
         f"{result['load_after']}.", "",
         f"API server CPU: **{result['server_cpu_ms_per_session']} ms/session** "
-        f"({result['server_cpu_seconds']} s); the operator's: "
+        f"({result['server_cpu_seconds']} s, of which the kernel's: "
+        f"{result['server_system_ms_per_session']} ms/session); the operator's: "
         f"{result['operator_cpu_ms_per_session']} ms/session; "
         f"{result['writes_per_session']} operator writes per session.", "",
-        f"{profile['samples']} samples (250/s, `--gil --nonblocking`); ms/session = share x "
-        "the server's CPU per session (the kernel's time in recv and epoll is not sampled, its "
-        "time in send is: uvloop sends holding the GIL).", "",
+        f"{profile['samples']} samples ({RATE}/s, `--gil --nonblocking`): the loop thread held "
+        f"the GIL {result['gil_ms_per_session']} ms/session of wall time. That exceeds its "
+        "CPU by the time it was runnable but not running: mostly inside `send`, where the "
+        "kernel wakes the reading process and, on 2 cores, often lets it run first (uvloop "
+        "sends holding the GIL). So the socket-writes share overstates the wire's CPU; "
+        "ms/session = share x CPU per session is the fair figure for the other concepts only "
+        "roughly (they are stretched by preemption too, less).", "",
         "## By concept (the innermost frame that names one)", "",
         *_server_profile.table(profile), "",
         "## By origin (who asked for the work)", "",

@@ -155,7 +155,7 @@ class Run:
         """``action``'s result plus the operator's writes and CPU from before it until the
         operator went quiet afterwards."""
         counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
-        server_cpu = self.env.server_stats.cpu_seconds()
+        server_user, server_system = self.env.server_stats.cpu_times()
         reconciles = self.env.reconciles()
         log_start = self.env.log.stat().st_size if self.env.log.exists() else 0
         out = self.profile and self.profile / f"{self.env.operator}-{name}.txt"
@@ -170,8 +170,7 @@ class Run:
         writes = write_delta(counts, self.env.requests.operator_counts())
         result.update(writes=writes, write_total=sum(writes.values()),
                       cpu_seconds=round(self.env.stats.cpu_seconds() - cpu, 2),
-                      server_cpu_seconds=round(self.env.server_stats.cpu_seconds() - server_cpu,
-                                               2),
+                      **_server_cpu(self.env.server_stats.cpu_times(), server_user, server_system),
                       **self.env.stats.memory())
         if reconciles is not None:
             result["reconciles"] = (self.env.reconciles() or 0) - reconciles
@@ -251,6 +250,12 @@ class Run:
                 (self.env.reconciles() or 0) - reconciles,
                 "requests": {f"{v} {r}": n for (v, r), n in sorted(requests.items()) if n},
                 **self.env.stats.memory()}
+
+
+def _server_cpu(now: tuple[float, float], user: float, system: float) -> dict[str, float]:
+    """The server's CPU seconds since (``user``, ``system``): in all, and the kernel's part."""
+    return {"server_cpu_seconds": round(sum(now) - user - system, 2),
+            "server_system_seconds": round(now[1] - system, 2)}
 
 
 @contextlib.contextmanager
