@@ -5,10 +5,9 @@ it) and our operator; N sessions POSTed at once (``bench/operators.py``'s burst)
 under py-spy (``--gil --nonblocking``, 250 samples/s) from the first POST until the operator
 went quiet. Reported: the server's CPU (utime + stime from ``/proc``) per session, the
 operator's writes per session, and the samples grouped by concept and by origin
-(``_server_profile.py``); ms/session = a group's share of the samples x the server's CPU per
-session. uvloop sends from C with the GIL held, so the kernel's time in ``send`` is sampled (the
-"socket writes" concept); the kernel's time in ``recv`` and ``epoll`` is not, which is why the
-shares add up to the measured CPU only roughly.
+(``_server_profile.py``) in ms/session of wall time holding the GIL. uvloop sends from C with
+the GIL held, so time in ``send`` is sampled (the "socket writes" concept), including time the
+thread waited there for a core; the kernel's time in ``recv`` and ``epoll`` is not.
 
     .venv/bin/python bench/apiserver_profile.py [--sessions 1000] [--out PATH]
 """
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _profile
 import _server_profile
 from operators import RESULTS, Sizes, run_operator
 
@@ -31,24 +31,29 @@ RATE = 250
 """py-spy's samples per second (``operators.profiled``)."""
 
 
-def run(sessions: int, workers: int, workdir: Path) -> dict[str, Any]:
-    """One profiled burst of ``sessions``; its figures and the grouped samples."""
+def run(sessions: int, workers: int, workdir: Path, keep: Path | None = None
+        ) -> dict[str, Any]:
+    """One profiled burst of ``sessions``; its figures and the grouped samples (py-spy's raw
+    samples copied to ``keep`` when given)."""
     sizes = Sizes.scaled(sessions / 2000, 100.0)
     samples = workdir / "profile"
     load_before = [round(x, 2) for x in os.getloadavg()]
     burst = run_operator("ours", sizes, ["burst"], workers, workdir,
                          profile_server=samples)["burst"]
     server_ms = burst["server_cpu_seconds"] * 1000 / burst["sessions"]
-    profile = _server_profile.summarise(samples / "apiserver-ours-burst.txt",
-                                        ms_per_session=server_ms)
+    raw = samples / "apiserver-ours-burst.txt"
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(raw.read_bytes())
+    held = sum(_profile.read(raw).values()) / RATE * 1000 / burst["sessions"]
+    profile = _server_profile.summarise(raw, ms_per_session=held)
     return {"sessions": burst["sessions"], "running": burst["running"],
             "seconds": burst["seconds"], "server_cpu_seconds": burst["server_cpu_seconds"],
             "server_system_seconds": burst["server_system_seconds"],
             "server_cpu_ms_per_session": round(server_ms, 2),
             "server_system_ms_per_session": round(
                 burst["server_system_seconds"] * 1000 / burst["sessions"], 2),
-            "gil_ms_per_session": round(profile["samples"] / RATE * 1000 / burst["sessions"],
-                                        2),
+            "gil_ms_per_session": round(held, 2),
             "operator_cpu_ms_per_session": burst["cpu_ms_per_session"],
             "writes_per_session": burst["writes_per_session"], "writes": burst["writes"],
             "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
@@ -68,12 +73,12 @@ def markdown(result: dict[str, Any], argv: list[str]) -> str:
         f"{result['operator_cpu_ms_per_session']} ms/session; "
         f"{result['writes_per_session']} operator writes per session.", "",
         f"{profile['samples']} samples ({RATE}/s, `--gil --nonblocking`): the loop thread held "
-        f"the GIL {result['gil_ms_per_session']} ms/session of wall time. That exceeds its "
-        "CPU by the time it was runnable but not running: mostly inside `send`, where the "
-        "kernel wakes the reading process and, on 2 cores, often lets it run first (uvloop "
-        "sends holding the GIL). So the socket-writes share overstates the wire's CPU; "
-        "ms/session = share x CPU per session is the fair figure for the other concepts only "
-        "roughly (they are stretched by preemption too, less).", "",
+        f"the GIL {result['gil_ms_per_session']} ms/session of wall time; ms/session below = "
+        "a group's samples / 250 / sessions, that wall time. It counts time the thread was "
+        "runnable but not running too, which is most of the socket-writes row: uvloop sends "
+        "holding the GIL, and on 2 busy cores the kernel often runs the woken reader first "
+        "(the kernel's whole CPU, send, recv and epoll, is the figure above). The other rows "
+        "are the server's own Python work, stretched alike by the machine's load.", "",
         "## By concept (the innermost frame that names one)", "",
         *_server_profile.table(profile), "",
         "## By origin (who asked for the work)", "",
@@ -92,12 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=1000, help="sessions in the burst")
     parser.add_argument("--workers", type=int, default=4,
                         help="our --max-concurrent-reconciles (its default: 4)")
+    parser.add_argument("--samples", type=Path, default=None, metavar="FILE",
+                        help="keep py-spy's raw samples (collapsed stacks) in FILE")
     parser.add_argument("--out", type=Path, default=RESULTS / "apiserver-profile",
                         help="results path without suffix (.json and .md are written)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-apiserver-profile-") as tmp:
-        result = run(args.sessions, args.workers, Path(tmp))
+        result = run(args.sessions, args.workers, Path(tmp), args.samples)
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     command = ["bench/apiserver_profile.py", *(sys.argv[1:] if argv is None else argv)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
