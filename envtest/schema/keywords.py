@@ -27,23 +27,34 @@ def validate_value(s: Schema, value: Any, path: str) -> list[Cause]:
     if isinstance(value, int) and not isinstance(value, bool) and not (
             _INT64[0] <= value <= _INT64[1]):
         value = float(value)  # kube decodes integers beyond int64 as float64
+    # Each check is skipped where the node lacks every keyword it reads (it would find
+    # nothing): validation visits every value of every write, most nodes have one keyword.
     types = _types(s)
-    fmt = _format(s, types)
-    causes = _check_type(s, value, path, types, fmt)
+    fmt = _format(s, types) if "format" in s else ""
+    causes = _check_type(s, value, path, types, fmt) if types or fmt else []
+    enum = "enum" in s
     if value is None:
-        return causes + _check_enum(s, value, path)
-    causes += _check_composition(s, value, path)
+        return causes + _check_enum(s, value, path) if enum else causes
+    if not _COMPOSITION.isdisjoint(s):
+        causes += _check_composition(s, value, path)
     if isinstance(value, str):
-        causes += _check_string(s, value, path)
-        causes += _check_format(fmt, value, path)
+        if not _STRING_KEYWORDS.isdisjoint(s):
+            causes += _check_string(s, value, path)
+        if fmt:
+            causes += _check_format(fmt, value, path)
     elif _is_number(value):
         causes += _check_number(s, value, path, types, fmt)
     elif isinstance(value, list):
         causes += _check_array(s, value, path)
-    causes += _check_enum(s, value, path)
+    if enum:
+        causes += _check_enum(s, value, path)
     if isinstance(value, dict):
         causes += _check_object(s, value, path)
     return causes
+
+
+_COMPOSITION = frozenset({"anyOf", "oneOf", "allOf", "not"})
+_STRING_KEYWORDS = frozenset({"maxLength", "minLength", "pattern"})
 
 
 def _is_number(value: Any) -> bool:
