@@ -76,8 +76,13 @@ class ProcStats:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the process (all its threads), in seconds."""
+        return sum(self.cpu_times())
+
+    def cpu_times(self) -> tuple[float, float]:
+        """(utime, stime) of the process (all its threads), in seconds: its own code's, and
+        the kernel's on its behalf (system calls: sockets, epoll)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # fields 14, 15 of stat(5)
 
     def memory(self) -> dict[str, int]:
         """``{"rss": bytes, "peak_rss": bytes}`` (VmRSS, VmHWM)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,27 @@ def read(path: Path) -> Counter[str]:
     return stacks
 
 
-def summarise(path: Path, *, ms_per_session: float | None = None, top: int = 15
+Classify = Callable[[list[str]], str]
+"""A stack's group (frames root first)."""
+
+
+def summarise(path: Path, *, ms_per_session: float | None = None, top: int = 15,
+              classify: Classify = concept, groupings: dict[str, Classify] | None = None
               ) -> dict[str, Any]:
-    """Samples by concept (with %, and ms per session when the run's CPU per session is
-    given), and the ``top`` innermost frames."""
+    """Samples by concept (``classify``; with %, and ms per session when the run's CPU per
+    session is given), by each of ``groupings`` (a key of the result each), and the ``top``
+    innermost frames."""
     stacks = read(path)
     total = sum(stacks.values()) or 1
     concepts: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
+    grouped: dict[str, Counter[str]] = {key: Counter() for key in groupings or {}}
     for stack, count in stacks.items():
         frames = stack.split(";")
-        concepts[concept(frames)] += count
+        concepts[classify(frames)] += count
         leaves[frames[-1]] += count
+        for key, group in (groupings or {}).items():
+            grouped[key][group(frames)] += count
 
     def row(name: str, count: int) -> dict[str, Any]:
         out = {"name": name, "samples": count, "percent": round(100 * count / total, 1)}
@@ -92,4 +102,6 @@ def summarise(path: Path, *, ms_per_session: float | None = None, top: int = 15
 
     return {"samples": sum(stacks.values()),
             "concepts": [row(name, n) for name, n in concepts.most_common()],
+            **{key: [row(name, n) for name, n in counts.most_common()]
+               for key, counts in grouped.items()},
             "leaves": [row(name, n) for name, n in leaves.most_common(top)]}

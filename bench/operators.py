@@ -133,8 +133,9 @@ class Run:
     """The workloads of one operator on one server, in order; names are unique per run."""
 
     def __init__(self, env: Environment, tracker: Tracker, sizes: Sizes,
-                 profile: Path | None = None) -> None:
+                 profile: Path | None = None, profile_server: Path | None = None) -> None:
         self.env, self.tracker, self.sizes, self.profile = env, tracker, sizes, profile
+        self.profile_server = profile_server
         self.created: list[str] = []
 
     def _names(self, prefix: str, count: int) -> list[str]:
@@ -154,21 +155,22 @@ class Run:
         """``action``'s result plus the operator's writes and CPU from before it until the
         operator went quiet afterwards."""
         counts, cpu = self.env.requests.operator_counts(), self.env.stats.cpu_seconds()
-        server_cpu = self.env.server_stats.cpu_seconds()
+        server_user, server_system = self.env.server_stats.cpu_times()
         reconciles = self.env.reconciles()
         log_start = self.env.log.stat().st_size if self.env.log.exists() else 0
         out = self.profile and self.profile / f"{self.env.operator}-{name}.txt"
-        with profiled(self.env.stats.pid, out):
+        server_out = (self.profile_server
+                      and self.profile_server / f"apiserver-{self.env.operator}-{name}.txt")
+        with profiled(self.env.stats.pid, out), profiled(self.env.server_stats.pid, server_out):
             result = action()
-        # An operator left with a backlog is not waited for to go quiet (it would not soon).
-        result["settle_seconds"] = round(settle(
-            self.env, timeout=120 if result.get("complete", True) else 5), 1)
+            # An operator left with a backlog is not waited for to go quiet (it would not soon).
+            result["settle_seconds"] = round(settle(
+                self.env, timeout=120 if result.get("complete", True) else 5), 1)
         result["log_lines"], _ = log_lines(self.env.log, log_start)
         writes = write_delta(counts, self.env.requests.operator_counts())
         result.update(writes=writes, write_total=sum(writes.values()),
                       cpu_seconds=round(self.env.stats.cpu_seconds() - cpu, 2),
-                      server_cpu_seconds=round(self.env.server_stats.cpu_seconds() - server_cpu,
-                                               2),
+                      **_server_cpu(self.env.server_stats.cpu_times(), server_user, server_system),
                       **self.env.stats.memory())
         if reconciles is not None:
             result["reconciles"] = (self.env.reconciles() or 0) - reconciles
@@ -250,6 +252,12 @@ class Run:
                 **self.env.stats.memory()}
 
 
+def _server_cpu(now: tuple[float, float], user: float, system: float) -> dict[str, float]:
+    """The server's CPU seconds since (``user``, ``system``): in all, and the kernel's part."""
+    return {"server_cpu_seconds": round(sum(now) - user - system, 2),
+            "server_system_seconds": round(now[1] - system, 2)}
+
+
 @contextlib.contextmanager
 def profiled(pid: int, out: Path | None) -> Iterator[None]:
     """py-spy (samples while holding the GIL: CPU, not waits) on process ``pid`` during the
@@ -276,12 +284,13 @@ def profiled(pid: int, out: Path | None) -> Iterator[None]:
 
 
 def run_operator(operator: str, sizes: Sizes, workloads: list[str], workers: int,
-                 workdir: Path, profile: Path | None = None) -> dict[str, Any]:
+                 workdir: Path, profile: Path | None = None,
+                 profile_server: Path | None = None) -> dict[str, Any]:
     """The operator workloads for one operator on a fresh server."""
     with environment(operator, workdir, objects=sizes.idle_sessions + sizes.burst + round(
             sizes.steady_rate * sizes.steady_seconds), workers=workers) as env:
         tracker = Tracker(env.transport, NAMESPACE).start()
-        run = Run(env, tracker, sizes, profile)
+        run = Run(env, tracker, sizes, profile, profile_server)
         result: dict[str, Any] = {"commands": env.commands}
         try:
             for workload in ("burst", "steady", "idle"):
@@ -324,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                              "file (make bench runs it just before) instead of running it")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="py-spy each operator during each workload into DIR")
+    parser.add_argument("--profile-server", type=Path, default=None, metavar="DIR",
+                        help="py-spy the API server during each workload into DIR")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest",
                         help="results path without suffix (.json and .md are written)")
     parser.add_argument("--logs", type=Path, default=None, metavar="DIR",
@@ -350,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                                                              if w in peer_workloads]
                 if set(mine) & {"burst", "steady", "idle"}:
                     run[operator] = run_operator(operator, sizes, mine, args.workers,
-                                                 Path(tmp), args.profile)
+                                                 Path(tmp), args.profile, args.profile_server)
             if "ingest" in workloads:
                 print("  ours: ingest" + (f" (from {args.ingest_from})" if args.ingest_from
                                         else " ..."), flush=True)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from envtest import kubeconfig
+from envtest import gctuning, kubeconfig
 from envtest.admin import AdminAPI
 from envtest.cluster import Cluster, ServerOptions, Target
 from envtest.commit import commit_create
@@ -330,6 +330,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, kubeconfig_path: str | Path
         running = _Running(cluster, host=host, port=port, admin_port=admin_port,
                            simulators=simulators, seed=seed)
         await running.start()
+        gctuning.tune()  # this process is the server's alone
         url = running.url
         running.write_kubeconfig(kubeconfig_path)
         stop = asyncio.Event()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
@@ -96,9 +95,15 @@ def _versioned(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
 
 def _split_status(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any],
                   subresource: str) -> dict[str, Any]:
-    """With a status subresource, the main resource ignores status and /status the rest."""
+    """With a status subresource, the main resource ignores status and /status the rest.
+
+    The result shares what it keeps with ``old`` (as the main resource shares ``old``'s
+    status): both are private to the request, and what changes the result in place afterwards
+    (defaulting, pruning) would change a stored object read back as kube-apiserver reads it
+    (defaulted, pruned) alike. Only the metadata, which the update rewrites, is its own.
+    """
     if subresource == "status":
-        merged = copy.deepcopy(old)
+        merged = dict(old, metadata=dict(old["metadata"]))
         merged["metadata"]["managedFields"] = (new.get("metadata") or {}).get(
             "managedFields", old["metadata"].get("managedFields"))
         if merged["metadata"]["managedFields"] is None:

@@ -121,6 +121,10 @@ def _validate_pod(pod: dict[str, Any]) -> list[Cause]:
 
 def _update_pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    if new_spec is old_spec:
+        # A status write keeps the stored spec itself (``commit.update``): defaulted when it
+        # was stored, and unchanged. (The kubelet writes three per pod.)
+        return []
 
     def masked(spec: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in spec.items()

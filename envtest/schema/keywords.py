@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from envtest.codecs.gofmt import go_float, go_json, quote
@@ -14,7 +13,7 @@ from envtest.errors import Cause
 from envtest.schema.causes import bad, composite, invalid, too_many, type_invalid
 from envtest.schema.formats import FORMATS
 from envtest.schema.listtypes import canonical
-from envtest.schema.tree import Schema, child_path, field_path, items_of, properties_of
+from envtest.schema.tree import Schema, child_path, field_path, is_mapping, items_of, properties_of
 
 _INT64 = (-(2**63), 2**63 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
@@ -28,21 +27,34 @@ def validate_value(s: Schema, value: Any, path: str) -> list[Cause]:
     if isinstance(value, int) and not isinstance(value, bool) and not (
             _INT64[0] <= value <= _INT64[1]):
         value = float(value)  # kube decodes integers beyond int64 as float64
-    causes = _check_type(s, value, path)
+    # Each check is skipped where the node lacks every keyword it reads (it would find
+    # nothing): validation visits every value of every write, most nodes have one keyword.
+    types = _types(s)
+    fmt = _format(s, types) if "format" in s else ""
+    causes = _check_type(s, value, path, types, fmt) if types or fmt else []
+    enum = "enum" in s
     if value is None:
-        return causes + _check_enum(s, value, path)
-    causes += _check_composition(s, value, path)
+        return causes + _check_enum(s, value, path) if enum else causes
+    if not _COMPOSITION.isdisjoint(s):
+        causes += _check_composition(s, value, path)
     if isinstance(value, str):
-        causes += _check_string(s, value, path)
-        causes += _check_format(s, value, path)
+        if not _STRING_KEYWORDS.isdisjoint(s):
+            causes += _check_string(s, value, path)
+        if fmt:
+            causes += _check_format(fmt, value, path)
     elif _is_number(value):
-        causes += _check_number(s, value, path)
+        causes += _check_number(s, value, path, types, fmt)
     elif isinstance(value, list):
         causes += _check_array(s, value, path)
-    causes += _check_enum(s, value, path)
+    if enum:
+        causes += _check_enum(s, value, path)
     if isinstance(value, dict):
         causes += _check_object(s, value, path)
     return causes
+
+
+_COMPOSITION = frozenset({"anyOf", "oneOf", "allOf", "not"})
+_STRING_KEYWORDS = frozenset({"maxLength", "minLength", "pattern"})
 
 
 def _is_number(value: Any) -> bool:
@@ -56,12 +68,12 @@ def _types(s: Schema) -> list[str]:
     return [declared] if isinstance(declared, str) and declared else []
 
 
-def _format(s: Schema) -> str:
-    """The format kube keeps: unsupported ones are stripped from CRD schemas."""
+def _format(s: Schema, types: list[str]) -> str:
+    """The format kube keeps (``types``: :func:`_types`): unsupported ones are stripped from
+    CRD schemas."""
     fmt = s.get("format")
     if not isinstance(fmt, str) or not fmt:
         return ""
-    types = _types(s)
     single = types[0] if len(types) == 1 else ""
     if single in ("", "string"):
         return fmt if fmt.replace("-", "") in FORMATS else ""
@@ -87,8 +99,7 @@ def _json_kind(value: Any) -> tuple[str, str]:
     return "object", ""
 
 
-def _check_type(s: Schema, value: Any, path: str) -> list[Cause]:
-    types, fmt = _types(s), _format(s)
+def _check_type(s: Schema, value: Any, path: str, types: list[str], fmt: str) -> list[Cause]:
     if not types and not fmt:
         return []
     if value is None:
@@ -125,7 +136,7 @@ def _check_composition(s: Schema, value: Any, path: str) -> list[Cause]:
     if s.get("allOf"):
         causes += _all_of(s["allOf"], value, path)
     negated = s.get("not")
-    if isinstance(negated, Mapping) and not validate_value(negated, value, path):
+    if is_mapping(negated) and not validate_value(negated, value, path):
         causes.append(composite(f"{quote(path)} must not validate the schema (not)"))
     return causes
 
@@ -188,18 +199,17 @@ def _check_string(s: Schema, value: str, path: str) -> list[Cause]:
     return []
 
 
-def _check_format(s: Schema, value: str, path: str) -> list[Cause]:
-    fmt = _format(s)
+def _check_format(fmt: str, value: str, path: str) -> list[Cause]:
     check = FORMATS.get(fmt.replace("-", "")) if fmt else None
     if check is None or check(value):
         return []
     return [type_invalid(path, fmt, value)]
 
 
-def _check_number(s: Schema, value: int | float, path: str) -> list[Cause]:
-    types = _types(s)
+def _check_number(s: Schema, value: int | float, path: str, types: list[str],
+                  declared_format: str) -> list[Cause]:
     kind = types[0] if len(types) == 1 and types[0] in ("integer", "number") else ""
-    fmt = _format(s) if kind else ""
+    fmt = declared_format if kind else ""
     causes: list[Cause] = []
     overflow = _out_of_range(value, kind, fmt, "Checked", path)
     if overflow:
@@ -322,7 +332,7 @@ def _check_object(s: Schema, obj: dict[str, Any], path: str) -> list[Cause]:
             continue
         if extra is False:
             causes.append(invalid(path, key, f"{path}.{key} in body is a forbidden property"))
-        elif isinstance(extra, Mapping):
+        elif is_mapping(extra):
             causes += validate_value(extra, item, child_path(path, key))
     for key, prop in props.items():
         if key in obj:

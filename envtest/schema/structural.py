@@ -58,6 +58,7 @@ every failure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from envtest.errors import Cause
@@ -102,6 +103,8 @@ def validate(schema: Schema, obj: dict[str, Any]) -> list[Cause]:
     """Check ``obj`` against ``schema``; one cause per failed check, in kube's terms."""
     root = root_schema(schema)
     causes = validate_value(root, obj, "")
+    if not _has_tree_checks(schema):
+        return causes
     nodes = list(walk(root, obj, ""))
     for node, value, path in nodes:
         if isinstance(value, dict) and node.get("x-kubernetes-embedded-resource"):
@@ -110,3 +113,33 @@ def validate(schema: Schema, obj: dict[str, Any]) -> list[Cause]:
         if isinstance(value, list):
             causes.extend(check_list_type(node, value, path))
     return causes
+
+
+_TREE_KEYWORDS = ("x-kubernetes-embedded-resource", "x-kubernetes-list-type")
+_TREE_CHECKS: dict[int, tuple[Schema, bool]] = {}
+"""Schemas (by identity; at most :data:`_TREE_CHECKS_LIMIT`) → whether they declare any of
+:data:`_TREE_KEYWORDS`: a schema that declares none (most) needs no walk of every value for
+the embedded-resource and list-type checks."""
+_TREE_CHECKS_LIMIT = 256
+
+
+def _has_tree_checks(schema: Schema) -> bool:
+    hit = _TREE_CHECKS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    found = _declares(schema)
+    if len(_TREE_CHECKS) >= _TREE_CHECKS_LIMIT:
+        _TREE_CHECKS.clear()
+    _TREE_CHECKS[id(schema)] = (schema, found)
+    return found
+
+
+def _declares(node: Any) -> bool:
+    """Whether any mapping in ``node`` sets one of :data:`_TREE_KEYWORDS` (defaults and
+    examples included: a false positive only costs the walk)."""
+    if isinstance(node, Mapping):
+        return any(node.get(key) for key in _TREE_KEYWORDS) or any(
+            _declares(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_declares(value) for value in node)
+    return False

@@ -4,7 +4,7 @@ field paths kube reports errors at."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 Schema = Mapping[str, Any]
 
@@ -27,20 +27,26 @@ def root_schema(schema: Schema) -> Schema:
     return {**schema, "properties": {**props, "metadata": {"properties": kept}}}
 
 
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, without the ABC's check for the common case, a dict
+    (validation asks this of every schema node it passes)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def properties_of(s: Schema | None) -> Mapping[str, Schema]:
     props = s.get("properties") if s is not None else None
-    return props if isinstance(props, Mapping) else {}
+    return props if is_mapping(props) else {}
 
 
 def items_of(s: Schema | None) -> Schema | None:
     items = s.get("items") if s is not None else None
-    return items if isinstance(items, Mapping) else None
+    return items if is_mapping(items) else None
 
 
 def additional_of(s: Schema | None) -> tuple[bool, Schema | None]:
     """Whether undeclared keys are map values, and their schema (None for ``true``)."""
     extra = s.get("additionalProperties") if s is not None else None
-    if isinstance(extra, Mapping):
+    if is_mapping(extra):
         return True, extra
     return extra is True, None
 

@@ -19,6 +19,7 @@ from envtest import errors
 from envtest.cluster import Cluster, Target
 from envtest.commit import begin_delete, commit_binding, commit_create, commit_update
 from envtest.kinds.registry import ResourceType
+from envtest.storage.store import Stored
 
 log = logging.getLogger("envtest.simulators")
 
@@ -27,13 +28,21 @@ Outcome = Literal["ok", "gone", "failed"]
 ``failed``: refused for another reason — retry later."""
 
 
-def get(cluster: Cluster, rtype: ResourceType, namespace: str, name: str,
-        uid: str = "") -> dict[str, Any] | None:
-    """A private copy of the object, or None (also when it has another UID than ``uid``)."""
+def find(cluster: Cluster, rtype: ResourceType, namespace: str, name: str,
+         uid: str = "") -> Stored | None:
+    """The stored object (its labels and selectable fields at hand, the rest unparsed), or
+    None (also when it has another UID than ``uid``)."""
     stored = cluster.store.get(rtype.store, (namespace, name))
     if stored is None or (uid and stored.uid and stored.uid != uid):
         return None
-    return stored.load()
+    return stored
+
+
+def get(cluster: Cluster, rtype: ResourceType, namespace: str, name: str,
+        uid: str = "") -> dict[str, Any] | None:
+    """A private copy of the object, or None (also when it has another UID than ``uid``)."""
+    stored = find(cluster, rtype, namespace, name, uid)
+    return None if stored is None else stored.load()
 
 
 def create(cluster: Cluster, rtype: ResourceType, namespace: str,

@@ -241,14 +241,14 @@ class KubeletSimulator:
     def _schedule(self, pod: _Pod) -> None:
         """The scheduler's part: bind to the node, or report that no node fits."""
         assert self._cluster is not None
-        current = client.get(self._cluster, self._pod_type, pod.namespace, pod.name, pod.uid)
+        current = client.find(self._cluster, self._pod_type, pod.namespace, pod.name, pod.uid)
         if current is None:
             self._forget(pod.uid)
             return
         if pod.scenario is not None and pod.scenario.kind == "unschedulable":
             self._publish(pod)
             return
-        if not (current.get("spec") or {}).get("nodeName"):
+        if not current.fields.get("spec.nodeName"):
             outcome = client.bind(self._cluster, self._pod_type, pod.namespace, pod.name,
                                   pod.uid, self.node_name)
             if outcome != "ok":
