@@ -62,6 +62,7 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s_client
 
+from foundation import gctuning
 from foundation.clock import Clock, RealClock
 from foundation.threads import Deadline, Threads
 from informers.apiwarnings import WarningLogger
@@ -79,7 +80,6 @@ from metrics.recorder import Recorder
 from metrics.registry import new_registry
 from metrics.server import ObservabilityServer, ServerOptions
 
-from . import gctuning
 from .aio import AsyncClient, EventLoop
 from .builder import Builder
 from .client import Client
@@ -172,7 +172,7 @@ class ManagerOptions:
     ``MutatedCacheError``). For tests: it costs a serialization per read."""
     tune_gc: bool = True
     """Raise the garbage collector's thresholds from the start and, once the caches have
-    synced, freeze what exists (:mod:`ambient_ctrl.gctuning`: full collections paused a busy
+    synced, freeze what exists (:mod:`foundation.gctuning`: full collections paused a busy
     operator for up to 0.2 s); restored when ``run`` returns. The collector is the process's:
     turn this off when the manager shares its process with code that tunes it otherwise."""
 

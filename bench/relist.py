@@ -5,7 +5,7 @@ has arrived (a half-applied list would hide the rest from handlers). What it hol
 decides the peak: the parsed pages themselves (dicts, ~26 KB per 6 KB Pod), or each page
 prepared for the store as it arrives (``Store.prepare``: compact bytes and index values, what
 the reflector does). Each variant runs in a fresh process (peak RSS is per process), with the
-garbage collector's default thresholds and with the Manager's (``ambient_ctrl.gctuning``).
+garbage collector's default thresholds and with the Manager's (``foundation.gctuning``).
 
 The pages are built in memory as the API server would serve them (``bench/informer_ingest.py``'s
 Pod), so only the client side is measured: parse, transform, encode, index, replace.
@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from informer_ingest import pod  # bench/ is on sys.path: this runs as a script
 
-from ambient_ctrl import gctuning
+from foundation import gctuning
 from informers.store import Store
 
 PAGE = 500

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from envtest import gctuning, kubeconfig
+from envtest import kubeconfig
 from envtest.admin import AdminAPI
 from envtest.cluster import Cluster, ServerOptions, Target
 from envtest.commit import commit_create
@@ -30,6 +30,7 @@ from envtest.gc import GarbageCollector
 from envtest.http import tls
 from envtest.http.protocol import Backlog, Handler, HTTPProtocol
 from envtest.http.router import APIServer
+from foundation import gctuning
 from foundation.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)

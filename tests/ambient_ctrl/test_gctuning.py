@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ambient_ctrl import gctuning
 from ambient_ctrl.manager import Manager, ManagerOptions
 from ambient_ctrl.testing import eventually
 from envtest import LocalAPIServer
+from foundation import gctuning
 
 from .test_manager import QUIET, Running
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from envtest import LocalAPIServer
-from envtest.gctuning import THRESHOLDS
+from foundation.gctuning import THRESHOLDS
 
 _SERVE = """
 import gc, os, signal, sys
