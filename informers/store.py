@@ -197,6 +197,12 @@ class Store:
         self._debug = debug_mutations
         self._lock = threading.RLock()
 
+    @property
+    def drops_managed_fields(self) -> bool:
+        """Whether the store keeps objects without ``metadata.managedFields`` (its transform is
+        the default): they need not be parsed in the first place."""
+        return self._transform is strip_managed_fields
+
     # writes (the reflector's side) -------------------------------------------------------------
     def upsert(self, obj: Obj, *, raw: RawObject | None = None, lend: bool = False) -> Change:
         """Add or replace ``obj``; the change carries the previous state for update handlers.

@@ -1,6 +1,7 @@
 """One watch response as a stream of events: lines of JSON split from the chunked body and
-parsed as they come, the object optionally reshaped (metadata only), and the bytes of the
-object last yielded for a store that keeps them (:mod:`.rawjson`).
+parsed as they come, the object optionally reshaped (metadata only) or parsed without its
+``metadata.managedFields`` (cut from the bytes first, for a consumer that drops them), and the
+bytes of the object last yielded for a store that keeps them (:mod:`.rawjson`).
 
 A stream the server ended goes back to the connection pool; one closed by its owner, broken
 or abandoned is closed, so the server sees the watch end at once.
@@ -16,7 +17,12 @@ import orjson
 import urllib3
 
 from .errors import TransportError
-from .rawjson import RawObject, event_object
+from .rawjson import (
+    RawObject,
+    event_object,
+    parse_without_managed_fields,
+    without_managed_fields,
+)
 
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 
@@ -24,15 +30,22 @@ _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 class WatchEvents:
     """The events of one watch response, parsed lazily; iterate, then (or instead) ``close``.
     ``shape``, when given, makes each event's object what the reader asked for (metadata
-    only)."""
+    only); ``without_managed_fields`` makes it come without ``metadata.managedFields``, cut
+    from the line before it is parsed (for a consumer that drops them: half a Pod's bytes
+    need not be parsed)."""
 
     def __init__(self, response: urllib3.BaseHTTPResponse,
-                 shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+                 shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None, *,
+                 without_managed_fields: bool = False) -> None:
         self._response = response
         self._iterating = False
         self._closed = False
         self._shape = shape
+        self._cut = without_managed_fields
         self._line = b""
+        """The line last parsed whole, its object's bytes not looked for yet (b"": none)."""
+        self._object: RawObject | None = None
+        """The bytes of the object last yielded, when they are known already."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
@@ -67,18 +80,28 @@ class WatchEvents:
             self._response.close()
 
     def _event(self, line: bytes) -> dict[str, Any]:
-        event: dict[str, Any] = orjson.loads(line)
-        self._line = line
+        cut = parse_without_managed_fields(line) if self._cut else None
+        if cut is not None:
+            event, stripped = cut
+            self._line, self._object = b"", RawObject(stripped, 0, len(stripped))
+        else:
+            event = orjson.loads(line)
+            self._line, self._object = line, None
+            if self._cut and type(event) is dict:  # not cut: drop them from the parsed object
+                self._line, self._object = b"", _drop_managed_fields(line, event)
         obj = event.get("object") if self._shape is not None else None
         if isinstance(obj, dict) and event.get("type") in _OBJECT_EVENTS:
             event["object"] = self._shape(obj)  # type: ignore[misc]
         return event
 
     def object_bytes(self, event: dict[str, Any]) -> RawObject | None:
-        """The object of ``event``, the event last yielded, as the server sent its bytes (a
-        store keeps them instead of serialising the object again); None when they cannot be
-        told apart in the line, or the object was reshaped on the way."""
-        return None if self._shape is not None else event_object(self._line, event)
+        """The object of ``event``, the event last yielded, as the server sent its bytes
+        (without ``managedFields`` if they were dropped; a store keeps them instead of
+        serialising the object again); None when they cannot be told apart in the line, or
+        the object was reshaped on the way."""
+        if self._shape is not None:
+            return None
+        return self._object if self._object is not None else event_object(self._line, event)
 
     def close(self) -> None:
         """End the stream now, from any thread: a reading loop ends (quietly: the caller asked
@@ -89,3 +112,16 @@ class WatchEvents:
             self._response.shutdown()
         if not self._iterating:
             self._finish(complete=False)
+
+
+def _drop_managed_fields(line: bytes, event: dict[str, Any]) -> RawObject | None:
+    """Drop ``managedFields`` from the object of ``event``, parsed whole from ``line``, as
+    :func:`parse_without_managed_fields` would have; its bytes cut likewise (None: they could
+    not be, or the line is not an object's event)."""
+    raw = event_object(line, event)
+    obj = event.get("object")
+    cut = without_managed_fields(raw, obj) if raw is not None and type(obj) is dict else None
+    meta = obj.get("metadata") if type(obj) is dict else None
+    if type(meta) is dict:
+        meta.pop("managedFields", None)
+    return None if cut is None else RawObject(cut, 0, len(cut))
