@@ -42,8 +42,8 @@ class WatchEvents:
         self._closed = False
         self._shape = shape
         self._cut = without_managed_fields
-        self._line = b""
-        """The line last parsed whole, its object's bytes not looked for yet (b"": none)."""
+        self._line: tuple[bytes, int, int] | None = None
+        """Where the line last parsed whole lies (its object's bytes not looked for yet)."""
         self._object: RawObject | None = None
         """The bytes of the object last yielded, when they are known already."""
 
@@ -56,12 +56,16 @@ class WatchEvents:
                 buffer += chunk
                 if b"\n" not in chunk:
                     continue
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line:
-                        yield self._event(line)
+                # Each line is parsed where it lies in the buffer: copying every line out
+                # first (bytes.split) cost a tenth of the parse of a Pod's event.
+                begin = 0
+                while (end := buffer.find(b"\n", begin)) >= 0:
+                    if end > begin:
+                        yield self._event(buffer, begin, end)
+                    begin = end + 1
+                buffer = buffer[begin:]
             if buffer.strip():
-                yield self._event(buffer)
+                yield self._event(buffer, 0, len(buffer))
             complete = not self._closed
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if self._closed:
@@ -79,16 +83,20 @@ class WatchEvents:
         else:
             self._response.close()
 
-    def _event(self, line: bytes) -> dict[str, Any]:
-        cut = parse_without_managed_fields(line) if self._cut else None
+    def _event(self, buffer: bytes, begin: int, end: int) -> dict[str, Any]:
+        """The event of the line ``buffer[begin:end]``."""
+        cut = parse_without_managed_fields(buffer, begin, end) if self._cut else None
         if cut is not None:
             event, stripped = cut
-            self._line, self._object = b"", RawObject(stripped, 0, len(stripped))
-        else:
+            self._line, self._object = None, RawObject(stripped, 0, len(stripped))
+        elif self._cut:  # not cut: parsed whole, and they are dropped from what was parsed
+            line = buffer[begin:end]
             event = orjson.loads(line)
-            self._line, self._object = line, None
-            if self._cut and type(event) is dict:  # not cut: drop them from the parsed object
-                self._line, self._object = b"", _drop_managed_fields(line, event)
+            self._line = None
+            self._object = _drop_managed_fields(line, event) if type(event) is dict else None
+        else:
+            event = orjson.loads(memoryview(buffer)[begin:end])
+            self._line, self._object = (buffer, begin, end), None
         obj = event.get("object") if self._shape is not None else None
         if isinstance(obj, dict) and event.get("type") in _OBJECT_EVENTS:
             event["object"] = self._shape(obj)  # type: ignore[misc]
@@ -101,7 +109,9 @@ class WatchEvents:
         the object was reshaped on the way."""
         if self._shape is not None:
             return None
-        return self._object if self._object is not None else event_object(self._line, event)
+        if self._line is not None:
+            return event_object(self._line[0], event, *self._line[1:])
+        return self._object
 
     def close(self) -> None:
         """End the stream now, from any thread: a reading loop ends (quietly: the caller asked

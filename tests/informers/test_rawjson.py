@@ -148,6 +148,9 @@ def test_a_cut_before_parsing_is_the_event_without_managed_fields(
     if go_style:
         line = _go_style(line)
     cut = parse_without_managed_fields(line)
+    # The same where the line lies amid others (a watch response's buffer).
+    buffer = b'{"type":"BOOKMARK"}\n' + line + b"\n" + line[:20]
+    assert parse_without_managed_fields(buffer, 20, 20 + len(line)) == cut
     if cut is None:
         meta = obj["metadata"]
         keys = [k for k in obj if k != "metadata"] + list(meta)
@@ -165,6 +168,8 @@ def test_a_cut_before_parsing_is_the_event_without_managed_fields(
     parsed = orjson.loads(line)  # the same bytes as the cut after parsing, to the byte
     after = without_managed_fields(event_object(line, parsed), parsed["object"])
     assert after is None or stripped == after
+    amid = event_object(buffer, parsed, 20, 20 + len(line))
+    assert amid is not None and without_managed_fields(amid, parsed["object"]) == after
 
 
 @given(st.one_of(objects(), nested_elsewhere()))

@@ -62,3 +62,23 @@ def test_objects_come_whole_unless_asked() -> None:
     raw = stream.object_bytes(event)
     assert event["object"] == POD
     assert raw is not None and orjson.loads(raw.line[raw.first:raw.last]) == POD
+
+
+def test_lines_split_across_reads_are_whole() -> None:
+    """Many events in one read, and lines cut between reads (64 KiB each), each parsed where
+    it lies; the last line may come without a newline."""
+    lines = [orjson.dumps({"type": "MODIFIED", "object": {
+        **POD, "metadata": {**POD["metadata"], "name": f"p{i}", "resourceVersion": str(i)}}})
+        for i in range(500)]
+    body = b"\n".join(lines)
+    assert len(body) > 2 * (1 << 16)
+    for strip in (True, False):
+        stream = _events(body, without_managed_fields=strip)
+        names = []
+        for event in stream:
+            raw = stream.object_bytes(event)
+            assert raw is not None
+            assert orjson.loads(raw.line[raw.first:raw.last]) == event["object"]
+            assert ("managedFields" in event["object"]["metadata"]) is not strip
+            names.append(event["object"]["metadata"]["name"])
+        assert names == [f"p{i}" for i in range(500)]
