@@ -49,23 +49,10 @@ class WatchEvents:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._iterating = True
-        buffer = b""
         complete = False
         try:
-            for chunk in self._response.stream(1 << 16):
-                buffer += chunk
-                if b"\n" not in chunk:
-                    continue
-                # Each line is parsed where it lies in the buffer: copying every line out
-                # first (bytes.split) cost a tenth of the parse of a Pod's event.
-                begin = 0
-                while (end := buffer.find(b"\n", begin)) >= 0:
-                    if end > begin:
-                        yield self._event(buffer, begin, end)
-                    begin = end + 1
-                buffer = buffer[begin:]
-            if buffer.strip():
-                yield self._event(buffer, 0, len(buffer))
+            for buffer, begin, end in self._lines():
+                yield self._event(buffer, begin, end)
             complete = not self._closed
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if self._closed:
@@ -73,6 +60,34 @@ class WatchEvents:
             raise TransportError(f"watch stream broke: {exc}") from exc
         finally:
             self._finish(complete)
+
+    def _lines(self) -> Iterator[tuple[bytes, int, int]]:
+        """Where each non-empty line of the body lies: ``buffer[begin:end]``. A line is parsed
+        where it lies in the chunk read; only one that spans reads is joined. Copying every
+        line out (``bytes.split``), and each read onto the rest of the last, cost a seventh
+        of the parse of a Pod's event."""
+        pending: list[bytes | memoryview] = []  # the start of a line that spans reads
+        for chunk in self._response.stream(1 << 16):
+            begin, end = 0, chunk.find(b"\n")
+            if end < 0:
+                pending.append(chunk)
+                continue
+            if pending:
+                pending.append(memoryview(chunk)[:end])
+                line = b"".join(pending)
+                pending.clear()
+                if line:
+                    yield line, 0, len(line)
+                begin, end = end + 1, chunk.find(b"\n", end + 1)
+            while end >= 0:
+                if end > begin:
+                    yield chunk, begin, end
+                begin, end = end + 1, chunk.find(b"\n", end + 1)
+            if begin < len(chunk):
+                pending.append(memoryview(chunk)[begin:])
+        rest = b"".join(pending)
+        if rest.strip():
+            yield rest, 0, len(rest)
 
     def _finish(self, complete: bool) -> None:
         """A stream the server ended goes back to the pool; one cut short (closed, broken,

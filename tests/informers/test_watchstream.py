@@ -66,11 +66,13 @@ def test_objects_come_whole_unless_asked() -> None:
 
 def test_lines_split_across_reads_are_whole() -> None:
     """Many events in one read, and lines cut between reads (64 KiB each), each parsed where
-    it lies; the last line may come without a newline."""
+    it lies; one line spans four reads; empty lines are skipped; the last line may come
+    without a newline."""
     lines = [orjson.dumps({"type": "MODIFIED", "object": {
         **POD, "metadata": {**POD["metadata"], "name": f"p{i}", "resourceVersion": str(i)}}})
         for i in range(500)]
-    body = b"\n".join(lines)
+    lines[250] = lines[250].replace(b'"labels":{', b'"labels":{"big":"%s",' % (b"x" * 200_000))
+    body = b"\n".join(lines[:100]) + b"\n\n" + b"\n".join(lines[100:])
     assert len(body) > 2 * (1 << 16)
     for strip in (True, False):
         stream = _events(body, without_managed_fields=strip)
