@@ -184,11 +184,13 @@ class WorkQueue(Generic[T]):
             self._delayed[item] = (min(due, ready), max(was, priority))
             if due <= ready:
                 return  # already due earlier
+            sooner = not self._waiting or ready < self._waiting[0][0]
             heapq.heappush(self._waiting, (ready, next(self._seq), item))
             if self._delay_thread is None:
                 self._delay_thread = self._threads.start(self._delay_loop,
                                                          name=f"workqueue-{self.name}-delay")
-        self._wakeup.set()
+        if sooner:  # else the delay thread wakes for an earlier item first, and looks again
+            self._wakeup.set()
 
     def add_rate_limited(self, item: T, *, at_least: float = 0.0,
                          priority: int = NORMAL_PRIORITY) -> None:

@@ -22,8 +22,9 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("logging", r"\((logging/|ambient_ctrl/logcontext\.py)"),
         ("metrics", r"\((prometheus_client/|metrics/)"),
         ("events recorder", r"\(ambient_ctrl/events\.py"),
-        ("HTTP client (urllib3, http.client, socket)",
-         r"\((urllib3/|http/client\.py|socket\.py|ssl\.py|email/|selectors\.py)"),
+        ("HTTP client (informers.http1, urllib3, http.client, socket)",
+         r"\((informers/http1\.py|urllib3/|http/client\.py|socket\.py|ssl\.py|email/"
+         r"|selectors\.py)"),
         (AUTH, r"\(kubernetes/"),
         # os.environ's frames: in the hot path only the auth refresh's proxy look-up
         # (getproxies) iterates it; py-spy cuts some of those stacks short of their callers.

@@ -5,7 +5,8 @@ standard library, urllib3 and orjson, so its CPU is what the wire costs a Python
 * **watches**: one thread per recorded watch, each a urllib3 streaming GET, its chunks split
   into lines and every line ``orjson.loads``-ed (the event is then dropped);
 * **writes**: ``workers`` threads (the operator's ``--max-concurrent-reconciles``) on one
-  keep-alive urllib3 pool (the API server's own, without the pool manager's per-request
+  keep-alive urllib3 pool (or, with ``"http": "raw"``, a socket each driven by hand:
+  :class:`RawConnection`) (the API server's own, without the pool manager's per-request
   look-up); each takes the next session from a queue and sends that session's writes in their
   recorded order (a session's writes depend on each other: the TokenRequest needs its
   ServiceAccount), with the recorded method, target, content type, accept and body; an answer
@@ -16,7 +17,7 @@ CPU is counted per thread (``time.thread_time``): each watch thread from the mom
 watch is open, each writer from its start. Loading the plan (the main thread) is not counted.
 
 Protocol, one JSON document a line: stdin ``{"url", "watches": [target, ...], "workers",
-"quiet"}``
+"quiet", "http": "urllib3" | "raw"}``
 → stdout ``{"ready": true}`` once every watch is open → stdin ``{"plan": PATH}`` (a JSON
 file: ``[[session, [[verb, resource, method, target, headers, body], ...]], ...]``) →
 stdout ``{"result": {...}}`` after the last write and ``quiet`` seconds without a watch event.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import sys
 import threading
 import time
@@ -110,13 +112,63 @@ class Watches:
         self._http.clear()
 
 
-def send_all(url: str, plan: list[Any], workers: int) -> dict[str, Any]:
-    """Every session's writes, ``workers`` sessions at a time; statuses and CPU."""
+class RawConnection:
+    """One keep-alive HTTP/1.1 connection driven by hand: the request written as one buffer,
+    the answer read by ``readline`` and its ``Content-Length`` (or chunks) — the least a
+    Python client can do per request (urllib3 and http.client build the request header by
+    header and parse the answer's headers with the email package)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self._host = f"{host}:{port}"
+        self._sock = socket.create_connection((host, int(port)), timeout=60)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reader = self._sock.makefile("rb")
+
+    def request(self, method: str, target: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, bytes]:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: {self._host}\r\n{head}"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status = int(self._reader.readline().split(b" ", 2)[1])
+        length, chunked = 0, False
+        while (line := self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if not chunked:
+            return status, self._reader.read(length)
+        parts = []
+        while (size := int(self._reader.readline().split(b";")[0], 16)):
+            parts.append(self._reader.read(size))
+            self._reader.readline()
+        self._reader.readline()
+        return status, b"".join(parts)
+
+    def close(self) -> None:
+        self._reader.close()
+        self._sock.close()
+
+
+def send_all(url: str, plan: list[Any], workers: int, http_client: str = "urllib3"
+             ) -> dict[str, Any]:
+    """Every session's writes, ``workers`` sessions at a time; statuses and CPU. Writes go
+    through urllib3 (``http_client="urllib3"``, issue 20's floor) or one
+    :class:`RawConnection` per writer (``"raw"``)."""
     http = urllib3.PoolManager(maxsize=workers, retries=False,
                                timeout=urllib3.Timeout(connect=5, read=60))
     # The host's pool itself: one host, so the manager's per-request URL parse and pool look-up
     # is work a least-cost client does not do (informers.rest.Transport does the same).
     pool = http.connection_from_url(url)
+
+    def urllib3_send(method: str, target: str, headers: dict[str, str],
+                     body: bytes) -> tuple[int, bytes]:
+        response = pool.urlopen(method, target, body=body, headers=headers,
+                                redirect=False, assert_same_host=False)
+        return response.status, response.data
     sessions: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
     for _, writes in plan:
         sessions.put(writes)
@@ -125,6 +177,8 @@ def send_all(url: str, plan: list[Any], workers: int) -> dict[str, Any]:
     totals = {"cpu": 0.0, "bytes": 0}
 
     def work() -> None:
+        raw = RawConnection(url) if http_client == "raw" else None
+        send = raw.request if raw is not None else urllib3_send
         base, sent, seen = time.thread_time(), 0, Counter[str]()
         try:
             while True:
@@ -133,13 +187,14 @@ def send_all(url: str, plan: list[Any], workers: int) -> dict[str, Any]:
                 except queue.Empty:
                     return
                 for verb, resource, method, target, headers, body in writes:
-                    response = pool.urlopen(method, target, body=body, headers=headers,
-                                            redirect=False, assert_same_host=False)
+                    status, data = send(method, target, headers, body)
                     sent += len(body)
-                    if resource == TOKEN_REQUESTS and response.status == 201:
-                        orjson.loads(response.data)
-                    seen[f"{verb} {resource} {response.status}"] += 1
+                    if resource == TOKEN_REQUESTS and status == 201:
+                        orjson.loads(data)
+                    seen[f"{verb} {resource} {status}"] += 1
         finally:
+            if raw is not None:
+                raw.close()
             with lock:
                 totals["cpu"] += time.thread_time() - base
                 totals["bytes"] += sent
@@ -175,7 +230,7 @@ def main(timeout: float = 120.0) -> int:
         watches.open()
         print(orjson.dumps({"ready": True, "errors": watches.errors}).decode(), flush=True)
         plan = _load_plan(orjson.loads(sys.stdin.readline())["plan"])
-        writes = send_all(url, plan, workers)
+        writes = send_all(url, plan, workers, str(setup.get("http", "urllib3")))
         deadline = time.monotonic() + timeout
         while time.monotonic() - watches.last_event < quiet and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -21,6 +21,10 @@ Per repeat, interleaved (ours, floor, ours, floor, ...), each on a fresh local A
   ``orjson.loads``-ing every watch event line. Its CPU (per thread: writers + watch readers) is
   the floor; the server's counters check that it sent the same writes by verb and resource,
   and its answers that the server took every one.
+* **raw floor**: the same replay once more with the writes on sockets driven by hand (the
+  request written as one buffer, the answer read by ``readline``: ``RawConnection``). Our
+  transport's ordinary requests cost less than urllib3's (``informers.http1``), so urllib3
+  is no floor for them any more; this is the stricter one (reported beside issue 20's).
 * **profile**: once more, ours under py-spy (``--nonblocking --gil``: Python CPU, not waits),
   its samples grouped by concept (``_profile.py``): where the CPU above the floor goes.
 
@@ -164,12 +168,14 @@ def run_ours(sessions: int, workers: int, workdir: Path, *, profile: Path | None
 class Replayer:
     """``bench/_wire_replayer.py`` in its own process, spoken to over its stdin and stdout."""
 
-    def __init__(self, url: str, watches: list[str], workers: int, quiet: float) -> None:
+    def __init__(self, url: str, watches: list[str], workers: int, quiet: float,
+                 http: str = "urllib3") -> None:
         self.process = subprocess.Popen([sys.executable, str(HERE / "_wire_replayer.py")],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._watchdog = threading.Timer(600, self.process.kill)
         self._watchdog.start()
-        self._send({"url": url, "watches": watches, "workers": workers, "quiet": quiet})
+        self._send({"url": url, "watches": watches, "workers": workers, "quiet": quiet,
+                    "http": http})
         ready = self._receive()
         if ready.get("errors"):
             raise RuntimeError(f"the replayer's watches failed: {ready['errors'][:3]}")
@@ -220,10 +226,11 @@ def _apply(world: Cluster, writes: list[_wire_plan.Write]) -> None:
         http.clear()
 
 
-def run_floor(recording: Recording, workers: int, workdir: Path, *, quiet: float = 2.0
-              ) -> dict[str, Any]:
-    """The replay of ``recording`` against a fresh server with the same sessions; done
-    after the last write and ``quiet`` seconds without a watch event."""
+def run_floor(recording: Recording, workers: int, workdir: Path, *, quiet: float = 2.0,
+              http: str = "urllib3") -> dict[str, Any]:
+    """The replay of ``recording`` against a fresh server with the same sessions, its writes
+    through ``http`` (``urllib3`` or ``raw``); done after the last write and ``quiet`` seconds
+    without a watch event."""
     names = sorted(recording.uids)
     plan = _wire_plan.build(recording.requests, recording.mark, SESSION, {})
     with cluster(len(names)) as world:
@@ -232,7 +239,7 @@ def run_floor(recording: Recording, workers: int, workdir: Path, *, quiet: float
         version = sessions.list(NAMESPACE, limit=1)["metadata"]["resourceVersion"]
         replayer = Replayer(world.server.url,
                             [_wire_plan.at_version(t, version) for t in plan.watches], workers,
-                            quiet)
+                            quiet, http)
         try:
             cpu = replayer.stats.cpu_seconds()
             create_sessions(world.server.url, NAMESPACE, names, agent=BENCH_AGENT)
@@ -294,6 +301,13 @@ def summarise(runs: list[dict[str, Any]], profile: dict[str, Any] | None) -> dic
                    [r["floor"]["writes_cpu_ms_per_session"] for r in runs]),
                "floor_watch_ms_per_session": _stats(
                    [r["floor"]["watch_cpu_ms_per_session"] for r in runs])}
+    if all("raw_floor" in r for r in runs):
+        raw = [r["raw_floor"]["cpu_ms_per_session"] for r in runs]
+        summary.update(
+            raw_floor_cpu_ms_per_session=_stats(raw),
+            raw_floor_writes_ms_per_session=_stats(
+                [r["raw_floor"]["writes_cpu_ms_per_session"] for r in runs]),
+            raw_ratio=_stats([o / f for o, f in zip(ours, raw, strict=True)]))
     if profile:
         summary["above_floor_ms_per_session"] = round(
             summary["ours_cpu_ms_per_session"]["median"]
@@ -329,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  floor: {floor['cpu_ms_per_session']} ms/session "
                   f"(ratio {ours['cpu_ms_per_session'] / floor['cpu_ms_per_session']:.2f})",
                   flush=True)
-            runs.append({"ours": ours, "floor": floor})
+            raw = run_floor(recording, args.workers, workdir, http="raw")
+            print(f"  floor with raw HTTP writes: {raw['cpu_ms_per_session']} ms/session "
+                  f"(ratio {ours['cpu_ms_per_session'] / raw['cpu_ms_per_session']:.2f})",
+                  flush=True)
+            runs.append({"ours": ours, "floor": floor, "raw_floor": raw})
         if not args.no_profile:
             print("profile: ours under py-spy ...", flush=True)
             profiled_run, _ = run_ours(args.sessions, args.workers, workdir,
@@ -378,8 +396,14 @@ def _markdown(result: dict[str, Any]) -> Iterator[str]:
                        ("floor (bare urllib3 + orjson)", "floor_cpu_ms_per_session"),
                        ("floor: writes", "floor_writes_ms_per_session"),
                        ("floor: watch parsing", "floor_watch_ms_per_session"),
-                       ("**ratio ours / floor**", "ratio")):
-        row = summary[key]
+                       ("**ratio ours / floor**", "ratio"),
+                       ("raw floor (writes on hand-driven sockets)",
+                        "raw_floor_cpu_ms_per_session"),
+                       ("raw floor: writes", "raw_floor_writes_ms_per_session"),
+                       ("ratio ours / raw floor", "raw_ratio")):
+        row = summary.get(key)
+        if row is None:
+            continue
         yield f"| {label} | {row['min']:.2f} | {row['median']:.2f} | {row['max']:.2f} |"
     met = "✓" if summary["goal_met"] else "✗"
     yield ""

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from kubernetes import config as k8s_config
 
 from foundation.clock import Clock, RealClock
 
+from . import http1
 from .apiwarnings import WarningHandler, WarningLogger, parse_warning_headers
 from .errors import (
     APIError,
@@ -100,6 +103,10 @@ def load_configuration(kubeconfig: str | None = None, *,
     return configuration
 
 
+Answer = urllib3.BaseHTTPResponse | http1.Response
+"""A whole answer: ``status``, ``headers`` (``get``, ``getlist``) and ``data``."""
+
+
 class RequestObserver(Protocol):
     """Told about every request (metrics hook): verb, HTTP method, host, code, duration."""
 
@@ -154,6 +161,8 @@ class Transport:
         self.host = urllib3.util.parse_url(self._host).netloc or self._host
         self._base_path = urllib3.util.parse_url(self._host).path or ""
         self._direct: urllib3.HTTPConnectionPool | None = None
+        self._lean: http1.ConnectionPool | None = None
+        self._lean_lock = threading.Lock()
         self._auth: tuple[float, dict[str, str]] | None = None
         """The auth headers and when the client's configuration was asked for them."""
         self._closing = threading.Event()
@@ -164,6 +173,10 @@ class Transport:
     def close(self) -> None:
         self._closing.set()  # ends any wait for a Retry-After
         self._direct = None
+        with self._lean_lock:
+            lean = self._lean
+        if lean is not None:
+            lean.close()  # kept: a request after this one closes its connection when done
         self._pool.clear()
         self._api.close()
 
@@ -183,6 +196,30 @@ class Transport:
         return direct.urlopen(method, self._base_path + path, redirect=False,
                               assert_same_host=False, **kwargs)
 
+    def _lean_pool(self) -> http1.ConnectionPool | None:
+        """The pool of ordinary requests (:mod:`informers.http1`); None through a proxy."""
+        lean = self._lean
+        if lean is None and not isinstance(self._pool, urllib3.ProxyManager):
+            with self._lean_lock:
+                lean = self._lean
+                if lean is None:
+                    lean = self._lean = http1.ConnectionPool(
+                        self._connect, host=self.host, maxsize=self.pool_size)
+        return lean
+
+    def _connect(self, timeout: float) -> socket.socket:
+        """A socket to the server, opened (and TLS-wrapped) by urllib3's connection as the
+        kubernetes client configured it."""
+        direct = self._direct
+        if direct is None:
+            direct = self._direct = self._pool.connection_from_url(self._host)
+        connection = direct._new_conn()
+        assert isinstance(connection, urllib3.connection.HTTPConnection)
+        connection.timeout = timeout
+        connection.connect()
+        sock, connection.sock = connection.sock, None  # ours now
+        return sock
+
     @property
     def pool_size(self) -> int:
         """Connections kept per host."""
@@ -197,7 +234,14 @@ class Transport:
         if size != self.pool_size:
             self._pool.connection_pool_kw["maxsize"] = size
             self._direct = None
+            self._close_lean()
             self._pool.clear()
+
+    def _close_lean(self) -> None:
+        with self._lean_lock:
+            lean, self._lean = self._lean, None
+        if lean is not None:
+            lean.close()
 
     def _headers(self, method: str, path: str, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": JSON, "User-Agent": self._options.user_agent}
@@ -221,25 +265,32 @@ class Transport:
             self._auth = cached = (now, auth)
         return cached[1]
 
+    def stream(self, method: str, path: str, *, verb: str,
+               query: Mapping[str, Any] | None = None, read_timeout: float | None = None,
+               headers: Mapping[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+        """Send one request whose answer's body is left unread for the caller (a watch), on
+        urllib3; raise the typed error for an error answer. ``read_timeout`` bounds each read
+        of it (else the transport's timeout does)."""
+        response = self._attempt(method, path, verb=verb, query=query, body=None,
+                                 content_type=None, stream=True, read_timeout=read_timeout,
+                                 timeout=None, headers=headers)
+        assert isinstance(response, urllib3.BaseHTTPResponse)
+        return response
+
     def request(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None
                 = None, body: bytes | None = None, content_type: str | None = None,
-                stream: bool = False, read_timeout: float | None = None,
-                timeout: float | None = None,
-                headers: Mapping[str, str] | None = None) -> urllib3.BaseHTTPResponse:
-        """Send one request; raise the typed error for an error answer.
+                read_timeout: float | None = None, timeout: float | None = None,
+                headers: Mapping[str, str] | None = None) -> Answer:
+        """Send one request and read its whole answer (:mod:`informers.http1`, or urllib3
+        through a proxy); raise the typed error for an error answer.
 
-        With ``stream=True`` the body is left unread for the caller (watches). ``timeout``
-        caps the whole request (connect and every read together), e.g. by a deadline of the
-        caller's; without it, connect and each read get the transport's timeout (or
-        ``read_timeout``). ``headers`` are sent besides the transport's own (e.g. to a
-        Service's proxy subresource). Raises whatever the write guard raises, for a refused
-        write. A 429 (or 5xx) with a Retry-After is retried as the module says, within
-        ``timeout`` when one is given.
+        ``timeout`` caps the request, e.g. by a deadline of the caller's: the connect and each
+        read get at most the time left when it is sent (as urllib3's ``total``); without it,
+        connect and each read get the transport's timeout (or ``read_timeout``). ``headers``
+        are sent besides the transport's own (e.g. to a Service's proxy subresource). Raises
+        whatever the write guard raises, for a refused write. A 429 (or 5xx) with a
+        Retry-After is retried as the module says, within ``timeout`` when one is given.
         """
-        if stream:
-            return self._attempt(method, path, verb=verb, query=query, body=body,
-                                 content_type=content_type, stream=True,
-                                 read_timeout=read_timeout, timeout=timeout, headers=headers)
         deadline = None if timeout is None else self._clock.monotonic() + timeout
         retries = 0
         while True:
@@ -276,7 +327,7 @@ class Transport:
     def _attempt(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None,
                  body: bytes | None, content_type: str | None, stream: bool,
                  read_timeout: float | None, timeout: float | None,
-                 headers: Mapping[str, str] | None) -> urllib3.BaseHTTPResponse:
+                 headers: Mapping[str, str] | None) -> Answer:
         if method != "GET" and self.write_guard is not None:
             self.write_guard(method, path)
         if timeout is not None and timeout <= 0:
@@ -284,19 +335,30 @@ class Transport:
         target = path
         if query:
             target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        limits = urllib3.Timeout(connect=self._options.timeout,
-                                 read=read_timeout or self._options.timeout, total=timeout)
         started = self._clock.monotonic()
         code = "<error>"
         try:
             sent = self._headers(method, path, content_type)
             if headers:
                 sent.update(headers)
-            response = self._send(method, target, body=body, headers=sent,
-                                  preload_content=not stream, timeout=limits, retries=False)
+            response: Answer
+            lean = None if stream else self._lean_pool()
+            if lean is not None:
+                read = read_timeout or self._options.timeout
+                response = lean.request(
+                    method, self._base_path + target, headers=sent, body=body,
+                    connect_timeout=min(self._options.timeout, timeout or math.inf),
+                    timeout=min(read, timeout or math.inf))
+            else:
+                limits = urllib3.Timeout(connect=self._options.timeout,
+                                         read=read_timeout or self._options.timeout,
+                                         total=timeout)
+                response = self._send(method, target, body=body, headers=sent,
+                                      preload_content=not stream, timeout=limits,
+                                      retries=False)
             code = str(response.status)
             warned = response.headers.getlist("Warning")
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError, http1.BadResponse) as exc:
             raise TransportError(f"{method} {path}: {exc}") from exc
         finally:
             if self._observer is not None:
@@ -308,9 +370,11 @@ class Transport:
         if response.status >= 400:
             if response.status == 401:
                 self._auth = None  # the token may have been renewed meanwhile: ask again
-            data = response.data if not stream else response.read()
-            if stream:
+            if isinstance(response, urllib3.BaseHTTPResponse) and stream:
+                data = response.read()
                 response.release_conn()
+            else:
+                data = response.data
             raise error_from(response.status, data, response.headers, path=path)
         return response
 
@@ -408,13 +472,12 @@ class ResourceClient:
         if send_initial_events:
             query.update(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
         if not self._partial:
-            response = self.transport.request("GET", self._path(namespace), verb="WATCH",
-                                              query=query, stream=True,
-                                              read_timeout=read_timeout)
+            response = self.transport.stream("GET", self._path(namespace), verb="WATCH",
+                                             query=query, read_timeout=read_timeout)
             return WatchEvents(response, without_managed_fields=without_managed_fields)
-        response = self.transport.request("GET", self._path(namespace), verb="WATCH",
-                                          query=query, stream=True, read_timeout=read_timeout,
-                                          headers={"Accept": _AS_METADATA})
+        response = self.transport.stream("GET", self._path(namespace), verb="WATCH",
+                                         query=query, read_timeout=read_timeout,
+                                         headers={"Accept": _AS_METADATA})
         return WatchEvents(response, functools.partial(metadata_of, self.resource),
                            without_managed_fields=without_managed_fields)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -142,8 +142,16 @@ def service_port(service_obj: Mapping[str, Any] | None) -> int:
 
 def agui_port(workload: Mapping[str, Any]) -> int | None:
     """The port named ``agui`` a workload declares (a Pod's container port, a VM's interface
-    port): what its Service must point at, whatever the registry says now."""
-    stack: list[Any] = [workload.get("spec")]
+    port): what its Service must point at, whatever the registry says now. Where a Pod and a
+    VirtualMachine declare ports is looked at first; any other shape is searched whole."""
+    spec = workload.get("spec")
+    for ports in _declared_ports(spec):
+        for port in ports if isinstance(ports, list) else ():
+            if isinstance(port, Mapping) and port.get("name") == AGUI_PORT_NAME:
+                number = port.get("containerPort", port.get("port"))
+                if isinstance(number, int) and not isinstance(number, bool):
+                    return number
+    stack: list[Any] = [spec]
     while stack:
         node = stack.pop()
         if isinstance(node, Mapping):
@@ -155,6 +163,24 @@ def agui_port(workload: Mapping[str, Any]) -> int | None:
         elif isinstance(node, list):
             stack.extend(node)
     return None
+
+
+def _declared_ports(spec: Any) -> Iterator[Any]:
+    """The port lists of a Pod's containers and of a VirtualMachine's interfaces."""
+    for owners in (_at(spec, "containers"),
+                   _at(spec, "template", "spec", "domain", "devices", "interfaces")):
+        for owner in owners if isinstance(owners, list) else ():
+            if isinstance(owner, Mapping):
+                yield owner.get("ports")
+
+
+def _at(node: Any, *keys: str) -> Any:
+    """``node[k1][k2]...`` through mappings only; None where the path breaks."""
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
 
 
 def service_account(session: Mapping[str, Any]) -> Obj:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ambient_ctrl.client import Client, ScopedCache
@@ -48,6 +48,8 @@ from .resources import (
     runner_name,
     service_name,
 )
+from .runner_env import is_resume
+from .status import now_text
 from .sync import ChildSync
 
 
@@ -87,6 +89,19 @@ class Seen:
     account: str
     token_made: bool
     service: Mapping[str, Any] | None
+    rendered: Rendered | None = None
+    """The check's render, for a start with the same inputs to reuse (None: no check)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A run rendered once in a pass: the inputs and what they gave (never mutated)."""
+
+    inputs: RunInputs
+    objects: tuple[Mapping[str, Any], ...]
+
+    def objects_for(self, inputs: RunInputs) -> tuple[Mapping[str, Any], ...] | None:
+        return self.objects if inputs == self.inputs else None
 
 
 class SessionReader:
@@ -120,9 +135,11 @@ class SessionReader:
         self._sync.observed(run, children)
         workload = self._observe(session, observe_env, children, run, now)
         inputs = self._inputs(session) if runtime is not None else None
+        rendered: Rendered | None = None
         if bad is None and runtime is not None and inputs is not None \
                 and _may_start(session, workload):
-            bad = self._check(session, runtime, start_env, inputs)
+            bad, rendered = self._check(session, runtime, start_env,
+                                        _start_inputs(session, inputs, now))
         token_name, account = tokens.default_names(session)
         token = self._client.get(SECRETS, token_name, namespace)
         token = token if ch.owned_by(token, incarnation[2]) else None
@@ -138,7 +155,7 @@ class SessionReader:
                     inputs=inputs, token=token, token_name=token_name, account=account,
                     token_made=token is None and self._sync.pending(incarnation, "Secret",
                                                                     token_name),
-                    service=service)
+                    service=service, rendered=rendered)
 
     def inactivity_timeout(self, session: Mapping[str, Any]) -> float:
         value = (session.get("spec") or {}).get("inactivityTimeout")
@@ -258,15 +275,28 @@ class SessionReader:
                                                self._options.registry_namespace)
         return models_vertex_id((manifest or {}).get("data", {}).get(MODELS_KEY), model)
 
-    def _check(self, session: Mapping[str, Any], runtime: Runtime,
-               environment: ExecutionEnvironment, inputs: RunInputs) -> BadInput | None:
-        """Render the run once to find bad input before anything is created."""
+    @staticmethod
+    def _check(session: Mapping[str, Any], runtime: Runtime,
+               environment: ExecutionEnvironment, inputs: RunInputs
+               ) -> tuple[BadInput | None, Rendered | None]:
+        """Render the run once to find bad input before anything is created; the render,
+        for the start to reuse."""
         try:
             ch.check_names(session)
-            ch.check_sizes(environment.render(session, runtime, inputs))
+            objects = tuple(environment.render(session, runtime, inputs))
+            ch.check_sizes(objects)
         except RenderError as error:
-            return BadInput(error.reason, error.message)
-        return None
+            return BadInput(error.reason, error.message), None
+        return None, Rendered(inputs, objects)
+
+
+def _start_inputs(session: Mapping[str, Any], inputs: RunInputs,
+                  now: dt.datetime) -> RunInputs:
+    """The inputs a start in this pass will most likely render with: the recorded run, or
+    one beginning now (the phase machine's ``startTime`` of a first run). A guess only for
+    reuse: a start with other inputs renders again."""
+    started = str((session.get("status") or {}).get("startTime") or now_text(now))
+    return replace(inputs, is_resume=is_resume(session), run_started=started)
 
 
 def ours(obj: Mapping[str, Any] | None, session: Mapping[str, Any]) -> bool:

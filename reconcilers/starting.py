@@ -71,7 +71,9 @@ class RunStarter:
         workload_kind = environment.owns[0].resource.kind
         workload: Mapping[str, Any] | None = None
         existed = False
-        for obj in environment.render(session, runtime, inputs):
+        reused = seen.rendered.objects_for(inputs) if seen.rendered is not None else None
+        for obj in reused if reused is not None else environment.render(session, runtime,
+                                                                          inputs):
             resource = resources[obj["kind"]]
             try:
                 created = self._sync.create(run, resource, obj,

@@ -6,7 +6,7 @@ the other namespaces invisible; cluster-scoped kinds still watched cluster-wide.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -35,14 +35,16 @@ class Recording:
     def __init__(self, transport: Transport) -> None:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        send = transport.request
+        transport.request = self._recorded(transport.request)  # type: ignore[method-assign]
+        transport.stream = self._recorded(transport.stream)  # type: ignore[method-assign]
 
+    def _recorded(self, send: Callable[..., Any]) -> Callable[..., Any]:
         def request(method: str, path: str, **kwargs: Any) -> Any:
             with self._lock:
                 self.requests.append((method, path, dict(kwargs.get("query") or {})))
             return send(method, path, **kwargs)
 
-        transport.request = request  # type: ignore[method-assign]
+        return request
 
     def reads(self, plural: str) -> list[tuple[str, dict[str, Any]]]:
         """(path, query) of each list or watch of ``plural``."""

@@ -195,6 +195,20 @@ def test_delayed_items_are_handed_out_in_due_order(clock: FakeClock,
     assert [queue.get(timeout=5) for _ in range(3)] == ["early", "middle", "late"]
 
 
+def test_a_later_item_added_while_the_delay_thread_waits_comes_out_in_turn(
+        clock: FakeClock, queue: WorkQueue[str]) -> None:
+    """A later item does not wake the delay thread (it wakes for the earlier one first and
+    then waits for the next): neither is lost nor early."""
+    queue.add_after("early", 1)
+    clock.step(0, waiters=1)  # the delay thread sleeps until "early" is due
+    queue.add_after("late", 3)
+    clock.step(1.5, waiters=1)
+    assert queue.get(timeout=5) == "early"
+    assert queue.depth() == 0
+    clock.step(2, waiters=1)
+    assert queue.get(timeout=5) == "late"
+
+
 @pytest.mark.parametrize("first, second", [(5, 2), (2, 5)], ids=["earlier-second", "later-second"])
 def test_add_after_keeps_the_earliest_time(clock: FakeClock, queue: WorkQueue[str],
                                            first: int, second: int) -> None:

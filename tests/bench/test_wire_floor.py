@@ -83,7 +83,7 @@ def test_profile_concepts_take_the_innermost_frame_that_names_one(tmp_path: Path
     summary = _profile.summarise(samples, ms_per_session=10.0)
     assert summary["samples"] == 10
     assert [(c["name"], c["percent"], c["ms_per_session"]) for c in summary["concepts"]] == [
-        ("HTTP client (urllib3, http.client, socket): requests", 60.0, 6.0),
+        ("HTTP client (informers.http1, urllib3, http.client, socket): requests", 60.0, 6.0),
         ("watch stream decode (informers.rest: split + orjson.loads)", 30.0, 3.0),
         ("reconcile logic and rendering (reconcilers)", 10.0, 1.0)]
 
@@ -100,3 +100,6 @@ def test_replay_sends_the_recorded_writes_and_the_server_takes_them(tmp_path: Pa
     assert floor["watch"]["errors"] == [] and floor["watch"]["events"] >= SESSIONS
     assert floor["cpu_ms_per_session"] > 0 and ours["cpu_ms_per_session"] > 0
     assert floor["watch"]["streams"] >= 2, "at least the sessions' and the pods' watches"
+    raw = wire_floor.run_floor(recording, 2, tmp_path, quiet=0.5, http="raw")
+    assert raw["rejected"] == 0, raw["statuses"]
+    assert raw["writes_served"] == ours["writes"] and raw["cpu_ms_per_session"] > 0

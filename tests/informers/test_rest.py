@@ -481,3 +481,25 @@ def test_the_token_is_asked_for_once_a_second_and_again_after_a_401() -> None:
             transport.close()
     assert asked == ["token-1", "token-2", "token-3"]
     assert seen == ["Bearer token-1"] * 3 + ["Bearer token-2"] + ["Bearer token-3"] * 2
+
+
+def test_requests_after_close_and_after_a_resize_leave_no_connection_open(
+        server: LocalAPIServer) -> None:
+    """A request that comes after ``close`` (a reconcile still finishing) or after a resize
+    closes its connection when done: none is left for the garbage collector to find open
+    (which, with warnings as errors, fails whatever test it happens in)."""
+    import gc
+    import warnings
+
+    transport = Transport(load_configuration(str(server.kubeconfig)))
+    cms = ResourceClient(transport, CONFIGMAPS)
+    cms.list("default")
+    transport.resize_pool(3)
+    cms.list("default")
+    transport.close()
+    cms.list("default")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del transport, cms
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -91,6 +91,12 @@ def test_agui_port_of_a_pod_and_of_a_vm() -> None:
     assert agui_port(vm) == 9124
     assert agui_port({"spec": {"containers": [{"name": "c", "ports": [
         {"name": "http", "containerPort": 80}]}]}}) is None
+    # Other shapes are searched whole; malformed ones are no port, not an error.
+    assert agui_port({"spec": {"initContainers": [{"name": "c", "ports": [
+        {"name": "agui", "containerPort": 7000}]}]}}) == 7000
+    assert agui_port({"spec": {"containers": "x", "template": {"spec": []}}}) is None
+    assert agui_port({"spec": {"containers": [{"ports": [
+        {"name": "agui", "containerPort": True}]}]}}) is None
 
 
 # token Secret (§4.8) ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from reconcilers.platform_secrets import PlatformSecrets
 from reconcilers.pod import PodEnvironment
 from reconcilers.reconciler import Caches, OperatorOptions, SessionReconciler, StartRetry
 from reconcilers.registry import RegistryCache
-from reconcilers.resources import AGENTIC_SESSIONS
+from reconcilers.resources import AGENTIC_SESSIONS, RUN_ANNOTATION
 from reconcilers.samples import UPSTREAM_REGISTRY, backend_session
 from reconcilers.sync import ChildSync
 from reconcilers.vm import KubeVirtEnvironment
@@ -587,3 +587,57 @@ def test_in_a_namespace_not_managed_a_status_no_run_wrote_is_left_alone() -> Non
         client.sync()
     assert client.writes[before:] == []
     assert client.stored("agenticsessions", NAME)["status"] == {"phase": "Running"}
+
+
+@pytest.mark.parametrize("runtime", ["claude-agent-sdk", "claude-kubevirt"])
+def test_a_first_start_renders_once_and_records_the_run_it_starts(
+        runtime: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check's render (bad input is found before anything is created) is the one the
+    start creates from, when its inputs are the start's: the same run (``startTime``) on the
+    workload as in the status."""
+    environment = KubeVirtEnvironment if runtime == "claude-kubevirt" else PodEnvironment
+    renders: list[str] = []
+    original = environment.render
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        renders.append(runtime)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(environment, "render", counted)
+    client, reconciler = world(runtime)
+    reconciler.reconcile(REQUEST)
+    assert len(renders) == 1
+    workload = "virtualmachines" if runtime == "claude-kubevirt" else "pods"
+    made = client.stored(workload, f"{NAME}-runner")
+    assert made is not None
+    status = client.stored("agenticsessions", NAME)["status"]
+    assert made["metadata"]["annotations"][RUN_ANNOTATION] == status["startTime"]
+
+
+def test_a_run_started_again_after_its_workload_was_lost_records_the_new_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Running session's Pod goes (evicted): reset to Pending with a new ``startTime``,
+    then the new run starts. Its Pod records the new run, not the checked-and-lost one's,
+    and that run is rendered once."""
+    client, reconciler = world()
+    _running(client, reconciler)
+    first = "2026-01-01T00:00:00Z"  # the run began long ago (startTime has 1 s resolution)
+    client.stored("agenticsessions", NAME)["status"]["startTime"] = first
+    del client.server[("pods", NS, f"{NAME}-runner")]
+    client.sync()
+    reconciler.reconcile(REQUEST)  # the reset: Pending, a new startTime
+    client.sync("agenticsessions")
+    renders: list[int] = []
+    original = PodEnvironment.render
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        renders.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PodEnvironment, "render", counted)
+    reconciler.reconcile(REQUEST)  # the new run
+    status = client.stored("agenticsessions", NAME)["status"]
+    made = client.stored("pods", f"{NAME}-runner")
+    assert made is not None and status["startTime"] != first
+    assert made["metadata"]["annotations"][RUN_ANNOTATION] == status["startTime"]
+    assert len(renders) == 1
