@@ -83,10 +83,11 @@ class InformerFactory:
         """What every cache of ``resource`` keeps of an object: ``transform(obj)``, applied as
         it arrives and before it is stored (controller-runtime's ``ByObject.Transform``), e.g.
         dropping a large field nothing reads. It replaces the default,
-        :func:`~informers.store.strip_managed_fields` (call that inside to keep it); None keeps
-        objects whole. A transform returns a new dict or the one given, never raises, and is
-        set before the resource's first informer (ValueError after: its cache holds objects
-        shaped otherwise)."""
+        :func:`~informers.store.strip_managed_fields`: to keep that, pass
+        ``stripping_managed_fields(transform)`` (:mod:`informers.store`), which also lets the
+        watches cut them before parsing; None keeps objects whole. A transform returns a new
+        dict or the one given, never raises, and is set before the resource's first informer
+        (ValueError after: its cache holds objects shaped otherwise)."""
         with self._lock:
             if any(key.resource == resource for key in self._informers):
                 raise ValueError(f"{resource.group_resource} is cached already: set its "

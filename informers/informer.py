@@ -346,6 +346,10 @@ class SharedInformer:
                 log.exception("resync of %s failed", self.resource.group_resource)
 
     # the reflector's sink ----------------------------------------------------------------------
+    @property
+    def drops_managed_fields(self) -> bool:
+        return self.store.drops_managed_fields
+
     def prepare(self, objects: Iterable[Obj]) -> list[Prepared]:
         return self.store.prepare(objects)
 

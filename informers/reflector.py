@@ -91,6 +91,12 @@ log = logging.getLogger(__name__)
 class Sink(Protocol):
     """Where a reflector delivers what it learns (the shared informer)."""
 
+    @property
+    def drops_managed_fields(self) -> bool:
+        """Whether the sink drops every object's ``metadata.managedFields``: the watch then
+        cuts them from each event's bytes before parsing it, and they are never seen."""
+        ...
+
     def prepare(self, objects: Iterable[dict[str, Any]]) -> list[Any]:
         """One list page's objects in the form :meth:`replace` takes (the store's: compact
         bytes), so a long list is not held as parsed dicts until its last page."""
@@ -325,7 +331,8 @@ class Reflector:
                                         timeout_seconds=timeout, allow_bookmarks=True,
                                         label_selector=self._labels,
                                         field_selector=self._fields,
-                                        read_timeout=timeout + options.read_grace)
+                                        read_timeout=timeout + options.read_grace,
+                                        without_managed_fields=self._sink.drops_managed_fields)
         except Exception as exc:
             self._step(Failed(exc))
             return

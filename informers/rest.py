@@ -459,8 +459,11 @@ class ResourceClient:
     def watch(self, namespace: str | None = None, *, resource_version: str | None = None,
               timeout_seconds: int | None = None, allow_bookmarks: bool = True,
               label_selector: str | None = None, field_selector: str | None = None,
-              read_timeout: float | None = None, send_initial_events: bool = False
-              ) -> WatchEvents:
+              read_timeout: float | None = None, send_initial_events: bool = False,
+              without_managed_fields: bool = False) -> WatchEvents:
+        """The events of a watch (:class:`~informers.watchstream.WatchEvents`), read as they
+        come; ``without_managed_fields``: each object comes without ``metadata.managedFields``,
+        cut from its bytes before they are parsed (for a consumer that would drop them)."""
         query: dict[str, Any] = {
             "watch": "1", "resourceVersion": resource_version,
             "timeoutSeconds": timeout_seconds, "labelSelector": label_selector,
@@ -471,11 +474,12 @@ class ResourceClient:
         if not self._partial:
             response = self.transport.stream("GET", self._path(namespace), verb="WATCH",
                                              query=query, read_timeout=read_timeout)
-            return WatchEvents(response)
+            return WatchEvents(response, without_managed_fields=without_managed_fields)
         response = self.transport.stream("GET", self._path(namespace), verb="WATCH",
                                          query=query, read_timeout=read_timeout,
                                          headers={"Accept": _AS_METADATA})
-        return WatchEvents(response, functools.partial(metadata_of, self.resource))
+        return WatchEvents(response, functools.partial(metadata_of, self.resource),
+                           without_managed_fields=without_managed_fields)
 
     def create(self, obj: Mapping[str, Any], namespace: str | None = None, *,
                field_manager: str | None = None, dry_run: bool = False,

@@ -18,7 +18,7 @@ from informers.informer import DeletedFinalStateUnknown, Handlers, SharedInforme
 from informers.reflector import ReflectorOptions
 from informers.resource import CONFIGMAPS
 from informers.rest import ResourceClient, Transport
-from informers.store import Store
+from informers.store import Store, stripping_managed_fields
 from tests.informers.conftest import transport_for
 
 FAST = ReflectorOptions(min_watch_timeout=1, max_watch_timeout=2, read_grace=1.0,
@@ -536,3 +536,68 @@ def test_inline_handlers_run_on_the_reflector_thread(informer: SharedInformer,
     assert not any(name.endswith(("-handler-0", "-handler-1")) for name in started)
     assert informer.dead_threads() == []
 
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                if k != "managedFields"}}
+
+
+def test_watched_objects_are_the_servers_without_managed_fields_unless_kept(
+        transport: Transport, cms: ResourceClient) -> None:
+    """The default store drops ``managedFields``, so the watch cuts them from each event's
+    bytes before parsing: what it stores, lends to inline handlers and hands to deletion
+    handlers is the server's object without them; so does a transform composed with the
+    default. A transform of its own sees them whole."""
+    seen_by_transform: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def keep(obj: dict[str, Any]) -> dict[str, Any]:
+        seen_by_transform["kept"].append(obj)
+        return obj
+
+    def without_data(obj: dict[str, Any]) -> dict[str, Any]:
+        seen_by_transform["composed"].append(obj)
+        return {k: v for k, v in obj.items() if k != "data"}
+
+    informers = {"default": SharedInformer(cms, namespace="default", options=FAST),
+                 "kept": SharedInformer(cms, namespace="default", options=FAST,
+                                        store=Store(transform=keep)),
+                 "composed": SharedInformer(cms, namespace="default", options=FAST, store=Store(
+                     transform=stripping_managed_fields(without_data)))}
+    deleted: dict[str, list[Any]] = defaultdict(list)
+    inline = InlineRecorder()
+    informers["default"].add_handler(inline)
+    try:
+        for name, informer in informers.items():
+            informer.add_handler(Handlers(delete=deleted[name].append))
+            informer.start()
+            assert informer.wait_for_sync(10)
+        created = _make(cms, "watched", k="v")  # after the list: learnt from the watch
+        updated = cms.patch("watched", {"data": {"k": "w"}}, "default")
+        assert updated["metadata"]["managedFields"]  # the server sends them
+        version = updated["metadata"]["resourceVersion"]
+        for informer in informers.values():
+            eventually(lambda i=informer: i.store.resource_version("default/watched")
+                       == version)
+        assert informers["default"].store.get("default/watched") == _without_managed_fields(
+            updated)
+        assert informers["kept"].store.get("default/watched") == updated
+        assert informers["composed"].store.get("default/watched") == {
+            k: v for k, v in _without_managed_fields(updated).items() if k != "data"}
+        lent = [new["metadata"] for change, new in inline.lent
+                if change.key == "default/watched" and change.type != "delete"]
+        assert [meta["resourceVersion"] for meta in lent] == [
+            created["metadata"]["resourceVersion"], version]
+        assert not any("managedFields" in meta for meta in lent)
+        assert all(obj["metadata"]["managedFields"] for obj in seen_by_transform["kept"])
+        # Composed with the default, the watch cut them before parsing: never seen at all.
+        composed = [obj["metadata"] for obj in seen_by_transform["composed"]
+                    if obj["metadata"]["name"] == "watched"]
+        assert composed and not any("managedFields" in meta for meta in composed)
+        cms.delete("watched", "default")
+        eventually(lambda: all(len(d) == 1 for d in deleted.values()) and len(deleted) == 3)
+        assert "managedFields" not in deleted["default"][0]["metadata"]
+        assert deleted["kept"][0]["metadata"]["managedFields"]
+    finally:
+        for informer in informers.values():
+            informer.stop()

@@ -5,13 +5,14 @@ None and the store serialises the object instead."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from informers.rawjson import event_object, without_managed_fields
+from informers.rawjson import event_object, parse_without_managed_fields, without_managed_fields
 from informers.store import Store, strip_managed_fields
 
 # Text that looks like the patterns the cut searches for, to be found inside strings.
@@ -119,3 +120,95 @@ def test_the_store_holds_the_same_with_or_without_the_line(objs: list[dict[str, 
     for key in from_line.keys():  # noqa: SIM118 (Store.keys(), not a dict)
         assert from_line.get(key) == from_object.get(key)
         assert "managedFields" not in (from_line.get(key) or {})["metadata"]
+
+
+# cutting before parsing ------------------------------------------------------------------------
+@st.composite
+def nested_elsewhere(draw: st.DrawFn) -> dict[str, Any]:
+    """Objects whose spec holds a ``managedFields`` of its own (a custom resource embedding
+    objects), before or after metadata, with or without metadata's own."""
+    obj = draw(objects())
+    inner = {"managedFields": draw(st.lists(_ENTRY, max_size=2)), "x": draw(_JSON)}
+    spec = {"template": {"metadata": inner}} if draw(st.booleans()) else inner
+    if draw(st.booleans()):
+        return {"spec": spec, **obj}
+    return {**obj, "spec": spec}
+
+
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    return strip_managed_fields(orjson.loads(orjson.dumps(obj)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(objects(), nested_elsewhere()), st.sampled_from(["ADDED", "MODIFIED",
+                                                                   "DELETED"]), st.booleans())
+def test_a_cut_before_parsing_is_the_event_without_managed_fields(
+        obj: dict[str, Any], event_type: str, go_style: bool) -> None:
+    line = orjson.dumps({"type": event_type, "object": obj})
+    if go_style:
+        line = _go_style(line)
+    cut = parse_without_managed_fields(line)
+    # The same where the line lies amid others (a watch response's buffer).
+    buffer = b'{"type":"BOOKMARK"}\n' + line + b"\n" + line[:20]
+    assert parse_without_managed_fields(buffer, 20, 20 + len(line)) == cut
+    if cut is None:
+        meta = obj["metadata"]
+        keys = [k for k in obj if k != "metadata"] + list(meta)
+        # kube's layout, metadata's own managedFields: the cut is taken, not given up, unless
+        # a string in them holds what could also close the array (it then stops looking).
+        managed = orjson.dumps(meta.get("managedFields"))[:-1]
+        assert ("managedFields" not in meta or next(iter(obj)) == "spec"
+                or not all(k.isascii() and k.isidentifier() for k in keys)
+                or re.search(rb'\][,}](?!\\)', managed))
+        return
+    event, stripped = cut
+    assert event == {"type": event_type, "object": _stripped(obj)}
+    assert orjson.loads(stripped) == event["object"]
+    assert len(stripped) == len(stripped.__bytes__())  # exact size, not a view
+    parsed = orjson.loads(line)  # the same bytes as the cut after parsing, to the byte
+    after = without_managed_fields(event_object(line, parsed), parsed["object"])
+    assert after is None or stripped == after
+    amid = event_object(buffer, parsed, 20, 20 + len(line))
+    assert amid is not None and without_managed_fields(amid, parsed["object"]) == after
+
+
+@given(st.one_of(objects(), nested_elsewhere()))
+def test_lines_the_cut_cannot_place_are_left_to_a_whole_parse(obj: dict[str, Any]) -> None:
+    pretty = json.dumps({"type": "MODIFIED", "object": obj}).encode()  # spaces after : and ,
+    cut = parse_without_managed_fields(pretty)
+    assert cut is None or cut[0]["object"] == _stripped(obj)
+
+
+def test_what_is_not_an_object_event_in_kube_layout_is_not_cut() -> None:
+    obj = {"apiVersion": "v1", "kind": "Thing",
+           "metadata": {"name": "a", "managedFields": [{"manager": "m"}], "uid": "u"}}
+    line = orjson.dumps({"type": "MODIFIED", "object": obj})
+    assert parse_without_managed_fields(line) is not None
+    for other in (orjson.dumps({"object": obj, "type": "ADDED"}),  # members swapped
+                  orjson.dumps({"type": "BOOKMARK", "object": obj}),
+                  orjson.dumps({"type": "ADDED", "object": obj, "extra": 1}),
+                  line + b" ", line[:-1],  # trailing space, truncated
+                  line.replace(b"],", b"] ,"),  # a space after the array
+                  line.replace(b'"uid"', b'"uid":"u","uid"').replace(b'"u"}', b'1}'),
+                  orjson.dumps({"type": "ADDED", "object": {  # a second, later metadata
+                      **obj, "metadata": {"name": "a"}}}).replace(
+                          b'"metadata":{"name":"a"}', b'"metadata":{"name":"a","managedFields"'
+                          b':[{"manager":"m"}],"x":1},"metadata":{"name":"b"}')):
+        cut = parse_without_managed_fields(other)
+        if cut is not None:  # only ever the same as a whole parse, stripped
+            assert cut[0]["object"] == strip_managed_fields(orjson.loads(other)["object"])
+    assert parse_without_managed_fields(line[:-1]) is None  # invalid JSON: not ours to judge
+    for truncated in (b'{"type":"ADDED","object":{"metadata":{"a":1,"managedFields":[]}',
+                      b'{"type":"ADDED","object":{"metadata":{"a":1,"managedFields":[}',
+                      b'{"type":"ADDED","object":{"metadata":{"a":1,"managedFields":['):
+        assert parse_without_managed_fields(truncated) is None
+    bad = line.replace(b'"uid":"u"', b'"uid":u')  # invalid outside managedFields
+    assert parse_without_managed_fields(bad) is None
+
+
+def test_a_metadata_without_managed_fields_is_not_cut_elsewhere() -> None:
+    """The dangerous case: metadata has none, the spec embeds an object that has."""
+    obj = {"apiVersion": "v1", "kind": "Backup", "metadata": {"name": "a", "uid": "u"},
+           "spec": {"metadata": {"name": "b", "managedFields": [{"manager": "m"}],
+                                 "uid": "v"}}}
+    assert parse_without_managed_fields(orjson.dumps({"type": "ADDED", "object": obj})) is None

@@ -173,6 +173,7 @@ class Sink:
         self.replaced: list[tuple[list[str], str]] = []
         self.prepared: list[list[str]] = []
         self.applied: list[tuple[str, str, str]] = []
+        self.drops_managed_fields = False
 
     def prepare(self, objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         page = list(objects)

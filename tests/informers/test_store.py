@@ -13,6 +13,7 @@ from informers.store import (
     Prepared,
     Store,
     key_of,
+    stripping_managed_fields,
 )
 
 
@@ -33,6 +34,21 @@ def test_keys_and_default_transform() -> None:
     assert sorted(store.keys()) == ["a/p", "cluster-wide"]
     assert "managedFields" not in store.get("a/p")["metadata"]
     assert key_of(pod("x", "b")) == "b/x"
+
+
+def test_a_transform_composed_with_the_default_still_drops_managed_fields() -> None:
+    """Only the default, alone or composed (``stripping_managed_fields``), tells watches they
+    may cut ``managedFields`` before parsing; a transform of one's own keeps what it keeps."""
+    def labelled(obj: dict) -> dict:
+        return {**obj, "metadata": {**obj["metadata"], "labels": {"seen": "yes"}}}
+
+    composed = Store(transform=stripping_managed_fields(labelled))
+    composed.upsert(pod("p"))
+    assert composed.get("a/p")["metadata"] == {"name": "p", "namespace": "a",
+                                               "resourceVersion": "1", "labels": {"seen": "yes"}}
+    assert Store().drops_managed_fields and composed.drops_managed_fields
+    assert not Store(transform=None).drops_managed_fields
+    assert not Store(transform=labelled).drops_managed_fields
 
 
 def test_indexes_follow_updates_and_deletes() -> None:
