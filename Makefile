@@ -22,7 +22,7 @@ RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
   undeploy docker-build docker-push bench bench-full bench-apiserver bench-failover bench-floor \
-  bench-scale clean e2e-chaos e2e-cluster
+  bench-scale bench-profile clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -114,6 +114,13 @@ bench-apiserver: venv ## The local API server's capacity under wrk (installs wrk
 	  apt-get install -y -qq wrk curl >/dev/null) || echo "wrk not installed: capacity run skipped"
 	$(BIN)/python bench/apiserver.py
 
+# Where the local API server's CPU goes while our operator runs a burst of 1,000 sessions
+# (py-spy by concept and origin; results: bench/results/apiserver-profile.{json,md}), and the
+# client CPU of one ordinary request, urllib3 against our transport (bench/results/http_client.json).
+bench-profile: venv ## The local API server's CPU per session by concept; HTTP client CPU per request (about 2 minutes).
+	$(BIN)/python bench/apiserver_profile.py
+	$(BIN)/python bench/http_client.py
+
 # Fresh work first (issue 20 item 3): a standby takes over FAILOVER_SESSIONS sessions (10,000)
 # with and without the priority queue; sessions created during its catch-up: creation → runner
 # pod p50/p99. About 6 minutes, so not in `make bench`. Results: bench/results/failover.json.
@@ -123,8 +130,8 @@ bench-failover: venv ## A standby taking over 10,000 sessions, with and without 
 
 # The wire's cost as the operator's limit (issue 20 item 1): our operator's CPU per session in a
 # burst of FLOOR_SESSIONS (1,000), next to its recorded writes replayed by bare urllib3 + orjson
-# reading the same watches (FLOOR_REPEAT interleaved pairs), and a py-spy profile of ours by
-# concept. About 5 minutes, so not in `make bench`. Results: bench/results/floor.{json,md}.
+# reading the same watches, and by hand-driven sockets (FLOOR_REPEAT interleaved runs), and a
+# py-spy profile of ours by concept. About 5 minutes, so not in `make bench`. Results: bench/results/floor.{json,md}.
 FLOOR_SESSIONS ?= 1000
 FLOOR_REPEAT ?= 3
 bench-floor: venv ## Our operator's CPU per session against the wire floor, with a profile (about 5 minutes).

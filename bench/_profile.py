@@ -30,7 +30,8 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # os.environ's frames: in the hot path only the auth refresh's proxy look-up
         # (getproxies) iterates it; py-spy cuts some of those stacks short of their callers.
         (AUTH, r"^(ItemsView\.__iter__ \(<frozen _collections_abc>|_Environ\.)"),
-        ("watch stream decode (informers.rest: split + orjson.loads)", r"^WatchEvents\."),
+        ("watch stream decode (split, managedFields cut, orjson.loads)",
+         r"^(WatchEvents\.|parse_without_managed_fields |_array_end |_closing )"),
         ("REST transport (informers.rest: request, headers, JSON encode/decode)",
          r"\(informers/(rest|errors|apiwarnings)\.py"),
         ("informer ingest (reflector, store, indexes, dispatch)", r"\(informers/"),

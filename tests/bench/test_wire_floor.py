@@ -84,7 +84,7 @@ def test_profile_concepts_take_the_innermost_frame_that_names_one(tmp_path: Path
     assert summary["samples"] == 10
     assert [(c["name"], c["percent"], c["ms_per_session"]) for c in summary["concepts"]] == [
         ("HTTP client (informers.http1, urllib3, http.client, socket): requests", 60.0, 6.0),
-        ("watch stream decode (informers.rest: split + orjson.loads)", 30.0, 3.0),
+        ("watch stream decode (split, managedFields cut, orjson.loads)", 30.0, 3.0),
         ("reconcile logic and rendering (reconcilers)", 10.0, 1.0)]
 
 
