@@ -171,9 +171,11 @@ class ManagerOptions:
     """Check on every cached read that no consumer changed a shared object (raises
     ``MutatedCacheError``). For tests: it costs a serialization per read."""
     tune_gc: bool = True
-    """Raise the garbage collector's thresholds from the start and, once the caches have
-    synced, freeze what exists (:mod:`foundation.gctuning`: full collections paused a busy
-    operator for up to 0.2 s); restored when ``run`` returns. The collector is the process's:
+    """Raise the garbage collector's thresholds from the start, pause automatic collection
+    while the caches fill (at most ``cache_sync_timeout``) and, once they have, collect and
+    freeze what exists (:mod:`foundation.gctuning`: full collections paused a busy operator
+    for up to 0.2 s, and walked a still-growing heap during the first lists); restored when
+    ``run`` returns. The collector is the process's:
     turn this off when the manager shares its process with code that tunes it otherwise."""
 
 
@@ -372,20 +374,25 @@ class Manager:
         self.server.start()
         elector_thread: threading.Thread | None = None
         gc_restore: tuple[int, int, int] | None = None
+        resume_gc = False  # automatic collection paused (by us) while the caches fill
         try:
             if self.webhooks:  # every replica, before the caches: lists may need conversions
                 self.webhook_server.start()
             if self.options.tune_gc:  # before the first lists, which allocate the most
                 gc_restore = gctuning.raise_thresholds()
+                resume_gc = gctuning.pause()
             self.transport.resize_pool(self.pool_size())
             self.informers.start()
-            if not self.informers.wait_for_sync(self.options.cache_sync_timeout):
+            synced = self.informers.wait_for_sync(self.options.cache_sync_timeout)
+            if self.options.tune_gc:  # bounded by the sync timeout: collect, and go on
+                gctuning.freeze()
+                gctuning.resume(resume_gc)
+                resume_gc = False
+            if not synced:
                 log.error("informer caches did not sync in time")
                 return 1
             self._synced.set()
             log.info("caches synced", extra={"informers": len(self.informers)})
-            if self.options.tune_gc:
-                gctuning.freeze()
             self._start_runnables(leader_only=False)
             if self.options.leader_election:
                 elector_thread = self._campaign()
@@ -394,6 +401,7 @@ class Manager:
             self._stop.wait()
             return 1 if self._lost else 0
         finally:
+            gctuning.resume(resume_gc)  # an error before the sync's end
             self._shutdown(elector_thread)
             if gc_restore is not None:
                 gctuning.restore(gc_restore)
