@@ -79,12 +79,16 @@ def test_profile_concepts_take_the_innermost_frame_that_names_one(tmp_path: Path
     watch = ("Thread.run (threading.py:982);Reflector._read (informers/reflector.py:354);"
              "WatchEvents._event (informers/rest.py:356)")
     samples = tmp_path / "raw.txt"
-    samples.write_text(f"{request} 6\n{watch} 3\n{base};render (reconcilers/pod.py:1) 1\n")
+    transport = f"{base};Transport._attempt (informers/transport.py:300)"
+    samples.write_text(f"{request} 10\n{watch} 5\n{transport} 3\n"
+                       f"{base};render (reconcilers/pod.py:1) 2\n")
     summary = _profile.summarise(samples, ms_per_session=10.0)
-    assert summary["samples"] == 10
+    assert summary["samples"] == 20
     assert [(c["name"], c["percent"], c["ms_per_session"]) for c in summary["concepts"]] == [
-        ("HTTP client (informers.http1, urllib3, http.client, socket): requests", 60.0, 6.0),
-        ("watch stream decode (split, managedFields cut, orjson.loads)", 30.0, 3.0),
+        ("HTTP client (informers.http1, urllib3, http.client, socket): requests", 50.0, 5.0),
+        ("watch stream decode (split, managedFields cut, orjson.loads)", 25.0, 2.5),
+        ("REST transport (informers.rest, .transport: request, headers, JSON encode/decode)",
+         15.0, 1.5),
         ("reconcile logic and rendering (reconcilers)", 10.0, 1.0)]
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes.config import ConfigException
 
-from informers import rest
+from informers import transport as rest
 
 SOURCES = ("flag", "env", "in-cluster", "home")
 SERVERS = {"flag": "https://flag.example:6443", "env": "https://env.example:6443",
