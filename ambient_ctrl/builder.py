@@ -174,6 +174,8 @@ class Builder:
                                              label_selector=watch.label_selector,
                                              field_selector=watch.field_selector)
             informer.add_handler(EventSource(watch.handler, controller.queue,
-                                             watch.predicates + self._filters))
+                                             watch.predicates + self._filters,
+                                             own_writes=controller.own_writes_of(
+                                                 watch.resource)))
         manager.add(controller, needs_leader=options.need_leader_election)
         return controller

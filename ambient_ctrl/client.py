@@ -37,6 +37,7 @@ from informers.resource import Resource
 from informers.rest import ResourceClient, Transport
 from informers.restmapper import RESTMapper
 
+from . import ownwrites
 from .reconcile import check_deadline
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,8 @@ class Client:
     # writes ------------------------------------------------------------------------------------
     def create(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
         self._check()
-        return self.resource(resource).create(obj, field_manager=self._field_manager)
+        return _write(resource, obj, lambda: self.resource(resource).create(
+            obj, field_manager=self._field_manager))
 
     def create_subresource(self, resource: Resource, name: str, subresource: str,
                            body: Mapping[str, Any], namespace: str | None = None) -> Obj:
@@ -239,24 +241,27 @@ class Client:
 
     def update(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
         self._check()
-        return self.resource(resource).update(obj, field_manager=self._field_manager)
+        return _write(resource, obj, lambda: self.resource(resource).update(
+            obj, field_manager=self._field_manager))
 
     def update_status(self, resource: Resource, obj: Mapping[str, Any]) -> Obj:
         self._check()
-        return self.resource(resource).update_status(obj, field_manager=self._field_manager)
+        return _write(resource, obj, lambda: self.resource(resource).update_status(
+            obj, field_manager=self._field_manager))
 
     def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None, *,
               patch_type: str = "merge", force: bool | None = None) -> Obj:
         self._check()
-        return self.resource(resource).patch(name, patch, namespace, patch_type=patch_type,
-                                             field_manager=self._field_manager, force=force)
+        return ownwrites.write(resource, name, namespace, lambda: self.resource(resource).patch(
+            name, patch, namespace, patch_type=patch_type, field_manager=self._field_manager,
+            force=force))
 
     def patch_status(self, resource: Resource, name: str, patch: Any,
                      namespace: str | None = None, *, patch_type: str = "merge") -> Obj:
         self._check()
-        return self.resource(resource).patch_status(name, patch, namespace,
-                                                    patch_type=patch_type,
-                                                    field_manager=self._field_manager)
+        return ownwrites.write(resource, name, namespace, lambda: self.resource(
+            resource).patch_status(name, patch, namespace, patch_type=patch_type,
+                                   field_manager=self._field_manager))
 
     def apply(self, resource: Resource, obj: Mapping[str, Any], *, force: bool = False,
               field_manager: str | None = None) -> Obj:
@@ -266,15 +271,15 @@ class Client:
         (controller-runtime's ``client.ForceOwnership``) takes it over — what a controller,
         the authority on the fields it applies, usually wants."""
         self._check()
-        return self.resource(resource).apply(obj, field_manager=field_manager
-                                             or self._field_manager, force=force)
+        return _write(resource, obj, lambda: self.resource(resource).apply(
+            obj, field_manager=field_manager or self._field_manager, force=force))
 
     def apply_status(self, resource: Resource, obj: Mapping[str, Any], *, force: bool = False,
                      field_manager: str | None = None) -> Obj:
         """Server-side apply of ``obj``'s status (the status subresource), like :meth:`apply`."""
         self._check()
-        return self.resource(resource).apply_status(obj, field_manager=field_manager
-                                                    or self._field_manager, force=force)
+        return _write(resource, obj, lambda: self.resource(resource).apply_status(
+            obj, field_manager=field_manager or self._field_manager, force=force))
 
     def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
                propagation_policy: str | None = None, uid: str | None = None,
@@ -307,6 +312,13 @@ class Client:
                                      wait=tenacity.wait_random(0, 0.05), reraise=True,
                                      sleep=pause)
         return retrying(once)
+
+
+def _write(resource: Resource, obj: Mapping[str, Any], request: Callable[[], Obj]) -> Obj:
+    """``request()``, a write of ``obj``: the running reconcile's own (:mod:`.ownwrites`)."""
+    meta = obj.get("metadata") or {}
+    answer: Obj = ownwrites.write(resource, meta.get("name"), meta.get("namespace"), request)
+    return answer
 
 
 def _namespaces(namespace: str | None, namespaces: Collection[str] | None

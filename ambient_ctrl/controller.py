@@ -59,12 +59,14 @@ from dataclasses import dataclass, field
 
 from foundation.clock import Clock, RealClock
 from foundation.threads import Deadline, Threads
+from informers.resource import Resource
 from metrics.controller import ControllerRecorder, ReconcileResult
 from metrics.recorder import Recorder
 
 from . import logcontext
 from .aio import AsyncReconciler, EventLoop, is_async
 from .notfound import Primary, ends_work
+from .ownwrites import OwnWrites, OwnWritesOf, noting
 from .ratelimit import RateLimiter, default_controller_rate_limiter
 from .reconcile import Reconciler, ReconcileTimeout, Request, Result, TerminalError, deadline
 from .retry import TERMINAL_ERROR, Attempting, Retrier, RetryPolicy, Terminal
@@ -97,6 +99,10 @@ class ControllerOptions:
     """Limits, backoff per error and hooks for failed reconciles (default: retry for ever)."""
     timer: Timer | None = None
     """Reconcile each live object of the primary kind periodically (needs ``for_``)."""
+    skip_own_writes: bool = False
+    """Do not wake for the event that only brings back what a reconcile of this controller
+    wrote (see ``ownwrites``); off by default, as in controller-runtime: a reconciler that
+    writes and returns, counting on that event to continue, needs it."""
 
 
 class Controller:
@@ -141,6 +147,15 @@ class Controller:
                                          max_concurrent_reconciles=options.max_concurrent_reconciles)
             if recorder else None)
         self._threads = Threads(f"controller {name}")
+        self.own_writes: OwnWrites | None = OwnWrites(clock=self._clock) \
+            if options.skip_own_writes else None
+        """The versions this controller's reconciles wrote (with ``skip_own_writes``): what
+        its event sources (:meth:`own_writes_of`) do not wake it for."""
+
+    def own_writes_of(self, resource: Resource) -> OwnWritesOf | None:
+        """What an event source of ``resource`` checks its events against (None: every
+        event wakes the controller)."""
+        return None if self.own_writes is None else self.own_writes.of(resource)
 
     def start(self) -> None:
         if self._loop is not None:
@@ -239,7 +254,7 @@ class Controller:
         with logcontext.bind(controller=self.name, request=str(request),
                              reconcile_id=uuid.uuid4().hex[:12]), \
                 deadline(started + timeout if timeout else None), \
-                Attempting(self.retrier.attempt(request)):
+                noting(self.own_writes), Attempting(self.retrier.attempt(request)):
             yield
 
     def reconcile_once(self, request: Request,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from informers.resource import Resource
 from informers.store import Change
 
+from .ownwrites import OwnWritesOf
 from .predicate import Predicate, and_, is_builtin, settled
 from .reconcile import Request
 from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
@@ -90,8 +91,10 @@ class EventSource:
     on a handler thread, where a slow one stalls nobody else."""
 
     def __init__(self, handler: EventHandler, queue: WorkQueue[Request],
-                 predicates: Iterable[Predicate] = ()) -> None:
+                 predicates: Iterable[Predicate] = (), *,
+                 own_writes: OwnWritesOf | None = None) -> None:
         self._handler = handler
+        self._own_writes = own_writes
         self._queue = queue
         self._predicates = tuple(predicates)
         self._for_object = isinstance(handler, EnqueueForObject)
@@ -113,6 +116,13 @@ class EventSource:
         verdict = self._settled.get(event)
         if verdict is False:
             return
+        if (self._own_writes is not None and event != "delete" and not change.initial
+                and self._own_writes.caused(change.key, change.new_version,
+                                            lambda: self._enqueue(change, verdict))):
+            return  # the object as our reconcile wrote it, or held until our write ends
+        self._enqueue(change, verdict)
+
+    def _enqueue(self, change: Change, verdict: bool | None) -> None:
         if self._by_key or (verdict and self._for_object):
             requests: Iterable[Request] = EnqueueForObject.requests_for_key(change.key)
         else:

@@ -13,6 +13,7 @@ replay an operator's writes from a bare client.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +37,16 @@ class Recorded:
     """The request target: path and query string, as sent."""
     headers: dict[str, str]
     body: bytes
+    received: float = 0.0
+    """``time.monotonic()`` when the server routed it (Linux's monotonic clock is system-wide:
+    a benchmark compares it with its own clock to build a request timeline)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the body as text (Kubernetes bodies are UTF-8), else ``bodyHex``."""
         out: dict[str, Any] = {"verb": self.verb, "group": self.group,
                                "resource": self.resource, "method": self.method,
-                               "target": self.target, "headers": self.headers}
+                               "target": self.target, "headers": self.headers,
+                               "received": self.received}
         try:
             out["body"] = self.body.decode()
         except UnicodeDecodeError:
@@ -82,7 +87,7 @@ class RequestRecorder:
         headers = {name: request.headers[name] for name in KEPT_HEADERS
                    if name in request.headers}
         self.requests.append(Recorded(verb, resource, group, request.method, request.target,
-                                      headers, request.body))
+                                      headers, request.body, time.monotonic()))
 
     def state(self) -> dict[str, Any]:
         return {"agent": self.agent, "limit": self.limit, "kept": len(self.requests),

@@ -179,7 +179,8 @@ class Step:
     answers come back as ``World.reconfigured``."""
     again: bool = False
     """Look again as soon as the cache shows this pass's writes (a reset: the next pass
-    starts the new run; a status-only write wakes nobody)."""
+    starts the new run; an inactivity Stop: the next pass stops; neither a status write nor
+    the operator's own annotations wake it)."""
 
 
 def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> Step:
@@ -410,8 +411,10 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
     idle_left = _idle_left(session, step.status, world.inactivity_timeout, now)
     if idle_left is not None:
         if idle_left < 0:
+            # The Stop, as a user's: the next pass acts on it (its own annotation's event
+            # does not wake the operator).
             return replace(step, annotate={DESIRED_PHASE: Phase.STOPPED.value,
-                                           STOP_REASON: "inactivity"})
+                                           STOP_REASON: "inactivity"}, again=True)
         waits.append(idle_left)
     if waits:
         step = replace(step, requeue_after=min(min(waits) + 1.0, MAX_WAIT))

@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ambient_ctrl.client import Client, ScopedCache
-from ambient_ctrl.controller import ControllerOptions
+from ambient_ctrl.controller import Controller, ControllerOptions
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.handler import EnqueueForOwner, EnqueueMapped, EventSource
 from ambient_ctrl.manager import Manager
 from ambient_ctrl.predicate import AnnotationsChanged, GenerationChanged, LabelsChanged, or_
 from ambient_ctrl.reconcile import Request
-from ambient_ctrl.workqueue import WorkQueue
 from informers.errors import KubeError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, SERVICES
 from informers.store import NAMESPACE_INDEX
@@ -163,12 +163,14 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                         namespace=options.registry_namespace)
                .watches(PROJECT_SETTINGS, wakeups.project_edited)
                .watches(NAMESPACES, wakeups.namespace_labelled, LabelsChanged)
-               .with_options(controller))
-    queue = builder.complete(reconciler if upstream is None else TimedReconciler(
-        reconciler, upstream, phase_of=cached_phase(client), clock=manager.clock)).queue
+               # The reconciler never counts on its own write's event to go on (a pass
+               # ends with what it wrote, or asks to be requeued): those events are not news.
+               .with_options(replace(controller, skip_own_writes=True)))
+    session_controller = builder.complete(reconciler if upstream is None else TimedReconciler(
+        reconciler, upstream, phase_of=cached_phase(client), clock=manager.clock))
     # The builder's owns/watches for VMs and VMIs, added when KubeVirt is found: now, or once
     # it is installed (the informers then start at once: the manager runs).
-    kubevirt.when_served(lambda: _watch_kubevirt(client, queue))
+    kubevirt.when_served(lambda: _watch_kubevirt(client, session_controller))
     if not kubevirt():
         log.info("kubevirt.io/v1 is not served: VM sessions report KubeVirtNotInstalled until "
                  "it is", extra={"recheck_seconds": options.kubevirt_recheck})
@@ -299,9 +301,12 @@ def session_of(obj: Mapping[str, Any]) -> Iterable[Request]:
     return [Request(meta.get("namespace", ""), name)] if name else []
 
 
-def _watch_kubevirt(client: Client, queue: WorkQueue[Request]) -> None:
+def _watch_kubevirt(client: Client, controller: Controller) -> None:
     """Wake a session when its VM changes (owner) or its VMI does (the session label)."""
     vms = client.expect(VIRTUAL_MACHINES, label_selector=RUNNER_SELECTOR)
-    vms.add_handler(EventSource(EnqueueForOwner(AGENTIC_SESSIONS), queue))
+    vms.add_handler(EventSource(EnqueueForOwner(AGENTIC_SESSIONS), controller.queue,
+                                own_writes=controller.own_writes_of(VIRTUAL_MACHINES)))
     vmis = client.expect(VIRTUAL_MACHINE_INSTANCES, label_selector=RUNNER_SELECTOR)
-    vmis.add_handler(EventSource(EnqueueMapped(session_of), queue))
+    vmis.add_handler(EventSource(EnqueueMapped(session_of), controller.queue,
+                                 own_writes=controller.own_writes_of(
+                                     VIRTUAL_MACHINE_INSTANCES)))

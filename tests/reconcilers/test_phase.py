@@ -350,7 +350,7 @@ TABLE = [
         actions=("refresh_token",)),
     row("running-idle-asks-to-stop", "Running", None,
         replace(W, workload=RUNNING, inactivity_timeout=59.0), "Running",
-        annotate={DP: "Stopped", STOP_REASON: "inactivity"}),
+        annotate={DP: "Stopped", STOP_REASON: "inactivity"}, actions=("again",)),
     row("running-fulfilled-desired-running-cleared", "Running", RESTART,
         replace(W, workload=RUNNING), "Running", clear=(DP,)),
     # Stopping --------------------------------------------------------------------------------
