@@ -95,8 +95,8 @@ def markdown(result: dict[str, Any], argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000, help="sessions in the burst")
-    parser.add_argument("--workers", type=int, default=4,
-                        help="our --max-concurrent-reconciles (its default: 4)")
+    parser.add_argument("--workers", type=int, default=8,
+                        help="our --max-concurrent-reconciles (its default: 8)")
     parser.add_argument("--samples", type=Path, default=None, metavar="FILE",
                         help="keep py-spy's raw samples (collapsed stacks) in FILE")
     parser.add_argument("--out", type=Path, default=RESULTS / "apiserver-profile",

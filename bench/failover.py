@@ -271,7 +271,7 @@ def main() -> None:
                         default=int(os.environ.get("FAILOVER_SESSIONS", "10000")))
     parser.add_argument("--rate", type=float, default=20.0,
                         help="sessions POSTed per second during the catch-up")
-    parser.add_argument("--workers", type=int, default=4, help="--max-concurrent-reconciles")
+    parser.add_argument("--workers", type=int, default=8, help="--max-concurrent-reconciles")
     parser.add_argument("--max-catch-up", type=float, default=300.0,
                         help="seconds of posting at most, should a catch-up not end")
     parser.add_argument("--out", type=Path, default=RESULTS / "failover.json")

@@ -21,6 +21,7 @@ import argparse
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=8,
+                        help="our --max-concurrent-reconciles (its default: 8)")
     parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
                         help="py-spy the operator while the sessions are created (raw stacks)")
     args = parser.parse_args(argv)
@@ -110,9 +112,21 @@ def main(argv: list[str] | None = None) -> int:
         try:
             machine, before = _machine(), _harness_cpu()
             cpu = env.stats.cpu_seconds(), env.server_stats.cpu_seconds(), time.monotonic()
+            samples: list[tuple[float, float, float]] = []
+            stop = threading.Event()
+
+            def sample() -> None:  # the operator's and the server's CPU, each second
+                while not stop.wait(1.0):
+                    samples.append((time.monotonic(), env.stats.cpu_seconds(),
+                                    env.server_stats.cpu_seconds()))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             with profiled(env.stats.pid, args.profile):
                 sent = create_sessions(env.url, NAMESPACE, names, agent=BENCH_AGENT,
                                        rate=args.rate)
+            stop.set()
+            sampler.join()
             window = time.monotonic() - cpu[2]
             machine = [b - a for a, b in zip(machine, _machine(), strict=True)]
             harness = [(b - a) / window for a, b in zip(before, _harness_cpu(), strict=True)]
@@ -140,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         by_second[int(sent[name] - start)].append(ms)
     print("child p50/max by second of the POST: " + "  ".join(
         f"{percentile(v, 50):.0f}/{max(v):.0f}" for _, v in sorted(by_second.items())))
+    print("operator / API server CPU % by second: " + "  ".join(
+        f"{(b[1] - a[1]) / (b[0] - a[0]):.0%}/{(b[2] - a[2]) / (b[0] - a[0]):.0%}"
+        for a, b in zip(samples, samples[1:])))
     seen = [(tracker.session_seen[n] - sent[n]) * 1000 for n in names
             if n in tracker.session_seen]
     print(f"session's first watch event at a watcher: p50 {percentile(seen, 50):.1f} ms, "

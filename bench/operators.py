@@ -321,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="sizes and durations times this (0.05: a quick run)")
     parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")
     parser.add_argument("--rate", type=float, default=100.0, help="steady sessions/s")
-    parser.add_argument("--workers", type=int, default=4,
-                        help="our --max-concurrent-reconciles (its default: 4)")
+    parser.add_argument("--workers", type=int, default=8,
+                        help="our --max-concurrent-reconciles (its default: 8)")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help=f"comma-separated workloads ({', '.join(WORKLOADS)}; "
                              "ingest: ours only)")

@@ -28,7 +28,7 @@ class Recorder:
     ::
 
         recorder = Recorder(new_registry(), monotonic=clock.monotonic)
-        controller = recorder.controller.register("agenticsession", max_concurrent_reconciles=4)
+        controller = recorder.controller.register("agenticsession", max_concurrent_reconciles=8)
         controller.reconciled(ReconcileResult.SUCCESS, seconds=0.012)
     """
 

@@ -223,11 +223,11 @@ def _servers_flags(parser: argparse.ArgumentParser) -> None:
 def _work_flags(parser: argparse.ArgumentParser) -> None:
     """How much it does at once, and what it tells: concurrency, queue, metrics, logs."""
     parser.add_argument("--max-concurrent-reconciles", type=_positive_int,
-                        default=_env("MAX_CONCURRENT_RECONCILES", "4",
+                        default=_env("MAX_CONCURRENT_RECONCILES", "8",
                                      upstream="MAX_CONCURRENT_RECONCILES"),
                         help="sessions reconciled at once (default: "
                              "$AMBIENT_CTRL_MAX_CONCURRENT_RECONCILES, then upstream's "
-                             "$MAX_CONCURRENT_RECONCILES, then 4)")
+                             "$MAX_CONCURRENT_RECONCILES, then 8)")
     parser.add_argument("--priority-queue", nargs="?", const=True, type=_flag,
                         default=_env("PRIORITY_QUEUE", "true"),
                         help="reconcile sessions created or changed while the operator works "

@@ -125,7 +125,7 @@ class KubeVirtDetector:
 
 def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
           config: OperatorConfig | None = None,
-          controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=4),
+          controller: ControllerOptions = ControllerOptions(max_concurrent_reconciles=8),
           upstream_metrics: bool = False) -> SessionReconciler:
     """Register the AgenticSession controller, its caches and its watches on ``manager``;
     with ``upstream_metrics``, upstream's ``ambient_*`` series too (:mod:`.upstream_metrics`).

@@ -21,7 +21,7 @@ UPSTREAM_ARGS = ["--max-concurrent-reconciles=10", "--health-probe-bind-address=
 OPTIONS_WITH_UPSTREAM_VARIABLE = [
     # (flag, dest, AMBIENT_CTRL_ name, upstream's variable, default, a value, the flag's value)
     ("--max-concurrent-reconciles", "max_concurrent_reconciles",
-     "AMBIENT_CTRL_MAX_CONCURRENT_RECONCILES", "MAX_CONCURRENT_RECONCILES", 4,
+     "AMBIENT_CTRL_MAX_CONCURRENT_RECONCILES", "MAX_CONCURRENT_RECONCILES", 8,
      ("7", 7), ("12", 12)),
     ("--registry-namespace", "registry_namespace", "AMBIENT_CTRL_REGISTRY_NAMESPACE",
      "NAMESPACE", "ambient-code", ("platform", "platform"), ("flagged", "flagged")),
