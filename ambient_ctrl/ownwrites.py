@@ -21,8 +21,9 @@ at most the rest of one request.
 
 Opt-in, as it changes what wakes a reconciler: one that writes and returns counting on its
 write's event to continue (controller-runtime's "add the finalizer, update, return") must not
-use it. Only writes made on the reconcile's own thread (or in an asyncio task it awaits) are
-its own. Versions are bounded (``maxsize`` objects, :data:`KEPT` versions each) and expire
+use it. Only writes made in the reconcile's context are its own: on its worker thread, or,
+for an async reconcile, through ``manager.async_client`` (its executor calls run in the
+reconcile's context); a thread of the reconciler's own does not carry it. Versions are bounded (``maxsize`` objects, :data:`KEPT` versions each) and expire
 (``ttl``): a write whose event never came costs memory for a while, never a missed event.
 """
 

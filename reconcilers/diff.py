@@ -130,13 +130,17 @@ class DiffCache:
 
     def __init__(self, maxsize: int = 8192) -> None:
         self._answers: LRUCache[tuple[bytes, bytes], Change] = LRUCache(maxsize)
+        self._desired: LRUCache[int, tuple[Mapping[str, Any], bytes]] = LRUCache(512)
+        """Digests of desired objects by identity (each kept with its object, so an id is
+        never another's): a render reused while its inputs stand (``liverender``) is not
+        serialised again."""
         self._lock = threading.Lock()
 
     def diff(self, desired: Mapping[str, Any], actual: Mapping[str, Any] | None) -> Change:
         if actual is None:
             return diff(desired, None)
         try:
-            key = (_digest(desired), _digest(_comparable(actual)))
+            key = (self._desired_digest(desired), _digest(_comparable(actual)))
         except orjson.JSONEncodeError:  # not plain JSON (a caller's Decimal, say): no memo
             return diff(desired, actual)
         with self._lock:
@@ -147,6 +151,17 @@ class DiffCache:
         with self._lock:
             self._answers[key] = change
         return change
+
+
+    def _desired_digest(self, desired: Mapping[str, Any]) -> bytes:
+        with self._lock:
+            known = self._desired.get(id(desired))
+        if known is not None and known[0] is desired:
+            return known[1]
+        digest = _digest(desired)
+        with self._lock:
+            self._desired[id(desired)] = (desired, digest)
+        return digest
 
 
 _SERVER_BOOKKEEPING = frozenset({"resourceVersion", "generation", "managedFields"})

@@ -38,6 +38,7 @@ from . import live, tokens
 from .config import OperatorConfig, OperatorOptions
 from .emission import StatusEmitter
 from .environment import Child, ExecutionEnvironment, RenderError
+from .liverender import LiveRenders
 from .metrics import SessionMetrics
 from .phase import Started, Step, World, next_step
 from .platform_secrets import PlatformSecrets
@@ -115,6 +116,7 @@ class SessionReconciler:
             client, environments={env.kind: env for env in environments}, caches=caches,
             platform=platform, registry=registry, sync=sync, served=served, config=config,
             options=options)
+        self._live_renders = LiveRenders()
         self._starter = RunStarter(client, caches=caches, platform=platform, sync=sync,
                                    config=config)
 
@@ -313,11 +315,13 @@ class SessionReconciler:
                        run_started=str(made.get(RUN_ANNOTATION) or
                                        (session.get("status") or {}).get("startTime", "")))
         try:
-            desired = environment.render(session, runtime, live_inputs)
+            # The repos and the workflow change live (the runner is asked): not a new run's.
+            desired = self._live_renders.render(session, runtime, live_inputs, lambda: [
+                live.without_live_env(obj)
+                for obj in environment.render(session, runtime, live_inputs)],
+                environment=environment.kind.value)
         except RenderError:
             return ()  # the next run reports it; this one is left as it is
-        # The repos and the workflow change live (the runner is asked): not a new run's.
-        desired = [live.without_live_env(obj) for obj in desired]
         resources = {child.resource.kind: child.resource for child in environment.owns}
         held: list[str] = []
         for obj in desired:

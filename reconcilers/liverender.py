@@ -1,0 +1,59 @@
+"""The live run's desired children, rendered once per change of what they are rendered from.
+
+Every pass over a live session renders its children again to keep them in shape
+(``SessionReconciler._converge_live``), and most passes are woken by the runner Pod's status
+(scheduled, started, ready) while the session, its runtime and the run's inputs stay as they
+were: at 100 sessions/s the render and the digests of the result were a tenth of the
+operator's CPU (``bench/latency_trace.py --profile``). :class:`LiveRenders` keeps the last
+render of each session with what it was made from — the session's resourceVersion (its spec,
+metadata and status as a whole), the registry entry and the run's inputs, compared by value —
+and gives it back while they are equal. The render is a pure function of those three, so the
+answer is the one a new render would give; the objects are shared and never mutated (as the
+cache's are), which also lets :class:`~.diff.DiffCache` reuse their digests.
+
+Bounded (an LRU of ``maxsize`` sessions, the ones being reconciled now): a rendered Pod is tens
+of kilobytes of Python objects, and 10,000 idle sessions must not keep one each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from cachetools import LRUCache
+
+from .environment import RunInputs, Runtime
+
+Obj = Mapping[str, Any]
+
+
+class LiveRenders:
+    """The last live render per session (by uid). Thread-safe."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._last: LRUCache[tuple[str, str], tuple[str, Runtime, RunInputs, tuple[Obj, ...]]] \
+            = LRUCache(maxsize)
+        self._lock = threading.Lock()
+        self.renders = 0
+        """Renders made (the rest were given back): for tests and benchmarks."""
+
+    def render(self, session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs,
+               render: Callable[[], Sequence[Obj]], *, environment: str) -> tuple[Obj, ...]:
+        """``render()``'s objects for this session, runtime and inputs in ``environment`` (a
+        kind of execution environment): the last ones while all are as they were then."""
+        meta = session.get("metadata") or {}
+        uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+        key = (uid, environment)
+        if uid and version:
+            with self._lock:
+                last = self._last.get(key)
+            if last is not None and last[0] == version and last[1] == runtime \
+                    and last[2] == inputs:
+                return last[3]
+        objects = tuple(render())
+        self.renders += 1
+        if uid and version:
+            with self._lock:
+                self._last[key] = (version, runtime, inputs, objects)
+        return objects

@@ -1,0 +1,105 @@
+"""The live run's render, remembered while what it is made from stands (reconcilers.liverender),
+and the diff cache's reuse of a remembered render's digest (reconcilers.diff.DiffCache)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from reconcilers import diff as diff_module
+from reconcilers.diff import DiffCache, diff
+from reconcilers.environment import RunInputs, Runtime
+from reconcilers.liverender import LiveRenders
+from reconcilers.pod import runner_pod
+from reconcilers.samples import backend_session
+
+RUNTIME = Runtime(id="claude", port=8001)
+INPUTS = RunInputs(token_secret="ambient-runner-token-s1", run_started="2026-12-07T10:00:00Z")
+
+
+def _session(version: str = "10", uid: str = "u-1") -> dict[str, Any]:
+    session = backend_session("team", name="s1")
+    session["metadata"].update(uid=uid, resourceVersion=version)
+    return session
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, session: dict[str, Any], runtime: Runtime = RUNTIME,
+                 inputs: RunInputs = INPUTS) -> Any:
+        def render() -> list[dict[str, Any]]:
+            self.calls += 1
+            return [runner_pod(session, runtime, inputs)]
+        return render
+
+
+def test_the_render_is_given_back_while_its_inputs_stand() -> None:
+    renders, count = LiveRenders(), Counting()
+    session = _session()
+    first = renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
+    again = renders.render(copy.deepcopy(session), RUNTIME, replace(INPUTS), count(session),
+                           environment="pod")
+    assert again is first and count.calls == 1, "equal inputs (not the same objects) reuse it"
+    assert first == (runner_pod(session, RUNTIME, INPUTS),), "what a render gives"
+
+
+@pytest.mark.parametrize("change", ["version", "runtime", "inputs", "environment"])
+def test_any_change_renders_again(change: str) -> None:
+    renders, count = LiveRenders(), Counting()
+    session, runtime, inputs, environment = _session(), RUNTIME, INPUTS, "pod"
+    renders.render(session, runtime, inputs, count(session), environment=environment)
+    if change == "version":
+        session = _session(version="11")
+    elif change == "runtime":
+        runtime = replace(RUNTIME, image="quay.io/ambient_code/other:2")
+    elif change == "inputs":
+        inputs = replace(INPUTS, is_resume=True)
+    else:
+        environment = "kubevirt-vm"
+    result = renders.render(session, runtime, inputs, count(session, runtime, inputs),
+                            environment=environment)
+    assert count.calls == 2
+    assert result == (runner_pod(session, runtime, inputs),)
+
+
+def test_a_session_without_uid_or_version_is_always_rendered() -> None:
+    renders, count = LiveRenders(), Counting()
+    session = _session(version="")
+    for _ in range(2):
+        renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
+    assert count.calls == 2
+
+
+def test_the_memory_is_bounded() -> None:
+    renders, count = LiveRenders(maxsize=2), Counting()
+    sessions = [_session(uid=f"u-{i}") for i in range(3)]
+    for session in sessions:
+        renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
+    renders.render(sessions[0], RUNTIME, INPUTS, count(sessions[0]), environment="pod")
+    assert count.calls == 4, "the least recent session's render was let go"
+
+
+def test_a_remembered_render_is_digested_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    digested: list[int] = []
+    real = diff_module._digest
+
+    def counting(obj: Any) -> bytes:
+        digested.append(id(obj))
+        return real(obj)
+
+    monkeypatch.setattr(diff_module, "_digest", counting)
+    cache = DiffCache()
+    desired = runner_pod(_session(), RUNTIME, INPUTS)
+    actual = {**copy.deepcopy(desired), "status": {"phase": "Pending"}}
+    assert cache.diff(desired, actual) == diff(desired, actual)
+    actual["status"] = {"phase": "Running"}
+    assert cache.diff(desired, actual).action == "none"
+    assert digested.count(id(desired)) == 1, "the same object: its digest is remembered"
+    equal = copy.deepcopy(desired)
+    assert cache.diff(equal, actual).action == "none"
+    assert digested.count(id(equal)) == 1, "an equal object is digested on its own"
