@@ -289,7 +289,8 @@ class Reflector:
         try:
             page = self._client.list(self._namespace, label_selector=self._labels,
                                      field_selector=self._fields,
-                                     limit=self._options.page_size, continue_=token)
+                                     limit=self._options.page_size, continue_=token,
+                                     without_managed_fields=self._sink.drops_managed_fields)
             self._pages.extend(self._sink.prepare(_items(page)))
             meta = page.get("metadata") or {}
             event: Event = PageListed(str(meta.get("resourceVersion", "")),

@@ -13,6 +13,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
+from .rawjson import parse_list_without_managed_fields
 from .resource import Resource
 from .transport import (
     AUTH_REFRESH,
@@ -85,12 +88,26 @@ class ResourceClient:
     def list(self, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
              continue_: str | None = None, resource_version: str | None = None,
-             resource_version_match: str | None = None) -> dict[str, Any]:
+             resource_version_match: str | None = None,
+             without_managed_fields: bool = False) -> dict[str, Any]:
         """One page of the collection (``metadata.continue`` names the next).
-        ``resource_version_match`` is ``NotOlderThan`` or ``Exact`` (with a version)."""
+        ``resource_version_match`` is ``NotOlderThan`` or ``Exact`` (with a version);
+        ``without_managed_fields``: the items come without ``metadata.managedFields``, cut
+        from the page's bytes before they are parsed (for a consumer that would drop them)."""
         query = {"labelSelector": label_selector, "fieldSelector": field_selector,
                  "limit": limit, "continue": continue_, "resourceVersion": resource_version,
                  "resourceVersionMatch": resource_version_match}
+        if not self._partial and without_managed_fields:
+            data = self.transport.request("GET", self._path(namespace), verb="LIST",
+                                          query=query).data
+            cut = parse_list_without_managed_fields(data)
+            if cut is not None:
+                return cut
+            page: dict[str, Any] = orjson.loads(data)
+            for item in page.get("items") or ():
+                if isinstance(item, dict) and isinstance(item.get("metadata"), dict):
+                    item["metadata"].pop("managedFields", None)
+            return page
         if not self._partial:
             return self.transport.json("GET", self._path(namespace), verb="LIST", query=query)
         page = self.transport.json("GET", self._path(namespace), verb="LIST", query=query,

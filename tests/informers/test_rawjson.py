@@ -12,7 +12,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from informers.rawjson import event_object, parse_without_managed_fields, without_managed_fields
+from informers.rawjson import (
+    event_object,
+    parse_list_without_managed_fields,
+    parse_without_managed_fields,
+    without_managed_fields,
+)
 from informers.store import Store, strip_managed_fields
 
 # Text that looks like the patterns the cut searches for, to be found inside strings.
@@ -212,3 +217,56 @@ def test_a_metadata_without_managed_fields_is_not_cut_elsewhere() -> None:
            "spec": {"metadata": {"name": "b", "managedFields": [{"manager": "m"}],
                                  "uid": "v"}}}
     assert parse_without_managed_fields(orjson.dumps({"type": "ADDED", "object": obj})) is None
+
+
+# list pages ---------------------------------------------------------------------------------
+def _page(items: list[dict[str, Any]], go_style: bool = False) -> bytes:
+    data = orjson.dumps({"kind": "ThingList", "apiVersion": "v1",
+                         "metadata": {"resourceVersion": "42", "continue": "abc"},
+                         "items": items})
+    return _go_style(data) if go_style else data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(objects(), nested_elsewhere()), max_size=6), st.booleans())
+def test_a_list_page_cut_before_parsing_is_the_page_without_managed_fields(
+        items: list[dict[str, Any]], go_style: bool) -> None:
+    data = _page(items, go_style)
+    page = parse_list_without_managed_fields(data)
+    if page is None:  # nothing to cut, or a cut it cannot account for: a whole parse follows
+        return
+    whole = orjson.loads(data)
+    for item in whole["items"]:
+        item["metadata"].pop("managedFields", None)
+    assert page == whole
+    assert parse_list_without_managed_fields(data + b"\n") == whole
+
+
+def test_a_kube_list_of_pods_is_cut() -> None:
+    managed = [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:phase": {}}}}]
+    items = [{"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": f"p{i}", "namespace": "ns", "uid": f"u{i}", "resourceVersion": str(i),
+        "labels": {"app": "x"}, "managedFields": managed}, "spec": {"containers": []},
+        "status": {"phase": "Running"}} for i in range(3)]
+    page = parse_list_without_managed_fields(_page(items))
+    assert page is not None and [p["metadata"] for p in page["items"]] == [
+        {k: v for k, v in i["metadata"].items() if k != "managedFields"} for i in items]
+    assert page["metadata"] == {"resourceVersion": "42", "continue": "abc"}
+
+
+def test_a_list_whose_cuts_are_not_all_the_items_own_is_left_to_a_whole_parse() -> None:
+    """One item's metadata has none, its spec embeds an object that has: the count of cuts
+    and of stand-ins in items' metadata differ."""
+    own = {"apiVersion": "v1", "kind": "Backup", "metadata": {
+        "name": "a", "uid": "u", "managedFields": [{"manager": "m"}]}, "spec": {}}
+    embedding = {"apiVersion": "v1", "kind": "Backup", "metadata": {"name": "b", "uid": "v"},
+                 "spec": {"metadata": {"name": "c", "managedFields": [{"manager": "m"}],
+                                       "uid": "w"}}}
+    assert parse_list_without_managed_fields(_page([own])) is not None
+    assert parse_list_without_managed_fields(_page([own, embedding])) is None
+    assert parse_list_without_managed_fields(_page([embedding, own])) is None
+    assert parse_list_without_managed_fields(_page([])) is None  # nothing to cut
+    assert parse_list_without_managed_fields(_page([own])[:-1]) is None  # truncated
+    assert parse_list_without_managed_fields(b'[{"metadata":{"a":1,"managedFields":[]},'
+                                             b'"b":1}]') is None  # not a list object
