@@ -22,7 +22,7 @@ RUN_ARGS ?=
 
 .PHONY: all help venv test lint run run-operator apiserver manifests install uninstall deploy \
   undeploy docker-build docker-push bench bench-full bench-apiserver bench-failover bench-floor \
-  bench-scale bench-profile clean e2e-chaos e2e-cluster
+  bench-scale bench-profile bench-latency clean e2e-chaos e2e-cluster
 
 all: venv
 
@@ -117,6 +117,9 @@ bench-apiserver: venv ## The local API server's capacity under wrk (installs wrk
 # Where the local API server's CPU goes while our operator runs a burst of 1,000 sessions
 # (py-spy by concept and origin; results: bench/results/apiserver-profile.{json,md}), and the
 # client CPU of one ordinary request, urllib3 against our transport (bench/results/http_client.json).
+bench-latency: venv ## Where creation -> runner pod goes at 100 sessions/s: each request's time (about 1 minute).
+	$(BIN)/python bench/latency_trace.py --rate 100 --seconds 30
+
 bench-profile: venv ## The local API server's CPU per session by concept; HTTP client CPU per request (about 2 minutes).
 	$(BIN)/python bench/apiserver_profile.py
 	$(BIN)/python bench/http_client.py

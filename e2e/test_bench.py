@@ -40,6 +40,14 @@ def test_informer_ingest_at_a_toy_size(tmp_path: Path) -> None:
     assert sizes["store_tracemalloc"] > sizes["stored_compact_json"]
 
 
+def test_latency_trace_at_a_toy_size() -> None:
+    stdout = _run("latency_trace.py", "--rate", "20", "--seconds", "1", "--workers", "2")
+    assert "20 sessions at 20.0/s, 2 workers" in stdout
+    # The operator's first request for a session, and the runner Pod among the steps.
+    assert "create serviceaccounts" in stdout and "create pods" in stdout
+    assert "child pod seen by a watcher" in stdout and "over 20" in stdout
+
+
 def test_relist_at_a_toy_size(tmp_path: Path) -> None:
     out = tmp_path / "relist.json"
     _run("relist.py", "--objects", "1000", "--out", str(out))
