@@ -23,8 +23,9 @@ Opt-in, as it changes what wakes a reconciler: one that writes and returns count
 write's event to continue (controller-runtime's "add the finalizer, update, return") must not
 use it. Only writes made in the reconcile's context are its own: on its worker thread, or,
 for an async reconcile, through ``manager.async_client`` (its executor calls run in the
-reconcile's context); a thread of the reconciler's own does not carry it. Versions are bounded (``maxsize`` objects, :data:`KEPT` versions each) and expire
-(``ttl``): a write whose event never came costs memory for a while, never a missed event.
+reconcile's context); a thread of the reconciler's own does not carry it. Versions are
+bounded (``maxsize`` objects, :data:`KEPT` versions each) and expire (``ttl``): a write whose
+event never came costs memory for a while, never a missed event.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ operator meanwhile, by concept (``bench/_profile.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import sys
 import tempfile
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{percentile(v, 50):.0f}/{max(v):.0f}" for _, v in sorted(by_second.items())))
     print("operator / API server CPU % by second: " + "  ".join(
         f"{(b[1] - a[1]) / (b[0] - a[0]):.0%}/{(b[2] - a[2]) / (b[0] - a[0]):.0%}"
-        for a, b in zip(samples, samples[1:])))
+        for a, b in itertools.pairwise(samples)))
     seen = [(tracker.session_seen[n] - sent[n]) * 1000 for n in names
             if n in tracker.session_seen]
     print(f"session's first watch event at a watcher: p50 {percentile(seen, 50):.1f} ms, "
