@@ -5,11 +5,13 @@ Every pass over a live session renders its children again to keep them in shape
 (scheduled, started, ready) while the session, its runtime and the run's inputs stay as they
 were: at 100 sessions/s the render and the digests of the result were a tenth of the
 operator's CPU (``bench/latency_trace.py --profile``). :class:`LiveRenders` keeps the last
-render of each session with what it was made from — the session's resourceVersion (its spec,
-metadata and status as a whole), the registry entry and the run's inputs, compared by value —
-and gives it back while they are equal. The render is a pure function of those three, so the
-answer is the one a new render would give; the objects are shared and never mutated (as the
-cache's are), which also lets :class:`~.diff.DiffCache` reuse their digests.
+render of each session with what it was made from — the session as the render reads it (all
+but its status, which no renderer reads, and the server's bookkeeping in its metadata:
+``resourceVersion``, ``managedFields``), the registry entry and the run's inputs, compared by
+value — and gives it back while they are equal: the operator's own status writes do not make
+it render again. The render is a pure function of those three, so the answer is the one a new
+render would give; the objects are shared and never mutated (as the cache's are), which also
+lets :class:`~.diff.DiffCache` reuse their digests.
 
 Bounded (an LRU of ``maxsize`` sessions, the ones being reconciled now): a rendered Pod is tens
 of kilobytes of Python objects, and 10,000 idle sessions must not keep one each.
@@ -32,8 +34,8 @@ class LiveRenders:
     """The last live render per session (by uid). Thread-safe."""
 
     def __init__(self, maxsize: int = 1024) -> None:
-        self._last: LRUCache[tuple[str, str], tuple[str, Runtime, RunInputs, tuple[Obj, ...]]] \
-            = LRUCache(maxsize)
+        self._last: LRUCache[tuple[str, str],
+                             tuple[Obj, Runtime, RunInputs, tuple[Obj, ...]]] = LRUCache(maxsize)
         self._lock = threading.Lock()
         self.renders = 0
         """Renders made (the rest were given back): for tests and benchmarks."""
@@ -43,17 +45,30 @@ class LiveRenders:
         """``render()``'s objects for this session, runtime and inputs in ``environment`` (a
         kind of execution environment): the last ones while all are as they were then."""
         meta = session.get("metadata") or {}
-        uid, version = str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
-        key = (uid, environment)
-        if uid and version:
+        uid = str(meta.get("uid") or "")
+        key, read = (uid, environment), rendered_from(session)
+        if uid:
             with self._lock:
                 last = self._last.get(key)
-            if last is not None and last[0] == version and last[1] == runtime \
-                    and last[2] == inputs:
+            if last is not None and last[1] == runtime and last[2] == inputs \
+                    and last[0] == read:
                 return last[3]
         objects = tuple(render())
         self.renders += 1
-        if uid and version:
+        if uid:
             with self._lock:
-                self._last[key] = (version, runtime, inputs, objects)
+                self._last[key] = (read, runtime, inputs, objects)
         return objects
+
+
+_BOOKKEEPING = frozenset({"resourceVersion", "managedFields"})
+
+
+def rendered_from(session: Mapping[str, Any]) -> dict[str, Any]:
+    """The session as a render reads it: without its status and the server's bookkeeping
+    (shallow: the members are the session's own, shared)."""
+    view = {k: v for k, v in session.items() if k != "status"}
+    meta = session.get("metadata")
+    if isinstance(meta, Mapping):
+        view["metadata"] = {k: v for k, v in meta.items() if k not in _BOOKKEEPING}
+    return view

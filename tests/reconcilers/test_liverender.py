@@ -48,13 +48,28 @@ def test_the_render_is_given_back_while_its_inputs_stand() -> None:
     assert first == (runner_pod(session, RUNTIME, INPUTS),), "what a render gives"
 
 
-@pytest.mark.parametrize("change", ["version", "runtime", "inputs", "environment"])
+def test_the_operators_status_writes_do_not_render_again() -> None:
+    """No renderer reads the session's status (nor its resourceVersion): a status write
+    (Creating, Running), which moves the version, gives the same render."""
+    renders, count = LiveRenders(), Counting()
+    session = _session()
+    first = renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
+    written = {**_session(version="11"), "status": {"phase": "Running"}}
+    assert renders.render(written, RUNTIME, INPUTS, count(written), environment="pod") is first
+    assert count.calls == 1
+
+
+@pytest.mark.parametrize("change", ["spec", "annotations", "runtime", "inputs", "environment"])
 def test_any_change_renders_again(change: str) -> None:
     renders, count = LiveRenders(), Counting()
     session, runtime, inputs, environment = _session(), RUNTIME, INPUTS, "pod"
     renders.render(session, runtime, inputs, count(session), environment=environment)
-    if change == "version":
+    if change == "spec":
         session = _session(version="11")
+        session["spec"]["initialPrompt"] = "something else"
+    elif change == "annotations":
+        session = _session(version="11")
+        session["metadata"].setdefault("annotations", {})["ambient-code.io/runner-sa"] = "x"
     elif change == "runtime":
         runtime = replace(RUNTIME, image="quay.io/ambient_code/other:2")
     elif change == "inputs":
@@ -67,9 +82,9 @@ def test_any_change_renders_again(change: str) -> None:
     assert result == (runner_pod(session, runtime, inputs),)
 
 
-def test_a_session_without_uid_or_version_is_always_rendered() -> None:
+def test_a_session_without_uid_is_always_rendered() -> None:
     renders, count = LiveRenders(), Counting()
-    session = _session(version="")
+    session = _session(uid="")
     for _ in range(2):
         renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
     assert count.calls == 2
