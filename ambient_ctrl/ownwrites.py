@@ -37,8 +37,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
-
 from foundation.clock import Clock, RealClock
 from informers.resource import Resource
 
@@ -63,9 +61,13 @@ class OwnWrites:
 
     def __init__(self, *, ttl: float = 60.0, maxsize: int = 65536,
                  clock: Clock | None = None) -> None:
-        clock = clock or RealClock()
-        self._versions: TTLCache[Entry, tuple[str, ...]] = TTLCache(
-            maxsize, ttl, timer=clock.monotonic)
+        self._clock = clock or RealClock()
+        self._ttl, self._maxsize = ttl, maxsize
+        # A plain dict (in write order) with each entry's expiry, swept now and then: a
+        # cachetools TTLCache's Python-level bookkeeping on every write and event was a
+        # visible share of the operator's CPU in a burst (bench/wire_floor.py's profile).
+        self._versions: dict[Entry, tuple[float, tuple[str, ...]]] = {}
+        self._since_sweep = 0
         self._in_flight: dict[Entry, int] = {}
         self._held: dict[Entry, list[tuple[str, Callable[[], None]]]] = {}
         self._lock = threading.Lock()
@@ -95,9 +97,7 @@ class OwnWrites:
         release: list[Callable[[], None]] = []
         with self._lock:
             if noted is not None and version:
-                # A pass may write an object twice (create, then label) before the first
-                # event comes: each version it wrote is its own.
-                self._versions[noted] = (*self._versions.get(noted, ())[1 - KEPT:], version)
+                self._note(noted, version)
             if entry is not None:
                 left = self._in_flight.pop(entry) - 1
                 if left:
@@ -130,14 +130,36 @@ class OwnWrites:
             self._held.setdefault(entry, []).append((version, deliver))
             return True
 
+    def _note(self, entry: Entry, version: str) -> None:
+        """(Under the lock.) ``version`` of ``entry`` is ours. A pass may write an object twice
+        (create, then label) before the first event comes: each version it wrote is."""
+        now = self._clock.monotonic()
+        known = self._versions.pop(entry, None)  # re-inserted last: the dict stays in write order
+        kept = known[1][1 - KEPT:] if known is not None and known[0] > now else ()
+        self._versions[entry] = (now + self._ttl, (*kept, version))
+        self._since_sweep += 1
+        if self._since_sweep >= max(1024, len(self._versions) // 2) or \
+                len(self._versions) > self._maxsize:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """(Under the lock.) Drop what expired, then the oldest beyond ``maxsize``; amortised
+        O(1) per write (a sweep comes after as many writes as half the entries)."""
+        live = [(k, v) for k, v in self._versions.items() if v[0] > now]
+        self._versions = dict(live[-self._maxsize:])
+        self._since_sweep = 0
+
     def _consume(self, entry: Entry, version: str) -> bool:
         """(Under the lock.) Forget ``version`` of ``entry`` if it is ours; whether it was."""
-        versions = self._versions.get(entry, ())
-        if version not in versions:
+        known = self._versions.get(entry)
+        if known is None or version not in known[1]:
             return False
-        rest = tuple(v for v in versions if v != version)
+        if known[0] <= self._clock.monotonic():
+            del self._versions[entry]  # expired: the event came too late to be told apart
+            return False
+        rest = tuple(v for v in known[1] if v != version)
         if rest:
-            self._versions[entry] = rest
+            self._versions[entry] = (known[0], rest)
         else:
             del self._versions[entry]
         self.skipped += 1

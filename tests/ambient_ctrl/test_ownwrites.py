@@ -70,6 +70,20 @@ def test_a_bounded_number_of_versions_is_kept_per_object() -> None:
     assert all(writes.caused(SECRETS, "default/a", str(v)) for v in range(12, 20))
 
 
+def test_the_objects_remembered_are_bounded_the_newest_kept() -> None:
+    clock = FakeClock()
+    writes = OwnWrites(maxsize=10, ttl=60, clock=clock)
+    for i in range(100):
+        writes.wrote(SECRETS, _obj(f"o{i}", "1"))
+    assert len(writes._versions) <= 10
+    assert writes.caused(SECRETS, "default/o99", "1"), "the newest write is known"
+    assert not writes.caused(SECRETS, "default/o0", "1"), "the oldest was let go"
+    clock.step(61)
+    for i in range(2000):  # enough writes for a sweep: what expired goes
+        writes.wrote(SECRETS, _obj("again", str(i)))
+    assert set(writes._versions) == {("", "secrets", "default/again")}
+
+
 def test_answers_without_a_version_or_name_are_not_noted() -> None:
     writes = OwnWrites()
     for answer in ({}, {"metadata": None}, {"metadata": {"name": "a"}},
