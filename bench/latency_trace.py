@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from _harness import BENCH_AGENT, NAMESPACE, Cluster, environment, settle
+from _harness import BENCH_AGENT, NAMESPACE, Cluster, Environment, environment, settle
 from _sessions import Tracker, create_sessions
 from operators import percentile, profiled
 from wire_floor import OURS_AGENT, _admin
@@ -113,21 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             machine, before = _machine(), _harness_cpu()
             cpu = env.stats.cpu_seconds(), env.server_stats.cpu_seconds(), time.monotonic()
-            samples: list[tuple[float, float, float]] = []
-            stop = threading.Event()
-
-            def sample() -> None:  # the operator's and the server's CPU, each second
-                while not stop.wait(1.0):
-                    samples.append((time.monotonic(), env.stats.cpu_seconds(),
-                                    env.server_stats.cpu_seconds()))
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            with profiled(env.stats.pid, args.profile):
+            with profiled(env.stats.pid, args.profile), Sampler(env) as sampler:
                 sent = create_sessions(env.url, NAMESPACE, names, agent=BENCH_AGENT,
                                        rate=args.rate)
-            stop.set()
-            sampler.join()
+            samples = sampler.samples
             window = time.monotonic() - cpu[2]
             machine = [b - a for a, b in zip(machine, _machine(), strict=True)]
             harness = [(b - a) / window for a, b in zip(before, _harness_cpu(), strict=True)]
@@ -149,6 +138,42 @@ def main(argv: list[str] | None = None) -> int:
               ("user", "system", "idle", "steal"), _split(machine), strict=True))
           + f"; this process (watchers) {harness[0]:.0%}, the writer {harness[1]:.0%}")
     print(report(lines, child))
+    _print_by_second(child, sent, samples)
+    seen = [(tracker.session_seen[n] - sent[n]) * 1000 for n in names
+            if n in tracker.session_seen]
+    print(f"session's first watch event at a watcher: p50 {percentile(seen, 50):.1f} ms, "
+          f"p99 {percentile(seen, 99):.1f} ms")
+    _print_controller(metrics)
+    if args.profile is not None:
+        _print_profile(args.profile)
+    return 0
+
+
+class Sampler:
+    """The operator's and the API server's CPU seconds, sampled each second in the block."""
+
+    def __init__(self, env: Environment) -> None:
+        self.samples: list[tuple[float, float, float]] = []
+        self._env = env
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append((time.monotonic(), self._env.stats.cpu_seconds(),
+                                 self._env.server_stats.cpu_seconds()))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _print_by_second(child: dict[str, float], sent: dict[str, float],
+                     samples: list[tuple[float, float, float]]) -> None:
     start = min(sent.values())
     by_second: dict[int, list[float]] = defaultdict(list)
     for name, ms in child.items():
@@ -158,10 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     print("operator / API server CPU % by second: " + "  ".join(
         f"{(b[1] - a[1]) / (b[0] - a[0]):.0%}/{(b[2] - a[2]) / (b[0] - a[0]):.0%}"
         for a, b in itertools.pairwise(samples)))
-    seen = [(tracker.session_seen[n] - sent[n]) * 1000 for n in names
-            if n in tracker.session_seen]
-    print(f"session's first watch event at a watcher: p50 {percentile(seen, 50):.1f} ms, "
-          f"p99 {percentile(seen, 99):.1f} ms")
+
+
+def _print_controller(metrics: str) -> None:
     print("the session controller's reconciles, and its queue's and workers' seconds:")
     for line in metrics.splitlines():
         if line.startswith(("workqueue_queue_duration_seconds_sum", "workqueue_work_duration_"
@@ -169,14 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                             "controller_runtime_reconcile_total")) and \
                 'controller="agenticsession"' in line and not line.endswith(" 0.0"):
             print("  " + line)
-    if args.profile is not None:
-        import _profile
 
-        summary = _profile.summarise(args.profile, top=25)
-        print(f"py-spy: {summary['samples']} samples")
-        for row in summary["concepts"] + summary["leaves"]:
-            print(f"  {row['percent']:5.1f} %  {row['name']}")
-    return 0
+
+def _print_profile(path: Path) -> None:
+    import _profile
+
+    summary = _profile.summarise(path, top=25)
+    print(f"py-spy: {summary['samples']} samples")
+    for row in summary["concepts"] + summary["leaves"]:
+        print(f"  {row['percent']:5.1f} %  {row['name']}")
 
 
 if __name__ == "__main__":
