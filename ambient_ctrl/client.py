@@ -110,11 +110,15 @@ class Client:
 
     # plumbing ----------------------------------------------------------------------------------
     def resource(self, resource: Resource) -> ResourceClient:
-        """The uncached client of one resource (for what the cache cannot answer)."""
+        """The uncached client of one resource (for what the cache cannot answer). Its writes
+        answer objects shaped as the kind's caches keep them: without ``managedFields`` unless
+        a transform keeps them (``InformerFactory.set_transform``, set before the first write)."""
         with self._lock:
             client = self._clients.get(resource)
             if client is None:
-                client = self._clients[resource] = ResourceClient(self._transport, resource)
+                client = self._clients[resource] = ResourceClient(
+                    self._transport, resource,
+                    answers_without_managed_fields=self._factory.drops_managed_fields(resource))
             return client
 
     def expect(self, resource: Resource, *, namespace: str | None = None,

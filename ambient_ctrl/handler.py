@@ -23,7 +23,7 @@ from informers.resource import Resource
 from informers.store import Change
 
 from .ownwrites import OwnWritesOf
-from .predicate import Predicate, and_, is_builtin, settled
+from .predicate import Predicate, and_, runs_inline, settled
 from .reconcile import Request
 from .workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
 
@@ -85,7 +85,8 @@ class EventSource:
     without predicates enqueues the key alone.
 
     A source made of our own handlers (:class:`EnqueueForObject`, :class:`EnqueueForOwner`)
-    and built-in predicates is quick and never blocks, so it is ``inline``: the informer calls
+    and built-in or ``inline`` predicates is quick and never blocks, so it is ``inline``: the
+    informer calls
     it on its reflector's thread with the object it just parsed (``informers.informer``), not
     through a queue and a thread of its own. A map function or a predicate of the user's runs
     on a handler thread, where a slow one stalls nobody else."""
@@ -104,7 +105,7 @@ class EventSource:
         self._by_controller = (isinstance(handler, EnqueueForOwner) and handler.only_controller
                                and not self._predicates)
         self.inline = (isinstance(handler, EnqueueForObject | EnqueueForOwner)
-                       and all(is_builtin(p) for p in self._predicates))
+                       and all(runs_inline(p) for p in self._predicates))
         # Creates and deletes the predicates decide whatever the object (the built-in ones look
         # at updates only): passed, a for_ source enqueues the key without decoding; refused,
         # nothing is decoded at all.

@@ -28,11 +28,16 @@ def _meta(obj: Obj, key: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Funcs:
-    """A predicate from functions; a missing one lets its events through."""
+    """A predicate from functions; a missing one lets its events through.
+
+    ``inline``: the functions are quick (microseconds: no I/O, no lock held long), never block
+    and raise nothing, so an event source may call them on the informer's reflector thread, as
+    it does the built-in predicates, instead of handing each event to a thread of its own."""
 
     on_create: Callable[[Obj], bool] | None = None
     on_update: Callable[[Obj, Obj], bool] | None = None
     on_delete: Callable[[Obj], bool] | None = None
+    inline: bool = False
 
     def create(self, obj: Obj) -> bool:
         return self.on_create(obj) if self.on_create else True
@@ -109,22 +114,24 @@ BUILTIN: frozenset[Predicate] = frozenset({GenerationChanged, ResourceVersionCha
 """The predicates defined here: each compares a metadata field of two states and is quick."""
 
 
-def is_builtin(predicate: Predicate) -> bool:
-    """Whether ``predicate`` is made of :data:`BUILTIN` predicates only (then it is quick and
-    never blocks: an event source may run it on the informer's thread)."""
+def runs_inline(predicate: Predicate) -> bool:
+    """Whether ``predicate`` is made of :data:`BUILTIN` predicates and ``inline`` :class:`Funcs`
+    only (then it is quick and never blocks: an event source may run it on the informer's
+    thread)."""
     if isinstance(predicate, _And | _Or):
-        return all(is_builtin(part) for part in predicate.parts)
+        return all(runs_inline(part) for part in predicate.parts)
     if isinstance(predicate, _Not):
-        return is_builtin(predicate.part)
-    return predicate in BUILTIN
+        return runs_inline(predicate.part)
+    return predicate in BUILTIN or (isinstance(predicate, Funcs) and predicate.inline)
 
 
 def settled(predicate: Predicate, event: str) -> bool | None:
     """What ``predicate`` answers for every ``event`` ("create" or "delete") whatever the
     object, when that is known without calling it: the built-in predicates look at updates
     only, so they pass creates and deletes (``not_`` of one refuses them). None: it depends on
-    the object (a user's function, or an unknown predicate). An event source skips decoding
-    an object no predicate needs to see."""
+    the object (a user's function, or an unknown predicate). :class:`Funcs` without a function
+    for the event passes it whatever the object. An event source skips decoding an object no
+    predicate needs to see."""
     if isinstance(predicate, _And | _Or):
         answers = [settled(part, event) for part in predicate.parts]
         if isinstance(predicate, _And):
@@ -133,7 +140,10 @@ def settled(predicate: Predicate, event: str) -> bool | None:
     if isinstance(predicate, _Not):
         inner = settled(predicate.part, event)
         return None if inner is None else not inner
-    return True if predicate in BUILTIN else None
+    if isinstance(predicate, Funcs):
+        return True if (predicate.on_create if event == "create" else predicate.on_delete
+                        ) is None else None
+    return None
 
 
 def and_(*predicates: Predicate) -> Predicate:

@@ -11,6 +11,7 @@ every comparison with it), but a wait of at most :data:`MAX_DELAY`, or none.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import threading
 import time
 from typing import Protocol
@@ -55,9 +56,21 @@ class RealClock:
         return event.wait(saturate(timeout))
 
 
+_last_rfc3339: tuple[float, str] = (math.nan, "")
+"""The last second formatted, and its text: a pass formats ``now`` several times (conditions'
+transition times, Events, status times) and strftime was a percent of the operator's CPU."""
+
+
 def rfc3339(moment: _dt.datetime) -> str:
     """Kubernetes' timestamp format: second precision, UTC, ``Z`` suffix."""
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_rfc3339
+    second = math.floor(moment.timestamp())
+    last = _last_rfc3339  # one read: another thread may replace it meanwhile
+    if last[0] == second:
+        return last[1]
+    text = moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_rfc3339 = (second, text)
+    return text
 
 
 def rfc3339_micro(moment: _dt.datetime) -> str:

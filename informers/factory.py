@@ -25,7 +25,7 @@ from .multinamespace import MultiNamespaceInformer
 from .reflector import ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .resource import Resource
 from .rest import ResourceClient, Transport
-from .store import IndexFunc, Store, Transform, strip_managed_fields
+from .store import IndexFunc, Store, Transform, drops_managed_fields, strip_managed_fields
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,12 @@ class InformerFactory:
                 raise ValueError(f"{resource.group_resource} is cached already: set its "
                                  "transform before its first informer")
             self._transforms[resource] = transform
+
+    def drops_managed_fields(self, resource: Resource) -> bool:
+        """Whether the caches of ``resource`` keep objects without ``metadata.managedFields``
+        (its transform: :meth:`set_transform`)."""
+        with self._lock:
+            return drops_managed_fields(self._transforms.get(resource, strip_managed_fields))
 
     def informer(self, resource: Resource, *, namespace: str | None = None,
                  label_selector: str | None = None,

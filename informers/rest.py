@@ -59,10 +59,16 @@ class ResourceClient:
     (:meth:`Resource.as_metadata`) reads ``PartialObjectMetadata``; its writes are the full
     resource's."""
 
-    def __init__(self, transport: Transport, resource: Resource) -> None:
+    def __init__(self, transport: Transport, resource: Resource, *,
+                 answers_without_managed_fields: bool = False) -> None:
+        """``answers_without_managed_fields``: the objects that creates, updates and patches
+        answer come without ``metadata.managedFields``, cut from the answer's bytes before it
+        is parsed — for a caller whose cache drops them too (half a Pod's bytes). A
+        server-side apply's answer keeps them: they say who owns what."""
         self.transport = transport
         self.resource = resource
         self._partial = resource.metadata_only
+        self._answers_cut = answers_without_managed_fields
 
     def _path(self, namespace: str | None, name: str | None = None,
               subresource: str | None = None) -> str:
@@ -146,7 +152,8 @@ class ResourceClient:
                timeout: float | None = None) -> dict[str, Any]:
         namespace = namespace or self._meta(obj)[0]
         return self.transport.json("POST", self._path(namespace), verb="POST", body=obj,
-                                   query=_write_query(field_manager, dry_run), timeout=timeout)
+                                   query=_write_query(field_manager, dry_run), timeout=timeout,
+                                   without_managed_fields=self._answers_cut)
 
     def create_subresource(self, name: str, subresource: str, body: Mapping[str, Any],
                            namespace: str | None = None, *, field_manager: str | None = None,
@@ -165,7 +172,7 @@ class ResourceClient:
         namespace, name = self._meta(obj)
         return self.transport.json("PUT", self._path(namespace, name, subresource), verb="PUT",
                                    body=obj, query=_write_query(field_manager, False),
-                                   timeout=timeout)
+                                   timeout=timeout, without_managed_fields=self._answers_cut)
 
     def update_status(self, obj: Mapping[str, Any], *,
                       field_manager: str | None = None) -> dict[str, Any]:
@@ -181,7 +188,7 @@ class ResourceClient:
             query["force"] = "true" if force else "false"
         return self.transport.json("PATCH", self._path(namespace, name, subresource),
                                    verb="PATCH", body=patch, content_type=content_type,
-                                   query=query)
+                                   query=query, without_managed_fields=self._answers_cut)
 
     def patch_status(self, name: str, patch: Any, namespace: str | None = None, *,
                      patch_type: str = "merge", field_manager: str | None = None

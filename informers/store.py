@@ -66,6 +66,13 @@ def stripping_managed_fields(transform: Transform) -> Transform:
     return stripped_then
 
 
+def drops_managed_fields(transform: Transform | None) -> bool:
+    """Whether a store with ``transform`` keeps objects without ``metadata.managedFields``
+    (the default transform, or one made by :func:`stripping_managed_fields`)."""
+    return transform is strip_managed_fields or getattr(
+        transform, "drops_managed_fields", False) is True
+
+
 def index_namespace(obj: Mapping[str, Any]) -> Iterable[str]:
     namespace = (obj.get("metadata") or {}).get("namespace")
     return (namespace,) if namespace else ()
@@ -215,9 +222,7 @@ class Store:
         """Whether the store keeps objects without ``metadata.managedFields`` (its transform is
         the default, or made by :func:`stripping_managed_fields`): they need not be parsed in
         the first place."""
-        transform = self._transform
-        return transform is strip_managed_fields or getattr(
-            transform, "drops_managed_fields", False) is True
+        return drops_managed_fields(self._transform)
 
     # writes (the reflector's side) -------------------------------------------------------------
     def upsert(self, obj: Obj, *, raw: RawObject | None = None, lend: bool = False) -> Change:

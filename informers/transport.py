@@ -46,6 +46,7 @@ from .errors import (
     error_from,
     too_large_resource_version,
 )
+from .rawjson import parse_object_without_managed_fields
 
 log = logging.getLogger(__name__)
 
@@ -377,13 +378,22 @@ class Transport:
 
     def json(self, method: str, path: str, *, verb: str, query: Mapping[str, Any] | None = None,
              body: Any = None, content_type: str | None = None, timeout: float | None = None,
-             headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """A request with a JSON (or raw bytes) body whose answer is a JSON object."""
+             headers: Mapping[str, str] | None = None,
+             without_managed_fields: bool = False) -> dict[str, Any]:
+        """A request with a JSON (or raw bytes) body whose answer is a JSON object; with
+        ``without_managed_fields``, that object's ``metadata.managedFields`` are cut from the
+        answer's bytes before it is parsed (:mod:`.rawjson`)."""
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         response = self.request(method, path, verb=verb, query=query, body=data,
                                 content_type=content_type or (JSON if data is not None else None),
                                 timeout=timeout, headers=headers)
+        if without_managed_fields:
+            cut = parse_object_without_managed_fields(response.data)
+            if cut is not None:
+                return cut
         result: dict[str, Any] = orjson.loads(response.data)
+        if without_managed_fields and isinstance(result.get("metadata"), dict):
+            result["metadata"].pop("managedFields", None)
         return result
 
 

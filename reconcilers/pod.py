@@ -49,6 +49,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from ambient_ctrl.predicate import Funcs
 from informers.resource import PODS, Resource
 
 from .children import meta, session_owner
@@ -141,6 +142,32 @@ def _observe(pod: Mapping[str, Any]) -> Observation:
         return Observation("failed", reason="PodFailed", message=pod_error_message(pod),
                            scheduled=scheduled)
     return _runner(container_status(pod, RUNNER_CONTAINER), scheduled, ready=_ready(pod))
+
+
+_SERVER_BOOKKEEPING = frozenset({"resourceVersion", "generation", "managedFields"})
+
+
+def worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a runner Pod's update can change what a pass over its session does: its
+    metadata (labels, annotations, owners, deletion) or spec changed — what the live converge
+    compares — or what the session's status shows of it (:func:`_observe`). The kubelet's other
+    status writes are not: the sandbox's IP, a sidecar ready while the Pod is not, the timestamps
+    of a container started. Malformed states pass (the pass says what is wrong with them)."""
+    try:
+        return (old.get("spec") != new.get("spec")
+                or _metadata(old) != _metadata(new) or _observe(old) != _observe(new))
+    except Exception:  # an event filter must not fail: the pass will judge
+        return True
+
+
+def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {k: v for k, v in meta.items() if k not in _SERVER_BOOKKEEPING}
+
+
+RUNNER_POD_CHANGED = Funcs(on_update=worth_a_pass, inline=True)
+"""The predicate of the session controller's watch of runner Pods (:func:`worth_a_pass`): at
+100 sessions/s two of each Pod's five kubelet writes woke its session for nothing."""
 
 
 def _ready(pod: Mapping[str, Any]) -> bool:

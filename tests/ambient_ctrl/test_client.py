@@ -187,3 +187,30 @@ def test_mutate_pauses_between_attempts_on_the_clock(api: LocalAPIServer) -> Non
     finally:
         factory.stop()
         transport.close()
+
+
+def test_write_answers_are_shaped_as_the_kinds_cache_keeps_objects(api: LocalAPIServer) -> None:
+    """A create's, a patch's and an update's answer come without managedFields, as a cached
+    read does (they are cut from the answer's bytes), unless the kind's transform keeps them;
+    a server-side apply's answer keeps them (they say who owns what)."""
+    with cached_client(api.kubeconfig) as client:
+        factory = client._factory  # the factory the client was built on
+        factory.set_transform(CONFIGMAPS, None)  # ConfigMaps: cached whole
+        created = client.create(SECRETS, {"metadata": {"name": "shaped", "namespace": "default"},
+                                           "stringData": {"k": "v"}})
+        assert "managedFields" not in created["metadata"] and created["metadata"]["uid"]
+        patched = client.patch(SECRETS, "shaped", {"metadata": {"labels": {"a": "b"}}},
+                               "default")
+        assert "managedFields" not in patched["metadata"]
+        assert patched["metadata"]["labels"] == {"a": "b"}
+        updated = client.update(SECRETS, {**patched, "data": {"k": "dw=="}})
+        assert "managedFields" not in updated["metadata"] and updated["data"] == {"k": "dw=="}
+        raw = client.resource(SECRETS).transport.json(
+            "GET", SECRETS.path("default", "shaped"), verb="GET")
+        assert raw["metadata"]["managedFields"], "the server keeps them all the same"
+        applied = client.apply(SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "shaped", "namespace": "default"}, "data": {"k": "dw=="}})
+        assert applied["metadata"]["managedFields"]
+        kept = client.create(CONFIGMAPS, {"metadata": {"name": "kept", "namespace": "default"},
+                                          "data": {"k": "v"}})
+        assert kept["metadata"]["managedFields"]

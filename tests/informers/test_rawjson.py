@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from informers.rawjson import (
     event_object,
     parse_list_without_managed_fields,
+    parse_object_without_managed_fields,
     parse_without_managed_fields,
     without_managed_fields,
 )
@@ -270,3 +271,34 @@ def test_a_list_whose_cuts_are_not_all_the_items_own_is_left_to_a_whole_parse() 
     assert parse_list_without_managed_fields(_page([own])[:-1]) is None  # truncated
     assert parse_list_without_managed_fields(b'[{"metadata":{"a":1,"managedFields":[]},'
                                              b'"b":1}]') is None  # not a list object
+
+
+# one object (a write's answer) --------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(objects(), nested_elsewhere()), st.booleans(), st.sampled_from([b"", b"\n"]))
+def test_an_answer_cut_before_parsing_is_the_object_without_managed_fields(
+        obj: dict[str, Any], go_style: bool, trailer: bytes) -> None:
+    data = orjson.dumps(obj)
+    data = (_go_style(data) if go_style else data) + trailer
+    cut = parse_object_without_managed_fields(data)
+    if cut is None:  # nothing to cut, or not provably metadata's own: a whole parse follows
+        meta = obj["metadata"]
+        managed = orjson.dumps(meta.get("managedFields"))[:-1]
+        assert ("managedFields" not in meta or next(iter(obj)) == "spec"
+                or any(not k.isascii() or not k.isidentifier() for k in [*obj, *meta])
+                or re.search(rb'\][,}](?!\\)', managed))
+        return
+    assert cut == _stripped(obj)
+
+
+def test_an_answer_the_cut_cannot_place_is_left_to_a_whole_parse() -> None:
+    obj = {"apiVersion": "v1", "kind": "Backup", "metadata": {"name": "a", "uid": "u"},
+           "spec": {"metadata": {"name": "b", "managedFields": [{"manager": "m"}]}}}
+    assert parse_object_without_managed_fields(orjson.dumps(obj)) is None  # not metadata's
+    own = {"apiVersion": "v1", "kind": "Thing",
+           "metadata": {"name": "a", "managedFields": [{"manager": "m"}], "uid": "u"}}
+    data = orjson.dumps(own)
+    assert parse_object_without_managed_fields(data) == {
+        "apiVersion": "v1", "kind": "Thing", "metadata": {"name": "a", "uid": "u"}}
+    for other in (data[:-1], b"[" + data + b"]", json.dumps(own).encode(), b"", b"{}"):
+        assert parse_object_without_managed_fields(other) is None

@@ -4,8 +4,10 @@ shaped as a kubelet (containerd, k8s 1.30+) writes them."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from ambient_ctrl.predicate import runs_inline, settled
+from envtest import LocalAPIServer
 from envtest.kinds.builtins import ClusterIPs, prepare_create
+from envtest.simulators import KubeletSimulator
 from reconcilers.config import OperatorConfig
 from reconcilers.environment import (
     Children,
@@ -23,10 +28,18 @@ from reconcilers.environment import (
     Runtime,
     Sandbox,
 )
-from reconcilers.pod import PodEnvironment, check_env_names, pod_error_message, runner_pod
+from reconcilers.pod import (
+    RUNNER_POD_CHANGED,
+    PodEnvironment,
+    check_env_names,
+    pod_error_message,
+    runner_pod,
+    worth_a_pass,
+)
 from reconcilers.registry import parse_registry
 from reconcilers.runner_env import init_env, runner_env, sidecar_env
 from reconcilers.samples import CLAUDE_ENTRY, GEMINI_ENTRY
+from tests.conftest import RawClient
 
 Obj = dict[str, Any]
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -590,3 +603,102 @@ def test_env_names_a_pod_cannot_carry_are_refused(name: str, valid: bool) -> Non
     with pytest.raises(RenderError) as err:
         check_env_names(spec)
     assert err.value.reason == "InvalidEnvName" and "container runner" in str(err.value)
+
+
+# which updates wake the session (RUNNER_POD_CHANGED) -------------------------------------------
+def _running_pod_updates() -> list[Obj]:
+    """The states of a rendered runner Pod as the local API server's kubelet moves it from
+    created to ready (one per update its watch shows), with the Secrets it reads present."""
+    kubelet = KubeletSimulator(schedule_delay=0.01, start_delay=0.02, ready_delay=0.05)
+    pod = copy.deepcopy(render())
+    namespace = pod["metadata"]["namespace"]
+    secrets = {name for container in [*pod["spec"].get("initContainers", ()),
+                                      *pod["spec"]["containers"]]
+               for name in _secret_names(container)}
+    with LocalAPIServer(simulators=[kubelet]) as server, RawClient(server.url) as client:
+        assert client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})[0] == 201
+        for name in sorted(secrets):
+            data = {key: base64.b64encode(b"x").decode() for key in secrets_keys(pod, name)}
+            assert client.post(f"/api/v1/namespaces/{namespace}/secrets",
+                               {"metadata": {"name": name}, "data": data})[0] == 201
+        pod["metadata"].pop("ownerReferences", None)  # no session object here to own it
+        status, created = client.post(f"/api/v1/namespaces/{namespace}/pods", pod)
+        assert status == 201, created
+        path = (f"/api/v1/namespaces/{namespace}/pods?watch=true&resourceVersion="
+                f"{created['metadata']['resourceVersion']}")
+        states = [created]
+        with client.watch(path) as watch:
+            while not _pod_ready(states[-1]):
+                event = watch.next()
+                assert event is not None and event["type"] == "MODIFIED", event
+                states.append(event["object"])
+    return states
+
+
+def _secret_names(container: Obj) -> set[str]:
+    names = {ref["secretRef"]["name"] for ref in container.get("envFrom") or ()
+             if "secretRef" in ref}
+    return names | {var["valueFrom"]["secretKeyRef"]["name"] for var in container.get("env") or ()
+                    if "secretKeyRef" in (var.get("valueFrom") or {})}
+
+
+def secrets_keys(pod: Obj, name: str) -> set[str]:
+    return {var["valueFrom"]["secretKeyRef"]["key"]
+            for container in [*pod["spec"].get("initContainers", ()), *pod["spec"]["containers"]]
+            for var in container.get("env") or ()
+            if (var.get("valueFrom") or {}).get("secretKeyRef", {}).get("name") == name}
+
+
+def _pod_ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
+
+
+def test_a_kubelets_updates_wake_the_session_only_when_its_observation_moves() -> None:
+    states = _running_pod_updates()
+    woken = [worth_a_pass(old, new) for old, new in itertools.pairwise(states)]
+    observed = [observe(state) for state in states]
+    # Each update that changes the observation wakes the session; the others do not.
+    assert woken == [before != after for before, after in itertools.pairwise(observed)]
+    assert observed[-1].state == "running" and observed[-1].ready
+    assert woken[-1], "the update that makes the runner ready is news"
+    assert not all(woken), f"the kubelet's {len(woken)} updates all woke the session"
+
+
+_BASE = kubelet_pod("Running", runner=state_running())
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("label", lambda p: p["metadata"].setdefault("labels", {}).update(extra="1")),
+    ("annotation", lambda p: p["metadata"].setdefault("annotations", {}).update(a="1")),
+    ("deletion", lambda p: p["metadata"].update(deletionTimestamp="2026-03-01T12:00:00Z")),
+    ("owner", lambda p: p["metadata"].update(ownerReferences=[])),
+    ("spec", lambda p: p["spec"]["containers"][0].update(image="other")),
+    ("ready", lambda p: p["status"]["conditions"].append({"type": "Ready", "status": "True"})),
+    ("failed", lambda p: p["status"].update(phase="Failed")),
+    ("malformed", lambda p: p.update(status={"containerStatuses": 7})),
+])
+def test_what_wakes_the_session(name: str, change: Any) -> None:
+    new = copy.deepcopy(_BASE)
+    change(new)
+    assert worth_a_pass(_BASE, new), name
+    assert RUNNER_POD_CHANGED.update(_BASE, new)
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("resync", lambda p: None),
+    ("server bookkeeping", lambda p: p["metadata"].update(resourceVersion="99", generation=3)),
+    ("pod IP", lambda p: p["status"].update(podIP="10.244.9.9", podIPs=[{"ip": "10.244.9.9"}])),
+    ("a sidecar's readiness", lambda p: p["status"]["containerStatuses"].append(
+        status_entry("state-sync", state_running(), ready=True))),
+])
+def test_what_does_not(name: str, change: Any) -> None:
+    new = copy.deepcopy(_BASE)
+    change(new)
+    assert not worth_a_pass(_BASE, new), name
+
+
+def test_the_predicate_runs_on_the_informers_thread_and_passes_creates_and_deletes() -> None:
+    assert runs_inline(RUNNER_POD_CHANGED)
+    assert settled(RUNNER_POD_CHANGED, "create") is True
+    assert settled(RUNNER_POD_CHANGED, "delete") is True
