@@ -103,6 +103,12 @@ class ControllerOptions:
     """Do not wake for the event that only brings back what a reconcile of this controller
     wrote (see ``ownwrites``); off by default, as in controller-runtime: a reconciler that
     writes and returns, counting on that event to continue, needs it."""
+    latest_result_wins: bool = False
+    """Each reconcile that does not fail answers "when to look again" for its request in full:
+    a delayed requeue or retry an earlier reconcile of it asked for, still waiting, is dropped
+    (a level-triggered reconciler that still needs it asks again; a timer's tick is armed
+    anew). Off by default, as in controller-runtime, where every delayed requeue stays until
+    it falls due — a pass that a later event made unnecessary."""
 
 
 class Controller:
@@ -327,6 +333,8 @@ class Controller:
     def _requeue(self, request: Request, result: Result, priority: int) -> ReconcileResult:
         if result.priority is not None:
             priority = result.priority
+        if self.options.latest_result_wins:
+            self.queue.drop_delayed(request)
         if result.requeue_after > 0:
             self.queue.forget(request)
             self.queue.add_after(request, result.requeue_after, priority)

@@ -184,6 +184,8 @@ class WorkQueue(Generic[T]):
             self._delayed[item] = (min(due, ready), max(was, priority))
             if due <= ready:
                 return  # already due earlier
+            if len(self._waiting) > 2 * len(self._delayed) + 64:
+                self._compact()
             sooner = not self._waiting or ready < self._waiting[0][0]
             heapq.heappush(self._waiting, (ready, next(self._seq), item))
             if self._delay_thread is None:
@@ -198,6 +200,20 @@ class WorkQueue(Generic[T]):
         that is longer (a server's Retry-After). Counts a failure for the item either way."""
         self.add_after(item, max(saturate(self._limiter.when(item)), saturate(at_least)),
                        priority)
+
+    def _compact(self) -> None:
+        """Rebuild the heap of delayed adds from the live ones: entries superseded by an
+        earlier due time or taken back (:meth:`drop_delayed`) stay in the heap until they
+        come up, and a request dropped and delayed again by every reconcile would pile them
+        up for as long as its delay (amortised O(1): at most once per as many pushes)."""
+        self._waiting = [(due, next(self._seq), item) for item, (due, _) in self._delayed.items()]
+        heapq.heapify(self._waiting)
+
+    def drop_delayed(self, item: T) -> bool:
+        """Take back a delayed add of ``item`` that is still waiting (whether there was one);
+        an add already due, or the item waiting or being processed, stays."""
+        with self._cond:
+            return self._delayed.pop(item, None) is not None
 
     def forget(self, item: T) -> None:
         self._limiter.forget(item)

@@ -165,7 +165,11 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
                .watches(NAMESPACES, wakeups.namespace_labelled, LabelsChanged)
                # The reconciler never counts on its own write's event to go on (a pass
                # ends with what it wrote, or asks to be requeued): those events are not news.
-               .with_options(replace(controller, skip_own_writes=True)))
+               # Each pass answers when to look again in full (the earliest of the phase
+               # machine's, a deferred status detail's, a runner retry's): an earlier pass's
+               # requeue that a later one did not ask again would be a pass for nothing.
+               .with_options(replace(controller, skip_own_writes=True,
+                                     latest_result_wins=True)))
     session_controller = builder.complete(reconciler if upstream is None else TimedReconciler(
         reconciler, upstream, phase_of=cached_phase(client), clock=manager.clock))
     # The builder's owns/watches for VMs and VMIs, added when KubeVirt is found: now, or once

@@ -636,3 +636,25 @@ def test_without_a_timeout_there_is_no_deadline(clock: FakeClock, build: Build) 
     controller = build(reconcile)
     assert controller.reconcile_once(REQUEST) == ReconcileResult.SUCCESS
     assert left == [None]
+
+
+@pytest.mark.parametrize("wins", [False, True])
+def test_with_latest_result_wins_a_pass_takes_back_the_last_ones_requeue(
+        wins: bool, clock: FakeClock, build: Build) -> None:
+    results = iter([Result(requeue_after=2.0), Result(requeue_after=60.0), Result()])
+    controller = build(lambda request: next(results), latest_result_wins=wins)
+    controller.reconcile_once(REQUEST)  # asks to look again in 2 s
+    controller.reconcile_once(REQUEST)  # an event's pass: in 60 s is soon enough
+    clock.step(3, waiters=1)
+    if wins:  # the 2 s requeue was taken back: the pass comes at 60 s
+        assert controller.queue.depth() == 0
+        clock.step(58, waiters=1)
+    # (without it, at 2 s: the queue keeps a request's earliest delay, the 60 s is dropped)
+    assert controller.queue.get(timeout=5) == REQUEST
+    controller.queue.done(REQUEST)
+    controller.reconcile_once(REQUEST)  # nothing more to do: nothing is left waiting
+    controller.queue.add_after(SENTINEL, 100.0)
+    clock.step(101, waiters=1)
+    assert controller.queue.get(timeout=5) == SENTINEL
+    controller.queue.done(SENTINEL)
+    assert controller.queue.depth() == 0

@@ -605,3 +605,38 @@ def test_threads_never_hold_the_same_key_at_once() -> None:
     # nothing lost: every key was handed out after the last time it was added
     assert {key: last_taken.get(key, -1) > at for key, at in last_added.items()} == {
         key: True for key in last_added}
+
+
+def test_a_dropped_delayed_add_never_comes(clock: FakeClock, queue: WorkQueue[str]) -> None:
+    queue.add_after("x", 2)
+    assert queue.drop_delayed("x") and not queue.drop_delayed("x")
+    queue.add_after("x", 5)  # later than the dropped one: this time stands
+    clock.step(3, waiters=1)
+    assert queue.depth() == 0
+    clock.step(2.5, waiters=1)
+    assert queue.get(timeout=5) == "x"
+    queue.done("x")
+    queue.add("y")
+    assert not queue.drop_delayed("y")  # waiting, not delayed: it stays
+    assert queue.get(timeout=5) == "y"
+    queue.done("y")
+    queue.add_after("sentinel", 10)
+    clock.step(11, waiters=1)
+    assert queue.get(timeout=5) == "sentinel"
+    assert queue.depth() == 0
+
+
+def test_drop_and_delay_again_does_not_pile_up_the_heap(clock: FakeClock,
+                                                        queue: WorkQueue[str]) -> None:
+    for i in range(1000):  # what a reconcile per event does to a long requeue
+        queue.drop_delayed("x")
+        queue.add_after("x", 3600 + i)
+    queue.add_after("y", 1)
+    assert len(queue._waiting) <= 2 * 2 + 64 + 1  # noqa: SLF001 - the bound is the point
+    clock.step(2, waiters=1)
+    assert queue.get(timeout=5) == "y"
+    queue.done("y")
+    clock.step(3600 + 996, waiters=1)  # 1 s before the last delay ends
+    assert queue.depth() == 0
+    clock.step(2, waiters=1)
+    assert queue.get(timeout=5) == "x"
