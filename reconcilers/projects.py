@@ -211,12 +211,17 @@ class ProjectReconciler:
         key, name = (meta["namespace"], str(settings["metadata"]["uid"])), _key(kind,
                                                                                   meta["name"])
         actual = self._caches.of(kind).get(meta["name"], meta["namespace"])
-        if actual is not None:
-            self._expectations.observed(key, name)
-        elif name in self._expectations.pending(key):
-            work.pending = True
-            return State.OURS  # made a moment ago; the cache has not shown it yet
         try:
+            if actual is not None:
+                self._expectations.observed(key, name)
+            elif name in self._expectations.pending(key):
+                # Made a moment ago and not in the cache yet — or shown there and gone again
+                # before a pass saw it (our label removed: out of the labelled cache's scope),
+                # which waiting would not mend: the server says which.
+                with contextlib.suppress(NotFound):  # deleted since: made again below
+                    actual = self._client.resource(RESOURCES[kind]).get(meta["name"],
+                                                                         meta["namespace"])
+                self._expectations.observed(key, name)
             state = self._converge(work, key, desired, actual, adopt=adopt)
         except Invalid as error:
             self._events.record(_about(settings), "Warning", reason="Failed" + kind,

@@ -566,3 +566,21 @@ def test_a_status_write_waits_for_the_cache_to_show_it() -> None:
     patched = client.count("patch", "projectsettings")
     assert reconciler.reconcile(REQUEST).requeue_after > 0  # the cache still has no status
     assert client.count("patch", "projectsettings") == patched
+
+
+def test_one_of_ours_gone_from_the_cache_before_a_pass_saw_it_is_brought_back() -> None:
+    """Our label removed from the trigger ServiceAccount before any pass saw it in the cache:
+    the labelled cache never shows it again, and the creation it was expected from is long
+    done. The pass asks the server rather than wait for the expectation to run out."""
+    client, _, reconciler = project(("devs", "edit"))
+    reconciler.reconcile(REQUEST)
+    trigger = client.stored(SERVICE_ACCOUNTS, "ambient-session-trigger")
+    assert trigger is not None
+    trigger["metadata"]["labels"] = {"team": "a"}
+    client.sync()
+    client.cache.pop(("serviceaccounts", NS, "ambient-session-trigger"))  # out of its scope
+    del client.writes[:]
+    reconciler.reconcile(REQUEST)
+    assert client.writes == [("patch", "serviceaccounts", "ambient-session-trigger")]
+    assert client.stored(SERVICE_ACCOUNTS, "ambient-session-trigger")["metadata"]["labels"] == {
+        "ambient-code.io/managed": "true", "team": "a"}
