@@ -33,7 +33,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("watch stream decode (split, managedFields cut, orjson.loads)",
          r"^(WatchEvents\.|parse_without_managed_fields |_array_end |_closing )"),
         ("REST transport (informers.rest, .transport: request, headers, JSON encode/decode)",
-         r"\(informers/(rest|transport|errors|apiwarnings)\.py"),
+         r"\(informers/(rest|transport|errors|apiwarnings)\.py|^parse_object_without_managed_"),
         ("informer ingest (reflector, store, indexes, dispatch)", r"\(informers/"),
         ("event handlers and predicates (enqueue)", r"\(ambient_ctrl/(handler|predicate)\.py"),
         ("workqueue and rate limiter", r"\(ambient_ctrl/(workqueue|ratelimit|timer)\.py"),
@@ -52,6 +52,8 @@ HTTP = RULES[3][0]
 def concept(frames: list[str]) -> str:
     """The concept of one stack (frames root first)."""
     for frame in reversed(frames):
+        if frame.startswith("_cut ("):
+            continue  # rawjson's cut, for a watch event or an answer: its caller says which
         for name, pattern in RULES:
             if pattern.search(frame):
                 if name == HTTP:

@@ -107,3 +107,18 @@ def test_replay_sends_the_recorded_writes_and_the_server_takes_them(tmp_path: Pa
     raw = wire_floor.run_floor(recording, 2, tmp_path, quiet=0.5, http="raw")
     assert raw["rejected"] == 0, raw["statuses"]
     assert raw["writes_served"] == ours["writes"] and raw["cpu_ms_per_session"] > 0
+
+
+def test_the_managed_fields_cut_counts_where_its_caller_does(tmp_path: Path) -> None:
+    cut = "_cut (informers/rawjson.py:174)"
+    event = ("Thread.run (threading.py:982);Reflector._read (informers/reflector.py:354);"
+             f"parse_without_managed_fields (informers/rawjson.py:150);{cut}")
+    answer = ("Thread.run (threading.py:982);Transport.json (informers/transport.py:390);"
+              f"parse_object_without_managed_fields (informers/rawjson.py:160);{cut}")
+    samples = tmp_path / "raw.txt"
+    samples.write_text(f"{event} 3\n{answer} 1\n")
+    summary = _profile.summarise(samples, ms_per_session=4.0)
+    assert [(c["name"], c["percent"]) for c in summary["concepts"]] == [
+        ("watch stream decode (split, managedFields cut, orjson.loads)", 75.0),
+        ("REST transport (informers.rest, .transport: request, headers, JSON encode/decode)",
+         25.0)]
