@@ -296,7 +296,7 @@ def summarise(runs: list[dict[str, Any]], profile: dict[str, Any] | None) -> dic
     ratios = [o / f for o, f in zip(ours, floor, strict=True)]
     summary = {"ours_cpu_ms_per_session": _stats(ours),
                "floor_cpu_ms_per_session": _stats(floor),
-               "ratio": _stats(ratios), "goal": f"≤ {GOAL}x", "goal_met": min(ratios) <= GOAL,
+               "ratio": _stats(ratios), "goal": f"≤ {GOAL}x", "goal_met": statistics.median(ratios) <= GOAL,
                "floor_writes_ms_per_session": _stats(
                    [r["floor"]["writes_cpu_ms_per_session"] for r in runs]),
                "floor_watch_ms_per_session": _stats(
@@ -407,7 +407,8 @@ def _markdown(result: dict[str, Any]) -> Iterator[str]:
         yield f"| {label} | {row['min']:.2f} | {row['median']:.2f} | {row['max']:.2f} |"
     met = "✓" if summary["goal_met"] else "✗"
     yield ""
-    yield (f"Goal: ours ≤ {GOAL}x the floor: {met} (best ratio {summary['ratio']['min']:.2f}, "
+    yield (f"Goal: ours ≤ {GOAL}x the floor, by the pairs' median: {met} (best ratio "
+           f"{summary['ratio']['min']:.2f}, "
            f"median {summary['ratio']['median']:.2f}).")
     yield ""
     yield "| repeat | ours ms/session | floor ms/session | ratio | ours s to all Running |"
