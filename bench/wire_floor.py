@@ -296,7 +296,8 @@ def summarise(runs: list[dict[str, Any]], profile: dict[str, Any] | None) -> dic
     ratios = [o / f for o, f in zip(ours, floor, strict=True)]
     summary = {"ours_cpu_ms_per_session": _stats(ours),
                "floor_cpu_ms_per_session": _stats(floor),
-               "ratio": _stats(ratios), "goal": f"≤ {GOAL}x", "goal_met": statistics.median(ratios) <= GOAL,
+               "ratio": _stats(ratios), "goal": f"≤ {GOAL}x",
+               "goal_met": statistics.median(ratios) <= GOAL,
                "floor_writes_ms_per_session": _stats(
                    [r["floor"]["writes_cpu_ms_per_session"] for r in runs]),
                "floor_watch_ms_per_session": _stats(
