@@ -147,9 +147,10 @@ def parse_without_managed_fields(line: bytes, begin: int = 0, end: int | None = 
 def parse_object_without_managed_fields(data: bytes) -> dict[str, Any] | None:
     """One object as the API server answers a write (``{"kind":...,"metadata":{...,
     "managedFields":[...]},...}``) parsed with its ``metadata.managedFields`` cut from the bytes
-    first, as :func:`parse_without_managed_fields` does for a watch event: a created Pod's
-    answer parses in 40 % of the time. None where there is nothing to cut or the cut cannot be
-    shown to be the object's own (the caller then parses it whole)."""
+    first, as :func:`parse_without_managed_fields` does for a watch event: a created runner
+    Pod's answer (11.4 KB, half of it ``managedFields``) parses in 17 instead of 37 µs. None
+    where there is nothing to cut or the cut cannot be shown to be the object's own (the
+    caller then parses it whole)."""
     last = len(data) - 1
     while last > 0 and data[last] in b" \t\r\n":
         last -= 1
