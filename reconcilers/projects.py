@@ -215,12 +215,18 @@ class ProjectReconciler:
             if actual is not None:
                 self._expectations.observed(key, name)
             elif name in self._expectations.pending(key):
-                # Made a moment ago and not in the cache yet — or shown there and gone again
-                # before a pass saw it (our label removed: out of the labelled cache's scope),
-                # which waiting would not mend: the server says which.
-                with contextlib.suppress(NotFound):  # deleted since: made again below
+                # Made a moment ago and not in the cache yet, or shown there and gone again
+                # before a pass saw it: out of the labelled cache's scope (our label removed),
+                # which waiting would not mend, or deleted. The server says which.
+                try:
                     actual = self._client.resource(RESOURCES[kind]).get(meta["name"],
                                                                          meta["namespace"])
+                except NotFound:
+                    # Deleted since (garbage collection: an owner the cache still shows and
+                    # the server no longer has, after a restore): made again once the
+                    # expectation runs out; at once, every pass would race the collector.
+                    work.pending = True
+                    return State.OURS
                 self._expectations.observed(key, name)
             state = self._converge(work, key, desired, actual, adopt=adopt)
         except Invalid as error:

@@ -584,3 +584,16 @@ def test_one_of_ours_gone_from_the_cache_before_a_pass_saw_it_is_brought_back() 
     assert client.writes == [("patch", "serviceaccounts", "ambient-session-trigger")]
     assert client.stored(SERVICE_ACCOUNTS, "ambient-session-trigger")["metadata"]["labels"] == {
         "ambient-code.io/managed": "true", "team": "a"}
+
+
+def test_one_of_ours_deleted_before_the_cache_showed_it_is_not_made_again_at_once() -> None:
+    """Deleted right after our create (garbage collection of children whose owner the server
+    lost in a restore, while the cache still shows it): a pass that made it again at once
+    would race the collector, create after create (a storm on the server)."""
+    client, _, reconciler = project(("devs", "edit"))
+    reconciler.reconcile(REQUEST)
+    del client.server[("serviceaccounts", NS, "ambient-session-trigger")]
+    del client.writes[:]
+    for _ in range(3):
+        assert reconciler.reconcile(REQUEST).requeue_after > 0
+    assert client.count("create", "serviceaccounts") == 0
