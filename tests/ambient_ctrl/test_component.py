@@ -27,18 +27,29 @@ from informers.resource import CONFIGMAPS, SECRETS, Resource
 NS = "default"
 
 
-class Mirror:
-    """Mirrors labelled ConfigMaps into owned Secrets; test hooks via labels."""
+class Counted:
+    """A test reconciler's client and its reconciles per request name, counted under a lock
+    (the workers run reconciles concurrently)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
-        self.flaky_failures = 1
         self.lock = threading.Lock()
 
-    def reconcile(self, request: Request) -> Result:
+    def count(self, request: Request) -> None:
         with self.lock:
             self.calls[request.name] += 1
+
+
+class Mirror(Counted):
+    """Mirrors labelled ConfigMaps into owned Secrets; test hooks via labels."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.flaky_failures = 1
+
+    def reconcile(self, request: Request) -> Result:
+        self.count(request)
         cm = self.client.get(CONFIGMAPS, request.name, request.namespace)
         if cm is None:
             return Result()

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ambient_ctrl import ownwrites
-from ambient_ctrl.client import Client
 from ambient_ctrl.controller import ControllerOptions
 from ambient_ctrl.handler import EnqueueForOwner, EventSource
 from ambient_ctrl.manager import Manager, ManagerOptions
@@ -26,6 +24,7 @@ from envtest import LocalAPIServer
 from foundation.clock import FakeClock
 from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS
 from informers.store import Change
+from tests.ambient_ctrl.test_component import Counted
 
 NS = "default"
 
@@ -211,18 +210,12 @@ def test_the_initial_list_is_never_skipped() -> None:
 
 
 # a controller ------------------------------------------------------------------------------
-class Labeller:
+class Labeller(Counted):
     """Each labelled ConfigMap gets an owned Secret, then a label on it (two writes of the
     child per pass); counts its reconciles."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.calls: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
     def reconcile(self, request: Request) -> Result:
-        with self.lock:
-            self.calls[request.name] += 1
+        self.count(request)
         cm = self.client.get(CONFIGMAPS, request.name, request.namespace)
         if cm is None:
             return Result()

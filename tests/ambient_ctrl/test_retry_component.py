@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.client import Client
 from ambient_ctrl.conditions import find_condition, set_condition
 from ambient_ctrl.controller import Controller, ControllerOptions
 from ambient_ctrl.manager import Manager, ManagerOptions
@@ -27,22 +26,16 @@ from ambient_ctrl.timer import Timer
 from envtest import LocalAPIServer
 from foundation.clock import RealClock, rfc3339
 from informers.resource import CONFIGMAPS, SECRETS
-from tests.ambient_ctrl.test_component import CRDS, WIDGET_CRD, WIDGETS
+from tests.ambient_ctrl.test_component import CRDS, WIDGET_CRD, WIDGETS, Counted
 
 NS = "default"
 
 
-class Checker:
+class Checker(Counted):
     """Says Ready=True on a widget, unless its ``spec.broken``: then its upstream refuses."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.calls: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
     def reconcile(self, request: Request) -> Result:
-        with self.lock:
-            self.calls[request.name] += 1
+        self.count(request)
         widget = self.client.get(WIDGETS, request.name, request.namespace)
         if widget is None:
             return Result()
