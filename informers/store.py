@@ -7,7 +7,11 @@ decoded objects, so the reads of one reconcile, and of the next one on the same 
 once. Writes do not fill that cache. It is small on purpose: decoded objects are trees of
 container objects that every full garbage collection walks — 4,096 decoded Pods per informer
 are over a million of them, and with 10,000 sessions cached that made collections pause an
-operator for a quarter of a second.
+operator for a quarter of a second. It holds 64 per informer: the reads it serves come within
+a pass or two of the decode, and at 70 sessions/s 64 served as many as 256 did (76 % of 69,000
+reads), while the young collections found half as many objects alive (with the operator's
+render cache cut alike; ``bench/latency_trace.py``, ``gc.callbacks``).
+The record beside the bytes is kept where the collector need not look (see :data:`_Entry`).
 
 Contract for readers: objects handed out are shared and **read-only** — copy before editing.
 With ``debug_mutations=True`` every cached read checks that the shared object still serializes to
@@ -19,7 +23,6 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -86,12 +89,35 @@ def index_controller(obj: Mapping[str, Any]) -> Iterable[str]:
     return ()
 
 
-@dataclass(slots=True)
-class _Entry:
-    raw: bytes
-    resource_version: str
-    labels: Mapping[str, str]
-    indexed: dict[str, tuple[str, ...]]
+_Entry = tuple[Any, ...]
+"""What the store keeps of an object besides its labels: ``(raw, resourceVersion, *index
+values)``, the index values in the order of the store's indexers, each a ``str`` when the
+indexer gave exactly one value (most do) and a tuple otherwise.
+
+A flat, plain tuple of strings and bytes on purpose: the garbage collector stops tracking such
+a tuple at the first collection that sees it (one holding a nested tuple, an index of several
+values, at the next generation's), so the store's bookkeeping is not walked again by later
+ones. A tuple holding any other container, the labels' dict included, stays tracked: the labels
+are kept apart. As a class instance holding the labels and a dict of tuples, an entry was four
+to six tracked objects per event, living as long as the object (``bench/latency_trace.py``
+with ``gc.callbacks``)."""
+
+_RAW, _VERSION, _INDEXED = 0, 1, 2
+_NO_LABELS: Mapping[str, str] = {}
+_CONTROLLER_AT = _INDEXED + 1
+"""Where the controller index's value sits: ``Store`` puts the namespace and controller
+indexers first, and adding indexers only appends."""
+
+
+def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """An entry's index value as a tuple of values."""
+    return (value,) if isinstance(value, str) else value
+
+
+def _index_value(values: Iterable[str]) -> str | tuple[str, ...]:
+    """An indexer's values as an entry keeps them (see :data:`_Entry`)."""
+    out = tuple(values)
+    return out[0] if len(out) == 1 and isinstance(out[0], str) else out
 
 
 class Prepared(NamedTuple):
@@ -102,6 +128,7 @@ class Prepared(NamedTuple):
     key: str
     obj: Obj | None
     entry: _Entry
+    labels: Mapping[str, str]
     indexers: Mapping[str, IndexFunc]
 
 
@@ -203,12 +230,14 @@ class Store:
 
     def __init__(self, *, indexers: Mapping[str, IndexFunc] | None = None,
                  transform: Transform | None = strip_managed_fields,
-                 decoded_cache_size: int = 256, debug_mutations: bool = False) -> None:
+                 decoded_cache_size: int = 64, debug_mutations: bool = False) -> None:
         self._indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_namespace,
                                                 CONTROLLER_INDEX: index_controller}
         self._indexers.update(indexers or {})
         self._transform = transform
         self._entries: dict[str, _Entry] = {}
+        self._labels: dict[str, Mapping[str, str]] = {}
+        """Each object's labels (the object's own dict, as decoded), apart from its entry."""
         self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
         # Least recently used first: a plain dict (insertion order) rather than an LRU class,
         # so that the write path's one look-up is a single C call (dict.pop).
@@ -252,8 +281,8 @@ class Store:
         return [self._encode(obj, keep=self._debug) for obj in objects]
 
     def _encode(self, obj: Obj, *, keep: bool, raw: RawObject | None = None) -> Prepared:
-        """The transformed object (if ``keep``), its key and its entry (bytes, version, labels,
-        index values); ``raw`` is the object's bytes as sent, if known."""
+        """The transformed object (if ``keep``), its key, its entry (bytes, version, index
+        values) and labels; ``raw`` is the object's bytes as sent, if known."""
         cut = None
         if raw is not None and self._transform is strip_managed_fields and not self._debug:
             cut = without_managed_fields(raw, obj)
@@ -265,19 +294,19 @@ class Store:
         # orjson over-allocates its output: keep an exact-size copy.
         stored = cut if cut is not None else bytes(memoryview(orjson.dumps(obj)))
         indexers = self._indexers  # replaced, never changed, by add_indexers: a snapshot
-        indexed = {name: tuple(fn(obj)) for name, fn in indexers.items()}
         return Prepared(key, obj if keep else None,
-                        _Entry(stored, str(meta.get("resourceVersion", "")),
-                               meta.get("labels") or {}, indexed), indexers)
+                        (stored, str(meta.get("resourceVersion", "")),
+                         *[_index_value(fn(obj)) for fn in indexers.values()]),
+                        meta.get("labels") or _NO_LABELS, indexers)
 
     def _put(self, encoded: Prepared) -> Change:
         key, obj, entry = encoded.key, encoded.obj, encoded.entry
-        raw, indexed = entry.raw, entry.indexed
+        raw = entry[_RAW]
         with self._lock:
             if encoded.indexers is not self._indexers:  # an index was added meanwhile
                 current = obj if obj is not None else orjson.loads(raw)
-                indexed = entry.indexed = {name: tuple(fn(current))
-                                           for name, fn in self._indexers.items()}
+                entry = (*entry[:_INDEXED],
+                         *[_index_value(fn(current)) for fn in self._indexers.values()])
             old = self._entries.get(key)
             # The decoded cache serves readers, not writers: filling it on every write would
             # hold the most recently written objects as dicts (3-6x their bytes) and keep the
@@ -287,24 +316,22 @@ class Store:
             previous = None
             if old is not None:
                 # Already decoded: no need to decode it again.
-                previous = cached[1] if cached is not None and cached[0] is old.raw else None
-                if old.indexed != indexed:  # most updates leave every index value as it was
+                previous = cached[1] if cached is not None and cached[0] is old[_RAW] else None
+                if old[_INDEXED:] != entry[_INDEXED:]:  # most updates leave every index value
                     self._unindex(key, old)
                     self._index(key, entry)
             else:
                 self._index(key, entry)
             self._entries[key] = entry
+            self._labels[key] = encoded.labels
             if self._debug:
                 self._remember(key, raw, obj if obj is not None else orjson.loads(raw))
         new = obj if self._debug else None
         if old is None:
-            return Change(key, new=new, new_raw=raw, new_version=entry.resource_version,
-                          store=self)
-        change = Change(key, previous, new, new_raw=raw, old_raw=old.raw,
-                        old_version=old.resource_version, new_version=entry.resource_version,
-                        store=self)
-        change.owner_moved = (old.indexed.get(CONTROLLER_INDEX) != indexed.get(CONTROLLER_INDEX)
-                              or CONTROLLER_INDEX not in indexed)
+            return Change(key, new=new, new_raw=raw, new_version=entry[_VERSION], store=self)
+        change = Change(key, previous, new, new_raw=raw, old_raw=old[_RAW],
+                        old_version=old[_VERSION], new_version=entry[_VERSION], store=self)
+        change.owner_moved = old[_CONTROLLER_AT] != entry[_CONTROLLER_AT]
         return change
 
     def delete(self, key: str, final: Obj | None = None, *,
@@ -320,15 +347,16 @@ class Store:
             old = self._entries.pop(key, None)
             if old is None:
                 return Change(key)
+            del self._labels[key]
             cached = self._decoded.pop(key, None)
             previous = (cached[1] if encoded is None and cached is not None
-                        and cached[0] is old.raw else None)
+                        and cached[0] is old[_RAW] else None)
             self._unindex(key, old)
         if encoded is not None:
             entry = encoded.entry
-            return Change(key, encoded.obj if self._debug else None, old_raw=entry.raw,
-                          old_version=entry.resource_version)
-        return Change(key, previous, old_raw=old.raw, old_version=old.resource_version)
+            return Change(key, encoded.obj if self._debug else None, old_raw=entry[_RAW],
+                          old_version=entry[_VERSION])
+        return Change(key, previous, old_raw=old[_RAW], old_version=old[_VERSION])
 
     def replace(self, objects: Iterable[Obj | Prepared]) -> list[Change]:
         """Make the store hold exactly ``objects`` (a relist; as listed, or from
@@ -357,15 +385,16 @@ class Store:
             taken = sorted(set(indexers) & set(self._indexers))
             if taken:
                 raise ValueError(f"indexes already defined: {', '.join(taken)}")
-            self._indexers = {**self._indexers, **indexers}
-            for name, fn in indexers.items():
-                index: dict[str, set[str]] = {}
-                for key, entry in self._entries.items():
-                    values = tuple(fn(orjson.loads(entry.raw)))
-                    entry.indexed = {**entry.indexed, name: values}
-                    for value in values:
-                        index.setdefault(value, set()).add(key)
-                self._indexes[name] = index
+            self._indexers = {**self._indexers, **indexers}  # appended: entries' order holds
+            added: dict[str, dict[str, set[str]]] = {name: {} for name in indexers}
+            for key, entry in self._entries.items():
+                obj = orjson.loads(entry[_RAW])
+                values = [_index_value(fn(obj)) for fn in indexers.values()]
+                self._entries[key] = (*entry, *values)
+                for index, value in zip(added.values(), values, strict=True):
+                    for one in _values(value):
+                        index.setdefault(one, set()).add(key)
+            self._indexes.update(added)
 
     @property
     def indexers(self) -> builtins.list[str]:
@@ -374,20 +403,22 @@ class Store:
             return sorted(self._indexers)
 
     def _index(self, key: str, entry: _Entry) -> None:
-        for name, values in entry.indexed.items():
-            index = self._indexes[name]
-            for value in values:
-                index.setdefault(value, set()).add(key)
+        for index, value in zip(self._indexes.values(), entry[_INDEXED:], strict=True):
+            for one in _values(value):
+                keys = index.get(one)
+                if keys is None:
+                    index[one] = {key}
+                else:
+                    keys.add(key)
 
     def _unindex(self, key: str, entry: _Entry) -> None:
-        for name, values in entry.indexed.items():
-            index = self._indexes[name]
-            for value in values:
-                keys = index.get(value)
+        for index, value in zip(self._indexes.values(), entry[_INDEXED:], strict=True):
+            for one in _values(value):
+                keys = index.get(one)
                 if keys is not None:
                     keys.discard(key)
                     if not keys:
-                        del index[value]
+                        del index[one]
 
     # reads -------------------------------------------------------------------------------------
     def _remember(self, key: str, raw: bytes, obj: Obj) -> None:
@@ -401,13 +432,14 @@ class Store:
 
     def _decode(self, key: str, entry: _Entry) -> Obj:
         cached = self._decoded.get(key)
-        if cached is not None and cached[0] is entry.raw:
-            if self._debug and orjson.dumps(cached[1]) != entry.raw:
+        raw = entry[_RAW]
+        if cached is not None and cached[0] is raw:
+            if self._debug and orjson.dumps(cached[1]) != raw:
                 raise MutatedCacheError(f"cached object {key} was modified by a consumer")
             self._remember(key, *cached)
             return cached[1]
-        obj: Obj = orjson.loads(entry.raw)
-        self._remember(key, entry.raw, obj)
+        obj: Obj = orjson.loads(raw)
+        self._remember(key, raw, obj)
         return obj
 
     def decoded(self, key: str, raw: bytes) -> Obj:
@@ -416,7 +448,7 @@ class Store:
         obj: Obj = orjson.loads(raw)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.raw is raw:
+            if entry is not None and entry[_RAW] is raw:
                 cached = self._decoded.get(key)
                 if cached is not None and cached[0] is raw:
                     return cached[1]  # another thread was first: share its copy
@@ -440,7 +472,7 @@ class Store:
                     else self._entries.keys())
             return [self._decode(k, e) for k in sorted(keys)
                     if (e := self._entries[k]) and (label_selector is None
-                                                   or label_selector(e.labels))]
+                                                   or label_selector(self._labels[k]))]
 
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         """Objects whose index ``index`` has ``value``; KeyError for an unknown index."""
@@ -471,9 +503,9 @@ class Store:
         """Every object as an add (what a late handler gets first) or, ``as_updates``, as an
         update from itself to itself (what a resync replays); decoded on demand."""
         with self._lock:
-            return [Change(key, old_raw=e.raw if as_updates else None, new_raw=e.raw,
-                           old_version=e.resource_version if as_updates else None,
-                           new_version=e.resource_version, store=self)
+            return [Change(key, old_raw=e[_RAW] if as_updates else None, new_raw=e[_RAW],
+                           old_version=e[_VERSION] if as_updates else None,
+                           new_version=e[_VERSION], store=self)
                     for key, e in sorted(self._entries.items())]
 
     def keys(self) -> builtins.list[str]:
@@ -483,7 +515,7 @@ class Store:
     def resource_version(self, key: str) -> str | None:
         with self._lock:
             entry = self._entries.get(key)
-            return None if entry is None else entry.resource_version
+            return None if entry is None else entry[_VERSION]
 
     def __len__(self) -> int:
         return len(self._entries)

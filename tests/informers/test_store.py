@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+
+import orjson
 import pytest
 
 from foundation.selectors import parse_label_selector
@@ -291,3 +294,27 @@ def test_debug_mode_keeps_prepared_objects_for_the_mutation_check() -> None:
     store.get("a/p1")["metadata"]["name"] = "changed"
     with pytest.raises(MutatedCacheError):
         store.get("a/p1")
+
+
+def test_what_the_store_keeps_of_an_object_leaves_the_collector_at_its_first_collection() -> None:
+    """An entry (bytes, version, labels, index values) is a flat tuple of untracked members:
+    the garbage collector stops tracking it at the first collection that sees it, so the
+    bookkeeping of a large cache is not walked again by every later one. An index of
+    several values (a nested tuple) may take the next generation's collection."""
+    store = Store(indexers={"team": lambda o: [o["metadata"]["labels"].get("team", "")]})
+    several = Store(indexers={"teams": lambda o: ["x", "y"]})
+    for version in ("1", "2"):  # an add, then an update
+        for one in (store, several):
+            one.upsert(orjson.loads(orjson.dumps(pod("p", rv=version, owner="u1",
+                                                     labels={"team": "x"}))))
+    gc.collect(0)
+    assert not gc.is_tracked(store._entries["a/p"])
+    gc.collect(1)
+    assert not gc.is_tracked(several._entries["a/p"])
+    assert store.keys_by_index("team", "x") == several.keys_by_index("teams", "y") == ["a/p"]
+    assert store.keys_by_index(CONTROLLER_INDEX, "u1") == ["a/p"]
+    store.add_indexers({"late": lambda o: [o["metadata"]["name"]]})
+    gc.collect(0)
+    assert not gc.is_tracked(store._entries["a/p"])
+    assert store.keys_by_index("late", "p") == ["a/p"]
+    assert store.get("a/p")["metadata"]["resourceVersion"] == "2"
