@@ -226,3 +226,26 @@ class ExecutionEnvironment(Protocol):
 
 def workload_of(environment: ExecutionEnvironment) -> Child:
     return environment.owns[0]
+
+
+_SERVER_BOOKKEEPING = frozenset({"resourceVersion", "generation", "managedFields"})
+
+
+def update_worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any],
+                        reads: Callable[[Mapping[str, Any]], object]) -> bool:
+    """Whether an update of an object a pass observes — a run's workload, a VM's instance —
+    can change what the pass over its session does: its metadata (labels, annotations, owners,
+    deletion: what tells whose it is and which run) or its spec (what the live converge
+    compares) changed, or what the pass reads of its status (``reads``, compared by value).
+    Its owner's other status writes are not: a Pod's IP, a guest agent's report. Malformed
+    states pass (the pass says what is wrong with them)."""
+    try:
+        return (old.get("spec") != new.get("spec")
+                or _metadata(old) != _metadata(new) or reads(old) != reads(new))
+    except Exception:  # an event filter must not fail: the pass will judge
+        return True
+
+
+def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {k: v for k, v in meta.items() if k not in _SERVER_BOOKKEEPING}

@@ -62,6 +62,7 @@ from .environment import (
     RenderError,
     RunInputs,
     Runtime,
+    update_worth_a_pass,
 )
 from .registry import quantity
 from .resources import (
@@ -144,25 +145,12 @@ def _observe(pod: Mapping[str, Any]) -> Observation:
     return _runner(container_status(pod, RUNNER_CONTAINER), scheduled, ready=_ready(pod))
 
 
-_SERVER_BOOKKEEPING = frozenset({"resourceVersion", "generation", "managedFields"})
-
-
 def worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether a runner Pod's update can change what a pass over its session does: its
-    metadata (labels, annotations, owners, deletion) or spec changed — what the live converge
-    compares — or what the session's status shows of it (:func:`_observe`). The kubelet's other
-    status writes are not: the sandbox's IP, a sidecar ready while the Pod is not, the timestamps
-    of a container started. Malformed states pass (the pass says what is wrong with them)."""
-    try:
-        return (old.get("spec") != new.get("spec")
-                or _metadata(old) != _metadata(new) or _observe(old) != _observe(new))
-    except Exception:  # an event filter must not fail: the pass will judge
-        return True
-
-
-def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    return {k: v for k, v in meta.items() if k not in _SERVER_BOOKKEEPING}
+    """Whether a runner Pod's update can change what a pass over its session does
+    (:func:`~.environment.update_worth_a_pass`, with what the session's status shows of the
+    Pod: :func:`_observe`). The kubelet's other status writes are not: the sandbox's IP, a
+    sidecar ready while the Pod is not, the timestamps of a container started."""
+    return update_worth_a_pass(old, new, _observe)
 
 
 RUNNER_POD_CHANGED = Funcs(on_update=worth_a_pass, inline=True)

@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ambient_ctrl.predicate import Funcs
 from informers.resource import SECRETS, Resource
 
 from .children import meta, session_owner
@@ -54,6 +55,7 @@ from .environment import (
     RenderError,
     RunInputs,
     Runtime,
+    update_worth_a_pass,
 )
 from .pod import run_of, runner_pod, scheduled_condition, workload_meta, workspace_size
 from .resources import (
@@ -151,6 +153,35 @@ def _observe(vm: Mapping[str, Any], vmi: Mapping[str, Any] | None) -> Observatio
         return Observation("lost", reason="VMStopped", scheduled=scheduled,
                            message=f"VirtualMachine {_name(vm)} is {printable}")
     return Observation("starting", scheduled=scheduled)
+
+
+def _vm_reads(vm: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What :func:`_observe` reads of a VM's status."""
+    status = _status(vm)
+    return (status.get("printableStatus"), status.get("startFailure"),
+            _condition(vm, "Synchronized"), _condition(vm, "PodScheduled"))
+
+
+def _vmi_reads(vmi: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What :func:`_observe` reads of a VM instance's status."""
+    status = _status(vmi)
+    return (status.get("phase"), status.get("reason"), status.get("nodeName"),
+            _condition(vmi, "Ready"), _condition(vmi, "PodScheduled"),
+            _condition(vmi, "Synchronized"))
+
+
+RUNNER_VM_CHANGED = Funcs(on_update=lambda old, new: update_worth_a_pass(old, new, _vm_reads),
+                          inline=True)
+"""The predicate of the session controller's watch of runner VMs: KubeVirt's controller writes
+a VM's status as its instance moves (the mirrored conditions, ``created``, ``ready``,
+``observedGeneration``), and most of those writes say nothing the instance's own update did
+not (:func:`~.environment.update_worth_a_pass`)."""
+
+RUNNER_VMI_CHANGED = Funcs(on_update=lambda old, new: update_worth_a_pass(old, new, _vmi_reads),
+                           inline=True)
+"""The predicate of its watch of their instances: virt-handler and the guest agent report
+interfaces, volumes, guest OS details and the launcher pod in the instance's status, none of
+which a pass reads."""
 
 
 # render --------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ from .upstream_metrics import (
     cached_phase,
     namespace_phase,
 )
-from .vm import KubeVirtEnvironment
+from .vm import RUNNER_VM_CHANGED, RUNNER_VMI_CHANGED, KubeVirtEnvironment
 
 log = logging.getLogger(__name__)
 RUNNER_SELECTOR = f"{APP_LABEL}={RUNNER_APP}"
@@ -309,8 +309,10 @@ def _watch_kubevirt(client: Client, controller: Controller) -> None:
     """Wake a session when its VM changes (owner) or its VMI does (the session label)."""
     vms = client.expect(VIRTUAL_MACHINES, label_selector=RUNNER_SELECTOR)
     vms.add_handler(EventSource(EnqueueForOwner(AGENTIC_SESSIONS), controller.queue,
+                                (RUNNER_VM_CHANGED,),
                                 own_writes=controller.own_writes_of(VIRTUAL_MACHINES)))
     vmis = client.expect(VIRTUAL_MACHINE_INSTANCES, label_selector=RUNNER_SELECTOR)
     vmis.add_handler(EventSource(EnqueueMapped(session_of), controller.queue,
+                                 (RUNNER_VMI_CHANGED,),
                                  own_writes=controller.own_writes_of(
                                      VIRTUAL_MACHINE_INSTANCES)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import os
 import subprocess
@@ -17,6 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ambient_ctrl.predicate import runs_inline, settled
+from envtest import LocalAPIServer
+from envtest.simulators import KubeVirtSimulator
 from reconcilers.children import network_policy, service
 from reconcilers.cloudinit import (
     HYDRATE_UNIT,
@@ -41,9 +45,10 @@ from reconcilers.environment import (
 )
 from reconcilers.pod import runner_pod
 from reconcilers.registry import parse_registry, runtime_id
-from reconcilers.resources import VIRTUAL_MACHINES
+from reconcilers.resources import RUN_ANNOTATION, VIRTUAL_MACHINES
 from reconcilers.samples import KUBEVIRT_ENTRY, backend_session
-from reconcilers.vm import KubeVirtEnvironment
+from reconcilers.vm import RUNNER_VM_CHANGED, RUNNER_VMI_CHANGED, KubeVirtEnvironment
+from tests.conftest import RawClient
 
 Obj = dict[str, Any]
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -531,3 +536,143 @@ def test_kind_and_owned_children() -> None:
         ("VirtualMachine", "s-runner", True), ("VirtualMachineInstance", "s-runner", False),
         ("Secret", "s-cloudinit", True)]
     assert ENV.requires == VIRTUAL_MACHINES
+
+
+# which updates wake the session (RUNNER_VM_CHANGED, RUNNER_VMI_CHANGED) -----------------------
+def _vm_and_instance_updates() -> tuple[list[Obj], list[Obj]]:
+    """The states of a rendered runner VM and of its instance as the local API server's
+    KubeVirt moves them from created to ready (one per update their watches show)."""
+    secret, vm = copy.deepcopy(render())
+    namespace = vm["metadata"]["namespace"]
+    for obj in (secret, vm):
+        obj["metadata"].pop("ownerReferences", None)  # no session object here to own them
+    simulator = KubeVirtSimulator(kubelet=False, schedule_delay=0.01, boot_delay=0.02,
+                                  ready_delay=0.05)
+    base = f"/apis/kubevirt.io/v1/namespaces/{namespace}"
+    with LocalAPIServer(simulators=[simulator]) as server, RawClient(server.url) as client:
+        assert client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})[0] == 201
+        assert client.post(f"/api/v1/namespaces/{namespace}/secrets", secret)[0] == 201
+        status, created = client.post(f"{base}/virtualmachines", vm)
+        assert status == 201, created
+        since = f"?watch=true&resourceVersion={created['metadata']['resourceVersion']}"
+        vms, instances = [created], []
+        with client.watch(f"{base}/virtualmachines{since}") as vm_watch, \
+                client.watch(f"{base}/virtualmachineinstances{since}") as instance_watch:
+            while not instances or not _instance_ready(instances[-1]):
+                event = instance_watch.next()
+                assert event is not None and event["type"] in ("ADDED", "MODIFIED"), event
+                instances.append(event["object"])
+            while not (vms[-1].get("status") or {}).get("ready"):
+                event = vm_watch.next()
+                assert event is not None and event["type"] == "MODIFIED", event
+                vms.append(event["object"])
+    return vms, instances
+
+
+def _instance_ready(vmi: Obj) -> bool:
+    status = vmi.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or ())
+
+
+def test_kubevirts_updates_wake_the_session_when_its_observation_moves() -> None:
+    vms, instances = _vm_and_instance_updates()
+    vm_woken = [RUNNER_VM_CHANGED.update(old, new) for old, new in itertools.pairwise(vms)]
+    instance_woken = [RUNNER_VMI_CHANGED.update(old, new)
+                      for old, new in itertools.pairwise(instances)]
+    # Whatever the other object's state, an update that moves the observation wakes it.
+    for vmi in [None, *instances]:
+        for (old, new), woken in zip(itertools.pairwise(vms), vm_woken, strict=True):
+            assert woken or observe(old, vmi) == observe(new, vmi), (old, new, vmi)
+    for vm in vms:
+        for (old, new), woken in zip(itertools.pairwise(instances), instance_woken,
+                                     strict=True):
+            assert woken or observe(vm, old) == observe(vm, new), (vm, old, new)
+    assert observe(vms[-1], instances[-1]).state == "running"
+    assert instance_woken[-1], "the update that makes the guest ready is news"
+    assert not all(vm_woken), f"the VM's {len(vm_woken)} updates all woke the session"
+
+
+def test_the_filters_pass_every_change_the_observation_sees() -> None:
+    """Across the observation table's states: two VMs (or two instances) that the session
+    would observe differently, with any instance (or VM) beside them, make an update that
+    wakes it."""
+    vms = [vm for _, vm, _, _ in OBSERVE if vm is not None]
+    instances = [vmi for _, _, vmi, _ in OBSERVE if vmi is not None]
+    for old, new in itertools.permutations(vms, 2):
+        if any(observe(old, vmi) != observe(new, vmi) for vmi in [None, *instances]):
+            assert RUNNER_VM_CHANGED.update(old, new)
+    for old, new in itertools.permutations(instances, 2):
+        if any(observe(vm, old) != observe(vm, new) for vm in vms):
+            assert RUNNER_VMI_CHANGED.update(old, new)
+
+
+_RUNNING_VM, _RUNNING_VMI = vm_obj("Running"), vmi_obj("Running", ready=True)
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("annotation (another run)", lambda vm: vm["metadata"]["annotations"].update(
+        {RUN_ANNOTATION: "2026-03-02T00:00:00Z"})),
+    ("deletion", lambda vm: vm["metadata"].update(deletionTimestamp="2026-03-01T12:00:00Z")),
+    ("spec", lambda vm: vm["spec"].update(runStrategy="Halted")),
+    ("printable status", lambda vm: vm["status"].update(printableStatus="Stopped")),
+    ("start failures", lambda vm: vm["status"].update(startFailure={"consecutiveFailCount": 1})),
+    ("synchronized", lambda vm: vm["status"]["conditions"].append(PULL)),
+    ("unschedulable", lambda vm: vm["status"]["conditions"].append(UNSCHEDULABLE)),
+    ("malformed", lambda vm: vm.update(status=7)),
+])
+def test_what_of_a_vm_wakes_the_session(name: str, change: Any) -> None:
+    new = copy.deepcopy(_RUNNING_VM)
+    change(new)
+    assert RUNNER_VM_CHANGED.update(_RUNNING_VM, new), name
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("resync", lambda vm: None),
+    ("server bookkeeping", lambda vm: vm["metadata"].update(resourceVersion="99", generation=2)),
+    ("created, ready", lambda vm: vm["status"].update(created=True, ready=True)),
+    ("generations", lambda vm: vm["status"].update(desiredGeneration=2, observedGeneration=2)),
+    ("its own Ready condition", lambda vm: vm["status"]["conditions"][0].update(
+        status="True", reason="", message="")),
+])
+def test_what_of_a_vm_does_not(name: str, change: Any) -> None:
+    new = copy.deepcopy(_RUNNING_VM)
+    change(new)
+    assert not RUNNER_VM_CHANGED.update(_RUNNING_VM, new), name
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("phase", lambda vmi: vmi["status"].update(phase="Failed")),
+    ("reason", lambda vmi: vmi["status"].update(reason="GuestPanicked")),
+    ("ready", lambda vmi: vmi["status"]["conditions"][0].update(status="False")),
+    ("node", lambda vmi: vmi["status"].update(nodeName="node-2")),
+    ("owner", lambda vmi: vmi["metadata"]["ownerReferences"][0].update(uid="another-vm")),
+    ("label", lambda vmi: vmi["metadata"]["labels"].update(extra="1")),
+    ("malformed", lambda vmi: vmi["status"].update(conditions=7)),
+])
+def test_what_of_an_instance_wakes_the_session(name: str, change: Any) -> None:
+    new = copy.deepcopy(_RUNNING_VMI)
+    change(new)
+    assert RUNNER_VMI_CHANGED.update(_RUNNING_VMI, new), name
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("resync", lambda vmi: None),
+    ("interfaces", lambda vmi: vmi["status"].update(interfaces=[
+        {"name": "default", "ipAddress": "10.0.2.2", "ipAddresses": ["10.0.2.2"]}])),
+    ("guest OS", lambda vmi: vmi["status"].update(guestOSInfo={"id": "fedora"})),
+    ("launcher pod", lambda vmi: vmi["status"].update(activePods={"pod-uid": "node-1"},
+                                                      launcherContainerImageVersion="v1")),
+    ("volumes", lambda vmi: vmi["status"].update(volumeStatus=[{"name": "rootdisk"}])),
+])
+def test_what_of_an_instance_does_not(name: str, change: Any) -> None:
+    new = copy.deepcopy(_RUNNING_VMI)
+    change(new)
+    assert not RUNNER_VMI_CHANGED.update(_RUNNING_VMI, new), name
+
+
+def test_both_filters_run_on_the_informers_thread_and_pass_creates_and_deletes() -> None:
+    for predicate in (RUNNER_VM_CHANGED, RUNNER_VMI_CHANGED):
+        assert runs_inline(predicate)
+        assert settled(predicate, "create") is True and settled(predicate, "delete") is True
