@@ -30,16 +30,23 @@ from cachetools import TTLCache
 from foundation.clock import Clock, RealClock
 
 
+class _Waiting:
+    __slots__ = ("names", "since")
+
+    def __init__(self, names: set[str], since: float) -> None:
+        self.names, self.since = names, since
+
+
 class Expectations:
     """Names each owner key still waits to see in the cache. Thread-safe."""
 
     def __init__(self, *, ttl: float = 300.0, clock: Clock | None = None,
                  maxsize: int = 65536) -> None:
-        clock = clock or RealClock()
+        self._clock = clock or RealClock()
         # Values are edited in place: re-inserting would restart the entry's TTL, and the
         # deadline belongs to the expectation, not to its last observation.
-        self._pending: TTLCache[Hashable, set[str]] = TTLCache(maxsize, ttl,
-                                                               timer=clock.monotonic)
+        self._pending: TTLCache[Hashable, _Waiting] = TTLCache(maxsize, ttl,
+                                                               timer=self._clock.monotonic)
         self._lock = threading.Lock()
 
     def expect_creations(self, key: Hashable, names: Iterable[str]) -> None:
@@ -48,7 +55,7 @@ class Expectations:
         pending = set(names)
         with self._lock:
             if pending:
-                self._pending[key] = pending
+                self._pending[key] = _Waiting(pending, self._clock.monotonic())
             else:
                 self._pending.pop(key, None)
 
@@ -56,11 +63,11 @@ class Expectations:
         """``name`` was seen (or will never come): stop waiting for it. Unknown keys and
         names are ignored, so informer handlers can call this for every add."""
         with self._lock:
-            pending = self._pending.get(key)
-            if pending is None or name not in pending:
+            waiting = self._pending.get(key)
+            if waiting is None or name not in waiting.names:
                 return
-            pending.discard(name)
-            if not pending:
+            waiting.names.discard(name)
+            if not waiting.names:
                 del self._pending[key]
 
     def satisfied(self, key: Hashable) -> bool:
@@ -72,7 +79,17 @@ class Expectations:
     def pending(self, key: Hashable) -> frozenset[str]:
         """The names ``key`` still waits for (empty when satisfied)."""
         with self._lock:
-            return frozenset(self._pending.get(key, ()))
+            waiting = self._pending.get(key)
+            return frozenset(waiting.names) if waiting is not None else frozenset()
+
+    def waited(self, key: Hashable) -> float:
+        """Seconds since ``key``'s expectations were last set (0 when it waits for nothing):
+        how far behind the cache is, or that what it waits for will not come by a watch (a
+        child whose label was removed before a label-selected cache saw it), which is when a
+        caller reads the server instead."""
+        with self._lock:
+            waiting = self._pending.get(key)
+            return 0.0 if waiting is None else self._clock.monotonic() - waiting.since
 
     def forget(self, key: Hashable) -> None:
         """Drop ``key`` (call it when the owner is deleted)."""

@@ -4,7 +4,9 @@ Three rules, whatever the environment:
 
 * **Expect before creating.** A child created a moment ago may not be in the cache yet; the
   expectation (per session incarnation: namespace, name and uid) stops the next reconcile from
-  creating it twice or taking its absence for a loss.
+  creating it twice or taking its absence for a loss. One still missing after
+  :data:`CACHE_GRACE` is read from the server: the caches hold only the operator's labelled
+  children, so one whose label was removed before its cache saw it never comes by a watch.
 * **A live run is never changed behind the user.** For a running workload only metadata drift
   (labels, annotations, owners) is patched; a difference in its spec — the registry entry or
   the session changed since it started — is *held* and reported as ``RestartRequired`` until
@@ -31,6 +33,10 @@ from .environment import Children
 from .metrics import SessionMetrics
 
 log = logging.getLogger(__name__)
+
+CACHE_GRACE = 10.0
+"""Seconds a child this run created may be missing from the cache before the server is asked:
+a watch shows it within milliseconds, a re-watch after a dropped connection within seconds."""
 
 
 def child_key(obj: Mapping[str, Any]) -> str:
@@ -106,7 +112,10 @@ class ChildSync:
         if actual is None:
             if not self.pending(session, desired["kind"], name):
                 self.create(session, resource, desired, backend=backend)
-            return ()
+                return ()
+            actual = self._unseen(session, resource, desired)
+            if actual is None:
+                return ()
         change = self._diffs.diff(desired, actual)
         if change.action == "none":
             return ()
@@ -122,6 +131,33 @@ class ChildSync:
                            patch_type=change.patch_type)
         self._metrics.operation(backend, "patch", self._clock.monotonic() - started)
         return ()
+
+
+    def _unseen(self, session: Hashable, resource: Resource, desired: Mapping[str, Any]
+                ) -> dict[str, Any] | None:
+        """The child ``session`` created that the cache has not shown for :data:`CACHE_GRACE`,
+        read from the server and no longer awaited; None while it may still come, when the
+        server has none (awaited still, until the expectation expires: creating it again on
+        the word of a cache that may be stale can storm, as a restore once showed), or when
+        the one there is not this session's (another owner: left alone)."""
+        meta = desired["metadata"]
+        if self._expectations.waited(session) < CACHE_GRACE:
+            return None
+        try:
+            actual = self._client.resource(resource).get(meta["name"], meta["namespace"])
+        except NotFound:
+            return None
+        self.settle(session, desired["kind"], meta["name"])
+        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or ()}
+        theirs = {ref.get("uid") for ref in (actual.get("metadata") or {}).get(
+            "ownerReferences") or () if isinstance(ref, Mapping)}
+        if not owners & theirs:
+            log.warning("a child of the session's name is another's; it is left alone",
+                        extra={"child": child_key(desired)})
+            return None
+        log.info("a child missing from the cache was read from the server",
+                 extra={"child": child_key(desired)})
+        return actual
 
 
 def held_paths(held: Sequence[str], limit: int = 10) -> str:

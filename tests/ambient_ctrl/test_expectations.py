@@ -66,6 +66,22 @@ def test_expecting_again_replaces_and_restarts_the_ttl() -> None:
     assert expectations.satisfied(KEY)
 
 
+def test_how_long_a_key_has_waited() -> None:
+    clock = FakeClock()
+    expectations = Expectations(ttl=300, clock=clock)
+    assert expectations.waited(KEY) == 0.0
+    expectations.expect_creations(KEY, ["a", "b"])
+    clock.step(4)
+    expectations.observed(KEY, "a")  # still waiting for b, since the same moment
+    assert expectations.waited(KEY) == 4.0
+    expectations.expect_creations(KEY, ["b", "c"])  # set again: counted from now
+    clock.step(1)
+    assert expectations.waited(KEY) == 1.0
+    for name in ("b", "c"):
+        expectations.observed(KEY, name)
+    assert expectations.waited(KEY) == 0.0
+
+
 def test_forget_and_empty_expectations() -> None:
     expectations = Expectations(clock=FakeClock())
     expectations.expect_creations(KEY, ["a"])

@@ -21,7 +21,7 @@ import pytest
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.expectations import Expectations
 from ambient_ctrl.reconcile import Request
-from foundation.clock import RealClock
+from foundation.clock import Clock, FakeClock, RealClock
 from informers.errors import AlreadyExists, Conflict, NotFound, ServerError
 from informers.resource import CONFIGMAPS, NAMESPACES, PODS, SECRETS, Resource
 from metrics.recorder import Recorder
@@ -34,7 +34,7 @@ from reconcilers.reconciler import Caches, OperatorOptions, SessionReconciler, S
 from reconcilers.registry import RegistryCache
 from reconcilers.resources import AGENTIC_SESSIONS, RUN_ANNOTATION
 from reconcilers.samples import UPSTREAM_REGISTRY, backend_session
-from reconcilers.sync import ChildSync
+from reconcilers.sync import CACHE_GRACE, ChildSync
 from reconcilers.vm import KubeVirtEnvironment
 
 NS = "sessions"
@@ -127,10 +127,9 @@ class LaggingClient:
         stored = self._stored(resource, name, namespace)
         _check_version(stored, patch)
         meta = patch.get("metadata") or {}
-        annotations = {**(stored["metadata"].get("annotations") or {}),
-                       **(meta.get("annotations") or {})}
-        stored["metadata"]["annotations"] = {k: v for k, v in annotations.items()
-                                             if v is not None}
+        for field in ("annotations", "labels"):
+            merged = {**(stored["metadata"].get(field) or {}), **(meta.get(field) or {})}
+            stored["metadata"][field] = {k: v for k, v in merged.items() if v is not None}
         for field in ("data", "spec", "rules"):
             if field in patch:
                 stored[field] = {**(stored.get(field) or {}), **patch[field]} \
@@ -215,8 +214,8 @@ class NoEvents(EventRecorder):
         self.recorded.append((type, reason))
 
 
-def world(runtime: str = "claude-agent-sdk", runner: FakeRunner | None = None
-          ) -> tuple[LaggingClient, SessionReconciler]:
+def world(runtime: str = "claude-agent-sdk", runner: FakeRunner | None = None,
+          clock: Clock | None = None) -> tuple[LaggingClient, SessionReconciler]:
     client = LaggingClient()
     client.add(NAMESPACES, {"metadata": {"name": NS,
                                          "labels": {"ambient-code.io/managed": "true"}}})
@@ -245,7 +244,7 @@ def world(runtime: str = "claude-agent-sdk", runner: FakeRunner | None = None
                         "ProjectSettings")),
                     network_policies=_Scoped(client, Resource(
                         "networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")))
-    clock = RealClock()
+    clock = clock or RealClock()
     reconciler = SessionReconciler(
         fake, environments=(PodEnvironment(), KubeVirtEnvironment()), caches=caches,
         platform=PlatformSecrets(fake, config, {}), registry=RegistryCache(),
@@ -403,6 +402,33 @@ def _running(client: LaggingClient, reconciler: SessionReconciler) -> None:
     reconciler.reconcile(REQUEST)
     client.sync()
     assert client.stored("agenticsessions", NAME)["status"]["phase"] == "Running"
+
+
+def test_a_child_whose_label_went_before_its_cache_saw_it_is_read_from_the_server() -> None:
+    """The Service is created and awaited; its label is removed before the (label-selected)
+    cache shows it, so no watch ever will. While the cache may just be behind, a pass waits;
+    after ``CACHE_GRACE`` it reads the server and brings the Service back (not after the
+    expectation's 300 s)."""
+    clock = FakeClock()
+    client, reconciler = world(clock=clock)
+    reconciler.reconcile(REQUEST)
+    service_key = ("services", NS, f"session-{NAME}")
+    labels = copy.deepcopy(client.server[service_key]["metadata"]["labels"])
+    client.server[service_key]["metadata"]["labels"] = {}
+    pod = client.stored("pods", f"{NAME}-runner")
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                     "containerStatuses": [{"name": "ambient-code-runner",
+                                            "state": {"running": {}}}]}
+    client.sync()
+    del client.cache[service_key]  # the cache holds only labelled Services
+    reconciler.reconcile(REQUEST)
+    assert ("patch", "services", f"session-{NAME}") not in client.writes
+    clock.step(CACHE_GRACE)
+    client.sync("agenticsessions")
+    reconciler.reconcile(REQUEST)
+    assert client.count("create", "services") == 1
+    assert ("patch", "services", f"session-{NAME}") in client.writes
+    assert client.server[service_key]["metadata"]["labels"] == labels
 
 
 def test_a_running_sessions_repo_and_workflow_edits_reach_its_runner() -> None:
