@@ -134,6 +134,13 @@ class _Listener:
         server.close()
         for connection in list(self.connections):
             connection.abort()
+        # A connection accepted in this turn of the loop may make itself known (connection_made)
+        # only after this step: it would outlive the close, and a client's keep-alive
+        # connection would go on being served as if nothing happened (a test polling for
+        # refusal under load never saw one). One turn later every such callback has run.
+        await asyncio.sleep(0)
+        for connection in list(self.connections):
+            connection.abort()
         try:
             await asyncio.wait_for(server.wait_closed(), 5)
         except TimeoutError:
