@@ -114,6 +114,29 @@ def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else value
 
 
+_Bucket = str | set[str]
+"""The keys of an index value: the one key as a string (most values have one: a controller
+owner's UID has its children, one per kind), a set from the second on. A set of one key is a
+216-byte object the collector tracks; ~80,000 of them with 10,000 sessions cached."""
+
+
+def _add(index: dict[str, _Bucket], value: str, key: str) -> None:
+    keys = index.get(value)
+    if keys is None:
+        index[value] = key
+    elif isinstance(keys, str):
+        if keys != key:
+            index[value] = {keys, key}
+    else:
+        keys.add(key)
+
+
+def _keys(bucket: _Bucket | None) -> Iterable[str]:
+    if bucket is None:
+        return ()
+    return (bucket,) if isinstance(bucket, str) else bucket
+
+
 def _index_value(values: Iterable[str]) -> str | tuple[str, ...]:
     """An indexer's values as an entry keeps them (see :data:`_Entry`)."""
     out = tuple(values)
@@ -238,7 +261,7 @@ class Store:
         self._entries: dict[str, _Entry] = {}
         self._labels: dict[str, Mapping[str, str]] = {}
         """Each object's labels (the object's own dict, as decoded), apart from its entry."""
-        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
+        self._indexes: dict[str, dict[str, _Bucket]] = {name: {} for name in self._indexers}
         # Least recently used first: a plain dict (insertion order) rather than an LRU class,
         # so that the write path's one look-up is a single C call (dict.pop).
         self._decoded: dict[str, tuple[bytes, Obj]] = {}
@@ -386,14 +409,14 @@ class Store:
             if taken:
                 raise ValueError(f"indexes already defined: {', '.join(taken)}")
             self._indexers = {**self._indexers, **indexers}  # appended: entries' order holds
-            added: dict[str, dict[str, set[str]]] = {name: {} for name in indexers}
+            added: dict[str, dict[str, _Bucket]] = {name: {} for name in indexers}
             for key, entry in self._entries.items():
                 obj = orjson.loads(entry[_RAW])
                 values = [_index_value(fn(obj)) for fn in indexers.values()]
                 self._entries[key] = (*entry, *values)
                 for index, value in zip(added.values(), values, strict=True):
                     for one in _values(value):
-                        index.setdefault(one, set()).add(key)
+                        _add(index, one, key)
             self._indexes.update(added)
 
     @property
@@ -405,20 +428,21 @@ class Store:
     def _index(self, key: str, entry: _Entry) -> None:
         for index, value in zip(self._indexes.values(), entry[_INDEXED:], strict=True):
             for one in _values(value):
-                keys = index.get(one)
-                if keys is None:
-                    index[one] = {key}
-                else:
-                    keys.add(key)
+                _add(index, one, key)
 
     def _unindex(self, key: str, entry: _Entry) -> None:
         for index, value in zip(self._indexes.values(), entry[_INDEXED:], strict=True):
             for one in _values(value):
                 keys = index.get(one)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
+                if keys is None:
+                    continue
+                if isinstance(keys, str):
+                    if keys == key:
                         del index[one]
+                    continue
+                keys.discard(key)
+                if len(keys) == 1:
+                    index[one] = next(iter(keys))
 
     # reads -------------------------------------------------------------------------------------
     def _remember(self, key: str, raw: bytes, obj: Obj) -> None:
@@ -468,7 +492,7 @@ class Store:
         """Objects, optionally of one namespace and matching a label predicate (e.g.
         ``LabelSelector.matches``); labels are checked without decoding the object."""
         with self._lock:
-            keys = (self._indexes[NAMESPACE_INDEX].get(namespace, set()) if namespace
+            keys = (_keys(self._indexes[NAMESPACE_INDEX].get(namespace)) if namespace
                     else self._entries.keys())
             return [self._decode(k, e) for k in sorted(keys)
                     if (e := self._entries[k]) and (label_selector is None
@@ -489,7 +513,7 @@ class Store:
     def _index_keys(self, index: str, value: str) -> builtins.list[str]:
         if index not in self._indexes:
             raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
-        return sorted(self._indexes[index].get(value, ()))
+        return sorted(_keys(self._indexes[index].get(value)))
 
     def index_counts(self, index: str) -> dict[str, int]:
         """How many objects each value of index ``index`` has, without decoding any (what a
@@ -497,7 +521,8 @@ class Store:
         with self._lock:
             if index not in self._indexes:
                 raise KeyError(f"no index {index!r} (have {', '.join(sorted(self._indexes))})")
-            return {value: len(keys) for value, keys in self._indexes[index].items()}
+            return {value: 1 if isinstance(keys, str) else len(keys)
+                    for value, keys in self._indexes[index].items()}
 
     def contents(self, *, as_updates: bool = False) -> builtins.list[Change]:
         """Every object as an add (what a late handler gets first) or, ``as_updates``, as an

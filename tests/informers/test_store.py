@@ -318,3 +318,24 @@ def test_what_the_store_keeps_of_an_object_leaves_the_collector_at_its_first_col
     assert not gc.is_tracked(store._entries["a/p"])
     assert store.keys_by_index("late", "p") == ["a/p"]
     assert store.get("a/p")["metadata"]["resourceVersion"] == "2"
+
+
+def test_an_index_value_of_one_key_keeps_it_as_a_string_and_grows_and_shrinks() -> None:
+    """Most index values have one key (a controller owner's UID, one child per kind): kept
+    as the key itself, not a set of one (216 bytes, tracked by the collector); a set from the
+    second key on, the key again when one is left."""
+    store = Store()
+    store.upsert(pod("p1", owner="u1"))
+    assert store._indexes[CONTROLLER_INDEX]["u1"] == "a/p1"
+    store.upsert(pod("p2", owner="u1"))
+    assert store.keys_by_index(CONTROLLER_INDEX, "u1") == ["a/p1", "a/p2"]
+    assert store.index_counts(CONTROLLER_INDEX) == {"u1": 2}
+    store.upsert(pod("p1", owner="u2", rv="2"))  # moved to another owner
+    assert store._indexes[CONTROLLER_INDEX] == {"u1": "a/p2", "u2": "a/p1"}
+    assert [o["metadata"]["name"] for o in store.list(namespace="a")] == ["p1", "p2"]
+    store.delete("a/p2")
+    assert store.keys_by_index(CONTROLLER_INDEX, "u1") == []
+    assert store.index_counts(CONTROLLER_INDEX) == {"u2": 1}
+    store.upsert(pod("p1", owner="u2", rv="3"))  # the same key again: still one
+    assert store._indexes[CONTROLLER_INDEX] == {"u2": "a/p1"}
+    assert store.list(namespace="b") == []
