@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from envtest import errors
 from envtest.cluster import Cluster, Target
 from envtest.commit.stored import current
 
 
-def commit_binding(cluster: Cluster, target: Target, node_name: str, *, uid: str = "") -> bytes:
+def commit_binding(cluster: Cluster, target: Target, node_name: str, *, uid: str = "",
+                   pod: dict[str, Any] | None = None) -> bytes:
     """Assign the pod ``target`` names to ``node_name``, as ``POST pods/{name}/binding`` does.
 
     A pod's spec is immutable through update and patch (``builtins.check_update``); in
@@ -16,10 +19,12 @@ def commit_binding(cluster: Cluster, target: Target, node_name: str, *, uid: str
     ``PodScheduled=True`` in the same write. The simulated scheduler (the kubelet simulator) needs
     exactly that, so it is this separate path rather than an exception in ``commit_update``,
     which keeps the immutability rule whole for every client. ``uid`` is the binding's UID
-    precondition: a pod recreated under the same name is not bound by mistake.
+    precondition: a pod recreated under the same name is not bound by mistake. ``pod``: the
+    stored pod, already loaded by the caller (changed in place, as the loaded one would be).
     """
     rtype = target.rtype
-    pod = current(cluster, target)
+    if pod is None:
+        pod = current(cluster, target)
     meta, spec = pod["metadata"], pod.setdefault("spec", {})
     refuse = None
     if uid and meta.get("uid") != uid:

@@ -47,7 +47,7 @@ from envtest.simulators import client, containerenv, node, podstatus
 from envtest.simulators.loop import Timers, guarded
 from envtest.simulators.scenario import PodScenario, parse_pod, scenario_of
 from envtest.simulators.standin import StandIns, wants_standin
-from envtest.storage.store import Event
+from envtest.storage.store import Event, Stored
 
 POD_STORE = "pods"
 CONFIG_STORES = {"secret": "secrets", "configmap": "configmaps"}
@@ -115,6 +115,9 @@ class _Pod:
     retrying: bool = False
     blocked: bool = False
     """A container waits on a Secret or ConfigMap (``KubeletSimulator._environment_ready``)."""
+    kept: client.Kept = field(default_factory=client.Kept)
+    """The pod as stored by this kubelet's last write (or read): not decoded again for the
+    next one unless someone else wrote it meanwhile."""
 
 
 class KubeletSimulator:
@@ -157,7 +160,7 @@ class KubeletSimulator:
         for store in CONFIG_STORES.values():
             cluster.store.subscribe(store, self)
         for _, stored in list(cluster.store.items(POD_STORE)):
-            self._admit(stored.load())
+            self._admit(stored)
 
     def stop(self) -> None:
         if self._cluster is not None:
@@ -185,7 +188,7 @@ class KubeletSimulator:
             self._forget(stored.uid)
         elif stored.uid not in self._pods and (
                 stored.fields.get("status.phase") not in podstatus.TERMINAL):
-            guarded("admit pod", self._admit, stored.load())
+            guarded("admit pod", self._admit, stored)
 
     # admission ---------------------------------------------------------------------------------
     @property
@@ -195,7 +198,9 @@ class KubeletSimulator:
         assert rtype is not None
         return rtype
 
-    def _admit(self, pod: dict[str, Any]) -> None:
+    def _admit(self, stored: Stored) -> None:
+        kept = client.Kept()
+        pod = kept.take(stored)
         meta, spec = pod["metadata"], pod.get("spec") or {}
         if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in (
                 podstatus.TERMINAL) or meta.get("uid") in self._pods:
@@ -207,7 +212,7 @@ class KubeletSimulator:
                       spec.get("restartPolicy", "Always"), scenario,
                       sorted(containers, key=lambda c: c.name),  # reported sorted by name
                       self._containers(spec.get("initContainers"), None, waiting),
-                      tuple(c.name for c in containers))
+                      tuple(c.name for c in containers), kept=kept)
         self._pods[record.uid] = record
         self._later(record, self.schedule_delay, self._schedule, record)
 
@@ -250,7 +255,7 @@ class KubeletSimulator:
             return
         if not current.fields.get("spec.nodeName"):
             outcome = client.bind(self._cluster, self._pod_type, pod.namespace, pod.name,
-                                  pod.uid, self.node_name)
+                                  pod.uid, self.node_name, kept=pod.kept)
             if outcome != "ok":
                 self._retry_or_forget(pod, outcome, self._schedule)
                 return
@@ -396,12 +401,14 @@ class KubeletSimulator:
     def _publish(self, pod: _Pod) -> None:
         """Write the pod's status as the record says; forget the pod once it is finished."""
         assert self._cluster is not None
-        current = client.get(self._cluster, self._pod_type, pod.namespace, pod.name, pod.uid)
+        current = client.get(self._cluster, self._pod_type, pod.namespace, pod.name, pod.uid,
+                             kept=pod.kept)
         if current is None:
             self._forget(pod.uid)
             return
         status = self._render(pod, current)
-        outcome = client.update_status(self._cluster, self._pod_type, current, status)
+        outcome = client.update_status(self._cluster, self._pod_type, current, status,
+                                       kept=pod.kept)
         if outcome != "ok":
             self._retry_or_forget(pod, outcome, self._publish)
         elif status.get("phase") in podstatus.TERMINAL:

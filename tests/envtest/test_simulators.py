@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from ambient_ctrl.cli import build_parser
@@ -22,6 +23,8 @@ from envtest.simulators import (
     KubeletSimulator,
     KubeVirtSimulator,
 )
+from envtest.simulators import client as sim_client
+from envtest.storage.store import Stored
 from tests.conftest import RawClient, Watch
 
 KV = "/apis/kubevirt.io/v1"
@@ -49,6 +52,34 @@ def lone() -> Iterator[RawClient]:
         status, body = raw.post("/api/v1/namespaces", {"metadata": {"name": "lone"}})
         assert status == 201, body
         yield raw
+
+
+class KeptChecks:
+    """Each time a simulator takes its kept object instead of decoding the stored one: whether
+    the two are byte for byte the same JSON (checked on the server's thread, reported here)."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.wrong: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptChecks]:
+    checks = KeptChecks()
+    take = sim_client.Kept.take
+
+    def checked(self: sim_client.Kept, stored: Stored) -> Obj:
+        hit = self.obj is not None and self.rv == stored.rv
+        obj = take(self, stored)
+        if hit:
+            checks.hits += 1
+            if orjson.dumps(obj) != stored.raw or obj != orjson.loads(stored.raw):
+                checks.wrong.append(f"{obj['metadata']['name']} at {stored.rv}")
+        return obj
+
+    monkeypatch.setattr(sim_client.Kept, "take", checked)
+    yield checks
+    assert checks.wrong == [], "a kept object is not what storage holds"
 
 
 # helpers -------------------------------------------------------------------------------------
@@ -183,6 +214,27 @@ def test_pod_is_scheduled_runs_then_turns_ready(client: RawClient, namespace: st
     assert app["image"] == "registry.example.com/agent:1.0"
     assert app["imageID"].startswith("registry.example.com/agent@sha256:")
     assert app["containerID"].startswith("containerd://") and "startedAt" in app["state"]["running"]
+
+
+def test_kubelet_writes_from_the_pod_it_kept_unless_another_wrote_it(
+        client: RawClient, namespace: str, kept: KeptChecks) -> None:
+    """The kubelet decodes a pod once and then works from what its own writes stored (the
+    autouse ``kept`` fixture checks each such use against storage). A write by someone else
+    in between is seen: the restarts after a label was added keep the label."""
+    path = f"/api/v1/namespaces/{namespace}/pods/kept"
+    create(client, path.rsplit("/", 1)[0], pod("kept"))
+    await_object(client, path, lambda p: cond(p, "Ready").get("status") == "True")
+    assert kept.hits >= 3  # the binding and the statuses after it: none decoded again
+
+    create(client, path.rsplit("/", 1)[0], pod("relabelled", "crash-loop:0.05"))
+    path = f"{path.rsplit('/', 1)[0]}/relabelled"
+    await_object(client, path, lambda p: bool(p["status"].get("containerStatuses"))
+                 and container(p)["restartCount"] >= 1)
+    status, body = client.patch(path, {"metadata": {"labels": {"team": "platform"}}})
+    assert status == 200, body
+    restarts = container(body)["restartCount"]
+    later = await_object(client, path, lambda p: container(p)["restartCount"] >= restarts + 2)
+    assert later["metadata"]["labels"] == {"team": "platform"}
 
 
 def test_pod_ips_are_unique(client: RawClient, namespace: str) -> None:
