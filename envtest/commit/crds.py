@@ -104,7 +104,7 @@ class CustomResourceHooks(BuiltinHooks):
 
     def admit_update(self, cluster: Cluster, rtype: ResourceType, new: dict[str, Any],
                      old: dict[str, Any]) -> list[Cause]:
-        return schema.admit(rtype.schema, new)
+        return schema.admit(rtype.schema, new, old)
 
     def removed(self, cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> None:
         finish(cluster, rtype.store)  # if its CRD waited for this one to go

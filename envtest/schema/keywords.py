@@ -8,6 +8,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from envtest.codecs.gofmt import go_float, go_json, quote
 from envtest.errors import Cause
 from envtest.schema.causes import bad, composite, invalid, too_many, type_invalid
@@ -22,8 +24,21 @@ _FLOAT32_LIMIT = (2 - 2**-23) * 2**127 + 2**103
 _JSON_INT_LIMIT = 2**53 - 1
 
 
-def validate_value(s: Schema, value: Any, path: str) -> list[Cause]:
-    """kube-openapi's SchemaValidator: each check applies by the kind of the value."""
+_NO_OLD: Any = object()
+"""No old value to ratchet against: a create, or a value with no counterpart in the old
+object."""
+
+
+def validate_value(s: Schema, value: Any, path: str, old: Any = _NO_OLD) -> list[Cause]:
+    """kube-openapi's SchemaValidator: each check applies by the kind of the value.
+
+    ``old``: the value at the same place in the stored object, on an update. A value unchanged
+    from it passes whatever it holds (kube's validation ratcheting); an object's properties
+    and map values are compared with the old object's under the same key. List items, and
+    the alternatives of ``anyOf``/``oneOf``/``allOf``/``not``, are checked without one.
+    """
+    if old is not _NO_OLD and _unchanged(value, old):
+        return []
     if isinstance(value, int) and not isinstance(value, bool) and not (
             _INT64[0] <= value <= _INT64[1]):
         value = float(value)  # kube decodes integers beyond int64 as float64
@@ -49,8 +64,22 @@ def validate_value(s: Schema, value: Any, path: str) -> list[Cause]:
     if enum:
         causes += _check_enum(s, value, path)
     if isinstance(value, dict):
-        causes += _check_object(s, value, path)
+        causes += _check_object(s, value, path, old if isinstance(old, dict) else None)
     return causes
+
+
+def _unchanged(value: Any, old: Any) -> bool:
+    """Whether ``value`` is the same JSON as ``old`` (Go's DeepEqual of the decoded values:
+    ``1`` is not ``1.0`` nor ``true``, which Python's ``==`` alone would take as equal)."""
+    if value is old:
+        return True
+    if value != old:
+        return False
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            old, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: check it
+        return False
 
 
 _COMPOSITION = frozenset({"anyOf", "oneOf", "allOf", "not"})
@@ -317,7 +346,8 @@ def _check_enum(s: Schema, value: Any, path: str) -> list[Cause]:
                                 f"{supported}", "FieldValueNotSupported")]
 
 
-def _check_object(s: Schema, obj: dict[str, Any], path: str) -> list[Cause]:
+def _check_object(s: Schema, obj: dict[str, Any], path: str,
+                  old: dict[str, Any] | None = None) -> list[Cause]:
     causes: list[Cause] = []
     fewest, most = s.get("minProperties"), s.get("maxProperties")
     if fewest is not None and len(obj) < fewest:
@@ -333,10 +363,12 @@ def _check_object(s: Schema, obj: dict[str, Any], path: str) -> list[Cause]:
         if extra is False:
             causes.append(invalid(path, key, f"{path}.{key} in body is a forbidden property"))
         elif is_mapping(extra):
-            causes += validate_value(extra, item, child_path(path, key))
+            causes += validate_value(extra, item, child_path(path, key),
+                                     _NO_OLD if old is None else old.get(key, _NO_OLD))
     for key, prop in props.items():
         if key in obj:
-            causes += validate_value(prop, obj[key], child_path(path, key))
+            causes += validate_value(prop, obj[key], child_path(path, key),
+                                     _NO_OLD if old is None else old.get(key, _NO_OLD))
     for key in s.get("required") or ():
         if key not in obj:
             causes.append(Cause(child_path(path, key), "Required value", "FieldValueRequired"))

@@ -51,9 +51,16 @@ report the failures of the alternative with the fewest errors (kube's "best matc
 passed checks); ``pattern`` uses Python's ``re`` (RE2 syntax mostly agrees); the ``email``,
 ``uri`` and ``hostname`` formats approximate Go's parsers; integers and floats of equal value
 compare equal in ``enum``, ``uniqueItems`` and list-type checks; metadata of embedded
-resources is not pruned or validated; on updates kube "ratchets" (ignores failures in values
-unchanged from the stored object), while :func:`admit` sees only the new object and reports
-every failure.
+resources is not pruned or validated.
+
+**Ratcheting** (kube's ``CRDValidationRatcheting``, on by default since 1.30): on an update, a
+value unchanged from the stored object passes the keyword checks whatever it holds, so a
+schema tightened after an object was stored does not lock the object (a status write is not
+refused for a spec it did not touch). Values are matched as kube matches them through object
+properties and map values (same key); kube also matches the items of ``listType: map`` lists
+by their keys and of ``set`` lists by value, which this does not (an unchanged item of a
+changed such list is still checked), nor does it ratchet the list-type and embedded-resource
+checks. It also keeps status writes cheap: the spec they carry unchanged is not walked.
 """
 
 from __future__ import annotations
@@ -71,17 +78,19 @@ from envtest.schema.tree import Schema, root_schema
 __all__ = ["admit", "apply_defaults", "prune", "validate"]
 
 
-def admit(schema: Schema | None, obj: dict[str, Any]) -> list[Cause]:
+def admit(schema: Schema | None, obj: dict[str, Any],
+          old: Mapping[str, Any] | None = None) -> list[Cause]:
     """Prune, default and validate ``obj`` (mutated in place) like kube-apiserver.
 
-    ``schema`` is a CRD version's ``openAPIV3Schema``; without one nothing is done. Returns the
-    validation failures, empty when the object may be stored.
+    ``schema`` is a CRD version's ``openAPIV3Schema``; without one nothing is done. ``old``:
+    the stored object, on an update (its unchanged values are not held against ``obj``: see
+    :func:`validate`). Returns the validation failures, empty when the object may be stored.
     """
     if schema is None:
         return []
     prune_value(obj, schema, embedded=True)
     apply_defaults(schema, obj)
-    return validate(schema, obj)
+    return validate(schema, obj, old)
 
 
 def prune(schema: Schema, obj: dict[str, Any]) -> list[str]:
@@ -99,10 +108,13 @@ def apply_defaults(schema: Schema, obj: dict[str, Any]) -> None:
     default_value(obj, root)
 
 
-def validate(schema: Schema, obj: dict[str, Any]) -> list[Cause]:
-    """Check ``obj`` against ``schema``; one cause per failed check, in kube's terms."""
+def validate(schema: Schema, obj: dict[str, Any],
+             old: Mapping[str, Any] | None = None) -> list[Cause]:
+    """Check ``obj`` against ``schema``; one cause per failed check, in kube's terms. With
+    ``old`` (an update), the keyword checks ratchet: a value unchanged from ``old`` passes."""
     root = root_schema(schema)
-    causes = validate_value(root, obj, "")
+    causes = validate_value(root, obj, "") if old is None else validate_value(
+        root, obj, "", old)
     if not _has_tree_checks(schema):
         return causes
     nodes = list(walk(root, obj, ""))

@@ -163,3 +163,39 @@ def test_schema_is_enforced_with_causes_pruning_and_defaults(client: RawClient,
     assert status == 201 and obj["spec"] == {"size": 2, "mode": "fast"} and "junk" not in obj
     status, _ = client.patch(f"{path}/ok", {"spec": {"size": "big"}})
     assert status == 422, "updates are validated too"
+
+
+def test_a_tightened_schema_ratchets_what_objects_already_hold(client: RawClient,
+                                                               namespace: str) -> None:
+    """kube's validation ratcheting: once a CRD's schema is tightened, objects stored before
+    can still be written — their status, their other fields — while the values that break the
+    new schema stay as they are; a change to such a value must meet the schema."""
+    crd = widget_crd("cogs")
+    spec_schema = {"type": "object", "properties": {
+        "name": {"type": "string"}, "size": {"type": "integer"}}}
+    crd["spec"]["versions"][0]["schema"] = {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": spec_schema,
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}
+    status, stored_crd = client.post(CRD_PATH, crd)
+    assert status == 201, stored_crd
+    path = f"/apis/example.com/v1/namespaces/{namespace}/cogs"
+    status, obj = client.post(path, {"metadata": {"name": "old"},
+                                     "spec": {"name": "much-too-long", "size": 1}})
+    assert status == 201, obj
+    spec_schema["properties"]["name"]["maxLength"] = 4
+    stored_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = (
+        spec_schema)
+    status, body = client.put(f"{CRD_PATH}/cogs.example.com", stored_crd)
+    assert status == 200, body
+    status, body = client.post(path, {"metadata": {"name": "new"},
+                                      "spec": {"name": "much-too-long"}})
+    assert status == 422, "a new object meets the new schema"
+
+    status, body = client.patch(f"{path}/old/status", {"status": {"phase": "Running"}})
+    assert status == 200, body
+    status, body = client.patch(f"{path}/old", {"spec": {"size": 2}})
+    assert status == 200, body
+    assert body["spec"] == {"name": "much-too-long", "size": 2}
+    status, body = client.patch(f"{path}/old", {"spec": {"name": "still-too-long"}})
+    assert status == 422, body
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec.name"]

@@ -653,3 +653,71 @@ def test_valid_objects_pass_and_one_wrong_leaf_is_one_cause(spec_schema: dict[st
     replace(broken, path, copy.deepcopy(wrong))
     causes = admit(root(spec_schema), broken)
     assert triples(causes) == [type_error(path, leaf_type, JSON_TYPES[type(wrong)])]
+
+
+# --------------------------------------------------------------------------------------------
+# Ratcheting: on an update, values unchanged from the stored object pass
+# --------------------------------------------------------------------------------------------
+
+RATCHET_SCHEMA = root({"type": "object", "required": ["name"], "properties": {
+    "name": {"type": "string", "maxLength": 3},
+    "size": {"type": "integer", "minimum": 1},
+    "nested": {"type": "object", "properties": {"mode": {"type": "string", "enum": ["a"]}}},
+    "labels": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 2}},
+    "items": {"type": "array", "items": {"type": "string", "maxLength": 2}}}})
+STORED = {"name": "toolong", "size": 0, "nested": {"mode": "b"},
+          "labels": {"k": "long", "j": "ok"}, "items": ["long", "ok"]}
+"""Stored before the schema was tightened: five of its values fail it now."""
+
+
+def update(**spec: Any) -> list[tuple[str, str]]:
+    """The causes of an update of :data:`STORED` to ``STORED`` with ``spec`` over it."""
+    new = resource({**STORED, **spec})
+    return [(c.field, c.reason) for c in admit(RATCHET_SCHEMA, new, resource(STORED))]
+
+
+def test_unchanged_values_pass_an_update_whatever_they_hold() -> None:
+    assert sorted(c.field for c in admit(RATCHET_SCHEMA, resource(STORED))) == [
+        "spec.items[0]", "spec.labels.k", "spec.name", "spec.nested.mode", "spec.size"]
+    assert update() == []
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ({"size": -1}, [("spec.size", INVALID)]),
+    ({"size": 5}, []),
+    ({"name": "stilltoolong"}, [("spec.name", TOO_LONG)]),
+    ({"nested": {"mode": "c"}}, [("spec.nested.mode", UNSUPPORTED)]),
+    ({"nested": {"mode": "b", "other": 1}}, []),  # the object changed, not its mode
+    ({"labels": {"k": "long", "j": "new"}}, [("spec.labels.j", TOO_LONG)]),
+    ({"labels": {"k": "long", "i": "x"}}, []),
+    # list items are not matched with the old ones: a changed list is checked whole
+    ({"items": ["long", "ok", "x"]}, [("spec.items[0]", TOO_LONG)]),
+], ids=["changed-invalid", "changed-valid", "changed-still-invalid", "nested-changed",
+        "parent-changed-child-same", "map-value-changed", "map-key-added", "list-changed"])
+def test_changed_values_are_checked(spec: dict[str, Any], expected: list[tuple[str, str]],
+                                    ) -> None:
+    assert update(**spec) == expected
+
+
+def test_a_changed_object_still_needs_its_required_fields() -> None:
+    new = resource({k: v for k, v in STORED.items() if k != "name"})
+    causes = [(c.field, c.reason) for c in admit(RATCHET_SCHEMA, new, resource(STORED))]
+    assert causes == [("spec.name", REQUIRED)]
+
+
+@pytest.mark.parametrize(("stored", "new"), [(0, 0.0), (0, False), (0.5, 0.5), ("0", 0)],
+                         ids=["int-float", "int-bool", "same-fraction", "string-int"])
+def test_equal_in_python_is_not_unchanged_in_json(stored: Any, new: Any) -> None:
+    schema = field_schema({"type": "integer", "minimum": 1})
+    causes = admit(schema, resource({"f": new}), resource({"f": stored}))
+    if stored == new and type(stored) is type(new):
+        assert causes == [], "the same value: ratcheted"
+    else:
+        assert causes, f"{new!r} replaced {stored!r}: a change, checked"
+
+
+def test_not_is_not_fooled_by_an_unchanged_value() -> None:
+    schema = field_schema({"not": {"type": "string"}})
+    assert admit(schema, resource({"f": 1}), resource({"f": 1})) == []
+    assert [c.reason for c in admit(schema, resource({"f": "x"}), resource({"f": 1}))] == [
+        INVALID]
