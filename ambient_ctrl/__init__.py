@@ -21,6 +21,7 @@ from .createorupdate import (
 from .events import EventRecorder
 from .expectations import Expectations
 from .finalizers import add_finalizer, has_finalizer, remove_finalizer, with_finalizer
+from .handler import Batch
 from .leaderelection import NotLeaderError
 from .manager import Manager, ManagerOptions
 from .ownerref import (
@@ -60,6 +61,7 @@ __all__ = [
     "NORMAL_PRIORITY",
     "AlreadyOwnedError",
     "AnnotationsChanged",
+    "Batch",
     "BucketRateLimiter",
     "Builder",
     "Client",

@@ -43,6 +43,7 @@ from .aio import AsyncReconciler, EventLoop, is_async
 from .client import Client
 from .controller import Controller, ControllerOptions
 from .handler import (
+    Batch,
     EnqueueForObject,
     EnqueueForOwner,
     EnqueueMapped,
@@ -84,6 +85,7 @@ class _Watch:
     label_selector: str | None = None
     field_selector: str | None = None
     namespace: str | None = None
+    batch: Batch | None = None
 
 
 class Builder:
@@ -107,24 +109,26 @@ class Builder:
         return self
 
     def owns(self, resource: Resource, *predicates: Predicate, only_controller: bool = True,
-             label_selector: str | None = None) -> Builder:
+             label_selector: str | None = None, batch: Batch | None = None) -> Builder:
         """Reconcile the controller owner when a child changes. ``label_selector`` narrows the
         cache of that kind to the children this controller labels (a cluster-wide cache of
-        pods or secrets is costly, and secrets are sensitive)."""
+        pods or secrets is costly, and secrets are sensitive). ``batch``: the updates that
+        are only progress wait for the ones after them (``handler.Batch``)."""
         if self._for is None:
             raise ValueError("call for_ before owns: the owner kind comes from it")
         handler = EnqueueForOwner(self._for, only_controller=only_controller)
-        self._watches.append(_Watch(resource, handler, predicates, label_selector))
+        self._watches.append(_Watch(resource, handler, predicates, label_selector,
+                                    batch=batch))
         return self
 
     def watches(self, resource: Resource, map_fn: Callable[[Any], Iterable[Request]],
                 *predicates: Predicate, namespace: str | None = None,
                 label_selector: str | None = None,
-                field_selector: str | None = None) -> Builder:
+                field_selector: str | None = None, batch: Batch | None = None) -> Builder:
         """Reconcile what ``map_fn`` returns for each event of ``resource`` (in the cache
-        scope the namespace and selectors give)."""
+        scope the namespace and selectors give); ``batch`` as for :meth:`owns`."""
         self._watches.append(_Watch(resource, EnqueueMapped(map_fn), predicates,
-                                    label_selector, field_selector, namespace))
+                                    label_selector, field_selector, namespace, batch))
         return self
 
     def with_event_filter(self, *predicates: Predicate) -> Builder:
@@ -176,6 +180,6 @@ class Builder:
             informer.add_handler(EventSource(watch.handler, controller.queue,
                                              watch.predicates + self._filters,
                                              own_writes=controller.own_writes_of(
-                                                 watch.resource)))
+                                                 watch.resource), batch=watch.batch))
         manager.add(controller, needs_leader=options.need_leader_election)
         return controller

@@ -105,10 +105,11 @@ class ControllerOptions:
     writes and returns, counting on that event to continue, needs it."""
     latest_result_wins: bool = False
     """Each reconcile that does not fail answers "when to look again" for its request in full:
-    a delayed requeue or retry an earlier reconcile of it asked for, still waiting, is dropped
-    (a level-triggered reconciler that still needs it asks again; a timer's tick is armed
-    anew). Off by default, as in controller-runtime, where every delayed requeue stays until
-    it falls due — a pass that a later event made unnecessary."""
+    a delayed add of it asked for before the reconcile began and still waiting — a requeue or
+    retry of an earlier reconcile, an event batched by its source (``batch`` on ``owns`` and
+    ``watches``) — is dropped (a level-triggered reconciler that still needs it asks again; a
+    timer's tick is armed anew). Off by default, as in controller-runtime, where every delayed
+    requeue stays until it falls due — a pass that a later event made unnecessary."""
 
 
 class Controller:
@@ -267,7 +268,7 @@ class Controller:
                        priority: int = NORMAL_PRIORITY) -> ReconcileResult:
         """Reconcile ``request`` and settle the outcome with the queue (a requeue or retry at
         ``priority``, the one it was handed out at, unless the result names another)."""
-        started = self._clock.monotonic()
+        started, asked = self._clock.monotonic(), self.queue.asked()
         with self._reconciling(request, started):
             try:
                 result: Result | BaseException = self._reconciler.reconcile(  # type: ignore[assignment]
@@ -276,13 +277,13 @@ class Controller:
                 raise
             except BaseException as exc:
                 result = exc
-            return self._settle(request, result, started, priority)
+            return self._settle(request, result, started, priority, asked)
 
     async def reconcile_once_async(self, request: Request,
                                    priority: int = NORMAL_PRIORITY) -> ReconcileResult:
         """:meth:`reconcile_once` for an async reconciler, on the loop; a reconcile past
         ``reconcile_timeout`` is cancelled and settles as a :class:`ReconcileTimeout`."""
-        started = self._clock.monotonic()
+        started, asked = self._clock.monotonic(), self.queue.asked()
         timeout = self.options.reconcile_timeout
         limit = asyncio.timeout(timeout) if timeout else None
         with self._reconciling(request, started):
@@ -298,14 +299,15 @@ class Controller:
             except BaseException as exc:
                 result = (ReconcileTimeout("reconcile deadline exceeded")
                           if limit is not None and limit.expired() else exc)
-            return self._settle(request, result, started, priority)
+            return self._settle(request, result, started, priority, asked)
 
     def _settle(self, request: Request, result: Result | BaseException, started: float,
-                priority: int) -> ReconcileResult:
+                priority: int, asked: int) -> ReconcileResult:
+        """``asked``: the queue's count of delayed adds when the reconcile began."""
         seconds = self._clock.monotonic() - started
         terminal = False
         if isinstance(result, Result):
-            outcome = self._requeue(request, result, priority)
+            outcome = self._requeue(request, result, priority, asked)
             self._ended(request)
         elif ends_work(result, self._primary, request):
             self.queue.forget(request)
@@ -330,11 +332,14 @@ class Controller:
             self._metrics.reconciled(outcome, seconds=seconds, terminal=terminal)
         return outcome
 
-    def _requeue(self, request: Request, result: Result, priority: int) -> ReconcileResult:
+    def _requeue(self, request: Request, result: Result, priority: int,
+                 asked: int) -> ReconcileResult:
         if result.priority is not None:
             priority = result.priority
         if self.options.latest_result_wins:
-            self.queue.drop_delayed(request)
+            # What was asked before this reconcile began, it has answered; a batched event
+            # seen meanwhile (``EventSource``'s ``batch``) may bring what it did not read.
+            self.queue.drop_delayed(request, asked_by=asked)
         if result.requeue_after > 0:
             self.queue.forget(request)
             self.queue.add_after(request, result.requeue_after, priority)

@@ -11,6 +11,16 @@ first) and updates that changed nothing (a resync) — and everything else at no
 as controller-runtime's handlers do on a priority queue (``WithLowPriorityWhenUnchanged``): a
 standby that takes over, or an operator that restarts, reconciles sessions created meanwhile
 before the thousands it lists.
+
+A source may **batch** updates (:class:`Batch`, ``batch=`` on the builder's ``owns`` and
+``watches``), as kube's Job controller batches its pods' updates (``podUpdateBatchPeriod``,
+1 s): an update that is only progress is added after the batch's period, so the steps a child
+takes in quick succession (a Pod scheduled, its containers created, started) wake the owner
+once, not once each; an update the batch calls urgent, and every create and delete, is added
+at once. With :attr:`ControllerOptions.latest_result_wins
+<ambient_ctrl.controller.ControllerOptions>`, a reconcile that begins after a batched add was
+made has read at least that state, and takes the add back when it ends: the next urgent update
+(a Pod turning Ready) then brings the progress before it along in the same pass.
 """
 
 from __future__ import annotations
@@ -72,6 +82,18 @@ class EnqueueMapped:
         return self.map(obj)
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Which updates may wait ``period`` seconds for the ones that follow (see the module).
+
+    ``urgent(old, new)``: whether the update is news the owner must see at once (a failure,
+    readiness); the others are progress. It must be quick and never raise or block: an event
+    source calls it on the informer's thread, as it does inline predicates."""
+
+    period: float
+    urgent: Callable[[Obj, Obj], bool]
+
+
 class EventSource:
     """An informer change handler that filters changes through predicates and enqueues
     requests, with controller-runtime's mapping:
@@ -93,8 +115,9 @@ class EventSource:
 
     def __init__(self, handler: EventHandler, queue: WorkQueue[Request],
                  predicates: Iterable[Predicate] = (), *,
-                 own_writes: OwnWritesOf | None = None) -> None:
+                 own_writes: OwnWritesOf | None = None, batch: Batch | None = None) -> None:
         self._handler = handler
+        self._batch = batch
         self._own_writes = own_writes
         self._queue = queue
         self._predicates = tuple(predicates)
@@ -129,8 +152,22 @@ class EventSource:
         else:
             requests = self._requests(change)
         priority = LOW_PRIORITY if change.initial or change.unchanged else NORMAL_PRIORITY
+        if self._batch is not None:
+            requests = tuple(requests)
+            if requests and self._batched(change):
+                for request in requests:
+                    self._queue.add_after(request, self._batch.period, priority)
+                return
         for request in requests:
             self._queue.add(request, priority)
+
+    def _batched(self, change: Change) -> bool:
+        """Whether this change is progress that waits for the batch's period."""
+        if not change.existed or change.deleted or change.initial or change.unchanged:
+            return False
+        old, new = change.old, change.new
+        assert self._batch is not None
+        return old is not None and new is not None and not self._batch.urgent(old, new)
 
     def _requests(self, change: Change) -> Iterable[Request]:
         predicates = self._predicates

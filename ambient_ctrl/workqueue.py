@@ -101,8 +101,10 @@ class WorkQueue(Generic[T]):
         self._processing: dict[T, float] = {}
         self._added_at: dict[T, float] = {}
         self._waiting: list[tuple[float, int, T]] = []
-        self._delayed: dict[T, tuple[float, int]] = {}
-        """Delayed items → (when due, priority): the earliest time and highest priority."""
+        self._delayed: dict[T, tuple[float, int, int]] = {}
+        """Delayed items → (when due, priority, asked): the earliest time, the highest
+        priority, and the number (:meth:`asked`) of the latest delayed add merged into it."""
+        self._asked = 0
         self._seq = itertools.count()
         self._shutting_down = False
         self._wakeup = threading.Event()
@@ -180,8 +182,9 @@ class WorkQueue(Generic[T]):
                 self._add_locked(item, priority)
                 return
             ready = self._clock.monotonic() + delay
-            due, was = self._delayed.get(item, (float("inf"), priority))
-            self._delayed[item] = (min(due, ready), max(was, priority))
+            self._asked += 1
+            due, was, _ = self._delayed.get(item, (float("inf"), priority, 0))
+            self._delayed[item] = (min(due, ready), max(was, priority), self._asked)
             if due <= ready:
                 return  # already due earlier
             if len(self._waiting) > 2 * len(self._delayed) + 64:
@@ -206,14 +209,26 @@ class WorkQueue(Generic[T]):
         earlier due time or taken back (:meth:`drop_delayed`) stay in the heap until they
         come up, and a request dropped and delayed again by every reconcile would pile them
         up for as long as its delay (amortised O(1): at most once per as many pushes)."""
-        self._waiting = [(due, next(self._seq), item) for item, (due, _) in self._delayed.items()]
+        self._waiting = [(due, next(self._seq), item)
+                         for item, (due, _, _) in self._delayed.items()]
         heapq.heapify(self._waiting)
 
-    def drop_delayed(self, item: T) -> bool:
+    def asked(self) -> int:
+        """How many delayed adds (:meth:`add_after`) were made so far: a mark for
+        :meth:`drop_delayed`."""
+        return self._asked
+
+    def drop_delayed(self, item: T, *, asked_by: int | None = None) -> bool:
         """Take back a delayed add of ``item`` that is still waiting (whether there was one);
-        an add already due, or the item waiting or being processed, stays."""
+        an add already due, or the item waiting or being processed, stays. ``asked_by`` (a
+        mark of :meth:`asked`): only if every delayed add merged into it was made by then —
+        one made since (an event seen while the item was processed) stays."""
         with self._cond:
-            return self._delayed.pop(item, None) is not None
+            delayed = self._delayed.get(item)
+            if delayed is None or (asked_by is not None and delayed[2] > asked_by):
+                return False
+            del self._delayed[item]
+            return True
 
     def forget(self, item: T) -> None:
         self._limiter.forget(item)

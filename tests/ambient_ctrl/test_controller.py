@@ -658,3 +658,29 @@ def test_with_latest_result_wins_a_pass_takes_back_the_last_ones_requeue(
     assert controller.queue.get(timeout=5) == SENTINEL
     controller.queue.done(SENTINEL)
     assert controller.queue.depth() == 0
+
+
+def test_a_batched_event_seen_during_a_pass_outlives_it(clock: FakeClock, build: Build) -> None:
+    """With latest_result_wins, a pass takes back the delayed adds asked before it began (it
+    read at least what they would have brought), not one a batched event source made while
+    it ran: that event may bring what the pass did not read."""
+    meanwhile = [False, True]  # popped: the first pass sees an event, the second does not
+
+    def reconcile(request: Request) -> Result:
+        if meanwhile.pop():
+            controller.queue.add_after(request, 1.0)  # an event batched while the pass runs
+        return Result()
+
+    controller = build(reconcile, latest_result_wins=True)
+    controller.queue.add_after(REQUEST, 1.0)  # an event batched before the pass
+    controller.reconcile_once(REQUEST)
+    clock.step(1.5, waiters=1)
+    assert controller.queue.get(timeout=5) == REQUEST, "the event seen during the pass"
+    controller.queue.done(REQUEST)
+    controller.queue.add_after(REQUEST, 1.0)
+    controller.reconcile_once(REQUEST)  # began after that add: takes it back
+    controller.queue.add_after(SENTINEL, 5.0)
+    clock.step(6, waiters=1)
+    assert controller.queue.get(timeout=5) == SENTINEL
+    controller.queue.done(SENTINEL)
+    assert controller.queue.depth() == 0

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from ambient_ctrl.handler import EnqueueForObject, EnqueueForOwner, EnqueueMapped, EventSource
+from ambient_ctrl.handler import (
+    Batch,
+    EnqueueForObject,
+    EnqueueForOwner,
+    EnqueueMapped,
+    EventSource,
+)
 from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, not_, or_
 from ambient_ctrl.reconcile import Request
 from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
@@ -222,3 +228,49 @@ def test_controller_sources_are_inline_unless_user_code_runs() -> None:
         assert [s.inline for s in queued] == [False, False, False]
     finally:
         queue.shutdown()
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+class Recording(WorkQueue[Request]):
+    """A queue that notes how each request was added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, Request, float]] = []
+
+    def add(self, item: Request, priority: int = NORMAL_PRIORITY) -> None:
+        self.calls.append(("add", item, 0.0))
+
+    def add_after(self, item: Request, delay: float, priority: int = NORMAL_PRIORITY) -> None:
+        self.calls.append(("after", item, delay))
+
+
+@pytest.mark.parametrize("kind", ["owns", "watches"])
+def test_a_batch_delays_updates_that_are_only_progress(kind: str) -> None:
+    """Updates its ``urgent`` calls progress wait for the batch's period; urgent updates,
+    creates, deletes, the initial list and resyncs are added at once; what a predicate
+    refuses is not looked at."""
+    asked: list[str] = []
+
+    def urgent(old: dict[str, Any], new: dict[str, Any]) -> bool:
+        asked.append(new["metadata"]["resourceVersion"])
+        return new["metadata"]["labels"].get("step") == "news"
+
+    queue = Recording()
+    source = EventSource(SOURCES[kind](), queue, (LabelsChanged,),
+                         batch=Batch(period=1.5, urgent=urgent))
+    store = Store()
+    steps = [initial(store.upsert(obj("p", owner="owner", labels={"step": "listed"}))),
+             store.contents(as_updates=True)[0],
+             store.upsert(obj("p", owner="owner", labels={"step": "progress"}, rv="2")),
+             store.upsert(obj("p", owner="owner", labels={"step": "progress"}, rv="3")),
+             store.upsert(obj("p", owner="owner", labels={"step": "news"}, rv="4")),
+             store.delete("ns/p"),
+             store.upsert(obj("p", owner="owner", rv="5"))]
+    for change in steps:
+        source.on_change(change)
+    request = Request("ns", "owner")
+    assert queue.calls == [("add", request, 0.0), ("after", request, 1.5),
+                           ("add", request, 0.0), ("add", request, 0.0), ("add", request, 0.0)]
+    assert asked == ["2", "4"], "only updates that passed the predicates are judged"

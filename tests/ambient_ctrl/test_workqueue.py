@@ -629,6 +629,25 @@ def test_a_dropped_delayed_add_never_comes(clock: FakeClock, queue: WorkQueue[st
     nothing_else_comes(queue, clock, within=10)
 
 
+def test_a_delayed_add_made_after_the_mark_is_not_taken_back(clock: FakeClock,
+                                                             queue: WorkQueue[str]) -> None:
+    """``drop_delayed(asked_by=mark)`` takes back what was asked by the mark (a reconcile's
+    start), not what came after it (an event seen meanwhile), even merged into one entry."""
+    queue.add_after("x", 5)
+    mark = queue.asked()
+    assert queue.drop_delayed("x", asked_by=mark)
+    queue.add_after("x", 5)
+    mark = queue.asked()
+    queue.add_after("x", 9)  # after the mark: merged (due at 5), and it keeps the entry
+    queue.add_after("y", 1)
+    assert not queue.drop_delayed("x", asked_by=mark)
+    assert queue.drop_delayed("y", asked_by=queue.asked())
+    clock.step(5.5, waiters=1)
+    assert queue.get(timeout=5) == "x"
+    queue.done("x")
+    nothing_else_comes(queue, clock, within=10)
+
+
 def test_drop_and_delay_again_does_not_pile_up_the_heap(clock: FakeClock,
                                                         queue: WorkQueue[str]) -> None:
     for i in range(1000):  # what a reconcile per event does to a long requeue
