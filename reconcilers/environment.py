@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from informers.resource import Resource
@@ -244,6 +244,35 @@ def update_worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any],
                 or _metadata(old) != _metadata(new) or reads(old) != reads(new))
     except Exception:  # an event filter must not fail: the pass will judge
         return True
+
+
+def update_is_progress(old: Mapping[str, Any], new: Mapping[str, Any],
+                       reads: Callable[[Mapping[str, Any]], Observation], *,
+                       placed: str = "") -> bool:
+    """Whether an update of a run's workload that is worth a pass is only progress, which the
+    session may see a moment later (its source's ``Batch``): it was placed on a node (its spec
+    gained ``placed``, a ``scheduled`` observation turned True) or its readiness moved, and
+    nothing else of what a pass reads changed. Anything else — another state, a failure, a
+    node that will not take it, its metadata or the rest of its spec — is news; so is a
+    malformed state (the pass says what is wrong with it)."""
+    try:
+        if _metadata(old) != _metadata(new) or _spec(old, placed) != _spec(new, placed):
+            return False
+        before, after = reads(old), reads(new)
+        scheduled = after.scheduled
+        if scheduled != before.scheduled and (scheduled or {}).get("status") != "True":
+            return False
+        return replace(before, scheduled=None, ready=False) == replace(
+            after, scheduled=None, ready=False)
+    except Exception:  # an event filter must not fail: the pass will judge, at once
+        return False
+
+
+def _spec(obj: Mapping[str, Any], placed: str) -> object:
+    spec = obj.get("spec")
+    if not placed or not isinstance(spec, Mapping):
+        return spec
+    return {k: v for k, v in spec.items() if k != placed}
 
 
 def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,10 @@ from .status import (
 
 TOKEN_REFRESH = dt.timedelta(minutes=45)
 MAX_WAIT = 86400.0
+READY_RECHECK = 2.0
+"""Seconds between looks at a runner a live reconfiguration waits for. Polled, not woken: a
+runner Pod's readiness is not news to its session (``pod.worth_a_pass``), as only this rare
+wait reads it — every session's start would otherwise pay a pass for it."""
 """The longest requeue: a deadline further away is looked at again after a day (a huge
 timeout must never overflow a timer)."""
 
@@ -399,8 +403,8 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
     if workload.state in ("succeeded", "failed"):
         return _ended(step, workload, now)
     step = _clear_fulfilled(step, annotations)
-    step = _reconfigure(session, world, step, now)
-    waits: list[float] = []
+    step, waiting = _reconfigure(session, world, step, now)
+    waits: list[float] = [READY_RECHECK - 1.0] if waiting else []
     if world.token_present:
         refreshed = world.token_refreshed_at
         due = (refreshed + TOKEN_REFRESH - now).total_seconds() if refreshed else 0.0
@@ -422,16 +426,19 @@ def _running(session: Mapping[str, Any], annotations: Mapping[str, str], world: 
 
 
 def _reconfigure(session: Mapping[str, Any], world: World, step: Step,
-                 now: dt.datetime) -> Step:
+                 now: dt.datetime) -> tuple[Step, bool]:
     """Live reconfiguration (:mod:`.live`) once the runner answers: ask for the calls, or
-    record what they did."""
+    record what they did; and whether a plan waits for the runner to answer (looked at again
+    every :data:`READY_RECHECK` seconds: its readiness does not wake the session)."""
     plan = live.plan({**session, "status": step.status})
-    if plan is None or not world.workload.ready:
-        return step
+    if plan is None:
+        return step, False
+    if not world.workload.ready:
+        return step, True
     if world.reconfigured is None:
-        return replace(step, reconfigure=plan)
+        return replace(step, reconfigure=plan), False
     return replace(step, status=live.applied(session, step.status, plan, world.reconfigured,
-                                             now=now))
+                                             now=now)), False
 
 
 def _stopping(session: Mapping[str, Any], annotations: Mapping[str, str], world: World,

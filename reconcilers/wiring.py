@@ -27,7 +27,7 @@ from informers.store import NAMESPACE_INDEX
 from .config import OperatorConfig
 from .metrics import SessionMetrics, backend_phase
 from .platform_secrets import PlatformSecrets
-from .pod import RUNNER_POD_CHANGED, PodEnvironment
+from .pod import RUNNER_POD_BATCH, RUNNER_POD_CHANGED, PodEnvironment
 from .project_children import MANAGED_SELECTOR
 from .projects import RESOURCES as PROJECT_CHILDREN
 from .projects import ProjectCaches, ProjectReconciler, managed_namespace_requests
@@ -154,7 +154,8 @@ def setup(manager: Manager, *, options: OperatorOptions = OperatorOptions(),
     builder = (manager.builder(CONTROLLER_NAME)
                # Our own status writes do not wake us (they keep generation and annotations).
                .for_(AGENTIC_SESSIONS, or_(GenerationChanged, AnnotationsChanged))
-               .owns(PODS, RUNNER_POD_CHANGED, label_selector=RUNNER_SELECTOR)
+               .owns(PODS, RUNNER_POD_CHANGED, label_selector=RUNNER_SELECTOR,
+                     batch=RUNNER_POD_BATCH)
                .owns(SECRETS, label_selector=OWNED_SECRETS)
                .watches(SERVICES, session_of, label_selector=SESSION_LABEL)
                .watches(SECRETS, wakeups.waiting_for_secrets,

@@ -14,7 +14,7 @@ import pytest
 
 from reconcilers.environment import Observation
 from reconcilers.live import Answers, Call, Plan, applied, plan, without_live_env
-from reconcilers.phase import World, next_step
+from reconcilers.phase import READY_RECHECK, World, next_step
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 T_NOW = "2026-03-01T12:00:00Z"
@@ -145,12 +145,15 @@ def test_the_machine_asks_the_runner_only_once_it_answers() -> None:
     obj = session(workflow=WF)
     running = Observation("running", ready=False, run_started="2026-03-01T11:00:00Z")
     world = World(workload=running, token_present=False, inactivity_timeout=0)
-    assert next_step(obj, world, now=NOW).reconfigure is None  # not ready: wait for it
+    waiting = next_step(obj, world, now=NOW)
+    assert waiting.reconfigure is None  # not ready: wait for it, looking again in a while
+    assert waiting.requeue_after == READY_RECHECK, "readiness does not wake the session"
     ready = replace(world, workload=replace(running, ready=True))
     step = next_step(obj, ready, now=NOW)
     assert step.reconfigure == Plan(True, repos_drift=True, workflow=Call("/workflow", WF))
     done = next_step(obj, replace(ready, reconfigured=Answers()), now=NOW)
     assert done.reconfigure is None and done.status["observedGeneration"] == 2
+    assert done.requeue_after is None, "nothing waits any more"
 
 
 def test_without_live_env_drops_only_the_live_variables() -> None:

@@ -29,9 +29,11 @@ from reconcilers.environment import (
     Sandbox,
 )
 from reconcilers.pod import (
+    RUNNER_POD_BATCH,
     RUNNER_POD_CHANGED,
     PodEnvironment,
     check_env_names,
+    news,
     pod_error_message,
     runner_pod,
     worth_a_pass,
@@ -657,12 +659,18 @@ def _pod_ready(pod: Obj) -> bool:
 def test_a_kubelets_updates_wake_the_session_only_when_its_observation_moves() -> None:
     states = _running_pod_updates()
     woken = [worth_a_pass(old, new) for old, new in itertools.pairwise(states)]
-    observed = [observe(state) for state in states]
-    # Each update that changes the observation wakes the session; the others do not.
+    observed = [replace(observe(state), ready=False) for state in states]
+    # Each update that changes the observation (but for readiness) wakes the session; the
+    # others do not.
     assert woken == [before != after for before, after in itertools.pairwise(observed)]
-    assert observed[-1].state == "running" and observed[-1].ready
-    assert woken[-1], "the update that makes the runner ready is news"
+    assert observe(states[-1]).state == "running" and observe(states[-1]).ready
+    assert not woken[-1], "the update that makes the runner ready is polled for, not news"
     assert not all(woken), f"the kubelet's {len(woken)} updates all woke the session"
+    # Of those, the binding is progress (batched); the runner's start is news (at once).
+    urgent = [news(old, new) for (old, new), wakes in zip(itertools.pairwise(states), woken,
+                                                            strict=True) if wakes]
+    assert urgent == [False, True], urgent
+    assert not observed[0].scheduled and observed[-1].state == "running"
 
 
 _BASE = kubelet_pod("Running", runner=state_running())
@@ -674,7 +682,6 @@ _BASE = kubelet_pod("Running", runner=state_running())
     ("deletion", lambda p: p["metadata"].update(deletionTimestamp="2026-03-01T12:00:00Z")),
     ("owner", lambda p: p["metadata"].update(ownerReferences=[])),
     ("spec", lambda p: p["spec"]["containers"][0].update(image="other")),
-    ("ready", lambda p: p["status"]["conditions"].append({"type": "Ready", "status": "True"})),
     ("failed", lambda p: p["status"].update(phase="Failed")),
     ("malformed", lambda p: p.update(status={"containerStatuses": 7})),
 ])
@@ -683,6 +690,7 @@ def test_what_wakes_the_session(name: str, change: Any) -> None:
     change(new)
     assert worth_a_pass(_BASE, new), name
     assert RUNNER_POD_CHANGED.update(_BASE, new)
+    assert news(_BASE, new), f"{name}: at once, not batched"
 
 
 @pytest.mark.parametrize(("name", "change"), [
@@ -691,11 +699,48 @@ def test_what_wakes_the_session(name: str, change: Any) -> None:
     ("pod IP", lambda p: p["status"].update(podIP="10.244.9.9", podIPs=[{"ip": "10.244.9.9"}])),
     ("a sidecar's readiness", lambda p: p["status"]["containerStatuses"].append(
         status_entry("state-sync", state_running(), ready=True))),
+    ("ready", lambda p: p["status"]["conditions"].append({"type": "Ready", "status": "True"})),
 ])
 def test_what_does_not(name: str, change: Any) -> None:
     new = copy.deepcopy(_BASE)
     change(new)
     assert not worth_a_pass(_BASE, new), name
+
+
+def _changed(pod: Obj, change: Any) -> Obj:
+    change(pod)
+    return pod
+
+
+_UNBOUND = kubelet_pod("Pending", node=None, conditions=[])
+_PENDING = [state_waiting("ContainerCreating")]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "urgent"), [
+    ("bound", _UNBOUND, kubelet_pod("Pending"), False),
+    ("bound, then shown creating", kubelet_pod("Pending"),
+     kubelet_pod("Pending", runner=_PENDING[0]), False),
+    ("no node fits", _UNBOUND, kubelet_pod("Pending", node=None, conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/3 nodes are available"}]), True),
+    ("bound elsewhere", kubelet_pod("Pending"), kubelet_pod("Pending", node="node-2"), False),
+    ("bound and started at once", _UNBOUND, kubelet_pod("Running", runner=state_running()),
+     True),
+    ("started", kubelet_pod("Pending", runner=_PENDING[0]),
+     kubelet_pod("Running", runner=state_running()), True),
+    ("image pull failing", kubelet_pod("Pending", runner=_PENDING[0]),
+     kubelet_pod("Pending", runner=state_waiting("ImagePullBackOff")), True),
+    ("bound and relabelled", _UNBOUND, _changed(kubelet_pod("Pending"), lambda p: p[
+        "metadata"].setdefault("labels", {}).update(extra="1")), True),
+    ("spec beyond the node", _UNBOUND, _changed(kubelet_pod("Pending"), lambda p: p[
+        "spec"]["containers"][0].update(image="other")), True),
+    ("malformed", _UNBOUND, {**kubelet_pod("Pending"), "status": {"conditions": 7}}, True),
+])
+def test_which_updates_wait_for_the_batch(name: str, old: Obj, new: Obj, urgent: bool) -> None:
+    """What the session's Pod watch adds at once (news) and what waits for its batch
+    (RUNNER_POD_BATCH): only a Pod being placed on a node is progress."""
+    assert news(old, new) is urgent, name
+    assert RUNNER_POD_BATCH.urgent(old, new) is urgent
 
 
 def test_the_predicate_runs_on_the_informers_thread_and_passes_creates_and_deletes() -> None:

@@ -139,3 +139,29 @@ def test_backend_activity_writes_do_not_wake_the_operator(world: World) -> None:
         world.client(AGENTIC_SESSIONS).patch_status(
             name, {"status": {"lastActivityTime": rfc3339()}}, NS)
     assert delta(settle(world), before) == {}
+
+
+def test_a_pod_sessions_start_takes_two_passes(world: World) -> None:
+    """The pass of the create and the pass of the runner's start: the Pod's binding waits for
+    its batch (``pod.RUNNER_POD_BATCH``) and rides along with the start's pass, which takes
+    the batched add back; its readiness wakes nothing (``pod.worth_a_pass``)."""
+    from ambient_ctrl.testing import eventually
+    from informers.resource import PODS
+    from reconcilers.pod import RUNNER_POD_BATCH
+    from reconcilers.resources import runner_name
+
+    def passes() -> float:
+        return sum(world.sample("controller_runtime_reconcile_total",
+                                controller="agenticsession", result=result)
+                   for result in ("success", "error", "requeue", "requeue_after"))
+
+    settle(world)
+    before = passes()
+    name = world.create()
+    world.wait_phase(name, "Running")
+    eventually(lambda: any(c.get("type") == "Ready" and c.get("status") == "True" for c in (
+        (world.get(PODS, runner_name(name)) or {}).get("status") or {}).get("conditions") or ()),
+        message="the runner Pod did not turn Ready")
+    time.sleep(RUNNER_POD_BATCH.period + 0.3)  # past any batched add still waiting
+    settle(world)
+    assert passes() - before == 2
