@@ -17,7 +17,7 @@ sessions/s (``bench/latency_trace.py``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Literal
 
 import orjson
@@ -36,23 +36,32 @@ Outcome = Literal["ok", "gone", "failed"]
 ``failed``: refused for another reason — retry later."""
 
 
-@dataclass(slots=True)
 class Kept:
-    """One object as a simulator last read or wrote it, at the revision storage gave it.
+    """Objects as a simulator last read or wrote them, by UID, each at the revision storage
+    gave it: the most recent ``maxsize`` (the ones it is working on; a kubelet's Pod is done
+    with within a second of its create, and then needs no decoded copy held for it).
 
     What :func:`get` returns from it is shared with the next call: read it, hand it to
     :func:`update_status` or :func:`bind`, never change it otherwise. A refused write forgets
     it (the write may have changed it half-way)."""
 
-    rv: int = 0
-    obj: dict[str, Any] | None = None
+    def __init__(self, maxsize: int = 64) -> None:
+        self._objects: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self._maxsize = maxsize
 
     def take(self, stored: Stored) -> dict[str, Any]:
         """``stored`` decoded: the kept object when it is that revision, else a fresh load
         (kept from now on)."""
-        if self.obj is None or self.rv != stored.rv:
-            self.rv, self.obj = stored.rv, stored.load()
-        return self.obj
+        known = self._objects.get(stored.uid)
+        if known is None or known[0] != stored.rv:
+            known = (stored.rv, stored.load())
+        self._keep(stored.uid, known)
+        return known[1]
+
+    def holds(self, stored: Stored) -> bool:
+        """Whether :meth:`take` would give the kept object for ``stored``."""
+        known = self._objects.get(stored.uid)
+        return known is not None and known[0] == stored.rv
 
     def wrote(self, cluster: Cluster, rtype: ResourceType, obj: dict[str, Any]) -> None:
         """``obj`` went through a commit that stamps in place: keep it, if storage holds
@@ -60,10 +69,20 @@ class Kept:
         meta = obj["metadata"]
         stored = find(cluster, rtype, meta.get("namespace", ""), meta["name"])
         if stored is not None and str(stored.rv) == meta.get("resourceVersion"):
-            self.rv, self.obj = stored.rv, obj
+            self._keep(stored.uid, (stored.rv, obj))
+        else:
+            self.forget(str(meta.get("uid") or ""))
 
-    def forget(self) -> None:
-        self.obj = None
+    def forget(self, uid: str) -> None:
+        self._objects.pop(uid, None)
+
+    def _keep(self, uid: str, known: tuple[int, dict[str, Any]]) -> None:
+        if not uid:
+            return  # nothing to tell it from a namesake by
+        self._objects[uid] = known
+        self._objects.move_to_end(uid)
+        if len(self._objects) > self._maxsize:
+            self._objects.popitem(last=False)
 
 
 def find(cluster: Cluster, rtype: ResourceType, namespace: str, name: str,
@@ -115,7 +134,7 @@ def update_status(cluster: Cluster, rtype: ResourceType, current: dict[str, Any]
         store_update(cluster, target, current, merged)
     except errors.APIError as exc:
         if kept is not None:
-            kept.forget()
+            kept.forget(str(meta.get("uid") or ""))
         return _outcome("update status", rtype, target, exc)
     if kept is not None:
         kept.wrote(cluster, rtype, merged)
@@ -149,7 +168,7 @@ def bind(cluster: Cluster, rtype: ResourceType, namespace: str, name: str, uid: 
         commit_binding(cluster, target, node_name, uid=uid, pod=pod)
     except errors.APIError as exc:
         if kept is not None:
-            kept.forget()
+            kept.forget(uid)
         return _outcome("bind", rtype, target, exc)
     if kept is not None and pod is not None:
         kept.wrote(cluster, rtype, pod)

@@ -115,9 +115,6 @@ class _Pod:
     retrying: bool = False
     blocked: bool = False
     """A container waits on a Secret or ConfigMap (``KubeletSimulator._environment_ready``)."""
-    kept: client.Kept = field(default_factory=client.Kept)
-    """The pod as stored by this kubelet's last write (or read): not decoded again for the
-    next one unless someone else wrote it meanwhile."""
 
 
 class KubeletSimulator:
@@ -145,6 +142,9 @@ class KubeletSimulator:
         self._pods: dict[str, _Pod] = {}
         self._blocked: dict[str, set[str]] = {}
         """Pods (by UID) with a container waiting on a Secret or ConfigMap, by namespace."""
+        self._kept = client.Kept()
+        """The pods as this kubelet's last writes (or reads) stored them: not decoded again
+        for the next write unless someone else wrote them meanwhile."""
         self._cluster: Cluster | None = None
         self._timers: Timers | None = None
         self._standins: StandIns | None = None
@@ -171,6 +171,7 @@ class KubeletSimulator:
         if self._standins is not None:
             self._standins.stop_all()
         self._pods.clear()
+        self._kept = client.Kept()
         self._blocked.clear()
 
     def offer(self, event: Event) -> None:
@@ -199,8 +200,7 @@ class KubeletSimulator:
         return rtype
 
     def _admit(self, stored: Stored) -> None:
-        kept = client.Kept()
-        pod = kept.take(stored)
+        pod = self._kept.take(stored)
         meta, spec = pod["metadata"], pod.get("spec") or {}
         if meta.get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in (
                 podstatus.TERMINAL) or meta.get("uid") in self._pods:
@@ -212,7 +212,7 @@ class KubeletSimulator:
                       spec.get("restartPolicy", "Always"), scenario,
                       sorted(containers, key=lambda c: c.name),  # reported sorted by name
                       self._containers(spec.get("initContainers"), None, waiting),
-                      tuple(c.name for c in containers), kept=kept)
+                      tuple(c.name for c in containers))
         self._pods[record.uid] = record
         self._later(record, self.schedule_delay, self._schedule, record)
 
@@ -230,6 +230,7 @@ class KubeletSimulator:
         return out
 
     def _forget(self, uid: str) -> None:
+        self._kept.forget(uid)
         pod = self._pods.pop(uid, None)
         if pod is not None:
             self._unlist(pod)
@@ -255,7 +256,7 @@ class KubeletSimulator:
             return
         if not current.fields.get("spec.nodeName"):
             outcome = client.bind(self._cluster, self._pod_type, pod.namespace, pod.name,
-                                  pod.uid, self.node_name, kept=pod.kept)
+                                  pod.uid, self.node_name, kept=self._kept)
             if outcome != "ok":
                 self._retry_or_forget(pod, outcome, self._schedule)
                 return
@@ -402,13 +403,13 @@ class KubeletSimulator:
         """Write the pod's status as the record says; forget the pod once it is finished."""
         assert self._cluster is not None
         current = client.get(self._cluster, self._pod_type, pod.namespace, pod.name, pod.uid,
-                             kept=pod.kept)
+                             kept=self._kept)
         if current is None:
             self._forget(pod.uid)
             return
         status = self._render(pod, current)
         outcome = client.update_status(self._cluster, self._pod_type, current, status,
-                                       kept=pod.kept)
+                                       kept=self._kept)
         if outcome != "ok":
             self._retry_or_forget(pod, outcome, self._publish)
         elif status.get("phase") in podstatus.TERMINAL:

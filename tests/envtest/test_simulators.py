@@ -69,7 +69,7 @@ def kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptChecks]:
     take = sim_client.Kept.take
 
     def checked(self: sim_client.Kept, stored: Stored) -> Obj:
-        hit = self.obj is not None and self.rv == stored.rv
+        hit = self.holds(stored)
         obj = take(self, stored)
         if hit:
             checks.hits += 1
@@ -235,6 +235,26 @@ def test_kubelet_writes_from_the_pod_it_kept_unless_another_wrote_it(
     restarts = container(body)["restartCount"]
     later = await_object(client, path, lambda p: container(p)["restartCount"] >= restarts + 2)
     assert later["metadata"]["labels"] == {"team": "platform"}
+
+
+def test_kept_objects_are_the_most_recent_few_and_need_a_uid() -> None:
+    def stored(uid: str, rv: int) -> Stored:
+        return Stored(orjson.dumps({"metadata": {"uid": uid, "resourceVersion": str(rv)}}), rv,
+                      {}, {}, uid=uid)
+
+    kept = sim_client.Kept(maxsize=2)
+    first = kept.take(stored("a", 1))
+    assert kept.take(stored("a", 1)) is first and not kept.holds(stored("a", 2))
+    assert kept.take(stored("a", 2)) is not first  # another revision: decoded again
+    kept.take(stored("b", 1))
+    kept.take(stored("a", 2))  # a is the most recent again
+    kept.take(stored("c", 1))  # b, the least recent, goes
+    assert [kept.holds(stored(uid, rv)) for uid, rv in (("a", 2), ("b", 1), ("c", 1))] == [
+        True, False, True]
+    kept.forget("a")
+    assert not kept.holds(stored("a", 2))
+    kept.take(stored("", 1))
+    assert not kept.holds(stored("", 1)), "an object without a UID is never kept"
 
 
 def test_pod_ips_are_unique(client: RawClient, namespace: str) -> None:
