@@ -277,3 +277,25 @@ def test_own_writes_do_not_wake_the_controller_others_do(labelled: Any) -> None:
     manager.client.patch(SECRETS, "cm-child", {"metadata": {"labels": {"x": "2"}}}, NS)
     eventually(lambda: labeller.calls["cm"] > second,
                message="a write outside the controller's reconciles is not its own")
+
+
+def test_a_sweep_drops_what_expired_and_keeps_the_rest_in_order() -> None:
+    """Entries are in write order, so in order of expiry: a sweep drops the expired ones at
+    the front and stops at the first that lives; a note moves its object to the back."""
+    clock = FakeClock()
+    writes = OwnWrites(ttl=60, clock=clock)
+    for i in range(3000):
+        writes.wrote(SECRETS, _obj(f"early{i}", "1"))
+    clock.step(30)
+    for i in range(3000):
+        writes.wrote(SECRETS, _obj(f"late{i}", "1"))
+    writes.wrote(SECRETS, _obj("early0", "2"))  # written again: it lives on, at the back
+    clock.step(31)  # the early ones are 61 s old, the late ones 31 s
+    for i in range(1024):  # a sweep's worth of writes
+        writes.wrote(SECRETS, _obj("trigger", str(i)))
+    keys = [key for _, _, key in writes._versions]
+    assert not any(key.startswith("default/early") and key != "default/early0" for key in keys)
+    assert keys[:3000] == [f"default/late{i}" for i in range(3000)]
+    assert keys[3000:] == ["default/early0", "default/trigger"]
+    assert writes.caused(SECRETS, "default/late2999", "1")
+    assert writes.caused(SECRETS, "default/early0", "2")
