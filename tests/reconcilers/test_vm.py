@@ -611,7 +611,7 @@ def test_the_filters_pass_every_change_the_observation_sees() -> None:
 _RUNNING_VM, _RUNNING_VMI = vm_obj("Running"), vmi_obj("Running", ready=True)
 
 
-@pytest.mark.parametrize(("name", "change"), [
+_VM_WAKES = [
     ("annotation (another run)", lambda vm: vm["metadata"]["annotations"].update(
         {RUN_ANNOTATION: "2026-03-02T00:00:00Z"})),
     ("deletion", lambda vm: vm["metadata"].update(deletionTimestamp="2026-03-01T12:00:00Z")),
@@ -621,28 +621,16 @@ _RUNNING_VM, _RUNNING_VMI = vm_obj("Running"), vmi_obj("Running", ready=True)
     ("synchronized", lambda vm: vm["status"]["conditions"].append(PULL)),
     ("unschedulable", lambda vm: vm["status"]["conditions"].append(UNSCHEDULABLE)),
     ("malformed", lambda vm: vm.update(status=7)),
-])
-def test_what_of_a_vm_wakes_the_session(name: str, change: Any) -> None:
-    new = copy.deepcopy(_RUNNING_VM)
-    change(new)
-    assert RUNNER_VM_CHANGED.update(_RUNNING_VM, new), name
-
-
-@pytest.mark.parametrize(("name", "change"), [
+]
+_VM_QUIET = [
     ("resync", lambda vm: None),
     ("server bookkeeping", lambda vm: vm["metadata"].update(resourceVersion="99", generation=2)),
     ("created, ready", lambda vm: vm["status"].update(created=True, ready=True)),
     ("generations", lambda vm: vm["status"].update(desiredGeneration=2, observedGeneration=2)),
     ("its own Ready condition", lambda vm: vm["status"]["conditions"][0].update(
         status="True", reason="", message="")),
-])
-def test_what_of_a_vm_does_not(name: str, change: Any) -> None:
-    new = copy.deepcopy(_RUNNING_VM)
-    change(new)
-    assert not RUNNER_VM_CHANGED.update(_RUNNING_VM, new), name
-
-
-@pytest.mark.parametrize(("name", "change"), [
+]
+_VMI_WAKES = [
     ("phase", lambda vmi: vmi["status"].update(phase="Failed")),
     ("reason", lambda vmi: vmi["status"].update(reason="GuestPanicked")),
     ("ready", lambda vmi: vmi["status"]["conditions"][0].update(status="False")),
@@ -650,14 +638,8 @@ def test_what_of_a_vm_does_not(name: str, change: Any) -> None:
     ("owner", lambda vmi: vmi["metadata"]["ownerReferences"][0].update(uid="another-vm")),
     ("label", lambda vmi: vmi["metadata"]["labels"].update(extra="1")),
     ("malformed", lambda vmi: vmi["status"].update(conditions=7)),
-])
-def test_what_of_an_instance_wakes_the_session(name: str, change: Any) -> None:
-    new = copy.deepcopy(_RUNNING_VMI)
-    change(new)
-    assert RUNNER_VMI_CHANGED.update(_RUNNING_VMI, new), name
-
-
-@pytest.mark.parametrize(("name", "change"), [
+]
+_VMI_QUIET = [
     ("resync", lambda vmi: None),
     ("interfaces", lambda vmi: vmi["status"].update(interfaces=[
         {"name": "default", "ipAddress": "10.0.2.2", "ipAddresses": ["10.0.2.2"]}])),
@@ -665,11 +647,24 @@ def test_what_of_an_instance_wakes_the_session(name: str, change: Any) -> None:
     ("launcher pod", lambda vmi: vmi["status"].update(activePods={"pod-uid": "node-1"},
                                                       launcherContainerImageVersion="v1")),
     ("volumes", lambda vmi: vmi["status"].update(volumeStatus=[{"name": "rootdisk"}])),
-])
-def test_what_of_an_instance_does_not(name: str, change: Any) -> None:
-    new = copy.deepcopy(_RUNNING_VMI)
+]
+
+
+@pytest.mark.parametrize(("predicate", "base", "change", "wakes"), [
+    pytest.param(predicate, base, change, wakes, id=f"{kind} {verdict}: {name}")
+    for kind, predicate, base, table in (
+        ("vm", RUNNER_VM_CHANGED, _RUNNING_VM, ((_VM_WAKES, True), (_VM_QUIET, False))),
+        ("instance", RUNNER_VMI_CHANGED, _RUNNING_VMI,
+         ((_VMI_WAKES, True), (_VMI_QUIET, False))))
+    for cases, wakes in table
+    for verdict in ("wakes" if wakes else "does not",)
+    for name, change in cases])
+def test_what_wakes_the_session(predicate: Any, base: Obj, change: Any, wakes: bool) -> None:
+    """One update of a running VM (or of its instance) at a time, against the filter of its
+    watch: what the pass reads wakes the session, KubeVirt's other writes do not."""
+    new = copy.deepcopy(base)
     change(new)
-    assert not RUNNER_VMI_CHANGED.update(_RUNNING_VMI, new), name
+    assert predicate.update(base, new) is wakes
 
 
 def test_both_filters_run_on_the_informers_thread_and_pass_creates_and_deletes() -> None:
