@@ -15,12 +15,12 @@ before the thousands it lists.
 A source may **batch** updates (:class:`Batch`, ``batch=`` on the builder's ``owns`` and
 ``watches``), as kube's Job controller batches its pods' updates (``podUpdateBatchPeriod``,
 1 s): an update that is only progress is added after the batch's period, so the steps a child
-takes in quick succession (a Pod scheduled, its containers created, started) wake the owner
-once, not once each; an update the batch calls urgent, and every create and delete, is added
-at once. With :attr:`ControllerOptions.latest_result_wins
+takes in quick succession wake the owner once, not once each; an update the batch calls urgent,
+and every create and delete, is added at once. With :attr:`ControllerOptions.latest_result_wins
 <ambient_ctrl.controller.ControllerOptions>`, a reconcile that begins after a batched add was
 made has read at least that state, and takes the add back when it ends: the next urgent update
-(a Pod turning Ready) then brings the progress before it along in the same pass.
+(a runner Pod's start, after its binding) then brings the progress before it along in the same
+pass.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Batch:
     """Which updates may wait ``period`` seconds for the ones that follow (see the module).
 
     ``urgent(old, new)``: whether the update is news the owner must see at once (a failure,
-    readiness); the others are progress. It must be quick and never raise or block: an event
+    a new state); the others are progress. It must be quick and never raise or block: an event
     source calls it on the informer's thread, as it does inline predicates."""
 
     period: float
