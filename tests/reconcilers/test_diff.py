@@ -238,6 +238,12 @@ DIFFERENT = [
     # (id, desired, actual, action, reasons)
     ("bool-is-not-int", _set(runner_pod(), "spec.automountServiceAccountToken", 0),
      runner_pod(), "recreate", ("spec.automountServiceAccountToken",)),
+    # Equal in Python, not the same JSON, deep in a subtree that is otherwise the same:
+    ("nested-bool-is-not-int", _set(runner_pod(), "spec.securityContext", {"runAsNonRoot": True}),
+     _set(runner_pod(), "spec.securityContext", {"runAsNonRoot": 1}), "recreate",
+     ("spec.securityContext.runAsNonRoot",)),
+    ("listed-bool-is-not-int", _set(runner_pod(), "spec.tolerations", [{"key": True}]),
+     _set(runner_pod(), "spec.tolerations", [{"key": 1}]), "patch", ("spec.tolerations",)),
     ("quantity-only-at-quantity-paths",
      _set(runner_pod(), "metadata.labels.size", "1Gi"),
      _set(runner_pod(), "metadata.labels.size", "1024Mi"), "patch", ("metadata.labels.size",)),
