@@ -116,8 +116,9 @@ class SessionReconciler:
             client, environments={env.kind: env for env in environments}, caches=caches,
             platform=platform, registry=registry, sync=sync, served=served, config=config,
             options=options)
-        self._live_renders = LiveRenders()
+        self._live_renders = LiveRenders(live_form=live.without_live_env)
         self._starter = RunStarter(client, caches=caches, platform=platform, sync=sync,
+                                   live_renders=self._live_renders,
                                    config=config)
 
     # entry -----------------------------------------------------------------------------------
@@ -316,9 +317,9 @@ class SessionReconciler:
                                        (session.get("status") or {}).get("startTime", "")))
         try:
             # The repos and the workflow change live (the runner is asked): not a new run's.
-            desired = self._live_renders.render(session, runtime, live_inputs, lambda: [
-                live.without_live_env(obj)
-                for obj in environment.render(session, runtime, live_inputs)],
+            desired = self._live_renders.render(
+                session, runtime, live_inputs,
+                lambda: environment.render(session, runtime, live_inputs),
                 environment=environment.kind.value)
         except RenderError:
             return ()  # the next run reports it; this one is left as it is

@@ -19,6 +19,7 @@ from . import children as ch
 from . import tokens
 from .config import OperatorConfig
 from .environment import ExecutionEnvironment, RunInputs
+from .liverender import LiveRenders
 from .phase import Started, StartFailure
 from .platform_secrets import PlatformSecrets
 from .reading import Caches, Seen, ours, run_key, service_key
@@ -40,8 +41,9 @@ class RunStarter:
     operator's name belongs to someone else (left alone, not asked again)."""
 
     def __init__(self, client: Client, *, caches: Caches, platform: PlatformSecrets,
-                 sync: ChildSync, config: OperatorConfig) -> None:
+                 sync: ChildSync, config: OperatorConfig, live_renders: LiveRenders) -> None:
         self._client = client
+        self._live_renders = live_renders
         self._caches = caches
         self._platform = platform
         self._sync = sync
@@ -72,8 +74,12 @@ class RunStarter:
         workload: Mapping[str, Any] | None = None
         existed = False
         reused = seen.rendered.objects_for(inputs) if seen.rendered is not None else None
-        for obj in reused if reused is not None else environment.render(session, runtime,
-                                                                          inputs):
+        rendered = reused if reused is not None else tuple(environment.render(session, runtime,
+                                                                              inputs))
+        # The live run's first pass compares its children with this render, not a new one.
+        self._live_renders.seed(session, runtime, inputs, rendered,
+                                environment=environment.kind.value)
+        for obj in rendered:
             resource = resources[obj["kind"]]
             try:
                 created = self._sync.create(run, resource, obj,

@@ -11,10 +11,20 @@ import pytest
 
 from reconcilers import diff as diff_module
 from reconcilers.diff import DiffCache, diff
-from reconcilers.environment import RunInputs, Runtime
-from reconcilers.liverender import LiveRenders
-from reconcilers.pod import runner_pod
+from reconcilers.environment import RunInputs, Runtime, VMConfig
+from reconcilers.live import without_live_env
+from reconcilers.liverender import NOT_RENDERED, LiveRenders
+from reconcilers.pod import PodEnvironment, runner_pod
+from reconcilers.resources import (
+    DESIRED_PHASE,
+    PARENT_SESSION_ID,
+    RUNNER_SA,
+    RUNNER_TOKEN_SECRET,
+    ExecutionKind,
+    Phase,
+)
 from reconcilers.samples import backend_session
+from reconcilers.vm import KubeVirtEnvironment
 
 RUNTIME = Runtime(id="claude", port=8001)
 INPUTS = RunInputs(token_secret="ambient-runner-token-s1", run_started="2026-12-07T10:00:00Z")
@@ -69,7 +79,7 @@ def test_any_change_renders_again(change: str) -> None:
         session["spec"]["initialPrompt"] = "something else"
     elif change == "annotations":
         session = _session(version="11")
-        session["metadata"].setdefault("annotations", {})["ambient-code.io/runner-sa"] = "x"
+        session["metadata"].setdefault("annotations", {})["example.com/note"] = "x"
     elif change == "runtime":
         runtime = replace(RUNTIME, image="quay.io/ambient_code/other:2")
     elif change == "inputs":
@@ -118,3 +128,72 @@ def test_a_remembered_render_is_digested_once(monkeypatch: pytest.MonkeyPatch) -
     equal = copy.deepcopy(desired)
     assert cache.diff(equal, actual).action == "none"
     assert digested.count(id(equal)) == 1, "an equal object is digested on its own"
+
+
+def _annotated(session: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+    changed = copy.deepcopy(session)
+    changed["metadata"]["annotations"] = {
+        **(changed["metadata"].get("annotations") or {}), **annotations}
+    return changed
+
+
+def test_the_operators_annotation_writes_do_not_render_again() -> None:
+    """A start's pass clears the intent it fulfils and names the runner's token on the
+    session: neither is read by a render, so the next pass gets the same one."""
+    renders, count = LiveRenders(), Counting()
+    asked = _annotated(_session(), {DESIRED_PHASE: Phase.RUNNING.value, "example.com/note": "x"})
+    first = renders.render(asked, RUNTIME, INPUTS, count(asked), environment="pod")
+    written = _annotated(_session(version="12"), {
+        "example.com/note": "x", RUNNER_TOKEN_SECRET: "t", RUNNER_SA: "a"})
+    assert renders.render(written, RUNTIME, INPUTS, count(written), environment="pod") is first
+    assert count.calls == 1
+
+
+@pytest.mark.parametrize("environment", [PodEnvironment(), KubeVirtEnvironment()],
+                         ids=["pod", "kubevirt-vm"])
+def test_no_environment_renders_an_annotation_said_not_rendered(environment: Any) -> None:
+    """What lets :data:`NOT_RENDERED` be left out of what a render is remembered by: each
+    environment renders the same with them, whatever their values, as without them — and
+    differently for an annotation a render does read (the parent session's), so the check
+    can see one."""
+    runtime = RUNTIME if environment.kind == ExecutionKind.POD else Runtime(
+        id="vm", port=8001, execution_kind=ExecutionKind.KUBEVIRT_VM,
+        vm=VMConfig(container_disk_image="quay.io/ambient/disk:1", cpu=2, memory="4Gi"))
+    session = _session()
+    plain = environment.render(session, runtime, INPUTS)
+    for value in ("", "true", "Running", "Stopped", "other-name"):
+        noted = _annotated(session, dict.fromkeys(NOT_RENDERED, value))
+        assert environment.render(noted, runtime, INPUTS) == plain, value
+    empty = copy.deepcopy(session)
+    empty["metadata"].update(annotations={}, labels={})
+    assert environment.render(empty, runtime, INPUTS) == plain, "empty maps read as none"
+    parented = _annotated(session, {PARENT_SESSION_ID: "s0"})
+    assert environment.render(parented, runtime, INPUTS) != plain
+
+
+def test_a_start_gives_its_render_to_the_live_runs_first_pass() -> None:
+    """Seeded by the start with what it rendered: the live run's first pass (the session
+    now with the start's annotations and status) gets its live form without rendering."""
+    renders, count = LiveRenders(live_form=without_live_env), Counting()
+    session = _annotated(_session(), {DESIRED_PHASE: Phase.RUNNING.value})
+    started = (runner_pod(session, RUNTIME, INPUTS),)
+    renders.seed(session, RUNTIME, INPUTS, started, environment="pod")
+    live = {**_annotated(_session(version="13"), {RUNNER_SA: "a"}),
+            "status": {"phase": "Creating"}}
+    given = renders.render(live, RUNTIME, INPUTS, count(live), environment="pod")
+    assert count.calls == 0 and renders.renders == 0
+    assert given == (without_live_env(runner_pod(live, RUNTIME, INPUTS)),)
+    other = replace(INPUTS, is_resume=True)
+    assert renders.render(live, RUNTIME, other, count(live, inputs=other),
+                          environment="pod") == (without_live_env(runner_pod(live, RUNTIME,
+                                                                              other)),)
+    assert count.calls == 1, "other inputs than the start's: rendered"
+
+
+def test_a_session_without_uid_is_not_seeded() -> None:
+    renders, count = LiveRenders(), Counting()
+    session = _session(uid="")
+    renders.seed(session, RUNTIME, INPUTS, (runner_pod(session, RUNTIME, INPUTS),),
+                 environment="pod")
+    renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
+    assert count.calls == 1

@@ -640,6 +640,34 @@ def test_a_first_start_renders_once_and_records_the_run_it_starts(
     assert made["metadata"]["annotations"][RUN_ANNOTATION] == status["startTime"]
 
 
+@pytest.mark.parametrize("runtime", ["claude-agent-sdk", "claude-kubevirt"])
+def test_a_start_and_the_live_runs_first_pass_render_once(
+        runtime: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start's render is the one the live run's first pass compares its children with
+    (the session has the start's annotations and status by then: no render reads them)."""
+    environment = KubeVirtEnvironment if runtime == "claude-kubevirt" else PodEnvironment
+    renders: list[str] = []
+    original = environment.render
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        renders.append(runtime)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(environment, "render", counted)
+    client, reconciler = world(runtime)
+    reconciler.reconcile(REQUEST)
+    client.sync()
+    session = client.stored("agenticsessions", NAME)
+    assert session["status"]["phase"] == "Creating"
+    assert session["metadata"]["annotations"].get("ambient-code.io/runner-sa"), \
+        "the start wrote the token's names on the session"
+    before = len(client.writes)
+    reconciler.reconcile(REQUEST)  # the live run's first pass: its children compared
+    client.sync()
+    assert len(renders) == 1
+    assert client.writes[before:] == [], "the start's render is what was created"
+
+
 def test_a_run_started_again_after_its_workload_was_lost_records_the_new_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The Running session's Pod goes (evicted): reset to Pending with a new ``startTime``,
