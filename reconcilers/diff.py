@@ -192,10 +192,20 @@ def _identical(desired: Any, actual: Any) -> bool:
         return False
 
 
+_GIL_HELD = 2047
+"""The most bytes hashed at once: ``hashlib`` lets go of the GIL to hash 2,048 or more
+(``HASHLIB_GIL_MINSIZE``; and for every later update of that hash object), and a worker that
+lets go of it amid other busy threads waits for it back — up to the switch interval, 5 ms,
+for ~10 us of hashing (a runner Pod is ~5 KB)."""
+
+
 def _digest(obj: Mapping[str, Any]) -> bytes:
     # Sorted keys: equal objects digest equally whatever order their keys were built in.
-    return hashlib.blake2b(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
-                           digest_size=16).digest()
+    data = memoryview(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+    digest = hashlib.blake2b(digest_size=16)
+    for at in range(0, len(data), _GIL_HELD):
+        digest.update(data[at:at + _GIL_HELD])
+    return digest.digest()
 
 
 # --------------------------------------------------------------------------------------------

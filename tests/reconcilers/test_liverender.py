@@ -197,3 +197,36 @@ def test_a_session_without_uid_is_not_seeded() -> None:
                  environment="pod")
     renders.render(session, RUNTIME, INPUTS, count(session), environment="pod")
     assert count.calls == 1
+
+
+def test_a_digest_never_hashes_enough_at_once_to_let_go_of_the_gil(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """hashlib drops the GIL for 2,048 bytes or more (and for every later update of that
+    hash object): a worker would then wait for it back behind the other busy threads. A
+    runner Pod is hashed in pieces, to the same digest as at once."""
+    import hashlib
+
+    sizes: list[int] = []
+
+    class Recording:
+        def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
+            self._hash = hashlib.blake2b(**kwargs)
+            if data:
+                self.update(data)
+
+        def update(self, data: Any) -> None:
+            sizes.append(len(data))
+            self._hash.update(data)
+
+        def digest(self) -> bytes:
+            return self._hash.digest()
+
+    class Module:
+        blake2b = Recording
+
+    monkeypatch.setattr(diff_module, "hashlib", Module)
+    pod = runner_pod(_session(), RUNTIME, INPUTS)
+    whole = diff_module.orjson.dumps(pod, option=diff_module.orjson.OPT_SORT_KEYS)
+    assert len(whole) > 4096, "big enough to need pieces"
+    assert diff_module._digest(pod) == hashlib.blake2b(whole, digest_size=16).digest()
+    assert sizes and max(sizes) < 2048 and sum(sizes) == len(whole)
