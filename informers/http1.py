@@ -141,7 +141,9 @@ class ConnectionPool:
             connection = self._take(connect_timeout)
             reused = connection.reused
             try:
-                connection.sock.settimeout(timeout)
+                if connection.sock.gettimeout() != timeout:
+                    # A system call that lets go of the GIL: only when the timeout changes.
+                    connection.sock.settimeout(timeout)
                 try:
                     connection.sock.sendall(message)
                 except ConnectionError as error:

@@ -331,6 +331,7 @@ def test_log_records_carry_the_reconcile_context(build: Build,
         assert (record.controller, record.request) == (NAME, "ns/obj")  # type: ignore[attr-defined]
     ids = [record.reconcile_id for record in inside]  # type: ignore[attr-defined]
     assert ids[0] == ids[1] != ids[2] == ids[3]
+    assert all(len(i) == 12 and int(i, 16) >= 0 for i in ids), "twelve hex digits"
     assert not hasattr(outside, "reconcile_id")
 
 

@@ -241,6 +241,25 @@ def test_a_server_that_never_answers_times_out(serve: Callable[..., Any]) -> Non
     assert time.monotonic() - started < 3.0
 
 
+def test_each_request_on_a_kept_connection_has_its_own_timeout(
+        serve: Callable[..., Any]) -> None:
+    """The socket's timeout is set only when it changes: a request with a shorter one than
+    the last on the same connection still gives up at its own."""
+    def script(number: int, conn: socket.socket, server: Scripted) -> None:
+        server.read_head(conn)
+        conn.sendall(OK)
+        server.read_head(conn)  # the second request is never answered
+        server.read_head(conn)
+
+    server, pool = serve(script)
+    assert get(pool, timeout=30.0) == (200, b"{}")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        get(pool, timeout=0.2)
+    assert time.monotonic() - started < 10.0, "the 0.2 s of this request, not the 30 s"
+    assert server.accepted == 1
+
+
 def test_the_request_head_refuses_injection_and_escapes_the_target(
         serve: Callable[..., Any]) -> None:
     server, pool = serve(answering(OK))
