@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from informers.resource import Resource
@@ -262,10 +262,14 @@ def update_is_progress(old: Mapping[str, Any], new: Mapping[str, Any],
         scheduled = after.scheduled
         if scheduled != before.scheduled and (scheduled or {}).get("status") != "True":
             return False
-        return replace(before, scheduled=None, ready=False) == replace(
-            after, scheduled=None, ready=False)
+        return all(getattr(before, name) == getattr(after, name) for name in _NOT_PROGRESS)
     except Exception:  # an event filter must not fail: the pass will judge, at once
         return False
+
+
+_NOT_PROGRESS = tuple(f.name for f in fields(Observation) if f.name not in ("scheduled", "ready"))
+"""What of an observation is news when it moves (a predicate's, on every update: compared
+field by field, where two ``replace`` calls cost ~8 us)."""
 
 
 def _spec(obj: Mapping[str, Any], placed: str) -> object:

@@ -129,7 +129,8 @@ class PodEnvironment:
         return replace(_observe(pod), run_started=run_of(pod))
 
 
-def _observe(pod: Mapping[str, Any]) -> Observation:
+def _observe(pod: Mapping[str, Any], *, readiness: bool = True) -> Observation:
+    """The Pod as the session's status shows it (without ``readiness``: never ready)."""
     scheduled = scheduled_condition(pod)
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return Observation("starting", terminating=True, scheduled=scheduled)
@@ -144,7 +145,8 @@ def _observe(pod: Mapping[str, Any]) -> Observation:
                                message=str(status.get("message") or ""), scheduled=scheduled)
         return Observation("failed", reason="PodFailed", message=pod_error_message(pod),
                            scheduled=scheduled)
-    return _runner(container_status(pod, RUNNER_CONTAINER), scheduled, ready=_ready(pod))
+    return _runner(container_status(pod, RUNNER_CONTAINER), scheduled,
+                   ready=readiness and _ready(pod))
 
 
 def worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -158,7 +160,7 @@ def worth_a_pass(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def _observe_but_readiness(pod: Mapping[str, Any]) -> Observation:
-    return replace(_observe(pod), ready=False)
+    return _observe(pod, readiness=False)  # not replace(): a predicate's, on every update
 
 
 RUNNER_POD_CHANGED = Funcs(on_update=worth_a_pass, inline=True)
