@@ -476,7 +476,7 @@ class _Walk:
         if at.shape in self.rules.subset_lists:
             return self.subset(desired, actual_list, at)
         key = _list_key(at.shape)
-        if key and all(isinstance(e, Mapping) and isinstance(e.get(key), (str, int))
+        if key and all(_is_mapping(e) and isinstance(e.get(key), (str, int))
                        for e in desired):
             return self.named(desired, actual_list, key, at)
         if (isinstance(actual, list) and len(actual) == len(desired)
@@ -489,7 +489,7 @@ class _Walk:
     def named(self, desired: list[Any], actual: list[Any], key: str, at: _At) -> Any:
         index: dict[Any, Mapping[str, Any]] = {}
         for element in actual:
-            if isinstance(element, Mapping) and isinstance(element.get(key), (str, int)):
+            if _is_mapping(element) and isinstance(element.get(key), (str, int)):
                 index.setdefault(element[key], element)
         fragments: list[Any] = []
         for element in desired:
