@@ -15,9 +15,10 @@ new render would give; the objects are shared and never mutated (as the cache's 
 also lets :class:`~.diff.DiffCache` reuse their digests.
 
 A run's start renders too: it gives that render over (:meth:`LiveRenders.seed`), so the first
-pass over the live run — a Pod session's second and last pass in a burst — compares the
-workload with it instead of rendering again (``bench/wire_floor.py``: one render per session,
-not two).
+pass over the live run — a Pod session's second and last pass as it starts — compares the
+workload with it instead of rendering again: one render per session instead of two (a burst of
+200 sessions: 200 renders). Not in a burst of 1,000, whose first passes all come before the
+second ones: the LRU has let the first 744 seeds go by then.
 
 Bounded (an LRU of ``maxsize`` sessions, the ones being reconciled now): a rendered Pod is tens
 of kilobytes of Python objects, and 10,000 idle sessions must not keep one each. 256, not more:
