@@ -615,21 +615,27 @@ def test_in_a_namespace_not_managed_a_status_no_run_wrote_is_left_alone() -> Non
     assert client.stored("agenticsessions", NAME)["status"] == {"phase": "Running"}
 
 
+def _count_renders(monkeypatch: pytest.MonkeyPatch, environment: type[Any]) -> list[object]:
+    """A list that gets an entry for each render ``environment`` makes from now on."""
+    renders: list[object] = []
+    original = environment.render
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        renders.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(environment, "render", counted)
+    return renders
+
+
 @pytest.mark.parametrize("runtime", ["claude-agent-sdk", "claude-kubevirt"])
 def test_a_first_start_renders_once_and_records_the_run_it_starts(
         runtime: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check's render (bad input is found before anything is created) is the one the
     start creates from, when its inputs are the start's: the same run (``startTime``) on the
     workload as in the status."""
-    environment = KubeVirtEnvironment if runtime == "claude-kubevirt" else PodEnvironment
-    renders: list[str] = []
-    original = environment.render
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        renders.append(runtime)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(environment, "render", counted)
+    renders = _count_renders(monkeypatch, KubeVirtEnvironment if runtime == "claude-kubevirt"
+                             else PodEnvironment)
     client, reconciler = world(runtime)
     reconciler.reconcile(REQUEST)
     assert len(renders) == 1
@@ -645,15 +651,8 @@ def test_a_start_and_the_live_runs_first_pass_render_once(
         runtime: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The start's render is the one the live run's first pass compares its children with
     (the session has the start's annotations and status by then: no render reads them)."""
-    environment = KubeVirtEnvironment if runtime == "claude-kubevirt" else PodEnvironment
-    renders: list[str] = []
-    original = environment.render
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        renders.append(runtime)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(environment, "render", counted)
+    renders = _count_renders(monkeypatch, KubeVirtEnvironment if runtime == "claude-kubevirt"
+                             else PodEnvironment)
     client, reconciler = world(runtime)
     reconciler.reconcile(REQUEST)
     client.sync()
@@ -681,14 +680,7 @@ def test_a_run_started_again_after_its_workload_was_lost_records_the_new_run(
     client.sync()
     reconciler.reconcile(REQUEST)  # the reset: Pending, a new startTime
     client.sync("agenticsessions")
-    renders: list[int] = []
-    original = PodEnvironment.render
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        renders.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PodEnvironment, "render", counted)
+    renders = _count_renders(monkeypatch, PodEnvironment)
     reconciler.reconcile(REQUEST)  # the new run
     status = client.stored("agenticsessions", NAME)["status"]
     made = client.stored("pods", f"{NAME}-runner")
