@@ -12,7 +12,7 @@ value — and gives it back while they are equal: the operator's own status writ
 it render again, nor do its writes of the session's annotations that no render reads
 (:data:`NOT_RENDERED`). The render is a pure function of those three, so the answer is the one a
 new render would give; the objects are shared and never mutated (as the cache's are), which
-also lets :class:`~.diff.DiffCache` reuse their digests.
+also lets :class:`~.diffcache.DiffCache` reuse their digests.
 
 A run's start renders too: it gives that render over (:meth:`LiveRenders.seed`), so the first
 pass over the live run — a Pod session's second and last pass as it starts — compares the

@@ -28,7 +28,7 @@ from foundation.clock import Clock
 from informers.errors import AlreadyExists, Conflict, NotFound
 from informers.resource import Resource
 
-from .diff import DiffCache
+from .diffcache import DiffCache
 from .environment import Children
 from .metrics import SessionMetrics
 

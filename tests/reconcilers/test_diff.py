@@ -708,7 +708,7 @@ def test_recreate_exactly_when_an_immutable_path_changed(data: st.DataObject) ->
 
 
 def test_diff_cache_answers_like_diff_and_ignores_what_the_walk_never_reads() -> None:
-    from reconcilers.diff import DiffCache
+    from reconcilers.diffcache import DiffCache
 
     cache = DiffCache(maxsize=8)
     desired, actual = runner_pod(), server(runner_pod())
@@ -728,7 +728,7 @@ def test_diff_cache_answers_like_diff_and_ignores_what_the_walk_never_reads() ->
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_diff_cache_agrees_with_diff(data: st.DataObject) -> None:
-    from reconcilers.diff import DiffCache
+    from reconcilers.diffcache import DiffCache
 
     cache = DiffCache(maxsize=4)
     for _ in range(3):

@@ -1,5 +1,5 @@
 """The live run's render, remembered while what it is made from stands (reconcilers.liverender),
-and the diff cache's reuse of a remembered render's digest (reconcilers.diff.DiffCache)."""
+and the diff cache's reuse of a remembered render's digest (reconcilers.diffcache.DiffCache)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from reconcilers import diff as diff_module
-from reconcilers.diff import DiffCache, diff
+from reconcilers import diffcache as diff_module
+from reconcilers.diff import diff
+from reconcilers.diffcache import DiffCache
 from reconcilers.environment import RunInputs, Runtime, VMConfig
 from reconcilers.live import without_live_env
 from reconcilers.liverender import NOT_RENDERED, LiveRenders
