@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from informers.change import Change
 from informers.resource import Resource
-from informers.store import Change
 
 from .ownwrites import OwnWritesOf
 from .predicate import Predicate, and_, runs_inline, settled

@@ -6,6 +6,7 @@ store and shared informers. It builds on ``metrics`` and ``foundation``
 """
 
 from .apiwarnings import WarningHandler, WarningLogger, parse_warning_headers
+from .change import Change
 from .errors import (
     AlreadyExists,
     APIError,
@@ -49,7 +50,6 @@ from .restmapper import NoKindMatch, RESTMapper
 from .store import (
     CONTROLLER_INDEX,
     NAMESPACE_INDEX,
-    Change,
     IndexFunc,
     MutatedCacheError,
     Store,

@@ -44,10 +44,11 @@ from typing import Any, Protocol
 from foundation.clock import Clock, RealClock
 from foundation.threads import Threads, join_all
 
+from .change import Change
 from .rawjson import RawObject
 from .reflector import Reflector, ReflectorHealth, ReflectorObserver, ReflectorOptions
 from .rest import ResourceClient
-from .store import Change, IndexFunc, Obj, Prepared, Store, key_of
+from .store import IndexFunc, Obj, Prepared, Store, key_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class EventHandler(Protocol):
 
 
 class ChangeHandler(Protocol):
-    """A consumer that takes each :class:`~informers.store.Change` whole (``change.type`` is
+    """A consumer that takes each :class:`~informers.change.Change` whole (``change.type`` is
     add, update or delete; ``change.tombstone`` marks a deletion learnt from a relist) and
     decodes ``change.old`` / ``change.new`` only if it needs them: a controller that enqueues
     an object's key reads neither, and pays nothing for the objects' bodies.

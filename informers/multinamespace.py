@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 from foundation.clock import Clock, RealClock
 
+from .change import Change
 from .informer import ChangeHandler, EventHandler, Registration, SharedInformer
-from .store import NAMESPACE_INDEX, Change, IndexFunc, Obj, Store
+from .store import NAMESPACE_INDEX, IndexFunc, Obj, Store
 
 
 def _key_order(namespaces: Iterable[str]) -> list[str]:

@@ -16,8 +16,9 @@ from ambient_ctrl.handler import (
 from ambient_ctrl.predicate import Funcs, GenerationChanged, LabelsChanged, not_, or_
 from ambient_ctrl.reconcile import Request
 from ambient_ctrl.workqueue import LOW_PRIORITY, NORMAL_PRIORITY, WorkQueue
+from informers.change import Change
 from informers.resource import PODS, Resource
-from informers.store import Change, Store
+from informers.store import Store
 
 SESSIONS = Resource(group="example.com", version="v1", plural="sessions", kind="Session",
                     namespaced=True)

@@ -22,8 +22,8 @@ from ambient_ctrl.testing import eventually
 from ambient_ctrl.workqueue import WorkQueue
 from envtest import LocalAPIServer
 from foundation.clock import FakeClock
+from informers.change import Change
 from informers.resource import CONFIGMAPS, NAMESPACES, SECRETS
-from informers.store import Change
 from tests.ambient_ctrl.test_component import Counted
 
 NS = "default"

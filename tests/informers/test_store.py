@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from foundation.selectors import parse_label_selector
+from informers.change import Change
 from informers.store import (
     CONTROLLER_INDEX,
     NAMESPACE_INDEX,
-    Change,
     MutatedCacheError,
     Prepared,
     Store,
