@@ -26,7 +26,7 @@ from ambient_ctrl.reconcile import Request
 from informers.errors import NotFound
 
 from .metrics import SessionMetrics
-from .phase import Step
+from .phasetypes import Step
 from .resources import AGENTIC_SESSIONS, Phase
 from .status import find, parse_time, status_patch, write_delay
 

@@ -50,7 +50,7 @@ OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Step(Protocol):
-    """What a pass decided (:class:`reconcilers.phase.Step`): its phase and next status."""
+    """What a pass decided (:class:`reconcilers.phasetypes.Step`): its phase and next status."""
 
     @property
     def phase(self) -> Phase: ...

@@ -1,11 +1,13 @@
 """The session's phase machine: upstream's transition table as one pure function.
 
 :func:`next_step` takes the session as the cache shows it, what the reconciler observed of the
-world (:class:`World`) and the time, and returns a :class:`Step`: the phase and status to
-write, the intent annotations to clear or set, and what to do (start the run, delete the
-workload, refresh the runner's token, ...). It does no I/O. An action whose outcome changes the
-verdict — starting a run, which may find the token refused or the workload invalid — is fed
-back as ``World.started`` and the function is asked again.
+world (:class:`~.phasetypes.World`) and the time, and returns a :class:`~.phasetypes.Step`:
+the phase and status to write, the intent annotations to clear or set, and what to do (start
+the run, delete the workload, refresh the runner's token, ...). It does no I/O. An action whose
+outcome changes the verdict — starting a run, which may find the token refused or the workload
+invalid — is fed back as ``World.started`` and the function is asked again. Those inputs and
+outputs are plain data in :mod:`.phasetypes`; this module holds the machine itself: the
+table's rows by phase, and the transitions they share (upstream's helpers).
 
 The table (``shared/UPSTREAM-CONTRACT.md`` §3.2; D is the ``desired-phase`` annotation):
 
@@ -57,11 +59,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from . import live
 from .environment import Observation
+from .phasetypes import BadInput, Event, StartFailure, Step, World
 from .resources import (
     DESIRED_PHASE,
     FORCE_EXECUTE_PROMPT,
@@ -91,100 +94,6 @@ runner Pod's readiness is not news to its session (``pod.worth_a_pass``), as onl
 wait reads it — every session's start would otherwise pay a pass for it."""
 """The longest requeue: a deadline further away is looked at again after a day (a huge
 timeout must never overflow a timer)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BadInput:
-    """What keeps the run from starting that only a change of the session, the registry or
-    the cluster can fix: a condition reason and message. ``recheck_after``: seconds after
-    which to look again although nothing changed (KubeVirt may get installed)."""
-
-    reason: str
-    message: str
-    recheck_after: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StartFailure:
-    """Starting the run failed: ``stage`` token or workload; ``permanent`` when retrying the
-    same request cannot succeed (the API server refused it as invalid, a name is taken)."""
-
-    stage: Literal["token", "workload"]
-    message: str
-    permanent: bool
-    reason: str = "PodCreationFailed"
-    """The Ready condition's and the Warning Event's reason (upstream's, unless a name the
-    run needs is taken: ``ServiceNameTaken``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """What this pass's start did: created the workload, found it there already (a stale
-    cache), or failed."""
-
-    existed: bool = False
-    failure: StartFailure | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class World:
-    """Everything the machine decides from, besides the session and the time."""
-
-    workload: Observation = field(default_factory=Observation)
-    vertex_missing: str = ""
-    """Non-empty (the message) when Vertex AI is on and its Secret is missing."""
-    runner_secret: bool = True
-    """``ambient-runner-secrets`` exists (or is not needed: Vertex AI is on)."""
-    integrations: bool = False
-    s3_available: bool = False
-    s3_message: str = ""
-    bad_input: BadInput | None = None
-    token_refreshed_at: dt.datetime | None = None
-    token_present: bool = False
-    inactivity_timeout: float = 86400.0
-    """Seconds (0 disables), resolved: the session's, else its project's, else the default."""
-    started: Started | None = None
-    run_fields: Mapping[str, Any] = field(default_factory=dict)
-    """Our additive status fields for the run (executionKind, runtime)."""
-    workload_noun: str = "pod"
-    """How messages name the workload: upstream's "pod", or "VirtualMachine"."""
-    reconfigured: live.Answers | None = None
-    """What the runner answered to this pass's live reconfiguration (``Step.reconfigure``)."""
-    endpoint: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What to do in this pass. ``status`` is the whole next status."""
-
-    phase: Phase
-    status: dict[str, Any]
-    start: bool = False
-    delete_workload: bool = False
-    delete_copies: bool = False
-    refresh_token: bool = False
-    clear: tuple[str, ...] = ()
-    annotate: Mapping[str, str] = field(default_factory=dict)
-    events: tuple[Event, ...] = ()
-    requeue_after: float | None = None
-    retry: bool = False
-    """Write the status, then fail the pass (backoff): a transient start failure."""
-    permanent: BadInput | None = None
-    """Write the status, then stop retrying until something changes (bad input)."""
-    reconfigure: live.Plan | None = None
-    """Calls to make to the runner (a Running session's repos or workflow changed); their
-    answers come back as ``World.reconfigured``."""
-    again: bool = False
-    """Look again as soon as the cache shows this pass's writes (a reset: the next pass
-    starts the new run; an inactivity Stop: the next pass stops; neither a status write nor
-    the operator's own annotations wake it)."""
 
 
 def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> Step:

@@ -27,7 +27,7 @@ from .environment import (
     Runtime,
 )
 from .models import models_vertex_id
-from .phase import BadInput
+from .phasetypes import BadInput
 from .platform_secrets import PlatformSecrets
 from .registry import RegistryCache, runtime_id
 from .resources import (

@@ -40,7 +40,8 @@ from .emission import StatusEmitter
 from .environment import Child, ExecutionEnvironment, RenderError
 from .liverender import LiveRenders
 from .metrics import SessionMetrics
-from .phase import Started, Step, World, next_step
+from .phase import next_step
+from .phasetypes import Started, Step, World
 from .platform_secrets import PlatformSecrets
 from .reading import Caches, Seen, SessionReader, ours
 from .registry import RegistryCache

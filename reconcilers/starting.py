@@ -20,7 +20,7 @@ from . import tokens
 from .config import OperatorConfig
 from .environment import ExecutionEnvironment, RunInputs
 from .liverender import LiveRenders
-from .phase import Started, StartFailure
+from .phasetypes import Started, StartFailure
 from .platform_secrets import PlatformSecrets
 from .reading import Caches, Seen, ours, run_key, service_key
 from .resources import (

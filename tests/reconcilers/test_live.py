@@ -14,7 +14,8 @@ import pytest
 
 from reconcilers.environment import Observation
 from reconcilers.live import Answers, Call, Plan, applied, plan, without_live_env
-from reconcilers.phase import READY_RECHECK, World, next_step
+from reconcilers.phase import READY_RECHECK, next_step
+from reconcilers.phasetypes import World
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 T_NOW = "2026-03-01T12:00:00Z"

@@ -23,15 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcilers.environment import Observation, RunInputs, Runtime
-from reconcilers.phase import (
-    MAX_WAIT,
-    BadInput,
-    Started,
-    StartFailure,
-    Step,
-    World,
-    next_step,
-)
+from reconcilers.phase import MAX_WAIT, next_step
+from reconcilers.phasetypes import BadInput, Started, StartFailure, Step, World
 from reconcilers.runner_env import is_resume, runner_env
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
