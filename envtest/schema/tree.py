@@ -28,9 +28,10 @@ def root_schema(schema: Schema) -> Schema:
 
 
 def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    """``isinstance(value, Mapping)``, without the ABC's check for the common case, a dict
-    (validation asks this of every schema node it passes)."""
-    return type(value) is dict or isinstance(value, Mapping)
+    """``isinstance(value, Mapping)``, without the ABC's check for the common cases, a dict
+    and None (validation asks this of every schema node it passes, and of the absent
+    ``properties`` of each leaf's)."""
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def properties_of(s: Schema | None) -> Mapping[str, Schema]:

@@ -132,7 +132,8 @@ def _patch(cluster: Cluster, target: Target, request: Request) -> Plan:
     mode = fieldvalidation.directive(request, "PatchOptions")
     kind, document = decode_patch(request, builtin=target.rtype.builtin)
     old = current(cluster, target)
-    return patch_plan(cluster, target, request, old, patched(target, old, kind, document), mode)
+    return patch_plan(cluster, target, request, old, patched(target, old, kind, document), mode,
+                      deepens=kind == "json")
 
 
 def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> Any:
@@ -151,12 +152,16 @@ def patched(target: Target, old: dict[str, Any], kind: str, document: Any) -> An
 
 
 def patch_plan(cluster: Cluster, target: Target, request: Request, old: dict[str, Any],
-               new: Any, mode: str) -> Plan:
-    """The write of a patch's result ``new`` over ``old``."""
+               new: Any, mode: str, *, deepens: bool = True) -> Plan:
+    """The write of a patch's result ``new`` over ``old``. ``deepens=False``: ``new`` nests
+    no deeper than ``old`` or the patch document (a merge or strategic merge patch: each of
+    its values is one of theirs or a merge of the two), so its depth need not be checked."""
     if not isinstance(new, dict):
         raise errors.bad_request("the patch must produce a JSON object")
-    # Patches compose: each within the depth bound can still stack an object beyond it.
-    check_depth(new, "the patched object")
+    if deepens:
+        # A JSON patch composes: an "add" within the depth bound, at a path within it, can
+        # still stack an object beyond it.
+        check_depth(new, "the patched object")
     warnings = _unknown_fields(target.rtype, new, mode, request, patched=True)
     check_type_meta(target.rtype, new)
     version = (new.get("metadata") or {}).get("resourceVersion")

@@ -103,6 +103,24 @@ def test_patches_cannot_stack_an_object_beyond_the_bound(client: RawClient, blob
     assert revision(client) == before
 
 
+def test_a_merge_patch_cannot_stack_an_object_beyond_the_bound(client: RawClient, blobs: str,
+                                                              namespace: str) -> None:
+    """A merge patch reaching that deep is itself beyond the bound: refused as it is decoded
+    (its result is not checked again: it nests no deeper than the stored object or the
+    patch, ``tests/envtest/test_patch.py``)."""
+    path = f"{blobs}/namespaces/{namespace}/blobs/merged"
+    assert client.post(f"{blobs}/namespaces/{namespace}/blobs",
+                       {"metadata": {"name": "merged"}, "spec": nested(60)})[0] == 201
+    before = revision(client)
+    patch = b'{"spec":' + b'{"a":' * 58 + b'{"b":' + nested_json(60) + b"}" * 59 + b"}"
+    status, body = client.patch(path, None, kind="merge", raw=patch)
+    assert_refused(status, body, 400, "BadRequest", "exceeded max depth of 100")
+    assert revision(client) == before
+    within = b'{"spec":' + b'{"a":' * 58 + b'{"b":' + nested_json(30) + b"}" * 59 + b"}"
+    status, body = client.patch(path, None, kind="merge", raw=within)
+    assert status == 200, body
+
+
 # YAML aliases --------------------------------------------------------------------------------
 LAUGHS = b"""\
 apiVersion: v1

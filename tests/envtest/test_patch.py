@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from envtest.codecs.limits import nested_deeper_than
 from envtest.patch import (
     STRATEGIC_MERGE_KINDS,
     PatchError,
@@ -687,3 +688,47 @@ def test_strategic_merge_patch_does_not_mutate(target: dict[str, Any],
     before = copy.deepcopy((target, patch))
     strategic_merge_patch(target, patch, "Pod")
     assert (target, patch) == before
+
+
+# --------------------------------------------------------------------------------------------
+# Properties: depth. A merge or strategic merge patch's result nests no deeper than its two
+# inputs, which both passed the server's depth bound: ``envtest.verbs.writes.patch_plan``
+# checks the depth of a JSON patch's result only.
+# --------------------------------------------------------------------------------------------
+
+def depth(value: Any) -> int:
+    """Containers nested, as ``envtest.codecs.limits`` counts them (a scalar: 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
+
+
+DEEP_CONTAINER = st.fixed_dictionaries({"name": NAMES}, optional={
+    "env": ENV, "args": st.lists(SHORT, max_size=2), "x": JSON})
+DEEP_PODS = st.fixed_dictionaries({"metadata": POD_META, "spec": st.fixed_dictionaries(
+    {}, optional={"containers": unique_by("name", DEEP_CONTAINER), "x": JSON})})
+DEPTH = settings(max_examples=300, deadline=None)
+
+
+@FAST
+@given(JSON)
+def test_depth_is_the_limits_bound(value: Any) -> None:
+    assert not nested_deeper_than(value, max(depth(value), 1))
+    if depth(value) > 1:
+        assert nested_deeper_than(value, depth(value) - 1)
+
+
+@DEPTH
+@given(JSON, JSON)
+def test_merge_patch_nests_no_deeper_than_its_inputs(target: Any, patch: Any) -> None:
+    assert depth(merge_patch(target, patch)) <= max(depth(target), depth(patch))
+
+
+@DEPTH
+@given(DEEP_PODS, DEEP_PODS)
+def test_strategic_merge_patch_nests_no_deeper_than_its_inputs(
+        target: dict[str, Any], patch: dict[str, Any]) -> None:
+    result = strategic_merge_patch(target, patch, "Pod")
+    assert depth(result) <= max(depth(target), depth(patch))
