@@ -7,6 +7,7 @@ flattened to strings once, when an object is stored, so selecting costs a dict l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -34,15 +35,22 @@ def allowed_fields(rtype: ResourceType) -> tuple[str, ...]:
     return _COMMON + _EXTRA.get((rtype.group, rtype.plural), ())
 
 
+@functools.cache
+def _paths(group: str, plural: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each selectable field with the members that lead to it (split once per kind: every
+    stored write flattens them). core/v1 events select "source" by the reporting
+    component's name."""
+    return tuple((path, ("source", "component") if path == "source" else tuple(path.split(".")))
+                 for path in _COMMON + _EXTRA.get((group, plural), ()))
+
+
 def selectable_fields(rtype: ResourceType, obj: Mapping[str, Any]) -> dict[str, str]:
     """The selectable field values of ``obj``; a missing field selects as the empty string."""
     values = {}
-    for path in allowed_fields(rtype):
-        # core/v1 events select "source" by the reporting component's name.
-        parts = ("source", "component") if path == "source" else path.split(".")
+    for path, parts in _paths(rtype.group, rtype.plural):
         node: Any = obj
         for part in parts:
-            node = node.get(part) if isinstance(node, Mapping) else None
+            node = node.get(part) if type(node) is dict or isinstance(node, Mapping) else None
         if node is None:
             values[path] = ""
         elif isinstance(node, bool):

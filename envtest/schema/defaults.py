@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from envtest.schema.prune import prune_value
+from envtest.schema.prune import CONTAINERS, prune_value
 from envtest.schema.tree import Schema, additional_of, field_schema, items_of, properties_of
 
 
@@ -24,16 +24,18 @@ def drop_nulls(value: Any, s: Schema | None) -> None:
         return
     if isinstance(value, dict):
         for key in list(value):
-            sub = field_schema(s, key)
-            if value[key] is None and sub is not None and not sub.get(
-                    "nullable") and sub.get("default") is None:
-                del value[key]
-            else:
-                drop_nulls(value[key], sub)
+            child = value[key]
+            if child is None:
+                sub = field_schema(s, key)
+                if sub is not None and not sub.get("nullable") and sub.get("default") is None:
+                    del value[key]
+            elif isinstance(child, CONTAINERS):  # a scalar holds no null
+                drop_nulls(child, field_schema(s, key))
     elif isinstance(value, list):
         items = items_of(s)
         for item in value:
-            drop_nulls(item, items)
+            if isinstance(item, CONTAINERS):
+                drop_nulls(item, items)
 
 
 def _default_copy(s: Schema) -> Any:
@@ -52,7 +54,8 @@ def default_value(value: Any, s: Schema | None) -> None:
         for i, item in enumerate(value):
             if items is not None and _non_nullable_null(item, items):
                 value[i] = _default_copy(items)
-            default_value(value[i], items)
+            if isinstance(value[i], CONTAINERS):  # a scalar has nothing to default
+                default_value(value[i], items)
 
 
 def _default_object(obj: dict[str, Any], s: Schema) -> None:
@@ -64,8 +67,10 @@ def _default_object(obj: dict[str, Any], s: Schema) -> None:
     extra = additional_of(s)[1]
     for key in list(obj):
         if key in props:
-            default_value(obj[key], props[key])
+            if isinstance(obj[key], CONTAINERS):
+                default_value(obj[key], props[key])
         elif extra is not None:
             if _non_nullable_null(obj[key], extra):
                 obj[key] = _default_copy(extra)
-            default_value(obj[key], extra)
+            if isinstance(obj[key], CONTAINERS):
+                default_value(obj[key], extra)

@@ -15,6 +15,10 @@ from envtest.schema.tree import (
     properties_of,
 )
 
+CONTAINERS = (dict, list)
+"""What pruning can change: a scalar is never pruned, so the walks below do not descend into
+one (most of an object's values: a call saved for each)."""
+
 
 def prune_value(value: Any, s: Schema | None, embedded: bool = False,
            pruned: list[str] | None = None, path: str = "") -> None:
@@ -27,7 +31,9 @@ def prune_value(value: Any, s: Schema | None, embedded: bool = False,
     elif isinstance(value, list):
         items = items_of(s)
         for i, item in enumerate(value):
-            prune_value(item, items, False, pruned, f"{path}[{i}]" if pruned is not None else "")
+            if isinstance(item, CONTAINERS):
+                prune_value(item, items, False, pruned,
+                            f"{path}[{i}]" if pruned is not None else "")
 
 
 def _prune_object(obj: dict[str, Any], s: Schema | None, embedded: bool,
@@ -44,9 +50,10 @@ def _prune_object(obj: dict[str, Any], s: Schema | None, embedded: bool,
         if embedded and key in META_FIELDS:
             continue
         if key in props or has_extra:
-            sub = props.get(key, extra)
-            where = child_path(path, key) if pruned is not None else ""
-            prune_value(obj[key], sub, False, pruned, where)
+            child = obj[key]
+            if isinstance(child, CONTAINERS):
+                where = child_path(path, key) if pruned is not None else ""
+                prune_value(child, props.get(key, extra), False, pruned, where)
         else:
             if pruned is not None:
                 pruned.append(child_path(path, key))
@@ -63,13 +70,13 @@ def _prune_declared(value: Any, s: Schema, embedded: bool, pruned: list[str] | N
         for key, item in value.items():
             if embedded and key in META_FIELDS:
                 continue
-            if key in props or has_extra:
-                sub = props.get(key, extra)
+            if (key in props or has_extra) and isinstance(item, CONTAINERS):
                 where = child_path(path, key) if pruned is not None else ""
-                prune_value(item, sub, False, pruned, where)
+                prune_value(item, props.get(key, extra), False, pruned, where)
     elif isinstance(value, list):
         items = items_of(s)
         if items is not None:
             for i, item in enumerate(value):
-                _prune_declared(item, items, False, pruned,
-                                f"{path}[{i}]" if pruned is not None else "")
+                if isinstance(item, CONTAINERS):
+                    _prune_declared(item, items, False, pruned,
+                                    f"{path}[{i}]" if pruned is not None else "")
