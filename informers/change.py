@@ -7,19 +7,11 @@ by a resync. The informer hands them to its handlers (:mod:`.informer`).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 Obj = dict[str, Any]
-
-
-class _DecodingStore(Protocol):
-    """The store a change came from, as the change holds it (:class:`~informers.store.Store`,
-    which decodes the bytes it handed out): named by a Protocol, not imported, so that this
-    module and :mod:`.store`, which imports it, do not import each other."""
-
-    def decoded(self, key: str, raw: bytes) -> Obj: ...
 
 
 class Change:
@@ -34,17 +26,15 @@ class Change:
     decoding.
     """
 
-    __slots__ = ("_lent", "_new", "_new_raw", "_old", "_old_raw", "_store", "initial", "key",
+    __slots__ = ("_lent", "_new", "_new_raw", "_old", "_old_raw", "initial", "key",
                  "new_version", "old_version", "owner_moved", "tombstone")
 
     def __init__(self, key: str, old: Obj | None = None, new: Obj | None = None, *,
                  old_raw: bytes | None = None, new_raw: bytes | None = None,
-                 old_version: str | None = None, new_version: str | None = None,
-                 store: _DecodingStore | None = None) -> None:
+                 old_version: str | None = None, new_version: str | None = None) -> None:
         self.key = key
         self._old, self._old_raw = old, old_raw
         self._new, self._new_raw = new, new_raw
-        self._store = store
         self._lent = False
         self.old_version = old_version if old_version is not None else _version(old)
         self.new_version = new_version if new_version is not None else _version(new)
@@ -106,7 +96,8 @@ class Change:
     @property
     def new(self) -> Obj | None:
         if self._new is None and self._new_raw is not None:
-            # Through the store, so the reconcile that usually follows reads it for free.
+            # Not through the store's decoded cache, which serves readers (a reconcile's
+            # reads), not writers: what a handler decodes is the change's own.
             self._new = orjson.loads(self._new_raw)
         return self._new
 

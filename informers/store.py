@@ -261,9 +261,9 @@ class Store:
                 self._remember(key, raw, obj if obj is not None else orjson.loads(raw))
         new = obj if self._debug else None
         if old is None:
-            return Change(key, new=new, new_raw=raw, new_version=entry[_VERSION], store=self)
+            return Change(key, new=new, new_raw=raw, new_version=entry[_VERSION])
         change = Change(key, previous, new, new_raw=raw, old_raw=old[_RAW],
-                        old_version=old[_VERSION], new_version=entry[_VERSION], store=self)
+                        old_version=old[_VERSION], new_version=entry[_VERSION])
         change.owner_moved = old[_CONTROLLER_AT] != entry[_CONTROLLER_AT]
         return change
 
@@ -376,19 +376,6 @@ class Store:
         self._remember(key, raw, obj)
         return obj
 
-    def decoded(self, key: str, raw: bytes) -> Obj:
-        """``raw`` (bytes this store handed out in a change) decoded; kept in the decoded
-        cache while it is still the object's current state, so the next read is free."""
-        obj: Obj = orjson.loads(raw)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[_RAW] is raw:
-                cached = self._decoded.get(key)
-                if cached is not None and cached[0] is raw:
-                    return cached[1]  # another thread was first: share its copy
-                self._remember(key, raw, obj)
-        return obj
-
     def get(self, key: str) -> Obj | None:
         with self._lock:
             entry = self._entries.get(key)
@@ -440,7 +427,7 @@ class Store:
         with self._lock:
             return [Change(key, old_raw=e[_RAW] if as_updates else None, new_raw=e[_RAW],
                            old_version=e[_VERSION] if as_updates else None,
-                           new_version=e[_VERSION], store=self)
+                           new_version=e[_VERSION])
                     for key, e in sorted(self._entries.items())]
 
     def keys(self) -> builtins.list[str]:

@@ -87,13 +87,15 @@ from .status import (
 )
 
 TOKEN_REFRESH = dt.timedelta(minutes=45)
+"""How old a live run's ``k8s-token`` may get before it is refreshed (upstream's 45 minutes,
+``shared/UPSTREAM-CONTRACT.md`` §4.11)."""
 MAX_WAIT = 86400.0
+"""The longest requeue: a deadline further away is looked at again after a day (a huge
+timeout must never overflow a timer)."""
 READY_RECHECK = 2.0
 """Seconds between looks at a runner a live reconfiguration waits for. Polled, not woken: a
 runner Pod's readiness is not news to its session (``pod.worth_a_pass``), as only this rare
 wait reads it — every session's start would otherwise pay a pass for it."""
-"""The longest requeue: a deadline further away is looked at again after a day (a huge
-timeout must never overflow a timer)."""
 
 
 def next_step(session: Mapping[str, Any], world: World, *, now: dt.datetime) -> Step:

@@ -84,6 +84,9 @@ class World:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """A Kubernetes Event the pass records on the session: ``type`` Normal or Warning, a
+    CamelCase ``reason`` and a sentence for people."""
+
     type: str
     reason: str
     message: str
