@@ -13,6 +13,7 @@ import os
 import platform
 import shlex
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -155,6 +156,24 @@ def machine() -> dict[str, Any]:
             "orjson": _version("orjson"), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def speed_probe(repeat: int = 5) -> float:
+    """Milliseconds this machine takes for one fixed piece of pure-Python work (dicts, strings,
+    lists: what operators and the local API server are made of), the best of ``repeat``.
+
+    This shared machine's speed moves by half within minutes (the same work took 0.43 and
+    0.64 s minutes apart): the probe, taken before each workload, says which phase a figure
+    was measured in. Ratios of two operators measured one after the other need it most."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.thread_time()
+        table: dict[str, tuple[int, list[int]]] = {}
+        for i in range(20_000):
+            table[str(i)] = (i, [i])
+        sum(len(key) + value[0] for key, value in table.items())
+        best = min(best, time.thread_time() - started)
+    return round(best * 1000, 2)
+
+
 def _version(package: str) -> str:
     try:
         return version(package)
@@ -289,6 +308,17 @@ HOW = (
 )
 
 
+def _probes(result: dict[str, Any]) -> list[str]:
+    """The speed probe before each workload of the first run (:func:`speed_probe`)."""
+    run = result["runs"][0] if result.get("runs") else {}
+    seen = [f"{who} {', '.join(f'{w} {ms}' for w, ms in run[who]['speed_probe_ms'].items())}"
+            for who in ("ours", "kopf") if (run.get(who) or {}).get("speed_probe_ms")]
+    if not seen:
+        return []
+    return [f"- speed probe before each workload (`_report.speed_probe`: one fixed piece of "
+            f"Python work, best of 5, ms; lower is faster): {'; '.join(seen)}"]
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -322,6 +352,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"- load average before / after: {m['load_average_before']} / {m['load_average']} "
         "(other processes on the machine slow both operators alike, but not necessarily "
         "equally)",
+        *_probes(result),
         "",
         "## Sizes",
         "",

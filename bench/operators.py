@@ -298,6 +298,7 @@ def run_operator(operator: str, sizes: Sizes, workloads: list[str], workers: int
             for workload in ("burst", "steady", "idle"):
                 if workload in workloads:
                     print(f"  {operator}: {workload} ...", flush=True)
+                    result.setdefault("speed_probe_ms", {})[workload] = _report.speed_probe()
                     result[workload] = getattr(run, workload)()
         finally:
             tracker.stop()

@@ -76,6 +76,11 @@ def test_operators_ours_and_kopf_at_a_toy_size(tmp_path: Path) -> None:
     assert ("burst", "log lines per session (INFO and above)") in rows
     assert "creation → child p99" in stdout
     assert out.with_suffix(".md").read_text().startswith("#")
+    # The machine's phase before each workload, for reading the figures (bench/_report.py).
+    for who in ("ours", "kopf"):
+        probes = run[who]["speed_probe_ms"]
+        assert set(probes) == {"burst", "steady", "idle"} and min(probes.values()) > 0, who
+    assert "speed probe before each workload" in out.with_suffix(".md").read_text()
 
 
 def test_latencies_of_sessions_never_seen_are_a_lower_bound() -> None:
