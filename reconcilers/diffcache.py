@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from cachetools import LRUCache
+
+from foundation.lru import LRU
 
 from .diff import Change, diff
 
@@ -31,8 +32,8 @@ class DiffCache:
     """
 
     def __init__(self, maxsize: int = 8192) -> None:
-        self._answers: LRUCache[tuple[bytes, bytes], Change] = LRUCache(maxsize)
-        self._desired: LRUCache[int, tuple[Mapping[str, Any], bytes]] = LRUCache(512)
+        self._answers: LRU[tuple[bytes, bytes], Change] = LRU(maxsize)
+        self._desired: LRU[int, tuple[Mapping[str, Any], bytes]] = LRU(512)
         """Digests of desired objects by identity (each kept with its object, so an id is
         never another's): a render reused while its inputs stand (``liverender``) is not
         serialised again."""

@@ -17,12 +17,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cachetools import LRUCache
-
 from ambient_ctrl.client import Client
 from ambient_ctrl.events import EventRecorder
 from ambient_ctrl.readyourwrites import ReadYourWrites
 from ambient_ctrl.reconcile import Request
+from foundation.lru import LRU
 from informers.errors import NotFound
 
 from .metrics import SessionMetrics
@@ -61,7 +60,7 @@ class StatusEmitter:
         self._events = events
         self._metrics = metrics
         self._writes = writes
-        self._known: LRUCache[Request, bool] = LRUCache(maxsize=KNOWN_SESSIONS)
+        self._known: LRU[Request, bool] = LRU(KNOWN_SESSIONS)
         self._known_lock = threading.Lock()
 
     def stale(self, request: Request, cached_version: str) -> bool:

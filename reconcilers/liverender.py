@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cachetools import LRUCache
+from foundation.lru import LRU
 
 from .environment import RunInputs, Runtime
 from .resources import (
@@ -62,8 +62,8 @@ class LiveRenders:
 
     def __init__(self, maxsize: int = 256, *,
                  live_form: Callable[[Obj], Obj] = lambda obj: obj) -> None:
-        self._last: LRUCache[tuple[str, str],
-                             tuple[Obj, Runtime, RunInputs, tuple[Obj, ...]]] = LRUCache(maxsize)
+        self._last: LRU[tuple[str, str],
+                        tuple[Obj, Runtime, RunInputs, tuple[Obj, ...]]] = LRU(maxsize)
         self._lock = threading.Lock()
         self._live_form = live_form
         """What a live run is compared with, of each rendered object (the run's own render

@@ -53,8 +53,9 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-from cachetools import LRUCache
 from kubernetes.utils.quantity import parse_quantity
+
+from foundation.lru import LRU
 
 from .environment import RenderError, Runtime, Sandbox, VMConfig
 from .resources import DEFAULT_PORT, DEFAULT_RUNTIME, REGISTRY_KEY, ExecutionKind
@@ -390,7 +391,7 @@ class RegistryCache:
     validated once. Thread-safe; share one between reconcile workers."""
 
     def __init__(self, *, maxsize: int = 4) -> None:
-        self._cache: LRUCache[tuple[str, str], Registry] = LRUCache(maxsize=maxsize)
+        self._cache: LRU[tuple[str, str], Registry] = LRU(maxsize)
         self._lock = threading.Lock()
         self.parses = 0
         """Documents parsed so far (cache misses): for metrics and tests."""
