@@ -595,7 +595,7 @@ def test_pod_error_message(pod: Obj, message: str) -> None:
 @pytest.mark.parametrize(("name", "valid"), [
     ("A", True), ("_x", True), ("a.b-c_1", True), ("with space", True), ("~!<>?", True),
     ("", False), ("A=B", False), ("=", False), ("caf\u00e9", False), ("TAB\t", False),
-    ("DEL\x7f", False), ("NL\n", False)])
+    ("DEL\x7f", False), ("NL\n", False), ("NL\nINSIDE", False), ("\nLEADING", False)])
 def test_env_names_a_pod_cannot_carry_are_refused(name: str, valid: bool) -> None:
     spec = {"initContainers": [{"name": "init", "env": [{"name": "OK"}]}],
             "containers": [{"name": "runner", "env": [{"name": "FINE"}, {"name": name}]}]}
