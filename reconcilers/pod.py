@@ -253,10 +253,11 @@ def runner_pod(session: Mapping[str, Any], runtime: Runtime, inputs: RunInputs) 
             "metadata": workload_meta(session, inputs), "spec": spec}
 
 
-_ENV_NAME = re.compile(r"[\x20-\x3c\x3e-\x7e]+")
+_NAME_CHARS = r"[\x20-\x3c\x3e-\x7e]+"
+_ENV_NAME = re.compile(_NAME_CHARS)
 """A name a Pod's environment variable may have: printable ASCII (space to ``~``) but ``=``
 (one regular expression: a character-by-character check was ~1 % of a burst's CPU)."""
-_ENV_NAMES = re.compile(r"[\x20-\x3c\x3e-\x7e]+(?:\n[\x20-\x3c\x3e-\x7e]+)*")
+_ENV_NAMES = re.compile(rf"{_NAME_CHARS}(?:\n{_NAME_CHARS})*")
 """Names of :data:`_ENV_NAME` joined by newlines (which no such name holds, and which a name
 of its own must not smuggle in): a container's names in one match, not one call each (about
 50 per runner Pod)."""
